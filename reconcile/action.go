@@ -1,0 +1,279 @@
+package reconcile
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Op is the kind of an Action. Its symbol is what plans print, in the
+// manner of Terraform's plans.
+type Op int
+
+const (
+	// CreateFolder creates Action.Mailbox on Action.Side.
+	CreateFolder Op = iota
+	// Copy appends the message SrcUID of SrcMailbox on the other side to
+	// Mailbox on Side, with Flags.
+	Copy
+	// Move moves UID of Mailbox on Side to Dest, without re-uploading it
+	// (a trash policy, or a move the user made on the other side).
+	Move
+	// Store adds Flags and removes Remove on UID of Mailbox on Side.
+	Store
+	// Expunge removes UID of Mailbox on Side.
+	Expunge
+	// DeleteFolder deletes Mailbox on Side.
+	DeleteFolder
+)
+
+var opNames = []string{"create-folder", "copy", "move", "store", "expunge", "delete-folder"}
+
+// String returns the op's name as used in JSON output.
+func (o Op) String() string { return opNames[o] }
+
+// Symbol returns the one-character symbol plans print for o.
+func (o Op) Symbol() string {
+	switch o {
+	case CreateFolder, Copy:
+		return "+"
+	case Move:
+		return ">"
+	case Store:
+		return "~"
+	}
+	return "-"
+}
+
+// MarshalText makes Op a string in JSON.
+func (o Op) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// MarshalText makes Side a string in JSON.
+func (s Side) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// phase orders execution: folders first, then copies and moves, flags,
+// deletions, and folder deletions last, so that a run cut at any point
+// has lost nothing.
+func (a *Action) phase() int {
+	switch a.Op {
+	case CreateFolder:
+		return 0
+	case Copy:
+		return 1
+	case Move:
+		if a.Reason == ReasonTrash {
+			return 3
+		}
+		return 1
+	case Store:
+		return 2
+	case Expunge:
+		return 3
+	}
+	return 4
+}
+
+// Reasons given for actions in plans and the run's journal.
+const (
+	ReasonNew           = "new"
+	ReasonFlags         = "flags changed"
+	ReasonDeleted       = "deleted on other side"
+	ReasonTrash         = "trash"
+	ReasonChangeBeats   = "changed here, deleted there: kept"
+	ReasonRestore       = "restored after UIDVALIDITY change"
+	ReasonFolderNew     = "new folder"
+	ReasonFolderDeleted = "folder deleted on other side"
+	ReasonTrashFolder   = "trash folder needed"
+)
+
+// Action is one step of a Plan. Fields not used by an Op are zero.
+type Action struct {
+	Op     Op     `json:"op"`
+	Side   Side   `json:"side"`
+	Folder string `json:"folder"` // logical folder name
+	// Mailbox is the mailbox acted on, on Side.
+	Mailbox string `json:"mailbox"`
+	UID     UID    `json:"uid,omitempty"`
+	// SrcMailbox and SrcUID name the source of a Copy, on the other side.
+	SrcMailbox string `json:"src_mailbox,omitempty"`
+	SrcUID     UID    `json:"src_uid,omitempty"`
+	// Dest is the destination mailbox of a Move, on Side.
+	Dest string `json:"dest,omitempty"`
+	// Flags are the flags a Copy appends with, or the flags a Store adds.
+	Flags  Flags    `json:"flags,omitempty"`
+	Remove Flags    `json:"remove,omitempty"`
+	ID     Identity `json:"id,omitempty"`
+	Reason string   `json:"reason"`
+
+	// Where the outcome of this action lands in the next state.
+	slot *slot
+	// arrival is the record a Move creates in its destination folder.
+	arrival *slot
+	// folder is the folder pair of the next state the action belongs to.
+	folder *draftFolder
+}
+
+// String renders the action as one plan line.
+func (a *Action) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s:%q", a.Op.Symbol(), a.Side, a.Mailbox)
+	switch a.Op {
+	case CreateFolder:
+		b.WriteString(" create folder")
+	case DeleteFolder:
+		b.WriteString(" delete folder")
+	case Copy:
+		fmt.Fprintf(&b, " <- %s:%q uid %d flags %s", a.Side.Other(), a.SrcMailbox, a.SrcUID, a.Flags)
+	case Move:
+		fmt.Fprintf(&b, " uid %d -> %q", a.UID, a.Dest)
+	case Store:
+		fmt.Fprintf(&b, " uid %d", a.UID)
+		for _, f := range a.Flags {
+			b.WriteString(" +" + f)
+		}
+		for _, f := range a.Remove {
+			b.WriteString(" -" + f)
+		}
+	case Expunge:
+		fmt.Fprintf(&b, " uid %d expunge", a.UID)
+	}
+	if a.ID != "" {
+		fmt.Fprintf(&b, " %s", shortID(a.ID))
+	}
+	if a.Reason != "" {
+		fmt.Fprintf(&b, " (%s)", a.Reason)
+	}
+	return b.String()
+}
+
+func shortID(id Identity) string {
+	s := string(id)
+	if len(s) > 10 {
+		return s[:10]
+	}
+	return s
+}
+
+// Counts summarises a plan, per side that is changed.
+type Counts struct {
+	Copies, Moves, Stores, Expunges, Trashed, FoldersCreated, FoldersDeleted int
+}
+
+// Deletions is the number of messages removed from a side's folders,
+// whether expunged or moved to trash.
+func (c Counts) Deletions() int { return c.Expunges + c.Trashed }
+
+// Plan is what a run will do to a pair. It is a value: Execute carries it
+// out exactly, and Next computes the state to commit from it and the
+// outcomes. A Plan is used at most once.
+type Plan struct {
+	Pair string `json:"pair"`
+	// Actions in execution order.
+	Actions []Action `json:"actions"`
+	// Conflicts that the planner decided, one line each.
+	Conflicts []string `json:"conflicts,omitempty"`
+	// Counts per side: Counts[A] is what happens on A.
+	Counts [2]Counts `json:"-"`
+
+	base   State
+	drafts []*draftFolder
+}
+
+// Empty reports whether the plan changes nothing on either side.
+func (p *Plan) Empty() bool { return len(p.Actions) == 0 }
+
+// String renders the plan as text, one action per line after a header,
+// byte-identical for identical inputs.
+func (p *Plan) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "pair %q: %s\n", p.Pair, p.Summary())
+	for i := range p.Actions {
+		b.WriteString("  " + p.Actions[i].String() + "\n")
+	}
+	for _, c := range p.Conflicts {
+		b.WriteString("  ! " + c + "\n")
+	}
+	return b.String()
+}
+
+// Summary is a one-line account of the plan, for commit subjects and
+// output: "a: +2 ~1; b: +3 -1" or "no changes".
+func (p *Plan) Summary() string {
+	if p.Empty() {
+		return "no changes"
+	}
+	var parts []string
+	for _, s := range []Side{A, B} {
+		c := p.Counts[s]
+		var items []string
+		add := func(n int, what string) {
+			if n > 0 {
+				items = append(items, fmt.Sprintf("%d %s", n, what))
+			}
+		}
+		add(c.FoldersCreated, "folders created")
+		add(c.Copies, "copied")
+		add(c.Moves, "moved")
+		add(c.Stores, "flag updates")
+		add(c.Expunges, "expunged")
+		add(c.Trashed, "trashed")
+		add(c.FoldersDeleted, "folders deleted")
+		if len(items) > 0 {
+			parts = append(parts, s.String()+": "+strings.Join(items, ", "))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// sortActions puts actions in execution order, deterministically.
+func sortActions(as []*Action) {
+	sort.SliceStable(as, func(i, j int) bool {
+		x, y := as[i], as[j]
+		if x.phase() != y.phase() {
+			return x.phase() < y.phase()
+		}
+		// Folder creation: parents first; folder deletion: children first.
+		if x.Op == DeleteFolder && y.Op == DeleteFolder && x.Mailbox != y.Mailbox {
+			return x.Mailbox > y.Mailbox
+		}
+		if x.Side != y.Side {
+			return x.Side < y.Side
+		}
+		if x.Mailbox != y.Mailbox {
+			return x.Mailbox < y.Mailbox
+		}
+		if x.Op != y.Op {
+			return x.Op < y.Op
+		}
+		if x.UID != y.UID {
+			return x.UID < y.UID
+		}
+		return x.SrcUID < y.SrcUID
+	})
+}
+
+// Errors the planner returns for a human to decide on. The plan is still
+// returned with them, so it can be shown.
+var (
+	// ErrTooManyDeletes: the plan deletes more than max_deletes allows.
+	ErrTooManyDeletes = errors.New("too many deletions")
+	// ErrSuspiciousListing: a side suddenly lists no folders, or a folder
+	// suddenly lists no messages where it had many; more likely a server
+	// glitch than the user's intent.
+	ErrSuspiciousListing = errors.New("suspicious listing")
+)
+
+// GuardError is a tripped safety guard. errors.Is matches its Kind.
+type GuardError struct {
+	Kind   error
+	Detail string
+}
+
+func (e *GuardError) Error() string {
+	return fmt.Sprintf("%s: %s (rerun with --force if this is intended)", e.Kind, e.Detail)
+}
+
+// Unwrap returns the guard's kind (ErrTooManyDeletes or
+// ErrSuspiciousListing).
+func (e *GuardError) Unwrap() error { return e.Kind }

@@ -1,0 +1,136 @@
+package reconcile
+
+import (
+	"errors"
+	"sort"
+)
+
+// Outcome is what became of one Action.
+type Outcome struct {
+	// Err is nil when the action was done.
+	Err error
+	// UID is the new UID of a copied or moved message, 0 when the server
+	// did not report it.
+	UID UID
+	// UIDValidity is the destination mailbox's UIDVALIDITY, when known.
+	UIDValidity uint32
+}
+
+// ErrNotRun is the outcome of an action the run did not get to.
+var ErrNotRun = errors.New("not run")
+
+// Next computes the state to commit after a plan was carried out, from the
+// plan and one Outcome per action (missing outcomes count as not run).
+// Where an action failed, the record it concerned stays as the base had
+// it, so the next run decides it again; where the server did not report a
+// new UID, the record is dropped and the next run pairs the message by
+// identity. Next is a pure function.
+func Next(p *Plan, outcomes []Outcome) State {
+	for _, d := range p.drafts {
+		for _, sl := range d.slots {
+			sl.failed = false
+		}
+	}
+	createFailed := map[*draftFolder]bool{}
+	side := make(map[*draftFolder]*[2]SideState, len(p.drafts))
+	for _, d := range p.drafts {
+		s := d.side
+		side[d] = &s
+	}
+	for i := range p.Actions {
+		a := &p.Actions[i]
+		out := Outcome{Err: ErrNotRun}
+		if i < len(outcomes) {
+			out = outcomes[i]
+		}
+		var ss *[2]SideState
+		if a.folder != nil {
+			ss = side[a.folder]
+		}
+		if out.Err != nil {
+			if a.slot != nil {
+				a.slot.failed = true
+			}
+			if a.arrival != nil {
+				a.arrival.failed = true
+			}
+			if ss != nil {
+				switch a.Op {
+				case CreateFolder:
+					ss[a.Side] = SideState{}
+					createFailed[a.folder] = true
+				case DeleteFolder:
+					ss[a.Side] = a.folder.listed[a.Side]
+				}
+			}
+			continue
+		}
+		switch a.Op {
+		case Copy:
+			a.slot.rec.setUID(a.Side, out.UID)
+		case Move:
+			if a.arrival != nil {
+				a.arrival.rec.setUID(a.Side, out.UID)
+			}
+		case DeleteFolder:
+			if ss != nil {
+				ss[a.Side] = SideState{}
+			}
+		}
+		if ss != nil && (a.Op == Copy) {
+			st := &ss[a.Side]
+			if st.UIDValidity == 0 {
+				st.UIDValidity = out.UIDValidity
+			}
+			if out.UID >= st.UIDNext {
+				st.UIDNext = out.UID + 1
+			}
+		}
+	}
+
+	var st State
+	for _, d := range p.drafts {
+		ss := *side[d]
+		f := FolderState{Name: d.name, A: ss[A], B: ss[B]}
+		for _, sl := range d.slots {
+			r := sl.rec
+			if sl.failed {
+				if sl.base == nil {
+					continue
+				}
+				r = *sl.base
+			} else if (sl.waiting[A] && r.UIDA == 0) || (sl.waiting[B] && r.UIDB == 0) {
+				// Done, but the new UID is unknown: the next run pairs it.
+				continue
+			}
+			if r.UIDA == 0 && r.UIDB == 0 {
+				continue
+			}
+			f.Records = append(f.Records, r)
+		}
+		if f.A.Mailbox == "" && f.B.Mailbox == "" && len(f.Records) == 0 {
+			continue
+		}
+		// A new folder whose creation failed is not remembered: the next
+		// run sees it as new again and creates it.
+		if d.base == nil && createFailed[d] {
+			continue
+		}
+		sortRecords(f.Records)
+		st.Folders = append(st.Folders, f)
+	}
+	sort.Slice(st.Folders, func(i, j int) bool { return st.Folders[i].Name < st.Folders[j].Name })
+	return st
+}
+
+func sortRecords(rs []Record) {
+	sort.Slice(rs, func(i, j int) bool {
+		if rs[i].UIDA != rs[j].UIDA {
+			return rs[i].UIDA < rs[j].UIDA
+		}
+		if rs[i].UIDB != rs[j].UIDB {
+			return rs[i].UIDB < rs[j].UIDB
+		}
+		return rs[i].ID < rs[j].ID
+	})
+}

@@ -1,0 +1,680 @@
+package reconcile
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// slot is one record of the next state, still waiting for the outcome of
+// the actions that complete it.
+type slot struct {
+	rec Record
+	// base is the record as it was agreed before; it is restored when an
+	// action on this slot fails, so the next run decides again. nil means
+	// the slot is dropped on failure (the next run pairs by identity).
+	base   *Record
+	failed bool
+	// waiting marks the sides whose UID comes from an action's outcome.
+	waiting [2]bool
+}
+
+// draftFolder is one folder pair of the next state.
+type draftFolder struct {
+	name  string
+	base  *FolderState
+	side  [2]SideState
+	slots []*slot
+	// listed is each side as listed before the run (Mailbox "" when not).
+	listed [2]SideState
+}
+
+// view is one folder pair as the planner sees it.
+type view struct {
+	name   string
+	base   *FolderState
+	listed [2]*Folder
+	policy FolderPolicy
+}
+
+// planner holds the working data of one Build call.
+type planner struct {
+	pair    string
+	policy  Policy
+	lists   [2]*Listing
+	plan    *Plan
+	acts    []*Action
+	trash   [2]string // mailbox of each side's trash folder, "" when none
+	trashOK [2]bool   // the trash folder exists or its creation is planned
+	// arrivals are messages that Move actions bring into a folder on a
+	// side, by logical folder name; a new message with the same identity
+	// on the other side pairs with them instead of being copied.
+	arrivals [2]map[string][]*Action
+	created  [2]map[string]*Action // folders this plan creates, by mailbox
+}
+
+// Build plans what a run does to make the two sides of pair agree, given
+// the last agreed state and what each side lists now. It is a pure
+// function. A tripped safety guard returns the plan together with a
+// *GuardError.
+func Build(pair string, base State, a, b Listing, p Policy) (*Plan, error) {
+	pl := &planner{
+		pair:   pair,
+		policy: p,
+		lists:  [2]*Listing{&a, &b},
+		plan:   &Plan{Pair: pair, base: base},
+	}
+	for s := range 2 {
+		pl.arrivals[s] = map[string][]*Action{}
+		pl.created[s] = map[string]*Action{}
+		pl.trash[s] = trashMailbox(pl.lists[s])
+		pl.trashOK[s] = pl.trash[s] != ""
+	}
+
+	views := pl.views(base)
+	// Trash folders go last, so the messages moved into them by this plan
+	// are known when their new messages are paired.
+	sort.SliceStable(views, func(i, j int) bool {
+		return !pl.isTrash(views[i]) && pl.isTrash(views[j])
+	})
+	for _, v := range views {
+		pl.folder(v)
+	}
+	pl.leftoverArrivals()
+	sort.Slice(pl.plan.drafts, func(i, j int) bool { return pl.plan.drafts[i].name < pl.plan.drafts[j].name })
+	sortActions(pl.acts)
+	pl.plan.Actions = make([]Action, len(pl.acts))
+	for i, a := range pl.acts {
+		pl.plan.Actions[i] = *a
+	}
+	pl.count()
+	return pl.plan, pl.guard(base, views)
+}
+
+// views joins base folders and listed folders by logical name.
+func (pl *planner) views(base State) []*view {
+	byName := map[string]*view{}
+	get := func(name string) *view {
+		v := byName[name]
+		if v == nil {
+			v = &view{name: name, policy: pl.policy.For(name)}
+			byName[name] = v
+		}
+		return v
+	}
+	for i := range base.Folders {
+		f := &base.Folders[i]
+		get(f.Name).base = f
+	}
+	for s := range 2 {
+		l := pl.lists[s]
+		for i := range l.Folders {
+			f := &l.Folders[i]
+			get(LogicalName(f.Mailbox, l.Delim)).listed[s] = f
+		}
+	}
+	names := make([]string, 0, len(byName))
+	for n := range byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]*view, len(names))
+	for i, n := range names {
+		out[i] = byName[n]
+	}
+	return out
+}
+
+// LogicalName turns a mailbox name on a side into the "/"-separated name
+// that policy rules and the state use. INBOX is always "INBOX".
+func LogicalName(mailbox string, delim rune) string {
+	name := mailbox
+	if delim != 0 && delim != '/' {
+		name = strings.ReplaceAll(name, string(delim), "/")
+	}
+	if first, rest, _ := strings.Cut(name, "/"); strings.EqualFold(first, "INBOX") {
+		if rest == "" && !strings.Contains(name, "/") {
+			return "INBOX"
+		}
+		return "INBOX/" + rest
+	}
+	return name
+}
+
+// MailboxName turns a logical name into a mailbox name for a side with
+// hierarchy delimiter delim.
+func MailboxName(logical string, delim rune) string {
+	if delim == 0 || delim == '/' {
+		return logical
+	}
+	return strings.ReplaceAll(logical, "/", string(delim))
+}
+
+func trashMailbox(l *Listing) string {
+	for _, f := range l.Folders {
+		if f.Role == RoleTrash {
+			return f.Mailbox
+		}
+	}
+	for _, f := range l.Folders {
+		if strings.EqualFold(LogicalName(f.Mailbox, l.Delim), "Trash") {
+			return f.Mailbox
+		}
+	}
+	return ""
+}
+
+func (pl *planner) isTrash(v *view) bool {
+	for s := range 2 {
+		if v.listed[s] != nil && v.listed[s].Mailbox == pl.trash[s] && pl.trash[s] != "" {
+			return true
+		}
+	}
+	return strings.EqualFold(v.name, "Trash")
+}
+
+// sideStatus is what became of a base record's message on one side.
+type sideStatus int
+
+const (
+	absent   sideStatus = iota // not on this side by agreement
+	present                    // still there
+	vanished                   // gone since the base: deleted by the user
+	lost                       // the folder's UIDVALIDITY changed and no message with its identity is left
+)
+
+// folder plans one folder pair.
+func (pl *planner) folder(v *view) {
+	if v.policy.Direction == None {
+		if v.base != nil { // ignored now: keep what was agreed, untouched
+			d := &draftFolder{name: v.name, base: v.base, side: [2]SideState{v.base.A, v.base.B}}
+			d.listed = d.side
+			for i := range v.base.Records {
+				d.slots = append(d.slots, &slot{rec: v.base.Records[i], base: &v.base.Records[i]})
+			}
+			pl.plan.drafts = append(pl.plan.drafts, d)
+		}
+		return
+	}
+	d := &draftFolder{name: v.name, base: v.base}
+	pl.plan.drafts = append(pl.plan.drafts, d)
+	var baseSide [2]SideState
+	if v.base != nil {
+		baseSide = [2]SideState{v.base.A, v.base.B}
+	}
+	var reset, detached [2]bool
+	for s := range 2 {
+		if f := v.listed[s]; f != nil {
+			d.side[s] = SideState{Mailbox: f.Mailbox, UIDValidity: f.UIDValidity, UIDNext: f.UIDNext, HighestModSeq: f.HighestModSeq}
+			reset[s] = baseSide[s].Mailbox != "" && baseSide[s].UIDValidity != 0 && baseSide[s].UIDValidity != f.UIDValidity
+		}
+		// A folder the state knows but a side no longer lists was deleted
+		// there (now, or before and kept on the other side): nothing new
+		// flows into it, so it is not resurrected.
+		detached[s] = v.base != nil && v.listed[s] == nil
+	}
+	d.listed = d.side
+
+	// Claim listed messages with base records.
+	var byUID [2]map[UID]*Message
+	var claimed [2]map[UID]bool
+	for s := range 2 {
+		byUID[s] = map[UID]*Message{}
+		claimed[s] = map[UID]bool{}
+		if f := v.listed[s]; f != nil {
+			for i := range f.Messages {
+				byUID[s][f.Messages[i].UID] = &f.Messages[i]
+			}
+		}
+	}
+	type baseRec struct {
+		rec    *Record
+		status [2]sideStatus
+		msg    [2]*Message
+	}
+	var recs []*baseRec
+	if v.base != nil {
+		for i := range v.base.Records {
+			r := &v.base.Records[i]
+			br := &baseRec{rec: r}
+			for s := range 2 {
+				u := r.UID(Side(s))
+				switch {
+				case u == 0:
+					br.status[s] = absent
+				case v.listed[s] == nil:
+					br.status[s] = vanished
+				case reset[s]:
+					br.status[s] = lost // unless re-paired by identity below
+				case byUID[s][u] != nil && !claimed[s][u]:
+					br.status[s] = present
+					br.msg[s] = byUID[s][u]
+					claimed[s][u] = true
+				default:
+					br.status[s] = vanished
+				}
+			}
+			recs = append(recs, br)
+		}
+	}
+	var fresh [2][]*Message
+	for s := range 2 {
+		if f := v.listed[s]; f != nil {
+			for i := range f.Messages {
+				if m := &f.Messages[i]; !claimed[s][m.UID] {
+					fresh[s] = append(fresh[s], m)
+				}
+			}
+		}
+	}
+	take := func(s int, id Identity) *Message {
+		if id == "" {
+			return nil
+		}
+		for i, m := range fresh[s] {
+			if m.ID == id {
+				fresh[s] = append(fresh[s][:i:i], fresh[s][i+1:]...)
+				return m
+			}
+		}
+		return nil
+	}
+	// A base record whose message is no longer at its UID may still be
+	// there under another one: after a UIDVALIDITY change, a client's
+	// re-upload, a crash right after an append, or a user's undo. Same
+	// identity, same message.
+	for _, br := range recs {
+		for s := range 2 {
+			if br.status[s] == present {
+				continue
+			}
+			if m := take(s, br.rec.ID); m != nil {
+				br.status[s] = present
+				br.msg[s] = m
+			}
+		}
+	}
+
+	dir, del := v.policy.Direction, v.policy.Deletion
+	add := func(a Action) *Action {
+		a.Folder = v.name
+		p := &a
+		p.folder = d
+		pl.acts = append(pl.acts, p)
+		return p
+	}
+	mailboxOn := func(s Side) string {
+		if d.side[s].Mailbox != "" {
+			return d.side[s].Mailbox
+		}
+		return MailboxName(v.name, pl.lists[s].Delim)
+	}
+	ensureFolder := func(s Side) {
+		if v.listed[s] != nil {
+			return
+		}
+		mb := mailboxOn(s)
+		d.side[s].Mailbox = mb
+		if pl.created[s][mb] == nil {
+			pl.created[s][mb] = add(Action{Op: CreateFolder, Side: s, Mailbox: mb, Reason: ReasonFolderNew})
+		}
+	}
+	copyTo := func(to Side, m *Message, sl *slot, reason string) {
+		ensureFolder(to)
+		a := add(Action{Op: Copy, Side: to, Mailbox: mailboxOn(to), SrcMailbox: v.listed[to.Other()].Mailbox,
+			SrcUID: m.UID, Flags: m.Flags, ID: m.ID, Reason: reason})
+		a.slot = sl
+		sl.rec.setUID(to, 0)
+		sl.waiting[to] = true
+	}
+	removeOn := func(s Side, m *Message, sl *slot) {
+		mb := v.listed[s].Mailbox
+		sl.rec = Record{} // gone from this folder once done
+		if del == Trash && mb != pl.trash[s] {
+			dest := pl.ensureTrash(s, add)
+			a := add(Action{Op: Move, Side: s, Mailbox: mb, UID: m.UID, Dest: dest, ID: m.ID, Reason: ReasonTrash})
+			a.slot = sl
+			a.arrival = &slot{rec: Record{ID: m.ID, Flags: m.Flags}}
+			a.arrival.waiting[s] = true
+			dl := LogicalName(dest, pl.lists[s].Delim)
+			pl.arrivals[s][dl] = append(pl.arrivals[s][dl], a)
+			return
+		}
+		a := add(Action{Op: Expunge, Side: s, Mailbox: mb, UID: m.UID, ID: m.ID, Reason: ReasonDeleted})
+		a.slot = sl
+	}
+
+	for _, br := range recs {
+		st, msg, r := br.status, br.msg, br.rec
+		sl := &slot{base: r, rec: Record{UIDA: r.UIDA, UIDB: r.UIDB, ID: r.ID, Flags: r.Flags}}
+		switch {
+		case st[A] == present && st[B] == present:
+			sl.rec.UIDA, sl.rec.UIDB = msg[A].UID, msg[B].UID
+			pl.mergeFlags(add, sl, dir, r.Flags, msg, listedNames(v))
+		case st[A] == present || st[B] == present:
+			s := A
+			if st[B] == present {
+				s = B
+			}
+			o := s.Other()
+			m := msg[s]
+			sl.rec.setUID(s, m.UID)
+			sl.rec.setUID(o, 0)
+			sl.rec.Flags = m.Flags
+			switch st[o] {
+			case lost:
+				// The server lost it, the user did not delete it.
+				if dir.Flows(s) {
+					copyTo(o, m, sl, ReasonRestore)
+				}
+			case vanished:
+				changed := !m.Flags.Equal(r.Flags)
+				switch {
+				case changed && dir.Flows(s):
+					copyTo(o, m, sl, ReasonChangeBeats)
+				case dir.Flows(o) && del != Keep:
+					removeOn(s, m, sl)
+				}
+			}
+		default:
+			continue // gone from both sides: forget it
+		}
+		d.slots = append(d.slots, sl)
+	}
+
+	// New on both sides with one identity: the same message, paired.
+	var unpaired []*Message
+	for _, ma := range fresh[A] {
+		mb := take(int(B), ma.ID)
+		if mb == nil {
+			unpaired = append(unpaired, ma)
+			continue
+		}
+		sl := &slot{rec: Record{UIDA: ma.UID, UIDB: mb.UID, ID: ma.ID}}
+		pl.mergeFlags(add, sl, dir, intersect(ma.Flags, mb.Flags), [2]*Message{ma, mb}, listedNames(v))
+		d.slots = append(d.slots, sl)
+	}
+	fresh[A] = unpaired
+	// New on one side: copy where the direction allows, unless a move in
+	// this plan brings the same message to the other side already.
+	for s := range 2 {
+		side, o := Side(s), Side(s).Other()
+		for _, m := range fresh[s] {
+			sl := &slot{rec: Record{ID: m.ID, Flags: m.Flags}}
+			sl.rec.setUID(side, m.UID)
+			if a := pl.takeArrival(o, v.name, m.ID); a != nil {
+				// The moved message keeps its flags; merge them with this
+				// one's before the move (flag stores run before deletions).
+				moved := &Message{UID: a.UID, Flags: a.arrival.rec.Flags, ID: m.ID}
+				pair := [2]*Message{}
+				pair[side], pair[o] = m, moved
+				names := [2]string{}
+				names[side], names[o] = v.listed[side].Mailbox, a.Mailbox
+				a.arrival = sl
+				sl.waiting[o] = true
+				pl.mergeFlags(add, sl, dir, intersect(m.Flags, moved.Flags), pair, names)
+			} else if dir.Flows(side) && !detached[o] {
+				copyTo(o, m, sl, ReasonNew)
+			}
+			d.slots = append(d.slots, sl)
+		}
+	}
+	// Moved here with no counterpart: on that side only, by agreement.
+	for s := range 2 {
+		for _, a := range pl.arrivals[s][v.name] {
+			d.slots = append(d.slots, a.arrival)
+		}
+		delete(pl.arrivals[s], v.name)
+	}
+
+	keeps := [2]bool{}
+	for _, sl := range d.slots {
+		for s := range 2 {
+			if sl.rec.UID(Side(s)) != 0 || sl.waiting[s] {
+				keeps[s] = true
+			}
+		}
+	}
+	for s := range 2 {
+		side, o := Side(s), Side(s).Other()
+		// An empty new folder appears on the other side too.
+		if v.base == nil && v.listed[s] != nil && v.listed[o] == nil && dir.Flows(side) {
+			ensureFolder(o)
+		}
+		// A folder deleted on one side goes on the other too, once
+		// nothing of the other side's is left in it.
+		if baseSide[s].Mailbox == "" || v.listed[s] != nil || v.listed[o] == nil || keeps[s] {
+			continue
+		}
+		d.side[s] = SideState{}
+		if dir.Flows(side) && del != Keep && !keeps[o] && !pl.special(o, v.listed[o].Mailbox) {
+			add(Action{Op: DeleteFolder, Side: o, Mailbox: v.listed[o].Mailbox, Reason: ReasonFolderDeleted})
+		}
+	}
+}
+
+// leftoverArrivals records the messages moved into a trash folder that
+// no folder pair of this plan covers (a trash folder the plan creates, or
+// one the other side lacks): the folder is remembered as that side's
+// only, so it is not copied to the other side on the next run.
+func (pl *planner) leftoverArrivals() {
+	for s := range 2 {
+		names := make([]string, 0, len(pl.arrivals[s]))
+		for n := range pl.arrivals[s] {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			list := pl.arrivals[s][n]
+			d := &draftFolder{name: n}
+			d.side[s] = SideState{Mailbox: list[0].Dest}
+			for _, a := range list {
+				d.slots = append(d.slots, a.arrival)
+			}
+			pl.plan.drafts = append(pl.plan.drafts, d)
+		}
+	}
+}
+
+// listedNames returns the listed mailbox of each side of v.
+func listedNames(v *view) [2]string {
+	var out [2]string
+	for s := range 2 {
+		if v.listed[s] != nil {
+			out[s] = v.listed[s].Mailbox
+		}
+	}
+	return out
+}
+
+// special reports folders mailtwin never deletes: INBOX and the trash.
+func (pl *planner) special(s Side, mailbox string) bool {
+	return strings.EqualFold(mailbox, "INBOX") || mailbox == pl.trash[s]
+}
+
+// mergeFlags decides the flags of a message present on both sides and
+// plans the stores that carry them over: per flag, the side that changed
+// it since base wins; under a one-way direction only the source's changes
+// flow and the record keeps the source's flags.
+func (pl *planner) mergeFlags(add func(Action) *Action, sl *slot, dir Direction, base Flags, msg [2]*Message, mailbox [2]string) {
+	fa, fb := msg[A].Flags, msg[B].Flags
+	target := [2]Flags{fa, fb}
+	pick := func(from Side, cur Flags) Flags {
+		src := msg[from].Flags
+		var out []string
+		for _, f := range union(union(fa, fb), base) {
+			changed := src.Has(f) != base.Has(f)
+			if (changed && src.Has(f)) || (!changed && cur.Has(f)) {
+				out = append(out, f)
+			}
+		}
+		return NewFlags(out...)
+	}
+	switch dir {
+	case Both:
+		var out []string
+		for _, f := range union(union(fa, fb), base) {
+			ca, cb := fa.Has(f) != base.Has(f), fb.Has(f) != base.Has(f)
+			val := base.Has(f)
+			if ca {
+				val = fa.Has(f)
+			} else if cb {
+				val = fb.Has(f)
+			}
+			if val {
+				out = append(out, f)
+			}
+		}
+		m := NewFlags(out...)
+		target = [2]Flags{m, m}
+		sl.rec.Flags = m
+	case AToB:
+		target[B] = pick(A, fb)
+		sl.rec.Flags = fa
+	case BToA:
+		target[A] = pick(B, fa)
+		sl.rec.Flags = fb
+	}
+	for s := range 2 {
+		side := Side(s)
+		cur := msg[s].Flags
+		if cur.Equal(target[s]) {
+			continue
+		}
+		plus, minus := cur.Diff(target[s])
+		a := add(Action{Op: Store, Side: side, Mailbox: mailbox[s], UID: msg[s].UID, Flags: plus, Remove: minus, ID: msg[s].ID, Reason: ReasonFlags})
+		a.slot = sl
+	}
+}
+
+// ensureTrash returns side s's trash mailbox, planning its creation when
+// the account has none.
+func (pl *planner) ensureTrash(s Side, add func(Action) *Action) string {
+	if pl.trash[s] == "" {
+		pl.trash[s] = MailboxName("Trash", pl.lists[s].Delim)
+	}
+	if !pl.trashOK[s] {
+		pl.trashOK[s] = true
+		if pl.created[s][pl.trash[s]] == nil {
+			a := add(Action{Op: CreateFolder, Side: s, Mailbox: pl.trash[s], Reason: ReasonTrashFolder})
+			a.Folder = LogicalName(pl.trash[s], pl.lists[s].Delim)
+			a.folder = nil // belongs to no folder pair of this plan
+			pl.created[s][pl.trash[s]] = a
+		}
+	}
+	return pl.trash[s]
+}
+
+func (pl *planner) takeArrival(s Side, folder string, id Identity) *Action {
+	list := pl.arrivals[s][folder]
+	for i, a := range list {
+		if a.arrival != nil && a.ID == id && id != "" {
+			pl.arrivals[s][folder] = append(list[:i:i], list[i+1:]...)
+			return a
+		}
+	}
+	return nil
+}
+
+// count fills Plan.Counts.
+func (pl *planner) count() {
+	p := pl.plan
+	for i := range p.Actions {
+		a := &p.Actions[i]
+		c := &p.Counts[a.Side]
+		switch a.Op {
+		case CreateFolder:
+			c.FoldersCreated++
+		case DeleteFolder:
+			c.FoldersDeleted++
+		case Copy:
+			c.Copies++
+		case Move:
+			if a.Reason == ReasonTrash {
+				c.Trashed++
+			} else {
+				c.Moves++
+			}
+		case Store:
+			c.Stores++
+		case Expunge:
+			c.Expunges++
+		}
+	}
+}
+
+// minSuspicious is the number of messages a folder must have held for an
+// empty listing of it to look like a glitch rather than a clean-up.
+const minSuspicious = 10
+
+// guard checks the safety brakes.
+func (pl *planner) guard(base State, views []*view) error {
+	if pl.policy.Force {
+		return nil
+	}
+	for s := range 2 {
+		side := Side(s)
+		hadFolders := false
+		for _, f := range base.Folders {
+			if f.Side(side).Mailbox != "" {
+				hadFolders = true
+			}
+		}
+		if hadFolders && len(pl.lists[s].Folders) == 0 {
+			return &GuardError{Kind: ErrSuspiciousListing, Detail: fmt.Sprintf("pair %q: side %s lists no folders at all, but the state knows some", pl.pair, side)}
+		}
+		for _, v := range views {
+			if v.base == nil || v.listed[s] == nil || len(v.listed[s].Messages) > 0 {
+				continue
+			}
+			bs := v.base.Side(side)
+			if bs.UIDValidity != v.listed[s].UIDValidity {
+				continue
+			}
+			n := 0
+			for _, r := range v.base.Records {
+				if r.UID(side) != 0 {
+					n++
+				}
+			}
+			if n >= minSuspicious {
+				return &GuardError{Kind: ErrSuspiciousListing, Detail: fmt.Sprintf("pair %q: folder %q on %s suddenly lists no messages; the state knows %d", pl.pair, v.listed[s].Mailbox, side, n)}
+			}
+		}
+	}
+	for s := range 2 {
+		side := Side(s)
+		n := pl.plan.Counts[side].Deletions()
+		total := 0
+		for _, f := range pl.lists[s].Folders {
+			total += len(f.Messages)
+		}
+		if n > 0 && !pl.policy.MaxDeletes.Allows(n, total) {
+			return &GuardError{Kind: ErrTooManyDeletes, Detail: fmt.Sprintf("pair %q: the plan deletes %d of %d messages on %s, over max_deletes %s", pl.pair, n, total, side, pl.policy.MaxDeletes)}
+		}
+	}
+	return nil
+}
+
+func union(a, b Flags) Flags {
+	return NewFlags(append(append([]string{}, a...), b...)...)
+}
+
+func intersect(a, b Flags) Flags {
+	var out []string
+	for _, f := range a {
+		if b.Has(f) {
+			out = append(out, f)
+		}
+	}
+	return NewFlags(out...)
+}
+
+func remove(ms []*Message, m *Message) []*Message {
+	for i, x := range ms {
+		if x == m {
+			return append(ms[:i:i], ms[i+1:]...)
+		}
+	}
+	return ms
+}

@@ -1,0 +1,345 @@
+package reconcile_test
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/mailtwin/mailtwin/reconcile"
+)
+
+// This file holds the test-side model of two accounts: a compact text
+// syntax for listings and states, and an in-memory account that carries
+// out a plan's actions the way a server would. It is a model of mailbox
+// contents for the pure planner's tests, not an IMAP server: the IMAP
+// path is tested against real servers in run_test.go.
+
+// parseState reads a base state:
+//
+//	folder INBOX [uv=1/1] [a=name] [b=-]
+//	1 1 \Seen x:1
+func parseState(t testing.TB, text string) reconcile.State {
+	t.Helper()
+	var st reconcile.State
+	var cur *reconcile.FolderState
+	for _, ln := range lines(text) {
+		f := strings.Fields(ln)
+		if f[0] == "folder" {
+			st.Folders = append(st.Folders, reconcile.FolderState{Name: f[1],
+				A: reconcile.SideState{Mailbox: f[1], UIDValidity: 1},
+				B: reconcile.SideState{Mailbox: f[1], UIDValidity: 1}})
+			cur = &st.Folders[len(st.Folders)-1]
+			for _, opt := range f[2:] {
+				k, v, _ := strings.Cut(opt, "=")
+				switch k {
+				case "uv":
+					x, y, _ := strings.Cut(v, "/")
+					cur.A.UIDValidity, cur.B.UIDValidity = atou(t, x), atou(t, y)
+				case "a", "b":
+					if v == "-" {
+						v = ""
+					}
+					cur.Side(side(k)).Mailbox = v
+				default:
+					t.Fatalf("bad folder option %q", opt)
+				}
+			}
+			continue
+		}
+		if len(f) != 4 {
+			t.Fatalf("bad record line %q", ln)
+		}
+		cur.Records = append(cur.Records, reconcile.Record{UIDA: uidOrDash(t, f[0]), UIDB: uidOrDash(t, f[1]), Flags: flags(f[2]), ID: reconcile.Identity(f[3])})
+	}
+	sort.Slice(st.Folders, func(i, j int) bool { return st.Folders[i].Name < st.Folders[j].Name })
+	return st
+}
+
+// parseListing reads one side's listing:
+//
+//	folder INBOX [uv=1] [role=\Trash]
+//	1 \Seen x:1
+func parseListing(t testing.TB, text string) reconcile.Listing {
+	t.Helper()
+	l := reconcile.Listing{Delim: '/'}
+	var cur *reconcile.Folder
+	for _, ln := range lines(text) {
+		f := strings.Fields(ln)
+		if f[0] == "folder" {
+			l.Folders = append(l.Folders, reconcile.Folder{Mailbox: f[1], UIDValidity: 1})
+			cur = &l.Folders[len(l.Folders)-1]
+			for _, opt := range f[2:] {
+				k, v, _ := strings.Cut(opt, "=")
+				switch k {
+				case "uv":
+					cur.UIDValidity = atou(t, v)
+				case "role":
+					cur.Role = reconcile.Role(v)
+				default:
+					t.Fatalf("bad folder option %q", opt)
+				}
+			}
+			continue
+		}
+		if len(f) != 3 {
+			t.Fatalf("bad message line %q", ln)
+		}
+		u := atou(t, f[0])
+		cur.Messages = append(cur.Messages, reconcile.Message{UID: u, Flags: flags(f[1]), ID: reconcile.Identity(f[2])})
+		if u >= cur.UIDNext {
+			cur.UIDNext = u + 1
+		}
+	}
+	sort.Slice(l.Folders, func(i, j int) bool { return l.Folders[i].Mailbox < l.Folders[j].Mailbox })
+	return l
+}
+
+func parsePolicy(t testing.TB, text string) reconcile.Policy {
+	t.Helper()
+	p := reconcile.Policy{MaxDeletes: reconcile.Limit{Percent: true, Value: 100}}
+	for _, ln := range lines(text) {
+		k, v, _ := strings.Cut(ln, " ")
+		var err error
+		switch k {
+		case "direction":
+			p.Default.Direction, err = reconcile.ParseDirection(v)
+		case "deletion":
+			p.Default.Deletion, err = reconcile.ParseDeletion(v)
+		case "max_deletes":
+			p.MaxDeletes, err = reconcile.ParseLimit(v)
+		case "rule":
+			// rule PATTERN DIRECTION DELETION
+			f := strings.Fields(v)
+			r := reconcile.Rule{Pattern: f[0]}
+			r.Direction, err = reconcile.ParseDirection(f[1])
+			if err == nil {
+				r.Deletion, err = reconcile.ParseDeletion(f[2])
+			}
+			p.Rules = append(p.Rules, r)
+		case "force":
+			p.Force = true
+		default:
+			t.Fatalf("bad policy line %q", ln)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}
+
+// formatState renders a state compactly, in parseState's syntax.
+func formatState(st reconcile.State) string {
+	var b strings.Builder
+	for _, f := range st.Folders {
+		fmt.Fprintf(&b, "folder %s", f.Name)
+		if f.A.Mailbox != f.Name {
+			fmt.Fprintf(&b, " a=%s", dash(f.A.Mailbox))
+		}
+		if f.B.Mailbox != f.Name {
+			fmt.Fprintf(&b, " b=%s", dash(f.B.Mailbox))
+		}
+		b.WriteString("\n")
+		for _, r := range f.Records {
+			fmt.Fprintf(&b, "%s %s %s %s\n", uidStr(r.UIDA), uidStr(r.UIDB), r.Flags, r.ID)
+		}
+	}
+	return b.String()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func uidStr(u reconcile.UID) string {
+	if u == 0 {
+		return "-"
+	}
+	return strconv.FormatUint(uint64(u), 10)
+}
+
+func lines(text string) []string {
+	var out []string
+	for _, ln := range strings.Split(text, "\n") {
+		ln = strings.TrimSpace(ln)
+		if ln != "" && !strings.HasPrefix(ln, "#") {
+			out = append(out, ln)
+		}
+	}
+	return out
+}
+
+func side(s string) reconcile.Side {
+	if s == "a" {
+		return reconcile.A
+	}
+	return reconcile.B
+}
+
+func flags(s string) reconcile.Flags {
+	if s == "-" {
+		return nil
+	}
+	return reconcile.NewFlags(strings.Split(s, ",")...)
+}
+
+func atou(t testing.TB, s string) uint32 {
+	t.Helper()
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		t.Fatalf("bad number %q", s)
+	}
+	return uint32(n)
+}
+
+func uidOrDash(t testing.TB, s string) reconcile.UID {
+	if s == "-" {
+		return 0
+	}
+	return atou(t, s)
+}
+
+// account is a model of one side's mailboxes.
+type account struct {
+	folders map[string]*mbox
+	nextUV  uint32
+	failOn  func(a *reconcile.Action) bool // injected failures
+}
+
+type mbox struct {
+	uv      uint32
+	uidNext reconcile.UID
+	role    reconcile.Role
+	msgs    []reconcile.Message // sorted by UID
+}
+
+func newAccount() *account {
+	acc := &account{folders: map[string]*mbox{}, nextUV: 100}
+	acc.create("INBOX")
+	return acc
+}
+
+func (acc *account) create(name string) *mbox {
+	if m := acc.folders[name]; m != nil {
+		return m
+	}
+	acc.nextUV++
+	m := &mbox{uv: acc.nextUV, uidNext: 1}
+	acc.folders[name] = m
+	return m
+}
+
+func (acc *account) deliver(folder string, id reconcile.Identity, fl reconcile.Flags) reconcile.UID {
+	m := acc.create(folder)
+	u := m.uidNext
+	m.uidNext++
+	m.msgs = append(m.msgs, reconcile.Message{UID: u, Flags: fl, ID: id})
+	return u
+}
+
+func (acc *account) listing() reconcile.Listing {
+	l := reconcile.Listing{Delim: '/'}
+	for name, m := range acc.folders {
+		l.Folders = append(l.Folders, reconcile.Folder{Mailbox: name, UIDValidity: m.uv, UIDNext: m.uidNext, Role: m.role,
+			Messages: append([]reconcile.Message(nil), m.msgs...)})
+	}
+	sort.Slice(l.Folders, func(i, j int) bool { return l.Folders[i].Mailbox < l.Folders[j].Mailbox })
+	return l
+}
+
+func (m *mbox) find(u reconcile.UID) int {
+	for i := range m.msgs {
+		if m.msgs[i].UID == u {
+			return i
+		}
+	}
+	return -1
+}
+
+// apply carries out one action on this account (the action's side),
+// reading copy sources from other, as a server would.
+func (acc *account) apply(a *reconcile.Action, other *account) reconcile.Outcome {
+	if acc.failOn != nil && acc.failOn(a) {
+		return reconcile.Outcome{Err: fmt.Errorf("injected failure")}
+	}
+	switch a.Op {
+	case reconcile.CreateFolder:
+		if acc.folders[a.Mailbox] != nil {
+			return reconcile.Outcome{Err: fmt.Errorf("exists")}
+		}
+		acc.create(a.Mailbox)
+	case reconcile.DeleteFolder:
+		if acc.folders[a.Mailbox] == nil {
+			return reconcile.Outcome{Err: fmt.Errorf("no such folder")}
+		}
+		delete(acc.folders, a.Mailbox)
+	case reconcile.Copy:
+		src := other.folders[a.SrcMailbox]
+		dst := acc.folders[a.Mailbox]
+		if src == nil || dst == nil || src.find(a.SrcUID) < 0 {
+			return reconcile.Outcome{Err: fmt.Errorf("copy: missing source or target")}
+		}
+		u := acc.deliver(a.Mailbox, src.msgs[src.find(a.SrcUID)].ID, a.Flags)
+		return reconcile.Outcome{UID: u, UIDValidity: dst.uv}
+	case reconcile.Move:
+		src, dst := acc.folders[a.Mailbox], acc.folders[a.Dest]
+		if src == nil || dst == nil || src.find(a.UID) < 0 {
+			return reconcile.Outcome{Err: fmt.Errorf("move: missing")}
+		}
+		i := src.find(a.UID)
+		m := src.msgs[i]
+		src.msgs = append(src.msgs[:i], src.msgs[i+1:]...)
+		u := acc.deliver(a.Dest, m.ID, m.Flags)
+		return reconcile.Outcome{UID: u, UIDValidity: dst.uv}
+	case reconcile.Store:
+		mb := acc.folders[a.Mailbox]
+		if mb == nil || mb.find(a.UID) < 0 {
+			return reconcile.Outcome{Err: fmt.Errorf("store: missing")}
+		}
+		m := &mb.msgs[mb.find(a.UID)]
+		var fl []string
+		for _, f := range m.Flags {
+			if !a.Remove.Has(f) {
+				fl = append(fl, f)
+			}
+		}
+		m.Flags = reconcile.NewFlags(append(fl, a.Flags...)...)
+	case reconcile.Expunge:
+		mb := acc.folders[a.Mailbox]
+		if mb == nil || mb.find(a.UID) < 0 {
+			return reconcile.Outcome{Err: fmt.Errorf("expunge: missing")}
+		}
+		i := mb.find(a.UID)
+		mb.msgs = append(mb.msgs[:i], mb.msgs[i+1:]...)
+	}
+	return reconcile.Outcome{}
+}
+
+// execute carries out a whole plan on the two model accounts.
+func execute(p *reconcile.Plan, a, b *account) []reconcile.Outcome {
+	accs := [2]*account{a, b}
+	out := make([]reconcile.Outcome, len(p.Actions))
+	for i := range p.Actions {
+		act := &p.Actions[i]
+		out[i] = accs[act.Side].apply(act, accs[act.Side.Other()])
+	}
+	return out
+}
+
+// accountFromListing builds a model account holding what a listing says.
+func accountFromListing(l reconcile.Listing) *account {
+	acc := &account{folders: map[string]*mbox{}, nextUV: 100}
+	for _, f := range l.Folders {
+		m := &mbox{uv: f.UIDValidity, uidNext: f.UIDNext, role: f.Role, msgs: append([]reconcile.Message(nil), f.Messages...)}
+		if m.uidNext == 0 {
+			m.uidNext = 1
+		}
+		acc.folders[f.Mailbox] = m
+	}
+	return acc
+}
