@@ -1,0 +1,17 @@
+// Package imaptest starts throwaway IMAP servers for end-to-end tests:
+// go-imap's in-memory server in-process (StartMem) and a real Dovecot on
+// loopback (StartDovecot), both with users whose password is Password.
+// Both runs one test body against each, as subtests "mem" and "dovecot".
+//
+// The Server helpers (Dial, Append, Create, Messages, Mailboxes, ...)
+// speak real IMAP through imapclient on a fresh connection each, so a test
+// can seed and inspect mailboxes independently of the code under test.
+// Every helper fails the test on error.
+//
+// The Dovecot fixture needs the dovecot binary (Debian: dovecot-imapd).
+// Without it the tests that ask for it are skipped, unless
+// MAILTWIN_REQUIRE_DOVECOT=1 is set, which makes a missing Dovecot a
+// failure (CI sets it).
+//
+// This package is for tests only and imports nothing of mailtwin's.
+package imaptest

@@ -1,0 +1,343 @@
+package imaptest
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// Password is every test user's password.
+const Password = "secret"
+
+// Server is a running test IMAP server.
+type Server struct {
+	// Addr is host:port on loopback, plain IMAP (no TLS).
+	Addr string
+	// Kind is "mem" or "dovecot".
+	Kind string
+	// Delim is the hierarchy delimiter of the personal namespace.
+	Delim rune
+	// Users are the accounts, each with password Password.
+	Users []string
+
+	dovecot *dovecot
+}
+
+// StartFunc starts a test server; StartMem and StartDovecot are two.
+type StartFunc func(t testing.TB, users ...string) *Server
+
+// Both runs fn as two subtests, "mem" with StartMem and "dovecot" with
+// StartDovecot, so one scenario body covers both servers.
+func Both(t *testing.T, fn func(t *testing.T, start StartFunc)) {
+	t.Helper()
+	t.Run("mem", func(t *testing.T) { fn(t, StartMem) })
+	t.Run("dovecot", func(t *testing.T) { fn(t, StartDovecot) })
+}
+
+// Log returns the server's log (Dovecot's dovecot.log), or "" for the
+// memory server, whose log lines go to the test log.
+func (s *Server) Log() string {
+	if s.dovecot == nil {
+		return ""
+	}
+	return s.dovecot.readLog()
+}
+
+// Dial returns a client logged in as user, logged out when the test
+// ends.
+func (s *Server) Dial(t testing.TB, user string) *imapclient.Client {
+	t.Helper()
+	c := s.dial(t, user)
+	t.Cleanup(func() { closeClient(c) })
+	return c
+}
+
+func (s *Server) dial(t testing.TB, user string) *imapclient.Client {
+	t.Helper()
+	c, err := imapclient.DialInsecure(s.Addr, nil)
+	if err != nil {
+		t.Fatalf("imaptest: dial %s server at %s: %v", s.Kind, s.Addr, err)
+	}
+	if err := c.Login(user, Password).Wait(); err != nil {
+		c.Close()
+		t.Fatalf("imaptest: login as %s on %s server: %v%s", user, s.Kind, err, s.logHint())
+	}
+	// Dovecot may say OK and then BYE when the user's storage cannot be
+	// set up; only the next command tells.
+	if err := c.Noop().Wait(); err != nil {
+		c.Close()
+		t.Fatalf("imaptest: %s server dropped %s right after login: %v%s", s.Kind, user, err, s.logHint())
+	}
+	return c
+}
+
+func (s *Server) logHint() string {
+	if s.dovecot == nil {
+		return ""
+	}
+	return "\n--- " + s.dovecot.log + " ---\n" + s.dovecot.readLog()
+}
+
+func closeClient(c *imapclient.Client) {
+	c.Logout().Wait()
+	c.Close()
+}
+
+// with runs fn on a fresh connection as user and closes it after.
+func (s *Server) with(t testing.TB, user string, fn func(c *imapclient.Client)) {
+	t.Helper()
+	c := s.dial(t, user)
+	defer closeClient(c)
+	fn(c)
+}
+
+// Create creates mailbox for user; it is not an error if it exists.
+func (s *Server) Create(t testing.TB, user, mailbox string) {
+	t.Helper()
+	s.with(t, user, func(c *imapclient.Client) {
+		t.Helper()
+		ensureMailbox(t, c, mailbox)
+	})
+}
+
+func ensureMailbox(t testing.TB, c *imapclient.Client, mailbox string) {
+	t.Helper()
+	if selectable(t, c, mailbox) {
+		return
+	}
+	if err := c.Create(mailbox, nil).Wait(); err != nil {
+		t.Fatalf("imaptest: create %q: %v", mailbox, err)
+	}
+}
+
+func selectable(t testing.TB, c *imapclient.Client, mailbox string) bool {
+	t.Helper()
+	l, err := c.List("", mailbox, nil).Collect()
+	if err != nil {
+		t.Fatalf("imaptest: list %q: %v", mailbox, err)
+	}
+	for _, d := range l {
+		if d.Mailbox == mailbox && !hasAttr(d.Attrs, imap.MailboxAttrNoSelect) && !hasAttr(d.Attrs, imap.MailboxAttrNonExistent) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasAttr(attrs []imap.MailboxAttr, a imap.MailboxAttr) bool {
+	for _, x := range attrs {
+		if strings.EqualFold(string(x), string(a)) {
+			return true
+		}
+	}
+	return false
+}
+
+// Delete deletes mailbox of user.
+func (s *Server) Delete(t testing.TB, user, mailbox string) {
+	t.Helper()
+	s.with(t, user, func(c *imapclient.Client) {
+		t.Helper()
+		if err := c.Delete(mailbox).Wait(); err != nil {
+			t.Fatalf("imaptest: delete %q: %v", mailbox, err)
+		}
+	})
+}
+
+// Append appends msg to mailbox of user (creating the mailbox if needed)
+// with the given flags and returns its UID.
+func (s *Server) Append(t testing.TB, user, mailbox string, msg []byte, flags ...imap.Flag) uint32 {
+	t.Helper()
+	return s.AppendAt(t, user, mailbox, msg, time.Time{}, flags...)
+}
+
+// AppendAt is Append with an internal date (the zero time lets the server
+// pick now).
+func (s *Server) AppendAt(t testing.TB, user, mailbox string, msg []byte, date time.Time, flags ...imap.Flag) uint32 {
+	t.Helper()
+	var uid uint32
+	s.with(t, user, func(c *imapclient.Client) {
+		t.Helper()
+		ensureMailbox(t, c, mailbox)
+		cmd := c.Append(mailbox, int64(len(msg)), &imap.AppendOptions{Flags: flags, Time: date})
+		_, werr := cmd.Write(msg)
+		cerr := cmd.Close()
+		data, err := cmd.Wait()
+		for _, e := range []error{err, werr, cerr} {
+			if e != nil {
+				t.Fatalf("imaptest: append to %q: %v", mailbox, e)
+			}
+		}
+		if data.UID == 0 {
+			t.Fatalf("imaptest: append to %q: no APPENDUID from the %s server", mailbox, s.Kind)
+		}
+		uid = uint32(data.UID)
+	})
+	return uid
+}
+
+// Msg is one message as Messages reports it.
+type Msg struct {
+	UID uint32
+	// Flags are sorted, system flags spelled as in RFC 3501 ("\Seen",
+	// "\Deleted"), keywords lower-cased; \Recent is left out.
+	Flags []string
+	// MessageID is the Message-ID without angle brackets, "" if none.
+	MessageID    string
+	Size         int64
+	InternalDate time.Time
+}
+
+// Messages lists mailbox of user in UID order. It opens the mailbox
+// read-only (EXAMINE), so it changes nothing.
+func (s *Server) Messages(t testing.TB, user, mailbox string) []Msg {
+	t.Helper()
+	var out []Msg
+	s.with(t, user, func(c *imapclient.Client) {
+		t.Helper()
+		sd, err := c.Select(mailbox, &imap.SelectOptions{ReadOnly: true}).Wait()
+		if err != nil {
+			t.Fatalf("imaptest: examine %q: %v", mailbox, err)
+		}
+		if sd.NumMessages == 0 {
+			return
+		}
+		bufs, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{
+			UID: true, Flags: true, RFC822Size: true, Envelope: true, InternalDate: true,
+		}).Collect()
+		if err != nil {
+			t.Fatalf("imaptest: fetch %q: %v", mailbox, err)
+		}
+		for _, b := range bufs {
+			m := Msg{UID: uint32(b.UID), Size: b.RFC822Size, InternalDate: b.InternalDate, Flags: canonicalFlags(b.Flags)}
+			if b.Envelope != nil {
+				m.MessageID = b.Envelope.MessageID
+			}
+			out = append(out, m)
+		}
+	})
+	slices.SortFunc(out, func(a, b Msg) int { return cmp.Compare(a.UID, b.UID) })
+	return out
+}
+
+// Body returns the full content and internal date of message uid in
+// mailbox of user (fetched with BODY.PEEK[], so \Seen is not set).
+func (s *Server) Body(t testing.TB, user, mailbox string, uid uint32) ([]byte, time.Time) {
+	t.Helper()
+	var body []byte
+	var date time.Time
+	s.with(t, user, func(c *imapclient.Client) {
+		t.Helper()
+		if _, err := c.Select(mailbox, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+			t.Fatalf("imaptest: examine %q: %v", mailbox, err)
+		}
+		section := &imap.FetchItemBodySection{Peek: true}
+		bufs, err := c.Fetch(imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{
+			UID: true, InternalDate: true, BodySection: []*imap.FetchItemBodySection{section},
+		}).Collect()
+		if err != nil {
+			t.Fatalf("imaptest: fetch uid %d of %q: %v", uid, mailbox, err)
+		}
+		if len(bufs) != 1 {
+			t.Fatalf("imaptest: fetch uid %d of %q: %d messages", uid, mailbox, len(bufs))
+		}
+		body, date = bufs[0].FindBodySection(section), bufs[0].InternalDate
+	})
+	return body, date
+}
+
+// AddFlags adds flags to message uid of mailbox, as another client would.
+func (s *Server) AddFlags(t testing.TB, user, mailbox string, uid uint32, flags ...imap.Flag) {
+	t.Helper()
+	s.store(t, user, mailbox, uid, imap.StoreFlagsAdd, flags)
+}
+
+// RemoveFlags removes flags from message uid of mailbox.
+func (s *Server) RemoveFlags(t testing.TB, user, mailbox string, uid uint32, flags ...imap.Flag) {
+	t.Helper()
+	s.store(t, user, mailbox, uid, imap.StoreFlagsDel, flags)
+}
+
+func (s *Server) store(t testing.TB, user, mailbox string, uid uint32, op imap.StoreFlagsOp, flags []imap.Flag) {
+	t.Helper()
+	s.with(t, user, func(c *imapclient.Client) {
+		t.Helper()
+		if _, err := c.Select(mailbox, nil).Wait(); err != nil {
+			t.Fatalf("imaptest: select %q: %v", mailbox, err)
+		}
+		err := c.Store(imap.UIDSetNum(imap.UID(uid)), &imap.StoreFlags{Op: op, Silent: true, Flags: flags}, nil).Close()
+		if err != nil {
+			t.Fatalf("imaptest: store flags on uid %d of %q: %v", uid, mailbox, err)
+		}
+		// Leave with UNSELECT, not CLOSE: CLOSE would expunge \Deleted.
+		if err := c.Unselect().Wait(); err != nil {
+			t.Fatalf("imaptest: unselect %q: %v", mailbox, err)
+		}
+	})
+}
+
+// Mailboxes lists the selectable mailboxes of user, sorted.
+func (s *Server) Mailboxes(t testing.TB, user string) []string {
+	t.Helper()
+	var out []string
+	s.with(t, user, func(c *imapclient.Client) {
+		t.Helper()
+		l, err := c.List("", "*", nil).Collect()
+		if err != nil {
+			t.Fatalf("imaptest: list: %v", err)
+		}
+		for _, d := range l {
+			if !hasAttr(d.Attrs, imap.MailboxAttrNoSelect) && !hasAttr(d.Attrs, imap.MailboxAttrNonExistent) {
+				out = append(out, d.Mailbox)
+			}
+		}
+	})
+	slices.Sort(out)
+	return out
+}
+
+// UIDValidity returns the UIDVALIDITY of mailbox of user.
+func (s *Server) UIDValidity(t testing.TB, user, mailbox string) uint32 {
+	t.Helper()
+	var v uint32
+	s.with(t, user, func(c *imapclient.Client) {
+		t.Helper()
+		sd, err := c.Status(mailbox, &imap.StatusOptions{UIDValidity: true}).Wait()
+		if err != nil {
+			t.Fatalf("imaptest: status %q: %v", mailbox, err)
+		}
+		v = sd.UIDValidity
+	})
+	return v
+}
+
+var systemFlags = map[string]string{
+	`\seen`: `\Seen`, `\answered`: `\Answered`, `\flagged`: `\Flagged`,
+	`\draft`: `\Draft`, `\deleted`: `\Deleted`,
+}
+
+// canonicalFlags spells system flags as RFC 3501 does, lower-cases
+// keywords (memserver lower-cases everything, Dovecot keeps case), drops
+// \Recent and sorts.
+func canonicalFlags(flags []imap.Flag) []string {
+	out := []string{}
+	for _, f := range flags {
+		l := strings.ToLower(string(f))
+		if l == `\recent` {
+			continue
+		}
+		if c, ok := systemFlags[l]; ok {
+			l = c
+		}
+		if !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
