@@ -178,6 +178,8 @@ listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# tests try wrong passwords on purpose: no delays
+auth_failure_delay = 0
 default_login_user = %[3]s
 default_internal_user = %[4]s
 default_internal_group = %[5]s
@@ -213,6 +215,9 @@ namespace inbox {
 }
 service anvil {
   chroot =
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
 }
 service imap-login {
   chroot =

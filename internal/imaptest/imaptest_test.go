@@ -12,6 +12,7 @@ import (
 )
 
 func TestServers(t *testing.T) {
+	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		srv := start(t, "alice", "bob")
 		msg := imaptest.NewMessage("a@example.org", "b@example.org", "Grüße", "m1@example.org", "hello\nworld\n")
@@ -45,6 +46,7 @@ func TestServers(t *testing.T) {
 }
 
 func TestDovecotDotSeparator(t *testing.T) {
+	t.Parallel()
 	srv := imaptest.StartDovecotWith(t, imaptest.DovecotOptions{Separator: "."})
 	if srv.Delim != '.' {
 		t.Fatalf("Delim = %q", srv.Delim)
@@ -56,6 +58,7 @@ func TestDovecotDotSeparator(t *testing.T) {
 }
 
 func TestNewMessage(t *testing.T) {
+	t.Parallel()
 	m := string(imaptest.NewMessage("a@x", "b@x", "hi", "", "x\ny"))
 	if strings.Contains(m, "Message-ID") {
 		t.Errorf("NewMessage with no id has a Message-ID:\n%s", m)

@@ -1,6 +1,7 @@
 package imaptest
 
 import (
+	"crypto/tls"
 	"net"
 	"sync"
 	"testing"
@@ -17,6 +18,45 @@ import (
 // hierarchy delimiter is "/". The server stops when the test ends.
 func StartMem(t testing.TB, users ...string) *Server {
 	t.Helper()
+	return StartMemWith(t, MemOptions{}, users...)
+}
+
+// MemOptions tunes StartMemWith.
+type MemOptions struct {
+	// Caps replaces the advertised capabilities; it must hold IMAP4rev1
+	// or IMAP4rev2. With IMAP4rev1 alone the server offers no MOVE,
+	// UIDPLUS, LIST-EXTENDED, LIST-STATUS or UNSELECT: the old-server
+	// fallbacks of a client can be tested with it.
+	Caps imap.CapSet
+	// TLS secures the listener: TLSNone (the default), TLSImplicit (TLS
+	// from the first byte) or TLSStartTLS. The certificate is
+	// self-signed for 127.0.0.1; Server.TLSConfig trusts it.
+	TLS TLSMode
+}
+
+// TLSMode is how a test server secures connections.
+type TLSMode int
+
+const (
+	// TLSNone is plain IMAP.
+	TLSNone TLSMode = iota
+	// TLSImplicit is TLS from the first byte, as on port 993.
+	TLSImplicit
+	// TLSStartTLS is plain IMAP with STARTTLS offered.
+	TLSStartTLS
+)
+
+// Rev1Only is a MemOptions.Caps of a bare IMAP4rev1 server.
+var Rev1Only = imap.CapSet{imap.CapIMAP4rev1: {}}
+
+// StartMemWith is StartMem with options.
+func StartMemWith(t testing.TB, opts MemOptions, users ...string) *Server {
+	t.Helper()
+	caps := opts.Caps
+	if caps == nil {
+		// nil would mean IMAP4rev1 alone, without MOVE and UIDPLUS.
+		caps = imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}}
+	}
 	if len(users) == 0 {
 		users = []string{"alice"}
 	}
@@ -29,18 +69,29 @@ func StartMem(t testing.TB, users ...string) *Server {
 		mem.AddUser(u)
 	}
 	logger := &testLogger{t: t}
-	srv := imapserver.New(&imapserver.Options{
+	sopts := &imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 			return mem.NewSession(), nil, nil
 		},
-		// nil Caps would mean IMAP4rev1 alone, without MOVE and UIDPLUS.
-		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}},
+		Caps:         caps,
 		InsecureAuth: true,
 		Logger:       logger,
-	})
+	}
+	var serverTLS, clientTLS *tls.Config
+	if opts.TLS != TLSNone {
+		serverTLS, clientTLS = selfSigned(t)
+	}
+	if opts.TLS == TLSStartTLS {
+		sopts.TLSConfig = serverTLS
+	}
+	srv := imapserver.New(sopts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("imaptest: listen: %v", err)
+	}
+	addr := ln.Addr().String()
+	if opts.TLS == TLSImplicit {
+		ln = tls.NewListener(ln, serverTLS)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -52,7 +103,7 @@ func StartMem(t testing.TB, users ...string) *Server {
 		srv.Close()
 		<-done
 	})
-	return &Server{Addr: ln.Addr().String(), Kind: "mem", Delim: '/', Users: users}
+	return &Server{Addr: addr, Kind: "mem", Delim: '/', Users: users, TLS: opts.TLS, TLSConfig: clientTLS}
 }
 
 // testLogger forwards server log lines to the test log until the test

@@ -2,6 +2,7 @@ package imaptest
 
 import (
 	"cmp"
+	"crypto/tls"
 	"slices"
 	"strings"
 	"testing"
@@ -24,6 +25,11 @@ type Server struct {
 	Delim rune
 	// Users are the accounts, each with password Password.
 	Users []string
+	// TLS is how the server secures connections (TLSNone unless asked).
+	TLS TLSMode
+	// TLSConfig is a client configuration that trusts the server's
+	// self-signed certificate; nil for TLSNone.
+	TLSConfig *tls.Config
 
 	dovecot *dovecot
 }
@@ -59,7 +65,18 @@ func (s *Server) Dial(t testing.TB, user string) *imapclient.Client {
 
 func (s *Server) dial(t testing.TB, user string) *imapclient.Client {
 	t.Helper()
-	c, err := imapclient.DialInsecure(s.Addr, nil)
+	var (
+		c   *imapclient.Client
+		err error
+	)
+	switch opts := (&imapclient.Options{TLSConfig: s.TLSConfig}); s.TLS {
+	case TLSImplicit:
+		c, err = imapclient.DialTLS(s.Addr, opts)
+	case TLSStartTLS:
+		c, err = imapclient.DialStartTLS(s.Addr, opts)
+	default:
+		c, err = imapclient.DialInsecure(s.Addr, opts)
+	}
 	if err != nil {
 		t.Fatalf("imaptest: dial %s server at %s: %v", s.Kind, s.Addr, err)
 	}
@@ -274,10 +291,8 @@ func (s *Server) store(t testing.TB, user, mailbox string, uid uint32, op imap.S
 		if err != nil {
 			t.Fatalf("imaptest: store flags on uid %d of %q: %v", uid, mailbox, err)
 		}
-		// Leave with UNSELECT, not CLOSE: CLOSE would expunge \Deleted.
-		if err := c.Unselect().Wait(); err != nil {
-			t.Fatalf("imaptest: unselect %q: %v", mailbox, err)
-		}
+		// The connection ends with LOGOUT, which (unlike CLOSE) expunges
+		// nothing.
 	})
 }
 
