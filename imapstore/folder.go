@@ -1,0 +1,79 @@
+package imapstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// CreateFolder creates mailbox, and first each missing parent level
+// (split at the hierarchy delimiter). A level that already exists is
+// fine, the mailbox itself included: a folder someone else created in
+// the meantime is what the caller wanted.
+func (s *Store) CreateFolder(ctx context.Context, mailbox string) error {
+	return s.mutate(ctx, fmt.Sprintf("create folder %q", mailbox), func() error {
+		delim, err := s.hierarchyDelim()
+		if err != nil {
+			return err
+		}
+		if delim != 0 {
+			parts := strings.Split(mailbox, string(delim))
+			for i := 1; i < len(parts); i++ {
+				parent := strings.Join(parts[:i], string(delim))
+				if parts[i-1] == "" {
+					continue // "a//b" or a leading delimiter: no such level
+				}
+				exists, _, err := s.lookup(parent)
+				if err != nil {
+					return err
+				}
+				if exists {
+					continue
+				}
+				if err := s.c.Create(parent, nil).Wait(); err != nil {
+					if exists, _, lerr := s.lookup(parent); lerr != nil || !exists {
+						return fmt.Errorf("create parent %q: %w", parent, err)
+					}
+				}
+			}
+		}
+		if err := s.c.Create(mailbox, nil).Wait(); err != nil {
+			if _, selectable, lerr := s.lookup(mailbox); lerr == nil && selectable {
+				return nil
+			}
+			return err
+		}
+		return nil
+	})
+}
+
+// lookup reports whether mailbox exists (in any form, a \Noselect parent
+// included) and whether it can be selected.
+func (s *Store) lookup(mailbox string) (exists, selectable bool, err error) {
+	l, err := s.c.List("", mailbox, nil).Collect()
+	if err != nil {
+		return false, false, fmt.Errorf("list %q: %w", mailbox, err)
+	}
+	for _, d := range l {
+		// The name is a pattern: % and * in it match more than itself.
+		if d.Mailbox != mailbox || hasAttr(d.Attrs, imap.MailboxAttrNonExistent) {
+			continue
+		}
+		return true, !hasAttr(d.Attrs, imap.MailboxAttrNoSelect), nil
+	}
+	return false, false, nil
+}
+
+// DeleteFolder deletes mailbox (leaving it first if it is selected).
+func (s *Store) DeleteFolder(ctx context.Context, mailbox string) error {
+	return s.mutate(ctx, fmt.Sprintf("delete folder %q", mailbox), func() error {
+		if s.sel.name == mailbox {
+			if err := s.unselect(); err != nil {
+				return fmt.Errorf("leave the mailbox: %w", err)
+			}
+		}
+		return s.c.Delete(mailbox).Wait()
+	})
+}

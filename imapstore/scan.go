@@ -1,0 +1,207 @@
+package imapstore
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailtwin/mailtwin/reconcile"
+)
+
+// maxHeader caps how much of a header block Scan reads into memory; the
+// rest is skipped (a header that large is broken or hostile).
+const maxHeader = 1 << 20
+
+// Scan examines f.Mailbox (read-only: EXAMINE and BODY.PEEK, so \Seen and
+// \Recent stay as they are) and fills f.Messages, sorted by UID, with
+// each message's UID, flags, size and identity. It refreshes
+// f.UIDValidity, f.UIDNext and f.HighestModSeq from the EXAMINE, so they
+// describe the state the messages were read in.
+//
+// Identity comes from the Message-ID header and RFC822.SIZE, read with
+// one streaming UID FETCH 1:*. Messages with no Message-ID (and any the
+// server answered incompletely) are fetched again with their whole
+// header, for a header-hash identity.
+func (s *Store) Scan(ctx context.Context, f *reconcile.Folder) error {
+	return s.run(ctx, fmt.Sprintf("scan %q", f.Mailbox), func() error {
+		data, err := s.selectMailbox(f.Mailbox, false, true)
+		if err != nil {
+			return err
+		}
+		if data.UIDValidity != 0 {
+			f.UIDValidity = data.UIDValidity
+		}
+		if data.UIDNext != 0 {
+			f.UIDNext = reconcile.UID(data.UIDNext)
+		}
+		if data.HighestModSeq != 0 {
+			f.HighestModSeq = data.HighestModSeq
+		}
+		msgs := make([]reconcile.Message, 0, data.NumMessages)
+		// No FETCH 1:* on an empty mailbox: servers disagree on whether
+		// that is an error.
+		if data.NumMessages > 0 {
+			msgs, err = s.scanMessages(msgs)
+			if err != nil {
+				return err
+			}
+		}
+		slices.SortFunc(msgs, func(a, b reconcile.Message) int { return cmp.Compare(a.UID, b.UID) })
+		if n := len(msgs); n > 0 && msgs[n-1].UID >= f.UIDNext {
+			f.UIDNext = msgs[n-1].UID + 1
+		}
+		f.Messages = msgs
+		return nil
+	})
+}
+
+func (s *Store) scanMessages(msgs []reconcile.Message) ([]reconcile.Message, error) {
+	hdr := &imap.FetchItemBodySection{
+		Specifier:    imap.PartSpecifierHeader,
+		HeaderFields: []string{"Message-ID"},
+		Peek:         true,
+	}
+	var again []imap.UID
+	cmd := s.c.Fetch(imap.UIDSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{
+		UID: true, Flags: true, RFC822Size: true,
+		BodySection: []*imap.FetchItemBodySection{hdr},
+	})
+	defer cmd.Close()
+	for m := cmd.Next(); m != nil; m = cmd.Next() {
+		r, err := readScanItems(m)
+		if err != nil {
+			return nil, err
+		}
+		if r.uid == 0 {
+			continue
+		}
+		if !r.complete() {
+			// A response without all items (a unilateral FETCH taken for
+			// ours, say): ask again for this one.
+			again = append(again, r.uid)
+			continue
+		}
+		if id := reconcile.IdentityFromMessageID(messageID(r.header), r.size); id != "" {
+			msgs = append(msgs, r.message(id))
+		} else {
+			again = append(again, r.uid)
+		}
+	}
+	if err := cmd.Close(); err != nil {
+		return nil, err
+	}
+	if len(again) == 0 {
+		return msgs, nil
+	}
+	return s.scanHeaders(msgs, again)
+}
+
+// scanHeaders fetches flags, size and the whole header of uids: identity
+// from a Message-ID found there, else from the header's hash. A UID that
+// no longer answers is left out.
+func (s *Store) scanHeaders(msgs []reconcile.Message, uids []imap.UID) ([]reconcile.Message, error) {
+	cmd := s.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{
+		UID: true, Flags: true, RFC822Size: true,
+		BodySection: []*imap.FetchItemBodySection{{Specifier: imap.PartSpecifierHeader, Peek: true}},
+	})
+	defer cmd.Close()
+	for m := cmd.Next(); m != nil; m = cmd.Next() {
+		r, err := readScanItems(m)
+		if err != nil {
+			return nil, err
+		}
+		if r.uid == 0 || !r.complete() {
+			continue
+		}
+		id := reconcile.IdentityFromMessageID(messageID(r.header), r.size)
+		if id == "" {
+			id = reconcile.IdentityFromHeader(r.header, r.size)
+		}
+		msgs = append(msgs, r.message(id))
+	}
+	return msgs, cmd.Close()
+}
+
+type scanResult struct {
+	uid                      imap.UID
+	flags                    []string
+	size                     int64
+	header                   []byte
+	hasFlags, hasSize, hasHd bool
+}
+
+func (r *scanResult) complete() bool { return r.hasFlags && r.hasSize && r.hasHd }
+
+func (r *scanResult) message(id reconcile.Identity) reconcile.Message {
+	return reconcile.Message{UID: reconcile.UID(r.uid), Flags: reconcile.NewFlags(r.flags...), ID: id, Size: r.size}
+}
+
+func readScanItems(m *imapclient.FetchMessageData) (scanResult, error) {
+	var r scanResult
+	for it := m.Next(); it != nil; it = m.Next() {
+		switch it := it.(type) {
+		case imapclient.FetchItemDataUID:
+			r.uid = it.UID
+		case imapclient.FetchItemDataFlags:
+			r.hasFlags = true
+			r.flags = make([]string, len(it.Flags))
+			for i, f := range it.Flags {
+				r.flags[i] = string(f)
+			}
+		case imapclient.FetchItemDataRFC822Size:
+			r.hasSize, r.size = true, it.Size
+		case imapclient.FetchItemDataBodySection:
+			r.hasHd = true
+			if it.Literal != nil {
+				b, err := io.ReadAll(io.LimitReader(it.Literal, maxHeader))
+				if err != nil {
+					return r, fmt.Errorf("read header of uid %d: %w", r.uid, err)
+				}
+				r.header = b
+			}
+		}
+	}
+	return r, nil
+}
+
+// messageID returns the value of the first Message-ID field of a header
+// block (unfolded; the <...> part when there is one), or "".
+func messageID(header []byte) string {
+	var field []byte
+	value := func() (string, bool) {
+		name, v, ok := bytes.Cut(field, []byte(":"))
+		if !ok || !strings.EqualFold(string(bytes.TrimSpace(name)), "Message-ID") {
+			return "", false
+		}
+		id := strings.TrimSpace(string(v))
+		if i := strings.IndexByte(id, '<'); i >= 0 {
+			if j := strings.IndexByte(id[i:], '>'); j >= 0 {
+				id = id[i : i+j+1]
+			}
+		}
+		return id, true
+	}
+	for line := range bytes.Lines(header) {
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+			field = append(append(field, ' '), bytes.TrimSpace(line)...)
+			continue
+		}
+		if id, ok := value(); ok && id != "" {
+			return id
+		}
+		if len(line) == 0 {
+			return "" // end of the header
+		}
+		field = append(field[:0], line...)
+	}
+	id, _ := value()
+	return id
+}

@@ -1,0 +1,527 @@
+package imapstore
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailtwin/mailtwin/reconcile"
+)
+
+// Mode says how the connection is secured.
+type Mode int
+
+const (
+	// Implicit is TLS from the first byte (IMAPS, port 993).
+	Implicit Mode = iota
+	// StartTLS is plain IMAP upgraded with STARTTLS (port 143).
+	StartTLS
+	// None is plain IMAP without TLS: loopback and tests only.
+	None
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Implicit:
+		return "implicit"
+	case StartTLS:
+		return "starttls"
+	case None:
+		return "none"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// DefaultTimeout bounds each network step when Options.Timeout is zero.
+const DefaultTimeout = 60 * time.Second
+
+// Options configures Dial.
+type Options struct {
+	// Name is the account's name, used in errors and by Name.
+	Name string
+	// Addr is host:port. Without a port, 993 is used for Implicit and 143
+	// otherwise.
+	Addr string
+	// TLS is how the connection is secured.
+	TLS Mode
+	// TLSConfig, if set, is used for TLS (cloned; ServerName defaults to
+	// Addr's host). Nil means verified system roots.
+	TLSConfig *tls.Config
+	// Username and Password are sent with LOGIN. The password appears in
+	// no error and no debug output.
+	Username, Password string
+	// ReadOnly opens every mailbox with EXAMINE and makes every method
+	// that would change the account fail before sending anything.
+	ReadOnly bool
+	// Timeout bounds each network step: dialling, the TLS handshake, and
+	// any wait for the server during an operation. Zero means
+	// DefaultTimeout.
+	Timeout time.Duration
+	// DebugWriter, if set, receives the raw protocol, LOGIN excepted.
+	DebugWriter io.Writer
+}
+
+// ErrReadOnly is matched (errors.Is) by the error a mutating method
+// returns on a Store opened with Options.ReadOnly.
+var ErrReadOnly = errors.New("opened read-only")
+
+// ErrAuthFailed is matched (errors.Is) by the error of a rejected login:
+// wrong credentials, not a transient failure.
+var ErrAuthFailed = errors.New("authentication failed")
+
+var errClosed = errors.New("store is closed")
+
+type readOnlyError struct {
+	account, op string
+}
+
+func (e *readOnlyError) Error() string {
+	return fmt.Sprintf("account %q is opened read-only: refusing to %s", e.account, e.op)
+}
+
+func (e *readOnlyError) Is(target error) bool { return target == ErrReadOnly }
+
+// Store is one IMAP account. It implements reconcile.Mailstore.
+//
+// A Store is safe for use by several goroutines, but runs one operation
+// at a time: calls wait for each other. The callback of Fetch must not
+// call the Store it was given by (that would deadlock).
+type Store struct {
+	opts Options
+	addr string // host:port
+	host string
+
+	// mu serialises operations and guards everything below.
+	mu     sync.Mutex
+	c      *imapclient.Client // nil: not connected (the next call dials)
+	conn   *timeoutConn
+	debug  *redactor
+	caps   imap.CapSet
+	delim  rune
+	hasDel bool // delim is known
+	sel    selection
+	closed bool
+}
+
+var _ reconcile.Mailstore = (*Store)(nil)
+
+// selection is the mailbox the connection has selected.
+type selection struct {
+	name     string // "" when none
+	readOnly bool
+	data     imap.SelectData
+}
+
+// Dial connects to the account and logs in.
+func Dial(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	addr := opts.Addr
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = strings.Trim(addr, "[]")
+		port := "993"
+		if opts.TLS != Implicit {
+			port = "143"
+		}
+		addr = net.JoinHostPort(host, port)
+	}
+	if opts.Name == "" {
+		opts.Name = opts.Username + "@" + addr
+	}
+	s := &Store{opts: opts, addr: addr, host: host}
+	if opts.DebugWriter != nil {
+		s.debug = &redactor{w: opts.DebugWriter}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("account %q: connect to %s: %w", opts.Name, addr, err)
+	}
+	if err := s.connect(ctx); err != nil {
+		return nil, fmt.Errorf("account %q: %w", opts.Name, err)
+	}
+	return s, nil
+}
+
+// Name returns the account's name.
+func (s *Store) Name() string { return s.opts.Name }
+
+// Caps returns the capabilities the server advertised after login, or
+// nil while not connected. The set must not be modified.
+func (s *Store) Caps() imap.CapSet {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.c == nil {
+		return nil
+	}
+	return s.caps
+}
+
+// Close logs out and closes the connection. The Store cannot be used
+// after.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if s.c == nil {
+		return nil
+	}
+	if s.dead() {
+		s.drop()
+		return nil
+	}
+	c, conn := s.c, s.conn
+	s.c, s.conn = nil, nil
+	conn.begin()
+	err := c.Logout().Wait()
+	conn.end()
+	c.Close()
+	if err != nil && !isConnClosed(err) {
+		return fmt.Errorf("account %q: logout: %w", s.opts.Name, err)
+	}
+	return nil
+}
+
+// connect dials, secures, reads the greeting and logs in. Its errors
+// name the address but not the account (callers add it).
+func (s *Store) connect(ctx context.Context) error {
+	d := net.Dialer{Timeout: s.opts.Timeout}
+	raw, err := d.DialContext(ctx, "tcp", s.addr)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return fmt.Errorf("connect to %s: %w", s.addr, err)
+	}
+	conn := newTimeoutConn(raw, s.opts.Timeout)
+	conn.begin()
+	stop := context.AfterFunc(ctx, conn.abort)
+	c, caps, err := s.open(conn)
+	aborted := !stop()
+	conn.end()
+	if aborted {
+		if c != nil {
+			go c.Close()
+		}
+		conn.abort()
+		return fmt.Errorf("connect to %s: %w", s.addr, ctx.Err())
+	}
+	if err != nil {
+		if c != nil {
+			go c.Close()
+		}
+		conn.abort()
+		if conn.hasTimedOut() {
+			err = &timeoutError{d: s.opts.Timeout, err: err}
+		}
+		return err
+	}
+	s.c, s.conn, s.caps = c, conn, caps
+	s.sel = selection{}
+	return nil
+}
+
+// open runs the protocol part of connect on an established connection.
+func (s *Store) open(conn *timeoutConn) (*imapclient.Client, imap.CapSet, error) {
+	cfg := &tls.Config{}
+	if s.opts.TLSConfig != nil {
+		cfg = s.opts.TLSConfig.Clone()
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = s.host
+	}
+	copts := &imapclient.Options{TLSConfig: cfg}
+	if s.debug != nil {
+		copts.DebugWriter = s.debug
+	}
+
+	var c *imapclient.Client
+	switch s.opts.TLS {
+	case Implicit:
+		if cfg.NextProtos == nil {
+			cfg.NextProtos = []string{"imap"}
+		}
+		tc := tls.Client(conn, cfg)
+		if err := tc.Handshake(); err != nil {
+			var rec tls.RecordHeaderError
+			if errors.As(err, &rec) {
+				return nil, nil, fmt.Errorf("tls handshake with %s: %w (a plain IMAP port? port 143 wants tls = starttls)", s.addr, err)
+			}
+			return nil, nil, fmt.Errorf("tls handshake with %s: %w", s.addr, err)
+		}
+		c = imapclient.New(tc, copts)
+	case StartTLS:
+		var err error
+		c, err = imapclient.NewStartTLS(conn, copts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("starttls with %s: %w (does the server offer STARTTLS? port 993 wants tls = implicit)", s.addr, err)
+		}
+	case None:
+		c = imapclient.New(conn, copts)
+	default:
+		return nil, nil, fmt.Errorf("unknown TLS mode %v", s.opts.TLS)
+	}
+
+	if err := c.WaitGreeting(); err != nil {
+		return c, nil, fmt.Errorf("greeting from %s: %w", s.addr, err)
+	}
+	if c.State() == imap.ConnStateNotAuthenticated {
+		if c.Caps().Has(imap.CapLoginDisabled) {
+			return c, nil, fmt.Errorf("login as %s at %s: the server does not allow LOGIN on this connection (LOGINDISABLED): use TLS (implicit or starttls)", s.opts.Username, s.addr)
+		}
+		s.debug.redact(true)
+		err := c.Login(s.opts.Username, s.opts.Password).Wait()
+		s.debug.redact(false)
+		if err != nil {
+			return c, nil, s.loginError(err)
+		}
+	}
+	// Dovecot can answer LOGIN with OK and then BYE when it cannot set up
+	// the user's mail storage; Login().Wait() still returns nil. Only a
+	// round trip tells (and Caps() is nil on a dead connection).
+	if err := c.Noop().Wait(); err != nil || c.State() != imap.ConnStateAuthenticated {
+		if err == nil {
+			err = errors.New("connection closed")
+		}
+		return c, nil, fmt.Errorf("login as %s at %s: the server accepted the login, then closed the connection (%v): its log says why", s.opts.Username, s.addr, err)
+	}
+	caps := c.Caps()
+	if caps == nil {
+		return c, nil, fmt.Errorf("login as %s at %s: the server accepted the login but sends no capabilities (connection lost?)", s.opts.Username, s.addr)
+	}
+	return c, caps, nil
+}
+
+func (s *Store) loginError(err error) error {
+	prefix := fmt.Sprintf("login as %s at %s", s.opts.Username, s.addr)
+	var ierr *imap.Error
+	if !errors.As(err, &ierr) {
+		return fmt.Errorf("%s: %w", prefix, err)
+	}
+	switch ierr.Code {
+	case imap.ResponseCodeUnavailable, imap.ResponseCodeLimit, imap.ResponseCodeInUse:
+		return fmt.Errorf("%s: the server is unavailable, try again later: %s", prefix, serverText(ierr))
+	case imap.ResponseCodePrivacyRequired:
+		return fmt.Errorf("%s: the server requires TLS: %s", prefix, serverText(ierr))
+	}
+	if ierr.Type == imap.StatusResponseTypeBad {
+		return fmt.Errorf("%s: the server rejected the command: %s", prefix, serverText(ierr))
+	}
+	said := ""
+	text := strings.TrimRight(strings.TrimSpace(ierr.Text), ".")
+	if text != "" && !strings.EqualFold(text, "authentication failed") {
+		said = fmt.Sprintf("; the server said %q", ierr.Text)
+	}
+	return fmt.Errorf("%s: %w (check username and password)%s", prefix, ErrAuthFailed, said)
+}
+
+func serverText(e *imap.Error) string {
+	if e.Code != "" {
+		return fmt.Sprintf("[%s] %s", e.Code, e.Text)
+	}
+	return e.Text
+}
+
+// dead reports whether the client's connection is gone.
+func (s *Store) dead() bool {
+	select {
+	case <-s.c.Closed():
+		return true
+	default:
+	}
+	return s.c.State() == imap.ConnStateLogout
+}
+
+// drop forgets the connection; the next operation dials a new one.
+func (s *Store) drop() {
+	if s.c == nil {
+		return
+	}
+	c := s.c
+	s.conn.abort()
+	s.c, s.conn, s.caps = nil, nil, nil
+	s.sel = selection{}
+	go c.Close() // returns once go-imap's reader has seen the close
+}
+
+// callbackError carries an error returned by a caller's callback through
+// run unchanged.
+type callbackError struct{ err error }
+
+func (e *callbackError) Error() string { return e.err.Error() }
+func (e *callbackError) Unwrap() error { return e.err }
+
+// run runs fn as one operation: connected (reconnecting if the last
+// connection was lost), with deadlines armed, cancelled by ctx. Errors
+// come back as `account "a": OP: ...`.
+func (s *Store) run(ctx context.Context, op string, fn func() error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	wrap := func(err error) error {
+		return fmt.Errorf("account %q: %s: %w", s.opts.Name, op, err)
+	}
+	if s.closed {
+		return wrap(errClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return wrap(err)
+	}
+	if s.c != nil && s.dead() {
+		s.drop()
+	}
+	if s.c == nil {
+		if err := s.connect(ctx); err != nil {
+			return wrap(fmt.Errorf("reconnect: %w", err))
+		}
+	}
+	conn := s.conn
+	conn.begin()
+	stop := context.AfterFunc(ctx, conn.abort)
+	err := fn()
+	aborted := !stop()
+	conn.end()
+
+	if aborted {
+		// The connection was closed under fn: whatever fn (or a callback)
+		// saw, the reason is the context.
+		s.drop()
+		return wrap(ctx.Err())
+	}
+	if err == nil {
+		return nil
+	}
+	if cb, ok := err.(*callbackError); ok {
+		if s.dead() {
+			s.drop()
+		}
+		return cb.err
+	}
+	if s.dead() || conn.hasTimedOut() {
+		timedOut := conn.hasTimedOut()
+		s.drop()
+		if timedOut {
+			err = &timeoutError{d: s.opts.Timeout, err: err}
+		}
+	}
+	return wrap(err)
+}
+
+// mutate is run for an operation that changes the account: refused up
+// front on a read-only Store.
+func (s *Store) mutate(ctx context.Context, op string, fn func() error) error {
+	if s.opts.ReadOnly {
+		return &readOnlyError{account: s.opts.Name, op: op}
+	}
+	return s.run(ctx, op, fn)
+}
+
+// selectMailbox makes mailbox the selected one, read-write if write is
+// set, with EXAMINE otherwise. It keeps the current selection when that
+// suffices (a read-write selection serves reads too), unless fresh is
+// set: then it selects again, for up-to-date UIDNEXT and message count.
+func (s *Store) selectMailbox(mailbox string, write, fresh bool) (*imap.SelectData, error) {
+	if write && s.opts.ReadOnly {
+		panic("imapstore: read-write SELECT on a read-only store")
+	}
+	if !fresh && s.sel.name == mailbox && (!write || !s.sel.readOnly) && s.c.State() == imap.ConnStateSelected {
+		if mb := s.c.Mailbox(); mb != nil && mb.Name == mailbox {
+			return &s.sel.data, nil
+		}
+	}
+	readOnly := !write
+	// A failed SELECT leaves no mailbox selected.
+	s.sel = selection{}
+	data, err := s.c.Select(mailbox, &imap.SelectOptions{
+		ReadOnly:  readOnly,
+		CondStore: s.caps.Has(imap.CapCondStore),
+	}).Wait()
+	if err != nil {
+		verb := "examine"
+		if write {
+			verb = "select"
+		}
+		return nil, fmt.Errorf("%s: %w", verb, err)
+	}
+	s.sel = selection{name: mailbox, readOnly: readOnly, data: *data}
+	return data, nil
+}
+
+// unselect leaves the selected mailbox without expunging anything.
+func (s *Store) unselect() error {
+	if s.sel.name == "" && s.c.State() != imap.ConnStateSelected {
+		return nil
+	}
+	defer func() { s.sel = selection{} }()
+	if s.caps.Has(imap.CapUnselect) {
+		return s.c.Unselect().Wait()
+	}
+	// CLOSE expunges \Deleted messages, except in a mailbox opened with
+	// EXAMINE: examine first.
+	if !s.sel.readOnly || s.sel.name == "" {
+		name := s.sel.name
+		if name == "" {
+			name = "INBOX"
+		}
+		if _, err := s.selectMailbox(name, false, true); err != nil {
+			return err
+		}
+	}
+	return s.c.UnselectAndExpunge().Wait()
+}
+
+// isConnClosed reports errors that only say the connection is gone.
+func isConnClosed(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+}
+
+// uidSet makes a UID set of uids (any order, duplicates allowed).
+func uidSet(uids []reconcile.UID) imap.UIDSet {
+	var set imap.UIDSet
+	for _, u := range uids {
+		if u != 0 {
+			set.AddNum(imap.UID(u))
+		}
+	}
+	return set
+}
+
+// imapFlags converts canonical flags to go-imap's.
+func imapFlags(f reconcile.Flags) []imap.Flag {
+	out := make([]imap.Flag, len(f))
+	for i, x := range f {
+		out[i] = imap.Flag(x)
+	}
+	return out
+}
+
+// pairUIDs maps source to destination UIDs of a COPYUID response code;
+// nil when the server sent none or the sets do not line up.
+func pairUIDs(src, dst imap.NumSet) map[reconcile.UID]reconcile.UID {
+	s, ok1 := src.(imap.UIDSet)
+	d, ok2 := dst.(imap.UIDSet)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	sn, ok1 := s.Nums()
+	dn, ok2 := d.Nums()
+	if !ok1 || !ok2 || len(sn) != len(dn) || len(sn) == 0 {
+		return nil
+	}
+	m := make(map[reconcile.UID]reconcile.UID, len(sn))
+	for i := range sn {
+		m[reconcile.UID(sn[i])] = reconcile.UID(dn[i])
+	}
+	return m
+}
