@@ -1,0 +1,542 @@
+package gitstate
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+)
+
+// Branch is the branch a new state repository is created on.
+const Branch = "main"
+
+// AuthorName and AuthorEmail are recorded as author and committer of
+// every commit.
+const (
+	AuthorName  = "mailtwin"
+	AuthorEmail = "mailtwin@localhost"
+)
+
+// ShortLen is the number of hex digits in [Commit.Short].
+const ShortLen = 7
+
+// ErrNothingToCommit is returned by [Repo.Commit] and [Repo.Rollback] when
+// the new commit's tree would equal HEAD's: nothing changed.
+var ErrNothingToCommit = errors.New("nothing to commit")
+
+// ErrUnknownRevision is wrapped by the errors of [Repo.Resolve] (and of
+// the methods taking a revision) when the revision names no commit.
+var ErrUnknownRevision = errors.New("unknown revision")
+
+// ErrAmbiguousRevision is wrapped by the errors of [Repo.Resolve] when an
+// abbreviated hash matches more than one commit.
+var ErrAmbiguousRevision = errors.New("ambiguous revision")
+
+// Repo is a state repository: a Git repository with a worktree whose
+// files are mailtwin's agreed state.
+//
+// A Repo serialises its own methods, so it may be shared between
+// goroutines; Clock and LockMaxAge must be set before the first call and
+// not changed afterwards. Two processes must not write the same
+// repository at once: take [Repo.Lock] first.
+type Repo struct {
+	// Clock returns the time recorded in commits and in the run lock.
+	// Nil means time.Now. Tests set it to get reproducible commits.
+	Clock func() time.Time
+
+	// LockMaxAge is how long a run lock may go without being refreshed
+	// before another run takes it over as stale. Zero means
+	// DefaultLockMaxAge. A held lock is refreshed every LockMaxAge/4, so
+	// a long run keeps its lock.
+	LockMaxAge time.Duration
+
+	dir string
+	git *git.Repository
+	wt  *git.Worktree
+	mu  sync.Mutex
+}
+
+// Commit describes one commit of the state repository.
+type Commit struct {
+	// Hash is the full hex object name.
+	Hash string
+	// Short is the first ShortLen hex digits of Hash, as git log
+	// --oneline prints them.
+	Short string
+	// Time is the committer time, to the second, in the zone it was
+	// recorded in.
+	Time time.Time
+	// Subject is the first line of Message.
+	Subject string
+	// Message is the whole commit message, without its final newline.
+	Message string
+}
+
+// Open opens the state repository at dir, creating dir and an empty
+// repository on branch main when there is none yet. A repository that
+// exists is opened as it is, whatever branch it is on.
+func Open(ctx context.Context, dir string) (*Repo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("open state repo %s: %w", dir, err)
+	}
+	g, err := git.PlainOpen(dir)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("create state repo %s: %w", dir, err)
+		}
+		g, err = git.PlainInitWithOptions(dir, &git.PlainInitOptions{
+			InitOptions: git.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName(Branch)},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("create state repo %s: %w", dir, err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("open state repo %s: %w", dir, err)
+	}
+	wt, err := g.Worktree()
+	if err != nil {
+		return nil, fmt.Errorf("open state repo %s: %w", dir, err)
+	}
+	return &Repo{dir: dir, git: g, wt: wt}, nil
+}
+
+// Dir returns the directory the repository was opened at.
+func (r *Repo) Dir() string { return r.dir }
+
+func (r *Repo) now() time.Time {
+	if r.Clock != nil {
+		return r.Clock()
+	}
+	return time.Now()
+}
+
+func (r *Repo) signature() object.Signature {
+	return object.Signature{Name: AuthorName, Email: AuthorEmail, When: r.now()}
+}
+
+// head returns HEAD's commit, or nil when HEAD does not exist yet.
+func (r *Repo) head() (*object.Commit, error) {
+	ref, err := r.git.Head()
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read HEAD: %w", err)
+	}
+	c, err := r.git.CommitObject(ref.Hash())
+	if err != nil {
+		return nil, fmt.Errorf("read HEAD commit %s: %w", ref.Hash(), err)
+	}
+	return c, nil
+}
+
+// Files returns the files under the directory prefix (e.g. "work") as of
+// HEAD, keyed by their slash-separated path relative to prefix. The
+// empty prefix means the whole tree. The map is empty, not an error,
+// when HEAD does not exist yet or prefix is absent. Files reads
+// committed objects only: what is staged or in the worktree is ignored.
+func (r *Repo) Files(ctx context.Context, prefix string) (map[string][]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("read %s in state repo %s: %w", prefix, r.dir, err)
+	}
+	if err := checkPrefix(prefix, true); err != nil {
+		return nil, fmt.Errorf("read state repo %s: %w", r.dir, err)
+	}
+	c, err := r.head()
+	if err != nil {
+		return nil, fmt.Errorf("read %s in state repo %s: %w", prefix, r.dir, err)
+	}
+	if c == nil {
+		return map[string][]byte{}, nil
+	}
+	files, err := r.filesIn(ctx, c, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("read %s in state repo %s: %w", prefix, r.dir, err)
+	}
+	return files, nil
+}
+
+// FilesAt is [Repo.Files] as of the revision rev (see [Repo.Resolve]).
+func (r *Repo) FilesAt(ctx context.Context, rev, prefix string) (map[string][]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("read %s at %s in state repo %s: %w", prefix, rev, r.dir, err)
+	}
+	if err := checkPrefix(prefix, true); err != nil {
+		return nil, fmt.Errorf("read state repo %s: %w", r.dir, err)
+	}
+	c, err := r.resolve(ctx, rev)
+	if err != nil {
+		return nil, fmt.Errorf("state repo %s: %w", r.dir, err)
+	}
+	files, err := r.filesIn(ctx, c, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("read %s at %s in state repo %s: %w", prefix, rev, r.dir, err)
+	}
+	return files, nil
+}
+
+// filesIn reads the regular files under prefix in c's tree.
+func (r *Repo) filesIn(ctx context.Context, c *object.Commit, prefix string) (map[string][]byte, error) {
+	files := map[string][]byte{}
+	tree, err := c.Tree()
+	if err != nil {
+		return nil, fmt.Errorf("read tree of %s: %w", c.Hash, err)
+	}
+	if prefix != "" {
+		e, err := tree.FindEntry(prefix)
+		if errors.Is(err, object.ErrDirectoryNotFound) || errors.Is(err, object.ErrEntryNotFound) {
+			return files, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("find %s: %w", prefix, err)
+		}
+		if e.Mode != filemode.Dir {
+			return nil, fmt.Errorf("%s is not a directory", prefix)
+		}
+		if tree, err = r.git.TreeObject(e.Hash); err != nil {
+			return nil, fmt.Errorf("read tree %s: %w", prefix, err)
+		}
+	}
+	w := object.NewTreeWalker(tree, true, nil)
+	defer w.Close()
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		name, e, err := w.Next()
+		if err == io.EOF {
+			return files, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("walk tree: %w", err)
+		}
+		if e.Mode != filemode.Regular && e.Mode != filemode.Executable {
+			continue
+		}
+		b, err := r.git.BlobObject(e.Hash)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		data, err := readBlob(b)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		files[name] = data
+	}
+}
+
+func readBlob(b *object.Blob) (_ []byte, err error) {
+	rd, err := b.Reader()
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if cerr := rd.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	var buf bytes.Buffer
+	buf.Grow(int(b.Size) + bytes.MinRead) // one allocation
+	if _, err := buf.ReadFrom(rd); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Commit records what [Repo.Stage] staged as a new commit on HEAD, with
+// message as its message and "mailtwin <mailtwin@localhost>" as author
+// and committer at Clock's time. Leading and trailing blank space is
+// dropped from message and one newline added, as git does; an empty
+// message is an error. It returns
+// ErrNothingToCommit, and makes no commit, when the staged tree equals
+// HEAD's (or nothing was ever staged).
+func (r *Repo) Commit(ctx context.Context, message string) (Commit, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return Commit{}, fmt.Errorf("commit to state repo %s: %w", r.dir, err)
+	}
+	msg := cleanMessage(message)
+	if msg == "" {
+		return Commit{}, fmt.Errorf("commit to state repo %s: empty commit message", r.dir)
+	}
+	sig := r.signature()
+	h, err := r.wt.Commit(msg+"\n", &git.CommitOptions{Author: &sig, Committer: &sig})
+	if errors.Is(err, git.ErrEmptyCommit) {
+		return Commit{}, ErrNothingToCommit
+	}
+	if err != nil {
+		return Commit{}, fmt.Errorf("commit to state repo %s: %w", r.dir, err)
+	}
+	c, err := r.git.CommitObject(h)
+	if err != nil {
+		return Commit{}, fmt.Errorf("read new commit %s in state repo %s: %w", h, r.dir, err)
+	}
+	return commitOf(c), nil
+}
+
+func cleanMessage(m string) string {
+	m = strings.ReplaceAll(m, "\r\n", "\n")
+	return strings.Trim(m, " \t\r\n")
+}
+
+func commitOf(c *object.Commit) Commit {
+	msg := strings.TrimRight(c.Message, "\n")
+	subject, _, _ := strings.Cut(msg, "\n")
+	h := c.Hash.String()
+	return Commit{
+		Hash:    h,
+		Short:   h[:ShortLen],
+		Time:    c.Committer.When,
+		Subject: subject,
+		Message: msg,
+	}
+}
+
+// Log returns the commits reachable from HEAD, newest first: at most n
+// of them, or all when n <= 0. It returns no commits, and no error, when
+// HEAD does not exist yet.
+func (r *Repo) Log(ctx context.Context, n int) ([]Commit, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("log of state repo %s: %w", r.dir, err)
+	}
+	out := []Commit{}
+	err := r.walk(ctx, func(c *object.Commit) bool {
+		out = append(out, commitOf(c))
+		return n <= 0 || len(out) < n
+	})
+	if err != nil {
+		return nil, fmt.Errorf("log of state repo %s: %w", r.dir, err)
+	}
+	return out, nil
+}
+
+// walk calls fn for the commits reachable from HEAD, newest first, until
+// fn returns false.
+func (r *Repo) walk(ctx context.Context, fn func(*object.Commit) bool) error {
+	head, err := r.head()
+	if err != nil || head == nil {
+		return err
+	}
+	it, err := r.git.Log(&git.LogOptions{From: head.Hash})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	return it.ForEach(func(c *object.Commit) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !fn(c) {
+			return storer.ErrStop
+		}
+		return nil
+	})
+}
+
+// Resolve turns the revision rev into a commit. rev is "HEAD" (or "@"),
+// a branch name, or a full or abbreviated (at least 4 hex digits) commit
+// hash, optionally followed by ancestry suffixes such as "~2" or "^"
+// ("HEAD~1", "3fa9c1d~2"). Abbreviated hashes are looked up among the
+// commits reachable from HEAD. The error wraps ErrUnknownRevision or
+// ErrAmbiguousRevision and names rev.
+func (r *Repo) Resolve(ctx context.Context, rev string) (Commit, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return Commit{}, fmt.Errorf("resolve %q in state repo %s: %w", rev, r.dir, err)
+	}
+	c, err := r.resolve(ctx, rev)
+	if err != nil {
+		return Commit{}, fmt.Errorf("state repo %s: %w", r.dir, err)
+	}
+	return commitOf(c), nil
+}
+
+// MinAbbrev is the fewest hex digits [Repo.Resolve] accepts as an
+// abbreviated hash.
+const MinAbbrev = 4
+
+func (r *Repo) resolve(ctx context.Context, rev string) (*object.Commit, error) {
+	unknown := fmt.Errorf("revision %q: %w", rev, ErrUnknownRevision)
+	base, suffix := rev, ""
+	if i := strings.IndexAny(rev, "~^"); i >= 0 {
+		base, suffix = rev[:i], rev[i:]
+	}
+	if base == "" || base != "@" && strings.ContainsAny(base, ":@{}\\ ") || !ancestry(suffix) {
+		return nil, unknown
+	}
+	var start plumbing.Hash
+	switch {
+	case base == "HEAD" || base == "@":
+		head, err := r.head()
+		if err != nil {
+			return nil, fmt.Errorf("revision %q: %w", rev, err)
+		}
+		if head == nil {
+			return nil, fmt.Errorf("revision %q: %w (no commit yet)", rev, ErrUnknownRevision)
+		}
+		start = head.Hash
+	case isHex(base) && len(base) == 2*len(plumbing.ZeroHash):
+		start = plumbing.NewHash(base)
+	case isHex(base) && len(base) >= MinAbbrev:
+		var matches []plumbing.Hash
+		abbrev := strings.ToLower(base)
+		err := r.walk(ctx, func(c *object.Commit) bool {
+			if strings.HasPrefix(c.Hash.String(), abbrev) {
+				matches = append(matches, c.Hash)
+			}
+			return true
+		})
+		if err != nil {
+			return nil, fmt.Errorf("revision %q: %w", rev, err)
+		}
+		switch len(matches) {
+		case 0:
+			// maybe a branch whose name looks like hex
+		case 1:
+			start = matches[0]
+		default:
+			shorts := make([]string, len(matches))
+			for i, m := range matches {
+				shorts[i] = m.String()[:ShortLen+2]
+			}
+			return nil, fmt.Errorf("revision %q: %w: matches %d commits (%s); give more digits",
+				rev, ErrAmbiguousRevision, len(matches), strings.Join(shorts, ", "))
+		}
+	}
+	if start.IsZero() {
+		ref, err := r.git.Reference(plumbing.NewBranchReferenceName(base), true)
+		if err != nil {
+			ref, err = r.git.Reference(plumbing.ReferenceName(base), true)
+		}
+		if err != nil || !strings.HasPrefix(string(ref.Name()), "refs/") {
+			if isHex(base) && len(base) < MinAbbrev {
+				return nil, fmt.Errorf("%w (an abbreviated hash needs at least %d digits)", unknown, MinAbbrev)
+			}
+			return nil, unknown
+		}
+		start = ref.Hash()
+	}
+	if suffix == "" {
+		c, err := r.git.CommitObject(start)
+		if err != nil {
+			return nil, unknown
+		}
+		return c, nil
+	}
+	// go-git's revision parser handles the ancestry suffixes; hand it a
+	// full hash so that it does not guess at abbreviations itself.
+	h, err := r.git.ResolveRevision(plumbing.Revision(start.String() + suffix))
+	if err != nil {
+		return nil, unknown
+	}
+	c, err := r.git.CommitObject(*h)
+	if err != nil {
+		return nil, unknown
+	}
+	return c, nil
+}
+
+// ancestry reports whether s is a run of "~N" and "^N" steps (N
+// optional), the only suffixes Resolve hands on to go-git.
+func ancestry(s string) bool {
+	for i, c := range s {
+		if c != '~' && c != '^' && (c < '0' || c > '9' || i == 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(s string) bool {
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// Rollback makes a new commit on top of HEAD whose tree equals the tree
+// of the revision rev (see [Repo.Resolve]), with the message
+// "rollback to <short>: <subject of rev>", and resets the index and the
+// worktree to it, discarding anything staged. History is never
+// rewritten: the commits after rev stay in the log. It returns
+// ErrNothingToCommit, and makes no commit, when HEAD's tree already
+// equals rev's.
+func (r *Repo) Rollback(ctx context.Context, rev string) (Commit, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return Commit{}, fmt.Errorf("roll back state repo %s: %w", r.dir, err)
+	}
+	target, err := r.resolve(ctx, rev)
+	if err != nil {
+		return Commit{}, fmt.Errorf("roll back state repo %s: %w", r.dir, err)
+	}
+	headRef, err := r.git.Head()
+	if err != nil {
+		return Commit{}, fmt.Errorf("roll back state repo %s: read HEAD: %w", r.dir, err)
+	}
+	head, err := r.git.CommitObject(headRef.Hash())
+	if err != nil {
+		return Commit{}, fmt.Errorf("roll back state repo %s: read HEAD: %w", r.dir, err)
+	}
+	if head.TreeHash == target.TreeHash {
+		return Commit{}, ErrNothingToCommit
+	}
+	t := commitOf(target)
+	sig := r.signature()
+	c := &object.Commit{
+		Author:    sig,
+		Committer: sig,
+		Message: fmt.Sprintf("rollback to %s: %s\n\nRestores the state of commit %s (%s).\n",
+			t.Short, t.Subject, t.Hash, t.Time.Format(time.RFC3339)),
+		TreeHash:     target.TreeHash,
+		ParentHashes: []plumbing.Hash{head.Hash},
+	}
+	obj := r.git.Storer.NewEncodedObject()
+	if err := c.Encode(obj); err != nil {
+		return Commit{}, fmt.Errorf("roll back state repo %s: encode commit: %w", r.dir, err)
+	}
+	h, err := r.git.Storer.SetEncodedObject(obj)
+	if err != nil {
+		return Commit{}, fmt.Errorf("roll back state repo %s: write commit: %w", r.dir, err)
+	}
+	// Compare and swap: fail rather than drop a commit made meanwhile.
+	if err := r.git.Storer.CheckAndSetReference(plumbing.NewHashReference(headRef.Name(), h), headRef); err != nil {
+		return Commit{}, fmt.Errorf("roll back state repo %s: move %s: %w", r.dir, headRef.Name().Short(), err)
+	}
+	if err := r.wt.Reset(&git.ResetOptions{Commit: h, Mode: git.HardReset}); err != nil {
+		return Commit{}, fmt.Errorf("roll back state repo %s: reset worktree: %w", r.dir, err)
+	}
+	nc, err := r.git.CommitObject(h)
+	if err != nil {
+		return Commit{}, fmt.Errorf("roll back state repo %s: read new commit: %w", r.dir, err)
+	}
+	return commitOf(nc), nil
+}
+
+// worktreePath turns a slash-separated repository path into an OS path.
+func (r *Repo) worktreePath(p string) string {
+	return filepath.Join(r.dir, filepath.FromSlash(p))
+}
