@@ -3,7 +3,6 @@ package imapstore
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/emersion/go-imap/v2"
 )
@@ -14,31 +13,10 @@ import (
 // the meantime is what the caller wanted.
 func (s *Store) CreateFolder(ctx context.Context, mailbox string) error {
 	return s.mutate(ctx, fmt.Sprintf("create folder %q", mailbox), func() error {
-		delim, err := s.hierarchyDelim()
-		if err != nil {
-			return err
-		}
-		if delim != 0 {
-			parts := strings.Split(mailbox, string(delim))
-			for i := 1; i < len(parts); i++ {
-				parent := strings.Join(parts[:i], string(delim))
-				if parts[i-1] == "" {
-					continue // "a//b" or a leading delimiter: no such level
-				}
-				exists, _, err := s.lookup(parent)
-				if err != nil {
-					return err
-				}
-				if exists {
-					continue
-				}
-				if err := s.c.Create(parent, nil).Wait(); err != nil {
-					if exists, _, lerr := s.lookup(parent); lerr != nil || !exists {
-						return fmt.Errorf("create parent %q: %w", parent, err)
-					}
-				}
-			}
-		}
+		// Only the leaf: servers create missing parents themselves (RFC
+		// 3501 6.3.3), as placeholders that are not folders of their own.
+		// Creating them as real folders would make the next run sync a
+		// folder the user never made.
 		if err := s.c.Create(mailbox, nil).Wait(); err != nil {
 			if _, selectable, lerr := s.lookup(mailbox); lerr == nil && selectable {
 				return nil

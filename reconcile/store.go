@@ -45,7 +45,9 @@ type Mailstore interface {
 	// message where the server reported it (COPYUID).
 	Move(ctx context.Context, mailbox string, uids []UID, dest string) (map[UID]UID, error)
 
-	// CreateFolder creates mailbox (and its parents as needed).
+	// CreateFolder creates mailbox; the server makes missing parents as it
+	// sees fit. It succeeds if the mailbox exists already, so a retry after
+	// a crash is safe.
 	CreateFolder(ctx context.Context, mailbox string) error
 
 	// DeleteFolder deletes mailbox.
