@@ -1,0 +1,244 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// RunOptions configures one Run of one pair.
+type RunOptions struct {
+	Pair   string
+	Policy Policy
+	// PlanOnly stops after planning: nothing is changed on either side
+	// and nothing is saved.
+	PlanOnly bool
+	// Progress, when set, is called after each executed action.
+	Progress func(done, total int, a *Action)
+}
+
+// Result is what a Run did.
+type Result struct {
+	Plan *Plan
+	// Outcomes has one entry per Plan.Actions when the plan was executed.
+	Outcomes []Outcome
+	// State is the state saved (zero when PlanOnly or on a guard error).
+	State State
+	// Failed counts the actions that failed.
+	Failed int
+}
+
+// ErrActionsFailed reports that some actions of a run failed; the state
+// saved is consistent and the next run retries them.
+var ErrActionsFailed = errors.New("some actions failed")
+
+// Run syncs one pair: load the agreed state, list and scan both sides,
+// plan, and (unless PlanOnly) execute and save the next state. A guard
+// error returns the Result with its Plan and changes nothing.
+func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (*Result, error) {
+	base, err := repo.Load(ctx, opts.Pair)
+	if err != nil {
+		return nil, fmt.Errorf("load state of pair %q: %w", opts.Pair, err)
+	}
+	lists, err := listBoth(ctx, opts.Policy, [2]Mailstore{a, b})
+	if err != nil {
+		return nil, err
+	}
+	plan, err := Build(opts.Pair, base, lists[A], lists[B], opts.Policy)
+	res := &Result{Plan: plan}
+	if err != nil || opts.PlanOnly {
+		return res, err
+	}
+	res.Outcomes = Execute(ctx, plan, [2]Mailstore{a, b}, opts.Progress)
+	res.State = Next(plan, res.Outcomes)
+	if err := repo.Save(ctx, opts.Pair, res.State); err != nil {
+		return res, fmt.Errorf("save state of pair %q: %w", opts.Pair, err)
+	}
+	var errs []string
+	for i, o := range res.Outcomes {
+		if o.Err != nil {
+			res.Failed++
+			if len(errs) < 5 {
+				errs = append(errs, plan.Actions[i].String()+": "+o.Err.Error())
+			}
+		}
+	}
+	if res.Failed > 0 {
+		more := ""
+		if res.Failed > len(errs) {
+			more = fmt.Sprintf("\n  ... and %d more", res.Failed-len(errs))
+		}
+		return res, fmt.Errorf("pair %q: %w: %d of %d (the next run retries them):\n  %s%s",
+			opts.Pair, ErrActionsFailed, res.Failed, len(plan.Actions), strings.Join(errs, "\n  "), more)
+	}
+	return res, ctx.Err()
+}
+
+// listBoth lists and scans both sides concurrently (each side uses its
+// own connection), skipping folders whose policy is direction none.
+func listBoth(ctx context.Context, p Policy, stores [2]Mailstore) ([2]Listing, error) {
+	var lists [2]Listing
+	var errs [2]error
+	var wg sync.WaitGroup
+	for s := range 2 {
+		wg.Go(func() {
+			l, err := stores[s].List(ctx)
+			if err != nil {
+				errs[s] = fmt.Errorf("list folders on %s (%s): %w", Side(s), stores[s].Name(), err)
+				return
+			}
+			for i := range l.Folders {
+				f := &l.Folders[i]
+				if p.For(LogicalName(f.Mailbox, l.Delim)).Direction == None {
+					continue
+				}
+				if err := stores[s].Scan(ctx, f); err != nil {
+					errs[s] = fmt.Errorf("scan %q on %s (%s): %w", f.Mailbox, Side(s), stores[s].Name(), err)
+					return
+				}
+			}
+			lists[s] = l
+		})
+	}
+	wg.Wait()
+	return lists, errors.Join(errs[0], errs[1])
+}
+
+// Execute carries out a plan's actions in order and returns one Outcome
+// per action. Actions of one kind on one mailbox are batched into one
+// command where IMAP allows it (UID STORE, UID EXPUNGE, UID MOVE over a
+// UID set; copies stream through one FETCH). An action that fails does
+// not stop the others, except that once ctx is done the rest are not
+// run.
+func Execute(ctx context.Context, p *Plan, stores [2]Mailstore, progress func(done, total int, a *Action)) []Outcome {
+	out := make([]Outcome, len(p.Actions))
+	for i := range out {
+		out[i].Err = ErrNotRun
+	}
+	done := 0
+	report := func(idx []int) {
+		for _, i := range idx {
+			done++
+			if progress != nil {
+				progress(done, len(p.Actions), &p.Actions[i])
+			}
+		}
+	}
+	for _, g := range batches(p.Actions) {
+		if ctx.Err() != nil {
+			break
+		}
+		first := &p.Actions[g[0]]
+		st := stores[first.Side]
+		setAll := func(err error) {
+			for _, i := range g {
+				out[i] = Outcome{Err: err}
+			}
+		}
+		switch first.Op {
+		case CreateFolder:
+			setAll(st.CreateFolder(ctx, first.Mailbox))
+		case DeleteFolder:
+			setAll(st.DeleteFolder(ctx, first.Mailbox))
+		case Store:
+			setAll(st.StoreFlags(ctx, first.Mailbox, uidsOf(p.Actions, g, false), first.Flags, first.Remove))
+		case Expunge:
+			setAll(st.Expunge(ctx, first.Mailbox, uidsOf(p.Actions, g, false)))
+		case Move:
+			moved, err := st.Move(ctx, first.Mailbox, uidsOf(p.Actions, g, false), first.Dest)
+			for _, i := range g {
+				out[i] = Outcome{Err: err, UID: moved[p.Actions[i].UID]}
+			}
+		case Copy:
+			copyBatch(ctx, p.Actions, g, stores[first.Side.Other()], st, out)
+		}
+		report(g)
+	}
+	return out
+}
+
+// copyBatch streams the messages of one source mailbox into one target
+// mailbox: one FETCH on the source, one APPEND per message on the target,
+// bodies never held whole in memory.
+func copyBatch(ctx context.Context, acts []Action, g []int, src, dst Mailstore, out []Outcome) {
+	first := &acts[g[0]]
+	byUID := make(map[UID]int, len(g))
+	for _, i := range g {
+		byUID[acts[i].SrcUID] = i
+	}
+	err := src.Fetch(ctx, first.SrcMailbox, uidsOf(acts, g, true), func(m FetchedMessage) error {
+		i, ok := byUID[m.UID]
+		if !ok {
+			return nil
+		}
+		ap, err := dst.Append(ctx, acts[i].Mailbox, acts[i].Flags, m.InternalDate, m.Size, m.Body)
+		out[i] = Outcome{Err: err, UID: ap.UID, UIDValidity: ap.UIDValidity}
+		if err != nil && ctx.Err() != nil {
+			return err
+		}
+		return nil
+	})
+	for _, i := range g {
+		if out[i].Err == ErrNotRun {
+			if err != nil {
+				out[i].Err = fmt.Errorf("fetch from %q on %s: %w", first.SrcMailbox, first.Side.Other(), err)
+			} else {
+				out[i].Err = fmt.Errorf("message uid %d vanished from %q on %s before it could be copied", acts[i].SrcUID, first.SrcMailbox, first.Side.Other())
+			}
+		}
+	}
+}
+
+func uidsOf(acts []Action, g []int, src bool) []UID {
+	out := make([]UID, 0, len(g))
+	for _, i := range g {
+		if src {
+			out = append(out, acts[i].SrcUID)
+		} else {
+			out = append(out, acts[i].UID)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// batches groups action indexes that one command can carry out, keeping
+// the plan's phase order: a batch never spans two phases.
+func batches(acts []Action) [][]int {
+	type key struct {
+		phase     int
+		op        Op
+		side      Side
+		mailbox   string
+		src, dest string
+		add, rem  string
+	}
+	var out [][]int
+	index := map[key]int{}
+	phase := -1
+	for i := range acts {
+		a := &acts[i]
+		if a.phase() != phase {
+			phase = a.phase()
+			clear(index)
+		}
+		k := key{phase: phase, op: a.Op, side: a.Side, mailbox: a.Mailbox, src: a.SrcMailbox, dest: a.Dest}
+		switch a.Op {
+		case Store:
+			k.add, k.rem = a.Flags.String(), a.Remove.String()
+		case CreateFolder, DeleteFolder:
+			out = append(out, []int{i})
+			continue
+		}
+		if j, ok := index[k]; ok {
+			out[j] = append(out[j], i)
+			continue
+		}
+		index[k] = len(out)
+		out = append(out, []int{i})
+	}
+	return out
+}
