@@ -309,7 +309,7 @@ func (d *decoder) config(raw *rawFile, filename, dir string) *Config {
 	}
 	if len(raw.Pairs) == 0 && len(raw.Accounts) > 0 {
 		d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Nothing to sync",
-			Detail: `The configuration declares no pair. Add a block such as pair "name" { a = "account1"  b = "account2" }.`,
+			Detail:  `The configuration declares no pair. Add a block such as pair "name" { a = "account1"  b = "account2" }.`,
 			Subject: &raw.Accounts[0].DeclRange})
 	}
 	return cfg
