@@ -1,0 +1,356 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/mailtwin/mailtwin/gitstate"
+	"github.com/mailtwin/mailtwin/hclconfig"
+	"github.com/mailtwin/mailtwin/imapstore"
+	"github.com/mailtwin/mailtwin/reconcile"
+)
+
+// configError is a configuration that did not validate; its diagnostics
+// were printed.
+type configError struct{ msg string }
+
+func (e *configError) Error() string { return e.msg }
+
+// loadConfig reads and validates the config, printing diagnostics.
+func loadConfig(g *globalOptions) (*hclconfig.Config, error) {
+	cfg, diags, files := hclconfig.Load(g.config, hclconfig.Options{LookupEnv: g.lookupEnv})
+	if len(diags) > 0 {
+		hclconfig.WriteDiagnostics(g.stderr, diags, files)
+	}
+	if diags.HasErrors() {
+		n := 0
+		for _, d := range diags {
+			if d.Severity == hcl.DiagError {
+				n++
+			}
+		}
+		return nil, &configError{fmt.Sprintf("%s: %d error(s) in the configuration", g.config, n)}
+	}
+	return cfg, nil
+}
+
+func cmdValidate(ctx context.Context, g *globalOptions) error {
+	cfg, err := loadConfig(g)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "%s: valid: %d account(s), %d pair(s)\n", g.config, len(cfg.Accounts), len(cfg.Pairs))
+	return nil
+}
+
+// selectPairs returns the pairs --pair names (all when none), in config
+// order; an unknown name is a usage error.
+func selectPairs(cfg *hclconfig.Config, names []string) ([]*hclconfig.Pair, error) {
+	if len(names) == 0 {
+		out := make([]*hclconfig.Pair, len(cfg.Pairs))
+		for i := range cfg.Pairs {
+			out[i] = &cfg.Pairs[i]
+		}
+		return out, nil
+	}
+	var out []*hclconfig.Pair
+	for _, n := range names {
+		p := cfg.Pair(n)
+		if p == nil {
+			var known []string
+			for _, q := range cfg.Pairs {
+				known = append(known, q.Name)
+			}
+			return nil, usageError{fmt.Sprintf("no pair %q in %s (pairs: %s)", n, cfg.Filename, strings.Join(known, ", "))}
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// stateRepo adapts a gitstate.Repo to reconcile.StateRepo: one directory
+// per pair, one file per folder pair.
+type stateRepo struct{ repo *gitstate.Repo }
+
+func (s stateRepo) Load(ctx context.Context, pair string) (reconcile.State, error) {
+	files, err := s.repo.Files(ctx, pair)
+	if err != nil {
+		return reconcile.State{}, err
+	}
+	st, err := reconcile.DecodeState(pair, files)
+	if err != nil {
+		return st, fmt.Errorf("%w\nthe state file is damaged: fix it, or restore an earlier state with 'mailtwin rollback REV' (see 'mailtwin log')", err)
+	}
+	return st, nil
+}
+
+func (s stateRepo) Save(ctx context.Context, pair string, st reconcile.State) error {
+	return s.repo.Stage(ctx, pair, reconcile.EncodeState(st))
+}
+
+// noState is the state of a pair never synced, for a plan made before
+// the state repository exists.
+type noState struct{}
+
+func (noState) Load(context.Context, string) (reconcile.State, error) { return reconcile.State{}, nil }
+func (noState) Save(context.Context, string, reconcile.State) error {
+	return errors.New("internal error: no state repository to save to")
+}
+
+// dialAccount connects to an account, reading its password first.
+func dialAccount(ctx context.Context, acc *hclconfig.Account, readOnly bool) (*imapstore.Store, error) {
+	pw := acc.Password
+	if len(acc.PasswordCommand) > 0 {
+		var err error
+		pw, err = runPasswordCommand(ctx, acc)
+		if err != nil {
+			return nil, err
+		}
+	}
+	mode := imapstore.Implicit
+	switch acc.TLS {
+	case hclconfig.TLSStartTLS:
+		mode = imapstore.StartTLS
+	case hclconfig.TLSNone:
+		mode = imapstore.None
+	}
+	return imapstore.Dial(ctx, imapstore.Options{
+		Name: acc.Name, Addr: acc.Address(), TLS: mode,
+		Username: acc.Username, Password: pw, ReadOnly: readOnly,
+	})
+}
+
+// runPasswordCommand runs password_command and returns the first line of
+// its output. Its output is never printed.
+func runPasswordCommand(ctx context.Context, acc *hclconfig.Account) (string, error) {
+	cmd := exec.CommandContext(ctx, acc.PasswordCommand[0], acc.PasswordCommand[1:]...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("account %q: password_command %q: %w", acc.Name, acc.PasswordCommand[0], err)
+	}
+	line, _, _ := strings.Cut(string(out), "\n")
+	line = strings.TrimRight(line, "\r")
+	if line == "" {
+		return "", fmt.Errorf("account %q: password_command %q printed no password", acc.Name, acc.PasswordCommand[0])
+	}
+	return line, nil
+}
+
+// pairReport is one pair's part of plan and apply output; --json prints
+// it as documented in the README.
+type pairReport struct {
+	Pair     string             `json:"pair"`
+	Summary  string             `json:"summary"`
+	Actions  []reconcile.Action `json:"actions"`
+	Failed   int                `json:"failed,omitempty"`
+	Error    string             `json:"error,omitempty"`
+	Commit   string             `json:"commit,omitempty"`
+	Applied  bool               `json:"applied"`
+	Guard    bool               `json:"guard,omitempty"`
+	Outcomes []outcomeReport    `json:"outcomes,omitempty"`
+
+	journal string
+}
+
+type outcomeReport struct {
+	Error string `json:"error,omitempty"`
+	UID   uint32 `json:"uid,omitempty"`
+}
+
+// cmdSync is plan (planOnly) and apply.
+func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
+	cfg, err := loadConfig(g)
+	if err != nil {
+		return err
+	}
+	pairs, err := selectPairs(cfg, g.pairs)
+	if err != nil {
+		return err
+	}
+	var repo *gitstate.Repo
+	var states reconcile.StateRepo = noState{}
+	if _, err := os.Stat(cfg.State.Path); err == nil || !planOnly {
+		// plan never creates the state repository: with none yet, it
+		// plans a first sync from an empty state.
+		repo, err = gitstate.Open(ctx, cfg.State.Path)
+		if err != nil {
+			return err
+		}
+		states = stateRepo{repo}
+	}
+	if !planOnly {
+		unlock, err := repo.Lock(ctx)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	var reports []pairReport
+	var errs []error
+	changes := false
+	var subjects []string
+	var body strings.Builder
+	for _, p := range pairs {
+		rep, err := syncPair(ctx, g, cfg, states, p, planOnly)
+		reports = append(reports, rep)
+		if len(rep.Actions) > 0 {
+			changes = true
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if !planOnly && rep.Applied && len(rep.Actions) > 0 {
+			subjects = append(subjects, fmt.Sprintf("%s: %s", p.Name, rep.Summary))
+			fmt.Fprintf(&body, "pair %q: %s\n%s\n", p.Name, rep.Summary, rep.journal)
+		}
+	}
+	if !planOnly {
+		commit, cerr := commitRun(ctx, repo, subjects, body.String())
+		if cerr != nil {
+			errs = append(errs, cerr)
+		} else if commit != "" {
+			for i := range reports {
+				if reports[i].Applied {
+					reports[i].Commit = commit
+				}
+			}
+			if !g.json {
+				fmt.Fprintf(g.stdout, "state committed: %s\n", commit)
+			}
+		}
+	}
+	if g.json {
+		enc := json.NewEncoder(g.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(struct {
+			Pairs []pairReport `json:"pairs"`
+		}{reports}); err != nil {
+			return err
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if planOnly && changes && g.detailedExitcode {
+		return errChanges
+	}
+	return nil
+}
+
+// commitRun commits the staged state of a run with a summary subject and
+// the action journal; "" when nothing changed.
+func commitRun(ctx context.Context, repo *gitstate.Repo, subjects []string, body string) (string, error) {
+	subject := "sync: " + strings.Join(subjects, "; ")
+	if len(subjects) == 0 {
+		subject = "sync: state refreshed"
+	}
+	if len(subject) > 200 {
+		subject = subject[:197] + "..."
+	}
+	c, err := repo.Commit(ctx, subject+"\n\n"+body)
+	if errors.Is(err, gitstate.ErrNothingToCommit) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("commit state: %w", err)
+	}
+	return c.Short, nil
+}
+
+// syncPair plans (and applies) one pair.
+func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, states reconcile.StateRepo, p *hclconfig.Pair, planOnly bool) (rep pairReport, err error) {
+	rep = pairReport{Pair: p.Name, Actions: []reconcile.Action{}}
+	defer func() {
+		if err != nil {
+			rep.Error = err.Error()
+		}
+	}()
+	var stores [2]*imapstore.Store
+	for i, name := range []string{p.A, p.B} {
+		st, err := dialAccount(ctx, cfg.Account(name), planOnly)
+		if err != nil {
+			return rep, fmt.Errorf("pair %q: %w", p.Name, err)
+		}
+		defer st.Close()
+		stores[i] = st
+	}
+	pol := p.Policy
+	pol.Force = pol.Force || g.force
+	opts := reconcile.RunOptions{Pair: p.Name, Policy: pol, PlanOnly: planOnly}
+	prog := newProgress(g.stderr, p.Name, g.verbose > 0)
+	opts.Progress = prog.step
+	res, err := reconcile.Run(ctx, opts, stores[0], stores[1], states)
+	prog.finish()
+	if res != nil && res.Plan != nil {
+		rep.Summary = res.Plan.Summary()
+		rep.Actions = res.Plan.Actions
+		if !g.json {
+			fmt.Fprint(g.stdout, res.Plan.String())
+		}
+	}
+	var ge *reconcile.GuardError
+	if errors.As(err, &ge) {
+		rep.Guard = true
+		return rep, err
+	}
+	if res != nil && res.Outcomes != nil {
+		rep.Applied = true
+		rep.Failed = res.Failed
+		rep.journal = reconcile.Journal(res.Plan, res.Outcomes)
+		for _, o := range res.Outcomes {
+			or := outcomeReport{UID: o.UID}
+			if o.Err != nil {
+				or.Error = o.Err.Error()
+			}
+			rep.Outcomes = append(rep.Outcomes, or)
+		}
+		if !g.json {
+			fmt.Fprintf(g.stdout, "applied: %d action(s), %d failed\n", len(res.Outcomes)-res.Failed, res.Failed)
+		}
+	}
+	return rep, err
+}
+
+// progress reports a long apply: a line per action with -v, otherwise a
+// line every tenth of the work (and at most every two seconds on a
+// terminal) so cron and CI logs stay short.
+type progress struct {
+	w       io.Writer
+	pair    string
+	verbose bool
+	last    time.Time
+	lastPct int
+	total   int
+}
+
+func newProgress(w io.Writer, pair string, verbose bool) *progress {
+	return &progress{w: w, pair: pair, verbose: verbose, lastPct: -1}
+}
+
+func (p *progress) step(done, total int, a *reconcile.Action) {
+	p.total = total
+	if p.verbose {
+		fmt.Fprintf(p.w, "mailtwin: [%s %d/%d] %s\n", p.pair, done, total, a)
+		return
+	}
+	if total < 50 {
+		return
+	}
+	pct := done * 10 / total
+	if pct != p.lastPct && time.Since(p.last) > 2*time.Second || done == total {
+		p.lastPct, p.last = pct, time.Now()
+		fmt.Fprintf(p.w, "mailtwin: %s: %d/%d actions\n", p.pair, done, total)
+	}
+}
+
+func (p *progress) finish() {}

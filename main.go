@@ -1,0 +1,180 @@
+// Command mailtwin keeps pairs of IMAP accounts in step, both ways, and
+// remembers what it agreed on in a Git repository.
+//
+// Output rules: results go to stdout; diagnostics, progress and errors go
+// to stderr with a "mailtwin: " prefix, lower-case, no trailing period.
+// Exit codes: 0 done; 1 failed, safe to retry; 2 plan
+// --detailed-exitcode found changes; 3 stopped by a safety guard;
+// 4 bad configuration or usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/mailtwin/mailtwin/gitstate"
+	"github.com/mailtwin/mailtwin/reconcile"
+)
+
+// Exit codes, as DESIGN.md and the README document them.
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitChanges = 2
+	exitGuard   = 3
+	exitUsage   = 4
+)
+
+// version is the mailtwin version; set with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// globalOptions are the flags every subcommand accepts.
+type globalOptions struct {
+	config           string
+	pairs            []string
+	json             bool
+	detailedExitcode bool
+	force            bool
+	verbose          int
+	out              string
+
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	// lookupEnv is how the config's env() reads the environment.
+	lookupEnv func(string) (string, bool)
+}
+
+const usage = `mailtwin keeps two IMAP accounts in step, both ways, with its memory in Git.
+
+usage: mailtwin [flags] COMMAND [args]
+
+commands:
+  validate             check the config file and print its diagnostics
+  plan                 connect, compute and print what apply would do (read-only)
+  apply                plan, check the safety guards, execute, commit the state
+  status               per pair and folder: messages agreed, last run (no network)
+  log                  the runs recorded in the state repository
+  rollback REV         new commit restoring the agreed state as of REV
+  demo                 two in-memory IMAP servers, seeded, synced, shown
+  version              print the version
+
+flags:
+`
+
+// usageError is bad usage: exit 4 with a hint.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr, lookupEnv: os.LookupEnv}
+	fs := pflag.NewFlagSet("mailtwin", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVarP(&g.config, "config", "c", "mailtwin.hcl", "config file")
+	fs.StringSliceVar(&g.pairs, "pair", nil, "only these pairs (repeatable)")
+	fs.BoolVar(&g.json, "json", false, "machine-readable output (plan, apply)")
+	fs.BoolVar(&g.detailedExitcode, "detailed-exitcode", false, "plan: exit 2 when there are changes")
+	fs.BoolVar(&g.force, "force", false, "apply even when a safety guard trips")
+	fs.CountVarP(&g.verbose, "verbose", "v", "print each action as it runs")
+	fs.SetInterspersed(true)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fmt.Fprint(stdout, usage+fs.FlagUsages())
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "mailtwin: %v\n%s", err, "run 'mailtwin --help' for usage\n")
+		return exitUsage
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		fmt.Fprint(stderr, usage+fs.FlagUsages())
+		return exitUsage
+	}
+	cmd, cargs := rest[0], rest[1:]
+	var err error
+	switch cmd {
+	case "validate":
+		err = noArgs(cmd, cargs, func() error { return cmdValidate(ctx, g) })
+	case "plan":
+		err = noArgs(cmd, cargs, func() error { return cmdSync(ctx, g, true) })
+	case "apply":
+		err = noArgs(cmd, cargs, func() error { return cmdSync(ctx, g, false) })
+	case "status":
+		err = noArgs(cmd, cargs, func() error { return cmdStatus(ctx, g) })
+	case "log":
+		err = noArgs(cmd, cargs, func() error { return cmdLog(ctx, g) })
+	case "rollback":
+		if len(cargs) != 1 {
+			err = usageError{"rollback takes one revision: mailtwin rollback REV (see mailtwin log)"}
+		} else {
+			err = cmdRollback(ctx, g, cargs[0])
+		}
+	case "demo":
+		err = noArgs(cmd, cargs, func() error { return cmdDemo(ctx, g) })
+	case "version":
+		fmt.Fprintln(stdout, "mailtwin", version)
+	case "help":
+		fmt.Fprint(stdout, usage+fs.FlagUsages())
+	default:
+		err = usageError{fmt.Sprintf("unknown command %q; run 'mailtwin --help' for the list", cmd)}
+	}
+	return exitCode(err, stderr)
+}
+
+func noArgs(cmd string, args []string, fn func() error) error {
+	if len(args) > 0 {
+		return usageError{fmt.Sprintf("%s takes no arguments, got %q", cmd, strings.Join(args, " "))}
+	}
+	return fn()
+}
+
+// errChanges is returned by plan --detailed-exitcode when there are changes.
+var errChanges = errors.New("changes planned")
+
+// exitCode maps an error to an exit code and prints it with a hint. It is
+// the one place that knows exit codes.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	if errors.Is(err, errChanges) {
+		return exitChanges
+	}
+	var ue usageError
+	var ce *configError
+	switch {
+	case errors.As(err, &ce):
+		// diagnostics were printed already
+		fmt.Fprintf(stderr, "mailtwin: %v\n", err)
+		return exitUsage
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "mailtwin: %v\n", err)
+		return exitUsage
+	case errors.Is(err, reconcile.ErrTooManyDeletes), errors.Is(err, reconcile.ErrSuspiciousListing):
+		fmt.Fprintf(stderr, "mailtwin: stopped, nothing was changed: %v\n", err)
+		return exitGuard
+	case errors.Is(err, gitstate.ErrLocked):
+		fmt.Fprintf(stderr, "mailtwin: %v\nmailtwin: another run is in progress; if it died, the lock is taken over once stale\n", err)
+		return exitFailed
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintf(stderr, "mailtwin: interrupted: %v\nmailtwin: nothing is lost; the next run continues\n", err)
+		return exitFailed
+	}
+	fmt.Fprintf(stderr, "mailtwin: %v\n", err)
+	return exitFailed
+}

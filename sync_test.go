@@ -1,0 +1,315 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailtwin/mailtwin/gitstate"
+	"github.com/mailtwin/mailtwin/imapstore"
+	"github.com/mailtwin/mailtwin/internal/imaptest"
+	"github.com/mailtwin/mailtwin/reconcile"
+)
+
+// These end-to-end tests sync two accounts through the real imapstore,
+// reconcile.Run and a gitstate repository, against go-imap's in-memory
+// server and against Dovecot (imaptest.Both). Account a is user "alice",
+// account b is user "bob", on one server.
+
+const userA, userB = "alice", "bob"
+
+type syncFixture struct {
+	t      *testing.T
+	srv    *imaptest.Server
+	repo   *gitstate.Repo
+	policy reconcile.Policy
+}
+
+func newSyncFixture(t *testing.T, start imaptest.StartFunc) *syncFixture {
+	t.Helper()
+	srv := start(t, userA, userB)
+	repo, err := gitstate.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &syncFixture{t: t, srv: srv, repo: repo, policy: reconcile.Policy{
+		Default:    reconcile.FolderPolicy{Direction: reconcile.Both, Deletion: reconcile.Propagate},
+		MaxDeletes: reconcile.DefaultMaxDeletes,
+	}}
+}
+
+func (f *syncFixture) dial(user string, readOnly bool) *imapstore.Store {
+	f.t.Helper()
+	st, err := imapstore.Dial(context.Background(), imapstore.Options{
+		Name: user, Addr: f.srv.Addr, TLS: imapstore.None,
+		Username: user, Password: imaptest.Password, ReadOnly: readOnly,
+	})
+	if err != nil {
+		f.t.Fatalf("dial %s: %v", user, err)
+	}
+	f.t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// run plans (planOnly) or syncs once and commits, failing the test on any
+// error.
+func (f *syncFixture) run(planOnly bool) *reconcile.Result {
+	f.t.Helper()
+	ctx := context.Background()
+	res, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy, PlanOnly: planOnly},
+		f.dial(userA, planOnly), f.dial(userB, planOnly), stateRepo{f.repo})
+	if err != nil {
+		f.t.Fatalf("Run(planOnly=%v) = %v\nplan:\n%v", planOnly, err, res.Plan)
+	}
+	if !planOnly {
+		if _, err := commitRun(ctx, f.repo, []string{res.Plan.Summary()}, reconcile.Journal(res.Plan, res.Outcomes)); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	return res
+}
+
+func (f *syncFixture) sync() *reconcile.Result { f.t.Helper(); return f.run(false) }
+
+// settled asserts that planning again now finds nothing to do.
+func (f *syncFixture) settled() {
+	f.t.Helper()
+	if p := f.run(true).Plan; !p.Empty() {
+		f.t.Errorf("plan after sync is not empty:\n%s", p)
+	}
+}
+
+func (f *syncFixture) put(user, mailbox, id string, flags ...imap.Flag) uint32 {
+	// The same id gives the same bytes on either account: one message.
+	f.t.Helper()
+	return f.srv.Append(f.t, user, mailbox, imaptest.NewMessage("sender@example.org", "team@example.org", "about "+id, id+"@example.org", "body of "+id+"\r\n"), flags...)
+}
+
+// uidOf returns the UID of the message with Message-ID id in mailbox.
+func (f *syncFixture) uidOf(user, mailbox, id string) uint32 {
+	f.t.Helper()
+	for _, m := range f.srv.Messages(f.t, user, mailbox) {
+		if m.MessageID == id+"@example.org" {
+			return m.UID
+		}
+	}
+	f.t.Fatalf("%s has no message %s in %q", user, id, mailbox)
+	return 0
+}
+
+func (f *syncFixture) expunge(user, mailbox, id string) {
+	f.t.Helper()
+	uid := f.uidOf(user, mailbox, id)
+	c := f.srv.Dial(f.t, user)
+	if _, err := c.Select(mailbox, nil).Wait(); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := c.Store(imap.UIDSetNum(imap.UID(uid)), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := c.UIDExpunge(imap.UIDSetNum(imap.UID(uid))).Collect(); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// contents lists mailbox of user as sorted "id flags" lines.
+func (f *syncFixture) contents(user, mailbox string) []string {
+	f.t.Helper()
+	var out []string
+	for _, m := range f.srv.Messages(f.t, user, mailbox) {
+		fl := "-"
+		if len(m.Flags) > 0 {
+			fl = strings.Join(m.Flags, ",")
+		}
+		out = append(out, strings.TrimSuffix(m.MessageID, "@example.org")+" "+fl)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// want asserts mailbox of user holds exactly these "id flags" lines.
+func (f *syncFixture) want(user, mailbox string, lines ...string) {
+	f.t.Helper()
+	slices.Sort(lines)
+	if got := f.contents(user, mailbox); !slices.Equal(got, lines) {
+		f.t.Errorf("%s %q holds %q, want %q", user, mailbox, got, lines)
+	}
+}
+
+func (f *syncFixture) wantBoth(mailbox string, lines ...string) {
+	f.t.Helper()
+	f.want(userA, mailbox, lines...)
+	f.want(userB, mailbox, lines...)
+}
+
+func TestSyncFirstSyncOfFilledAccounts(t *testing.T) {
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.put(userA, "INBOX", "m1")
+		f.put(userA, "INBOX", "m2")
+		f.put(userA, "INBOX", "m3", imap.FlagFlagged)
+		f.put(userB, "INBOX", "m2", imap.FlagSeen)
+		f.put(userB, "INBOX", "m3")
+		f.put(userB, "INBOX", "m4")
+		res := f.sync()
+		if c := res.Plan.Counts; c[reconcile.A].Copies != 1 || c[reconcile.B].Copies != 1 {
+			t.Errorf("first sync copied a:%d b:%d, want 1 each (m4 to a, m1 to b):\n%s", c[reconcile.A].Copies, c[reconcile.B].Copies, res.Plan)
+		}
+		f.wantBoth("INBOX", "m1 -", `m2 \Seen`, `m3 \Flagged`, "m4 -")
+		f.settled()
+	})
+}
+
+func TestSyncNewMailBothWaysAndFlagMerge(t *testing.T) {
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.put(userA, "INBOX", "m1")
+		f.put(userA, "INBOX", "m2", imap.FlagSeen)
+		f.sync()
+		f.wantBoth("INBOX", "m1 -", `m2 \Seen`)
+
+		f.put(userA, "INBOX", "new-a", imap.FlagSeen)
+		f.put(userB, "INBOX", "new-b", imap.FlagAnswered)
+		f.srv.AddFlags(t, userA, "INBOX", f.uidOf(userA, "INBOX", "m1"), imap.FlagSeen)
+		f.srv.AddFlags(t, userB, "INBOX", f.uidOf(userB, "INBOX", "m1"), imap.FlagFlagged, "$Work")
+		f.srv.RemoveFlags(t, userB, "INBOX", f.uidOf(userB, "INBOX", "m2"), imap.FlagSeen)
+		f.sync()
+		f.wantBoth("INBOX", `m1 $work,\Flagged,\Seen`, "m2 -", `new-a \Seen`, `new-b \Answered`)
+		f.settled()
+	})
+}
+
+func TestSyncDeletionPropagatesAndDoesNotComeBack(t *testing.T) {
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		for _, id := range []string{"m1", "m2", "m3", "m4"} {
+			f.put(userA, "INBOX", id)
+		}
+		f.sync()
+		f.expunge(userA, "INBOX", "m2")
+		// Deleted on both sides at once: forgotten, no error.
+		f.expunge(userA, "INBOX", "m3")
+		f.expunge(userB, "INBOX", "m3")
+		f.sync()
+		f.wantBoth("INBOX", "m1 -", "m4 -")
+		f.sync() // a stateless copier would copy m2 back here
+		f.wantBoth("INBOX", "m1 -", "m4 -")
+		f.settled()
+	})
+}
+
+func TestSyncChangeBeatsDelete(t *testing.T) {
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.put(userA, "INBOX", "m1")
+		f.put(userA, "INBOX", "m2")
+		f.sync()
+		f.expunge(userA, "INBOX", "m2")
+		f.srv.AddFlags(t, userB, "INBOX", f.uidOf(userB, "INBOX", "m2"), imap.FlagFlagged)
+		f.sync()
+		f.wantBoth("INBOX", "m1 -", `m2 \Flagged`)
+		f.settled()
+	})
+}
+
+func TestSyncTrashPolicy(t *testing.T) {
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Trash
+		f.put(userA, "INBOX", "m1")
+		f.put(userA, "INBOX", "m2", imap.FlagSeen)
+		f.sync()
+		f.expunge(userA, "INBOX", "m2")
+		f.sync()
+		f.wantBoth("INBOX", "m1 -")
+		f.want(userB, "Trash", `m2 \Seen`)
+		f.settled()
+	})
+}
+
+func TestSyncKeepPolicy(t *testing.T) {
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Keep
+		f.put(userA, "INBOX", "m1")
+		f.put(userA, "INBOX", "m2")
+		f.sync()
+		f.expunge(userA, "INBOX", "m2")
+		f.sync()
+		f.want(userA, "INBOX", "m1 -")
+		f.want(userB, "INBOX", "m1 -", "m2 -")
+		f.sync() // kept on b, and not copied back to a
+		f.want(userA, "INBOX", "m1 -")
+		f.settled()
+	})
+}
+
+func TestSyncAToBIgnoresBsChanges(t *testing.T) {
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Direction = reconcile.AToB
+		f.put(userA, "INBOX", "m1")
+		f.put(userA, "INBOX", "m2")
+		f.sync()
+		f.wantBoth("INBOX", "m1 -", "m2 -")
+		f.put(userB, "INBOX", "b-own")
+		f.srv.AddFlags(t, userB, "INBOX", f.uidOf(userB, "INBOX", "m1"), imap.FlagSeen)
+		f.expunge(userB, "INBOX", "m2")
+		f.put(userA, "INBOX", "m3")
+		f.sync()
+		f.want(userA, "INBOX", "m1 -", "m2 -", "m3 -")
+		f.want(userB, "INBOX", `m1 \Seen`, "b-own -", "m3 -")
+		f.settled()
+	})
+}
+
+func TestSyncFolderCreatedOnBAppearsOnA(t *testing.T) {
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.put(userA, "INBOX", "m1")
+		f.sync()
+		f.put(userB, "Projects/2026", "p1", imap.FlagSeen)
+		f.srv.Create(t, userB, "Empty")
+		f.sync()
+		f.wantBoth("Projects/2026", `p1 \Seen`)
+		if !slices.Contains(f.srv.Mailboxes(t, userA), "Empty") {
+			t.Errorf("a's mailboxes %q lack the empty folder created on b", f.srv.Mailboxes(t, userA))
+		}
+		f.settled()
+	})
+}
+
+func TestSyncModifiedUTF7FolderName(t *testing.T) {
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.put(userA, "Entwürfe", "d1", imap.FlagDraft)
+		f.sync()
+		f.wantBoth("Entwürfe", `d1 \Draft`)
+		f.settled()
+	})
+}
+
+func TestSyncMaxDeletesStopsBeforeAnyChange(t *testing.T) {
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.MaxDeletes = reconcile.Limit{Count: 1}
+		for i := range 4 {
+			f.put(userA, "INBOX", fmt.Sprintf("m%d", i))
+		}
+		f.sync()
+		f.expunge(userA, "INBOX", "m1")
+		f.expunge(userA, "INBOX", "m2")
+		f.put(userA, "INBOX", "late")
+		_, err := reconcile.Run(context.Background(), reconcile.RunOptions{Pair: "p", Policy: f.policy},
+			f.dial(userA, false), f.dial(userB, false), stateRepo{f.repo})
+		if err == nil || !strings.Contains(err.Error(), "too many deletions") {
+			t.Fatalf("Run = %v, want a too-many-deletions guard error", err)
+		}
+		// Nothing changed: not even the new message was copied.
+		f.want(userB, "INBOX", "m0 -", "m1 -", "m2 -", "m3 -")
+	})
+}
