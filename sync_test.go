@@ -147,6 +147,7 @@ func (f *syncFixture) wantBoth(mailbox string, lines ...string) {
 }
 
 func TestSyncFirstSyncOfFilledAccounts(t *testing.T) {
+	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		f := newSyncFixture(t, start)
 		f.put(userA, "INBOX", "m1")
@@ -165,6 +166,7 @@ func TestSyncFirstSyncOfFilledAccounts(t *testing.T) {
 }
 
 func TestSyncNewMailBothWaysAndFlagMerge(t *testing.T) {
+	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		f := newSyncFixture(t, start)
 		f.put(userA, "INBOX", "m1")
@@ -184,6 +186,7 @@ func TestSyncNewMailBothWaysAndFlagMerge(t *testing.T) {
 }
 
 func TestSyncDeletionPropagatesAndDoesNotComeBack(t *testing.T) {
+	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		f := newSyncFixture(t, start)
 		for _, id := range []string{"m1", "m2", "m3", "m4"} {
@@ -203,6 +206,7 @@ func TestSyncDeletionPropagatesAndDoesNotComeBack(t *testing.T) {
 }
 
 func TestSyncChangeBeatsDelete(t *testing.T) {
+	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		f := newSyncFixture(t, start)
 		f.put(userA, "INBOX", "m1")
@@ -217,6 +221,7 @@ func TestSyncChangeBeatsDelete(t *testing.T) {
 }
 
 func TestSyncTrashPolicy(t *testing.T) {
+	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		f := newSyncFixture(t, start)
 		f.policy.Default.Deletion = reconcile.Trash
@@ -232,6 +237,7 @@ func TestSyncTrashPolicy(t *testing.T) {
 }
 
 func TestSyncKeepPolicy(t *testing.T) {
+	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		f := newSyncFixture(t, start)
 		f.policy.Default.Deletion = reconcile.Keep
@@ -249,6 +255,7 @@ func TestSyncKeepPolicy(t *testing.T) {
 }
 
 func TestSyncAToBIgnoresBsChanges(t *testing.T) {
+	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		f := newSyncFixture(t, start)
 		f.policy.Default.Direction = reconcile.AToB
@@ -268,6 +275,7 @@ func TestSyncAToBIgnoresBsChanges(t *testing.T) {
 }
 
 func TestSyncFolderCreatedOnBAppearsOnA(t *testing.T) {
+	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		f := newSyncFixture(t, start)
 		f.put(userA, "INBOX", "m1")
@@ -284,6 +292,7 @@ func TestSyncFolderCreatedOnBAppearsOnA(t *testing.T) {
 }
 
 func TestSyncModifiedUTF7FolderName(t *testing.T) {
+	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		f := newSyncFixture(t, start)
 		f.put(userA, "Entwürfe", "d1", imap.FlagDraft)
@@ -294,6 +303,7 @@ func TestSyncModifiedUTF7FolderName(t *testing.T) {
 }
 
 func TestSyncMaxDeletesStopsBeforeAnyChange(t *testing.T) {
+	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		f := newSyncFixture(t, start)
 		f.policy.MaxDeletes = reconcile.Limit{Count: 1}
