@@ -323,3 +323,36 @@ func TestSyncMaxDeletesStopsBeforeAnyChange(t *testing.T) {
 		f.want(userB, "INBOX", "m0 -", "m1 -", "m2 -", "m3 -")
 	})
 }
+
+// TestCorruptStateIsAnErrorNotAnEmptyState: a state file damaged by hand
+// stops the run with the file, the line and the remedy; it is never read
+// as "no state", which would re-pair or delete everything.
+func TestCorruptStateIsAnErrorNotAnEmptyState(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartMem)
+	f.put(userA, "INBOX", "m1")
+	f.sync()
+	ctx := context.Background()
+	files, err := f.repo.Files(ctx, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files["INBOX.state"] = []byte(strings.Replace(string(files["INBOX.state"]), "uidvalidity a ", "uidvalidity a x", 1))
+	if err := f.repo.Stage(ctx, "p", files); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.repo.Commit(ctx, "hand edit"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy},
+		f.dial(userA, false), f.dial(userB, false), stateRepo{f.repo})
+	if err == nil {
+		t.Fatal("Run with a corrupt state file succeeded")
+	}
+	for _, want := range []string{"p/INBOX.state:5:", "bad uidvalidity", "mailtwin rollback"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Run error %q lacks %q", err, want)
+		}
+	}
+	f.want(userB, "INBOX", "m1 -") // untouched
+}
