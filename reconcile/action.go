@@ -80,6 +80,7 @@ const (
 	ReasonFlags         = "flags changed"
 	ReasonDeleted       = "deleted on other side"
 	ReasonTrash         = "trash"
+	ReasonInTrash       = "deleted on other side, already in trash"
 	ReasonChangeBeats   = "changed here, deleted there: kept"
 	ReasonRestore       = "restored after UIDVALIDITY change"
 	ReasonFolderNew     = "new folder"

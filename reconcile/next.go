@@ -99,6 +99,14 @@ func Next(p *Plan, outcomes []Outcome) State {
 					continue
 				}
 				r = *sl.base
+				// The base record's UIDs on a side whose UIDVALIDITY
+				// changed are from the old mailbox: keep the old
+				// UIDVALIDITY too, so the next run re-pairs again.
+				for s := range 2 {
+					if d.reset[s] {
+						f.Side(Side(s)).UIDValidity = d.base.Side(Side(s)).UIDValidity
+					}
+				}
 			} else if (sl.waiting[A] && r.UIDA == 0) || (sl.waiting[B] && r.UIDB == 0) {
 				// Done, but the new UID is unknown: the next run pairs it.
 				continue

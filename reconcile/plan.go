@@ -27,6 +27,8 @@ type draftFolder struct {
 	slots []*slot
 	// listed is each side as listed before the run (Mailbox "" when not).
 	listed [2]SideState
+	// reset marks a side whose UIDVALIDITY changed since the base.
+	reset [2]bool
 }
 
 // view is one folder pair as the planner sees it.
@@ -46,6 +48,8 @@ type planner struct {
 	acts    []*Action
 	trash   [2]string // mailbox of each side's trash folder, "" when none
 	trashOK [2]bool   // the trash folder exists or its creation is planned
+	// trashHas counts the identities each side's trash folder holds.
+	trashHas [2]map[Identity]int
 	// arrivals are messages that Move actions bring into a folder on a
 	// side, by logical folder name; a new message with the same identity
 	// on the other side pairs with them instead of being copied.
@@ -214,6 +218,7 @@ func (pl *planner) folder(v *view) {
 		detached[s] = v.base != nil && v.listed[s] == nil
 	}
 	d.listed = d.side
+	d.reset = reset
 
 	// Claim listed messages with base records.
 	var byUID [2]map[UID]*Message
@@ -330,6 +335,13 @@ func (pl *planner) folder(v *view) {
 	removeOn := func(s Side, m *Message, sl *slot) {
 		mb := v.listed[s].Mailbox
 		sl.rec = Record{} // gone from this folder once done
+		// A copy already in the trash need not be moved there again:
+		// that would leave two.
+		if del == Trash && mb != pl.trash[s] && pl.inTrash(s, m.ID) {
+			a := add(Action{Op: Expunge, Side: s, Mailbox: mb, UID: m.UID, ID: m.ID, Reason: ReasonInTrash})
+			a.slot = sl
+			return
+		}
 		if del == Trash && mb != pl.trash[s] {
 			dest := pl.ensureTrash(s, add)
 			a := add(Action{Op: Move, Side: s, Mailbox: mb, UID: m.UID, Dest: dest, ID: m.ID, Reason: ReasonTrash})
@@ -451,6 +463,26 @@ func (pl *planner) folder(v *view) {
 			add(Action{Op: DeleteFolder, Side: o, Mailbox: v.listed[o].Mailbox, Reason: ReasonFolderDeleted})
 		}
 	}
+}
+
+// inTrash reports whether side s's trash folder already holds a message
+// with identity id that no earlier decision of this plan has claimed.
+func (pl *planner) inTrash(s Side, id Identity) bool {
+	if pl.trashHas[s] == nil {
+		pl.trashHas[s] = map[Identity]int{}
+		for _, f := range pl.lists[s].Folders {
+			if f.Mailbox == pl.trash[s] && f.Mailbox != "" {
+				for _, m := range f.Messages {
+					pl.trashHas[s][m.ID]++
+				}
+			}
+		}
+	}
+	if id == "" || pl.trashHas[s][id] == 0 {
+		return false
+	}
+	pl.trashHas[s][id]--
+	return true
 }
 
 // leftoverArrivals records the messages moved into a trash folder that
