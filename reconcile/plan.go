@@ -434,6 +434,17 @@ func (pl *planner) folder(v *view) {
 	// Moved here with no counterpart: on that side only, by agreement.
 	for s := range 2 {
 		for _, a := range pl.arrivals[s][v.name] {
+			// The plan creates this side's trash folder (the state knew
+			// the folder on the other side only): record its mailbox, or
+			// the state would hold UIDs on a side it says the folder is
+			// not on. Its creation failing undoes that, as for any
+			// folder this plan creates.
+			if v.listed[s] == nil {
+				d.side[s].Mailbox = a.Dest
+				if c := pl.created[s][a.Dest]; c != nil && c.folder == nil {
+					c.folder = d
+				}
+			}
 			d.slots = append(d.slots, a.arrival)
 		}
 		delete(pl.arrivals[s], v.name)
