@@ -509,12 +509,27 @@ func (pl *planner) leftoverArrivals() {
 		sort.Strings(names)
 		for _, n := range names {
 			list := pl.arrivals[s][n]
-			d := &draftFolder{name: n}
-			d.side[s] = SideState{Mailbox: list[0].Dest}
+			// Join the folder's draft if there is one already: a trash
+			// folder under direction none (its base is kept, untouched,
+			// but it is still the side's trash), or the other side's
+			// leftovers under the same name. A second draft would put
+			// the folder in the state twice.
+			var d *draftFolder
+			for _, x := range pl.plan.drafts {
+				if x.name == n {
+					d = x
+				}
+			}
+			if d == nil {
+				d = &draftFolder{name: n}
+				pl.plan.drafts = append(pl.plan.drafts, d)
+			}
+			if d.side[s].Mailbox == "" {
+				d.side[s] = SideState{Mailbox: list[0].Dest}
+			}
 			for _, a := range list {
 				d.slots = append(d.slots, a.arrival)
 			}
-			pl.plan.drafts = append(pl.plan.drafts, d)
 		}
 	}
 }
