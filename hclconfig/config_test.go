@@ -1,9 +1,9 @@
 package hclconfig_test
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -13,201 +13,442 @@ import (
 	"github.com/mailtwin/mailtwin/reconcile"
 )
 
-const accounts = `account "a" {
-  host     = "imap.example.com"
-  username = "alice"
-  password = "pw"
+// env is a LookupEnv over a fixed map.
+func env(vars map[string]string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		v, ok := vars[name]
+		return v, ok
+	}
 }
-account "b" {
-  host     = "127.0.0.1"
-  tls      = "none"
-  username = "bob"
-  password_command = ["pass", "show", "b"]
-}
-`
 
 func noEnv(string) (string, bool) { return "", false }
 
-func TestParseValid(t *testing.T) {
-	src := accounts + `state {
-  path = "st"
-}
-pair "p" {
-  a      = "a"
-  b      = "b"
-  prefer = "b"
-  defaults {
-    direction   = "both"
-    deletion    = "trash"
-    max_deletes = "5%"
-  }
-  folder "Archive/**" {
-    direction = "a-to-b"
-    deletion  = "keep"
-  }
-  folder "Spam" { direction = "none" }
-  map {
-    a = "INBOX.Sent"
-    b = "Sent Items"
-  }
-}
-`
-	cfg, diags, _ := hclconfig.Parse([]byte(src), "/etc/mt/c.hcl", hclconfig.Options{LookupEnv: noEnv})
-	if diags.HasErrors() {
-		t.Fatalf("Parse() diagnostics: %v", diags)
-	}
-	a, b := cfg.Account("a"), cfg.Account("b")
-	if a.Port != 993 || a.TLS != hclconfig.TLSImplicit || a.Address() != "imap.example.com:993" || a.Password != "pw" {
-		t.Errorf("account a = %+v, want implicit TLS on 993 with the password", a)
-	}
-	if b.Port != 143 || b.TLS != hclconfig.TLSNone || strings.Join(b.PasswordCommand, " ") != "pass show b" {
-		t.Errorf("account b = %+v, want plain on 143 with password_command", b)
-	}
-	if cfg.State.Path != "/etc/mt/st" {
-		t.Errorf("State.Path = %q, want it resolved beside the config", cfg.State.Path)
-	}
-	p := cfg.Pair("p")
-	if p.Policy.Prefer != reconcile.B || p.Policy.MaxDeletes.String() != "5%" {
-		t.Errorf("pair policy = %+v", p.Policy)
-	}
-	if got := p.Policy.For("Archive/2024/Q1"); got.Direction != reconcile.AToB || got.Deletion != reconcile.Keep {
-		t.Errorf("For(Archive/2024/Q1) = %+v, want a-to-b keep", got)
-	}
-	if got := p.Policy.For("Spam"); got.Direction != reconcile.None || got.Deletion != reconcile.Trash {
-		t.Errorf("For(Spam) = %+v, want none with the default deletion", got)
-	}
-	if got := p.Policy.For("INBOX"); got.Direction != reconcile.Both || got.Deletion != reconcile.Trash {
-		t.Errorf("For(INBOX) = %+v, want the defaults", got)
-	}
-	if len(p.Maps) != 1 || p.Maps[0].B != "Sent Items" {
-		t.Errorf("Maps = %+v", p.Maps)
-	}
-}
-
-func TestParseDefaults(t *testing.T) {
-	cfg, diags, _ := hclconfig.Parse([]byte(accounts+"pair \"p\" {\n  a = \"a\"\n  b = \"b\"\n}\n"), "dir/c.hcl", hclconfig.Options{LookupEnv: noEnv})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	p := cfg.Pairs[0]
-	if p.Policy.Prefer != reconcile.A || p.Policy.MaxDeletes != reconcile.DefaultMaxDeletes ||
-		p.Policy.Default != (reconcile.FolderPolicy{Direction: reconcile.Both, Deletion: reconcile.Propagate}) {
-		t.Errorf("defaults = %+v", p.Policy)
-	}
-	if cfg.State.Path != filepath.Join("dir", "mailtwin-state") {
-		t.Errorf("State.Path = %q, want dir/mailtwin-state", cfg.State.Path)
-	}
-}
-
-// TestParseErrors: one row per mistake; each must give a diagnostic with
-// the summary, at the exact line:column, rendered with the source line.
-func TestParseErrors(t *testing.T) {
-	pair := "pair \"p\" {\n  a = \"a\"\n  b = \"b\"\n}\n" // lines 12-15 after accounts
-	tests := []struct {
-		name, src, summary, pos, line string
-	}{
-		{"unknown attribute", strings.Replace(accounts, "  username = \"alice\"", "  usrname = \"alice\"\n  username = \"alice\"", 1) + pair,
-			"Unsupported argument", "c.hcl:3:3", `usrname = "alice"`},
-		{"unknown account", accounts + "pair \"p\" {\n  a = \"a\"\n  b = \"nosuch\"\n}\n",
-			"Unknown account", "c.hcl:14:7", `b = "nosuch"`},
-		{"same account twice", accounts + "pair \"p\" {\n  a = \"a\"\n  b = \"a\"\n}\n",
-			"Pair of one account", "c.hcl:14:7", `b = "a"`},
-		{"bad direction", accounts + "pair \"p\" {\n  a = \"a\"\n  b = \"b\"\n  defaults { direction = \"sideways\" }\n}\n",
-			"Invalid direction", "c.hcl:15:26", "sideways"},
-		{"bad deletion", accounts + "pair \"p\" {\n  a = \"a\"\n  b = \"b\"\n  folder \"X\" { deletion = \"shred\" }\n}\n",
-			"Invalid deletion", "c.hcl:15:27", "shred"},
-		{"bad tls", strings.Replace(accounts, `tls      = "none"`, `tls      = "ssl"`, 1) + pair,
-			"Invalid tls", "c.hcl:8:14", `"ssl"`},
-		{"bad prefer", accounts + "pair \"p\" {\n  a = \"a\"\n  b = \"b\"\n  prefer = \"c\"\n}\n",
-			"Invalid prefer", "c.hcl:15:12", `prefer = "c"`},
-		{"bad max_deletes", accounts + "pair \"p\" {\n  a = \"a\"\n  b = \"b\"\n  defaults { max_deletes = \"lots\" }\n}\n",
-			"Invalid max_deletes", "c.hcl:15:28", "lots"},
-		{"bad percentage", accounts + "pair \"p\" {\n  a = \"a\"\n  b = \"b\"\n  defaults { max_deletes = \"120%\" }\n}\n",
-			"Invalid max_deletes", "c.hcl:15:28", "120%"},
-		{"bad glob", accounts + "pair \"p\" {\n  a = \"a\"\n  b = \"b\"\n  folder \"[x\" {}\n}\n",
-			"Invalid folder pattern", "c.hcl:15:3", `folder "[x"`},
-		{"duplicate folder rule", accounts + "pair \"p\" {\n  a = \"a\"\n  b = \"b\"\n  folder \"X\" {}\n  folder \"X\" {}\n}\n",
-			"Duplicate folder rule", "c.hcl:16:3", `folder "X"`},
-		{"bad port", strings.Replace(accounts, `tls      = "none"`, `tls      = "none"`+"\n  port = 70000", 1) + pair,
-			"Invalid port", "c.hcl:9:10", "70000"},
-		{"plaintext to remote host", strings.Replace(accounts, `host     = "127.0.0.1"`, `host     = "imap.remote.example"`, 1) + pair,
-			"Plain-text IMAP to a remote host", "c.hcl:8:14", `"none"`},
-		{"no password", strings.Replace(accounts, "  password = \"pw\"\n", "", 1) + pair,
-			"Missing password", "c.hcl:1:1", `account "a"`},
-		{"both passwords", strings.Replace(accounts, "  password = \"pw\"\n", "  password = \"pw\"\n  password_command = [\"x\"]\n", 1) + pair,
-			"Conflicting password settings", "c.hcl:5:22", `password_command`},
-		{"duplicate account", accounts + "account \"a\" {\n  host = \"h\"\n  username = \"u\"\n  password = \"p\"\n}\n" + pair,
-			"Duplicate account", "c.hcl:12:1", `account "a"`},
-		{"duplicate pair", accounts + pair + pair,
-			"Duplicate pair", "c.hcl:16:1", `pair "p"`},
-		{"no pair", accounts, "Nothing to sync", "c.hcl:1:1", `account "a"`},
-		{"unset env", strings.Replace(accounts, `password = "pw"`, `password = env("NOPE_PW")`, 1) + pair,
-			"Error in function call", "c.hcl:4:14", `env("NOPE_PW")`},
-		{"syntax error", accounts + "pair \"p\" {\n  a = \"a\n}\n", "", "c.hcl:13:", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg, diags, files := hclconfig.Parse([]byte(tt.src), "c.hcl", hclconfig.Options{LookupEnv: noEnv})
-			if cfg != nil || !diags.HasErrors() {
-				t.Fatalf("Parse() = %v, %v; want errors", cfg, diags)
-			}
-			var out bytes.Buffer
-			hclconfig.WriteDiagnostics(&out, diags, files)
-			text := out.String()
-			if !strings.Contains(text, tt.pos) {
-				t.Errorf("diagnostics lack position %s:\n%s", tt.pos, text)
-			}
-			if !strings.Contains(text, tt.summary) {
-				t.Errorf("diagnostics lack %q:\n%s", tt.summary, text)
-			}
-			if !strings.Contains(text, tt.line) {
-				t.Errorf("diagnostics lack the source line %q:\n%s", tt.line, text)
-			}
-		})
-	}
-}
-
-func TestFunctions(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "secret"), []byte("s3cret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	src := strings.Replace(accounts, `password = "pw"`, `password = file("secret")`, 1)
-	src = strings.Replace(src, `username = "alice"`, `username = lower(env("USER_A"))`, 1)
-	env := func(k string) (string, bool) { return map[string]string{"USER_A": "ALICE"}[k], k == "USER_A" }
-	cfg, diags, _ := hclconfig.Parse([]byte(src+"pair \"p\" {\n  a = \"a\"\n  b = \"b\"\n}\n"), filepath.Join(dir, "c.hcl"), hclconfig.Options{LookupEnv: env})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	if a := cfg.Account("a"); a.Password != "s3cret" || a.Username != "alice" {
-		t.Errorf("account a = %+v, want password from file() and username from env()", a)
-	}
-}
-
-// The noisy second diagnostic after a failing function call is dropped.
-func TestOneDiagnosticPerFailedCall(t *testing.T) {
-	src := strings.Replace(accounts, `password = "pw"`, `password = env("NOPE")`, 1) + "pair \"p\" {\n  a = \"a\"\n  b = \"b\"\n}\n"
-	_, diags, _ := hclconfig.Parse([]byte(src), "c.hcl", hclconfig.Options{LookupEnv: noEnv})
+// errorCount counts the errors among diags.
+func errorCount(diags hcl.Diagnostics) int {
 	n := 0
 	for _, d := range diags {
 		if d.Severity == hcl.DiagError {
 			n++
 		}
 	}
-	if n != 1 {
-		t.Errorf("got %d errors, want 1: %v", n, diags)
+	return n
+}
+
+const fullConfig = `# every feature of the schema
+state {
+  path   = "./state-repo"
+  remote = "ssh://git@git.example.com/ops/mail-state.git"
+}
+
+account "work" {
+  host     = "imap.example.com"
+  username = lower("Alice@Example.COM")
+  password = env("WORK_PW")
+}
+
+account "backup" {
+  host             = "imap.backup.example"
+  port             = 10993
+  tls              = "implicit"
+  username         = "alice"
+  password_command = ["pass", "show", "backup"]
+}
+
+account "local" {
+  host               = "127.0.0.1"
+  tls                = "none"
+  insecure_plaintext = false
+  username           = upper("bob")
+  password           = file("secret.txt")
+}
+
+account "office" {
+  host     = "mail.office.example"
+  tls      = "starttls"
+  username = "carol"
+  password = "hunter2"
+}
+
+pair "work-backup" {
+  a      = "work"
+  b      = "backup"
+  prefer = "b"
+
+  defaults {
+    direction   = "both"
+    deletion    = "trash"
+    max_deletes = "5%"
+  }
+
+  folder "Archive/**" {
+    direction = "a-to-b"
+    deletion  = "keep"
+  }
+  folder "Spam" { direction = "none" }
+  folder "Drafts" { deletion = "propagate" }
+
+  map {
+    a = "INBOX.Sent"
+    b = "Sent Items"
+  }
+  map {
+    a = "INBOX.Trash"
+    b = "Deleted Items"
+  }
+}
+
+pair "local-office" {
+  a = "local"
+  b = "office"
+
+  defaults {
+    max_deletes = 100
+  }
+}
+`
+
+func TestParseFullConfig(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "secret.txt"), []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	filename := filepath.Join(dir, "mailtwin.hcl")
+	cfg, diags, _ := hclconfig.Parse([]byte(fullConfig), filename, hclconfig.Options{LookupEnv: env(map[string]string{"WORK_PW": "w0rk"})})
+	if len(diags) > 0 {
+		t.Fatalf("Parse() diagnostics: %v", diags)
+	}
+	trash := reconcile.FolderPolicy{Direction: reconcile.Both, Deletion: reconcile.Trash}
+	want := &hclconfig.Config{
+		Filename: filename,
+		State: hclconfig.State{
+			Path:   filepath.Join(dir, "state-repo"),
+			Remote: "ssh://git@git.example.com/ops/mail-state.git",
+		},
+		Accounts: []hclconfig.Account{
+			{Name: "work", Host: "imap.example.com", Port: 993, TLS: hclconfig.TLSImplicit, Username: "alice@example.com", Password: "w0rk"},
+			{Name: "backup", Host: "imap.backup.example", Port: 10993, TLS: hclconfig.TLSImplicit, Username: "alice", PasswordCommand: []string{"pass", "show", "backup"}},
+			{Name: "local", Host: "127.0.0.1", Port: 143, TLS: hclconfig.TLSNone, Username: "BOB", Password: "s3cret"},
+			{Name: "office", Host: "mail.office.example", Port: 143, TLS: hclconfig.TLSStartTLS, Username: "carol", Password: "hunter2"},
+		},
+		Pairs: []hclconfig.Pair{
+			{
+				Name: "work-backup", A: "work", B: "backup",
+				Policy: reconcile.Policy{
+					Rules: []reconcile.Rule{
+						{Pattern: "Archive/**", FolderPolicy: reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Keep}},
+						{Pattern: "Spam", FolderPolicy: reconcile.FolderPolicy{Direction: reconcile.None, Deletion: reconcile.Trash}},
+						{Pattern: "Drafts", FolderPolicy: reconcile.FolderPolicy{Direction: reconcile.Both, Deletion: reconcile.Propagate}},
+					},
+					Default:    trash,
+					MaxDeletes: reconcile.Limit{Percent: true, Value: 5},
+					Prefer:     reconcile.B,
+				},
+				Maps: []hclconfig.Map{{A: "INBOX.Sent", B: "Sent Items"}, {A: "INBOX.Trash", B: "Deleted Items"}},
+			},
+			{
+				Name: "local-office", A: "local", B: "office",
+				Policy: reconcile.Policy{
+					Default:    reconcile.FolderPolicy{Direction: reconcile.Both, Deletion: reconcile.Propagate},
+					MaxDeletes: reconcile.Limit{Count: 100},
+					Prefer:     reconcile.A,
+				},
+			},
+		},
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("Parse() =\n%#v\nwant\n%#v", cfg, want)
+	}
+
+	if got := cfg.Account("backup"); got != &cfg.Accounts[1] {
+		t.Errorf("Account(backup) = %p, want %p", got, &cfg.Accounts[1])
+	}
+	if got := cfg.Account("nosuch"); got != nil {
+		t.Errorf("Account(nosuch) = %v, want nil", got)
+	}
+	if got := cfg.Pair("local-office"); got != &cfg.Pairs[1] {
+		t.Errorf("Pair(local-office) = %p, want %p", got, &cfg.Pairs[1])
+	}
+	if got := cfg.Pair("nosuch"); got != nil {
+		t.Errorf("Pair(nosuch) = %v, want nil", got)
+	}
+	if got := cfg.Account("backup").Address(); got != "imap.backup.example:10993" {
+		t.Errorf("Address() = %q, want imap.backup.example:10993", got)
 	}
 }
 
-func FuzzParse(f *testing.F) {
-	f.Add([]byte(accounts + "pair \"p\" {\n  a = \"a\"\n  b = \"b\"\n}\n"))
-	f.Add([]byte("pair \"p\" { folder \"**\" { direction = 1 } }"))
-	f.Add([]byte("account \"\" { port = \"x\" }"))
-	f.Fuzz(func(t *testing.T, src []byte) {
-		cfg, diags, files := hclconfig.Parse(src, "f.hcl", hclconfig.Options{LookupEnv: noEnv})
-		if cfg == nil && !diags.HasErrors() {
-			t.Fatalf("nil config without errors")
+// TestParseDefaults checks every default: ports by TLS mode, prefer a,
+// max_deletes 50%, direction both, deletion propagate, the state beside
+// the config file.
+func TestParseDefaults(t *testing.T) {
+	src := `account "a" {
+  host     = "imap.example.com"
+  username = "alice"
+  password = "pw"
+}
+account "b" {
+  host     = "imap.example.net"
+  tls      = "starttls"
+  username = "bob"
+  password = "pw"
+}
+account "c" {
+  host     = "::1"
+  tls      = "none"
+  username = "carol"
+  password = "pw"
+}
+pair "p" {
+  a = "a"
+  b = "b"
+}
+`
+	for _, tt := range []struct{ filename, statePath string }{
+		{"/etc/mailtwin/c.hcl", "/etc/mailtwin/mailtwin-state"},
+		{"conf/c.hcl", filepath.Join("conf", "mailtwin-state")},
+		{"c.hcl", "mailtwin-state"},
+	} {
+		cfg, diags, _ := hclconfig.Parse([]byte(src), tt.filename, hclconfig.Options{LookupEnv: noEnv})
+		if len(diags) > 0 {
+			t.Fatalf("Parse(%s) diagnostics: %v", tt.filename, diags)
 		}
-		hclconfig.WriteDiagnostics(&bytes.Buffer{}, diags, files)
-	})
+		if cfg.State.Path != tt.statePath || cfg.State.Remote != "" {
+			t.Errorf("Parse(%s).State = %+v, want path %s and no remote", tt.filename, cfg.State, tt.statePath)
+		}
+		ports := []struct {
+			name string
+			port int
+			tls  hclconfig.TLSMode
+			addr string
+		}{
+			{"a", 993, hclconfig.TLSImplicit, "imap.example.com:993"},
+			{"b", 143, hclconfig.TLSStartTLS, "imap.example.net:143"},
+			{"c", 143, hclconfig.TLSNone, "[::1]:143"},
+		}
+		for _, w := range ports {
+			a := cfg.Account(w.name)
+			if a.Port != w.port || a.TLS != w.tls || a.Address() != w.addr || a.InsecurePlaintext {
+				t.Errorf("account %s = %+v, want port %d, TLS %v, address %s", w.name, a, w.port, w.tls, w.addr)
+			}
+		}
+		p := cfg.Pair("p")
+		want := reconcile.Policy{
+			Default:    reconcile.FolderPolicy{Direction: reconcile.Both, Deletion: reconcile.Propagate},
+			MaxDeletes: reconcile.DefaultMaxDeletes,
+			Prefer:     reconcile.A,
+		}
+		if !reflect.DeepEqual(p.Policy, want) || p.Maps != nil {
+			t.Errorf("pair p = %+v, want policy %+v and no maps", p, want)
+		}
+		if p.Policy.MaxDeletes.String() != "50%" {
+			t.Errorf("MaxDeletes = %v, want 50%%", p.Policy.MaxDeletes)
+		}
+	}
+}
+
+// TestFolderRules: rules keep file order, the first match wins, unset
+// fields take the pair's defaults, and an unmatched folder gets the
+// defaults.
+func TestFolderRules(t *testing.T) {
+	src := `account "a" {
+  host     = "imap.example.com"
+  username = "alice"
+  password = "pw"
+}
+account "b" {
+  host     = "imap.example.net"
+  username = "bob"
+  password = "pw"
+}
+pair "p" {
+  a = "a"
+  b = "b"
+  folder "Archive/2024" { deletion = "keep" }
+  folder "Archive/**" { direction = "a-to-b" }
+  folder "*" { direction = "none" }
+  folder "**" { direction = "b-to-a" }
+  defaults {
+    deletion = "trash"
+  }
+}
+`
+	cfg, diags, _ := hclconfig.Parse([]byte(src), "c.hcl", hclconfig.Options{LookupEnv: noEnv})
+	if len(diags) > 0 {
+		t.Fatalf("Parse() diagnostics: %v", diags)
+	}
+	pol := cfg.Pair("p").Policy
+	var patterns []string
+	for _, r := range pol.Rules {
+		patterns = append(patterns, r.Pattern)
+	}
+	if got, want := strings.Join(patterns, " "), "Archive/2024 Archive/** * **"; got != want {
+		t.Errorf("rule patterns = %s, want %s (file order)", got, want)
+	}
+	for _, tt := range []struct {
+		folder string
+		want   reconcile.FolderPolicy
+	}{
+		{"Archive/2024", reconcile.FolderPolicy{Direction: reconcile.Both, Deletion: reconcile.Keep}},
+		{"Archive/2023", reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Trash}},
+		{"Archive", reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Trash}},
+		{"Archive/2024/Q1", reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Trash}},
+		{"INBOX", reconcile.FolderPolicy{Direction: reconcile.None, Deletion: reconcile.Trash}},
+		{"Lists/go", reconcile.FolderPolicy{Direction: reconcile.BToA, Deletion: reconcile.Trash}},
+	} {
+		if got := pol.For(tt.folder); got != tt.want {
+			t.Errorf("For(%q) = %+v, want %+v", tt.folder, got, tt.want)
+		}
+	}
+}
+
+const envFileConfig = `account "a" {
+  host     = "imap.example.com"
+  username = "alice"
+  password = PASSWORD
+}
+account "b" {
+  host     = "imap.example.net"
+  username = "bob"
+  password = "pw"
+}
+pair "p" {
+  a = "a"
+  b = "b"
+}
+`
+
+// parsePassword parses envFileConfig with password = expr and returns
+// account a's password.
+func parsePassword(t *testing.T, expr, filename string, opts hclconfig.Options) (string, hcl.Diagnostics) {
+	t.Helper()
+	src := strings.Replace(envFileConfig, "PASSWORD", expr, 1)
+	cfg, diags, _ := hclconfig.Parse([]byte(src), filename, opts)
+	if cfg == nil {
+		return "", diags
+	}
+	return cfg.Account("a").Password, diags
+}
+
+func TestEnv(t *testing.T) {
+	vars := env(map[string]string{"PW": "from-env", "EMPTY": ""})
+	for _, tt := range []struct {
+		expr, want, errDetail string
+	}{
+		{`env("PW")`, "from-env", ""},
+		{`env("EMPTY")`, "", ""},
+		{`"x-${env("PW")}"`, "x-from-env", ""},
+		{`upper(env("PW"))`, "FROM-ENV", ""},
+		{`env("UNSET_PW")`, "", `environment variable "UNSET_PW" is not set`},
+		{`env(1)`, "", `environment variable "1" is not set`},
+	} {
+		got, diags := parsePassword(t, tt.expr, "c.hcl", hclconfig.Options{LookupEnv: vars})
+		if tt.errDetail == "" {
+			if len(diags) > 0 || got != tt.want {
+				t.Errorf("password = %s: got %q, %v; want %q", tt.expr, got, diags, tt.want)
+			}
+			continue
+		}
+		if errorCount(diags) != 1 || !strings.Contains(diags[0].Detail, tt.errDetail) || diags[0].Summary != "Error in function call" {
+			t.Errorf("password = %s: diagnostics %v, want one error in function call saying %s", tt.expr, diags, tt.errDetail)
+		}
+	}
+}
+
+// Without Options.LookupEnv, env() reads the process environment.
+func TestEnvDefaultsToProcess(t *testing.T) {
+	t.Setenv("MAILTWIN_HCLCONFIG_TEST_PW", "process-env")
+	got, diags := parsePassword(t, `env("MAILTWIN_HCLCONFIG_TEST_PW")`, "c.hcl", hclconfig.Options{})
+	if len(diags) > 0 || got != "process-env" {
+		t.Errorf("password = %q, %v; want process-env", got, diags)
+	}
+}
+
+func TestFile(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"secret":          "s3cret\n",
+		"crlf":            "s3cret\r\n",
+		"sub/nested":      "deep",
+		"binary":          "\xff\xfe",
+		"sub/dir/.keepme": "",
+	} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	filename := filepath.Join(dir, "c.hcl")
+	abs := filepath.ToSlash(filepath.Join(dir, "secret"))
+	for _, tt := range []struct {
+		expr, want, errDetail string
+	}{
+		{`file("secret")`, "s3cret", ""},
+		{`file("crlf")`, "s3cret", ""},
+		{`file("sub/nested")`, "deep", ""},
+		{`file("./sub/../secret")`, "s3cret", ""},
+		{`file("` + abs + `")`, "s3cret", ""},
+		{`file("missing")`, "", "cannot read " + filepath.Join(dir, "missing") + ": no such file or directory"},
+		{`file("sub/dir")`, "", "not a regular file"},
+		{`file("binary")`, "", "is not UTF-8 text"},
+		{`file("")`, "", "the path is empty"},
+	} {
+		got, diags := parsePassword(t, tt.expr, filename, hclconfig.Options{LookupEnv: noEnv})
+		if tt.errDetail == "" {
+			if len(diags) > 0 || got != tt.want {
+				t.Errorf("password = %s: got %q, %v; want %q", tt.expr, got, diags, tt.want)
+			}
+			continue
+		}
+		if errorCount(diags) != 1 || !strings.Contains(diags[0].Detail, tt.errDetail) ||
+			diags[0].Subject == nil || diags[0].Subject.Start.Line != 4 || diags[0].Subject.Start.Column != 14 {
+			t.Errorf("password = %s: diagnostics %v, want one error at 4:14 saying %s", tt.expr, diags, tt.errDetail)
+		}
+	}
+}
+
+func TestTLSModeString(t *testing.T) {
+	for m, want := range map[hclconfig.TLSMode]string{
+		hclconfig.TLSImplicit: "implicit",
+		hclconfig.TLSStartTLS: "starttls",
+		hclconfig.TLSNone:     "none",
+	} {
+		if got := m.String(); got != want {
+			t.Errorf("TLSMode(%d).String() = %q, want %q", int(m), got, want)
+		}
+	}
+}
+
+// A warning alone does not reject the configuration.
+func TestWarningKeepsConfig(t *testing.T) {
+	src := strings.Replace(envFileConfig, "PASSWORD", `"pw"`+"\n  insecure_plaintext = true", 1)
+	cfg, diags, _ := hclconfig.Parse([]byte(src), "c.hcl", hclconfig.Options{LookupEnv: noEnv})
+	if cfg == nil || len(diags) != 1 || diags[0].Severity != hcl.DiagWarning || diags[0].Summary != "insecure_plaintext has no effect" {
+		t.Fatalf("Parse() = %v, %v; want a config and one warning", cfg, diags)
+	}
+	if !cfg.Account("a").InsecurePlaintext {
+		t.Errorf("InsecurePlaintext = false, want true")
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	filename := filepath.Join(dir, "mailtwin.hcl")
+	src := strings.Replace(envFileConfig, "PASSWORD", `"pw"`, 1)
+	if err := os.WriteFile(filename, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags, files := hclconfig.Load(filename, hclconfig.Options{LookupEnv: noEnv})
+	if len(diags) > 0 || cfg == nil || cfg.Filename != filename || files[filename] == nil {
+		t.Fatalf("Load() = %v, %v, %v; want a config and its file", cfg, diags, files)
+	}
+	if want := filepath.Join(dir, "mailtwin-state"); cfg.State.Path != want {
+		t.Errorf("State.Path = %q, want %q", cfg.State.Path, want)
+	}
+
+	cfg, diags, _ = hclconfig.Load(filepath.Join(dir, "missing.hcl"), hclconfig.Options{LookupEnv: noEnv})
+	if cfg != nil || len(diags) != 1 || diags[0].Summary != "Cannot read the configuration file" || !strings.Contains(diags[0].Detail, "missing.hcl") {
+		t.Errorf("Load(missing) = %v, %v; want one error naming the file", cfg, diags)
+	}
 }

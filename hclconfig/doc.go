@@ -1,0 +1,60 @@
+// Package hclconfig owns mailtwin's configuration schema and its
+// validation: it reads an HCL file into a validated [Config] and reports
+// every mistake it can find as an [hcl.Diagnostic] whose Subject points at
+// the offending text, so that [WriteDiagnostics] can show the file, line,
+// column and source line of each.
+//
+// The schema:
+//
+//	state {                              # optional
+//	  path   = "./mailtwin-state"        # relative to the config file; default "mailtwin-state" beside it
+//	  remote = "ssh://git@host/state"    # optional, stored only
+//	}
+//	account "work" {
+//	  host     = "imap.example.com"      # required
+//	  port     = 993                     # default 993 for tls = "implicit", 143 otherwise
+//	  tls      = "implicit"              # implicit | starttls | none
+//	  insecure_plaintext = false         # must be true for tls = "none" to a non-loopback host
+//	  username = "alice"                 # required
+//	  password = env("WORK_PW")          # exactly one of password and password_command
+//	  password_command = ["pass", "show", "work"]  # or this, run by the caller
+//	}
+//	pair "work-backup" {
+//	  a      = "work"                    # required: an account
+//	  b      = "backup"                  # required: another account
+//	  prefer = "a"                       # a | b
+//	  defaults {                         # optional
+//	    direction   = "both"             # both | a-to-b | b-to-a | none
+//	    deletion    = "propagate"        # propagate | trash | keep
+//	    max_deletes = "50%"              # a count (100 or "100") or a percentage ("5%")
+//	  }
+//	  folder "Archive/**" {              # * one level, ** any depth; first match wins
+//	    direction = "a-to-b"             # unset fields take the pair's defaults
+//	    deletion  = "keep"
+//	  }
+//	  folder "Spam" { direction = "none" }
+//	  map {                              # explicit folder name mapping, repeatable
+//	    a = "INBOX.Sent"
+//	    b = "Sent Items"
+//	  }
+//	}
+//
+// Expressions may call env("NAME"), file("path") (relative to the config
+// file's directory), lower and upper. A null value means the argument is
+// not set.
+//
+// Typical use:
+//
+//	cfg, diags, files := hclconfig.Load(path, hclconfig.Options{})
+//	if len(diags) > 0 {
+//		hclconfig.WriteDiagnostics(os.Stderr, diags, files)
+//	}
+//	if diags.HasErrors() {
+//		return errBadConfig
+//	}
+//
+// hclconfig imports reconcile for the policy types and nothing else of
+// mailtwin. It keeps no package-level mutable state and does no I/O beyond
+// reading the configuration file and the files its file() calls name:
+// password_command is run by the caller, not here.
+package hclconfig
