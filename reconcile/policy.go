@@ -114,8 +114,10 @@ var DefaultMaxDeletes = Limit{Percent: true, Value: 50}
 func ParseLimit(s string) (Limit, error) {
 	t := strings.TrimSpace(s)
 	if strings.HasSuffix(t, "%") {
-		v, err := strconv.ParseFloat(strings.TrimSuffix(t, "%"), 64)
-		if err != nil || v < 0 || v > 100 {
+		num := strings.TrimSuffix(t, "%")
+		v, err := strconv.ParseFloat(num, 64)
+		// !(in range) also refuses NaN; digits only refuses "Inf" and hex.
+		if err != nil || !(v >= 0 && v <= 100) || strings.Trim(num, "0123456789.") != "" {
 			return Limit{}, fmt.Errorf("invalid limit %q: a percentage must be between 0%% and 100%%", s)
 		}
 		return Limit{Percent: true, Value: v}, nil
