@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
+	"github.com/mailtwin/mailtwin/gitstate"
 	"github.com/mailtwin/mailtwin/internal/imaptest"
 )
 
@@ -218,4 +219,41 @@ func snapshotDir(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// TestApplyWhileLocked: a second run on a state repository another run
+// holds exits 1 and says who holds it.
+func TestApplyWhileLocked(t *testing.T) {
+	addr, _ := startRecordingServer(t)
+	host, port, _ := strings.Cut(addr, ":")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "mailtwin.hcl")
+	config := fmt.Sprintf("account \"a\" {\n host = %q\n port = %s\n tls = \"none\"\n username = \"alice\"\n password = %q\n}\naccount \"b\" {\n host = %q\n port = %s\n tls = \"none\"\n username = \"bob\"\n password = %q\n}\npair \"p\" {\n a = \"a\"\n b = \"b\"\n}\n",
+		host, port, imaptest.Password, host, port, imaptest.Password)
+	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	repo, err := gitstate.Open(ctx, filepath.Join(dir, "mailtwin-state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := repo.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run(ctx, []string{"-c", cfg, "apply"}, strings.NewReader(""), &out, &errb)
+	host0, _ := os.Hostname()
+	if code != exitFailed || !strings.Contains(errb.String(), fmt.Sprintf("locked by pid %d on host %s since", os.Getpid(), host0)) {
+		t.Errorf("apply while locked exited %d with:\n%s\nwant exit 1 naming the holder", code, errb.String())
+	}
+	if err := unlock(); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	errb.Reset()
+	if code := run(ctx, []string{"-c", cfg, "apply"}, strings.NewReader(""), &out, &errb); code != 0 {
+		t.Errorf("apply after unlock exited %d:\n%s", code, errb.String())
+	}
 }
