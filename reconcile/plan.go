@@ -509,11 +509,17 @@ func (pl *planner) leftoverArrivals() {
 		sort.Strings(names)
 		for _, n := range names {
 			list := pl.arrivals[s][n]
-			// Join the folder's draft if there is one already: a trash
-			// folder under direction none (its base is kept, untouched,
-			// but it is still the side's trash), or the other side's
-			// leftovers under the same name. A second draft would put
-			// the folder in the state twice.
+			// A trash folder under direction none is still the side's
+			// trash, but ignored: what is moved there is not recorded,
+			// and its base is kept untouched, as for any ignored
+			// folder. (Recording it beside that base mixed the UIDs of
+			// a trash deleted and created again.)
+			if pl.policy.For(n).Direction == None {
+				continue
+			}
+			// Join the other side's leftovers under the same name, if
+			// any: a second draft would put the folder in the state
+			// twice.
 			var d *draftFolder
 			for _, x := range pl.plan.drafts {
 				if x.name == n {
