@@ -394,6 +394,21 @@ func (pl *planner) folder(v *view) {
 		d.slots = append(d.slots, sl)
 	}
 
+	// arrived notes a message a Move of this plan brings into this folder
+	// on side s. When the plan creates that side's folder (its trash; the
+	// state knew the folder on the other side only), the folder pair
+	// records its mailbox, or the state would hold UIDs on a side it
+	// says the folder is not on; its creation failing undoes that, as
+	// for any folder this plan creates.
+	arrived := func(s Side, a *Action) {
+		if v.listed[s] == nil {
+			d.side[s].Mailbox = a.Dest
+			if c := pl.created[s][a.Dest]; c != nil && c.folder == nil {
+				c.folder = d
+			}
+		}
+	}
+
 	// New on both sides with one identity: the same message, paired.
 	var unpaired []*Message
 	for _, ma := range fresh[A] {
@@ -424,6 +439,7 @@ func (pl *planner) folder(v *view) {
 				names[side], names[o] = v.listed[side].Mailbox, a.Mailbox
 				a.arrival = sl
 				sl.waiting[o] = true
+				arrived(o, a)
 				pl.mergeFlags(add, sl, dir, intersect(m.Flags, moved.Flags), pair, names)
 			} else if dir.Flows(side) && !detached[o] {
 				copyTo(o, m, sl, ReasonNew)
@@ -434,17 +450,7 @@ func (pl *planner) folder(v *view) {
 	// Moved here with no counterpart: on that side only, by agreement.
 	for s := range 2 {
 		for _, a := range pl.arrivals[s][v.name] {
-			// The plan creates this side's trash folder (the state knew
-			// the folder on the other side only): record its mailbox, or
-			// the state would hold UIDs on a side it says the folder is
-			// not on. Its creation failing undoes that, as for any
-			// folder this plan creates.
-			if v.listed[s] == nil {
-				d.side[s].Mailbox = a.Dest
-				if c := pl.created[s][a.Dest]; c != nil && c.folder == nil {
-					c.folder = d
-				}
-			}
+			arrived(Side(s), a)
 			d.slots = append(d.slots, a.arrival)
 		}
 		delete(pl.arrivals[s], v.name)
