@@ -251,6 +251,13 @@ func (pl *planner) folder(v *view) {
 					br.status[s] = vanished
 				case reset[s]:
 					br.status[s] = lost // unless re-paired by identity below
+				case baseSide[s].Mailbox == "":
+					// A UID on a side the state no longer knows the
+					// folder on (a record kept when a run that followed
+					// the folder's deletion failed) is the deleted
+					// mailbox's: in the folder listed now it may be
+					// another message. Gone, unless re-paired by identity.
+					br.status[s] = vanished
 				case byUID[s][u] != nil && !claimed[s][u]:
 					br.status[s] = present
 					br.msg[s] = byUID[s][u]
