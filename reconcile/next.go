@@ -99,13 +99,32 @@ func Next(p *Plan, outcomes []Outcome) State {
 					continue
 				}
 				r = *sl.base
-				// The base record's UIDs on a side whose UIDVALIDITY
-				// changed are from the old mailbox: keep the old
-				// UIDVALIDITY too, so the next run re-pairs again.
+				// The base record's UID on a side may no longer name its
+				// message: after a UIDVALIDITY change it is the old
+				// mailbox's, and where the folder was deleted on that
+				// side and is there again (created by the user or by
+				// this plan), it is the deleted mailbox's. Kept, it
+				// would name one UID twice in the state (which then does
+				// not load) or pair the wrong messages. So take the UID
+				// the message has now; a message the server lost (its
+				// restore failed) is dropped, and the next run copies it
+				// by identity; one the user deleted with its folder
+				// stays off that side, by agreement.
+				gone := false
 				for s := range 2 {
-					if d.reset[s] {
-						f.Side(Side(s)).UIDValidity = d.base.Side(Side(s)).UIDValidity
+					side := Side(s)
+					switch {
+					case r.UID(side) == 0:
+					case sl.now[s] != 0:
+						r.setUID(side, sl.now[s])
+					case d.reset[s]:
+						gone = true
+					case ss[s].Mailbox != "" && (d.listed[s].Mailbox == "" || d.base.Side(side).Mailbox == ""):
+						r.setUID(side, 0)
 					}
+				}
+				if gone {
+					continue
 				}
 			} else if (sl.waiting[A] && r.UIDA == 0) || (sl.waiting[B] && r.UIDB == 0) {
 				// Done, but the new UID is unknown: the next run pairs it.

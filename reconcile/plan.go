@@ -17,6 +17,11 @@ type slot struct {
 	failed bool
 	// waiting marks the sides whose UID comes from an action's outcome.
 	waiting [2]bool
+	// now is the UID a base record's message has on each side as listed
+	// (0 where it is not there). After a UIDVALIDITY change the base's
+	// UIDs on that side are the old mailbox's; Next uses these instead
+	// when it falls back to the base record.
+	now [2]UID
 }
 
 // draftFolder is one folder pair of the next state.
@@ -366,6 +371,11 @@ func (pl *planner) folder(v *view) {
 	for _, br := range recs {
 		st, msg, r := br.status, br.msg, br.rec
 		sl := &slot{base: r, rec: Record{UIDA: r.UIDA, UIDB: r.UIDB, ID: r.ID, Flags: r.Flags}}
+		for s := range 2 {
+			if st[s] == present {
+				sl.now[s] = msg[s].UID
+			}
+		}
 		switch {
 		case st[A] == present && st[B] == present:
 			sl.rec.UIDA, sl.rec.UIDB = msg[A].UID, msg[B].UID
