@@ -95,3 +95,24 @@ func TestNextCutShortAfterFolderDeleted(t *testing.T) {
 		t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
 	}
 }
+
+// TestNextTrashCreatedKnowsUIDValidity is the model test's seed 14389,
+// reduced: the plan creates B's trash and moves x:1 there. Before the
+// next run, B's trash gets a new UIDVALIDITY and x:5 takes uid 1. The
+// state must have recorded the trash's UIDVALIDITY from the move, so
+// that the next run notices the change and does not take x:5 for x:1.
+func TestNextTrashCreatedKnowsUIDValidity(t *testing.T) {
+	base := parseState(t, "folder INBOX\n1 1 - x:1")
+	accA := accountFromListing(parseListing(t, "folder INBOX"))
+	accB := accountFromListing(parseListing(t, "folder INBOX\n1 - x:1"))
+	pol := parsePolicy(t, "direction both\ndeletion trash")
+	_, next := runPlan(t, base, accA, accB, pol, nil)
+	tr := accB.folders["Trash"]
+	tr.msgs, tr.uidNext = nil, 1
+	tr.uv++
+	accB.deliver("Trash", "x:5", nil)
+	_, next = runPlan(t, next, accA, accB, pol, nil)
+	if got, want := formatState(next), "folder INBOX\nfolder Trash a=-\n- 1 - x:5\n"; got != want {
+		t.Errorf("state:\n%swant:\n%s", got, want)
+	}
+}

@@ -33,9 +33,15 @@ func Next(p *Plan, outcomes []Outcome) State {
 	}
 	createFailed := map[*draftFolder]bool{}
 	side := make(map[*draftFolder]*[2]SideState, len(p.drafts))
+	// home is the folder pair a slot belongs to: a Move's arrival lands in
+	// another folder pair than the action's own.
+	home := map[*slot]*draftFolder{}
 	for _, d := range p.drafts {
 		s := d.side
 		side[d] = &s
+		for _, sl := range d.slots {
+			home[sl] = d
+		}
 	}
 	for i := range p.Actions {
 		a := &p.Actions[i]
@@ -77,7 +83,14 @@ func Next(p *Plan, outcomes []Outcome) State {
 				ss[a.Side] = SideState{}
 			}
 		}
-		if ss != nil && (a.Op == Copy) {
+		// A Move into a folder this plan creates (the trash) tells its
+		// UIDVALIDITY, as a Copy does: without it, a UIDVALIDITY change
+		// of that folder before the next run would go unnoticed and its
+		// records be paired by stale UIDs.
+		if d := home[a.arrival]; a.Op == Move && d != nil {
+			ss = side[d]
+		}
+		if ss != nil && (a.Op == Copy || a.Op == Move && home[a.arrival] != nil) {
 			st := &ss[a.Side]
 			if st.UIDValidity == 0 {
 				st.UIDValidity = out.UIDValidity
