@@ -2,25 +2,47 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"text/tabwriter"
 
 	"github.com/mailtwin/mailtwin/gitstate"
+	"github.com/mailtwin/mailtwin/hclconfig"
 	"github.com/mailtwin/mailtwin/reconcile"
 )
+
+// errNoState is a state repository that does not exist yet.
+var errNoState = errors.New("no state repository yet (the first 'mailtwin apply' creates it)")
+
+// openState loads the config and opens its state repository without
+// creating it: status, log and rollback read history, they never start
+// one.
+func openState(ctx context.Context, g *globalOptions) (*hclconfig.Config, *gitstate.Repo, error) {
+	cfg, err := loadConfig(g)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := os.Stat(cfg.State.Path); errors.Is(err, fs.ErrNotExist) {
+		return cfg, nil, fmt.Errorf("%s: %w", cfg.State.Path, errNoState)
+	}
+	repo, err := gitstate.Open(ctx, cfg.State.Path)
+	return cfg, repo, err
+}
 
 // cmdStatus prints, per pair and folder, what the state agrees on, and
 // the last run. It makes no network connection.
 func cmdStatus(ctx context.Context, g *globalOptions) error {
-	cfg, err := loadConfig(g)
+	cfg, repo, err := openState(ctx, g)
+	if errors.Is(err, errNoState) {
+		fmt.Fprintf(g.stdout, "state repo %s: no run yet (run 'mailtwin apply')\n", cfg.State.Path)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
 	pairs, err := selectPairs(cfg, g.pairs)
-	if err != nil {
-		return err
-	}
-	repo, err := gitstate.Open(ctx, cfg.State.Path)
 	if err != nil {
 		return err
 	}
@@ -69,11 +91,11 @@ func cmdStatus(ctx context.Context, g *globalOptions) error {
 
 // cmdLog lists the runs in the state repository, newest first.
 func cmdLog(ctx context.Context, g *globalOptions) error {
-	cfg, err := loadConfig(g)
-	if err != nil {
-		return err
+	_, repo, err := openState(ctx, g)
+	if errors.Is(err, errNoState) {
+		fmt.Fprintln(g.stdout, "no runs recorded yet")
+		return nil
 	}
-	repo, err := gitstate.Open(ctx, cfg.State.Path)
 	if err != nil {
 		return err
 	}
@@ -119,11 +141,7 @@ func splitLines(s string) []string {
 
 // cmdRollback adds a commit that restores the agreed state as of rev.
 func cmdRollback(ctx context.Context, g *globalOptions, rev string) error {
-	cfg, err := loadConfig(g)
-	if err != nil {
-		return err
-	}
-	repo, err := gitstate.Open(ctx, cfg.State.Path)
+	_, repo, err := openState(ctx, g)
 	if err != nil {
 		return err
 	}
