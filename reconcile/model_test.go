@@ -1,12 +1,536 @@
 package reconcile_test
 
 import (
+	"flag"
 	"fmt"
+	"maps"
+	"math/rand/v2"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/mailtwin/mailtwin/reconcile"
 )
+
+var (
+	modelCases = flag.Int("model.cases", 5000, "number of random cases TestModel runs")
+	modelSeed  = flag.Uint64("model.seed", 0, "run only the TestModel case with this seed (as a failure prints it)")
+)
+
+// TestModel is a randomised model test of the planner. Each case is two
+// model accounts (sim_test.go's account) and a random Policy (directions
+// and deletion policies per folder, by rules). In rounds, a simulated
+// user works on each side (new mail, mail from a list that reaches both
+// sides, a message delivered again, flag changes, expunges, folders
+// created and deleted, a server that resets a folder's UIDVALIDITY), then
+// the pair is synced: Build, carry the plan out on the models, Next. Some
+// syncs go wrong on purpose: some actions fail, the run is cut short
+// (with or without saving the state), or the server does not report new
+// UIDs. The last sync of a case is always clean.
+//
+// The invariants, checked against the test's own record of what the users
+// did (the model's fields say what each excuse is):
+//
+// After every sync, clean or not (check):
+//   - nothing lost: an identity is on neither side only if the user
+//     deleted it on every side that ever held it, or deleted it where the
+//     folder's changes flow from that side and the policy is propagate
+//     (or trash, in the trash itself);
+//   - no duplicates: a folder of a side holds an identity at most as many
+//     times as it was delivered;
+//   - one-way: in an a-to-b folder A holds only what was delivered to it
+//     (b-to-a: B), plus, in the trash, what the trash policy moved there;
+//   - the state survives EncodeState and DecodeState unchanged.
+//
+// After a clean sync (checkClean, checkFaithful, checkChanges):
+//   - level-based: a second Build right away plans nothing;
+//   - converged: in a two-way folder both sides hold the same multiset of
+//     identities with the same flags, except copies that stay on one side
+//     by the semantics: the other side deleted them under keep, or
+//     deleted the folder, or they reached a side's trash by the trash
+//     policy; in a one-way folder the source's messages are on the target
+//     unless the target deleted them;
+//   - a folder on a side whose changes flow is on the other side too,
+//     unless the other side deleted it (or it is the trash, which the
+//     planner creates for one side's use);
+//   - the state is faithful: every listed folder is in it, every message
+//     in exactly one record, every record names a message of its identity
+//     with the record's flags;
+//   - the changes since the agreed state went where the semantics table
+//     says (see checkChanges): flags, deletions, change beats delete,
+//     folder deletions, and no deleted folder comes back.
+//
+// A failure prints the case's seed, its history, the last plan, the
+// states and both accounts; rerun it alone with
+//
+//	go test ./reconcile -run TestModel -model.seed N
+//
+// and run more cases with -model.cases N.
+func TestModel(t *testing.T) {
+	if *modelSeed != 0 {
+		runModel(t, *modelSeed)
+		return
+	}
+	for i := range *modelCases {
+		runModel(t, uint64(i+1))
+	}
+}
+
+// The folders the simulated users work with. "Trash" is also what the
+// planner finds (by name) or creates as each side's trash folder.
+var modelFolders = []string{"Archive/2024", "Archive/2025", "INBOX", "Lists", "Trash", "Work"}
+
+const trashFolder = "Trash"
+
+var modelFlags = []string{`\Flagged`, `\Seen`, "$label1"}
+
+// How a sync is carried out.
+type syncMode int
+
+const (
+	syncClean      syncMode = iota // every action done, outcomes reported
+	syncFailSome                   // some actions fail (account.failOn)
+	syncCutSaved                   // the run stops after k actions; Next and the state saved
+	syncCutLost                    // the run stops after k actions, before the state is saved
+	syncUIDUnknown                 // all done, but some new UIDs are not reported
+)
+
+var syncModeNames = []string{"clean", "some actions fail", "cut short, state saved", "cut short, state not saved", "new UIDs not reported"}
+
+// model is one case: two accounts, the agreed state and the book the test
+// keeps of what the users did.
+type model struct {
+	t    *testing.T
+	seed uint64
+	rng  *rand.Rand
+	pol  reconcile.Policy
+	acc  [2]*account
+	st   reconcile.State
+	log  []string
+	ids  int
+
+	// events counts the deliveries of each identity; one message from a
+	// list that reaches both sides is one delivery.
+	events map[reconcile.Identity]int
+	// delivered[s][F] holds the identities the user's mail delivered to
+	// folder F on side s.
+	delivered [2]map[string]map[reconcile.Identity]bool
+	// seen[s] holds the identities side s held at some point (after a
+	// delivery or a sync).
+	seen [2]map[reconcile.Identity]bool
+	// userDeleted[s] holds the identities the user deleted on side s
+	// (an expunge, or a deleted folder that held it).
+	userDeleted [2]map[reconcile.Identity]bool
+	// destroyed holds the identities a user's deletion was entitled to
+	// remove from the other side too: deleted in a folder whose changes
+	// flow from that side, under propagate, or in the trash under trash.
+	destroyed map[reconcile.Identity]bool
+	// oneSided[s][F] holds the identities that may stay in F on side s
+	// without a counterpart in F on the other side: the other side
+	// deleted it under keep or where its deletions do not flow; the other
+	// side deleted folder F while it was there, or it arrived while the
+	// other side's F was deleted; it reached s's trash because the other
+	// side deleted it.
+	oneSided [2]map[string]map[reconcile.Identity]bool
+	// folderDeleted[s] holds the folders the user deleted on side s.
+	folderDeleted [2]map[string]bool
+	// gone[s] holds the folders the user deleted on side s, where the
+	// state knew them, and no user created again since, on either side.
+	gone [2]map[string]bool
+	// touched[s] holds the folders in which the user changed flags on
+	// side s since the last clean sync, or where a message arrived again
+	// (same identity: to the planner, the old message under a new UID,
+	// and maybe with other flags).
+	touched [2]map[string]bool
+	// deletedNow[s] holds the folders the user deleted on side s since
+	// the last clean sync.
+	deletedNow [2]map[string]bool
+	// expunged[s][F] holds what the user expunged from F on side s since
+	// the last clean sync.
+	expunged [2]map[string]map[reconcile.Identity]bool
+}
+
+func runModel(t *testing.T, seed uint64) {
+	t.Helper()
+	m := &model{
+		t:      t,
+		seed:   seed,
+		rng:    rand.New(rand.NewPCG(seed, 0x6d61696c7477696e)),
+		acc:    [2]*account{newAccount(), newAccount()},
+		events: map[reconcile.Identity]int{},
+	}
+	for s := range 2 {
+		m.delivered[s] = map[string]map[reconcile.Identity]bool{}
+		m.userDeleted[s] = map[reconcile.Identity]bool{}
+		m.seen[s] = map[reconcile.Identity]bool{}
+		m.oneSided[s] = map[string]map[reconcile.Identity]bool{}
+		m.folderDeleted[s] = map[string]bool{}
+		m.gone[s] = map[string]bool{}
+		m.deletedNow[s] = map[string]bool{}
+		m.touched[s] = map[string]bool{}
+		m.expunged[s] = map[string]map[reconcile.Identity]bool{}
+	}
+	m.destroyed = map[reconcile.Identity]bool{}
+	m.pol = randomModelPolicy(m.rng)
+	m.logf("policy: %s", modelPolicyString(m.pol))
+	rounds := 3 + m.rng.IntN(10)
+	for round := range rounds {
+		for s := range 2 {
+			for range m.rng.IntN(5) {
+				m.userOp(reconcile.Side(s))
+			}
+		}
+		mode := syncClean
+		if round < rounds-1 && m.rng.IntN(10) < 3 {
+			mode = syncMode(1 + m.rng.IntN(4))
+		}
+		m.sync(mode)
+		if m.t.Failed() {
+			return
+		}
+	}
+}
+
+func randomModelPolicy(r *rand.Rand) reconcile.Policy {
+	dirs := []reconcile.Direction{reconcile.Both, reconcile.Both, reconcile.Both, reconcile.AToB, reconcile.BToA, reconcile.None}
+	fp := func(dirs []reconcile.Direction) reconcile.FolderPolicy {
+		return reconcile.FolderPolicy{
+			Direction: dirs[r.IntN(len(dirs))],
+			Deletion:  reconcile.Deletion(r.IntN(3)),
+		}
+	}
+	p := reconcile.Policy{Force: true, MaxDeletes: reconcile.DefaultMaxDeletes}
+	p.Default = fp(dirs[:5]) // the default is never none: nothing would happen
+	patterns := []string{"Work", "Lists", "Archive/**", "Archive/*", "Trash", "inbox", "*s*"}
+	for range r.IntN(4) {
+		p.Rules = append(p.Rules, reconcile.Rule{Pattern: patterns[r.IntN(len(patterns))], FolderPolicy: fp(dirs)})
+	}
+	return p
+}
+
+func modelPolicyString(p reconcile.Policy) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "default %s %s", p.Default.Direction, p.Default.Deletion)
+	for _, r := range p.Rules {
+		fmt.Fprintf(&b, "; rule %s %s %s", r.Pattern, r.Direction, r.Deletion)
+	}
+	return b.String()
+}
+
+func (m *model) logf(format string, args ...any) {
+	m.log = append(m.log, fmt.Sprintf(format, args...))
+}
+
+func (m *model) newID() reconcile.Identity {
+	m.ids++
+	return reconcile.Identity(fmt.Sprintf("x:%d", m.ids))
+}
+
+func (m *model) randomFlags() reconcile.Flags {
+	var fl []string
+	for _, f := range modelFlags {
+		if m.rng.IntN(3) == 0 {
+			fl = append(fl, f)
+		}
+	}
+	return reconcile.NewFlags(fl...)
+}
+
+// folders returns the folders of side s, sorted (map order is random and
+// the case must be deterministic).
+func (m *model) folders(s reconcile.Side) []string {
+	return slices.Sorted(maps.Keys(m.acc[s].folders))
+}
+
+func pickOne[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
+
+func markID(set map[string]map[reconcile.Identity]bool, folder string, id reconcile.Identity) {
+	if set[folder] == nil {
+		set[folder] = map[reconcile.Identity]bool{}
+	}
+	set[folder][id] = true
+}
+
+// userOp does one random thing a user (or a mail server) does on side s.
+func (m *model) userOp(s reconcile.Side) {
+	acc, o := m.acc[s], s.Other()
+	switch x := m.rng.IntN(100); {
+	case x < 33: // new mail
+		m.deliver(s, pickOne(m.rng, m.folders(s)), m.newID())
+	case x < 40: // a list message that reaches both sides, in one folder
+		var both []string
+		for _, f := range m.folders(s) {
+			if m.acc[o].folders[f] != nil {
+				both = append(both, f)
+			}
+		}
+		f := pickOne(m.rng, both) // INBOX at least
+		id := m.newID()
+		touched := m.touched[o][f]
+		m.deliver(s, f, id)
+		m.deliver(o, f, id)
+		m.events[id]-- // one delivery, two copies
+		m.touched[o][f] = touched
+	case x < 43: // an old message delivered again
+		if m.ids > 0 {
+			m.deliver(s, pickOne(m.rng, m.folders(s)), reconcile.Identity(fmt.Sprintf("x:%d", 1+m.rng.IntN(m.ids))))
+		}
+	case x < 70: // a flag toggled
+		f := pickOne(m.rng, m.folders(s))
+		mb := acc.folders[f]
+		if len(mb.msgs) == 0 {
+			return
+		}
+		msg := &mb.msgs[m.rng.IntN(len(mb.msgs))]
+		fl := pickOne(m.rng, modelFlags)
+		m.touched[s][f] = true
+		if msg.Flags.Has(fl) {
+			var keep []string
+			for _, g := range msg.Flags {
+				if g != fl {
+					keep = append(keep, g)
+				}
+			}
+			msg.Flags = reconcile.NewFlags(keep...)
+			m.logf("%s: %s uid %d %s -%s", s, f, msg.UID, msg.ID, fl)
+		} else {
+			msg.Flags = reconcile.NewFlags(append(slices.Clone(msg.Flags), fl)...)
+			m.logf("%s: %s uid %d %s +%s", s, f, msg.UID, msg.ID, fl)
+		}
+	case x < 85: // a message expunged
+		f := pickOne(m.rng, m.folders(s))
+		mb := acc.folders[f]
+		if len(mb.msgs) == 0 {
+			return
+		}
+		i := m.rng.IntN(len(mb.msgs))
+		msg := mb.msgs[i]
+		mb.msgs = slices.Delete(mb.msgs, i, i+1)
+		m.logf("%s: %s uid %d %s expunged", s, f, msg.UID, msg.ID)
+		m.userDelete(s, f, msg.ID)
+		markID(m.expunged[s], f, msg.ID)
+	case x < 92: // a folder created
+		var missing []string
+		for _, f := range modelFolders {
+			if acc.folders[f] == nil {
+				missing = append(missing, f)
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		f := pickOne(m.rng, missing)
+		acc.create(f)
+		m.gone[reconcile.A][f], m.gone[reconcile.B][f] = false, false
+		m.logf("%s: folder %s created", s, f)
+	case x < 97: // a folder deleted, with what it holds
+		var names []string
+		for _, f := range m.folders(s) {
+			if f != "INBOX" {
+				names = append(names, f)
+			}
+		}
+		if len(names) == 0 {
+			return
+		}
+		f := pickOne(m.rng, names)
+		m.logf("%s: folder %s deleted", s, f)
+		for _, msg := range acc.folders[f].msgs {
+			m.userDelete(s, f, msg.ID)
+		}
+		delete(acc.folders, f)
+		m.folderDeleted[s][f] = true
+		m.deletedNow[s][f] = true
+		// The planner can tell only if the state knew the folder there.
+		fs := m.st.Folder(f)
+		m.gone[s][f] = fs != nil && fs.Side(s).Mailbox != ""
+		if mb := m.acc[o].folders[f]; mb != nil {
+			for _, msg := range mb.msgs {
+				markID(m.oneSided[o], f, msg.ID)
+			}
+		}
+	default: // the server resets a folder: new UIDVALIDITY, new UIDs
+		f := pickOne(m.rng, m.folders(s))
+		mb := acc.folders[f]
+		acc.nextUV++
+		mb.uv = acc.nextUV
+		for i := range mb.msgs {
+			mb.msgs[i].UID = reconcile.UID(i + 1)
+		}
+		mb.uidNext = reconcile.UID(len(mb.msgs) + 1)
+		m.logf("%s: folder %s reset to uidvalidity %d", s, f, mb.uv)
+	}
+}
+
+func (m *model) deliver(s reconcile.Side, folder string, id reconcile.Identity) {
+	fl := m.randomFlags()
+	u := m.acc[s].deliver(folder, id, fl)
+	if m.events[id] > 0 {
+		m.touched[s][folder] = true
+	}
+	m.events[id]++
+	m.seen[s][id] = true
+	markID(m.delivered[s], folder, id)
+	// Mail arriving in a folder the other side deleted stays on this side;
+	// so does mail arriving in a trash folder the other side lacks (the
+	// planner creates a side's trash for that side's use only).
+	if o := s.Other(); m.acc[o].folders[folder] == nil && (m.folderDeleted[o][folder] || folder == trashFolder) {
+		markID(m.oneSided[s], folder, id)
+	}
+	m.logf("%s: deliver %s to %s uid %d flags %s", s, id, folder, u, fl)
+}
+
+// userDelete books the user's deletion of a copy of id from folder on s.
+func (m *model) userDelete(s reconcile.Side, folder string, id reconcile.Identity) {
+	o := s.Other()
+	m.userDeleted[s][id] = true
+	fp := m.pol.For(folder)
+	if fp.Direction == reconcile.None {
+		return
+	}
+	if fp.Direction.Flows(s) && (fp.Deletion == reconcile.Propagate || fp.Deletion == reconcile.Trash && folder == trashFolder) {
+		m.destroyed[id] = true
+	}
+	if fp.Deletion == reconcile.Keep || !fp.Direction.Flows(s) {
+		markID(m.oneSided[o], folder, id)
+	}
+	// Under trash the other side's copy goes to its trash, and stays there
+	// on that side only.
+	markID(m.oneSided[o], trashFolder, id)
+}
+
+// sync runs the planner on the pair and carries its plan out.
+func (m *model) sync(mode syncMode) {
+	base := m.st
+	var pre [2]map[string]map[reconcile.Identity][]string
+	var preUV [2]map[string]uint32
+	for s := range 2 {
+		pre[s] = map[string]map[reconcile.Identity][]string{}
+		preUV[s] = map[string]uint32{}
+		for _, f := range modelFolders {
+			pre[s][f] = m.copies(reconcile.Side(s), f)
+			if mb := m.acc[s].folders[f]; mb != nil {
+				preUV[s][f] = mb.uv
+			}
+		}
+	}
+	la, lb := m.acc[reconcile.A].listing(), m.acc[reconcile.B].listing()
+	plan, err := reconcile.Build("p", base, la, lb, m.pol)
+	if err != nil {
+		m.fail(base, plan, "Build: %v", err)
+		return
+	}
+	m.logf("sync (%s): %s", syncModeNames[mode], strings.TrimSuffix(plan.String(), "\n"))
+	// Which actions fail, and where the run stops.
+	fail := map[int]bool{}
+	stop := len(plan.Actions)
+	switch mode {
+	case syncFailSome:
+		for i := range plan.Actions {
+			if m.rng.IntN(3) == 0 {
+				fail[i] = true
+				m.logf("  action %d fails", i)
+			}
+		}
+	case syncCutSaved, syncCutLost:
+		stop = m.rng.IntN(len(plan.Actions) + 1)
+		m.logf("  stops after %d actions", stop)
+	}
+	var out []reconcile.Outcome
+	for i := range stop {
+		a := &plan.Actions[i]
+		acc := m.acc[a.Side]
+		// The planner deletes a folder only once nothing is left in it.
+		// When an action that was to empty it failed, the folder is not
+		// empty, and deleting it would take the messages with it
+		// (IMAP DELETE does): the store must refuse, and the folder
+		// stays for the next run. A clean run never gets here.
+		if mb := acc.folders[a.Mailbox]; a.Op == reconcile.DeleteFolder && mb != nil && len(mb.msgs) > 0 && !fail[i] {
+			if mode == syncClean {
+				m.fail(base, plan, "action %d (%s): the folder still holds %d messages", i, a.String(), len(mb.msgs))
+				return
+			}
+			m.logf("  action %d refused: the folder is not empty", i)
+			out = append(out, reconcile.Outcome{Err: fmt.Errorf("folder not empty")})
+			continue
+		}
+		if fail[i] {
+			acc.failOn = func(*reconcile.Action) bool { return true }
+		}
+		o := acc.apply(a, m.acc[a.Side.Other()])
+		acc.failOn = nil
+		// When the state is not saved, the next run cannot tell what
+		// this run did from what the users did: flags it stored or
+		// copied with are changes made on that side (they may beat a
+		// deletion), and a folder it deleted is a folder the user
+		// deleted (if the other side creates it again, that stays the
+		// other side's only; an open question).
+		if mode == syncCutLost && (a.Op == reconcile.Store || a.Op == reconcile.Copy) && o.Err == nil {
+			m.touched[a.Side][a.Mailbox] = true
+		}
+		if mode == syncCutLost && a.Op == reconcile.DeleteFolder && o.Err == nil {
+			m.folderDeleted[a.Side][a.Mailbox] = true
+			if mb := m.acc[a.Side.Other()].folders[a.Mailbox]; mb != nil {
+				for _, msg := range mb.msgs {
+					markID(m.oneSided[a.Side.Other()], a.Mailbox, msg.ID)
+				}
+			}
+		}
+		if mode == syncUIDUnknown && (a.Op == reconcile.Copy || a.Op == reconcile.Move) && m.rng.IntN(2) == 0 {
+			o.UID = 0
+			m.logf("  action %d: new uid not reported", i)
+		}
+		if o.Err != nil && mode == syncClean {
+			m.fail(base, plan, "action %d (%s) failed in a clean run: %v", i, a.String(), o.Err)
+			return
+		}
+		out = append(out, o)
+	}
+	if mode != syncCutLost {
+		m.st = reconcile.Next(plan, out)
+	}
+	m.check(base, plan)
+	if mode == syncClean && !m.t.Failed() {
+		m.checkClean(base, plan)
+	}
+	if mode == syncClean && !m.t.Failed() {
+		m.checkChanges(base, plan, pre, preUV)
+		for s := range 2 {
+			clear(m.expunged[s])
+			clear(m.touched[s])
+			clear(m.deletedNow[s])
+		}
+	}
+}
+
+// fail reports a broken invariant with everything needed to understand it.
+func (m *model) fail(base reconcile.State, plan *reconcile.Plan, format string, args ...any) {
+	m.t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "model case seed %d (rerun: go test ./reconcile -run TestModel -model.seed %d):\n", m.seed, m.seed)
+	fmt.Fprintf(&b, "%s\n", fmt.Sprintf(format, args...))
+	b.WriteString("\nhistory:\n")
+	for _, l := range m.log {
+		b.WriteString("  " + strings.ReplaceAll(l, "\n", "\n  ") + "\n")
+	}
+	fmt.Fprintf(&b, "\nbase state of the last sync:\n%s", indentBlock(formatState(base)))
+	if plan != nil {
+		fmt.Fprintf(&b, "\nlast plan:\n%s", indentBlock(plan.String()))
+	}
+	fmt.Fprintf(&b, "\nstate now:\n%s", indentBlock(formatState(m.st)))
+	for s := range 2 {
+		fmt.Fprintf(&b, "\naccount %s now:\n%s", reconcile.Side(s), indentBlock(formatModelAccount(m.acc[s])))
+	}
+	m.t.Fatal(b.String())
+}
+
+func indentBlock(s string) string {
+	if s == "" {
+		return "  (empty)\n"
+	}
+	return "  " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n  ") + "\n"
+}
 
 // formatModelAccount renders an account in parseListing's syntax.
 func formatModelAccount(acc *account) string {
@@ -18,6 +542,424 @@ func formatModelAccount(acc *account) string {
 		}
 	}
 	return b.String()
+}
+
+// copies returns the flags of each copy of each identity in folder on
+// side s, sorted; nil when the folder does not exist there.
+func (m *model) copies(s reconcile.Side, folder string) map[reconcile.Identity][]string {
+	mb := m.acc[s].folders[folder]
+	if mb == nil {
+		return nil
+	}
+	out := map[reconcile.Identity][]string{}
+	for _, msg := range mb.msgs {
+		out[msg.ID] = append(out[msg.ID], msg.Flags.String())
+	}
+	for _, fl := range out {
+		slices.Sort(fl)
+	}
+	return out
+}
+
+// check tests the invariants that hold after any sync, even one that
+// went wrong: a crash or a failed action must lose nothing, duplicate
+// nothing and carry nothing against the direction.
+func (m *model) check(base reconcile.State, plan *reconcile.Plan) {
+	m.t.Helper()
+	// Nothing lost: an identity is gone from both sides only when the user
+	// deleted it on every side that ever held it, or deleted it where the
+	// deletion policy lets the deletion take the other side's copy too.
+	exists := map[reconcile.Identity]bool{}
+	for s := range 2 {
+		for _, mb := range m.acc[s].folders {
+			for _, msg := range mb.msgs {
+				exists[msg.ID] = true
+				m.seen[s][msg.ID] = true
+			}
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(m.events)) {
+		if exists[id] || m.destroyed[id] ||
+			(!m.seen[reconcile.A][id] || m.userDeleted[reconcile.A][id]) && (!m.seen[reconcile.B][id] || m.userDeleted[reconcile.B][id]) {
+			continue
+		}
+		m.fail(base, plan, "lost: %s is on neither side, but the user deleted it on %s only, under a policy that does not take the other side's copy",
+			id, deletedOn(m.userDeleted, id))
+		return
+	}
+	// No duplicates: a folder on a side holds an identity where most as many
+	// times as it was delivered.
+	for s := range 2 {
+		side := reconcile.Side(s)
+		for _, f := range m.folders(side) {
+			for id, fl := range m.copies(side, f) {
+				if len(fl) > m.events[id] {
+					m.fail(base, plan, "duplicate: %s holds %s %d times, delivered %d times", at(side, f), id, len(fl), m.events[id])
+					return
+				}
+			}
+		}
+	}
+	// One-way: the target's own mail stays on the target. The source's
+	// folder only ever holds what was delivered to it (or, in its trash,
+	// what the trash policy moved there).
+	for _, f := range modelFolders {
+		src, ok := sourceSide(m.pol.For(f).Direction)
+		if !ok {
+			continue
+		}
+		for id := range m.copies(src, f) {
+			if !m.delivered[src][f][id] && !(f == trashFolder && m.oneSided[src][f][id]) {
+				m.fail(base, plan, "direction: %s holds %s, which was never delivered there; under %s nothing flows to %s",
+					at(src, f), id, m.pol.For(f).Direction, src)
+				return
+			}
+		}
+	}
+	// The state survives its file format.
+	files := reconcile.EncodeState(m.st)
+	back, err := reconcile.DecodeState("p", files)
+	if err != nil {
+		m.fail(base, plan, "state does not decode: %v", err)
+		return
+	}
+	if !reflect.DeepEqual(normState(back), normState(m.st)) {
+		m.fail(base, plan, "state does not survive EncodeState/DecodeState; decoded:\n%s", formatState(back))
+	}
+}
+
+// sourceSide returns the side whose changes flow under a one-way direction.
+func sourceSide(d reconcile.Direction) (reconcile.Side, bool) {
+	switch d {
+	case reconcile.AToB:
+		return reconcile.A, true
+	case reconcile.BToA:
+		return reconcile.B, true
+	}
+	return 0, false
+}
+
+func at(s reconcile.Side, folder string) string { return fmt.Sprintf("%s:%q", s, folder) }
+
+func deletedOn(del [2]map[reconcile.Identity]bool, id reconcile.Identity) string {
+	var on []string
+	for s := range 2 {
+		if del[s][id] {
+			on = append(on, reconcile.Side(s).String())
+		}
+	}
+	if len(on) == 0 {
+		return "no side"
+	}
+	return strings.Join(on, " and ")
+}
+
+// normState makes nil and empty record lists compare equal.
+func normState(st reconcile.State) reconcile.State {
+	out := reconcile.State{Folders: slices.Clone(st.Folders)}
+	for i := range out.Folders {
+		rs := out.Folders[i].Records
+		if len(rs) == 0 {
+			rs = nil
+		}
+		out.Folders[i].Records = rs
+		for j := range rs {
+			if len(rs[j].Flags) == 0 {
+				rs[j].Flags = nil
+			}
+		}
+	}
+	return out
+}
+
+// checkClean tests what a sync in which everything went right must
+// achieve.
+func (m *model) checkClean(base reconcile.State, plan *reconcile.Plan) {
+	m.t.Helper()
+	A, B := reconcile.A, reconcile.B
+
+	// Level-based: planning again right away plans nothing.
+	again, err := reconcile.Build("p", m.st, m.acc[A].listing(), m.acc[B].listing(), m.pol)
+	if err != nil || !again.Empty() {
+		m.fail(base, plan, "not level-based: a second Build right after the sync gives %v and\n%s", err, again)
+		return
+	}
+
+	for _, f := range modelFolders {
+		dir := m.pol.For(f).Direction
+		if dir == reconcile.None {
+			continue
+		}
+		// Folders: a folder on a side whose changes flow is on the other
+		// side too, unless the other side deleted it (and its content
+		// kept it on this side), or it is the trash, which the planner
+		// may create on one side for that side's use only.
+		for s := range 2 {
+			side := reconcile.Side(s)
+			o := side.Other()
+			if dir.Flows(side) && m.acc[s].folders[f] != nil && m.acc[o].folders[f] == nil && !m.folderDeleted[o][f] && f != trashFolder {
+				m.fail(base, plan, "folder %q is on %s but not on %s, which never deleted it", f, side, o)
+				return
+			}
+		}
+		ca, cb := m.copies(A, f), m.copies(B, f)
+		if ca == nil || cb == nil {
+			continue
+		}
+		// Messages: converged in a two-way folder; the source's messages on
+		// the target in a one-way folder. An identity may be missing on a
+		// side only for a reason the book gives (see model.oneSided).
+		ids := slices.Sorted(maps.Keys(ca))
+		for id := range cb {
+			if ca[id] == nil {
+				ids = append(ids, id)
+			}
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			na, nb := len(ca[id]), len(cb[id])
+			if na > nb && dir.Flows(A) && !m.oneSided[A][f][id] {
+				m.fail(base, plan, "not converged: %s holds %s %d times, %s %d times (direction %s)", at(A, f), id, na, at(B, f), nb, dir)
+				return
+			}
+			if nb > na && dir.Flows(B) && !m.oneSided[B][f][id] {
+				m.fail(base, plan, "not converged: %s holds %s %d times, %s %d times (direction %s)", at(B, f), id, nb, at(A, f), na, dir)
+				return
+			}
+			// Equal counts have equal flags, unless they may be
+			// different deliveries that each stayed on one side.
+			mixed := m.events[id] > 1 && (m.oneSided[A][f][id] || m.oneSided[B][f][id])
+			if dir == reconcile.Both && na == nb && !mixed && !slices.Equal(ca[id], cb[id]) {
+				m.fail(base, plan, "not converged: %s flags %v on a, %v on b", at(A, f), ca[id], cb[id])
+				return
+			}
+		}
+	}
+	m.checkFaithful(base, plan)
+}
+
+// checkChanges tests, after a clean sync, that the changes the users
+// made since the last agreed state went where the semantics table says.
+// It looks at messages the base state knew on both sides, in one copy.
+//
+//   - A flag changed on one side only (relative to the agreed record)
+//     is carried to the other side where that side's changes flow, and
+//     stays as the user left it on the side that changed it either way.
+//   - A message deleted on one side goes from the other side's folder
+//     (expunged, or to its trash) where that side's changes flow and the
+//     policy is propagate or trash, unless the other side changed its
+//     flags and its changes flow (change beats delete: it comes back);
+//     under keep, or where the deleting side's changes do not flow, the
+//     other side keeps it.
+//   - A folder the user deleted on one side goes on the other too once
+//     nothing is left in it (INBOX and the trash excepted), where that
+//     side's changes flow and the policy is not keep; otherwise it stays.
+//   - A folder the user deleted, where the state knew it, is not
+//     created again, unless the other side changed flags in it (change
+//     beats delete), or a user created it since; the trash excepted,
+//     which the planner creates when a deletion needs it.
+func (m *model) checkChanges(base reconcile.State, plan *reconcile.Plan, pre [2]map[string]map[reconcile.Identity][]string, preUV [2]map[string]uint32) {
+	m.t.Helper()
+	A, B := reconcile.A, reconcile.B
+	for _, f := range modelFolders {
+		fp := m.pol.For(f)
+		if fp.Direction == reconcile.None {
+			continue
+		}
+		for s := range 2 {
+			side := reconcile.Side(s)
+			if m.gone[s][f] && m.acc[s].folders[f] != nil {
+				if f != trashFolder && !m.touched[side.Other()][f] {
+					m.fail(base, plan, "folder %s, which the user deleted, is there again", at(side, f))
+					return
+				}
+				m.gone[s][f] = false // there again, for a reason
+			}
+		}
+		fs := base.Folder(f)
+		if fs == nil {
+			continue
+		}
+		for s := range 2 {
+			side, o := reconcile.Side(s), 1-s
+			if !m.deletedNow[s][f] || m.acc[s].folders[f] != nil || fs.Side(side).Mailbox == "" || fs.Side(side.Other()).Mailbox == "" || preUV[o][f] == 0 {
+				continue
+			}
+			mb := m.acc[o].folders[f]
+			switch {
+			case !fp.Direction.Flows(side) || fp.Deletion == reconcile.Keep:
+				if mb == nil {
+					m.fail(base, plan, "folder %q deleted on %s, want it kept on %s (%s, %s)", f, side, side.Other(), fp.Direction, fp.Deletion)
+					return
+				}
+			case mb != nil && len(mb.msgs) == 0 && f != "INBOX" && f != trashFolder:
+				m.fail(base, plan, "folder %q deleted on %s, want it deleted on %s too, with nothing left in it (%s, %s)", f, side, side.Other(), fp.Direction, fp.Deletion)
+				return
+			}
+		}
+		// A folder whose UIDVALIDITY changed is rescanned: what is
+		// missing there was lost by the server, not deleted, and comes
+		// back.
+		if fs.A.UIDValidity != preUV[A][f] || fs.B.UIDValidity != preUV[B][f] {
+			continue
+		}
+		post := [2]map[reconcile.Identity][]string{m.copies(A, f), m.copies(B, f)}
+		for _, r := range fs.Records {
+			if r.UIDA == 0 || r.UIDB == 0 || len(m.records(fs, r.ID)) != 1 {
+				continue
+			}
+			id := r.ID
+			if len(pre[A][f][id]) > 1 || len(pre[B][f][id]) > 1 || m.events[id] > 1 {
+				continue
+			}
+			flagsOf := func(c map[reconcile.Identity][]string) reconcile.Flags {
+				if len(c[id]) != 1 {
+					return nil
+				}
+				return flags(c[id][0])
+			}
+			var was [2]reconcile.Flags
+			for s := range 2 {
+				was[s] = flagsOf(pre[s][f])
+			}
+			// Deletions.
+			for s := range 2 {
+				side, o := reconcile.Side(s), 1-s
+				if !m.expunged[s][f][id] || len(pre[s][f][id]) != 0 || len(pre[o][f][id]) != 1 {
+					continue
+				}
+				changed := !was[o].Equal(r.Flags) && fp.Direction.Flows(side.Other())
+				switch {
+				case changed:
+					if len(post[s][id]) != 1 {
+						m.fail(base, plan, "%s: deleted on %s, flags changed on %s: want it copied back to %s (change beats delete)", id, side, side.Other(), at(side, f))
+						return
+					}
+				case fp.Direction.Flows(side) && fp.Deletion != reconcile.Keep:
+					if len(post[o][id]) != 0 {
+						m.fail(base, plan, "%s: deleted from %s, want it gone from %s (%s, %s)", id, at(side, f), at(side.Other(), f), fp.Direction, fp.Deletion)
+						return
+					}
+				default:
+					if len(post[o][id]) != 1 {
+						m.fail(base, plan, "%s: deleted from %s, want it kept on %s (%s, %s)", id, at(side, f), at(side.Other(), f), fp.Direction, fp.Deletion)
+						return
+					}
+				}
+			}
+			// Flags.
+			if len(pre[A][f][id]) != 1 || len(pre[B][f][id]) != 1 || len(post[A][id]) != 1 || len(post[B][id]) != 1 {
+				continue
+			}
+			now := [2]reconcile.Flags{flagsOf(post[A]), flagsOf(post[B])}
+			for _, fl := range modelFlags {
+				ch := [2]bool{was[A].Has(fl) != r.Flags.Has(fl), was[B].Has(fl) != r.Flags.Has(fl)}
+				if ch[A] == ch[B] {
+					continue
+				}
+				s := A
+				if ch[B] {
+					s = B
+				}
+				o := s.Other()
+				want := [2]bool{}
+				want[s] = was[s].Has(fl)
+				want[o] = was[o].Has(fl)
+				if fp.Direction.Flows(s) {
+					want[o] = want[s]
+				}
+				if now[A].Has(fl) != want[A] || now[B].Has(fl) != want[B] {
+					m.fail(base, plan, "%s in %q: %s changed %s (agreed %s; was a %s, b %s), want a %v, b %v; got a %s, b %s (%s)",
+						id, f, s, fl, r.Flags, was[A], was[B], want[A], want[B], now[A], now[B], fp.Direction)
+					return
+				}
+			}
+		}
+	}
+}
+
+// records returns the records of fs with identity id.
+func (m *model) records(fs *reconcile.FolderState, id reconcile.Identity) []reconcile.Record {
+	var out []reconcile.Record
+	for _, r := range fs.Records {
+		if r.ID == id {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// checkFaithful tests that the state committed after a clean sync says
+// exactly what the two sides hold: every folder a side lists (outside
+// direction none) is in the state under its mailbox, every message is in
+// exactly one record, every record points where a message with its
+// identity, and a record's flags are its messages' flags (the source's,
+// in a one-way folder).
+func (m *model) checkFaithful(base reconcile.State, plan *reconcile.Plan) {
+	m.t.Helper()
+	for s := range 2 {
+		side := reconcile.Side(s)
+		for _, f := range m.folders(side) {
+			if m.pol.For(f).Direction == reconcile.None {
+				continue
+			}
+			if fs := m.st.Folder(f); fs == nil || fs.Side(side).Mailbox != f {
+				m.fail(base, plan, "state: %s is listed, but the state does not know it there", at(side, f))
+				return
+			}
+		}
+	}
+	for _, fs := range m.st.Folders {
+		dir := m.pol.For(fs.Name).Direction
+		if dir == reconcile.None {
+			continue
+		}
+		var msgs [2]map[reconcile.UID]reconcile.Message
+		for s := range 2 {
+			side := reconcile.Side(s)
+			msgs[s] = map[reconcile.UID]reconcile.Message{}
+			mbName := fs.Side(side).Mailbox
+			if mbName == "" {
+				continue
+			}
+			mb := m.acc[s].folders[mbName]
+			if mb == nil {
+				m.fail(base, plan, "state: folder %q has mailbox %q on %s, which %s does not have", fs.Name, mbName, side, side)
+				return
+			}
+			for _, msg := range mb.msgs {
+				msgs[s][msg.UID] = msg
+			}
+		}
+		for _, r := range fs.Records {
+			for s := range 2 {
+				side := reconcile.Side(s)
+				u := r.UID(side)
+				if u == 0 {
+					continue
+				}
+				msg, ok := msgs[s][u]
+				if !ok || msg.ID != r.ID {
+					m.fail(base, plan, "state: record %s %s %s %s of folder %q: %s has no uid %d with that identity",
+						uidStr(r.UIDA), uidStr(r.UIDB), r.Flags, r.ID, fs.Name, side, u)
+					return
+				}
+				delete(msgs[s], u)
+				src, oneWay := sourceSide(dir)
+				if (!oneWay || src == side || r.UID(side.Other()) == 0) && !msg.Flags.Equal(r.Flags) {
+					m.fail(base, plan, "state: record %s %s %s %s of folder %q: the message on %s has flags %s",
+						uidStr(r.UIDA), uidStr(r.UIDB), r.Flags, r.ID, fs.Name, side, msg.Flags)
+					return
+				}
+			}
+		}
+		for s := range 2 {
+			for _, u := range slices.Sorted(maps.Keys(msgs[s])) {
+				m.fail(base, plan, "state: %s uid %d (%s) is in no record of folder %q", at(reconcile.Side(s), fs.Side(reconcile.Side(s)).Mailbox), u, msgs[s][u].ID, fs.Name)
+				return
+			}
+		}
+	}
 }
 
 // The tests below are failures of TestModel, reduced to what matters.
