@@ -2,15 +2,15 @@ package imapstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/emersion/go-imap/v2"
 )
 
-// CreateFolder creates mailbox, and first each missing parent level
-// (split at the hierarchy delimiter). A level that already exists is
-// fine, the mailbox itself included: a folder someone else created in
-// the meantime is what the caller wanted.
+// CreateFolder creates mailbox; the server creates missing parent levels
+// as placeholders. A mailbox that already exists is fine: a folder
+// someone else created in the meantime is what the caller wanted.
 func (s *Store) CreateFolder(ctx context.Context, mailbox string) error {
 	return s.mutate(ctx, fmt.Sprintf("create folder %q", mailbox), func() error {
 		// Only the leaf: servers create missing parents themselves (RFC
@@ -44,13 +44,27 @@ func (s *Store) lookup(mailbox string) (exists, selectable bool, err error) {
 	return false, false, nil
 }
 
-// DeleteFolder deletes mailbox (leaving it first if it is selected).
+// ErrFolderNotEmpty is DeleteFolder refusing a mailbox that holds mail.
+var ErrFolderNotEmpty = errors.New("folder is not empty")
+
+// DeleteFolder deletes mailbox (leaving it first if it is selected). It
+// refuses with ErrFolderNotEmpty when the mailbox still holds messages.
 func (s *Store) DeleteFolder(ctx context.Context, mailbox string) error {
 	return s.mutate(ctx, fmt.Sprintf("delete folder %q", mailbox), func() error {
 		if s.sel.name == mailbox {
 			if err := s.unselect(); err != nil {
 				return fmt.Errorf("leave the mailbox: %w", err)
 			}
+		}
+		// IMAP DELETE takes the messages with it. The plan deletes a
+		// folder only once its messages are gone, but an earlier action
+		// may have failed or new mail may have arrived: refuse then.
+		st, err := s.c.Status(mailbox, &imap.StatusOptions{NumMessages: true}).Wait()
+		if err != nil {
+			return fmt.Errorf("count messages: %w", err)
+		}
+		if st.NumMessages != nil && *st.NumMessages > 0 {
+			return fmt.Errorf("%w: it still holds %d message(s)", ErrFolderNotEmpty, *st.NumMessages)
 		}
 		return s.c.Delete(mailbox).Wait()
 	})
