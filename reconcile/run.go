@@ -118,6 +118,10 @@ func Execute(ctx context.Context, p *Plan, stores [2]Mailstore, progress func(do
 	for i := range out {
 		out[i].Err = ErrNotRun
 	}
+	// failed marks the mailboxes, per side, where an action failed: a
+	// folder deletion there is skipped, as it would take whatever the
+	// failed action left in the folder with it.
+	failed := [2]map[string]bool{{}, {}}
 	done := 0
 	report := func(idx []int) {
 		for _, i := range idx {
@@ -142,7 +146,11 @@ func Execute(ctx context.Context, p *Plan, stores [2]Mailstore, progress func(do
 		case CreateFolder:
 			setAll(st.CreateFolder(ctx, first.Mailbox))
 		case DeleteFolder:
-			setAll(st.DeleteFolder(ctx, first.Mailbox))
+			if failed[first.Side][first.Mailbox] {
+				setAll(fmt.Errorf("folder %q on %s not deleted: an earlier action on it failed", first.Mailbox, first.Side))
+			} else {
+				setAll(st.DeleteFolder(ctx, first.Mailbox))
+			}
 		case Store:
 			setAll(st.StoreFlags(ctx, first.Mailbox, uidsOf(p.Actions, g, false), first.Flags, first.Remove))
 		case Expunge:
@@ -154,6 +162,11 @@ func Execute(ctx context.Context, p *Plan, stores [2]Mailstore, progress func(do
 			}
 		case Copy:
 			copyBatch(ctx, p.Actions, g, stores[first.Side.Other()], st, out)
+		}
+		for _, i := range g {
+			if out[i].Err != nil {
+				failed[p.Actions[i].Side][p.Actions[i].Mailbox] = true
+			}
 		}
 		report(g)
 	}

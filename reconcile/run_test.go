@@ -1,0 +1,99 @@
+package reconcile_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailtwin/mailtwin/reconcile"
+)
+
+// modelStore is a model account as a reconcile.Mailstore, for testing the
+// executor's own rules; the IMAP path is tested end to end against real
+// servers in the main package.
+type modelStore struct {
+	acc    *account
+	failOp reconcile.Op
+	calls  []string
+}
+
+func (m *modelStore) Name() string { return "model" }
+func (m *modelStore) List(context.Context) (reconcile.Listing, error) {
+	return m.acc.listing(), nil
+}
+func (m *modelStore) Scan(context.Context, *reconcile.Folder) error { return nil }
+func (m *modelStore) Fetch(ctx context.Context, mailbox string, uids []reconcile.UID, fn func(reconcile.FetchedMessage) error) error {
+	return errors.New("not used")
+}
+func (m *modelStore) Append(context.Context, string, reconcile.Flags, time.Time, int64, io.Reader) (reconcile.Appended, error) {
+	return reconcile.Appended{}, errors.New("not used")
+}
+func (m *modelStore) StoreFlags(context.Context, string, []reconcile.UID, reconcile.Flags, reconcile.Flags) error {
+	return nil
+}
+func (m *modelStore) Expunge(_ context.Context, mailbox string, uids []reconcile.UID) error {
+	m.calls = append(m.calls, "expunge "+mailbox)
+	if m.failOp == reconcile.Expunge {
+		return errors.New("injected")
+	}
+	return nil
+}
+func (m *modelStore) Move(_ context.Context, mailbox string, uids []reconcile.UID, dest string) (map[reconcile.UID]reconcile.UID, error) {
+	m.calls = append(m.calls, "move "+mailbox)
+	if m.failOp == reconcile.Move {
+		return nil, errors.New("injected")
+	}
+	return nil, nil
+}
+func (m *modelStore) CreateFolder(_ context.Context, mailbox string) error {
+	m.calls = append(m.calls, "create "+mailbox)
+	return nil
+}
+func (m *modelStore) DeleteFolder(_ context.Context, mailbox string) error {
+	m.calls = append(m.calls, "delete "+mailbox)
+	return nil
+}
+
+// TestExecuteKeepsFolderWhenItsDeletionsFail: a folder is deleted only
+// after its messages were removed; when removing them failed, deleting the
+// folder would take them along, so Execute skips it.
+func TestExecuteKeepsFolderWhenItsDeletionsFail(t *testing.T) {
+	for _, del := range []string{"propagate", "trash"} {
+		t.Run(del, func(t *testing.T) {
+			base := parseState(t, "folder INBOX\nfolder Trash\nfolder Old\n1 1 - x:1\n2 2 - x:2")
+			la := parseListing(t, "folder INBOX\nfolder Trash role=\\Trash")
+			lb := parseListing(t, "folder INBOX\nfolder Trash role=\\Trash\nfolder Old\n1 - x:1\n2 - x:2")
+			plan, err := reconcile.Build("p", base, la, lb, parsePolicy(t, "direction both\ndeletion "+del))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(plan.String(), `- b:"Old" delete folder`) {
+				t.Fatalf("plan does not delete the folder:\n%s", plan)
+			}
+			b := &modelStore{acc: accountFromListing(lb), failOp: reconcile.Expunge}
+			if del == "trash" {
+				b.failOp = reconcile.Move
+			}
+			a := &modelStore{acc: accountFromListing(la)}
+			out := reconcile.Execute(context.Background(), plan, [2]reconcile.Mailstore{a, b}, nil)
+			for _, c := range b.calls {
+				if c == "delete Old" {
+					t.Errorf("Execute deleted the folder although removing its messages failed: %q", b.calls)
+				}
+			}
+			last := out[len(out)-1]
+			if last.Err == nil || !strings.Contains(last.Err.Error(), "an earlier action on it failed") {
+				t.Errorf("outcome of the folder deletion = %v, want it skipped", last.Err)
+			}
+			// The state still knows the messages and the folder, so the
+			// next run tries again.
+			next := reconcile.Next(plan, out)
+			if f := next.Folder("Old"); f == nil || len(f.Records) != 2 || f.B.Mailbox != "Old" {
+				t.Errorf("next state's Old = %+v, want both records and the folder on b kept", f)
+			}
+		})
+	}
+}
