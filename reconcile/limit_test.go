@@ -1,6 +1,7 @@
 package reconcile_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/mailtwin/mailtwin/reconcile"
@@ -36,5 +37,40 @@ func TestParseLimit(t *testing.T) {
 		if !l.Allows(tt.allow[0], tt.allow[1]) || l.Allows(tt.deny[0], tt.deny[1]) {
 			t.Errorf("ParseLimit(%q) = %v: Allows(%v) must hold and Allows(%v) must not", tt.in, l, tt.allow, tt.deny)
 		}
+	}
+}
+
+func TestMatchGlobInboxAnyCase(t *testing.T) {
+	for _, tt := range []struct {
+		pat, name string
+		want      bool
+	}{
+		{"**/inbox", "INBOX", true},
+		{"**/INBOX/*", "INBOX/Sub", true},
+		{"inbox/**", "INBOX/a/b", true},
+		{"**/inbox", "Archive/inbox", true},
+		{"**/inbox", "Archive/Inbox", false}, // only the top-level INBOX ignores case
+	} {
+		if got := reconcile.MatchGlob(tt.pat, tt.name); got != tt.want {
+			t.Errorf("MatchGlob(%q, %q) = %v, want %v", tt.pat, tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestParseFolderRefusesNonCanonical(t *testing.T) {
+	head := "# mailtwin state v1\nfolder \"INBOX\"\nmailbox a \"INBOX\"\nmailbox b \"INBOX\"\nuidvalidity a 1\nuidvalidity b 1\nuidnext a 2\nuidnext b 2\nmodseq a 0\nmodseq b 0\n"
+	for name, body := range map[string]string{
+		"leading zero":     head + "01 1 - m:1\n",
+		"empty flags":      head + "1 1  m:1\n",
+		"backquoted":       strings.Replace(head, `folder "INBOX"`, "folder `INBOX`", 1),
+		"no final line":    strings.TrimSuffix(head, "\n"),
+		"escaped needless": strings.Replace(head, `mailbox a "INBOX"`, `mailbox a "\x49NBOX"`, 1),
+	} {
+		if _, err := reconcile.ParseFolder("f.state", []byte(body)); err == nil || !strings.Contains(err.Error(), "f.state:") {
+			t.Errorf("%s: ParseFolder = %v, want an error with f.state:LINE", name, err)
+		}
+	}
+	if _, err := reconcile.ParseFolder("f.state", []byte(head+"1 1 - m:1\n")); err != nil {
+		t.Errorf("canonical file refused: %v", err)
 	}
 }

@@ -199,7 +199,8 @@ func matchLevels(pat, name []string, first bool) bool {
 		if pat[0] == "**" {
 			rest := pat[1:]
 			for i := 0; i <= len(name); i++ {
-				if matchLevels(rest, name[i:], false) {
+				// name[0] stays the first level when ** matches nothing.
+				if matchLevels(rest, name[i:], first && i == 0) {
 					return true
 				}
 			}

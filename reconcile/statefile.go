@@ -130,7 +130,7 @@ func ParseFolder(filename string, data []byte) (FolderState, error) {
 	var f FolderState
 	lines := strings.Split(string(data), "\n")
 	if len(lines) == 0 || lines[len(lines)-1] != "" {
-		return f, fmt.Errorf("%s: file does not end with a newline (truncated?)", filename)
+		return f, fmt.Errorf("%s:%d: file does not end with a newline (truncated?)", filename, len(lines))
 	}
 	lines = lines[:len(lines)-1]
 	fail := func(i int, format string, args ...any) (FolderState, error) {
@@ -160,7 +160,7 @@ func ParseFolder(filename string, data []byte) (FolderState, error) {
 		}
 		switch {
 		case key == "folder":
-			name, err := strconv.Unquote(val)
+			name, err := unquote(val)
 			if err != nil || name == "" {
 				return fail(1+i, "bad folder name %s: want a quoted name", val)
 			}
@@ -169,7 +169,7 @@ func ParseFolder(filename string, data []byte) (FolderState, error) {
 			if val == "-" {
 				break
 			}
-			name, err := strconv.Unquote(val)
+			name, err := unquote(val)
 			if err != nil || name == "" {
 				return fail(1+i, "bad mailbox %s: want a quoted name or -", val)
 			}
@@ -207,7 +207,7 @@ func ParseFolder(filename string, data []byte) (FolderState, error) {
 				continue
 			}
 			n, err := strconv.ParseUint(fields[s], 10, 32)
-			if err != nil || n == 0 {
+			if err != nil || n == 0 || fields[s][0] == '0' {
 				return fail(i, "bad uid %q: want a positive number or -", fields[s])
 			}
 			if seen[s][UID(n)] {
@@ -218,6 +218,9 @@ func ParseFolder(filename string, data []byte) (FolderState, error) {
 		}
 		if r.UIDA == 0 && r.UIDB == 0 {
 			return fail(i, "record is on neither side")
+		}
+		if fields[2] == "" {
+			return fail(i, "empty flags field: want - for no flags")
 		}
 		if fields[2] != "-" {
 			raw := strings.Split(fields[2], ",")
@@ -237,6 +240,16 @@ func ParseFolder(filename string, data []byte) (FolderState, error) {
 		prev = &f.Records[len(f.Records)-1]
 	}
 	return f, nil
+}
+
+// unquote reads a name written with %q: double quotes only, and only in
+// the canonical spelling, so Format(Parse(b)) == b.
+func unquote(s string) (string, error) {
+	name, err := strconv.Unquote(s)
+	if err != nil || !strings.HasPrefix(s, `"`) || strconv.Quote(name) != s {
+		return "", fmt.Errorf("not a canonical quoted name")
+	}
+	return name, nil
 }
 
 func validIdentity(s string) bool {

@@ -114,7 +114,7 @@ func TestParseFolderErrors(t *testing.T) {
 		{"unknown version", strings.Replace(stateHeader, "v1", "v2", 1),
 			`f.state:1: unsupported state version "v2" (this mailtwin reads v1; upgrade mailtwin)`},
 		{"no final newline", strings.TrimSuffix(record("1 1 - x:1"), "\n"),
-			`f.state: file does not end with a newline (truncated?)`},
+			`f.state:11: file does not end with a newline (truncated?)`},
 		{"ends early", "# mailtwin state v1\nfolder \"INBOX\"\nmailbox a \"INBOX\"\n",
 			`f.state:4: state file ends early: want the "mailbox b" line`},
 		{"ends after the header line", "# mailtwin state v1\n",
