@@ -405,3 +405,32 @@ func TestSyncAcrossDelimiters(t *testing.T) {
 		t.Errorf("plan after sync = %v, %v; want empty", res.Plan, err)
 	}
 }
+
+// TestSyncMoveIsAMoveNotAReupload: a message moved between folders on a
+// is moved on b with UID MOVE; no body crosses the wire (the plan copies
+// nothing), and it ends up in one folder on each side.
+func TestSyncMoveIsAMoveNotAReupload(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.put(userA, "INBOX", "m1")
+		f.put(userA, "INBOX", "m2", imap.FlagSeen)
+		f.srv.Create(t, userA, "Archive")
+		f.sync()
+		c := f.srv.Dial(t, userA)
+		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Move(imap.UIDSetNum(imap.UID(f.uidOf(userA, "INBOX", "m2"))), "Archive").Wait(); err != nil {
+			t.Fatal(err)
+		}
+		f.srv.AddFlags(t, userB, "INBOX", f.uidOf(userB, "INBOX", "m2"), imap.FlagFlagged)
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.B]; c.Moves != 1 || c.Copies != 0 || c.Expunges != 0 {
+			t.Errorf("plan on b = %+v, want exactly one move:\n%s", c, res.Plan)
+		}
+		f.wantBoth("INBOX", "m1 -")
+		f.wantBoth("Archive", `m2 \Flagged,\Seen`)
+		f.settled()
+	})
+}

@@ -52,9 +52,10 @@ func (o Op) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
 // MarshalText makes Side a string in JSON.
 func (s Side) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
-// phase orders execution: folders first, then copies and moves, flags,
+// phase orders execution: folders first, then copies, flags, moves and
 // deletions, and folder deletions last, so that a run cut at any point
-// has lost nothing.
+// has lost nothing. Moves come after flag stores, so a message carries
+// its merged flags with it.
 func (a *Action) phase() int {
 	switch a.Op {
 	case CreateFolder:
@@ -62,10 +63,7 @@ func (a *Action) phase() int {
 	case Copy:
 		return 1
 	case Move:
-		if a.Reason == ReasonTrash {
-			return 3
-		}
-		return 1
+		return 3
 	case Store:
 		return 2
 	case Expunge:
@@ -80,6 +78,7 @@ const (
 	ReasonFlags         = "flags changed"
 	ReasonDeleted       = "deleted on other side"
 	ReasonTrash         = "trash"
+	ReasonMoved         = "moved on other side"
 	ReasonInTrash       = "deleted on other side, already in trash"
 	ReasonChangeBeats   = "changed here, deleted there: kept"
 	ReasonRestore       = "restored after UIDVALIDITY change"
@@ -111,6 +110,10 @@ type Action struct {
 	slot *slot
 	// arrival is the record a Move creates in its destination folder.
 	arrival *slot
+	// mergeBase, for a Move that carries out a move the user made on the
+	// other side, is the flags the state agreed on before it.
+	mergeBase Flags
+	hasBase   bool
 	// folder is the folder pair of the next state the action belongs to.
 	folder *draftFolder
 }

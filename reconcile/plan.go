@@ -46,11 +46,14 @@ type view struct {
 
 // planner holds the working data of one Build call.
 type planner struct {
-	pair    string
-	policy  Policy
-	lists   [2]*Listing
-	plan    *Plan
-	acts    []*Action
+	pair   string
+	policy Policy
+	lists  [2]*Listing
+	plan   *Plan
+	acts   []*Action
+	// moveOf holds the Move that carries out a user's move of a base
+	// record's message on the other side (detectMoves).
+	moveOf  map[*Record]*Action
 	trash   [2]string // mailbox of each side's trash folder, "" when none
 	trashOK [2]bool   // the trash folder exists or its creation is planned
 	// trashHas counts the identities each side's trash folder holds.
@@ -86,6 +89,7 @@ func Build(pair string, base State, a, b Listing, p Policy) (*Plan, error) {
 	sort.SliceStable(views, func(i, j int) bool {
 		return !pl.isTrash(views[i]) && pl.isTrash(views[j])
 	})
+	pl.detectMoves(views)
 	for _, v := range views {
 		pl.folder(v)
 	}
@@ -398,6 +402,13 @@ func (pl *planner) folder(v *view) {
 				}
 			case vanished:
 				changed := !m.Flags.Equal(r.Flags)
+				if a := pl.moveOf[r]; a != nil {
+					// Moved on o: move s's copy the same way. A flag
+					// change on s is merged in the destination.
+					a.slot, a.folder = sl, d
+					sl.rec = Record{}
+					break
+				}
 				switch {
 				case changed && dir.Flows(s):
 					copyTo(o, m, sl, ReasonChangeBeats)
@@ -457,7 +468,11 @@ func (pl *planner) folder(v *view) {
 				a.arrival = sl
 				sl.waiting[o] = true
 				arrived(o, a)
-				pl.mergeFlags(add, sl, dir, intersect(m.Flags, moved.Flags), pair, names)
+				base := intersect(m.Flags, moved.Flags)
+				if a.hasBase {
+					base = a.mergeBase
+				}
+				pl.mergeFlags(add, sl, dir, base, pair, names)
 			} else if dir.Flows(side) && !detached[o] {
 				copyTo(o, m, sl, ReasonNew)
 			}
@@ -517,6 +532,131 @@ func (pl *planner) inTrash(s Side, id Identity) bool {
 	}
 	pl.trashHas[s][id]--
 	return true
+}
+
+// detectMoves finds the messages a user moved between folders on one
+// side: a base record gone from folder X on side o, still in X on side s,
+// and a new message with its identity in folder Y on o. It plans a Move
+// of s's copy from X to Y (UID MOVE: the body never crosses the wire) and
+// registers its arrival in Y, where Y's new message pairs with it instead
+// of being copied. Where the destination folder is missing on s, or a
+// direction does not let o's changes flow, the move stays a deletion
+// plus a new message, which loses nothing.
+func (pl *planner) detectMoves(views []*view) {
+	pl.moveOf = map[*Record]*Action{}
+	type cand struct {
+		v *view
+		m *Message
+	}
+	// Messages on each side that no base record of their folder knows.
+	fresh := [2]map[Identity][]*cand{{}, {}}
+	for _, v := range views {
+		if v.policy.Direction == None {
+			continue
+		}
+		for s := range 2 {
+			f := v.listed[s]
+			if f == nil || pl.resetOn(v, Side(s)) {
+				continue
+			}
+			known := map[UID]bool{}
+			if v.base != nil && v.base.Side(Side(s)).Mailbox != "" {
+				for _, r := range v.base.Records {
+					known[r.UID(Side(s))] = true
+				}
+			}
+			for i := range f.Messages {
+				if m := &f.Messages[i]; !known[m.UID] && m.ID != "" {
+					fresh[s][m.ID] = append(fresh[s][m.ID], &cand{v, m})
+				}
+			}
+		}
+	}
+	for _, x := range views {
+		if x.base == nil || x.policy.Direction == None {
+			continue
+		}
+		for o := range 2 {
+			side := Side(o)
+			s := side.Other()
+			if x.listed[o] == nil || x.listed[s] == nil || pl.resetOn(x, side) || pl.resetOn(x, s) ||
+				x.base.Side(side).Mailbox == "" || !x.policy.Direction.Flows(side) {
+				continue
+			}
+			listed := [2]map[UID]*Message{{}, {}}
+			for k := range 2 {
+				for i := range x.listed[k].Messages {
+					listed[k][x.listed[k].Messages[i].UID] = &x.listed[k].Messages[i]
+				}
+			}
+			for i := range x.base.Records {
+				r := &x.base.Records[i]
+				uo, us := r.UID(side), r.UID(s)
+				if uo == 0 || us == 0 || listed[o][uo] != nil || listed[s][us] == nil {
+					continue
+				}
+				cs := fresh[o][r.ID]
+				j := -1
+				for k, c := range cs {
+					if c.v == x { // back in its own folder: re-paired there
+						j = -1
+						break
+					}
+					if j < 0 && c.v.listed[s] != nil && c.v.policy.Direction.Flows(side) && !pl.resetOn(c.v, s) && !holds(c.v.listed[s], r.ID) && !knows(c.v.base, r.ID) {
+						j = k
+					}
+				}
+				if j < 0 {
+					continue
+				}
+				y := cs[j].v
+				fresh[o][r.ID] = append(cs[:j:j], cs[j+1:]...)
+				moved := listed[s][us]
+				a := &Action{Op: Move, Side: s, Folder: x.name, Mailbox: x.listed[s].Mailbox, UID: us,
+					Dest: y.listed[s].Mailbox, ID: r.ID, Reason: ReasonMoved, mergeBase: r.Flags, hasBase: true}
+				a.arrival = &slot{rec: Record{ID: r.ID, Flags: moved.Flags}}
+				a.arrival.waiting[s] = true
+				pl.acts = append(pl.acts, a)
+				pl.arrivals[s][y.name] = append(pl.arrivals[s][y.name], a)
+				pl.moveOf[r] = a
+			}
+		}
+	}
+}
+
+// holds reports whether folder f lists a message with identity id:
+// moving another copy there would make two.
+func holds(f *Folder, id Identity) bool {
+	for i := range f.Messages {
+		if f.Messages[i].ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// knows reports whether a base folder has a record with identity id: a
+// new message there re-pairs with that record, so it is not a move.
+func knows(f *FolderState, id Identity) bool {
+	if f == nil {
+		return false
+	}
+	for _, r := range f.Records {
+		if r.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// resetOn reports whether v's UIDVALIDITY changed on side s since the
+// base.
+func (pl *planner) resetOn(v *view, s Side) bool {
+	if v.base == nil || v.listed[s] == nil {
+		return false
+	}
+	b := v.base.Side(s)
+	return b.Mailbox != "" && b.UIDValidity != 0 && b.UIDValidity != v.listed[s].UIDValidity
 }
 
 // leftoverArrivals records the messages moved into a trash folder that
