@@ -79,6 +79,7 @@ const (
 	ReasonDeleted       = "deleted on other side"
 	ReasonTrash         = "trash"
 	ReasonMoved         = "moved on other side"
+	ReasonMoveConflict  = "moved elsewhere on both sides: prefer side wins"
 	ReasonInTrash       = "deleted on other side, already in trash"
 	ReasonChangeBeats   = "changed here, deleted there: kept"
 	ReasonRestore       = "restored after UIDVALIDITY change"

@@ -53,7 +53,10 @@ type planner struct {
 	acts   []*Action
 	// moveOf holds the Move that carries out a user's move of a base
 	// record's message on the other side (detectMoves).
-	moveOf  map[*Record]*Action
+	moveOf map[*Record]*Action
+	// leaving holds the new messages a conflict's Move takes out of their
+	// folder (detectMoves); their folder does not copy them.
+	leaving [2]map[*Message]bool
 	trash   [2]string // mailbox of each side's trash folder, "" when none
 	trashOK [2]bool   // the trash folder exists or its creation is planned
 	// trashHas counts the identities each side's trash folder holds.
@@ -282,7 +285,7 @@ func (pl *planner) folder(v *view) {
 	for s := range 2 {
 		if f := v.listed[s]; f != nil {
 			for i := range f.Messages {
-				if m := &f.Messages[i]; !claimed[s][m.UID] {
+				if m := &f.Messages[i]; !claimed[s][m.UID] && !pl.leaving[s][m] {
 					fresh[s] = append(fresh[s], m)
 				}
 			}
@@ -534,6 +537,13 @@ func (pl *planner) inTrash(s Side, id Identity) bool {
 	return true
 }
 
+// cand is a message new in a folder since the base, a possible move
+// destination.
+type cand struct {
+	v *view
+	m *Message
+}
+
 // detectMoves finds the messages a user moved between folders on one
 // side: a base record gone from folder X on side o, still in X on side s,
 // and a new message with its identity in folder Y on o. It plans a Move
@@ -544,10 +554,7 @@ func (pl *planner) inTrash(s Side, id Identity) bool {
 // plus a new message, which loses nothing.
 func (pl *planner) detectMoves(views []*view) {
 	pl.moveOf = map[*Record]*Action{}
-	type cand struct {
-		v *view
-		m *Message
-	}
+	pl.leaving = [2]map[*Message]bool{{}, {}}
 	// Messages on each side that no base record of their folder knows.
 	fresh := [2]map[Identity][]*cand{{}, {}}
 	for _, v := range views {
@@ -621,6 +628,49 @@ func (pl *planner) detectMoves(views []*view) {
 				pl.moveOf[r] = a
 			}
 		}
+		pl.moveConflicts(x, fresh)
+	}
+}
+
+// moveConflicts settles messages of base folder x that both sides moved,
+// to different folders: the pair's prefer side wins, the other side's
+// copy is moved to the winner's folder, and the conflict is reported.
+func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
+	if x.listed[A] == nil || x.listed[B] == nil || pl.resetOn(x, A) || pl.resetOn(x, B) {
+		return
+	}
+	present := [2]map[UID]bool{{}, {}}
+	for k := range 2 {
+		for _, m := range x.listed[k].Messages {
+			present[k][m.UID] = true
+		}
+	}
+	w := pl.policy.Prefer
+	l := w.Other()
+	for i := range x.base.Records {
+		r := &x.base.Records[i]
+		if r.UIDA == 0 || r.UIDB == 0 || present[A][r.UIDA] || present[B][r.UIDB] {
+			continue
+		}
+		cw, cl := fresh[w][r.ID], fresh[l][r.ID]
+		if len(cw) == 0 || len(cl) == 0 {
+			continue
+		}
+		y, z := cw[0], cl[0]
+		if y.v == z.v || y.v == x || z.v == x || y.v.listed[l] == nil || z.v.listed[l] == nil ||
+			!y.v.policy.Direction.Flows(w) || holds(y.v.listed[l], r.ID) || knows(y.v.base, r.ID) || knows(z.v.base, r.ID) {
+			continue
+		}
+		fresh[w][r.ID], fresh[l][r.ID] = cw[1:], cl[1:]
+		a := &Action{Op: Move, Side: l, Folder: z.v.name, Mailbox: z.v.listed[l].Mailbox, UID: z.m.UID,
+			Dest: y.v.listed[l].Mailbox, ID: r.ID, Reason: ReasonMoveConflict, mergeBase: r.Flags, hasBase: true}
+		a.arrival = &slot{rec: Record{ID: r.ID, Flags: z.m.Flags}}
+		a.arrival.waiting[l] = true
+		pl.acts = append(pl.acts, a)
+		pl.arrivals[l][y.v.name] = append(pl.arrivals[l][y.v.name], a)
+		pl.leaving[l][z.m] = true
+		pl.plan.Conflicts = append(pl.plan.Conflicts, fmt.Sprintf("%s moved from %q to %q on %s and to %q on %s: %s wins (prefer), moved to %q on %s too",
+			shortID(r.ID), x.name, y.v.name, w, z.v.name, l, w, y.v.name, l))
 	}
 }
 
