@@ -434,3 +434,32 @@ func TestSyncMoveIsAMoveNotAReupload(t *testing.T) {
 		f.settled()
 	})
 }
+
+// TestSyncMovedToDifferentFoldersOnBothSides: the prefer side (a) wins a
+// move-versus-move conflict; b's copy follows it, with no copy made.
+func TestSyncMovedToDifferentFoldersOnBothSides(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.put(userA, "INBOX", "m1")
+		f.srv.Create(t, userA, "Archive")
+		f.srv.Create(t, userA, "Work")
+		f.sync()
+		for user, dest := range map[string]string{userA: "Archive", userB: "Work"} {
+			c := f.srv.Dial(t, user)
+			if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Move(imap.UIDSetNum(imap.UID(f.uidOf(user, "INBOX", "m1"))), dest).Wait(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res := f.sync()
+		if len(res.Plan.Conflicts) != 1 || res.Plan.Counts[reconcile.B].Moves != 1 || res.Plan.Counts[reconcile.A].Copies+res.Plan.Counts[reconcile.B].Copies != 0 {
+			t.Errorf("plan = %s; want one move on b, no copy, one conflict", res.Plan)
+		}
+		f.wantBoth("Archive", "m1 -")
+		f.wantBoth("Work")
+		f.settled()
+	})
+}
