@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -290,7 +289,6 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 	prog := newProgress(g.stderr, p.Name, g.verbose > 0)
 	opts.Progress = prog.step
 	res, err := reconcile.Run(ctx, opts, stores[0], stores[1], states)
-	prog.finish()
 	if res != nil && res.Plan != nil {
 		rep.Summary = res.Plan.Summary()
 		rep.Actions = res.Plan.Actions
@@ -321,24 +319,21 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 	return rep, err
 }
 
-// progress reports a long apply: a line per action with -v, otherwise a
-// line every tenth of the work (and at most every two seconds on a
-// terminal) so cron and CI logs stay short.
+// progress reports a long apply on stderr: with -v a line per action,
+// otherwise, for runs of 50 actions or more, a line at each tenth of the
+// work, so a person sees it move and cron and CI logs stay short.
 type progress struct {
 	w       io.Writer
 	pair    string
 	verbose bool
-	last    time.Time
 	lastPct int
-	total   int
 }
 
 func newProgress(w io.Writer, pair string, verbose bool) *progress {
-	return &progress{w: w, pair: pair, verbose: verbose, lastPct: -1}
+	return &progress{w: w, pair: pair, verbose: verbose}
 }
 
 func (p *progress) step(done, total int, a *reconcile.Action) {
-	p.total = total
 	if p.verbose {
 		fmt.Fprintf(p.w, "mailtwin: [%s %d/%d] %s\n", p.pair, done, total, a)
 		return
@@ -346,11 +341,8 @@ func (p *progress) step(done, total int, a *reconcile.Action) {
 	if total < 50 {
 		return
 	}
-	pct := done * 10 / total
-	if pct != p.lastPct && time.Since(p.last) > 2*time.Second || done == total {
-		p.lastPct, p.last = pct, time.Now()
-		fmt.Fprintf(p.w, "mailtwin: %s: %d/%d actions\n", p.pair, done, total)
+	if pct := done * 10 / total; pct > p.lastPct {
+		p.lastPct = pct
+		fmt.Fprintf(p.w, "mailtwin: %s: %d/%d actions (%d%%)\n", p.pair, done, total, pct*10)
 	}
 }
-
-func (p *progress) finish() {}
