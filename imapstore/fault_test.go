@@ -4,11 +4,12 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,22 +17,24 @@ import (
 	"github.com/mailtwin/mailtwin/internal/imaptest"
 )
 
-// fakeServer speaks just enough IMAP to log in; what it does with the
-// first command after that is up to the test: stall (read, never
-// answer) or drop the connection right after LOGIN as Dovecot does when
-// the user's storage fails.
-type fakeServer struct {
+// faultProxy sits between the client and a real server (imapmemserver)
+// and injects one fault after a successful LOGIN: it holds the next
+// command and never forwards it (a stalled server), or it answers the
+// LOGIN with OK followed by BYE and hangs up, as Dovecot does when the
+// user's storage fails. Everything else is the real server talking.
+type faultProxy struct {
 	addr    string
-	stalled chan string // receives the command line that was left unanswered
+	stalled chan string // receives the command line that was held
 }
 
-func startFake(t *testing.T, byeAfterLogin bool) *fakeServer {
+func startFaultProxy(t *testing.T, byeAfterLogin bool) *faultProxy {
 	t.Helper()
+	srv := imaptest.StartMem(t, "alice")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeServer{addr: ln.Addr().String(), stalled: make(chan string, 8)}
+	f := &faultProxy{addr: ln.Addr().String(), stalled: make(chan string, 8)}
 	done := make(chan struct{})
 	var mu sync.Mutex
 	var conns []net.Conn
@@ -46,44 +49,76 @@ func startFake(t *testing.T, byeAfterLogin bool) *fakeServer {
 	})
 	go func() {
 		for {
-			c, err := ln.Accept()
+			client, err := ln.Accept()
 			if err != nil {
 				return
 			}
+			server, err := net.Dial("tcp", srv.Addr)
+			if err != nil {
+				client.Close()
+				continue
+			}
 			mu.Lock()
-			conns = append(conns, c)
+			conns = append(conns, client, server)
 			mu.Unlock()
-			go f.serve(c, byeAfterLogin, done)
+			go f.relay(client, server, byeAfterLogin, done)
 		}
 	}()
 	return f
 }
 
-func (f *fakeServer) serve(c net.Conn, byeAfterLogin bool, done chan struct{}) {
-	defer c.Close()
-	r := bufio.NewReader(c)
-	fmt.Fprintf(c, "* OK [CAPABILITY IMAP4rev1] fake ready\r\n")
+// isSessionCheck reports the commands the Store sends around LOGIN to
+// check the session (CAPABILITY, NOOP) or end it (LOGOUT); the fault
+// hits the first real command after them.
+func isSessionCheck(rest string) bool {
+	cmd, _, _ := strings.Cut(strings.TrimRight(rest, "\r\n"), " ")
+	switch strings.ToUpper(cmd) {
+	case "CAPABILITY", "NOOP", "LOGOUT":
+		return true
+	}
+	return false
+}
+
+func (f *faultProxy) relay(client, server net.Conn, byeAfterLogin bool, done chan struct{}) {
+	var loginTag atomic.Value
+	loginTag.Store("")
+	var loggedIn atomic.Bool
+	go func() { // client -> server
+		r := bufio.NewReader(client)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				server.Close()
+				return
+			}
+			tag, rest, _ := strings.Cut(line, " ")
+			if cmd, _, _ := strings.Cut(rest, " "); strings.EqualFold(cmd, "LOGIN") {
+				loginTag.Store(tag)
+			} else if loggedIn.Load() && !isSessionCheck(rest) {
+				f.stalled <- line
+				<-done // never forwarded, never answered
+				return
+			}
+			if _, err := io.WriteString(server, line); err != nil {
+				return
+			}
+		}
+	}()
+	defer client.Close()
+	r := bufio.NewReader(server)
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
 			return
 		}
-		tag, rest, _ := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
-		cmd, _, _ := strings.Cut(rest, " ")
-		switch strings.ToUpper(cmd) {
-		case "CAPABILITY":
-			fmt.Fprintf(c, "* CAPABILITY IMAP4rev1\r\n%s OK done\r\n", tag)
-		case "LOGIN":
+		if tag := loginTag.Load().(string); tag != "" && strings.HasPrefix(line, tag+" OK") {
 			if byeAfterLogin {
-				fmt.Fprintf(c, "%s OK Logged in, but initialization failed.\r\n* BYE Internal error occurred. Refer to server log for more information.\r\n", tag)
+				io.WriteString(client, tag+" OK Logged in, but initialization failed.\r\n* BYE Internal error occurred. Refer to server log for more information.\r\n")
 				return
 			}
-			fmt.Fprintf(c, "%s OK Logged in\r\n", tag)
-		case "NOOP", "LOGOUT":
-			fmt.Fprintf(c, "%s OK done\r\n", tag)
-		default:
-			f.stalled <- line
-			<-done // never answer
+			loggedIn.Store(true)
+		}
+		if _, err := io.WriteString(client, line); err != nil {
 			return
 		}
 	}
@@ -91,9 +126,9 @@ func (f *fakeServer) serve(c net.Conn, byeAfterLogin bool, done chan struct{}) {
 
 func TestCancelStalledServer(t *testing.T) {
 	t.Parallel()
-	fake := startFake(t, false)
+	fake := startFaultProxy(t, false)
 	st, err := imapstore.Dial(context.Background(), imapstore.Options{
-		Name: "slow", Addr: fake.addr, TLS: imapstore.None, Username: "alice", Password: "pw",
+		Name: "slow", Addr: fake.addr, TLS: imapstore.None, Username: "alice", Password: imaptest.Password,
 	})
 	if err != nil {
 		t.Fatalf("Dial() = %v", err)
@@ -120,9 +155,9 @@ func TestCancelStalledServer(t *testing.T) {
 
 func TestTimeoutStalledServer(t *testing.T) {
 	t.Parallel()
-	fake := startFake(t, false)
+	fake := startFaultProxy(t, false)
 	st, err := imapstore.Dial(context.Background(), imapstore.Options{
-		Name: "slow", Addr: fake.addr, TLS: imapstore.None, Username: "alice", Password: "pw",
+		Name: "slow", Addr: fake.addr, TLS: imapstore.None, Username: "alice", Password: imaptest.Password,
 		Timeout: 300 * time.Millisecond,
 	})
 	if err != nil {
@@ -146,9 +181,9 @@ func TestTimeoutStalledServer(t *testing.T) {
 
 func TestLoginThenBye(t *testing.T) {
 	t.Parallel()
-	fake := startFake(t, true)
+	fake := startFaultProxy(t, true)
 	_, err := imapstore.Dial(context.Background(), imapstore.Options{
-		Name: "dc", Addr: fake.addr, TLS: imapstore.None, Username: "alice", Password: "pw",
+		Name: "dc", Addr: fake.addr, TLS: imapstore.None, Username: "alice", Password: imaptest.Password,
 		Timeout: 5 * time.Second,
 	})
 	if err == nil || !strings.Contains(err.Error(), `account "dc": login as alice at`) || !strings.Contains(err.Error(), "closed the connection") {
