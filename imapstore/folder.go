@@ -69,3 +69,24 @@ func (s *Store) DeleteFolder(ctx context.Context, mailbox string) error {
 		return s.c.Delete(mailbox).Wait()
 	})
 }
+
+// RenameFolder renames mailbox from to to, children included.
+func (s *Store) RenameFolder(ctx context.Context, from, to string) error {
+	return s.mutate(ctx, fmt.Sprintf("rename folder %q to %q", from, to), func() error {
+		if s.sel.name == from {
+			if err := s.unselect(); err != nil {
+				return fmt.Errorf("leave the mailbox: %w", err)
+			}
+		}
+		if err := s.c.Rename(from, to, nil).Wait(); err != nil {
+			// A retry after a crash: the rename happened already.
+			fromExists, _, ferr := s.lookup(from)
+			_, toSelectable, terr := s.lookup(to)
+			if ferr == nil && terr == nil && !fromExists && toSelectable {
+				return nil
+			}
+			return err
+		}
+		return nil
+	})
+}

@@ -26,9 +26,11 @@ const (
 	Expunge
 	// DeleteFolder deletes Mailbox on Side.
 	DeleteFolder
+	// RenameFolder renames Mailbox on Side to Dest, with its children.
+	RenameFolder
 )
 
-var opNames = []string{"create-folder", "copy", "move", "store", "expunge", "delete-folder"}
+var opNames = []string{"create-folder", "copy", "move", "store", "expunge", "delete-folder", "rename-folder"}
 
 // String returns the op's name as used in JSON output.
 func (o Op) String() string { return opNames[o] }
@@ -38,7 +40,7 @@ func (o Op) Symbol() string {
 	switch o {
 	case CreateFolder, Copy:
 		return "+"
-	case Move:
+	case Move, RenameFolder:
 		return ">"
 	case Store:
 		return "~"
@@ -58,7 +60,7 @@ func (s Side) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 // its merged flags with it.
 func (a *Action) phase() int {
 	switch a.Op {
-	case CreateFolder:
+	case CreateFolder, RenameFolder:
 		return 0
 	case Copy:
 		return 1

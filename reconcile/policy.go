@@ -173,7 +173,28 @@ type Policy struct {
 	Force bool
 	// Prefer is the side that wins a true conflict.
 	Prefer Side
+	// Naming says how the folder names of the two sides correspond.
+	Naming Naming
 }
+
+// Naming says how a folder of one side finds its counterpart on the
+// other. The zero value joins folders by name, modulo the hierarchy
+// delimiter, and matches special-use folders by role.
+type Naming struct {
+	// Prefix is, per side, the folder under which the pair's folders live
+	// on that side, written "/"-separated ("Backup/Work"); "" is the top
+	// level. Folders outside the prefix are not part of the pair.
+	Prefix [2]string
+	// Maps pair a folder of A with a folder of B by name, overriding
+	// prefixes and roles.
+	Maps []NameMap
+	// IgnoreRoles turns off matching special-use folders by role (A's
+	// \Sent "Sent" with B's \Sent "Sent Items").
+	IgnoreRoles bool
+}
+
+// NameMap pairs two mailboxes, spelled as their servers list them.
+type NameMap struct{ A, B string }
 
 // For returns the policy of the folder with logical name name.
 func (p Policy) For(name string) FolderPolicy {

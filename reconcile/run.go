@@ -145,6 +145,8 @@ func Execute(ctx context.Context, p *Plan, stores [2]Mailstore, progress func(do
 		switch first.Op {
 		case CreateFolder:
 			setAll(st.CreateFolder(ctx, first.Mailbox))
+		case RenameFolder:
+			setAll(st.RenameFolder(ctx, first.Mailbox, first.Dest))
 		case DeleteFolder:
 			if failed[first.Side][first.Mailbox] {
 				setAll(fmt.Errorf("folder %q on %s not deleted: an earlier action on it failed", first.Mailbox, first.Side))
@@ -242,7 +244,7 @@ func batches(acts []Action) [][]int {
 		switch a.Op {
 		case Store:
 			k.add, k.rem = a.Flags.String(), a.Remove.String()
-		case CreateFolder, DeleteFolder:
+		case CreateFolder, DeleteFolder, RenameFolder:
 			out = append(out, []int{i})
 			continue
 		}

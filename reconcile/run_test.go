@@ -52,6 +52,10 @@ func (m *modelStore) CreateFolder(_ context.Context, mailbox string) error {
 	m.calls = append(m.calls, "create "+mailbox)
 	return nil
 }
+func (m *modelStore) RenameFolder(_ context.Context, from, to string) error {
+	m.calls = append(m.calls, "rename "+from+" "+to)
+	return nil
+}
 func (m *modelStore) DeleteFolder(_ context.Context, mailbox string) error {
 	m.calls = append(m.calls, "delete "+mailbox)
 	return nil

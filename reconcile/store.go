@@ -52,6 +52,13 @@ type Mailstore interface {
 
 	// DeleteFolder deletes mailbox.
 	DeleteFolder(ctx context.Context, mailbox string) error
+
+	// RenameFolder renames mailbox from to to, with the folders under it
+	// (to's parents are made as the server sees fit). It succeeds if from
+	// is gone and to exists already, so a retry after a crash is safe.
+	// Messages keep their UIDs where the server keeps UIDVALIDITY, as
+	// Dovecot does; a server that does not is handled by the next run.
+	RenameFolder(ctx context.Context, from, to string) error
 }
 
 // FetchedMessage is one message body being streamed by Mailstore.Fetch.
