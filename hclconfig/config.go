@@ -114,18 +114,16 @@ type Pair struct {
 	A, B string
 	// Policy holds the folder rules in file order (the first match
 	// wins), the defaults for folders no rule matches, the max_deletes
-	// limit and the preferred side. Force is always false: it is a
-	// command-line decision.
+	// limit, the preferred side and the naming. Force is always false:
+	// it is a command-line decision.
+	//
+	// In Policy.Naming, each Prefix is "" or "/"-separated levels, none
+	// of them empty, with no "*", "%" or control character; Maps are the
+	// map blocks in file order, every name not empty and no two sharing
+	// an A name or a B name; IgnoreRoles is the negation of
+	// match_special_use (default true).
 	Policy reconcile.Policy
-	// Maps are the explicit folder name mappings in file order. No two
-	// share an A name or a B name.
-	Maps []Map
 }
-
-// Map pairs a folder of account A with a folder of account B by name,
-// overriding the automatic mapping. Both names are as the servers spell
-// them, and not empty.
-type Map struct{ A, B string }
 
 // Options tune Load and Parse. The zero value is ready to use.
 type Options struct {

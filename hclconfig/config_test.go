@@ -74,6 +74,9 @@ pair "work-backup" {
   b      = "backup"
   prefer = "b"
 
+  b_prefix          = "Backup/Work"
+  match_special_use = false
+
   defaults {
     direction   = "both"
     deletion    = "trash"
@@ -100,6 +103,10 @@ pair "work-backup" {
 pair "local-office" {
   a = "local"
   b = "office"
+
+  a_prefix          = "INBOX/Office"
+  b_prefix          = ""
+  match_special_use = true
 
   defaults {
     max_deletes = 100
@@ -142,8 +149,12 @@ func TestParseFullConfig(t *testing.T) {
 					Default:    trash,
 					MaxDeletes: reconcile.Limit{Percent: true, Value: 5},
 					Prefer:     reconcile.B,
+					Naming: reconcile.Naming{
+						Prefix:      [2]string{"", "Backup/Work"},
+						Maps:        []reconcile.NameMap{{A: "INBOX.Sent", B: "Sent Items"}, {A: "INBOX.Trash", B: "Deleted Items"}},
+						IgnoreRoles: true,
+					},
 				},
-				Maps: []hclconfig.Map{{A: "INBOX.Sent", B: "Sent Items"}, {A: "INBOX.Trash", B: "Deleted Items"}},
 			},
 			{
 				Name: "local-office", A: "local", B: "office",
@@ -151,6 +162,7 @@ func TestParseFullConfig(t *testing.T) {
 					Default:    reconcile.FolderPolicy{Direction: reconcile.Both, Deletion: reconcile.Propagate},
 					MaxDeletes: reconcile.Limit{Count: 100},
 					Prefer:     reconcile.A,
+					Naming:     reconcile.Naming{Prefix: [2]string{"INBOX/Office", ""}},
 				},
 			},
 		},
@@ -177,8 +189,9 @@ func TestParseFullConfig(t *testing.T) {
 }
 
 // TestParseDefaults checks every default: ports by TLS mode, prefer a,
-// max_deletes 50%, direction both, deletion propagate, the state beside
-// the config file.
+// max_deletes 50%, direction both, deletion propagate, no prefixes, no
+// maps, special-use folders matched by role, the state beside the config
+// file.
 func TestParseDefaults(t *testing.T) {
 	src := `account "a" {
   host     = "imap.example.com"
@@ -236,8 +249,8 @@ pair "p" {
 			MaxDeletes: reconcile.DefaultMaxDeletes,
 			Prefer:     reconcile.A,
 		}
-		if !reflect.DeepEqual(p.Policy, want) || p.Maps != nil {
-			t.Errorf("pair p = %+v, want policy %+v and no maps", p, want)
+		if !reflect.DeepEqual(p.Policy, want) {
+			t.Errorf("pair p = %+v, want policy %+v", p, want)
 		}
 		if p.Policy.MaxDeletes.String() != "50%" {
 			t.Errorf("MaxDeletes = %v, want 50%%", p.Policy.MaxDeletes)
@@ -297,6 +310,56 @@ pair "p" {
 		if got := pol.For(tt.folder); got != tt.want {
 			t.Errorf("For(%q) = %+v, want %+v", tt.folder, got, tt.want)
 		}
+	}
+}
+
+// TestNaming: a_prefix, b_prefix, match_special_use and the map blocks
+// land in Policy.Naming.
+func TestNaming(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		lines []string // inserted into base's pair p
+		want  reconcile.Naming
+	}{
+		{"none", nil, reconcile.Naming{}},
+		{"b_prefix", []string{`  b_prefix = "Backup/Work"`},
+			reconcile.Naming{Prefix: [2]string{"", "Backup/Work"}}},
+		{"a_prefix", []string{`  a_prefix = "INBOX"`},
+			reconcile.Naming{Prefix: [2]string{"INBOX", ""}}},
+		{"both prefixes, spaces, dots and accents", []string{`  a_prefix = "Old mail/2024.1"`, `  b_prefix = "Sauvegarde/Été"`},
+			reconcile.Naming{Prefix: [2]string{"Old mail/2024.1", "Sauvegarde/Été"}}},
+		{"empty prefix is the top level", []string{`  a_prefix = ""`, `  b_prefix = null`},
+			reconcile.Naming{}},
+		{"prefix from an expression", []string{`  b_prefix = "Backup/${lower("WORK")}"`},
+			reconcile.Naming{Prefix: [2]string{"", "Backup/work"}}},
+		{"match_special_use true", []string{`  match_special_use = true`},
+			reconcile.Naming{}},
+		{"match_special_use false", []string{`  match_special_use = false`},
+			reconcile.Naming{IgnoreRoles: true}},
+		{"match_special_use null", []string{`  match_special_use = null`},
+			reconcile.Naming{}},
+		{"maps in file order", []string{
+			`  map {`, `    a = "INBOX.Sent"`, `    b = "Sent Items"`, `  }`,
+			`  map {`, `    a = "Trash"`, `    b = "Sent"`, `  }`, // a B name may be another map's A name
+		}, reconcile.Naming{Maps: []reconcile.NameMap{{A: "INBOX.Sent", B: "Sent Items"}, {A: "Trash", B: "Sent"}}}},
+		{"everything", []string{
+			`  a_prefix = "Work"`, `  b_prefix = "Backup/Work"`, `  match_special_use = false`,
+			`  map {`, `    a = "Sent"`, `    b = "Backup/Work/Sent Items"`, `  }`,
+		}, reconcile.Naming{
+			Prefix:      [2]string{"Work", "Backup/Work"},
+			Maps:        []reconcile.NameMap{{A: "Sent", B: "Backup/Work/Sent Items"}},
+			IgnoreRoles: true,
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, diags, _ := hclconfig.Parse([]byte(after(14, tt.lines...)), "c.hcl", hclconfig.Options{LookupEnv: noEnv})
+			if cfg == nil || len(diags) > 0 {
+				t.Fatalf("Parse() = %v, %v; want a config and no diagnostics", cfg, diags)
+			}
+			if got := cfg.Pair("p").Policy.Naming; !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Naming = %+v, want %+v", got, tt.want)
+			}
+		})
 	}
 }
 

@@ -23,6 +23,9 @@
 //	  a      = "work"                    # required: an account
 //	  b      = "backup"                  # required: another account
 //	  prefer = "a"                       # a | b
+//	  a_prefix = ""                      # folder holding the pair's folders on a; "" top level
+//	  b_prefix = "Backup/Work"           # on b; "/" between levels, no "*", "%" or control characters
+//	  match_special_use = true           # pair \Sent, \Trash, \Drafts, \Junk, \Archive by role
 //	  defaults {                         # optional
 //	    direction   = "both"             # both | a-to-b | b-to-a | none
 //	    deletion    = "propagate"        # propagate | trash | keep
@@ -33,9 +36,9 @@
 //	    deletion  = "keep"
 //	  }
 //	  folder "Spam" { direction = "none" }
-//	  map {                              # explicit folder name mapping, repeatable
-//	    a = "INBOX.Sent"
-//	    b = "Sent Items"
+//	  map {                              # explicit folder name mapping, repeatable;
+//	    a = "INBOX.Sent"                 # names as the servers spell them; overrides
+//	    b = "Sent Items"                 # prefixes and roles
 //	  }
 //	}
 //

@@ -3,7 +3,9 @@ package hclconfig_test
 import (
 	"io"
 	"path/filepath"
+	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/mailtwin/mailtwin/hclconfig"
 	"github.com/mailtwin/mailtwin/reconcile"
@@ -24,6 +26,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("state {\n  path = file(\"nope\")\n}\naccount \"a\" {\n\thost = \"[::1]\"\n\ttls = \"none\"\n}\n"))
 	f.Add([]byte("account \"a\" {\n  host = \"h\"\n  username = \"u\"\n  password_command = [\"x\", null]\n}\n"))
 	f.Add([]byte("pair \"p\" {\n  a = \"a\n}\n"))
+	f.Add([]byte(after(14, `  a_prefix = "Work"`, `  b_prefix = "Backup/Work"`, `  match_special_use = false`, `  map {`, `    a = "Sent"`, `    b = "Backup/Work/Sent Items"`, `  }`)))
+	f.Add([]byte(after(14, `  a_prefix = "/Work/"`, `  b_prefix = "a//b\t*"`, `  match_special_use = "maybe"`)))
 
 	dir := f.TempDir()
 	filename := filepath.Join(dir, "f.hcl")
@@ -90,9 +94,23 @@ func checkInvariants(t *testing.T, cfg *hclconfig.Config) {
 		if _, err := reconcile.ParseLimit(p.Policy.MaxDeletes.String()); err != nil {
 			t.Errorf("pair %q: max_deletes %v: %v", p.Name, p.Policy.MaxDeletes, err)
 		}
-		for _, m := range p.Maps {
-			if m.A == "" || m.B == "" {
+		seen := [2]map[string]bool{{}, {}}
+		for _, m := range p.Policy.Naming.Maps {
+			if m.A == "" || m.B == "" || seen[0][m.A] || seen[1][m.B] {
 				t.Errorf("pair %q: map %+v", p.Name, m)
+			}
+			seen[0][m.A], seen[1][m.B] = true, true
+		}
+		for i, pre := range p.Policy.Naming.Prefix {
+			if pre == "" {
+				continue
+			}
+			bad := strings.HasPrefix(pre, "/") || strings.HasSuffix(pre, "/") || strings.Contains(pre, "//") || strings.ContainsAny(pre, "*%")
+			for _, r := range pre {
+				bad = bad || unicode.IsControl(r)
+			}
+			if bad {
+				t.Errorf("pair %q: prefix of %v %q", p.Name, reconcile.Side(i), pre)
 			}
 		}
 	}

@@ -94,6 +94,9 @@ var (
 			{Name: "a", Required: true},
 			{Name: "b", Required: true},
 			{Name: "prefer"},
+			{Name: "a_prefix"},
+			{Name: "b_prefix"},
+			{Name: "match_special_use"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "defaults"},
@@ -483,6 +486,21 @@ func (d *decoder) pair(b *hcl.Block, accounts map[string]hcl.Range, names []stri
 	if i, o := d.enum(at["prefer"], []string{"a", "b"}); o == good {
 		pol.Prefer = reconcile.Side(i)
 	}
+	for i, name := range []string{"a_prefix", "b_prefix"} {
+		a := at[name]
+		s, o := d.str(a, false)
+		if o != good {
+			continue
+		}
+		if msg := checkPrefix(name, s); msg != "" {
+			d.errorf(a.Expr.Range(), "Invalid "+name, "%s", msg)
+			continue
+		}
+		pol.Naming.Prefix[i] = s
+	}
+	if v, o := d.boolean(at["match_special_use"]); o == good {
+		pol.Naming.IgnoreRoles = !v
+	}
 
 	if db := d.single(c.Blocks, "defaults"); db != nil {
 		dc := d.content(db.Body, defaultsSchema)
@@ -535,7 +553,7 @@ func (d *decoder) pair(b *hcl.Block, accounts map[string]hcl.Range, names []stri
 			m[i] = s
 		}
 		if ok {
-			p.Maps = append(p.Maps, Map{A: m[0], B: m[1]})
+			pol.Naming.Maps = append(pol.Naming.Maps, reconcile.NameMap{A: m[0], B: m[1]})
 		}
 	}
 	return p
@@ -643,6 +661,28 @@ func checkPattern(pat string) string {
 	}
 	if err := reconcile.ValidGlob(pat); err != nil {
 		return fmt.Sprintf("%q is not a valid pattern: a [...] class is unclosed or malformed, or a \\ ends a level. %s", pat, syntax)
+	}
+	return ""
+}
+
+// checkPrefix returns what is wrong with the value s of a_prefix or
+// b_prefix (named attr), or "". "" is the top level.
+func checkPrefix(attr, s string) string {
+	const syntax = `A prefix is the folder under which the pair's folders live on that side, written with "/" between levels whatever the server's separator ("Backup/Work"); leave it out for the top level.`
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return fmt.Sprintf("%s %q holds the control character %U, which no folder name may contain. %s", attr, s, r, syntax)
+		}
+	}
+	switch {
+	case s == "":
+		return ""
+	case strings.HasPrefix(s, "/") || strings.HasSuffix(s, "/"):
+		return fmt.Sprintf("%s %q starts or ends with \"/\". %s", attr, s, syntax)
+	case strings.Contains(s, "//"):
+		return fmt.Sprintf("%s %q has an empty level. %s", attr, s, syntax)
+	case strings.ContainsAny(s, "*%"):
+		return fmt.Sprintf("%s %q holds %q, an IMAP LIST wildcard: a prefix names one folder, it is not a pattern (folder rules select folders). %s", attr, s, s[strings.IndexAny(s, "*%"):][:1], syntax)
 	}
 	return ""
 }
