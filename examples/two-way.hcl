@@ -38,4 +38,8 @@ pair "work-personal" {
   folder "Spam" {
     direction = "none"
   }
+
+  # Sent, Trash, Drafts, Junk and Archive pair by their special-use role
+  # even when the two providers name them differently ("Sent" and "Sent
+  # Items"); match_special_use = false turns that off.
 }
