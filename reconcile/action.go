@@ -3,6 +3,7 @@ package reconcile
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -76,18 +77,21 @@ func (a *Action) phase() int {
 
 // Reasons given for actions in plans and the run's journal.
 const (
-	ReasonNew           = "new"
-	ReasonFlags         = "flags changed"
-	ReasonDeleted       = "deleted on other side"
-	ReasonTrash         = "trash"
-	ReasonMoved         = "moved on other side"
-	ReasonMoveConflict  = "moved elsewhere on both sides: prefer side wins"
-	ReasonInTrash       = "deleted on other side, already in trash"
-	ReasonChangeBeats   = "changed here, deleted there: kept"
-	ReasonRestore       = "restored after UIDVALIDITY change"
-	ReasonFolderNew     = "new folder"
-	ReasonFolderDeleted = "folder deleted on other side"
-	ReasonTrashFolder   = "trash folder needed"
+	ReasonNew            = "new"
+	ReasonFlags          = "flags changed"
+	ReasonDeleted        = "deleted on other side"
+	ReasonTrash          = "trash"
+	ReasonMoved          = "moved on other side"
+	ReasonMoveConflict   = "moved elsewhere on both sides: prefer side wins"
+	ReasonInTrash        = "deleted on other side, already in trash"
+	ReasonChangeBeats    = "changed here, deleted there: kept"
+	ReasonRestore        = "restored after UIDVALIDITY change"
+	ReasonFolderNew      = "new folder"
+	ReasonFolderDeleted  = "folder deleted on other side"
+	ReasonTrashFolder    = "trash folder needed"
+	ReasonRenamed        = "renamed on other side"
+	ReasonRenameConflict = "renamed differently on both sides: prefer side wins"
+	ReasonRevived        = "folder renamed on other side, deleted here: made again"
 )
 
 // Action is one step of a Plan. Fields not used by an Op are zero.
@@ -130,6 +134,8 @@ func (a *Action) String() string {
 		b.WriteString(" create folder")
 	case DeleteFolder:
 		b.WriteString(" delete folder")
+	case RenameFolder:
+		fmt.Fprintf(&b, " rename folder -> %q", a.Dest)
 	case Copy:
 		fmt.Fprintf(&b, " <- %s:%q uid %d flags %s", a.Side.Other(), a.SrcMailbox, a.SrcUID, a.Flags)
 	case Move:
@@ -164,7 +170,7 @@ func shortID(id Identity) string {
 
 // Counts summarises a plan, per side that is changed.
 type Counts struct {
-	Copies, Moves, Stores, Expunges, Trashed, FoldersCreated, FoldersDeleted int
+	Copies, Moves, Stores, Expunges, Trashed, FoldersCreated, FoldersRenamed, FoldersDeleted int
 }
 
 // Deletions is the number of messages removed from a side's folders,
@@ -195,8 +201,15 @@ func (p *Plan) Empty() bool { return len(p.Actions) == 0 }
 func (p *Plan) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "pair %q: %s\n", p.Pair, p.Summary())
-	for i := range p.Actions {
-		b.WriteString("  " + p.Actions[i].String() + "\n")
+	for i := 0; i < len(p.Actions); {
+		n := moveRun(p.Actions[i:])
+		if n > 1 {
+			b.WriteString("  " + movesLine(p.Actions[i:i+n]) + "\n")
+		} else {
+			b.WriteString("  " + p.Actions[i].String() + "\n")
+			n = 1
+		}
+		i += n
 	}
 	for _, c := range p.Conflicts {
 		b.WriteString("  ! " + c + "\n")
@@ -220,6 +233,7 @@ func (p *Plan) Summary() string {
 			}
 		}
 		add(c.FoldersCreated, "folders created")
+		add(c.FoldersRenamed, "folders renamed")
 		add(c.Copies, "copied")
 		add(c.Moves, "moved")
 		add(c.Stores, "flag updates")
@@ -240,6 +254,11 @@ func sortActions(as []*Action) {
 		if x.phase() != y.phase() {
 			return x.phase() < y.phase()
 		}
+		// Renames before creations, in the order planned (parents
+		// first): a folder made under a renamed one needs the new name.
+		if x.Op == RenameFolder || y.Op == RenameFolder {
+			return x.Op == RenameFolder && y.Op != RenameFolder
+		}
 		// Folder creation: parents first; folder deletion: children first.
 		if x.Op == DeleteFolder && y.Op == DeleteFolder && x.Mailbox != y.Mailbox {
 			return x.Mailbox > y.Mailbox
@@ -252,6 +271,9 @@ func sortActions(as []*Action) {
 		}
 		if x.Op != y.Op {
 			return x.Op < y.Op
+		}
+		if x.Dest != y.Dest {
+			return x.Dest < y.Dest
 		}
 		if x.UID != y.UID {
 			return x.UID < y.UID
@@ -284,3 +306,49 @@ func (e *GuardError) Error() string {
 // Unwrap returns the guard's kind (ErrTooManyDeletes or
 // ErrSuspiciousListing).
 func (e *GuardError) Unwrap() error { return e.Kind }
+
+// moveRun returns how many actions from the start of as are moves of
+// one batch: same side, mailbox, destination and reason.
+func moveRun(as []Action) int {
+	n := 0
+	for n < len(as) && as[n].Op == Move && as[n].Side == as[0].Side && as[n].Mailbox == as[0].Mailbox &&
+		as[n].Dest == as[0].Dest && as[n].Reason == as[0].Reason {
+		n++
+	}
+	return n
+}
+
+// movesLine renders a run of moves as one plan line:
+//
+//	> b:"INBOX" -> "Archive/2024" (3 messages: uid 4:6,9; moved on other side)
+func movesLine(as []Action) string {
+	uids := make([]UID, len(as))
+	for i := range as {
+		uids[i] = as[i].UID
+	}
+	slices.Sort(uids)
+	return fmt.Sprintf("%s %s:%q -> %q (%d messages: uid %s; %s)", Move.Symbol(), as[0].Side, as[0].Mailbox, as[0].Dest, len(as), uidRanges(uids, 8), as[0].Reason)
+}
+
+// uidRanges writes sorted UIDs as an IMAP sequence set, "4:6,9", with at
+// most max ranges before an ellipsis.
+func uidRanges(uids []UID, max int) string {
+	var parts []string
+	for i := 0; i < len(uids); {
+		j := i
+		for j+1 < len(uids) && uids[j+1] == uids[j]+1 {
+			j++
+		}
+		if len(parts) == max {
+			parts = append(parts, "...")
+			break
+		}
+		if i == j {
+			parts = append(parts, fmt.Sprint(uids[i]))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d:%d", uids[i], uids[j]))
+		}
+		i = j + 1
+	}
+	return strings.Join(parts, ",")
+}

@@ -32,6 +32,7 @@ func Next(p *Plan, outcomes []Outcome) State {
 		}
 	}
 	createFailed := map[*draftFolder]bool{}
+	renameFailed := map[*Action]bool{}
 	side := make(map[*draftFolder]*[2]SideState, len(p.drafts))
 	// home is the folder pair a slot belongs to: a Move's arrival lands in
 	// another folder pair than the action's own.
@@ -69,6 +70,9 @@ func Next(p *Plan, outcomes []Outcome) State {
 					ss[a.Side] = a.folder.listed[a.Side]
 				}
 			}
+			if a.Op == RenameFolder {
+				renameFailed[a] = true
+			}
 			continue
 		}
 		switch a.Op {
@@ -104,7 +108,25 @@ func Next(p *Plan, outcomes []Outcome) State {
 	var st State
 	for _, d := range p.drafts {
 		ss := *side[d]
-		f := FolderState{Name: d.name, A: ss[A], B: ss[B]}
+		name := d.name
+		if rn := d.renamed; rn != nil {
+			// Made again on a side where it was deleted, but that
+			// failed: the state stays as it was, and the next run
+			// finds the same rename and tries again.
+			if createFailed[d] && (rn.revive[A] || rn.revive[B]) {
+				st.Folders = append(st.Folders, *rn.orig)
+				continue
+			}
+			// Not renamed on a side after all: the folder keeps its old
+			// name, and the next run finds the rename again.
+			for s := range 2 {
+				if a := rn.by[s]; a != nil && renameFailed[a] {
+					name = rn.from
+					ss[s].Mailbox = rn.oldMailbox[s]
+				}
+			}
+		}
+		f := FolderState{Name: name, A: ss[A], B: ss[B]}
 		for _, sl := range d.slots {
 			r := sl.rec
 			if sl.failed {

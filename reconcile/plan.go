@@ -34,6 +34,9 @@ type draftFolder struct {
 	listed [2]SideState
 	// reset marks a side whose UIDVALIDITY changed since the base.
 	reset [2]bool
+	// renamed is set when the folder pair continues a base folder under a
+	// new name.
+	renamed *renamed
 }
 
 // view is one folder pair as the planner sees it.
@@ -42,6 +45,8 @@ type view struct {
 	base   *FolderState
 	listed [2]*Folder
 	policy FolderPolicy
+	// renamed is set when base is a base folder under a new name.
+	renamed *renamed
 }
 
 // planner holds the working data of one Build call.
@@ -49,6 +54,7 @@ type planner struct {
 	pair   string
 	policy Policy
 	lists  [2]*Listing
+	names  *namer
 	plan   *Plan
 	acts   []*Action
 	// moveOf holds the Move that carries out a user's move of a base
@@ -66,12 +72,15 @@ type planner struct {
 	// on the other side pairs with them instead of being copied.
 	arrivals [2]map[string][]*Action
 	created  [2]map[string]*Action // folders this plan creates, by mailbox
+	// renamed holds the folders renamed since the base, by new name.
+	renamed map[string]*renamed
 }
 
 // Build plans what a run does to make the two sides of pair agree, given
 // the last agreed state and what each side lists now. It is a pure
 // function. A tripped safety guard returns the plan together with a
-// *GuardError.
+// *GuardError; a folder name that cannot be carried to the other side
+// returns an empty plan and a *NamingError.
 func Build(pair string, base State, a, b Listing, p Policy) (*Plan, error) {
 	pl := &planner{
 		pair:   pair,
@@ -79,10 +88,20 @@ func Build(pair string, base State, a, b Listing, p Policy) (*Plan, error) {
 		lists:  [2]*Listing{&a, &b},
 		plan:   &Plan{Pair: pair, base: base},
 	}
+	var err error
+	if pl.names, err = newNamer(p.Naming, pl.lists); err != nil {
+		return &Plan{Pair: pair}, err
+	}
+	if base, err = pl.renames(base); err != nil {
+		return &Plan{Pair: pair}, err
+	}
+	if err := pl.names.checkNames(p); err != nil {
+		return &Plan{Pair: pair}, err
+	}
 	for s := range 2 {
 		pl.arrivals[s] = map[string][]*Action{}
 		pl.created[s] = map[string]*Action{}
-		pl.trash[s] = trashMailbox(pl.lists[s])
+		pl.trash[s] = pl.trashMailbox(Side(s))
 		pl.trashOK[s] = pl.trash[s] != ""
 	}
 
@@ -120,13 +139,17 @@ func (pl *planner) views(base State) []*view {
 	}
 	for i := range base.Folders {
 		f := &base.Folders[i]
-		get(f.Name).base = f
+		v := get(f.Name)
+		v.base = f
+		v.renamed = pl.renamed[f.Name]
 	}
 	for s := range 2 {
 		l := pl.lists[s]
 		for i := range l.Folders {
 			f := &l.Folders[i]
-			get(LogicalName(f.Mailbox, l.Delim)).listed[s] = f
+			if name := pl.names.logicalOf(Side(s), f.Mailbox); name != "" {
+				get(name).listed[s] = f
+			}
 		}
 	}
 	names := make([]string, 0, len(byName))
@@ -166,14 +189,16 @@ func MailboxName(logical string, delim rune) string {
 	return strings.ReplaceAll(logical, "/", string(delim))
 }
 
-func trashMailbox(l *Listing) string {
-	for _, f := range l.Folders {
-		if f.Role == RoleTrash {
+// trashMailbox finds side s's trash among the pair's folders: the one
+// with the \Trash role, else the one named Trash.
+func (pl *planner) trashMailbox(s Side) string {
+	for _, f := range pl.lists[s].Folders {
+		if f.Role == RoleTrash && pl.names.logicalOf(s, f.Mailbox) != "" {
 			return f.Mailbox
 		}
 	}
-	for _, f := range l.Folders {
-		if strings.EqualFold(LogicalName(f.Mailbox, l.Delim), "Trash") {
+	for _, f := range pl.lists[s].Folders {
+		if strings.EqualFold(pl.names.logicalOf(s, f.Mailbox), "Trash") {
 			return f.Mailbox
 		}
 	}
@@ -203,7 +228,7 @@ const (
 func (pl *planner) folder(v *view) {
 	if v.policy.Direction == None {
 		if v.base != nil { // ignored now: keep what was agreed, untouched
-			d := &draftFolder{name: v.name, base: v.base, side: [2]SideState{v.base.A, v.base.B}}
+			d := &draftFolder{name: v.name, base: v.base, side: [2]SideState{v.base.A, v.base.B}, renamed: v.renamed}
 			d.listed = d.side
 			for i := range v.base.Records {
 				d.slots = append(d.slots, &slot{rec: v.base.Records[i], base: &v.base.Records[i]})
@@ -212,8 +237,12 @@ func (pl *planner) folder(v *view) {
 		}
 		return
 	}
-	d := &draftFolder{name: v.name, base: v.base}
+	d := &draftFolder{name: v.name, base: v.base, renamed: v.renamed}
 	pl.plan.drafts = append(pl.plan.drafts, d)
+	var revive [2]bool
+	if v.renamed != nil {
+		revive = v.renamed.revive
+	}
 	var baseSide [2]SideState
 	if v.base != nil {
 		baseSide = [2]SideState{v.base.A, v.base.B}
@@ -227,7 +256,7 @@ func (pl *planner) folder(v *view) {
 		// A folder the state knows but a side no longer lists was deleted
 		// there (now, or before and kept on the other side): nothing new
 		// flows into it, so it is not resurrected.
-		detached[s] = v.base != nil && v.listed[s] == nil
+		detached[s] = v.base != nil && v.listed[s] == nil && !revive[s]
 	}
 	d.listed = d.side
 	d.reset = reset
@@ -331,7 +360,7 @@ func (pl *planner) folder(v *view) {
 		if d.side[s].Mailbox != "" {
 			return d.side[s].Mailbox
 		}
-		return MailboxName(v.name, pl.lists[s].Delim)
+		return pl.names.mustMailbox(s, v.name)
 	}
 	ensureFolder := func(s Side) {
 		if v.listed[s] != nil {
@@ -367,7 +396,7 @@ func (pl *planner) folder(v *view) {
 			a.slot = sl
 			a.arrival = &slot{rec: Record{ID: m.ID, Flags: m.Flags}}
 			a.arrival.waiting[s] = true
-			dl := LogicalName(dest, pl.lists[s].Delim)
+			dl := pl.logicalOf(s, dest)
 			pl.arrivals[s][dl] = append(pl.arrivals[s][dl], a)
 			return
 		}
@@ -398,6 +427,15 @@ func (pl *planner) folder(v *view) {
 			sl.rec.setUID(o, 0)
 			sl.rec.Flags = m.Flags
 			switch st[o] {
+			case absent:
+				// The folder was renamed on s and deleted on o: its
+				// messages go to o again, under the new name. A failed
+				// copy is dropped from the state, so the next run pairs
+				// or copies the message afresh.
+				if revive[o] && dir.Flows(s) {
+					sl.base = nil
+					copyTo(o, m, sl, ReasonRevived)
+				}
 			case lost:
 				// The server lost it, the user did not delete it.
 				if dir.Flows(s) {
@@ -502,7 +540,7 @@ func (pl *planner) folder(v *view) {
 	for s := range 2 {
 		side, o := Side(s), Side(s).Other()
 		// An empty new folder appears on the other side too.
-		if v.base == nil && v.listed[s] != nil && v.listed[o] == nil && dir.Flows(side) {
+		if (v.base == nil || revive[o]) && v.listed[s] != nil && v.listed[o] == nil && dir.Flows(side) {
 			ensureFolder(o)
 		}
 		// A folder deleted on one side goes on the other too, once
@@ -609,7 +647,10 @@ func (pl *planner) detectMoves(views []*view) {
 						j = -1
 						break
 					}
-					if j < 0 && c.v.listed[s] != nil && c.v.policy.Direction.Flows(side) && !pl.resetOn(c.v, s) && !holds(c.v.listed[s], r.ID) && !knows(c.v.base, r.ID) {
+					// The destination is there on s, or new on o and made
+					// on s by this plan (its folder pair creates it).
+					there := c.v.listed[s] != nil || c.v.base == nil
+					if j < 0 && there && c.v.policy.Direction.Flows(side) && !pl.resetOn(c.v, s) && !holds(c.v.listed[s], r.ID) && !knows(c.v.base, r.ID) {
 						j = k
 					}
 				}
@@ -619,8 +660,12 @@ func (pl *planner) detectMoves(views []*view) {
 				y := cs[j].v
 				fresh[o][r.ID] = append(cs[:j:j], cs[j+1:]...)
 				moved := listed[s][us]
+				dest := pl.names.mustMailbox(s, y.name)
+				if y.listed[s] != nil {
+					dest = y.listed[s].Mailbox
+				}
 				a := &Action{Op: Move, Side: s, Folder: x.name, Mailbox: x.listed[s].Mailbox, UID: us,
-					Dest: y.listed[s].Mailbox, ID: r.ID, Reason: ReasonMoved, mergeBase: r.Flags, hasBase: true}
+					Dest: dest, ID: r.ID, Reason: ReasonMoved, mergeBase: r.Flags, hasBase: true}
 				a.arrival = &slot{rec: Record{ID: r.ID, Flags: moved.Flags}}
 				a.arrival.waiting[s] = true
 				pl.acts = append(pl.acts, a)
@@ -677,6 +722,9 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 // holds reports whether folder f lists a message with identity id:
 // moving another copy there would make two.
 func holds(f *Folder, id Identity) bool {
+	if f == nil {
+		return false
+	}
 	for i := range f.Messages {
 		if f.Messages[i].ID == id {
 			return true
@@ -828,13 +876,13 @@ func (pl *planner) mergeFlags(add func(Action) *Action, sl *slot, dir Direction,
 // the account has none.
 func (pl *planner) ensureTrash(s Side, add func(Action) *Action) string {
 	if pl.trash[s] == "" {
-		pl.trash[s] = MailboxName("Trash", pl.lists[s].Delim)
+		pl.trash[s] = pl.names.mustMailbox(s, "Trash")
 	}
 	if !pl.trashOK[s] {
 		pl.trashOK[s] = true
 		if pl.created[s][pl.trash[s]] == nil {
 			a := add(Action{Op: CreateFolder, Side: s, Mailbox: pl.trash[s], Reason: ReasonTrashFolder})
-			a.Folder = LogicalName(pl.trash[s], pl.lists[s].Delim)
+			a.Folder = pl.logicalOf(s, pl.trash[s])
 			a.folder = nil // belongs to no folder pair of this plan
 			pl.created[s][pl.trash[s]] = a
 		}
@@ -862,6 +910,8 @@ func (pl *planner) count() {
 		switch a.Op {
 		case CreateFolder:
 			c.FoldersCreated++
+		case RenameFolder:
+			c.FoldersRenamed++
 		case DeleteFolder:
 			c.FoldersDeleted++
 		case Copy:
@@ -954,4 +1004,13 @@ func remove(ms []*Message, m *Message) []*Message {
 		}
 	}
 	return ms
+}
+
+// logicalOf returns the logical name of a mailbox of side s: listed, or
+// the trash this plan creates.
+func (pl *planner) logicalOf(s Side, mailbox string) string {
+	if l := pl.names.logicalOf(s, mailbox); l != "" {
+		return l
+	}
+	return "Trash"
 }

@@ -23,7 +23,7 @@ var update = flag.Bool("update", false, "rewrite the plan, next and error sectio
 //	policy  direction, deletion, max_deletes, rule lines
 //	plan    the expected Plan.String()
 //	next    the expected state after the plan was carried out in full
-//	error   the expected guard error, if any
+//	error   the expected guard or naming error, if any
 //
 // Every case that plans successfully is also carried out on a model of
 // the two accounts, and planning again must then give an empty plan:
@@ -52,8 +52,9 @@ func TestPlan(t *testing.T) {
 			if perr != nil {
 				got["error"] = perr.Error() + "\n"
 				var ge *reconcile.GuardError
-				if !errors.As(perr, &ge) {
-					t.Fatalf("Build error %v is not a *GuardError", perr)
+				var ne *reconcile.NamingError
+				if !errors.As(perr, &ge) && !errors.As(perr, &ne) {
+					t.Fatalf("Build error %v is neither a *GuardError nor a *NamingError", perr)
 				}
 			} else {
 				accA, accB := accountFromListing(la), accountFromListing(lb)

@@ -59,6 +59,7 @@ func parseState(t testing.TB, text string) reconcile.State {
 
 // parseListing reads one side's listing:
 //
+//	[delim .]
 //	folder INBOX [uv=1] [role=\Trash]
 //	1 \Seen x:1
 func parseListing(t testing.TB, text string) reconcile.Listing {
@@ -67,6 +68,10 @@ func parseListing(t testing.TB, text string) reconcile.Listing {
 	var cur *reconcile.Folder
 	for _, ln := range lines(text) {
 		f := strings.Fields(ln)
+		if f[0] == "delim" {
+			l.Delim = []rune(f[1])[0]
+			continue
+		}
 		if f[0] == "folder" {
 			l.Folders = append(l.Folders, reconcile.Folder{Mailbox: f[1], UIDValidity: 1})
 			cur = &l.Folders[len(l.Folders)-1]
@@ -120,6 +125,18 @@ func parsePolicy(t testing.TB, text string) reconcile.Policy {
 			p.Rules = append(p.Rules, r)
 		case "force":
 			p.Force = true
+		case "prefer":
+			p.Prefer = side(v)
+		case "prefix":
+			// prefix SIDE NAME
+			sd, name, _ := strings.Cut(v, " ")
+			p.Naming.Prefix[side(sd)] = name
+		case "map":
+			// map A-MAILBOX B-MAILBOX
+			x, y, _ := strings.Cut(v, " ")
+			p.Naming.Maps = append(p.Naming.Maps, reconcile.NameMap{A: x, B: y})
+		case "roles":
+			p.Naming.IgnoreRoles = v == "off"
 		default:
 			t.Fatalf("bad policy line %q", ln)
 		}
@@ -207,6 +224,7 @@ func uidOrDash(t testing.TB, s string) reconcile.UID {
 // account is a model of one side's mailboxes.
 type account struct {
 	folders map[string]*mbox
+	delim   rune
 	nextUV  uint32
 	failOn  func(a *reconcile.Action) bool // injected failures
 }
@@ -219,7 +237,7 @@ type mbox struct {
 }
 
 func newAccount() *account {
-	acc := &account{folders: map[string]*mbox{}, nextUV: 100}
+	acc := &account{folders: map[string]*mbox{}, nextUV: 100, delim: '/'}
 	acc.create("INBOX")
 	return acc
 }
@@ -243,7 +261,7 @@ func (acc *account) deliver(folder string, id reconcile.Identity, fl reconcile.F
 }
 
 func (acc *account) listing() reconcile.Listing {
-	l := reconcile.Listing{Delim: '/'}
+	l := reconcile.Listing{Delim: acc.delim}
 	for name, m := range acc.folders {
 		l.Folders = append(l.Folders, reconcile.Folder{Mailbox: name, UIDValidity: m.uv, UIDNext: m.uidNext, Role: m.role,
 			Messages: append([]reconcile.Message(nil), m.msgs...)})
@@ -278,6 +296,10 @@ func (acc *account) apply(a *reconcile.Action, other *account) reconcile.Outcome
 			return reconcile.Outcome{Err: fmt.Errorf("no such folder")}
 		}
 		delete(acc.folders, a.Mailbox)
+	case reconcile.RenameFolder:
+		if err := acc.rename(a.Mailbox, a.Dest); err != nil {
+			return reconcile.Outcome{Err: err}
+		}
 	case reconcile.Copy:
 		src := other.folders[a.SrcMailbox]
 		dst := acc.folders[a.Mailbox]
@@ -320,6 +342,28 @@ func (acc *account) apply(a *reconcile.Action, other *account) reconcile.Outcome
 	return reconcile.Outcome{}
 }
 
+// rename renames a folder and the folders under it, as Dovecot does:
+// each keeps its UIDVALIDITY and UIDs.
+func (acc *account) rename(from, to string) error {
+	if acc.folders[from] == nil {
+		return fmt.Errorf("rename: no folder %q", from)
+	}
+	if acc.folders[to] != nil {
+		return fmt.Errorf("rename: %q exists", to)
+	}
+	moved := map[string]*mbox{}
+	for name, m := range acc.folders {
+		if name == from || strings.HasPrefix(name, from+string(acc.delim)) {
+			delete(acc.folders, name)
+			moved[to+name[len(from):]] = m
+		}
+	}
+	for name, m := range moved {
+		acc.folders[name] = m
+	}
+	return nil
+}
+
 // execute carries out a whole plan on the two model accounts.
 func execute(p *reconcile.Plan, a, b *account) []reconcile.Outcome {
 	accs := [2]*account{a, b}
@@ -333,7 +377,7 @@ func execute(p *reconcile.Plan, a, b *account) []reconcile.Outcome {
 
 // accountFromListing builds a model account holding what a listing says.
 func accountFromListing(l reconcile.Listing) *account {
-	acc := &account{folders: map[string]*mbox{}, nextUV: 100}
+	acc := &account{folders: map[string]*mbox{}, nextUV: 100, delim: l.Delim}
 	for _, f := range l.Folders {
 		m := &mbox{uv: f.UIDValidity, uidNext: f.UIDNext, role: f.Role, msgs: append([]reconcile.Message(nil), f.Messages...)}
 		if m.uidNext == 0 {

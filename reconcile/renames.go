@@ -1,0 +1,320 @@
+package reconcile
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// renamed is what a folder pair of the plan knows of a rename: the base
+// folder it continues under a new logical name.
+type renamed struct {
+	// from is the base folder's logical name before the rename.
+	from string
+	// orig is the base folder as the state had it.
+	orig *FolderState
+	// by is, per side, the RenameFolder action of this plan that gives
+	// the folder its new name there (its own, or an ancestor's); when it
+	// fails, the folder keeps its old name and mailbox on that side.
+	by [2]*Action
+	// oldMailbox is, per side, the mailbox before this plan's renames.
+	oldMailbox [2]string
+	// revive marks the side where the folder was deleted while the other
+	// side renamed it: it is made again there under the new name, with
+	// the other side's messages.
+	revive [2]bool
+}
+
+// found is a rename the user made on one side.
+type found struct {
+	to string // the new logical name
+	// implied marks a folder that followed its parent's rename.
+	implied bool
+}
+
+// renames finds the folders the user renamed on either side since the
+// base, plans the RenameFolder actions that repeat them on the other
+// side, and returns the base with those folders under their new names,
+// so the folder pairs that follow see one folder, not a deleted one and
+// a new one. The listings of the sides that rename are rewritten to the
+// names their folders have once the renames ran (they run first).
+//
+// A rename is a base folder gone by name from a side, and a new folder
+// on that side that is evidently the same mailbox: the same UIDVALIDITY
+// with no UID that contradicts the base, or most of the base's messages
+// by identity. Folders under a renamed folder follow it.
+func (pl *planner) renames(base State) (State, error) {
+	nm := pl.names
+	listed := [2]map[string]*Folder{{}, {}}
+	var newNames [2][]string
+	byName := map[string]*FolderState{}
+	for i := range base.Folders {
+		byName[base.Folders[i].Name] = &base.Folders[i]
+	}
+	for s := range 2 {
+		for i := range pl.lists[s].Folders {
+			f := &pl.lists[s].Folders[i]
+			if l := nm.logicalOf(Side(s), f.Mailbox); l != "" {
+				listed[s][l] = f
+				if byName[l] == nil {
+					newNames[s] = append(newNames[s], l)
+				}
+			}
+		}
+		sort.Strings(newNames[s])
+	}
+	var fnd [2]map[string]found
+	for s := range 2 {
+		fnd[s] = pl.findRenames(Side(s), base, byName, listed[s], newNames[s])
+	}
+
+	// cur is, per side, the name each listed mailbox has once this plan's
+	// renames ran; last is the rename that gave it that name.
+	cur := [2]map[string]string{{}, {}}
+	last := [2]map[string]*Action{{}, {}}
+	for s := range 2 {
+		for _, f := range pl.lists[s].Folders {
+			cur[s][f.Mailbox] = f.Mailbox
+		}
+	}
+	rename := func(s Side, from, to string, a *Action) {
+		d := string(nm.delim[s])
+		for orig, c := range cur[s] {
+			if c == from || (d != "" && strings.HasPrefix(c, from+d)) {
+				cur[s][orig] = to + c[len(from):]
+				last[s][orig] = a
+			}
+		}
+	}
+
+	pl.renamed = map[string]*renamed{}
+	targets := map[string]bool{}
+	dropped := map[string]bool{}
+	out := State{Folders: make([]FolderState, 0, len(base.Folders))}
+	for i := range base.Folders {
+		f := &base.Folders[i]
+		var r [2]found
+		var ok [2]bool
+		for s := range 2 {
+			r[s], ok[s] = fnd[s][f.Name]
+		}
+		for s := range 2 {
+			o := Side(s).Other()
+			// The new name taken on the other side by another folder, a
+			// name two renames lead to, or a parent's rename dropped: not
+			// a rename after all.
+			if ok[s] && ((listed[o][r[s].to] != nil && !(ok[o] && r[o].to == r[s].to)) ||
+				(r[s].implied && dropped[parentName(f.Name)])) {
+				ok[s] = false
+			}
+		}
+		// Two base folders renamed to one name: neither is a rename.
+		for s := range 2 {
+			if ok[s] && targets[r[s].to] {
+				ok[s] = false
+			}
+		}
+		if !ok[A] && !ok[B] {
+			if fnd[A][f.Name] != (found{}) || fnd[B][f.Name] != (found{}) {
+				dropped[f.Name] = true
+			}
+			out.Folders = append(out.Folders, *f)
+			continue
+		}
+		rn := &renamed{from: f.Name, orig: f}
+		nf := *f
+		var to string
+		switch {
+		case ok[A] && ok[B] && r[A].to == r[B].to:
+			to = r[A].to
+		case ok[A] && ok[B]:
+			w := pl.policy.Prefer
+			l := w.Other()
+			to = r[w].to
+			from := cur[l][listed[l][r[l].to].Mailbox]
+			dest, err := nm.mailboxFor(l, to)
+			if err != nil {
+				return base, err
+			}
+			if from != dest {
+				a := &Action{Op: RenameFolder, Side: l, Folder: to, Mailbox: from, Dest: dest, Reason: ReasonRenameConflict}
+				pl.acts = append(pl.acts, a)
+				rename(l, from, dest, a)
+			}
+			pl.plan.Conflicts = append(pl.plan.Conflicts, fmt.Sprintf("folder %q renamed to %q on %s and to %q on %s: %s wins (prefer), renamed to %q on %s too",
+				f.Name, r[w].to, w, r[l].to, l, w, to, l))
+		default:
+			s := A
+			if ok[B] {
+				s = B
+			}
+			o := s.Other()
+			to = r[s].to
+			switch {
+			case listed[o][f.Name] != nil:
+				from := cur[o][listed[o][f.Name].Mailbox]
+				dest, err := nm.mailboxFor(o, to)
+				if err != nil {
+					if ne, isNE := err.(*NamingError); isNE {
+						ne.Side, ne.Mailbox = s, listed[s][to].Mailbox
+					}
+					return base, err
+				}
+				if from != dest {
+					a := &Action{Op: RenameFolder, Side: o, Folder: to, Mailbox: from, Dest: dest, Reason: ReasonRenamed}
+					pl.acts = append(pl.acts, a)
+					rename(o, from, dest, a)
+				}
+			case f.Side(o).Mailbox != "":
+				// Renamed on s, deleted on o: made again on o under the
+				// new name, with s's messages (change beats delete).
+				rn.revive[o] = true
+				*nf.Side(o) = SideState{}
+				nf.Records = nil
+				for _, rec := range f.Records {
+					rec.setUID(o, 0)
+					if rec.UID(s) != 0 {
+						nf.Records = append(nf.Records, rec)
+					}
+				}
+			}
+		}
+		for s := range 2 {
+			if lf := listed[s][f.Name]; lf != nil {
+				rn.oldMailbox[s] = lf.Mailbox
+				rn.by[s] = last[s][lf.Mailbox]
+			}
+		}
+		targets[to] = true
+		nf.Name = to
+		pl.renamed[to] = rn
+		out.Folders = append(out.Folders, nf)
+	}
+	sort.Slice(out.Folders, func(i, j int) bool { return out.Folders[i].Name < out.Folders[j].Name })
+
+	// The sides that rename see their folders under the new names.
+	changed := false
+	for s := range 2 {
+		if len(last[s]) == 0 {
+			continue
+		}
+		changed = true
+		l := *pl.lists[s]
+		l.Folders = append([]Folder(nil), l.Folders...)
+		for i := range l.Folders {
+			l.Folders[i].Mailbox = cur[s][l.Folders[i].Mailbox]
+		}
+		sort.Slice(l.Folders, func(i, j int) bool { return l.Folders[i].Mailbox < l.Folders[j].Mailbox })
+		pl.lists[s] = &l
+	}
+	if changed {
+		var err error
+		if pl.names, err = newNamer(pl.policy.Naming, pl.lists); err != nil {
+			return base, err
+		}
+	}
+	return out, nil
+}
+
+// findRenames finds the base folders side s renamed: gone by name, and
+// there under a new name. Folders are visited parents first, so a child
+// follows its parent's new name unless it evidently went elsewhere.
+func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderState, listed map[string]*Folder, newNames []string) map[string]found {
+	out := map[string]found{}
+	used := map[string]bool{}
+	for i := range base.Folders {
+		f := &base.Folders[i]
+		if f.Side(s).Mailbox == "" || listed[f.Name] != nil || strings.EqualFold(f.Name, "INBOX") ||
+			pl.policy.For(f.Name).Direction == None {
+			continue
+		}
+		implied := ""
+		for anc := parentName(f.Name); anc != ""; anc = parentName(anc) {
+			if r, ok := out[anc]; ok {
+				implied = r.to + f.Name[len(anc):]
+				break
+			}
+		}
+		if implied != "" && listed[implied] != nil && byName[implied] == nil && !used[implied] {
+			out[f.Name] = found{to: implied, implied: true}
+			used[implied] = true
+			continue
+		}
+		best, bestScore, tie := "", -1, false
+		for _, n := range newNames {
+			dir := pl.policy.For(n).Direction
+			if used[n] || strings.EqualFold(n, "INBOX") || !dir.Flows(s) {
+				continue
+			}
+			score, ok := sameMailbox(f, s, listed[n])
+			switch {
+			case !ok:
+			case score > bestScore:
+				best, bestScore, tie = n, score, false
+			case score == bestScore:
+				tie = true
+			}
+		}
+		switch {
+		case best != "" && !tie:
+			out[f.Name] = found{to: best}
+			used[best] = true
+		case implied != "":
+			// Renamed with its parent, then deleted or moved out of
+			// sight: it follows the parent, and is deleted there.
+			out[f.Name] = found{to: implied, implied: true}
+			used[implied] = true
+		}
+	}
+	return out
+}
+
+// sameMailbox reports whether listed folder l of side s is evidently the
+// base folder f under another name, and how many of f's messages say so.
+func sameMailbox(f *FolderState, s Side, l *Folder) (score int, ok bool) {
+	bs := f.Side(s)
+	total := 0
+	ids := map[Identity]int{}
+	byUID := map[UID]Identity{}
+	for _, m := range l.Messages {
+		ids[m.ID]++
+		byUID[m.UID] = m.ID
+	}
+	sameUV := bs.UIDValidity != 0 && bs.UIDValidity == l.UIDValidity
+	uidScore, idScore := 0, 0
+	for _, r := range f.Records {
+		u := r.UID(s)
+		if u == 0 {
+			continue
+		}
+		total++
+		if id, there := byUID[u]; sameUV && there {
+			if id != r.ID {
+				sameUV = false // another message under that UID
+			} else {
+				uidScore++
+			}
+		}
+		if r.ID != "" && ids[r.ID] > 0 {
+			ids[r.ID]--
+			idScore++
+		}
+	}
+	if sameUV && (uidScore > 0 || total == 0 || len(l.Messages) == 0) {
+		return max(uidScore, idScore), true
+	}
+	if total > 0 && 2*idScore > total {
+		return idScore, true
+	}
+	return 0, false
+}
+
+// parentName returns the logical name of a folder's parent, "" at the
+// top level.
+func parentName(name string) string {
+	i := strings.LastIndex(name, "/")
+	if i < 0 {
+		return ""
+	}
+	return name[:i]
+}
