@@ -157,6 +157,7 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	var ue usageError
 	var ce *configError
+	var ne *reconcile.NamingError
 	switch {
 	case errors.As(err, &ce):
 		// diagnostics were printed already
@@ -168,6 +169,9 @@ func exitCode(err error, stderr io.Writer) int {
 	case errors.Is(err, reconcile.ErrTooManyDeletes), errors.Is(err, reconcile.ErrSuspiciousListing):
 		fmt.Fprintf(stderr, "mailtwin: stopped, nothing was changed: %v\n", err)
 		return exitGuard
+	case errors.As(err, &ne):
+		fmt.Fprintf(stderr, "mailtwin: %v\nmailtwin: nothing was changed; fix the pair's folder names in the configuration\n", err)
+		return exitUsage
 	case errors.Is(err, gitstate.ErrLocked):
 		fmt.Fprintf(stderr, "mailtwin: %v\nmailtwin: another run is in progress; if it died, the lock is taken over once stale\n", err)
 		return exitFailed

@@ -109,6 +109,10 @@ func newNamer(n Naming, lists [2]*Listing) (*namer, error) {
 		for _, mb := range mbs {
 			l := nm.logical[s][mb]
 			if prev, dup := owner[l]; dup && (!mapped[s][mb] || !mapped[s][prev]) {
+				// Name the folder the map does not cover.
+				if mapped[s][mb] {
+					mb, prev = prev, mb
+				}
 				return nil, &NamingError{Side: Side(s), Mailbox: mb,
 					Detail: fmt.Sprintf("it and %q both pair with the folder %q of the other side; pair one of them by hand with a map block", prev, l)}
 			}

@@ -45,9 +45,13 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 	}
 	lists, err := listBoth(ctx, opts.Policy, [2]Mailstore{a, b})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("pair %q: %w", opts.Pair, err)
 	}
 	plan, err := Build(opts.Pair, base, lists[A], lists[B], opts.Policy)
+	var ge *GuardError
+	if err != nil && !errors.As(err, &ge) {
+		return nil, fmt.Errorf("pair %q: %w", opts.Pair, err)
+	}
 	res := &Result{Plan: plan}
 	if err != nil || opts.PlanOnly {
 		return res, err
@@ -77,8 +81,9 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 	return res, ctx.Err()
 }
 
-// listBoth lists and scans both sides concurrently (each side uses its
-// own connection), skipping folders whose policy is direction none.
+// listBoth lists both sides, then scans them, each side concurrently on
+// its own connection. Folders outside the pair (outside a side's prefix)
+// and folders whose policy is direction none are not scanned.
 func listBoth(ctx context.Context, p Policy, stores [2]Mailstore) ([2]Listing, error) {
 	var lists [2]Listing
 	var errs [2]error
@@ -88,11 +93,24 @@ func listBoth(ctx context.Context, p Policy, stores [2]Mailstore) ([2]Listing, e
 			l, err := stores[s].List(ctx)
 			if err != nil {
 				errs[s] = fmt.Errorf("list folders on %s (%s): %w", Side(s), stores[s].Name(), err)
-				return
 			}
-			for i := range l.Folders {
-				f := &l.Folders[i]
-				if p.For(LogicalName(f.Mailbox, l.Delim)).Direction == None {
+			lists[s] = l
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs[0], errs[1]); err != nil {
+		return lists, err
+	}
+	names, err := newNamer(p.Naming, [2]*Listing{&lists[A], &lists[B]})
+	if err != nil {
+		return lists, err
+	}
+	for s := range 2 {
+		wg.Go(func() {
+			for i := range lists[s].Folders {
+				f := &lists[s].Folders[i]
+				name := names.logicalOf(Side(s), f.Mailbox)
+				if name == "" || p.For(name).Direction == None {
 					continue
 				}
 				if err := stores[s].Scan(ctx, f); err != nil {
@@ -100,7 +118,6 @@ func listBoth(ctx context.Context, p Policy, stores [2]Mailstore) ([2]Listing, e
 					return
 				}
 			}
-			lists[s] = l
 		})
 	}
 	wg.Wait()
