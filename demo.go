@@ -190,7 +190,7 @@ pair "work-backup" {
 		return err
 	}
 
-	step("changes: new mail on both sides, a flag set on a, a message deleted on b")
+	step("changes: new mail on both sides, a flag set and two messages moved on a, a message deleted and a folder renamed on b")
 	if err := demoAppend(ca, "INBOX", demoMessage("boss@example.org", "alice@example.org", "Urgent: budget", 500, 28)); err != nil {
 		return err
 	}
@@ -212,14 +212,26 @@ pair "work-backup" {
 	if _, err := cb.UIDExpunge(imap.UIDSetNum(1)).Collect(); err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "a: + INBOX \"Urgent: budget\"; ~ Work uid 1 +\\Flagged")
-	fmt.Fprintln(out, "b: + Receipts \"Receipt 200\"; - Receipts uid 1 (expunged)")
+	if _, err := ca.Select("INBOX", nil).Wait(); err != nil {
+		return err
+	}
+	if _, err := ca.Move(imap.UIDSetNum(2, 3), "Work").Wait(); err != nil {
+		return err
+	}
+	if err := cb.Unselect().Wait(); err != nil {
+		return err
+	}
+	if err := cb.Rename("Receipts", "Invoices", nil).Wait(); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "a: + INBOX \"Urgent: budget\"; ~ Work uid 1 +\\Flagged; > INBOX uid 2, 3 moved to Work")
+	fmt.Fprintln(out, "b: + Receipts \"Receipt 200\"; - Receipts uid 1 (expunged); folder Receipts renamed to Invoices")
 
 	step("mailtwin plan  (read-only: what apply would do)")
 	if err := cmdSync(ctx, &dg, true); err != nil {
 		return err
 	}
-	step("mailtwin apply  (the deletion on b moves a's copy to a's Trash, as the policy says)")
+	step("mailtwin apply  (moves and the rename are repeated, not re-uploaded; the deletion on b moves a's copy to a's Trash)")
 	if err := cmdSync(ctx, &dg, false); err != nil {
 		return err
 	}

@@ -57,10 +57,12 @@ func TestDemo(t *testing.T) {
 		"=== mailtwin apply  (first sync",
 		`+ b:"Work" create folder`,
 		"=== mailtwin plan  (read-only",
-		`+ b:"INBOX" <- a:"INBOX"`,        // new mail on a
-		`+ a:"Receipts" <- b:"Receipts"`,  // new mail on b
-		`~ b:"Work" uid`,                  // the flag set on a
-		`> a:"Receipts" uid 1 -> "Trash"`, // the deletion on b, trash policy
+		`+ b:"INBOX" <- a:"INBOX"`,                               // new mail on a
+		`+ a:"Invoices" <- b:"Invoices"`,                         // new mail on b
+		`~ b:"Work" uid`,                                         // the flag set on a
+		`> a:"Invoices" uid 1 -> "Trash"`,                        // the deletion on b, trash policy
+		`> a:"Receipts" rename folder -> "Invoices"`,             // the rename on b
+		`> b:"INBOX" -> "Work" (2 messages: uid 6:7; moved on o`, // the moves on a
 		"=== mailtwin plan  (nothing left to do",
 		`pair "work-backup": no changes`,
 		"=== mailtwin log",
