@@ -32,7 +32,13 @@ func Next(p *Plan, outcomes []Outcome) State {
 		}
 	}
 	createFailed := map[*draftFolder]bool{}
-	renameFailed := map[*Action]bool{}
+	// The plan's actions are copies of the planner's: a rename is known
+	// by what it renames.
+	type renameKey struct {
+		side     Side
+		from, to string
+	}
+	renameFailed := map[renameKey]bool{}
 	side := make(map[*draftFolder]*[2]SideState, len(p.drafts))
 	// home is the folder pair a slot belongs to: a Move's arrival lands in
 	// another folder pair than the action's own.
@@ -71,7 +77,7 @@ func Next(p *Plan, outcomes []Outcome) State {
 				}
 			}
 			if a.Op == RenameFolder {
-				renameFailed[a] = true
+				renameFailed[renameKey{a.Side, a.Mailbox, a.Dest}] = true
 			}
 			continue
 		}
@@ -120,7 +126,7 @@ func Next(p *Plan, outcomes []Outcome) State {
 			// Not renamed on a side after all: the folder keeps its old
 			// name, and the next run finds the rename again.
 			for s := range 2 {
-				if a := rn.by[s]; a != nil && renameFailed[a] {
+				if a := rn.by[s]; a != nil && renameFailed[renameKey{a.Side, a.Mailbox, a.Dest}] {
 					name = rn.from
 					ss[s].Mailbox = rn.oldMailbox[s]
 				}
