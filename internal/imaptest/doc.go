@@ -6,7 +6,9 @@
 // The Server helpers (Dial, Append, Create, Messages, Mailboxes, ...)
 // speak real IMAP through imapclient on a fresh connection each, so a test
 // can seed and inspect mailboxes independently of the code under test.
-// Every helper fails the test on error.
+// Every helper fails the test on error. Rename and RenameByCopy rename a
+// folder as a user's client would, the second the way a server that
+// changes UIDVALIDITY on RENAME leaves it.
 //
 // The Dovecot fixture needs the dovecot binary (Debian: dovecot-imapd).
 // Without it the tests that ask for it are skipped, unless
