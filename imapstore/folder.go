@@ -1,9 +1,12 @@
 package imapstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/emersion/go-imap/v2"
 )
@@ -70,23 +73,142 @@ func (s *Store) DeleteFolder(ctx context.Context, mailbox string) error {
 	})
 }
 
-// RenameFolder renames mailbox from to to, children included.
+// ErrFolderExists is matched (errors.Is) by the error of a RenameFolder
+// whose target is a folder of its own while the source still exists:
+// renaming onto it would merge two folders, which is never done.
+var ErrFolderExists = errors.New("folder exists already")
+
+// RenameFolder renames mailbox from to to, with the folders under it.
+//
+// It is safe to call again after a crash: when from is gone and to
+// exists, the rename happened already, and only the children the server
+// may have left under from are renamed. Servers differ on children:
+// Dovecot renames them with the parent (keeping every UIDVALIDITY),
+// others (imapmemserver) rename the one mailbox and leave its children
+// under the old name. RenameFolder renames what was left, parents first,
+// so the hierarchy always moves as a whole.
+//
+// It refuses, before changing anything, with ErrFolderExists when to (or
+// a child's new name) is a folder and from (or that child) still exists:
+// IMAP cannot merge folders, and mailtwin does not try. It refuses to
+// rename INBOX (RENAME INBOX moves its messages and leaves INBOX) and to
+// move a folder under itself.
 func (s *Store) RenameFolder(ctx context.Context, from, to string) error {
 	return s.mutate(ctx, fmt.Sprintf("rename folder %q to %q", from, to), func() error {
-		if s.sel.name == from {
+		if from == to {
+			return errors.New("from and to are the same name")
+		}
+		if strings.EqualFold(from, "INBOX") {
+			return errors.New("INBOX cannot be renamed (IMAP RENAME of INBOX moves its messages to a new folder and keeps INBOX)")
+		}
+		d, err := s.hierarchyDelim()
+		if err != nil {
+			return err
+		}
+		sub := func(name string) string { return name + string(d) }
+		if d != 0 && strings.HasPrefix(to, sub(from)) {
+			return fmt.Errorf("%q is inside %q: a folder cannot be moved under itself", to, from)
+		}
+		if s.sel.name == from || d != 0 && strings.HasPrefix(s.sel.name, sub(from)) {
 			if err := s.unselect(); err != nil {
 				return fmt.Errorf("leave the mailbox: %w", err)
 			}
 		}
-		if err := s.c.Rename(from, to, nil).Wait(); err != nil {
-			// A retry after a crash: the rename happened already.
-			fromExists, _, ferr := s.lookup(from)
-			_, toSelectable, terr := s.lookup(to)
-			if ferr == nil && terr == nil && !fromExists && toSelectable {
-				return nil
-			}
+
+		// One look at the whole account, before anything changes: is it
+		// a fresh rename, a retry, or a merge to refuse?
+		boxes, err := s.listMailboxes("*")
+		if err != nil {
 			return err
 		}
-		return nil
+		fromSel, toSel := boxes[from], boxes[to]
+		if fromSel && toSel {
+			return fmt.Errorf("%w: %q is a folder of its own; refusing to merge %q into it", ErrFolderExists, to, from)
+		}
+		children := 0
+		if d != 0 {
+			for name, sel := range boxes {
+				if !sel || !strings.HasPrefix(name, sub(from)) {
+					continue
+				}
+				children++
+				if dest := sub(to) + name[len(sub(from)):]; boxes[dest] {
+					return fmt.Errorf("%w: %q is a folder of its own; refusing to merge %q into it", ErrFolderExists, dest, name)
+				}
+			}
+		}
+
+		if !toSel || fromSel {
+			if err := s.c.Rename(from, to, nil).Wait(); err != nil {
+				// Someone else may have renamed it meanwhile.
+				now, lerr := s.listMailboxes("*")
+				if lerr != nil || now[from] || !now[to] {
+					return err
+				}
+			}
+		}
+		if d == 0 {
+			return nil
+		}
+		return s.renameLeftChildren(from, to, d, children)
 	})
+}
+
+// renameLeftChildren renames the folders a RENAME of from to to left
+// under from, parents first, each to the same place under to. It lists
+// again after each RENAME, so it works whether or not the server takes a
+// child's own children along. expected is how many children from had.
+func (s *Store) renameLeftChildren(from, to string, d rune, expected int) error {
+	prefix := from + string(d)
+	for round := 0; ; round++ {
+		boxes, err := s.listMailboxes(prefix + "*")
+		if err != nil {
+			return fmt.Errorf("look for folders left under %q: %w", from, err)
+		}
+		var left []string
+		for name, sel := range boxes {
+			if sel && strings.HasPrefix(name, prefix) {
+				left = append(left, name)
+			}
+		}
+		if len(left) == 0 {
+			return nil
+		}
+		if round > expected {
+			slices.Sort(left)
+			return fmt.Errorf("the server keeps folders under %q after renaming them: %q", from, left)
+		}
+		// The shallowest first: a parent before its children.
+		child := slices.MinFunc(left, func(a, b string) int {
+			if c := cmp.Compare(strings.Count(a, string(d)), strings.Count(b, string(d))); c != 0 {
+				return c
+			}
+			return strings.Compare(a, b)
+		})
+		dest := to + string(d) + child[len(prefix):]
+		if err := s.c.Rename(child, dest, nil).Wait(); err != nil {
+			if boxes, lerr := s.listMailboxes(dest); lerr == nil && boxes[dest] {
+				err = fmt.Errorf("%w: %q is a folder of its own; refusing to merge %q into it", ErrFolderExists, dest, child)
+			}
+			return fmt.Errorf("rename %q, which the server left behind, to %q: %w", child, dest, err)
+		}
+	}
+}
+
+// listMailboxes runs LIST "" pattern and returns the mailboxes it names
+// (placeholders included, \NonExistent ones not), each with whether it
+// can be selected.
+func (s *Store) listMailboxes(pattern string) (map[string]bool, error) {
+	l, err := s.c.List("", pattern, nil).Collect()
+	if err != nil {
+		return nil, fmt.Errorf("list %q: %w", pattern, err)
+	}
+	out := make(map[string]bool, len(l))
+	for _, d := range l {
+		if hasAttr(d.Attrs, imap.MailboxAttrNonExistent) {
+			continue
+		}
+		out[d.Mailbox] = out[d.Mailbox] || !hasAttr(d.Attrs, imap.MailboxAttrNoSelect)
+	}
+	return out, nil
 }

@@ -677,6 +677,7 @@ func TestReadOnly(t *testing.T) {
 		_, mutations["Move"] = st.Move(ctx, "INBOX", []reconcile.UID{u1}, "Other")
 		mutations["CreateFolder"] = st.CreateFolder(ctx, "New")
 		mutations["DeleteFolder"] = st.DeleteFolder(ctx, "Other")
+		mutations["RenameFolder"] = st.RenameFolder(ctx, "Other", "Renamed")
 		for name, err := range mutations {
 			if !errors.Is(err, imapstore.ErrReadOnly) || !strings.Contains(err.Error(), `account "acct" is opened read-only`) {
 				t.Errorf("%s() on a read-only store = %v, want ErrReadOnly naming the account", name, err)
@@ -687,6 +688,9 @@ func TestReadOnly(t *testing.T) {
 		}
 		if ms := srv.Messages(t, "alice", "INBOX"); len(ms) != 1 {
 			t.Errorf("INBOX has %d messages after refused mutations", len(ms))
+		}
+		if got := srv.Mailboxes(t, "alice"); !slices.Contains(got, "Other") || slices.Contains(got, "Renamed") || slices.Contains(got, "New") {
+			t.Errorf("mailboxes after refused mutations = %q, want Other and neither New nor Renamed", got)
 		}
 	})
 }
