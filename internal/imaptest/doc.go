@@ -10,6 +10,10 @@
 // folder as a user's client would, the second the way a server that
 // changes UIDVALIDITY on RENAME leaves it.
 //
+// Record puts a proxy in front of a Server that records the commands
+// clients send (never bodies or passwords), so a test can assert what
+// the code under test did on the wire: Count("APPEND"), BodyFetches().
+//
 // The Dovecot fixture needs the dovecot binary (Debian: dovecot-imapd).
 // Without it the tests that ask for it are skipped, unless
 // MAILTWIN_REQUIRE_DOVECOT=1 is set, which makes a missing Dovecot a
