@@ -27,6 +27,8 @@ type syncFixture struct {
 	srv    *imaptest.Server
 	repo   *gitstate.Repo
 	policy reconcile.Policy
+	// addr, if set, is dialled instead of srv.Addr (an imaptest.Recorder's).
+	addr string
 }
 
 func newSyncFixture(t *testing.T, start imaptest.StartFunc) *syncFixture {
@@ -44,8 +46,12 @@ func newSyncFixture(t *testing.T, start imaptest.StartFunc) *syncFixture {
 
 func (f *syncFixture) dial(user string, readOnly bool) *imapstore.Store {
 	f.t.Helper()
+	addr := f.srv.Addr
+	if f.addr != "" {
+		addr = f.addr
+	}
 	st, err := imapstore.Dial(context.Background(), imapstore.Options{
-		Name: user, Addr: f.srv.Addr, TLS: imapstore.None,
+		Name: user, Addr: addr, TLS: imapstore.None,
 		Username: user, Password: imaptest.Password, ReadOnly: readOnly,
 	})
 	if err != nil {
@@ -406,9 +412,35 @@ func TestSyncAcrossDelimiters(t *testing.T) {
 	}
 }
 
+// record sends mailtwin's sessions from now on through an
+// imaptest.Recorder.
+func (f *syncFixture) record() *imaptest.Recorder {
+	rec := imaptest.Record(f.t, f.srv)
+	f.addr = rec.Addr
+	return rec
+}
+
+// wantMovedNotCopied asserts that the sessions rec saw moved with moves
+// UID MOVEs and copied nothing: no APPEND, no UID COPY, no body fetched.
+func (f *syncFixture) wantMovedNotCopied(rec *imaptest.Recorder, moves int) {
+	f.t.Helper()
+	if got := rec.Count("UID MOVE"); got != moves {
+		f.t.Errorf("mailtwin sent %d UID MOVE, want %d; commands:\n\t%s", got, moves, strings.Join(rec.Commands(), "\n\t"))
+	}
+	for _, verb := range []string{"APPEND", "UID COPY", "COPY"} {
+		if got := rec.Count(verb); got != 0 {
+			f.t.Errorf("mailtwin sent %d %s, want none; commands:\n\t%s", got, verb, strings.Join(rec.Commands(), "\n\t"))
+		}
+	}
+	if got := rec.BodyFetches(); len(got) != 0 {
+		f.t.Errorf("mailtwin fetched message bodies: %q", got)
+	}
+}
+
 // TestSyncMoveIsAMoveNotAReupload: a message moved between folders on a
-// is moved on b with UID MOVE; no body crosses the wire (the plan copies
-// nothing), and it ends up in one folder on each side.
+// is moved on b with UID MOVE; no body crosses the wire (no APPEND, no
+// body fetched, as the recorder in front of the server shows), and it
+// ends up in one folder on each side.
 func TestSyncMoveIsAMoveNotAReupload(t *testing.T) {
 	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
@@ -425,10 +457,12 @@ func TestSyncMoveIsAMoveNotAReupload(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.srv.AddFlags(t, userB, "INBOX", f.uidOf(userB, "INBOX", "m2"), imap.FlagFlagged)
+		rec := f.record()
 		res := f.sync()
 		if c := res.Plan.Counts[reconcile.B]; c.Moves != 1 || c.Copies != 0 || c.Expunges != 0 {
 			t.Errorf("plan on b = %+v, want exactly one move:\n%s", c, res.Plan)
 		}
+		f.wantMovedNotCopied(rec, 1)
 		f.wantBoth("INBOX", "m1 -")
 		f.wantBoth("Archive", `m2 \Flagged,\Seen`)
 		f.settled()
@@ -436,7 +470,8 @@ func TestSyncMoveIsAMoveNotAReupload(t *testing.T) {
 }
 
 // TestSyncMovedToDifferentFoldersOnBothSides: the prefer side (a) wins a
-// move-versus-move conflict; b's copy follows it, with no copy made.
+// move-versus-move conflict; b's copy follows it with UID MOVE, with no
+// copy made and no body fetched.
 func TestSyncMovedToDifferentFoldersOnBothSides(t *testing.T) {
 	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
@@ -454,10 +489,12 @@ func TestSyncMovedToDifferentFoldersOnBothSides(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		rec := f.record()
 		res := f.sync()
 		if len(res.Plan.Conflicts) != 1 || res.Plan.Counts[reconcile.B].Moves != 1 || res.Plan.Counts[reconcile.A].Copies+res.Plan.Counts[reconcile.B].Copies != 0 {
 			t.Errorf("plan = %s; want one move on b, no copy, one conflict", res.Plan)
 		}
+		f.wantMovedNotCopied(rec, 1)
 		f.wantBoth("Archive", "m1 -")
 		f.wantBoth("Work")
 		f.settled()
