@@ -1,0 +1,382 @@
+package main
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailtwin/mailtwin/gitstate"
+	"github.com/mailtwin/mailtwin/imapstore"
+	"github.com/mailtwin/mailtwin/internal/imaptest"
+	"github.com/mailtwin/mailtwin/reconcile"
+)
+
+// End-to-end tests of moves and folder renames (the sync fixture is in
+// sync_test.go). Renames of folders with children run against Dovecot
+// only: imapmemserver's RENAME leaves the children behind (LIBNOTES.md),
+// so a user's rename cannot be simulated on it.
+
+// clientDo runs fn on a fresh client of user.
+func (f *syncFixture) clientDo(user string, fn func(c *imapclient.Client) error) {
+	f.t.Helper()
+	c := f.srv.Dial(f.t, user)
+	if err := fn(c); err != nil {
+		f.t.Fatalf("%s: %v", user, err)
+	}
+}
+
+// userRename renames a folder as the user's mail client would.
+func (f *syncFixture) userRename(user, from, to string) {
+	f.t.Helper()
+	f.clientDo(user, func(c *imapclient.Client) error { return c.Rename(from, to, nil).Wait() })
+}
+
+// userMove moves message id from one folder to another with UID MOVE.
+func (f *syncFixture) userMove(user, from, id, to string) {
+	f.t.Helper()
+	uid := f.uidOf(user, from, id)
+	f.clientDo(user, func(c *imapclient.Client) error {
+		if _, err := c.Select(from, nil).Wait(); err != nil {
+			return err
+		}
+		_, err := c.Move(imap.UIDSetNum(imap.UID(uid)), to).Wait()
+		return err
+	})
+}
+
+// recreate gives mailbox of user a new UIDVALIDITY with the same messages
+// and flags, the way a server that changes UIDVALIDITY on RENAME (or a
+// client that renames by copying) leaves it: the messages go to a
+// temporary folder, the mailbox is deleted and made again, and they come
+// back.
+func (f *syncFixture) recreate(user, mailbox string) {
+	f.t.Helper()
+	const tmp = "mailtwin-test-tmp"
+	before := f.srv.UIDValidity(f.t, user, mailbox)
+	copyAll := func(c *imapclient.Client, from, to string) error {
+		if _, err := c.Select(from, nil).Wait(); err != nil {
+			return err
+		}
+		if _, err := c.Copy(imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}}, to).Wait(); err != nil {
+			return err
+		}
+		return c.Unselect().Wait()
+	}
+	f.clientDo(user, func(c *imapclient.Client) error {
+		if err := c.Create(tmp, nil).Wait(); err != nil {
+			return err
+		}
+		if err := copyAll(c, mailbox, tmp); err != nil {
+			return err
+		}
+		if err := c.Delete(mailbox).Wait(); err != nil {
+			return err
+		}
+		if err := c.Create(mailbox, nil).Wait(); err != nil {
+			return err
+		}
+		if err := copyAll(c, tmp, mailbox); err != nil {
+			return err
+		}
+		return c.Delete(tmp).Wait()
+	})
+	if after := f.srv.UIDValidity(f.t, user, mailbox); after == before {
+		f.t.Fatalf("recreate %q: UIDVALIDITY still %d", mailbox, after)
+	}
+}
+
+// wantNoMailbox asserts neither account has any of names.
+func (f *syncFixture) wantNoMailbox(names ...string) {
+	f.t.Helper()
+	for _, user := range []string{userA, userB} {
+		have := f.srv.Mailboxes(f.t, user)
+		for _, n := range names {
+			if slices.Contains(have, n) {
+				f.t.Errorf("%s has folder %q again: %q", user, n, have)
+			}
+		}
+	}
+}
+
+// TestSyncFolderRenameIsARename: a folder renamed on a, with a child, is
+// renamed on b by one RENAME: no message is copied or deleted, b's
+// messages keep their UIDs, and the old names do not come back on either
+// side, now or on the next run.
+func TestSyncFolderRenameIsARename(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.put(userA, "Projects", "m1")
+	f.put(userA, "Projects/Sub", "m2", imap.FlagSeen)
+	f.sync()
+	uid1, uid2 := f.uidOf(userB, "Projects", "m1"), f.uidOf(userB, "Projects/Sub", "m2")
+
+	f.userRename(userA, "Projects", "Projects-2025")
+	f.put(userB, "Projects/Sub", "m3") // mail arriving meanwhile follows
+	rec := f.record()
+	res := f.sync()
+	if n, a := rec.Count("RENAME"), rec.Count("APPEND"); n != 1 || a != 1 || len(rec.BodyFetches()) != 1 {
+		t.Errorf("mailtwin sent %d RENAME, %d APPEND and fetched %d bodies; want 1, 1 (m3) and 1 (m3):\n\t%s",
+			n, a, len(rec.BodyFetches()), strings.Join(rec.Commands(), "\n\t"))
+	}
+	cb, ca := res.Plan.Counts[reconcile.B], res.Plan.Counts[reconcile.A]
+	if cb != (reconcile.Counts{FoldersRenamed: 1}) || ca != (reconcile.Counts{Copies: 1}) {
+		t.Errorf("plan = %s\nwant one rename on b and m3 copied to a, nothing else", res.Plan)
+	}
+	f.wantBoth("Projects-2025", "m1 -")
+	f.wantBoth("Projects-2025/Sub", `m2 \Seen`, "m3 -")
+	if u := f.uidOf(userB, "Projects-2025", "m1"); u != uid1 {
+		t.Errorf("m1 on b has uid %d after the rename, was %d: re-uploaded?", u, uid1)
+	}
+	if u := f.uidOf(userB, "Projects-2025/Sub", "m2"); u != uid2 {
+		t.Errorf("m2 on b has uid %d after the rename, was %d: re-uploaded?", u, uid2)
+	}
+	f.wantNoMailbox("Projects", "Projects/Sub")
+	f.settled()
+	f.sync()
+	f.wantNoMailbox("Projects", "Projects/Sub")
+}
+
+// TestSyncFolderRenamedVersusDeleted: renamed on a, deleted on b: the
+// folder is made again on b under the new name with a's messages; a
+// loses nothing.
+func TestSyncFolderRenamedVersusDeleted(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.put(userA, "Projects", "m1", imap.FlagFlagged)
+		f.put(userA, "Projects", "m2")
+		f.sync()
+		f.userRename(userA, "Projects", "Projects-2025")
+		f.srv.Delete(t, userB, "Projects")
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.A]; c.Deletions() != 0 || c.FoldersDeleted != 0 {
+			t.Errorf("plan deletes on a: %s", res.Plan)
+		}
+		// The same end as a new folder would reach, but for the right
+		// reason: the plan says so.
+		if !strings.Contains(res.Plan.String(), reconcile.ReasonRevived) {
+			t.Errorf("plan does not treat it as renamed-versus-deleted:\n%s", res.Plan)
+		}
+		f.wantBoth("Projects-2025", `m1 \Flagged`, "m2 -")
+		f.wantNoMailbox("Projects")
+		f.settled()
+	})
+}
+
+// TestSyncFolderRenamedOnAServerThatChangesUIDValidity: a server that
+// gives a renamed folder a new UIDVALIDITY (simulated by a rename that
+// copies and deletes) is still a rename, found by the messages'
+// identities: b renames, nothing is copied; and when b's folder then
+// gets a new UIDVALIDITY too, the next run re-pairs by identity without
+// a duplicate, a lost flag or a human.
+func TestSyncFolderRenamedOnAServerThatChangesUIDValidity(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.put(userA, "Projects", "m1", imap.FlagSeen)
+		f.put(userA, "Projects", "m2")
+		f.put(userA, "Projects", "m3")
+		f.sync()
+
+		// a renames by copy: new folder, new UIDVALIDITY, old one gone.
+		f.srv.RenameByCopy(t, userA, "Projects", "Projects-2025")
+		rec := f.record()
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.B]; c.FoldersRenamed != 1 || c.Copies != 0 || c.Deletions() != 0 {
+			t.Errorf("plan on b = %+v, want one rename and nothing else:\n%s", c, res.Plan)
+		}
+		if rec.Count("RENAME") != 1 || rec.Count("APPEND") != 0 || len(rec.BodyFetches()) != 0 {
+			t.Errorf("want one RENAME, no APPEND, no body fetched; commands:\n\t%s", strings.Join(rec.Commands(), "\n\t"))
+		}
+		f.wantBoth("Projects-2025", `m1 \Seen`, "m2 -", "m3 -")
+		f.settled()
+
+		// Now b's server hands out a new UIDVALIDITY for the folder, and
+		// a flag changes on a meanwhile.
+		f.recreate(userB, "Projects-2025")
+		f.srv.AddFlags(t, userA, "Projects-2025", f.uidOf(userA, "Projects-2025", "m2"), imap.FlagFlagged)
+		res = f.sync()
+		for _, s := range []reconcile.Side{reconcile.A, reconcile.B} {
+			if c := res.Plan.Counts[s]; c.Copies != 0 || c.Deletions() != 0 {
+				t.Errorf("plan on %s after the UIDVALIDITY change copies or deletes:\n%s", s, res.Plan)
+			}
+		}
+		f.wantBoth("Projects-2025", `m1 \Seen`, `m2 \Flagged`, "m3 -")
+		f.settled()
+	})
+}
+
+// TestSyncRenameAcrossDelimiters: Dovecot with "." on a, imapmemserver
+// with "/" on b. A rename with a child on a is one rename on b, and the
+// child comes along (imapstore renames the children memserver leaves
+// behind).
+func TestSyncRenameAcrossDelimiters(t *testing.T) {
+	t.Parallel()
+	dot := imaptest.StartDovecotWith(t, imaptest.DovecotOptions{Separator: "."}, userA)
+	mem := imaptest.StartMem(t, userB)
+	x := newCrossFixture(t, dot, mem)
+	dot.Append(t, userA, "Projects", x.msg("p1"))
+	dot.Append(t, userA, "Projects.Sub", x.msg("p2"))
+	x.sync()
+	x.rename(dot, userA, "Projects", "Projects-2025")
+	res := x.sync()
+	if c := res.Plan.Counts[reconcile.B]; c != (reconcile.Counts{FoldersRenamed: 1}) {
+		t.Errorf("plan on b = %+v, want one rename:\n%s", c, res.Plan)
+	}
+	got := mem.Mailboxes(t, userB)
+	if !slices.Contains(got, "Projects-2025/Sub") || slices.Contains(got, "Projects") || slices.Contains(got, "Projects/Sub") {
+		t.Errorf("memserver folders = %q, want Projects-2025/Sub and no Projects", got)
+	}
+	if got := x.ids(mem, userB, "Projects-2025/Sub"); !slices.Equal(got, []string{"p2@example.org"}) {
+		t.Errorf("memserver Projects-2025/Sub = %q, want p2", got)
+	}
+	x.settled()
+}
+
+// TestSyncMovesOnBothSidesAtOnce: each side moves another message; each
+// move is repeated on the other side with UID MOVE, nothing is copied.
+func TestSyncMovesOnBothSidesAtOnce(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.put(userA, "INBOX", "m1")
+		f.put(userA, "INBOX", "m2")
+		f.put(userA, "INBOX", "m3")
+		f.srv.Create(t, userA, "Archive")
+		f.srv.Create(t, userA, "Later")
+		f.sync()
+		f.userMove(userA, "INBOX", "m1", "Archive")
+		f.userMove(userB, "INBOX", "m2", "Later")
+		rec := f.record()
+		res := f.sync()
+		f.wantMovedNotCopied(rec, 2)
+		ca, cb := res.Plan.Counts[reconcile.A], res.Plan.Counts[reconcile.B]
+		if ca != (reconcile.Counts{Moves: 1}) || cb != (reconcile.Counts{Moves: 1}) {
+			t.Errorf("plan = %s\nwant one move on each side and nothing else", res.Plan)
+		}
+		f.wantBoth("INBOX", "m3 -")
+		f.wantBoth("Archive", "m1 -")
+		f.wantBoth("Later", "m2 -")
+		f.settled()
+	})
+}
+
+// TestSyncMovedVersusDeleted: moved on a, deleted on b: change beats
+// delete, the message ends up in the destination on both sides.
+func TestSyncMovedVersusDeleted(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.put(userA, "INBOX", "m1")
+		f.srv.Create(t, userA, "Archive")
+		f.sync()
+		f.userMove(userA, "INBOX", "m1", "Archive")
+		f.expunge(userB, "INBOX", "m1")
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.A]; c.Deletions() != 0 {
+			t.Errorf("plan deletes on a:\n%s", res.Plan)
+		}
+		f.wantBoth("INBOX")
+		f.wantBoth("Archive", "m1 -")
+		f.settled()
+	})
+}
+
+// TestSyncMoveIntoANewFolder: a message moved on a into a folder a just
+// made: b makes the folder and moves its copy there; nothing is copied.
+func TestSyncMoveIntoANewFolder(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.put(userA, "INBOX", "m1")
+		f.sync()
+		f.srv.Create(t, userA, "Archive/2026")
+		f.userMove(userA, "INBOX", "m1", "Archive/2026")
+		rec := f.record()
+		res := f.sync()
+		f.wantMovedNotCopied(rec, 1)
+		if c := res.Plan.Counts[reconcile.B]; c != (reconcile.Counts{FoldersCreated: 1, Moves: 1}) {
+			t.Errorf("plan on b = %+v, want a folder and a move:\n%s", c, res.Plan)
+		}
+		f.wantBoth("INBOX")
+		f.wantBoth("Archive/2026", "m1 -")
+		f.settled()
+	})
+}
+
+// crossFixture syncs account a on one server with account b on another.
+type crossFixture struct {
+	t      *testing.T
+	srv    [2]*imaptest.Server
+	users  [2]string
+	repo   *gitstate.Repo
+	policy reconcile.Policy
+}
+
+func newCrossFixture(t *testing.T, a, b *imaptest.Server) *crossFixture {
+	t.Helper()
+	repo, err := gitstate.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &crossFixture{t: t, srv: [2]*imaptest.Server{a, b}, users: [2]string{userA, userB}, repo: repo,
+		policy: reconcile.Policy{Default: reconcile.FolderPolicy{Direction: reconcile.Both, Deletion: reconcile.Propagate}, MaxDeletes: reconcile.DefaultMaxDeletes}}
+}
+
+func (x *crossFixture) msg(id string) []byte {
+	return imaptest.NewMessage("sender@example.org", "team@example.org", "about "+id, id+"@example.org", "body of "+id+"\r\n")
+}
+
+func (x *crossFixture) run(planOnly bool) *reconcile.Result {
+	x.t.Helper()
+	var stores [2]*imapstore.Store
+	for s := range 2 {
+		st, err := imapstore.Dial(context.Background(), imapstore.Options{Name: x.users[s], Addr: x.srv[s].Addr, TLS: imapstore.None,
+			Username: x.users[s], Password: imaptest.Password, ReadOnly: planOnly})
+		if err != nil {
+			x.t.Fatal(err)
+		}
+		x.t.Cleanup(func() { st.Close() })
+		stores[s] = st
+	}
+	res, err := reconcile.Run(context.Background(), reconcile.RunOptions{Pair: "p", Policy: x.policy, PlanOnly: planOnly}, stores[0], stores[1], stateRepo{x.repo})
+	if err != nil {
+		x.t.Fatalf("Run(planOnly=%v) = %v", planOnly, err)
+	}
+	if !planOnly {
+		if _, err := commitRun(context.Background(), x.repo, []string{res.Plan.Summary()}, reconcile.Journal(res.Plan, res.Outcomes)); err != nil {
+			x.t.Fatal(err)
+		}
+	}
+	return res
+}
+
+func (x *crossFixture) sync() *reconcile.Result { x.t.Helper(); return x.run(false) }
+
+func (x *crossFixture) settled() {
+	x.t.Helper()
+	if p := x.run(true).Plan; !p.Empty() {
+		x.t.Errorf("plan after sync is not empty:\n%s", p)
+	}
+}
+
+func (x *crossFixture) rename(srv *imaptest.Server, user, from, to string) {
+	x.t.Helper()
+	if err := srv.Dial(x.t, user).Rename(from, to, nil).Wait(); err != nil {
+		x.t.Fatal(err)
+	}
+}
+
+func (x *crossFixture) ids(srv *imaptest.Server, user, mailbox string) []string {
+	x.t.Helper()
+	var out []string
+	for _, m := range srv.Messages(x.t, user, mailbox) {
+		out = append(out, m.MessageID)
+	}
+	slices.Sort(out)
+	return out
+}
