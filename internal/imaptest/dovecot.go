@@ -24,6 +24,11 @@ type DovecotOptions struct {
 	// Separator is the hierarchy delimiter of the namespace: "/" (the
 	// default) or "." (Dovecot's own default for Maildir).
 	Separator string
+	// SpecialUse names the special-use folders, by role (`\Sent`,
+	// `\Trash`, `\Drafts`, `\Junk`): {`\Sent`: "Sent Items"} makes the
+	// account's \Sent folder "Sent Items". Roles not given keep their
+	// default names (Drafts, Sent, Trash, Junk).
+	SpecialUse map[string]string
 }
 
 // StartDovecot starts a Dovecot IMAP server on 127.0.0.1 with the given
@@ -96,7 +101,7 @@ func StartDovecotWith(t testing.TB, opts DovecotOptions, users ...string) *Serve
 		if err != nil {
 			t.Fatalf("imaptest: %v", err)
 		}
-		if err := d.writeConfig(port, opts.Separator); err != nil {
+		if err := d.writeConfig(port, opts.Separator, opts.SpecialUse); err != nil {
 			t.Fatalf("imaptest: write dovecot config: %v", err)
 		}
 		addr, err = d.start(port)
@@ -168,7 +173,21 @@ func (d *dovecot) prepare(users []string) error {
 	return os.WriteFile(filepath.Join(d.dir, "passwd"), []byte(pw.String()), 0o644)
 }
 
-func (d *dovecot) writeConfig(port int, sep string) error {
+// specialUseConfig writes the namespace's special-use mailboxes: the
+// default names, or those special gives per role.
+func specialUseConfig(special map[string]string) string {
+	var b strings.Builder
+	for _, r := range []struct{ role, name string }{{`\Drafts`, "Drafts"}, {`\Sent`, "Sent"}, {`\Trash`, "Trash"}, {`\Junk`, "Junk"}} {
+		name := r.name
+		if n, ok := special[r.role]; ok {
+			name = n
+		}
+		fmt.Fprintf(&b, "  mailbox %q {\n    special_use = %s\n    auto = create\n  }\n", name, r.role)
+	}
+	return b.String()
+}
+
+func (d *dovecot) writeConfig(port int, sep string, special map[string]string) error {
 	conf := fmt.Sprintf(`instance_name = imaptest-%[2]d
 base_dir = %[1]s/run
 state_dir = %[1]s/state
@@ -196,23 +215,7 @@ userdb {
 namespace inbox {
   inbox = yes
   separator = %[8]s
-  mailbox Drafts {
-    special_use = \Drafts
-    auto = create
-  }
-  mailbox Sent {
-    special_use = \Sent
-    auto = create
-  }
-  mailbox Trash {
-    special_use = \Trash
-    auto = create
-  }
-  mailbox Junk {
-    special_use = \Junk
-    auto = create
-  }
-}
+%[9]s}
 service anvil {
   chroot =
   unix_listener anvil-auth-penalty {
@@ -229,7 +232,7 @@ service imap-login {
     port = 0
   }
 }
-`, d.dir, port, d.loginUser, d.internalUser, d.internalGroup, d.uid, d.gid, sep)
+`, d.dir, port, d.loginUser, d.internalUser, d.internalGroup, d.uid, d.gid, sep, specialUseConfig(special))
 	return os.WriteFile(d.conf, []byte(conf), 0o644)
 }
 
