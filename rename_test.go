@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -379,4 +380,65 @@ func (x *crossFixture) ids(srv *imaptest.Server, user, mailbox string) []string 
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestSyncSpecialUseFoldersPairByRole: a's \Sent is "Sent", b's is "Sent
+// Items" (and \Trash "Trash" against "Deleted Items"): they pair by role,
+// no folder is made under the other side's name, and the trash policy
+// uses b's own trash. With role matching off they pair by name only.
+func TestSyncSpecialUseFoldersPairByRole(t *testing.T) {
+	t.Parallel()
+	for _, ignore := range []bool{false, true} {
+		t.Run(fmt.Sprintf("IgnoreRoles=%v", ignore), func(t *testing.T) {
+			t.Parallel()
+			a := imaptest.StartDovecot(t, userA)
+			b := imaptest.StartDovecotWith(t, imaptest.DovecotOptions{SpecialUse: map[string]string{
+				`\Sent`: "Sent Items", `\Trash`: "Deleted Items"}}, userB)
+			x := newCrossFixture(t, a, b)
+			x.policy.Default.Deletion = reconcile.Trash
+			x.policy.Naming.IgnoreRoles = ignore
+			a.Append(t, userA, "Sent", x.msg("s1"))
+			b.Append(t, userB, "Sent Items", x.msg("s2"))
+			a.Append(t, userA, "INBOX", x.msg("m1"))
+			x.sync()
+			if !ignore {
+				if got := x.ids(a, userA, "Sent"); !slices.Equal(got, []string{"s1@example.org", "s2@example.org"}) {
+					t.Errorf("a's Sent = %q, want s1 and s2", got)
+				}
+				if got := x.ids(b, userB, "Sent Items"); !slices.Equal(got, []string{"s1@example.org", "s2@example.org"}) {
+					t.Errorf("b's Sent Items = %q, want s1 and s2", got)
+				}
+				if slices.Contains(a.Mailboxes(t, userA), "Sent Items") || slices.Contains(b.Mailboxes(t, userB), "Sent") {
+					t.Errorf("a folder was made under the other side's name: a %q, b %q", a.Mailboxes(t, userA), b.Mailboxes(t, userB))
+				}
+				// A deletion on a sends b's copy to b's own trash.
+				uid := a.Messages(t, userA, "INBOX")[0].UID
+				c := a.Dial(t, userA)
+				if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.Store(imap.UIDSetNum(imap.UID(uid)), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := c.UIDExpunge(imap.UIDSetNum(imap.UID(uid))).Collect(); err != nil {
+					t.Fatal(err)
+				}
+				x.sync()
+				if got := x.ids(b, userB, "Deleted Items"); !slices.Equal(got, []string{"m1@example.org"}) {
+					t.Errorf("b's Deleted Items = %q, want m1", got)
+				}
+				if slices.Contains(b.Mailboxes(t, userB), "Trash") {
+					t.Errorf("b got a folder named Trash: %q", b.Mailboxes(t, userB))
+				}
+			} else {
+				if got := x.ids(b, userB, "Sent"); !slices.Equal(got, []string{"s1@example.org"}) {
+					t.Errorf("b's Sent = %q, want s1 (pairing by name)", got)
+				}
+				if got := x.ids(a, userA, "Sent Items"); !slices.Equal(got, []string{"s2@example.org"}) {
+					t.Errorf("a's Sent Items = %q, want s2 (pairing by name)", got)
+				}
+			}
+			x.settled()
+		})
+	}
 }
