@@ -5,7 +5,7 @@
 // plain), logging in, listing folders with their UIDVALIDITY, UIDNEXT
 // and HIGHESTMODSEQ, scanning a folder into UIDs, flags and identities,
 // streaming message bodies, and carrying out single actions (APPEND, UID
-// STORE, UID MOVE, UID EXPUNGE, CREATE, DELETE). It decides nothing: the
+// STORE, UID MOVE, UID EXPUNGE, CREATE, RENAME, DELETE). It decides nothing: the
 // reconcile planner says what to do. It imports reconcile for types only,
 // and nothing else of mailtwin's.
 //
