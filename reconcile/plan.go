@@ -60,6 +60,9 @@ type planner struct {
 	// moveOf holds the Move that carries out a user's move of a base
 	// record's message on the other side (detectMoves).
 	moveOf map[*Record]*Action
+	// conflictOf holds the Move that settles a base record's message
+	// moved to different folders on both sides (moveConflicts).
+	conflictOf map[*Record]*Action
 	// leaving holds the new messages a conflict's Move takes out of their
 	// folder (detectMoves); their folder does not copy them.
 	leaving [2]map[*Message]bool
@@ -437,6 +440,13 @@ func (pl *planner) folder(v *view) {
 					copyTo(o, m, sl, ReasonRevived)
 				}
 			case lost:
+				if a := pl.moveOf[r]; a != nil {
+					// Moved on o out of a folder whose UIDVALIDITY
+					// changed there: move s's copy the same way.
+					a.slot, a.folder = sl, d
+					sl.rec = Record{}
+					break
+				}
 				// The server lost it, the user did not delete it.
 				if dir.Flows(s) {
 					copyTo(o, m, sl, ReasonRestore)
@@ -458,7 +468,15 @@ func (pl *planner) folder(v *view) {
 				}
 			}
 		default:
-			continue // gone from both sides: forget it
+			a := pl.conflictOf[r]
+			if a == nil {
+				continue // gone from both sides: forget it
+			}
+			// Moved to different folders on both sides: gone from here
+			// once the loser's copy follows the winner's; if that move
+			// fails, the record stays, and the next run decides again.
+			a.slot, a.folder = sl, d
+			sl.rec = Record{}
 		}
 		d.slots = append(d.slots, sl)
 	}
@@ -592,6 +610,7 @@ type cand struct {
 // plus a new message, which loses nothing.
 func (pl *planner) detectMoves(views []*view) {
 	pl.moveOf = map[*Record]*Action{}
+	pl.conflictOf = map[*Record]*Action{}
 	pl.leaving = [2]map[*Message]bool{{}, {}}
 	// Messages on each side that no base record of their folder knows.
 	fresh := [2]map[Identity][]*cand{{}, {}}
@@ -624,20 +643,49 @@ func (pl *planner) detectMoves(views []*view) {
 		for o := range 2 {
 			side := Side(o)
 			s := side.Other()
-			if x.listed[o] == nil || x.listed[s] == nil || pl.resetOn(x, side) || pl.resetOn(x, s) ||
-				x.base.Side(side).Mailbox == "" || !x.policy.Direction.Flows(side) {
+			if x.listed[o] == nil || x.listed[s] == nil || x.base.Side(side).Mailbox == "" || x.base.Side(s).Mailbox == "" ||
+				!x.policy.Direction.Flows(side) {
 				continue
 			}
+			// A side whose UIDVALIDITY changed has the base's messages
+			// under new UIDs: they are found by identity there.
+			reset := [2]bool{pl.resetOn(x, A), pl.resetOn(x, B)}
 			listed := [2]map[UID]*Message{{}, {}}
 			for k := range 2 {
 				for i := range x.listed[k].Messages {
 					listed[k][x.listed[k].Messages[i].UID] = &x.listed[k].Messages[i]
 				}
 			}
+			// spare holds s's messages of x at no base record's UID, by
+			// identity: re-uploaded, or all of them after a UIDVALIDITY
+			// change.
+			known := map[UID]bool{}
+			if !reset[s] {
+				for _, r := range x.base.Records {
+					known[r.UID(s)] = true
+				}
+			}
+			spare := map[Identity][]*Message{}
+			for i := range x.listed[s].Messages {
+				if m := &x.listed[s].Messages[i]; !known[m.UID] {
+					spare[m.ID] = append(spare[m.ID], m)
+				}
+			}
 			for i := range x.base.Records {
 				r := &x.base.Records[i]
 				uo, us := r.UID(side), r.UID(s)
-				if uo == 0 || us == 0 || listed[o][uo] != nil || listed[s][us] == nil {
+				if uo == 0 || us == 0 {
+					continue
+				}
+				// Gone from x on o?
+				if (reset[o] && holds(x.listed[o], r.ID)) || (!reset[o] && listed[o][uo] != nil) {
+					continue
+				}
+				// Still in x on s, at its UID or by identity?
+				var moved *Message
+				if m := listed[s][us]; !reset[s] && m != nil {
+					moved = m
+				} else if len(spare[r.ID]) == 0 {
 					continue
 				}
 				cs := fresh[o][r.ID]
@@ -659,7 +707,11 @@ func (pl *planner) detectMoves(views []*view) {
 				}
 				y := cs[j].v
 				fresh[o][r.ID] = append(cs[:j:j], cs[j+1:]...)
-				moved := listed[s][us]
+				if moved == nil {
+					moved = spare[r.ID][0]
+					spare[r.ID] = spare[r.ID][1:]
+				}
+				us = moved.UID
 				dest := pl.names.mustMailbox(s, y.name)
 				if y.listed[s] != nil {
 					dest = y.listed[s].Mailbox
@@ -714,6 +766,7 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 		pl.acts = append(pl.acts, a)
 		pl.arrivals[l][y.v.name] = append(pl.arrivals[l][y.v.name], a)
 		pl.leaving[l][z.m] = true
+		pl.conflictOf[r] = a
 		pl.plan.Conflicts = append(pl.plan.Conflicts, fmt.Sprintf("%s moved from %q to %q on %s and to %q on %s: %s wins (prefer), moved to %q on %s too",
 			shortID(r.ID), x.name, y.v.name, w, z.v.name, l, w, y.v.name, l))
 	}

@@ -63,3 +63,35 @@ func TestRenameFailureIsRetried(t *testing.T) {
 		})
 	}
 }
+
+// TestFailedConflictMoveIsRetried: a message moved to different folders
+// on both sides, and the loser's move fails: the state keeps the record
+// in the old folder, so the next run settles the conflict again instead
+// of copying each side's message to the other (a duplicate per side).
+func TestFailedConflictMoveIsRetried(t *testing.T) {
+	st := parseState(t, "folder INBOX\nfolder P\n1 1 - x:1\nfolder Q\nfolder R")
+	accA := accountFromListing(parseListing(t, "folder INBOX\nfolder P\nfolder Q\n1 - x:1\nfolder R"))
+	accB := accountFromListing(parseListing(t, "folder INBOX\nfolder P\nfolder Q\nfolder R\n1 - x:1"))
+	pol := parsePolicy(t, "direction both\ndeletion propagate")
+	plan, err := reconcile.Build("p", st, accA.listing(), accB.listing(), pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accB.failOn = func(a *reconcile.Action) bool { return a.Op == reconcile.Move }
+	next := reconcile.Next(plan, execute(plan, accA, accB))
+	accB.failOn = nil
+	if f := next.Folder("P"); f == nil || len(f.Records) != 1 {
+		t.Fatalf("after the failed move the state is\n%s\nwant P's record kept", formatState(next))
+	}
+	again, err := reconcile.Build("p", next, accA.listing(), accB.listing(), pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := again.Counts[reconcile.B]; c != (reconcile.Counts{Moves: 1}) || again.Counts[reconcile.A] != (reconcile.Counts{}) {
+		t.Fatalf("the next run does not just move b's copy again:\n%s", again)
+	}
+	final := reconcile.Next(again, execute(again, accA, accB))
+	if got := formatState(final); !strings.Contains(got, "folder Q\n1 1 - x:1\nfolder R\n") {
+		t.Errorf("final state:\n%s", got)
+	}
+}
