@@ -77,7 +77,21 @@ func (pl *planner) renames(base State) (State, error) {
 			cur[s][f.Mailbox] = f.Mailbox
 		}
 	}
-	rename := func(s Side, from, to string, a *Action) {
+	// lren is, per side, the renames this plan makes there, by logical
+	// name, in order; follow gives a folder's logical name after them.
+	var lren [2][][2]string
+	follow := func(s Side, name string) string {
+		for _, r := range lren[s] {
+			if name == r[0] {
+				name = r[1]
+			} else if rest, ok := strings.CutPrefix(name, r[0]+"/"); ok {
+				name = r[1] + "/" + rest
+			}
+		}
+		return name
+	}
+	rename := func(s Side, from, to string, a *Action, lfrom, lto string) {
+		lren[s] = append(lren[s], [2]string{lfrom, lto})
 		d := string(nm.delim[s])
 		for orig, c := range cur[s] {
 			if c == from || (d != "" && strings.HasPrefix(c, from+d)) {
@@ -97,6 +111,9 @@ func (pl *planner) renames(base State) (State, error) {
 		var ok [2]bool
 		for s := range 2 {
 			r[s], ok[s] = fnd[s][f.Name]
+			// The new name as it is once this plan's renames on that
+			// side ran (a parent renamed there too).
+			r[s].to = follow(Side(s), r[s].to)
 		}
 		for s := range 2 {
 			o := Side(s).Other()
@@ -131,7 +148,7 @@ func (pl *planner) renames(base State) (State, error) {
 			w := pl.policy.Prefer
 			l := w.Other()
 			to = r[w].to
-			from := cur[l][listed[l][r[l].to].Mailbox]
+			from := cur[l][listed[l][fnd[l][f.Name].to].Mailbox]
 			dest, err := nm.mailboxFor(l, to)
 			if err != nil {
 				return base, err
@@ -139,7 +156,7 @@ func (pl *planner) renames(base State) (State, error) {
 			if from != dest {
 				a := &Action{Op: RenameFolder, Side: l, Folder: to, Mailbox: from, Dest: dest, Reason: ReasonRenameConflict}
 				pl.acts = append(pl.acts, a)
-				rename(l, from, dest, a)
+				rename(l, from, dest, a, r[l].to, to)
 			}
 			pl.plan.Conflicts = append(pl.plan.Conflicts, fmt.Sprintf("folder %q renamed to %q on %s and to %q on %s: %s wins (prefer), renamed to %q on %s too",
 				f.Name, r[w].to, w, r[l].to, l, w, to, l))
@@ -163,7 +180,7 @@ func (pl *planner) renames(base State) (State, error) {
 				if from != dest {
 					a := &Action{Op: RenameFolder, Side: o, Folder: to, Mailbox: from, Dest: dest, Reason: ReasonRenamed}
 					pl.acts = append(pl.acts, a)
-					rename(o, from, dest, a)
+					rename(o, from, dest, a, follow(o, f.Name), to)
 				}
 			case f.Side(o).Mailbox != "":
 				// Renamed on s, deleted on o: made again on o under the
