@@ -115,6 +115,19 @@ func (pl *planner) renames(base State) (State, error) {
 			// side ran (a parent renamed there too).
 			r[s].to = follow(Side(s), r[s].to)
 		}
+		// Renamed with its parent on one side and then deleted there,
+		// renamed on its own on the other: a deletion against a rename,
+		// and the rename wins (change beats delete).
+		// Deleted after its parent's rename on both sides: gone.
+		gone := func(s int) bool { return r[s].implied && listed[s][fnd[s][f.Name].to] == nil }
+		if ok[A] && ok[B] && gone(0) && gone(1) {
+			ok[A], ok[B] = false, false
+		}
+		for s := range 2 {
+			if ok[s] && ok[1-s] && gone(s) {
+				ok[s] = false
+			}
+		}
 		for s := range 2 {
 			o := Side(s).Other()
 			// The new name taken on the other side by another folder, a
