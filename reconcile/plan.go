@@ -742,33 +742,55 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 			present[k][m.UID] = true
 		}
 	}
-	w := pl.policy.Prefer
-	l := w.Other()
 	for i := range x.base.Records {
 		r := &x.base.Records[i]
 		if r.UIDA == 0 || r.UIDB == 0 || present[A][r.UIDA] || present[B][r.UIDB] {
 			continue
 		}
-		cw, cl := fresh[w][r.ID], fresh[l][r.ID]
-		if len(cw) == 0 || len(cl) == 0 {
+		// The prefer side wins, unless its folder cannot take the
+		// other side's copy (that side deleted it): then the other
+		// side's folder does, rather than keeping both.
+		var y, z *cand
+		var w, l Side
+		for _, win := range []Side{pl.policy.Prefer, pl.policy.Prefer.Other()} {
+			lose := win.Other()
+			cw, cl := fresh[win][r.ID], fresh[lose][r.ID]
+			if len(cw) == 0 || len(cl) == 0 {
+				break
+			}
+			cy, cz := cw[0], cl[0]
+			// The winner's folder is there on the loser's side, or new
+			// and made there by this plan (its folder pair creates it).
+			there := cy.v.listed[lose] != nil || cy.v.base == nil
+			if cy.v == cz.v || cy.v == x || cz.v == x || !there || cz.v.listed[lose] == nil ||
+				!cy.v.policy.Direction.Flows(win) || pl.resetOn(cy.v, lose) || holds(cy.v.listed[lose], r.ID) || knows(cy.v.base, r.ID) || knows(cz.v.base, r.ID) {
+				continue
+			}
+			y, z, w, l = cy, cz, win, lose
+			break
+		}
+		if y == nil {
 			continue
 		}
-		y, z := cw[0], cl[0]
-		if y.v == z.v || y.v == x || z.v == x || y.v.listed[l] == nil || z.v.listed[l] == nil ||
-			!y.v.policy.Direction.Flows(w) || holds(y.v.listed[l], r.ID) || knows(y.v.base, r.ID) || knows(z.v.base, r.ID) {
-			continue
+		fresh[w][r.ID], fresh[l][r.ID] = fresh[w][r.ID][1:], fresh[l][r.ID][1:]
+		dest := pl.names.mustMailbox(l, y.v.name)
+		if y.v.listed[l] != nil {
+			dest = y.v.listed[l].Mailbox
 		}
-		fresh[w][r.ID], fresh[l][r.ID] = cw[1:], cl[1:]
 		a := &Action{Op: Move, Side: l, Folder: z.v.name, Mailbox: z.v.listed[l].Mailbox, UID: z.m.UID,
-			Dest: y.v.listed[l].Mailbox, ID: r.ID, Reason: ReasonMoveConflict, mergeBase: r.Flags, hasBase: true}
+			Dest: dest, ID: r.ID, Reason: ReasonMoveConflict, mergeBase: r.Flags, hasBase: true}
 		a.arrival = &slot{rec: Record{ID: r.ID, Flags: z.m.Flags}}
 		a.arrival.waiting[l] = true
 		pl.acts = append(pl.acts, a)
 		pl.arrivals[l][y.v.name] = append(pl.arrivals[l][y.v.name], a)
 		pl.leaving[l][z.m] = true
 		pl.conflictOf[r] = a
-		pl.plan.Conflicts = append(pl.plan.Conflicts, fmt.Sprintf("%s moved from %q to %q on %s and to %q on %s: %s wins (prefer), moved to %q on %s too",
-			shortID(r.ID), x.name, y.v.name, w, z.v.name, l, w, y.v.name, l))
+		winner := fmt.Sprintf("%s wins (prefer)", w)
+		if w != pl.policy.Prefer {
+			winner = fmt.Sprintf("%s wins (%q is gone on %s)", w, z.v.name, w)
+		}
+		pl.plan.Conflicts = append(pl.plan.Conflicts, fmt.Sprintf("%s moved from %q to %q on %s and to %q on %s: %s, moved to %q on %s too",
+			shortID(r.ID), x.name, y.v.name, w, z.v.name, l, winner, y.v.name, l))
 	}
 }
 

@@ -90,36 +90,33 @@ func (pl *planner) renames(base State) (State, error) {
 		}
 		return name
 	}
-	rename := func(s Side, from, to string, a *Action, lfrom, lto string) {
-		lren[s] = append(lren[s], [2]string{lfrom, lto})
-		d := string(nm.delim[s])
-		for orig, c := range cur[s] {
-			if c == from || (d != "" && strings.HasPrefix(c, from+d)) {
-				cur[s][orig] = to + c[len(from):]
-				last[s][orig] = a
-			}
-		}
-	}
 
-	pl.renamed = map[string]*renamed{}
+	// First decide which base folders were renamed, and how.
+	type decision struct {
+		f *FolderState
+		// both: renamed on both sides; s is then the side whose name
+		// wins, else the side that renamed.
+		both bool
+		s    Side
+		raw  [2]string // the new name in each side's listing
+		to   string    // the new name once this plan's renames ran
+	}
+	var decs []*decision
 	targets := map[string]bool{}
 	dropped := map[string]bool{}
-	out := State{Folders: make([]FolderState, 0, len(base.Folders))}
+	decided := map[*FolderState]*decision{}
 	for i := range base.Folders {
 		f := &base.Folders[i]
 		var r [2]found
 		var ok [2]bool
 		for s := range 2 {
 			r[s], ok[s] = fnd[s][f.Name]
-			// The new name as it is once this plan's renames on that
-			// side ran (a parent renamed there too).
-			r[s].to = follow(Side(s), r[s].to)
 		}
 		// Renamed with its parent on one side and then deleted there,
 		// renamed on its own on the other: a deletion against a rename,
-		// and the rename wins (change beats delete).
-		// Deleted after its parent's rename on both sides: gone.
-		gone := func(s int) bool { return r[s].implied && listed[s][fnd[s][f.Name].to] == nil }
+		// and the rename wins (change beats delete). Deleted after its
+		// parent's rename on both sides: gone.
+		gone := func(s int) bool { return r[s].implied && listed[s][r[s].to] == nil }
 		if ok[A] && ok[B] && gone(0) && gone(1) {
 			ok[A], ok[B] = false, false
 		}
@@ -134,13 +131,7 @@ func (pl *planner) renames(base State) (State, error) {
 			// name two renames lead to, or a parent's rename dropped: not
 			// a rename after all.
 			if ok[s] && ((listed[o][r[s].to] != nil && !(ok[o] && r[o].to == r[s].to)) ||
-				(r[s].implied && dropped[parentName(f.Name)])) {
-				ok[s] = false
-			}
-		}
-		// Two base folders renamed to one name: neither is a rename.
-		for s := range 2 {
-			if ok[s] && targets[r[s].to] {
+				(r[s].implied && dropped[parentName(f.Name)]) || targets[r[s].to]) {
 				ok[s] = false
 			}
 		}
@@ -148,64 +139,110 @@ func (pl *planner) renames(base State) (State, error) {
 			if fnd[A][f.Name] != (found{}) || fnd[B][f.Name] != (found{}) {
 				dropped[f.Name] = true
 			}
-			out.Folders = append(out.Folders, *f)
+			continue
+		}
+		d := &decision{f: f, raw: [2]string{r[A].to, r[B].to}}
+		switch {
+		case ok[A] && ok[B]:
+			d.both, d.s = true, pl.policy.Prefer
+		case ok[B]:
+			d.s = B
+		}
+		d.to = d.raw[d.s]
+		targets[d.to] = true
+		decs = append(decs, d)
+		decided[f] = d
+	}
+
+	// Then the names: a folder renamed on a side lands under the name it
+	// has there once the renames this plan makes on that side ran (its
+	// parent renamed there too, by another decision); those renames land
+	// under such names themselves, so repeat until nothing moves.
+	for range 8 {
+		lren = [2][][2]string{}
+		for _, d := range decs {
+			o := d.s.Other()
+			switch {
+			case d.both && d.raw[o] != d.to:
+				lren[o] = append(lren[o], [2]string{follow(o, d.raw[o]), d.to})
+			case !d.both && listed[o][d.f.Name] != nil:
+				lren[o] = append(lren[o], [2]string{follow(o, d.f.Name), d.to})
+			}
+		}
+		moved := false
+		for _, d := range decs {
+			if t := follow(d.s, d.raw[d.s]); t != d.to {
+				d.to, moved = t, true
+			}
+		}
+		if !moved {
+			break
+		}
+	}
+
+	// Then the actions, and the base under the new names.
+	rename := func(s Side, from, to string, a *Action) {
+		d := string(nm.delim[s])
+		for orig, c := range cur[s] {
+			if c == from || (d != "" && strings.HasPrefix(c, from+d)) {
+				cur[s][orig] = to + c[len(from):]
+				last[s][orig] = a
+			}
+		}
+	}
+	var acts []*Action
+	pl.renamed = map[string]*renamed{}
+	out := State{Folders: make([]FolderState, 0, len(base.Folders))}
+	named := map[string]bool{}
+	for i := range base.Folders {
+		f := &base.Folders[i]
+		d := decided[f]
+		if d == nil {
 			continue
 		}
 		rn := &renamed{from: f.Name, orig: f}
 		nf := *f
-		var to string
+		o := d.s.Other()
 		switch {
-		case ok[A] && ok[B] && r[A].to == r[B].to:
-			to = r[A].to
-		case ok[A] && ok[B]:
-			w := pl.policy.Prefer
-			l := w.Other()
-			to = r[w].to
-			from := cur[l][listed[l][fnd[l][f.Name].to].Mailbox]
-			dest, err := nm.mailboxFor(l, to)
-			if err != nil {
-				return base, err
-			}
-			if from != dest {
-				a := &Action{Op: RenameFolder, Side: l, Folder: to, Mailbox: from, Dest: dest, Reason: ReasonRenameConflict}
-				pl.acts = append(pl.acts, a)
-				rename(l, from, dest, a, r[l].to, to)
-			}
-			pl.plan.Conflicts = append(pl.plan.Conflicts, fmt.Sprintf("folder %q renamed to %q on %s and to %q on %s: %s wins (prefer), renamed to %q on %s too",
-				f.Name, r[w].to, w, r[l].to, l, w, to, l))
-		default:
-			s := A
-			if ok[B] {
-				s = B
-			}
-			o := s.Other()
-			to = r[s].to
-			switch {
-			case listed[o][f.Name] != nil:
-				from := cur[o][listed[o][f.Name].Mailbox]
-				dest, err := nm.mailboxFor(o, to)
+		case d.both:
+			if d.raw[A] != d.raw[B] {
+				from := cur[o][listed[o][d.raw[o]].Mailbox]
+				dest, err := nm.mailboxFor(o, d.to)
 				if err != nil {
-					if ne, isNE := err.(*NamingError); isNE {
-						ne.Side, ne.Mailbox = s, listed[s][to].Mailbox
-					}
 					return base, err
 				}
 				if from != dest {
-					a := &Action{Op: RenameFolder, Side: o, Folder: to, Mailbox: from, Dest: dest, Reason: ReasonRenamed}
-					pl.acts = append(pl.acts, a)
-					rename(o, from, dest, a, follow(o, f.Name), to)
+					a := &Action{Op: RenameFolder, Side: o, Folder: d.to, Mailbox: from, Dest: dest, Reason: ReasonRenameConflict}
+					acts = append(acts, a)
+					rename(o, from, dest, a)
 				}
-			case f.Side(o).Mailbox != "":
-				// Renamed on s, deleted on o: made again on o under the
-				// new name, with s's messages (change beats delete).
-				rn.revive[o] = true
-				*nf.Side(o) = SideState{}
-				nf.Records = nil
-				for _, rec := range f.Records {
-					rec.setUID(o, 0)
-					if rec.UID(s) != 0 {
-						nf.Records = append(nf.Records, rec)
-					}
+				pl.plan.Conflicts = append(pl.plan.Conflicts, fmt.Sprintf("folder %q renamed to %q on %s and to %q on %s: %s wins (prefer), renamed to %q on %s too",
+					f.Name, d.raw[d.s], d.s, d.raw[o], o, d.s, d.to, o))
+			}
+		case listed[o][f.Name] != nil:
+			from := cur[o][listed[o][f.Name].Mailbox]
+			dest, err := nm.mailboxFor(o, d.to)
+			if err != nil {
+				if ne, isNE := err.(*NamingError); isNE {
+					ne.Side, ne.Mailbox = d.s, listed[d.s][d.raw[d.s]].Mailbox
+				}
+				return base, err
+			}
+			if from != dest {
+				a := &Action{Op: RenameFolder, Side: o, Folder: d.to, Mailbox: from, Dest: dest, Reason: ReasonRenamed}
+				acts = append(acts, a)
+				rename(o, from, dest, a)
+			}
+		case f.Side(o).Mailbox != "":
+			// Renamed on s, deleted on o: made again on o under the new
+			// name, with s's messages (change beats delete).
+			rn.revive[o] = true
+			*nf.Side(o) = SideState{}
+			nf.Records = nil
+			for _, rec := range f.Records {
+				rec.setUID(o, 0)
+				if rec.UID(d.s) != 0 {
+					nf.Records = append(nf.Records, rec)
 				}
 			}
 		}
@@ -215,11 +252,37 @@ func (pl *planner) renames(base State) (State, error) {
 				rn.by[s] = last[s][lf.Mailbox]
 			}
 		}
-		targets[to] = true
-		nf.Name = to
-		pl.renamed[to] = rn
+		nf.Name = d.to
+		named[d.to] = true
+		pl.renamed[d.to] = rn
 		out.Folders = append(out.Folders, nf)
 	}
+	// A base folder no rename was found for, under a folder renamed on a
+	// side (one the other side deleted, say), moves along there.
+	for i := range base.Folders {
+		f := &base.Folders[i]
+		if decided[f] != nil {
+			continue
+		}
+		nf := *f
+		for s := range 2 {
+			lf := listed[s][f.Name]
+			if lf == nil || cur[s][lf.Mailbox] == lf.Mailbox {
+				continue
+			}
+			if n := follow(Side(s), f.Name); n != f.Name && !named[n] && listed[Side(s).Other()][n] == nil {
+				rn := &renamed{from: f.Name, orig: f}
+				rn.oldMailbox[s] = lf.Mailbox
+				rn.by[s] = last[s][lf.Mailbox]
+				nf.Name = n
+				named[n] = true
+				pl.renamed[n] = rn
+			}
+			break
+		}
+		out.Folders = append(out.Folders, nf)
+	}
+	pl.acts = append(pl.acts, orderRenames(acts, nm.delim)...)
 	sort.Slice(out.Folders, func(i, j int) bool { return out.Folders[i].Name < out.Folders[j].Name })
 
 	// The sides that rename see their folders under the new names.
@@ -347,4 +410,46 @@ func parentName(name string) string {
 		return ""
 	}
 	return name[:i]
+}
+
+// orderRenames puts renames in an order the servers can carry out: a
+// rename whose source or destination lies under another rename's
+// destination on the same side goes after it; otherwise the planned
+// order (parents first) stays.
+func orderRenames(acts []*Action, delim [2]rune) []*Action {
+	under := func(name, parent string, d rune) bool {
+		return name == parent || (d != 0 && strings.HasPrefix(name, parent+string(d)))
+	}
+	out := make([]*Action, 0, len(acts))
+	done := make([]bool, len(acts))
+	for len(out) < len(acts) {
+		progress := false
+		for i, y := range acts {
+			if done[i] {
+				continue
+			}
+			ready := true
+			for j, x := range acts {
+				if j != i && !done[j] && x.Side == y.Side && (under(y.Mailbox, x.Dest, delim[y.Side]) || under(y.Dest, x.Dest, delim[y.Side]) && x.Dest != y.Dest) {
+					ready = false
+					break
+				}
+			}
+			if ready {
+				out = append(out, y)
+				done[i] = true
+				progress = true
+				break
+			}
+		}
+		if !progress { // a cycle: keep the planned order
+			for i, y := range acts {
+				if !done[i] {
+					out = append(out, y)
+					done[i] = true
+				}
+			}
+		}
+	}
+	return out
 }
