@@ -336,7 +336,9 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 		best, bestScore, tie := "", -1, false
 		for _, n := range newNames {
 			dir := pl.policy.For(n).Direction
-			if used[n] || strings.EqualFold(n, "INBOX") || !dir.Flows(s) {
+			// The trash is never a renamed folder: the messages a run
+			// moved there whose state was lost would read as one.
+			if used[n] || strings.EqualFold(n, "INBOX") || !dir.Flows(s) || listed[n].Role == RoleTrash || strings.EqualFold(n, "Trash") {
 				continue
 			}
 			score, ok := sameMailbox(f, s, listed[n])
