@@ -1,0 +1,1716 @@
+package reconcile_test
+
+import (
+	"flag"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mailtwin/mailtwin/reconcile"
+)
+
+var (
+	moveModelCases = flag.Int("movemodel.cases", 1500, "number of random cases TestModelMovesAndRenames runs")
+	moveModelSeed  = flag.Uint64("movemodel.seed", 0, "run only the TestModelMovesAndRenames case with this seed (as a failure prints it)")
+	moveModelAll   = flag.Bool("movemodel.all", false, "let TestModelMovesAndRenames also make the moves and renames of the known planner bugs (see its doc comment)")
+)
+
+// TestModelMovesAndRenames is a randomised model test of the planner for
+// what TestModel leaves out: messages moved between folders and folders
+// renamed. Each case is two model accounts (sim_test.go's account; B has
+// "." as its hierarchy delimiter in a third of the cases) under one
+// policy: direction both, a random deletion policy (propagate, trash or
+// keep) and a random prefer side. In rounds, a simulated user on either
+// side does, per operation: deliver new mail (16%), toggle a flag (14%),
+// expunge (6%), move a message as a client's UID MOVE does, out of one
+// folder and into another under a new UID, same identity and flags (26%),
+// create a folder (8%), delete a leaf folder, empty or full (5%), rename a
+// folder with its children as Dovecot does, UIDVALIDITY and UIDs kept
+// (12%), rename it as a server that makes the renamed folders anew, new
+// UIDVALIDITY and UIDs 1..n (6%), or rename one folder the same way on
+// both sides (7%). A third of the rounds are quiet: no expunge, no folder
+// deleted, no UIDVALIDITY changed. Then the pair is synced: Build, the
+// plan carried out on the models, Next. Three syncs in ten have actions
+// fail at random; the last sync of a case is clean.
+//
+// Folder names are never used twice in a case, so an old name on either
+// side after a sync can only come from the planner. The users work as the
+// planner can follow them: a folder is renamed only when its contents
+// still show it is the same mailbox (renameEvidence), nothing leaves a
+// folder renamed since the last clean sync, and a folder is deleted only
+// under the name the state knows it by, and only when it does not look
+// like a folder whose mail went to a new one (which the design calls a
+// rename). The model's book says which messages and folders may stay on
+// one side by the semantics: a folder the other side's user deleted (kept
+// under keep, or for mail that arrived in it meanwhile), and what a user
+// put into one.
+//
+// After every sync: nothing lost (an identity no user deleted is on some
+// side), and the state survives EncodeState and DecodeState.
+//
+// After every clean sync (checkClean):
+//   - level-based: a second Build right away plans nothing;
+//   - no duplicates: a side holds each identity at most once, across all
+//     its folders (a moved message is in one folder on each side);
+//   - converged: a folder (other than the trash) on one side is on the
+//     other too, unless the other side's user deleted it; a folder on both
+//     sides holds the same identities with the same flags on both, except
+//     identities a user deleted and mail put into a folder the other side
+//     deleted;
+//   - nothing lost: an identity no user deleted is on both sides (on the
+//     side that has it, if it was put into a folder the other side
+//     deleted);
+//
+// and when the sync before it was clean too:
+//   - moves: a message the user moved on one side, which both sides held
+//     in one folder at the last sync, is in the folder the user moved it
+//     to on both sides; when both sides moved it to different folders, in
+//     the prefer side's; when the other side deleted it, there too;
+//   - flags: such a message has on both sides the per-flag three-way merge
+//     of the agreed flags and the two sides' (each flag takes the side
+//     that changed it), moved or not, in a renamed folder or not;
+//   - renames: no name a user renamed a folder away from is on either
+//     side; a folder renamed on both sides to different names has one name
+//     on both sides, the prefer side's, and the other name is gone; a
+//     folder renamed on one side and deleted on the other is made again
+//     on that side under the new name; a folder a user deleted, which a
+//     clean sync agreed on, does not come back.
+//
+// And at planning time, when the previous sync was clean and the users
+// since expunged nothing, deleted no folder and no server changed a
+// UIDVALIDITY: no re-upload, that is, no Copy of an identity the target
+// side already holds anywhere. Moves, renames and flag changes move no
+// message body.
+//
+// Known planner bugs (as of 947a3cf). The test asserts the right
+// behaviour; without -movemodel.all the users keep clear of what triggers
+// these (each gate in the code names its bug), with it they do not, and
+// cases fail:
+//  1. a move into a folder whose UIDVALIDITY changed on either side is no
+//     move: delete plus re-upload, a duplicate under keep or trash; a
+//     message moved on both sides out of such a folder is copied both
+//     ways;
+//  2. a move out of a folder that the same side then deletes is no move:
+//     the other side's copy gets the folder deletion's policy and the
+//     message is re-uploaded, or duplicated under keep or trash;
+//  3. a folder the plan created, with nothing copied or moved into it,
+//     has no UIDVALIDITY in the state; renamed before the next run, it is
+//     taken for a deleted folder and a new one (under keep the old name
+//     stays);
+//  4. the planner pairs copies by identity within one folder only: a
+//     message both sides hold that no record links (a failed flag Store
+//     on a new pairing drops the record) and that a user then moves is
+//     copied both ways;
+//  5. a move into a folder renamed on one side and deleted on the other
+//     (so made again there) is no move: delete plus re-upload, a
+//     duplicate under keep or trash;
+//  6. a move into a folder the other side deleted, with the message's
+//     flags changed on the other side: change beats delete copies it back
+//     to where it was, and the moved copy stays too;
+//  7. when the RENAME of a rename conflict fails, the state records the
+//     loser's folder under the winner's name; the next run renames the
+//     winner to the loser's name;
+//  8. when a RENAME fails after the RENAME of a folder above it
+//     succeeded, the state keeps the folder's first mailbox name, gone;
+//  9. rename detection takes the state's folders in name order, and a
+//     match by message identity can claim the folder that is another's
+//     by UIDVALIDITY: that one is taken for deleted (the evidence rules
+//     avoid it, and so does a sync that makes a folder again not failing:
+//     a failed re-creation keeps stale records);
+//  10. after a failed run the state may keep a folder's old name with the
+//     renaming side's new mailbox; the next run looks it up by the old
+//     name, needs evidence again, and without it takes the folder for
+//     deleted and new: a duplicate and a stray folder;
+//  11. a message moved on both sides to the same folder is paired by
+//     identity with the two copies' common flags as the merge base: a
+//     flag one side removed comes back;
+//  12. renames that cross (each side moves a folder under the other's)
+//     give runaway paths, deletions and re-uploads;
+//  13. when a Move out of a folder whose UIDVALIDITY changed fails, the
+//     state forgets the message; the next run copies both ways;
+//  14. (a regression in 03cad27) a folder deleted on one side, whose
+//     parent both sides renamed the same way, is made again there;
+//  15. a folder moved under a folder the other side renamed, which also
+//     loses a rename conflict, gets a second RENAME from the mailbox the
+//     plan's first RENAME took away: it fails on the server every run.
+//
+// A failure prints the case's seed, its history, the last plan, the
+// states and both accounts; rerun it alone with
+//
+//	go test ./reconcile -run TestModelMovesAndRenames -movemodel.seed N
+//
+// and run more cases with -movemodel.cases N.
+func TestModelMovesAndRenames(t *testing.T) {
+	if *moveModelSeed != 0 {
+		runMoveModel(t, *moveModelSeed)
+		return
+	}
+	for i := range *moveModelCases {
+		runMoveModel(t, uint64(i+1))
+		if t.Failed() {
+			return
+		}
+	}
+}
+
+// The trash folder, which the users leave alone: the planner finds it by
+// this name, or creates it, for the trash deletion policy.
+const mvTrash = "Trash"
+
+var mvFlags = []string{`\Flagged`, `\Seen`, "$todo"}
+
+// mvMaxDepth bounds the folder hierarchy the users build.
+const mvMaxDepth = 4
+
+// mvMark says why a side lacks a folder the other side has: its user
+// deleted it.
+type mvMark int
+
+const (
+	mvPending mvMark = iota + 1 // deleted since the last sync
+	// A sync that was not clean ran since: the planner may or may not
+	// have carried the deletion out (a change may still beat it).
+	mvLimbo
+	mvAgreed // a clean sync ran since: the deletion is final
+)
+
+// moveModel is one case: two accounts, the agreed state and the book the
+// test keeps of what the users did.
+type moveModel struct {
+	t          *testing.T
+	seed       uint64
+	rng        *rand.Rand
+	pol        reconcile.Policy
+	acc        [2]*account
+	st         reconcile.State
+	log        []fmt.Stringer // the history, rendered when a case fails
+	ids, names int
+
+	base reconcile.State // of the last sync
+	plan *reconcile.Plan // of the last sync
+	// prevClean says that the previous sync was clean (or there was
+	// none): the state agreed with both sides after it.
+	prevClean bool
+
+	// deleted[s] holds the identities the user deleted on side s (an
+	// expunge, or a deleted folder that held it); deletedNow[s] those
+	// since the last sync.
+	deleted, deletedNow [2]map[reconcile.Identity]bool
+	// movedNow[s] holds the identities the user moved on side s since the
+	// last sync, with the folder each was last moved to; movedHome[s],
+	// computed at the sync, those moved back to the folder the state has
+	// them in (no move, to the planner).
+	movedNow  [2]map[reconcile.Identity]*mbox
+	movedHome [2]map[reconcile.Identity]bool
+	// placed[s] holds the identities the user put into a folder on side s
+	// (delivered or moved) since the last clean sync.
+	placed [2]map[reconcile.Identity]bool
+	// oneSided[s] holds the identities that may be on side s only: the
+	// user put them into a folder whose counterpart the other side's user
+	// deleted.
+	oneSided [2]map[reconcile.Identity]bool
+	// pairedIn holds, after the last clean sync, the logical folder that
+	// held each identity on both sides, and agreedFlags its flags then.
+	pairedIn    map[reconcile.Identity]string
+	agreedFlags map[reconcile.Identity]reconcile.Flags
+	// preFlags[s] holds the flags of each identity on side s when the
+	// last sync began.
+	preFlags [2]map[reconcile.Identity]reconcile.Flags
+
+	// detached[x] holds the folders of the other side that side x lacks
+	// because x's user deleted their counterpart.
+	detached [2]map[*mbox]mvMark
+	// vacated holds the logical names a user renamed a folder away from,
+	// where the last sync knew it by that name.
+	vacated map[string]bool
+	// synced[s] holds the mailbox names each folder of side s had at the
+	// end of the syncs since the last clean one, the last sync's last (a
+	// failed sync may leave the state with an older one).
+	synced [2]map[*mbox][]string
+	// renamed holds the folders a user renamed (itself, not as a child)
+	// since the last clean sync: no message leaves them until then, so the
+	// planner can still tell they were renamed.
+	renamed map[*mbox]bool
+	// Since the last sync: a user expunged, deleted a folder, or renamed
+	// one on a server that changed its UIDVALIDITY.
+	expunges, folderDeletes, uvRenames bool
+	// resetOf holds the folders whose UIDVALIDITY changed since the last
+	// clean sync; without -movemodel.all, no folder pair has one of these
+	// and one that a message was moved into, or out of on both sides
+	// (known bug 1).
+	resetOf map[*mbox]bool
+	// movedOut and movedIn hold the folders a message was moved out of,
+	// and into, since the last clean sync; without -movemodel.all, none is
+	// deleted, nor the counterpart of one moved into (known bugs 2, 6).
+	movedOut, movedIn map[*mbox]bool
+}
+
+func runMoveModel(t *testing.T, seed uint64) {
+	t.Helper()
+	m := &moveModel{
+		t:         t,
+		seed:      seed,
+		rng:       rand.New(rand.NewPCG(seed, 0x6d6f76656d6f646c)),
+		acc:       [2]*account{newAccount(), newAccount()},
+		prevClean: true,
+		pairedIn:  map[reconcile.Identity]string{},
+
+		agreedFlags: map[reconcile.Identity]reconcile.Flags{},
+		vacated:     map[string]bool{},
+		renamed:     map[*mbox]bool{},
+		resetOf:     map[*mbox]bool{},
+		movedOut:    map[*mbox]bool{},
+		movedIn:     map[*mbox]bool{},
+	}
+	for s := range 2 {
+		m.deleted[s] = map[reconcile.Identity]bool{}
+		m.deletedNow[s] = map[reconcile.Identity]bool{}
+		m.movedNow[s] = map[reconcile.Identity]*mbox{}
+		m.movedHome[s] = map[reconcile.Identity]bool{}
+		m.placed[s] = map[reconcile.Identity]bool{}
+		m.oneSided[s] = map[reconcile.Identity]bool{}
+		m.detached[s] = map[*mbox]mvMark{}
+		m.synced[s] = map[*mbox][]string{}
+	}
+	if m.rng.IntN(3) == 0 {
+		m.acc[reconcile.B].delim = '.'
+	}
+	m.pol = reconcile.Policy{
+		Default:    reconcile.FolderPolicy{Direction: reconcile.Both, Deletion: reconcile.Deletion(m.rng.IntN(3))},
+		Prefer:     reconcile.Side(m.rng.IntN(2)),
+		Force:      true,
+		MaxDeletes: reconcile.DefaultMaxDeletes,
+	}
+	m.logf("policy: deletion %s, prefer %s, b's delimiter %q", m.pol.Default.Deletion, m.pol.Prefer, m.acc[reconcile.B].delim)
+	if m.rng.IntN(2) == 0 {
+		for s := range 2 {
+			m.acc[s].create(mvTrash)
+		}
+		m.logf("both: folder %s", mvTrash)
+	}
+	// Mail and folders to start with, then a first sync.
+	for s := range 2 {
+		for range m.rng.IntN(4) {
+			m.createFolder(reconcile.Side(s))
+		}
+		for range m.rng.IntN(8) {
+			m.deliver(reconcile.Side(s))
+		}
+	}
+	m.sync(true)
+	rounds := 3 + m.rng.IntN(8)
+	for round := range rounds {
+		// Some rounds hold only what must cost no upload.
+		quiet := m.rng.IntN(3) == 0
+		for range m.rng.IntN(9) {
+			m.userOp(reconcile.Side(m.rng.IntN(2)), quiet)
+			if m.t.Failed() {
+				return
+			}
+		}
+		m.sync(round == rounds-1 || m.rng.IntN(10) >= 3)
+		if m.t.Failed() {
+			return
+		}
+	}
+}
+
+type mvLogLine string
+
+func (l mvLogLine) String() string { return string(l) }
+
+// mvSyncLine is a sync in the history; its plan is rendered only when a
+// failure prints the history.
+type mvSyncLine struct {
+	mode string
+	plan *reconcile.Plan
+}
+
+func (l mvSyncLine) String() string {
+	return fmt.Sprintf("sync (%s): %s", l.mode, strings.TrimSuffix(l.plan.String(), "\n"))
+}
+
+func (m *moveModel) logf(format string, args ...any) {
+	m.log = append(m.log, mvLogLine(fmt.Sprintf(format, args...)))
+}
+
+// logical returns the logical name of mailbox on side s.
+func (m *moveModel) logical(s reconcile.Side, mailbox string) string {
+	return reconcile.LogicalName(mailbox, m.acc[s].delim)
+}
+
+// mailbox returns the mailbox of side s with logical name name.
+func (m *moveModel) mailbox(s reconcile.Side, name string) string {
+	return reconcile.MailboxName(name, m.acc[s].delim)
+}
+
+// nameOf returns the logical name of folder mb of side s, "" when side s
+// no longer has it.
+func (m *moveModel) nameOf(s reconcile.Side, mb *mbox) string {
+	for name, x := range m.acc[s].folders {
+		if x == mb {
+			return m.logical(s, name)
+		}
+	}
+	return ""
+}
+
+// folder returns side s's folder with logical name name, or nil.
+func (m *moveModel) folder(s reconcile.Side, name string) *mbox {
+	return m.acc[s].folders[m.mailbox(s, name)]
+}
+
+// folderNames returns the logical names of side s's folders, sorted.
+func (m *moveModel) folderNames(s reconcile.Side) []string {
+	var out []string
+	for name := range m.acc[s].folders {
+		out = append(out, m.logical(s, name))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// userFolders returns the folders the user of side s works with: all but
+// the trash.
+func (m *moveModel) userFolders(s reconcile.Side) []string {
+	var out []string
+	for _, n := range m.folderNames(s) {
+		if n != mvTrash {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// mvUnder reports whether logical name n is f or under f.
+func mvUnder(n, f string) bool { return n == f || strings.HasPrefix(n, f+"/") }
+
+func mvDepth(name string) int { return strings.Count(name, "/") + 1 }
+
+// subtreeDepth is the number of levels of folder f and those under it.
+func (m *moveModel) subtreeDepth(s reconcile.Side, f string) int {
+	d := 1
+	for _, n := range m.folderNames(s) {
+		if mvUnder(n, f) {
+			d = max(d, mvDepth(n)-mvDepth(f)+1)
+		}
+	}
+	return d
+}
+
+func (m *moveModel) freshName(prefix string) string {
+	m.names++
+	return fmt.Sprintf("%s%d", prefix, m.names)
+}
+
+// baseOf returns the folder of the agreed state that side s's folder mb
+// was at the last sync, or nil when the state does not know it.
+func (m *moveModel) baseOf(s reconcile.Side, mb *mbox) *reconcile.FolderState {
+	names := m.synced[s][mb]
+	for k := len(names) - 1; k >= 0; k-- {
+		for i := range m.st.Folders {
+			if fs := &m.st.Folders[i]; fs.Side(s).Mailbox == names[k] {
+				return fs
+			}
+		}
+	}
+	return nil
+}
+
+// lastName returns the mailbox name side s's folder mb had at the end of
+// the last sync.
+func (m *moveModel) lastName(s reconcile.Side, mb *mbox) (string, bool) {
+	names := m.synced[s][mb]
+	if len(names) == 0 {
+		return "", false
+	}
+	return names[len(names)-1], true
+}
+
+// pairHas reports whether set holds side s's folder mb or its
+// counterpart on the other side: the folder of the same state folder, or,
+// for a folder the state does not know, of the same name.
+func (m *moveModel) pairHas(set map[*mbox]bool, s reconcile.Side, mb *mbox) bool {
+	if set[mb] {
+		return true
+	}
+	o := s.Other()
+	fs := m.baseOf(s, mb)
+	for _, y := range m.acc[o].folders {
+		if fo := m.baseOf(o, y); set[y] && (fs != nil && fo != nil && fo.Name == fs.Name || fo == nil && m.nameOf(o, y) == m.nameOf(s, mb)) {
+			return true
+		}
+	}
+	return false
+}
+
+// stateFolder returns the folder of side s in which the state has
+// identity id, or nil.
+func (m *moveModel) stateFolder(s reconcile.Side, id reconcile.Identity) *mbox {
+	for i := range m.st.Folders {
+		fs := &m.st.Folders[i]
+		for _, r := range fs.Records {
+			if r.ID != id || r.UID(s) == 0 {
+				continue
+			}
+			for _, mb := range mvSorted(m.synced[s]) {
+				if m.baseOf(s, mb) == fs && m.nameOf(s, mb) != "" {
+					return mb
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// holder returns the folder of side s that holds identity id, or nil.
+func (m *moveModel) holder(s reconcile.Side, id reconcile.Identity) *mbox {
+	for _, mb := range m.acc[s].folders {
+		for _, msg := range mb.msgs {
+			if msg.ID == id {
+				return mb
+			}
+		}
+	}
+	return nil
+}
+
+// awayFrom reports whether side s holds identity id in another folder
+// than the state has it in: the user moved it.
+func (m *moveModel) awayFrom(s reconcile.Side, id reconcile.Identity) bool {
+	st, h := m.stateFolder(s, id), m.holder(s, id)
+	return st != nil && h != nil && st != h
+}
+
+// counterpart returns the other side's folder of the state folder that
+// side s's folder mb is, or nil.
+func (m *moveModel) counterpart(s reconcile.Side, mb *mbox) *mbox {
+	fs := m.baseOf(s, mb)
+	if fs == nil {
+		return nil
+	}
+	for _, y := range m.acc[s.Other()].folders {
+		if fo := m.baseOf(s.Other(), y); fo != nil && fo.Name == fs.Name {
+			return y
+		}
+	}
+	return nil
+}
+
+// movedOnBothFrom reports whether a message that the state has in side
+// s's folder mb was moved away on both sides.
+func (m *moveModel) movedOnBothFrom(s reconcile.Side, mb *mbox) bool {
+	fs := m.baseOf(s, mb)
+	if fs == nil {
+		return false
+	}
+	for _, r := range fs.Records {
+		if m.awayFrom(reconcile.A, r.ID) && m.awayFrom(reconcile.B, r.ID) {
+			return true
+		}
+	}
+	return false
+}
+
+// linked reports whether a record of the state has identity id on both
+// sides.
+func (m *moveModel) linked(id reconcile.Identity) bool {
+	for i := range m.st.Folders {
+		for _, r := range m.st.Folders[i].Records {
+			if r.ID == id && r.UIDA != 0 && r.UIDB != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// locate returns the logical folders of side s that hold identity id.
+func (m *moveModel) locate(s reconcile.Side, id reconcile.Identity) []string {
+	var out []string
+	for _, n := range m.folderNames(s) {
+		for _, msg := range m.folder(s, n).msgs {
+			if msg.ID == id {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+func (m *moveModel) randomFlags() reconcile.Flags {
+	var fl []string
+	for _, f := range mvFlags {
+		if m.rng.IntN(3) == 0 {
+			fl = append(fl, f)
+		}
+	}
+	return reconcile.NewFlags(fl...)
+}
+
+// userOp does one random thing the user of side s does. A quiet round
+// holds only what must cost no upload: new mail, flags, moves, folders
+// created and renamed with their UIDVALIDITY kept.
+func (m *moveModel) userOp(s reconcile.Side, quiet bool) {
+	x := m.rng.IntN(100)
+	if quiet && (x >= 30 && x < 36 || x >= 70 && x < 75 || x >= 87 && x < 93) {
+		x = 40 // a move instead
+	}
+	switch {
+	case x < 16:
+		m.deliver(s)
+	case x < 30:
+		m.toggleFlag(s)
+	case x < 36:
+		m.expunge(s)
+	case x < 62:
+		m.move(s)
+	case x < 70:
+		m.createFolder(s)
+	case x < 75:
+		m.deleteFolder(s)
+	case x < 87:
+		m.rename(s, false)
+	case x < 93:
+		m.rename(s, true)
+	default:
+		m.renameBoth()
+	}
+}
+
+func (m *moveModel) deliver(s reconcile.Side) {
+	f := pickOne(m.rng, m.userFolders(s))
+	if !m.intake(s, f) {
+		return
+	}
+	m.ids++
+	id := reconcile.Identity(fmt.Sprintf("x:%d", m.ids))
+	fl := m.randomFlags()
+	u := m.acc[s].deliver(m.mailbox(s, f), id, fl)
+	m.placed[s][id], m.oneSided[s][id] = true, false
+	m.logf("%s: deliver %s to %s uid %d flags %s", s, id, f, u, fl)
+}
+
+func (m *moveModel) toggleFlag(s reconcile.Side) {
+	var full []string
+	for _, f := range m.userFolders(s) {
+		if len(m.folder(s, f).msgs) > 0 {
+			full = append(full, f)
+		}
+	}
+	if len(full) == 0 {
+		return
+	}
+	f := pickOne(m.rng, full)
+	mb := m.folder(s, f)
+	msg := &mb.msgs[m.rng.IntN(len(mb.msgs))]
+	fl := pickOne(m.rng, mvFlags)
+	if msg.Flags.Has(fl) {
+		msg.Flags = reconcile.NewFlags(slices.DeleteFunc(slices.Clone(msg.Flags), func(g string) bool { return g == fl })...)
+		m.logf("%s: %s uid %d %s -%s", s, f, msg.UID, msg.ID, fl)
+	} else {
+		msg.Flags = reconcile.NewFlags(append(slices.Clone(msg.Flags), fl)...)
+		m.logf("%s: %s uid %d %s +%s", s, f, msg.UID, msg.ID, fl)
+	}
+}
+
+// intake reports whether mail may go into side s's folder f. Known bug
+// 10: after a failed run the state may keep a folder's old name with the
+// renaming side's new mailbox (a failed RENAME, or a failed re-creation
+// of a folder renamed on one side and deleted on the other), and the next
+// run looks the folder up by the old name; it needs evidence again, which
+// the planner's own moves out of it and mail moved in can take away. So
+// without -movemodel.all, after a sync that was not clean, nothing goes
+// into a folder under another name than the state's.
+func (m *moveModel) intake(s reconcile.Side, f string) bool {
+	fs := m.baseOf(s, m.folder(s, f))
+	return *moveModelAll || m.prevClean || fs == nil || fs.Name == f
+}
+
+// takeable returns the folders of side s a message may leave: not the
+// trash, not empty, not renamed since the last clean sync, and not under
+// another name than the state's (the planner must still see that it was
+// renamed).
+func (m *moveModel) takeable(s reconcile.Side) []string {
+	var out []string
+	for _, f := range m.userFolders(s) {
+		mb := m.folder(s, f)
+		if fs := m.baseOf(s, mb); len(mb.msgs) > 0 && !m.renamed[mb] && (fs == nil || fs.Name == f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (m *moveModel) expunge(s reconcile.Side) {
+	src := m.takeable(s)
+	if len(src) == 0 {
+		return
+	}
+	f := pickOne(m.rng, src)
+	mb := m.folder(s, f)
+	i := m.rng.IntN(len(mb.msgs))
+	msg := mb.msgs[i]
+	mb.msgs = slices.Delete(mb.msgs, i, i+1)
+	m.deleted[s][msg.ID], m.deletedNow[s][msg.ID] = true, true
+	m.expunges = true
+	m.logf("%s: %s uid %d %s expunged", s, f, msg.UID, msg.ID)
+}
+
+// move moves a message as UID MOVE does: out of one folder, into another
+// under a new UID there, with its identity and flags.
+func (m *moveModel) move(s reconcile.Side) {
+	src := m.takeable(s)
+	if len(src) == 0 {
+		return
+	}
+	f := pickOne(m.rng, src)
+	var dests []string
+	for _, g := range m.userFolders(s) {
+		// Known bugs 5 and 6: a move into a folder whose counterpart the
+		// other side's user deleted (made again there when renamed here).
+		// Known bug 1: a move into a folder whose UIDVALIDITY changed on
+		// either side.
+		d := m.folder(s, g)
+		_, gone := m.detached[s.Other()][d]
+		if g != f && m.intake(s, g) && (*moveModelAll || !gone && !m.pairHas(m.resetOf, s, d)) {
+			dests = append(dests, g)
+		}
+	}
+	if len(dests) == 0 {
+		return
+	}
+	g := pickOne(m.rng, dests)
+	from := m.folder(s, f)
+	i := m.rng.IntN(len(from.msgs))
+	msg := from.msgs[i]
+	// Known bug 4: a move of a message both sides hold, which no record
+	// of the state links (a failed action dropped it, or keep left one on
+	// each side): the planner pairs by identity within a folder only.
+	if o := s.Other(); !*moveModelAll && m.holder(o, msg.ID) != nil && !m.linked(msg.ID) {
+		return
+	}
+	// Known bug 1: moved on both sides, out of a folder whose UIDVALIDITY
+	// changed on either side: the conflict is not settled.
+	if o := s.Other(); !*moveModelAll && m.awayFrom(o, msg.ID) && m.pairHas(m.resetOf, s, from) {
+		return
+	}
+	// Known bug 11: moved on both sides to the same folder, the flags are
+	// merged against the two copies' common flags, not the agreed ones.
+	if o := s.Other(); !*moveModelAll && m.awayFrom(o, msg.ID) && (m.nameOf(o, m.holder(o, msg.ID)) == g || m.counterpart(s, m.folder(s, g)) == m.holder(o, msg.ID)) {
+		return
+	}
+	from.msgs = slices.Delete(from.msgs, i, i+1)
+	u := m.acc[s].deliver(m.mailbox(s, g), msg.ID, msg.Flags)
+	m.movedOut[from], m.movedIn[m.folder(s, g)] = true, true
+	m.movedNow[s][msg.ID] = m.folder(s, g)
+	m.placed[s][msg.ID], m.oneSided[s][msg.ID] = true, false
+	m.logf("%s: move %s from %s uid %d to %s uid %d", s, msg.ID, f, msg.UID, g, u)
+}
+
+// parents returns the folders of side s a folder of levels levels can be
+// made or renamed under: not INBOX, not the trash, not under skip.
+func (m *moveModel) parents(s reconcile.Side, levels int, skip string) []string {
+	var out []string
+	for _, f := range m.userFolders(s) {
+		if f != "INBOX" && (skip == "" || !mvUnder(f, skip)) && mvDepth(f)+levels <= mvMaxDepth {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (m *moveModel) createFolder(s reconcile.Side) {
+	name := m.freshName("F")
+	if ps := m.parents(s, 1, ""); len(ps) > 0 && m.rng.IntN(2) == 0 {
+		name = pickOne(m.rng, ps) + "/" + name
+	}
+	m.acc[s].create(m.mailbox(s, name))
+	m.logf("%s: folder %s created", s, name)
+}
+
+// deleteFolder deletes a folder with no folder under it, with its mail.
+func (m *moveModel) deleteFolder(s reconcile.Side) {
+	o := s.Other()
+	var cands []string
+	for _, f := range m.userFolders(s) {
+		if f == "INBOX" || m.subtreeDepth(s, f) > 1 {
+			continue
+		}
+		mb := m.folder(s, f)
+		// Deleted under the name the last sync knew it by, so the planner
+		// sees the deletion of that folder.
+		if n, ok := m.lastName(s, mb); m.renamed[mb] || ok && n != m.mailbox(s, f) {
+			continue
+		}
+		// Known bug 2: mail moved out of it, and known bug 6: mail moved
+		// into its counterpart, since the last clean sync.
+		if m.movedOut[mb] && !*moveModelAll {
+			continue
+		}
+		if c := m.counterpart(s, mb); !*moveModelAll && c != nil && m.movedIn[c] {
+			continue
+		}
+		fs := m.baseOf(s, mb)
+		if fs != nil && fs.Name != f {
+			continue
+		}
+		// A folder deleted after most of its mail went to one new folder
+		// is, to the design, renamed: keep clear of that.
+		if fs != nil {
+			here := map[reconcile.Identity]bool{}
+			for _, msg := range mb.msgs {
+				here[msg.ID] = true
+			}
+			total, elsewhere := 0, 0
+			for _, r := range fs.Records {
+				if r.UID(s) == 0 {
+					continue
+				}
+				total++
+				if !here[r.ID] && len(m.locate(s, r.ID)) > 0 {
+					elsewhere++
+				}
+			}
+			if 2*elsewhere > total {
+				continue
+			}
+		}
+		cands = append(cands, f)
+	}
+	if len(cands) == 0 {
+		return
+	}
+	f := pickOne(m.rng, cands)
+	mb := m.folder(s, f)
+	fs := m.baseOf(s, mb)
+	for _, msg := range mb.msgs {
+		m.deleted[s][msg.ID], m.deletedNow[s][msg.ID] = true, true
+	}
+	delete(m.acc[s].folders, m.mailbox(s, f))
+	m.folderDeletes = true
+	// The other side's counterpart, as the state knows it, now lacks one
+	// on this side.
+	if fs != nil {
+		for p := range m.acc[o].folders {
+			if pb := m.acc[o].folders[p]; m.baseOf(o, pb) != nil && m.baseOf(o, pb).Name == fs.Name {
+				m.detached[s][pb] = mvPending
+			}
+		}
+	}
+	m.logf("%s: folder %s deleted, with %d messages", s, f, len(mb.msgs))
+}
+
+// renameEvidence reports whether, after a rename, side s's folder mb would
+// still evidently be the folder the state knows (DESIGN.md: the same
+// UIDVALIDITY, or most of the base folder's messages by identity), so the
+// planner sees a rename. keepUV says the rename keeps the UIDVALIDITY.
+func (m *moveModel) renameEvidence(s reconcile.Side, mb *mbox, keepUV bool) bool {
+	fs := m.baseOf(s, mb)
+	if fs == nil {
+		return true // a folder the state does not know: new under any name
+	}
+	byUID := map[reconcile.UID]reconcile.Identity{}
+	ids := map[reconcile.Identity]int{}
+	for _, msg := range mb.msgs {
+		byUID[msg.UID] = msg.ID
+		ids[msg.ID]++
+	}
+	// Known bug 3: the state does not learn the UIDVALIDITY of a folder
+	// the plan made, when nothing was copied or moved into it.
+	uv := fs.Side(s).UIDValidity
+	sameUV := keepUV && !m.resetOf[mb] && (uv == mb.uv || uv == 0 && *moveModelAll)
+	// At least half by identity, or, with the same UIDVALIDITY, one by
+	// UID: then no other new folder holds most of them (known bug 9).
+	total, uidHits, idHits := 0, 0, 0
+	for _, r := range fs.Records {
+		u := r.UID(s)
+		if u == 0 {
+			continue
+		}
+		total++
+		if id, ok := byUID[u]; ok && id == r.ID {
+			uidHits++
+		} else if ok {
+			sameUV = false
+		}
+		if ids[r.ID] > 0 {
+			ids[r.ID]--
+			idHits++
+		}
+	}
+	if sameUV {
+		return total == 0 || uidHits > 0 && 2*idHits >= total
+	}
+	return total > 0 && 2*idHits > total
+}
+
+// rename renames a folder of side s with the folders under it: as Dovecot
+// does (UIDVALIDITY and UIDs kept), or, with reset, as a server that makes
+// the renamed folders anew (new UIDVALIDITY, UIDs 1..n).
+func (m *moveModel) rename(s reconcile.Side, reset bool) {
+	var cands []string
+	for _, f := range m.userFolders(s) {
+		if f == "INBOX" {
+			continue
+		}
+		if m.renameOK(s, f, reset) {
+			cands = append(cands, f)
+		}
+	}
+	if len(cands) == 0 {
+		return
+	}
+	f := pickOne(m.rng, cands)
+	to := m.freshName("R")
+	if ps := m.parents(s, m.subtreeDepth(s, f), f); len(ps) > 0 && m.rng.IntN(3) == 0 {
+		p := pickOne(m.rng, ps)
+		if !*moveModelAll && (m.crosses(s, f, p) || m.losingParent(s, p)) {
+			return
+		}
+		to = p + "/" + to
+	}
+	m.renameTo(s, f, to, reset)
+}
+
+// crosses reports whether moving side s's folder f under folder p would
+// put it under a folder that the other side has under f (known bug 12:
+// renames that cross).
+func (m *moveModel) crosses(s reconcile.Side, f, p string) bool {
+	o := s.Other()
+	mine := map[string]bool{} // the state folders f and those under it are
+	for _, n := range m.folderNames(s) {
+		if fs := m.baseOf(s, m.folder(s, n)); mvUnder(n, f) && fs != nil {
+			mine[fs.Name] = true
+		}
+	}
+	for anc := p; anc != ""; anc = mvParent(anc) {
+		c := m.counterpart(s, m.folder(s, anc))
+		if c == nil {
+			continue
+		}
+		for on := m.nameOf(o, c); on != ""; on = mvParent(on) {
+			if y := m.folder(o, on); y != nil {
+				if fs := m.baseOf(o, y); fs != nil && mine[fs.Name] {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// mvParent returns the logical name above n, "" at the top level.
+func mvParent(n string) string {
+	i := strings.LastIndex(n, "/")
+	if i < 0 {
+		return ""
+	}
+	return n[:i]
+}
+
+// losingParent reports whether side s's folder p, or one above it, has
+// another name on the other side that will stand: renamed there, and not
+// renamed here by the prefer side (known bug 15: a folder moved under it
+// that loses a rename conflict gets a RENAME from a mailbox an earlier
+// RENAME of the plan took away).
+func (m *moveModel) losingParent(s reconcile.Side, p string) bool {
+	for anc := p; anc != ""; anc = mvParent(anc) {
+		mb := m.folder(s, anc)
+		fs := m.baseOf(s, mb)
+		c := m.counterpart(s, mb)
+		if fs == nil || c == nil {
+			continue
+		}
+		on := m.nameOf(s.Other(), c)
+		if on != fs.Name && on != anc && !(anc != fs.Name && m.pol.Prefer == s) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostsMoved reports whether renaming side s's folder mb would give a
+// folder a name that does not stand while a side has moved a folder of
+// the state under it, or renamed one there (known bug 15): the other
+// side's folders under mb's counterpart, unless the other side renamed
+// the counterpart too and wins; or mb itself, when it does.
+func (m *moveModel) hostsMoved(s reconcile.Side, mb *mbox) bool {
+	o := s.Other()
+	fs := m.baseOf(s, mb)
+	if fs == nil {
+		return false
+	}
+	// A folder of the state moved under one of tops, or renamed itself
+	// there.
+	hosts := func(x reconcile.Side, tops []string) bool {
+		for _, n := range m.folderNames(x) {
+			d := m.baseOf(x, m.folder(x, n))
+			if d == nil {
+				continue
+			}
+			for _, top := range tops {
+				if n != top && mvUnder(n, top) && (!mvUnder(d.Name, fs.Name) || n != m.impliedName(x, d.Name)) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if c := m.counterpart(s, mb); c != nil && m.nameOf(o, c) != fs.Name && m.pol.Prefer == o {
+		return hosts(s, []string{m.nameOf(s, mb)})
+	}
+	// The other side's folders of the state folders under mb's.
+	var tops []string
+	for _, n := range m.folderNames(o) {
+		if d := m.baseOf(o, m.folder(o, n)); d != nil && mvUnder(d.Name, fs.Name) {
+			tops = append(tops, n)
+		}
+	}
+	return hosts(o, tops)
+}
+
+// renameOK reports whether side s's user may rename folder f: the
+// planner can tell it is a rename, and, without -movemodel.all, it makes
+// none of the known bugs happen.
+func (m *moveModel) renameOK(s reconcile.Side, f string, reset bool) bool {
+	mb := m.folder(s, f)
+	if f == "INBOX" || !m.renameEvidence(s, mb, !reset) {
+		return false
+	}
+	// Made anew, a folder under f that does not just follow its parent of
+	// the state needs evidence of its own.
+	if fs := m.baseOf(s, mb); reset && slices.ContainsFunc(m.folderNames(s), func(n string) bool {
+		d := m.folder(s, n)
+		db := m.baseOf(s, d)
+		return n != f && mvUnder(n, f) && db != nil && (fs == nil || !mvUnder(db.Name, fs.Name) || n != m.impliedName(s, db.Name)) && !m.renameEvidence(s, d, false)
+	}) {
+		return false
+	}
+	if *moveModelAll {
+		return true
+	}
+	under := func(pred func(*mbox) bool) bool {
+		return slices.ContainsFunc(m.folderNames(s), func(n string) bool { return mvUnder(n, f) && pred(m.folder(s, n)) })
+	}
+	switch {
+	case m.hostsMoved(s, mb): // bug 15
+	case reset && under(func(x *mbox) bool { return m.pairHas(m.movedIn, s, x) || m.movedOnBothFrom(s, x) }): // bug 1
+	case under(func(x *mbox) bool { return m.detached[s.Other()][x] == mvPending && m.movedIn[x] }): // bug 5
+	default:
+		return true
+	}
+	return false
+}
+
+// deletedUnder reports whether a user deleted a folder under side s's
+// folder mb (by the state) that a clean sync has not agreed on yet. Known
+// bug 14 (since 03cad27): a folder deleted on one side, whose parent both
+// sides then rename the same way, is made again on the deleting side.
+func (m *moveModel) deletedUnder(s reconcile.Side, mb *mbox) bool {
+	fs := m.baseOf(s, mb)
+	if fs == nil {
+		return false
+	}
+	for x := range 2 {
+		y := reconcile.Side(x).Other()
+		for p, mk := range m.detached[x] {
+			if pb := m.baseOf(y, p); mk != mvAgreed && pb != nil && pb.Name != fs.Name && mvUnder(pb.Name, fs.Name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// renameBoth renames one folder the same way on both sides (or a crash
+// after the planner's RENAME on one, before the state was saved).
+func (m *moveModel) renameBoth() {
+	var cands []string
+	for _, f := range m.userFolders(reconcile.A) {
+		if m.folder(reconcile.B, f) == nil || !m.renameOK(reconcile.A, f, false) || !m.renameOK(reconcile.B, f, false) {
+			continue
+		}
+		if !*moveModelAll && m.deletedUnder(reconcile.A, m.folder(reconcile.A, f)) {
+			continue
+		}
+		cands = append(cands, f)
+	}
+	if len(cands) == 0 {
+		return
+	}
+	f := pickOne(m.rng, cands)
+	to := m.freshName("R")
+	m.renameTo(reconcile.A, f, to, false)
+	m.renameTo(reconcile.B, f, to, false)
+}
+
+func (m *moveModel) renameTo(s reconcile.Side, from, to string, reset bool) {
+	acc := m.acc[s]
+	m.renamed[m.folder(s, from)] = true
+	// The names the last sync knew these folders by are gone for good
+	// (an intermediate name may be a conflict's winner: see renameBoth).
+	for _, n := range m.folderNames(s) {
+		if last, _ := m.lastName(s, m.folder(s, n)); mvUnder(n, from) && last == m.mailbox(s, n) {
+			m.vacated[n] = true
+		}
+	}
+	if !reset {
+		if err := acc.rename(m.mailbox(s, from), m.mailbox(s, to)); err != nil {
+			m.t.Fatalf("seed %d: %v", m.seed, err)
+		}
+		m.logf("%s: folder %s renamed to %s", s, from, to)
+		return
+	}
+	m.uvRenames = true
+	var made []string
+	for _, n := range m.folderNames(s) {
+		if !mvUnder(n, from) {
+			continue
+		}
+		old := m.folder(s, n)
+		acc.nextUV++
+		nb := &mbox{uv: acc.nextUV, uidNext: 1, role: old.role}
+		for _, msg := range old.msgs {
+			nb.msgs = append(nb.msgs, reconcile.Message{UID: nb.uidNext, Flags: msg.Flags, ID: msg.ID})
+			nb.uidNext++
+		}
+		delete(acc.folders, m.mailbox(s, n))
+		name := to + n[len(from):]
+		acc.folders[m.mailbox(s, name)] = nb
+		m.replaceFolder(s, old, nb)
+		m.resetOf[nb] = true
+		made = append(made, fmt.Sprintf("%s uidvalidity %d", name, nb.uv))
+	}
+	m.logf("%s: folder %s renamed to %s, made anew: %s", s, from, to, strings.Join(made, ", "))
+}
+
+// replaceFolder puts side s's new folder nb wherever the book knows old.
+func (m *moveModel) replaceFolder(s reconcile.Side, old, nb *mbox) {
+	if n, ok := m.synced[s][old]; ok {
+		m.synced[s][nb] = n
+		delete(m.synced[s], old)
+	}
+	if m.renamed[old] {
+		m.renamed[nb] = true
+		delete(m.renamed, old)
+	}
+	for x := range 2 {
+		if mk, ok := m.detached[x][old]; ok {
+			m.detached[x][nb] = mk
+			delete(m.detached[x], old)
+		}
+	}
+	m.movedOut[nb], m.movedIn[nb] = m.movedOut[old], m.movedIn[old]
+	for id, d := range m.movedNow[s] {
+		if d == old {
+			m.movedNow[s][id] = nb
+		}
+	}
+}
+
+// revived reports whether side y's folder p, whose counterpart the other
+// side's user deleted since the last sync, was renamed on y: itself, or
+// with a folder above it while the other side renamed none above it.
+// Then the planner makes it again on the other side (renamed beats
+// deleted). A folder that only followed a folder above it that both
+// sides renamed goes with the deletion.
+func (m *moveModel) revived(y reconcile.Side, p *mbox) bool {
+	fs := m.baseOf(y, p)
+	n := m.nameOf(y, p)
+	if fs == nil || n == "" || n == fs.Name {
+		return false
+	}
+	return n != m.impliedName(y, fs.Name) || m.impliedName(y.Other(), fs.Name) == fs.Name
+}
+
+// impliedName returns the name the state's folder name has on side x
+// after x's renames of the folders above it.
+func (m *moveModel) impliedName(x reconcile.Side, name string) string {
+	for anc := mvParent(name); anc != ""; anc = mvParent(anc) {
+		for _, a := range m.acc[x].folders {
+			if ab := m.baseOf(x, a); ab != nil && ab.Name == anc && m.nameOf(x, a) != anc {
+				return m.nameOf(x, a) + name[len(anc):]
+			}
+		}
+	}
+	return name
+}
+
+// lacks reports whether side x may lack the other side's folder p: x's
+// user deleted its counterpart, and p was not renamed meanwhile.
+func (m *moveModel) lacks(x reconcile.Side, p *mbox) bool {
+	mk, ok := m.detached[x][p]
+	return ok && (mk != mvPending || !m.revived(x.Other(), p))
+}
+
+// mvRenameConflict is a folder the state knows that both users renamed, to
+// different names.
+type mvRenameConflict struct {
+	base string
+	mb   [2]*mbox
+	name [2]string // before the sync
+}
+
+// sync runs the planner on the pair and carries its plan out; a sync that
+// is not clean has some of its actions fail.
+func (m *moveModel) sync(clean bool) {
+	A, B := reconcile.A, reconcile.B
+	base := m.st
+	m.base = base
+	var held [2]map[reconcile.Identity]bool
+	for s := range 2 {
+		held[s] = map[reconcile.Identity]bool{}
+		m.preFlags[s] = map[reconcile.Identity]reconcile.Flags{}
+		for _, mb := range m.acc[s].folders {
+			for _, msg := range mb.msgs {
+				held[s][msg.ID] = true
+				m.preFlags[s][msg.ID] = msg.Flags
+			}
+		}
+	}
+	for s := range 2 {
+		clear(m.movedHome[s])
+		for id, d := range m.movedNow[s] {
+			m.movedHome[s][id] = d == m.stateFolder(reconcile.Side(s), id)
+		}
+	}
+	// What the users did, as the planner will see it: mail put into a
+	// folder the other side lacks stays on this side (the planner records
+	// it so at the first sync that sees it, even one that fails).
+	for s := range 2 {
+		side := reconcile.Side(s)
+		for _, id := range slices.Sorted(maps.Keys(m.placed[s])) {
+			for _, f := range m.locate(side, id) {
+				m.oneSided[s][id] = m.oneSided[s][id] || m.lacks(side.Other(), m.folder(side, f))
+			}
+		}
+	}
+	var conflicts []mvRenameConflict
+	for i := range base.Folders {
+		fs := &base.Folders[i]
+		c := mvRenameConflict{base: fs.Name}
+		for s := range 2 {
+			for _, n := range m.folderNames(reconcile.Side(s)) {
+				if mb := m.folder(reconcile.Side(s), n); m.baseOf(reconcile.Side(s), mb) == fs {
+					c.mb[s], c.name[s] = mb, m.nameOf(reconcile.Side(s), mb)
+				}
+			}
+		}
+		if c.mb[A] != nil && c.mb[B] != nil && c.name[A] != fs.Name && c.name[B] != fs.Name && c.name[A] != c.name[B] {
+			conflicts = append(conflicts, c)
+		}
+	}
+	var revive [2][]*mbox // per side x, the other side's folders to make again on x
+	for x := range 2 {
+		for _, p := range mvSorted(m.detached[x]) {
+			if m.detached[x][p] == mvPending && m.revived(reconcile.Side(x).Other(), p) {
+				revive[x] = append(revive[x], p)
+			}
+		}
+	}
+	agreed := [2]map[*mbox]bool{{}, {}}
+	for x := range 2 {
+		for p, mk := range m.detached[x] {
+			agreed[x][p] = mk == mvAgreed
+		}
+	}
+
+	plan, err := m.build(base)
+	m.plan = plan
+	if err != nil {
+		m.fail("Build: %v", err)
+		return
+	}
+	mode := "clean"
+	if !clean {
+		mode = "some actions fail"
+	}
+	m.log = append(m.log, mvSyncLine{mode, plan})
+	// No re-upload: moves, renames and flag changes move no message body.
+	if m.prevClean && !m.expunges && !m.folderDeletes && !m.uvRenames {
+		for i := range plan.Actions {
+			if a := &plan.Actions[i]; a.Op == reconcile.Copy && held[a.Side][a.ID] {
+				m.fail("re-upload: %s already holds %s (in %v), but the plan copies it (%s); since the last clean sync the users only moved, renamed, changed flags, made folders and got new mail",
+					a.Side, a.ID, m.locate(a.Side, a.ID), a.String())
+				return
+			}
+		}
+	}
+
+	// Known bugs 7, 8 and 10: after a failed RENAME the state names
+	// mailboxes a side does not have, or looks a folder up by a name it no
+	// longer has. So without -movemodel.all no RENAME fails
+	// (TestRenameFailureIsRetried covers the plain case). Known bug 13:
+	// when a Move out of a folder whose UIDVALIDITY changed fails (or one
+	// that fails because an action before it failed), the state forgets
+	// the message. So without -movemodel.all nothing fails in a plan that
+	// carries out a move the user made while a UIDVALIDITY changed.
+	// Known bug 9: when the re-creation of a folder renamed on one side
+	// and deleted on the other fails, the state keeps the folder as it
+	// was, with records of messages that may have moved away since, and
+	// the next run's rename detection by identity can claim another
+	// folder's new name with them. So without -movemodel.all nothing
+	// fails in a sync that makes a folder again.
+	mayFail := !clean && (*moveModelAll || (len(m.resetOf) == 0 || !slices.ContainsFunc(plan.Actions, func(a reconcile.Action) bool {
+		return a.Op == reconcile.Move && a.Reason != reconcile.ReasonTrash
+	})) && len(revive[reconcile.A])+len(revive[reconcile.B]) == 0)
+	out := make([]reconcile.Outcome, len(plan.Actions))
+	for i := range plan.Actions {
+		a := &plan.Actions[i]
+		acc := m.acc[a.Side]
+		fail := !clean && m.rng.IntN(3) == 0 && mayFail && (a.Op != reconcile.RenameFolder || *moveModelAll)
+		if fail {
+			m.logf("  action %d fails", i)
+			out[i] = reconcile.Outcome{Err: fmt.Errorf("injected failure")}
+			continue
+		}
+		// A folder still holding mail is not deleted (IMAP DELETE would
+		// take the mail with it); the planner deletes only empty ones.
+		if mb := acc.folders[a.Mailbox]; a.Op == reconcile.DeleteFolder && mb != nil && len(mb.msgs) > 0 {
+			if clean {
+				m.fail("action %d (%s): the folder still holds %d messages", i, a.String(), len(mb.msgs))
+				return
+			}
+			m.logf("  action %d refused: the folder is not empty", i)
+			out[i] = reconcile.Outcome{Err: fmt.Errorf("folder not empty")}
+			continue
+		}
+		out[i] = acc.apply(a, m.acc[a.Side.Other()])
+		if out[i].Err != nil && clean {
+			m.fail("action %d (%s) failed in a clean run: %v", i, a.String(), out[i].Err)
+			return
+		}
+	}
+	m.st = reconcile.Next(plan, out)
+	m.check()
+	if clean && !m.t.Failed() {
+		m.checkClean(conflicts, revive, agreed)
+	}
+	if m.t.Failed() {
+		return
+	}
+	m.settle(clean, revive)
+}
+
+// build runs Build on the two accounts; a panic is an error, so that the
+// failure shows the case's history.
+func (m *moveModel) build(base reconcile.State) (plan *reconcile.Plan, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			plan, err = nil, fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return reconcile.Build("p", base, m.acc[reconcile.A].listing(), m.acc[reconcile.B].listing(), m.pol)
+}
+
+// mvSorted returns the folders of a book, in a stable order.
+func mvSorted[V any](set map[*mbox]V) []*mbox {
+	out := slices.Collect(maps.Keys(set))
+	slices.SortFunc(out, func(x, y *mbox) int { return int(x.uv) - int(y.uv) })
+	return out
+}
+
+// settle updates the book after a sync.
+func (m *moveModel) settle(clean bool, revive [2][]*mbox) {
+	for x := range 2 {
+		side := reconcile.Side(x)
+		for _, p := range mvSorted(m.detached[x]) {
+			name := m.nameOf(side.Other(), p)
+			switch {
+			case name == "" || m.folder(side, name) != nil:
+				delete(m.detached[x], p) // gone, or on both sides again
+			case clean:
+				m.detached[x][p] = mvAgreed
+			default:
+				m.detached[x][p] = mvLimbo
+			}
+		}
+	}
+	for s := range 2 {
+		for mb := range m.synced[s] {
+			if clean || m.nameOf(reconcile.Side(s), mb) == "" {
+				delete(m.synced[s], mb)
+			}
+		}
+		for name, mb := range m.acc[s].folders {
+			m.synced[s][mb] = append(m.synced[s][mb], name)
+		}
+		clear(m.deletedNow[s])
+		clear(m.movedNow[s])
+	}
+	m.expunges, m.folderDeletes, m.uvRenames = false, false, false
+	m.prevClean = clean
+	if !clean {
+		return
+	}
+	clear(m.resetOf)
+	clear(m.movedOut)
+	clear(m.movedIn)
+	clear(m.pairedIn)
+	clear(m.agreedFlags)
+	for _, name := range m.folderNames(reconcile.A) {
+		mb := m.folder(reconcile.B, name)
+		if mb == nil {
+			continue
+		}
+		for _, msg := range mb.msgs {
+			if slices.Contains(m.locate(reconcile.A, msg.ID), name) {
+				m.pairedIn[msg.ID] = name
+				m.agreedFlags[msg.ID] = msg.Flags
+			}
+		}
+	}
+	for s := range 2 {
+		clear(m.placed[s])
+	}
+	clear(m.renamed)
+}
+
+// held returns the identities each side holds, with how many copies.
+func (m *moveModel) held() [2]map[reconcile.Identity]int {
+	var out [2]map[reconcile.Identity]int
+	for s := range 2 {
+		out[s] = map[reconcile.Identity]int{}
+		for _, mb := range m.acc[s].folders {
+			for _, msg := range mb.msgs {
+				out[s][msg.ID]++
+			}
+		}
+	}
+	return out
+}
+
+// check tests what holds after any sync, even one whose actions failed.
+func (m *moveModel) check() {
+	m.t.Helper()
+	held := m.held()
+	for n := 1; n <= m.ids; n++ {
+		id := reconcile.Identity(fmt.Sprintf("x:%d", n))
+		if m.deleted[reconcile.A][id] || m.deleted[reconcile.B][id] {
+			continue
+		}
+		if held[reconcile.A][id] == 0 && held[reconcile.B][id] == 0 {
+			m.fail("lost: %s is on neither side, and no user deleted it", id)
+			return
+		}
+	}
+	back, err := reconcile.DecodeState("p", reconcile.EncodeState(m.st))
+	if err != nil {
+		m.fail("state does not decode: %v", err)
+		return
+	}
+	if got, want := formatState(back), formatState(m.st); got != want {
+		m.fail("state does not survive EncodeState/DecodeState; decoded:\n%s", got)
+	}
+}
+
+// checkClean tests what a clean sync must achieve.
+func (m *moveModel) checkClean(conflicts []mvRenameConflict, revive [2][]*mbox, agreed [2]map[*mbox]bool) {
+	m.t.Helper()
+	A, B := reconcile.A, reconcile.B
+	again, err := m.build(m.st)
+	if err != nil || !again.Empty() {
+		m.fail("not level-based: a second Build right after the sync gives %v and\n%s", err, again)
+		return
+	}
+
+	// No duplicates, across folders.
+	for s := range 2 {
+		side := reconcile.Side(s)
+		seen := map[reconcile.Identity]bool{}
+		for _, f := range m.folderNames(side) {
+			for _, msg := range m.folder(side, f).msgs {
+				if seen[msg.ID] {
+					m.fail("duplicate: %s holds %s in %v", side, msg.ID, m.locate(side, msg.ID))
+					return
+				}
+				seen[msg.ID] = true
+			}
+		}
+	}
+
+	// Converged: folders, then messages.
+	for s := range 2 {
+		side, o := reconcile.Side(s), reconcile.Side(s).Other()
+		for _, f := range m.folderNames(side) {
+			if f == mvTrash || m.folder(o, f) != nil {
+				continue
+			}
+			p := m.folder(side, f)
+			if _, ok := m.detached[o][p]; !ok || slices.Contains(revive[o], p) && m.prevClean {
+				m.fail("not converged: folder %q is on %s only, and %s's user did not delete it", f, side, o)
+				return
+			}
+		}
+	}
+	for _, f := range m.folderNames(A) {
+		fa, fb := m.folder(A, f), m.folder(B, f)
+		if f == mvTrash || fb == nil {
+			continue
+		}
+		var on [2]map[reconcile.Identity]reconcile.Flags
+		for s, mb := range []*mbox{fa, fb} {
+			on[s] = map[reconcile.Identity]reconcile.Flags{}
+			for _, msg := range mb.msgs {
+				on[s][msg.ID] = msg.Flags
+			}
+		}
+		ids := slices.Collect(maps.Keys(on[A]))
+		for id := range on[B] {
+			if _, ok := on[A][id]; !ok {
+				ids = append(ids, id)
+			}
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			if m.deleted[A][id] || m.deleted[B][id] || m.oneSided[A][id] || m.oneSided[B][id] {
+				continue
+			}
+			fla, oka := on[A][id]
+			flb, okb := on[B][id]
+			if oka != okb {
+				m.fail("not converged: %s is in %q on a: %v, on b: %v (a holds it in %v, b in %v)", id, f, oka, okb, m.locate(A, id), m.locate(B, id))
+				return
+			}
+			if !fla.Equal(flb) {
+				m.fail("not converged: %s in %q has flags %s on a, %s on b", id, f, fla, flb)
+				return
+			}
+		}
+	}
+
+	// Nothing lost.
+	held := m.held()
+	for n := 1; n <= m.ids; n++ {
+		id := reconcile.Identity(fmt.Sprintf("x:%d", n))
+		if m.deleted[A][id] || m.deleted[B][id] {
+			continue
+		}
+		for s := range 2 {
+			side, o := reconcile.Side(s), reconcile.Side(s).Other()
+			if held[s][id] == 0 && !m.oneSided[o][id] {
+				m.fail("lost: no user deleted %s, but %s does not hold it (%s holds it in %v)", id, side, o, m.locate(o, id))
+				return
+			}
+		}
+	}
+
+	if m.prevClean {
+		m.checkMoves()
+		if m.t.Failed() {
+			return
+		}
+		m.checkFlags()
+		if m.t.Failed() {
+			return
+		}
+	}
+	m.checkRenames(conflicts, revive, agreed)
+}
+
+// checkMoves tests that the messages the users moved since the last clean
+// sync went where the users moved them, on both sides.
+func (m *moveModel) checkMoves() {
+	m.t.Helper()
+	A, B := reconcile.A, reconcile.B
+	for s := range 2 {
+		side, o := reconcile.Side(s), reconcile.Side(s).Other()
+		for _, id := range slices.Sorted(maps.Keys(m.movedNow[s])) {
+			if m.deletedNow[s][id] || m.pairedIn[id] == "" || m.oneSided[A][id] || m.oneSided[B][id] || m.movedHome[s][id] {
+				continue
+			}
+			w := side
+			if _, ok := m.movedNow[o][id]; ok && !m.deletedNow[o][id] && !m.movedHome[o][id] {
+				w = m.pol.Prefer // moved on both sides: prefer wins
+			}
+			want := m.nameOf(w, m.movedNow[w][id])
+			if want == "" {
+				m.fail("%s: moved on %s, but %s's destination folder is gone", id, side, w)
+				return
+			}
+			for x := range 2 {
+				if got := m.locate(reconcile.Side(x), id); !slices.Equal(got, []string{want}) {
+					why := fmt.Sprintf("moved on %s", side)
+					if w != side {
+						why = fmt.Sprintf("moved on both sides, %s preferred", w)
+					} else if m.deletedNow[o][id] {
+						why = fmt.Sprintf("moved on %s, deleted on %s", side, o)
+					}
+					m.fail("%s: %s, want it in %q on both sides; %s holds it in %v", id, why, want, reconcile.Side(x), got)
+					return
+				}
+			}
+		}
+	}
+}
+
+// checkFlags tests the per-flag three-way merge (DESIGN.md: each flag
+// takes the side that changed it) for the messages both sides held in one
+// folder at the last clean sync, moved since or not, in renamed folders
+// or not.
+func (m *moveModel) checkFlags() {
+	m.t.Helper()
+	A, B := reconcile.A, reconcile.B
+	for _, id := range slices.Sorted(maps.Keys(m.agreedFlags)) {
+		if m.deleted[A][id] || m.deleted[B][id] || m.oneSided[A][id] || m.oneSided[B][id] {
+			continue
+		}
+		agreed := m.agreedFlags[id]
+		pre := [2]reconcile.Flags{m.preFlags[A][id], m.preFlags[B][id]}
+		var want []string
+		for _, f := range mvFlags {
+			v := agreed.Has(f)
+			if pre[A].Has(f) != v {
+				v = pre[A].Has(f)
+			} else if pre[B].Has(f) != v {
+				v = pre[B].Has(f)
+			}
+			if v {
+				want = append(want, f)
+			}
+		}
+		w := reconcile.NewFlags(want...)
+		for s := range 2 {
+			for _, mb := range m.acc[s].folders {
+				for _, msg := range mb.msgs {
+					if msg.ID == id && !msg.Flags.Equal(w) {
+						m.fail("%s: flags agreed %s, then %s on a and %s on b: want %s on both sides, %s has %s",
+							id, agreed, pre[A], pre[B], w, reconcile.Side(s), msg.Flags)
+						return
+					}
+				}
+			}
+		}
+	}
+}
+
+// checkRenames tests what became of the folders the users renamed.
+func (m *moveModel) checkRenames(conflicts []mvRenameConflict, revive [2][]*mbox, agreed [2]map[*mbox]bool) {
+	m.t.Helper()
+	A, B := reconcile.A, reconcile.B
+	for _, n := range slices.Sorted(maps.Keys(m.vacated)) {
+		for s := range 2 {
+			if m.folder(reconcile.Side(s), n) != nil {
+				m.fail("folder %q, renamed by a user, is on %s again", n, reconcile.Side(s))
+				return
+			}
+		}
+	}
+	for _, c := range conflicts {
+		w := m.pol.Prefer
+		var now [2]string
+		for s := range 2 {
+			now[s] = m.nameOf(reconcile.Side(s), c.mb[s])
+		}
+		if now[A] == "" || now[B] == "" || now[A] != now[B] {
+			m.fail("folder %q renamed to %q on a and to %q on b: now %q on a, %q on b; want one name", c.base, c.name[A], c.name[B], now[A], now[B])
+			return
+		}
+		for s := range 2 {
+			if c.name[s] == now[A] {
+				continue
+			}
+			for x := range 2 {
+				if m.folder(reconcile.Side(x), c.name[s]) != nil {
+					m.fail("folder %q renamed to %q on a and to %q on b, now %q: %q is still on %s", c.base, c.name[A], c.name[B], now[A], c.name[s], reconcile.Side(x))
+					return
+				}
+			}
+		}
+		// Unless the planner renamed a folder above it too, the prefer
+		// side's name wins.
+		if now[w] != c.name[w] && !m.parentRenamed(w, c.name[w]) && m.prevClean {
+			m.fail("folder %q renamed to %q on a and to %q on b: now %q, want %s's %q (prefer)", c.base, c.name[A], c.name[B], now[w], w, c.name[w])
+			return
+		}
+	}
+	for x := range 2 {
+		side := reconcile.Side(x)
+		y := side.Other()
+		if m.prevClean {
+			for _, p := range revive[x] {
+				name := m.nameOf(y, p)
+				if name == "" || m.folder(side, name) == nil {
+					m.fail("a folder deleted on %s and renamed on %s (now %q there) was not made again on %s", side, y, name, side)
+					return
+				}
+			}
+		}
+		for _, p := range mvSorted(agreed[x]) {
+			if !agreed[x][p] {
+				continue
+			}
+			if name := m.nameOf(y, p); name != "" && m.folder(side, name) != nil {
+				m.fail("folder %q, whose counterpart %s's user deleted (and an earlier sync agreed), is on %s again", name, side, side)
+				return
+			}
+		}
+	}
+}
+
+// parentRenamed reports whether the folder above logical name n on side s
+// had another name before the last sync.
+func (m *moveModel) parentRenamed(s reconcile.Side, n string) bool {
+	i := strings.LastIndex(n, "/")
+	if i < 0 {
+		return false
+	}
+	p := m.folder(s, n[:i])
+	if p == nil {
+		return true
+	}
+	last, _ := m.lastName(s, p)
+	return last != m.mailbox(s, n[:i])
+}
+
+// fail reports a broken invariant with everything needed to understand it.
+func (m *moveModel) fail(format string, args ...any) {
+	m.t.Helper()
+	var b strings.Builder
+	all := ""
+	if *moveModelAll {
+		all = " -movemodel.all"
+	}
+	fmt.Fprintf(&b, "movemodel case seed %d (rerun: go test ./reconcile -run TestModelMovesAndRenames -movemodel.seed %d%s):\n", m.seed, m.seed, all)
+	fmt.Fprintf(&b, "%s\n", fmt.Sprintf(format, args...))
+	b.WriteString("\nhistory:\n")
+	for _, l := range m.log {
+		b.WriteString("  " + strings.ReplaceAll(l.String(), "\n", "\n  ") + "\n")
+	}
+	fmt.Fprintf(&b, "\nbase state of the last sync:\n%s", mvIndent(formatState(m.base)))
+	if m.plan != nil {
+		fmt.Fprintf(&b, "\nlast plan:\n%s", mvIndent(m.plan.String()))
+	}
+	fmt.Fprintf(&b, "\nstate now:\n%s", mvIndent(formatState(m.st)))
+	for s := range 2 {
+		fmt.Fprintf(&b, "\naccount %s now:\n%s", reconcile.Side(s), mvIndent(mvFormatAccount(m.acc[s])))
+	}
+	m.t.Fatal(b.String())
+}
+
+func mvIndent(s string) string {
+	if s == "" {
+		return "  (empty)\n"
+	}
+	return "  " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n  ") + "\n"
+}
+
+// mvFormatAccount renders an account in parseListing's syntax.
+func mvFormatAccount(acc *account) string {
+	var b strings.Builder
+	if acc.delim != '/' {
+		fmt.Fprintf(&b, "delim %c\n", acc.delim)
+	}
+	for _, f := range acc.listing().Folders {
+		fmt.Fprintf(&b, "folder %s uv=%d\n", f.Mailbox, f.UIDValidity)
+		for _, msg := range f.Messages {
+			fmt.Fprintf(&b, "%d %s %s\n", msg.UID, msg.Flags, msg.ID)
+		}
+	}
+	return b.String()
+}
