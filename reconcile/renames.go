@@ -121,7 +121,7 @@ func (pl *planner) renames(base State) (State, error) {
 			ok[A], ok[B] = false, false
 		}
 		for s := range 2 {
-			if ok[s] && ok[1-s] && gone(s) {
+			if ok[s] && ok[1-s] && gone(s) && !r[1-s].implied {
 				ok[s] = false
 			}
 		}
@@ -205,8 +205,10 @@ func (pl *planner) renames(base State) (State, error) {
 		o := d.s.Other()
 		switch {
 		case d.both:
-			if d.raw[A] != d.raw[B] {
-				from := cur[o][listed[o][d.raw[o]].Mailbox]
+			// (A child deleted after its parent's rename on the losing
+			// side has nothing to rename there.)
+			if lf := listed[o][d.raw[o]]; d.raw[A] != d.raw[B] && lf != nil {
+				from := cur[o][lf.Mailbox]
 				dest, err := nm.mailboxFor(o, d.to)
 				if err != nil {
 					return base, err
