@@ -123,6 +123,9 @@ type Action struct {
 	hasBase   bool
 	// folder is the folder pair of the next state the action belongs to.
 	folder *draftFolder
+	// renFrom and renTo are the logical names a RenameFolder takes its
+	// folder from and to.
+	renFrom, renTo string
 }
 
 // String renders the action as one plan line.

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"errors"
 	"sort"
+	"strings"
 )
 
 // Outcome is what became of one Action.
@@ -123,12 +124,25 @@ func Next(p *Plan, outcomes []Outcome) State {
 				st.Folders = append(st.Folders, *rn.orig)
 				continue
 			}
-			// Not renamed on a side after all: the folder keeps its old
-			// name, and the next run finds the rename again.
+			// Not renamed on a side after all: the folder stays where
+			// the renames that were done left it, under the name that
+			// gives it, and the next run finds the rest again.
 			for s := range 2 {
-				if a := rn.by[s]; a != nil && renameFailed[renameKey{a.Side, a.Mailbox, a.Dest}] {
-					name = rn.from
-					ss[s].Mailbox = rn.oldMailbox[s]
+				l, mb, failed := rn.lname[s], rn.oldMailbox[s], false
+				for _, a := range rn.chain[s] {
+					if renameFailed[renameKey{a.Side, a.Mailbox, a.Dest}] {
+						failed = true
+						break
+					}
+					if rest, ok := strings.CutPrefix(l+"/", a.renFrom+"/"); ok {
+						l = strings.TrimSuffix(a.renTo+"/"+rest, "/")
+					}
+					if strings.HasPrefix(mb, a.Mailbox) {
+						mb = a.Dest + mb[len(a.Mailbox):]
+					}
+				}
+				if failed {
+					name, ss[s].Mailbox = l, mb
 				}
 			}
 		}

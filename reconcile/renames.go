@@ -13,12 +13,15 @@ type renamed struct {
 	from string
 	// orig is the base folder as the state had it.
 	orig *FolderState
-	// by is, per side, the RenameFolder action of this plan that gives
-	// the folder its new name there (its own, or an ancestor's); when it
-	// fails, the folder keeps its old name and mailbox on that side.
-	by [2]*Action
-	// oldMailbox is, per side, the mailbox before this plan's renames.
-	oldMailbox [2]string
+	// chain is, per side, the RenameFolder actions of this plan that
+	// move the folder there, in order (an ancestor's, its own); when one
+	// fails, the folder stays where the ones before it left it, and
+	// under the name that gives it.
+	chain [2][]*Action
+	// oldMailbox and lname are, per side, the mailbox and its logical
+	// name before this plan's renames.
+	oldMailbox, lname [2]string
+	delim      [2]rune
 	// revive marks the side where the folder was deleted while the other
 	// side renamed it: it is made again there under the new name, with
 	// the other side's messages.
@@ -69,9 +72,8 @@ func (pl *planner) renames(base State) (State, error) {
 	}
 
 	// cur is, per side, the name each listed mailbox has once this plan's
-	// renames ran; last is the rename that gave it that name.
+	// renames ran.
 	cur := [2]map[string]string{{}, {}}
-	last := [2]map[string]*Action{{}, {}}
 	for s := range 2 {
 		for _, f := range pl.lists[s].Folders {
 			cur[s][f.Mailbox] = f.Mailbox
@@ -181,15 +183,6 @@ func (pl *planner) renames(base State) (State, error) {
 	}
 
 	// Then the actions, and the base under the new names.
-	rename := func(s Side, from, to string, a *Action) {
-		d := string(nm.delim[s])
-		for orig, c := range cur[s] {
-			if c == from || (d != "" && strings.HasPrefix(c, from+d)) {
-				cur[s][orig] = to + c[len(from):]
-				last[s][orig] = a
-			}
-		}
-	}
 	var acts []*Action
 	pl.renamed = map[string]*renamed{}
 	out := State{Folders: make([]FolderState, 0, len(base.Folders))}
@@ -208,21 +201,16 @@ func (pl *planner) renames(base State) (State, error) {
 			// (A child deleted after its parent's rename on the losing
 			// side has nothing to rename there.)
 			if lf := listed[o][d.raw[o]]; d.raw[A] != d.raw[B] && lf != nil {
-				from := cur[o][lf.Mailbox]
 				dest, err := nm.mailboxFor(o, d.to)
 				if err != nil {
 					return base, err
 				}
-				if from != dest {
-					a := &Action{Op: RenameFolder, Side: o, Folder: d.to, Mailbox: from, Dest: dest, Reason: ReasonRenameConflict}
-					acts = append(acts, a)
-					rename(o, from, dest, a)
-				}
+				acts = append(acts, &Action{Op: RenameFolder, Side: o, Folder: d.to, Mailbox: lf.Mailbox, Dest: dest, Reason: ReasonRenameConflict,
+					renFrom: d.raw[o], renTo: d.to})
 				pl.plan.Conflicts = append(pl.plan.Conflicts, fmt.Sprintf("folder %q renamed to %q on %s and to %q on %s: %s wins (prefer), renamed to %q on %s too",
 					f.Name, d.raw[d.s], d.s, d.raw[o], o, d.s, d.to, o))
 			}
 		case listed[o][f.Name] != nil:
-			from := cur[o][listed[o][f.Name].Mailbox]
 			dest, err := nm.mailboxFor(o, d.to)
 			if err != nil {
 				if ne, isNE := err.(*NamingError); isNE {
@@ -230,11 +218,8 @@ func (pl *planner) renames(base State) (State, error) {
 				}
 				return base, err
 			}
-			if from != dest {
-				a := &Action{Op: RenameFolder, Side: o, Folder: d.to, Mailbox: from, Dest: dest, Reason: ReasonRenamed}
-				acts = append(acts, a)
-				rename(o, from, dest, a)
-			}
+			acts = append(acts, &Action{Op: RenameFolder, Side: o, Folder: d.to, Mailbox: listed[o][f.Name].Mailbox, Dest: dest, Reason: ReasonRenamed,
+				renFrom: f.Name, renTo: d.to})
 		case f.Side(o).Mailbox != "":
 			// Renamed on s, deleted on o: made again on o under the new
 			// name, with s's messages (change beats delete).
@@ -249,16 +234,62 @@ func (pl *planner) renames(base State) (State, error) {
 			}
 		}
 		for s := range 2 {
-			if lf := listed[s][f.Name]; lf != nil {
+			// The folder as listed on s: under its new name where the
+			// user renamed it there, else under the base's.
+			lf := listed[s][f.Name]
+			if d.both || Side(s) == d.s {
+				lf = listed[s][d.raw[s]]
+			}
+			if lf != nil {
 				rn.oldMailbox[s] = lf.Mailbox
-				rn.by[s] = last[s][lf.Mailbox]
+				rn.lname[s] = nm.logicalOf(Side(s), lf.Mailbox)
 			}
 		}
+		rn.delim = nm.delim
 		nf.Name = d.to
 		named[d.to] = true
 		pl.renamed[d.to] = rn
 		out.Folders = append(out.Folders, nf)
 	}
+	// The RENAMEs in an order the servers can carry out, each from the
+	// name its folder has once the ones before it ran; cur and chain
+	// follow every listed mailbox through them.
+	acts = orderRenames(acts, nm.delim)
+	chain := [2]map[string][]*Action{{}, {}}
+	kept := acts[:0]
+	for _, a := range acts {
+		sd := a.Side
+		d := string(nm.delim[sd])
+		// The source as the renames before this one left it.
+		for orig, c := range cur[sd] {
+			if orig == a.Mailbox {
+				a.Mailbox = c
+				break
+			}
+		}
+		for _, x := range kept {
+			if x.Side == sd && strings.HasPrefix(a.renFrom+"/", x.renFrom+"/") {
+				a.renFrom = x.renTo + a.renFrom[len(x.renFrom):]
+			}
+		}
+		if a.Mailbox == a.Dest {
+			continue
+		}
+		for orig, c := range cur[sd] {
+			if c == a.Mailbox || (d != "" && strings.HasPrefix(c, a.Mailbox+d)) {
+				cur[sd][orig] = a.Dest + c[len(a.Mailbox):]
+				chain[sd][orig] = append(chain[sd][orig], a)
+			}
+		}
+		kept = append(kept, a)
+	}
+	acts = kept
+	for _, rn := range pl.renamed {
+		for s := range 2 {
+			rn.chain[s] = chain[s][rn.oldMailbox[s]]
+		}
+	}
+
 	// A base folder no rename was found for, under a folder renamed on a
 	// side (one the other side deleted, say), moves along there.
 	for i := range base.Folders {
@@ -273,9 +304,10 @@ func (pl *planner) renames(base State) (State, error) {
 				continue
 			}
 			if n := follow(Side(s), f.Name); n != f.Name && !named[n] && listed[Side(s).Other()][n] == nil {
-				rn := &renamed{from: f.Name, orig: f}
+				rn := &renamed{from: f.Name, orig: f, delim: nm.delim}
 				rn.oldMailbox[s] = lf.Mailbox
-				rn.by[s] = last[s][lf.Mailbox]
+				rn.lname[s] = f.Name
+				rn.chain[s] = chain[s][lf.Mailbox]
 				nf.Name = n
 				named[n] = true
 				pl.renamed[n] = rn
@@ -284,13 +316,13 @@ func (pl *planner) renames(base State) (State, error) {
 		}
 		out.Folders = append(out.Folders, nf)
 	}
-	pl.acts = append(pl.acts, orderRenames(acts, nm.delim)...)
+	pl.acts = append(pl.acts, acts...)
 	sort.Slice(out.Folders, func(i, j int) bool { return out.Folders[i].Name < out.Folders[j].Name })
 
 	// The sides that rename see their folders under the new names.
 	changed := false
 	for s := range 2 {
-		if len(last[s]) == 0 {
+		if len(chain[s]) == 0 {
 			continue
 		}
 		changed = true

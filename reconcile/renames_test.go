@@ -1,6 +1,7 @@
 package reconcile_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -93,5 +94,83 @@ func TestFailedConflictMoveIsRetried(t *testing.T) {
 	final := reconcile.Next(again, execute(again, accA, accB))
 	if got := formatState(final); !strings.Contains(got, "folder Q\n1 1 - x:1\nfolder R\n") {
 		t.Errorf("final state:\n%s", got)
+	}
+}
+
+// TestRenamesFailingMidway: RENAMEs that fail part of the way, and ones
+// that depend on each other, settle on the next run with the outcome the
+// first run meant: the preferred name, the user's own move of a folder.
+func TestRenamesFailingMidway(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		base, a, b string
+		pol        string
+		fail       func(a *reconcile.Action) bool
+		want       string // the folders both sides end with
+	}{
+		{
+			name: "conflict rename fails",
+			base: "folder INBOX\nfolder P uv=7/8\n1 1 - x:1",
+			a:    "folder INBOX\nfolder P1 uv=7\n1 - x:1",
+			b:    "folder INBOX\nfolder P2 uv=8\n1 - x:1",
+			pol:  "direction both\ndeletion propagate\nprefer a",
+			fail: func(a *reconcile.Action) bool { return a.Op == reconcile.RenameFolder },
+			want: "INBOX P1",
+		},
+		{
+			name: "child's rename fails after its parent's",
+			base: "folder INBOX\nfolder P uv=1/2\nfolder P/C uv=3/4\n1 1 - x:1",
+			a:    "folder INBOX\nfolder Q uv=1\nfolder D uv=3\n1 - x:1",
+			b:    "folder INBOX\nfolder P uv=2\nfolder P/C uv=4\n1 - x:1",
+			pol:  "direction both\ndeletion propagate\nprefer b",
+			fail: func(a *reconcile.Action) bool { return a.Op == reconcile.RenameFolder && a.Dest == "D" },
+			want: "D INBOX Q",
+		},
+		{
+			name: "a rename from under another one",
+			base: "folder INBOX\nfolder C uv=9/10\n1 1 - x:1\nfolder P uv=7/8",
+			a:    "folder INBOX\nfolder P uv=7\nfolder P/CA uv=9\n1 - x:1",
+			b:    "folder INBOX\nfolder Q uv=8\nfolder Q/CB uv=10\n1 - x:1",
+			pol:  "direction both\ndeletion propagate\nprefer b",
+			want: "INBOX Q Q/CB",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := parseState(t, tc.base)
+			accA, accB := accountFromListing(parseListing(t, tc.a)), accountFromListing(parseListing(t, tc.b))
+			pol := parsePolicy(t, tc.pol)
+			var plans []string
+			for round := range 3 {
+				plan, err := reconcile.Build("p", st, accA.listing(), accB.listing(), pol)
+				if err != nil {
+					t.Fatal(err)
+				}
+				plans = append(plans, plan.String())
+				if round == 0 {
+					accA.failOn, accB.failOn = tc.fail, tc.fail
+				}
+				out := execute(plan, accA, accB)
+				accA.failOn, accB.failOn = nil, nil
+				for i, o := range out {
+					if o.Err != nil && round > 0 {
+						t.Errorf("round %d: %s: %v", round, &plan.Actions[i], o.Err)
+					}
+				}
+				st = reconcile.Next(plan, out)
+			}
+			if last := plans[len(plans)-1]; !strings.Contains(last, "no changes") {
+				t.Errorf("not settled after 3 runs; plans:\n%s", strings.Join(plans, "\n"))
+			}
+			for _, acc := range []*account{accA, accB} {
+				var names []string
+				for n := range acc.folders {
+					names = append(names, strings.ReplaceAll(n, string(acc.delim), "/"))
+				}
+				slices.Sort(names)
+				if got := strings.Join(names, " "); got != tc.want {
+					t.Errorf("folders %q, want %q; plans:\n%s", got, tc.want, strings.Join(plans, "\n"))
+				}
+			}
+		})
 	}
 }
