@@ -21,7 +21,7 @@ type renamed struct {
 	// oldMailbox and lname are, per side, the mailbox and its logical
 	// name before this plan's renames.
 	oldMailbox, lname [2]string
-	delim      [2]rune
+	delim             [2]rune
 	// revive marks the side where the folder was deleted while the other
 	// side renamed it: it is made again there under the new name, with
 	// the other side's messages.
