@@ -21,7 +21,6 @@ type renamed struct {
 	// oldMailbox and lname are, per side, the mailbox and its logical
 	// name before this plan's renames.
 	oldMailbox, lname [2]string
-	delim             [2]rune
 	// revive marks the side where the folder was deleted while the other
 	// side renamed it: it is made again there under the new name, with
 	// the other side's messages.
@@ -245,7 +244,6 @@ func (pl *planner) renames(base State) (State, error) {
 				rn.lname[s] = nm.logicalOf(Side(s), lf.Mailbox)
 			}
 		}
-		rn.delim = nm.delim
 		nf.Name = d.to
 		named[d.to] = true
 		pl.renamed[d.to] = rn
@@ -304,7 +302,7 @@ func (pl *planner) renames(base State) (State, error) {
 				continue
 			}
 			if n := follow(Side(s), f.Name); n != f.Name && !named[n] && listed[Side(s).Other()][n] == nil {
-				rn := &renamed{from: f.Name, orig: f, delim: nm.delim}
+				rn := &renamed{from: f.Name, orig: f}
 				rn.oldMailbox[s] = lf.Mailbox
 				rn.lname[s] = f.Name
 				rn.chain[s] = chain[s][lf.Mailbox]
