@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -159,26 +160,61 @@ func (pl *planner) renames(base State) (State, error) {
 	// has there once the renames this plan makes on that side ran (its
 	// parent renamed there too, by another decision); those renames land
 	// under such names themselves, so repeat until nothing moves.
-	for range 8 {
-		lren = [2][][2]string{}
+	resolve := func() (moving []*decision) {
 		for _, d := range decs {
-			o := d.s.Other()
-			switch {
-			case d.both && d.raw[o] != d.to:
-				lren[o] = append(lren[o], [2]string{follow(o, d.raw[o]), d.to})
-			case !d.both && listed[o][d.f.Name] != nil:
-				lren[o] = append(lren[o], [2]string{follow(o, d.f.Name), d.to})
+			d.to = d.raw[d.s]
+		}
+		for range 8 {
+			lren = [2][][2]string{}
+			for _, d := range decs {
+				o := d.s.Other()
+				switch {
+				case d.both && d.raw[o] != d.to:
+					lren[o] = append(lren[o], [2]string{follow(o, d.raw[o]), d.to})
+				case !d.both && listed[o][d.f.Name] != nil:
+					lren[o] = append(lren[o], [2]string{follow(o, d.f.Name), d.to})
+				}
+			}
+			moving = nil
+			for _, d := range decs {
+				if t := follow(d.s, d.raw[d.s]); t != d.to {
+					d.to = t
+					moving = append(moving, d)
+				}
+			}
+			if moving == nil {
+				return nil
 			}
 		}
-		moved := false
-		for _, d := range decs {
-			if t := follow(d.s, d.raw[d.s]); t != d.to {
-				d.to, moved = t, true
+		return moving
+	}
+	// Renames that chase each other (A moved Q under P while B moved P
+	// under Q) have no names to settle on: they are not renames then, but
+	// folders deleted and made, which loses nothing.
+	// So are two renames that end up on one name.
+	for {
+		drop := map[*decision]bool{}
+		for _, d := range resolve() {
+			drop[d] = true
+		}
+		if len(drop) == 0 {
+			count := map[string]int{}
+			for _, d := range decs {
+				count[d.to]++
+			}
+			for _, d := range decs {
+				if count[d.to] > 1 {
+					drop[d] = true
+				}
 			}
 		}
-		if !moved {
+		if len(drop) == 0 {
 			break
 		}
+		for d := range drop {
+			delete(decided, d.f)
+		}
+		decs = slices.DeleteFunc(decs, func(x *decision) bool { return drop[x] })
 	}
 
 	// Then the actions, and the base under the new names.
