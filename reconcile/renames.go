@@ -381,12 +381,62 @@ func (pl *planner) renames(base State) (State, error) {
 // there under a new name. Folders are visited parents first, so a child
 // follows its parent's new name unless it evidently went elsewhere.
 func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderState, listed map[string]*Folder, newNames []string) map[string]found {
+	missing := func(f *FolderState) bool {
+		return f.Side(s).Mailbox != "" && listed[f.Name] == nil && !strings.EqualFold(f.Name, "INBOX") &&
+			pl.policy.For(f.Name).Direction != None
+	}
+	// First the evidence, matched best first across all folders, so a
+	// folder with a weak claim on a new folder does not take it from one
+	// with a strong claim.
+	type match struct {
+		f     *FolderState
+		n     string
+		score int
+	}
+	var matches []match
+	for i := range base.Folders {
+		f := &base.Folders[i]
+		if !missing(f) {
+			continue
+		}
+		for _, n := range newNames {
+			// The trash is never a renamed folder: the messages a run
+			// moved there whose state was lost would read as one.
+			if strings.EqualFold(n, "INBOX") || !pl.policy.For(n).Direction.Flows(s) || listed[n].Role == RoleTrash || strings.EqualFold(n, "Trash") {
+				continue
+			}
+			if score, ok := sameMailbox(f, s, listed[n]); ok {
+				matches = append(matches, match{f, n, score})
+			}
+		}
+	}
+	sort.SliceStable(matches, func(i, j int) bool { return matches[i].score > matches[j].score })
+	evidence := map[*FolderState]string{}
+	claimed := map[string]bool{}
+	ambiguous := map[*FolderState]bool{}
+	for i, m := range matches {
+		if evidence[m.f] != "" || ambiguous[m.f] || claimed[m.n] {
+			continue
+		}
+		// Two new folders as good as each other: neither.
+		for _, x := range matches[i+1:] {
+			if x.score == m.score && x.f == m.f && !claimed[x.n] {
+				ambiguous[m.f] = true
+			}
+		}
+		if !ambiguous[m.f] {
+			evidence[m.f] = m.n
+			claimed[m.n] = true
+		}
+	}
+
+	// Then parents first, so a child follows its parent's new name
+	// unless it evidently went elsewhere.
 	out := map[string]found{}
 	used := map[string]bool{}
 	for i := range base.Folders {
 		f := &base.Folders[i]
-		if f.Side(s).Mailbox == "" || listed[f.Name] != nil || strings.EqualFold(f.Name, "INBOX") ||
-			pl.policy.For(f.Name).Direction == None {
+		if !missing(f) {
 			continue
 		}
 		implied := ""
@@ -396,32 +446,13 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 				break
 			}
 		}
-		if implied != "" && listed[implied] != nil && byName[implied] == nil && !used[implied] {
+		switch n := evidence[f]; {
+		case implied != "" && listed[implied] != nil && byName[implied] == nil && !used[implied]:
 			out[f.Name] = found{to: implied, implied: true}
 			used[implied] = true
-			continue
-		}
-		best, bestScore, tie := "", -1, false
-		for _, n := range newNames {
-			dir := pl.policy.For(n).Direction
-			// The trash is never a renamed folder: the messages a run
-			// moved there whose state was lost would read as one.
-			if used[n] || strings.EqualFold(n, "INBOX") || !dir.Flows(s) || listed[n].Role == RoleTrash || strings.EqualFold(n, "Trash") {
-				continue
-			}
-			score, ok := sameMailbox(f, s, listed[n])
-			switch {
-			case !ok:
-			case score > bestScore:
-				best, bestScore, tie = n, score, false
-			case score == bestScore:
-				tie = true
-			}
-		}
-		switch {
-		case best != "" && !tie:
-			out[f.Name] = found{to: best}
-			used[best] = true
+		case n != "" && !used[n]:
+			out[f.Name] = found{to: n}
+			used[n] = true
 		case implied != "":
 			// Renamed with its parent, then deleted or moved out of
 			// sight: it follows the parent, and is deleted there.
@@ -463,8 +494,10 @@ func sameMailbox(f *FolderState, s Side, l *Folder) (score int, ok bool) {
 			idScore++
 		}
 	}
+	// The same UIDVALIDITY (the same mailbox, on a server that keeps it
+	// across RENAME) beats any count of messages by identity.
 	if sameUV && (uidScore > 0 || total == 0 || len(l.Messages) == 0) {
-		return max(uidScore, idScore), true
+		return 1<<20 + uidScore, true
 	}
 	if total > 0 && 2*idScore > total {
 		return idScore, true
