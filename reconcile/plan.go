@@ -60,6 +60,9 @@ type planner struct {
 	// moveOf holds the Move that carries out a user's move of a base
 	// record's message on the other side (detectMoves).
 	moveOf map[*Record]*Action
+	// movedBoth holds the agreed flags of base records whose message
+	// left its folder on both sides, by identity (detectMoves).
+	movedBoth map[Identity]Flags
 	// conflictOf holds the Move that settles a base record's message
 	// moved to different folders on both sides (moveConflicts).
 	conflictOf map[*Record]*Action
@@ -505,7 +508,14 @@ func (pl *planner) folder(v *view) {
 			continue
 		}
 		sl := &slot{rec: Record{UIDA: ma.UID, UIDB: mb.UID, ID: ma.ID}}
-		pl.mergeFlags(add, sl, dir, intersect(ma.Flags, mb.Flags), [2]*Message{ma, mb}, listedNames(v))
+		// Moved here on both sides from one folder: the flags agreed on
+		// there are the base of the merge, so a change on either side
+		// on the way wins.
+		mergeBase, ok := pl.movedBoth[ma.ID]
+		if !ok {
+			mergeBase = intersect(ma.Flags, mb.Flags)
+		}
+		pl.mergeFlags(add, sl, dir, mergeBase, [2]*Message{ma, mb}, listedNames(v))
 		d.slots = append(d.slots, sl)
 	}
 	fresh[A] = unpaired
@@ -611,6 +621,24 @@ type cand struct {
 func (pl *planner) detectMoves(views []*view) {
 	pl.moveOf = map[*Record]*Action{}
 	pl.conflictOf = map[*Record]*Action{}
+	pl.movedBoth = map[Identity]Flags{}
+	for _, x := range views {
+		if x.base == nil || x.listed[A] == nil || x.listed[B] == nil || pl.resetOn(x, A) || pl.resetOn(x, B) {
+			continue
+		}
+		var there [2]map[UID]bool
+		for k := range 2 {
+			there[k] = map[UID]bool{}
+			for _, m := range x.listed[k].Messages {
+				there[k][m.UID] = true
+			}
+		}
+		for _, r := range x.base.Records {
+			if r.ID != "" && r.UIDA != 0 && r.UIDB != 0 && !there[A][r.UIDA] && !there[B][r.UIDB] {
+				pl.movedBoth[r.ID] = r.Flags
+			}
+		}
+	}
 	pl.leaving = [2]map[*Message]bool{{}, {}}
 	// Messages on each side that no base record of their folder knows.
 	fresh := [2]map[Identity][]*cand{{}, {}}
