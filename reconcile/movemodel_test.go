@@ -86,10 +86,11 @@ var (
 // side already holds anywhere. Moves, renames and flag changes move no
 // message body.
 //
-// Known planner bugs (as of 947a3cf). The test asserts the right
-// behaviour; without -movemodel.all the users keep clear of what triggers
-// these (each gate in the code names its bug), with it they do not, and
-// cases fail:
+// Known planner bugs (found at 947a3cf; those marked fixed were fixed
+// after, and their gates removed or kept only where noted). The test
+// asserts the right behaviour; without -movemodel.all the users keep
+// clear of what triggers the open ones (each gate in the code names its
+// bug), with it they do not, and cases fail:
 //  1. a move into a folder whose UIDVALIDITY changed on either side is no
 //     move: delete plus re-upload, a duplicate under keep or trash; a
 //     message moved on both sides out of such a folder is copied both
@@ -111,12 +112,13 @@ var (
 //  6. a move into a folder the other side deleted, with the message's
 //     flags changed on the other side: change beats delete copies it back
 //     to where it was, and the moved copy stays too;
-//  7. when the RENAME of a rename conflict fails, the state records the
+//  7. (fixed in 8adb778, tested by TestRenamesFailingMidway; RENAME
+//     failures stay gated for bug 10) when the RENAME of a rename conflict fails, the state records the
 //     loser's folder under the winner's name; the next run renames the
 //     winner to the loser's name;
-//  8. when a RENAME fails after the RENAME of a folder above it
+//  8. (fixed in 8adb778, likewise) when a RENAME fails after the RENAME of a folder above it
 //     succeeded, the state keeps the folder's first mailbox name, gone;
-//  9. rename detection takes the state's folders in name order, and a
+//  9. (fixed: evidence is matched best first) rename detection takes the state's folders in name order, and a
 //     match by message identity can claim the folder that is another's
 //     by UIDVALIDITY: that one is taken for deleted (the evidence rules
 //     avoid it, and so does a sync that makes a folder again not failing:
@@ -125,16 +127,17 @@ var (
 //     renaming side's new mailbox; the next run looks it up by the old
 //     name, needs evidence again, and without it takes the folder for
 //     deleted and new: a duplicate and a stray folder;
-//  11. a message moved on both sides to the same folder is paired by
+//  11. (fixed, gate removed) a message moved on both sides to the same folder is paired by
 //     identity with the two copies' common flags as the merge base: a
 //     flag one side removed comes back;
-//  12. renames that cross (each side moves a folder under the other's)
+//  12. (fixed: crossed renames are not renames; gate kept, as the
+//     model expects renames to propagate) renames that cross (each side moves a folder under the other's)
 //     give runaway paths, deletions and re-uploads;
 //  13. when a Move out of a folder whose UIDVALIDITY changed fails, the
 //     state forgets the message; the next run copies both ways;
-//  14. (a regression in 03cad27) a folder deleted on one side, whose
+//  14. (fixed, gate removed) (a regression in 03cad27) a folder deleted on one side, whose
 //     parent both sides renamed the same way, is made again there;
-//  15. a folder moved under a folder the other side renamed, which also
+//  15. (fixed in 8adb778, gate removed) a folder moved under a folder the other side renamed, which also
 //     loses a rename conflict, gets a second RENAME from the mailbox the
 //     plan's first RENAME took away: it fails on the server every run.
 //
@@ -699,11 +702,6 @@ func (m *moveModel) move(s reconcile.Side) {
 	if o := s.Other(); !*moveModelAll && m.awayFrom(o, msg.ID) && m.pairHas(m.resetOf, s, from) {
 		return
 	}
-	// Known bug 11: moved on both sides to the same folder, the flags are
-	// merged against the two copies' common flags, not the agreed ones.
-	if o := s.Other(); !*moveModelAll && m.awayFrom(o, msg.ID) && (m.nameOf(o, m.holder(o, msg.ID)) == g || m.counterpart(s, m.folder(s, g)) == m.holder(o, msg.ID)) {
-		return
-	}
 	from.msgs = slices.Delete(from.msgs, i, i+1)
 	u := m.acc[s].deliver(m.mailbox(s, g), msg.ID, msg.Flags)
 	m.movedOut[from], m.movedIn[m.folder(s, g)] = true, true
@@ -869,7 +867,7 @@ func (m *moveModel) rename(s reconcile.Side, reset bool) {
 	to := m.freshName("R")
 	if ps := m.parents(s, m.subtreeDepth(s, f), f); len(ps) > 0 && m.rng.IntN(3) == 0 {
 		p := pickOne(m.rng, ps)
-		if !*moveModelAll && (m.crosses(s, f, p) || m.losingParent(s, p)) {
+		if !*moveModelAll && m.crosses(s, f, p) {
 			return
 		}
 		to = p + "/" + to
@@ -913,67 +911,6 @@ func mvParent(n string) string {
 	return n[:i]
 }
 
-// losingParent reports whether side s's folder p, or one above it, has
-// another name on the other side that will stand: renamed there, and not
-// renamed here by the prefer side (known bug 15: a folder moved under it
-// that loses a rename conflict gets a RENAME from a mailbox an earlier
-// RENAME of the plan took away).
-func (m *moveModel) losingParent(s reconcile.Side, p string) bool {
-	for anc := p; anc != ""; anc = mvParent(anc) {
-		mb := m.folder(s, anc)
-		fs := m.baseOf(s, mb)
-		c := m.counterpart(s, mb)
-		if fs == nil || c == nil {
-			continue
-		}
-		on := m.nameOf(s.Other(), c)
-		if on != fs.Name && on != anc && !(anc != fs.Name && m.pol.Prefer == s) {
-			return true
-		}
-	}
-	return false
-}
-
-// hostsMoved reports whether renaming side s's folder mb would give a
-// folder a name that does not stand while a side has moved a folder of
-// the state under it, or renamed one there (known bug 15): the other
-// side's folders under mb's counterpart, unless the other side renamed
-// the counterpart too and wins; or mb itself, when it does.
-func (m *moveModel) hostsMoved(s reconcile.Side, mb *mbox) bool {
-	o := s.Other()
-	fs := m.baseOf(s, mb)
-	if fs == nil {
-		return false
-	}
-	// A folder of the state moved under one of tops, or renamed itself
-	// there.
-	hosts := func(x reconcile.Side, tops []string) bool {
-		for _, n := range m.folderNames(x) {
-			d := m.baseOf(x, m.folder(x, n))
-			if d == nil {
-				continue
-			}
-			for _, top := range tops {
-				if n != top && mvUnder(n, top) && (!mvUnder(d.Name, fs.Name) || n != m.impliedName(x, d.Name)) {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	if c := m.counterpart(s, mb); c != nil && m.nameOf(o, c) != fs.Name && m.pol.Prefer == o {
-		return hosts(s, []string{m.nameOf(s, mb)})
-	}
-	// The other side's folders of the state folders under mb's.
-	var tops []string
-	for _, n := range m.folderNames(o) {
-		if d := m.baseOf(o, m.folder(o, n)); d != nil && mvUnder(d.Name, fs.Name) {
-			tops = append(tops, n)
-		}
-	}
-	return hosts(o, tops)
-}
-
 // renameOK reports whether side s's user may rename folder f: the
 // planner can tell it is a rename, and, without -movemodel.all, it makes
 // none of the known bugs happen.
@@ -998,31 +935,10 @@ func (m *moveModel) renameOK(s reconcile.Side, f string, reset bool) bool {
 		return slices.ContainsFunc(m.folderNames(s), func(n string) bool { return mvUnder(n, f) && pred(m.folder(s, n)) })
 	}
 	switch {
-	case m.hostsMoved(s, mb): // bug 15
 	case reset && under(func(x *mbox) bool { return m.pairHas(m.movedIn, s, x) || m.movedOnBothFrom(s, x) }): // bug 1
 	case under(func(x *mbox) bool { return m.detached[s.Other()][x] == mvPending && m.movedIn[x] }): // bug 5
 	default:
 		return true
-	}
-	return false
-}
-
-// deletedUnder reports whether a user deleted a folder under side s's
-// folder mb (by the state) that a clean sync has not agreed on yet. Known
-// bug 14 (since 03cad27): a folder deleted on one side, whose parent both
-// sides then rename the same way, is made again on the deleting side.
-func (m *moveModel) deletedUnder(s reconcile.Side, mb *mbox) bool {
-	fs := m.baseOf(s, mb)
-	if fs == nil {
-		return false
-	}
-	for x := range 2 {
-		y := reconcile.Side(x).Other()
-		for p, mk := range m.detached[x] {
-			if pb := m.baseOf(y, p); mk != mvAgreed && pb != nil && pb.Name != fs.Name && mvUnder(pb.Name, fs.Name) {
-				return true
-			}
-		}
 	}
 	return false
 }
@@ -1033,9 +949,6 @@ func (m *moveModel) renameBoth() {
 	var cands []string
 	for _, f := range m.userFolders(reconcile.A) {
 		if m.folder(reconcile.B, f) == nil || !m.renameOK(reconcile.A, f, false) || !m.renameOK(reconcile.B, f, false) {
-			continue
-		}
-		if !*moveModelAll && m.deletedUnder(reconcile.A, m.folder(reconcile.A, f)) {
 			continue
 		}
 		cands = append(cands, f)
