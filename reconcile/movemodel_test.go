@@ -91,7 +91,8 @@ var (
 // asserts the right behaviour; without -movemodel.all the users keep
 // clear of what triggers the open ones (each gate in the code names its
 // bug), with it they do not, and cases fail:
-//  1. a move into a folder whose UIDVALIDITY changed on either side is no
+//  1. (the move into such a folder is fixed and no longer gated; moves
+//     out of one on both sides stay gated) a move into a folder whose UIDVALIDITY changed on either side is no
 //     move: delete plus re-upload, a duplicate under keep or trash; a
 //     message moved on both sides out of such a folder is copied both
 //     ways;
@@ -676,11 +677,9 @@ func (m *moveModel) move(s reconcile.Side) {
 	for _, g := range m.userFolders(s) {
 		// Known bugs 5 and 6: a move into a folder whose counterpart the
 		// other side's user deleted (made again there when renamed here).
-		// Known bug 1: a move into a folder whose UIDVALIDITY changed on
-		// either side.
 		d := m.folder(s, g)
 		_, gone := m.detached[s.Other()][d]
-		if g != f && m.intake(s, g) && (*moveModelAll || !gone && !m.pairHas(m.resetOf, s, d)) {
+		if g != f && m.intake(s, g) && (*moveModelAll || !gone) {
 			dests = append(dests, g)
 		}
 	}
@@ -935,7 +934,7 @@ func (m *moveModel) renameOK(s reconcile.Side, f string, reset bool) bool {
 		return slices.ContainsFunc(m.folderNames(s), func(n string) bool { return mvUnder(n, f) && pred(m.folder(s, n)) })
 	}
 	switch {
-	case reset && under(func(x *mbox) bool { return m.pairHas(m.movedIn, s, x) || m.movedOnBothFrom(s, x) }): // bug 1
+	case reset && under(func(x *mbox) bool { return m.movedOnBothFrom(s, x) }): // bug 1 (moved out on both sides)
 	case under(func(x *mbox) bool { return m.detached[s.Other()][x] == mvPending && m.movedIn[x] }): // bug 5
 	default:
 		return true

@@ -648,11 +648,14 @@ func (pl *planner) detectMoves(views []*view) {
 		}
 		for s := range 2 {
 			f := v.listed[s]
-			if f == nil || pl.resetOn(v, Side(s)) {
+			if f == nil {
 				continue
 			}
+			// After a UIDVALIDITY change the base's UIDs say nothing: a
+			// message the base's records know by identity is re-paired
+			// there, not taken for moved in (knows, below).
 			known := map[UID]bool{}
-			if v.base != nil && v.base.Side(Side(s)).Mailbox != "" {
+			if v.base != nil && v.base.Side(Side(s)).Mailbox != "" && !pl.resetOn(v, Side(s)) {
 				for _, r := range v.base.Records {
 					known[r.UID(Side(s))] = true
 				}
@@ -726,7 +729,7 @@ func (pl *planner) detectMoves(views []*view) {
 					// The destination is there on s, or new on o and made
 					// on s by this plan (its folder pair creates it).
 					there := c.v.listed[s] != nil || c.v.base == nil
-					if j < 0 && there && c.v.policy.Direction.Flows(side) && !pl.resetOn(c.v, s) && !holds(c.v.listed[s], r.ID) && !knows(c.v.base, r.ID) {
+					if j < 0 && there && c.v.policy.Direction.Flows(side) && !holds(c.v.listed[s], r.ID) && !knows(c.v.base, r.ID) {
 						j = k
 					}
 				}
@@ -791,7 +794,7 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 			// and made there by this plan (its folder pair creates it).
 			there := cy.v.listed[lose] != nil || cy.v.base == nil
 			if cy.v == cz.v || cy.v == x || cz.v == x || !there || cz.v.listed[lose] == nil ||
-				!cy.v.policy.Direction.Flows(win) || pl.resetOn(cy.v, lose) || holds(cy.v.listed[lose], r.ID) || knows(cy.v.base, r.ID) || knows(cz.v.base, r.ID) {
+				!cy.v.policy.Direction.Flows(win) || holds(cy.v.listed[lose], r.ID) || knows(cy.v.base, r.ID) || knows(cz.v.base, r.ID) {
 				continue
 			}
 			y, z, w, l = cy, cz, win, lose

@@ -393,12 +393,8 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 		n     string
 		score int
 	}
-	var matches []match
-	for i := range base.Folders {
-		f := &base.Folders[i]
-		if !missing(f) {
-			continue
-		}
+	candidates := func(f *FolderState) []match {
+		var out []match
 		for _, n := range newNames {
 			// The trash is never a renamed folder: the messages a run
 			// moved there whose state was lost would read as one.
@@ -406,8 +402,25 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 				continue
 			}
 			if score, ok := sameMailbox(f, s, listed[n]); ok {
-				matches = append(matches, match{f, n, score})
+				out = append(out, match{f, n, score})
 			}
+		}
+		return out
+	}
+	// A folder whose parent is gone too most likely went with it: it is
+	// matched after its parent, below.
+	underMissing := func(f *FolderState) bool {
+		for anc := parentName(f.Name); anc != ""; anc = parentName(anc) {
+			if a := byName[anc]; a != nil && missing(a) {
+				return true
+			}
+		}
+		return false
+	}
+	var matches []match
+	for i := range base.Folders {
+		if f := &base.Folders[i]; missing(f) && !underMissing(f) {
+			matches = append(matches, candidates(f)...)
 		}
 	}
 	sort.SliceStable(matches, func(i, j int) bool { return matches[i].score > matches[j].score })
@@ -446,7 +459,24 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 				break
 			}
 		}
-		switch n := evidence[f]; {
+		n := evidence[f]
+		if underMissing(f) {
+			// The best new folder no other has taken, if only one is.
+			best, tie := match{score: -1}, false
+			for _, m := range candidates(f) {
+				switch {
+				case used[m.n] || claimed[m.n]:
+				case m.score > best.score:
+					best, tie = m, false
+				case m.score == best.score:
+					tie = true
+				}
+			}
+			if !tie {
+				n = best.n
+			}
+		}
+		switch {
 		case implied != "" && listed[implied] != nil && byName[implied] == nil && !used[implied]:
 			out[f.Name] = found{to: implied, implied: true}
 			used[implied] = true
