@@ -96,7 +96,9 @@ var (
 //     move: delete plus re-upload, a duplicate under keep or trash; a
 //     message moved on both sides out of such a folder is copied both
 //     ways;
-//  2. a move out of a folder that the same side then deletes is no move:
+//  2. (the plain form is fixed: see testdata case 90; with the folder
+//     renamed on the other side meanwhile it is not, so the gate stays)
+//     a move out of a folder that the same side then deletes is no move:
 //     the other side's copy gets the folder deletion's policy and the
 //     message is re-uploaded, or duplicated under keep or trash;
 //  3. a folder the plan created, with nothing copied or moved into it,

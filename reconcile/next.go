@@ -154,6 +154,17 @@ func Next(p *Plan, outcomes []Outcome) State {
 					continue
 				}
 				r = *sl.base
+				// A record kept on a side the plan let go of (the
+				// folder deleted there, its last messages leaving by
+				// this plan) keeps that side's folder too, so the next
+				// run sees the same as this one.
+				for s := range 2 {
+					side := Side(s)
+					if r.UID(side) != 0 && ss[s].Mailbox == "" && d.base != nil && d.base.Side(side).Mailbox != "" && d.listed[s].Mailbox == "" {
+						ss[s] = *d.base.Side(side)
+						*f.Side(side) = ss[s]
+					}
+				}
 				// The base record's UID on a side may no longer name its
 				// message: after a UIDVALIDITY change it is the old
 				// mailbox's, and where the folder was deleted on that

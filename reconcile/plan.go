@@ -674,7 +674,9 @@ func (pl *planner) detectMoves(views []*view) {
 		for o := range 2 {
 			side := Side(o)
 			s := side.Other()
-			if x.listed[o] == nil || x.listed[s] == nil || x.base.Side(side).Mailbox == "" || x.base.Side(s).Mailbox == "" ||
+			// (x deleted on o after the user moved messages out of it:
+			// those are moves too, and the rest goes with the folder.)
+			if x.listed[s] == nil || x.base.Side(side).Mailbox == "" || x.base.Side(s).Mailbox == "" ||
 				!x.policy.Direction.Flows(side) {
 				continue
 			}
@@ -683,6 +685,9 @@ func (pl *planner) detectMoves(views []*view) {
 			reset := [2]bool{pl.resetOn(x, A), pl.resetOn(x, B)}
 			listed := [2]map[UID]*Message{{}, {}}
 			for k := range 2 {
+				if x.listed[k] == nil {
+					continue
+				}
 				for i := range x.listed[k].Messages {
 					listed[k][x.listed[k].Messages[i].UID] = &x.listed[k].Messages[i]
 				}
