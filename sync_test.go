@@ -370,46 +370,17 @@ func TestSyncAcrossDelimiters(t *testing.T) {
 	t.Parallel()
 	dot := imaptest.StartDovecotWith(t, imaptest.DovecotOptions{Separator: "."}, userA)
 	mem := imaptest.StartMem(t, userB)
-	repo, err := gitstate.Open(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dial := func(srv *imaptest.Server, user string) *imapstore.Store {
-		st, err := imapstore.Dial(context.Background(), imapstore.Options{Name: user, Addr: srv.Addr, TLS: imapstore.None, Username: user, Password: imaptest.Password})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
-	msg := func(id string) []byte {
-		return imaptest.NewMessage("sender@example.org", "team@example.org", "about "+id, id+"@example.org", "body\r\n")
-	}
-	dot.Append(t, userA, "Projects.2026", msg("p1"))
-	mem.Append(t, userB, "Clients/Acme", msg("c1"))
-	pol := reconcile.Policy{MaxDeletes: reconcile.DefaultMaxDeletes}
-	for range 2 {
-		if _, err := reconcile.Run(context.Background(), reconcile.RunOptions{Pair: "p", Policy: pol}, dial(dot, userA), dial(mem, userB), stateRepo{repo}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ids := func(srv *imaptest.Server, user, mailbox string) []string {
-		var out []string
-		for _, m := range srv.Messages(t, user, mailbox) {
-			out = append(out, m.MessageID)
-		}
-		return out
-	}
-	if got := ids(mem, userB, "Projects/2026"); !slices.Equal(got, []string{"p1@example.org"}) {
+	x := newCrossFixture(t, dot, mem)
+	dot.Append(t, userA, "Projects.2026", x.msg("p1"))
+	mem.Append(t, userB, "Clients/Acme", x.msg("c1"))
+	x.sync()
+	if got := x.ids(mem, userB, "Projects/2026"); !slices.Equal(got, []string{"p1@example.org"}) {
 		t.Errorf("memserver Projects/2026 = %q, want p1", got)
 	}
-	if got := ids(dot, userA, "Clients.Acme"); !slices.Equal(got, []string{"c1@example.org"}) {
+	if got := x.ids(dot, userA, "Clients.Acme"); !slices.Equal(got, []string{"c1@example.org"}) {
 		t.Errorf("dovecot Clients.Acme = %q, want c1", got)
 	}
-	res, err := reconcile.Run(context.Background(), reconcile.RunOptions{Pair: "p", Policy: pol, PlanOnly: true}, dial(dot, userA), dial(mem, userB), stateRepo{repo})
-	if err != nil || !res.Plan.Empty() {
-		t.Errorf("plan after sync = %v, %v; want empty", res.Plan, err)
-	}
+	x.settled()
 }
 
 // record sends mailtwin's sessions from now on through an
