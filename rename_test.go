@@ -136,6 +136,12 @@ func TestSyncFolderRenameIsARename(t *testing.T) {
 		t.Errorf("m2 on b has uid %d after the rename, was %d: re-uploaded?", u, uid2)
 	}
 	f.wantNoMailbox("Projects", "Projects/Sub")
+	// The run's commit records the rename.
+	log, err := f.repo.Log(context.Background(), 1)
+	if err != nil || len(log) != 1 || !strings.Contains(log[0].Message, `ok > b:"Projects" rename folder -> "Projects-2025"`) ||
+		!strings.Contains(log[0].Subject, "1 folders renamed") {
+		t.Errorf("the run's commit does not record the rename: %v\n%+v", err, log)
+	}
 	f.settled()
 	f.sync()
 	f.wantNoMailbox("Projects", "Projects/Sub")
