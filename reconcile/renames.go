@@ -47,72 +47,107 @@ type found struct {
 // with no UID that contradicts the base, or most of the base's messages
 // by identity. Folders under a renamed folder follow it.
 func (pl *planner) renames(base State) (State, error) {
-	nm := pl.names
-	listed := [2]map[string]*Folder{{}, {}}
-	var newNames [2][]string
-	byName := map[string]*FolderState{}
+	rr := newRenamer(pl, base)
+	rr.decide()
+	rr.settleNames()
+	out, acts, err := rr.rekey()
+	if err != nil {
+		return base, err
+	}
+	acts = rr.sequence(acts)
+	out = rr.carryAlong(out)
+	pl.acts = append(pl.acts, acts...)
+	sort.Slice(out.Folders, func(i, j int) bool { return out.Folders[i].Name < out.Folders[j].Name })
+	if err := rr.rewriteListings(); err != nil {
+		return base, err
+	}
+	return out, nil
+}
+
+// decision is how a base folder was renamed.
+type decision struct {
+	f *FolderState
+	// both: renamed on both sides; s is then the side whose name wins,
+	// else the side that renamed.
+	both bool
+	s    Side
+	raw  [2]string // the new name in each side's listing
+	to   string    // the new name once this plan's renames ran
+}
+
+// renamer holds the working data of planner.renames.
+type renamer struct {
+	pl     *planner
+	base   State
+	byName map[string]*FolderState
+	// listed is each side's listed folders by logical name.
+	listed [2]map[string]*Folder
+	found  [2]map[string]found
+	decs   []*decision
+	// decided is the decision for each base folder renamed.
+	decided map[*FolderState]*decision
+	// cur is, per side, the name each listed mailbox has once this
+	// plan's renames ran; chain the renames that move it, in order.
+	cur   [2]map[string]string
+	chain [2]map[string][]*Action
+	// lren is, per side, the renames this plan makes there, by logical
+	// name, in order (see follow).
+	lren [2][][2]string
+	// named holds the new names given.
+	named map[string]bool
+}
+
+func newRenamer(pl *planner, base State) *renamer {
+	rr := &renamer{pl: pl, base: base, byName: map[string]*FolderState{}, decided: map[*FolderState]*decision{}, named: map[string]bool{}}
 	for i := range base.Folders {
-		byName[base.Folders[i].Name] = &base.Folders[i]
+		rr.byName[base.Folders[i].Name] = &base.Folders[i]
 	}
 	for s := range 2 {
+		rr.listed[s] = map[string]*Folder{}
+		rr.cur[s] = map[string]string{}
+		rr.chain[s] = map[string][]*Action{}
+		var newNames []string
 		for i := range pl.lists[s].Folders {
 			f := &pl.lists[s].Folders[i]
-			if l := nm.logicalOf(Side(s), f.Mailbox); l != "" {
-				listed[s][l] = f
-				if byName[l] == nil {
-					newNames[s] = append(newNames[s], l)
+			rr.cur[s][f.Mailbox] = f.Mailbox
+			if l := pl.names.logicalOf(Side(s), f.Mailbox); l != "" {
+				rr.listed[s][l] = f
+				if rr.byName[l] == nil {
+					newNames = append(newNames, l)
 				}
 			}
 		}
-		sort.Strings(newNames[s])
+		sort.Strings(newNames)
+		rr.found[s] = pl.findRenames(Side(s), base, rr.byName, rr.listed[s], newNames)
 	}
-	var fnd [2]map[string]found
-	for s := range 2 {
-		fnd[s] = pl.findRenames(Side(s), base, byName, listed[s], newNames[s])
-	}
+	return rr
+}
 
-	// cur is, per side, the name each listed mailbox has once this plan's
-	// renames ran.
-	cur := [2]map[string]string{{}, {}}
-	for s := range 2 {
-		for _, f := range pl.lists[s].Folders {
-			cur[s][f.Mailbox] = f.Mailbox
+// follow gives a folder's logical name on side s once the renames this
+// plan makes there ran.
+func (rr *renamer) follow(s Side, name string) string {
+	for _, r := range rr.lren[s] {
+		if name == r[0] {
+			name = r[1]
+		} else if rest, ok := strings.CutPrefix(name, r[0]+"/"); ok {
+			name = r[1] + "/" + rest
 		}
 	}
-	// lren is, per side, the renames this plan makes there, by logical
-	// name, in order; follow gives a folder's logical name after them.
-	var lren [2][][2]string
-	follow := func(s Side, name string) string {
-		for _, r := range lren[s] {
-			if name == r[0] {
-				name = r[1]
-			} else if rest, ok := strings.CutPrefix(name, r[0]+"/"); ok {
-				name = r[1] + "/" + rest
-			}
-		}
-		return name
-	}
+	return name
+}
 
-	// First decide which base folders were renamed, and how.
-	type decision struct {
-		f *FolderState
-		// both: renamed on both sides; s is then the side whose name
-		// wins, else the side that renamed.
-		both bool
-		s    Side
-		raw  [2]string // the new name in each side's listing
-		to   string    // the new name once this plan's renames ran
-	}
-	var decs []*decision
+// decide settles which base folders were renamed, and how, from the
+// renames found on each side.
+func (rr *renamer) decide() {
+	listed := rr.listed
 	targets := map[string]bool{}
 	dropped := map[string]bool{}
-	decided := map[*FolderState]*decision{}
-	for i := range base.Folders {
-		f := &base.Folders[i]
+	for i := range rr.base.Folders {
+		f := &rr.base.Folders[i]
 		var r [2]found
 		var ok [2]bool
 		for s := range 2 {
-			r[s], ok[s] = fnd[s][f.Name]
+			r[s], ok[s] = rr.found[s][f.Name]
 		}
 		// Renamed with its parent on one side and then deleted there,
 		// renamed on its own on the other: a deletion against a rename,
@@ -138,7 +173,7 @@ func (pl *planner) renames(base State) (State, error) {
 			}
 		}
 		if !ok[A] && !ok[B] {
-			if fnd[A][f.Name] != (found{}) || fnd[B][f.Name] != (found{}) {
+			if rr.found[A][f.Name] != (found{}) || rr.found[B][f.Name] != (found{}) {
 				dropped[f.Name] = true
 			}
 			continue
@@ -146,38 +181,44 @@ func (pl *planner) renames(base State) (State, error) {
 		d := &decision{f: f, raw: [2]string{r[A].to, r[B].to}}
 		switch {
 		case ok[A] && ok[B]:
-			d.both, d.s = true, pl.policy.Prefer
+			d.both, d.s = true, rr.pl.policy.Prefer
 		case ok[B]:
 			d.s = B
 		}
 		d.to = d.raw[d.s]
 		targets[d.to] = true
-		decs = append(decs, d)
-		decided[f] = d
+		rr.decs = append(rr.decs, d)
+		rr.decided[f] = d
 	}
+}
 
-	// Then the names: a folder renamed on a side lands under the name it
-	// has there once the renames this plan makes on that side ran (its
-	// parent renamed there too, by another decision); those renames land
-	// under such names themselves, so repeat until nothing moves.
+// settleNames gives each rename its final name: a folder renamed on a
+// side lands under the name it has there once the renames this plan
+// makes on that side ran (its parent renamed there too, by another
+// decision); those renames land under such names themselves, so it
+// repeats until nothing moves. Renames that chase each other (A moved Q
+// under P while B moved P under Q) have no names to settle on, and two
+// renames may end on one name: those are not renames then, but folders
+// deleted and made, which loses nothing.
+func (rr *renamer) settleNames() {
 	resolve := func() (moving []*decision) {
-		for _, d := range decs {
+		for _, d := range rr.decs {
 			d.to = d.raw[d.s]
 		}
 		for range 8 {
-			lren = [2][][2]string{}
-			for _, d := range decs {
+			rr.lren = [2][][2]string{}
+			for _, d := range rr.decs {
 				o := d.s.Other()
 				switch {
 				case d.both && d.raw[o] != d.to:
-					lren[o] = append(lren[o], [2]string{follow(o, d.raw[o]), d.to})
-				case !d.both && listed[o][d.f.Name] != nil:
-					lren[o] = append(lren[o], [2]string{follow(o, d.f.Name), d.to})
+					rr.lren[o] = append(rr.lren[o], [2]string{rr.follow(o, d.raw[o]), d.to})
+				case !d.both && rr.listed[o][d.f.Name] != nil:
+					rr.lren[o] = append(rr.lren[o], [2]string{rr.follow(o, d.f.Name), d.to})
 				}
 			}
 			moving = nil
-			for _, d := range decs {
-				if t := follow(d.s, d.raw[d.s]); t != d.to {
+			for _, d := range rr.decs {
+				if t := rr.follow(d.s, d.raw[d.s]); t != d.to {
 					d.to = t
 					moving = append(moving, d)
 				}
@@ -188,10 +229,6 @@ func (pl *planner) renames(base State) (State, error) {
 		}
 		return moving
 	}
-	// Renames that chase each other (A moved Q under P while B moved P
-	// under Q) have no names to settle on: they are not renames then, but
-	// folders deleted and made, which loses nothing.
-	// So are two renames that end up on one name.
 	for {
 		drop := map[*decision]bool{}
 		for _, d := range resolve() {
@@ -199,32 +236,35 @@ func (pl *planner) renames(base State) (State, error) {
 		}
 		if len(drop) == 0 {
 			count := map[string]int{}
-			for _, d := range decs {
+			for _, d := range rr.decs {
 				count[d.to]++
 			}
-			for _, d := range decs {
+			for _, d := range rr.decs {
 				if count[d.to] > 1 {
 					drop[d] = true
 				}
 			}
 		}
 		if len(drop) == 0 {
-			break
+			return
 		}
 		for d := range drop {
-			delete(decided, d.f)
+			delete(rr.decided, d.f)
 		}
-		decs = slices.DeleteFunc(decs, func(x *decision) bool { return drop[x] })
+		rr.decs = slices.DeleteFunc(rr.decs, func(x *decision) bool { return drop[x] })
 	}
+}
 
-	// Then the actions, and the base under the new names.
+// rekey returns the renamed base folders under their new names, and the
+// RenameFolder actions that repeat the renames (sources as listed).
+func (rr *renamer) rekey() (State, []*Action, error) {
+	nm, listed := rr.pl.names, rr.listed
 	var acts []*Action
-	pl.renamed = map[string]*renamed{}
-	out := State{Folders: make([]FolderState, 0, len(base.Folders))}
-	named := map[string]bool{}
-	for i := range base.Folders {
-		f := &base.Folders[i]
-		d := decided[f]
+	rr.pl.renamed = map[string]*renamed{}
+	out := State{Folders: make([]FolderState, 0, len(rr.base.Folders))}
+	for i := range rr.base.Folders {
+		f := &rr.base.Folders[i]
+		d := rr.decided[f]
 		if d == nil {
 			continue
 		}
@@ -238,11 +278,11 @@ func (pl *planner) renames(base State) (State, error) {
 			if lf := listed[o][d.raw[o]]; d.raw[A] != d.raw[B] && lf != nil {
 				dest, err := nm.mailboxFor(o, d.to)
 				if err != nil {
-					return base, err
+					return rr.base, nil, err
 				}
 				acts = append(acts, &Action{Op: RenameFolder, Side: o, Folder: d.to, Mailbox: lf.Mailbox, Dest: dest, Reason: ReasonRenameConflict,
 					renFrom: d.raw[o], renTo: d.to})
-				pl.plan.Conflicts = append(pl.plan.Conflicts, fmt.Sprintf("folder %q renamed to %q on %s and to %q on %s: %s wins (prefer), renamed to %q on %s too",
+				rr.pl.plan.Conflicts = append(rr.pl.plan.Conflicts, fmt.Sprintf("folder %q renamed to %q on %s and to %q on %s: %s wins (prefer), renamed to %q on %s too",
 					f.Name, d.raw[d.s], d.s, d.raw[o], o, d.s, d.to, o))
 			}
 		case listed[o][f.Name] != nil:
@@ -251,7 +291,7 @@ func (pl *planner) renames(base State) (State, error) {
 				if ne, isNE := err.(*NamingError); isNE {
 					ne.Side, ne.Mailbox = d.s, listed[d.s][d.raw[d.s]].Mailbox
 				}
-				return base, err
+				return rr.base, nil, err
 			}
 			acts = append(acts, &Action{Op: RenameFolder, Side: o, Folder: d.to, Mailbox: listed[o][f.Name].Mailbox, Dest: dest, Reason: ReasonRenamed,
 				renFrom: f.Name, renTo: d.to})
@@ -281,26 +321,24 @@ func (pl *planner) renames(base State) (State, error) {
 			}
 		}
 		nf.Name = d.to
-		named[d.to] = true
-		pl.renamed[d.to] = rn
+		rr.named[d.to] = true
+		rr.pl.renamed[d.to] = rn
 		out.Folders = append(out.Folders, nf)
 	}
-	// The RENAMEs in an order the servers can carry out, each from the
-	// name its folder has once the ones before it ran; cur and chain
-	// follow every listed mailbox through them.
-	acts = orderRenames(acts, nm.delim)
-	chain := [2]map[string][]*Action{{}, {}}
+	return out, acts, nil
+}
+
+// sequence puts the RENAMEs in an order the servers can carry out and
+// gives each the source its folder has once the ones before it ran;
+// cur and chain follow every listed mailbox through them. A RENAME left
+// with nothing to do (its folder moved there with a parent) goes.
+func (rr *renamer) sequence(acts []*Action) []*Action {
+	acts = orderRenames(acts, rr.pl.names.delim)
 	kept := acts[:0]
 	for _, a := range acts {
 		sd := a.Side
-		d := string(nm.delim[sd])
-		// The source as the renames before this one left it.
-		for orig, c := range cur[sd] {
-			if orig == a.Mailbox {
-				a.Mailbox = c
-				break
-			}
-		}
+		d := string(rr.pl.names.delim[sd])
+		a.Mailbox = rr.cur[sd][a.Mailbox]
 		for _, x := range kept {
 			if x.Side == sd && strings.HasPrefix(a.renFrom+"/", x.renFrom+"/") {
 				a.renFrom = x.renTo + a.renFrom[len(x.renFrom):]
@@ -309,72 +347,77 @@ func (pl *planner) renames(base State) (State, error) {
 		if a.Mailbox == a.Dest {
 			continue
 		}
-		for orig, c := range cur[sd] {
+		for orig, c := range rr.cur[sd] {
 			if c == a.Mailbox || (d != "" && strings.HasPrefix(c, a.Mailbox+d)) {
-				cur[sd][orig] = a.Dest + c[len(a.Mailbox):]
-				chain[sd][orig] = append(chain[sd][orig], a)
+				rr.cur[sd][orig] = a.Dest + c[len(a.Mailbox):]
+				rr.chain[sd][orig] = append(rr.chain[sd][orig], a)
 			}
 		}
 		kept = append(kept, a)
 	}
-	acts = kept
-	for _, rn := range pl.renamed {
+	for _, rn := range rr.pl.renamed {
 		for s := range 2 {
-			rn.chain[s] = chain[s][rn.oldMailbox[s]]
+			rn.chain[s] = rr.chain[s][rn.oldMailbox[s]]
 		}
 	}
+	return kept
+}
 
-	// A base folder no rename was found for, under a folder renamed on a
-	// side (one the other side deleted, say), moves along there.
-	for i := range base.Folders {
-		f := &base.Folders[i]
-		if decided[f] != nil {
+// carryAlong adds the base folders no rename was decided for to out: a
+// folder under one renamed on a side (one the other side deleted, say)
+// moves along there, the rest keep their names.
+func (rr *renamer) carryAlong(out State) State {
+	for i := range rr.base.Folders {
+		f := &rr.base.Folders[i]
+		if rr.decided[f] != nil {
 			continue
 		}
 		nf := *f
 		for s := range 2 {
-			lf := listed[s][f.Name]
-			if lf == nil || cur[s][lf.Mailbox] == lf.Mailbox {
+			lf := rr.listed[s][f.Name]
+			if lf == nil || rr.cur[s][lf.Mailbox] == lf.Mailbox {
 				continue
 			}
-			if n := follow(Side(s), f.Name); n != f.Name && !named[n] && listed[Side(s).Other()][n] == nil {
+			if n := rr.follow(Side(s), f.Name); n != f.Name && !rr.named[n] && rr.listed[Side(s).Other()][n] == nil {
 				rn := &renamed{from: f.Name, orig: f}
 				rn.oldMailbox[s] = lf.Mailbox
 				rn.lname[s] = f.Name
-				rn.chain[s] = chain[s][lf.Mailbox]
+				rn.chain[s] = rr.chain[s][lf.Mailbox]
 				nf.Name = n
-				named[n] = true
-				pl.renamed[n] = rn
+				rr.named[n] = true
+				rr.pl.renamed[n] = rn
 			}
 			break
 		}
 		out.Folders = append(out.Folders, nf)
 	}
-	pl.acts = append(pl.acts, acts...)
-	sort.Slice(out.Folders, func(i, j int) bool { return out.Folders[i].Name < out.Folders[j].Name })
+	return out
+}
 
-	// The sides that rename see their folders under the new names.
+// rewriteListings shows the sides that rename their folders under the
+// new names, and names them again.
+func (rr *renamer) rewriteListings() error {
+	pl := rr.pl
 	changed := false
 	for s := range 2 {
-		if len(chain[s]) == 0 {
+		if len(rr.chain[s]) == 0 {
 			continue
 		}
 		changed = true
 		l := *pl.lists[s]
 		l.Folders = append([]Folder(nil), l.Folders...)
 		for i := range l.Folders {
-			l.Folders[i].Mailbox = cur[s][l.Folders[i].Mailbox]
+			l.Folders[i].Mailbox = rr.cur[s][l.Folders[i].Mailbox]
 		}
 		sort.Slice(l.Folders, func(i, j int) bool { return l.Folders[i].Mailbox < l.Folders[j].Mailbox })
 		pl.lists[s] = &l
 	}
-	if changed {
-		var err error
-		if pl.names, err = newNamer(pl.policy.Naming, pl.lists); err != nil {
-			return base, err
-		}
+	if !changed {
+		return nil
 	}
-	return out, nil
+	var err error
+	pl.names, err = newNamer(pl.policy.Naming, pl.lists)
+	return err
 }
 
 // findRenames finds the base folders side s renamed: gone by name, and
