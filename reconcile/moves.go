@@ -1,0 +1,264 @@
+package reconcile
+
+import "fmt"
+
+// Moves: a message the user moved between folders on one side is moved
+// the same way on the other, with UID MOVE, never re-uploaded.
+
+// cand is a message new in a folder since the base, a possible move
+// destination.
+type cand struct {
+	v *view
+	m *Message
+}
+
+// detectMoves finds the messages a user moved between folders on one
+// side: a base record gone from folder X on side o, still in X on side s,
+// and a new message with its identity in folder Y on o. It plans a Move
+// of s's copy from X to Y (UID MOVE: the body never crosses the wire) and
+// registers its arrival in Y, where Y's new message pairs with it instead
+// of being copied. X may have been deleted on o since, and either folder
+// may have a new UIDVALIDITY on either side (the messages are then found
+// by identity); Y may be new on o (its folder pair makes it on s). Where
+// Y was deleted on s, or already holds the message there, or a direction
+// does not let o's changes flow, the move stays a deletion plus a new
+// message, which loses nothing.
+func (pl *planner) detectMoves(views []*view) {
+	pl.moveOf = map[*Record]*Action{}
+	pl.conflictOf = map[*Record]*Action{}
+	pl.movedBoth = map[Identity]Flags{}
+	for _, x := range views {
+		if x.base == nil || x.listed[A] == nil || x.listed[B] == nil || pl.resetOn(x, A) || pl.resetOn(x, B) {
+			continue
+		}
+		var there [2]map[UID]bool
+		for k := range 2 {
+			there[k] = map[UID]bool{}
+			for _, m := range x.listed[k].Messages {
+				there[k][m.UID] = true
+			}
+		}
+		for _, r := range x.base.Records {
+			if r.ID != "" && r.UIDA != 0 && r.UIDB != 0 && !there[A][r.UIDA] && !there[B][r.UIDB] {
+				pl.movedBoth[r.ID] = r.Flags
+			}
+		}
+	}
+	pl.leaving = [2]map[*Message]bool{{}, {}}
+	// Messages on each side that no base record of their folder knows.
+	fresh := [2]map[Identity][]*cand{{}, {}}
+	for _, v := range views {
+		if v.policy.Direction == None {
+			continue
+		}
+		for s := range 2 {
+			f := v.listed[s]
+			if f == nil {
+				continue
+			}
+			// After a UIDVALIDITY change the base's UIDs say nothing: a
+			// message the base's records know by identity is re-paired
+			// there, not taken for moved in (knows, below).
+			known := map[UID]bool{}
+			if v.base != nil && v.base.Side(Side(s)).Mailbox != "" && !pl.resetOn(v, Side(s)) {
+				for _, r := range v.base.Records {
+					known[r.UID(Side(s))] = true
+				}
+			}
+			for i := range f.Messages {
+				if m := &f.Messages[i]; !known[m.UID] && m.ID != "" {
+					fresh[s][m.ID] = append(fresh[s][m.ID], &cand{v, m})
+				}
+			}
+		}
+	}
+	for _, x := range views {
+		if x.base == nil || x.policy.Direction == None {
+			continue
+		}
+		for o := range 2 {
+			side := Side(o)
+			s := side.Other()
+			// (x deleted on o after the user moved messages out of it:
+			// those are moves too, and the rest goes with the folder.)
+			if x.listed[s] == nil || x.base.Side(side).Mailbox == "" || x.base.Side(s).Mailbox == "" ||
+				!x.policy.Direction.Flows(side) {
+				continue
+			}
+			// A side whose UIDVALIDITY changed has the base's messages
+			// under new UIDs: they are found by identity there.
+			reset := [2]bool{pl.resetOn(x, A), pl.resetOn(x, B)}
+			listed := [2]map[UID]*Message{{}, {}}
+			for k := range 2 {
+				if x.listed[k] == nil {
+					continue
+				}
+				for i := range x.listed[k].Messages {
+					listed[k][x.listed[k].Messages[i].UID] = &x.listed[k].Messages[i]
+				}
+			}
+			// spare holds s's messages of x at no base record's UID, by
+			// identity: re-uploaded, or all of them after a UIDVALIDITY
+			// change.
+			known := map[UID]bool{}
+			if !reset[s] {
+				for _, r := range x.base.Records {
+					known[r.UID(s)] = true
+				}
+			}
+			spare := map[Identity][]*Message{}
+			for i := range x.listed[s].Messages {
+				if m := &x.listed[s].Messages[i]; !known[m.UID] {
+					spare[m.ID] = append(spare[m.ID], m)
+				}
+			}
+			for i := range x.base.Records {
+				r := &x.base.Records[i]
+				uo, us := r.UID(side), r.UID(s)
+				if uo == 0 || us == 0 {
+					continue
+				}
+				// Gone from x on o?
+				if (reset[o] && holds(x.listed[o], r.ID)) || (!reset[o] && listed[o][uo] != nil) {
+					continue
+				}
+				// Still in x on s, at its UID or by identity?
+				var moved *Message
+				if m := listed[s][us]; !reset[s] && m != nil {
+					moved = m
+				} else if len(spare[r.ID]) == 0 {
+					continue
+				}
+				cs := fresh[o][r.ID]
+				j := -1
+				for k, c := range cs {
+					if c.v == x { // back in its own folder: re-paired there
+						j = -1
+						break
+					}
+					// The destination is there on s, or new on o and made
+					// on s by this plan (its folder pair creates it).
+					there := c.v.listed[s] != nil || c.v.base == nil
+					if j < 0 && there && c.v.policy.Direction.Flows(side) && !holds(c.v.listed[s], r.ID) && !knows(c.v.base, r.ID) {
+						j = k
+					}
+				}
+				if j < 0 {
+					continue
+				}
+				y := cs[j].v
+				fresh[o][r.ID] = append(cs[:j:j], cs[j+1:]...)
+				if moved == nil {
+					moved = spare[r.ID][0]
+					spare[r.ID] = spare[r.ID][1:]
+				}
+				us = moved.UID
+				dest := pl.names.mustMailbox(s, y.name)
+				if y.listed[s] != nil {
+					dest = y.listed[s].Mailbox
+				}
+				a := &Action{Op: Move, Side: s, Folder: x.name, Mailbox: x.listed[s].Mailbox, UID: us,
+					Dest: dest, ID: r.ID, Reason: ReasonMoved, mergeBase: r.Flags, hasBase: true}
+				a.arrival = &slot{rec: Record{ID: r.ID, Flags: moved.Flags}}
+				a.arrival.waiting[s] = true
+				pl.acts = append(pl.acts, a)
+				pl.arrivals[s][y.name] = append(pl.arrivals[s][y.name], a)
+				pl.moveOf[r] = a
+			}
+		}
+		pl.moveConflicts(x, fresh)
+	}
+}
+
+// moveConflicts settles messages of base folder x that both sides moved,
+// to different folders: the pair's prefer side wins, the other side's
+// copy is moved to the winner's folder, and the conflict is reported.
+func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
+	if x.listed[A] == nil || x.listed[B] == nil || pl.resetOn(x, A) || pl.resetOn(x, B) {
+		return
+	}
+	present := [2]map[UID]bool{{}, {}}
+	for k := range 2 {
+		for _, m := range x.listed[k].Messages {
+			present[k][m.UID] = true
+		}
+	}
+	for i := range x.base.Records {
+		r := &x.base.Records[i]
+		if r.UIDA == 0 || r.UIDB == 0 || present[A][r.UIDA] || present[B][r.UIDB] {
+			continue
+		}
+		// The prefer side wins, unless its folder cannot take the
+		// other side's copy (that side deleted it): then the other
+		// side's folder does, rather than keeping both.
+		var y, z *cand
+		var w, l Side
+		for _, win := range []Side{pl.policy.Prefer, pl.policy.Prefer.Other()} {
+			lose := win.Other()
+			cw, cl := fresh[win][r.ID], fresh[lose][r.ID]
+			if len(cw) == 0 || len(cl) == 0 {
+				break
+			}
+			cy, cz := cw[0], cl[0]
+			// The winner's folder is there on the loser's side, or new
+			// and made there by this plan (its folder pair creates it).
+			there := cy.v.listed[lose] != nil || cy.v.base == nil
+			if cy.v == cz.v || cy.v == x || cz.v == x || !there || cz.v.listed[lose] == nil ||
+				!cy.v.policy.Direction.Flows(win) || holds(cy.v.listed[lose], r.ID) || knows(cy.v.base, r.ID) || knows(cz.v.base, r.ID) {
+				continue
+			}
+			y, z, w, l = cy, cz, win, lose
+			break
+		}
+		if y == nil {
+			continue
+		}
+		fresh[w][r.ID], fresh[l][r.ID] = fresh[w][r.ID][1:], fresh[l][r.ID][1:]
+		dest := pl.names.mustMailbox(l, y.v.name)
+		if y.v.listed[l] != nil {
+			dest = y.v.listed[l].Mailbox
+		}
+		a := &Action{Op: Move, Side: l, Folder: z.v.name, Mailbox: z.v.listed[l].Mailbox, UID: z.m.UID,
+			Dest: dest, ID: r.ID, Reason: ReasonMoveConflict, mergeBase: r.Flags, hasBase: true}
+		a.arrival = &slot{rec: Record{ID: r.ID, Flags: z.m.Flags}}
+		a.arrival.waiting[l] = true
+		pl.acts = append(pl.acts, a)
+		pl.arrivals[l][y.v.name] = append(pl.arrivals[l][y.v.name], a)
+		pl.leaving[l][z.m] = true
+		pl.conflictOf[r] = a
+		winner := fmt.Sprintf("%s wins (prefer)", w)
+		if w != pl.policy.Prefer {
+			winner = fmt.Sprintf("%s wins (%q is gone on %s)", w, z.v.name, w)
+		}
+		pl.plan.Conflicts = append(pl.plan.Conflicts, fmt.Sprintf("%s moved from %q to %q on %s and to %q on %s: %s, moved to %q on %s too",
+			shortID(r.ID), x.name, y.v.name, w, z.v.name, l, winner, y.v.name, l))
+	}
+}
+
+// holds reports whether folder f lists a message with identity id:
+// moving another copy there would make two.
+func holds(f *Folder, id Identity) bool {
+	if f == nil {
+		return false
+	}
+	for i := range f.Messages {
+		if f.Messages[i].ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// knows reports whether a base folder has a record with identity id: a
+// new message there re-pairs with that record, so it is not a move.
+func knows(f *FolderState, id Identity) bool {
+	if f == nil {
+		return false
+	}
+	for _, r := range f.Records {
+		if r.ID == id {
+			return true
+		}
+	}
+	return false
+}
