@@ -120,13 +120,19 @@ func (s *Store) scanHeaders(msgs []reconcile.Message, uids []imap.UID) ([]reconc
 		if r.uid == 0 || !r.complete() {
 			continue
 		}
-		id := reconcile.IdentityFromMessageID(messageID(r.header), r.size)
-		if id == "" {
-			id = reconcile.IdentityFromHeader(r.header, r.size)
-		}
-		msgs = append(msgs, r.message(id))
+		msgs = append(msgs, r.message(headerIdentity(r.header, r.size)))
 	}
 	return msgs, cmd.Close()
+}
+
+// headerIdentity is the identity of a message of size bytes whose
+// header block (as read, at most maxHeader bytes) is header: from its
+// first Message-ID when there is one, else the hash of the header.
+func headerIdentity(header []byte, size int64) reconcile.Identity {
+	if id := reconcile.IdentityFromMessageID(messageID(header), size); id != "" {
+		return id
+	}
+	return reconcile.IdentityFromHeader(header, size)
 }
 
 type scanResult struct {
