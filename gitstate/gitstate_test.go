@@ -189,8 +189,8 @@ func TestStageCommitFiles(t *testing.T) {
 			t.Errorf("worktree work/%s = %q, %v, want %q", name, got, ok, content)
 		}
 		fi, err := os.Stat(filepath.Join(r.Dir(), "work", filepath.FromSlash(name)))
-		if err != nil || fi.Mode().Perm() != 0o644 {
-			t.Errorf("worktree work/%s mode = %v, %v, want 0644", name, fi.Mode(), err)
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("worktree work/%s mode = %v, %v, want 0600", name, fi.Mode(), err)
 		}
 	}
 	g, err := git.PlainOpen(r.Dir())

@@ -6,17 +6,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/go-git/go-billy/v5"
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 // Branch is the branch a new state repository is created on.
@@ -91,14 +96,12 @@ func Open(ctx context.Context, dir string) (*Repo, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("open state repo %s: %w", dir, err)
 	}
-	g, err := git.PlainOpen(dir)
+	g, err := openGit(dir)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create state repo %s: %w", dir, err)
 		}
-		g, err = git.PlainInitWithOptions(dir, &git.PlainInitOptions{
-			InitOptions: git.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName(Branch)},
-		})
+		g, err = initGit(dir)
 		if err != nil {
 			return nil, fmt.Errorf("create state repo %s: %w", dir, err)
 		}
@@ -110,6 +113,41 @@ func Open(ctx context.Context, dir string) (*Repo, error) {
 		return nil, fmt.Errorf("open state repo %s: %w", dir, err)
 	}
 	return &Repo{dir: dir, git: g, wt: wt}, nil
+}
+
+// storage returns the worktree and .git filesystems of the repository at
+// dir, both private (see privateFS).
+func storage(dir string) (billy.Filesystem, *filesystem.Storage, error) {
+	wt := privateFS{osfs.New(dir)}
+	dot, err := wt.Chroot(git.GitDirName)
+	if err != nil {
+		return nil, nil, err
+	}
+	return wt, filesystem.NewStorage(dot, cache.NewObjectLRUDefault()), nil
+}
+
+// openGit opens the repository at dir, which must hold a .git directory.
+func openGit(dir string) (*git.Repository, error) {
+	if _, err := os.Stat(filepath.Join(dir, git.GitDirName)); errors.Is(err, fs.ErrNotExist) {
+		return nil, git.ErrRepositoryNotExists
+	}
+	wt, st, err := storage(dir)
+	if err != nil {
+		return nil, err
+	}
+	return git.Open(st, wt)
+}
+
+// initGit creates a repository on Branch at dir.
+func initGit(dir string) (*git.Repository, error) {
+	if err := os.Mkdir(filepath.Join(dir, git.GitDirName), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, err
+	}
+	wt, st, err := storage(dir)
+	if err != nil {
+		return nil, err
+	}
+	return git.InitWithOptions(st, wt, git.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName(Branch)})
 }
 
 // Dir returns the directory the repository was opened at.

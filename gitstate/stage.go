@@ -190,7 +190,7 @@ func removeExtra(root string, keep map[string][]byte) error {
 // objects, which are what is read back.
 func writeAtomic(name string, data []byte) (err error) {
 	dir := filepath.Dir(name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp*")
@@ -207,7 +207,7 @@ func writeAtomic(name string, data []byte) (err error) {
 	if _, err := f.Write(data); err != nil {
 		return err
 	}
-	if err := f.Chmod(0o644); err != nil {
+	if err := f.Chmod(0o600); err != nil {
 		return err
 	}
 	if err := f.Close(); err != nil {
