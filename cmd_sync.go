@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -106,7 +108,8 @@ func (noState) Save(context.Context, string, reconcile.State) error {
 }
 
 // dialAccount connects to an account, reading its password first.
-func dialAccount(ctx context.Context, acc *hclconfig.Account, readOnly bool) (*imapstore.Store, error) {
+// debug, if not nil, receives the protocol trace (-vv), LOGIN redacted.
+func dialAccount(ctx context.Context, acc *hclconfig.Account, readOnly bool, debug io.Writer) (*imapstore.Store, error) {
 	pw := acc.Password
 	if len(acc.PasswordCommand) > 0 {
 		var err error
@@ -125,7 +128,33 @@ func dialAccount(ctx context.Context, acc *hclconfig.Account, readOnly bool) (*i
 	return imapstore.Dial(ctx, imapstore.Options{
 		Name: acc.Name, Addr: acc.Address(), TLS: mode,
 		Username: acc.Username, Password: pw, ReadOnly: readOnly,
+		DebugWriter: debug,
 	})
+}
+
+// traceWriter writes one account's protocol trace to w a line at a time,
+// each line prefixed with "mailtwin: trace ACCOUNT: ", so two accounts'
+// traces interleave by whole lines. mu is shared by the writers of one w.
+type traceWriter struct {
+	mu      *sync.Mutex
+	w       io.Writer
+	account string
+	buf     []byte
+}
+
+func (t *traceWriter) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	for {
+		i := bytes.IndexByte(t.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := strings.TrimRight(string(t.buf[:i]), "\r")
+		t.buf = t.buf[i+1:]
+		fmt.Fprintf(t.w, "mailtwin: trace %s: %s\n", t.account, line)
+	}
 }
 
 // runPasswordCommand runs password_command and returns the first line of
@@ -275,8 +304,13 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 		}
 	}()
 	var stores [2]*imapstore.Store
+	var traceMu sync.Mutex
 	for i, name := range []string{p.A, p.B} {
-		st, err := dialAccount(ctx, cfg.Account(name), planOnly)
+		var debug io.Writer
+		if g.verbose >= 2 {
+			debug = &traceWriter{mu: &traceMu, w: g.stderr, account: name}
+		}
+		st, err := dialAccount(ctx, cfg.Account(name), planOnly, debug)
 		if err != nil {
 			return rep, fmt.Errorf("pair %q: %w", p.Name, err)
 		}

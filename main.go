@@ -90,7 +90,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.BoolVar(&g.json, "json", false, "machine-readable output (plan, apply)")
 	fs.BoolVar(&g.detailedExitcode, "detailed-exitcode", false, "plan: exit 2 when there are changes")
 	fs.BoolVar(&g.force, "force", false, "apply even when a safety guard trips")
-	fs.CountVarP(&g.verbose, "verbose", "v", "print each action as it runs")
+	fs.CountVarP(&g.verbose, "verbose", "v", "print each action as it runs; -vv also the IMAP protocol, passwords redacted")
 	fs.SetInterspersed(true)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
