@@ -41,7 +41,24 @@ func loadConfig(g *globalOptions) (*hclconfig.Config, error) {
 		}
 		return nil, &configError{fmt.Sprintf("%s: %d error(s) in the configuration", g.config, n)}
 	}
+	warnExposedPasswords(g, cfg)
 	return cfg, nil
+}
+
+// warnExposedPasswords warns, once per account, when the config file is
+// readable by group or others and holds that account's password written
+// out in it (not env(), file() or password_command).
+func warnExposedPasswords(g *globalOptions, cfg *hclconfig.Config) {
+	fi, err := os.Stat(g.config)
+	if err != nil || fi.Mode().Perm()&0o044 == 0 {
+		return
+	}
+	for _, acc := range cfg.Accounts {
+		if acc.PasswordInFile && len(acc.PasswordCommand) == 0 {
+			fmt.Fprintf(g.stderr, "mailtwin: warning: %s is readable by group or others (mode %04o) and holds the password of account %q: run chmod 600 %s, or use password = env(\"...\") or password_command\n",
+				g.config, fi.Mode().Perm(), acc.Name, g.config)
+		}
+	}
 }
 
 func cmdValidate(ctx context.Context, g *globalOptions) error {

@@ -93,6 +93,10 @@ type Account struct {
 	// Password is the password when PasswordCommand is empty. Exactly one
 	// of the two was configured.
 	Password string
+	// PasswordInFile is true when Password is written out in the
+	// configuration file itself: its expression calls no function (such
+	// as env or file) and refers to no variable.
+	PasswordInFile bool
 	// PasswordCommand is a program and its arguments whose output is the
 	// password; empty, or with a non-empty program name. hclconfig never
 	// runs it.

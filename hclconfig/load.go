@@ -417,7 +417,28 @@ func (d *decoder) account(b *hcl.Block) Account {
 		d.errorf(at["password_command"].Expr.Range(), "Invalid password_command", `password_command must start with a program name, e.g. ["pass", "show", "imap"].`)
 	}
 	acc.Password, acc.PasswordCommand = pw, cmd
+	acc.PasswordInFile = pwOK == good && inFile(at["password"].Expr)
 	return acc
+}
+
+// inFile reports whether e is a value written out in the file: no
+// function call, no variable.
+func inFile(e hcl.Expression) bool {
+	if len(e.Variables()) > 0 {
+		return false
+	}
+	se, ok := e.(hclsyntax.Expression)
+	if !ok {
+		return true
+	}
+	calls := false
+	hclsyntax.VisitAll(se, func(n hclsyntax.Node) hcl.Diagnostics {
+		if _, ok := n.(*hclsyntax.FunctionCallExpr); ok {
+			calls = true
+		}
+		return nil
+	})
+	return !calls
 }
 
 // checkHost returns what is wrong with host, or "".
