@@ -135,7 +135,7 @@ func TestParseFullConfig(t *testing.T) {
 			{Name: "work", Host: "imap.example.com", Port: 993, TLS: hclconfig.TLSImplicit, Username: "alice@example.com", Password: "w0rk"},
 			{Name: "backup", Host: "imap.backup.example", Port: 10993, TLS: hclconfig.TLSImplicit, Username: "alice", PasswordCommand: []string{"pass", "show", "backup"}},
 			{Name: "local", Host: "127.0.0.1", Port: 143, TLS: hclconfig.TLSNone, Username: "BOB", Password: "s3cret"},
-			{Name: "office", Host: "mail.office.example", Port: 143, TLS: hclconfig.TLSStartTLS, Username: "carol", Password: "hunter2"},
+			{Name: "office", Host: "mail.office.example", Port: 143, TLS: hclconfig.TLSStartTLS, Username: "carol", Password: "hunter2", PasswordInFile: true},
 		},
 		Pairs: []hclconfig.Pair{
 			{
