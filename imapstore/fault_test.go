@@ -221,3 +221,22 @@ func TestTLS(t *testing.T) {
 		})
 	}
 }
+
+// TestStartTLSNotOfferedIsRefused: with tls = starttls, a server that
+// does not offer STARTTLS is refused, and the password never crosses the
+// wire in plaintext: no LOGIN is sent at all.
+func TestStartTLSNotOfferedIsRefused(t *testing.T) {
+	t.Parallel()
+	srv := imaptest.StartMem(t, "alice") // plain IMAP, no STARTTLS
+	rec := imaptest.Record(t, srv)
+	_, err := imapstore.Dial(context.Background(), imapstore.Options{
+		Name: "plain", Addr: rec.Addr, TLS: imapstore.StartTLS, Username: "alice", Password: imaptest.Password,
+		Timeout: 5 * time.Second,
+	})
+	if err == nil || !strings.Contains(err.Error(), "STARTTLS") || !strings.HasPrefix(err.Error(), `account "plain": `) {
+		t.Errorf("Dial(starttls) to a server without STARTTLS = %v, want an error naming the account and STARTTLS", err)
+	}
+	if n := rec.Count("LOGIN"); n != 0 {
+		t.Errorf("the client sent %d LOGIN in plaintext; commands: %q", n, rec.Commands())
+	}
+}
