@@ -30,6 +30,10 @@ var roles = []Role{RoleSent, RoleTrash, RoleDrafts, RoleJunk, RoleArchive}
 type namer struct {
 	n     Naming
 	delim [2]rune
+	// prefix is Naming.Prefix with each side's delimiter read as a level
+	// separator too: a prefix written "Backup.Work" for a "." server is
+	// Backup/Work (no level there can hold a ".").
+	prefix [2]string
 	// logical maps a listed mailbox to its logical name; a mailbox that
 	// is not part of the pair (outside the prefix) is absent.
 	logical [2]map[string]string
@@ -42,6 +46,10 @@ func newNamer(n Naming, lists [2]*Listing) (*namer, error) {
 	nm := &namer{n: n}
 	for s := range 2 {
 		nm.delim[s] = lists[s].Delim
+		nm.prefix[s] = n.Prefix[s]
+		if d := nm.delim[s]; d != 0 && d != '/' {
+			nm.prefix[s] = strings.ReplaceAll(nm.prefix[s], string(d), "/")
+		}
 		nm.logical[s] = map[string]string{}
 		nm.mailbox[s] = map[string]string{}
 	}
@@ -128,7 +136,7 @@ func newNamer(n Naming, lists [2]*Listing) (*namer, error) {
 // mailbox is not under the prefix, so not part of the pair.
 func (nm *namer) pathName(s Side, mailbox string) string {
 	l := LogicalName(mailbox, nm.delim[s])
-	p := nm.n.Prefix[s]
+	p := nm.prefix[s]
 	if p == "" {
 		return l
 	}
@@ -162,7 +170,7 @@ func (nm *namer) mailboxFor(s Side, l string) (string, error) {
 				Detail: fmt.Sprintf("it cannot be made on %s, whose hierarchy delimiter %q is part of its name; pair it by hand with a map block, or exclude it with a folder rule with direction none", s, d)}
 		}
 	}
-	if p := nm.n.Prefix[s]; p != "" {
+	if p := nm.prefix[s]; p != "" {
 		l = p + "/" + l
 	}
 	return MailboxName(l, d), nil
