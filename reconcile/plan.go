@@ -402,7 +402,7 @@ func (pl *planner) folder(v *view) {
 			a.slot = sl
 			a.arrival = &slot{rec: Record{ID: m.ID, Flags: m.Flags}}
 			a.arrival.waiting[s] = true
-			dl := pl.logicalOf(s, dest)
+			dl := pl.trashName(s)
 			pl.arrivals[s][dl] = append(pl.arrivals[s][dl], a)
 			return
 		}
@@ -738,7 +738,7 @@ func (pl *planner) ensureTrash(s Side, add func(Action) *Action) string {
 		pl.trashOK[s] = true
 		if pl.created[s][pl.trash[s]] == nil {
 			a := add(Action{Op: CreateFolder, Side: s, Mailbox: pl.trash[s], Reason: ReasonTrashFolder})
-			a.Folder = pl.logicalOf(s, pl.trash[s])
+			a.Folder = pl.trashName(s)
 			a.folder = nil // belongs to no folder pair of this plan
 			pl.created[s][pl.trash[s]] = a
 		}
@@ -862,10 +862,10 @@ func remove(ms []*Message, m *Message) []*Message {
 	return ms
 }
 
-// logicalOf returns the logical name of a mailbox of side s: listed, or
-// the trash this plan creates.
-func (pl *planner) logicalOf(s Side, mailbox string) string {
-	if l := pl.names.logicalOf(s, mailbox); l != "" {
+// trashName returns the logical name of side s's trash folder: as
+// listed, or "Trash" for the one this plan creates.
+func (pl *planner) trashName(s Side) string {
+	if l := pl.names.logicalOf(s, pl.trash[s]); l != "" {
 		return l
 	}
 	return "Trash"
