@@ -120,18 +120,7 @@ func cmdIMAPExpunge(t *testing.T) func(ts *testscript.TestScript, neg bool, args
 		if len(args) != 3 {
 			ts.Fatalf("usage: imap-expunge USER MAILBOX ID")
 		}
-		srv := scriptServer(ts)
-		uid := imap.UID(scriptUID(t, ts, args[0], args[1], args[2]))
-		c := srv.Dial(t, args[0])
-		if _, err := c.Select(args[1], nil).Wait(); err != nil {
-			ts.Fatalf("select: %v", err)
-		}
-		if err := c.Store(imap.UIDSetNum(uid), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
-			ts.Fatalf("store: %v", err)
-		}
-		if _, err := c.UIDExpunge(imap.UIDSetNum(uid)).Collect(); err != nil {
-			ts.Fatalf("expunge: %v", err)
-		}
+		scriptServer(ts).Expunge(t, args[0], args[1], scriptUID(t, ts, args[0], args[1], args[2]))
 	}
 }
 

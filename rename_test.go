@@ -39,14 +39,7 @@ func (f *syncFixture) userRename(user, from, to string) {
 // userMove moves message id from one folder to another with UID MOVE.
 func (f *syncFixture) userMove(user, from, id, to string) {
 	f.t.Helper()
-	uid := f.uidOf(user, from, id)
-	f.clientDo(user, func(c *imapclient.Client) error {
-		if _, err := c.Select(from, nil).Wait(); err != nil {
-			return err
-		}
-		_, err := c.Move(imap.UIDSetNum(imap.UID(uid)), to).Wait()
-		return err
-	})
+	f.srv.Move(f.t, user, from, f.uidOf(user, from, id), to)
 }
 
 // recreate gives mailbox of user a new UIDVALIDITY with the same messages
@@ -418,17 +411,7 @@ func TestSyncSpecialUseFoldersPairByRole(t *testing.T) {
 					t.Errorf("a folder was made under the other side's name: a %q, b %q", a.Mailboxes(t, userA), b.Mailboxes(t, userB))
 				}
 				// A deletion on a sends b's copy to b's own trash.
-				uid := a.Messages(t, userA, "INBOX")[0].UID
-				c := a.Dial(t, userA)
-				if _, err := c.Select("INBOX", nil).Wait(); err != nil {
-					t.Fatal(err)
-				}
-				if err := c.Store(imap.UIDSetNum(imap.UID(uid)), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := c.UIDExpunge(imap.UIDSetNum(imap.UID(uid))).Collect(); err != nil {
-					t.Fatal(err)
-				}
+				a.Expunge(t, userA, "INBOX", a.Messages(t, userA, "INBOX")[0].UID)
 				x.sync()
 				if got := x.ids(b, userB, "Deleted Items"); !slices.Equal(got, []string{"m1@example.org"}) {
 					t.Errorf("b's Deleted Items = %q, want m1", got)

@@ -109,17 +109,7 @@ func (f *syncFixture) uidOf(user, mailbox, id string) uint32 {
 
 func (f *syncFixture) expunge(user, mailbox, id string) {
 	f.t.Helper()
-	uid := f.uidOf(user, mailbox, id)
-	c := f.srv.Dial(f.t, user)
-	if _, err := c.Select(mailbox, nil).Wait(); err != nil {
-		f.t.Fatal(err)
-	}
-	if err := c.Store(imap.UIDSetNum(imap.UID(uid)), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
-		f.t.Fatal(err)
-	}
-	if _, err := c.UIDExpunge(imap.UIDSetNum(imap.UID(uid))).Collect(); err != nil {
-		f.t.Fatal(err)
-	}
+	f.srv.Expunge(f.t, user, mailbox, f.uidOf(user, mailbox, id))
 }
 
 // contents lists mailbox of user as sorted "id flags" lines.
@@ -420,13 +410,7 @@ func TestSyncMoveIsAMoveNotAReupload(t *testing.T) {
 		f.put(userA, "INBOX", "m2", imap.FlagSeen)
 		f.srv.Create(t, userA, "Archive")
 		f.sync()
-		c := f.srv.Dial(t, userA)
-		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Move(imap.UIDSetNum(imap.UID(f.uidOf(userA, "INBOX", "m2"))), "Archive").Wait(); err != nil {
-			t.Fatal(err)
-		}
+		f.userMove(userA, "INBOX", "m2", "Archive")
 		f.srv.AddFlags(t, userB, "INBOX", f.uidOf(userB, "INBOX", "m2"), imap.FlagFlagged)
 		rec := f.record()
 		res := f.sync()
@@ -452,13 +436,7 @@ func TestSyncMovedToDifferentFoldersOnBothSides(t *testing.T) {
 		f.srv.Create(t, userA, "Work")
 		f.sync()
 		for user, dest := range map[string]string{userA: "Archive", userB: "Work"} {
-			c := f.srv.Dial(t, user)
-			if _, err := c.Select("INBOX", nil).Wait(); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := c.Move(imap.UIDSetNum(imap.UID(f.uidOf(user, "INBOX", "m1"))), dest).Wait(); err != nil {
-				t.Fatal(err)
-			}
+			f.userMove(user, "INBOX", "m1", dest)
 		}
 		rec := f.record()
 		res := f.sync()

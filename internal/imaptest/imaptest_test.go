@@ -70,3 +70,31 @@ func TestNewMessage(t *testing.T) {
 		t.Errorf("NewMessage body = %q", m)
 	}
 }
+
+// TestMoveAndExpunge: Move takes exactly the one message to the other
+// folder, and Expunge removes exactly the one message.
+func TestMoveAndExpunge(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t, "alice")
+		u1 := srv.Append(t, "alice", "INBOX", imaptest.NewMessage("a@example.org", "b@example.org", "one", "m1@example.org", "1\r\n"))
+		u2 := srv.Append(t, "alice", "INBOX", imaptest.NewMessage("a@example.org", "b@example.org", "two", "m2@example.org", "2\r\n"))
+		srv.Append(t, "alice", "INBOX", imaptest.NewMessage("a@example.org", "b@example.org", "three", "m3@example.org", "3\r\n"))
+		srv.Create(t, "alice", "Archive")
+		srv.Move(t, "alice", "INBOX", u1, "Archive")
+		srv.Expunge(t, "alice", "INBOX", u2)
+		ids := func(mailbox string) []string {
+			var out []string
+			for _, m := range srv.Messages(t, "alice", mailbox) {
+				out = append(out, m.MessageID)
+			}
+			return out
+		}
+		if got := ids("INBOX"); !slices.Equal(got, []string{"m3@example.org"}) {
+			t.Errorf("INBOX = %q, want only m3", got)
+		}
+		if got := ids("Archive"); !slices.Equal(got, []string{"m1@example.org"}) {
+			t.Errorf("Archive = %q, want only m1", got)
+		}
+	})
+}

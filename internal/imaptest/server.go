@@ -296,6 +296,37 @@ func (s *Server) store(t testing.TB, user, mailbox string, uid uint32, op imap.S
 	})
 }
 
+// Expunge removes message uid of mailbox (STORE \Deleted, UID EXPUNGE),
+// as a user's client would.
+func (s *Server) Expunge(t testing.TB, user, mailbox string, uid uint32) {
+	t.Helper()
+	s.AddFlags(t, user, mailbox, uid, imap.FlagDeleted)
+	s.with(t, user, func(c *imapclient.Client) {
+		t.Helper()
+		if _, err := c.Select(mailbox, nil).Wait(); err != nil {
+			t.Fatalf("imaptest: select %q: %v", mailbox, err)
+		}
+		if _, err := c.UIDExpunge(imap.UIDSetNum(imap.UID(uid))).Collect(); err != nil {
+			t.Fatalf("imaptest: expunge uid %d of %q: %v", uid, mailbox, err)
+		}
+	})
+}
+
+// Move moves message uid of mailbox to dest with UID MOVE, as a user's
+// client would.
+func (s *Server) Move(t testing.TB, user, mailbox string, uid uint32, dest string) {
+	t.Helper()
+	s.with(t, user, func(c *imapclient.Client) {
+		t.Helper()
+		if _, err := c.Select(mailbox, nil).Wait(); err != nil {
+			t.Fatalf("imaptest: select %q: %v", mailbox, err)
+		}
+		if _, err := c.Move(imap.UIDSetNum(imap.UID(uid)), dest).Wait(); err != nil {
+			t.Fatalf("imaptest: move uid %d of %q to %q: %v", uid, mailbox, dest, err)
+		}
+	})
+}
+
 // Mailboxes lists the selectable mailboxes of user, sorted.
 func (s *Server) Mailboxes(t testing.TB, user string) []string {
 	t.Helper()
