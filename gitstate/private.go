@@ -14,6 +14,10 @@ import (
 // index, worktree files, directories) is readable by the owner only:
 // files 0600, directories 0700. The state names the user's mailboxes
 // and what moved between them; it is nobody else's business.
+//
+// Files opened for writing are written whole or not at all (see
+// atomicFile), so a run killed while go-git rewrites the index or a ref
+// leaves the old content, not a truncated file.
 type privateFS struct{ billy.Filesystem }
 
 // private masks group and other permission bits off perm.
@@ -34,6 +38,9 @@ func (f privateFS) OpenFile(name string, flag int, perm os.FileMode) (billy.File
 		if err := f.parent(name); err != nil {
 			return nil, err
 		}
+	}
+	if flag&(os.O_WRONLY|os.O_RDWR) != 0 {
+		return openAtomic(f.Filesystem, name, flag, private(perm))
 	}
 	return f.Filesystem.OpenFile(name, flag, private(perm))
 }

@@ -93,15 +93,22 @@ type Commit struct {
 // repository on branch main when there is none yet. A repository that
 // exists is opened as it is, whatever branch it is on.
 func Open(ctx context.Context, dir string) (*Repo, error) {
+	return open(ctx, dir, osfs.New(dir))
+}
+
+// open is Open on base, the filesystem rooted at dir: tests put a
+// filesystem that fails at a chosen write under the repository to play
+// a run that dies there.
+func open(ctx context.Context, dir string, base billy.Filesystem) (*Repo, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("open state repo %s: %w", dir, err)
 	}
-	g, err := openGit(dir)
+	g, err := openGit(dir, base)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create state repo %s: %w", dir, err)
 		}
-		g, err = initGit(dir)
+		g, err = initGit(dir, base)
 		if err != nil {
 			return nil, fmt.Errorf("create state repo %s: %w", dir, err)
 		}
@@ -115,10 +122,10 @@ func Open(ctx context.Context, dir string) (*Repo, error) {
 	return &Repo{dir: dir, git: g, wt: wt}, nil
 }
 
-// storage returns the worktree and .git filesystems of the repository at
-// dir, both private (see privateFS).
-func storage(dir string) (billy.Filesystem, *filesystem.Storage, error) {
-	wt := privateFS{osfs.New(dir)}
+// storage returns the worktree and .git filesystems of the repository
+// whose worktree is base, both private (see privateFS).
+func storage(base billy.Filesystem) (billy.Filesystem, *filesystem.Storage, error) {
+	wt := privateFS{base}
 	dot, err := wt.Chroot(git.GitDirName)
 	if err != nil {
 		return nil, nil, err
@@ -127,11 +134,11 @@ func storage(dir string) (billy.Filesystem, *filesystem.Storage, error) {
 }
 
 // openGit opens the repository at dir, which must hold a .git directory.
-func openGit(dir string) (*git.Repository, error) {
+func openGit(dir string, base billy.Filesystem) (*git.Repository, error) {
 	if _, err := os.Stat(filepath.Join(dir, git.GitDirName)); errors.Is(err, fs.ErrNotExist) {
 		return nil, git.ErrRepositoryNotExists
 	}
-	wt, st, err := storage(dir)
+	wt, st, err := storage(base)
 	if err != nil {
 		return nil, err
 	}
@@ -139,11 +146,11 @@ func openGit(dir string) (*git.Repository, error) {
 }
 
 // initGit creates a repository on Branch at dir.
-func initGit(dir string) (*git.Repository, error) {
+func initGit(dir string, base billy.Filesystem) (*git.Repository, error) {
 	if err := os.Mkdir(filepath.Join(dir, git.GitDirName), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, err
 	}
-	wt, st, err := storage(dir)
+	wt, st, err := storage(base)
 	if err != nil {
 		return nil, err
 	}
