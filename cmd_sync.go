@@ -145,6 +145,7 @@ func dialAccount(ctx context.Context, acc *hclconfig.Account, readOnly bool, deb
 	return imapstore.Dial(ctx, imapstore.Options{
 		Name: acc.Name, Addr: acc.Address(), TLS: mode,
 		Username: acc.Username, Password: pw, ReadOnly: readOnly,
+		Timeout:     acc.Timeout, // zero: imapstore.DefaultTimeout
 		DebugWriter: debug,
 	})
 }

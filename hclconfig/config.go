@@ -3,6 +3,7 @@ package hclconfig
 import (
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/mailtwin/mailtwin/reconcile"
 )
@@ -101,6 +102,11 @@ type Account struct {
 	// password; empty, or with a non-empty program name. hclconfig never
 	// runs it.
 	PasswordCommand []string
+	// Timeout is how long the server may stay silent during a network
+	// step (connecting, the TLS handshake, waiting for an answer) before
+	// the step fails. It is positive, or zero when the file does not set
+	// it: then the caller's default applies.
+	Timeout time.Duration
 }
 
 // Address returns "host:port", with brackets around an IPv6 host.

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -52,6 +53,7 @@ account "backup" {
   tls              = "implicit"
   username         = "alice"
   password_command = ["pass", "show", "backup"]
+  timeout          = "2m30s"
 }
 
 account "local" {
@@ -133,7 +135,7 @@ func TestParseFullConfig(t *testing.T) {
 		},
 		Accounts: []hclconfig.Account{
 			{Name: "work", Host: "imap.example.com", Port: 993, TLS: hclconfig.TLSImplicit, Username: "alice@example.com", Password: "w0rk"},
-			{Name: "backup", Host: "imap.backup.example", Port: 10993, TLS: hclconfig.TLSImplicit, Username: "alice", PasswordCommand: []string{"pass", "show", "backup"}},
+			{Name: "backup", Host: "imap.backup.example", Port: 10993, TLS: hclconfig.TLSImplicit, Username: "alice", PasswordCommand: []string{"pass", "show", "backup"}, Timeout: 150 * time.Second},
 			{Name: "local", Host: "127.0.0.1", Port: 143, TLS: hclconfig.TLSNone, Username: "BOB", Password: "s3cret"},
 			{Name: "office", Host: "mail.office.example", Port: 143, TLS: hclconfig.TLSStartTLS, Username: "carol", Password: "hunter2", PasswordInFile: true},
 		},
@@ -467,6 +469,37 @@ func TestFile(t *testing.T) {
 		if errorCount(diags) != 1 || !strings.Contains(diags[0].Detail, tt.errDetail) ||
 			diags[0].Subject == nil || diags[0].Subject.Start.Line != 4 || diags[0].Subject.Start.Column != 14 {
 			t.Errorf("password = %s: diagnostics %v, want one error at 4:14 saying %s", tt.expr, diags, tt.errDetail)
+		}
+	}
+}
+
+// TestTimeout: timeout takes any positive duration time.ParseDuration
+// reads, and an account without one has Timeout zero, so that the
+// caller's default applies.
+func TestTimeout(t *testing.T) {
+	for _, tt := range []struct {
+		line string
+		want time.Duration
+	}{
+		{``, 0},
+		{`  timeout = null`, 0},
+		{`  timeout = "30s"`, 30 * time.Second},
+		{`  timeout = "2m"`, 2 * time.Minute},
+		{`  timeout = "1m30s"`, 90 * time.Second},
+		{`  timeout = "1h"`, time.Hour},
+		{`  timeout = "250ms"`, 250 * time.Millisecond},
+		{`  timeout = lower("5S")`, 5 * time.Second},
+	} {
+		cfg, diags, _ := hclconfig.Parse([]byte(after(3, tt.line)), "c.hcl", hclconfig.Options{LookupEnv: noEnv})
+		if len(diags) > 0 {
+			t.Errorf("Parse(%s) diagnostics: %v", tt.line, diags)
+			continue
+		}
+		if got := cfg.Account("a").Timeout; got != tt.want {
+			t.Errorf("Parse(%s): account a Timeout = %v, want %v", tt.line, got, tt.want)
+		}
+		if got := cfg.Account("b").Timeout; got != 0 {
+			t.Errorf("Parse(%s): account b Timeout = %v, want 0 (not set)", tt.line, got)
 		}
 	}
 }

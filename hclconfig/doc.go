@@ -18,6 +18,7 @@
 //	  username = "alice"                 # required
 //	  password = env("WORK_PW")          # exactly one of password and password_command
 //	  password_command = ["pass", "show", "work"]  # or this, run by the caller
+//	  timeout  = "2m"                    # how long the server may stay silent in a network step; default "60s"
 //	}
 //	pair "work-backup" {
 //	  a      = "work"                    # required: an account

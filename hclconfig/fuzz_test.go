@@ -27,6 +27,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("account \"a\" {\n  host = \"h\"\n  username = \"u\"\n  password_command = [\"x\", null]\n}\n"))
 	f.Add([]byte("pair \"p\" {\n  a = \"a\n}\n"))
 	f.Add([]byte(after(14, `  a_prefix = "Work"`, `  b_prefix = "Backup/Work"`, `  match_special_use = false`, `  map {`, `    a = "Sent"`, `    b = "Backup/Work/Sent Items"`, `  }`)))
+	f.Add([]byte(after(3, `  timeout = "1m30s"`)))
+	f.Add([]byte(after(3, `  timeout = 30`)))
 	f.Add([]byte(after(14, `  a_prefix = "/Work/"`, `  b_prefix = "a//b\t*"`, `  match_special_use = "maybe"`)))
 
 	dir := f.TempDir()
@@ -67,6 +69,9 @@ func checkInvariants(t *testing.T, cfg *hclconfig.Config) {
 		}
 		if len(a.PasswordCommand) > 0 && (a.Password != "" || a.PasswordCommand[0] == "") {
 			t.Errorf("account %q: password %q and command %q", a.Name, a.Password, a.PasswordCommand)
+		}
+		if a.Timeout < 0 {
+			t.Errorf("account %q: timeout %v", a.Name, a.Timeout)
 		}
 		names[a.Name] = true
 	}

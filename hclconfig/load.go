@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/hashicorp/hcl/v2"
@@ -88,6 +89,7 @@ var (
 		{Name: "username", Required: true},
 		{Name: "password"},
 		{Name: "password_command"},
+		{Name: "timeout"},
 	}}
 	pairSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{
@@ -418,7 +420,46 @@ func (d *decoder) account(b *hcl.Block) Account {
 	}
 	acc.Password, acc.PasswordCommand = pw, cmd
 	acc.PasswordInFile = pwOK == good && inFile(at["password"].Expr)
+
+	if t, o := d.duration(at["timeout"]); o == good {
+		acc.Timeout = t
+	}
 	return acc
+}
+
+// duration decodes a positive duration written as time.ParseDuration
+// reads it: "30s", "2m", "1m30s".
+func (d *decoder) duration(a *hcl.Attribute) (time.Duration, outcome) {
+	v, o := d.value(a, cty.DynamicPseudoType, false)
+	if o != good {
+		return 0, o
+	}
+	var got, hint string
+	if v.Type() == cty.Number {
+		// A bare number has no unit: say so rather than quote it.
+		bf := v.AsBigFloat()
+		got = numText(bf)
+		if bf.IsInt() && bf.Sign() > 0 && !outOfRange(bf) {
+			hint = fmt.Sprintf(" Did you mean %q?", got+"s")
+		}
+	} else {
+		sv, err := convert.Convert(v, cty.String)
+		if err != nil {
+			d.errorf(a.Expr.Range(), "Incorrect attribute value type", "Inappropriate value for attribute %q: %s.", a.Name, err)
+			return 0, bad
+		}
+		s := sv.AsString()
+		t, err := time.ParseDuration(s)
+		if err == nil && t > 0 {
+			return t, good
+		}
+		got = fmt.Sprintf("%q", s)
+		if s != "" && isDigits(s) {
+			hint = fmt.Sprintf(" Did you mean %q?", s+"s")
+		}
+	}
+	d.errorf(a.Expr.Range(), "Invalid "+a.Name, `%s must be a duration greater than zero with its unit, such as "30s", "2m" or "1m30s"; got %s.%s`, a.Name, got, hint)
+	return 0, bad
 }
 
 // inFile reports whether e is a value written out in the file: no
