@@ -3,12 +3,14 @@ package imaptest
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -23,6 +25,11 @@ import (
 // are not commands either. It keeps no literal content, and the
 // arguments of LOGIN and AUTHENTICATE are redacted, so neither bodies
 // nor passwords are ever recorded.
+//
+// It can also break things (fault.go): refuse a command, say BYE, cut
+// or stall a connection at a chosen command (Intercept), or after a
+// number of bytes (CutAfter, StallAfter), so a test can see how the
+// code under test copes with a server that fails.
 //
 // The proxy listens on 127.0.0.1 and stops, closing every connection
 // through it, when the test ends. It reads plain IMAP only: a client
@@ -39,6 +46,17 @@ type Recorder struct {
 	cmds []recorded
 	open map[*proxied]struct{}
 	n    int
+
+	// The fault injection of fault.go, guarded by mu: conns and seq
+	// number connections and commands, bytes counts the bytes relayed,
+	// and at a byte count of faultAt (when >= 0) the connection carrying
+	// the next byte gets fault.
+	intercept func(Event) Action
+	conns     int
+	seq       int
+	bytes     int64
+	faultAt   int64
+	fault     Kind
 }
 
 type recorded struct {
@@ -56,7 +74,7 @@ func Record(t testing.TB, srv *Server) *Recorder {
 	if err != nil {
 		t.Fatalf("imaptest: listen: %v", err)
 	}
-	r := &Recorder{Addr: ln.Addr().String(), srv: srv, ln: ln, open: map[*proxied]struct{}{}}
+	r := &Recorder{Addr: ln.Addr().String(), srv: srv, ln: ln, open: map[*proxied]struct{}{}, faultAt: -1}
 	r.wg.Add(1)
 	go r.accept()
 	t.Cleanup(r.close)
@@ -157,7 +175,7 @@ func (r *Recorder) accept() {
 			client.Close()
 			continue
 		}
-		p := &proxied{rec: r, client: client, server: server, done: make(chan struct{}), litGo: make(chan bool, 1)}
+		p := &proxied{rec: r, client: client, server: server, done: make(chan struct{}), litGo: make(chan bool, 1), pending: map[string]*command{}}
 		r.mu.Lock()
 		if r.open == nil { // closed meanwhile
 			r.mu.Unlock()
@@ -165,6 +183,8 @@ func (r *Recorder) accept() {
 			server.Close()
 			return
 		}
+		r.conns++
+		p.id = r.conns
 		r.open[p] = struct{}{}
 		r.wg.Add(2)
 		r.mu.Unlock()
@@ -194,9 +214,15 @@ func (r *Recorder) add(verb, line string) {
 // proxied is one client connection and its server connection.
 type proxied struct {
 	rec            *Recorder
+	id             int // Event.Conn
 	client, server net.Conn
 	once           sync.Once
 	done           chan struct{}
+	// stalled says the connection relays nothing more (Stall).
+	stalled atomic.Bool
+	// toClient is held while one response, or a line the proxy makes
+	// up, is written to the client, so the two never interleave.
+	toClient sync.Mutex
 
 	mu sync.Mutex
 	// contTag is the tag of a command whose continuation lines from the
@@ -209,7 +235,20 @@ type proxied struct {
 	// false when the server completes the command instead.
 	litTag string
 	litGo  chan bool
+	// pending holds the commands forwarded to the server and not yet
+	// completed, by tag.
+	pending map[string]*command
 }
+
+// command is a command on its way through the proxy.
+type command struct {
+	seq        int
+	verb, line string
+}
+
+// errStopped ends a relay goroutine whose connection was cut, stalled
+// or closed by the proxy.
+var errStopped = errors.New("imaptest: connection stopped by the proxy")
 
 func (p *proxied) stop() {
 	p.once.Do(func() {
@@ -217,6 +256,61 @@ func (p *proxied) stop() {
 		p.client.Close()
 		p.server.Close()
 	})
+}
+
+// stall stops relaying on the connection and returns when the
+// connection is closed, at the latest when the test ends.
+func (p *proxied) stall() error {
+	p.stalled.Store(true)
+	<-p.done
+	return errStopped
+}
+
+// relay writes b to dst (p.client or p.server), counting its bytes and
+// applying a byte fault (CutAfter, StallAfter) when b reaches it.
+func (p *proxied) relay(dst net.Conn, b []byte) error {
+	if p.stalled.Load() {
+		return p.stall()
+	}
+	n, fault := p.rec.reserve(len(b))
+	if n > 0 {
+		if _, err := dst.Write(b[:n]); err != nil {
+			return err
+		}
+	}
+	switch fault {
+	case Cut:
+		p.stop()
+		return errStopped
+	case Stall:
+		return p.stall()
+	}
+	return nil
+}
+
+// relayWriter is p.relay as an io.Writer, for literals.
+type relayWriter struct {
+	p   *proxied
+	dst net.Conn
+}
+
+func (w relayWriter) Write(b []byte) (int, error) {
+	if err := w.p.relay(w.dst, b); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// say writes a line the proxy makes up to the client, between two
+// responses of the server. It is not counted in Bytes.
+func (p *proxied) say(line string) error {
+	if p.stalled.Load() {
+		return p.stall()
+	}
+	p.toClient.Lock()
+	defer p.toClient.Unlock()
+	_, err := io.WriteString(p.client, line+"\r\n")
+	return err
 }
 
 // literalAt returns the size of the literal announced at the end of
@@ -246,79 +340,16 @@ func trimCRLF(b []byte) string {
 	return strings.TrimRight(string(b), "\r\n")
 }
 
-// fromClient relays the client's bytes to the server, recording each
-// complete command.
-func (p *proxied) fromClient() {
-	defer p.rec.wg.Done()
-	defer p.stop()
-	r := bufio.NewReader(p.client)
-	var text strings.Builder // the command so far, literals as markers
-	tag := ""
-	for {
-		line, err := r.ReadBytes('\n')
-		if err != nil {
-			p.server.Write(line)
-			return
-		}
-		if text.Len() == 0 {
-			tag, _, _ = strings.Cut(trimCRLF(line), " ")
-			p.mu.Lock()
-			data := p.contTag != ""
-			if data && p.idle && strings.EqualFold(trimCRLF(line), "DONE") {
-				p.contTag, p.idle = "", false
-			}
-			p.mu.Unlock()
-			if data {
-				// A SASL response or DONE: data, not a command.
-				if _, err := p.server.Write(line); err != nil {
-					return
-				}
-				continue
-			}
-		}
-		text.WriteString(trimCRLF(line))
-		n, sync, lit := literalAt(line)
-		if !lit {
-			p.finish(tag, text.String())
-			text.Reset()
-		} else if sync {
-			p.mu.Lock()
-			p.litTag = tag
-			p.mu.Unlock()
-		}
-		if _, err := p.server.Write(line); err != nil {
-			return
-		}
-		if !lit {
-			continue
-		}
-		if sync {
-			select {
-			case ok := <-p.litGo:
-				if !ok { // refused: the command ended without its literal
-					p.finish(tag, text.String())
-					text.Reset()
-					continue
-				}
-			case <-p.done:
-				return
-			}
-		}
-		if _, err := io.CopyN(p.server, r, n); err != nil {
-			return
-		}
-	}
-}
-
-// finish records the complete command line (with its tag) and notes
-// commands whose continuations are data.
-func (p *proxied) finish(tag, line string) {
-	_, rest, _ := strings.Cut(line, " ")
+// parse returns the verb of a command line (with its tag) and the line
+// as recorded: without its tag, LOGIN and AUTHENTICATE redacted. The
+// verb is "" for a line with no command in it.
+func parse(line string) (verb, rest string) {
+	_, rest, _ = strings.Cut(line, " ")
 	words := strings.Fields(rest)
 	if len(words) == 0 {
-		return
+		return "", rest
 	}
-	verb := strings.ToUpper(words[0])
+	verb = strings.ToUpper(words[0])
 	if verb == "UID" && len(words) > 1 {
 		verb += " " + strings.ToUpper(words[1])
 	}
@@ -331,12 +362,159 @@ func (p *proxied) finish(tag, line string) {
 			rest += " [redacted]"
 		}
 	}
-	if verb == "AUTHENTICATE" || verb == "IDLE" {
-		p.mu.Lock()
-		p.contTag, p.idle = tag, verb == "IDLE"
-		p.mu.Unlock()
+	return verb, rest
+}
+
+// fromClient relays the client's bytes to the server, recording each
+// complete command.
+func (p *proxied) fromClient() {
+	defer p.rec.wg.Done()
+	defer p.stop()
+	if err := p.clientLoop(); err != nil {
+		return
 	}
-	p.rec.add(verb, rest)
+}
+
+func (p *proxied) clientLoop() error {
+	r := bufio.NewReader(p.client)
+	var text strings.Builder // the command so far, literals as markers
+	var cmd *command         // the command being read, nil for a line with none
+	tag := ""
+	for {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			p.relay(p.server, line)
+			return err
+		}
+		if text.Len() == 0 {
+			tag, _, _ = strings.Cut(trimCRLF(line), " ")
+			p.mu.Lock()
+			data := p.contTag != ""
+			if data && p.idle && strings.EqualFold(trimCRLF(line), "DONE") {
+				p.contTag, p.idle = "", false
+			}
+			p.mu.Unlock()
+			if data {
+				// A SASL response or DONE: data, not a command.
+				if err := p.relay(p.server, line); err != nil {
+					return err
+				}
+				continue
+			}
+			cmd = nil
+			if verb, rest := parse(trimCRLF(line)); verb != "" {
+				cmd = &command{seq: p.rec.nextSeq(), verb: verb, line: rest}
+				act := p.rec.event(Event{Stage: Received, Conn: p.id, Seq: cmd.seq, Verb: verb, Line: rest})
+				switch act.Do {
+				case Refuse:
+					if err := p.refuse(r, tag, line, &text, act.Text); err != nil {
+						return err
+					}
+					continue
+				case Bye:
+					p.say("* BYE " + orDefault(act.Text, "imaptest: bye"))
+					p.stop()
+					return errStopped
+				case Cut:
+					p.stop()
+					return errStopped
+				case Stall:
+					return p.stall()
+				}
+				p.mu.Lock()
+				p.pending[tag] = cmd
+				p.mu.Unlock()
+			}
+		}
+		text.WriteString(trimCRLF(line))
+		n, sync, lit := literalAt(line)
+		if !lit {
+			p.finish(tag, cmd, text.String())
+			text.Reset()
+		} else if sync {
+			p.mu.Lock()
+			p.litTag = tag
+			p.mu.Unlock()
+		}
+		if err := p.relay(p.server, line); err != nil {
+			return err
+		}
+		if !lit {
+			continue
+		}
+		if sync {
+			select {
+			case ok := <-p.litGo:
+				if !ok { // refused: the command ended without its literal
+					p.finish(tag, cmd, text.String())
+					text.Reset()
+					continue
+				}
+			case <-p.done:
+				return errStopped
+			}
+		}
+		if _, err := io.CopyN(relayWriter{p, p.server}, r, n); err != nil {
+			return err
+		}
+	}
+}
+
+// orDefault returns s, or def when s is empty.
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// refuse answers the command that line starts with NO, forwarding none
+// of it. A synchronizing literal is refused before its data is sent,
+// as a server does; the data of non-synchronizing literals, and the
+// rest of the command after them, are read and dropped.
+func (p *proxied) refuse(r *bufio.Reader, tag string, line []byte, buf *strings.Builder, msg string) error {
+	defer buf.Reset()
+	for {
+		buf.WriteString(trimCRLF(line))
+		n, sync, lit := literalAt(line)
+		if lit && !sync {
+			if _, err := io.CopyN(io.Discard, r, n); err != nil {
+				return err
+			}
+			var err error
+			if line, err = r.ReadBytes('\n'); err != nil {
+				return err
+			}
+			continue
+		}
+		p.record(buf.String())
+		return p.say(tag + " NO " + orDefault(msg, "imaptest: refused"))
+	}
+}
+
+// record records a complete command line (with its tag).
+func (p *proxied) record(line string) (verb string) {
+	verb, rest := parse(line)
+	if verb != "" {
+		p.rec.add(verb, rest)
+	}
+	return verb
+}
+
+// finish records the complete command line (with its tag), notes
+// commands whose continuations are data, and gives the pending command
+// its whole line for Answered.
+func (p *proxied) finish(tag string, cmd *command, line string) {
+	verb := p.record(line)
+	_, rest := parse(line)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if cmd != nil {
+		cmd.line = rest
+	}
+	if verb == "AUTHENTICATE" || verb == "IDLE" {
+		p.contTag, p.idle = tag, verb == "IDLE"
+	}
 }
 
 // fromServer relays the server's bytes to the client, watching for the
@@ -344,39 +522,76 @@ func (p *proxied) finish(tag, line string) {
 func (p *proxied) fromServer() {
 	defer p.rec.wg.Done()
 	defer p.stop()
+	p.serverLoop()
+}
+
+func (p *proxied) serverLoop() error {
 	r := bufio.NewReader(p.server)
 	inside := false // the line continues a response after a literal
+	locked := false // p.toClient is held: a response is under way
+	defer func() {
+		if locked {
+			p.toClient.Unlock()
+		}
+	}()
 	for {
 		line, err := r.ReadBytes('\n')
 		if err != nil {
-			p.client.Write(line)
-			return
+			p.relay(p.client, line)
+			return err
 		}
 		if !inside {
+			var done *command
+			tag, status, _ := strings.Cut(trimCRLF(line), " ")
 			p.mu.Lock()
 			if p.litTag != "" {
 				if bytes.HasPrefix(line, []byte("+")) {
 					p.litTag = ""
 					p.litGo <- true
-				} else if bytes.HasPrefix(line, []byte(p.litTag+" ")) {
+				} else if tag == p.litTag {
 					p.litTag = ""
 					p.litGo <- false
 				}
 			}
-			if p.contTag != "" && bytes.HasPrefix(line, []byte(p.contTag+" ")) {
+			if p.contTag != "" && tag == p.contTag {
 				p.contTag, p.idle = "", false
 			}
+			if c, ok := p.pending[tag]; ok {
+				done = c
+				delete(p.pending, tag)
+			}
 			p.mu.Unlock()
+			if done != nil {
+				act := p.rec.event(Event{Stage: Answered, Conn: p.id, Seq: done.seq, Verb: done.verb, Line: done.line, Status: status})
+				switch act.Do {
+				case Refuse:
+					line = []byte(tag + " NO " + orDefault(act.Text, "imaptest: refused") + "\r\n")
+				case Bye:
+					p.say("* BYE " + orDefault(act.Text, "imaptest: bye"))
+					p.stop()
+					return errStopped
+				case Cut:
+					p.stop()
+					return errStopped
+				case Stall:
+					return p.stall()
+				}
+			}
+			p.toClient.Lock()
+			locked = true
 		}
-		if _, err := p.client.Write(line); err != nil {
-			return
+		if err := p.relay(p.client, line); err != nil {
+			return err
 		}
 		n, _, lit := literalAt(line)
 		inside = lit
 		if lit {
-			if _, err := io.CopyN(p.client, r, n); err != nil {
-				return
+			if _, err := io.CopyN(relayWriter{p, p.client}, r, n); err != nil {
+				return err
 			}
+		} else {
+			p.toClient.Unlock()
+			locked = false
 		}
 	}
 }
