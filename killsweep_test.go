@@ -1,0 +1,456 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailtwin/mailtwin/gitstate"
+	"github.com/mailtwin/mailtwin/internal/imaptest"
+)
+
+var (
+	sweepAll  = flag.Bool("killsweep.all", false, "kill `mailtwin apply` at every command of each sweep phase, before and after the server answers, instead of a sample of 12 per phase")
+	sweepSeed = flag.Uint64("killsweep.seed", 0, "seed of the sweep's random kill points (0: a new one, printed)")
+)
+
+// A sweep phase is one `mailtwin apply` that the sweep interrupts: the
+// first sync of two filled accounts, or a later one with new mail, flag
+// changes, deletions and moves on both sides.
+type sweepPhase struct {
+	name string
+	// prepare brings the accounts of a trial to where the interrupted
+	// apply starts, running uninterrupted applies itself as needed.
+	prepare func(t *testing.T, tr *sweepTrial)
+}
+
+// sweepFolders are the folders compared after a trial.
+var sweepFolders = []string{"INBOX", "Work", "Lists", "New"}
+
+func sweepFirst(t *testing.T, tr *sweepTrial) {
+	f := tr.fixture(t)
+	f.put(tr.a, "INBOX", "i1", imap.FlagSeen)
+	f.put(tr.a, "INBOX", "i2")
+	f.put(tr.a, "INBOX", "i3", imap.FlagFlagged)
+	f.put(tr.a, "INBOX", "i4", imap.FlagSeen)
+	f.put(tr.a, "Work", "w1")
+	f.put(tr.a, "Work", "w2", imap.FlagAnswered)
+	f.put(tr.b, "INBOX", "i3", imap.FlagSeen) // the same message, other flags
+	f.put(tr.b, "INBOX", "j1")
+	f.put(tr.b, "INBOX", "j2", imap.FlagSeen)
+	f.put(tr.b, "Lists", "l1")
+	f.put(tr.b, "Lists", "l2")
+	f.put(tr.b, "Lists", "l3", imap.FlagSeen)
+}
+
+func sweepLater(t *testing.T, tr *sweepTrial) {
+	sweepFirst(t, tr)
+	tr.apply(t)
+	f := tr.fixture(t)
+	f.put(tr.a, "INBOX", "i5")
+	f.srv.AddFlags(t, tr.a, "INBOX", f.uidOf(tr.a, "INBOX", "i1"), imap.FlagFlagged)
+	f.expunge(tr.a, "INBOX", "i2")
+	f.srv.Move(t, tr.a, "INBOX", f.uidOf(tr.a, "INBOX", "i4"), "Work")
+	f.expunge(tr.b, "Work", "w1")
+	f.put(tr.b, "Lists", "l4")
+	f.srv.RemoveFlags(t, tr.b, "INBOX", f.uidOf(tr.b, "INBOX", "j2"), imap.FlagSeen)
+	f.srv.Move(t, tr.b, "Lists", f.uidOf(tr.b, "Lists", "l1"), "INBOX")
+	f.put(tr.b, "New", "n1", imap.FlagFlagged)
+}
+
+var sweepPhases = []sweepPhase{{"first", sweepFirst}, {"later", sweepLater}}
+
+// sweepTrial is one pair of accounts on the backend's server, with its
+// config and state repository.
+type sweepTrial struct {
+	srv    *imaptest.Server
+	a, b   string
+	dir    string
+	config string
+	state  string
+	// pairExtra is added to the pair block of the config.
+	pairExtra string
+}
+
+func newSweepTrial(t *testing.T, srv *imaptest.Server, a, b, addr string) *sweepTrial {
+	dir := t.TempDir()
+	tr := &sweepTrial{srv: srv, a: a, b: b, dir: dir, config: filepath.Join(dir, "mailtwin.hcl"), state: filepath.Join(dir, "state")}
+	tr.writeConfig(t, addr)
+	return tr
+}
+
+// writeConfig points both accounts at addr (the server or a proxy).
+func (tr *sweepTrial) writeConfig(t *testing.T, addr string) {
+	t.Helper()
+	host, port, _ := strings.Cut(addr, ":")
+	cfg := fmt.Sprintf(`state { path = %q }
+account "a" {
+  host = %[2]q
+  port = %[3]s
+  tls = "none"
+  username = %[4]q
+  password = %[6]q
+}
+account "b" {
+  host = %[2]q
+  port = %[3]s
+  tls = "none"
+  username = %[5]q
+  password = %[6]q
+}
+pair "p" {
+  a = "a"
+  b = "b"
+%[7]s}
+`, tr.state, host, port, tr.a, tr.b, imaptest.Password, tr.pairExtra)
+	if err := os.WriteFile(tr.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (tr *sweepTrial) fixture(t *testing.T) *syncFixture { return &syncFixture{t: t, srv: tr.srv} }
+
+// mailtwin runs the CLI in-process and returns its exit code and output.
+func (tr *sweepTrial) mailtwin(args ...string) (int, string) {
+	var out bytes.Buffer
+	code := run(context.Background(), append([]string{"-c", tr.config}, args...), strings.NewReader(""), &out, &out)
+	return code, out.String()
+}
+
+func (tr *sweepTrial) apply(t *testing.T) {
+	t.Helper()
+	if code, out := tr.mailtwin("apply"); code != 0 {
+		t.Fatalf("uninterrupted apply exited %d:\n%s", code, out)
+	}
+}
+
+// snapshot is both accounts' folders as sorted "id flags" lines.
+func (tr *sweepTrial) snapshot(t *testing.T) map[string][]string {
+	f := tr.fixture(t)
+	out := map[string][]string{}
+	for side, user := range map[string]string{"a": tr.a, "b": tr.b} {
+		boxes := tr.srv.Mailboxes(t, user)
+		out[side+" folders"] = boxes
+		for _, mb := range sweepFolders {
+			if slices.Contains(boxes, mb) {
+				out[side+" "+mb] = f.contents(user, mb)
+			}
+		}
+	}
+	return out
+}
+
+// killPoint is where a trial kills the apply: at command seq of the
+// phase's apply, before it is forwarded (Received) or after the server
+// answered it and before mailtwin sees the answer (Answered); or, when
+// seq is 0, after the delay.
+type killPoint struct {
+	seq   int
+	stage imaptest.Stage
+	delay time.Duration
+}
+
+func (k killPoint) String() string {
+	if k.seq == 0 {
+		return fmt.Sprintf("after %v", k.delay.Round(time.Millisecond))
+	}
+	if k.stage == imaptest.Received {
+		return fmt.Sprintf("command %d sent", k.seq)
+	}
+	return fmt.Sprintf("command %d answered", k.seq)
+}
+
+// sweepPoints chooses the kill points of a phase whose uninterrupted
+// apply sends n commands and takes d: with all, every command at both
+// stages; otherwise one random command in each twelfth of the run (so
+// the sample spreads over connecting, listing, copying, moving, flag
+// stores and deletions). Both add three kills at random moments.
+func sweepPoints(rng *rand.Rand, n int, d time.Duration, all bool) []killPoint {
+	var pts []killPoint
+	if all {
+		for seq := 1; seq <= n; seq++ {
+			pts = append(pts, killPoint{seq: seq, stage: imaptest.Received}, killPoint{seq: seq, stage: imaptest.Answered})
+		}
+	} else {
+		const strata = 12
+		for i := range strata {
+			lo, hi := 1+i*n/strata, (i+1)*n/strata
+			if hi < lo {
+				continue
+			}
+			stage := imaptest.Received
+			if rng.IntN(2) == 1 {
+				stage = imaptest.Answered
+			}
+			pts = append(pts, killPoint{seq: lo + rng.IntN(hi-lo+1), stage: stage})
+		}
+	}
+	for range 3 {
+		pts = append(pts, killPoint{delay: time.Duration(rng.Int64N(int64(d) + 1))})
+	}
+	return pts
+}
+
+// TestKillSweep kills `mailtwin apply`, a subprocess, with SIGKILL at
+// chosen points of its IMAP conversation and at random moments, for a
+// first sync and for a later sync with new mail, flag changes,
+// deletions and moves on both sides, against imapmemserver and
+// Dovecot. After each kill it runs apply again until it succeeds, and
+// checks that
+//
+//   - no rerun needs a human: each exits 0 or 1, never a guard or a lock
+//     error, and the second one at the latest succeeds;
+//   - the accounts then equal those of an uninterrupted run: the same
+//     folders, messages and flags, no duplicates, nothing lost;
+//   - a further plan has nothing to do, the run lock is gone, and the
+//     state history reads back.
+//
+// The commits of the state repository are swept separately and more
+// finely, at each of their file writes (gitstate's
+// TestCrashAtEveryWrite). -killsweep.all kills at every command, both
+// stages; -killsweep.seed replays a sample.
+func TestKillSweep(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the kill sweep is not short")
+	}
+	seed := *sweepSeed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	t.Logf("kill sweep seed %d (replay with -killsweep.seed=%d)", seed, seed)
+	mailtwinBin, err := exec.LookPath("mailtwin")
+	if err != nil {
+		t.Fatalf("the mailtwin command testscript installs is not on PATH: %v", err)
+	}
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		rng := rand.New(rand.NewPCG(seed, 0))
+		// Reference runs, uninterrupted, through a recorder: what the
+		// accounts must end up as, and how many commands each phase's
+		// apply sends.
+		refSrv := start(t, "ref-first-a", "ref-first-b", "ref-later-a", "ref-later-b")
+		type reference struct {
+			want     map[string][]string
+			commands int
+			took     time.Duration
+		}
+		refs := map[string]reference{}
+		for _, ph := range sweepPhases {
+			tr := newSweepTrial(t, refSrv, "ref-"+ph.name+"-a", "ref-"+ph.name+"-b", refSrv.Addr)
+			ph.prepare(t, tr)
+			rec := imaptest.Record(t, refSrv)
+			tr.writeConfig(t, rec.Addr)
+			began := time.Now()
+			if code, out := runMailtwin(t, mailtwinBin, tr.config, nil); code != 0 {
+				t.Fatalf("%s: uninterrupted apply exited %d:\n%s", ph.name, code, out)
+			}
+			refs[ph.name] = reference{want: tr.snapshot(t), commands: len(rec.Commands()), took: time.Since(began)}
+		}
+
+		type trialSpec struct {
+			phase sweepPhase
+			point killPoint
+		}
+		var specs []trialSpec
+		for _, ph := range sweepPhases {
+			for _, p := range sweepPoints(rng, refs[ph.name].commands, refs[ph.name].took, *sweepAll) {
+				specs = append(specs, trialSpec{ph, p})
+			}
+		}
+		var users []string
+		for i := range specs {
+			users = append(users, fmt.Sprintf("t%03da", i), fmt.Sprintf("t%03db", i))
+		}
+		srv := start(t, users...)
+
+		var mu sync.Mutex
+		hits := map[string]int{} // what the kills hit: a command verb and stage, or "timed"
+		killed, finished := 0, 0
+		t.Cleanup(func() {
+			var keys []string
+			for k, n := range hits {
+				keys = append(keys, fmt.Sprintf("%s %d", k, n))
+			}
+			slices.Sort(keys)
+			t.Logf("%d trials: %d killed (%s), %d finished before their timed kill", len(specs), killed, strings.Join(keys, ", "), finished)
+		})
+		t.Run("trials", func(t *testing.T) {
+			for i, sp := range specs {
+				t.Run(fmt.Sprintf("%s/%03d %s", sp.phase.name, i, sp.point), func(t *testing.T) {
+					t.Parallel()
+					tr := newSweepTrial(t, srv, users[2*i], users[2*i+1], srv.Addr)
+					sp.phase.prepare(t, tr)
+					rec := imaptest.Record(t, srv)
+					tr.writeConfig(t, rec.Addr)
+					hit, wasKilled := killApply(t, mailtwinBin, tr, rec, sp.point)
+					mu.Lock()
+					if wasKilled {
+						killed++
+						hits[hit]++
+					} else {
+						finished++
+					}
+					mu.Unlock()
+					tr.writeConfig(t, srv.Addr)
+					checkAfterKill(t, tr, refs[sp.phase.name].want)
+				})
+			}
+		})
+	})
+}
+
+// runMailtwin runs `mailtwin apply` as a subprocess; started, if not
+// nil, receives the process once it runs.
+func runMailtwin(t *testing.T, bin, config string, started chan<- *os.Process) (int, string) {
+	t.Helper()
+	cmd := exec.Command(bin, "-c", config, "apply")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if started != nil {
+		started <- cmd.Process
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), out.String()
+}
+
+// killApply runs the trial's apply through rec and kills it at p. It
+// reports what the kill hit and whether the process died of it (a
+// timed kill may come after the run finished).
+func killApply(t *testing.T, bin string, tr *sweepTrial, rec *imaptest.Recorder, p killPoint) (hit string, killed bool) {
+	t.Helper()
+	started := make(chan *os.Process, 1)
+	proc := make(chan *os.Process, 1)
+	var fired atomic.Bool
+	var what atomic.Value
+	what.Store("timed")
+	kill := func() {
+		pr := <-proc
+		proc <- pr
+		pr.Signal(syscall.SIGKILL)
+	}
+	if p.seq > 0 {
+		rec.Intercept(func(ev imaptest.Event) imaptest.Action {
+			if ev.Seq != p.seq || ev.Stage != p.stage || !fired.CompareAndSwap(false, true) {
+				return imaptest.Action{}
+			}
+			what.Store(fmt.Sprintf("%s %s", ev.Verb, map[imaptest.Stage]string{imaptest.Received: "sent", imaptest.Answered: "answered"}[ev.Stage]))
+			kill()
+			// The socket of a killed process is closed by the kernel:
+			// the server sees the connection end, and nothing more.
+			return imaptest.Action{Do: imaptest.Cut}
+		})
+	}
+	done := make(chan struct{})
+	go func() {
+		pr := <-started
+		proc <- pr
+		if p.seq == 0 {
+			timer := time.AfterFunc(p.delay, func() { fired.Store(true); kill() })
+			<-done
+			timer.Stop()
+		}
+	}()
+	code, out := runMailtwin(t, bin, tr.config, started)
+	close(done)
+	rec.Intercept(nil)
+	if code == -1 { // died of a signal
+		return what.Load().(string), true
+	}
+	if p.seq > 0 {
+		t.Fatalf("the apply was to be killed at %s but exited %d (it sent %d commands):\n%s", p, code, len(rec.Commands()), out)
+	}
+	if code != 0 {
+		t.Fatalf("apply exited %d before its timed kill:\n%s", code, out)
+	}
+	return "", false
+}
+
+// checkAfterKill reruns apply until it succeeds and checks the outcome
+// against want, the accounts after an uninterrupted run.
+func checkAfterKill(t *testing.T, tr *sweepTrial, want map[string][]string) {
+	t.Helper()
+	var log []string
+	ok := false
+	for attempt := 1; attempt <= 2 && !ok; attempt++ {
+		code, out := tr.mailtwin("apply")
+		log = append(log, fmt.Sprintf("rerun %d exited %d:\n%s", attempt, code, out))
+		switch code {
+		case 0:
+			ok = true
+		case 1:
+		default:
+			t.Fatalf("a rerun after the kill needs a human (exit %d):\n%s", code, strings.Join(log, "\n"))
+		}
+	}
+	if !ok {
+		t.Fatalf("two reruns after the kill did not finish:\n%s", strings.Join(log, "\n"))
+	}
+	got := tr.snapshot(t)
+	for _, k := range slices.Sorted(mapKeys(want, got)) {
+		if !slices.Equal(got[k], want[k]) {
+			t.Errorf("%s: %q, want %q (as after an uninterrupted run)", k, got[k], want[k])
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"-c", tr.config, "plan", "--json"}, strings.NewReader(""), &stdout, &stderr)
+	out := stdout.String() + stderr.String()
+	var rep struct {
+		Pairs []struct {
+			Actions []json.RawMessage `json:"actions"`
+		} `json:"pairs"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &rep); code != 0 || err != nil || len(rep.Pairs) != 1 || len(rep.Pairs[0].Actions) != 0 {
+		t.Errorf("plan after the reruns: exit %d, %v, want nothing to do:\n%s", code, err, out)
+	}
+	repo, err := gitstate.Open(context.Background(), tr.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(repo.LockPath()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the run lock is still there after the reruns: %v", err)
+	}
+	if code, out := tr.mailtwin("log"); code != 0 {
+		t.Errorf("log after the reruns exited %d:\n%s", code, out)
+	}
+	if t.Failed() {
+		t.Logf("%s", strings.Join(log, "\n"))
+	}
+}
+
+func mapKeys(ms ...map[string][]string) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		seen := map[string]bool{}
+		for _, m := range ms {
+			for k := range m {
+				if !seen[k] {
+					seen[k] = true
+					if !yield(k) {
+						return
+					}
+				}
+			}
+		}
+	}
+}
