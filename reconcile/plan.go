@@ -806,12 +806,27 @@ func (pl *planner) guard(base State, views []*view) error {
 		if hadFolders && len(pl.lists[s].Folders) == 0 {
 			return &GuardError{Kind: ErrSuspiciousListing, Detail: fmt.Sprintf("pair %q: side %s lists no folders at all, but the state knows some", pl.pair, side)}
 		}
+		// A whole account that lists no messages: a server always lists
+		// INBOX, so "no folders" above never catches a server restored
+		// empty, or a login that lands in a new, empty mailbox.
+		listed, known := 0, 0
+		for _, v := range views {
+			if v.listed[s] != nil {
+				listed += len(v.listed[s].Messages)
+			}
+			if v.base != nil {
+				for _, r := range v.base.Records {
+					if r.UID(side) != 0 {
+						known++
+					}
+				}
+			}
+		}
+		if listed == 0 && known >= minSuspicious {
+			return &GuardError{Kind: ErrSuspiciousListing, Detail: fmt.Sprintf("pair %q: side %s suddenly lists no messages in any folder; the state knows %d there", pl.pair, side, known)}
+		}
 		for _, v := range views {
 			if v.base == nil || v.listed[s] == nil || len(v.listed[s].Messages) > 0 {
-				continue
-			}
-			bs := v.base.Side(side)
-			if bs.UIDValidity != v.listed[s].UIDValidity {
 				continue
 			}
 			n := 0
