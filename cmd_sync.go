@@ -142,12 +142,29 @@ func dialAccount(ctx context.Context, acc *hclconfig.Account, readOnly bool, deb
 	case hclconfig.TLSNone:
 		mode = imapstore.None
 	}
-	return imapstore.Dial(ctx, imapstore.Options{
+	st, err := imapstore.Dial(ctx, imapstore.Options{
 		Name: acc.Name, Addr: acc.Address(), TLS: mode,
 		Username: acc.Username, Password: pw, ReadOnly: readOnly,
-		Timeout:     acc.Timeout, // zero: imapstore.DefaultTimeout
+		TLSConfig:   acc.TLSConfig(), // nil: the system roots, the host's name
+		Timeout:     acc.Timeout,     // zero: imapstore.DefaultTimeout
 		DebugWriter: debug,
 	})
+	// A certificate error says what to set in the account; imapstore
+	// does not know the configuration's words.
+	var ce *imapstore.CertificateError
+	if errors.As(err, &ce) {
+		switch {
+		case ce.Problem == imapstore.CertUntrusted && acc.TLSCAFile == "":
+			err = fmt.Errorf("%w; if the server's certificate is self-signed or from a private CA, set tls_ca_file to a PEM file of that certificate or CA", err)
+		case ce.Problem == imapstore.CertUntrusted:
+			err = fmt.Errorf("%w; no certificate in tls_ca_file %s signed it: is that the CA of this server?", err, acc.TLSCAFile)
+		case ce.Problem == imapstore.CertNameMismatch && len(ce.Names) > 0:
+			err = fmt.Errorf("%w; set host, or tls_server_name, to a name the certificate is for, such as tls_server_name = %q, if that is the server you meant", err, ce.Names[0])
+		case ce.Problem == imapstore.CertNameMismatch:
+			err = fmt.Errorf("%w; the certificate names no host: the server needs another certificate", err)
+		}
+	}
+	return st, err
 }
 
 // traceWriter writes one account's protocol trace to w a line at a time,

@@ -1,6 +1,8 @@
 package hclconfig
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"strconv"
 	"time"
@@ -102,6 +104,19 @@ type Account struct {
 	// password; empty, or with a non-empty program name. hclconfig never
 	// runs it.
 	PasswordCommand []string
+	// TLSCAFile is the PEM file of the certificates this account trusts
+	// instead of the system roots: absolute when the file gave an
+	// absolute path, otherwise joined to the directory of the config
+	// file (as State.Path). Empty means the system roots. Set only when
+	// TLS is not TLSNone.
+	TLSCAFile string
+	// TLSCAs are the certificates of TLSCAFile, read when the
+	// configuration was loaded: not empty exactly when TLSCAFile is set.
+	TLSCAs []*x509.Certificate
+	// TLSServerName is the name the server's certificate must carry, a
+	// DNS name or an IP address; empty means Host. Set only when TLS is
+	// not TLSNone.
+	TLSServerName string
 	// Timeout is how long the server may stay silent during a network
 	// step (connecting, the TLS handshake, waiting for an answer) before
 	// the step fails. It is positive, or zero when the file does not set
@@ -112,6 +127,24 @@ type Account struct {
 // Address returns "host:port", with brackets around an IPv6 host.
 func (a *Account) Address() string {
 	return net.JoinHostPort(a.Host, strconv.Itoa(a.Port))
+}
+
+// TLSConfig returns the client TLS configuration of tls_ca_file and
+// tls_server_name: RootCAs holds TLSCAs (nil: the system roots) and
+// ServerName is TLSServerName (empty: the host dialled). It is nil when
+// neither is set. Each call returns a new value.
+func (a *Account) TLSConfig() *tls.Config {
+	if len(a.TLSCAs) == 0 && a.TLSServerName == "" {
+		return nil
+	}
+	cfg := &tls.Config{ServerName: a.TLSServerName}
+	if len(a.TLSCAs) > 0 {
+		cfg.RootCAs = x509.NewCertPool()
+		for _, c := range a.TLSCAs {
+			cfg.RootCAs.AddCert(c)
+		}
+	}
+	return cfg
 }
 
 // Pair is two accounts kept in step.

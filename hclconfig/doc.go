@@ -15,6 +15,8 @@
 //	  port     = 993                     # default 993 for tls = "implicit", 143 otherwise
 //	  tls      = "implicit"              # implicit | starttls | none
 //	  insecure_plaintext = false         # must be true for tls = "none" to a non-loopback host
+//	  tls_ca_file     = "ca.pem"         # PEM certificates trusted instead of the system roots; relative to the config file
+//	  tls_server_name = "mail.example"   # the name the certificate must carry; default host
 //	  username = "alice"                 # required
 //	  password = env("WORK_PW")          # exactly one of password and password_command
 //	  password_command = ["pass", "show", "work"]  # or this, run by the caller
@@ -47,6 +49,12 @@
 // file's directory), lower and upper. A null value means the argument is
 // not set.
 //
+// tls_ca_file and tls_server_name are refused with tls = "none". The CA
+// file is read when the configuration is loaded, so that a missing file,
+// or one without a valid PEM certificate, is a diagnostic pointing at
+// the attribute (and `mailtwin validate` finds it) rather than a failed
+// connection later; Account.TLSCAs holds its certificates.
+//
 // Typical use:
 //
 //	cfg, diags, files := hclconfig.Load(path, hclconfig.Options{})
@@ -59,6 +67,6 @@
 //
 // hclconfig imports reconcile for the policy types and nothing else of
 // mailtwin. It keeps no package-level mutable state and does no I/O beyond
-// reading the configuration file and the files its file() calls name:
-// password_command is run by the caller, not here.
+// reading the configuration file, the files its file() calls name and the
+// tls_ca_file files: password_command is run by the caller, not here.
 package hclconfig

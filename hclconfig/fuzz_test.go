@@ -29,6 +29,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(after(14, `  a_prefix = "Work"`, `  b_prefix = "Backup/Work"`, `  match_special_use = false`, `  map {`, `    a = "Sent"`, `    b = "Backup/Work/Sent Items"`, `  }`)))
 	f.Add([]byte(after(3, `  timeout = "1m30s"`)))
 	f.Add([]byte(after(3, `  timeout = 30`)))
+	f.Add([]byte(after(3, `  tls_ca_file = "nope.pem"`, `  tls_server_name = "mail.example.test"`)))
+	f.Add([]byte(after(9, `  tls_ca_file = "nope.pem"`, `  tls_server_name = ""`)))
 	f.Add([]byte(after(14, `  a_prefix = "/Work/"`, `  b_prefix = "a//b\t*"`, `  match_special_use = "maybe"`)))
 
 	dir := f.TempDir()
@@ -69,6 +71,9 @@ func checkInvariants(t *testing.T, cfg *hclconfig.Config) {
 		}
 		if len(a.PasswordCommand) > 0 && (a.Password != "" || a.PasswordCommand[0] == "") {
 			t.Errorf("account %q: password %q and command %q", a.Name, a.Password, a.PasswordCommand)
+		}
+		if (a.TLSCAFile == "") != (len(a.TLSCAs) == 0) || (a.TLS == hclconfig.TLSNone && (a.TLSCAFile != "" || a.TLSServerName != "")) {
+			t.Errorf("account %q: TLS %v, CA file %q with %d certificates, server name %q", a.Name, a.TLS, a.TLSCAFile, len(a.TLSCAs), a.TLSServerName)
 		}
 		if a.Timeout < 0 {
 			t.Errorf("account %q: timeout %v", a.Name, a.Timeout)

@@ -27,8 +27,8 @@ import (
 // It returns every diagnostic it can find, errors and warnings, sorted by
 // position, and the parsed files that WriteDiagnostics needs to show the
 // source lines. The Config is nil exactly when the diagnostics hold an
-// error. Relative paths in the file (state.path, file()) resolve against
-// filename's directory.
+// error. Relative paths in the file (state.path, tls_ca_file, file())
+// resolve against filename's directory.
 func Load(filename string, opts Options) (*Config, hcl.Diagnostics, map[string]*hcl.File) {
 	src, err := os.ReadFile(filename)
 	if err != nil {
@@ -90,6 +90,8 @@ var (
 		{Name: "password"},
 		{Name: "password_command"},
 		{Name: "timeout"},
+		{Name: "tls_ca_file"},
+		{Name: "tls_server_name"},
 	}}
 	pairSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{
@@ -303,7 +305,7 @@ func (d *decoder) file(body hcl.Body, filename, dir string) *Config {
 	accounts := map[string]hcl.Range{}
 	accountBlocks := c.Blocks.OfType("account")
 	for _, b := range accountBlocks {
-		acc := d.account(b) // a duplicate is checked too, for its own mistakes
+		acc := d.account(b, dir) // a duplicate is checked too, for its own mistakes
 		if prev, dup := accounts[acc.Name]; dup {
 			d.errorf(b.LabelRanges[0], "Duplicate account", "An account named %q is already defined at %s.", acc.Name, pos(prev))
 			continue
@@ -355,7 +357,7 @@ func (d *decoder) state(b *hcl.Block, dir string, st *State) {
 	}
 }
 
-func (d *decoder) account(b *hcl.Block) Account {
+func (d *decoder) account(b *hcl.Block, dir string) Account {
 	c := d.content(b.Body, accountSchema)
 	at := c.Attributes
 	acc := Account{Name: b.Labels[0]}
@@ -397,6 +399,8 @@ func (d *decoder) account(b *hcl.Block) Account {
 		d.warnf(at["insecure_plaintext"].Range, "insecure_plaintext has no effect",
 			`insecure_plaintext only permits tls = "none"; account %q uses tls = %q.`, acc.Name, acc.TLS)
 	}
+
+	d.tlsTrust(at, &acc, dir, tlsOK == good && acc.TLS == TLSNone)
 
 	user, userOK := d.str(at["username"], true)
 	if userOK == good && user == "" {

@@ -54,7 +54,10 @@ type Options struct {
 	// TLS is how the connection is secured.
 	TLS Mode
 	// TLSConfig, if set, is used for TLS (cloned; ServerName defaults to
-	// Addr's host). Nil means verified system roots.
+	// Addr's host). Nil means verified system roots. Set RootCAs to
+	// trust a private CA, ServerName to check the certificate against
+	// another name than Addr's host. A certificate that does not verify
+	// fails Dial with a *CertificateError.
 	TLSConfig *tls.Config
 	// Username and Password are sent with LOGIN. The password appears in
 	// no error and no debug output.
@@ -255,6 +258,9 @@ func (s *Store) open(conn *timeoutConn) (*imapclient.Client, imap.CapSet, error)
 		}
 		tc := tls.Client(conn, cfg)
 		if err := tc.Handshake(); err != nil {
+			if ce := certificateError(err, cfg.ServerName); ce != nil {
+				return nil, nil, fmt.Errorf("tls handshake with %s: %w", s.addr, ce)
+			}
 			var rec tls.RecordHeaderError
 			if errors.As(err, &rec) {
 				return nil, nil, fmt.Errorf("tls handshake with %s: %w (a plain IMAP port? port 143 wants tls = starttls)", s.addr, err)
@@ -265,6 +271,9 @@ func (s *Store) open(conn *timeoutConn) (*imapclient.Client, imap.CapSet, error)
 	case StartTLS:
 		var err error
 		c, err = imapclient.NewStartTLS(conn, copts)
+		if ce := certificateError(err, cfg.ServerName); ce != nil {
+			return nil, nil, fmt.Errorf("starttls with %s: tls handshake: %w", s.addr, ce)
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("starttls with %s: %w (does the server offer STARTTLS? port 993 wants tls = implicit)", s.addr, err)
 		}
