@@ -2,6 +2,8 @@ package reconcile
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/url"
 	"sort"
@@ -12,10 +14,30 @@ import (
 // StateHeader is the first line of every state file.
 const StateHeader = "# mailtwin state v1"
 
+// MaxStateFileName is the longest name StateFileName gives. File systems
+// allow 255 bytes, and gitstate writes each file through a temporary one
+// named "." + name + ".tmp" + a random number.
+const MaxStateFileName = 200
+
 // StateFileName is the file a folder pair's state is kept in, relative
 // to the pair's directory: the logical name, path-escaped, plus ".state".
+//
+// A name that would be longer than MaxStateFileName (a folder of 40
+// accented letters is: each escapes to six bytes) is cut, and a hash of
+// the whole name added after a "#", which path-escaping never leaves in
+// a name, so a cut name never equals another folder's. The file's
+// content names its folder; the file name is only a key.
 func StateFileName(folder string) string {
-	return url.PathEscape(folder) + ".state"
+	esc := url.PathEscape(folder)
+	if len(esc)+len(".state") <= MaxStateFileName {
+		return esc + ".state"
+	}
+	keep := 120
+	if i := strings.LastIndexByte(esc[:keep], '%'); i >= keep-2 {
+		keep = i // do not split an escape
+	}
+	sum := sha256.Sum256([]byte(folder))
+	return esc[:keep] + "#" + hex.EncodeToString(sum[:8]) + ".state"
 }
 
 // EncodeState renders st as one text file per folder pair, keyed by

@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -306,4 +307,54 @@ func FuzzParseFolder(f *testing.F) {
 // normFolder makes nil and empty lists compare equal.
 func normFolder(f reconcile.FolderState) reconcile.FolderState {
 	return normState(reconcile.State{Folders: []reconcile.FolderState{f}}).Folders[0]
+}
+
+// TestStateFileNameLong: a folder name too long for a file name of its
+// own (255 bytes on every common file system, less the temporary file's
+// extra bytes) gets a bounded name, distinct from its neighbours' and
+// from any short name, and still round-trips through Encode/Decode.
+// Before, a 254-letter folder synced fine and then its state could not
+// be saved, run after run.
+func TestStateFileNameLong(t *testing.T) {
+	long := strings.Repeat("x", 254)
+	names := []string{
+		long, long[:253] + "y",
+		strings.Repeat("Ä", 255), strings.Repeat("Ä", 254) + "Ö",
+		strings.Repeat("Projekte/Kunde Ä/", 20) + "Ende",
+		strings.Repeat("%", 100),                       // escapes to %25: a cut must not split it
+		strings.Repeat("x", 120) + "#0123456789abcdef", // looks like a cut name
+	}
+	var st reconcile.State
+	seen := map[string]string{}
+	for _, n := range names {
+		fn := reconcile.StateFileName(n)
+		if len(fn) > reconcile.MaxStateFileName || strings.Contains(fn, "/") || !strings.HasSuffix(fn, ".state") {
+			t.Errorf("StateFileName(%d-byte name) = %q (%d bytes), want at most %d bytes, no slash, .state", len(n), fn, len(fn), reconcile.MaxStateFileName)
+		}
+		if head, _, cut := strings.Cut(fn, "#"); cut && (strings.HasSuffix(head, "%") || len(head) >= 2 && head[len(head)-2] == '%') {
+			t.Errorf("StateFileName split an escape: %q", fn)
+		}
+		if other, dup := seen[fn]; dup {
+			t.Errorf("StateFileName gives %q for both %q and %q", fn, other, n)
+		}
+		seen[fn] = n
+		st.Folders = append(st.Folders, reconcile.FolderState{Name: n, A: reconcile.SideState{Mailbox: n, UIDValidity: 1}})
+	}
+	files := reconcile.EncodeState(st)
+	if len(files) != len(names) {
+		t.Fatalf("EncodeState wrote %d files for %d folders", len(files), len(names))
+	}
+	got, err := reconcile.DecodeState("pair", files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotNames []string
+	for _, f := range got.Folders {
+		gotNames = append(gotNames, f.Name)
+	}
+	want := slices.Clone(names)
+	slices.Sort(want)
+	if !slices.Equal(gotNames, want) {
+		t.Errorf("DecodeState(EncodeState) folders = %q, want %q", gotNames, want)
+	}
 }
