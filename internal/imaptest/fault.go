@@ -158,9 +158,18 @@ func (r *Recorder) event(e Event) Action {
 	return fn(e)
 }
 
-// reserve counts size bytes about to be relayed. It returns how many of
-// them to relay and, when a byte fault is reached, the fault (once).
-func (r *Recorder) reserve(size int) (int, Kind) {
+// Faulted returns the number (as Event.Conn) of the connection the
+// last byte fault (CutAfter, StallAfter) hit, or 0 if none did yet.
+func (r *Recorder) Faulted() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.faulted
+}
+
+// reserve counts size bytes about to be relayed on connection conn. It
+// returns how many of them to relay and, when a byte fault is reached,
+// the fault (once).
+func (r *Recorder) reserve(conn, size int) (int, Kind) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := int64(size)
@@ -168,6 +177,7 @@ func (r *Recorder) reserve(size int) (int, Kind) {
 		n = max(r.faultAt-r.bytes, 0)
 		r.bytes += n
 		r.faultAt = -1
+		r.faulted = conn
 		return int(n), r.fault
 	}
 	r.bytes += n

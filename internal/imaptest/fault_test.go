@@ -353,6 +353,9 @@ func TestByteFaults(t *testing.T) {
 		if got := rec.Bytes(); got != at+7 {
 			t.Errorf("Bytes() = %d, want %d", got, at+7)
 		}
+		if n := rec.Faulted(); n != 2 {
+			t.Errorf("Faulted() = %d, want 2 (the cut connection)", n)
+		}
 
 		// Cut in the client's command: the server gets "a1 NO" of
 		// "a1 NOOP" and never answers; the client sees EOF.
@@ -385,8 +388,35 @@ func TestByteFaults(t *testing.T) {
 		if b, err := c.r.ReadByte(); !errors.As(err, &nerr) || !nerr.Timeout() {
 			t.Errorf("a stalled connection gives %q, %v; want a read timeout", b, err)
 		}
+		if n := rec.Faulted(); n != 5 {
+			t.Errorf("Faulted() = %d, want 5 (the stalled connection)", n)
+		}
 		if n := rec.Conns(); n != 5 {
 			t.Errorf("Conns() = %d, want 5", n)
+		}
+	})
+}
+
+// TestClientGoneInLiteral: a client that goes away in the middle of an
+// APPEND's literal leaves no message behind, on either server. (The
+// proxy resets the server's connection then: go-imap's memory server
+// would store the part it got on a clean EOF.)
+func TestClientGoneInLiteral(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t)
+		rec := imaptest.Record(t, srv)
+		c := dialRaw(t, rec.Addr)
+		c.login()
+		c.send("a1 APPEND INBOX {100+}\r\nMessage-ID: <half@example.org>\r\n\r\nhalf a")
+		c.c.Close()
+		// A new login through the proxy takes a few round trips: by then
+		// a server that stores what it got has done so (memserver does,
+		// without the reset, every time).
+		c2 := dialRaw(t, rec.Addr)
+		c2.login()
+		if got := srv.Messages(t, "alice", "INBOX"); len(got) != 0 {
+			t.Errorf("the server holds %+v, want nothing", got)
 		}
 	})
 }

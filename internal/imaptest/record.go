@@ -50,13 +50,14 @@ type Recorder struct {
 	// The fault injection of fault.go, guarded by mu: conns and seq
 	// number connections and commands, bytes counts the bytes relayed,
 	// and at a byte count of faultAt (when >= 0) the connection carrying
-	// the next byte gets fault.
+	// the next byte gets fault; faulted is that connection's number.
 	intercept func(Event) Action
 	conns     int
 	seq       int
 	bytes     int64
 	faultAt   int64
 	fault     Kind
+	faulted   int
 }
 
 type recorded struct {
@@ -220,6 +221,8 @@ type proxied struct {
 	done           chan struct{}
 	// stalled says the connection relays nothing more (Stall).
 	stalled atomic.Bool
+	// inLiteral says a literal of the client's is partly forwarded.
+	inLiteral atomic.Bool
 	// toClient is held while one response, or a line the proxy makes
 	// up, is written to the client, so the two never interleave.
 	toClient sync.Mutex
@@ -250,8 +253,17 @@ type command struct {
 // or closed by the proxy.
 var errStopped = errors.New("imaptest: connection stopped by the proxy")
 
+// stop closes both connections. When it cuts a client's literal short,
+// it resets the server's connection instead of closing it cleanly:
+// go-imap's memory server takes a clean EOF inside APPEND's literal for
+// the end of the message and stores what it got (Dovecot does not), and
+// a test of a cut would then find a truncated message that no client
+// could have made.
 func (p *proxied) stop() {
 	p.once.Do(func() {
+		if tcp, ok := p.server.(*net.TCPConn); ok && p.inLiteral.Load() {
+			tcp.SetLinger(0)
+		}
 		close(p.done)
 		p.client.Close()
 		p.server.Close()
@@ -272,7 +284,7 @@ func (p *proxied) relay(dst net.Conn, b []byte) error {
 	if p.stalled.Load() {
 		return p.stall()
 	}
-	n, fault := p.rec.reserve(len(b))
+	n, fault := p.rec.reserve(p.id, len(b))
 	if n > 0 {
 		if _, err := dst.Write(b[:n]); err != nil {
 			return err
@@ -454,9 +466,11 @@ func (p *proxied) clientLoop() error {
 				return errStopped
 			}
 		}
+		p.inLiteral.Store(true)
 		if _, err := io.CopyN(relayWriter{p, p.server}, r, n); err != nil {
 			return err
 		}
+		p.inLiteral.Store(false)
 	}
 }
 
