@@ -28,7 +28,11 @@ func openState(ctx context.Context, g *globalOptions) (*hclconfig.Config, *gitst
 		return cfg, nil, fmt.Errorf("%s: %w", cfg.State.Path, errNoState)
 	}
 	repo, err := gitstate.Open(ctx, cfg.State.Path)
-	return cfg, repo, err
+	if err != nil {
+		return cfg, nil, err
+	}
+	repo.LockMaxAge = cfg.State.LockMaxAge
+	return cfg, repo, nil
 }
 
 // cmdStatus prints, per pair and folder, what the state agrees on, and

@@ -249,6 +249,7 @@ func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
 		if err != nil {
 			return err
 		}
+		repo.LockMaxAge = cfg.State.LockMaxAge
 		states = stateRepo{repo}
 	}
 	if !planOnly {

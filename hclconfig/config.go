@@ -56,6 +56,10 @@ type State struct {
 	// Remote is the Git remote of the state repository, empty for none.
 	// It is stored, not checked.
 	Remote string
+	// LockMaxAge is how long a run lock may go unrefreshed before another
+	// run takes it over as stale (a run on another host that died, whose
+	// pid cannot be checked). Zero means gitstate.DefaultLockMaxAge.
+	LockMaxAge time.Duration
 }
 
 // TLSMode is how an account's connection is secured.

@@ -548,3 +548,37 @@ func TestLoad(t *testing.T) {
 		t.Errorf("Load(missing) = %v, %v; want one error naming the file", cfg, diags)
 	}
 }
+
+// TestLockMaxAge: state's lock_max_age takes a positive duration; left
+// out it is zero (gitstate's default applies); a bare number is an error
+// at its position that suggests the unit.
+func TestLockMaxAge(t *testing.T) {
+	const accounts = "account \"a\" {\n  host = \"127.0.0.1\"\n  tls = \"none\"\n  username = \"u\"\n  password = \"p\"\n}\n" +
+		"account \"b\" {\n  host = \"127.0.0.1\"\n  tls = \"none\"\n  username = \"v\"\n  password = \"p\"\n}\n" +
+		"pair \"p\" {\n  a = \"a\"\n  b = \"b\"\n}\n"
+	for _, tt := range []struct {
+		state string
+		want  time.Duration
+		err   string
+	}{
+		{"state {\n}\n", 0, ""},
+		{"state {\n  lock_max_age = \"10m\"\n}\n", 10 * time.Minute, ""},
+		{"state {\n  lock_max_age = 600\n}\n", 0, `Did you mean "600s"?`},
+		{"state {\n  lock_max_age = \"-1h\"\n}\n", 0, "greater than zero"},
+	} {
+		cfg, diags, _ := hclconfig.Parse([]byte(tt.state+accounts), "c.hcl", hclconfig.Options{LookupEnv: noEnv})
+		if tt.err != "" {
+			if len(diags) != 1 || !strings.Contains(diags[0].Detail, tt.err) || diags[0].Subject == nil || diags[0].Subject.Start.Line != 2 || diags[0].Subject.Start.Column != 18 {
+				t.Errorf("Parse(%q): diagnostics %v, want one at 2:18 saying %s", tt.state, diags, tt.err)
+			}
+			continue
+		}
+		if len(diags) > 0 {
+			t.Errorf("Parse(%q) diagnostics: %v", tt.state, diags)
+			continue
+		}
+		if cfg.State.LockMaxAge != tt.want {
+			t.Errorf("Parse(%q): LockMaxAge = %v, want %v", tt.state, cfg.State.LockMaxAge, tt.want)
+		}
+	}
+}

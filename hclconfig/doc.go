@@ -9,6 +9,7 @@
 //	state {                              # optional
 //	  path   = "./mailtwin-state"        # relative to the config file; default "mailtwin-state" beside it
 //	  remote = "ssh://git@host/state"    # optional, stored only
+//	  lock_max_age = "1h"                # a lock not refreshed this long is stale; default 1h
 //	}
 //	account "work" {
 //	  host     = "imap.example.com"      # required

@@ -80,6 +80,7 @@ var (
 	stateSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "path"},
 		{Name: "remote"},
+		{Name: "lock_max_age"},
 	}}
 	accountSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "host", Required: true},
@@ -354,6 +355,11 @@ func (d *decoder) state(b *hcl.Block, dir string, st *State) {
 	}
 	if r, o := d.str(c.Attributes["remote"], false); o == good {
 		st.Remote = r
+	}
+	if a := c.Attributes["lock_max_age"]; a != nil {
+		if t, o := d.duration(a); o == good {
+			st.LockMaxAge = t
+		}
 	}
 }
 
