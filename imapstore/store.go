@@ -69,7 +69,10 @@ type Options struct {
 	// any wait for the server during an operation. Zero means
 	// DefaultTimeout.
 	Timeout time.Duration
-	// DebugWriter, if set, receives the raw protocol, LOGIN excepted.
+	// DebugWriter, if set, receives the raw protocol, LOGIN excepted:
+	// the LOGIN command and its reply are replaced by a placeholder, and
+	// any LOGIN or AUTHENTICATE exchange before authentication (SASL
+	// responses included) by its tag and command name.
 	DebugWriter io.Writer
 }
 
@@ -107,7 +110,8 @@ type Store struct {
 	mu     sync.Mutex
 	c      *imapclient.Client // nil: not connected (the next call dials)
 	conn   *timeoutConn
-	debug  *redactor
+	debug  *redactor   // nil without DebugWriter; writes to auth
+	auth   *authFilter // under debug; nil without DebugWriter
 	caps   imap.CapSet
 	delim  rune
 	hasDel bool // delim is known
@@ -144,7 +148,8 @@ func Dial(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s := &Store{opts: opts, addr: addr, host: host}
 	if opts.DebugWriter != nil {
-		s.debug = &redactor{w: opts.DebugWriter}
+		s.auth = newAuthFilter(opts.DebugWriter)
+		s.debug = &redactor{w: s.auth}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("account %q: connect to %s: %w", opts.Name, addr, err)
@@ -249,6 +254,9 @@ func (s *Store) open(conn *timeoutConn) (*imapclient.Client, imap.CapSet, error)
 	if s.debug != nil {
 		copts.DebugWriter = s.debug
 	}
+	// Until this connection is authenticated, the trace hides any
+	// LOGIN or AUTHENTICATE exchange it sees (see authFilter).
+	s.auth.reset()
 
 	var c *imapclient.Client
 	switch s.opts.TLS {
@@ -297,6 +305,9 @@ func (s *Store) open(conn *timeoutConn) (*imapclient.Client, imap.CapSet, error)
 			return c, nil, s.loginError(err)
 		}
 	}
+	// No credentials travel from here on; message contents do, and
+	// must not be read as commands.
+	s.auth.authenticated()
 	// Dovecot can answer LOGIN with OK and then BYE when it cannot set up
 	// the user's mail storage; Login().Wait() still returns nil. Only a
 	// round trip tells (and Caps() is nil on a dead connection).
