@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -201,18 +202,33 @@ func copyBatch(ctx context.Context, acts []Action, g []int, src, dst Mailstore, 
 	for _, i := range g {
 		byUID[acts[i].SrcUID] = i
 	}
+	// srcFailed holds the messages whose APPEND failed because their
+	// body could not be read: the source's fault, not the target's.
+	srcFailed := map[int]error{}
 	err := src.Fetch(ctx, first.SrcMailbox, uidsOf(acts, g, true), func(m FetchedMessage) error {
 		i, ok := byUID[m.UID]
 		if !ok {
 			return nil
 		}
-		ap, err := dst.Append(ctx, acts[i].Mailbox, acts[i].Flags, m.InternalDate, m.Size, m.Body)
+		body := &bodyReader{r: m.Body, size: m.Size}
+		ap, err := dst.Append(ctx, acts[i].Mailbox, acts[i].Flags, m.InternalDate, m.Size, body)
 		out[i] = Outcome{Err: err, UID: ap.UID, UIDValidity: ap.UIDValidity}
+		if err != nil && body.err != nil {
+			srcFailed[i] = body.err
+		}
 		if err != nil && ctx.Err() != nil {
 			return err
 		}
 		return nil
 	})
+	for i, rerr := range srcFailed {
+		// Fetch's error says which account and what happened (a
+		// timeout, say); the body's read error is the fallback.
+		if err != nil {
+			rerr = err
+		}
+		out[i].Err = fmt.Errorf("fetch from %q on %s: %w", first.SrcMailbox, first.Side.Other(), rerr)
+	}
 	for _, i := range g {
 		if out[i].Err == ErrNotRun {
 			if err != nil {
@@ -222,6 +238,27 @@ func copyBatch(ctx context.Context, acts []Action, g []int, src, dst Mailstore, 
 			}
 		}
 	}
+}
+
+// bodyReader remembers the error a message body failed with, or that it
+// ended short of its size, so that copyBatch can tell a source that
+// broke off from a target that did.
+type bodyReader struct {
+	r          io.Reader
+	size, read int64
+	err        error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.read += int64(n)
+	switch {
+	case err == io.EOF && b.read < b.size:
+		b.err = io.ErrUnexpectedEOF
+	case err != nil && err != io.EOF:
+		b.err = err
+	}
+	return n, err
 }
 
 func uidsOf(acts []Action, g []int, src bool) []UID {
