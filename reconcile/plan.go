@@ -112,6 +112,7 @@ func Build(pair string, base State, a, b Listing, p Policy) (*Plan, error) {
 	}
 
 	views := pl.views(base)
+	pl.ownTrash(views)
 	// Trash folders go last, so the messages moved into them by this plan
 	// are known when their new messages are paired.
 	sort.SliceStable(views, func(i, j int) bool {
@@ -209,6 +210,49 @@ func (pl *planner) trashMailbox(s Side) string {
 		}
 	}
 	return ""
+}
+
+// ownTrash makes a trash folder that one side lists, the other side
+// has no folder of that name, and the state does not know yet, that
+// side's own: it is not made on the other side, as the trash a plan
+// creates is not (case 09). Where deletions go to the trash, copying
+// a side's trash to the other side would bring the messages deleted
+// there back into a trash of their own. A run killed between creating
+// the trash and committing leaves exactly this (case 93); so does a
+// first sync where only one side has a trash. Only pairs that delete to
+// the trash somewhere are concerned.
+func (pl *planner) ownTrash(views []*view) {
+	if !pl.policy.usesTrash() {
+		return
+	}
+	for _, v := range views {
+		if v.base != nil {
+			continue
+		}
+		for s := range 2 {
+			f := v.listed[s]
+			if f == nil || v.listed[1-s] != nil || pl.trash[s] == "" || f.Mailbox != pl.trash[s] {
+				continue
+			}
+			v.base = &FolderState{Name: v.name}
+			*v.base.Side(Side(s)) = SideState{Mailbox: f.Mailbox, UIDValidity: f.UIDValidity}
+		}
+	}
+}
+
+// trashedOn reports whether m, new in folder v on side s, is a message
+// deleted on both sides: gone from its base folder on both, and now in
+// s's trash, in a pair that deletes to the trash. It stays in s's trash
+// only; copying it would bring a message deleted on the other side back
+// there. A run that moved it into the trash itself, for a deletion on
+// the other side, and was killed before it committed leaves exactly this
+// (case 95).
+func (pl *planner) trashedOn(s Side, v *view, m *Message) bool {
+	if !pl.policy.usesTrash() || v.listed[s] == nil || v.listed[s].Mailbox != pl.trash[s] || m.ID == "" {
+		return false
+	}
+	_, gone := pl.movedBoth[m.ID]
+	return gone
 }
 
 func (pl *planner) isTrash(v *view) bool {
@@ -542,7 +586,7 @@ func (pl *planner) folder(v *view) {
 					base = a.mergeBase
 				}
 				pl.mergeFlags(add, sl, dir, base, pair, names)
-			} else if dir.Flows(side) && !detached[o] {
+			} else if dir.Flows(side) && !detached[o] && !pl.trashedOn(side, v, m) {
 				copyTo(o, m, sl, ReasonNew)
 			}
 			d.slots = append(d.slots, sl)

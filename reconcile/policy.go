@@ -206,6 +206,19 @@ func (p Policy) For(name string) FolderPolicy {
 	return p.Default
 }
 
+// usesTrash reports whether any folder of the pair deletes to the trash.
+func (p Policy) usesTrash() bool {
+	if p.Default.Deletion == Trash {
+		return true
+	}
+	for _, r := range p.Rules {
+		if r.Deletion == Trash {
+			return true
+		}
+	}
+	return false
+}
+
 // MatchGlob reports whether a logical folder name ("/"-separated) matches
 // pattern. "*" matches any run of characters within one level, "**" any
 // run of levels (including none when it stands alone as a level), other
