@@ -32,7 +32,7 @@ var (
 
 // A sweep phase is one `mailtwin apply` that the sweep interrupts: the
 // first sync of two filled accounts, or a later one with new mail, flag
-// changes, deletions and moves on both sides.
+// changes, deletions (one of them to the trash) and moves on both sides.
 type sweepPhase struct {
 	name string
 	// prepare brings the accounts of a trial to where the interrupted
@@ -41,7 +41,11 @@ type sweepPhase struct {
 }
 
 // sweepFolders are the folders compared after a trial.
-var sweepFolders = []string{"INBOX", "Work", "Lists", "New"}
+var sweepFolders = []string{"INBOX", "Work", "Lists", "New", "Trash"}
+
+// sweepPolicy is the pair's folder rules in the sweep: Lists deletes to
+// the trash, so the sweep kills trash moves too.
+const sweepPolicy = "  folder \"Lists\" { deletion = \"trash\" }\n"
 
 func sweepFirst(t *testing.T, tr *sweepTrial) {
 	f := tr.fixture(t)
@@ -72,6 +76,7 @@ func sweepLater(t *testing.T, tr *sweepTrial) {
 	f.srv.RemoveFlags(t, tr.b, "INBOX", f.uidOf(tr.b, "INBOX", "j2"), imap.FlagSeen)
 	f.srv.Move(t, tr.b, "Lists", f.uidOf(tr.b, "Lists", "l1"), "INBOX")
 	f.put(tr.b, "New", "n1", imap.FlagFlagged)
+	f.expunge(tr.a, "Lists", "l2") // to b's trash
 }
 
 var sweepPhases = []sweepPhase{{"first", sweepFirst}, {"later", sweepLater}}
@@ -90,7 +95,7 @@ type sweepTrial struct {
 
 func newSweepTrial(t *testing.T, srv *imaptest.Server, a, b, addr string) *sweepTrial {
 	dir := t.TempDir()
-	tr := &sweepTrial{srv: srv, a: a, b: b, dir: dir, config: filepath.Join(dir, "mailtwin.hcl"), state: filepath.Join(dir, "state")}
+	tr := &sweepTrial{srv: srv, a: a, b: b, dir: dir, config: filepath.Join(dir, "mailtwin.hcl"), state: filepath.Join(dir, "state"), pairExtra: sweepPolicy}
 	tr.writeConfig(t, addr)
 	return tr
 }
