@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -440,4 +441,286 @@ func faultTrialRun(t *testing.T, srv *imaptest.Server, userA, userB string, tr f
 	r.apply()
 	r.checkConverged(want)
 	return broke, took
+}
+
+// planLine returns the line of apply's plan output that holds each of
+// parts, trimmed; the test fails if there is not exactly one.
+func planLine(t *testing.T, stdout string, parts ...string) string {
+	t.Helper()
+	var found []string
+	for _, l := range strings.Split(stdout, "\n") {
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(l, p)
+		}
+		if ok {
+			found = append(found, strings.TrimSpace(l))
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("want one line of the plan with %q, got %q in\n%s", parts, found, stdout)
+	}
+	return found[0]
+}
+
+// faultLeak matches what the scenario's messages hold: subjects
+// ("about a1"), addresses, bodies ("body of a1", the long ones' lines).
+var faultLeak = regexp.MustCompile(`(about|body of) [a-z]+[0-9]|@example\.org|a line of a long message`)
+
+// wantReported fails the test unless stderr reports the plan's action
+// (its line, with the folder and the message's identity) with the
+// account's error after it, and shows nothing of the messages' content:
+// no subject, address or body.
+func wantReported(t *testing.T, stderr, action, accountErr string) {
+	t.Helper()
+	if want := action + ": " + accountErr; !strings.Contains(stderr, want) {
+		t.Errorf("stderr does not report the failed action as %q:\n%s", want, stderr)
+	}
+	if !strings.Contains(action, " m:") {
+		t.Errorf("the action %q names no message identity", action)
+	}
+	if leak := faultLeak.FindString(stderr); leak != "" {
+		t.Errorf("stderr shows message content (%q):\n%s", leak, stderr)
+	}
+}
+
+// counts returns how many commands of each verb the accounts' recorders
+// saw since their last Reset: "a APPEND" -> 2.
+func (r *faultRig) counts(verbs ...string) map[string]int {
+	out := map[string]int{}
+	for s, side := range []string{"a", "b"} {
+		for _, v := range verbs {
+			if n := r.rec[s].Count(v); n > 0 {
+				out[side+" "+v] = n
+			}
+		}
+	}
+	return out
+}
+
+// retry runs apply without faults and checks that it sent exactly the
+// commands in want (of the verbs named there and in others), exited 0
+// and converged to the phase's result.
+func (r *faultRig) retry(want map[string]int, result map[string][]string, others ...string) {
+	r.t.Helper()
+	r.watch(0, nil)
+	r.watch(1, nil)
+	r.rec[0].Reset()
+	r.rec[1].Reset()
+	r.apply()
+	verbs := others
+	for k := range want {
+		_, v, _ := strings.Cut(k, " ")
+		verbs = append(verbs, v)
+	}
+	if got := r.counts(verbs...); !maps.Equal(got, want) {
+		r.t.Errorf("the next run sent %v, want %v (only what failed); commands:\na: %q\nb: %q", got, want, r.rec[0].Commands(), r.rec[1].Commands())
+	}
+	r.checkConverged(result)
+}
+
+// refuse answers NO with text to the first command of verb on side s
+// whose line holds substr, at Received: the server never sees it.
+func (r *faultRig) refuse(s int, verb, substr, text string) {
+	var once sync.Once
+	r.watch(s, func(e imaptest.Event) imaptest.Action {
+		act := imaptest.Action{}
+		if e.Stage == imaptest.Received && e.Verb == verb && strings.Contains(e.Line, substr) {
+			once.Do(func() { act = imaptest.Action{Do: imaptest.Refuse, Text: text} })
+		}
+		return act
+	})
+}
+
+// TestFaultAppendRefused: the server refuses two APPENDs, one with a
+// non-synchronizing literal and one with a synchronizing literal (the
+// 5 kB message: go-imap then closes its connection, and the store
+// reconnects). The run reports each by folder and identity, copies
+// everything else, and exits 1; the next run appends those two and
+// nothing else.
+func TestFaultAppendRefused(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t, "alice", "bob")
+		r := newFaultRig(t, srv, "alice", "bob", "20s")
+		faultSeedFirst(r)
+		var seen sync.Map
+		r.watch(1, func(e imaptest.Event) imaptest.Action {
+			if e.Stage != imaptest.Received || e.Verb != "APPEND" {
+				return imaptest.Action{}
+			}
+			for _, f := range []struct{ mailbox, text string }{
+				{`"Lists"`, "[OVERQUOTA] Quota exceeded"},
+				{`"Work" (\Answered)`, "[LIMIT] message too large"},
+			} {
+				if strings.HasPrefix(e.Line, "APPEND "+f.mailbox) {
+					if _, dup := seen.LoadOrStore(f.mailbox, true); !dup {
+						return imaptest.Action{Do: imaptest.Refuse, Text: f.text}
+					}
+				}
+			}
+			return imaptest.Action{}
+		})
+		code, stdout, stderr, _ := r.mailtwin(time.Minute, "apply")
+		if code != 1 {
+			t.Fatalf("apply with two APPENDs refused: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+		}
+		wantReported(t, stderr, planLine(t, stdout, `b:"Lists" <- a:"Lists" uid 1 `),
+			`account "b": append to "Lists": imap: NO [OVERQUOTA] Quota exceeded`)
+		wantReported(t, stderr, planLine(t, stdout, `b:"Work" <- a:"Work" uid 2 `),
+			`account "b": append to "Work": imap: NO [LIMIT] message too large`)
+		if !strings.Contains(stderr, "2 of 13") {
+			t.Errorf("stderr does not say 2 of 13 actions failed:\n%s", stderr)
+		}
+		// The rest went through.
+		r.f.want("bob", "Lists", "l2 -", `l3 \Seen`)
+		r.f.want("bob", "Work", "bw1 $work", "w1 -")
+		r.f.want("alice", "Archive", faultWantFirst["Archive"]...)
+		r.f.want("bob", "INBOX", faultWantFirst["INBOX"]...)
+		r.retry(map[string]int{"b APPEND": 2}, faultWantFirst, "APPEND", "UID STORE", "UID MOVE")
+	})
+}
+
+// laterRig is a rig after the scenario's first sync, with the later
+// phase's changes made and the recorders reset.
+func laterRig(t *testing.T, start imaptest.StartFunc) *faultRig {
+	t.Helper()
+	srv := start(t, "alice", "bob")
+	r := newFaultRig(t, srv, "alice", "bob", "20s")
+	faultSeedFirst(r)
+	r.apply()
+	faultSeedLater(r)
+	r.rec[0].Reset()
+	r.rec[1].Reset()
+	return r
+}
+
+// TestFaultStoreRefused: the server refuses the UID STORE that carries
+// a flag change (not the one that marks a deletion). The run reports it
+// by folder and identity, does the rest, exits 1; the next run stores
+// that flag and nothing else.
+func TestFaultStoreRefused(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		r := laterRig(t, start)
+		r.refuse(1, "UID STORE", `+FLAGS.SILENT (\Seen)`, "[CANNOT] flags are read-only here")
+		code, stdout, stderr, _ := r.mailtwin(time.Minute, "apply")
+		if code != 1 {
+			t.Fatalf("apply with a UID STORE refused: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+		}
+		wantReported(t, stderr, planLine(t, stdout, `~ b:"Work" uid `, `+\Seen`),
+			`account "b": store flags in "Work": imap: NO [CANNOT] flags are read-only here`)
+		if !strings.Contains(stderr, "1 of 10") {
+			t.Errorf("stderr does not say 1 of 10 actions failed:\n%s", stderr)
+		}
+		// The rest went through: copies, the other flag changes, the
+		// deletions and the move.
+		r.f.want("bob", "Work", "bw1 $work", "w1 -")
+		r.f.want("alice", "Work", "bw1 $work", `w1 \Seen`)
+		for _, mb := range []string{"INBOX", "Lists", "Archive"} {
+			r.f.want("alice", mb, faultWantLater[mb]...)
+			r.f.want("bob", mb, faultWantLater[mb]...)
+		}
+		r.retry(map[string]int{"b UID STORE": 1}, faultWantLater, "APPEND", "UID MOVE", "UID EXPUNGE", "EXPUNGE")
+	})
+}
+
+// TestFaultMoveRefused: the server refuses the UID MOVE that carries out
+// the user's move on the other side. The message stays where it was, the
+// rest is done, the run exits 1; the next run moves it (no re-upload)
+// and does nothing else.
+func TestFaultMoveRefused(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		r := laterRig(t, start)
+		r.refuse(1, "UID MOVE", `"Archive"`, "[SERVERBUG] move failed, try again")
+		code, stdout, stderr, _ := r.mailtwin(time.Minute, "apply")
+		if code != 1 {
+			t.Fatalf("apply with a UID MOVE refused: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+		}
+		wantReported(t, stderr, planLine(t, stdout, `> b:"Work" uid `, `-> "Archive"`),
+			`account "b": move from "Work" to "Archive": imap: NO [SERVERBUG] move failed, try again`)
+		r.f.want("bob", "Work", "bw1 $work", `w1 \Seen`, `w2 \Answered`)
+		r.f.want("bob", "Archive", `ar2 \Seen`, "ar3 -")
+		for _, mb := range []string{"INBOX", "Lists", "Archive", "Work"} {
+			r.f.want("alice", mb, faultWantLater[mb]...)
+		}
+		r.retry(map[string]int{"b UID MOVE": 1}, faultWantLater, "APPEND", "UID STORE", "UID COPY", "UID EXPUNGE", "EXPUNGE")
+	})
+}
+
+// TestFaultByeMidCommand: the server does the command and then says BYE
+// instead of completing it, so mailtwin does not know it was done: an
+// APPEND (whose new UID it never learns) and a UID MOVE. The run exits
+// 1 naming both; the next run finds both done, by identity, and sends
+// no APPEND or MOVE at all: nothing twice, nothing lost.
+func TestFaultByeMidCommand(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		r := laterRig(t, start)
+		var once sync.Once
+		r.watch(0, func(e imaptest.Event) imaptest.Action {
+			act := imaptest.Action{}
+			if e.Stage == imaptest.Answered && e.Verb == "APPEND" && strings.HasPrefix(e.Line, `APPEND INBOX (\Seen)`) {
+				once.Do(func() { act = imaptest.Action{Do: imaptest.Bye, Text: "server shutting down"} })
+			}
+			return act
+		})
+		var onceB sync.Once
+		r.watch(1, func(e imaptest.Event) imaptest.Action {
+			act := imaptest.Action{}
+			if e.Stage == imaptest.Answered && e.Verb == "UID MOVE" {
+				onceB.Do(func() { act = imaptest.Action{Do: imaptest.Bye, Text: "server shutting down"} })
+			}
+			return act
+		})
+		code, stdout, stderr, _ := r.mailtwin(time.Minute, "apply")
+		if code != 1 {
+			t.Fatalf("apply with BYE after an APPEND and a UID MOVE: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+		}
+		for _, a := range []struct{ action, err string }{
+			{planLine(t, stdout, `+ a:"INBOX" <- b:"INBOX" uid `), `account "a": append to "INBOX": `},
+			{planLine(t, stdout, `> b:"Work" uid `), `account "b": move from "Work" to "Archive": `},
+		} {
+			wantReported(t, stderr, a.action, a.err)
+		}
+		r.retry(map[string]int{}, faultWantLater, "APPEND", "UID MOVE", "UID COPY")
+	})
+}
+
+// TestFaultSourceBreaksOffMidBody: the source's connection is cut in the
+// middle of the body of a message being copied. The half-sent APPEND on
+// the target is abandoned (nothing half-stored); the failure is
+// reported as the source's fetch, naming the source account, not as the
+// target's append; the next run copies that message alone.
+func TestFaultSourceBreaksOffMidBody(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t, "alice", "bob")
+		r := newFaultRig(t, srv, "alice", "bob", "20s")
+		faultSeedFirst(r)
+		var once sync.Once
+		r.watch(0, func(e imaptest.Event) imaptest.Action {
+			r.mu.Lock()
+			sel := r.sel[0][e.Conn]
+			r.mu.Unlock()
+			if e.Stage == imaptest.Received && e.Verb == "UID FETCH" && strings.Contains(e.Line, "BODY.PEEK[]") && sel == "Work" {
+				// w1 takes some 350 bytes of the answer; 2000 bytes in is
+				// inside w2's 5871-byte body.
+				once.Do(func() { r.rec[0].CutAfter(r.rec[0].Bytes() + int64(len(e.Line)) + 2000) })
+			}
+			return imaptest.Action{}
+		})
+		code, stdout, stderr, _ := r.mailtwin(time.Minute, "apply")
+		if code != 1 {
+			t.Fatalf("apply with the source cut in mid-body: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+		}
+		wantReported(t, stderr, planLine(t, stdout, `b:"Work" <- a:"Work" uid 2 `),
+			`fetch from "Work" on a: account "a": fetch from "Work": `)
+		if strings.Contains(stderr, `account "b"`) {
+			t.Errorf("stderr blames account b, whose connection was fine:\n%s", stderr)
+		}
+		r.f.want("bob", "Work", "bw1 $work", "w1 -")
+		r.retry(map[string]int{"b APPEND": 1}, faultWantFirst, "APPEND", "UID STORE")
+	})
 }
