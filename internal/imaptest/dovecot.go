@@ -29,6 +29,10 @@ type DovecotOptions struct {
 	// account's \Sent folder "Sent Items". Roles not given keep their
 	// default names (Drafts, Sent, Trash, Junk).
 	SpecialUse map[string]string
+	// Quota, if set, is the quota_rule of every user (quota plugin,
+	// Maildir++ backend): "*:messages=6", "*:storage=10K". An APPEND
+	// past it is refused with NO [OVERQUOTA].
+	Quota string
 }
 
 // StartDovecot starts a Dovecot IMAP server on 127.0.0.1 with the given
@@ -101,7 +105,7 @@ func StartDovecotWith(t testing.TB, opts DovecotOptions, users ...string) *Serve
 		if err != nil {
 			t.Fatalf("imaptest: %v", err)
 		}
-		if err := d.writeConfig(port, opts.Separator, opts.SpecialUse); err != nil {
+		if err := d.writeConfig(port, opts.Separator, opts.SpecialUse, opts.Quota); err != nil {
 			t.Fatalf("imaptest: write dovecot config: %v", err)
 		}
 		addr, err = d.start(port)
@@ -187,7 +191,7 @@ func specialUseConfig(special map[string]string) string {
 	return b.String()
 }
 
-func (d *dovecot) writeConfig(port int, sep string, special map[string]string) error {
+func (d *dovecot) writeConfig(port int, sep string, special map[string]string, quota string) error {
 	conf := fmt.Sprintf(`instance_name = imaptest-%[2]d
 base_dir = %[1]s/run
 state_dir = %[1]s/state
@@ -233,6 +237,9 @@ service imap-login {
   }
 }
 `, d.dir, port, d.loginUser, d.internalUser, d.internalGroup, d.uid, d.gid, sep, specialUseConfig(special))
+	if quota != "" {
+		conf += fmt.Sprintf("mail_plugins = $mail_plugins quota\nplugin {\n  quota = maildir:User quota\n  quota_rule = %s\n}\n", quota)
+	}
 	return os.WriteFile(d.conf, []byte(conf), 0o644)
 }
 
