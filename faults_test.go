@@ -41,6 +41,8 @@ type faultRig struct {
 	rec    [2]*imaptest.Recorder
 	config string
 	state  string
+	// rules are extra lines of the pair block (folder rules).
+	rules string
 
 	// last holds, per account and connection, the last command the
 	// connection received, and sel the mailbox it last selected.
@@ -90,8 +92,8 @@ pair "p" {
     direction = "both"
     deletion  = "propagate"
   }
-}
-`, r.state, accounts.String())
+%s}
+`, r.state, accounts.String(), r.rules)
 	if err := os.WriteFile(r.config, []byte(cfg), 0o600); err != nil {
 		r.t.Fatal(err)
 	}
@@ -723,4 +725,54 @@ func TestFaultSourceBreaksOffMidBody(t *testing.T) {
 		r.f.want("bob", "Work", "bw1 $work", "w1 -")
 		r.retry(map[string]int{"b APPEND": 1}, faultWantFirst, "APPEND", "UID STORE")
 	})
+}
+
+// TestFaultRealQuota: Dovecot's quota plugin refuses an APPEND past the
+// quota with NO [OVERQUOTA], for real. b may hold 6 messages and keeps 3
+// in a folder the pair ignores, so of the 4 messages a has for it the
+// last is refused. The run says which and exits 1; a run while b is
+// still full tries that one alone and fails the same way; once b has
+// room, the next run appends it alone and converges.
+func TestFaultRealQuota(t *testing.T) {
+	t.Parallel()
+	srv := imaptest.StartDovecotWith(t, imaptest.DovecotOptions{Quota: "*:messages=6"}, "alice", "bob")
+	r := newFaultRig(t, srv, "alice", "bob", "20s")
+	r.rules = "  folder \"Private\" { direction = \"none\" }\n"
+	r.setTimeout("20s")
+	for _, id := range []string{"q1", "q2", "q3", "q4"} {
+		r.put(0, "INBOX", id)
+	}
+	for _, id := range []string{"p1", "p2", "p3"} {
+		r.put(1, "Private", id)
+	}
+	want := []string{"q1 -", "q2 -", "q3 -", "q4 -"}
+	apply := func(wantCode, wantAppends int) (stdout, stderr string) {
+		t.Helper()
+		r.rec[0].Reset()
+		r.rec[1].Reset()
+		code, stdout, stderr, _ := r.mailtwin(time.Minute, "apply")
+		if code != wantCode {
+			t.Fatalf("apply: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, wantCode, stdout, stderr)
+		}
+		if got := r.counts("APPEND"); !maps.Equal(got, map[string]int{"b APPEND": wantAppends}) {
+			t.Errorf("apply sent %v, want %d APPENDs to b", got, wantAppends)
+		}
+		return stdout, stderr
+	}
+	// Past the quota: 3 copies done, the 4th refused.
+	stdout, stderr := apply(1, 4)
+	action := planLine(t, stdout, `b:"INBOX" <- a:"INBOX" uid 4 `)
+	const refused = `account "b": append to "INBOX": imap: NO [OVERQUOTA] `
+	wantReported(t, stderr, action, refused)
+	r.f.want("bob", "INBOX", want[:3]...)
+	// Still full: the one that failed is tried again, alone.
+	_, stderr = apply(1, 1)
+	wantReported(t, stderr, action, refused)
+	// Room for one: it goes through.
+	r.f.expunge("bob", "Private", "p1")
+	apply(0, 1)
+	r.f.want("alice", "INBOX", want...)
+	r.f.want("bob", "INBOX", want...)
+	r.f.want("bob", "Private", "p2 -", "p3 -")
+	r.settled()
 }
