@@ -398,25 +398,38 @@ func TestByteFaults(t *testing.T) {
 }
 
 // TestClientGoneInLiteral: a client that goes away in the middle of an
-// APPEND's literal leaves no message behind, on either server. (The
-// proxy resets the server's connection then: go-imap's memory server
-// would store the part it got on a clean EOF.)
+// APPEND's literal, or after the server's go-ahead for it and before
+// it, leaves no message behind, on either server. (The proxy resets the
+// server's connection then: go-imap's memory server would store the
+// part it got, or an empty message, on a clean EOF.)
 func TestClientGoneInLiteral(t *testing.T) {
 	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
-		srv := start(t)
-		rec := imaptest.Record(t, srv)
-		c := dialRaw(t, rec.Addr)
-		c.login()
-		c.send("a1 APPEND INBOX {100+}\r\nMessage-ID: <half@example.org>\r\n\r\nhalf a")
-		c.c.Close()
-		// A new login through the proxy takes a few round trips: by then
-		// a server that stores what it got has done so (memserver does,
-		// without the reset, every time).
-		c2 := dialRaw(t, rec.Addr)
-		c2.login()
-		if got := srv.Messages(t, "alice", "INBOX"); len(got) != 0 {
-			t.Errorf("the server holds %+v, want nothing", got)
+		for name, send := range map[string]func(c *raw){
+			"in the literal": func(c *raw) {
+				c.send("a1 APPEND INBOX {100+}\r\nMessage-ID: <half@example.org>\r\n\r\nhalf a")
+			},
+			"before the literal": func(c *raw) {
+				c.send("a1 APPEND INBOX {100}\r\n")
+				c.read("+")
+			},
+		} {
+			t.Run(name, func(t *testing.T) {
+				srv := start(t)
+				rec := imaptest.Record(t, srv)
+				c := dialRaw(t, rec.Addr)
+				c.login()
+				send(c)
+				c.c.Close()
+				// A new login through the proxy takes a few round trips:
+				// by then a server that stores what it got has done so
+				// (memserver does, without the reset, every time).
+				c2 := dialRaw(t, rec.Addr)
+				c2.login()
+				if got := srv.Messages(t, "alice", "INBOX"); len(got) != 0 {
+					t.Errorf("the server holds %+v, want nothing", got)
+				}
+			})
 		}
 	})
 }

@@ -221,7 +221,8 @@ type proxied struct {
 	done           chan struct{}
 	// stalled says the connection relays nothing more (Stall).
 	stalled atomic.Bool
-	// inLiteral says a literal of the client's is partly forwarded.
+	// inLiteral says a literal of the client's is announced to the
+	// server and not wholly forwarded yet.
 	inLiteral atomic.Bool
 	// toClient is held while one response, or a line the proxy makes
 	// up, is written to the client, so the two never interleave.
@@ -253,10 +254,11 @@ type command struct {
 // or closed by the proxy.
 var errStopped = errors.New("imaptest: connection stopped by the proxy")
 
-// stop closes both connections. When it cuts a client's literal short,
-// it resets the server's connection instead of closing it cleanly:
-// go-imap's memory server takes a clean EOF inside APPEND's literal for
-// the end of the message and stores what it got (Dovecot does not), and
+// stop closes both connections. When it cuts a client's literal short
+// (or before it began, the server waiting for it), it resets the
+// server's connection instead of closing it cleanly: go-imap's memory
+// server takes a clean EOF inside APPEND's literal for the end of the
+// message and stores what it got, even nothing (Dovecot does not), and
 // a test of a cut would then find a truncated message that no client
 // could have made.
 func (p *proxied) stop() {
@@ -448,6 +450,9 @@ func (p *proxied) clientLoop() error {
 			p.litTag = tag
 			p.mu.Unlock()
 		}
+		// From its announcement on, the server may be waiting for the
+		// literal (after its "+" for a synchronizing one).
+		p.inLiteral.Store(lit)
 		if err := p.relay(p.server, line); err != nil {
 			return err
 		}
@@ -458,6 +463,7 @@ func (p *proxied) clientLoop() error {
 			select {
 			case ok := <-p.litGo:
 				if !ok { // refused: the command ended without its literal
+					p.inLiteral.Store(false)
 					p.finish(tag, cmd, text.String())
 					text.Reset()
 					continue
@@ -466,7 +472,6 @@ func (p *proxied) clientLoop() error {
 				return errStopped
 			}
 		}
-		p.inLiteral.Store(true)
 		if _, err := io.CopyN(relayWriter{p, p.server}, r, n); err != nil {
 			return err
 		}
