@@ -576,7 +576,8 @@ func (p *proxied) serverLoop() error {
 				p.contTag, p.idle = "", false
 			}
 			if c, ok := p.pending[tag]; ok {
-				done = c
+				cp := *c // finish may still write c.line (a refused literal)
+				done = &cp
 				delete(p.pending, tag)
 			}
 			p.mu.Unlock()
