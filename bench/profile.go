@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// profileHook is added to mailtwin's main package at build time (go
+// build -overlay), never to the repository: with
+// MAILTWIN_BENCH_CPUPROFILE set, the binary writes a CPU profile there,
+// and with MAILTWIN_BENCH_MEMPROFILE an allocation profile at exit.
+const profileHook = `package main
+
+import (
+	"os"
+	"runtime/pprof"
+)
+
+var benchCPUProfile *os.File
+
+func init() {
+	if p := os.Getenv("MAILTWIN_BENCH_CPUPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil && pprof.StartCPUProfile(f) == nil {
+			benchCPUProfile = f
+		}
+	}
+}
+
+func benchProfileStop() {
+	if benchCPUProfile != nil {
+		pprof.StopCPUProfile()
+		benchCPUProfile.Close()
+	}
+	if p := os.Getenv("MAILTWIN_BENCH_MEMPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+	}
+}
+`
+
+// profile builds a mailtwin whose main stops a profile before it exits
+// (main.go with benchProfileStop() before its os.Exit, through an
+// overlay) and runs the four workloads once with it, one CPU and one
+// allocation profile per workload in dir. The run is not in the table:
+// profiling slows it.
+func profile(root, tmp, dir string, da, db *dovecot, pa, pb *proxy, golden string, seedVal uint64, folders []string, frac float64) error {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	src, err := os.ReadFile(filepath.Join(root, "main.go"))
+	if err != nil {
+		return err
+	}
+	const exit = "\tos.Exit(code)\n"
+	if strings.Count(string(src), exit) != 1 {
+		return fmt.Errorf("main.go has no single %q to put the profile's stop before", strings.TrimSpace(exit))
+	}
+	ov := filepath.Join(tmp, "overlay")
+	if err := os.MkdirAll(ov, 0o755); err != nil {
+		return err
+	}
+	mainGo := filepath.Join(ov, "main.go")
+	hookGo := filepath.Join(ov, "zz_benchprofile.go")
+	if err := os.WriteFile(mainGo, []byte(strings.Replace(string(src), exit, "\tbenchProfileStop()\n"+exit, 1)), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(hookGo, []byte(profileHook), 0o644); err != nil {
+		return err
+	}
+	spec, _ := json.Marshal(map[string]map[string]string{"Replace": {
+		filepath.Join(root, "main.go"):            mainGo,
+		filepath.Join(root, "zz_benchprofile.go"): hookGo,
+	}})
+	specPath := filepath.Join(ov, "overlay.json")
+	if err := os.WriteFile(specPath, spec, 0o644); err != nil {
+		return err
+	}
+	bin := filepath.Join(dir, "mailtwin")
+	logf("building a profiling mailtwin into %s", bin)
+	if err := goBuild(root, bin, specPath); err != nil {
+		return err
+	}
+	t := mailtwinTool(bin, filepath.Join(tmp, "tools", "mailtwin-profile"))
+	_, err = runTool(t, 0, da, db, pa, pb, golden, seedVal, folders, frac, func(w string) []string {
+		return []string{
+			"MAILTWIN_BENCH_CPUPROFILE=" + filepath.Join(dir, w+".cpu.pprof"),
+			"MAILTWIN_BENCH_MEMPROFILE=" + filepath.Join(dir, w+".allocs.pprof"),
+		}
+	})
+	if err != nil {
+		return err
+	}
+	logf("profiles in %s: go tool pprof -top %s %s", dir, bin, filepath.Join(dir, "b1.cpu.pprof"))
+	return nil
+}
