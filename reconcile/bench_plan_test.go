@@ -1,0 +1,219 @@
+package reconcile_test
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/mailtwin/mailtwin/reconcile"
+)
+
+// The hot pure parts of a run at the scale of issue #5: 200 folders of
+// 500 messages (100,000 messages) per side. Run with
+//
+//	go test ./reconcile -run '^$' -bench . -benchmem
+//
+// The fixtures are built once per benchmark, outside the timer.
+
+const (
+	benchFolders    = 200
+	benchPerFolder  = 500
+	benchUIDOffsetB = 1_000_000 // B's UIDs differ from A's, as after a first sync
+)
+
+// benchAccounts returns the agreed state of 100,000 messages and the
+// listings of both sides that match it exactly (a no-op run).
+func benchAccounts() (reconcile.State, reconcile.Listing, reconcile.Listing) {
+	var st reconcile.State
+	a := reconcile.Listing{Delim: '/'}
+	b := reconcile.Listing{Delim: '/'}
+	flags := []reconcile.Flags{reconcile.NewFlags(`\Seen`), reconcile.NewFlags(`\Seen`, `\Answered`), nil, reconcile.NewFlags(`\Flagged`, `\Seen`)}
+	for f := range benchFolders {
+		name := fmt.Sprintf("Archive/%03d", f)
+		if f == 0 {
+			name = "INBOX"
+		}
+		fs := reconcile.FolderState{
+			Name: name,
+			A:    reconcile.SideState{Mailbox: name, UIDValidity: 1000 + uint32(f), UIDNext: benchPerFolder + 1, HighestModSeq: benchPerFolder + 1},
+			B:    reconcile.SideState{Mailbox: name, UIDValidity: 2000 + uint32(f), UIDNext: benchUIDOffsetB + benchPerFolder + 1, HighestModSeq: benchPerFolder + 1},
+		}
+		fa := reconcile.Folder{Mailbox: name, UIDValidity: fs.A.UIDValidity, UIDNext: fs.A.UIDNext, HighestModSeq: fs.A.HighestModSeq}
+		fb := reconcile.Folder{Mailbox: name, UIDValidity: fs.B.UIDValidity, UIDNext: fs.B.UIDNext, HighestModSeq: fs.B.HighestModSeq}
+		for i := range benchPerFolder {
+			uid := reconcile.UID(i + 1)
+			size := int64(2048 + (f*benchPerFolder+i)%18000)
+			id := reconcile.IdentityFromMessageID(fmt.Sprintf("<%d.%d@bench.example>", f, i), size)
+			fl := flags[(f+i)%len(flags)]
+			fs.Records = append(fs.Records, reconcile.Record{UIDA: uid, UIDB: benchUIDOffsetB + uid, Flags: fl, ID: id})
+			fa.Messages = append(fa.Messages, reconcile.Message{UID: uid, Flags: fl, ID: id, Size: size})
+			fb.Messages = append(fb.Messages, reconcile.Message{UID: benchUIDOffsetB + uid, Flags: fl, ID: id, Size: size})
+		}
+		st.Folders = append(st.Folders, fs)
+		a.Folders = append(a.Folders, fa)
+		b.Folders = append(b.Folders, fb)
+	}
+	sortListing(&a)
+	sortListing(&b)
+	sortState(&st)
+	return st, a, b
+}
+
+func sortListing(l *reconcile.Listing) {
+	for i := 1; i < len(l.Folders); i++ {
+		for j := i; j > 0 && l.Folders[j].Mailbox < l.Folders[j-1].Mailbox; j-- {
+			l.Folders[j], l.Folders[j-1] = l.Folders[j-1], l.Folders[j]
+		}
+	}
+}
+
+func sortState(s *reconcile.State) {
+	for i := 1; i < len(s.Folders); i++ {
+		for j := i; j > 0 && s.Folders[j].Name < s.Folders[j-1].Name; j-- {
+			s.Folders[j], s.Folders[j-1] = s.Folders[j-1], s.Folders[j]
+		}
+	}
+}
+
+// changeA makes b3's and b4's changes on A's listing: every hundredth
+// message has a flag toggled, every hundredth (another one) is gone,
+// every hundredth (a third) moved to the next folder, and one new
+// message per hundred arrives.
+func changeA(a reconcile.Listing) reconcile.Listing {
+	out := reconcile.Listing{Delim: a.Delim, Folders: make([]reconcile.Folder, len(a.Folders))}
+	for fi, f := range a.Folders {
+		out.Folders[fi] = f
+		out.Folders[fi].Messages = nil
+	}
+	for fi, f := range a.Folders {
+		for i, m := range f.Messages {
+			switch i % 100 {
+			case 10: // flag change
+				if m.Flags.Has(`\Seen`) {
+					m.Flags = reconcile.NewFlags()
+				} else {
+					m.Flags = reconcile.NewFlags(`\Seen`)
+				}
+			case 20: // expunged
+				continue
+			case 30: // moved to the next folder
+				to := &out.Folders[(fi+1)%len(out.Folders)]
+				m.UID = to.UIDNext
+				to.UIDNext++
+				to.Messages = append(to.Messages, m)
+				continue
+			}
+			out.Folders[fi].Messages = append(out.Folders[fi].Messages, m)
+		}
+	}
+	for fi := range out.Folders {
+		to := &out.Folders[fi]
+		for k := range benchPerFolder / 100 {
+			size := int64(3000 + k)
+			to.Messages = append(to.Messages, reconcile.Message{UID: to.UIDNext, ID: reconcile.IdentityFromMessageID(fmt.Sprintf("<new.%d.%d@bench.example>", fi, k), size), Size: size})
+			to.UIDNext++
+		}
+		to.HighestModSeq += 100
+		slices.SortFunc(to.Messages, func(x, y reconcile.Message) int { return cmp.Compare(x.UID, y.UID) })
+	}
+	return out
+}
+
+func benchPolicy() reconcile.Policy {
+	limit, err := reconcile.ParseLimit("50%")
+	if err != nil {
+		panic(err)
+	}
+	return reconcile.Policy{Default: reconcile.FolderPolicy{Direction: reconcile.Both, Deletion: reconcile.Propagate}, MaxDeletes: limit}
+}
+
+// BenchmarkBuild plans a pair of 100,000 messages per side: with
+// nothing changed (b2), after 1% flag changes, expunges, moves and new
+// messages on A (b3 and b4), and a first sync into an empty B (b1).
+func BenchmarkBuild(b *testing.B) {
+	st, la, lb := benchAccounts()
+	empty := reconcile.Listing{Delim: '/'}
+	for _, c := range []struct {
+		name     string
+		base     reconcile.State
+		a, b     reconcile.Listing
+		nActions int // -1: any
+	}{
+		{"noop", st, la, lb, 0},
+		{"changed", st, changeA(la), lb, -1},
+		{"initial", reconcile.State{}, la, empty, -1},
+	} {
+		b.Run(fmt.Sprintf("%s/messages=%d", c.name, benchFolders*benchPerFolder), func(b *testing.B) {
+			pol := benchPolicy()
+			b.ReportAllocs()
+			var p *reconcile.Plan
+			for b.Loop() {
+				var err error
+				p, err = reconcile.Build("bench", c.base, c.a, c.b, pol)
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			if c.nActions >= 0 && len(p.Actions) != c.nActions {
+				b.Fatalf("Build planned %d actions, want %d", len(p.Actions), c.nActions)
+			}
+			b.ReportMetric(float64(len(p.Actions)), "actions")
+		})
+	}
+}
+
+// BenchmarkNext computes the next state after the changed plan of
+// BenchmarkBuild, every action done.
+func BenchmarkNext(b *testing.B) {
+	st, la, lb := benchAccounts()
+	p, err := reconcile.Build("bench", st, changeA(la), lb, benchPolicy())
+	if err != nil {
+		b.Fatal(err)
+	}
+	outcomes := make([]reconcile.Outcome, len(p.Actions))
+	for i := range outcomes {
+		outcomes[i].UID = reconcile.UID(2_000_000 + i)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		reconcile.Next(p, outcomes)
+	}
+}
+
+// BenchmarkEncodeState renders the state of 100,000 messages (200
+// files), as every run that changed something does before staging.
+func BenchmarkEncodeState(b *testing.B) {
+	st, _, _ := benchAccounts()
+	b.ReportAllocs()
+	var n int
+	for b.Loop() {
+		n = 0
+		for _, data := range reconcile.EncodeState(st) {
+			n += len(data)
+		}
+	}
+	b.SetBytes(int64(n))
+}
+
+// BenchmarkDecodeState parses the state of 100,000 messages, as every
+// run does first.
+func BenchmarkDecodeState(b *testing.B) {
+	st, _, _ := benchAccounts()
+	files := reconcile.EncodeState(st)
+	var n int
+	for _, data := range files {
+		n += len(data)
+	}
+	b.SetBytes(int64(n))
+	b.ReportAllocs()
+	for b.Loop() {
+		got, err := reconcile.DecodeState("bench", files)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(got.Folders) != benchFolders {
+			b.Fatalf("DecodeState gave %d folders, want %d", len(got.Folders), benchFolders)
+		}
+	}
+}
