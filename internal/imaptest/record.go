@@ -384,11 +384,10 @@ func parse(line string) (verb, rest string) {
 func (p *proxied) fromClient() {
 	defer p.rec.wg.Done()
 	defer p.stop()
-	if err := p.clientLoop(); err != nil {
-		return
-	}
+	p.clientLoop()
 }
 
+// clientLoop is fromClient's loop; it returns why it stopped.
 func (p *proxied) clientLoop() error {
 	r := bufio.NewReader(p.client)
 	var text strings.Builder // the command so far, literals as markers
@@ -544,6 +543,7 @@ func (p *proxied) fromServer() {
 	p.serverLoop()
 }
 
+// serverLoop is fromServer's loop; it returns why it stopped.
 func (p *proxied) serverLoop() error {
 	r := bufio.NewReader(p.server)
 	inside := false // the line continues a response after a literal
