@@ -872,3 +872,37 @@ func TestFaultRealQuota(t *testing.T) {
 	r.f.want("bob", "Private", "p2 -", "p3 -")
 	r.settled()
 }
+
+// TestFaultStalledServer: the server does an APPEND and then goes
+// silent on that connection, neither answering nor closing it. With
+// timeout = "1s" the run gives up on that step after a second, goes on
+// with the rest on a new connection, and exits 1 naming the account,
+// the folder and the timeout; the next run finds the message stored, by
+// identity, and appends nothing.
+func TestFaultStalledServer(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t, "alice", "bob")
+		r := newFaultRig(t, srv, "alice", "bob", "1s")
+		faultSeedFirst(r)
+		var once sync.Once
+		r.watch(1, func(e imaptest.Event) imaptest.Action {
+			act := imaptest.Action{}
+			if e.Stage == imaptest.Answered && e.Verb == "APPEND" && strings.HasPrefix(e.Line, `APPEND "Lists"`) {
+				once.Do(func() { act.Do = imaptest.Stall })
+			}
+			return act
+		})
+		code, stdout, stderr, took := r.mailtwin(time.Minute, "apply")
+		if code != 1 || took < time.Second || took > 10*time.Second {
+			t.Fatalf("apply with a stalled APPEND: exit %d after %v, want exit 1 after the 1s timeout, well within 10s\nstdout:\n%s\nstderr:\n%s", code, took, stdout, stderr)
+		}
+		wantReported(t, stderr, planLine(t, stdout, `b:"Lists" <- a:"Lists" uid 1 `),
+			`account "b": append to "Lists": no answer from the server for 1s (timeout)`)
+		if !strings.Contains(stderr, "1 of 13") {
+			t.Errorf("stderr does not say 1 of 13 actions failed (the rest went on):\n%s", stderr)
+		}
+		r.setTimeout("20s")
+		r.retry(map[string]int{}, faultWantFirst, "APPEND", "UID STORE")
+	})
+}
