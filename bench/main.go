@@ -30,9 +30,11 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -134,6 +136,24 @@ func run(nFolders, nMessages, reps int, toolNames []string, seedVal uint64, frac
 	}
 	defer da.stop()
 	defer db.stop()
+	// An interrupt, or stdout closed under us (go run ./bench | head),
+	// must not leave two Dovecots running: stop them, and remove the
+	// working directory unless it is kept.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE)
+	defer signal.Stop(sigs)
+	go func() {
+		if _, ok := <-sigs; !ok {
+			return
+		}
+		logf("interrupted: stopping the servers")
+		da.stop()
+		db.stop()
+		if !keep {
+			os.RemoveAll(tmp)
+		}
+		os.Exit(130)
+	}()
 	if err := da.start(); err != nil {
 		return err
 	}
