@@ -11,12 +11,16 @@ import (
 // profileHook is added to mailtwin's main package at build time (go
 // build -overlay), never to the repository: with
 // MAILTWIN_BENCH_CPUPROFILE set, the binary writes a CPU profile there,
-// and with MAILTWIN_BENCH_MEMPROFILE an allocation profile at exit.
+// with MAILTWIN_BENCH_MEMPROFILE an allocation profile at exit, and
+// with MAILTWIN_BENCH_HEAPPROFILE the heap profile at about the peak of
+// the heap in use.
 const profileHook = `package main
 
 import (
 	"os"
+	"runtime"
 	"runtime/pprof"
+	"time"
 )
 
 var benchCPUProfile *os.File
@@ -25,6 +29,28 @@ func init() {
 	if p := os.Getenv("MAILTWIN_BENCH_CPUPROFILE"); p != "" {
 		if f, err := os.Create(p); err == nil && pprof.StartCPUProfile(f) == nil {
 			benchCPUProfile = f
+		}
+	}
+	if p := os.Getenv("MAILTWIN_BENCH_HEAPPROFILE"); p != "" {
+		go benchPeakHeap(p)
+	}
+}
+
+// benchPeakHeap writes the heap profile to path whenever the heap in
+// use is the largest seen so far, checked every 200 ms: the in-use
+// figures of the last one written are those of (about) the peak.
+func benchPeakHeap(path string) {
+	var peak uint64
+	for range time.Tick(200 * time.Millisecond) {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		if ms.HeapInuse <= peak {
+			continue
+		}
+		peak = ms.HeapInuse
+		if f, err := os.Create(path); err == nil {
+			pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
 		}
 	}
 }
@@ -45,9 +71,9 @@ func benchProfileStop() {
 
 // profile builds a mailtwin whose main stops a profile before it exits
 // (main.go with benchProfileStop() before its os.Exit, through an
-// overlay) and runs the four workloads once with it, one CPU and one
-// allocation profile per workload in dir. The run is not in the table:
-// profiling slows it.
+// overlay) and runs the four workloads once with it, a CPU, an
+// allocation and a peak-heap profile per workload in dir. The run is
+// not in the table: profiling slows it.
 func profile(root, tmp, dir string, da, db *dovecot, pa, pb *proxy, golden string, seedVal uint64, folders []string, frac float64) error {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
@@ -94,6 +120,7 @@ func profile(root, tmp, dir string, da, db *dovecot, pa, pb *proxy, golden strin
 		return []string{
 			"MAILTWIN_BENCH_CPUPROFILE=" + filepath.Join(dir, w+".cpu.pprof"),
 			"MAILTWIN_BENCH_MEMPROFILE=" + filepath.Join(dir, w+".allocs.pprof"),
+			"MAILTWIN_BENCH_HEAPPROFILE=" + filepath.Join(dir, w+".peakheap.pprof"),
 		}
 	})
 	if err != nil {
