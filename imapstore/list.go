@@ -32,6 +32,12 @@ var roles = []struct {
 func (s *Store) List(ctx context.Context) (reconcile.Listing, error) {
 	var out reconcile.Listing
 	err := s.run(ctx, "list folders", func() error {
+		// A server may answer STATUS of the mailbox a session has
+		// selected from what the session last saw (Dovecot does): leave
+		// it first, so the counts are today's.
+		if err := s.unselect(); err != nil {
+			return err
+		}
 		statusOpts := &imap.StatusOptions{
 			UIDValidity:   true,
 			UIDNext:       true,
@@ -106,6 +112,10 @@ func (s *Store) List(ctx context.Context) (reconcile.Listing, error) {
 			f.UIDValidity = d.Status.UIDValidity
 			f.UIDNext = reconcile.UID(d.Status.UIDNext)
 			f.HighestModSeq = d.Status.HighestModSeq
+			f.NumMessages = -1
+			if n := d.Status.NumMessages; n != nil {
+				f.NumMessages = int(*n)
+			}
 			out.Folders = append(out.Folders, f)
 		}
 		slices.SortFunc(out.Folders, func(a, b reconcile.Folder) int { return strings.Compare(a.Mailbox, b.Mailbox) })

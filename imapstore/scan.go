@@ -44,32 +44,48 @@ func (s *Store) Scan(ctx context.Context, f *reconcile.Folder) error {
 		if data.HighestModSeq != 0 {
 			f.HighestModSeq = data.HighestModSeq
 		}
-		msgs := make([]reconcile.Message, 0, data.NumMessages)
-		// No FETCH 1:* on an empty mailbox: servers disagree on whether
-		// that is an error.
-		if data.NumMessages > 0 {
-			msgs, err = s.scanMessages(msgs)
-			if err != nil {
-				return err
-			}
-		}
-		slices.SortFunc(msgs, func(a, b reconcile.Message) int { return cmp.Compare(a.UID, b.UID) })
-		if n := len(msgs); n > 0 && msgs[n-1].UID >= f.UIDNext {
-			f.UIDNext = msgs[n-1].UID + 1
-		}
-		f.Messages = msgs
-		return nil
+		return s.scanAll(f, data)
 	})
 }
 
-func (s *Store) scanMessages(msgs []reconcile.Message) ([]reconcile.Message, error) {
+// scanAll reads every message of the selected mailbox f, whose SELECT
+// answered data, into f.Messages.
+func (s *Store) scanAll(f *reconcile.Folder, data *imap.SelectData) error {
+	msgs := make([]reconcile.Message, 0, data.NumMessages)
+	// No FETCH 1:* on an empty mailbox: servers disagree on whether
+	// that is an error.
+	if data.NumMessages > 0 {
+		var err error
+		msgs, err = s.scanMessages(msgs, 1)
+		if err != nil {
+			return err
+		}
+	}
+	setMessages(f, msgs)
+	return nil
+}
+
+// setMessages sorts msgs by UID into f.Messages and keeps f.UIDNext above
+// them.
+func setMessages(f *reconcile.Folder, msgs []reconcile.Message) {
+	slices.SortFunc(msgs, func(a, b reconcile.Message) int { return cmp.Compare(a.UID, b.UID) })
+	if n := len(msgs); n > 0 && msgs[n-1].UID >= f.UIDNext {
+		f.UIDNext = msgs[n-1].UID + 1
+	}
+	f.Messages = msgs
+}
+
+// scanMessages appends to msgs the messages of the selected mailbox from
+// UID from on (FETCH from:*; a server answers n:* with the last message
+// when all UIDs are below n, which is left out).
+func (s *Store) scanMessages(msgs []reconcile.Message, from imap.UID) ([]reconcile.Message, error) {
 	hdr := &imap.FetchItemBodySection{
 		Specifier:    imap.PartSpecifierHeader,
 		HeaderFields: []string{"Message-ID"},
 		Peek:         true,
 	}
 	var again []imap.UID
-	cmd := s.c.Fetch(imap.UIDSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{
+	cmd := s.c.Fetch(imap.UIDSet{{Start: from, Stop: 0}}, &imap.FetchOptions{
 		UID: true, Flags: true, RFC822Size: true,
 		BodySection: []*imap.FetchItemBodySection{hdr},
 	})
@@ -79,7 +95,7 @@ func (s *Store) scanMessages(msgs []reconcile.Message) ([]reconcile.Message, err
 		if err != nil {
 			return nil, err
 		}
-		if r.uid == 0 {
+		if r.uid == 0 || r.uid < from {
 			continue
 		}
 		if !r.complete() {

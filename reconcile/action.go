@@ -194,6 +194,8 @@ type Plan struct {
 
 	base   State
 	drafts []*draftFolder
+	// lists is what each side listed, for Next's scan points.
+	lists [2]*Listing
 }
 
 // Empty reports whether the plan changes nothing on either side.

@@ -415,6 +415,12 @@ func (m *model) sync(mode syncMode) {
 			}
 		}
 	}
+	for s := range 2 {
+		if e := m.acc[s].scanPointError(base, reconcile.Side(s)); e != "" {
+			m.fail(base, nil, "a scan point of the state would read a folder wrong:\n  %s", e)
+			return
+		}
+	}
 	la, lb := m.acc[reconcile.A].listing(), m.acc[reconcile.B].listing()
 	plan, err := reconcile.Build("p", base, la, lb, m.pol)
 	if err != nil {

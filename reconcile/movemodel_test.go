@@ -1134,6 +1134,12 @@ func (m *moveModel) sync(clean bool) {
 		}
 	}
 
+	for s := range 2 {
+		if e := m.acc[s].scanPointError(base, reconcile.Side(s)); e != "" {
+			m.fail("a scan point of the state would read a folder wrong:\n  %s", e)
+			return
+		}
+	}
 	plan, err := m.build(base)
 	m.plan = plan
 	if err != nil {

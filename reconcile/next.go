@@ -213,6 +213,7 @@ func Next(p *Plan, outcomes []Outcome) State {
 		st.Folders = append(st.Folders, f)
 	}
 	sort.Slice(st.Folders, func(i, j int) bool { return st.Folders[i].Name < st.Folders[j].Name })
+	setScanPoints(p, outcomes, &st)
 	return st
 }
 

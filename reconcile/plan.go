@@ -92,7 +92,7 @@ func Build(pair string, base State, a, b Listing, p Policy) (*Plan, error) {
 		pair:   pair,
 		policy: p,
 		lists:  [2]*Listing{&a, &b},
-		plan:   &Plan{Pair: pair, base: base},
+		plan:   &Plan{Pair: pair, base: base, lists: [2]*Listing{&a, &b}},
 	}
 	var err error
 	if pl.names, err = newNamer(p.Naming, pl.lists); err != nil {

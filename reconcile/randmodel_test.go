@@ -64,6 +64,7 @@ func randomCase(seed uint64) error {
 	}
 	var base reconcile.State
 	var log []string
+	prev := ""
 	for round := range 8 {
 		for range rr.r.IntN(6) + 1 {
 			log = append(log, rr.change())
@@ -77,6 +78,11 @@ func randomCase(seed uint64) error {
 			if fail {
 				r := rand.New(rand.NewPCG(seed, uint64(round)))
 				rr.acc[s].failOn = func(*reconcile.Action) bool { return r.IntN(3) == 0 }
+			}
+		}
+		for s := range 2 {
+			if e := rr.acc[s].scanPointError(base, reconcile.Side(s)); e != "" {
+				return fmt.Errorf("round %d: a scan point of the state would read a folder wrong:\n  %s\nbase:\n%s\nchanges:\n  %s\nprevious run:\n%s", round, e, formatState(base), strings.Join(log, "\n  "), prev)
 			}
 		}
 		plan, err := reconcile.Build("p", base, rr.acc[0].listing(), rr.acc[1].listing(), rr.pol)
@@ -108,6 +114,13 @@ func randomCase(seed uint64) error {
 			return fmt.Errorf("%v\n%s", err, ctx())
 		}
 		base = next
+		prev = ctx()
+		for i, o := range out {
+			if o.Err != nil {
+				prev += fmt.Sprintf("failed: %s\n", plan.Actions[i].String())
+			}
+		}
+		log = nil
 		for s := range 2 {
 			rr.acc[s].failOn = nil
 		}

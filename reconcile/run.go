@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -44,7 +45,7 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 	if err != nil {
 		return nil, fmt.Errorf("load state of pair %q: %w", opts.Pair, err)
 	}
-	lists, err := listBoth(ctx, opts.Policy, [2]Mailstore{a, b})
+	lists, err := listBoth(ctx, opts.Policy, [2]Mailstore{a, b}, base)
 	if err != nil {
 		return nil, fmt.Errorf("pair %q: %w", opts.Pair, err)
 	}
@@ -84,8 +85,10 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 
 // listBoth lists both sides, then scans them, each side concurrently on
 // its own connection. Folders outside the pair (outside a side's prefix)
-// and folders whose policy is direction none are not scanned.
-func listBoth(ctx context.Context, p Policy, stores [2]Mailstore) ([2]Listing, error) {
+// and folders whose policy is direction none are not scanned. A folder
+// the base knows a scan point for (knownOf) is scanned from there where
+// the Mailstore is an IncrementalScanner.
+func listBoth(ctx context.Context, p Policy, stores [2]Mailstore, base State) ([2]Listing, error) {
 	var lists [2]Listing
 	var errs [2]error
 	var wg sync.WaitGroup
@@ -108,13 +111,21 @@ func listBoth(ctx context.Context, p Policy, stores [2]Mailstore) ([2]Listing, e
 	}
 	for s := range 2 {
 		wg.Go(func() {
+			known := knownOf(base, Side(s))
+			inc, _ := stores[s].(IncrementalScanner)
 			for i := range lists[s].Folders {
 				f := &lists[s].Folders[i]
 				name := names.logicalOf(Side(s), f.Mailbox)
 				if name == "" || p.For(name).Direction == None {
 					continue
 				}
-				if err := stores[s].Scan(ctx, f); err != nil {
+				var err error
+				if k, ok := known[f.Mailbox]; ok && inc != nil {
+					err = inc.ScanSince(ctx, f, k)
+				} else {
+					err = stores[s].Scan(ctx, f)
+				}
+				if err != nil {
 					errs[s] = fmt.Errorf("scan %q on %s (%s): %w", f.Mailbox, Side(s), stores[s].Name(), err)
 					return
 				}
@@ -123,6 +134,34 @@ func listBoth(ctx context.Context, p Policy, stores [2]Mailstore) ([2]Listing, e
 	}
 	wg.Wait()
 	return lists, errors.Join(errs[0], errs[1])
+}
+
+// knownOf returns, by mailbox, the scan points the base records for side
+// s: folders whose side state has a HighestModSeq (see SideState), with
+// their records' messages below UIDNext. A mailbox two base folders
+// claim has none.
+func knownOf(base State, s Side) map[string]Known {
+	claims := map[string]int{}
+	for i := range base.Folders {
+		claims[base.Folders[i].Side(s).Mailbox]++
+	}
+	out := map[string]Known{}
+	for i := range base.Folders {
+		f := &base.Folders[i]
+		ss := f.Side(s)
+		if ss.Mailbox == "" || claims[ss.Mailbox] > 1 || ss.HighestModSeq == 0 || ss.UIDValidity == 0 || ss.UIDNext == 0 {
+			continue
+		}
+		k := Known{UIDValidity: ss.UIDValidity, UIDNext: ss.UIDNext, HighestModSeq: ss.HighestModSeq}
+		for _, r := range f.Records {
+			if u := r.UID(s); u != 0 && u < ss.UIDNext {
+				k.Messages = append(k.Messages, Message{UID: u, Flags: r.Flags, ID: r.ID})
+			}
+		}
+		slices.SortFunc(k.Messages, func(a, b Message) int { return cmp.Compare(a.UID, b.UID) })
+		out[ss.Mailbox] = k
+	}
+	return out
 }
 
 // Execute carries out a plan's actions in order and returns one Outcome

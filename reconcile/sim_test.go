@@ -234,6 +234,35 @@ type mbox struct {
 	uidNext reconcile.UID
 	role    reconcile.Role
 	msgs    []reconcile.Message // sorted by UID
+	// version counts the listings of this mailbox; each is its
+	// HIGHESTMODSEQ, and snaps keeps what it listed (see scanPointError).
+	// touched holds, per UID, the version after the last change of its
+	// flags: a STORE, or a user's change found at the next listing.
+	version uint64
+	snaps   map[uint64][]reconcile.Message
+	touched map[reconcile.UID]uint64
+}
+
+// noteUserChanges touches the messages whose flags a user changed since
+// the last listing, behind the model's back.
+func (m *mbox) noteUserChanges() {
+	last := map[reconcile.UID]reconcile.Flags{}
+	for _, x := range m.snaps[m.version] {
+		last[x.UID] = x.Flags
+	}
+	for _, x := range m.msgs {
+		if fl, ok := last[x.UID]; ok && !fl.Equal(x.Flags) {
+			m.touch(x.UID)
+		}
+	}
+}
+
+// touch notes a change of uid's flags since the last listing.
+func (m *mbox) touch(u reconcile.UID) {
+	if m.touched == nil {
+		m.touched = map[reconcile.UID]uint64{}
+	}
+	m.touched[u] = m.version + 1
 }
 
 func newAccount() *account {
@@ -263,11 +292,138 @@ func (acc *account) deliver(folder string, id reconcile.Identity, fl reconcile.F
 func (acc *account) listing() reconcile.Listing {
 	l := reconcile.Listing{Delim: acc.delim}
 	for name, m := range acc.folders {
+		m.noteUserChanges()
+		m.version++
+		if m.snaps == nil {
+			m.snaps = map[uint64][]reconcile.Message{}
+		}
+		m.snaps[m.version] = cloneMessages(m.msgs)
 		l.Folders = append(l.Folders, reconcile.Folder{Mailbox: name, UIDValidity: m.uv, UIDNext: m.uidNext, Role: m.role,
-			Messages: append([]reconcile.Message(nil), m.msgs...)})
+			HighestModSeq: m.version, NumMessages: len(m.msgs), Messages: cloneMessages(m.msgs)})
 	}
 	sort.Slice(l.Folders, func(i, j int) bool { return l.Folders[i].Mailbox < l.Folders[j].Mailbox })
 	return l
+}
+
+func cloneMessages(ms []reconcile.Message) []reconcile.Message {
+	out := make([]reconcile.Message, len(ms))
+	for i, m := range ms {
+		m.Flags = append(reconcile.Flags(nil), m.Flags...)
+		out[i] = m
+	}
+	return out
+}
+
+// scanPointError checks the scan points base records for side s against
+// this account, as it is now: a folder scanned from its point by an
+// honest CONDSTORE server, the way imapstore.ScanSince does it, must
+// come out exactly as the folder is. The listing a point names is the
+// version it was taken at (its HIGHESTMODSEQ); a message changed since is
+// one not in that listing or with other flags there. It returns what
+// differs, or "".
+func (acc *account) scanPointError(base reconcile.State, s reconcile.Side) string {
+	claims := map[string]int{}
+	for i := range base.Folders {
+		claims[base.Folders[i].Side(s).Mailbox]++
+	}
+	var errs []string
+	for i := range base.Folders {
+		f := &base.Folders[i]
+		ss := f.Side(s)
+		if ss.Mailbox == "" || ss.HighestModSeq == 0 || claims[ss.Mailbox] > 1 {
+			continue
+		}
+		mb := acc.folders[ss.Mailbox]
+		if mb == nil || mb.uv != ss.UIDValidity {
+			continue // not usable: the folder is read whole
+		}
+		mb.noteUserChanges()
+		snap, ok := mb.snaps[ss.HighestModSeq]
+		if !ok {
+			errs = append(errs, fmt.Sprintf("%s %q: scan point %d names no listing", s, ss.Mailbox, ss.HighestModSeq))
+			continue
+		}
+		if got, want := scanFromPoint(f, s, snap, mb), describe(mb.msgs); got != want {
+			errs = append(errs, fmt.Sprintf("%s %q from scan point %d/%d reads\n    %s\n  but holds\n    %s", s, ss.Mailbox, ss.HighestModSeq, ss.UIDNext, got, want))
+		}
+	}
+	return strings.Join(errs, "\n  ")
+}
+
+func describe(ms []reconcile.Message) string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, fmt.Sprintf("%d %s", m.UID, m.Flags))
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
+
+// scanFromPoint is imapstore.ScanSince against an honest server whose
+// mailbox mb was snap at the point's mod-sequence.
+func scanFromPoint(f *reconcile.FolderState, s reconcile.Side, snap []reconcile.Message, mb *mbox) string {
+	ss := f.Side(s)
+	next := ss.UIDNext
+	var old []reconcile.Message
+	for _, r := range f.Records {
+		if u := r.UID(s); u != 0 && u < next {
+			old = append(old, reconcile.Message{UID: u, Flags: r.Flags})
+		}
+	}
+	atPoint := map[reconcile.UID]bool{}
+	for _, m := range snap {
+		atPoint[m.UID] = true
+	}
+	unchanged := func(m reconcile.Message) bool {
+		return atPoint[m.UID] && mb.touched[m.UID] <= ss.HighestModSeq
+	}
+	same := len(snap) == len(mb.msgs)
+	for _, m := range mb.msgs {
+		same = same && unchanged(m)
+	}
+	if same && mb.uidNext == next && len(mb.msgs) == len(old) {
+		return describe(old) // the listing says nothing changed: nothing read
+	}
+	byUID := map[reconcile.UID]int{}
+	for i, m := range old {
+		byUID[m.UID] = i
+	}
+	whole := describe(mb.msgs)
+	var fresh []reconcile.Message
+	for _, m := range mb.msgs {
+		switch {
+		case m.UID >= next:
+			fresh = append(fresh, m)
+		case !unchanged(m): // FETCH CHANGEDSINCE reports it
+			i, ok := byUID[m.UID]
+			if !ok {
+				return whole
+			}
+			old[i].Flags = m.Flags
+		}
+	}
+	kept := old
+	if len(mb.msgs)-len(fresh) != len(old) { // UID SEARCH
+		there := map[reconcile.UID]bool{}
+		for _, m := range mb.msgs {
+			if m.UID < next {
+				if _, ok := byUID[m.UID]; !ok {
+					return whole
+				}
+				there[m.UID] = true
+			}
+		}
+		kept = nil
+		for _, m := range old {
+			if there[m.UID] {
+				kept = append(kept, m)
+			}
+		}
+		if len(kept)+len(fresh) != len(mb.msgs) {
+			return whole
+		}
+	}
+	return describe(append(kept, fresh...))
 }
 
 func (m *mbox) find(u reconcile.UID) int {
@@ -324,6 +480,7 @@ func (acc *account) apply(a *reconcile.Action, other *account) reconcile.Outcome
 			return reconcile.Outcome{Err: fmt.Errorf("store: missing")}
 		}
 		m := &mb.msgs[mb.find(a.UID)]
+		mb.touch(a.UID)
 		var fl []string
 		for _, f := range m.Flags {
 			if !a.Remove.Has(f) {

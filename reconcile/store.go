@@ -61,6 +61,32 @@ type Mailstore interface {
 	RenameFolder(ctx context.Context, from, to string) error
 }
 
+// IncrementalScanner is a Mailstore that can read only what changed in
+// a folder since a point the state recorded. Run uses it where a Mailstore
+// has it and the state has such a point.
+type IncrementalScanner interface {
+	// ScanSince fills f (as listed by List) with what Scan would: every
+	// message's UID, flags and identity, and refreshed UIDVALIDITY,
+	// UIDNEXT and HIGHESTMODSEQ. It reads only what changed since k:
+	// nothing, when the listing's counts equal k's; otherwise the
+	// messages from k.UIDNext on, the flags changed since
+	// k.HighestModSeq, and which of k's messages are gone. A message of
+	// k keeps k's identity. Where k cannot be used (another UIDVALIDITY,
+	// no CONDSTORE, a message k does not know below k.UIDNext) it reads
+	// the folder whole, as Scan.
+	ScanSince(ctx context.Context, f *Folder, k Known) error
+}
+
+// Known is what the state knows of a folder on one side: the messages
+// with a UID below UIDNext, each with the flags it had at HighestModSeq.
+type Known struct {
+	UIDValidity   uint32
+	UIDNext       UID
+	HighestModSeq uint64
+	// Messages is sorted by UID; Size is not known (0).
+	Messages []Message
+}
+
 // FetchedMessage is one message body being streamed by Mailstore.Fetch.
 type FetchedMessage struct {
 	UID          UID

@@ -151,7 +151,10 @@ type Folder struct {
 	UIDValidity   uint32
 	UIDNext       UID
 	HighestModSeq uint64
-	Messages      []Message
+	// NumMessages is the message count the listing reported (STATUS
+	// MESSAGES), before any scan; -1 when the server did not say.
+	NumMessages int
+	Messages    []Message
 }
 
 // Listing is what one side holds now.
@@ -192,9 +195,14 @@ func (r *Record) setUID(s Side, u UID) {
 type SideState struct {
 	// Mailbox is the folder's name on that side; "" when the folder does
 	// not exist there by agreement.
-	Mailbox       string
-	UIDValidity   uint32
-	UIDNext       UID
+	Mailbox     string
+	UIDValidity uint32
+	UIDNext     UID
+	// HighestModSeq, when not 0, is a point the next run may scan from
+	// (see Known): the folder's records hold every message of this side
+	// whose UID is below UIDNext, with the flags it had at this
+	// mod-sequence. Next sets it only where that is so; 0 means the next
+	// run reads the folder whole.
 	HighestModSeq uint64
 }
 

@@ -1,0 +1,176 @@
+package imapstore_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailtwin/mailtwin/internal/imaptest"
+	"github.com/mailtwin/mailtwin/reconcile"
+)
+
+// known turns a scanned folder into the scan point a state would record.
+func known(f reconcile.Folder) reconcile.Known {
+	k := reconcile.Known{UIDValidity: f.UIDValidity, UIDNext: f.UIDNext, HighestModSeq: f.HighestModSeq}
+	for _, m := range f.Messages {
+		m.Size = 0
+		k.Messages = append(k.Messages, m)
+	}
+	return k
+}
+
+// sameScan reports how got (ScanSince) differs from want (Scan), or "".
+func sameScan(got, want reconcile.Folder) string {
+	var d []string
+	if got.UIDValidity != want.UIDValidity || got.UIDNext != want.UIDNext || got.HighestModSeq != want.HighestModSeq {
+		d = append(d, fmt.Sprintf("uidvalidity/uidnext/modseq %d/%d/%d, want %d/%d/%d", got.UIDValidity, got.UIDNext, got.HighestModSeq, want.UIDValidity, want.UIDNext, want.HighestModSeq))
+	}
+	line := func(m reconcile.Message) string { return fmt.Sprintf("%d %s %s", m.UID, m.Flags, m.ID) }
+	var g, w []string
+	for _, m := range got.Messages {
+		g = append(g, line(m))
+	}
+	for _, m := range want.Messages {
+		w = append(w, line(m))
+	}
+	if !slices.Equal(g, w) {
+		d = append(d, fmt.Sprintf("messages\n  %s\nwant\n  %s", strings.Join(g, "\n  "), strings.Join(w, "\n  ")))
+	}
+	return strings.Join(d, "; ")
+}
+
+// TestScanSinceEqualsScan: after random changes by another client (flags
+// added and removed, messages expunged, new ones with and without a
+// Message-ID, or nothing at all), ScanSince from the previous scan point
+// gives exactly what a full Scan gives: UIDs, flags, identities, and
+// UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ. Dovecot (CONDSTORE); 40 rounds.
+func TestScanSinceEqualsScan(t *testing.T) {
+	t.Parallel()
+	srv := imaptest.StartDovecot(t, "alice")
+	st := open(t, srv, "alice")
+	other := srv.Dial(t, "alice")
+	rng := rand.New(rand.NewPCG(7, 7))
+	n := 0
+	put := func(withID bool) {
+		n++
+		b := msg(n)
+		if !withID {
+			b = imaptest.NewMessage("alice@example.org", "bob@example.org", fmt.Sprintf("no id %d", n), "", fmt.Sprintf("body %d\n", n))
+		}
+		srv.Append(t, "alice", "Box", b)
+	}
+	srv.Create(t, "alice", "Box")
+	for range 12 {
+		put(true)
+	}
+	put(false)
+	ctx := context.Background()
+	k := known(scan(t, st, "Box"))
+	flags := []imap.Flag{imap.FlagSeen, imap.FlagFlagged, imap.FlagAnswered, "$Label1"}
+	for round := range 40 {
+		if _, err := other.Select("Box", nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		msgs := srv.Messages(t, "alice", "Box")
+		what := rng.IntN(5)
+		switch {
+		case what == 0: // nothing
+		case what == 1 && len(msgs) > 0: // flags
+			for range 1 + rng.IntN(3) {
+				m := msgs[rng.IntN(len(msgs))]
+				f := flags[rng.IntN(len(flags))]
+				if rng.IntN(2) == 0 {
+					srv.AddFlags(t, "alice", "Box", m.UID, f)
+				} else {
+					srv.RemoveFlags(t, "alice", "Box", m.UID, f)
+				}
+			}
+		case what == 2 && len(msgs) > 1: // expunge
+			srv.Expunge(t, "alice", "Box", msgs[rng.IntN(len(msgs))].UID)
+		case what == 3: // new
+			put(rng.IntN(4) != 0)
+		default: // all at once
+			put(true)
+			if len(msgs) > 2 {
+				srv.AddFlags(t, "alice", "Box", msgs[0].UID, imap.FlagDeleted)
+				srv.Expunge(t, "alice", "Box", msgs[len(msgs)-1].UID)
+			}
+		}
+		f := folder(t, st, "Box")
+		if err := st.ScanSince(ctx, &f, k); err != nil {
+			t.Fatalf("round %d: ScanSince = %v", round, err)
+		}
+		want := scan(t, st, "Box")
+		if d := sameScan(f, want); d != "" {
+			t.Fatalf("round %d (change %d): ScanSince differs from Scan: %s", round, what, d)
+		}
+		k = known(f)
+	}
+}
+
+// TestScanSinceUnchangedReadsNothing: a folder whose listing says it is
+// as the scan point left it is not even examined; one with a changed flag
+// is examined and only the changed message's flags are fetched (no
+// header, no full listing).
+func TestScanSinceUnchangedReadsNothing(t *testing.T) {
+	t.Parallel()
+	srv := imaptest.StartDovecot(t, "alice")
+	srv.Create(t, "alice", "Box")
+	for i := range 5 {
+		srv.Append(t, "alice", "Box", msg(i))
+	}
+	rec := imaptest.Record(t, srv)
+	st := open(t, rec.Server(), "alice")
+	ctx := context.Background()
+	k := known(scan(t, st, "Box"))
+
+	rec.Reset()
+	f := folder(t, st, "Box")
+	if err := st.ScanSince(ctx, &f, k); err != nil {
+		t.Fatal(err)
+	}
+	if d := sameScan(f, reconcile.Folder{UIDValidity: k.UIDValidity, UIDNext: k.UIDNext, HighestModSeq: k.HighestModSeq, Messages: k.Messages}); d != "" {
+		t.Errorf("unchanged folder: %s", d)
+	}
+	for _, c := range rec.Commands() {
+		if !strings.HasPrefix(c, "LIST") && c != "UNSELECT" {
+			t.Errorf("unchanged folder: sent %q; want only the LIST (and the UNSELECT of the earlier scan)", c)
+		}
+	}
+
+	srv.AddFlags(t, "alice", "Box", k.Messages[2].UID, imap.FlagFlagged)
+	rec.Reset()
+	f = folder(t, st, "Box")
+	if err := st.ScanSince(ctx, &f, k); err != nil {
+		t.Fatal(err)
+	}
+	if d := sameScan(f, scan(t, st, "Box")); d != "" {
+		t.Errorf("after a flag change: %s", d)
+	}
+	var fetches []string
+	for _, c := range rec.Commands() {
+		if strings.HasPrefix(c, "UID FETCH") {
+			fetches = append(fetches, c)
+		}
+	}
+	if len(fetches) < 1 || !strings.Contains(fetches[0], "CHANGEDSINCE") || strings.Contains(fetches[0], "BODY") {
+		t.Errorf("after a flag change, fetches %q; want one FETCH of FLAGS CHANGEDSINCE, no header", fetches)
+	}
+
+	// A scan point that lacks a message the server has below its UIDNEXT
+	// (a state that was wrong) is not trusted: the folder is read whole.
+	k = known(f)
+	k.Messages = slices.Delete(k.Messages, 1, 2)
+	f = folder(t, st, "Box")
+	if err := st.ScanSince(ctx, &f, k); err != nil {
+		t.Fatal(err)
+	}
+	if d := sameScan(f, scan(t, st, "Box")); d != "" {
+		t.Errorf("with a message missing from the scan point: %s", d)
+	}
+}

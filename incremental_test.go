@@ -1,0 +1,83 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailtwin/mailtwin/internal/imaptest"
+)
+
+// settledSweepPair is the kill sweep's first scenario on Dovecot, synced
+// and then synced again, so every folder has a scan point; the returned
+// recorder sees the next run.
+func settledSweepPair(t *testing.T) (*sweepTrial, *imaptest.Recorder) {
+	srv := imaptest.StartDovecot(t, userA, userB)
+	tr := newSweepTrial(t, srv, userA, userB, srv.Addr)
+	sweepFirst(t, tr)
+	tr.apply(t)
+	tr.apply(t) // reads again what the first run changed
+	rec := imaptest.Record(t, srv)
+	tr.writeConfig(t, rec.Addr)
+	return tr, rec
+}
+
+// TestNoopResyncSelectsNothing: with nothing changed since the last run,
+// a run sends each account LOGIN, then at most three commands (the
+// session check, one LIST with STATUS for every folder, LOGOUT), and
+// opens no folder (issue #5's b2).
+func TestNoopResyncSelectsNothing(t *testing.T) {
+	t.Parallel()
+	tr, rec := settledSweepPair(t)
+	tr.apply(t)
+	cmds := rec.Commands()
+	logins := 0
+	for _, c := range cmds {
+		if strings.HasPrefix(c, "LOGIN") {
+			logins++
+		}
+	}
+	if logins != 2 || len(cmds)-logins > 2*3 {
+		t.Errorf("no-op run sent %d commands after %d LOGINs, want at most 3 per account:\n%s", len(cmds)-logins, logins, strings.Join(cmds, "\n"))
+	}
+	for _, verb := range []string{"SELECT", "EXAMINE", "UID FETCH", "FETCH", "UID SEARCH"} {
+		if n := rec.Count(verb); n != 0 {
+			t.Errorf("no-op run sent %d %s:\n%s", n, verb, strings.Join(cmds, "\n"))
+		}
+	}
+}
+
+// TestIncrementalResyncReadsOnlyChanges: after one flag change on a and
+// one new message on b, a run opens only the folders that changed, reads
+// the changed flag with FETCH CHANGEDSINCE and the new message's header
+// from its UID on: no folder is listed from 1:*. The result is the same
+// as ever: the flag and the message on both sides.
+func TestIncrementalResyncReadsOnlyChanges(t *testing.T) {
+	t.Parallel()
+	tr, rec := settledSweepPair(t)
+	f := tr.fixture(t)
+	f.srv.AddFlags(t, userA, "INBOX", f.uidOf(userA, "INBOX", "i2"), imap.FlagAnswered)
+	f.put(userB, "Lists", "l9")
+	tr.apply(t)
+	cmds := rec.Commands()
+	for _, c := range cmds {
+		if strings.HasPrefix(c, "UID FETCH 1:* ") {
+			t.Errorf("incremental run listed a folder whole: %q\n%s", c, strings.Join(cmds, "\n"))
+		}
+		if (strings.HasPrefix(c, "EXAMINE") || strings.HasPrefix(c, "SELECT")) && strings.Contains(c, "Work") {
+			t.Errorf("incremental run opened the unchanged Work: %q", c)
+		}
+	}
+	changed := 0
+	for _, c := range cmds {
+		if strings.Contains(c, "CHANGEDSINCE") {
+			changed++
+		}
+	}
+	if changed == 0 {
+		t.Errorf("no FETCH CHANGEDSINCE for the flag change:\n%s", strings.Join(cmds, "\n"))
+	}
+	f.want(userB, "INBOX", "i1 \\Seen", "i2 \\Answered", "i3 \\Flagged,\\Seen", "i4 \\Seen", "j1 -", "j2 \\Seen")
+	f.want(userA, "Lists", "l1 -", "l2 -", "l3 \\Seen", "l9 -")
+}

@@ -1,0 +1,117 @@
+package reconcile
+
+// setScanPoints decides, for each folder of st and each side, whether the
+// next run may scan it from this run's listing on (SideState's
+// HighestModSeq and UIDNext; see Known), and sets or clears the point.
+//
+// The next run takes the records as that side's messages below UIDNext,
+// with the records' flags, and reads only what changed after the
+// listing's mod-sequence. That is right only where this run leaves every
+// message it listed there either removed by a successful action, or
+// recorded under its UID with the flags it was listed with; a message
+// whose flags a successful STORE changed is read again anyway (the STORE
+// gave it a newer mod-sequence), and so are the messages this run added
+// (their UIDs are at or above the listed UIDNEXT). A record under a listed
+// UID the listing did not have, a failed action on the folder, a folder
+// renamed or created by this run, or one not scanned: no point, and the
+// next run reads the folder whole.
+func setScanPoints(p *Plan, outcomes []Outcome, st *State) {
+	type key struct {
+		side    Side
+		mailbox string
+	}
+	failed := map[key]bool{}
+	removed := map[key]map[UID]bool{}
+	stored := map[key]map[UID]bool{}
+	mark := func(m map[key]map[UID]bool, k key, u UID) {
+		if m[k] == nil {
+			m[k] = map[UID]bool{}
+		}
+		m[k][u] = true
+	}
+	for i := range p.Actions {
+		a := &p.Actions[i]
+		var err error = ErrNotRun
+		if i < len(outcomes) {
+			err = outcomes[i].Err
+		}
+		k := key{a.Side, a.Mailbox}
+		if err != nil {
+			failed[k] = true
+			if a.Dest != "" {
+				failed[key{a.Side, a.Dest}] = true
+			}
+			continue
+		}
+		switch a.Op {
+		case Expunge, Move:
+			mark(removed, k, a.UID)
+		case Store:
+			mark(stored, k, a.UID)
+		}
+	}
+	for i := range st.Folders {
+		f := &st.Folders[i]
+		for s := range 2 {
+			side := Side(s)
+			ss := f.Side(side)
+			if ss.Mailbox == "" {
+				continue
+			}
+			k := key{side, ss.Mailbox}
+			l := listed(p.lists[s], ss.Mailbox)
+			if failed[k] || l == nil || !scanPointHolds(f, side, l, removed[k], stored[k]) {
+				ss.HighestModSeq = 0
+				continue
+			}
+			ss.UIDNext, ss.HighestModSeq = l.UIDNext, l.HighestModSeq
+		}
+	}
+}
+
+// listed returns the folder l lists as mailbox, or nil.
+func listed(l *Listing, mailbox string) *Folder {
+	if l == nil {
+		return nil
+	}
+	for i := range l.Folders {
+		if l.Folders[i].Mailbox == mailbox {
+			return &l.Folders[i]
+		}
+	}
+	return nil
+}
+
+// scanPointHolds checks setScanPoints' condition for folder f on side s,
+// which listed as l.
+func scanPointHolds(f *FolderState, s Side, l *Folder, removed, stored map[UID]bool) bool {
+	if l.HighestModSeq == 0 || l.UIDNext == 0 || l.UIDValidity == 0 || l.UIDValidity != f.Side(s).UIDValidity {
+		return false
+	}
+	if l.Messages == nil && l.NumMessages > 0 { // not scanned
+		return false
+	}
+	recs := make(map[UID]*Record, len(f.Records))
+	for i := range f.Records {
+		if u := f.Records[i].UID(s); u != 0 {
+			recs[u] = &f.Records[i]
+		}
+	}
+	inListing := make(map[UID]bool, len(l.Messages))
+	for _, m := range l.Messages {
+		inListing[m.UID] = true
+		if removed[m.UID] {
+			continue
+		}
+		r := recs[m.UID]
+		if r == nil || !stored[m.UID] && !r.Flags.Equal(m.Flags) {
+			return false
+		}
+	}
+	for u := range recs {
+		if u < l.UIDNext && !inListing[u] {
+			return false
+		}
+	}
+	return true
+}
