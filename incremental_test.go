@@ -9,15 +9,14 @@ import (
 	"github.com/mailtwin/mailtwin/internal/imaptest"
 )
 
-// settledSweepPair is the kill sweep's first scenario on Dovecot, synced
-// and then synced again, so every folder has a scan point; the returned
-// recorder sees the next run.
+// settledSweepPair is the kill sweep's first scenario on Dovecot after
+// its first sync, which copied into every folder; the returned recorder
+// sees the next run.
 func settledSweepPair(t *testing.T) (*sweepTrial, *imaptest.Recorder) {
 	srv := imaptest.StartDovecot(t, userA, userB)
 	tr := newSweepTrial(t, srv, userA, userB, srv.Addr)
 	sweepFirst(t, tr)
 	tr.apply(t)
-	tr.apply(t) // reads again what the first run changed
 	rec := imaptest.Record(t, srv)
 	tr.writeConfig(t, rec.Addr)
 	return tr, rec
@@ -26,7 +25,9 @@ func settledSweepPair(t *testing.T) (*sweepTrial, *imaptest.Recorder) {
 // TestNoopResyncSelectsNothing: with nothing changed since the last run,
 // a run sends each account LOGIN, then at most three commands (the
 // session check, one LIST with STATUS for every folder, LOGOUT), and
-// opens no folder (issue #5's b2).
+// opens no folder (issue #5's b2). That holds right after a first sync
+// that copied into every folder: the run moved each folder's scan point
+// past its own changes.
 func TestNoopResyncSelectsNothing(t *testing.T) {
 	t.Parallel()
 	tr, rec := settledSweepPair(t)
@@ -51,8 +52,8 @@ func TestNoopResyncSelectsNothing(t *testing.T) {
 // TestIncrementalResyncReadsOnlyChanges: after one flag change on a and
 // one new message on b, a run opens only the folders that changed, reads
 // the changed flag with FETCH CHANGEDSINCE and the new message's header
-// from its UID on: no folder is listed from 1:*. The result is the same
-// as ever: the flag and the message on both sides.
+// from its UID on: no folder's headers are read from 1:*. The result is
+// the same as ever: the flag and the message on both sides.
 func TestIncrementalResyncReadsOnlyChanges(t *testing.T) {
 	t.Parallel()
 	tr, rec := settledSweepPair(t)
@@ -62,7 +63,7 @@ func TestIncrementalResyncReadsOnlyChanges(t *testing.T) {
 	tr.apply(t)
 	cmds := rec.Commands()
 	for _, c := range cmds {
-		if strings.HasPrefix(c, "UID FETCH 1:* ") {
+		if strings.HasPrefix(c, "UID FETCH 1:* ") && strings.Contains(c, "BODY") {
 			t.Errorf("incremental run listed a folder whole: %q\n%s", c, strings.Join(cmds, "\n"))
 		}
 		if (strings.HasPrefix(c, "EXAMINE") || strings.HasPrefix(c, "SELECT")) && strings.Contains(c, "Work") {

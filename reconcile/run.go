@@ -60,6 +60,7 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 	}
 	res.Outcomes = Execute(ctx, plan, [2]Mailstore{a, b}, opts.Progress)
 	res.State = Next(plan, res.Outcomes)
+	advanceScanPoints(ctx, plan, res.Outcomes, [2]Mailstore{a, b}, &res.State)
 	if err := repo.Save(ctx, opts.Pair, res.State); err != nil {
 		return res, fmt.Errorf("save state of pair %q: %w", opts.Pair, err)
 	}

@@ -1,0 +1,83 @@
+package imapstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailtwin/mailtwin/reconcile"
+)
+
+// AdvanceScanPoint checks, after a run changed mailbox, that the run's
+// own changes are all that changed it since k's point, and if so returns
+// the mailbox's UIDNEXT and HIGHESTMODSEQ now: the next run's scan point,
+// past the run's own APPENDs, MOVEs and STOREs (see
+// reconcile.ScanPointAdvancer). k.Messages are every message the run
+// left there, with its flags.
+//
+// One EXAMINE and one FETCH of the flags changed since k's point: the
+// count must equal k's, and every message changed since must be one of
+// k's with k's flags. With no point in k (a folder the run created, or
+// one the state did not trust), the FETCH reads every message's flags,
+// which must be exactly k's. Anything else, or no CONDSTORE: ok is
+// false, and k's point (if any) stays the one to scan from.
+func (s *Store) AdvanceScanPoint(ctx context.Context, mailbox string, k reconcile.Known) (next reconcile.UID, modseq uint64, ok bool, err error) {
+	if !s.caps.Has(imap.CapCondStore) || k.UIDValidity == 0 {
+		return 0, 0, false, nil
+	}
+	err = s.run(ctx, fmt.Sprintf("check %q after the run", mailbox), func() error {
+		data, err := s.selectMailbox(mailbox, false, true)
+		if err != nil {
+			return err
+		}
+		if data.UIDValidity != k.UIDValidity || data.HighestModSeq == 0 || int(data.NumMessages) != len(k.Messages) {
+			return nil
+		}
+		want := make(map[imap.UID]reconcile.Flags, len(k.Messages))
+		for _, m := range k.Messages {
+			want[imap.UID(m.UID)] = m.Flags
+		}
+		seen := map[imap.UID]bool{}
+		if data.HighestModSeq > k.HighestModSeq && len(want) > 0 {
+			// ChangedSince 0 is left out: every message.
+			cmd := s.c.Fetch(imap.UIDSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, ChangedSince: k.HighestModSeq})
+			for m := cmd.Next(); m != nil; m = cmd.Next() {
+				r, err := readScanItems(m)
+				if err != nil {
+					cmd.Close()
+					return err
+				}
+				if r.uid == 0 {
+					continue
+				}
+				fl, known := want[r.uid]
+				if !known || !r.hasFlags || !fl.Equal(reconcile.NewFlags(r.flags...)) {
+					seen = nil // changed by someone else: keep k's point
+				} else if seen != nil {
+					seen[r.uid] = true
+				}
+			}
+			if err := cmd.Close(); err != nil {
+				return err
+			}
+			if seen == nil {
+				return nil
+			}
+		}
+		// A message the run added has a mod-sequence above k's point, so
+		// it was in the FETCH; one missing is not there. Without a
+		// point, the FETCH had them all.
+		for u := range want {
+			if (k.HighestModSeq == 0 || reconcile.UID(u) >= k.UIDNext) && !seen[u] {
+				return nil
+			}
+		}
+		next, modseq, ok = reconcile.UID(data.UIDNext), data.HighestModSeq, true
+		return nil
+	})
+	if err != nil {
+		return 0, 0, false, err
+	}
+	return next, modseq, ok, nil
+}
