@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -36,7 +37,7 @@ func (s *Store) Append(ctx context.Context, mailbox string, flags reconcile.Flag
 
 		cmd := s.c.Append(mailbox, size, &imap.AppendOptions{Flags: imapFlags(flags), Time: date})
 		src := &readErr{r: body}
-		n, werr := io.CopyN(cmd, src, size)
+		n, werr := copyBody(cmd, src, size)
 		if src.err != nil || (werr != nil && errors.Is(werr, io.EOF)) {
 			// The literal is cut short; the only way out is to drop the
 			// connection.
@@ -75,6 +76,22 @@ func (s *Store) Append(ctx context.Context, mailbox string, flags reconcile.Flag
 		return nil
 	})
 	return out, err
+}
+
+// copyBuffers holds the buffers that message bodies are copied through,
+// so that a copy of many messages does not allocate one per message.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b }}
+
+// copyBody copies size bytes from src to dst as io.CopyN does (io.EOF
+// if src ends early), through a pooled buffer.
+func copyBody(dst io.Writer, src io.Reader, size int64) (int64, error) {
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	n, err := io.CopyBuffer(dst, io.LimitReader(src, size), *buf)
+	if n < size && err == nil {
+		err = io.EOF
+	}
+	return n, err
 }
 
 // findAppended finds the UID of a message just appended without UIDPLUS:
