@@ -77,6 +77,32 @@ type IncrementalScanner interface {
 	ScanSince(ctx context.Context, f *Folder, k Known) error
 }
 
+// PipelinedAppender is a Mailstore that can have several APPENDs in
+// flight at once, so that a copy does not wait for the server's answer
+// to one message before it sends the next. Execute copies through it
+// where the target Mailstore has it, and with Append otherwise.
+type PipelinedAppender interface {
+	// AppendPipeline starts a pipeline of appends. Until every wait
+	// function its Send returned has been called, the Mailstore must
+	// not be used otherwise.
+	AppendPipeline() AppendPipeline
+}
+
+// AppendPipeline sends messages as Mailstore.Append does, without
+// waiting for the answer to one before sending the next.
+type AppendPipeline interface {
+	// Send sends a message as Append would and returns without waiting
+	// for the server's answer (it may wait for earlier answers where the
+	// protocol needs them). It is done with body when it returns. wait
+	// waits for the answer and returns what Append would have: where the
+	// message went, or why this message failed (refused by the server,
+	// or the connection broke before the answer came; then the message
+	// may or may not be stored, and the next run tells by its identity).
+	// Each wait must be called once; the waits may block, so call them
+	// in the order of the sends.
+	Send(ctx context.Context, mailbox string, flags Flags, date time.Time, size int64, body io.Reader) (wait func() (Appended, error))
+}
+
 // Known is what the state knows of a folder on one side: the messages
 // with a UID below UIDNext, each with the flags it had at HighestModSeq.
 type Known struct {
