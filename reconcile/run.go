@@ -235,7 +235,10 @@ func Execute(ctx context.Context, p *Plan, stores [2]Mailstore, progress func(do
 
 // copyBatch streams the messages of one source mailbox into one target
 // mailbox: one FETCH on the source, one APPEND per message on the target,
-// bodies never held whole in memory.
+// bodies never held whole in memory. Where the target is a
+// PipelinedAppender, up to maxInFlight APPENDs are on their way while the
+// FETCH goes on (see inFlightLimit); every answer is collected before
+// copyBatch returns.
 func copyBatch(ctx context.Context, acts []Action, g []int, src, dst Mailstore, out []Outcome) {
 	first := &acts[g[0]]
 	byUID := make(map[UID]int, len(g))
@@ -245,22 +248,50 @@ func copyBatch(ctx context.Context, acts []Action, g []int, src, dst Mailstore, 
 	// srcFailed holds the messages whose APPEND failed because their
 	// body could not be read: the source's fault, not the target's.
 	srcFailed := map[int]error{}
+	settle := func(i int, body *bodyReader, ap Appended, err error) {
+		out[i] = Outcome{Err: err, UID: ap.UID, UIDValidity: ap.UIDValidity}
+		if err != nil && body.err != nil {
+			srcFailed[i] = body.err
+		}
+	}
+	var (
+		pipe     AppendPipeline
+		inFlight []sentCopy
+		limit    inFlightLimit
+	)
+	if pa, ok := dst.(PipelinedAppender); ok {
+		pipe = pa.AppendPipeline()
+	}
+	collect := func(c sentCopy) {
+		ap, err := c.wait()
+		settle(c.i, c.body, ap, err)
+		limit.answered(err == nil)
+	}
 	err := src.Fetch(ctx, first.SrcMailbox, uidsOf(acts, g, true), func(m FetchedMessage) error {
 		i, ok := byUID[m.UID]
 		if !ok {
 			return nil
 		}
 		body := &bodyReader{r: m.Body, size: m.Size}
-		ap, err := dst.Append(ctx, acts[i].Mailbox, acts[i].Flags, m.InternalDate, m.Size, body)
-		out[i] = Outcome{Err: err, UID: ap.UID, UIDValidity: ap.UIDValidity}
-		if err != nil && body.err != nil {
-			srcFailed[i] = body.err
+		if pipe == nil {
+			ap, err := dst.Append(ctx, acts[i].Mailbox, acts[i].Flags, m.InternalDate, m.Size, body)
+			settle(i, body, ap, err)
+			if err != nil && ctx.Err() != nil {
+				return err
+			}
+			return nil
 		}
-		if err != nil && ctx.Err() != nil {
-			return err
+		for len(inFlight) >= limit.n() {
+			collect(inFlight[0])
+			inFlight = inFlight[1:]
 		}
-		return nil
+		wait := pipe.Send(ctx, acts[i].Mailbox, acts[i].Flags, m.InternalDate, m.Size, body)
+		inFlight = append(inFlight, sentCopy{i: i, body: body, wait: wait})
+		return ctx.Err()
 	})
+	for _, c := range inFlight {
+		collect(c)
+	}
 	for i, rerr := range srcFailed {
 		// Fetch's error says which account and what happened (a
 		// timeout, say); the body's read error is the fallback.
@@ -277,6 +308,36 @@ func copyBatch(ctx context.Context, acts []Action, g []int, src, dst Mailstore, 
 				out[i].Err = fmt.Errorf("message uid %d vanished from %q on %s before it could be copied", acts[i].SrcUID, first.SrcMailbox, first.Side.Other())
 			}
 		}
+	}
+}
+
+// sentCopy is a copy whose APPEND is on its way: action i, its body as
+// read, and the wait for the answer.
+type sentCopy struct {
+	i    int
+	body *bodyReader
+	wait func() (Appended, error)
+}
+
+// maxInFlight bounds the APPENDs of a copy that are sent and not yet
+// answered.
+const maxInFlight = 32
+
+// inFlightLimit is how many APPENDs a copy may have in flight. It starts
+// at one, doubles with each message the target stored, up to
+// maxInFlight, and falls back to one when one failed: a connection that
+// breaks, or a server that stalls, costs the messages sent since its
+// last answer, and while the target is untried or failing those are
+// few.
+type inFlightLimit struct{ limit int }
+
+func (l *inFlightLimit) n() int { return max(l.limit, 1) }
+
+func (l *inFlightLimit) answered(ok bool) {
+	if ok {
+		l.limit = min(2*l.n(), maxInFlight)
+	} else {
+		l.limit = 1
 	}
 }
 
