@@ -9,13 +9,14 @@ import (
 	"github.com/mailtwin/mailtwin/internal/imaptest"
 )
 
-// settledSweepPair is the kill sweep's first scenario on Dovecot after
-// its first sync, which copied into every folder; the returned recorder
-// sees the next run.
+// settledSweepPair is the kill sweep's first scenario on Dovecot, plus
+// empty folders, after its first sync, which copied into folders and
+// created others; the returned recorder sees the next run.
 func settledSweepPair(t *testing.T) (*sweepTrial, *imaptest.Recorder) {
 	srv := imaptest.StartDovecot(t, userA, userB)
 	tr := newSweepTrial(t, srv, userA, userB, srv.Addr)
 	sweepFirst(t, tr)
+	srv.Create(t, userA, "Projects/Empty") // made on b, with nothing copied into it
 	tr.apply(t)
 	rec := imaptest.Record(t, srv)
 	tr.writeConfig(t, rec.Addr)
@@ -26,8 +27,9 @@ func settledSweepPair(t *testing.T) (*sweepTrial, *imaptest.Recorder) {
 // a run sends each account LOGIN, then at most three commands (the
 // session check, one LIST with STATUS for every folder, LOGOUT), and
 // opens no folder (issue #5's b2). That holds right after a first sync
-// that copied into every folder: the run moved each folder's scan point
-// past its own changes.
+// that copied into folders and created empty ones: the run moved each
+// folder's scan point past its own changes, and gave the folders it
+// created one.
 func TestNoopResyncSelectsNothing(t *testing.T) {
 	t.Parallel()
 	tr, rec := settledSweepPair(t)

@@ -11,7 +11,8 @@ import (
 
 // AdvanceScanPoint checks, after a run changed mailbox, that the run's
 // own changes are all that changed it since k's point, and if so returns
-// the mailbox's UIDNEXT and HIGHESTMODSEQ now: the next run's scan point,
+// the mailbox's UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ now (point's
+// Messages are left nil): the next run's scan point,
 // past the run's own APPENDs, MOVEs and STOREs (see
 // reconcile.ScanPointAdvancer). k.Messages are every message the run
 // left there, with its flags.
@@ -22,16 +23,19 @@ import (
 // one the state did not trust), the FETCH reads every message's flags,
 // which must be exactly k's. Anything else, or no CONDSTORE: ok is
 // false, and k's point (if any) stays the one to scan from.
-func (s *Store) AdvanceScanPoint(ctx context.Context, mailbox string, k reconcile.Known) (next reconcile.UID, modseq uint64, ok bool, err error) {
-	if !s.caps.Has(imap.CapCondStore) || k.UIDValidity == 0 {
-		return 0, 0, false, nil
+//
+// A k with no UIDVALIDITY (a folder the run created and copied nothing
+// into) takes the folder's.
+func (s *Store) AdvanceScanPoint(ctx context.Context, mailbox string, k reconcile.Known) (point reconcile.Known, ok bool, err error) {
+	if !s.caps.Has(imap.CapCondStore) || k.UIDValidity == 0 && k.HighestModSeq != 0 {
+		return reconcile.Known{}, false, nil
 	}
 	err = s.run(ctx, fmt.Sprintf("check %q after the run", mailbox), func() error {
 		data, err := s.selectMailbox(mailbox, false, true)
 		if err != nil {
 			return err
 		}
-		if data.UIDValidity != k.UIDValidity || data.HighestModSeq == 0 || int(data.NumMessages) != len(k.Messages) {
+		if k.UIDValidity != 0 && data.UIDValidity != k.UIDValidity || data.HighestModSeq == 0 || int(data.NumMessages) != len(k.Messages) {
 			return nil
 		}
 		want := make(map[imap.UID]reconcile.Flags, len(k.Messages))
@@ -73,11 +77,12 @@ func (s *Store) AdvanceScanPoint(ctx context.Context, mailbox string, k reconcil
 				return nil
 			}
 		}
-		next, modseq, ok = reconcile.UID(data.UIDNext), data.HighestModSeq, true
+		point = reconcile.Known{UIDValidity: data.UIDValidity, UIDNext: reconcile.UID(data.UIDNext), HighestModSeq: data.HighestModSeq}
+		ok = true
 		return nil
 	})
 	if err != nil {
-		return 0, 0, false, err
+		return reconcile.Known{}, false, err
 	}
-	return next, modseq, ok, nil
+	return point, ok, nil
 }

@@ -74,7 +74,8 @@ func TestAdvanceScanPoint(t *testing.T) {
 			if tc.wrong {
 				expect.Messages[2].Flags = reconcile.NewFlags("$Other") // the message our STORE changed
 			}
-			next, modseq, ok, err := st.AdvanceScanPoint(ctx, "Box", expect)
+			pt, ok, err := st.AdvanceScanPoint(ctx, "Box", expect)
+			next, modseq := pt.UIDNext, pt.HighestModSeq
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,8 +10,10 @@ type ScanPointAdvancer interface {
 	// AdvanceScanPoint checks that mailbox holds exactly k.Messages (every
 	// message the run left there, with its flags) and that nothing else
 	// changed it since k's point; ok reports that it does, with the
-	// folder's UIDNEXT and HIGHESTMODSEQ now as the new point.
-	AdvanceScanPoint(ctx context.Context, mailbox string, k Known) (next UID, modseq uint64, ok bool, err error)
+	// folder's UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ now as the new
+	// point. A k without a point may have no UIDVALIDITY either (a
+	// folder the run created and put nothing in).
+	AdvanceScanPoint(ctx context.Context, mailbox string, k Known) (point Known, ok bool, err error)
 }
 
 // advanceScanPoints moves the scan point of each folder side a run
@@ -31,7 +33,7 @@ func advanceScanPoints(ctx context.Context, p *Plan, outcomes []Outcome, stores 
 			continue
 		}
 		switch a.Op {
-		case Copy, Move, Store, Expunge:
+		case CreateFolder, Copy, Move, Store, Expunge:
 			changed[a.Side][a.Mailbox] = true
 			if a.Dest != "" {
 				changed[a.Side][a.Dest] = true
@@ -43,7 +45,7 @@ func advanceScanPoints(ctx context.Context, p *Plan, outcomes []Outcome, stores 
 		for s := range 2 {
 			ss := f.Side(Side(s))
 			adv, ok := stores[s].(ScanPointAdvancer)
-			if !ok || ss.UIDValidity == 0 || !changed[s][ss.Mailbox] || ctx.Err() != nil {
+			if !ok || ss.Mailbox == "" || ss.UIDValidity == 0 && ss.HighestModSeq != 0 || !changed[s][ss.Mailbox] || ctx.Err() != nil {
 				continue
 			}
 			k := Known{UIDValidity: ss.UIDValidity, UIDNext: ss.UIDNext, HighestModSeq: ss.HighestModSeq}
@@ -52,8 +54,8 @@ func advanceScanPoints(ctx context.Context, p *Plan, outcomes []Outcome, stores 
 					k.Messages = append(k.Messages, Message{UID: u, Flags: r.Flags})
 				}
 			}
-			if next, modseq, ok, err := adv.AdvanceScanPoint(ctx, ss.Mailbox, k); err == nil && ok {
-				ss.UIDNext, ss.HighestModSeq = next, modseq
+			if pt, ok, err := adv.AdvanceScanPoint(ctx, ss.Mailbox, k); err == nil && ok {
+				ss.UIDValidity, ss.UIDNext, ss.HighestModSeq = pt.UIDValidity, pt.UIDNext, pt.HighestModSeq
 			}
 		}
 	}
