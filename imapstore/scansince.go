@@ -22,11 +22,14 @@ import (
 //     says some of k's messages are gone, which are left (UID SEARCH).
 //
 // It reads the folder whole, as Scan, when the server has no CONDSTORE,
-// k has no mod-sequence, UIDVALIDITY changed, or the server shows a
-// message below k.UIDNext that k does not know.
+// k has no mod-sequence, UIDVALIDITY changed, HIGHESTMODSEQ went below
+// k's, or the server shows a message below k.UIDNext that k does not
+// know.
 func (s *Store) ScanSince(ctx context.Context, f *reconcile.Folder, k reconcile.Known) error {
+	// A HIGHESTMODSEQ below the point's breaks RFC 7162 (a server whose
+	// index was rebuilt may do it): changes since would go unseen.
 	usable := s.caps.Has(imap.CapCondStore) && k.HighestModSeq != 0 && k.UIDValidity != 0 && k.UIDNext > 0 &&
-		f.UIDValidity == k.UIDValidity && f.HighestModSeq != 0
+		f.UIDValidity == k.UIDValidity && f.HighestModSeq >= k.HighestModSeq
 	if !usable {
 		return s.Scan(ctx, f)
 	}
@@ -46,7 +49,7 @@ func (s *Store) ScanSince(ctx context.Context, f *reconcile.Folder, k reconcile.
 			return err
 		}
 		f.UIDValidity, f.UIDNext, f.HighestModSeq = data.UIDValidity, reconcile.UID(data.UIDNext), data.HighestModSeq
-		if data.UIDValidity != k.UIDValidity || data.HighestModSeq == 0 {
+		if data.UIDValidity != k.UIDValidity || data.HighestModSeq < k.HighestModSeq {
 			return s.scanAll(f, data)
 		}
 		msgs, whole, err := s.scanChanges(data, k.UIDNext, k.HighestModSeq, old)

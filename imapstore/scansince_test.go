@@ -174,3 +174,27 @@ func TestScanSinceUnchangedReadsNothing(t *testing.T) {
 		t.Errorf("with a message missing from the scan point: %s", d)
 	}
 }
+
+// TestScanSinceModSeqBackwards: a server whose HIGHESTMODSEQ is below the
+// scan point's (an index rebuilt, breaking RFC 7162) cannot say what
+// changed since: ScanSince reads the folder whole, and sees the flag
+// changed meanwhile.
+func TestScanSinceModSeqBackwards(t *testing.T) {
+	t.Parallel()
+	srv := imaptest.StartDovecot(t, "alice")
+	srv.Create(t, "alice", "Box")
+	for i := range 3 {
+		srv.Append(t, "alice", "Box", msg(i))
+	}
+	st := open(t, srv, "alice")
+	k := known(scan(t, st, "Box"))
+	srv.AddFlags(t, "alice", "Box", uint32(k.Messages[1].UID), imap.FlagFlagged)
+	k.HighestModSeq += 1000 // the point is ahead of the server
+	f := folder(t, st, "Box")
+	if err := st.ScanSince(context.Background(), &f, k); err != nil {
+		t.Fatal(err)
+	}
+	if d := sameScan(f, scan(t, st, "Box")); d != "" {
+		t.Errorf("HIGHESTMODSEQ below the point: %s", d)
+	}
+}
