@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,32 +27,6 @@ import (
 // server refuse a command, through an imaptest.Recorder in front of each
 // account, and check that the run fails cleanly (exit 1, a message that
 // says where) and that the next run without faults converges.
-
-// goImapLiteralRace is why the tests that break a connection in the
-// middle of a FETCH literal do not run under the race detector: after a
-// read error inside a body literal, go-imap beta.8 lets its reader
-// goroutine go on decoding (imapclient fetchLiteralReader closes its
-// channel on any error), while the literal stays readable on the
-// caller's side; the next Read of it (imapstore's drain in
-// fetchBodies, or go-imap's own FetchCommand.Close, which discards
-// what is left) reads the same bufio.Reader at the same time. The
-// connection is dead by then, so nothing is mis-synced, but it is a
-// data race, and -race reports it.
-const goImapLiteralRace = "under -race: go-imap beta.8 reads a FETCH literal that failed half-way on two goroutines (see goImapLiteralRace)"
-
-// raceDetector reports whether the test binary was built with -race.
-func raceDetector() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-}
 
 var (
 	faultTrials = flag.Int("faults.trials", 10, "cut points per server and scenario phase in TestFaultCutSweep (half of them stalls)")
@@ -346,10 +319,6 @@ func TestFaultCutSweep(t *testing.T) {
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		t.Parallel()
 		n := *faultTrials
-		if raceDetector() {
-			t.Logf("no cuts at random bytes %s; the command faults run", goImapLiteralRace)
-			n = 0
-		}
 
 		// The uninterrupted run: its size in bytes and commands, per
 		// account and phase, is the range of fault points.
@@ -790,9 +759,6 @@ func TestFaultByeMidCommand(t *testing.T) {
 // target's append; the next run copies that message alone.
 func TestFaultSourceBreaksOffMidBody(t *testing.T) {
 	t.Parallel()
-	if raceDetector() {
-		t.Skip(goImapLiteralRace)
-	}
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		srv := start(t, "alice", "bob")
 		r := newFaultRig(t, srv, "alice", "bob", "20s")

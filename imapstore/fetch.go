@@ -67,7 +67,14 @@ func (s *Store) fetchBodies(ctx context.Context, set imap.UIDSet, dates map[imap
 		RFC822Size:   true,
 		BodySection:  []*imap.FetchItemBodySection{{Peek: true}},
 	})
-	defer cmd.Close()
+	// A body that fails half-way leaves the connection dead, and go-imap
+	// beta.8's reader goroutine still decoding from it: reading that
+	// literal again (our drain, or cmd.Close) would race with it on one
+	// bufio.Reader. So the first read error of a literal is the last
+	// read of it (onceFailing), and closeFetch drops the connection
+	// instead of closing the command.
+	broken := false
+	defer func() { s.closeFetch(cmd, broken) }()
 	for m := cmd.Next(); m != nil; m = cmd.Next() {
 		var (
 			uid      imap.UID
@@ -94,15 +101,22 @@ func (s *Store) fetchBodies(ctx context.Context, set imap.UIDSet, dates map[imap
 					return answered, err
 				}
 				delivered[uid] = true
+				body := &onceFailing{r: it.Literal, size: it.Literal.Size()}
 				err := fn(reconcile.FetchedMessage{
 					UID:          reconcile.UID(uid),
 					InternalDate: date,
 					Size:         it.Literal.Size(),
-					Body:         it.Literal,
+					Body:         body,
 				})
 				// Drain what fn left, so the connection can go on.
-				if _, derr := io.Copy(io.Discard, it.Literal); derr != nil && err == nil {
-					return answered, fmt.Errorf("read body of uid %d: %w", uid, derr)
+				if _, derr := io.Copy(io.Discard, body); derr != nil || body.err != nil {
+					broken = true
+					if err == nil {
+						if derr == nil {
+							derr = body.err
+						}
+						return answered, fmt.Errorf("read body of uid %d: %w", uid, derr)
+					}
 				}
 				if err != nil {
 					return answered, &callbackError{err}
@@ -125,4 +139,51 @@ func (s *Store) fetchDates(set imap.UIDSet) (map[imap.UID]time.Time, error) {
 		}
 	}
 	return dates, nil
+}
+
+// closeFetch ends a FETCH: it closes cmd, or, when reading one of its
+// literals failed (broken), drops the connection instead. After such a
+// failure go-imap beta.8's reader goroutine goes on decoding from the
+// dead connection, and cmd.Close, which discards what is left of the
+// literal, would read the same bufio.Reader at the same time.
+func (s *Store) closeFetch(cmd *imapclient.FetchCommand, broken bool) {
+	if broken {
+		s.conn.abort()
+		return
+	}
+	cmd.Close()
+}
+
+// onceFailing reads a literal of size bytes from r until r fails or
+// ends, and never reads r after that: a later Read returns io.EOF once
+// all size bytes came, else the error (io.ErrUnexpectedEOF for an early
+// end), which err keeps.
+type onceFailing struct {
+	r    io.Reader
+	size int64
+	n    int64
+	done bool
+	err  error
+}
+
+func (o *onceFailing) Read(p []byte) (int, error) {
+	if o.done {
+		if o.err != nil {
+			return 0, o.err
+		}
+		return 0, io.EOF
+	}
+	n, err := o.r.Read(p)
+	o.n += int64(n)
+	switch {
+	case err == io.EOF && o.n < o.size:
+		o.done, o.err = true, io.ErrUnexpectedEOF
+		return n, o.err
+	case err != nil:
+		o.done = true
+		if err != io.EOF {
+			o.err = err
+		}
+	}
+	return n, err
 }

@@ -89,10 +89,12 @@ func (s *Store) scanMessages(msgs []reconcile.Message, from imap.UID) ([]reconci
 		UID: true, Flags: true, RFC822Size: true,
 		BodySection: []*imap.FetchItemBodySection{hdr},
 	})
-	defer cmd.Close()
+	broken := false
+	defer func() { s.closeFetch(cmd, broken) }()
 	for m := cmd.Next(); m != nil; m = cmd.Next() {
 		r, err := readScanItems(m)
 		if err != nil {
+			broken = true
 			return nil, err
 		}
 		if r.uid == 0 || r.uid < from {
@@ -127,10 +129,12 @@ func (s *Store) scanHeaders(msgs []reconcile.Message, uids []imap.UID) ([]reconc
 		UID: true, Flags: true, RFC822Size: true,
 		BodySection: []*imap.FetchItemBodySection{{Specifier: imap.PartSpecifierHeader, Peek: true}},
 	})
-	defer cmd.Close()
+	broken := false
+	defer func() { s.closeFetch(cmd, broken) }()
 	for m := cmd.Next(); m != nil; m = cmd.Next() {
 		r, err := readScanItems(m)
 		if err != nil {
+			broken = true
 			return nil, err
 		}
 		if r.uid == 0 || !r.complete() {
@@ -183,6 +187,9 @@ func readScanItems(m *imapclient.FetchMessageData) (scanResult, error) {
 			r.hasHd = true
 			if it.Literal != nil {
 				b, err := io.ReadAll(io.LimitReader(it.Literal, maxHeader))
+				if err == nil && int64(len(b)) < min(it.Literal.Size(), maxHeader) {
+					err = io.ErrUnexpectedEOF // the connection ended in the literal
+				}
 				if err != nil {
 					return r, fmt.Errorf("read header of uid %d: %w", r.uid, err)
 				}
