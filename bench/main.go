@@ -134,8 +134,8 @@ func run(nFolders, nMessages, reps int, toolNames []string, seedVal uint64, frac
 	if err != nil {
 		return err
 	}
-	defer da.stop()
-	defer db.stop()
+	defer da.Stop()
+	defer db.Stop()
 	// An interrupt, or stdout closed under us (go run ./bench | head),
 	// must not leave two Dovecots running: stop them, and remove the
 	// working directory unless it is kept.
@@ -147,25 +147,25 @@ func run(nFolders, nMessages, reps int, toolNames []string, seedVal uint64, frac
 			return
 		}
 		logf("interrupted: stopping the servers")
-		da.stop()
-		db.stop()
+		da.Stop()
+		db.Stop()
 		if !keep {
 			os.RemoveAll(tmp)
 		}
 		os.Exit(130)
 	}()
-	if err := da.start(); err != nil {
+	if err := da.Start(); err != nil {
 		return err
 	}
-	if err := db.start(); err != nil {
+	if err := db.Start(); err != nil {
 		return err
 	}
-	pa, err := newProxy(da.addr)
+	pa, err := newProxy(da.Addr)
 	if err != nil {
 		return err
 	}
 	defer pa.close()
-	pb, err := newProxy(db.addr)
+	pb, err := newProxy(db.Addr)
 	if err != nil {
 		return err
 	}
@@ -173,12 +173,12 @@ func run(nFolders, nMessages, reps int, toolNames []string, seedVal uint64, frac
 
 	folders := folderNames(nFolders)
 	start := time.Now()
-	n, size, err := seed(da.addr, "a", seedVal, folders, nMessages)
+	n, size, err := seed(da.Addr, "a", seedVal, folders, nMessages)
 	if err != nil {
 		return fmt.Errorf("seed A: %w", err)
 	}
 	logf("seeded A: %d folders, %d messages, %.1f MB in %s", len(folders), n, float64(size)/1e6, time.Since(start).Round(time.Millisecond))
-	if err := da.stop(); err != nil {
+	if err := da.Stop(); err != nil {
 		return err
 	}
 	golden := filepath.Join(tmp, "golden")
@@ -211,8 +211,8 @@ func run(nFolders, nMessages, reps int, toolNames []string, seedVal uint64, frac
 // runTool runs the four workloads with t from the seeded state.
 // envFor, if set, gives extra environment for a workload's run.
 func runTool(t *tool, rep int, da, db *dovecot, pa, pb *proxy, golden string, seedVal uint64, folders []string, frac float64, envFor func(string) []string) ([]result, error) {
-	da.stop()
-	db.stop()
+	da.Stop()
+	db.Stop()
 	for _, p := range []string{da.maildir(), db.maildir()} {
 		if err := os.RemoveAll(p); err != nil {
 			return nil, err
@@ -221,10 +221,10 @@ func runTool(t *tool, rep int, da, db *dovecot, pa, pb *proxy, golden string, se
 	if err := cp(golden, da.maildir()); err != nil {
 		return nil, err
 	}
-	if err := da.start(); err != nil {
+	if err := da.Start(); err != nil {
 		return nil, err
 	}
-	if err := db.start(); err != nil {
+	if err := db.Start(); err != nil {
 		return nil, err
 	}
 	if err := t.reset(pa.port(), pb.port()); err != nil {
@@ -238,9 +238,9 @@ func runTool(t *tool, rep int, da, db *dovecot, pa, pb *proxy, golden string, se
 		var err error
 		switch w {
 		case "b3":
-			r.change, err = changeB3(da.addr, "a", seedVal, folders, frac)
+			r.change, err = changeB3(da.Addr, "a", seedVal, folders, frac)
 		case "b4":
-			r.change, err = changeB4(da.addr, "a", seedVal, folders, frac)
+			r.change, err = changeB4(da.Addr, "a", seedVal, folders, frac)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: change A: %w", w, err)
@@ -251,7 +251,7 @@ func runTool(t *tool, rep int, da, db *dovecot, pa, pb *proxy, golden string, se
 		}
 		r.exec = t.run(fmt.Sprintf("%s-rep%d", w, rep), env...)
 		r.a, r.b = pa.take(), pb.take()
-		diff, err := compare(da.addr, "a", db.addr, "b")
+		diff, err := compare(da.Addr, "a", db.Addr, "b")
 		if err != nil {
 			return nil, fmt.Errorf("%s: check: %w", w, err)
 		}

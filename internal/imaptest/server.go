@@ -10,6 +10,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailtwin/mailtwin/internal/dovecotd"
 )
 
 // Password is every test user's password.
@@ -31,7 +33,7 @@ type Server struct {
 	// self-signed certificate; nil for TLSNone.
 	TLSConfig *tls.Config
 
-	dovecot *dovecot
+	dovecot *dovecotd.Server
 }
 
 // StartFunc starts a test server; StartMem and StartDovecot are two.
@@ -51,7 +53,7 @@ func (s *Server) Log() string {
 	if s.dovecot == nil {
 		return ""
 	}
-	return s.dovecot.readLog()
+	return s.dovecot.ReadLog()
 }
 
 // Dial returns a client logged in as user, logged out when the test
@@ -97,7 +99,7 @@ func (s *Server) logHint() string {
 	if s.dovecot == nil {
 		return ""
 	}
-	return "\n--- " + s.dovecot.log + " ---\n" + s.dovecot.readLog()
+	return "\n--- " + s.dovecot.LogPath() + " ---\n" + s.dovecot.ReadLog()
 }
 
 func closeClient(c *imapclient.Client) {

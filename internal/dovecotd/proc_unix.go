@@ -1,6 +1,6 @@
 //go:build unix
 
-package imaptest
+package dovecotd
 
 import (
 	"bytes"
@@ -10,7 +10,8 @@ import (
 	"syscall"
 )
 
-const canRunDovecot = true
+// Supported reports whether this platform can run Dovecot here.
+const Supported = true
 
 // alive reports whether process pid exists and is not a zombie (a
 // daemonised master is reparented, and a container's init may not reap).
