@@ -261,8 +261,12 @@ func compare(addrA, userA, addrB, userB string) (string, error) {
 	return fmt.Sprintf("%d messages differ; %s", total, strings.Join(diffs, "; ")), nil
 }
 
-// changeSummary says what a change step did.
-type changeSummary struct{ flags, added, expunged, moved int }
+// changeSummary says what a change step did; bigBytes is the size of
+// b5's message.
+type changeSummary struct {
+	flags, added, expunged, moved int
+	bigBytes                      int64
+}
 
 // pick returns n distinct messages of ls, chosen with rng, in a stable
 // order, leaving out those in skip.

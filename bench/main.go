@@ -1,8 +1,8 @@
 // Command bench measures mailtwin against mbsync (isync) and interimap
 // on the same machine, as issue #5 asks: two Dovecot instances on
-// 127.0.0.1 (accounts A and B), A seeded over IMAP, and four workloads
-// run by each tool in turn, several repetitions, medians reported as a
-// markdown table on stdout. Progress goes to stderr.
+// 127.0.0.1 (accounts A and B), A seeded over IMAP, and four or five
+// workloads run by each tool in turn, several repetitions, medians
+// reported as a markdown table on stdout. Progress goes to stderr.
 //
 //	go run ./bench                            # 20 folders x 500 messages, 3 repetitions
 //	go run ./bench -folders 4 -messages 100 -reps 1   # a quick run
@@ -10,7 +10,10 @@
 //
 // Workloads: b1 initial sync of A into an empty B; b2 a no-op re-sync;
 // b3 a re-sync after 1% flag changes, 1% new messages and 1% expunges
-// on A; b4 a re-sync after 1% of A's messages moved between folders.
+// on A; b4 a re-sync after 1% of A's messages moved between folders;
+// b5 (unless -big 0) a re-sync after one 50 MB message arrived on A,
+// whose peak RSS is compared with that of a no-op re-sync run just
+// before the message arrived: the memory one large message costs.
 //
 // Every tool starts each repetition from the same point: both Dovecots
 // are stopped, A's Maildir is restored from a copy taken right after
@@ -32,13 +35,26 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
 	"time"
 )
 
+// workloads are the workloads of every run; b5 follows them when
+// -big is not 0 (workloadsFor).
 var workloads = []string{"b1", "b2", "b3", "b4"}
+
+// workloadsFor returns the workloads of a run whose b5 message has
+// bigSize bytes (none when 0).
+func workloadsFor(bigSize int) []string {
+	ws := slices.Clone(workloads)
+	if bigSize > 0 {
+		ws = append(ws, "b5")
+	}
+	return ws
+}
 
 // result is one run of one tool on one workload.
 type result struct {
@@ -48,9 +64,13 @@ type result struct {
 	a, b           counts
 	check          string // "" when A and B agreed afterwards
 	change         changeSummary
+	// base is b5's baseline: a no-op re-sync run just before the large
+	// message arrives, so that b5's peak RSS minus base's is what the
+	// message cost.
+	base execResult
 }
 
-func (r result) ok() bool { return r.exec.err == nil && r.check == "" }
+func (r result) ok() bool { return r.exec.err == nil && r.base.err == nil && r.check == "" }
 
 func main() {
 	var (
@@ -62,13 +82,18 @@ func main() {
 		frac      = flag.Float64("change", 0.01, "fraction of messages changed in b3 (each kind) and moved in b4")
 		keep      = flag.Bool("keep", false, "keep the working directory (servers, logs, tool state)")
 		profDir   = flag.String("profile", "", "after the repetitions, run mailtwin once more with a CPU and allocation profile per workload, written to this directory")
+		bigMB     = flag.Int("big", 50, "size in MB of b5's message, which arrives on A after b4 (0: no b5)")
 	)
 	flag.Parse()
 	var names []string
 	for _, n := range strings.Split(*toolList, ",") {
 		names = append(names, strings.TrimSpace(n))
 	}
-	if err := run(*nFolders, *nMessages, *reps, names, *seedFlag, *frac, *keep, *profDir); err != nil {
+	if *bigMB < 0 {
+		fmt.Fprintln(os.Stderr, "bench: -big must be 0 or more")
+		os.Exit(2)
+	}
+	if err := run(*nFolders, *nMessages, *reps, names, *seedFlag, *frac, *keep, *profDir, *bigMB*1_000_000); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -78,7 +103,7 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 }
 
-func run(nFolders, nMessages, reps int, toolNames []string, seedVal uint64, frac float64, keep bool, profDir string) (err error) {
+func run(nFolders, nMessages, reps int, toolNames []string, seedVal uint64, frac float64, keep bool, profDir string, bigSize int) (err error) {
 	// Dovecot's socket paths must stay short: a short directory in /tmp.
 	tmp, err := os.MkdirTemp("", "mtb")
 	if err != nil {
@@ -190,7 +215,7 @@ func run(nFolders, nMessages, reps int, toolNames []string, seedVal uint64, frac
 	var results []result
 	for rep := 1; rep <= reps; rep++ {
 		for _, t := range tools {
-			rs, err := runTool(t, rep, da, db, pa, pb, golden, seedVal, folders, frac, nil)
+			rs, err := runTool(t, rep, da, db, pa, pb, golden, seedVal, folders, frac, bigSize, nil)
 			if err != nil {
 				return err
 			}
@@ -198,19 +223,20 @@ func run(nFolders, nMessages, reps int, toolNames []string, seedVal uint64, frac
 		}
 	}
 	printMachine(os.Stdout, load, loadavg())
-	printReport(os.Stdout, results, toolNames, reps, nFolders, nMessages, n, size, frac)
+	printReport(os.Stdout, results, workloadsFor(bigSize), toolNames, reps, nFolders, nMessages, n, size)
 
 	if profDir != "" {
-		if err := profile(root, tmp, profDir, da, db, pa, pb, golden, seedVal, folders, frac); err != nil {
+		if err := profile(root, tmp, profDir, da, db, pa, pb, golden, seedVal, folders, frac, bigSize); err != nil {
 			return fmt.Errorf("profile: %w", err)
 		}
 	}
 	return nil
 }
 
-// runTool runs the four workloads with t from the seeded state.
-// envFor, if set, gives extra environment for a workload's run.
-func runTool(t *tool, rep int, da, db *dovecot, pa, pb *proxy, golden string, seedVal uint64, folders []string, frac float64, envFor func(string) []string) ([]result, error) {
+// runTool runs the workloads with t from the seeded state, b5 with a
+// message of bigSize bytes unless that is 0. envFor, if set, gives
+// extra environment for a workload's run.
+func runTool(t *tool, rep int, da, db *dovecot, pa, pb *proxy, golden string, seedVal uint64, folders []string, frac float64, bigSize int, envFor func(string) []string) ([]result, error) {
 	da.Stop()
 	db.Stop()
 	for _, p := range []string{da.maildir(), db.maildir()} {
@@ -233,7 +259,7 @@ func runTool(t *tool, rep int, da, db *dovecot, pa, pb *proxy, golden string, se
 	pa.take()
 	pb.take()
 	var out []result
-	for _, w := range workloads {
+	for _, w := range workloadsFor(bigSize) {
 		r := result{tool: t.name, workload: w, rep: rep}
 		var err error
 		switch w {
@@ -241,6 +267,13 @@ func runTool(t *tool, rep int, da, db *dovecot, pa, pb *proxy, golden string, se
 			r.change, err = changeB3(da.Addr, "a", seedVal, folders, frac)
 		case "b4":
 			r.change, err = changeB4(da.Addr, "a", seedVal, folders, frac)
+		case "b5":
+			r.base = t.run(fmt.Sprintf("b5-base-rep%d", rep))
+			pa.take()
+			pb.take()
+			if r.base.err == nil {
+				r.change, err = changeB5(da.Addr, "a", seedVal, bigSize)
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: change A: %w", w, err)
@@ -257,6 +290,9 @@ func runTool(t *tool, rep int, da, db *dovecot, pa, pb *proxy, golden string, se
 		}
 		r.check = diff
 		var problems []string
+		if r.base.err != nil {
+			problems = append(problems, "baseline FAILED: "+r.base.err.Error())
+		}
 		if r.exec.err != nil {
 			problems = append(problems, "FAILED: "+r.exec.err.Error())
 		}
@@ -266,6 +302,9 @@ func runTool(t *tool, rep int, da, db *dovecot, pa, pb *proxy, golden string, se
 		status := "ok"
 		if len(problems) > 0 {
 			status = strings.Join(problems, "; ")
+		}
+		if w == "b5" {
+			status = fmt.Sprintf("%s (the no-op re-sync before it: rss %.1f MB)", status, float64(r.base.maxRSS)/1e6)
 		}
 		logf("rep %d %-9s %s: %7.2fs rss %5.1f MB, A %d cmds, B %d cmds: %s", rep, t.name, w,
 			r.exec.wall.Seconds(), float64(r.exec.maxRSS)/1e6, r.a.Cmds, r.b.Cmds, status)
@@ -347,6 +386,8 @@ func summarise(rs []result) summary {
 		} else if s.failure == "" {
 			if r.exec.err != nil {
 				s.failure = r.exec.err.Error()
+			} else if r.base.err != nil {
+				s.failure = "baseline: " + r.base.err.Error()
 			} else {
 				s.failure = r.check
 			}
@@ -376,6 +417,22 @@ func summarise(rs []result) summary {
 
 func mb(n int64) string { return fmt.Sprintf("%.1f", float64(n)/1e6) }
 
+func mbSigned(n int64) string { return fmt.Sprintf("%+.1f", float64(n)/1e6) }
+
+// bigRSS returns the medians over the runs of b5 that passed of the
+// baseline's peak RSS and of b5's minus the baseline's; false if none
+// passed.
+func bigRSS(b5 []result) (base, increase int64, ok bool) {
+	var bs, ds []int64
+	for _, r := range b5 {
+		if r.ok() {
+			bs = append(bs, r.base.maxRSS)
+			ds = append(ds, r.exec.maxRSS-r.base.maxRSS)
+		}
+	}
+	return median(bs), median(ds), len(ds) > 0
+}
+
 func verbs(m map[string]int) string {
 	type kv struct {
 		k string
@@ -398,7 +455,7 @@ func verbs(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-func printReport(w io.Writer, results []result, toolNames []string, reps, nFolders, nMessages, n int, size int64, frac float64) {
+func printReport(w io.Writer, results []result, workloads, toolNames []string, reps, nFolders, nMessages, n int, size int64) {
 	by := map[string]map[string][]result{}
 	for _, r := range results {
 		if by[r.workload] == nil {
@@ -422,8 +479,15 @@ func printReport(w io.Writer, results []result, toolNames []string, reps, nFolde
 		if r.workload == "b4" {
 			ch.moved = r.change.moved
 		}
+		if r.workload == "b5" {
+			ch.bigBytes = r.change.bigBytes
+		}
 	}
-	fmt.Fprintf(w, "b3 changed on A: %d flag changes, %d new, %d expunged; b4: %d moved.\n\n", ch.flags, ch.added, ch.expunged, ch.moved)
+	fmt.Fprintf(w, "b3 changed on A: %d flag changes, %d new, %d expunged; b4: %d moved", ch.flags, ch.added, ch.expunged, ch.moved)
+	if slices.Contains(workloads, "b5") {
+		fmt.Fprintf(w, "; b5: one message of %s MB (multipart, base64 attachment) new in %s", mb(ch.bigBytes), bigFolder)
+	}
+	fmt.Fprint(w, ".\n\n")
 	fmt.Fprintln(w, "| workload | tool | wall s | peak RSS MB | sent MB | recv MB | cmds A / B | after login A / B | conns A / B | APPENDs (MB) | literals recv MB | check |")
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 	for _, wl := range workloads {
@@ -448,6 +512,9 @@ func printReport(w io.Writer, results []result, toolNames []string, reps, nFolde
 		fmt.Fprintln(w, "|---|---:|---|---:|---:|---|---|")
 		targets := map[string]float64{"b1": 0.8, "b2": 0.75, "b3": 0.5}
 		for _, wl := range workloads {
+			if wl == "b5" {
+				continue // its target is on memory, below
+			}
 			m := sums[wl]["mailtwin"]
 			best, bestT := "", time.Duration(0)
 			for _, t := range toolNames {
@@ -477,6 +544,25 @@ func printReport(w io.Writer, results []result, toolNames []string, reps, nFolde
 		b2, b1 := sums["b2"]["mailtwin"], sums["b1"]["mailtwin"]
 		fmt.Fprintf(w, "| b2 commands | A %d, B %d after login | | | | ≤ 3 per account | %s |\n", b2.afterA, b2.afterB, yes(b2.afterA <= 3 && b2.afterB <= 3))
 		fmt.Fprintf(w, "| b1 peak RSS | %s MB | | | | ≤ 40 MB | %s |\n", mb(b1.rss), yes(b1.rss <= 40e6))
+		if slices.Contains(workloads, "b5") {
+			_, d, ok := bigRSS(by["b5"]["mailtwin"])
+			fmt.Fprintf(w, "| b5 peak RSS over a no-op | %s MB | | | | < 5 MB | %s |\n", mbSigned(d), yes(ok && d < 5e6))
+		}
+		fmt.Fprintln(w)
+	}
+
+	if slices.Contains(workloads, "b5") {
+		fmt.Fprintf(w, "### One large message: b5's peak RSS over the no-op re-sync run just before it (medians over the repetitions)\n\n")
+		fmt.Fprintln(w, "| tool | b2 peak RSS MB | no-op before b5 MB | b5 peak RSS MB | increase MB | b5 wall s |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
+		for _, t := range toolNames {
+			base, d, ok := bigRSS(by["b5"][t])
+			bs, inc := mb(base), mbSigned(d)
+			if !ok {
+				bs, inc = "-", "-"
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.2f |\n", t, mb(sums["b2"][t].rss), bs, mb(sums["b5"][t].rss), inc, sums["b5"][t].wall.Seconds())
+		}
 		fmt.Fprintln(w)
 	}
 

@@ -71,10 +71,10 @@ func benchProfileStop() {
 
 // profile builds a mailtwin whose main stops a profile before it exits
 // (main.go with benchProfileStop() before its os.Exit, through an
-// overlay) and runs the four workloads once with it, a CPU, an
-// allocation and a peak-heap profile per workload in dir. The run is
-// not in the table: profiling slows it.
-func profile(root, tmp, dir string, da, db *dovecot, pa, pb *proxy, golden string, seedVal uint64, folders []string, frac float64) error {
+// overlay) and runs the workloads once with it, a CPU, an allocation
+// and a peak-heap profile per workload in dir. The run is not in the
+// table: profiling slows it.
+func profile(root, tmp, dir string, da, db *dovecot, pa, pb *proxy, golden string, seedVal uint64, folders []string, frac float64, bigSize int) error {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -116,7 +116,7 @@ func profile(root, tmp, dir string, da, db *dovecot, pa, pb *proxy, golden strin
 		return err
 	}
 	t := mailtwinTool(bin, filepath.Join(tmp, "tools", "mailtwin-profile"))
-	_, err = runTool(t, 0, da, db, pa, pb, golden, seedVal, folders, frac, func(w string) []string {
+	_, err = runTool(t, 0, da, db, pa, pb, golden, seedVal, folders, frac, bigSize, func(w string) []string {
 		return []string{
 			"MAILTWIN_BENCH_CPUPROFILE=" + filepath.Join(dir, w+".cpu.pprof"),
 			"MAILTWIN_BENCH_MEMPROFILE=" + filepath.Join(dir, w+".allocs.pprof"),
