@@ -163,21 +163,31 @@ func BenchmarkBuild(b *testing.B) {
 	}
 }
 
-// BenchmarkNext computes the next state after the changed plan of
-// BenchmarkBuild, every action done.
+// BenchmarkNext computes the next state after BenchmarkBuild's no-op
+// and changed plans, every action done.
 func BenchmarkNext(b *testing.B) {
 	st, la, lb := benchAccounts()
-	p, err := reconcile.Build("bench", st, changeA(la), lb, benchPolicy())
-	if err != nil {
-		b.Fatal(err)
-	}
-	outcomes := make([]reconcile.Outcome, len(p.Actions))
-	for i := range outcomes {
-		outcomes[i].UID = reconcile.UID(2_000_000 + i)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		reconcile.Next(p, outcomes)
+	for _, c := range []struct {
+		name string
+		a    reconcile.Listing
+	}{
+		{"noop", la},
+		{"changed", changeA(la)},
+	} {
+		b.Run(fmt.Sprintf("%s/messages=%d", c.name, benchFolders*benchPerFolder), func(b *testing.B) {
+			p, err := reconcile.Build("bench", st, c.a, lb, benchPolicy())
+			if err != nil {
+				b.Fatal(err)
+			}
+			outcomes := make([]reconcile.Outcome, len(p.Actions))
+			for i := range outcomes {
+				outcomes[i].UID = reconcile.UID(2_000_000 + i)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				reconcile.Next(p, outcomes)
+			}
+		})
 	}
 }
 

@@ -68,13 +68,15 @@ var (
 //
 // and run more cases with -model.cases N.
 func TestModel(t *testing.T) {
+	var fast fastPathCount
 	if *modelSeed != 0 {
-		runModel(t, *modelSeed)
+		runModel(t, *modelSeed, &fast)
 		return
 	}
 	for i := range *modelCases {
-		runModel(t, uint64(i+1))
+		runModel(t, uint64(i+1), &fast)
 	}
+	fast.check(t)
 }
 
 // The folders the simulated users work with. "Trash" is also what the
@@ -102,6 +104,7 @@ var syncModeNames = []string{"clean", "some actions fail", "cut short, state sav
 // keeps of what the users did.
 type model struct {
 	t    *testing.T
+	fast *fastPathCount
 	seed uint64
 	rng  *rand.Rand
 	pol  reconcile.Policy
@@ -151,10 +154,11 @@ type model struct {
 	expunged [2]map[string]map[reconcile.Identity]bool
 }
 
-func runModel(t *testing.T, seed uint64) {
+func runModel(t *testing.T, seed uint64, fast *fastPathCount) {
 	t.Helper()
 	m := &model{
 		t:      t,
+		fast:   fast,
 		seed:   seed,
 		rng:    rand.New(rand.NewPCG(seed, 0x6d61696c7477696e)),
 		acc:    [2]*account{newAccount(), newAccount()},
@@ -492,6 +496,10 @@ func (m *model) sync(mode syncMode) {
 			return
 		}
 		out = append(out, o)
+	}
+	if err := m.fast.compare("p", base, la, lb, m.pol, out); err != nil {
+		m.fail(base, plan, "%v", err)
+		return
 	}
 	if mode != syncCutLost {
 		m.st = reconcile.Next(plan, out)

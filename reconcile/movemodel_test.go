@@ -151,16 +151,18 @@ var (
 //
 // and run more cases with -movemodel.cases N.
 func TestModelMovesAndRenames(t *testing.T) {
+	var fast fastPathCount
 	if *moveModelSeed != 0 {
-		runMoveModel(t, *moveModelSeed)
+		runMoveModel(t, *moveModelSeed, &fast)
 		return
 	}
 	for i := range *moveModelCases {
-		runMoveModel(t, uint64(i+1))
+		runMoveModel(t, uint64(i+1), &fast)
 		if t.Failed() {
 			return
 		}
 	}
+	fast.check(t)
 }
 
 // The trash folder, which the users leave alone: the planner finds it by
@@ -188,6 +190,7 @@ const (
 // test keeps of what the users did.
 type moveModel struct {
 	t          *testing.T
+	fast       *fastPathCount
 	seed       uint64
 	rng        *rand.Rand
 	pol        reconcile.Policy
@@ -196,8 +199,9 @@ type moveModel struct {
 	log        []fmt.Stringer // the history, rendered when a case fails
 	ids, names int
 
-	base reconcile.State // of the last sync
-	plan *reconcile.Plan // of the last sync
+	base   reconcile.State      // of the last sync
+	plan   *reconcile.Plan      // of the last sync
+	listed [2]reconcile.Listing // what the last build was given
 	// prevClean says that the previous sync was clean (or there was
 	// none): the state agreed with both sides after it.
 	prevClean bool
@@ -255,10 +259,11 @@ type moveModel struct {
 	movedOut, movedIn map[*mbox]bool
 }
 
-func runMoveModel(t *testing.T, seed uint64) {
+func runMoveModel(t *testing.T, seed uint64, fast *fastPathCount) {
 	t.Helper()
 	m := &moveModel{
 		t:         t,
+		fast:      fast,
 		seed:      seed,
 		rng:       rand.New(rand.NewPCG(seed, 0x6d6f76656d6f646c)),
 		acc:       [2]*account{newAccount(), newAccount()},
@@ -1206,6 +1211,10 @@ func (m *moveModel) sync(clean bool) {
 			return
 		}
 	}
+	if err := m.fast.compare("p", base, m.listed[reconcile.A], m.listed[reconcile.B], m.pol, out); err != nil {
+		m.fail("%v", err)
+		return
+	}
 	m.st = reconcile.Next(plan, out)
 	m.check()
 	if clean && !m.t.Failed() {
@@ -1225,7 +1234,8 @@ func (m *moveModel) build(base reconcile.State) (plan *reconcile.Plan, err error
 			plan, err = nil, fmt.Errorf("panic: %v\n%s", r, debug.Stack())
 		}
 	}()
-	return reconcile.Build("p", base, m.acc[reconcile.A].listing(), m.acc[reconcile.B].listing(), m.pol)
+	m.listed = [2]reconcile.Listing{m.acc[reconcile.A].listing(), m.acc[reconcile.B].listing()}
+	return reconcile.Build("p", base, m.listed[reconcile.A], m.listed[reconcile.B], m.pol)
 }
 
 // mvSorted returns the folders of a book, in a stable order.

@@ -27,8 +27,10 @@ func (pl *planner) detectMoves(views []*view) {
 	pl.moveOf = map[*Record]*Action{}
 	pl.conflictOf = map[*Record]*Action{}
 	pl.movedBoth = map[Identity]Flags{}
+	// A folder pair nothing changed in (view.clean) has no message gone
+	// from it and none new in it: it takes no part in a move.
 	for _, x := range views {
-		if x.base == nil || x.listed[A] == nil || x.listed[B] == nil || pl.resetOn(x, A) || pl.resetOn(x, B) {
+		if x.clean || x.base == nil || x.listed[A] == nil || x.listed[B] == nil || pl.resetOn(x, A) || pl.resetOn(x, B) {
 			continue
 		}
 		var there [2]map[UID]bool
@@ -48,7 +50,7 @@ func (pl *planner) detectMoves(views []*view) {
 	// Messages on each side that no base record of their folder knows.
 	fresh := [2]map[Identity][]*cand{{}, {}}
 	for _, v := range views {
-		if v.policy.Direction == None {
+		if v.clean || v.policy.Direction == None {
 			continue
 		}
 		for s := range 2 {
@@ -73,7 +75,7 @@ func (pl *planner) detectMoves(views []*view) {
 		}
 	}
 	for _, x := range views {
-		if x.base == nil || x.policy.Direction == None {
+		if x.clean || x.base == nil || x.policy.Direction == None {
 			continue
 		}
 		for o := range 2 {

@@ -1,7 +1,9 @@
 package reconcile
 
 import (
+	"cmp"
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -41,14 +43,25 @@ func Next(p *Plan, outcomes []Outcome) State {
 	}
 	renameFailed := map[renameKey]bool{}
 	side := make(map[*draftFolder]*[2]SideState, len(p.drafts))
-	// home is the folder pair a slot belongs to: a Move's arrival lands in
-	// another folder pair than the action's own.
+	// home is the folder pair a Move's arrival belongs to: another
+	// folder pair than the action's own. Only arrivals are looked up, so
+	// only they are indexed.
 	home := map[*slot]*draftFolder{}
+	for i := range p.Actions {
+		if a := p.Actions[i].arrival; a != nil {
+			home[a] = nil
+		}
+	}
 	for _, d := range p.drafts {
 		s := d.side
 		side[d] = &s
+		if len(home) == 0 {
+			continue
+		}
 		for _, sl := range d.slots {
-			home[sl] = d
+			if _, ok := home[sl]; ok {
+				home[sl] = d
+			}
 		}
 	}
 	for i := range p.Actions {
@@ -113,6 +126,9 @@ func Next(p *Plan, outcomes []Outcome) State {
 	}
 
 	var st State
+	// exact holds the folder pairs carried over as they are, with nothing
+	// added: their records are exactly what both sides listed.
+	exact := map[string]*draftFolder{}
 	for _, d := range p.drafts {
 		ss := *side[d]
 		name := d.name
@@ -147,6 +163,10 @@ func Next(p *Plan, outcomes []Outcome) State {
 			}
 		}
 		f := FolderState{Name: name, A: ss[A], B: ss[B]}
+		if n := len(d.carried) + len(d.slots); n > 0 {
+			f.Records = make([]Record, len(d.carried), n)
+			copy(f.Records, d.carried)
+		}
 		for _, sl := range d.slots {
 			r := sl.rec
 			if sl.failed {
@@ -211,20 +231,30 @@ func Next(p *Plan, outcomes []Outcome) State {
 		}
 		sortRecords(f.Records)
 		st.Folders = append(st.Folders, f)
+		if d.carried != nil && len(d.slots) == 0 {
+			exact[f.Name] = d
+		}
 	}
 	sort.Slice(st.Folders, func(i, j int) bool { return st.Folders[i].Name < st.Folders[j].Name })
-	setScanPoints(p, outcomes, &st)
+	setScanPoints(p, outcomes, &st, exact)
 	return st
 }
 
+// sortRecords sorts records by UID A, then UID B, then identity. Most
+// folders come sorted already (a folder carried over as it is), and
+// are only checked.
 func sortRecords(rs []Record) {
-	sort.Slice(rs, func(i, j int) bool {
-		if rs[i].UIDA != rs[j].UIDA {
-			return rs[i].UIDA < rs[j].UIDA
-		}
-		if rs[i].UIDB != rs[j].UIDB {
-			return rs[i].UIDB < rs[j].UIDB
-		}
-		return rs[i].ID < rs[j].ID
-	})
+	if !slices.IsSortedFunc(rs, compareRecords) {
+		slices.SortFunc(rs, compareRecords)
+	}
+}
+
+func compareRecords(x, y Record) int {
+	if c := cmp.Compare(x.UIDA, y.UIDA); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(x.UIDB, y.UIDB); c != 0 {
+		return c
+	}
+	return strings.Compare(string(x.ID), string(y.ID))
 }

@@ -1,7 +1,9 @@
 package reconcile
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -30,6 +32,11 @@ type draftFolder struct {
 	base  *FolderState
 	side  [2]SideState
 	slots []*slot
+	// carried are records that go to the next state as they are, before
+	// the slots: a folder pair nothing changed in (planner.carry), as
+	// each side listed it in from.
+	carried []Record
+	from    [2]*Folder
 	// listed is each side as listed before the run (Mailbox "" when not).
 	listed [2]SideState
 	// reset marks a side whose UIDVALIDITY changed since the base.
@@ -47,6 +54,9 @@ type view struct {
 	policy FolderPolicy
 	// renamed is set when base is a base folder under a new name.
 	renamed *renamed
+	// clean marks a folder pair that both sides list exactly as the base
+	// records it (see unchanged): the plan carries it over as it is.
+	clean bool
 }
 
 // planner holds the working data of one Build call.
@@ -80,6 +90,12 @@ type planner struct {
 	created  [2]map[string]*Action // folders this plan creates, by mailbox
 	// renamed holds the folders renamed since the base, by new name.
 	renamed map[string]*renamed
+	// fast lets folder pairs nothing changed in skip the per-message
+	// work (see unchanged); build without it is the reference the tests
+	// hold the fast path to.
+	fast bool
+	// seen is scratch space for unchanged.
+	seen []bool
 }
 
 // Build plans what a run does to make the two sides of pair agree, given
@@ -88,11 +104,18 @@ type planner struct {
 // *GuardError; a folder name that cannot be carried to the other side
 // returns an empty plan and a *NamingError.
 func Build(pair string, base State, a, b Listing, p Policy) (*Plan, error) {
+	return build(pair, base, a, b, p, true)
+}
+
+// build is Build; fast enables the fast path for folder pairs that
+// nothing changed in.
+func build(pair string, base State, a, b Listing, p Policy, fast bool) (*Plan, error) {
 	pl := &planner{
 		pair:   pair,
 		policy: p,
 		lists:  [2]*Listing{&a, &b},
 		plan:   &Plan{Pair: pair, base: base, lists: [2]*Listing{&a, &b}},
+		fast:   fast,
 	}
 	var err error
 	if pl.names, err = newNamer(p.Naming, pl.lists); err != nil {
@@ -113,6 +136,11 @@ func Build(pair string, base State, a, b Listing, p Policy) (*Plan, error) {
 
 	views := pl.views(base)
 	pl.ownTrash(views)
+	if pl.fast {
+		for _, v := range views {
+			v.clean = pl.unchanged(v)
+		}
+	}
 	// Trash folders go last, so the messages moved into them by this plan
 	// are known when their new messages are paired.
 	sort.SliceStable(views, func(i, j int) bool {
@@ -274,8 +302,127 @@ const (
 	lost                       // the folder's UIDVALIDITY changed and no message with its identity is left
 )
 
+// unchanged reports whether folder pair v is as the base left it: known
+// to the base and listed on both sides under the same UIDVALIDITY, not
+// renamed, not ignored, and each side lists exactly the messages the
+// base's records put there, by UID, each with the record's flags (in
+// canonical form). Such a folder has nothing to plan: every record is
+// present on its sides with unchanged flags, no message in it is new, so
+// none is moved in or out of it by the user, and the records go to the
+// next state as they are (folder's fast path). Plan and next state are
+// exactly what the full per-message walk gives; TestFastPathSameAsFull
+// holds it to that.
+//
+// The check is a linear walk with no allocation beyond a reused scratch
+// slice: much cheaper than the maps the full walk builds.
+func (pl *planner) unchanged(v *view) bool {
+	if v.base == nil || v.renamed != nil || v.policy.Direction == None || v.listed[A] == nil || v.listed[B] == nil {
+		return false
+	}
+	for s := range 2 {
+		side := Side(s)
+		if v.base.Side(side).Mailbox == "" || pl.resetOn(v, side) {
+			return false
+		}
+		msgs := v.listed[s].Messages
+		if v.listed[s].Messages == nil && v.listed[s].NumMessages > 0 {
+			return false // not scanned
+		}
+		for i := 1; i < len(msgs); i++ {
+			if msgs[i].UID <= msgs[i-1].UID {
+				return false
+			}
+		}
+		if cap(pl.seen) < len(msgs) {
+			pl.seen = make([]bool, len(msgs))
+		}
+		seen := pl.seen[:len(msgs)]
+		clear(seen)
+		n, next := 0, 0
+		for i := range v.base.Records {
+			r := &v.base.Records[i]
+			u := r.UID(side)
+			if u == 0 {
+				if r.UID(side.Other()) == 0 {
+					return false // on neither side: the full walk drops it
+				}
+				continue
+			}
+			// Records are sorted by UID A, and mostly by UID B too:
+			// try the message after the last one matched first.
+			j := next
+			if j >= len(msgs) || msgs[j].UID != u {
+				var ok bool
+				if j, ok = slices.BinarySearchFunc(msgs, u, func(m Message, u UID) int { return cmp.Compare(m.UID, u) }); !ok {
+					return false
+				}
+			}
+			if seen[j] || !msgs[j].Flags.Equal(r.Flags) || !canonical(r.Flags) {
+				return false
+			}
+			seen[j] = true
+			n++
+			next = j + 1
+		}
+		if n != len(msgs) {
+			return false
+		}
+	}
+	return true
+}
+
+// canonical reports whether f is as NewFlags makes it: sorted, no
+// duplicates, system flags spelled as RFC 3501 does and not \Recent or
+// \Deleted, keywords lower-case. NewFlags(f...) equals f then.
+func canonical(f Flags) bool {
+	for i, x := range f {
+		if i > 0 && f[i-1] >= x {
+			return false
+		}
+		if x == "" {
+			return false
+		}
+		if x[0] == '\\' {
+			switch x {
+			case `\Seen`, `\Answered`, `\Flagged`, `\Draft`:
+				continue
+			}
+			return false
+		}
+		for j := 0; j < len(x); j++ {
+			if 'A' <= x[j] && x[j] <= 'Z' || x[j] >= 0x80 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// carry is folder's fast path for a folder pair unchanged (see
+// unchanged): the base's records go to the next state as they are,
+// beside what this plan's moves bring into the folder.
+func (pl *planner) carry(v *view) {
+	d := &draftFolder{name: v.name, base: v.base, carried: v.base.Records, from: v.listed}
+	for s := range 2 {
+		f := v.listed[s]
+		d.side[s] = SideState{Mailbox: f.Mailbox, UIDValidity: f.UIDValidity, UIDNext: f.UIDNext, HighestModSeq: f.HighestModSeq}
+	}
+	d.listed = d.side
+	pl.plan.drafts = append(pl.plan.drafts, d)
+	for s := range 2 {
+		for _, a := range pl.arrivals[s][v.name] {
+			d.slots = append(d.slots, a.arrival)
+		}
+		delete(pl.arrivals[s], v.name)
+	}
+}
+
 // folder plans one folder pair.
 func (pl *planner) folder(v *view) {
+	if v.clean {
+		pl.carry(v)
+		return
+	}
 	if v.policy.Direction == None {
 		if v.base != nil { // ignored now: keep what was agreed, untouched
 			d := &draftFolder{name: v.name, base: v.base, side: [2]SideState{v.base.A, v.base.B}, renamed: v.renamed}

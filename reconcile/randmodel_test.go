@@ -29,12 +29,14 @@ var randCases = flag.Int("rand.cases", 3000, "cases of TestRandomSync")
 //     both sides both copies carry the record's flags in two-way folders;
 //   - settled: planning again at once plans nothing.
 func TestRandomSync(t *testing.T) {
+	var fast fastPathCount
 	for c := range *randCases {
 		seed := uint64(c)
-		if err := randomCase(seed); err != nil {
+		if err := randomCase(seed, &fast); err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
 		}
 	}
+	fast.check(t)
 }
 
 var randFlags = []string{`\Seen`, `\Flagged`, `\Answered`, "$work"}
@@ -49,7 +51,7 @@ type randomRun struct {
 	deleted map[reconcile.Identity]bool
 }
 
-func randomCase(seed uint64) error {
+func randomCase(seed uint64, fast *fastPathCount) error {
 	rr := &randomRun{r: rand.New(rand.NewPCG(seed, 0x6d61696c)), acc: [2]*account{newAccount(), newAccount()}, deleted: map[reconcile.Identity]bool{}}
 	for s := range 2 {
 		rr.acc[s].create("Trash").role = reconcile.RoleTrash
@@ -85,11 +87,15 @@ func randomCase(seed uint64) error {
 				return fmt.Errorf("round %d: a scan point of the state would read a folder wrong:\n  %s\nbase:\n%s\nchanges:\n  %s\nprevious run:\n%s", round, e, formatState(base), strings.Join(log, "\n  "), prev)
 			}
 		}
-		plan, err := reconcile.Build("p", base, rr.acc[0].listing(), rr.acc[1].listing(), rr.pol)
+		la, lb := rr.acc[0].listing(), rr.acc[1].listing()
+		plan, err := reconcile.Build("p", base, la, lb, rr.pol)
 		if err != nil {
 			return fmt.Errorf("round %d: Build: %v", round, err)
 		}
 		out := execute(plan, rr.acc[0], rr.acc[1])
+		if err := fast.compare("p", base, la, lb, rr.pol, out); err != nil {
+			return fmt.Errorf("round %d: %v\nbase:\n%s\nplan:\n%s", round, err, formatState(base), plan)
+		}
 		next := reconcile.Next(plan, out)
 		ctx := func() string {
 			return fmt.Sprintf("round %d, policy %+v, failures %v\nchanges:\n  %s\nbase:\n%s\nplan:\n%s\nnext:\n%s", round, rr.pol.Default, fail, strings.Join(log, "\n  "), formatState(base), plan, formatState(next))

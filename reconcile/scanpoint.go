@@ -1,6 +1,11 @@
 package reconcile
 
-import "context"
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strings"
+)
 
 // ScanPointAdvancer is a Mailstore that can move a folder's scan point
 // past a run's own changes: a run that appended to a folder would
@@ -76,7 +81,13 @@ func advanceScanPoints(ctx context.Context, p *Plan, outcomes []Outcome, stores 
 // UID the listing did not have, a failed action on the folder, a folder
 // renamed or created by this run, or one not scanned: no point, and the
 // next run reads the folder whole.
-func setScanPoints(p *Plan, outcomes []Outcome, st *State) {
+//
+// exact holds, by name, the folder pairs of st that Next carried over as
+// they are with nothing added (see planner.unchanged): their records are
+// exactly the messages each side listed, with the listed flags, so where
+// no action touched them the condition holds without a walk over the
+// messages.
+func setScanPoints(p *Plan, outcomes []Outcome, st *State, exact map[string]*draftFolder) {
 	type key struct {
 		side    Side
 		mailbox string
@@ -111,6 +122,7 @@ func setScanPoints(p *Plan, outcomes []Outcome, st *State) {
 			mark(stored, k, a.UID)
 		}
 	}
+	var scratch []uidRecord
 	for i := range st.Folders {
 		f := &st.Folders[i]
 		for s := range 2 {
@@ -121,7 +133,13 @@ func setScanPoints(p *Plan, outcomes []Outcome, st *State) {
 			}
 			k := key{side, ss.Mailbox}
 			l := listed(p.lists[s], ss.Mailbox)
-			if failed[k] || l == nil || !scanPointHolds(f, side, l, removed[k], stored[k]) {
+			holds := false
+			if d := exact[f.Name]; d != nil && l != nil && l == d.from[s] && removed[k] == nil && stored[k] == nil {
+				holds = scanPointUsable(f, side, l)
+			} else if l != nil {
+				holds = scanPointHolds(f, side, l, removed[k], stored[k], &scratch)
+			}
+			if failed[k] || !holds {
 				ss.HighestModSeq = 0
 				continue
 			}
@@ -135,6 +153,11 @@ func listed(l *Listing, mailbox string) *Folder {
 	if l == nil {
 		return nil
 	}
+	// Listing.Folders is sorted by Mailbox; search a listing that is
+	// not through.
+	if i, ok := slices.BinarySearchFunc(l.Folders, mailbox, func(f Folder, mb string) int { return strings.Compare(f.Mailbox, mb) }); ok {
+		return &l.Folders[i]
+	}
 	for i := range l.Folders {
 		if l.Folders[i].Mailbox == mailbox {
 			return &l.Folders[i]
@@ -144,12 +167,83 @@ func listed(l *Listing, mailbox string) *Folder {
 }
 
 // scanPointHolds checks setScanPoints' condition for folder f on side s,
-// which listed as l.
-func scanPointHolds(f *FolderState, s Side, l *Folder, removed, stored map[UID]bool) bool {
+// which listed as l. scratch is reused between calls.
+//
+// A listing sorted by UID, as Mailstore.List and Scan give it, is walked
+// beside the records sorted by UID: no map, and no sort where the
+// records come in UID order, as they do on side A and mostly on B.
+// Any other listing goes through scanPointHoldsMaps, the reference.
+func scanPointHolds(f *FolderState, s Side, l *Folder, removed, stored map[UID]bool, scratch *[]uidRecord) bool {
+	if !scanPointUsable(f, s, l) {
+		return false
+	}
+	msgs := l.Messages
+	for i := 1; i < len(msgs); i++ {
+		if msgs[i].UID <= msgs[i-1].UID {
+			return scanPointHoldsMaps(f, s, l, removed, stored)
+		}
+	}
+	rs := (*scratch)[:0]
+	for i := range f.Records {
+		if u := f.Records[i].UID(s); u != 0 {
+			rs = append(rs, uidRecord{u, &f.Records[i]})
+		}
+	}
+	*scratch = rs
+	byUID := func(x, y uidRecord) int { return cmp.Compare(x.uid, y.uid) }
+	if !slices.IsSortedFunc(rs, byUID) {
+		// Stable: of records under one UID the last counts, as in a map
+		// filled in record order.
+		slices.SortStableFunc(rs, byUID)
+	}
+	i := 0
+	for _, m := range msgs {
+		for i < len(rs) && rs[i].uid < m.UID {
+			if rs[i].uid < l.UIDNext {
+				return false // recorded below UIDNEXT, and not listed
+			}
+			i++
+		}
+		var r *Record
+		for i < len(rs) && rs[i].uid == m.UID {
+			r = rs[i].rec
+			i++
+		}
+		if removed[m.UID] {
+			continue
+		}
+		if r == nil || !stored[m.UID] && !r.Flags.Equal(m.Flags) {
+			return false
+		}
+	}
+	for ; i < len(rs); i++ {
+		if rs[i].uid < l.UIDNext {
+			return false
+		}
+	}
+	return true
+}
+
+// scanPointUsable checks the part of setScanPoints' condition that does
+// not look at the messages: the listing of side s has a point to scan
+// from, under the UIDVALIDITY f records, and was scanned.
+func scanPointUsable(f *FolderState, s Side, l *Folder) bool {
 	if l.HighestModSeq == 0 || l.UIDNext == 0 || l.UIDValidity == 0 || l.UIDValidity != f.Side(s).UIDValidity {
 		return false
 	}
-	if l.Messages == nil && l.NumMessages > 0 { // not scanned
+	return l.Messages != nil || l.NumMessages <= 0 // else not scanned
+}
+
+// uidRecord is a record under its UID on one side.
+type uidRecord struct {
+	uid UID
+	rec *Record
+}
+
+// scanPointHoldsMaps is scanPointHolds by maps, for a listing in any
+// order.
+func scanPointHoldsMaps(f *FolderState, s Side, l *Folder, removed, stored map[UID]bool) bool {
+	if !scanPointUsable(f, s, l) {
 		return false
 	}
 	recs := make(map[UID]*Record, len(f.Records))

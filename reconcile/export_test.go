@@ -1,0 +1,121 @@
+package reconcile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+)
+
+// FastPathDiff builds the plan for base and the listings a and b twice,
+// with the fast path for folder pairs nothing changed in and without it
+// (the full per-message walk), and reports how they differ: in the
+// plan (its actions, conflicts, counts and error) or in the next state
+// Next computes from it, for outcomes and for three made-up ones
+// (every action done, every action failed, the run cut before the
+// first). clean is the number of folder pairs the fast path took.
+func FastPathDiff(pair string, base State, a, b Listing, p Policy, outcomes []Outcome) (clean int, err error) {
+	fast, ferr := build(pair, cloneState(base), cloneListing(a), cloneListing(b), p, true)
+	full, serr := build(pair, cloneState(base), cloneListing(a), cloneListing(b), p, false)
+	for _, d := range fast.drafts {
+		if d.carried != nil {
+			clean++
+		}
+	}
+	if fmt.Sprint(ferr) != fmt.Sprint(serr) {
+		return clean, fmt.Errorf("fast path: Build error %v, full walk: %v", ferr, serr)
+	}
+	if len(fast.Actions) != len(full.Actions) {
+		return clean, fmt.Errorf("fast path plans %d actions, full walk %d:\nfast:\n%s\nfull:\n%s", len(fast.Actions), len(full.Actions), fast, full)
+	}
+	for i := range fast.Actions {
+		if x, y := exported(fast.Actions[i]), exported(full.Actions[i]); !reflect.DeepEqual(x, y) {
+			return clean, fmt.Errorf("action %d: fast path %+v, full walk %+v", i, x, y)
+		}
+	}
+	if !slices.Equal(fast.Conflicts, full.Conflicts) || fast.Counts != full.Counts || fast.Pair != full.Pair {
+		return clean, fmt.Errorf("fast path: conflicts %q, counts %+v; full walk: %q, %+v", fast.Conflicts, fast.Counts, full.Conflicts, full.Counts)
+	}
+	done := make([]Outcome, len(fast.Actions))
+	failed := make([]Outcome, len(fast.Actions))
+	for i := range done {
+		done[i] = Outcome{UID: UID(9_000_000 + i), UIDValidity: 77}
+		failed[i] = Outcome{Err: errors.New("failed")}
+	}
+	for _, c := range []struct {
+		name string
+		out  []Outcome
+	}{{"given outcomes", outcomes}, {"all done", done}, {"all failed", failed}, {"none run", nil}} {
+		x, y := Next(fast, c.out), Next(full, c.out)
+		if err := sameState(x, y); err != nil {
+			return clean, fmt.Errorf("Next with %s: %v", c.name, err)
+		}
+	}
+	return clean, nil
+}
+
+// exported returns a's exported fields, with empty flags as nil.
+func exported(a Action) Action {
+	a.slot, a.arrival, a.folder = nil, nil, nil
+	a.mergeBase, a.hasBase, a.renFrom, a.renTo = nil, false, "", ""
+	if len(a.Flags) == 0 {
+		a.Flags = nil
+	}
+	if len(a.Remove) == 0 {
+		a.Remove = nil
+	}
+	return a
+}
+
+// sameState compares two states as they are stored, and their folders'
+// order.
+func sameState(x, y State) error {
+	xn, yn := folderNames(x), folderNames(y)
+	if !slices.Equal(xn, yn) {
+		return fmt.Errorf("fast path gives folders %q, full walk %q", xn, yn)
+	}
+	ex, ey := EncodeState(x), EncodeState(y)
+	if !maps.EqualFunc(ex, ey, bytes.Equal) {
+		for n := range ex {
+			if !bytes.Equal(ex[n], ey[n]) {
+				return fmt.Errorf("state file %s: fast path\n%s\nfull walk\n%s", n, ex[n], ey[n])
+			}
+		}
+		return fmt.Errorf("fast path gives state files %v, full walk %v", slices.Sorted(maps.Keys(ex)), slices.Sorted(maps.Keys(ey)))
+	}
+	return nil
+}
+
+func folderNames(s State) []string {
+	var out []string
+	for _, f := range s.Folders {
+		out = append(out, f.Name)
+	}
+	return out
+}
+
+func cloneState(s State) State {
+	out := State{Folders: slices.Clone(s.Folders)}
+	for i := range out.Folders {
+		out.Folders[i].Records = slices.Clone(out.Folders[i].Records)
+	}
+	return out
+}
+
+func cloneListing(l Listing) Listing {
+	out := l
+	out.Folders = slices.Clone(l.Folders)
+	for i := range out.Folders {
+		out.Folders[i].Messages = slices.Clone(out.Folders[i].Messages)
+	}
+	return out
+}
+
+// ScanPointHoldsBoth answers scanPointHolds for f on side s, listed as
+// l, both ways: by the walk beside the sorted records, and by maps.
+func ScanPointHoldsBoth(f FolderState, s Side, l Folder, removed, stored map[UID]bool) (walk, byMaps bool) {
+	var scratch []uidRecord
+	return scanPointHolds(&f, s, &l, removed, stored, &scratch), scanPointHoldsMaps(&f, s, &l, removed, stored)
+}
