@@ -126,7 +126,20 @@ type Account struct {
 	// the step fails. It is positive, or zero when the file does not set
 	// it: then the caller's default applies.
 	Timeout time.Duration
+	// Connections is how many connections a run may open to the account
+	// at once, to work on several folders in parallel: between 1 and
+	// MaxConnections, or zero when the file does not set it (then
+	// DefaultConnections applies).
+	Connections int
 }
+
+// DefaultConnections is the number of connections per account a run
+// uses when the account does not set connections.
+const DefaultConnections = 4
+
+// MaxConnections is the most connections an account may set; providers
+// limit connections per account (Gmail to 15, for all clients together).
+const MaxConnections = 16
 
 // Address returns "host:port", with brackets around an IPv6 host.
 func (a *Account) Address() string {

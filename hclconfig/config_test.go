@@ -504,6 +504,31 @@ func TestTimeout(t *testing.T) {
 	}
 }
 
+// TestConnections: connections takes a whole number from 1 to
+// MaxConnections; an account without it has Connections zero, so that
+// DefaultConnections applies.
+func TestConnections(t *testing.T) {
+	for _, tt := range []struct {
+		line string
+		want int
+	}{
+		{``, 0},
+		{`  connections = null`, 0},
+		{`  connections = 1`, 1},
+		{`  connections = 8`, 8},
+		{`  connections = 16`, 16},
+	} {
+		cfg, diags, _ := hclconfig.Parse([]byte(after(3, tt.line)), "c.hcl", hclconfig.Options{LookupEnv: noEnv})
+		if len(diags) > 0 {
+			t.Errorf("Parse(%s) diagnostics: %v", tt.line, diags)
+			continue
+		}
+		if got := cfg.Account("a").Connections; got != tt.want {
+			t.Errorf("Parse(%s): account a Connections = %d, want %d", tt.line, got, tt.want)
+		}
+	}
+}
+
 func TestTLSModeString(t *testing.T) {
 	for m, want := range map[hclconfig.TLSMode]string{
 		hclconfig.TLSImplicit: "implicit",

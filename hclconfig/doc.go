@@ -22,6 +22,7 @@
 //	  password = env("WORK_PW")          # exactly one of password and password_command
 //	  password_command = ["pass", "show", "work"]  # or this, run by the caller
 //	  timeout  = "2m"                    # how long the server may stay silent in a network step; default "60s"
+//	  connections = 4                    # at most this many at once, for several folders in parallel; 1 to 16, default 4
 //	}
 //	pair "work-backup" {
 //	  a      = "work"                    # required: an account

@@ -91,6 +91,7 @@ var (
 		{Name: "password"},
 		{Name: "password_command"},
 		{Name: "timeout"},
+		{Name: "connections"},
 		{Name: "tls_ca_file"},
 		{Name: "tls_server_name"},
 	}}
@@ -433,6 +434,14 @@ func (d *decoder) account(b *hcl.Block, dir string) Account {
 
 	if t, o := d.duration(at["timeout"]); o == good {
 		acc.Timeout = t
+	}
+	if v, o := d.value(at["connections"], cty.Number, false); o == good {
+		bf := v.AsBigFloat()
+		if i, acc64 := bf.Int64(); !bf.IsInt() || acc64 != big.Exact || i < 1 || i > MaxConnections {
+			d.errorf(at["connections"].Expr.Range(), "Invalid connections", "connections must be a whole number between 1 and %d; got %s.", MaxConnections, numText(bf))
+		} else {
+			acc.Connections = int(i)
+		}
 	}
 	return acc
 }
