@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -327,6 +328,14 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 	pol := p.Policy
 	pol.Force = pol.Force || g.force
 	opts := reconcile.RunOptions{Pair: p.Name, Policy: pol, PlanOnly: planOnly}
+	for i, name := range []string{p.A, p.B} {
+		opts.Connections[i] = cmp.Or(cfg.Account(name).Connections, hclconfig.DefaultConnections)
+		if g.verbose >= 2 {
+			// One connection per account, so that the trace reads as
+			// one conversation.
+			opts.Connections[i] = 1
+		}
+	}
 	prog := newProgress(g.stderr, p.Name, g.verbose > 0)
 	opts.Progress = prog.step
 	res, err := reconcile.Run(ctx, opts, stores[0], stores[1], states)

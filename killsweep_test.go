@@ -292,7 +292,7 @@ func TestKillSweep(t *testing.T) {
 				keys = append(keys, fmt.Sprintf("%s %d", k, n))
 			}
 			slices.Sort(keys)
-			t.Logf("%d trials: %d killed (%s), %d finished before their timed kill", len(specs), killed, strings.Join(keys, ", "), finished)
+			t.Logf("%d trials: %d killed (%s), %d finished before their kill", len(specs), killed, strings.Join(keys, ", "), finished)
 		})
 		t.Run("trials", func(t *testing.T) {
 			for i, sp := range specs {
@@ -342,7 +342,8 @@ func runMailtwin(t *testing.T, bin, config string, started chan<- *os.Process) (
 
 // killApply runs the trial's apply through rec and kills it at p. It
 // reports what the kill hit and whether the process died of it (a
-// timed kill may come after the run finished).
+// timed kill may come after the run finished, and a run may end before
+// the command of its kill point: see below).
 func killApply(t *testing.T, bin string, tr *sweepTrial, rec *imaptest.Recorder, p killPoint) (hit string, killed bool) {
 	t.Helper()
 	started := make(chan *os.Process, 1)
@@ -383,8 +384,12 @@ func killApply(t *testing.T, bin string, tr *sweepTrial, rec *imaptest.Recorder,
 	if code == -1 { // died of a signal
 		return what.Load().(string), true
 	}
-	if p.seq > 0 {
-		t.Fatalf("the apply was to be killed at %s but exited %d (it sent %d commands):\n%s", p, code, len(rec.Commands()), out)
+	// A run works on several folders at once, over as many connections
+	// as it found work for in time: how many commands it sends varies
+	// a little from run to run. One that ended before the command of
+	// its kill point finished before its kill.
+	if sent := len(rec.Commands()); p.seq > 0 && (sent >= p.seq || code != 0) {
+		t.Fatalf("the apply was to be killed at %s but exited %d (it sent %d commands):\n%s", p, code, sent, out)
 	}
 	if code != 0 {
 		t.Fatalf("apply exited %d before its timed kill:\n%s", code, out)

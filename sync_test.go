@@ -29,6 +29,8 @@ type syncFixture struct {
 	policy reconcile.Policy
 	// addr, if set, is dialled instead of srv.Addr (an imaptest.Recorder's).
 	addr string
+	// connections is RunOptions.Connections: one per side unless set.
+	connections [2]int
 }
 
 func newSyncFixture(t *testing.T, start imaptest.StartFunc) *syncFixture {
@@ -66,7 +68,7 @@ func (f *syncFixture) dial(user string, readOnly bool) *imapstore.Store {
 func (f *syncFixture) run(planOnly bool) *reconcile.Result {
 	f.t.Helper()
 	ctx := context.Background()
-	res, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy, PlanOnly: planOnly},
+	res, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy, PlanOnly: planOnly, Connections: f.connections},
 		f.dial(userA, planOnly), f.dial(userB, planOnly), stateRepo{f.repo})
 	if err != nil {
 		f.t.Fatalf("Run(planOnly=%v) = %v\nplan:\n%v", planOnly, err, res.Plan)

@@ -160,6 +160,19 @@ func Dial(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// Connect opens another connection to the account with the same
+// options, for a run that works on several folders at once
+// (reconcile.Connector). The caller closes it.
+func (s *Store) Connect(ctx context.Context) (reconcile.Conn, error) {
+	c, err := Dial(ctx, s.opts)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+var _ reconcile.Connector = (*Store)(nil)
+
 // Name returns the account's name.
 func (s *Store) Name() string { return s.opts.Name }
 

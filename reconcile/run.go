@@ -20,6 +20,11 @@ type RunOptions struct {
 	PlanOnly bool
 	// Progress, when set, is called after each executed action.
 	Progress func(done, total int, a *Action)
+	// Connections is how many connections the run may use on each side
+	// (by Side) to scan and change several folders at once: the
+	// Mailstore given to Run and, where it is a Connector, more opened
+	// as needed. Zero or one: only the Mailstore given.
+	Connections [2]int
 }
 
 // Result is what a Run did.
@@ -45,7 +50,9 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 	if err != nil {
 		return nil, fmt.Errorf("load state of pair %q: %w", opts.Pair, err)
 	}
-	lists, err := listBoth(ctx, opts.Policy, [2]Mailstore{a, b}, base)
+	pl := newPool([2]Mailstore{a, b}, opts.Connections)
+	defer pl.close()
+	lists, err := listBoth(ctx, opts.Policy, pl, base)
 	if err != nil {
 		return nil, fmt.Errorf("pair %q: %w", opts.Pair, err)
 	}
@@ -58,9 +65,9 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 	if err != nil || opts.PlanOnly {
 		return res, err
 	}
-	res.Outcomes = Execute(ctx, plan, [2]Mailstore{a, b}, opts.Progress)
+	res.Outcomes = execute(ctx, plan, pl, opts.Progress)
 	res.State = Next(plan, res.Outcomes)
-	advanceScanPoints(ctx, plan, res.Outcomes, [2]Mailstore{a, b}, &res.State)
+	advanceScanPointsOn(ctx, plan, res.Outcomes, pl, &res.State)
 	if err := repo.Save(ctx, opts.Pair, res.State); err != nil {
 		return res, fmt.Errorf("save state of pair %q: %w", opts.Pair, err)
 	}
@@ -85,19 +92,21 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 }
 
 // listBoth lists both sides, then scans them, each side concurrently on
-// its own connection. Folders outside the pair (outside a side's prefix)
-// and folders whose policy is direction none are not scanned. A folder
-// the base knows a scan point for (knownOf) is scanned from there where
-// the Mailstore is an IncrementalScanner.
-func listBoth(ctx context.Context, p Policy, stores [2]Mailstore, base State) ([2]Listing, error) {
+// its own connections (several folders at once where pl has more than
+// one). Folders outside the pair (outside a side's prefix) and folders
+// whose policy is direction none are not scanned. A folder the base
+// knows a scan point for (knownOf) is scanned from there where the
+// Mailstore is an IncrementalScanner.
+func listBoth(ctx context.Context, p Policy, pl *pool, base State) ([2]Listing, error) {
 	var lists [2]Listing
 	var errs [2]error
 	var wg sync.WaitGroup
 	for s := range 2 {
 		wg.Go(func() {
-			l, err := stores[s].List(ctx)
+			st := pl.conns[s][0]
+			l, err := st.List(ctx)
 			if err != nil {
-				errs[s] = fmt.Errorf("list folders on %s (%s): %w", Side(s), stores[s].Name(), err)
+				errs[s] = fmt.Errorf("list folders on %s (%s): %w", Side(s), st.Name(), err)
 			}
 			lists[s] = l
 		})
@@ -113,23 +122,56 @@ func listBoth(ctx context.Context, p Policy, stores [2]Mailstore, base State) ([
 	for s := range 2 {
 		wg.Go(func() {
 			known := knownOf(base, Side(s))
-			inc, _ := stores[s].(IncrementalScanner)
+			// Folders whose listing says they are as the base left
+			// them are scanned here, on the first connection: by
+			// IncrementalScanner's contract that reads nothing, and it
+			// needs no other connection. The rest go to the pool.
+			var scan []int
+			first := pl.conns[s][0]
+			inc, _ := first.(IncrementalScanner)
 			for i := range lists[s].Folders {
 				f := &lists[s].Folders[i]
 				name := names.logicalOf(Side(s), f.Mailbox)
 				if name == "" || p.For(name).Direction == None {
 					continue
 				}
+				k, ok := known[f.Mailbox]
+				if !ok || inc == nil || !k.unchanged(f) {
+					scan = append(scan, i)
+					continue
+				}
+				if err := inc.ScanSince(ctx, f, k); err != nil {
+					errs[s] = fmt.Errorf("scan %q on %s (%s): %w", f.Mailbox, Side(s), first.Name(), err)
+					return
+				}
+			}
+			var mu sync.Mutex
+			pl.run(ctx, len(scan), pl.workers(Side(s)), func(int) []Side { return []Side{Side(s)} }, func(j int, stores [2]Mailstore) {
+				mu.Lock()
+				failed := errs[s] != nil
+				mu.Unlock()
+				if failed {
+					return
+				}
+				st := stores[s]
+				f := &lists[s].Folders[scan[j]]
 				var err error
+				inc, _ := st.(IncrementalScanner)
 				if k, ok := known[f.Mailbox]; ok && inc != nil {
 					err = inc.ScanSince(ctx, f, k)
 				} else {
-					err = stores[s].Scan(ctx, f)
+					err = st.Scan(ctx, f)
 				}
 				if err != nil {
-					errs[s] = fmt.Errorf("scan %q on %s (%s): %w", f.Mailbox, Side(s), stores[s].Name(), err)
-					return
+					mu.Lock()
+					if errs[s] == nil {
+						errs[s] = fmt.Errorf("scan %q on %s (%s): %w", f.Mailbox, Side(s), st.Name(), err)
+					}
+					mu.Unlock()
 				}
+			})
+			if errs[s] == nil && ctx.Err() != nil {
+				errs[s] = ctx.Err()
 			}
 		})
 	}
@@ -170,67 +212,142 @@ func knownOf(base State, s Side) map[string]Known {
 // command where IMAP allows it (UID STORE, UID EXPUNGE, UID MOVE over a
 // UID set; copies stream through one FETCH). An action that fails does
 // not stop the others, except that once ctx is done the rest are not
-// run.
+// run. Execute uses one connection per side; Run may use more.
 func Execute(ctx context.Context, p *Plan, stores [2]Mailstore, progress func(done, total int, a *Action)) []Outcome {
+	return execute(ctx, p, newPool(stores, [2]int{1, 1}), progress)
+}
+
+// execute is Execute on the connections of pl. Folder creations,
+// renames and deletions run in plan order on the first connection of
+// each side. The batches of the phases between (copies, flag changes,
+// moves and expunges) are grouped into lanes by the mailbox they change,
+// and the lanes of a phase run at the same time, each on one worker's
+// connections: a mailbox is changed by one connection at a time, in plan
+// order, and different mailboxes in parallel.
+func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total int, a *Action)) []Outcome {
 	out := make([]Outcome, len(p.Actions))
 	for i := range out {
 		out[i].Err = ErrNotRun
 	}
+	var mu sync.Mutex // guards failed and done, and serialises progress
 	// failed marks the mailboxes, per side, where an action failed: a
 	// folder deletion there is skipped, as it would take whatever the
 	// failed action left in the folder with it.
 	failed := [2]map[string]bool{{}, {}}
 	done := 0
-	report := func(idx []int) {
-		for _, i := range idx {
+	finish := func(g []int) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, i := range g {
+			if out[i].Err != nil {
+				failed[p.Actions[i].Side][p.Actions[i].Mailbox] = true
+			}
+		}
+		for _, i := range g {
 			done++
 			if progress != nil {
 				progress(done, len(p.Actions), &p.Actions[i])
 			}
 		}
 	}
-	for _, g := range batches(p.Actions) {
-		if ctx.Err() != nil {
-			break
+	first := [2]Mailstore{pl.conns[A][0], pl.conns[B][0]}
+	groups := batches(p.Actions)
+	for len(groups) > 0 && ctx.Err() == nil {
+		phase := p.Actions[groups[0][0]].phase()
+		n := 1
+		for n < len(groups) && p.Actions[groups[n][0]].phase() == phase {
+			n++
 		}
-		first := &p.Actions[g[0]]
-		st := stores[first.Side]
-		setAll := func(err error) {
-			for _, i := range g {
-				out[i] = Outcome{Err: err}
+		phaseGroups := groups[:n]
+		groups = groups[n:]
+		if phase == 0 || phase == 4 {
+			for _, g := range phaseGroups {
+				if ctx.Err() != nil {
+					break
+				}
+				runBatch(ctx, p.Actions, g, first, out, failed)
+				finish(g)
 			}
+			continue
 		}
-		switch first.Op {
-		case CreateFolder:
-			setAll(st.CreateFolder(ctx, first.Mailbox))
-		case RenameFolder:
-			setAll(st.RenameFolder(ctx, first.Mailbox, first.Dest))
-		case DeleteFolder:
-			if failed[first.Side][first.Mailbox] {
-				setAll(fmt.Errorf("folder %q on %s not deleted: an earlier action on it failed", first.Mailbox, first.Side))
-			} else {
-				setAll(st.DeleteFolder(ctx, first.Mailbox))
+		lanes := lanesOf(p.Actions, phaseGroups)
+		pl.run(ctx, len(lanes), pl.workers(A, B), func(i int) []Side {
+			a := &p.Actions[lanes[i][0][0]]
+			if a.Op == Copy {
+				return []Side{a.Side, a.Side.Other()}
 			}
-		case Store:
-			setAll(st.StoreFlags(ctx, first.Mailbox, uidsOf(p.Actions, g, false), first.Flags, first.Remove))
-		case Expunge:
-			setAll(st.Expunge(ctx, first.Mailbox, uidsOf(p.Actions, g, false)))
-		case Move:
-			moved, err := st.Move(ctx, first.Mailbox, uidsOf(p.Actions, g, false), first.Dest)
-			for _, i := range g {
-				out[i] = Outcome{Err: err, UID: moved[p.Actions[i].UID]}
+			return []Side{a.Side}
+		}, func(i int, stores [2]Mailstore) {
+			for _, g := range lanes[i] {
+				if ctx.Err() != nil {
+					return
+				}
+				runBatch(ctx, p.Actions, g, stores, out, failed)
+				finish(g)
 			}
-		case Copy:
-			copyBatch(ctx, p.Actions, g, stores[first.Side.Other()], st, out)
-		}
-		for _, i := range g {
-			if out[i].Err != nil {
-				failed[p.Actions[i].Side][p.Actions[i].Mailbox] = true
-			}
-		}
-		report(g)
+		})
 	}
 	return out
+}
+
+// lanesOf groups the batches of one phase by the side and mailbox they
+// change (a copy's target, a move's source), keeping plan order within
+// a lane.
+func lanesOf(acts []Action, groups [][]int) [][][]int {
+	type key struct {
+		side    Side
+		mailbox string
+	}
+	index := map[key]int{}
+	var lanes [][][]int
+	for _, g := range groups {
+		a := &acts[g[0]]
+		k := key{a.Side, a.Mailbox}
+		j, ok := index[k]
+		if !ok {
+			j = len(lanes)
+			index[k] = j
+			lanes = append(lanes, nil)
+		}
+		lanes[j] = append(lanes[j], g)
+	}
+	return lanes
+}
+
+// runBatch carries out one batch of actions (see batches) on stores and
+// sets their outcomes. failed holds the mailboxes where
+// an earlier action failed: a folder deletion there is not run.
+func runBatch(ctx context.Context, acts []Action, g []int, stores [2]Mailstore, out []Outcome, failed [2]map[string]bool) {
+	first := &acts[g[0]]
+	st := stores[first.Side]
+	setAll := func(err error) {
+		for _, i := range g {
+			out[i] = Outcome{Err: err}
+		}
+	}
+	switch first.Op {
+	case CreateFolder:
+		setAll(st.CreateFolder(ctx, first.Mailbox))
+	case RenameFolder:
+		setAll(st.RenameFolder(ctx, first.Mailbox, first.Dest))
+	case DeleteFolder:
+		if failed[first.Side][first.Mailbox] {
+			setAll(fmt.Errorf("folder %q on %s not deleted: an earlier action on it failed", first.Mailbox, first.Side))
+		} else {
+			setAll(st.DeleteFolder(ctx, first.Mailbox))
+		}
+	case Store:
+		setAll(st.StoreFlags(ctx, first.Mailbox, uidsOf(acts, g, false), first.Flags, first.Remove))
+	case Expunge:
+		setAll(st.Expunge(ctx, first.Mailbox, uidsOf(acts, g, false)))
+	case Move:
+		moved, err := st.Move(ctx, first.Mailbox, uidsOf(acts, g, false), first.Dest)
+		for _, i := range g {
+			out[i] = Outcome{Err: err, UID: moved[acts[i].UID]}
+		}
+	case Copy:
+		copyBatch(ctx, acts, g, stores[first.Side.Other()], st, out)
+	}
 }
 
 // copyBatch streams the messages of one source mailbox into one target

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailtwin/mailtwin/imapstore"
+	"github.com/mailtwin/mailtwin/internal/imaptest"
+	"github.com/mailtwin/mailtwin/reconcile"
+)
+
+// parallelFolders are the folders of the parallel tests, each with
+// three messages on a.
+var parallelFolders = []string{"INBOX", "Work", "Lists", "Travel", "Family", "Receipts"}
+
+func putParallelMail(f *syncFixture) map[string][]string {
+	want := map[string][]string{}
+	for i, mb := range parallelFolders {
+		for j := range 3 {
+			id := fmt.Sprintf("m%d-%d", i, j)
+			if j == 1 {
+				f.put(userA, mb, id, imap.FlagSeen)
+				want[mb] = append(want[mb], id+` \Seen`)
+			} else {
+				f.put(userA, mb, id)
+				want[mb] = append(want[mb], id+" -")
+			}
+		}
+	}
+	return want
+}
+
+// TestParallelCopiesFoldersAtOnce: with three connections per side, a
+// run copies several folders at the same time, on connections of their
+// own.
+//
+// The recorder holds the first APPEND it sees until an APPEND comes on
+// another connection: a run that copied one folder after the other
+// would never send that second APPEND, and the test fails at its
+// deadline instead of passing.
+func TestParallelCopiesFoldersAtOnce(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.connections = [2]int{3, 3}
+		want := putParallelMail(f)
+		rec := f.record()
+
+		var mu sync.Mutex
+		second := make(chan struct{})
+		firstConn := 0
+		timedOut := false
+		rec.Intercept(func(e imaptest.Event) imaptest.Action {
+			if e.Stage != imaptest.Received || e.Verb != "APPEND" {
+				return imaptest.Action{}
+			}
+			mu.Lock()
+			first := firstConn == 0
+			if first {
+				firstConn = e.Conn
+			} else if e.Conn != firstConn {
+				select {
+				case <-second:
+				default:
+					close(second)
+				}
+			}
+			mu.Unlock()
+			if first {
+				select {
+				case <-second:
+				case <-time.After(20 * time.Second):
+					mu.Lock()
+					timedOut = true
+					mu.Unlock()
+				}
+			}
+			return imaptest.Action{}
+		})
+		f.sync()
+		rec.Intercept(nil)
+
+		mu.Lock()
+		defer mu.Unlock()
+		if timedOut {
+			t.Errorf("no APPEND came on a second connection while the first one's was held: the folders were not copied at the same time")
+		}
+		for mb, lines := range want {
+			f.wantBoth(mb, lines...)
+		}
+		f.settled()
+	})
+}
+
+// refusingConnector is an account that cannot open a second connection
+// (a server at its connection limit, say).
+type refusingConnector struct{ *imapstore.Store }
+
+func (refusingConnector) Connect(context.Context) (reconcile.Conn, error) {
+	return nil, errors.New("too many connections")
+}
+
+// TestParallelWithoutMoreConnections: when more connections cannot be
+// opened, the run does all its work on the one it has.
+func TestParallelWithoutMoreConnections(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		want := putParallelMail(f)
+		f.put(userB, "Work", "b1", imap.FlagFlagged)
+		want["Work"] = append(want["Work"], `b1 \Flagged`)
+		rec := f.record()
+		var mu sync.Mutex
+		working := map[int]bool{} // connections that did more than log in and append
+		rec.Intercept(func(e imaptest.Event) imaptest.Action {
+			switch e.Verb {
+			case "LOGIN", "NOOP", "CAPABILITY", "APPEND", "LOGOUT":
+			default:
+				mu.Lock()
+				working[e.Conn] = true
+				mu.Unlock()
+			}
+			return imaptest.Action{}
+		})
+		ctx := context.Background()
+		res, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy, Connections: [2]int{4, 4}},
+			refusingConnector{f.dial(userA, false)}, refusingConnector{f.dial(userB, false)}, stateRepo{f.repo})
+		if err != nil {
+			t.Fatalf("Run: %v\n%v", err, res.Plan)
+		}
+		if _, err := commitRun(ctx, f.repo, []string{res.Plan.Summary()}, ""); err != nil {
+			t.Fatal(err)
+		}
+		rec.Intercept(nil)
+		if len(working) != 2 {
+			t.Errorf("the run worked on %d connections, want one per account:\n%s", len(working), strings.Join(rec.Commands(), "\n"))
+		}
+		for mb, lines := range want {
+			f.wantBoth(mb, lines...)
+		}
+		f.settled()
+	})
+}

@@ -1,0 +1,235 @@
+package reconcile
+
+import (
+	"context"
+	"sync"
+)
+
+// Connector is a Mailstore that can open more connections to its
+// account, so that a run can work on several folders at once.
+type Connector interface {
+	// Connect opens another connection to the same account, with the
+	// same settings. The caller closes it.
+	Connect(ctx context.Context) (Conn, error)
+}
+
+// Conn is a Mailstore on a connection of its own, opened by a Connector.
+type Conn interface {
+	Mailstore
+	Close() error
+}
+
+// pool holds the connections a run uses on each side: the Mailstores
+// the run was given (worker 0) and, where those are Connectors, up to
+// max[s]-1 more on side s, opened the first time a worker needs them and
+// closed by close. A side whose Connect failed once is not tried again:
+// the run goes on with the connections it has.
+type pool struct {
+	max [2]int
+
+	mu      sync.Mutex
+	conns   [2][]Mailstore // conns[s][w]: worker w's connection on side s; nil: not open
+	refused [2]bool
+	opened  []Conn
+}
+
+// newPool returns a pool of at most n[s] connections on side s (at
+// least one: stores[s]).
+func newPool(stores [2]Mailstore, n [2]int) *pool {
+	p := &pool{}
+	for s := range 2 {
+		p.max[s] = max(n[s], 1)
+		p.conns[s] = make([]Mailstore, p.max[s])
+		p.conns[s][0] = stores[s]
+	}
+	return p
+}
+
+// workers returns how many workers may work on sides at once: the
+// fewest connections any of them may have.
+func (p *pool) workers(sides ...Side) int {
+	n := p.max[sides[0]]
+	for _, s := range sides[1:] {
+		n = min(n, p.max[s])
+	}
+	return n
+}
+
+// get returns worker w's connection on side s, opening it if need be,
+// or nil when there is none: the Mailstore is no Connector, or it could
+// not connect.
+func (p *pool) get(ctx context.Context, s Side, w int) Mailstore {
+	p.mu.Lock()
+	if m := p.conns[s][w]; m != nil || p.refused[s] {
+		p.mu.Unlock()
+		return m
+	}
+	cr, ok := p.conns[s][0].(Connector)
+	p.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	// Connecting takes a round trip or more: not under the lock, so
+	// that workers log in at the same time.
+	c, err := cr.Connect(ctx)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		p.refused[s] = true
+		return nil
+	}
+	p.opened = append(p.opened, c)
+	p.conns[s][w] = c
+	return c
+}
+
+// close closes the connections the pool opened.
+func (p *pool) close() {
+	p.mu.Lock()
+	opened := p.opened
+	p.opened = nil
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range opened {
+		wg.Go(func() { c.Close() })
+	}
+	wg.Wait()
+}
+
+// run runs n independent jobs on up to workers workers (see
+// pool.workers) and returns when
+// all have run (or ctx is done: the jobs not started are left). sides
+// says which sides job i works on; fn runs it with worker w's
+// connections (stores[s] is nil for a side the job does not use).
+// Worker 0 runs on the run's own connections; another worker first
+// opens its own, and where it cannot, it leaves its jobs to the others.
+func (p *pool) run(ctx context.Context, n, workers int, sides func(i int) []Side, fn func(i int, stores [2]Mailstore)) {
+	var (
+		mu   sync.Mutex
+		next int
+	)
+	take := func() (int, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if next >= n || ctx.Err() != nil {
+			return 0, false
+		}
+		next++
+		return next - 1, true
+	}
+	// pending lists the jobs handed back by workers that could not
+	// connect; worker 0 always runs them.
+	var pending []int
+	var wg sync.WaitGroup
+	for w := range min(n, workers) {
+		wg.Go(func() {
+			for {
+				i, ok := take()
+				if !ok {
+					break
+				}
+				var stores [2]Mailstore
+				usable := true
+				for _, s := range sides(i) {
+					if stores[s] = p.get(ctx, s, w); stores[s] == nil {
+						usable = false
+					}
+				}
+				if !usable {
+					mu.Lock()
+					pending = append(pending, i)
+					mu.Unlock()
+					return
+				}
+				fn(i, stores)
+			}
+		})
+	}
+	wg.Wait()
+	// Worker 0 never gives up a job, so pending holds only jobs of
+	// workers that could not connect; they run now, on worker 0.
+	for _, i := range pending {
+		if ctx.Err() != nil {
+			return
+		}
+		var stores [2]Mailstore
+		for _, s := range sides(i) {
+			stores[s] = p.conns[s][0]
+		}
+		fn(i, stores)
+	}
+}
+
+// advanceScanPointsOn is advanceScanPoints with the checks of several
+// folders at once, on the connections of pl.
+func advanceScanPointsOn(ctx context.Context, p *Plan, outcomes []Outcome, pl *pool, st *State) {
+	changed := [2]map[string]bool{{}, {}}
+	for i := range p.Actions {
+		a := &p.Actions[i]
+		if i >= len(outcomes) || outcomes[i].Err != nil {
+			continue
+		}
+		switch a.Op {
+		case CreateFolder, Copy, Move, Store, Expunge:
+			changed[a.Side][a.Mailbox] = true
+			if a.Dest != "" {
+				changed[a.Side][a.Dest] = true
+			}
+		}
+	}
+	type job struct {
+		side Side
+		ss   *SideState
+		k    Known
+	}
+	var jobs [2][]job
+	for i := range st.Folders {
+		f := &st.Folders[i]
+		for s := range 2 {
+			ss := f.Side(Side(s))
+			if _, ok := pl.conns[s][0].(ScanPointAdvancer); !ok || ss.Mailbox == "" || ss.UIDValidity == 0 && ss.HighestModSeq != 0 || !changed[s][ss.Mailbox] {
+				continue
+			}
+			k := Known{UIDValidity: ss.UIDValidity, UIDNext: ss.UIDNext, HighestModSeq: ss.HighestModSeq}
+			for _, r := range f.Records {
+				if u := r.UID(Side(s)); u != 0 {
+					k.Messages = append(k.Messages, Message{UID: u, Flags: r.Flags})
+				}
+			}
+			jobs[s] = append(jobs[s], job{Side(s), ss, k})
+		}
+	}
+	var wg sync.WaitGroup
+	for s := range 2 {
+		wg.Go(func() {
+			pl.run(ctx, len(jobs[s]), pl.workers(Side(s)), func(int) []Side { return []Side{Side(s)} }, func(i int, stores [2]Mailstore) {
+				j := jobs[s][i]
+				adv, ok := stores[s].(ScanPointAdvancer)
+				if !ok {
+					return
+				}
+				if pt, ok, err := adv.AdvanceScanPoint(ctx, j.ss.Mailbox, j.k); err == nil && ok {
+					j.ss.UIDValidity, j.ss.UIDNext, j.ss.HighestModSeq = pt.UIDValidity, pt.UIDNext, pt.HighestModSeq
+				}
+			})
+		})
+	}
+	wg.Wait()
+}
+
+// unchanged reports whether f's listing says the folder is as k left
+// it: the same UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ (k has one), and
+// as many messages as k knows below its UIDNEXT. An IncrementalScanner
+// then reads nothing (see its ScanSince).
+func (k Known) unchanged(f *Folder) bool {
+	if k.HighestModSeq == 0 || f.UIDValidity != k.UIDValidity || f.UIDNext != k.UIDNext || f.HighestModSeq != k.HighestModSeq {
+		return false
+	}
+	n := 0
+	for _, m := range k.Messages {
+		if m.UID < k.UIDNext {
+			n++
+		}
+	}
+	return f.NumMessages == n
+}
