@@ -2,10 +2,13 @@ package gitstate_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
 	"testing"
+
+	"github.com/mailtwin/mailtwin/gitstate"
 )
 
 // BenchmarkCommit measures one run's cost of recording a one-line change:
@@ -76,4 +79,79 @@ func dirSize(b *testing.B, dir string) int64 {
 		b.Fatal(err)
 	}
 	return n
+}
+
+// BenchmarkRun measures the state repository's share of one run at the
+// scale of issue #5: 200 files of 500 lines (100,000 records, about
+// 6.6 MB), as reconcile writes them. Each iteration is what a run does:
+// open the repository, read the pair's files (Files), stage the new
+// state and commit. The cases: nothing changed (b2: the run stages the
+// same bytes, and there is nothing to commit); one line changed in one
+// file; and 1% of the lines changed, spread over every file (b3 at this
+// scale touches most folders).
+func BenchmarkRun(b *testing.B) {
+	const nfiles, per = 200, 500
+	for _, c := range []struct {
+		name  string
+		every int // change every every-th line; 0: none
+		files int // in this many files
+	}{
+		{"unchanged", 0, 0},
+		{"one-line", per, 1},
+		{"1pct", 100, nfiles},
+	} {
+		b.Run(fmt.Sprintf("%s/records=%d", c.name, nfiles*per), func(b *testing.B) {
+			ctx := context.Background()
+			r := newRepo(b)
+			files := map[string][]byte{}
+			for f := range nfiles {
+				var data []byte
+				for i := range per {
+					uid := f*per + i + 1
+					data = fmt.Appendf(data, "%8d %8d \\Flagged,\\Seen m:%032x\n", uid, uid+1_000_000, uid*2654435761)
+				}
+				files[fmt.Sprintf("folder%03d.state", f)] = data
+			}
+			if err := r.Stage(ctx, "bench", files); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := r.Commit(ctx, "initial"); err != nil {
+				b.Fatal(err)
+			}
+			lineLen := len(files["folder000.state"]) / per
+			n := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				n++
+				next := make(map[string][]byte, len(files))
+				for name, data := range files {
+					next[name] = data
+				}
+				for f := range c.files {
+					name := fmt.Sprintf("folder%03d.state", f)
+					data := append([]byte(nil), files[name]...)
+					for i := n % c.every; i < per; i += c.every {
+						copy(data[i*lineLen:i*lineLen+8], fmt.Sprintf("%8d", n))
+					}
+					next[name] = data
+				}
+				repo, err := gitstate.Open(ctx, r.Dir())
+				if err != nil {
+					b.Fatal(err)
+				}
+				got, err := repo.Files(ctx, "bench")
+				if err != nil || len(got) != nfiles {
+					b.Fatalf("Files = %d files, %v", len(got), err)
+				}
+				if err := repo.Stage(ctx, "bench", next); err != nil {
+					b.Fatal(err)
+				}
+				_, err = repo.Commit(ctx, fmt.Sprintf("run %d", n))
+				if c.files == 0 && !errors.Is(err, gitstate.ErrNothingToCommit) || c.files > 0 && err != nil {
+					b.Fatalf("Commit = %v", err)
+				}
+				files = next
+			}
+		})
+	}
 }
