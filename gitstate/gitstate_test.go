@@ -321,6 +321,12 @@ func TestFilesReadsHEADNotWorktree(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantFiles(t, files(t, r, "work"), map[string]string{"a": "committed\n"})
+	// Not even with the committed file's size: Files reads the worktree
+	// only where it is still the file the index staged.
+	if err := os.WriteFile(wt, []byte("COMMITTED\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wantFiles(t, files(t, r, "work"), map[string]string{"a": "committed\n"})
 
 	// Staged but uncommitted content is not read back either.
 	stage(t, r, "work", map[string]string{"a": "staged\n", "b": "new\n"})
