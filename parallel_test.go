@@ -148,3 +148,34 @@ func TestParallelWithoutMoreConnections(t *testing.T) {
 		f.settled()
 	})
 }
+
+// TestFlagsAndExpungesShareASelection: a folder where a run changes
+// flags and expunges is selected once for both, on one connection or
+// on several.
+func TestFlagsAndExpungesShareASelection(t *testing.T) {
+	t.Parallel()
+	for _, conns := range []int{1, 3} {
+		t.Run(fmt.Sprintf("connections=%d", conns), func(t *testing.T) {
+			t.Parallel()
+			imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+				f := newSyncFixture(t, start)
+				f.connections = [2]int{conns, conns}
+				want := putParallelMail(f)
+				f.sync()
+				for _, mb := range parallelFolders[:3] {
+					f.srv.AddFlags(t, userA, mb, f.uidOf(userA, mb, want[mb][0][:4]), imap.FlagFlagged)
+					f.expunge(userA, mb, want[mb][2][:4])
+				}
+				rec := f.record()
+				f.sync()
+				if got := rec.Count("SELECT"); got != 3 {
+					t.Errorf("run sent %d SELECT for 3 folders with flag changes and expunges, want 3:\n%s", got, strings.Join(rec.Commands(), "\n"))
+				}
+				for _, mb := range parallelFolders[:3] {
+					f.wantBoth(mb, want[mb][0][:4]+` \Flagged`, want[mb][1])
+				}
+				f.settled()
+			})
+		})
+	}
+}

@@ -219,11 +219,12 @@ func Execute(ctx context.Context, p *Plan, stores [2]Mailstore, progress func(do
 
 // execute is Execute on the connections of pl. Folder creations,
 // renames and deletions run in plan order on the first connection of
-// each side. The batches of the phases between (copies, flag changes,
-// moves and expunges) are grouped into lanes by the mailbox they change,
-// and the lanes of a phase run at the same time, each on one worker's
-// connections: a mailbox is changed by one connection at a time, in plan
-// order, and different mailboxes in parallel.
+// each side. The batches between are grouped into lanes by the mailbox
+// they change, first the copies, then the flag changes, moves and
+// expunges; the lanes of a step run at the same time, each on one
+// worker's connections: a mailbox is changed by one connection at a
+// time, in plan order, and different mailboxes in parallel. Every copy
+// is done before any message is moved or expunged.
 func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total int, a *Action)) []Outcome {
 	out := make([]Outcome, len(p.Actions))
 	for i := range out {
@@ -252,15 +253,30 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 	}
 	first := [2]Mailstore{pl.conns[A][0], pl.conns[B][0]}
 	groups := batches(p.Actions)
+	// stage is the step a batch runs in: 0 folder creations and
+	// renames, 1 copies, 2 flag changes, moves and expunges, 3 folder
+	// deletions. Flag changes (phase 2) share lanes with moves and
+	// expunges (phase 3): each names messages already in its mailbox,
+	// so a lane runs its mailbox's stores, then its moves and expunges,
+	// on one selection.
+	stage := func(g []int) int {
+		switch ph := p.Actions[g[0]].phase(); ph {
+		case 0, 1:
+			return ph
+		case 2, 3:
+			return 2
+		}
+		return 3
+	}
 	for len(groups) > 0 && ctx.Err() == nil {
-		phase := p.Actions[groups[0][0]].phase()
+		phase := stage(groups[0])
 		n := 1
-		for n < len(groups) && p.Actions[groups[n][0]].phase() == phase {
+		for n < len(groups) && stage(groups[n]) == phase {
 			n++
 		}
 		phaseGroups := groups[:n]
 		groups = groups[n:]
-		if phase == 0 || phase == 4 {
+		if phase == 0 || phase == 3 {
 			for _, g := range phaseGroups {
 				if ctx.Err() != nil {
 					break
