@@ -562,6 +562,24 @@ func (r *faultRig) counts(verbs ...string) map[string]int {
 	return out
 }
 
+// appendLiteralRE matches the literal markers of a recorded command.
+var appendLiteralRE = regexp.MustCompile(`\{[0-9]+\+?\}`)
+
+// appended counts the messages sent in APPEND commands on each side,
+// by side name: one literal each, whether a command carries one
+// message or, as a MULTIAPPEND does, several.
+func (r *faultRig) appended() map[string]int {
+	out := map[string]int{}
+	for s, side := range []string{"a", "b"} {
+		for _, c := range r.rec[s].Commands() {
+			if strings.HasPrefix(strings.ToUpper(c), "APPEND ") {
+				out[side] += len(appendLiteralRE.FindAllString(c, -1))
+			}
+		}
+	}
+	return out
+}
+
 // retry runs apply without faults and checks that it sent exactly the
 // commands in want (of the verbs named there and in others), exited 0
 // and converged to the phase's result.
@@ -816,12 +834,15 @@ func TestFaultRealQuota(t *testing.T) {
 		if code != wantCode {
 			t.Fatalf("apply: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, wantCode, stdout, stderr)
 		}
-		if got := r.counts("APPEND"); !maps.Equal(got, map[string]int{"b APPEND": wantAppends}) {
-			t.Errorf("apply sent %v, want %d APPENDs to b", got, wantAppends)
+		if got := r.appended(); !maps.Equal(got, map[string]int{"b": wantAppends}) {
+			t.Errorf("apply appended %v messages, want %d to b", got, wantAppends)
 		}
 		return stdout, stderr
 	}
-	// Past the quota: 3 copies done, the 4th refused.
+	// Past the quota: 3 copies done, the 4th refused. (On Dovecot they
+	// go as MULTIAPPENDs, q1 alone, then q2 and q3, then q4, as the
+	// copy's window grows: q4's command is refused whole, and it holds
+	// only q4. So count messages, not commands.)
 	stdout, stderr := apply(1, 4)
 	action := planLine(t, stdout, `b:"INBOX" <- a:"INBOX" uid 4 `)
 	const refused = `account "b": append to "INBOX": imap: NO [OVERQUOTA] `

@@ -111,13 +111,25 @@ func copyBody(dst io.Writer, src io.Reader, size int64) (int64, error) {
 // any one without those capabilities, is synchronizing.
 const syncLiteralMax = 4096
 
-// AppendPipeline returns a pipeline of APPENDs on the Store's one
-// connection (see reconcile.AppendPipeline): each Send writes its
-// APPEND and returns, and the answers are read as they come. Until
-// every wait of it has been called, the Store must be used for nothing
-// else: answers are still due on its connection.
+// AppendPipeline returns a pipeline of APPENDs (see
+// reconcile.AppendPipeline): each Send writes its message and returns,
+// and the answers are read as they come.
 //
-// A pipeline waits for the answers to what it sent before three kinds
+// Where the server has MULTIAPPEND, LITERAL+ and UIDPLUS (Dovecot), the
+// messages go, as few APPEND commands of up to 64 messages or 16 MiB
+// each, over a connection of the pipeline's own, opened on the first
+// Send and closed once every wait was called (see multiPipeline). One
+// command is one transaction for the server: all of its messages are
+// stored, or none. So the server's NO fails every message of the
+// command, and a body that fails half-way (the connection must go)
+// fails the others of its command with it.
+//
+// Otherwise (another server, a mailbox name that is not plain ASCII, a
+// flag that is not an atom, or that connection cannot be opened), a
+// message goes as a single APPEND on the Store's connection, and until
+// every wait of the pipeline has been called, the Store must be used
+// for nothing else: answers are still due on its connection. This
+// pipeline waits for the answers to what it sent before three kinds
 // of APPEND: one whose literal is synchronizing (over 4096 bytes, or a
 // server without LITERAL+ and LITERAL-), since go-imap drops the
 // connection, and so every APPEND in flight, when the server refuses
@@ -131,7 +143,9 @@ const syncLiteralMax = 4096
 // connection's timeout is armed as in any operation; every answer read
 // pushes it forward, so a server that is busy with a window of
 // messages is not taken for a silent one.
-func (s *Store) AppendPipeline() reconcile.AppendPipeline { return &pipeline{s: s} }
+func (s *Store) AppendPipeline() reconcile.AppendPipeline {
+	return &multiPipeline{s: s, old: &pipeline{s: s}}
+}
 
 var _ reconcile.PipelinedAppender = (*Store)(nil)
 

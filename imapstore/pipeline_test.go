@@ -16,6 +16,11 @@ import (
 	"github.com/mailtwin/mailtwin/reconcile"
 )
 
+// The tests of this file are about the pipeline of single APPENDs on
+// the Store's connection (imapstore.SingleAppendPipeline), which
+// AppendPipeline uses where MULTIAPPEND cannot be (multiappend_test.go
+// tests that one); they run it on both servers.
+
 // holdAnswers makes rec keep the server's answers to APPENDs from the
 // client until n APPENDs were received, so that n are in flight at
 // once, and records the APPENDs' events in order ("received 1",
@@ -113,7 +118,7 @@ func TestAppendPipeline(t *testing.T) {
 		rec := imaptest.Record(t, srv)
 		st := open(t, rec.Server(), "alice")
 		h := hold(rec, 3)
-		p := st.AppendPipeline()
+		p := imapstore.SingleAppendPipeline(st)
 		var msgs []sent
 		for n := 1; n <= 3; n++ {
 			msgs = append(msgs, send(p, n, msg(n)))
@@ -155,7 +160,7 @@ func TestAppendPipelineRefused(t *testing.T) {
 					}
 					return imaptest.Action{}
 				}
-				p := st.AppendPipeline()
+				p := imapstore.SingleAppendPipeline(st)
 				var msgs []sent
 				for n := 1; n <= 3; n++ {
 					msgs = append(msgs, send(p, n, msg(n)))
@@ -207,7 +212,7 @@ func TestAppendPipelineSyncLiteral(t *testing.T) {
 			}
 			return imaptest.Action{}
 		}
-		p := st.AppendPipeline()
+		p := imapstore.SingleAppendPipeline(st)
 		var msgs []sent
 		for n, b := range [][]byte{msg(1), msg(2), bigMsg(3), msg(4)} {
 			msgs = append(msgs, send(p, n+1, b))
@@ -263,7 +268,7 @@ func TestAppendPipelineBodyFails(t *testing.T) {
 		rec := imaptest.Record(t, srv)
 		st := open(t, rec.Server(), "alice")
 		h := hold(rec, 2) // the third goes no further than go-imap's buffer
-		p := st.AppendPipeline()
+		p := imapstore.SingleAppendPipeline(st)
 		m1, m2 := send(p, 1, msg(1)), send(p, 2, msg(2))
 		b3 := msg(3)
 		wait3 := p.Send(context.Background(), "INBOX", flag(3), time.Time{}, int64(len(b3)), &failAfter{r: bytes.NewReader(b3), n: 40})
@@ -306,7 +311,7 @@ func TestAppendPipelineCut(t *testing.T) {
 			}
 			return imaptest.Action{}
 		}
-		p := st.AppendPipeline()
+		p := imapstore.SingleAppendPipeline(st)
 		var msgs []sent
 		for n := 1; n <= 3; n++ {
 			msgs = append(msgs, send(p, n, msg(n)))
