@@ -82,6 +82,7 @@ func main() {
 		frac      = flag.Float64("change", 0.01, "fraction of messages changed in b3 (each kind) and moved in b4")
 		keep      = flag.Bool("keep", false, "keep the working directory (servers, logs, tool state)")
 		profDir   = flag.String("profile", "", "after the repetitions, run mailtwin once more with a CPU and allocation profile per workload, written to this directory")
+		conns     = flag.Int("connections", 0, "mailtwin's connections per account (0: its default)")
 		bigMB     = flag.Int("big", 50, "size in MB of b5's message, which arrives on A after b4 (0: no b5)")
 	)
 	flag.Parse()
@@ -93,7 +94,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: -big must be 0 or more")
 		os.Exit(2)
 	}
-	if err := run(*nFolders, *nMessages, *reps, names, *seedFlag, *frac, *keep, *profDir, *bigMB*1_000_000); err != nil {
+	if err := run(*nFolders, *nMessages, *reps, names, *seedFlag, *frac, *keep, *profDir, *bigMB*1_000_000, *conns); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -103,7 +104,7 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 }
 
-func run(nFolders, nMessages, reps int, toolNames []string, seedVal uint64, frac float64, keep bool, profDir string, bigSize int) (err error) {
+func run(nFolders, nMessages, reps int, toolNames []string, seedVal uint64, frac float64, keep bool, profDir string, bigSize, conns int) (err error) {
 	// Dovecot's socket paths must stay short: a short directory in /tmp.
 	tmp, err := os.MkdirTemp("", "mtb")
 	if err != nil {
@@ -133,7 +134,9 @@ func run(nFolders, nMessages, reps int, toolNames []string, seedVal uint64, frac
 		dir := filepath.Join(tmp, "tools", n)
 		switch strings.TrimSpace(n) {
 		case "mailtwin":
-			tools = append(tools, mailtwinTool(bin, dir))
+			mt := mailtwinTool(bin, dir)
+			mt.connections = conns
+			tools = append(tools, mt)
 		case "mbsync":
 			if _, err := exec.LookPath("mbsync"); err != nil {
 				return fmt.Errorf("mbsync not installed: apt-get install isync")
@@ -226,7 +229,7 @@ func run(nFolders, nMessages, reps int, toolNames []string, seedVal uint64, frac
 	printReport(os.Stdout, results, workloadsFor(bigSize), toolNames, reps, nFolders, nMessages, n, size)
 
 	if profDir != "" {
-		if err := profile(root, tmp, profDir, da, db, pa, pb, golden, seedVal, folders, frac, bigSize); err != nil {
+		if err := profile(root, tmp, profDir, da, db, pa, pb, golden, seedVal, folders, frac, bigSize, conns); err != nil {
 			return fmt.Errorf("profile: %w", err)
 		}
 	}

@@ -74,7 +74,7 @@ func benchProfileStop() {
 // overlay) and runs the workloads once with it, a CPU, an allocation
 // and a peak-heap profile per workload in dir. The run is not in the
 // table: profiling slows it.
-func profile(root, tmp, dir string, da, db *dovecot, pa, pb *proxy, golden string, seedVal uint64, folders []string, frac float64, bigSize int) error {
+func profile(root, tmp, dir string, da, db *dovecot, pa, pb *proxy, golden string, seedVal uint64, folders []string, frac float64, bigSize, conns int) error {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -116,6 +116,7 @@ func profile(root, tmp, dir string, da, db *dovecot, pa, pb *proxy, golden strin
 		return err
 	}
 	t := mailtwinTool(bin, filepath.Join(tmp, "tools", "mailtwin-profile"))
+	t.connections = conns
 	_, err = runTool(t, 0, da, db, pa, pb, golden, seedVal, folders, frac, bigSize, func(w string) []string {
 		return []string{
 			"MAILTWIN_BENCH_CPUPROFILE=" + filepath.Join(dir, w+".cpu.pprof"),

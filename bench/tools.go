@@ -20,6 +20,9 @@ type tool struct {
 	config func(t *tool, portA, portB int) error
 	dir    string
 	env    []string
+	// connections, for mailtwin, is the accounts' connections setting
+	// (0: not set, mailtwin's default).
+	connections int
 }
 
 // exec is the outcome of one run of a tool.
@@ -109,6 +112,10 @@ func mailtwinTool(bin, dir string) *tool {
 			return []string{bin, "-c", filepath.Join(t.dir, "mailtwin.hcl"), "apply"}
 		},
 		config: func(t *tool, portA, portB int) error {
+			conns := ""
+			if t.connections > 0 {
+				conns = fmt.Sprintf("\n  connections = %d", t.connections)
+			}
 			return writeFile(filepath.Join(t.dir, "mailtwin.hcl"), fmt.Sprintf(`state {
   path = %q
 }
@@ -118,7 +125,7 @@ account "a" {
   port     = %d
   tls      = "none"
   username = "a"
-  password = %q
+  password = %q%s
 }
 
 account "b" {
@@ -126,7 +133,7 @@ account "b" {
   port     = %d
   tls      = "none"
   username = "b"
-  password = %q
+  password = %q%s
 }
 
 pair "bench" {
@@ -137,7 +144,7 @@ pair "bench" {
     deletion  = "propagate"
   }
 }
-`, filepath.Join(t.dir, "state"), portA, password, portB, password))
+`, filepath.Join(t.dir, "state"), portA, password, conns, portB, password, conns))
 		},
 	}
 }
