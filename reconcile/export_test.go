@@ -119,3 +119,11 @@ func ScanPointHoldsBoth(f FolderState, s Side, l Folder, removed, stored map[UID
 	var scratch []uidRecord
 	return scanPointHolds(&f, s, &l, removed, stored, &scratch), scanPointHoldsMaps(&f, s, &l, removed, stored)
 }
+
+// ParseFolderBoth parses data both ways: the fast parser (ok false where
+// it gives up) and the line-by-line one.
+func ParseFolderBoth(data []byte) (fast FolderState, ok bool, slow FolderState, err error) {
+	fast, ok = parseFolderFast(data)
+	slow, err = parseFolder("f.state", data)
+	return fast, ok, slow, err
+}

@@ -283,6 +283,7 @@ func FuzzParseFolder(f *testing.F) {
 	f.Add([]byte(strings.Replace(stateHeader, "v1", "v2", 1)))
 	f.Add([]byte(stateHeader + "1 1 \\Seen,\\Flagged x:1\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		checkParseBoth(t, data, false)
 		fs, err := reconcile.ParseFolder("f.state", data)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "f.state:") {
@@ -291,6 +292,7 @@ func FuzzParseFolder(f *testing.F) {
 			return
 		}
 		out := reconcile.FormatFolder(fs)
+		checkParseBoth(t, out, true)
 		again, err := reconcile.ParseFolder("f.state", out)
 		if err != nil {
 			t.Fatalf("ParseFolder accepted\n%q\nbut not its own FormatFolder\n%q\n%v", data, out, err)
