@@ -33,15 +33,9 @@ func (pl *planner) detectMoves(views []*view) {
 		if x.clean || x.base == nil || x.listed[A] == nil || x.listed[B] == nil || pl.resetOn(x, A) || pl.resetOn(x, B) {
 			continue
 		}
-		var there [2]map[UID]bool
-		for k := range 2 {
-			there[k] = map[UID]bool{}
-			for _, m := range x.listed[k].Messages {
-				there[k][m.UID] = true
-			}
-		}
+		there := [2]map[UID]*Message{x.byUID(A), x.byUID(B)}
 		for _, r := range x.base.Records {
-			if r.ID != "" && r.UIDA != 0 && r.UIDB != 0 && !there[A][r.UIDA] && !there[B][r.UIDB] {
+			if r.ID != "" && r.UIDA != 0 && r.UIDB != 0 && there[A][r.UIDA] == nil && there[B][r.UIDB] == nil {
 				pl.movedBoth[r.ID] = r.Flags
 			}
 		}
@@ -61,11 +55,9 @@ func (pl *planner) detectMoves(views []*view) {
 			// After a UIDVALIDITY change the base's UIDs say nothing: a
 			// message the base's records know by identity is re-paired
 			// there, not taken for moved in (knows, below).
-			known := map[UID]bool{}
+			var known map[UID]bool
 			if v.base != nil && v.base.Side(Side(s)).Mailbox != "" && !pl.resetOn(v, Side(s)) {
-				for _, r := range v.base.Records {
-					known[r.UID(Side(s))] = true
-				}
+				known = v.recordUIDs(Side(s))
 			}
 			for i := range f.Messages {
 				if m := &f.Messages[i]; !known[m.UID] && m.ID != "" {
@@ -90,23 +82,13 @@ func (pl *planner) detectMoves(views []*view) {
 			// A side whose UIDVALIDITY changed has the base's messages
 			// under new UIDs: they are found by identity there.
 			reset := [2]bool{pl.resetOn(x, A), pl.resetOn(x, B)}
-			listed := [2]map[UID]*Message{{}, {}}
-			for k := range 2 {
-				if x.listed[k] == nil {
-					continue
-				}
-				for i := range x.listed[k].Messages {
-					listed[k][x.listed[k].Messages[i].UID] = &x.listed[k].Messages[i]
-				}
-			}
+			listed := [2]map[UID]*Message{x.byUID(A), x.byUID(B)}
 			// spare holds s's messages of x at no base record's UID, by
 			// identity: re-uploaded, or all of them after a UIDVALIDITY
 			// change.
-			known := map[UID]bool{}
+			var known map[UID]bool
 			if !reset[s] {
-				for _, r := range x.base.Records {
-					known[r.UID(s)] = true
-				}
+				known = x.recordUIDs(s)
 			}
 			spare := map[Identity][]*Message{}
 			for i := range x.listed[s].Messages {
@@ -179,15 +161,10 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 	if x.listed[A] == nil || x.listed[B] == nil || pl.resetOn(x, A) || pl.resetOn(x, B) {
 		return
 	}
-	present := [2]map[UID]bool{{}, {}}
-	for k := range 2 {
-		for _, m := range x.listed[k].Messages {
-			present[k][m.UID] = true
-		}
-	}
+	present := [2]map[UID]*Message{x.byUID(A), x.byUID(B)}
 	for i := range x.base.Records {
 		r := &x.base.Records[i]
-		if r.UIDA == 0 || r.UIDB == 0 || present[A][r.UIDA] || present[B][r.UIDB] {
+		if r.UIDA == 0 || r.UIDB == 0 || present[A][r.UIDA] != nil || present[B][r.UIDB] != nil {
 			continue
 		}
 		// The prefer side wins, unless its folder cannot take the

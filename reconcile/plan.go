@@ -57,6 +57,46 @@ type view struct {
 	// clean marks a folder pair that both sides list exactly as the base
 	// records it (see unchanged): the plan carries it over as it is.
 	clean bool
+	// uids indexes each side's listed messages by UID (byUID).
+	uids [2]map[UID]*Message
+	// recUIDs holds the UIDs the base's records have on each side
+	// (recordUIDs).
+	recUIDs [2]map[UID]bool
+}
+
+// recordUIDs returns the UIDs the base's records of v have on side s
+// (0 too, for a record not on s), built once per view and shared by the
+// planner's steps, which only read it.
+func (v *view) recordUIDs(s Side) map[UID]bool {
+	if v.recUIDs[s] == nil {
+		m := map[UID]bool{}
+		if v.base != nil {
+			m = make(map[UID]bool, len(v.base.Records))
+			for _, r := range v.base.Records {
+				m[r.UID(s)] = true
+			}
+		}
+		v.recUIDs[s] = m
+	}
+	return v.recUIDs[s]
+}
+
+// byUID returns side s's listed messages of v by UID (the last one, for
+// a UID listed twice), built once per view and shared by the planner's
+// steps, which only read it. It is nil when s does not list v.
+func (v *view) byUID(s Side) map[UID]*Message {
+	f := v.listed[s]
+	if f == nil {
+		return nil
+	}
+	if v.uids[s] == nil {
+		m := make(map[UID]*Message, len(f.Messages))
+		for i := range f.Messages {
+			m[f.Messages[i].UID] = &f.Messages[i]
+		}
+		v.uids[s] = m
+	}
+	return v.uids[s]
 }
 
 // planner holds the working data of one Build call.
@@ -459,16 +499,10 @@ func (pl *planner) folder(v *view) {
 	d.reset = reset
 
 	// Claim listed messages with base records.
-	var byUID [2]map[UID]*Message
+	byUID := [2]map[UID]*Message{v.byUID(A), v.byUID(B)}
 	var claimed [2]map[UID]bool
 	for s := range 2 {
-		byUID[s] = map[UID]*Message{}
 		claimed[s] = map[UID]bool{}
-		if f := v.listed[s]; f != nil {
-			for i := range f.Messages {
-				byUID[s][f.Messages[i].UID] = &f.Messages[i]
-			}
-		}
 	}
 	type baseRec struct {
 		rec    *Record
@@ -477,9 +511,13 @@ func (pl *planner) folder(v *view) {
 	}
 	var recs []*baseRec
 	if v.base != nil {
+		// One allocation for all, rather than one per record.
+		brs := make([]baseRec, len(v.base.Records))
+		recs = make([]*baseRec, 0, len(v.base.Records))
 		for i := range v.base.Records {
 			r := &v.base.Records[i]
-			br := &baseRec{rec: r}
+			br := &brs[i]
+			br.rec = r
 			for s := range 2 {
 				u := r.UID(Side(s))
 				switch {
@@ -601,9 +639,11 @@ func (pl *planner) folder(v *view) {
 		a.slot = sl
 	}
 
-	for _, br := range recs {
+	slab := make([]slot, len(recs))
+	for i, br := range recs {
 		st, msg, r := br.status, br.msg, br.rec
-		sl := &slot{base: r, rec: Record{UIDA: r.UIDA, UIDB: r.UIDB, ID: r.ID, Flags: r.Flags}}
+		sl := &slab[i]
+		*sl = slot{base: r, rec: Record{UIDA: r.UIDA, UIDB: r.UIDB, ID: r.ID, Flags: r.Flags}}
 		for s := range 2 {
 			if st[s] == present {
 				sl.now[s] = msg[s].UID
@@ -870,6 +910,22 @@ func (pl *planner) special(s Side, mailbox string) bool {
 // flow and the record keeps the source's flags.
 func (pl *planner) mergeFlags(add func(Action) *Action, sl *slot, dir Direction, base Flags, msg [2]*Message, mailbox [2]string) {
 	fa, fb := msg[A].Flags, msg[B].Flags
+	// Unchanged on both sides, as most messages are: the merge below
+	// would give base back and store nothing (the fast path; see
+	// unchanged).
+	if pl.fast && fa.Equal(base) && fb.Equal(base) && canonical(base) {
+		switch dir {
+		case Both:
+			sl.rec.Flags = base
+			return
+		case AToB:
+			sl.rec.Flags = fa
+			return
+		case BToA:
+			sl.rec.Flags = fb
+			return
+		}
+	}
 	target := [2]Flags{fa, fb}
 	pick := func(from Side, cur Flags) Flags {
 		src := msg[from].Flags
