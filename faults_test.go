@@ -809,10 +809,12 @@ func TestFaultSourceBreaksOffMidBody(t *testing.T) {
 
 // TestFaultRealQuota: Dovecot's quota plugin refuses an APPEND past the
 // quota with NO [OVERQUOTA], for real. b may hold 6 messages and keeps 3
-// in a folder the pair ignores, so of the 4 messages a has for it the
-// last is refused. The run says which and exits 1; a run while b is
-// still full tries that one alone and fails the same way; once b has
-// room, the next run appends it alone and converges.
+// in a folder the pair ignores, so of the 4 messages a has for it only
+// 3 fit; the last two travel in one MULTIAPPEND, refused whole. The run
+// says which and exits 1; the next stores the third and fails the
+// last, alone; a run while b is still full tries that one alone and
+// fails the same way; once b has room, the next run appends it alone
+// and converges.
 func TestFaultRealQuota(t *testing.T) {
 	t.Parallel()
 	srv := imaptest.StartDovecotWith(t, imaptest.DovecotOptions{Quota: "*:messages=6"}, "alice", "bob")
@@ -839,18 +841,29 @@ func TestFaultRealQuota(t *testing.T) {
 		}
 		return stdout, stderr
 	}
-	// Past the quota: 3 copies done, the 4th refused. (On Dovecot they
-	// go as MULTIAPPENDs, q1 alone, then q2 and q3, then q4, as the
-	// copy's window grows: q4's command is refused whole, and it holds
-	// only q4. So count messages, not commands.)
+	// Past the quota. The copy's window grows 1, 2, 4: q1 and q2 go
+	// alone (nothing in flight when each is sent), then q3 and q4 as
+	// one MULTIAPPEND, which the server stores whole or not at all:
+	// q3 would fit, q3 and q4 do not, so both are refused.
 	stdout, stderr := apply(1, 4)
-	action := planLine(t, stdout, `b:"INBOX" <- a:"INBOX" uid 4 `)
+	refusedActions := []string{
+		planLine(t, stdout, `b:"INBOX" <- a:"INBOX" uid 3 `),
+		planLine(t, stdout, `b:"INBOX" <- a:"INBOX" uid 4 `),
+	}
 	const refused = `account "b": append to "INBOX": imap: NO [OVERQUOTA] `
-	wantReported(t, stderr, action, refused)
+	for _, action := range refusedActions {
+		wantReported(t, stderr, action, refused)
+	}
+	r.f.want("bob", "INBOX", want[:2]...)
+	// Room for one: the two that failed are tried again, each alone (a
+	// copy starts with one message in flight, and the second is sent
+	// once the first was answered): q3 is stored, q4 refused alone.
+	_, stderr = apply(1, 2)
+	wantReported(t, stderr, refusedActions[1], refused)
 	r.f.want("bob", "INBOX", want[:3]...)
 	// Still full: the one that failed is tried again, alone.
 	_, stderr = apply(1, 1)
-	wantReported(t, stderr, action, refused)
+	wantReported(t, stderr, refusedActions[1], refused)
 	// Room for one: it goes through.
 	r.f.expunge("bob", "Private", "p1")
 	apply(0, 1)

@@ -117,8 +117,9 @@ const syncLiteralMax = 4096
 //
 // Where the server has MULTIAPPEND, LITERAL+ and UIDPLUS (Dovecot), the
 // messages go, as few APPEND commands of up to 64 messages or 16 MiB
-// each, over a connection of the pipeline's own, opened on the first
-// Send and closed once every wait was called (see multiPipeline). One
+// each, over a connection of the pipeline's own, opened once two
+// messages are in flight and closed once every wait was called (see
+// multiPipeline; a lone message goes as below). One
 // command is one transaction for the server: all of its messages are
 // stored, or none. So the server's NO fails every message of the
 // command, and a body that fails half-way (the connection must go)

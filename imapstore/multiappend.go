@@ -42,16 +42,19 @@ const (
 
 // multiPipeline is the AppendPipeline of AppendPipeline. A message goes
 // into a MULTIAPPEND command on the pipeline's own connection (mc) when
-// the server has MULTIAPPEND, LITERAL+ and UIDPLUS and the message
-// needs nothing this code does not speak (a mailbox name that is not
-// plain ASCII, a flag that is not an atom) and is not empty; otherwise, or when that
-// connection cannot be opened, it goes through old, go-imap's pipeline
-// on the Store's connection.
+// the server has MULTIAPPEND, LITERAL+ and UIDPLUS, the message needs
+// nothing this code does not speak (a mailbox name that is not plain
+// ASCII, a flag that is not an atom) and is not empty, and the caller
+// pipelines: mc is open already, or an earlier message's wait has not
+// been called. Otherwise, or when mc cannot be opened, it goes through
+// old, go-imap's pipeline on the Store's connection.
 //
-// The connection is opened on the first Send that uses it and closed
-// (LOGOUT) when every wait of it was called: the pipeline cannot know
-// whether more Sends will come, and the Store must not be left with a
-// connection that nothing closes.
+// So a copy of one message, or one that waits for each answer before
+// it sends the next (reconcile's copy does so for its first message),
+// costs no second login; a copy of many opens mc once it has two
+// messages in flight. mc is closed (LOGOUT) when every wait was
+// called: the pipeline cannot know whether more Sends will come, and
+// the Store must not be left with a connection that nothing closes.
 type multiPipeline struct {
 	s   *Store
 	old *pipeline
@@ -61,8 +64,10 @@ type multiPipeline struct {
 	// open is the command being written, the last of mc.sent, nil when
 	// none is.
 	open *multiCmd
-	// waits counts the waits of messages sent on mc not yet called.
-	waits int
+	// outstanding counts the waits returned by Send and not yet called.
+	outstanding int
+	// eager opens mc for the first message already (tests).
+	eager bool
 	// refused is why mc could not be opened: from then on every message
 	// goes through old.
 	refused error
@@ -102,11 +107,13 @@ type multiMsg struct {
 // Send implements reconcile.AppendPipeline.
 func (p *multiPipeline) Send(ctx context.Context, mailbox string, flags reconcile.Flags, date time.Time, size int64, body io.Reader) func() (reconcile.Appended, error) {
 	p.mu.Lock()
-	if size <= 0 || !p.usable(mailbox, flags) {
-		// Dovecot refuses an empty message, which would fail the
-		// messages of its MULTIAPPEND with it: it goes alone.
+	p.outstanding++
+	pipelining := p.mc != nil || p.eager || p.outstanding > 1
+	// Dovecot refuses an empty message, which would fail the messages
+	// of its MULTIAPPEND with it: it goes alone.
+	if !pipelining || size <= 0 || !p.usable(mailbox, flags) {
 		p.mu.Unlock()
-		return p.old.Send(ctx, mailbox, flags, date, size, body)
+		return p.sendOld(ctx, mailbox, flags, date, size, body)
 	}
 	if p.mc == nil {
 		mc, err := p.s.dialMulti(ctx)
@@ -115,17 +122,30 @@ func (p *multiPipeline) Send(ctx context.Context, mailbox string, flags reconcil
 				p.refused = err
 			}
 			p.mu.Unlock()
-			return p.old.Send(ctx, mailbox, flags, date, size, body)
+			return p.sendOld(ctx, mailbox, flags, date, size, body)
 		}
 		p.mc = mc
 	}
 	defer p.mu.Unlock()
 	m := &multiMsg{ctx: ctx}
-	p.waits++
 	p.send(m, mailbox, flags, date, size, body)
 	return func() (reconcile.Appended, error) {
 		p.wait(m)
 		return m.out, m.err
+	}
+}
+
+// sendOld sends a message through go-imap's pipeline; its wait counts
+// as the others do.
+func (p *multiPipeline) sendOld(ctx context.Context, mailbox string, flags reconcile.Flags, date time.Time, size int64, body io.Reader) func() (reconcile.Appended, error) {
+	wait := p.old.Send(ctx, mailbox, flags, date, size, body)
+	return func() (reconcile.Appended, error) {
+		out, err := wait()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.outstanding--
+		p.closeIfIdle()
+		return out, err
 	}
 }
 
@@ -263,7 +283,7 @@ func (p *multiPipeline) end() error {
 func (p *multiPipeline) wait(m *multiMsg) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.waits--
+	p.outstanding--
 	defer p.closeIfIdle()
 	if m.done {
 		return
@@ -292,7 +312,7 @@ func (p *multiPipeline) wait(m *multiMsg) {
 
 // closeIfIdle logs out once every wait was called.
 func (p *multiPipeline) closeIfIdle() {
-	if p.waits > 0 || p.mc == nil {
+	if p.outstanding > 0 || p.mc == nil {
 		return
 	}
 	mc := p.mc

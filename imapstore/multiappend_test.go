@@ -175,7 +175,8 @@ func lower(f reconcile.Flags) []string {
 
 // TestMultiAppendCommandSize: a command ends after 64 messages, so the
 // server commits as the messages come, even while the caller keeps more
-// than that in flight.
+// than that in flight. (The first message goes alone on the Store's
+// connection: nothing was in flight yet.)
 func TestMultiAppendCommandSize(t *testing.T) {
 	t.Parallel()
 	srv := imaptest.StartDovecot(t, "alice")
@@ -198,8 +199,8 @@ func TestMultiAppendCommandSize(t *testing.T) {
 	if !slices.IsSorted(uids) || len(slices.Compact(slices.Clone(uids))) != len(uids) {
 		t.Errorf("UIDs %v are not distinct and in send order", uids)
 	}
-	if perCommand, _ := appendLiterals(rec); !slices.Equal(perCommand, []int{64, 64, 22}) {
-		t.Errorf("messages per APPEND command: %v, want [64 64 22]", perCommand)
+	if perCommand, _ := appendLiterals(rec); !slices.Equal(perCommand, []int{1, 64, 64, 21}) {
+		t.Errorf("messages per APPEND command: %v, want [1 64 64 21]", perCommand)
 	}
 }
 
@@ -211,7 +212,7 @@ func TestMultiAppendQuota(t *testing.T) {
 	t.Parallel()
 	srv := imaptest.StartDovecotWith(t, imaptest.DovecotOptions{Quota: "*:messages=12"}, "alice")
 	st := open(t, srv, "alice")
-	p := st.AppendPipeline()
+	p := imapstore.MultiAppendPipeline(st)
 	batch := func(first, n int) []*multiMsg {
 		var msgs []*multiMsg
 		for i := first; i < first+n; i++ {
@@ -255,7 +256,7 @@ func TestMultiAppendBodyFails(t *testing.T) {
 	srv.Create(t, "alice", "Work")
 	rec := imaptest.Record(t, srv)
 	st := open(t, rec.Server(), "alice")
-	p := st.AppendPipeline()
+	p := imapstore.MultiAppendPipeline(st)
 	m1 := p.Send(context.Background(), "INBOX", flag(1), time.Time{}, int64(len(msg(1))), bytes.NewReader(msg(1)))
 	m2 := p.Send(context.Background(), "Work", flag(2), time.Time{}, int64(len(msg(2))), bytes.NewReader(msg(2)))
 	b3 := bigMsg(3)
@@ -295,7 +296,7 @@ func faultTest(t *testing.T, timeout time.Duration, fault func(rec *imaptest.Rec
 	srv.Create(t, "alice", "Work")
 	rec := imaptest.Record(t, srv)
 	st := open(t, rec.Server(), "alice", func(o *imapstore.Options) { o.Timeout = timeout })
-	p := st.AppendPipeline()
+	p := imapstore.MultiAppendPipeline(st)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var waits []func() (reconcile.Appended, error)
@@ -434,7 +435,7 @@ func TestMultiAppendTrace(t *testing.T) {
 		})
 	})
 	body := imaptest.NewMessage("a@example.org", "b@example.org", "secret body", "trace@example.org", "SECRET-CONTENT\n")
-	if ap, err := st.AppendPipeline().Send(context.Background(), "INBOX", flag(1), time.Time{}, int64(len(body)), bytes.NewReader(body))(); err != nil || ap.UID == 0 {
+	if ap, err := imapstore.MultiAppendPipeline(st).Send(context.Background(), "INBOX", flag(1), time.Time{}, int64(len(body)), bytes.NewReader(body))(); err != nil || ap.UID == 0 {
 		t.Fatalf("wait = %+v, %v", ap, err)
 	}
 	mu.Lock()
@@ -474,7 +475,7 @@ func TestMultiAppendCancelWait(t *testing.T) {
 		}
 		return imaptest.Action{}
 	})
-	p := st.AppendPipeline()
+	p := imapstore.MultiAppendPipeline(st)
 	var waits []func() (reconcile.Appended, error)
 	for n := 1; n <= 3; n++ {
 		waits = append(waits, p.Send(ctx, "INBOX", flag(n), time.Time{}, int64(len(msg(n))), bytes.NewReader(msg(n))))
@@ -594,5 +595,41 @@ func TestMultiAppendTLS(t *testing.T) {
 				t.Errorf("no MULTIAPPEND in the trace:\n%s", trace.String())
 			}
 		})
+	}
+}
+
+// TestMultiAppendOnlyWhenPipelining: AppendPipeline opens its own
+// connection only once two messages are in flight; a caller that waits
+// for each answer before the next Send (a copy of one message, or the
+// first of any copy) costs no second login.
+func TestMultiAppendOnlyWhenPipelining(t *testing.T) {
+	t.Parallel()
+	srv := imaptest.StartDovecot(t, "alice")
+	rec := imaptest.Record(t, srv)
+	st := open(t, rec.Server(), "alice")
+	p := st.AppendPipeline()
+	for n := 1; n <= 3; n++ {
+		if ap, err := send(p, n, msg(n)).wait(); err != nil || ap.UID == 0 {
+			t.Fatalf("wait for message %d = %+v, %v", n, ap, err)
+		}
+	}
+	if perCommand, _ := appendLiterals(rec); rec.Conns() != 1 || !slices.Equal(perCommand, []int{1, 1, 1}) {
+		t.Errorf("one at a time: %d connections, messages per APPEND %v; want the Store's connection only, single APPENDs", rec.Conns(), perCommand)
+	}
+	rec.Reset()
+	var msgs []sent
+	for n := 4; n <= 7; n++ {
+		msgs = append(msgs, send(p, n, msg(n)))
+	}
+	for _, m := range msgs {
+		if ap, err := m.wait(); err != nil || ap.UID == 0 {
+			t.Fatalf("wait for message %d = %+v, %v", m.n, ap, err)
+		}
+	}
+	if perCommand, _ := appendLiterals(rec); rec.Conns() != 2 || !slices.Equal(perCommand, []int{1, 3}) {
+		t.Errorf("four in flight: %d connections, messages per APPEND %v; want one more connection, and the first message alone then a MULTIAPPEND of 3", rec.Conns(), perCommand)
+	}
+	if n := rec.Count("LOGOUT"); n != 1 {
+		t.Errorf("%d LOGOUTs, want 1: the pipeline's connection is closed once every wait was called", n)
 	}
 }
