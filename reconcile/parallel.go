@@ -160,8 +160,14 @@ func (p *pool) run(ctx context.Context, n, workers int, sides func(i int) []Side
 	}
 }
 
-// advanceScanPointsOn is advanceScanPoints with the checks of several
-// folders at once, on the connections of pl.
+// advanceScanPointsOn moves the scan point of each folder side a run
+// changed past the run's own changes, where the side's Mailstore can
+// check that nothing else changed it (ScanPointAdvancer); a folder side
+// without a point (created by the run, or not trusted by Next) gets one
+// where the check finds it holds exactly its records. A check that
+// fails or cannot be made leaves the point Next set, which stays right.
+//
+// The checks of several folders run at once, on the connections of pl.
 func advanceScanPointsOn(ctx context.Context, p *Plan, outcomes []Outcome, pl *pool, st *State) {
 	changed := [2]map[string]bool{{}, {}}
 	for i := range p.Actions {

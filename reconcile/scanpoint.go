@@ -21,51 +21,6 @@ type ScanPointAdvancer interface {
 	AdvanceScanPoint(ctx context.Context, mailbox string, k Known) (point Known, ok bool, err error)
 }
 
-// advanceScanPoints moves the scan point of each folder side a run
-// changed past the run's own changes, where the side's Mailstore can
-// check that nothing else changed it (ScanPointAdvancer); a folder side
-// without a point (created by the run, or not trusted by Next) gets one
-// where the check finds it holds exactly its records. A check that
-// fails or cannot be made leaves the point Next set, which stays right.
-func advanceScanPoints(ctx context.Context, p *Plan, outcomes []Outcome, stores [2]Mailstore, st *State) {
-	var changed [2]map[string]bool
-	for s := range 2 {
-		changed[s] = map[string]bool{}
-	}
-	for i := range p.Actions {
-		a := &p.Actions[i]
-		if i >= len(outcomes) || outcomes[i].Err != nil {
-			continue
-		}
-		switch a.Op {
-		case CreateFolder, Copy, Move, Store, Expunge:
-			changed[a.Side][a.Mailbox] = true
-			if a.Dest != "" {
-				changed[a.Side][a.Dest] = true
-			}
-		}
-	}
-	for i := range st.Folders {
-		f := &st.Folders[i]
-		for s := range 2 {
-			ss := f.Side(Side(s))
-			adv, ok := stores[s].(ScanPointAdvancer)
-			if !ok || ss.Mailbox == "" || ss.UIDValidity == 0 && ss.HighestModSeq != 0 || !changed[s][ss.Mailbox] || ctx.Err() != nil {
-				continue
-			}
-			k := Known{UIDValidity: ss.UIDValidity, UIDNext: ss.UIDNext, HighestModSeq: ss.HighestModSeq}
-			for _, r := range f.Records {
-				if u := r.UID(Side(s)); u != 0 {
-					k.Messages = append(k.Messages, Message{UID: u, Flags: r.Flags})
-				}
-			}
-			if pt, ok, err := adv.AdvanceScanPoint(ctx, ss.Mailbox, k); err == nil && ok {
-				ss.UIDValidity, ss.UIDNext, ss.HighestModSeq = pt.UIDValidity, pt.UIDNext, pt.HighestModSeq
-			}
-		}
-	}
-}
-
 // setScanPoints decides, for each folder of st and each side, whether the
 // next run may scan it from this run's listing on (SideState's
 // HighestModSeq and UIDNext; see Known), and sets or clears the point.
