@@ -82,15 +82,21 @@ func dirSize(b *testing.B, dir string) int64 {
 }
 
 // BenchmarkRun measures the state repository's share of one run at the
-// scale of issue #5: 200 files of 500 lines (100,000 records, about
-// 6.6 MB), as reconcile writes them. Each iteration is what a run does:
+// scales of issue #5: 20 and 200 files of 500 lines (10,000 and 100,000
+// records, about 0.66 and 6.6 MB), as reconcile writes them. Each iteration is what a run does:
 // open the repository, read the pair's files (Files), stage the new
 // state and commit. The cases: nothing changed (b2: the run stages the
 // same bytes, and there is nothing to commit); one line changed in one
 // file; and 1% of the lines changed, spread over every file (b3 at this
 // scale touches most folders).
 func BenchmarkRun(b *testing.B) {
-	const nfiles, per = 200, 500
+	for _, nfiles := range []int{20, 200} {
+		benchmarkRun(b, nfiles)
+	}
+}
+
+func benchmarkRun(b *testing.B, nfiles int) {
+	const per = 500
 	for _, c := range []struct {
 		name  string
 		every int // change every every-th line; 0: none
