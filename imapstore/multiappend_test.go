@@ -633,3 +633,37 @@ func TestMultiAppendOnlyWhenPipelining(t *testing.T) {
 		t.Errorf("%d LOGOUTs, want 1: the pipeline's connection is closed once every wait was called", n)
 	}
 }
+
+// TestMultiAppendNoMailbox: a MULTIAPPEND to a mailbox that does not
+// exist is refused whole with the server's word, and the connection
+// goes on: the messages after it, in the same pipeline, are stored.
+func TestMultiAppendNoMailbox(t *testing.T) {
+	t.Parallel()
+	srv := imaptest.StartDovecot(t, "alice")
+	rec := imaptest.Record(t, srv)
+	st := open(t, rec.Server(), "alice")
+	p := imapstore.MultiAppendPipeline(st)
+	var msgs []*multiMsg
+	for n := 1; n <= 6; n++ {
+		box := "Nowhere"
+		if n > 3 {
+			box = "INBOX"
+		}
+		msgs = append(msgs, &multiMsg{n: n, mailbox: box, flags: flag(n), body: bigMsg(n)})
+	}
+	sendAll(context.Background(), p, msgs)
+	for _, m := range msgs {
+		if m.n <= 3 {
+			if m.err == nil || !strings.Contains(m.err.Error(), `account "acct": append to "Nowhere": imap: NO [TRYCREATE]`) {
+				t.Errorf("wait for message %d = %+v, %v; want the server's NO [TRYCREATE]", m.n, m.ap, m.err)
+			}
+			continue
+		}
+		if m.err != nil || m.ap.UID == 0 {
+			t.Errorf("wait for message %d = %+v, %v; want a UID", m.n, m.ap, m.err)
+		}
+	}
+	if rec.Conns() != 2 {
+		t.Errorf("%d connections, want 2: the refusal costs no connection", rec.Conns())
+	}
+}
