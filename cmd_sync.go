@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -212,6 +214,20 @@ func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
 	if err != nil {
 		return err
 	}
+	if g.shard != "" {
+		i, n, err := parseShard(g.shard)
+		if err != nil {
+			return err
+		}
+		pairs = shardOf(pairs, i, n)
+		if len(pairs) == 0 {
+			fmt.Fprintf(g.stdout, "shard %d/%d has no pairs\n", i, n)
+			return nil
+		}
+	}
+	if g.parallel < 1 {
+		return usageError{fmt.Sprintf("--parallel %d: want 1 or more pairs at once", g.parallel)}
+	}
 	var repo *gitstate.Repo
 	var states reconcile.StateRepo = noState{}
 	if _, err := os.Stat(cfg.State.Path); err == nil || !planOnly {
@@ -236,8 +252,8 @@ func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
 	changes := false
 	var subjects []string
 	var body strings.Builder
-	for _, p := range pairs {
-		rep, err := syncPair(ctx, g, cfg, states, p, planOnly)
+	for _, r := range syncPairs(ctx, g, cfg, states, pairs, planOnly) {
+		p, rep, err := r.pair, r.report, r.err
 		reports = append(reports, rep)
 		if len(rep.Actions) > 0 {
 			changes = true
@@ -281,6 +297,96 @@ func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
 		return errChanges
 	}
 	return nil
+}
+
+// pairResult is one pair's part of a run.
+type pairResult struct {
+	pair   *hclconfig.Pair
+	report pairReport
+	err    error
+}
+
+// syncPairs plans (and applies) pairs, up to g.parallel at once, and
+// returns their results in the order of pairs. Each pair's output to
+// stdout is printed whole, in that order, as soon as it and the pairs
+// before it are done; progress and traces go to stderr as they come.
+func syncPairs(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, states reconcile.StateRepo, pairs []*hclconfig.Pair, planOnly bool) []pairResult {
+	out := make([]pairResult, len(pairs))
+	if g.parallel <= 1 || len(pairs) == 1 {
+		for i, p := range pairs {
+			rep, err := syncPair(ctx, g, cfg, states, p, planOnly)
+			out[i] = pairResult{p, rep, err}
+		}
+		return out
+	}
+	states = &lockedStates{inner: states}
+	done := make([]chan struct{}, len(pairs))
+	stdout := make([]bytes.Buffer, len(pairs))
+	sem := make(chan struct{}, g.parallel)
+	for i, p := range pairs {
+		done[i] = make(chan struct{})
+		go func() {
+			defer close(done[i])
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			pg := *g
+			pg.stdout = &stdout[i]
+			rep, err := syncPair(ctx, &pg, cfg, states, p, planOnly)
+			out[i] = pairResult{p, rep, err}
+		}()
+	}
+	for i := range pairs {
+		<-done[i]
+		g.stdout.Write(stdout[i].Bytes())
+	}
+	return out
+}
+
+// lockedStates lets pairs synced at once load and save their states one
+// at a time.
+type lockedStates struct {
+	mu    sync.Mutex
+	inner reconcile.StateRepo
+}
+
+func (l *lockedStates) Load(ctx context.Context, pair string) (reconcile.State, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.inner.Load(ctx, pair)
+}
+
+func (l *lockedStates) Save(ctx context.Context, pair string, st reconcile.State) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.inner.Save(ctx, pair, st)
+}
+
+// parseShard reads --shard's "I/N": shard I of N, I from 0 to N-1 (as a
+// Kubernetes Indexed Job numbers its pods, JOB_COMPLETION_INDEX).
+func parseShard(s string) (i, n int, err error) {
+	is, ns, ok := strings.Cut(s, "/")
+	i, err1 := strconv.Atoi(is)
+	n, err2 := strconv.Atoi(ns)
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return 0, 0, usageError{fmt.Sprintf("--shard %q: want I/N with 0 <= I < N, such as 0/4 (the first of four shards)", s)}
+	}
+	return i, n, nil
+}
+
+// shardOf returns the pairs of shard i of n: those whose name's FNV-1a
+// hash is i modulo n. A pair stays in its shard when other pairs are
+// added or removed, so two runners never take the same pair as long as
+// they agree on n.
+func shardOf(pairs []*hclconfig.Pair, i, n int) []*hclconfig.Pair {
+	var out []*hclconfig.Pair
+	for _, p := range pairs {
+		h := fnv.New32a()
+		h.Write([]byte(p.Name))
+		if int(h.Sum32()%uint32(n)) == i {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // commitRun commits the staged state of a run with a summary subject and

@@ -52,6 +52,8 @@ type globalOptions struct {
 	force            bool
 	verbose          int
 	out              string
+	shard            string
+	parallel         int
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -90,6 +92,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.BoolVar(&g.json, "json", false, "machine-readable output (plan, apply)")
 	fs.BoolVar(&g.detailedExitcode, "detailed-exitcode", false, "plan: exit 2 when there are changes")
 	fs.BoolVar(&g.force, "force", false, "apply even when a safety guard trips")
+	fs.StringVar(&g.shard, "shard", "", "plan/apply only shard I/N of the pairs (I from 0 to N-1), chosen by a hash of the pair's name")
+	fs.IntVar(&g.parallel, "parallel", 1, "plan/apply up to N pairs at once")
 	fs.CountVarP(&g.verbose, "verbose", "v", "print each action as it runs; -vv also the IMAP protocol, passwords redacted")
 	fs.SetInterspersed(true)
 	if err := fs.Parse(args); err != nil {

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -177,5 +180,72 @@ func TestFlagsAndExpungesShareASelection(t *testing.T) {
 				f.settled()
 			})
 		})
+	}
+}
+
+// TestParallelPairs: apply --parallel 2 syncs two pairs at the same
+// time. The recorder holds the first LIST until a third one comes: a
+// run that synced one pair after the other would list the second
+// pair's accounts only after the first pair was done, which it cannot
+// be while its LIST is held, and the test fails at its deadline.
+func TestParallelPairs(t *testing.T) {
+	t.Parallel()
+	srv := imaptest.StartDovecot(t, "a1", "b1", "a2", "b2")
+	f := &syncFixture{t: t, srv: srv}
+	f.put("a1", "INBOX", "one")
+	f.put("a2", "INBOX", "two", imap.FlagSeen)
+	rec := imaptest.Record(t, srv)
+	dir := t.TempDir()
+	host, port, _ := strings.Cut(rec.Addr, ":")
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "state { path = %q }\n", filepath.Join(dir, "state"))
+	for _, u := range []string{"a1", "b1", "a2", "b2"} {
+		fmt.Fprintf(&cfg, "account %q {\n  host = %q\n  port = %s\n  tls = \"none\"\n  username = %q\n  password = %q\n}\n", u, host, port, u, imaptest.Password)
+	}
+	cfg.WriteString("pair \"one\" {\n  a = \"a1\"\n  b = \"b1\"\n}\npair \"two\" {\n  a = \"a2\"\n  b = \"b2\"\n}\n")
+	config := filepath.Join(dir, "mailtwin.hcl")
+	if err := os.WriteFile(config, []byte(cfg.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	lists := 0
+	third := make(chan struct{})
+	timedOut := false
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if e.Stage != imaptest.Received || e.Verb != "LIST" {
+			return imaptest.Action{}
+		}
+		mu.Lock()
+		lists++
+		n := lists
+		if n == 3 {
+			close(third)
+		}
+		mu.Unlock()
+		if n == 1 {
+			select {
+			case <-third:
+			case <-time.After(20 * time.Second):
+				mu.Lock()
+				timedOut = true
+				mu.Unlock()
+			}
+		}
+		return imaptest.Action{}
+	})
+	var out bytes.Buffer
+	code := run(context.Background(), []string{"-c", config, "apply", "--parallel", "2"}, strings.NewReader(""), &out, &out)
+	rec.Intercept(nil)
+	if code != 0 {
+		t.Fatalf("apply --parallel 2 exited %d:\n%s", code, out.String())
+	}
+	if timedOut {
+		t.Errorf("no third LIST came while the first was held: the pairs were not synced at the same time")
+	}
+	f.want("b1", "INBOX", "one -")
+	f.want("b2", "INBOX", `two \Seen`)
+	if i, j := strings.Index(out.String(), `pair "one"`), strings.Index(out.String(), `pair "two"`); i < 0 || j < i {
+		t.Errorf("output does not show pair one, then pair two:\n%s", out.String())
 	}
 }
