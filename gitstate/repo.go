@@ -205,18 +205,79 @@ func (r *Repo) Files(ctx context.Context, prefix string) (map[string][]byte, err
 	if err := checkPrefix(prefix, true); err != nil {
 		return nil, fmt.Errorf("read state repo %s: %w", r.dir, err)
 	}
-	c, err := r.head()
+	c, tree, err := r.headTree()
 	if err != nil {
 		return nil, fmt.Errorf("read %s in state repo %s: %w", prefix, r.dir, err)
 	}
-	if c == nil {
+	if c.IsZero() {
 		return map[string][]byte{}, nil
 	}
-	files, err := r.filesIn(ctx, c, prefix)
+	files, err := r.filesIn(ctx, tree, prefix)
 	if err != nil {
 		return nil, fmt.Errorf("read %s in state repo %s: %w", prefix, r.dir, err)
 	}
 	return files, nil
+}
+
+// headTree returns HEAD's commit and its tree, zero hashes when HEAD
+// does not exist yet. It reads only the commit's first line where the
+// commit is a loose object: a commit's message holds its run's journal,
+// megabytes after a first sync of a large account, and decoding it
+// (as go-git does for any commit it reads) cost a no-op run more than
+// everything else it does with the repository.
+func (r *Repo) headTree() (commit, tree plumbing.Hash, err error) {
+	ref, err := r.git.Head()
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return plumbing.ZeroHash, plumbing.ZeroHash, nil
+	}
+	if err != nil {
+		return commit, tree, fmt.Errorf("read HEAD: %w", err)
+	}
+	commit = ref.Hash()
+	tree, err = r.looseCommitTree(commit)
+	if errors.Is(err, fs.ErrNotExist) {
+		var c *object.Commit
+		if c, err = r.git.CommitObject(commit); err == nil {
+			tree = c.TreeHash
+		}
+	}
+	if err != nil {
+		return commit, tree, fmt.Errorf("read HEAD commit %s: %w", commit, err)
+	}
+	return commit, tree, nil
+}
+
+// looseCommitTree reads the tree of commit h from the first line of its
+// loose object ("tree <hex>"), inflating no more than that. An error
+// wrapping fs.ErrNotExist means there is no loose object.
+func (r *Repo) looseCommitTree(h plumbing.Hash) (plumbing.Hash, error) {
+	st, ok := r.git.Storer.(*filesystem.Storage)
+	if !ok {
+		return plumbing.ZeroHash, fs.ErrNotExist
+	}
+	fsys := st.Filesystem()
+	hex := h.String()
+	f, err := fsys.Open(fsys.Join("objects", hex[:2], hex[2:]))
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	defer f.Close()
+	zr, err := zlib.NewReader(bufio.NewReaderSize(f, 512))
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("object %s: %w", hex, err)
+	}
+	defer zr.Close()
+	br := bufio.NewReaderSize(zr, 128)
+	hdr, err := br.ReadString(0)
+	if err != nil || !strings.HasPrefix(hdr, "commit ") {
+		return plumbing.ZeroHash, fmt.Errorf("object %s: not a commit", hex)
+	}
+	line, err := br.ReadString('\n')
+	treeHex, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), "tree ")
+	if err != nil || !ok || len(treeHex) != 2*len(plumbing.ZeroHash) || !isHex(treeHex) {
+		return plumbing.ZeroHash, fmt.Errorf("object %s: no tree line", hex)
+	}
+	return plumbing.NewHash(treeHex), nil
 }
 
 // FilesAt is [Repo.Files] as of the revision rev (see [Repo.Resolve]).
@@ -233,19 +294,19 @@ func (r *Repo) FilesAt(ctx context.Context, rev, prefix string) (map[string][]by
 	if err != nil {
 		return nil, fmt.Errorf("state repo %s: %w", r.dir, err)
 	}
-	files, err := r.filesIn(ctx, c, prefix)
+	files, err := r.filesIn(ctx, c.TreeHash, prefix)
 	if err != nil {
 		return nil, fmt.Errorf("read %s at %s in state repo %s: %w", prefix, rev, r.dir, err)
 	}
 	return files, nil
 }
 
-// filesIn reads the regular files under prefix in c's tree.
-func (r *Repo) filesIn(ctx context.Context, c *object.Commit, prefix string) (map[string][]byte, error) {
+// filesIn reads the regular files under prefix in the tree th.
+func (r *Repo) filesIn(ctx context.Context, th plumbing.Hash, prefix string) (map[string][]byte, error) {
 	files := map[string][]byte{}
-	tree, err := c.Tree()
+	tree, err := r.git.TreeObject(th)
 	if err != nil {
-		return nil, fmt.Errorf("read tree of %s: %w", c.Hash, err)
+		return nil, fmt.Errorf("read tree %s: %w", th, err)
 	}
 	if prefix != "" {
 		e, err := tree.FindEntry(prefix)
@@ -423,6 +484,22 @@ func (r *Repo) Commit(ctx context.Context, message string) (Commit, error) {
 	msg := cleanMessage(message)
 	if msg == "" {
 		return Commit{}, fmt.Errorf("commit to state repo %s: empty commit message", r.dir)
+	}
+	// A run that changed nothing staged nothing: tell so from the
+	// index and HEAD's tree, before go-git reads the HEAD commit whole
+	// (see headTree) to find the same.
+	if head, tree, err := r.headTree(); err != nil {
+		return Commit{}, fmt.Errorf("commit to state repo %s: %w", r.dir, err)
+	} else if !head.IsZero() {
+		idx, err := r.git.Storer.Index()
+		if err != nil {
+			return Commit{}, fmt.Errorf("commit to state repo %s: read index: %w", r.dir, err)
+		}
+		if same, _, err := r.compareIndex(idx, tree); err != nil {
+			return Commit{}, fmt.Errorf("commit to state repo %s: %w", r.dir, err)
+		} else if same {
+			return Commit{}, ErrNothingToCommit
+		}
 	}
 	sig := r.signature()
 	h, err := r.wt.Commit(msg+"\n", &git.CommitOptions{Author: &sig, Committer: &sig})

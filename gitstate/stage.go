@@ -364,11 +364,11 @@ func (r *Repo) discardStaged(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read index: %w", err)
 	}
-	head, err := r.head()
+	head, tree, err := r.headTree()
 	if err != nil {
 		return err
 	}
-	if head == nil {
+	if head.IsZero() {
 		if len(idx.Entries) == 0 {
 			return nil
 		}
@@ -383,11 +383,11 @@ func (r *Repo) discardStaged(ctx context.Context) error {
 		}
 		return nil
 	}
-	same, added, err := compareIndex(idx, head)
+	same, added, err := r.compareIndex(idx, tree)
 	if err != nil || same {
 		return err
 	}
-	if err := r.wt.Reset(&git.ResetOptions{Commit: head.Hash, Mode: git.HardReset}); err != nil {
+	if err := r.wt.Reset(&git.ResetOptions{Commit: head, Mode: git.HardReset}); err != nil {
 		return fmt.Errorf("discard staged changes: %w", err)
 	}
 	// A hard reset leaves files that were staged but are not in HEAD
@@ -400,13 +400,13 @@ func (r *Repo) discardStaged(ctx context.Context) error {
 	return nil
 }
 
-// compareIndex reports whether the index holds exactly c's tree
+// compareIndex reports whether the index holds exactly the tree th
 // (paths, modes and blob hashes; no blob is read), and which indexed
-// paths c's tree lacks.
-func compareIndex(idx *index.Index, c *object.Commit) (same bool, added []string, err error) {
-	tree, err := c.Tree()
+// paths the tree lacks.
+func (r *Repo) compareIndex(idx *index.Index, th plumbing.Hash) (same bool, added []string, err error) {
+	tree, err := r.git.TreeObject(th)
 	if err != nil {
-		return false, nil, fmt.Errorf("read tree of %s: %w", c.Hash, err)
+		return false, nil, fmt.Errorf("read tree %s: %w", th, err)
 	}
 	staged := make(map[string]*index.Entry, len(idx.Entries))
 	for _, e := range idx.Entries {
@@ -421,7 +421,7 @@ func compareIndex(idx *index.Index, c *object.Commit) (same bool, added []string
 			break
 		}
 		if err != nil {
-			return false, nil, fmt.Errorf("walk tree of %s: %w", c.Hash, err)
+			return false, nil, fmt.Errorf("walk tree %s: %w", th, err)
 		}
 		if te.Mode == filemode.Dir {
 			continue
