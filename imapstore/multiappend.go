@@ -52,9 +52,9 @@ const (
 // So a copy of one message, or one that waits for each answer before
 // it sends the next (reconcile's copy does so for its first message),
 // costs no second login; a copy of many opens mc once it has two
-// messages in flight. mc is closed (LOGOUT) when every wait was
-// called: the pipeline cannot know whether more Sends will come, and
-// the Store must not be left with a connection that nothing closes.
+// messages in flight. When every wait was called, mc is parked in the
+// Store, for its next pipeline to take up (see closeIfIdle); Store.Close
+// logs out of it.
 type multiPipeline struct {
 	s   *Store
 	old *pipeline
@@ -108,6 +108,9 @@ type multiMsg struct {
 func (p *multiPipeline) Send(ctx context.Context, mailbox string, flags reconcile.Flags, date time.Time, size int64, body io.Reader) func() (reconcile.Appended, error) {
 	p.mu.Lock()
 	p.outstanding++
+	if p.mc == nil && p.usable(mailbox, flags) {
+		p.mc = p.s.unpark()
+	}
 	pipelining := p.mc != nil || p.eager || p.outstanding > 1
 	// Dovecot refuses an empty message, which would fail the messages
 	// of its MULTIAPPEND with it: it goes alone.
@@ -310,14 +313,53 @@ func (p *multiPipeline) wait(m *multiMsg) {
 	}
 }
 
-// closeIfIdle logs out once every wait was called.
+// closeIfIdle parks the connection in the Store once every wait was
+// called: the next pipeline of the Store (the copy into the next
+// folder) takes it up without a new login, and Store.Close logs out of
+// it.
 func (p *multiPipeline) closeIfIdle() {
 	if p.outstanding > 0 || p.mc == nil {
 		return
 	}
 	mc := p.mc
 	p.mc, p.open = nil, nil
-	mc.logout()
+	p.s.park(mc)
+}
+
+// maxParked is how long a parked MULTIAPPEND connection is taken up
+// again: within a run the next copy comes at once, and a connection
+// left longer may have been closed by the server meanwhile, which
+// would fail the messages sent on it.
+const maxParked = 10 * time.Second
+
+// park keeps mc for the Store's next pipeline, logging out of one
+// parked before, or of mc when the Store is closed.
+func (s *Store) park(mc *multiConn) {
+	s.mu.Lock()
+	old := s.parked
+	if s.closed {
+		old = mc
+	} else {
+		s.parked, s.parkedAt = mc, time.Now()
+	}
+	s.mu.Unlock()
+	if old != nil {
+		old.logout()
+	}
+}
+
+// unpark returns the parked MULTIAPPEND connection, nil if there is
+// none or it was parked too long (then it is logged out of).
+func (s *Store) unpark() *multiConn {
+	s.mu.Lock()
+	mc, at := s.parked, s.parkedAt
+	s.parked = nil
+	s.mu.Unlock()
+	if mc != nil && time.Since(at) > maxParked {
+		mc.logout()
+		return nil
+	}
+	return mc
 }
 
 // dropSource drops the connection because message m of c failed with

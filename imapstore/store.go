@@ -117,6 +117,10 @@ type Store struct {
 	hasDel bool // delim is known
 	sel    selection
 	closed bool
+	// parked is a MULTIAPPEND connection an idle pipeline left for the
+	// next one (see multiPipeline), and when; nil when none.
+	parked   *multiConn
+	parkedAt time.Time
 }
 
 var _ reconcile.Mailstore = (*Store)(nil)
@@ -196,6 +200,10 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	if mc := s.parked; mc != nil {
+		s.parked = nil
+		mc.logout()
+	}
 	if s.c == nil {
 		return nil
 	}
