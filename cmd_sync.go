@@ -419,17 +419,32 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 	}()
 	var stores [2]*imapstore.Store
 	var traceMu sync.Mutex
+	// Both accounts are dialled at once, and logged out of at once: a
+	// login is a round trip or more, and a run that finds nothing to do
+	// is little else.
+	var dialErrs [2]error
+	var wg sync.WaitGroup
 	for i, name := range []string{p.A, p.B} {
 		var debug io.Writer
 		if g.verbose >= 2 {
 			debug = &traceWriter{mu: &traceMu, w: g.stderr, account: name}
 		}
-		st, err := dialAccount(ctx, cfg.Account(name), planOnly, debug)
+		wg.Go(func() { stores[i], dialErrs[i] = dialAccount(ctx, cfg.Account(name), planOnly, debug) })
+	}
+	wg.Wait()
+	defer func() {
+		var wg sync.WaitGroup
+		for _, st := range stores {
+			if st != nil {
+				wg.Go(func() { st.Close() })
+			}
+		}
+		wg.Wait()
+	}()
+	for _, err := range dialErrs {
 		if err != nil {
 			return rep, fmt.Errorf("pair %q: %w", p.Name, err)
 		}
-		defer st.Close()
-		stores[i] = st
 	}
 	pol := p.Policy
 	pol.Force = pol.Force || g.force
