@@ -46,6 +46,8 @@ type faultRig struct {
 	state  string
 	// rules are extra lines of the pair block (folder rules).
 	rules string
+	// connections, if not 0, is the accounts' connections attribute.
+	connections int
 
 	// last holds, per account and connection, the last command the
 	// connection received, and sel the mailbox it last selected.
@@ -74,6 +76,10 @@ func newFaultRig(t *testing.T, srv *imaptest.Server, a, b, timeout string) *faul
 func (r *faultRig) setTimeout(timeout string) {
 	r.t.Helper()
 	var accounts strings.Builder
+	conns := ""
+	if r.connections > 0 {
+		conns = fmt.Sprintf("\n  connections = %d", r.connections)
+	}
 	for s, name := range []string{"a", "b"} {
 		_, port, _ := strings.Cut(r.rec[s].Addr, ":")
 		fmt.Fprintf(&accounts, `account %q {
@@ -82,9 +88,9 @@ func (r *faultRig) setTimeout(timeout string) {
   tls      = "none"
   username = %q
   password = %q
-  timeout  = %q
+  timeout  = %q%s
 }
-`, name, port, r.users[s], imaptest.Password, timeout)
+`, name, port, r.users[s], imaptest.Password, timeout, conns)
 	}
 	cfg := fmt.Sprintf(`state { path = %q }
 %s
@@ -780,6 +786,11 @@ func TestFaultSourceBreaksOffMidBody(t *testing.T) {
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		srv := start(t, "alice", "bob")
 		r := newFaultRig(t, srv, "alice", "bob", "20s")
+		// One connection per account: the cut counts the bytes of all
+		// of a's connections, and must land in w2's body, not in what
+		// another connection carries meanwhile.
+		r.connections = 1
+		r.setTimeout("20s")
 		faultSeedFirst(r)
 		var once sync.Once
 		r.watch(0, func(e imaptest.Event) imaptest.Action {
