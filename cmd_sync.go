@@ -252,7 +252,7 @@ func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
 	changes := false
 	var subjects []string
 	var body strings.Builder
-	for _, r := range syncPairs(ctx, g, cfg, states, pairs, planOnly) {
+	for _, r := range syncPairs(ctx, g, cfg, repo, states, pairs, planOnly) {
 		p, rep, err := r.pair, r.report, r.err
 		reports = append(reports, rep)
 		if len(rep.Actions) > 0 {
@@ -310,16 +310,17 @@ type pairResult struct {
 // returns their results in the order of pairs. Each pair's output to
 // stdout is printed whole, in that order, as soon as it and the pairs
 // before it are done; progress and traces go to stderr as they come.
-func syncPairs(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, states reconcile.StateRepo, pairs []*hclconfig.Pair, planOnly bool) []pairResult {
+func syncPairs(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, repo *gitstate.Repo, states reconcile.StateRepo, pairs []*hclconfig.Pair, planOnly bool) []pairResult {
 	out := make([]pairResult, len(pairs))
+	ls := &lockedStates{inner: states, repo: repo}
 	if g.parallel <= 1 || len(pairs) == 1 {
 		for i, p := range pairs {
-			rep, err := syncPair(ctx, g, cfg, states, p, planOnly)
+			rep, err := syncPair(ctx, g, cfg, ls, p, planOnly)
 			out[i] = pairResult{p, rep, err}
 		}
 		return out
 	}
-	states = &lockedStates{inner: states}
+	states = ls
 	done := make([]chan struct{}, len(pairs))
 	stdout := make([]bytes.Buffer, len(pairs))
 	sem := make(chan struct{}, g.parallel)
@@ -342,11 +343,28 @@ func syncPairs(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, sta
 	return out
 }
 
-// lockedStates lets pairs synced at once load and save their states one
-// at a time.
+// lockedStates lets pairs synced at once load, save and commit their
+// states one at a time. repo is nil for a plan made before the state
+// repository exists.
 type lockedStates struct {
 	mu    sync.Mutex
 	inner reconcile.StateRepo
+	repo  *gitstate.Repo
+}
+
+// checkpoint saves a pair's state mid-run and commits it as an
+// incomplete run (see reconcile.RunOptions.Checkpoint). A failure is
+// reported and the run goes on: the final commit will record the run.
+func (l *lockedStates) checkpoint(ctx context.Context, g *globalOptions, pair string, st reconcile.State, done, total int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	err := l.inner.Save(ctx, pair, st)
+	if err == nil {
+		_, err = l.repo.Commit(ctx, fmt.Sprintf("sync (incomplete): pair %q: checkpoint after %d of %d actions\n\nRun: incomplete\n", pair, done, total))
+	}
+	if err != nil && !errors.Is(err, gitstate.ErrNothingToCommit) {
+		fmt.Fprintf(g.stderr, "mailtwin: %s: checkpoint after %d of %d actions not committed: %v\n", pair, done, total, err)
+	}
 }
 
 func (l *lockedStates) Load(ctx context.Context, pair string) (reconcile.State, error) {
@@ -399,7 +417,7 @@ func commitRun(ctx context.Context, repo *gitstate.Repo, subjects []string, body
 	if len(subject) > 200 {
 		subject = subject[:197] + "..."
 	}
-	c, err := repo.Commit(ctx, subject+"\n\n"+body)
+	c, err := repo.Commit(ctx, subject+"\n\n"+body+"\nRun: complete\n")
 	if errors.Is(err, gitstate.ErrNothingToCommit) {
 		return "", nil
 	}
@@ -449,6 +467,13 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 	pol := p.Policy
 	pol.Force = pol.Force || g.force
 	opts := reconcile.RunOptions{Pair: p.Name, Policy: pol, PlanOnly: planOnly}
+	if ls, ok := states.(*lockedStates); ok && ls.repo != nil && !planOnly {
+		opts.Checkpoint = func(ctx context.Context, st reconcile.State, done, total int) {
+			ls.checkpoint(ctx, g, p.Name, st, done, total)
+		}
+		opts.CheckpointActions = cmp.Or(cfg.State.CheckpointActions, hclconfig.DefaultCheckpointActions)
+		opts.CheckpointInterval = cmp.Or(cfg.State.CheckpointInterval, hclconfig.DefaultCheckpointInterval)
+	}
 	for i, name := range []string{p.A, p.B} {
 		opts.Connections[i] = cmp.Or(cfg.Account(name).Connections, hclconfig.DefaultConnections)
 		if g.verbose >= 2 {

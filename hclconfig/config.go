@@ -60,7 +60,20 @@ type State struct {
 	// run takes it over as stale (a run on another host that died, whose
 	// pid cannot be checked). Zero means gitstate.DefaultLockMaxAge.
 	LockMaxAge time.Duration
+	// CheckpointActions and CheckpointInterval: a run commits its
+	// progress, as an incomplete run, once this many actions are done or
+	// this long has passed since the last commit, whichever comes first.
+	// Zero means DefaultCheckpointActions and DefaultCheckpointInterval.
+	CheckpointActions  int
+	CheckpointInterval time.Duration
 }
+
+// The checkpoint defaults: a long first sync commits its progress every
+// 1,000 actions or 5 minutes.
+const (
+	DefaultCheckpointActions  = 1000
+	DefaultCheckpointInterval = 5 * time.Minute
+)
 
 // TLSMode is how an account's connection is secured.
 type TLSMode int

@@ -607,3 +607,40 @@ func TestLockMaxAge(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpoints: state's checkpoint_actions takes a whole number of 1
+// or more and checkpoint_interval a positive duration; left out they
+// are zero (the defaults apply); a bad value is an error at its position.
+func TestCheckpoints(t *testing.T) {
+	const accounts = "account \"a\" {\n  host = \"127.0.0.1\"\n  tls = \"none\"\n  username = \"u\"\n  password = \"p\"\n}\n" +
+		"account \"b\" {\n  host = \"127.0.0.1\"\n  tls = \"none\"\n  username = \"v\"\n  password = \"p\"\n}\n" +
+		"pair \"p\" {\n  a = \"a\"\n  b = \"b\"\n}\n"
+	for _, tt := range []struct {
+		state    string
+		actions  int
+		interval time.Duration
+		err      string
+		column   int
+	}{
+		{"state {\n}\n", 0, 0, "", 0},
+		{"state {\n  checkpoint_actions = 50\n  checkpoint_interval = \"30s\"\n}\n", 50, 30 * time.Second, "", 0},
+		{"state {\n  checkpoint_actions = 0\n}\n", 0, 0, "checkpoint_actions must be a whole number of actions, 1 or more; got 0.", 24},
+		{"state {\n  checkpoint_actions = 2.5\n}\n", 0, 0, "got 2.5.", 24},
+		{"state {\n  checkpoint_interval = 60\n}\n", 0, 0, `Did you mean "60s"?`, 25},
+	} {
+		cfg, diags, _ := hclconfig.Parse([]byte(tt.state+accounts), "c.hcl", hclconfig.Options{LookupEnv: noEnv})
+		if tt.err != "" {
+			if len(diags) != 1 || !strings.Contains(diags[0].Detail, tt.err) || diags[0].Subject == nil || diags[0].Subject.Start.Line != 2 || diags[0].Subject.Start.Column != tt.column {
+				t.Errorf("Parse(%q): diagnostics %v, want one at 2:%d saying %s", tt.state, diags, tt.column, tt.err)
+			}
+			continue
+		}
+		if len(diags) > 0 {
+			t.Errorf("Parse(%q) diagnostics: %v", tt.state, diags)
+			continue
+		}
+		if cfg.State.CheckpointActions != tt.actions || cfg.State.CheckpointInterval != tt.interval {
+			t.Errorf("Parse(%q): checkpoints every %d actions or %v, want %d or %v", tt.state, cfg.State.CheckpointActions, cfg.State.CheckpointInterval, tt.actions, tt.interval)
+		}
+	}
+}

@@ -10,6 +10,8 @@
 //	  path   = "./mailtwin-state"        # relative to the config file; default "mailtwin-state" beside it
 //	  remote = "ssh://git@host/state"    # optional, stored only
 //	  lock_max_age = "1h"                # a lock not refreshed this long is stale; default 1h
+//	  checkpoint_actions  = 1000         # a run commits its progress this often...
+//	  checkpoint_interval = "5m"         # ...or this often, whichever comes first
 //	}
 //	account "work" {
 //	  host     = "imap.example.com"      # required

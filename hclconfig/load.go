@@ -81,6 +81,8 @@ var (
 		{Name: "path"},
 		{Name: "remote"},
 		{Name: "lock_max_age"},
+		{Name: "checkpoint_actions"},
+		{Name: "checkpoint_interval"},
 	}}
 	accountSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "host", Required: true},
@@ -360,6 +362,19 @@ func (d *decoder) state(b *hcl.Block, dir string, st *State) {
 	if a := c.Attributes["lock_max_age"]; a != nil {
 		if t, o := d.duration(a); o == good {
 			st.LockMaxAge = t
+		}
+	}
+	if a := c.Attributes["checkpoint_interval"]; a != nil {
+		if t, o := d.duration(a); o == good {
+			st.CheckpointInterval = t
+		}
+	}
+	if v, o := d.value(c.Attributes["checkpoint_actions"], cty.Number, false); o == good {
+		bf := v.AsBigFloat()
+		if i, acc64 := bf.Int64(); !bf.IsInt() || acc64 != big.Exact || i < 1 {
+			d.errorf(c.Attributes["checkpoint_actions"].Expr.Range(), "Invalid checkpoint_actions", "checkpoint_actions must be a whole number of actions, 1 or more; got %s.", numText(bf))
+		} else {
+			st.CheckpointActions = int(i)
 		}
 	}
 }

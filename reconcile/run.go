@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // RunOptions configures one Run of one pair.
@@ -25,6 +26,18 @@ type RunOptions struct {
 	// Mailstore given to Run and, where it is a Connector, more opened
 	// as needed. Zero or one: only the Mailstore given.
 	Connections [2]int
+	// Checkpoint, when set, is called while the plan is carried out,
+	// each time CheckpointActions more actions are done or
+	// CheckpointInterval has passed since the last call (checked as
+	// batches of actions finish), with the state as Next would give it
+	// had the run stopped there: what is done is recorded, the rest
+	// counts as not run. It is meant to save and commit that state, so
+	// that a run killed later keeps its progress. Execution waits for
+	// it. done and total count the plan's actions. Zero
+	// CheckpointActions or CheckpointInterval: that trigger is off.
+	Checkpoint         func(ctx context.Context, st State, done, total int)
+	CheckpointActions  int
+	CheckpointInterval time.Duration
 }
 
 // Result is what a Run did.
@@ -65,7 +78,11 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 	if err != nil || opts.PlanOnly {
 		return res, err
 	}
-	res.Outcomes = execute(ctx, plan, pl, opts.Progress)
+	var ck *checkpointer
+	if opts.Checkpoint != nil {
+		ck = &checkpointer{plan: plan, fn: opts.Checkpoint, every: opts.CheckpointActions, interval: opts.CheckpointInterval, last: time.Now()}
+	}
+	res.Outcomes = execute(ctx, plan, pl, opts.Progress, ck)
 	res.State = Next(plan, res.Outcomes)
 	advanceScanPointsOn(ctx, plan, res.Outcomes, pl, &res.State)
 	if err := repo.Save(ctx, opts.Pair, res.State); err != nil {
@@ -214,7 +231,7 @@ func knownOf(base State, s Side) map[string]Known {
 // not stop the others, except that once ctx is done the rest are not
 // run. Execute uses one connection per side; Run may use more.
 func Execute(ctx context.Context, p *Plan, stores [2]Mailstore, progress func(done, total int, a *Action)) []Outcome {
-	return execute(ctx, p, newPool(stores, [2]int{1, 1}), progress)
+	return execute(ctx, p, newPool(stores, [2]int{1, 1}), progress, nil)
 }
 
 // execute is Execute on the connections of pl. Folder creations,
@@ -225,7 +242,7 @@ func Execute(ctx context.Context, p *Plan, stores [2]Mailstore, progress func(do
 // worker's connections: a mailbox is changed by one connection at a
 // time, in plan order, and different mailboxes in parallel. Every copy
 // is done before any message is moved or expunged.
-func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total int, a *Action)) []Outcome {
+func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total int, a *Action), ck *checkpointer) []Outcome {
 	out := make([]Outcome, len(p.Actions))
 	for i := range out {
 		out[i].Err = ErrNotRun
@@ -236,10 +253,14 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 	// failed action left in the folder with it.
 	failed := [2]map[string]bool{{}, {}}
 	done := 0
+	// finished marks the actions whose batch is done: their outcomes
+	// are final, and a checkpoint may read them.
+	finished := make([]bool, len(out))
 	finish := func(g []int) {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, i := range g {
+			finished[i] = true
 			if out[i].Err != nil {
 				failed[p.Actions[i].Side][p.Actions[i].Mailbox] = true
 			}
@@ -249,6 +270,9 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 			if progress != nil {
 				progress(done, len(p.Actions), &p.Actions[i])
 			}
+		}
+		if ck != nil && done < len(out) {
+			ck.maybe(ctx, done, out, finished)
 		}
 	}
 	first := [2]Mailstore{pl.conns[A][0], pl.conns[B][0]}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/mailtwin/mailtwin/internal/imaptest"
+)
+
+// TestCheckpointSurvivesKill: a first sync killed while it copies its
+// third folder has committed its progress (checkpoint_actions = 1): the
+// log shows an incomplete run, the state holds the first two folders'
+// messages, and the rerun copies only the third folder, then commits a
+// complete run.
+func TestCheckpointSurvivesKill(t *testing.T) {
+	t.Parallel()
+	bin, err := exec.LookPath("mailtwin")
+	if err != nil {
+		t.Fatalf("the mailtwin command testscript installs is not on PATH: %v", err)
+	}
+	srv := imaptest.StartDovecot(t, userA, userB)
+	rec := imaptest.Record(t, srv)
+	tr := newSweepTrial(t, srv, userA, userB, rec.Addr)
+	tr.pairExtra = ""
+	tr.writeConfig(t, rec.Addr)
+	cfg, err := os.ReadFile(tr.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One connection per account: the folders are copied one after the
+	// other, F1, F2, F3, so the kill comes after two whole folders.
+	patched := strings.Replace(string(cfg), "state { path = ", "state {\n  checkpoint_actions = 1\n  path = ", 1)
+	patched = strings.Replace(patched, "\" }\n", "\"\n}\n", 1)
+	patched = strings.ReplaceAll(patched, "tls = \"none\"", "tls = \"none\"\n  connections = 1")
+	if err := os.WriteFile(tr.config, []byte(patched), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := tr.fixture(t)
+	for _, mb := range []string{"F1", "F2", "F3"} {
+		for _, id := range []string{"x", "y", "z"} {
+			f.put(userA, mb, mb+id)
+		}
+	}
+
+	started := make(chan *os.Process, 1)
+	proc := make(chan *os.Process, 1)
+	var killed atomic.Bool
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if e.Stage != imaptest.Received || e.Verb != "APPEND" || mailboxArg(e.Line) != "F3" || !killed.CompareAndSwap(false, true) {
+			return imaptest.Action{}
+		}
+		p := <-proc
+		p.Signal(syscall.SIGKILL)
+		return imaptest.Action{Do: imaptest.Cut}
+	})
+	go func() { proc <- <-started }()
+	code, out := runMailtwin(t, bin, tr.config, started)
+	rec.Intercept(nil)
+	if code != -1 || !killed.Load() {
+		t.Fatalf("apply was to be killed at its first APPEND into F3; it exited %d:\n%s", code, out)
+	}
+
+	if code, log := tr.mailtwin("log"); code != 0 || !strings.Contains(log, "sync (incomplete)") {
+		t.Errorf("log after the kill (exit %d) shows no incomplete run:\n%s", code, log)
+	}
+	for _, mb := range []string{"F1", "F2"} {
+		data, err := os.ReadFile(filepath.Join(tr.state, "p", mb+".state"))
+		if err != nil {
+			t.Errorf("state of %s after the kill: %v", mb, err)
+			continue
+		}
+		records := 0
+		for _, l := range strings.Split(string(data), "\n") {
+			if l != "" && !strings.HasPrefix(l, "#") {
+				records++
+			}
+		}
+		if records < 3 {
+			t.Errorf("state of %s after the kill holds %d lines of records, want its 3 messages:\n%s", mb, records, data)
+		}
+	}
+
+	rec.Reset()
+	tr.apply(t)
+	for _, c := range rec.Commands() {
+		if strings.HasPrefix(c, "APPEND") && mailboxArg(c) != "F3" {
+			t.Errorf("the rerun copied into %s again: %q", mailboxArg(c), c)
+		}
+	}
+	for _, mb := range []string{"F1", "F2", "F3"} {
+		f.want(userB, mb, mb+"x -", mb+"y -", mb+"z -")
+	}
+	code, log := tr.mailtwin("log")
+	if first, _, _ := strings.Cut(log, "\n"); code != 0 || !strings.Contains(first, "sync: ") || strings.Contains(first, "incomplete") {
+		t.Errorf("the rerun's commit is not a complete run:\n%s", log)
+	}
+}

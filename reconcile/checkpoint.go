@@ -1,0 +1,38 @@
+package reconcile
+
+import (
+	"context"
+	"time"
+)
+
+// checkpointer calls RunOptions.Checkpoint as a run's actions finish.
+type checkpointer struct {
+	plan     *Plan
+	fn       func(ctx context.Context, st State, done, total int)
+	every    int
+	interval time.Duration
+
+	lastDone int
+	last     time.Time
+}
+
+// maybe calls the checkpoint if one is due after done actions: the
+// state is Next's over the finished actions' outcomes, every other
+// action counting as not run. The caller holds the lock that guards
+// finished and the outcomes of finished actions.
+func (c *checkpointer) maybe(ctx context.Context, done int, out []Outcome, finished []bool) {
+	due := c.every > 0 && done-c.lastDone >= c.every || c.interval > 0 && time.Since(c.last) >= c.interval
+	if !due || ctx.Err() != nil {
+		return
+	}
+	snap := make([]Outcome, len(out))
+	for i := range out {
+		if finished[i] {
+			snap[i] = out[i]
+		} else {
+			snap[i] = Outcome{Err: ErrNotRun}
+		}
+	}
+	c.fn(ctx, Next(c.plan, snap), done, len(out))
+	c.lastDone, c.last = done, time.Now()
+}
