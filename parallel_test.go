@@ -249,3 +249,53 @@ func TestParallelPairs(t *testing.T) {
 		t.Errorf("output does not show pair one, then pair two:\n%s", out.String())
 	}
 }
+
+// TestCheckpointsWhileFoldersRunAtOnce: checkpoints taken while lanes
+// copy several folders at once record only finished copies, each state
+// at least as far as the one before, and the run's final state holds
+// every message. Run it with -race: a checkpoint reads outcomes while
+// other lanes write theirs.
+func TestCheckpointsWhileFoldersRunAtOnce(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		putParallelMail(f)
+		ctx := context.Background()
+		paired := func(st reconcile.State) int {
+			n := 0
+			for _, fo := range st.Folders {
+				for _, r := range fo.Records {
+					if r.UID(reconcile.A) != 0 && r.UID(reconcile.B) != 0 {
+						n++
+					}
+				}
+			}
+			return n
+		}
+		var got []int
+		opts := reconcile.RunOptions{Pair: "p", Policy: f.policy, Connections: [2]int{3, 3},
+			CheckpointActions: 1,
+			Checkpoint: func(_ context.Context, st reconcile.State, done, total int) {
+				got = append(got, paired(st))
+			}}
+		res, err := reconcile.Run(ctx, opts, f.dial(userA, false), f.dial(userB, false), stateRepo{f.repo})
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if len(got) == 0 {
+			t.Fatalf("no checkpoint in a run of %d actions", len(res.Plan.Actions))
+		}
+		for i := 1; i < len(got); i++ {
+			if got[i] < got[i-1] {
+				t.Errorf("checkpoint %d pairs %d messages, fewer than the one before (%d): %v", i, got[i], got[i-1], got)
+			}
+		}
+		want := 3 * len(parallelFolders)
+		if last := got[len(got)-1]; last >= want {
+			t.Errorf("the last checkpoint already pairs all %d messages: checkpoints must come before the end (%v)", want, got)
+		}
+		if n := paired(res.State); n != want {
+			t.Errorf("final state pairs %d messages, want %d", n, want)
+		}
+	})
+}
