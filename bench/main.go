@@ -83,6 +83,7 @@ func main() {
 		keep      = flag.Bool("keep", false, "keep the working directory (servers, logs, tool state)")
 		profDir   = flag.String("profile", "", "after the repetitions, run mailtwin once more with a CPU and allocation profile per workload, written to this directory")
 		conns     = flag.Int("connections", 0, "mailtwin's connections per account (0: its default)")
+		timeline  = flag.Bool("timeline", false, "write, beside each run's log, a timeline of the commands each server received and their tagged answers, in ms from the tool's start (use with -keep)")
 		bigMB     = flag.Int("big", 50, "size in MB of b5's message, which arrives on A after b4 (0: no b5)")
 	)
 	flag.Parse()
@@ -94,7 +95,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: -big must be 0 or more")
 		os.Exit(2)
 	}
-	if err := run(*nFolders, *nMessages, *reps, names, *seedFlag, *frac, *keep, *profDir, *bigMB*1_000_000, *conns); err != nil {
+	if err := run(*nFolders, *nMessages, *reps, names, *seedFlag, *frac, *keep, *profDir, *bigMB*1_000_000, *conns, *timeline); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -104,7 +105,7 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 }
 
-func run(nFolders, nMessages, reps int, toolNames []string, seedVal uint64, frac float64, keep bool, profDir string, bigSize, conns int) (err error) {
+func run(nFolders, nMessages, reps int, toolNames []string, seedVal uint64, frac float64, keep bool, profDir string, bigSize, conns int, timeline bool) (err error) {
 	// Dovecot's socket paths must stay short: a short directory in /tmp.
 	tmp, err := os.MkdirTemp("", "mtb")
 	if err != nil {
@@ -198,6 +199,7 @@ func run(nFolders, nMessages, reps int, toolNames []string, seedVal uint64, frac
 		return err
 	}
 	defer pb.close()
+	pa.keepTimeline, pb.keepTimeline = timeline, timeline
 
 	folders := folderNames(nFolders)
 	start := time.Now()
@@ -287,6 +289,11 @@ func runTool(t *tool, rep int, da, db *dovecot, pa, pb *proxy, golden string, se
 		}
 		r.exec = t.run(fmt.Sprintf("%s-rep%d", w, rep), env...)
 		r.a, r.b = pa.take(), pb.take()
+		if pa.keepTimeline {
+			if err := writeTimeline(filepath.Join(t.dir, fmt.Sprintf("timeline-%s-rep%d.txt", w, rep)), r.exec, r.a.Events, r.b.Events); err != nil {
+				return nil, err
+			}
+		}
 		diff, err := compare(da.Addr, "a", db.Addr, "b")
 		if err != nil {
 			return nil, fmt.Errorf("%s: check: %w", w, err)

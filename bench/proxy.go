@@ -3,8 +3,11 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net"
+	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +32,8 @@ type counts struct {
 	FetchLiteral int64
 	// Verbs counts the commands by verb ("UID FETCH").
 	Verbs map[string]int
+	// Events is the proxy's timeline (take's, not summed by add).
+	Events []event
 }
 
 func (c *counts) add(o counts) {
@@ -66,6 +71,19 @@ type proxy struct {
 	mu     sync.Mutex
 	c      counts
 	active int // connections not yet counted in c
+	nconn  int
+	// keepTimeline makes the proxy record an event per command and per
+	// tagged response (-timeline).
+	keepTimeline bool
+	events       []event
+}
+
+// event is one command sent, or one tagged response received, on a
+// proxied connection: the timeline the bench writes with -timeline.
+type event struct {
+	at   time.Time
+	conn int
+	line string // the command's tag and verb, or the tagged response
 }
 
 func newProxy(target string) (*proxy, error) {
@@ -95,6 +113,7 @@ func (p *proxy) take() counts {
 	defer p.mu.Unlock()
 	c := p.c
 	p.c = counts{}
+	c.Events, p.events = p.events, nil
 	if c.Verbs == nil {
 		c.Verbs = map[string]int{}
 	}
@@ -121,12 +140,14 @@ func (p *proxy) accept() {
 		p.mu.Lock()
 		p.c.Conns++
 		p.active += 2 // one per direction
+		p.nconn++
+		id := p.nconn
 		p.mu.Unlock()
 		var once sync.Once
 		stop := func() { once.Do(func() { client.Close(); server.Close() }) }
 		p.wg.Add(2)
-		go func() { defer p.wg.Done(); defer stop(); p.fromClient(client, server) }()
-		go func() { defer p.wg.Done(); defer stop(); p.fromServer(server, client) }()
+		go func() { defer p.wg.Done(); defer stop(); p.fromClient(client, server, id) }()
+		go func() { defer p.wg.Done(); defer stop(); p.fromServer(server, client, id) }()
 	}
 }
 
@@ -181,7 +202,7 @@ func (c countWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-func (p *proxy) fromClient(client, server net.Conn) {
+func (p *proxy) fromClient(client, server net.Conn, id int) {
 	r := bufio.NewReaderSize(client, 64<<10)
 	var sent, appendBytes int64
 	w := countWriter{server, &sent}
@@ -212,6 +233,7 @@ func (p *proxy) fromClient(client, server net.Conn) {
 			if verb != "" {
 				local.Cmds++
 				local.Verbs[verb]++
+				p.record(id, tagOf(line)+" "+verb)
 				if loggedIn {
 					local.AfterLogin++
 				}
@@ -237,7 +259,7 @@ func (p *proxy) fromClient(client, server net.Conn) {
 	}
 }
 
-func (p *proxy) fromServer(server, client net.Conn) {
+func (p *proxy) fromServer(server, client net.Conn, id int) {
 	r := bufio.NewReaderSize(server, 64<<10)
 	var recv, lits int64
 	w := countWriter{client, &recv}
@@ -258,6 +280,9 @@ func (p *proxy) fromServer(server, client net.Conn) {
 		if err != nil {
 			return
 		}
+		if len(line) > 0 && line[0] != '*' && line[0] != '+' {
+			p.record(id, "  "+strings.TrimRight(string(line[:min(len(line), 60)]), "\r\n"))
+		}
 		n, lit := literalAt(line)
 		if !lit {
 			continue
@@ -267,4 +292,47 @@ func (p *proxy) fromServer(server, client net.Conn) {
 			return
 		}
 	}
+}
+
+func (p *proxy) record(conn int, line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.keepTimeline {
+		return
+	}
+	p.events = append(p.events, event{at: time.Now(), conn: conn, line: line})
+}
+
+func tagOf(line []byte) string {
+	if i := bytes.IndexByte(line, ' '); i > 0 {
+		return string(line[:i])
+	}
+	return ""
+}
+
+// writeTimeline writes the events of one run, A's and B's merged in
+// time order, as "ms side#conn line", ms counted from the tool's start,
+// so that the critical path of a run can be read off: which commands
+// waited for which.
+func writeTimeline(path string, run execResult, a, b []event) error {
+	type row struct {
+		at   time.Time
+		text string
+	}
+	var rows []row
+	for _, s := range []struct {
+		name string
+		evs  []event
+	}{{"A", a}, {"B", b}} {
+		for _, e := range s.evs {
+			rows = append(rows, row{e.at, fmt.Sprintf("%s#%d %s", s.name, e.conn, e.line)})
+		}
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].at.Before(rows[j].at) })
+	var buf bytes.Buffer
+	for _, r := range rows {
+		fmt.Fprintf(&buf, "%8.1f %s\n", float64(r.at.Sub(run.start).Microseconds())/1000, r.text)
+	}
+	fmt.Fprintf(&buf, "%8.1f exit\n", float64(run.wall.Microseconds())/1000)
+	return os.WriteFile(path, buf.Bytes(), 0o644)
 }

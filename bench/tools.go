@@ -27,6 +27,7 @@ type tool struct {
 
 // exec is the outcome of one run of a tool.
 type execResult struct {
+	start  time.Time
 	wall   time.Duration
 	maxRSS int64 // bytes
 	err    error
@@ -85,7 +86,7 @@ func (t *tool) run(label string, env ...string) execResult {
 		}
 	}()
 	err = cmd.Wait()
-	r := execResult{wall: time.Since(start), log: logPath}
+	r := execResult{start: start, wall: time.Since(start), log: logPath}
 	close(done)
 	r.maxRSS = <-peak
 	if err != nil {
