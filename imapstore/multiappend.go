@@ -348,10 +348,46 @@ func (s *Store) park(mc *multiConn) {
 	}
 }
 
+// WarmAppends implements reconcile.AppendWarmer: where the server takes
+// MULTIAPPEND and no connection for it is parked or on its way, it opens
+// one in the background and parks it, so that the next copy into the
+// account does not wait for a login. A connection that cannot be opened
+// is not an error here: the copy then tries again, and says why.
+func (s *Store) WarmAppends(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	caps := s.caps
+	if s.closed || s.c == nil || s.opts.ReadOnly || s.parked != nil || s.warming != nil ||
+		!caps.Has(imap.CapMultiAppend) || !caps.Has(imap.CapLiteralPlus) || !caps.Has(imap.CapUIDPlus) {
+		return
+	}
+	done := make(chan struct{})
+	s.warming = done
+	go func() {
+		defer close(done)
+		mc, err := s.dialMulti(ctx)
+		if err == nil {
+			s.park(mc)
+		}
+		s.mu.Lock()
+		s.warming = nil
+		s.mu.Unlock()
+	}()
+}
+
+var _ reconcile.AppendWarmer = (*Store)(nil)
+
 // unpark returns the parked MULTIAPPEND connection, nil if there is
-// none or it was parked too long (then it is logged out of).
+// none or it was parked too long (then it is logged out of). A
+// connection WarmAppends is opening is waited for.
 func (s *Store) unpark() *multiConn {
 	s.mu.Lock()
+	for s.parked == nil && s.warming != nil {
+		w := s.warming
+		s.mu.Unlock()
+		<-w
+		s.mu.Lock()
+	}
 	mc, at := s.parked, s.parkedAt
 	s.parked = nil
 	s.mu.Unlock()

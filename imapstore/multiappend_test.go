@@ -704,3 +704,40 @@ func TestMultiAppendNoMailbox(t *testing.T) {
 		t.Errorf("%d connections, want 2: the refusal costs no connection", rec.Conns())
 	}
 }
+
+// TestWarmAppends: WarmAppends opens the MULTIAPPEND connection ahead
+// of the copy, so that a pipeline sent right after it puts its first
+// message into a MULTIAPPEND already, on that connection, and opens no
+// other; a Store closed while a warm-up is on its way logs out of it.
+func TestWarmAppends(t *testing.T) {
+	t.Parallel()
+	srv := imaptest.StartDovecot(t, "alice")
+	rec := imaptest.Record(t, srv)
+	st := open(t, rec.Server(), "alice")
+	st.WarmAppends(context.Background())
+	st.WarmAppends(context.Background()) // a second call while one is on its way adds nothing
+	p := st.AppendPipeline()
+	msgs := []sent{send(p, 1, msg(1)), send(p, 2, msg(2))}
+	for _, m := range msgs {
+		if ap, err := m.wait(); err != nil || ap.UID == 0 {
+			t.Fatalf("wait for message %d = %+v, %v", m.n, ap, err)
+		}
+	}
+	if perCommand, _ := appendLiterals(rec); rec.Conns() != 2 || rec.Count("LOGIN") != 2 || !slices.Equal(perCommand, []int{2}) {
+		t.Errorf("after WarmAppends: %d connections, %d LOGINs, messages per APPEND %v; want the warmed connection only, one MULTIAPPEND of 2\n%s",
+			rec.Conns(), rec.Count("LOGIN"), perCommand, strings.Join(rec.Commands(), "\n"))
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	rec.Reset()
+	st = open(t, rec.Server(), "alice")
+	st.WarmAppends(context.Background())
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Count("LOGIN") != 2 || rec.Count("LOGOUT") != 2 {
+		t.Errorf("closed while warming: %d LOGINs, %d LOGOUTs; want 2 of each (the warmed connection logged out of, not left open)", rec.Count("LOGIN"), rec.Count("LOGOUT"))
+	}
+}

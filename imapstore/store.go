@@ -121,6 +121,9 @@ type Store struct {
 	// next one (see multiPipeline), and when; nil when none.
 	parked   *multiConn
 	parkedAt time.Time
+	// warming is closed when the MULTIAPPEND connection WarmAppends is
+	// opening has been parked (or failed); nil when none is on its way.
+	warming chan struct{}
 }
 
 var _ reconcile.Mailstore = (*Store)(nil)
@@ -194,6 +197,13 @@ func (s *Store) Caps() imap.CapSet {
 // Close logs out and closes the connection. The Store cannot be used
 // after.
 func (s *Store) Close() error {
+	s.mu.Lock()
+	warming := s.warming
+	s.mu.Unlock()
+	if warming != nil {
+		// Its connection is parked when it comes, and logged out below.
+		<-warming
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

@@ -19,6 +19,14 @@ type Conn interface {
 	Close() error
 }
 
+// AppendWarmer is a Mailstore that can get ready, in the background, for
+// copies into it: open the connection its copies go through, so that
+// the first copy does not wait for a login. WarmAppends returns at once;
+// where there is nothing to get ready it does nothing.
+type AppendWarmer interface {
+	WarmAppends(ctx context.Context)
+}
+
 // pool holds the connections a run uses on each side: the Mailstores
 // the run was given (worker 0) and, where those are Connectors, up to
 // max[s]-1 more on side s, opened the first time a worker needs them and
@@ -29,8 +37,10 @@ type pool struct {
 
 	mu      sync.Mutex
 	conns   [2][]Mailstore // conns[s][w]: worker w's connection on side s; nil: not open
+	dialing [2][]chan struct{} // closed when worker w's Connect on side s returns; nil: none under way
 	refused [2]bool
 	opened  []Conn
+	warming sync.WaitGroup // the goroutines of warm
 }
 
 // newPool returns a pool of at most n[s] connections on side s (at
@@ -40,6 +50,7 @@ func newPool(stores [2]Mailstore, n [2]int) *pool {
 	for s := range 2 {
 		p.max[s] = max(n[s], 1)
 		p.conns[s] = make([]Mailstore, p.max[s])
+		p.dialing[s] = make([]chan struct{}, p.max[s])
 		p.conns[s][0] = stores[s]
 	}
 	return p
@@ -60,20 +71,36 @@ func (p *pool) workers(sides ...Side) int {
 // not connect.
 func (p *pool) get(ctx context.Context, s Side, w int) Mailstore {
 	p.mu.Lock()
+	for p.conns[s][w] == nil && !p.refused[s] && p.dialing[s][w] != nil {
+		// warm is opening it already.
+		ch := p.dialing[s][w]
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil
+		}
+		p.mu.Lock()
+	}
 	if m := p.conns[s][w]; m != nil || p.refused[s] {
 		p.mu.Unlock()
 		return m
 	}
 	cr, ok := p.conns[s][0].(Connector)
-	p.mu.Unlock()
 	if !ok {
+		p.mu.Unlock()
 		return nil
 	}
+	ch := make(chan struct{})
+	p.dialing[s][w] = ch
+	p.mu.Unlock()
 	// Connecting takes a round trip or more: not under the lock, so
 	// that workers log in at the same time.
 	c, err := cr.Connect(ctx)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.dialing[s][w] = nil
+	close(ch)
 	if err != nil {
 		p.refused[s] = true
 		return nil
@@ -83,8 +110,25 @@ func (p *pool) get(ctx context.Context, s Side, w int) Mailstore {
 	return c
 }
 
+// warm opens, in the background, the connections of workers 0 to n-1
+// on side s that are not open yet, and where appends is true gets each
+// of them ready for copies (AppendWarmer), so that the work that
+// follows does not wait for logins. It returns at once; a worker that
+// needs a connection being opened waits for it (get).
+func (p *pool) warm(ctx context.Context, s Side, n int, appends bool) {
+	for w := range min(n, p.max[s]) {
+		p.warming.Go(func() {
+			m := p.get(ctx, s, w)
+			if aw, ok := m.(AppendWarmer); ok && appends {
+				aw.WarmAppends(ctx)
+			}
+		})
+	}
+}
+
 // close closes the connections the pool opened.
 func (p *pool) close() {
+	p.warming.Wait()
 	p.mu.Lock()
 	opened := p.opened
 	p.opened = nil

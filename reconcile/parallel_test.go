@@ -1,7 +1,9 @@
 package reconcile
 
 import (
+	"context"
 	"slices"
+	"sync"
 	"testing"
 )
 
@@ -30,5 +32,68 @@ func TestLanesKeepAMailboxOnOneLane(t *testing.T) {
 	want := [][]int{{0, 2}, {1, 4}, {3}}
 	if !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("lanes = %v, want %v", got, want)
+	}
+}
+
+// warmStore is a Connector that counts its connections and the calls of
+// WarmAppends on them. Connect waits for gate. Only Connect, Close and
+// WarmAppends are called: the embedded Mailstore is nil.
+type warmStore struct {
+	Mailstore
+	gate     chan struct{}
+	mu       sync.Mutex
+	connects int
+	warmed   int
+}
+
+func (w *warmStore) Connect(ctx context.Context) (Conn, error) {
+	<-w.gate
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.connects++
+	return warmConn{w}, nil
+}
+
+func (w *warmStore) WarmAppends(context.Context) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.warmed++
+}
+
+type warmConn struct{ *warmStore }
+
+func (warmConn) Close() error { return nil }
+
+// TestWarmOpensEachConnectionOnce: warm opens the connections of the
+// workers it is asked for in the background and gets each ready for
+// copies; a worker that asks for its connection while warm is opening
+// it waits for that one instead of opening a second, and warm never
+// opens more than the pool may hold.
+func TestWarmOpensEachConnectionOnce(t *testing.T) {
+	ctx := context.Background()
+	a := &warmStore{gate: make(chan struct{})}
+	b := &warmStore{gate: make(chan struct{})}
+	close(b.gate)
+	p := newPool([2]Mailstore{a, b}, [2]int{3, 1})
+	p.warm(ctx, A, 10, true)
+	var wg sync.WaitGroup
+	got := make([]Mailstore, 3)
+	for w := 1; w < 3; w++ {
+		wg.Go(func() { got[w] = p.get(ctx, A, w) })
+	}
+	close(a.gate)
+	wg.Wait()
+	p.close()
+	if got[1] == nil || got[2] == nil {
+		t.Fatalf("get returned no connection: %v", got)
+	}
+	if a.connects != 2 {
+		t.Errorf("side A connected %d times for workers 1 and 2, want 2", a.connects)
+	}
+	if a.warmed != 3 {
+		t.Errorf("WarmAppends called %d times, want 3 (workers 0, 1 and 2)", a.warmed)
+	}
+	if b.connects != 0 || b.warmed != 0 {
+		t.Errorf("side B, not warmed, connected %d times and warmed %d", b.connects, b.warmed)
 	}
 }

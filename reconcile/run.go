@@ -136,28 +136,56 @@ func listBoth(ctx context.Context, p Policy, pl *pool, base State) ([2]Listing, 
 	if err != nil {
 		return lists, err
 	}
+	// Folders whose listing says they are as the base left them are
+	// scanned on the first connection: by IncrementalScanner's contract
+	// that reads nothing, and it needs no other connection. The rest go
+	// to the pool.
+	var known [2]map[string]Known
+	var scan, same [2][]int
+	// grown counts, per side, the folders where at least two messages
+	// arrived since the base: copies to the other side will follow.
+	var grown [2]int
+	for s := range 2 {
+		known[s] = knownOf(base, Side(s))
+		_, inc := pl.conns[s][0].(IncrementalScanner)
+		for i := range lists[s].Folders {
+			f := &lists[s].Folders[i]
+			name := names.logicalOf(Side(s), f.Mailbox)
+			if name == "" || p.For(name).Direction == None {
+				continue
+			}
+			k, ok := known[s][f.Mailbox]
+			if ok && inc && k.unchanged(f) {
+				same[s] = append(same[s], i)
+				continue
+			}
+			scan[s] = append(scan[s], i)
+			if ok && f.UIDNext >= k.UIDNext+2 || !ok && f.NumMessages >= 2 {
+				grown[s]++
+			}
+		}
+	}
+	// A run with several folders to scan will likely have several to
+	// change, on both sides: their connections are opened now, while
+	// the first connections scan, and so are the connections that
+	// copies go through.
+	if n := len(scan[A]) + len(scan[B]); n >= 2 {
+		for s := range 2 {
+			pl.warm(ctx, Side(s), n, false)
+		}
+	}
+	for s := range 2 {
+		if n := grown[Side(s).Other()]; n > 0 {
+			pl.warm(ctx, Side(s), n, true)
+		}
+	}
 	for s := range 2 {
 		wg.Go(func() {
-			known := knownOf(base, Side(s))
-			// Folders whose listing says they are as the base left
-			// them are scanned here, on the first connection: by
-			// IncrementalScanner's contract that reads nothing, and it
-			// needs no other connection. The rest go to the pool.
-			var scan []int
+			known, scan := known[s], scan[s]
 			first := pl.conns[s][0]
-			inc, _ := first.(IncrementalScanner)
-			for i := range lists[s].Folders {
+			for _, i := range same[s] {
 				f := &lists[s].Folders[i]
-				name := names.logicalOf(Side(s), f.Mailbox)
-				if name == "" || p.For(name).Direction == None {
-					continue
-				}
-				k, ok := known[f.Mailbox]
-				if !ok || inc == nil || !k.unchanged(f) {
-					scan = append(scan, i)
-					continue
-				}
-				if err := inc.ScanSince(ctx, f, k); err != nil {
+				if err := first.(IncrementalScanner).ScanSince(ctx, f, known[f.Mailbox]); err != nil {
 					errs[s] = fmt.Errorf("scan %q on %s (%s): %w", f.Mailbox, Side(s), first.Name(), err)
 					return
 				}
