@@ -299,3 +299,53 @@ func TestCheckpointsWhileFoldersRunAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestFlagChangesOneStorePerFlag: eight messages whose flags changed in
+// eight different ways (every mix of adding and removing \Seen and
+// \Flagged) reach the other side in one UID STORE per flag and
+// direction, four in all, not one or two per kind of change.
+func TestFlagChangesOneStorePerFlag(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		S, F := imap.FlagSeen, imap.FlagFlagged
+		type change struct {
+			before      []imap.Flag
+			add, remove []imap.Flag
+			after       string
+		}
+		changes := []change{
+			{nil, []imap.Flag{S}, nil, `\Seen`},
+			{nil, []imap.Flag{F}, nil, `\Flagged`},
+			{nil, []imap.Flag{S, F}, nil, `\Flagged,\Seen`},
+			{[]imap.Flag{S}, nil, []imap.Flag{S}, `-`},
+			{[]imap.Flag{F}, nil, []imap.Flag{F}, `-`},
+			{[]imap.Flag{S, F}, nil, []imap.Flag{S, F}, `-`},
+			{[]imap.Flag{F}, []imap.Flag{S}, []imap.Flag{F}, `\Seen`},
+			{[]imap.Flag{S}, []imap.Flag{F}, []imap.Flag{S}, `\Flagged`},
+		}
+		var want []string
+		for i, c := range changes {
+			f.put(userA, "INBOX", fmt.Sprintf("m%d", i), c.before...)
+			want = append(want, fmt.Sprintf("m%d %s", i, c.after))
+		}
+		f.sync()
+		for i, c := range changes {
+			uid := f.uidOf(userA, "INBOX", fmt.Sprintf("m%d", i))
+			if len(c.add) > 0 {
+				f.srv.AddFlags(t, userA, "INBOX", uid, c.add...)
+			}
+			if len(c.remove) > 0 {
+				f.srv.RemoveFlags(t, userA, "INBOX", uid, c.remove...)
+			}
+		}
+		rec := f.record()
+		f.sync()
+		if got := rec.Count("UID STORE"); got != 4 {
+			t.Errorf("run sent %d UID STORE for 8 messages whose \\Seen and \\Flagged changed, want 4 (one per flag and direction):\n%s",
+				got, strings.Join(rec.Commands(), "\n"))
+		}
+		f.wantBoth("INBOX", want...)
+		f.settled()
+	})
+}

@@ -346,12 +346,24 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 			}
 			return []Side{a.Side}
 		}, func(i int, stores [2]Mailstore) {
-			for _, g := range lanes[i] {
+			lane := lanes[i]
+			for len(lane) > 0 {
 				if ctx.Err() != nil {
 					return
 				}
-				runBatch(ctx, p.Actions, g, stores, out, failed)
-				finish(g)
+				if n := storeRun(p.Actions, lane); n > 1 {
+					if fb, ok := stores[p.Actions[lane[0][0]].Side].(FlagBatcher); ok {
+						runStores(ctx, p.Actions, lane[:n], fb, out)
+						for _, g := range lane[:n] {
+							finish(g)
+						}
+						lane = lane[n:]
+						continue
+					}
+				}
+				runBatch(ctx, p.Actions, lane[0], stores, out, failed)
+				finish(lane[0])
+				lane = lane[1:]
 			}
 		})
 	}
@@ -415,6 +427,32 @@ func runBatch(ctx context.Context, acts []Action, g []int, stores [2]Mailstore, 
 		}
 	case Copy:
 		copyBatch(ctx, acts, g, stores[first.Side.Other()], st, out)
+	}
+}
+
+// storeRun returns how many batches at the start of lane are flag
+// stores.
+func storeRun(acts []Action, lane [][]int) int {
+	n := 0
+	for n < len(lane) && acts[lane[n][0]].Op == Store {
+		n++
+	}
+	return n
+}
+
+// runStores carries out the flag stores of several batches on one
+// mailbox with one call (FlagBatcher) and sets their outcomes.
+func runStores(ctx context.Context, acts []Action, groups [][]int, fb FlagBatcher, out []Outcome) {
+	first := &acts[groups[0][0]]
+	changes := make([]FlagChange, len(groups))
+	for j, g := range groups {
+		changes[j] = FlagChange{UIDs: uidsOf(acts, g, false), Add: acts[g[0]].Flags, Remove: acts[g[0]].Remove}
+	}
+	err := fb.StoreFlagChanges(ctx, first.Mailbox, changes)
+	for _, g := range groups {
+		for _, i := range g {
+			out[i] = Outcome{Err: err}
+		}
 	}
 }
 

@@ -138,3 +138,19 @@ type StateRepo interface {
 	// Save records the state of pair; it is committed by Commit.
 	Save(ctx context.Context, pair string, st State) error
 }
+
+// FlagChange is one Store action's flags: Add and Remove on UIDs.
+type FlagChange struct {
+	UIDs        []UID
+	Add, Remove Flags
+}
+
+// FlagBatcher is a Mailstore that carries out several flag changes on
+// one mailbox at once: IMAP's UID STORE sets or clears the same flags on
+// a UID set, so changes that differ per message are regrouped by flag,
+// a command per flag and direction, all sent before any answer is
+// awaited.
+type FlagBatcher interface {
+	StoreFlagChanges(ctx context.Context, mailbox string, changes []FlagChange) error
+}
+
