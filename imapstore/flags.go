@@ -99,4 +99,3 @@ func (s *Store) StoreFlagChanges(ctx context.Context, mailbox string, changes []
 }
 
 var _ reconcile.FlagBatcher = (*Store)(nil)
-
