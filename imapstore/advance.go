@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailtwin/mailtwin/reconcile"
 )
@@ -17,9 +18,9 @@ import (
 // reconcile.ScanPointAdvancer). k.Messages are every message the run
 // left there, with its flags.
 //
-// One EXAMINE and one FETCH of the flags changed since k's point: the
-// count must equal k's, and every message changed since must be one of
-// k's with k's flags. With no point in k (a folder the run created, or
+// One EXAMINE and one FETCH of the flags changed since k's point, sent
+// together: the count must equal k's, and every message changed since
+// must be one of k's with k's flags. With no point in k (a folder the run created, or
 // one the state did not trust), the FETCH reads every message's flags,
 // which must be exactly k's. Anything else, or no CONDSTORE: ok is
 // false, and k's point (if any) stays the one to scan from.
@@ -31,21 +32,38 @@ func (s *Store) AdvanceScanPoint(ctx context.Context, mailbox string, k reconcil
 		return reconcile.Known{}, false, nil
 	}
 	err = s.run(ctx, fmt.Sprintf("check %q after the run", mailbox), func() error {
-		data, err := s.selectMailbox(mailbox, false, true)
-		if err != nil {
-			return err
-		}
-		if k.UIDValidity != 0 && data.UIDValidity != k.UIDValidity || data.HighestModSeq == 0 || int(data.NumMessages) != len(k.Messages) {
-			return nil
-		}
 		want := make(map[imap.UID]reconcile.Flags, len(k.Messages))
 		for _, m := range k.Messages {
 			want[imap.UID(m.UID)] = m.Flags
 		}
-		seen := map[imap.UID]bool{}
-		if data.HighestModSeq > k.HighestModSeq && len(want) > 0 {
+		// The EXAMINE and the FETCH go out together, one round trip: the
+		// FETCH does not depend on the EXAMINE's answer (a FETCH
+		// CHANGEDSINCE of a folder nobody changed answers nothing), and
+		// if the EXAMINE fails no mailbox is selected, so the FETCH
+		// fails too and its answer is not used.
+		s.sel = selection{}
+		sel := s.c.Select(mailbox, &imap.SelectOptions{ReadOnly: true, CondStore: true})
+		var cmd *imapclient.FetchCommand
+		if len(want) > 0 {
 			// ChangedSince 0 is left out: every message.
-			cmd := s.c.Fetch(imap.UIDSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, ChangedSince: k.HighestModSeq})
+			cmd = s.c.Fetch(imap.UIDSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, ChangedSince: k.HighestModSeq})
+		}
+		data, err := sel.Wait()
+		if err != nil {
+			if cmd != nil {
+				cmd.Close()
+			}
+			return fmt.Errorf("examine: %w", err)
+		}
+		s.sel = selection{name: mailbox, readOnly: true, data: *data}
+		if k.UIDValidity != 0 && data.UIDValidity != k.UIDValidity || data.HighestModSeq == 0 || int(data.NumMessages) != len(k.Messages) {
+			if cmd != nil {
+				return cmd.Close()
+			}
+			return nil
+		}
+		seen := map[imap.UID]bool{}
+		if cmd != nil {
 			for m := cmd.Next(); m != nil; m = cmd.Next() {
 				r, err := readScanItems(m)
 				if err != nil {
