@@ -79,16 +79,26 @@ func setMessages(f *reconcile.Folder, msgs []reconcile.Message) {
 // UID from on (FETCH from:*; a server answers n:* with the last message
 // when all UIDs are below n, which is left out).
 func (s *Store) scanMessages(msgs []reconcile.Message, from imap.UID) ([]reconcile.Message, error) {
+	return s.readScanFetch(s.sendScanFetch(from), msgs, from)
+}
+
+// sendScanFetch sends the FETCH of scanMessages, for readScanFetch to
+// read: apart, so that it can go out before the answer to an EXAMINE.
+func (s *Store) sendScanFetch(from imap.UID) *imapclient.FetchCommand {
 	hdr := &imap.FetchItemBodySection{
 		Specifier:    imap.PartSpecifierHeader,
 		HeaderFields: []string{"Message-ID"},
 		Peek:         true,
 	}
-	var again []imap.UID
-	cmd := s.c.Fetch(imap.UIDSet{{Start: from, Stop: 0}}, &imap.FetchOptions{
+	return s.c.Fetch(imap.UIDSet{{Start: from, Stop: 0}}, &imap.FetchOptions{
 		UID: true, Flags: true, RFC822Size: true,
 		BodySection: []*imap.FetchItemBodySection{hdr},
 	})
+}
+
+// readScanFetch reads the answer to sendScanFetch(from) into msgs.
+func (s *Store) readScanFetch(cmd *imapclient.FetchCommand, msgs []reconcile.Message, from imap.UID) ([]reconcile.Message, error) {
+	var again []imap.UID
 	broken := false
 	defer func() { s.closeFetch(cmd, broken) }()
 	for m := cmd.Next(); m != nil; m = cmd.Next() {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailtwin/mailtwin/reconcile"
 )
@@ -44,15 +46,35 @@ func (s *Store) ScanSince(ctx context.Context, f *reconcile.Folder, k reconcile.
 		return nil
 	}
 	return s.run(ctx, fmt.Sprintf("scan %q", f.Mailbox), func() error {
-		data, err := s.selectMailbox(f.Mailbox, false, true)
-		if err != nil {
-			return err
+		next, modseq := k.UIDNext, k.HighestModSeq
+		// What the listing says changed is asked for with the EXAMINE,
+		// before its answer: one round trip, not four. If the EXAMINE
+		// fails no mailbox is selected, the other commands fail with it,
+		// and their answers are not used.
+		var pre scanCmds
+		s.sel = selection{}
+		sel := s.c.Select(f.Mailbox, &imap.SelectOptions{ReadOnly: true, CondStore: true})
+		if f.HighestModSeq > modseq && next > 1 && len(old) > 0 {
+			pre.changed = s.fetchChanged(next, modseq)
 		}
+		if f.UIDNext > next && f.NumMessages > 0 {
+			pre.fresh = s.sendScanFetch(imap.UID(next))
+		}
+		if next > 1 && f.UIDNext >= next && int(f.NumMessages) < len(old)+int(f.UIDNext-next) {
+			pre.search = s.searchBelow(next)
+		}
+		data, err := sel.Wait()
+		if err != nil {
+			pre.drain()
+			return fmt.Errorf("examine: %w", err)
+		}
+		s.sel = selection{name: f.Mailbox, readOnly: true, data: *data}
 		f.UIDValidity, f.UIDNext, f.HighestModSeq = data.UIDValidity, reconcile.UID(data.UIDNext), data.HighestModSeq
 		if data.UIDValidity != k.UIDValidity || data.HighestModSeq < k.HighestModSeq {
+			pre.drain()
 			return s.scanAll(f, data)
 		}
-		msgs, whole, err := s.scanChanges(data, k.UIDNext, k.HighestModSeq, old)
+		msgs, whole, err := s.scanChanges(data, next, modseq, old, &pre)
 		if err != nil {
 			return err
 		}
@@ -64,19 +86,90 @@ func (s *Store) ScanSince(ctx context.Context, f *reconcile.Folder, k reconcile.
 	})
 }
 
+// scanCmds are the commands ScanSince sends with its EXAMINE, on the
+// listing's word; nil where it sent none. Their answers come in the
+// order they were sent, and are read in that order.
+type scanCmds struct {
+	changed, fresh *imapclient.FetchCommand
+	search         *imapclient.SearchCommand
+}
+
+// drain reads and drops the answers not read yet. The two FETCHes are
+// read at once: Dovecot may interleave their answers (see scanChanges).
+func (c *scanCmds) drain() {
+	var wg sync.WaitGroup
+	if f := c.fresh; f != nil {
+		wg.Go(func() { f.Close() })
+	}
+	if c.changed != nil {
+		c.changed.Close()
+	}
+	wg.Wait()
+	if c.search != nil {
+		c.search.Wait()
+	}
+	*c = scanCmds{}
+}
+
+// fetchChanged sends a FETCH of the flags of the messages below next
+// changed since modseq.
+func (s *Store) fetchChanged(next reconcile.UID, modseq uint64) *imapclient.FetchCommand {
+	return s.c.Fetch(imap.UIDSet{{Start: 1, Stop: imap.UID(next - 1)}}, &imap.FetchOptions{
+		UID: true, Flags: true, ChangedSince: modseq,
+	})
+}
+
+// searchBelow sends a UID SEARCH for the messages below next.
+func (s *Store) searchBelow(next reconcile.UID) *imapclient.SearchCommand {
+	return s.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{{{Start: 1, Stop: imap.UID(next - 1)}}}}, nil)
+}
+
 // scanChanges reads what changed in the selected mailbox since old (the
 // messages below next, with their flags at modseq): it returns the
 // messages now, or whole when old does not describe the mailbox and it
-// must be read whole.
-func (s *Store) scanChanges(data *imap.SelectData, next reconcile.UID, modseq uint64, old []reconcile.Message) (msgs []reconcile.Message, whole bool, err error) {
+// must be read whole. It reads the answers of pre, and sends what the
+// EXAMINE's answer says is needed and pre lacks.
+func (s *Store) scanChanges(data *imap.SelectData, next reconcile.UID, modseq uint64, old []reconcile.Message, pre *scanCmds) (msgs []reconcile.Message, whole bool, err error) {
+	defer pre.drain()
+	needChanged := data.HighestModSeq > modseq && next > 1 && len(old) > 0
+	needFresh := reconcile.UID(data.UIDNext) > next && data.NumMessages > 0
+	if needChanged != (pre.changed != nil) || needFresh != (pre.fresh != nil) {
+		// The folder changed after it was listed: what went with the
+		// EXAMINE is not what is needed. Ask again.
+		pre.drain()
+	}
 	byUID := make(map[reconcile.UID]int, len(old))
 	for i, m := range old {
 		byUID[m.UID] = i
 	}
-	if data.HighestModSeq > modseq && next > 1 && len(old) > 0 {
-		cmd := s.c.Fetch(imap.UIDSet{{Start: 1, Stop: imap.UID(next - 1)}}, &imap.FetchOptions{
-			UID: true, Flags: true, ChangedSince: modseq,
-		})
+	// Dovecot runs pipelined FETCHes at once and may interleave their
+	// answers: a new message's header (a literal, which the reader hands
+	// over only when it is read) can come before the last changed flags.
+	// With both sent, the new messages are read at the same time.
+	type freshResult struct {
+		msgs []reconcile.Message
+		err  error
+	}
+	var freshDone chan freshResult
+	if needChanged && needFresh && pre.changed != nil && pre.fresh != nil {
+		cmd := pre.fresh
+		pre.fresh = nil
+		freshDone = make(chan freshResult, 1)
+		go func() {
+			m, err := s.readScanFetch(cmd, nil, imap.UID(next))
+			freshDone <- freshResult{m, err}
+		}()
+		defer func() {
+			if freshDone != nil {
+				<-freshDone
+			}
+		}()
+	}
+	if cmd := pre.changed; needChanged {
+		pre.changed = nil
+		if cmd == nil {
+			cmd = s.fetchChanged(next, modseq)
+		}
 		for m := cmd.Next(); m != nil; m = cmd.Next() {
 			r, err := readScanItems(m)
 			if err != nil {
@@ -101,18 +194,42 @@ func (s *Store) scanChanges(data *imap.SelectData, next reconcile.UID, modseq ui
 		}
 	}
 	var fresh []reconcile.Message
-	if reconcile.UID(data.UIDNext) > next && data.NumMessages > 0 {
-		fresh, err = s.scanMessages(nil, imap.UID(next))
+	if freshDone != nil {
+		r := <-freshDone
+		freshDone = nil
+		if r.err != nil {
+			return nil, false, r.err
+		}
+		fresh = r.msgs
+	} else if needFresh {
+		cmd := pre.fresh
+		pre.fresh = nil
+		if cmd == nil {
+			cmd = s.sendScanFetch(imap.UID(next))
+		}
+		fresh, err = s.readScanFetch(cmd, nil, imap.UID(next))
 		if err != nil {
 			return nil, false, err
 		}
 	}
 	kept := old
-	if int(data.NumMessages)-len(fresh) != len(old) {
+	search := pre.search
+	pre.search = nil
+	if int(data.NumMessages)-len(fresh) == len(old) {
+		if search != nil {
+			search.Wait()
+		}
+	} else {
 		if next <= 1 {
+			if search != nil {
+				search.Wait()
+			}
 			return nil, true, nil
 		}
-		res, err := s.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{{{Start: 1, Stop: imap.UID(next - 1)}}}}, nil).Wait()
+		if search == nil {
+			search = s.searchBelow(next)
+		}
+		res, err := search.Wait()
 		if err != nil {
 			return nil, false, fmt.Errorf("search: %w", err)
 		}
