@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -210,4 +211,74 @@ func TestHistoryShowDiffRevert(t *testing.T) {
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// TestHistoryRevertCheckpointedRun: a run that committed checkpoints
+// (checkpoint_actions = 1) lists all its actions in its final commit;
+// a checkpoint shows as incomplete and cannot be reverted by itself;
+// reverting the final commit undoes the whole run and restores the state
+// from before its first checkpoint.
+func TestHistoryRevertCheckpointedRun(t *testing.T) {
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t, userA, userB)
+		tr := newSweepTrial(t, srv, userA, userB, srv.Addr)
+		tr.pairExtra = "  defaults {\n    max_deletes = \"100%\"\n  }\n"
+		tr.writeConfig(t, srv.Addr)
+		cfg, err := os.ReadFile(tr.config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		patched := strings.Replace(string(cfg), "state { path = ", "state {\n  checkpoint_actions = 1\n  path = ", 1)
+		patched = strings.Replace(patched, "\" }\n", "\"\n}\n", 1)
+		patched = strings.ReplaceAll(patched, "tls = \"none\"", "tls = \"none\"\n  connections = 1")
+		if err := os.WriteFile(tr.config, []byte(patched), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f := tr.fixture(t)
+		f.put(userA, "INBOX", "m1")
+		tr.apply(t)
+		first := headShort(t, tr)
+		for _, mb := range []string{"F1", "F2", "F3"} {
+			f.put(userA, mb, mb+"x")
+			f.put(userA, mb, mb+"y")
+		}
+		before := historySnapshot(t, tr)
+		tr.apply(t)
+		r := headShort(t, tr)
+		if code, log := tr.mailtwin("log"); code != 0 || strings.Count(log, "sync (incomplete)") < 2 {
+			t.Fatalf("log shows fewer than two checkpoints of the run:\n%s", log)
+		}
+
+		code, out := tr.mailtwin("show", "--json", r)
+		var sr showReport
+		if err := json.Unmarshal([]byte(out), &sr); code != 0 || err != nil {
+			t.Fatalf("show --json %s: exit %d, %v:\n%s", r, code, err, out)
+		}
+		copies := 0
+		for _, e := range sr.Pairs[0].Actions {
+			if e.Op.String() == "copy" && e.Status == "ok" {
+				copies++
+			}
+		}
+		if copies != 6 || sr.Status != "complete" {
+			t.Errorf("show %s: %d copies, status %s; want all 6 of the run, complete:\n%s", r, copies, sr.Status, out)
+		}
+		code, out = tr.mailtwin("show", r+"~1")
+		if code != 0 || !strings.Contains(out, "incomplete") || !strings.Contains(out, "checkpoint after") {
+			t.Errorf("show of a checkpoint: exit %d:\n%s", code, out)
+		}
+		if code, out := tr.mailtwin("revert", r+"~1"); code != 4 || !strings.Contains(out, "is a checkpoint of run") {
+			t.Errorf("revert of a checkpoint: exit %d, want 4 and a pointer to the final commit:\n%s", code, out)
+		}
+
+		if code, out := tr.mailtwin("revert", r); code != 0 {
+			t.Fatalf("revert %s: exit %d:\n%s", r, code, out)
+		}
+		if got := historySnapshot(t, tr); !maps.EqualFunc(got, before, slices.Equal) {
+			t.Errorf("after revert %s:\n got %v\nwant %v", r, got, before)
+		}
+		if code, out := tr.mailtwin("diff", first); code != 0 || !strings.Contains(out, `pair "p": no differences`) {
+			t.Errorf("diff %s HEAD after the revert: exit %d, want the state from before the run:\n%s", first, code, out)
+		}
+	})
 }
