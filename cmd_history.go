@@ -260,6 +260,9 @@ func cmdRevert(ctx context.Context, g *globalOptions, rev string, dryRun bool) e
 	if err != nil {
 		return err
 	}
+	if head, err := repo.Resolve(ctx, "HEAD"); err == nil && head.Hash != c.Hash {
+		fmt.Fprintf(g.stdout, "note: %s is not the last commit: the state goes back to before it, and the next apply pairs what later runs agreed on by identity\n", c.Short)
+	}
 	var subjects []string
 	var body strings.Builder
 	var errs []error
@@ -345,6 +348,12 @@ func revertPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, re
 	}
 	if err != nil || dryRun {
 		return "", "", err
+	}
+	if rp.Plan.Empty() {
+		// Nothing the mailboxes allow to undo: the state stays as it is,
+		// agreeing with them.
+		fmt.Fprintf(g.stdout, "pair %q: nothing to undo\n", p.Name)
+		return "", "", nil
 	}
 	outs := reconcile.Execute(ctx, rp.Plan, stores, nil)
 	failed := 0
