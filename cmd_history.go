@@ -37,6 +37,10 @@ type showedPair struct {
 	Note      string                   `json:"note,omitempty"`
 	Actions   []reconcile.JournalEntry `json:"actions"`
 	Conflicts []string                 `json:"conflicts"`
+
+	// noJournal: the commit has no journal of the pair (one made before
+	// mailtwin kept them, or the pair was never synced).
+	noJournal bool
 }
 
 // commitStatus reads the run status a commit message ends with.
@@ -109,6 +113,13 @@ func cmdShow(ctx context.Context, g *globalOptions, rev string) error {
 			return err
 		}
 		sp := showedPair{Pair: p.Name, Acted: acted, Actions: []reconcile.JournalEntry{}, Conflicts: []string{}}
+		if !acted {
+			jb, err := readJournal(ctx, repo, c.Hash, p.Name)
+			if err != nil {
+				return err
+			}
+			sp.noJournal = jb == nil
+		}
 		if acted {
 			sp.Run, sp.Status, sp.Note = j.Run, j.Status, j.Note
 			if j.Entries != nil {
@@ -126,6 +137,10 @@ func cmdShow(ctx context.Context, g *globalOptions, rev string) error {
 	w := g.stdout
 	fmt.Fprintf(w, "commit %s  %s  %s\n    %s\n", rep.Short, c.Time.Format("2006-01-02 15:04:05 -0700"), rep.Status, rep.Subject)
 	for _, sp := range rep.Pairs {
+		if sp.noJournal {
+			fmt.Fprintf(w, "\npair %q: no journal in this commit (a run made before mailtwin kept journals lists its actions in its commit message: mailtwin log -v)\n", sp.Pair)
+			continue
+		}
 		if !sp.Acted {
 			fmt.Fprintf(w, "\npair %q: no actions in this commit\n", sp.Pair)
 			continue

@@ -282,3 +282,33 @@ func TestHistoryRevertCheckpointedRun(t *testing.T) {
 		}
 	})
 }
+
+// TestHistoryCommitMessageShort: a run's commit message holds at most 20
+// lines of its journal and says where the rest is; show lists every
+// action from the journal file.
+func TestHistoryCommitMessageShort(t *testing.T) {
+	srv := imaptest.StartMem(t, userA, userB)
+	tr := newSweepTrial(t, srv, userA, userB, srv.Addr)
+	f := tr.fixture(t)
+	for i := range 30 {
+		f.put(userA, "INBOX", "m"+itoa(i))
+	}
+	tr.apply(t)
+	repo, err := gitstate.Open(context.Background(), tr.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := repo.Log(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := log[0].Message
+	if n := strings.Count(msg, "\nok "); n > 20 || !strings.Contains(msg, "more lines: mailtwin show REV lists every action") {
+		t.Errorf("commit message holds %d journal lines, want at most 20 and a pointer to show:\n%s", n, msg)
+	}
+	code, out := tr.mailtwin("show", "--json", "HEAD")
+	var sr showReport
+	if err := json.Unmarshal([]byte(out), &sr); code != 0 || err != nil || len(sr.Pairs) != 1 || len(sr.Pairs[0].Actions) != 30 {
+		t.Errorf("show --json HEAD: exit %d, %v, want the 30 copies:\n%s", code, err, out)
+	}
+}
