@@ -95,7 +95,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.StringSliceVar(&g.pairs, "pair", nil, "only these pairs (repeatable)")
 	fs.BoolVar(&g.json, "json", false, "machine-readable output (plan, apply, show, diff)")
 	fs.BoolVar(&g.detailedExitcode, "detailed-exitcode", false, "plan: exit 2 when there are changes")
-	fs.BoolVar(&g.force, "force", false, "apply even when a safety guard trips")
+	fs.BoolVar(&g.force, "force", false, "apply or revert even when a safety guard trips")
 	fs.StringVar(&g.shard, "shard", "", "plan/apply only shard I/N of the pairs (I from 0 to N-1), chosen by a hash of the pair's name")
 	fs.IntVar(&g.parallel, "parallel", 1, "plan/apply up to N pairs at once")
 	fs.CountVarP(&g.verbose, "verbose", "v", "print each action as it runs; -vv also the IMAP protocol, passwords redacted")
@@ -143,7 +143,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if len(cargs) < 1 || len(cargs) > 2 {
 			err = usageError{"diff takes one or two revisions: mailtwin diff REV1 [REV2] (REV2 defaults to HEAD)"}
 		} else {
-			err = cmdDiff(ctx, g, cargs[0], append(cargs[1:], "HEAD")[0])
+			to := "HEAD"
+			if len(cargs) == 2 {
+				to = cargs[1]
+			}
+			err = cmdDiff(ctx, g, cargs[0], to)
 		}
 	case "revert":
 		if len(cargs) != 1 {
