@@ -433,6 +433,7 @@ func liveSide(ctx context.Context, st reconcile.Mailstore, want []string, j reco
 	if err != nil {
 		return live, fmt.Errorf("list folders on %s (%s): %w", s, st.Name(), err)
 	}
+	live.Delim = l.Delim
 	for _, e := range j.Entries {
 		if e.Side == s && e.Op == reconcile.Move && e.Reason == reconcile.ReasonTrash {
 			live.Trash = e.Dest

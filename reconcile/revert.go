@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 )
 
 // Reasons given to the actions of a revert plan.
@@ -23,6 +24,8 @@ type LiveSide struct {
 	Mailboxes map[string]map[UID]Identity
 	// Trash is the side's trash mailbox, "" when it has none.
 	Trash string
+	// Delim is the side's hierarchy delimiter, 0 for a flat namespace.
+	Delim rune
 }
 
 // RevertMailboxes returns, per side, the mailboxes a revert of j reads:
@@ -110,6 +113,42 @@ func BuildRevert(pair string, j RunJournal, live [2]LiveSide, head State, p Poli
 		}
 		return ""
 	}
+	// Folder renames are undone first, as the run did them first; the
+	// other actions name the mailboxes as the run left them, so they
+	// are renamed as the renames back rename them.
+	back := [2]map[string]string{{}, {}}
+	for i := range j.Entries {
+		e := &j.Entries[i]
+		if e.Status != StatusOK || e.Op != RenameFolder {
+			continue
+		}
+		s := e.Side
+		_, from := live[s].Mailboxes[e.Mailbox]
+		_, to := live[s].Mailboxes[e.Dest]
+		if from || !to {
+			cannot(e, fmt.Sprintf("%s:%q is not where the rename left it", s, e.Dest))
+			continue
+		}
+		add(i, Action{Op: RenameFolder, Side: s, Folder: e.Folder, Mailbox: e.Dest, Dest: e.Mailbox, Reason: ReasonUndoRename})
+		back[s][e.Dest] = e.Mailbox
+	}
+	// after returns what mailbox mb of side s is called once the renames
+	// back are done.
+	after := func(s Side, mb string) string {
+		if mb == "" {
+			return mb
+		}
+		// The longest match: a child renamed on its own is renamed
+		// from its own new name.
+		best, out := -1, mb
+		for from, to := range back[s] {
+			d := live[s].Delim
+			if len(from) > best && (mb == from || d != 0 && strings.HasPrefix(mb, from+string(d))) {
+				best, out = len(from), to+mb[len(from):]
+			}
+		}
+		return out
+	}
 	for i := range j.Entries {
 		e := &j.Entries[i]
 		if e.Status != StatusOK {
@@ -171,14 +210,6 @@ func BuildRevert(pair string, j RunJournal, live [2]LiveSide, head State, p Poli
 			cannot(e, "the message was expunged")
 		case DeleteFolder:
 			cannot(e, "the folder was deleted")
-		case RenameFolder:
-			_, from := live[s].Mailboxes[e.Mailbox]
-			_, to := live[s].Mailboxes[e.Dest]
-			if from || !to {
-				cannot(e, fmt.Sprintf("%s:%q is not where the rename left it", s, e.Dest))
-				continue
-			}
-			add(i, Action{Op: RenameFolder, Side: s, Folder: e.Folder, Mailbox: e.Dest, Dest: e.Mailbox, Reason: ReasonUndoRename})
 		}
 	}
 	// Folders the run created go last, once their messages are gone.
@@ -196,6 +227,11 @@ func BuildRevert(pair string, j RunJournal, live [2]LiveSide, head State, p Poli
 			cannot(e, fmt.Sprintf("%s:%q would still hold %d message(s)", s, e.Mailbox, n))
 		default:
 			add(i, Action{Op: DeleteFolder, Side: s, Folder: e.Folder, Mailbox: e.Mailbox, Reason: ReasonUndoCreate})
+		}
+	}
+	for _, a := range acts {
+		if a.Op != RenameFolder {
+			a.Mailbox, a.Dest = after(a.Side, a.Mailbox), after(a.Side, a.Dest)
 		}
 	}
 	sortActions(acts)
@@ -274,7 +310,9 @@ func RevertState(base State, j RunJournal, rp *RevertPlan, outcomes []Outcome) S
 		}
 		for fi := range st.Folders {
 			f := &st.Folders[fi]
-			if f.Side(e.Side).Mailbox != e.Mailbox {
+			// a.Dest is e.Mailbox as the revert names it, after any
+			// rename back: the name the base state knows.
+			if f.Side(e.Side).Mailbox != a.Dest {
 				continue
 			}
 			for ri := range f.Records {

@@ -45,6 +45,7 @@ func liveOf(t *testing.T, spec string) [2]reconcile.LiveSide {
 			msgs[reconcile.UID(n)] = reconcile.Identity(id)
 		}
 		live[side(f[0])].Mailboxes[f[1]] = msgs
+		live[side(f[0])].Delim = '/'
 	}
 	return live
 }
@@ -103,6 +104,14 @@ func TestBuildRevert(t *testing.T) {
 		{"rename: back",
 			`ok b rename-folder "Projects" "Work" 0 "" 0 "Projects" 0 "" "" - "renamed on other side" ""` + "\n",
 			"b Projects", trash, `  > b:"Projects" rename folder -> "Work" (undo folder rename)`, nil},
+		{"rename and a move into the renamed folder: renamed back, then moved back by the old name",
+			`ok b rename-folder "Projects" "Work" 0 "" 0 "Projects" 0 "" "" - "renamed on other side" ""` + "\n" +
+				`ok b move "INBOX" "INBOX" 1 "" 0 "Projects" 4 "" "" m:01 "moved on other side" ""` + "\n" +
+				`ok b move "Projects/2024" "Projects/2024" 2 "" 0 "INBOX" 9 "" "" m:02 "moved on other side" ""` + "\n",
+			"b Projects 4=m:01\nb INBOX 9=m:02\nb Projects/2024", trash,
+			`  > b:"Projects" rename folder -> "Work" (undo folder rename)` + "\n" +
+				`  > b:"INBOX" uid 9 -> "Work/2024" m:02 (undo move)` + "\n" +
+				`  > b:"Work" uid 4 -> "INBOX" m:01 (undo move)`, nil},
 		{"created folder: deleted once empty, else listed",
 			`ok b create-folder "New" "New" 0 "" 0 "" 0 "" "" - "new folder" ""` + "\n" +
 				`ok b create-folder "Full" "Full" 0 "" 0 "" 0 "" "" - "new folder" ""` + "\n" +
