@@ -312,3 +312,46 @@ func TestHistoryCommitMessageShort(t *testing.T) {
 		t.Errorf("show --json HEAD: exit %d, %v, want the 30 copies:\n%s", code, err, out)
 	}
 }
+
+// TestHistoryRevertRename: a run that renamed a folder on b (the user
+// renamed it on a) and moved a message into it is reverted: the folder
+// gets its old name back and the message goes back to INBOX. The next
+// sync agrees with the state the revert committed and does the run
+// again.
+func TestHistoryRevertRename(t *testing.T) {
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t, userA, userB)
+		tr := newSweepTrial(t, srv, userA, userB, srv.Addr)
+		tr.pairExtra = ""
+		tr.writeConfig(t, srv.Addr)
+		f := tr.fixture(t)
+		f.put(userA, "INBOX", "m1")
+		f.put(userA, "INBOX", "m2")
+		f.put(userA, "Work", "w1")
+		f.put(userA, "Work", "w2")
+		tr.apply(t)
+		srv.Rename(t, userA, "Work", "Projects")
+		srv.Move(t, userA, "INBOX", f.uidOf(userA, "INBOX", "m1"), "Projects")
+		before := historySnapshot(t, tr)
+		tr.apply(t)
+		f.want(userB, "Projects", "m1 -", "w1 -", "w2 -")
+		r := headShort(t, tr)
+
+		code, out := tr.mailtwin("revert", r)
+		if code != 0 || !strings.Contains(out, "undo folder rename") {
+			t.Fatalf("revert %s: exit %d:\n%s", r, code, out)
+		}
+		if got := historySnapshot(t, tr); !maps.EqualFunc(got, before, slices.Equal) {
+			t.Errorf("after revert %s:\n got %v\nwant %v\nrevert said:\n%s", r, got, before, out)
+		}
+		tr.apply(t)
+		f.want(userB, "Projects", "m1 -", "w1 -", "w2 -")
+		f.want(userB, "INBOX", "m2 -")
+		if slices.Contains(srv.Mailboxes(t, userB), "Work") {
+			t.Errorf("b still has Work after the sync that followed the revert: %v", srv.Mailboxes(t, userB))
+		}
+		if code, out := tr.mailtwin("plan", "--detailed-exitcode"); code != 0 {
+			t.Errorf("plan after that sync: exit %d, want 0 (settled):\n%s", code, out)
+		}
+	})
+}
