@@ -51,6 +51,13 @@ func commitStatus(msg string) string {
 	return reconcile.RunComplete
 }
 
+// isRollback reports whether c is a commit of mailtwin rollback: its
+// tree, journals included, is an earlier commit's, and no mailbox was
+// touched.
+func isRollback(c gitstate.Commit) bool {
+	return strings.HasPrefix(c.Subject, "rollback to ")
+}
+
 // parentOf returns the full hash of c's first parent, "" for a root
 // commit.
 func parentOf(ctx context.Context, repo *gitstate.Repo, c gitstate.Commit) (string, error) {
@@ -112,6 +119,10 @@ func cmdShow(ctx context.Context, g *globalOptions, rev string) error {
 		if err != nil {
 			return err
 		}
+		if isRollback(c) {
+			// The journal restored with the state is the old run's.
+			acted = false
+		}
 		sp := showedPair{Pair: p.Name, Acted: acted, Actions: []reconcile.JournalEntry{}, Conflicts: []string{}}
 		if !acted {
 			jb, err := readJournal(ctx, repo, c.Hash, p.Name)
@@ -136,6 +147,10 @@ func cmdShow(ctx context.Context, g *globalOptions, rev string) error {
 	}
 	w := g.stdout
 	fmt.Fprintf(w, "commit %s  %s  %s\n    %s\n", rep.Short, c.Time.Format("2006-01-02 15:04:05 -0700"), rep.Status, rep.Subject)
+	if isRollback(c) {
+		fmt.Fprintln(w, "\na rollback: the agreed state was restored, no mailbox was touched")
+		return nil
+	}
 	for _, sp := range rep.Pairs {
 		if sp.noJournal {
 			fmt.Fprintf(w, "\npair %q: no journal in this commit (a run made before mailtwin kept journals lists its actions in its commit message: mailtwin log -v)\n", sp.Pair)
@@ -274,6 +289,9 @@ func cmdRevert(ctx context.Context, g *globalOptions, rev string, dryRun bool) e
 	parent, err := parentOf(ctx, repo, c)
 	if err != nil {
 		return err
+	}
+	if isRollback(c) {
+		return usageError{fmt.Sprintf("%s is a rollback, which touched no mailbox: to undo it, roll back to its parent (mailtwin rollback %s^)", c.Short, c.Short)}
 	}
 	if head, err := repo.Resolve(ctx, "HEAD"); err == nil && head.Hash != c.Hash {
 		fmt.Fprintf(g.stdout, "note: %s is not the last commit: the state goes back to before it, and the next apply pairs what later runs agreed on by identity\n", c.Short)
