@@ -118,3 +118,18 @@ func FuzzParseJournal(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeStateIgnoresJournal: the journal file lives beside the
+// state files and is not taken for one.
+func TestDecodeStateIgnoresJournal(t *testing.T) {
+	if strings.HasSuffix(reconcile.JournalFile, ".state") || reconcile.StateFileName("journal/actions") == reconcile.JournalFile {
+		t.Fatalf("JournalFile %q can be taken for a state file", reconcile.JournalFile)
+	}
+	st := reconcile.State{Folders: []reconcile.FolderState{{Name: "INBOX", A: reconcile.SideState{Mailbox: "INBOX"}, B: reconcile.SideState{Mailbox: "INBOX"}}}}
+	files := reconcile.EncodeState(st)
+	files[reconcile.JournalFile] = []byte(journalCanonical)
+	got, err := reconcile.DecodeState("p", files)
+	if err != nil || !reflect.DeepEqual(got, st) {
+		t.Errorf("DecodeState with a journal = %+v, %v; want %+v", got, err, st)
+	}
+}
