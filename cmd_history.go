@@ -262,6 +262,27 @@ func cmdDiff(ctx context.Context, g *globalOptions, rev1, rev2 string) error {
 	return nil
 }
 
+// revertReport is one pair's part of revert's output; --json prints it
+// as the README documents.
+type revertReport struct {
+	Pair    string             `json:"pair"`
+	Summary string             `json:"summary"`
+	Actions []reconcile.Action `json:"actions"`
+	// Impossible lists what cannot be undone, and why.
+	Impossible []string        `json:"impossible"`
+	Applied    bool            `json:"applied"`
+	Failed     int             `json:"failed,omitempty"`
+	Outcomes   []outcomeReport `json:"outcomes,omitempty"`
+	Guard      bool            `json:"guard,omitempty"`
+	Error      string          `json:"error,omitempty"`
+	Commit     string          `json:"commit,omitempty"`
+
+	// staged: the pair's new state is staged and must be committed,
+	// even if some actions failed, as the mailboxes changed.
+	staged  bool
+	journal string
+}
+
 // cmdRevert plans the inverse of the run recorded in rev, for each pair
 // that acted in it, checked against the live mailboxes; prints it; and,
 // unless dryRun, carries it out and commits the state as it was before
@@ -293,12 +314,19 @@ func cmdRevert(ctx context.Context, g *globalOptions, rev string, dryRun bool) e
 	if isRollback(c) {
 		return usageError{fmt.Sprintf("%s is a rollback, which touched no mailbox: to undo it, roll back to its parent (mailtwin rollback %s^)", c.Short, c.Short)}
 	}
+	out := g.stdout
+	if g.json {
+		jg := *g
+		jg.stdout = io.Discard
+		g = &jg
+	}
 	if head, err := repo.Resolve(ctx, "HEAD"); err == nil && head.Hash != c.Hash {
 		fmt.Fprintf(g.stdout, "note: %s is not the last commit: the state goes back to before it, and the next apply pairs what later runs agreed on by identity\n", c.Short)
 	}
 	var subjects []string
 	var body strings.Builder
 	var errs []error
+	reports := []revertReport{}
 	acted := false
 	for _, p := range pairs {
 		j, ok, err := pairJournal(ctx, repo, c.Hash, parent, p.Name)
@@ -309,56 +337,72 @@ func cmdRevert(ctx context.Context, g *globalOptions, rev string, dryRun bool) e
 			continue
 		}
 		acted = true
+		rep := revertReport{Pair: p.Name, Actions: []reconcile.Action{}, Impossible: []string{}}
 		if j.Status != reconcile.RunComplete {
-			errs = append(errs, usageError{fmt.Sprintf("pair %q: %s is a checkpoint of run %s, which lists its actions in its final commit: revert that one (see mailtwin log)", p.Name, c.Short, j.Run)})
-			continue
+			err = usageError{fmt.Sprintf("pair %q: %s is a checkpoint of run %s, which lists its actions in its final commit: revert that one (see mailtwin log)", p.Name, c.Short, j.Run)}
+		} else {
+			err = revertPair(ctx, g, cfg, repo, p, c, parent, j, dryRun, &rep)
 		}
-		sum, journal, err := revertPair(ctx, g, cfg, repo, p, c, parent, j, dryRun)
 		if err != nil {
 			errs = append(errs, err)
-			continue
+			rep.Error = err.Error()
 		}
-		if !dryRun && sum != "" {
-			subjects = append(subjects, fmt.Sprintf("%s: %s", p.Name, sum))
-			fmt.Fprintf(&body, "pair %q: %s\n%s\n", p.Name, sum, journal)
+		if rep.staged {
+			subjects = append(subjects, fmt.Sprintf("%s: %s", p.Name, rep.Summary))
+			fmt.Fprintf(&body, "pair %q: %s\n%s\n", p.Name, rep.Summary, rep.journal)
 		}
+		reports = append(reports, rep)
 	}
 	if !acted {
 		fmt.Fprintf(g.stdout, "%s: no pair acted in this commit; nothing to revert\n", c.Short)
 	}
-	if !dryRun && len(subjects) > 0 && len(errs) == 0 {
+	if len(subjects) > 0 {
 		subject := fmt.Sprintf("revert %s: %s", c.Short, strings.Join(subjects, "; "))
 		if len(subject) > 200 {
 			subject = subject[:197] + "..."
 		}
 		nc, err := repo.Commit(ctx, subject+"\n\n"+shortBody(body.String(), maxBodyLines)+"\nRun: complete\n")
-		if err != nil && !errors.Is(err, gitstate.ErrNothingToCommit) {
-			return fmt.Errorf("commit revert: %w", err)
-		}
-		if err == nil {
+		switch {
+		case err == nil:
 			fmt.Fprintf(g.stdout, "state committed: %s\n", nc.Short)
+			for i := range reports {
+				if reports[i].staged {
+					reports[i].Commit = nc.Short
+				}
+			}
+		case !errors.Is(err, gitstate.ErrNothingToCommit):
+			errs = append(errs, fmt.Errorf("commit revert: %w", err))
+		}
+	}
+	if g.json {
+		if err := writeJSON(out, struct {
+			Commit string         `json:"commit"`
+			Pairs  []revertReport `json:"pairs"`
+		}{c.Hash, reports}); err != nil {
+			return err
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// revertPair reverts one pair's part of commit c. It returns the plan's
-// summary and its journal as text, for the commit message.
-func revertPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, repo *gitstate.Repo, p *hclconfig.Pair, c gitstate.Commit, parent string, j reconcile.RunJournal, dryRun bool) (string, string, error) {
+// revertPair reverts one pair's part of commit c, filling rep: the plan,
+// what cannot be undone, the outcomes, and the journal as text for the
+// commit message.
+func revertPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, repo *gitstate.Repo, p *hclconfig.Pair, c gitstate.Commit, parent string, j reconcile.RunJournal, dryRun bool, rep *revertReport) error {
 	base, err := stateBeforeRun(ctx, repo, parent, p.Name, j.Run)
 	if err != nil {
-		return "", "", err
+		return err
 	}
 	sr := stateRepo{repo}
 	head, err := sr.Load(ctx, p.Name)
 	if err != nil {
-		return "", "", err
+		return err
 	}
 	var stores [2]reconcile.Mailstore
 	for i, name := range []string{p.A, p.B} {
 		st, err := dialAccount(ctx, cfg.Account(name), dryRun, nil)
 		if err != nil {
-			return "", "", fmt.Errorf("pair %q: %w", p.Name, err)
+			return fmt.Errorf("pair %q: %w", p.Name, err)
 		}
 		defer st.Close()
 		stores[i] = st
@@ -367,50 +411,60 @@ func revertPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, re
 	want := reconcile.RevertMailboxes(j)
 	for s := range 2 {
 		if live[s], err = liveSide(ctx, stores[s], want[s], j, reconcile.Side(s)); err != nil {
-			return "", "", fmt.Errorf("pair %q: %w", p.Name, err)
+			return fmt.Errorf("pair %q: %w", p.Name, err)
 		}
 	}
 	pol := p.Policy
 	pol.Force = pol.Force || g.force
 	rp, err := reconcile.BuildRevert(p.Name, j, live, head, pol)
 	if rp != nil {
+		rep.Summary, rep.Actions = rp.Plan.Summary(), rp.Plan.Actions
+		if rp.Impossible != nil {
+			rep.Impossible = rp.Impossible
+		}
 		fmt.Fprintf(g.stdout, "revert %s: %s", c.Short, rp.Plan.String())
 		for _, l := range rp.Impossible {
 			fmt.Fprintf(g.stdout, "  ! %s\n", l)
 		}
 	}
+	var ge *reconcile.GuardError
+	rep.Guard = errors.As(err, &ge)
 	if err != nil || dryRun {
-		return "", "", err
+		return err
 	}
 	if rp.Plan.Empty() {
 		// Nothing the mailboxes allow to undo: the state stays as it is,
 		// agreeing with them.
 		fmt.Fprintf(g.stdout, "pair %q: nothing to undo\n", p.Name)
-		return "", "", nil
+		return nil
 	}
 	outs := reconcile.Execute(ctx, rp.Plan, stores, nil)
-	failed := 0
+	rep.Applied = true
 	for _, o := range outs {
+		or := outcomeReport{UID: o.UID}
 		if o.Err != nil {
-			failed++
+			rep.Failed++
+			or.Error = o.Err.Error()
 		}
+		rep.Outcomes = append(rep.Outcomes, or)
 	}
-	fmt.Fprintf(g.stdout, "applied: %d action(s), %d failed\n", len(outs)-failed, failed)
+	fmt.Fprintf(g.stdout, "applied: %d action(s), %d failed\n", len(outs)-rep.Failed, rep.Failed)
 	st := reconcile.RevertState(base, j, rp, outs)
 	rj := reconcile.NewRunJournal(newRunID(), rp.Plan, outs)
 	rj.Note = "revert " + c.Short
 	rj.Conflicts = rp.Impossible
 	if err := sr.SaveRun(ctx, p.Name, st, reconcile.FormatJournal(rj)); err != nil {
-		return "", "", err
+		return err
 	}
-	text := reconcile.Journal(rp.Plan, outs)
+	rep.staged = true
+	rep.journal = reconcile.Journal(rp.Plan, outs)
 	for _, l := range rp.Impossible {
-		text += "conflict " + l + "\n"
+		rep.journal += "conflict " + l + "\n"
 	}
-	if failed > 0 {
-		err = fmt.Errorf("pair %q: revert: %w: %d of %d", p.Name, reconcile.ErrActionsFailed, failed, len(outs))
+	if rep.Failed > 0 {
+		return fmt.Errorf("pair %q: revert: %w: %d of %d (the state committed records what was undone)", p.Name, reconcile.ErrActionsFailed, rep.Failed, len(outs))
 	}
-	return rp.Plan.Summary(), text, err
+	return nil
 }
 
 // stateBeforeRun returns pair's state as of the newest commit, from rev

@@ -93,7 +93,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.SetOutput(io.Discard)
 	fs.StringVarP(&g.config, "config", "c", "mailtwin.hcl", "config file")
 	fs.StringSliceVar(&g.pairs, "pair", nil, "only these pairs (repeatable)")
-	fs.BoolVar(&g.json, "json", false, "machine-readable output (plan, apply, show, diff)")
+	fs.BoolVar(&g.json, "json", false, "machine-readable output (plan, apply, show, diff, revert)")
 	fs.BoolVar(&g.detailedExitcode, "detailed-exitcode", false, "plan: exit 2 when there are changes")
 	fs.BoolVar(&g.force, "force", false, "apply or revert even when a safety guard trips")
 	fs.StringVar(&g.shard, "shard", "", "plan/apply only shard I/N of the pairs (I from 0 to N-1), chosen by a hash of the pair's name")
