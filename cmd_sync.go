@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -312,7 +313,7 @@ type pairResult struct {
 // before it are done; progress and traces go to stderr as they come.
 func syncPairs(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, repo *gitstate.Repo, states reconcile.StateRepo, pairs []*hclconfig.Pair, planOnly bool) []pairResult {
 	out := make([]pairResult, len(pairs))
-	ls := &lockedStates{inner: states, repo: repo}
+	ls := &lockedStates{inner: states, repo: repo, run: newRunID()}
 	if g.parallel <= 1 || len(pairs) == 1 {
 		for i, p := range pairs {
 			rep, err := syncPair(ctx, g, cfg, ls, p, planOnly)
@@ -350,6 +351,26 @@ type lockedStates struct {
 	mu    sync.Mutex
 	inner reconcile.StateRepo
 	repo  *gitstate.Repo
+	// run identifies this run in the pairs' journals.
+	run string
+}
+
+// newRunID returns an id for a run, different for any two runs: the
+// time to the nanosecond and the process id.
+func newRunID() string {
+	return fmt.Sprintf("%s-%d", time.Now().UTC().Format("20060102T150405.000000000Z"), os.Getpid())
+}
+
+// saveRun stages a pair's state with its journal (see
+// stateRepo.SaveRun), so that the pair's next commit records what it did.
+func (l *lockedStates) saveRun(ctx context.Context, pair string, st reconcile.State, j reconcile.RunJournal) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	sr, ok := l.inner.(stateRepo)
+	if !ok {
+		return nil
+	}
+	return sr.SaveRun(ctx, pair, st, reconcile.FormatJournal(j))
 }
 
 // checkpoint saves a pair's state mid-run and commits it as an
@@ -358,7 +379,15 @@ type lockedStates struct {
 func (l *lockedStates) checkpoint(ctx context.Context, g *globalOptions, pair string, st reconcile.State, done, total int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	err := l.inner.Save(ctx, pair, st)
+	var err error
+	if sr, ok := l.inner.(stateRepo); ok {
+		// The checkpoint's journal names the run and says it is not
+		// done; the run's final commit lists its actions.
+		err = sr.SaveRun(ctx, pair, st, reconcile.FormatJournal(reconcile.RunJournal{Run: l.run, Status: reconcile.RunIncomplete,
+			Note: fmt.Sprintf("checkpoint after %d of %d actions; the run's final commit lists its actions", done, total)}))
+	} else {
+		err = l.inner.Save(ctx, pair, st)
+	}
 	if err == nil {
 		_, err = l.repo.Commit(ctx, fmt.Sprintf("sync (incomplete): pair %q: checkpoint after %d of %d actions\n\nRun: incomplete\n", pair, done, total))
 	}
@@ -417,7 +446,7 @@ func commitRun(ctx context.Context, repo *gitstate.Repo, subjects []string, body
 	if len(subject) > 200 {
 		subject = subject[:197] + "..."
 	}
-	c, err := repo.Commit(ctx, subject+"\n\n"+body+"\nRun: complete\n")
+	c, err := repo.Commit(ctx, subject+"\n\n"+shortBody(body, maxBodyLines)+"\nRun: complete\n")
 	if errors.Is(err, gitstate.ErrNothingToCommit) {
 		return "", nil
 	}
@@ -425,6 +454,23 @@ func commitRun(ctx context.Context, repo *gitstate.Repo, subjects []string, body
 		return "", fmt.Errorf("commit state: %w", err)
 	}
 	return c.Short, nil
+}
+
+// maxBodyLines is how many lines of a run's journal its commit message
+// holds; the journal file holds them all (mailtwin show).
+const maxBodyLines = 20
+
+// shortBody returns the first max lines of body, and a line saying how
+// many more there are and where to read them.
+func shortBody(body string, max int) string {
+	lines := strings.SplitAfter(body, "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	if len(lines) <= max+1 {
+		return body
+	}
+	return strings.Join(lines[:max], "") + fmt.Sprintf("... %d more lines: mailtwin show REV lists every action\n", len(lines)-max)
 }
 
 // syncPair plans (and applies) one pair.
@@ -501,6 +547,11 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 		rep.Applied = true
 		rep.Failed = res.Failed
 		rep.journal = reconcile.Journal(res.Plan, res.Outcomes)
+		if ls, ok := states.(*lockedStates); ok && ls.repo != nil && len(res.Plan.Actions) > 0 {
+			if jerr := ls.saveRun(ctx, p.Name, res.State, reconcile.NewRunJournal(ls.run, res.Plan, res.Outcomes)); jerr != nil {
+				err = errors.Join(err, fmt.Errorf("pair %q: save journal: %w", p.Name, jerr))
+			}
+		}
 		for _, o := range res.Outcomes {
 			or := outcomeReport{UID: o.UID}
 			if o.Err != nil {

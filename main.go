@@ -54,6 +54,7 @@ type globalOptions struct {
 	out              string
 	shard            string
 	parallel         int
+	dryRun           bool
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -72,6 +73,9 @@ commands:
   status               per pair and folder: messages agreed, last run (no network)
   log                  the runs recorded in the state repository
   rollback REV         new commit restoring the agreed state as of REV
+  show REV             what the run recorded in REV did, per pair and folder (no network)
+  diff REV1 [REV2]     how the agreed state differs between REV1 and REV2 (default HEAD)
+  revert REV           plan and apply the inverse of the run in REV on the mailboxes
   demo                 two in-memory IMAP servers, seeded, synced, shown
   version              print the version
 
@@ -89,12 +93,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.SetOutput(io.Discard)
 	fs.StringVarP(&g.config, "config", "c", "mailtwin.hcl", "config file")
 	fs.StringSliceVar(&g.pairs, "pair", nil, "only these pairs (repeatable)")
-	fs.BoolVar(&g.json, "json", false, "machine-readable output (plan, apply)")
+	fs.BoolVar(&g.json, "json", false, "machine-readable output (plan, apply, show, diff, revert)")
 	fs.BoolVar(&g.detailedExitcode, "detailed-exitcode", false, "plan: exit 2 when there are changes")
-	fs.BoolVar(&g.force, "force", false, "apply even when a safety guard trips")
+	fs.BoolVar(&g.force, "force", false, "apply or revert even when a safety guard trips")
 	fs.StringVar(&g.shard, "shard", "", "plan/apply only shard I/N of the pairs (I from 0 to N-1), chosen by a hash of the pair's name")
 	fs.IntVar(&g.parallel, "parallel", 1, "plan/apply up to N pairs at once")
 	fs.CountVarP(&g.verbose, "verbose", "v", "print each action as it runs; -vv also the IMAP protocol, passwords redacted")
+	fs.BoolVar(&g.dryRun, "dry-run", false, "revert: print the inverse plan only")
 	fs.SetInterspersed(true)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -127,6 +132,28 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			err = usageError{"rollback takes one revision: mailtwin rollback REV (see mailtwin log)"}
 		} else {
 			err = cmdRollback(ctx, g, cargs[0])
+		}
+	case "show":
+		if len(cargs) != 1 {
+			err = usageError{"show takes one revision: mailtwin show REV (see mailtwin log)"}
+		} else {
+			err = cmdShow(ctx, g, cargs[0])
+		}
+	case "diff":
+		if len(cargs) < 1 || len(cargs) > 2 {
+			err = usageError{"diff takes one or two revisions: mailtwin diff REV1 [REV2] (REV2 defaults to HEAD)"}
+		} else {
+			to := "HEAD"
+			if len(cargs) == 2 {
+				to = cargs[1]
+			}
+			err = cmdDiff(ctx, g, cargs[0], to)
+		}
+	case "revert":
+		if len(cargs) != 1 {
+			err = usageError{"revert takes one revision: mailtwin revert REV (see mailtwin log)"}
+		} else {
+			err = cmdRevert(ctx, g, cargs[0], g.dryRun)
 		}
 	case "demo":
 		err = noArgs(cmd, cargs, func() error { return cmdDemo(ctx, g) })

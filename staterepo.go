@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 
 	"github.com/mailtwin/mailtwin/gitstate"
 	"github.com/mailtwin/mailtwin/reconcile"
 )
 
 // stateRepo adapts a gitstate.Repo to reconcile.StateRepo: one directory
-// per pair, one file per folder pair.
+// per pair, one file per folder pair, and the journal of the pair's last
+// run that acted in reconcile.JournalFile beside them.
 type stateRepo struct{ repo *gitstate.Repo }
 
 func (s stateRepo) Load(ctx context.Context, pair string) (reconcile.State, error) {
@@ -25,8 +27,46 @@ func (s stateRepo) Load(ctx context.Context, pair string) (reconcile.State, erro
 	return st, nil
 }
 
+// Save stages st and keeps the pair's journal as HEAD has it: a commit
+// where the pair did nothing leaves its journal unchanged, which is how
+// show tells the pairs that acted.
 func (s stateRepo) Save(ctx context.Context, pair string, st reconcile.State) error {
-	return s.repo.Stage(ctx, pair, reconcile.EncodeState(st))
+	return s.SaveRun(ctx, pair, st, nil)
+}
+
+// SaveRun stages st with journal as the pair's journal file; with a nil
+// journal, the one HEAD has is kept.
+func (s stateRepo) SaveRun(ctx context.Context, pair string, st reconcile.State, journal []byte) error {
+	files := reconcile.EncodeState(st)
+	if journal == nil {
+		j, err := readJournal(ctx, s.repo, "", pair)
+		if err != nil {
+			return err
+		}
+		journal = j
+	}
+	if journal != nil {
+		files[reconcile.JournalFile] = journal
+	}
+	return s.repo.Stage(ctx, pair, files)
+}
+
+// readJournal returns the journal file of pair at rev ("" for HEAD), nil
+// when there is none.
+func readJournal(ctx context.Context, repo *gitstate.Repo, rev, pair string) ([]byte, error) {
+	full := pair + "/" + reconcile.JournalFile
+	dir, name := path.Dir(full), path.Base(full)
+	var files map[string][]byte
+	var err error
+	if rev == "" {
+		files, err = repo.Files(ctx, dir)
+	} else {
+		files, err = repo.FilesAt(ctx, rev, dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return files[name], nil
 }
 
 // noState is the state of a pair never synced, for a plan made before

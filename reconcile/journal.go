@@ -1,7 +1,10 @@
 package reconcile
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -33,4 +36,339 @@ func Journal(p *Plan, outcomes []Outcome) string {
 
 func oneLine(s string) string {
 	return strings.ReplaceAll(s, "\n", " ")
+}
+
+// JournalHeader is the first line of every journal file.
+const JournalHeader = "# mailtwin journal v1"
+
+// JournalFile is where a pair's journal is kept, relative to the pair's
+// directory in the state repository. It is in a directory of its own, so
+// that it can be read without the state files, and it never ends in
+// ".state", so DecodeState ignores it (StateFileName escapes "/").
+const JournalFile = "journal/actions"
+
+// Outcome statuses in a journal.
+const (
+	StatusOK     = "ok"
+	StatusFailed = "failed"
+	StatusNotRun = "not-run"
+)
+
+// Run statuses in a journal.
+const (
+	// RunComplete: the journal lists every action of the run.
+	RunComplete = "complete"
+	// RunIncomplete: a checkpoint of a run still going; its actions are
+	// listed in the run's final commit (see RunJournal.Run).
+	RunIncomplete = "incomplete"
+)
+
+// JournalEntry is one action of a run and what became of it.
+type JournalEntry struct {
+	Action
+	// Status is StatusOK, StatusFailed or StatusNotRun.
+	Status string `json:"status"`
+	// NewUID is the UID a copied or moved message got, 0 when not known.
+	NewUID UID `json:"new_uid,omitempty"`
+	// Error says why the action failed.
+	Error string `json:"error,omitempty"`
+}
+
+// RunJournal is what one run did to one pair, as the state repository
+// keeps it in the pair's JournalFile: the data that show and revert
+// read. It holds UIDs, mailbox names, flags and identity hashes, never
+// subjects, addresses or bodies.
+type RunJournal struct {
+	// Run identifies the run; it differs between any two runs, so the
+	// journal file changes in every commit where the pair acted. The
+	// checkpoints of one run and its final commit share it.
+	Run string `json:"run"`
+	// Status is RunComplete or RunIncomplete.
+	Status string `json:"status"`
+	// Note is free text: what the run was (a revert names its revision).
+	Note      string         `json:"note,omitempty"`
+	Entries   []JournalEntry `json:"actions"`
+	Conflicts []string       `json:"conflicts,omitempty"`
+}
+
+// NewRunJournal records a carried-out plan: one entry per action, with
+// the outcome of the same index (missing outcomes count as not run).
+func NewRunJournal(run string, p *Plan, outcomes []Outcome) RunJournal {
+	j := RunJournal{Run: run, Status: RunComplete, Entries: make([]JournalEntry, len(p.Actions)), Conflicts: p.Conflicts}
+	for i := range p.Actions {
+		o := Outcome{Err: ErrNotRun}
+		if i < len(outcomes) {
+			o = outcomes[i]
+		}
+		e := JournalEntry{Action: journalAction(p.Actions[i]), Status: StatusOK}
+		switch {
+		case errors.Is(o.Err, ErrNotRun):
+			e.Status = StatusNotRun
+		case o.Err != nil:
+			e.Status, e.Error = StatusFailed, oneLine(o.Err.Error())
+		case e.Op == Copy || e.Op == Move:
+			e.NewUID = o.UID
+		}
+		j.Entries[i] = e
+	}
+	return j
+}
+
+// journalAction returns a's exported fields only, with empty flag sets nil.
+func journalAction(a Action) Action {
+	out := Action{Op: a.Op, Side: a.Side, Folder: a.Folder, Mailbox: a.Mailbox, UID: a.UID,
+		SrcMailbox: a.SrcMailbox, SrcUID: a.SrcUID, Dest: a.Dest, ID: a.ID, Reason: a.Reason}
+	if len(a.Flags) > 0 {
+		out.Flags = a.Flags
+	}
+	if len(a.Remove) > 0 {
+		out.Remove = a.Remove
+	}
+	return out
+}
+
+// FormatJournal renders j as the journal file:
+//
+//	# mailtwin journal v1
+//	run "20261129T093000.123456789Z-4242"
+//	status complete
+//	note "revert 3fa9c1d"
+//	ok b copy "INBOX" "INBOX" 0 "INBOX" 5 "" 7 "\\Seen" "" m:3fa9c1d2e4b5a6978899aabb "new" ""
+//	conflict "..."
+//
+// The note line is left out when empty. An action line is, in order:
+// status, side, op, folder, mailbox, uid, source mailbox, source uid,
+// destination, new uid, flags added (space-separated), flags removed,
+// identity ("-" for none), reason, error; strings quoted as Go does.
+// ParseJournal reads it back exactly.
+func FormatJournal(j RunJournal) []byte {
+	var b bytes.Buffer
+	b.Grow(160 * (len(j.Entries) + 4))
+	b.WriteString(JournalHeader + "\n")
+	fmt.Fprintf(&b, "run %q\n", j.Run)
+	fmt.Fprintf(&b, "status %s\n", j.Status)
+	if j.Note != "" {
+		fmt.Fprintf(&b, "note %q\n", j.Note)
+	}
+	for i := range j.Entries {
+		e := &j.Entries[i]
+		id := string(e.ID)
+		if id == "" {
+			id = "-"
+		}
+		fmt.Fprintf(&b, "%s %s %s %q %q %d %q %d %q %d %q %q %s %q %q\n",
+			e.Status, e.Side, e.Op, e.Folder, e.Mailbox, e.UID, e.SrcMailbox, e.SrcUID, e.Dest, e.NewUID,
+			strings.Join(e.Flags, " "), strings.Join(e.Remove, " "), id, e.Reason, e.Error)
+	}
+	for _, c := range j.Conflicts {
+		fmt.Fprintf(&b, "conflict %q\n", c)
+	}
+	return b.Bytes()
+}
+
+// ParseJournal parses a journal file strictly; errors read
+// "FILE:LINE: what is wrong".
+func ParseJournal(filename string, data []byte) (RunJournal, error) {
+	var j RunJournal
+	lines := strings.Split(string(data), "\n")
+	if len(lines) == 0 || lines[len(lines)-1] != "" {
+		return j, fmt.Errorf("%s: no final newline", filename)
+	}
+	lines = lines[:len(lines)-1]
+	errf := func(n int, format string, args ...any) error {
+		return fmt.Errorf("%s:%d: %s", filename, n+1, fmt.Sprintf(format, args...))
+	}
+	if len(lines) < 3 || lines[0] != JournalHeader {
+		return j, fmt.Errorf("%s:1: not a journal of this version: want %q then run and status lines", filename, JournalHeader)
+	}
+	var err error
+	if j.Run, err = quotedLine(lines[1], "run"); err != nil {
+		return j, errf(1, "%v", err)
+	}
+	st, ok := strings.CutPrefix(lines[2], "status ")
+	if !ok || st != RunComplete && st != RunIncomplete {
+		return j, errf(2, "want status %s or %s", RunComplete, RunIncomplete)
+	}
+	j.Status = st
+	i := 3
+	if i < len(lines) && strings.HasPrefix(lines[i], "note ") {
+		if j.Note, err = quotedLine(lines[i], "note"); err != nil {
+			return j, errf(i, "%v", err)
+		}
+		if j.Note == "" {
+			return j, errf(i, "empty note")
+		}
+		i++
+	}
+	for ; i < len(lines); i++ {
+		ln := lines[i]
+		if strings.HasPrefix(ln, "conflict ") {
+			c, err := quotedLine(ln, "conflict")
+			if err != nil {
+				return j, errf(i, "%v", err)
+			}
+			j.Conflicts = append(j.Conflicts, c)
+			continue
+		}
+		if len(j.Conflicts) > 0 {
+			return j, errf(i, "action after a conflict line")
+		}
+		e, err := parseEntry(ln)
+		if err != nil {
+			return j, errf(i, "%v", err)
+		}
+		j.Entries = append(j.Entries, e)
+	}
+	return j, nil
+}
+
+func quotedLine(ln, key string) (string, error) {
+	rest, ok := strings.CutPrefix(ln, key+" ")
+	if !ok {
+		return "", fmt.Errorf("want a %s line", key)
+	}
+	s, err := strconv.Unquote(rest)
+	if err != nil || strconv.Quote(s) != rest {
+		return "", fmt.Errorf("%s: want a quoted string, got %s", key, rest)
+	}
+	return s, nil
+}
+
+// journalFields splits an action line into its fields, unquoting the
+// quoted ones.
+func journalFields(ln string) (fields []string, err error) {
+	for len(ln) > 0 {
+		var f string
+		if ln[0] == '"' {
+			q, err := strconv.QuotedPrefix(ln)
+			if err != nil {
+				return nil, fmt.Errorf("bad quoted string in %q", ln)
+			}
+			s, _ := strconv.Unquote(q)
+			if strconv.Quote(s) != q {
+				return nil, fmt.Errorf("%s is not in canonical quoting", q)
+			}
+			f, ln = s, ln[len(q):]
+		} else {
+			end := strings.IndexByte(ln, ' ')
+			if end < 0 {
+				end = len(ln)
+			}
+			f, ln = ln[:end], ln[end:]
+			if f == "" {
+				return nil, errors.New("empty field")
+			}
+		}
+		fields = append(fields, f)
+		if len(ln) > 0 {
+			if ln[0] != ' ' || len(ln) == 1 {
+				return nil, errors.New("fields must be separated by one space")
+			}
+			ln = ln[1:]
+		}
+	}
+	return fields, nil
+}
+
+func parseEntry(ln string) (JournalEntry, error) {
+	var e JournalEntry
+	fields, err := journalFields(ln)
+	if err != nil {
+		return e, err
+	}
+	if len(fields) != 15 {
+		return e, fmt.Errorf("want 15 fields in an action line, got %d", len(fields))
+	}
+	switch fields[0] {
+	case StatusOK, StatusFailed, StatusNotRun:
+		e.Status = fields[0]
+	default:
+		return e, fmt.Errorf("unknown status %q", fields[0])
+	}
+	switch fields[1] {
+	case "a":
+		e.Side = A
+	case "b":
+		e.Side = B
+	default:
+		return e, fmt.Errorf("unknown side %q", fields[1])
+	}
+	op := -1
+	for i, n := range opNames {
+		if n == fields[2] {
+			op = i
+		}
+	}
+	if op < 0 {
+		return e, fmt.Errorf("unknown op %q", fields[2])
+	}
+	e.Op = Op(op)
+	e.Folder, e.Mailbox = fields[3], fields[4]
+	uid := func(i int) (UID, error) {
+		n, err := strconv.ParseUint(fields[i], 10, 32)
+		if err != nil || strconv.FormatUint(n, 10) != fields[i] {
+			return 0, fmt.Errorf("bad uid %q", fields[i])
+		}
+		return UID(n), nil
+	}
+	if e.UID, err = uid(5); err != nil {
+		return e, err
+	}
+	e.SrcMailbox = fields[6]
+	if e.SrcUID, err = uid(7); err != nil {
+		return e, err
+	}
+	e.Dest = fields[8]
+	if e.NewUID, err = uid(9); err != nil {
+		return e, err
+	}
+	if fs := strings.Fields(fields[10]); len(fs) > 0 {
+		e.Flags = fs
+	}
+	if fs := strings.Fields(fields[11]); len(fs) > 0 {
+		e.Remove = fs
+	}
+	if fields[12] != "-" {
+		if !validIdentity(fields[12]) {
+			return e, fmt.Errorf("bad identity %q", fields[12])
+		}
+		e.ID = Identity(fields[12])
+	}
+	e.Reason, e.Error = fields[13], fields[14]
+	if e.Status == StatusFailed && e.Error == "" {
+		return e, errors.New("a failed action needs its error")
+	}
+	if e.Status != StatusFailed && e.Error != "" {
+		return e, errors.New("only a failed action has an error")
+	}
+	// Canonical form only: what FormatJournal would write for e.
+	again := FormatJournal(RunJournal{Run: "-", Status: RunComplete, Entries: []JournalEntry{e}})
+	if want := strings.SplitN(string(again), "\n", 4)[3]; want != ln+"\n" {
+		return e, fmt.Errorf("not in canonical form: want %q", strings.TrimSuffix(want, "\n"))
+	}
+	return e, nil
+}
+
+// UnmarshalText reads an Op as MarshalText writes it.
+func (o *Op) UnmarshalText(b []byte) error {
+	for i, n := range opNames {
+		if n == string(b) {
+			*o = Op(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown op %q", b)
+}
+
+// UnmarshalText reads a Side as MarshalText writes it.
+func (s *Side) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "a":
+		*s = A
+	case "b":
+		*s = B
+	default:
+		return fmt.Errorf("unknown side %q", b)
+	}
+	return nil
 }
