@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,4 +100,100 @@ func TestCheckpointSurvivesKill(t *testing.T) {
 	if first, _, _ := strings.Cut(log, "\n"); code != 0 || !strings.Contains(first, "sync: ") || strings.Contains(first, "incomplete") {
 		t.Errorf("the rerun's commit is not a complete run:\n%s", log)
 	}
+}
+
+// TestKilledRunShownAndReverted: the last checkpoint of a run killed
+// mid-way journals the actions done until then, so show lists them and
+// revert undoes them: the copies into F1 and F2 are removed from b
+// again.
+func TestKilledRunShownAndReverted(t *testing.T) {
+	t.Parallel()
+	bin, err := exec.LookPath("mailtwin")
+	if err != nil {
+		t.Fatalf("the mailtwin command testscript installs is not on PATH: %v", err)
+	}
+	srv := imaptest.StartDovecot(t, userA, userB)
+	rec := imaptest.Record(t, srv)
+	tr := newSweepTrial(t, srv, userA, userB, rec.Addr)
+	tr.pairExtra = ""
+	tr.writeConfig(t, rec.Addr)
+	cfg, err := os.ReadFile(tr.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patched := strings.Replace(string(cfg), "state { path = ", "state {\n  checkpoint_actions = 1\n  path = ", 1)
+	patched = strings.Replace(patched, "\" }\n", "\"\n}\n", 1)
+	patched = strings.ReplaceAll(patched, "tls = \"none\"", "tls = \"none\"\n  connections = 1")
+	if err := os.WriteFile(tr.config, []byte(patched), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := tr.fixture(t)
+	for _, mb := range []string{"F1", "F2", "F3"} {
+		for _, id := range []string{"x", "y", "z"} {
+			f.put(userA, mb, mb+id)
+		}
+	}
+	started := make(chan *os.Process, 1)
+	proc := make(chan *os.Process, 1)
+	var killed atomic.Bool
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if e.Stage != imaptest.Received || e.Verb != "APPEND" || mailboxArg(e.Line) != "F3" || !killed.CompareAndSwap(false, true) {
+			return imaptest.Action{}
+		}
+		p := <-proc
+		p.Signal(syscall.SIGKILL)
+		return imaptest.Action{Do: imaptest.Cut}
+	})
+	go func() { proc <- <-started }()
+	code, out := runMailtwin(t, bin, tr.config, started)
+	rec.Intercept(nil)
+	if code != -1 || !killed.Load() {
+		t.Fatalf("apply was to be killed at its first APPEND into F3; it exited %d:\n%s", code, out)
+	}
+
+	code, out = tr.mailtwin("show", "--json", "HEAD")
+	if code != 0 {
+		t.Fatalf("show HEAD after the kill exited %d:\n%s", code, out)
+	}
+	var shown struct {
+		Status string `json:"status"`
+		Pairs  []struct {
+			Actions []struct {
+				Status string `json:"status"`
+				Op     string `json:"op"`
+				Folder string `json:"folder"`
+			} `json:"actions"`
+		} `json:"pairs"`
+	}
+	if err := json.Unmarshal([]byte(out), &shown); err != nil {
+		t.Fatalf("show --json: %v\n%s", err, out)
+	}
+	copied := map[string]int{}
+	for _, p := range shown.Pairs {
+		for _, a := range p.Actions {
+			if a.Op == "copy" && a.Status == "ok" {
+				copied[a.Folder]++
+			}
+		}
+	}
+	if shown.Status != "incomplete" || copied["F1"] != 3 || copied["F2"] != 3 || copied["F3"] != 0 {
+		t.Fatalf("show HEAD after the kill: status %q, copies done by folder %v; want incomplete, 3 in F1 and F2, none in F3:\n%s", shown.Status, copied, out)
+	}
+
+	if code, out := tr.mailtwin("revert", "--force", "HEAD"); code != 0 {
+		t.Fatalf("revert of the killed run exited %d:\n%s", code, out)
+	}
+	// The run created F1 to F3 on b and copied into F1 and F2: the
+	// revert removed the copies, and then the folders, empty again.
+	c := srv.Dial(t, userB)
+	boxes, err := c.List("", "*", nil).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mb := range boxes {
+		if strings.HasPrefix(mb.Mailbox, "F") {
+			t.Errorf("b still has %s after the revert of the run that created it", mb.Mailbox)
+		}
+	}
+	f.want(userA, "F1", "F1x -", "F1y -", "F1z -")
 }

@@ -94,6 +94,41 @@ func pairJournal(ctx context.Context, repo *gitstate.Repo, commit, parent, pair 
 	return j, true, nil
 }
 
+// laterInRun reports whether a commit after commit (up to HEAD) holds
+// a different journal of the same run as j for pair: commit is then not
+// the last of its run for the pair, and that later commit lists j's
+// actions and more.
+func laterInRun(ctx context.Context, repo *gitstate.Repo, commit, pair string, j reconcile.RunJournal) (bool, error) {
+	at, err := readJournal(ctx, repo, commit, pair)
+	if err != nil {
+		return false, err
+	}
+	log, err := repo.Log(ctx, 0)
+	if err != nil {
+		return false, err
+	}
+	for _, c := range log {
+		if c.Hash == commit {
+			break
+		}
+		jb, err := readJournal(ctx, repo, c.Hash, pair)
+		if err != nil {
+			return false, err
+		}
+		if jb == nil || bytes.Equal(jb, at) {
+			continue
+		}
+		cj, err := reconcile.ParseJournal(pair+"/"+reconcile.JournalFile, jb)
+		if err != nil {
+			return false, fmt.Errorf("journal at %s: %w", c.Short, err)
+		}
+		if cj.Run == j.Run {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // cmdShow prints what the run recorded in rev did, per pair and folder.
 // It makes no network connection.
 func cmdShow(ctx context.Context, g *globalOptions, rev string) error {
@@ -338,9 +373,18 @@ func cmdRevert(ctx context.Context, g *globalOptions, rev string, dryRun bool) e
 		}
 		acted = true
 		rep := revertReport{Pair: p.Name, Actions: []reconcile.Action{}, Impossible: []string{}}
+		later := false
 		if j.Status != reconcile.RunComplete {
-			err = usageError{fmt.Sprintf("pair %q: %s is a checkpoint of run %s, which lists its actions in its final commit: revert that one (see mailtwin log)", p.Name, c.Short, j.Run)}
-		} else {
+			// A checkpoint is reverted only where it is the last commit
+			// of its run for the pair: a run killed after it. Else the
+			// run's later commit lists these actions and more.
+			later, err = laterInRun(ctx, repo, c.Hash, p.Name, j)
+		}
+		switch {
+		case err != nil:
+		case later:
+			err = usageError{fmt.Sprintf("pair %q: %s is a checkpoint of run %s, whose later commit lists these actions and the rest: revert that one (see mailtwin log)", p.Name, c.Short, j.Run)}
+		default:
 			err = revertPair(ctx, g, cfg, repo, p, c, parent, j, dryRun, &rep)
 		}
 		if err != nil {

@@ -374,25 +374,27 @@ func (l *lockedStates) saveRun(ctx context.Context, pair string, st reconcile.St
 }
 
 // checkpoint saves a pair's state mid-run and commits it as an
-// incomplete run (see reconcile.RunOptions.Checkpoint). A failure is
-// reported and the run goes on: the final commit will record the run.
-func (l *lockedStates) checkpoint(ctx context.Context, g *globalOptions, pair string, st reconcile.State, done, total int) {
+// incomplete run (see reconcile.RunOptions.Checkpoint), with a journal
+// of the actions done so far: a run killed after it can still be shown
+// and reverted. A failure is reported and the run goes on: the final
+// commit will record the run.
+func (l *lockedStates) checkpoint(ctx context.Context, g *globalOptions, pair string, cp reconcile.Checkpoint) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var err error
 	if sr, ok := l.inner.(stateRepo); ok {
-		// The checkpoint's journal names the run and says it is not
-		// done; the run's final commit lists its actions.
-		err = sr.SaveRun(ctx, pair, st, reconcile.FormatJournal(reconcile.RunJournal{Run: l.run, Status: reconcile.RunIncomplete,
-			Note: fmt.Sprintf("checkpoint after %d of %d actions; the run's final commit lists its actions", done, total)}))
+		j := reconcile.NewRunJournal(l.run, cp.Plan, cp.Outcomes)
+		j.Status = reconcile.RunIncomplete
+		j.Note = fmt.Sprintf("checkpoint after %d of %d actions", cp.Done, cp.Total)
+		err = sr.SaveRun(ctx, pair, cp.State, reconcile.FormatJournal(j))
 	} else {
-		err = l.inner.Save(ctx, pair, st)
+		err = l.inner.Save(ctx, pair, cp.State)
 	}
 	if err == nil {
-		_, err = l.repo.Commit(ctx, fmt.Sprintf("sync (incomplete): pair %q: checkpoint after %d of %d actions\n\nRun: incomplete\n", pair, done, total))
+		_, err = l.repo.Commit(ctx, fmt.Sprintf("sync (incomplete): pair %q: checkpoint after %d of %d actions\n\nRun: incomplete\n", pair, cp.Done, cp.Total))
 	}
 	if err != nil && !errors.Is(err, gitstate.ErrNothingToCommit) {
-		fmt.Fprintf(g.stderr, "mailtwin: %s: checkpoint after %d of %d actions not committed: %v\n", pair, done, total, err)
+		fmt.Fprintf(g.stderr, "mailtwin: %s: checkpoint after %d of %d actions not committed: %v\n", pair, cp.Done, cp.Total, err)
 	}
 }
 
@@ -514,8 +516,8 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 	pol.Force = pol.Force || g.force
 	opts := reconcile.RunOptions{Pair: p.Name, Policy: pol, PlanOnly: planOnly}
 	if ls, ok := states.(*lockedStates); ok && ls.repo != nil && !planOnly {
-		opts.Checkpoint = func(ctx context.Context, st reconcile.State, done, total int) {
-			ls.checkpoint(ctx, g, p.Name, st, done, total)
+		opts.Checkpoint = func(ctx context.Context, cp reconcile.Checkpoint) {
+			ls.checkpoint(ctx, g, p.Name, cp)
 		}
 		opts.CheckpointActions = cmp.Or(cfg.State.CheckpointActions, hclconfig.DefaultCheckpointActions)
 		opts.CheckpointInterval = cmp.Or(cfg.State.CheckpointInterval, hclconfig.DefaultCheckpointInterval)

@@ -275,8 +275,8 @@ func TestCheckpointsWhileFoldersRunAtOnce(t *testing.T) {
 		var got []int
 		opts := reconcile.RunOptions{Pair: "p", Policy: f.policy, Connections: [2]int{3, 3},
 			CheckpointActions: 1,
-			Checkpoint: func(_ context.Context, st reconcile.State, done, total int) {
-				got = append(got, paired(st))
+			Checkpoint: func(_ context.Context, cp reconcile.Checkpoint) {
+				got = append(got, paired(cp.State))
 			}}
 		res, err := reconcile.Run(ctx, opts, f.dial(userA, false), f.dial(userB, false), stateRepo{f.repo})
 		if err != nil {

@@ -5,10 +5,23 @@ import (
 	"time"
 )
 
+// Checkpoint is a run's progress, as RunOptions.Checkpoint gets it.
+type Checkpoint struct {
+	Plan *Plan
+	// State is Next's over the finished actions' outcomes.
+	State State
+	// Outcomes has one entry per action of Plan: ErrNotRun for those not
+	// finished yet, so that the journal of a checkpoint lists exactly
+	// what the run did so far.
+	Outcomes []Outcome
+	// Done and Total count the plan's actions.
+	Done, Total int
+}
+
 // checkpointer calls RunOptions.Checkpoint as a run's actions finish.
 type checkpointer struct {
 	plan     *Plan
-	fn       func(ctx context.Context, st State, done, total int)
+	fn       func(ctx context.Context, cp Checkpoint)
 	every    int
 	interval time.Duration
 
@@ -33,6 +46,6 @@ func (c *checkpointer) maybe(ctx context.Context, done int, out []Outcome, finis
 			snap[i] = Outcome{Err: ErrNotRun}
 		}
 	}
-	c.fn(ctx, Next(c.plan, snap), done, len(out))
+	c.fn(ctx, Checkpoint{Plan: c.plan, State: Next(c.plan, snap), Outcomes: snap, Done: done, Total: len(out)})
 	c.lastDone, c.last = done, time.Now()
 }

@@ -33,9 +33,9 @@ type RunOptions struct {
 	// had the run stopped there: what is done is recorded, the rest
 	// counts as not run. It is meant to save and commit that state, so
 	// that a run killed later keeps its progress. Execution waits for
-	// it. done and total count the plan's actions. Zero
-	// CheckpointActions or CheckpointInterval: that trigger is off.
-	Checkpoint         func(ctx context.Context, st State, done, total int)
+	// it. Zero CheckpointActions or CheckpointInterval: that trigger is
+	// off.
+	Checkpoint         func(ctx context.Context, cp Checkpoint)
 	CheckpointActions  int
 	CheckpointInterval time.Duration
 }
