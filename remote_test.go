@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -312,7 +313,7 @@ func TestRemoteRunnersSamePair(t *testing.T) {
 			t.Errorf("runner 2's clone is not on the remote's head after the rerun")
 		}
 		// Settled: runner 1 pulls and finds nothing to do.
-		if code, out := r1.apply(); code != 0 || strings.Contains(out, "applied:") && !strings.Contains(out, "applied: 0 action(s)") {
+		if code, out := r1.apply(); code != 0 || !strings.Contains(out, "no changes") {
 			t.Errorf("runner 1 after the rerun (exit %d) still had work:\n%s", code, out)
 		}
 		f.wantBoth("INBOX", "m0 -", "m1 -", "m2 -")
@@ -334,4 +335,66 @@ func runWithPassword(t *testing.T, r *runner, fifo string) (int, string) {
 	release(t, waitReader(t, fifo))
 	res := <-done
 	return res.code, res.out
+}
+
+// TestRemoteRunnersSamePairOverlap is the race the FIFO pause avoids:
+// both runners list before either copies. Runner 2's APPEND of m1 is
+// held at its proxy until runner 1 has copied m1 and pushed; then both
+// copies exist on b. Runner 2 exits 1 as above. This test pins down
+// what the rerun does with the duplicate (README, "When two runners
+// race"): nothing is lost, and the second copy, unknown to the
+// remote's state, is synced like any new message, so each account ends
+// with m1 twice. Giving each pair to one runner avoids it.
+func TestRemoteRunnersSamePairOverlap(t *testing.T) {
+	srv := imaptest.StartMem(t, userA, userB)
+	f := &syncFixture{t: t, srv: srv}
+	rec := imaptest.Record(t, srv)
+	bare := bareRemote(t)
+	accounts := []string{userA, userB}
+	pairs := []string{"p:" + userA + ":" + userB}
+	r1 := newRunner(t, srv, bare, accounts, pairs, nil)
+	r2 := newRunner(t, rec.Server(), bare, accounts, pairs, nil)
+	f.put(userA, "INBOX", "m0")
+	if code, out := r1.apply(); code != 0 {
+		t.Fatalf("runner 1's first run exited %d:\n%s", code, out)
+	}
+	f.put(userA, "INBOX", "m1")
+
+	held, gate := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if e.Stage == imaptest.Received && e.Verb == "APPEND" {
+			once.Do(func() { close(held); <-gate })
+		}
+		return imaptest.Action{}
+	})
+	type result struct {
+		code int
+		out  string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, out := r2.apply()
+		done <- result{code, out}
+	}()
+	<-held
+	code, out := r1.apply()
+	close(gate)
+	res := <-done
+	rec.Intercept(nil)
+	if code != 0 {
+		t.Fatalf("runner 1 exited %d:\n%s", code, out)
+	}
+	if res.code != 1 || !strings.Contains(res.out, "another runner synced pair p meanwhile") {
+		t.Fatalf("runner 2 exited %d, want 1 with the race message:\n%s", res.code, res.out)
+	}
+	f.want(userB, "INBOX", "m0 -", "m1 -", "m1 -")
+
+	if code, out := r2.apply(); code != 0 {
+		t.Fatalf("runner 2's rerun exited %d:\n%s", code, out)
+	}
+	f.wantBoth("INBOX", "m0 -", "m1 -", "m1 -")
+	if code, out := r1.apply(); code != 0 || !strings.Contains(out, "no changes") {
+		t.Errorf("runner 1 after the rerun (exit %d) still had work:\n%s", code, out)
+	}
 }
