@@ -265,12 +265,15 @@ func (r *Repo) push(ctx context.Context, o Remote, retry bool) (SyncResult, erro
 		if ferr != nil {
 			return res, fmt.Errorf("%w (then %v)", perr, ferr)
 		}
-		if remote.IsZero() || remote == local {
-			return res, perr
-		}
-		if ok, err := r.isAncestor(remote, local); err != nil {
+		_, _, theirs, err := r.divergence(ctx, local, remote)
+		if err != nil {
 			return res, err
-		} else if ok { // the remote has not moved: not a rejection
+		}
+		if remote == local { // it landed; only the answer was lost
+			res.Action = "pushed"
+			return res, nil
+		}
+		if remote.IsZero() || len(theirs) == 0 { // the remote has not moved: not a rejection
 			return res, perr
 		}
 		if res.Tries >= tries {
@@ -375,18 +378,6 @@ func (r *Repo) localBranch() (plumbing.ReferenceName, plumbing.Hash, error) {
 	return head.Target(), ref.Hash(), nil
 }
 
-func (r *Repo) isAncestor(a, b plumbing.Hash) (bool, error) {
-	ca, err := r.git.CommitObject(a)
-	if err != nil {
-		return false, fmt.Errorf("read commit %s: %w", a, err)
-	}
-	cb, err := r.git.CommitObject(b)
-	if err != nil {
-		return false, fmt.Errorf("read commit %s: %w", b, err)
-	}
-	return ca.IsAncestor(cb)
-}
-
 // integrate brings the local branch up to the remote commit remote (see
 // Pull).
 func (r *Repo) integrate(ctx context.Context, o Remote, remote plumbing.Hash) (SyncResult, error) {
@@ -403,21 +394,22 @@ func (r *Repo) integrate(ctx context.Context, o Remote, remote plumbing.Hash) (S
 		res.Action = "up to date"
 		return res, nil
 	}
-	if !local.IsZero() {
-		if ok, err := r.isAncestor(remote, local); err != nil {
-			return res, err
-		} else if ok {
-			res.Action = "ahead"
-			return res, nil
-		}
-	}
-	var ff bool
 	if local.IsZero() {
-		ff = true
-	} else if ff, err = r.isAncestor(local, remote); err != nil {
+		if err := r.moveBranch(branch, local, remote); err != nil {
+			return res, err
+		}
+		res.Action, res.Head = "fast-forward", remote.String()
+		return res, nil
+	}
+	_, mine, theirs, err := r.divergence(ctx, local, remote)
+	if err != nil {
 		return res, err
 	}
-	if ff {
+	switch {
+	case len(theirs) == 0:
+		res.Action = "ahead"
+		return res, nil
+	case len(mine) == 0:
 		if err := r.moveBranch(branch, local, remote); err != nil {
 			return res, err
 		}
@@ -427,29 +419,9 @@ func (r *Repo) integrate(ctx context.Context, o Remote, remote plumbing.Hash) (S
 
 	// Diverged: replay the local commits since the merge base onto the
 	// remote, if they touched other directories than the remote's.
-	lc, err := r.git.CommitObject(local)
-	if err != nil {
-		return res, fmt.Errorf("read commit %s: %w", local, err)
-	}
 	rc, err := r.git.CommitObject(remote)
 	if err != nil {
 		return res, fmt.Errorf("read commit %s: %w", remote, err)
-	}
-	bases, err := lc.MergeBase(rc)
-	if err != nil {
-		return res, fmt.Errorf("merge base of %s and %s: %w", local, remote, err)
-	}
-	var base *object.Commit
-	if len(bases) > 0 {
-		base = bases[0]
-	}
-	mine, err := r.since(ctx, lc, base)
-	if err != nil {
-		return res, err
-	}
-	theirs, err := r.since(ctx, rc, base)
-	if err != nil {
-		return res, err
 	}
 	touched := map[string]bool{}
 	for _, c := range mine {
@@ -504,26 +476,45 @@ func (r *Repo) integrate(ctx context.Context, o Remote, remote plumbing.Hash) (S
 	return res, nil
 }
 
-// since returns the commits reachable from c by first parents down to,
-// not including, base (all of them when base is nil), oldest first.
-func (r *Repo) since(ctx context.Context, c, base *object.Commit) ([]*object.Commit, error) {
-	var out []*object.Commit
-	for c != nil && (base == nil || c.Hash != base.Hash) {
+// divergence walks the first-parent chains of local and remote back in
+// step to the first commit both reach: on mailtwin's histories, which
+// have no merges, their merge base. It returns the base (zero when they
+// share no commit) and each side's commits after it, oldest first. Its
+// cost grows with the distance to the base, not with the history.
+func (r *Repo) divergence(ctx context.Context, local, remote plumbing.Hash) (base plumbing.Hash, mine, theirs []*object.Commit, err error) {
+	seen := [2]map[plumbing.Hash]int{{}, {}}
+	var chain [2][]*object.Commit
+	cur := [2]plumbing.Hash{local, remote}
+	for !cur[0].IsZero() || !cur[1].IsZero() {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return base, nil, nil, err
 		}
-		out = append(out, c)
-		if c.NumParents() == 0 {
-			break
+		for side := range 2 {
+			h := cur[side]
+			if h.IsZero() {
+				continue
+			}
+			if i, ok := seen[1-side][h]; ok {
+				chain[1-side] = chain[1-side][:i]
+				slices.Reverse(chain[0])
+				slices.Reverse(chain[1])
+				return h, chain[0], chain[1], nil
+			}
+			c, err := r.git.CommitObject(h)
+			if err != nil {
+				return base, nil, nil, fmt.Errorf("read commit %s: %w", h, err)
+			}
+			seen[side][h] = len(chain[side])
+			chain[side] = append(chain[side], c)
+			cur[side] = plumbing.ZeroHash
+			if c.NumParents() > 0 {
+				cur[side] = c.ParentHashes[0]
+			}
 		}
-		p, err := c.Parent(0)
-		if err != nil {
-			return nil, fmt.Errorf("read parent of %s: %w", c.Hash, err)
-		}
-		c = p
 	}
-	slices.Reverse(out)
-	return out, nil
+	slices.Reverse(chain[0])
+	slices.Reverse(chain[1])
+	return plumbing.ZeroHash, chain[0], chain[1], nil
 }
 
 // topEntries returns the root tree entries of commit c (none for nil).

@@ -310,3 +310,24 @@ func TestRemoteCredentialsNotStored(t *testing.T) {
 		t.Errorf("Pull with a password in the URL = %v, want a refusal that does not repeat it", err)
 	}
 }
+
+// TestPullUnrelatedHistories: a clone that committed before it ever
+// pulled (its own first commit) joins a remote with history of other
+// pairs by rebasing its commits onto it.
+func TestPullUnrelatedHistories(t *testing.T) {
+	o := gitstate.Remote{URL: newBare(t)}
+	a, b := newRepo(t), newRepo(t)
+	commit(t, a, "p1", map[string]string{"INBOX.state": "a\n"}, "sync: p1")
+	push(t, a, o)
+	commit(t, b, "p2", map[string]string{"INBOX.state": "b\n"}, "sync: p2")
+	if res := pull(t, b, o); res.Action != "rebased" || res.Rebased != 1 {
+		t.Fatalf("Pull = %+v, want rebased 1", res)
+	}
+	push(t, b, o)
+	if got := strings.Join(commitSubjects(remoteLog(t, o.URL)), " | "); got != "sync: p2 | sync: p1" {
+		t.Errorf("remote log = %s", got)
+	}
+	if got := files(t, b, ""); len(got) != 2 {
+		t.Errorf("Files() = %v, want both pairs", got)
+	}
+}
