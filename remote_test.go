@@ -15,6 +15,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/mailtwin/mailtwin/hclconfig"
 	"github.com/mailtwin/mailtwin/internal/imaptest"
 )
 
@@ -396,5 +397,27 @@ func TestRemoteRunnersSamePairOverlap(t *testing.T) {
 	f.wantBoth("INBOX", "m0 -", "m1 -", "m1 -")
 	if code, out := r1.apply(); code != 0 || !strings.Contains(out, "no changes") {
 		t.Errorf("runner 1 after the rerun (exit %d) still had work:\n%s", code, out)
+	}
+}
+
+// TestStateRemoteToken: the token of an https remote is read from the
+// variable token_env names when the run starts; an unset variable is an
+// error naming the variable.
+func TestStateRemoteToken(t *testing.T) {
+	cfg := &hclconfig.Config{State: hclconfig.State{
+		Remote: "https://git.example.com/s.git", RemoteKind: hclconfig.RemoteHTTPS, Branch: "state", TokenEnv: "STATE_TOKEN",
+	}}
+	env := map[string]string{"STATE_TOKEN": "tok-123"}
+	g := &globalOptions{lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+	rem, err := stateRemote(g, cfg)
+	if err != nil || rem.Token != "tok-123" || rem.Branch != "state" || rem.URL != cfg.State.Remote {
+		t.Fatalf("stateRemote = %+v, %v; want the token from STATE_TOKEN", rem, err)
+	}
+	delete(env, "STATE_TOKEN")
+	if _, err := stateRemote(g, cfg); err == nil || !strings.Contains(err.Error(), "STATE_TOKEN") {
+		t.Errorf("stateRemote with the variable unset = %v, want an error naming it", err)
+	}
+	if rem, err := stateRemote(g, &hclconfig.Config{}); rem != nil || err != nil {
+		t.Errorf("stateRemote without a remote = %v, %v; want nil, nil", rem, err)
 	}
 }
