@@ -421,3 +421,55 @@ func TestStateRemoteToken(t *testing.T) {
 		t.Errorf("stateRemote without a remote = %v, %v; want nil, nil", rem, err)
 	}
 }
+
+// TestRemotePushFailureKeepsCommit: the remote vanishes after the run
+// pulled (runner paused on its password) and before it pushes. The run
+// syncs, commits locally, fails its push with exit 1 and says the next
+// run pushes the commit; once the remote is back, the next run does,
+// and another clone then starts from that state with nothing to do.
+func TestRemotePushFailureKeepsCommit(t *testing.T) {
+	srv := imaptest.StartMem(t, userA, userB)
+	f := &syncFixture{t: t, srv: srv}
+	bare := bareRemote(t)
+	accounts := []string{userA, userB}
+	pairs := []string{"p:" + userA + ":" + userB}
+	fifo := newFIFO(t)
+	r1 := newRunner(t, srv, bare, accounts, pairs, map[string]string{userA: fifo})
+	r2 := newRunner(t, srv, bare, accounts, pairs, nil)
+	f.put(userA, "INBOX", "m1")
+
+	done := make(chan struct {
+		code int
+		out  string
+	}, 1)
+	go func() {
+		code, out := r1.apply()
+		done <- struct {
+			code int
+			out  string
+		}{code, out}
+	}()
+	w := waitReader(t, fifo)
+	if err := os.Rename(bare, bare+".away"); err != nil {
+		t.Fatal(err)
+	}
+	release(t, w)
+	res := <-done
+	if res.code != 1 || !strings.Contains(res.out, "state committed") || !strings.Contains(res.out, "the next run pushes it") {
+		t.Fatalf("run with the remote gone exited %d, want 1, a local commit and the hint:\n%s", res.code, res.out)
+	}
+	f.want(userB, "INBOX", "m1 -")
+	local := headOf(t, r1.state)
+	if err := os.Rename(bare+".away", bare); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := runWithPassword(t, r1, fifo); code != 0 || !strings.Contains(out, "state pushed") {
+		t.Fatalf("next run exited %d, want 0 and a push:\n%s", code, out)
+	}
+	if got := remoteHistory(t, bare)[0].Hash; got != local {
+		t.Errorf("remote head = %s, want the kept commit %s", got, local)
+	}
+	if code, out := r2.apply(); code != 0 || !strings.Contains(out, "no changes") {
+		t.Errorf("a new clone (exit %d) did not start from the pushed state:\n%s", code, out)
+	}
+}
