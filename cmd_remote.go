@@ -92,7 +92,7 @@ func pushState(ctx context.Context, g *globalOptions, repo *gitstate.Repo, rem *
 		}
 		return fmt.Errorf("%w; the state is committed locally and the next run pushes it", err)
 	}
-	if !g.json && res.Head != "" {
+	if !g.json && res.Head != "" && res.Action != "up to date" {
 		fmt.Fprintf(g.stdout, "state pushed: %s (%s)\n", res.Head[:gitstate.ShortLen], res.Action)
 	}
 	return nil

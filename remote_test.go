@@ -450,10 +450,12 @@ func TestRemotePushFailureKeepsCommit(t *testing.T) {
 		}{code, out}
 	}()
 	w := waitReader(t, fifo)
-	if err := os.Rename(bare, bare+".away"); err != nil {
+	err := os.Rename(bare, bare+".away")
+	release(t, w)
+	if err != nil {
+		<-done
 		t.Fatal(err)
 	}
-	release(t, w)
 	res := <-done
 	if res.code != 1 || !strings.Contains(res.out, "state committed") || !strings.Contains(res.out, "the next run pushes it") {
 		t.Fatalf("run with the remote gone exited %d, want 1, a local commit and the hint:\n%s", res.code, res.out)
@@ -472,4 +474,77 @@ func TestRemotePushFailureKeepsCommit(t *testing.T) {
 	if code, out := r2.apply(); code != 0 || !strings.Contains(out, "no changes") {
 		t.Errorf("a new clone (exit %d) did not start from the pushed state:\n%s", code, out)
 	}
+}
+
+// TestRemoteCheckpointsArePushed: with a remote, a long run's
+// checkpoint commits reach the remote while the run goes on, so a
+// runner whose disk is lost mid-run leaves its progress there. The run
+// copies three folders, one at a time, with a checkpoint after each
+// action; its first APPEND into the third folder is held until the test
+// has seen an incomplete run on the remote.
+func TestRemoteCheckpointsArePushed(t *testing.T) {
+	srv := imaptest.StartMem(t, userA, userB)
+	f := &syncFixture{t: t, srv: srv}
+	rec := imaptest.Record(t, srv)
+	bare := bareRemote(t)
+	r := newRunner(t, rec.Server(), bare, []string{userA, userB}, []string{"p:" + userA + ":" + userB}, nil)
+	cfg, err := os.ReadFile(r.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patched := strings.Replace(string(cfg), "state {\n", "state {\n  checkpoint_actions = 1\n", 1)
+	patched = strings.ReplaceAll(patched, "tls = \"none\"", "tls = \"none\"\n  connections = 1")
+	if err := os.WriteFile(r.config, []byte(patched), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, mb := range []string{"F1", "F2", "F3"} {
+		f.put(userA, mb, mb+"x")
+	}
+	held, gate := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if e.Stage == imaptest.Received && e.Verb == "APPEND" && mailboxArg(e.Line) == "F3" {
+			once.Do(func() { close(held); <-gate })
+		}
+		return imaptest.Action{}
+	})
+	done := make(chan int, 1)
+	var out string
+	go func() {
+		var code int
+		code, out = r.apply()
+		done <- code
+	}()
+	<-held
+	mid := remoteSubject(bare) // no t.Fatal while apply waits on gate
+	close(gate)
+	if code := <-done; code != 0 {
+		t.Fatalf("apply exited %d:\n%s", code, out)
+	}
+	rec.Intercept(nil)
+	if !strings.HasPrefix(mid, "sync (incomplete)") {
+		t.Errorf("remote head while the third folder was copied = %q, want a checkpoint", mid)
+	}
+	final := remoteHistory(t, bare)
+	if !strings.HasPrefix(final[0].Message, "sync: ") || final[0].Hash != headOf(t, r.state) {
+		t.Errorf("remote head after the run = %q, want the run's final commit", strings.SplitN(final[0].Message, "\n", 2)[0])
+	}
+}
+
+// remoteSubject returns the subject of the remote branch's head, or
+// what went wrong reading it.
+func remoteSubject(bare string) string {
+	g, err := git.PlainOpen(bare)
+	if err != nil {
+		return err.Error()
+	}
+	ref, err := g.Reference(plumbing.NewBranchReferenceName("main"), true)
+	if err != nil {
+		return err.Error()
+	}
+	c, err := g.CommitObject(ref.Hash())
+	if err != nil {
+		return err.Error()
+	}
+	return strings.SplitN(c.Message, "\n", 2)[0]
 }

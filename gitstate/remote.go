@@ -251,7 +251,11 @@ func (r *Repo) push(ctx context.Context, o Remote, retry bool) (SyncResult, erro
 			if err := r.git.Storer.SetReference(plumbing.NewHashReference(o.trackingRef(), local)); err != nil {
 				return res, fmt.Errorf("update %s: %w", o.trackingRef(), err)
 			}
-			if res.Action == "" {
+			switch {
+			case res.Action != "":
+			case perr != nil:
+				res.Action = "up to date"
+			default:
 				res.Action = "pushed"
 			}
 			return res, nil
