@@ -213,6 +213,18 @@ func TestPushConflictSamePair(t *testing.T) {
 	if got := files(t, b, "p9"); len(got) != 0 {
 		t.Errorf("b: Files(p9) = %v after conflict, want the remote's (none)", got)
 	}
+	// The worktree follows too (same size, other content: the index's
+	// size-and-time check must not take b's old file for the new blob).
+	if data, err := os.ReadFile(filepath.Join(b.Dir(), "p1", "INBOX.state")); err != nil || string(data) != "from a\n" {
+		t.Errorf("b: worktree p1/INBOX.state = %q, %v; want the remote's", data, err)
+	}
+	if _, err := os.Stat(filepath.Join(b.Dir(), "p9")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("b: worktree still has p9/ after the reset: %v", err)
+	}
+	stage(t, b, "p1", map[string]string{"INBOX.state": "from a\n"})
+	if _, err := b.Commit(ctx, "no change"); !errors.Is(err, gitstate.ErrNothingToCommit) {
+		t.Errorf("Commit of the remote's content after the reset = %v, want ErrNothingToCommit", err)
+	}
 	if res := pull(t, b, o); res.Action != "up to date" {
 		t.Errorf("rerun Pull = %q, want up to date", res.Action)
 	}
