@@ -241,19 +241,27 @@ func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
 		repo.LockMaxAge = cfg.State.LockMaxAge
 		states = stateRepo{repo}
 	}
+	var remote *gitstate.Remote
 	if !planOnly {
 		unlock, err := repo.Lock(ctx)
 		if err != nil {
 			return err
 		}
 		defer unlock()
+		// plan reads the local clone only; apply pulls first.
+		if remote, err = stateRemote(g, cfg); err != nil {
+			return err
+		}
+		if err := pullState(ctx, g, repo, remote); err != nil {
+			return err
+		}
 	}
 	var reports []pairReport
 	var errs []error
 	changes := false
 	var subjects []string
 	var body strings.Builder
-	for _, r := range syncPairs(ctx, g, cfg, repo, states, pairs, planOnly) {
+	for _, r := range syncPairs(ctx, g, cfg, repo, states, remote, pairs, planOnly) {
 		p, rep, err := r.pair, r.report, r.err
 		reports = append(reports, rep)
 		if len(rep.Actions) > 0 {
@@ -280,6 +288,9 @@ func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
 			if !g.json {
 				fmt.Fprintf(g.stdout, "state committed: %s\n", commit)
 			}
+		}
+		if err := pushState(ctx, g, repo, remote); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if g.json {
@@ -311,9 +322,9 @@ type pairResult struct {
 // returns their results in the order of pairs. Each pair's output to
 // stdout is printed whole, in that order, as soon as it and the pairs
 // before it are done; progress and traces go to stderr as they come.
-func syncPairs(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, repo *gitstate.Repo, states reconcile.StateRepo, pairs []*hclconfig.Pair, planOnly bool) []pairResult {
+func syncPairs(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, repo *gitstate.Repo, states reconcile.StateRepo, remote *gitstate.Remote, pairs []*hclconfig.Pair, planOnly bool) []pairResult {
 	out := make([]pairResult, len(pairs))
-	ls := &lockedStates{inner: states, repo: repo, run: newRunID()}
+	ls := &lockedStates{inner: states, repo: repo, run: newRunID(), remote: remote}
 	if g.parallel <= 1 || len(pairs) == 1 {
 		for i, p := range pairs {
 			rep, err := syncPair(ctx, g, cfg, ls, p, planOnly)
@@ -351,6 +362,8 @@ type lockedStates struct {
 	mu    sync.Mutex
 	inner reconcile.StateRepo
 	repo  *gitstate.Repo
+	// remote, if not nil, receives each checkpoint (best effort).
+	remote *gitstate.Remote
 	// run identifies this run in the pairs' journals.
 	run string
 }
@@ -395,6 +408,9 @@ func (l *lockedStates) checkpoint(ctx context.Context, g *globalOptions, pair st
 	}
 	if err != nil && !errors.Is(err, gitstate.ErrNothingToCommit) {
 		fmt.Fprintf(g.stderr, "mailtwin: %s: checkpoint after %d of %d actions not committed: %v\n", pair, cp.Done, cp.Total, err)
+	}
+	if err == nil {
+		pushCheckpoint(ctx, g, l.repo, l.remote)
 	}
 }
 

@@ -53,9 +53,29 @@ type State struct {
 	// when the config file name was). Never empty; the default is
 	// "mailtwin-state" beside the config file.
 	Path string
-	// Remote is the Git remote of the state repository, empty for none.
-	// It is stored, not checked.
-	Remote string
+	// Remote is the Git remote of the state repository, empty for none:
+	// an ssh://, https:// (or http:// to a loopback host) or file:// URL,
+	// an scp-like user@host:path, or a local path (absolute, or joined to
+	// the directory of the config file as Path is). It never holds a
+	// password. RemoteKind says which; RemoteNone exactly when Remote is
+	// empty.
+	Remote     string
+	RemoteKind RemoteKind
+	// Branch is the remote branch of the state when there is a remote:
+	// DefaultBranch unless the file says otherwise. Empty without one.
+	Branch string
+	// SSHKeyFile is the private key for an ssh remote (joined to the
+	// config file's directory when relative); empty means ssh-agent.
+	// SSHKnownHosts is the known_hosts file the server's host key is
+	// checked against; empty means the usual ones ($SSH_KNOWN_HOSTS,
+	// ~/.ssh/known_hosts). Both are set only for an ssh remote.
+	SSHKeyFile    string
+	SSHKnownHosts string
+	// TokenEnv is the name of the environment variable that holds the
+	// token for an https remote, read at run time; empty for none. Set
+	// only for an https remote. The token itself is never part of the
+	// Config.
+	TokenEnv string
 	// LockMaxAge is how long a run lock may go unrefreshed before another
 	// run takes it over as stale (a run on another host that died, whose
 	// pid cannot be checked). Zero means gitstate.DefaultLockMaxAge.

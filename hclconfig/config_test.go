@@ -130,8 +130,10 @@ func TestParseFullConfig(t *testing.T) {
 	want := &hclconfig.Config{
 		Filename: filename,
 		State: hclconfig.State{
-			Path:   filepath.Join(dir, "state-repo"),
-			Remote: "ssh://git@git.example.com/ops/mail-state.git",
+			Path:       filepath.Join(dir, "state-repo"),
+			Remote:     "ssh://git@git.example.com/ops/mail-state.git",
+			RemoteKind: hclconfig.RemoteSSH,
+			Branch:     "main",
 		},
 		Accounts: []hclconfig.Account{
 			{Name: "work", Host: "imap.example.com", Port: 993, TLS: hclconfig.TLSImplicit, Username: "alice@example.com", Password: "w0rk"},

@@ -8,7 +8,11 @@
 //
 //	state {                              # optional
 //	  path   = "./mailtwin-state"        # relative to the config file; default "mailtwin-state" beside it
-//	  remote = "ssh://git@host/state"    # optional, stored only
+//	  remote = "ssh://git@host/state"    # optional: ssh://, user@host:path, https://, file:// or a path
+//	  branch = "main"                    # the remote branch; default "main"
+//	  ssh_key_file    = "id_ed25519"     # ssh: the private key; default ssh-agent
+//	  ssh_known_hosts = "known_hosts"    # ssh: host keys; default ~/.ssh/known_hosts
+//	  token_env = "MAILTWIN_STATE_TOKEN" # https: the NAME of the variable holding the token
 //	  lock_max_age = "1h"                # a lock not refreshed this long is stale; default 1h
 //	  checkpoint_actions  = 1000         # a run commits its progress this often...
 //	  checkpoint_interval = "5m"         # ...or this often, whichever comes first

@@ -80,6 +80,10 @@ var (
 	stateSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "path"},
 		{Name: "remote"},
+		{Name: "branch"},
+		{Name: "ssh_key_file"},
+		{Name: "ssh_known_hosts"},
+		{Name: "token_env"},
 		{Name: "lock_max_age"},
 		{Name: "checkpoint_actions"},
 		{Name: "checkpoint_interval"},
@@ -356,9 +360,7 @@ func (d *decoder) state(b *hcl.Block, dir string, st *State) {
 			st.Path = filepath.Clean(p)
 		}
 	}
-	if r, o := d.str(c.Attributes["remote"], false); o == good {
-		st.Remote = r
-	}
+	d.remote(c.Attributes, dir, st)
 	if a := c.Attributes["lock_max_age"]; a != nil {
 		if t, o := d.duration(a); o == good {
 			st.LockMaxAge = t
