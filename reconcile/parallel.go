@@ -36,7 +36,7 @@ type pool struct {
 	max [2]int
 
 	mu      sync.Mutex
-	conns   [2][]Mailstore // conns[s][w]: worker w's connection on side s; nil: not open
+	conns   [2][]Mailstore     // conns[s][w]: worker w's connection on side s; nil: not open
 	dialing [2][]chan struct{} // closed when worker w's Connect on side s returns; nil: none under way
 	refused [2]bool
 	opened  []Conn

@@ -153,4 +153,3 @@ type FlagChange struct {
 type FlagBatcher interface {
 	StoreFlagChanges(ctx context.Context, mailbox string, changes []FlagChange) error
 }
-
