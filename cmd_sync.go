@@ -475,20 +475,36 @@ func commitRun(ctx context.Context, repo *gitstate.Repo, subjects []string, body
 }
 
 // maxBodyLines is how many lines of a run's journal its commit message
-// holds; the journal file holds them all (mailtwin show).
+// holds, besides each pair's summary line; the journal file holds them
+// all (mailtwin show).
 const maxBodyLines = 20
 
-// shortBody returns the first max lines of body, and a line saying how
-// many more there are and where to read them.
+// shortBody returns body with every pair's summary line ("pair ...")
+// and the first max other lines, and a line saying how many more there
+// are and where to read them.
 func shortBody(body string, max int) string {
 	lines := strings.SplitAfter(body, "\n")
 	if lines[len(lines)-1] == "" {
 		lines = lines[:len(lines)-1]
 	}
-	if len(lines) <= max+1 {
+	var b strings.Builder
+	kept, dropped := 0, 0
+	for _, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "pair "):
+			b.WriteString(l)
+		case kept < max:
+			b.WriteString(l)
+			kept++
+		default:
+			dropped++
+		}
+	}
+	if dropped <= 1 {
 		return body
 	}
-	return strings.Join(lines[:max], "") + fmt.Sprintf("... %d more lines: mailtwin show REV lists every action\n", len(lines)-max)
+	fmt.Fprintf(&b, "... %d more lines: mailtwin show REV lists every action\n", dropped)
+	return b.String()
 }
 
 // syncPair plans (and applies) one pair.

@@ -819,16 +819,19 @@ func TestFaultSourceBreaksOffMidBody(t *testing.T) {
 }
 
 // TestFaultRealQuota: Dovecot's quota plugin refuses an APPEND past the
-// quota with NO [OVERQUOTA], for real. b may hold 6 messages and keeps 3
+// quota with NO [OVERQUOTA], for real. b may hold 5 messages and keeps 3
 // in a folder the pair ignores, so of the 4 messages a has for it only
-// 3 fit; the last two travel in one MULTIAPPEND, refused whole. The run
-// says which and exits 1; the next stores the third and fails the
-// last, alone; a run while b is still full tries that one alone and
-// fails the same way; once b has room, the next run appends it alone
-// and converges.
+// 2 fit. b's MULTIAPPEND connection is open before the copy starts (a's
+// INBOX grew by four), and the copy's window grows 1, 2, 4 on it: q1
+// goes alone and is stored, q2 and q3 go as one MULTIAPPEND, which the
+// server stores whole or not at all and refuses, then q4 alone, stored.
+// The run says which failed and exits 1; with room for one more, the
+// next run tries q2 and q3 again, each alone, and stores one; a run
+// while b is still full fails the last one alone again; once b has
+// room, the next run appends it and converges.
 func TestFaultRealQuota(t *testing.T) {
 	t.Parallel()
-	srv := imaptest.StartDovecotWith(t, imaptest.DovecotOptions{Quota: "*:messages=6"}, "alice", "bob")
+	srv := imaptest.StartDovecotWith(t, imaptest.DovecotOptions{Quota: "*:messages=5"}, "alice", "bob")
 	r := newFaultRig(t, srv, "alice", "bob", "20s")
 	r.rules = "  folder \"Private\" { direction = \"none\" }\n"
 	r.setTimeout("20s")
@@ -852,35 +855,32 @@ func TestFaultRealQuota(t *testing.T) {
 		}
 		return stdout, stderr
 	}
-	// Past the quota. The copy's window grows 1, 2, 4: q1 and q2 go
-	// alone (nothing in flight when each is sent), then q3 and q4 as
-	// one MULTIAPPEND, which the server stores whole or not at all:
-	// q3 would fit, q3 and q4 do not, so both are refused.
 	stdout, stderr := apply(1, 4)
 	refusedActions := []string{
+		planLine(t, stdout, `b:"INBOX" <- a:"INBOX" uid 2 `),
 		planLine(t, stdout, `b:"INBOX" <- a:"INBOX" uid 3 `),
-		planLine(t, stdout, `b:"INBOX" <- a:"INBOX" uid 4 `),
 	}
 	const refused = `account "b": append to "INBOX": imap: NO [OVERQUOTA] `
 	for _, action := range refusedActions {
 		wantReported(t, stderr, action, refused)
 	}
-	r.f.want("bob", "INBOX", want[:2]...)
+	r.f.want("bob", "INBOX", want[0], want[3])
 	// Room for one: the two that failed are tried again, each alone (a
 	// copy starts with one message in flight, and the second is sent
-	// once the first was answered): q3 is stored, q4 refused alone.
+	// once the first was answered): q2 is stored, q3 refused alone.
+	r.f.expunge("bob", "Private", "p1")
 	_, stderr = apply(1, 2)
 	wantReported(t, stderr, refusedActions[1], refused)
-	r.f.want("bob", "INBOX", want[:3]...)
+	r.f.want("bob", "INBOX", want[0], want[1], want[3])
 	// Still full: the one that failed is tried again, alone.
 	_, stderr = apply(1, 1)
 	wantReported(t, stderr, refusedActions[1], refused)
 	// Room for one: it goes through.
-	r.f.expunge("bob", "Private", "p1")
+	r.f.expunge("bob", "Private", "p2")
 	apply(0, 1)
 	r.f.want("alice", "INBOX", want...)
 	r.f.want("bob", "INBOX", want...)
-	r.f.want("bob", "Private", "p2 -", "p3 -")
+	r.f.want("bob", "Private", "p3 -")
 	r.settled()
 }
 
