@@ -72,6 +72,7 @@ commands:
   status               per pair and folder: messages agreed, last run (no network)
   log                  the runs recorded in the state repository
   rollback REV         new commit restoring the agreed state as of REV
+  gc                   pack the state repository's history into one pack
   demo                 two in-memory IMAP servers, seeded, synced, shown
   version              print the version
 
@@ -128,6 +129,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		} else {
 			err = cmdRollback(ctx, g, cargs[0])
 		}
+	case "gc":
+		err = noArgs(cmd, cargs, func() error { return cmdGC(ctx, g) })
 	case "demo":
 		err = noArgs(cmd, cargs, func() error { return cmdDemo(ctx, g) })
 	case "version":
