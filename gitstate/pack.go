@@ -349,12 +349,8 @@ func (r *Repo) pack(ctx context.Context, mode packMode) (PackStats, error) {
 		}
 		stats.LooseRemoved++
 	}
-	for i := range 256 {
-		d := fsys.Join("objects", fmt.Sprintf("%02x", i))
-		if ents, err := fsys.ReadDir(d); err == nil && len(ents) == 0 {
-			fsys.Remove(d) // best effort: an empty directory is harmless
-		}
-	}
+	// The emptied object directories stay: the next commits write into
+	// them, and making a directory costs a commit more than the file.
 	for _, p := range oldPacks {
 		if p == sum {
 			continue

@@ -36,6 +36,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -57,10 +58,23 @@ func main() {
 		journal  = flag.String("journal", "message", "where a run's journal goes: message (the commit message) or file (<pair>/journal)")
 		autopack = flag.Bool("autopack", true, "let Commit pack loose objects automatically (gitstate.Repo.NoAutoPack false)")
 		seed     = flag.Uint64("seed", 1, "random seed")
+		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the whole measurement to this file")
 		gc       = flag.Bool("gc", true, "at the end, pack everything into one pack (mailtwin gc) and report its time and the size")
 	)
 	flag.Parse()
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "stategrowth:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(context.Background(), config{*runs, *every, *folders, *per, *churn, *dir, *journal, *autopack, *seed, *gc}); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "stategrowth:", err)
 		os.Exit(1)
 	}
