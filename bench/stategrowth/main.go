@@ -7,7 +7,7 @@
 //
 //	go run ./bench/stategrowth                 # 1,000 runs, report every 100
 //	go run ./bench/stategrowth -runs 100 -every 10
-//	go run ./bench/stategrowth -autopack=false # today's behaviour: loose objects only
+//	go run ./bench/stategrowth -autopack=false # loose objects only, as before packing
 //
 // Churn per run: 1% of the records (1,000 at the start), as 40% flag
 // changes, 25% new messages, 25% expunges and 10% moves between folders
