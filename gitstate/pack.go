@@ -98,8 +98,9 @@ func (r *Repo) Pack(ctx context.Context, all bool) (PackStats, error) {
 	return st, nil
 }
 
-// autoPack packs when loose objects have piled up past AutoPackLoose,
-// and packs everything when there are AutoPackLimit packs.
+// autoPack packs the loose objects when they have piled up past
+// AutoPackLoose, merging all packs but the largest with them when that
+// would make AutoPackLimit packs.
 func (r *Repo) autoPack(ctx context.Context) (PackStats, error) {
 	st, ok := r.git.Storer.(*filesystem.Storage)
 	if r.NoAutoPack || !ok {
