@@ -76,6 +76,7 @@ commands:
   show REV             what the run recorded in REV did, per pair and folder (no network)
   diff REV1 [REV2]     how the agreed state differs between REV1 and REV2 (default HEAD)
   revert REV           plan and apply the inverse of the run in REV on the mailboxes
+  gc                   pack the state repository's history into one pack
   demo                 two in-memory IMAP servers, seeded, synced, shown
   version              print the version
 
@@ -155,6 +156,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		} else {
 			err = cmdRevert(ctx, g, cargs[0], g.dryRun)
 		}
+	case "gc":
+		err = noArgs(cmd, cargs, func() error { return cmdGC(ctx, g) })
 	case "demo":
 		err = noArgs(cmd, cargs, func() error { return cmdDemo(ctx, g) })
 	case "version":

@@ -89,7 +89,8 @@ func dirSize(b *testing.B, dir string) int64 {
 // state and commit. The cases: nothing changed (b2: the run stages the
 // same bytes, and there is nothing to commit); one line changed in one
 // file; and 1% of the lines changed, spread over every file (b3 at this
-// scale touches most folders).
+// scale touches most folders), also with HEAD's objects packed, as the
+// automatic packing leaves them (packing itself is BenchmarkPack's).
 func BenchmarkRun(b *testing.B) {
 	for _, nfiles := range []int{20, 200} {
 		benchmarkRun(b, nfiles)
@@ -99,13 +100,15 @@ func BenchmarkRun(b *testing.B) {
 func benchmarkRun(b *testing.B, nfiles int) {
 	const per = 500
 	for _, c := range []struct {
-		name  string
-		every int // change every every-th line; 0: none
-		files int // in this many files
+		name   string
+		every  int  // change every every-th line; 0: none
+		files  int  // in this many files
+		packed bool // HEAD packed (Repo.Pack) before the first run
 	}{
-		{"unchanged", 0, 0},
-		{"one-line", per, 1},
-		{"1pct", 100, nfiles},
+		{"unchanged", 0, 0, false},
+		{"one-line", per, 1, false},
+		{"1pct", 100, nfiles, false},
+		{"1pct-packed", 100, nfiles, true},
 	} {
 		b.Run(fmt.Sprintf("%s/records=%d", c.name, nfiles*per), func(b *testing.B) {
 			ctx := context.Background()
@@ -131,6 +134,11 @@ func benchmarkRun(b *testing.B, nfiles int) {
 			if _, err := r.Commit(ctx, string(journal)); err != nil {
 				b.Fatal(err)
 			}
+			if c.packed {
+				if _, err := r.Pack(ctx, true); err != nil {
+					b.Fatal(err)
+				}
+			}
 			lineLen := len(files["folder000.state"]) / per
 			n := 0
 			b.ReportAllocs()
@@ -152,6 +160,7 @@ func benchmarkRun(b *testing.B, nfiles int) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				repo.NoAutoPack = true // BenchmarkPack measures packing
 				got, err := repo.Files(ctx, "bench")
 				if err != nil || len(got) != nfiles {
 					b.Fatalf("Files = %d files, %v", len(got), err)
@@ -167,4 +176,69 @@ func benchmarkRun(b *testing.B, nfiles int) {
 			}
 		})
 	}
+}
+
+// BenchmarkPack measures the automatic packing's work at 100,000
+// records (200 files of 500 lines): packing the loose objects of 20
+// runs that each changed 1% of the lines in a fifth of the files, about
+// what piles up before Commit packs. It reports the pack's size and the
+// loose objects' size it replaces.
+func BenchmarkPack(b *testing.B) {
+	const nfiles, per, runs = 200, 500, 20
+	ctx := context.Background()
+	r := newRepo(b)
+	r.NoAutoPack = true
+	files := map[string][]byte{}
+	for f := range nfiles {
+		var data []byte
+		for i := range per {
+			uid := f*per + i + 1
+			data = fmt.Appendf(data, "%8d %8d \\Flagged,\\Seen m:%032x\n", uid, uid+1_000_000, uid*2654435761)
+		}
+		files[fmt.Sprintf("folder%03d.state", f)] = data
+	}
+	lineLen := len(files["folder000.state"]) / per
+	n := 0
+	commit := func() {
+		n++
+		next := make(map[string][]byte, len(files))
+		for name, data := range files {
+			next[name] = data
+		}
+		for f := n % 5; f < nfiles; f += 5 {
+			name := fmt.Sprintf("folder%03d.state", f)
+			data := append([]byte(nil), files[name]...)
+			for i := n % 20; i < per; i += 20 {
+				copy(data[i*lineLen:i*lineLen+8], fmt.Sprintf("%8d", n))
+			}
+			next[name] = data
+		}
+		if err := r.Stage(ctx, "bench", next); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := r.Commit(ctx, fmt.Sprintf("run %d", n)); err != nil {
+			b.Fatal(err)
+		}
+		files = next
+	}
+	commit()
+	if _, err := r.Pack(ctx, true); err != nil {
+		b.Fatal(err)
+	}
+	var packBytes, looseBytes int64
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		for range runs {
+			commit()
+		}
+		looseBytes += dirSize(b, filepath.Join(r.Dir(), ".git", "objects")) - dirSize(b, filepath.Join(r.Dir(), ".git", "objects", "pack"))
+		b.StartTimer()
+		st, err := r.Pack(ctx, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		packBytes += st.Bytes
+	}
+	b.ReportMetric(float64(packBytes)/float64(b.N), "pack-bytes/op")
+	b.ReportMetric(float64(looseBytes)/float64(b.N), "loose-bytes/op")
 }

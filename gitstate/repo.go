@@ -71,6 +71,14 @@ type Repo struct {
 	// a long run keeps its lock.
 	LockMaxAge time.Duration
 
+	// NoAutoPack turns off the packing [Repo.Commit] does when loose
+	// objects pile up (see [Repo.Pack]); the benchmark of the state's
+	// growth sets it to measure the repository without it.
+	NoAutoPack bool
+	// autoPackLoose and autoPackLimit replace AutoPackLoose and
+	// AutoPackLimit where not zero, for tests.
+	autoPackLoose, autoPackLimit int
+
 	dir string
 	git *git.Repository
 	wt  *git.Worktree
@@ -236,10 +244,7 @@ func (r *Repo) headTree() (commit, tree plumbing.Hash, err error) {
 	commit = ref.Hash()
 	tree, err = r.looseCommitTree(commit)
 	if errors.Is(err, fs.ErrNotExist) {
-		var c *object.Commit
-		if c, err = r.git.CommitObject(commit); err == nil {
-			tree = c.TreeHash
-		}
+		tree, err = r.packedCommitTree(commit)
 	}
 	if err != nil {
 		return commit, tree, fmt.Errorf("read HEAD commit %s: %w", commit, err)
@@ -276,6 +281,27 @@ func (r *Repo) looseCommitTree(h plumbing.Hash) (plumbing.Hash, error) {
 	treeHex, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), "tree ")
 	if err != nil || !ok || len(treeHex) != 2*len(plumbing.ZeroHash) || !isHex(treeHex) {
 		return plumbing.ZeroHash, fmt.Errorf("object %s: no tree line", hex)
+	}
+	return plumbing.NewHash(treeHex), nil
+}
+
+// packedCommitTree reads the tree of commit h from the first line of
+// the object as go-git reads it (from a pack, as Pack leaves it),
+// without decoding the message.
+func (r *Repo) packedCommitTree(h plumbing.Hash) (_ plumbing.Hash, err error) {
+	obj, err := r.git.Storer.EncodedObject(plumbing.CommitObject, h)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	rd, err := obj.Reader()
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	defer rd.Close()
+	line, err := bufio.NewReaderSize(rd, 128).ReadString('\n')
+	treeHex, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), "tree ")
+	if err != nil || !ok || len(treeHex) != 2*len(plumbing.ZeroHash) || !isHex(treeHex) {
+		return plumbing.ZeroHash, fmt.Errorf("object %s: no tree line", h)
 	}
 	return plumbing.NewHash(treeHex), nil
 }
@@ -475,6 +501,12 @@ func readBlob(b *object.Blob) (_ []byte, err error) {
 // message is an error. It returns
 // ErrNothingToCommit, and makes no commit, when the staged tree equals
 // HEAD's (or nothing was ever staged).
+//
+// Unless NoAutoPack is set, a commit that finds more than AutoPackLoose
+// loose objects then packs them (see [Repo.Pack]; that commit takes a
+// second or two more). Should packing fail, Commit returns the commit
+// it made together with the error: the commit stands, every object is
+// still readable, and the next commit tries again.
 func (r *Repo) Commit(ctx context.Context, message string) (Commit, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -512,6 +544,12 @@ func (r *Repo) Commit(ctx context.Context, message string) (Commit, error) {
 	c, err := r.git.CommitObject(h)
 	if err != nil {
 		return Commit{}, fmt.Errorf("read new commit %s in state repo %s: %w", h, r.dir, err)
+	}
+	// Pack when loose objects have piled up (see pack.go). The commit
+	// stands whether or not that works: a failed pack leaves every
+	// object loose, and the next commit tries again.
+	if _, err := r.autoPack(ctx); err != nil {
+		return commitOf(c), fmt.Errorf("state committed as %s, but packing state repo %s failed: %w", h.String()[:ShortLen], r.dir, err)
 	}
 	return commitOf(c), nil
 }
