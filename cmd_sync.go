@@ -288,6 +288,9 @@ func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
 			if !g.json {
 				fmt.Fprintf(g.stdout, "state committed: %s\n", commit)
 			}
+			if n, err := repo.Packs(); err == nil && n >= gitstate.GCHintPacks {
+				fmt.Fprintf(g.stderr, "mailtwin: the state repository holds %d packs: 'mailtwin gc' merges them into one (apply never does: it would take the commit seconds)\n", n)
+			}
 		}
 		if err := pushState(ctx, g, repo, remote); err != nil {
 			errs = append(errs, err)

@@ -52,14 +52,12 @@ import (
 // makes about 90 objects, so this packs about every 20 runs.
 const AutoPackLoose = 2000
 
-// AutoPackLimit is the number of packs at which [Repo.Commit]'s
-// automatic packing puts the loose objects and all packs but the
-// largest into one pack: each incremental pack holds a whole copy of
-// every file it has versions of, and merging keeps one per file and
-// delta chain. The largest pack (the first, or the last [Repo.Pack]
-// with all) is left alone, so a merge costs the same however long the
-// history.
-const AutoPackLimit = 10
+// GCHintPacks is the number of packs from which [Repo.Packs] callers
+// should suggest mailtwin gc: automatic packing adds a pack every 20 or
+// so runs and never merges them (a merge recomputes the deltas of every
+// object it takes, seconds at 100,000 messages, and a commit must stay
+// well under 2 s), so merging is left to an explicit gc.
+const GCHintPacks = 20
 
 // MaxDeltaDepth is the longest chain of deltas Pack makes: reading a
 // version that deep applies that many deltas. git's default is 50.
@@ -99,31 +97,31 @@ func (r *Repo) Pack(ctx context.Context, all bool) (PackStats, error) {
 }
 
 // autoPack packs the loose objects when they have piled up past
-// AutoPackLoose, merging all packs but the largest with them when that
-// would make AutoPackLimit packs.
+// AutoPackLoose. It never merges packs: see GCHintPacks.
 func (r *Repo) autoPack(ctx context.Context) (PackStats, error) {
 	st, ok := r.git.Storer.(*filesystem.Storage)
 	if r.NoAutoPack || !ok {
 		return PackStats{}, nil
 	}
-	maxLoose, limit := AutoPackLoose, AutoPackLimit
+	maxLoose := AutoPackLoose
 	if r.autoPackLoose > 0 {
 		maxLoose = r.autoPackLoose
-	}
-	if r.autoPackLimit > 0 {
-		limit = r.autoPackLimit
 	}
 	if estimateLoose(st.Filesystem()) <= maxLoose {
 		return PackStats{}, nil
 	}
+	return r.pack(ctx, packLoose)
+}
+
+// Packs returns the number of packs in the repository: from
+// GCHintPacks on, mailtwin gc would merge them into one.
+func (r *Repo) Packs() (int, error) {
+	st, ok := r.git.Storer.(*filesystem.Storage)
+	if !ok {
+		return 0, nil
+	}
 	packs, err := listPacks(st.Filesystem())
-	if err != nil {
-		return PackStats{}, err
-	}
-	if len(packs)+1 < limit {
-		return r.pack(ctx, packLoose)
-	}
-	return r.pack(ctx, packMerge)
+	return len(packs), err
 }
 
 // packMode says what pack puts into the new pack.

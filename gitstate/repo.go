@@ -75,9 +75,8 @@ type Repo struct {
 	// objects pile up (see [Repo.Pack]); the benchmark of the state's
 	// growth sets it to measure the repository without it.
 	NoAutoPack bool
-	// autoPackLoose and autoPackLimit replace AutoPackLoose and
-	// AutoPackLimit where not zero, for tests.
-	autoPackLoose, autoPackLimit int
+	// autoPackLoose replaces AutoPackLoose where not zero, for tests.
+	autoPackLoose int
 
 	dir string
 	git *git.Repository
