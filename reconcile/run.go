@@ -280,6 +280,7 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 	// folder deletion there is skipped, as it would take whatever the
 	// failed action left in the folder with it.
 	failed := [2]map[string]bool{{}, {}}
+	wins := &windows{}
 	done := 0
 	// finished marks the actions whose batch is done: their outcomes
 	// are final, and a checkpoint may read them.
@@ -333,7 +334,7 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 				if ctx.Err() != nil {
 					break
 				}
-				runBatch(ctx, p.Actions, g, first, out, failed)
+				runBatch(ctx, p.Actions, g, first, out, failed, wins)
 				finish(g)
 			}
 			continue
@@ -361,7 +362,7 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 						continue
 					}
 				}
-				runBatch(ctx, p.Actions, lane[0], stores, out, failed)
+				runBatch(ctx, p.Actions, lane[0], stores, out, failed, wins)
 				finish(lane[0])
 				lane = lane[1:]
 			}
@@ -397,7 +398,7 @@ func lanesOf(acts []Action, groups [][]int) [][][]int {
 // runBatch carries out one batch of actions (see batches) on stores and
 // sets their outcomes. failed holds the mailboxes where
 // an earlier action failed: a folder deletion there is not run.
-func runBatch(ctx context.Context, acts []Action, g []int, stores [2]Mailstore, out []Outcome, failed [2]map[string]bool) {
+func runBatch(ctx context.Context, acts []Action, g []int, stores [2]Mailstore, out []Outcome, failed [2]map[string]bool, wins *windows) {
 	first := &acts[g[0]]
 	st := stores[first.Side]
 	setAll := func(err error) {
@@ -426,7 +427,7 @@ func runBatch(ctx context.Context, acts []Action, g []int, stores [2]Mailstore, 
 			out[i] = Outcome{Err: err, UID: moved[acts[i].UID]}
 		}
 	case Copy:
-		copyBatch(ctx, acts, g, stores[first.Side.Other()], st, out)
+		copyBatch(ctx, acts, g, stores[first.Side.Other()], st, out, wins.of(st))
 	}
 }
 
@@ -462,7 +463,7 @@ func runStores(ctx context.Context, acts []Action, groups [][]int, fb FlagBatche
 // PipelinedAppender, up to maxInFlight APPENDs are on their way while the
 // FETCH goes on (see inFlightLimit); every answer is collected before
 // copyBatch returns.
-func copyBatch(ctx context.Context, acts []Action, g []int, src, dst Mailstore, out []Outcome) {
+func copyBatch(ctx context.Context, acts []Action, g []int, src, dst Mailstore, out []Outcome, limit *inFlightLimit) {
 	first := &acts[g[0]]
 	byUID := make(map[UID]int, len(g))
 	for _, i := range g {
@@ -480,7 +481,6 @@ func copyBatch(ctx context.Context, acts []Action, g []int, src, dst Mailstore, 
 	var (
 		pipe     AppendPipeline
 		inFlight []sentCopy
-		limit    inFlightLimit
 	)
 	if pa, ok := dst.(PipelinedAppender); ok {
 		pipe = pa.AppendPipeline()
@@ -551,8 +551,33 @@ const maxInFlight = 32
 // maxInFlight, and falls back to one when one failed: a connection that
 // breaks, or a server that stalls, costs the messages sent since its
 // last answer, and while the target is untried or failing those are
-// few.
+// few. A target connection keeps its limit from one copy to the next
+// (windows): once it has stored messages, the next folder's copy does
+// not start again from one, which for a folder of three new messages
+// would mean three APPENDs, one after the other, instead of one.
 type inFlightLimit struct{ limit int }
+
+// windows holds the inFlightLimit of each target connection of a run.
+type windows struct {
+	mu sync.Mutex
+	by map[Mailstore]*inFlightLimit
+}
+
+// of returns the limit of copies into m. A connection is used by one
+// lane at a time, so the limit is too.
+func (w *windows) of(m Mailstore) *inFlightLimit {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.by == nil {
+		w.by = map[Mailstore]*inFlightLimit{}
+	}
+	l, ok := w.by[m]
+	if !ok {
+		l = &inFlightLimit{}
+		w.by[m] = l
+	}
+	return l
+}
 
 func (l *inFlightLimit) n() int { return max(l.limit, 1) }
 
