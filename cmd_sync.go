@@ -399,8 +399,7 @@ func (l *lockedStates) checkpoint(ctx context.Context, g *globalOptions, pair st
 	defer l.mu.Unlock()
 	var err error
 	if sr, ok := l.inner.(stateRepo); ok {
-		j := reconcile.NewRunJournal(l.run, cp.Plan, cp.Outcomes)
-		j.Status = reconcile.RunIncomplete
+		j := reconcile.NewCheckpointJournal(l.run, cp.Plan, cp.Outcomes)
 		j.Note = fmt.Sprintf("checkpoint after %d of %d actions", cp.Done, cp.Total)
 		err = sr.SaveRun(ctx, pair, cp.State, reconcile.FormatJournal(j))
 	} else {

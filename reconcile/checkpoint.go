@@ -35,7 +35,9 @@ type checkpointer struct {
 // finished and the outcomes of finished actions.
 func (c *checkpointer) maybe(ctx context.Context, done int, out []Outcome, finished []bool) {
 	due := c.every > 0 && done-c.lastDone >= c.every || c.interval > 0 && time.Since(c.last) >= c.interval
-	if !due || ctx.Err() != nil {
+	// Once every action is done the run's own commit follows at once: a
+	// checkpoint then would only cost its memory and a commit.
+	if !due || done == len(out) || ctx.Err() != nil {
 		return
 	}
 	snap := make([]Outcome, len(out))

@@ -94,11 +94,37 @@ type RunJournal struct {
 // NewRunJournal records a carried-out plan: one entry per action, with
 // the outcome of the same index (missing outcomes count as not run).
 func NewRunJournal(run string, p *Plan, outcomes []Outcome) RunJournal {
-	j := RunJournal{Run: run, Status: RunComplete, Entries: make([]JournalEntry, len(p.Actions)), Conflicts: p.Conflicts}
+	return newRunJournal(run, p, outcomes, false)
+}
+
+// NewCheckpointJournal records the part of a plan carried out so far,
+// for a checkpoint: the actions not run yet are left out, so that a
+// checkpoint of a long run costs what was done, not the whole plan
+// again. Its status is RunIncomplete.
+func NewCheckpointJournal(run string, p *Plan, outcomes []Outcome) RunJournal {
+	j := newRunJournal(run, p, outcomes, true)
+	j.Status = RunIncomplete
+	return j
+}
+
+func newRunJournal(run string, p *Plan, outcomes []Outcome, doneOnly bool) RunJournal {
+	n := len(p.Actions)
+	if doneOnly {
+		n = 0
+		for i := range min(len(outcomes), len(p.Actions)) {
+			if !errors.Is(outcomes[i].Err, ErrNotRun) {
+				n++
+			}
+		}
+	}
+	j := RunJournal{Run: run, Status: RunComplete, Entries: make([]JournalEntry, 0, n), Conflicts: p.Conflicts}
 	for i := range p.Actions {
 		o := Outcome{Err: ErrNotRun}
 		if i < len(outcomes) {
 			o = outcomes[i]
+		}
+		if doneOnly && errors.Is(o.Err, ErrNotRun) {
+			continue
 		}
 		e := JournalEntry{Action: journalAction(p.Actions[i]), Status: StatusOK}
 		switch {
@@ -109,7 +135,7 @@ func NewRunJournal(run string, p *Plan, outcomes []Outcome) RunJournal {
 		case e.Op == Copy || e.Op == Move:
 			e.NewUID = o.UID
 		}
-		j.Entries[i] = e
+		j.Entries = append(j.Entries, e)
 	}
 	return j
 }

@@ -133,3 +133,28 @@ func TestDecodeStateIgnoresJournal(t *testing.T) {
 		t.Errorf("DecodeState with a journal = %+v, %v; want %+v", got, err, st)
 	}
 }
+
+// TestCheckpointJournalListsWhatWasDone: a checkpoint's journal holds
+// the actions finished so far, failed ones included, and leaves out
+// those not run yet; it says the run is incomplete.
+func TestCheckpointJournalListsWhatWasDone(t *testing.T) {
+	p := &reconcile.Plan{Actions: []reconcile.Action{
+		{Op: reconcile.Copy, Side: reconcile.B, Mailbox: "INBOX", SrcMailbox: "INBOX", SrcUID: 1},
+		{Op: reconcile.Copy, Side: reconcile.B, Mailbox: "INBOX", SrcMailbox: "INBOX", SrcUID: 2},
+		{Op: reconcile.Expunge, Side: reconcile.A, Mailbox: "Work", UID: 7},
+	}}
+	outcomes := []reconcile.Outcome{{UID: 10}, {Err: reconcile.ErrNotRun}, {Err: errors.New("refused")}}
+	j := reconcile.NewCheckpointJournal("r1", p, outcomes)
+	if j.Status != reconcile.RunIncomplete || len(j.Entries) != 2 {
+		t.Fatalf("checkpoint journal: status %q, %d entries; want incomplete, 2", j.Status, len(j.Entries))
+	}
+	if e := j.Entries[0]; e.SrcUID != 1 || e.Status != reconcile.StatusOK || e.NewUID != 10 {
+		t.Errorf("first entry = %+v, want the copy of uid 1, ok, new uid 10", e)
+	}
+	if e := j.Entries[1]; e.UID != 7 || e.Status != reconcile.StatusFailed {
+		t.Errorf("second entry = %+v, want the failed expunge of uid 7", e)
+	}
+	if full := reconcile.NewRunJournal("r1", p, outcomes); len(full.Entries) != 3 || full.Entries[1].Status != reconcile.StatusNotRun {
+		t.Errorf("the run's journal lists %d entries (second %q), want all 3 with the second not run", len(full.Entries), full.Entries[1].Status)
+	}
+}
