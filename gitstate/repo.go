@@ -82,6 +82,9 @@ type Repo struct {
 	git *git.Repository
 	wt  *git.Worktree
 	mu  sync.Mutex
+	// zw is the zlib writer Stage compresses blobs with, kept for the
+	// next Stage (under mu).
+	zw *zlib.Writer
 }
 
 // Commit describes one commit of the state repository.

@@ -99,7 +99,10 @@ func (r *Repo) Stage(ctx context.Context, prefix string, files map[string][]byte
 	// updated here, and the index written once at the end: go-git's Add
 	// reads and rewrites the whole index for every file, which at a few
 	// hundred changed files cost more than the files themselves.
-	var zw *zlib.Writer
+	// The zlib writer (about 1 MB of tables) is the Repo's, kept from
+	// one Stage to the next: a run that checkpoints stages many times.
+	zw := r.zw
+	defer func() { r.zw = zw }()
 	var buf []byte
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {
