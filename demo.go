@@ -247,6 +247,14 @@ pair "work-backup" {
 	if err := cmdLog(ctx, &dg); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nthe state repository is a Git repo: try 'git -C <state> log -p' on your own runs.\n")
+	step("mailtwin show HEAD  (what the last run did, message by message, from its journal)")
+	if err := cmdShow(ctx, &dg, "HEAD"); err != nil {
+		return err
+	}
+	step("mailtwin diff HEAD^  (how the agreed state changed in the last run)")
+	if err := cmdDiff(ctx, &dg, "HEAD^", "HEAD"); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nthe state repository is a Git repo: try 'git -C <state> log -p' on your own runs;\n'mailtwin revert REV' undoes a run on the mailboxes.\n")
 	return nil
 }

@@ -73,6 +73,10 @@ func TestDemo(t *testing.T) {
 		"=== mailtwin plan  (nothing left to do",
 		`pair "work-backup": no changes`,
 		"=== mailtwin log",
+		"=== mailtwin show HEAD",
+		`> b:"INBOX" uid 6 -> "Work" m:`, // the journal's move, by UID and identity
+		"=== mailtwin diff HEAD^",
+		`"Invoices" (renamed from "Receipts")`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("demo output lacks %q", want)
