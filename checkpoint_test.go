@@ -20,51 +20,7 @@ import (
 // complete run.
 func TestCheckpointSurvivesKill(t *testing.T) {
 	t.Parallel()
-	bin, err := exec.LookPath("mailtwin")
-	if err != nil {
-		t.Fatalf("the mailtwin command testscript installs is not on PATH: %v", err)
-	}
-	srv := imaptest.StartDovecot(t, userA, userB)
-	rec := imaptest.Record(t, srv)
-	tr := newSweepTrial(t, srv, userA, userB, rec.Addr)
-	tr.pairExtra = ""
-	tr.writeConfig(t, rec.Addr)
-	cfg, err := os.ReadFile(tr.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// One connection per account: the folders are copied one after the
-	// other, F1, F2, F3, so the kill comes after two whole folders.
-	patched := strings.Replace(string(cfg), "state { path = ", "state {\n  checkpoint_actions = 1\n  path = ", 1)
-	patched = strings.Replace(patched, "\" }\n", "\"\n}\n", 1)
-	patched = strings.ReplaceAll(patched, "tls = \"none\"", "tls = \"none\"\n  connections = 1")
-	if err := os.WriteFile(tr.config, []byte(patched), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f := tr.fixture(t)
-	for _, mb := range []string{"F1", "F2", "F3"} {
-		for _, id := range []string{"x", "y", "z"} {
-			f.put(userA, mb, mb+id)
-		}
-	}
-
-	started := make(chan *os.Process, 1)
-	proc := make(chan *os.Process, 1)
-	var killed atomic.Bool
-	rec.Intercept(func(e imaptest.Event) imaptest.Action {
-		if e.Stage != imaptest.Received || e.Verb != "APPEND" || mailboxArg(e.Line) != "F3" || !killed.CompareAndSwap(false, true) {
-			return imaptest.Action{}
-		}
-		p := <-proc
-		p.Signal(syscall.SIGKILL)
-		return imaptest.Action{Do: imaptest.Cut}
-	})
-	go func() { proc <- <-started }()
-	code, out := runMailtwin(t, bin, tr.config, started)
-	rec.Intercept(nil)
-	if code != -1 || !killed.Load() {
-		t.Fatalf("apply was to be killed at its first APPEND into F3; it exited %d:\n%s", code, out)
-	}
+	tr, f, rec := killedFirstSync(t)
 
 	if code, log := tr.mailtwin("log"); code != 0 || !strings.Contains(log, "sync (incomplete)") {
 		t.Errorf("log after the kill (exit %d) shows no incomplete run:\n%s", code, log)
@@ -108,50 +64,10 @@ func TestCheckpointSurvivesKill(t *testing.T) {
 // again.
 func TestKilledRunShownAndReverted(t *testing.T) {
 	t.Parallel()
-	bin, err := exec.LookPath("mailtwin")
-	if err != nil {
-		t.Fatalf("the mailtwin command testscript installs is not on PATH: %v", err)
-	}
-	srv := imaptest.StartDovecot(t, userA, userB)
-	rec := imaptest.Record(t, srv)
-	tr := newSweepTrial(t, srv, userA, userB, rec.Addr)
-	tr.pairExtra = ""
-	tr.writeConfig(t, rec.Addr)
-	cfg, err := os.ReadFile(tr.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	patched := strings.Replace(string(cfg), "state { path = ", "state {\n  checkpoint_actions = 1\n  path = ", 1)
-	patched = strings.Replace(patched, "\" }\n", "\"\n}\n", 1)
-	patched = strings.ReplaceAll(patched, "tls = \"none\"", "tls = \"none\"\n  connections = 1")
-	if err := os.WriteFile(tr.config, []byte(patched), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f := tr.fixture(t)
-	for _, mb := range []string{"F1", "F2", "F3"} {
-		for _, id := range []string{"x", "y", "z"} {
-			f.put(userA, mb, mb+id)
-		}
-	}
-	started := make(chan *os.Process, 1)
-	proc := make(chan *os.Process, 1)
-	var killed atomic.Bool
-	rec.Intercept(func(e imaptest.Event) imaptest.Action {
-		if e.Stage != imaptest.Received || e.Verb != "APPEND" || mailboxArg(e.Line) != "F3" || !killed.CompareAndSwap(false, true) {
-			return imaptest.Action{}
-		}
-		p := <-proc
-		p.Signal(syscall.SIGKILL)
-		return imaptest.Action{Do: imaptest.Cut}
-	})
-	go func() { proc <- <-started }()
-	code, out := runMailtwin(t, bin, tr.config, started)
-	rec.Intercept(nil)
-	if code != -1 || !killed.Load() {
-		t.Fatalf("apply was to be killed at its first APPEND into F3; it exited %d:\n%s", code, out)
-	}
+	tr, f, rec := killedFirstSync(t)
+	srv := rec.Server()
 
-	code, out = tr.mailtwin("show", "--json", "HEAD")
+	code, out := tr.mailtwin("show", "--json", "HEAD")
 	if code != 0 {
 		t.Fatalf("show HEAD after the kill exited %d:\n%s", code, out)
 	}
@@ -196,4 +112,63 @@ func TestKilledRunShownAndReverted(t *testing.T) {
 		}
 	}
 	f.want(userA, "F1", "F1x -", "F1y -", "F1z -")
+}
+
+// withCheckpointEveryAction rewrites tr's config for a checkpoint after
+// every batch of actions and one connection per account, so that a
+// first sync copies its folders one after the other and commits after
+// each.
+func withCheckpointEveryAction(t *testing.T, tr *sweepTrial) {
+	t.Helper()
+	cfg, err := os.ReadFile(tr.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patched := strings.Replace(string(cfg), "state { path = ", "state {\n  checkpoint_actions = 1\n  path = ", 1)
+	patched = strings.Replace(patched, "\" }\n", "\"\n}\n", 1)
+	patched = strings.ReplaceAll(patched, "tls = \"none\"", "tls = \"none\"\n  connections = 1")
+	if err := os.WriteFile(tr.config, []byte(patched), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// killedFirstSync starts a first sync of F1, F2 and F3 (three messages
+// each, on a) with a checkpoint after every batch, and kills it with
+// SIGKILL at its first APPEND into F3: after two whole folders.
+func killedFirstSync(t *testing.T) (*sweepTrial, *syncFixture, *imaptest.Recorder) {
+	t.Helper()
+	bin, err := exec.LookPath("mailtwin")
+	if err != nil {
+		t.Fatalf("the mailtwin command testscript installs is not on PATH: %v", err)
+	}
+	srv := imaptest.StartDovecot(t, userA, userB)
+	rec := imaptest.Record(t, srv)
+	tr := newSweepTrial(t, srv, userA, userB, rec.Addr)
+	tr.pairExtra = ""
+	tr.writeConfig(t, rec.Addr)
+	withCheckpointEveryAction(t, tr)
+	f := tr.fixture(t)
+	for _, mb := range []string{"F1", "F2", "F3"} {
+		for _, id := range []string{"x", "y", "z"} {
+			f.put(userA, mb, mb+id)
+		}
+	}
+	started := make(chan *os.Process, 1)
+	proc := make(chan *os.Process, 1)
+	var killed atomic.Bool
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if e.Stage != imaptest.Received || e.Verb != "APPEND" || mailboxArg(e.Line) != "F3" || !killed.CompareAndSwap(false, true) {
+			return imaptest.Action{}
+		}
+		p := <-proc
+		p.Signal(syscall.SIGKILL)
+		return imaptest.Action{Do: imaptest.Cut}
+	})
+	go func() { proc <- <-started }()
+	code, out := runMailtwin(t, bin, tr.config, started)
+	rec.Intercept(nil)
+	if code != -1 || !killed.Load() {
+		t.Fatalf("apply was to be killed at its first APPEND into F3; it exited %d:\n%s", code, out)
+	}
+	return tr, f, rec
 }

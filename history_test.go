@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -224,16 +223,7 @@ func TestHistoryRevertCheckpointedRun(t *testing.T) {
 		tr := newSweepTrial(t, srv, userA, userB, srv.Addr)
 		tr.pairExtra = "  defaults {\n    max_deletes = \"100%\"\n  }\n"
 		tr.writeConfig(t, srv.Addr)
-		cfg, err := os.ReadFile(tr.config)
-		if err != nil {
-			t.Fatal(err)
-		}
-		patched := strings.Replace(string(cfg), "state { path = ", "state {\n  checkpoint_actions = 1\n  path = ", 1)
-		patched = strings.Replace(patched, "\" }\n", "\"\n}\n", 1)
-		patched = strings.ReplaceAll(patched, "tls = \"none\"", "tls = \"none\"\n  connections = 1")
-		if err := os.WriteFile(tr.config, []byte(patched), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		withCheckpointEveryAction(t, tr)
 		f := tr.fixture(t)
 		f.put(userA, "INBOX", "m1")
 		tr.apply(t)
