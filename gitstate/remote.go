@@ -537,22 +537,28 @@ func (r *Repo) topEntries(c *object.Commit) (map[string]object.TreeEntry, error)
 	return out, nil
 }
 
+// topEntriesAround returns the top-level entries of c's first parent
+// (none for a root commit) and of c.
+func (r *Repo) topEntriesAround(c *object.Commit) (before, after map[string]object.TreeEntry, err error) {
+	var parent *object.Commit
+	if c.NumParents() > 0 {
+		if parent, err = c.Parent(0); err != nil {
+			return nil, nil, fmt.Errorf("read parent of %s: %w", c.Hash, err)
+		}
+	}
+	if before, err = r.topEntries(parent); err != nil {
+		return nil, nil, err
+	}
+	if after, err = r.topEntries(c); err != nil {
+		return nil, nil, err
+	}
+	return before, after, nil
+}
+
 // changedDirs returns the top-level names whose entry commit c changed
 // relative to its first parent.
 func (r *Repo) changedDirs(c *object.Commit) ([]string, error) {
-	var parent *object.Commit
-	if c.NumParents() > 0 {
-		p, err := c.Parent(0)
-		if err != nil {
-			return nil, fmt.Errorf("read parent of %s: %w", c.Hash, err)
-		}
-		parent = p
-	}
-	before, err := r.topEntries(parent)
-	if err != nil {
-		return nil, err
-	}
-	after, err := r.topEntries(c)
+	before, after, err := r.topEntriesAround(c)
 	if err != nil {
 		return nil, err
 	}
@@ -575,19 +581,7 @@ func (r *Repo) changedDirs(c *object.Commit) ([]string, error) {
 // top-level entries c changed taken from c, with c's message and
 // author; the committer is mailtwin, now.
 func (r *Repo) replay(c, onto *object.Commit) (*object.Commit, error) {
-	var parent *object.Commit
-	if c.NumParents() > 0 {
-		p, err := c.Parent(0)
-		if err != nil {
-			return nil, fmt.Errorf("read parent of %s: %w", c.Hash, err)
-		}
-		parent = p
-	}
-	before, err := r.topEntries(parent)
-	if err != nil {
-		return nil, err
-	}
-	after, err := r.topEntries(c)
+	before, after, err := r.topEntriesAround(c)
 	if err != nil {
 		return nil, err
 	}
