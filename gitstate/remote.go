@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/go-git/go-git/v5"
@@ -15,6 +17,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+	"golang.org/x/crypto/ssh"
 )
 
 // RemoteName is the name the state repository's remote is recorded
@@ -99,12 +102,8 @@ func (o Remote) auth() (transport.AuthMethod, error) {
 			}
 			auth, helper = a, &a.HostKeyCallbackHelper
 		}
-		if o.SSHKnownHosts != "" {
-			cb, err := gitssh.NewKnownHostsCallback(o.SSHKnownHosts)
-			if err != nil {
-				return nil, fmt.Errorf("ssh known_hosts %s: %w", o.SSHKnownHosts, err)
-			}
-			helper.HostKeyCallback = cb
+		if err := o.hostKeyCheck(helper, ep); err != nil {
+			return nil, err
 		}
 		return auth, nil
 	case "http", "https":
@@ -114,6 +113,40 @@ func (o Remote) auth() (transport.AuthMethod, error) {
 		return &githttp.BasicAuth{Username: TokenUsername, Password: o.Token}, nil
 	}
 	return nil, nil
+}
+
+// hostKeyCheck sets helper to check the server's host key against
+// o.SSHKnownHosts, or the default known_hosts files when it is empty,
+// and to ask the server for a host key of a type those files hold for
+// its address. Without the latter the ssh library asks for its own
+// first choice (ecdsa), and a server that has several host keys, as
+// most do, answers with one the file lacks: "key mismatch" although
+// the file holds the server's ed25519 key. go-git sets the types only
+// when it makes the callback itself, which it does not for key-file or
+// ssh-agent auth.
+func (o Remote) hostKeyCheck(helper *gitssh.HostKeyCallbackHelper, ep *transport.Endpoint) error {
+	var files []string
+	where := "the default known_hosts files"
+	if o.SSHKnownHosts != "" {
+		files, where = []string{o.SSHKnownHosts}, o.SSHKnownHosts
+	}
+	db, err := gitssh.NewKnownHostsDb(files...)
+	if err != nil {
+		return fmt.Errorf("ssh known_hosts %s: %w", where, err)
+	}
+	port := ep.Port
+	if port <= 0 {
+		port = gitssh.DefaultPort
+	}
+	check := db.HostKeyCallback()
+	helper.HostKeyCallback = func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+		if err := check(hostname, remote, key); err != nil {
+			return fmt.Errorf("host key of %s checked against %s: %w", hostname, where, err)
+		}
+		return nil
+	}
+	helper.HostKeyAlgorithms = db.HostKeyAlgorithms(net.JoinHostPort(ep.Host, strconv.Itoa(port)))
+	return nil
 }
 
 // ConflictError is returned by [Repo.Pull] and [Repo.Push] when the
