@@ -16,7 +16,9 @@ import (
 type stateRepo struct{ repo *gitstate.Repo }
 
 func (s stateRepo) Load(ctx context.Context, pair string) (reconcile.State, error) {
-	files, err := s.repo.Files(ctx, pair)
+	// The folder state files are directly in the pair's directory; the
+	// journal, in a directory of its own, is not read.
+	files, err := s.repo.FilesFlat(ctx, pair)
 	if err != nil {
 		return reconcile.State{}, err
 	}
@@ -35,19 +37,13 @@ func (s stateRepo) Save(ctx context.Context, pair string, st reconcile.State) er
 }
 
 // SaveRun stages st with journal as the pair's journal file; with a nil
-// journal, the one HEAD has is kept.
+// journal, the one staged is kept, unread (it can be megabytes).
 func (s stateRepo) SaveRun(ctx context.Context, pair string, st reconcile.State, journal []byte) error {
 	files := reconcile.EncodeState(st)
 	if journal == nil {
-		j, err := readJournal(ctx, s.repo, "", pair)
-		if err != nil {
-			return err
-		}
-		journal = j
+		return s.repo.StageKeeping(ctx, pair, files, reconcile.JournalFile)
 	}
-	if journal != nil {
-		files[reconcile.JournalFile] = journal
-	}
+	files[reconcile.JournalFile] = journal
 	return s.repo.Stage(ctx, pair, files)
 }
 

@@ -572,3 +572,27 @@ func TestCanceledContext(t *testing.T) {
 	}
 	wantFiles(t, files(t, r, "work"), map[string]string{"a": "1"})
 }
+
+// TestStageKeepingAndFilesFlat: StageKeeping replaces a prefix's files
+// but leaves the kept one as staged, in the next commit too; FilesFlat
+// reads the files directly in the prefix and none below it.
+func TestStageKeepingAndFilesFlat(t *testing.T) {
+	r := newRepo(t)
+	ctx := context.Background()
+	commit(t, r, "p", map[string]string{"a.state": "1\n", "b.state": "2\n", "journal/actions": "run 1\n"}, "first")
+	if err := r.StageKeeping(ctx, "p", bytesMap(map[string]string{"a.state": "3\n"}), "journal/actions"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Commit(ctx, "second"); err != nil {
+		t.Fatal(err)
+	}
+	wantFiles(t, files(t, r, "p"), map[string]string{"a.state": "3\n", "journal/actions": "run 1\n"})
+	if _, err := os.Lstat(filepath.Join(r.Dir(), "p", "journal", "actions")); err != nil {
+		t.Errorf("the kept file left the worktree: %v", err)
+	}
+	flat, err := r.FilesFlat(ctx, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFiles(t, stringMap(flat), map[string]string{"a.state": "3\n"})
+}

@@ -207,6 +207,17 @@ func (r *Repo) head() (*object.Commit, error) {
 // when HEAD does not exist yet or prefix is absent. Files reads
 // committed objects only: what is staged or in the worktree is ignored.
 func (r *Repo) Files(ctx context.Context, prefix string) (map[string][]byte, error) {
+	return r.files(ctx, prefix, true)
+}
+
+// FilesFlat is Files without the subdirectories of prefix: only the
+// files directly in it. A pair's folder state files are; its journal,
+// which can be megabytes after a first sync, is not read with them.
+func (r *Repo) FilesFlat(ctx context.Context, prefix string) (map[string][]byte, error) {
+	return r.files(ctx, prefix, false)
+}
+
+func (r *Repo) files(ctx context.Context, prefix string, recursive bool) (map[string][]byte, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -222,7 +233,7 @@ func (r *Repo) Files(ctx context.Context, prefix string) (map[string][]byte, err
 	if c.IsZero() {
 		return map[string][]byte{}, nil
 	}
-	files, err := r.filesIn(ctx, tree, prefix)
+	files, err := r.filesIn(ctx, tree, prefix, recursive)
 	if err != nil {
 		return nil, fmt.Errorf("read %s in state repo %s: %w", prefix, r.dir, err)
 	}
@@ -322,7 +333,7 @@ func (r *Repo) FilesAt(ctx context.Context, rev, prefix string) (map[string][]by
 	if err != nil {
 		return nil, fmt.Errorf("state repo %s: %w", r.dir, err)
 	}
-	files, err := r.filesIn(ctx, c.TreeHash, prefix)
+	files, err := r.filesIn(ctx, c.TreeHash, prefix, true)
 	if err != nil {
 		return nil, fmt.Errorf("read %s at %s in state repo %s: %w", prefix, rev, r.dir, err)
 	}
@@ -330,7 +341,7 @@ func (r *Repo) FilesAt(ctx context.Context, rev, prefix string) (map[string][]by
 }
 
 // filesIn reads the regular files under prefix in the tree th.
-func (r *Repo) filesIn(ctx context.Context, th plumbing.Hash, prefix string) (map[string][]byte, error) {
+func (r *Repo) filesIn(ctx context.Context, th plumbing.Hash, prefix string, recursive bool) (map[string][]byte, error) {
 	files := map[string][]byte{}
 	tree, err := r.git.TreeObject(th)
 	if err != nil {
@@ -360,7 +371,7 @@ func (r *Repo) filesIn(ctx context.Context, th plumbing.Hash, prefix string) (ma
 			staged[e.Name] = e
 		}
 	}
-	w := object.NewTreeWalker(tree, true, nil)
+	w := object.NewTreeWalker(tree, recursive, nil)
 	defer w.Close()
 	for {
 		if err := ctx.Err(); err != nil {

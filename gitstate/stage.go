@@ -41,6 +41,22 @@ import (
 // "." or ".." elements or a ".git" element, and no path may be a parent
 // directory of another.
 func (r *Repo) Stage(ctx context.Context, prefix string, files map[string][]byte) error {
+	return r.stage(ctx, prefix, files, nil)
+}
+
+// StageKeeping is Stage, except that the files under prefix named in
+// keep (relative paths, as files' keys) are left as they are staged:
+// neither removed nor read. A pair's state is staged this way when the
+// run leaves its journal as it was.
+func (r *Repo) StageKeeping(ctx context.Context, prefix string, files map[string][]byte, keep ...string) error {
+	k := make(map[string]bool, len(keep))
+	for _, p := range keep {
+		k[p] = true
+	}
+	return r.stage(ctx, prefix, files, k)
+}
+
+func (r *Repo) stage(ctx context.Context, prefix string, files map[string][]byte, keep map[string]bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	errf := func(err error) error {
@@ -82,12 +98,12 @@ func (r *Repo) Stage(ctx context.Context, prefix string, files map[string][]byte
 
 	// Remove first, so that a file may turn into a directory and back.
 	root := r.worktreePath(prefix)
-	if err := removeExtra(root, files); err != nil {
+	if err := removeExtra(root, files, keep); err != nil {
 		return errf(err)
 	}
 	dirty := false
 	for rel := range staged {
-		if _, ok := files[rel]; !ok {
+		if _, ok := files[rel]; !ok && !keep[rel] {
 			if _, err := idx.Remove(pre + rel); err != nil {
 				return errf(fmt.Errorf("unstage %s: %w", pre+rel, err))
 			}
@@ -244,7 +260,7 @@ func (r *Repo) upToDate(e *index.Entry, p string, data []byte, buf *[]byte) bool
 // removeExtra removes every file under root whose path relative to root
 // is not a key of keep, including temporary files a killed run left,
 // then the directories that became empty.
-func removeExtra(root string, keep map[string][]byte) error {
+func removeExtra(root string, files map[string][]byte, keep map[string]bool) error {
 	fi, err := os.Lstat(root)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -268,7 +284,8 @@ func removeExtra(root string, keep map[string][]byte) error {
 		if err != nil {
 			return err
 		}
-		if _, ok := keep[filepath.ToSlash(rel)]; ok && d.Type().IsRegular() {
+		rel = filepath.ToSlash(rel)
+		if _, ok := files[rel]; (ok || keep[rel]) && d.Type().IsRegular() {
 			return nil
 		}
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
