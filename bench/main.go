@@ -299,6 +299,15 @@ func runTool(t *tool, rep int, da, db *dovecot, pa, pb *proxy, golden string, se
 			return nil, fmt.Errorf("%s: check: %w", w, err)
 		}
 		r.check = diff
+		if diff != "" {
+			// The next repetition starts from an empty tool directory:
+			// keep this one, with the run's log, state and timeline, for
+			// whoever looks into the failure (with -keep it survives).
+			kept := fmt.Sprintf("%s-failed-%s-rep%d", t.dir, w, rep)
+			if err := cp(t.dir, kept); err == nil {
+				diff += " (tool directory kept as " + kept + ")"
+			}
+		}
 		var problems []string
 		if r.base.err != nil {
 			problems = append(problems, "baseline FAILED: "+r.base.err.Error())
