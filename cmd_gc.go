@@ -8,8 +8,10 @@ import (
 // cmdGC packs the whole state repository into one pack, with each
 // version of a state file stored as a delta against the next, and
 // removes the loose objects and older packs it replaces. apply packs
-// on its own as loose objects pile up; gc is for when a repository
-// should be as small as it can be, such as before copying it away.
+// loose objects on its own as they pile up, a pack at a time, but never
+// merges packs (that would take a commit past 2 s): gc does, now and
+// then (apply suggests it from gitstate.GCHintPacks packs on), or
+// before a repository is copied away.
 func cmdGC(ctx context.Context, g *globalOptions) error {
 	_, repo, err := openState(ctx, g)
 	if err != nil {
