@@ -349,3 +349,38 @@ func TestFlagChangesOneStorePerFlag(t *testing.T) {
 		f.settled()
 	})
 }
+
+// TestCopyWindowCarriesOverFolders: with one connection per account, a
+// first sync copies F1 then F2, three messages each, on Dovecot (which
+// takes MULTIAPPEND). F1's copy starts one message at a time and its
+// window grows; F2's starts where F1's left off, so its three messages
+// go as one APPEND command, not one and then two.
+func TestCopyWindowCarriesOverFolders(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.connections = [2]int{1, 1}
+	for _, mb := range []string{"F1", "F2"} {
+		for i := range 3 {
+			f.put(userA, mb, fmt.Sprintf("%s-%d", mb, i))
+		}
+	}
+	rec := f.record()
+	f.sync()
+	perFolder := map[string][]int{}
+	for _, c := range rec.Commands() {
+		if !strings.HasPrefix(c, "APPEND ") {
+			continue
+		}
+		mb := mailboxArg(c)
+		perFolder[mb] = append(perFolder[mb], len(appendLiteralRE.FindAllString(c, -1)))
+	}
+	first, second := perFolder["F1"], perFolder["F2"]
+	if len(first) < 2 {
+		t.Errorf("F1's copy sent messages per APPEND %v: want its window to start at one message", first)
+	}
+	if len(second) != 1 || second[0] != 3 {
+		t.Errorf("F2's copy sent messages per APPEND %v, want [3]: the window F1's copy reached carries over\n%s", second, strings.Join(rec.Commands(), "\n"))
+	}
+	f.wantBoth("F1", "F1-0 -", "F1-1 -", "F1-2 -")
+	f.wantBoth("F2", "F2-0 -", "F2-1 -", "F2-2 -")
+}
