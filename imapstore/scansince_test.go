@@ -6,7 +6,9 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -196,5 +198,68 @@ func TestScanSinceModSeqBackwards(t *testing.T) {
 	}
 	if d := sameScan(f, scan(t, st, "Box")); d != "" {
 		t.Errorf("HIGHESTMODSEQ below the point: %s", d)
+	}
+}
+
+// TestScanSincePipelines: a folder with a changed flag, an expunged
+// message and a new one is scanned in one round trip: FETCH
+// CHANGEDSINCE, the FETCH of the new message and the UID SEARCH go out
+// with the EXAMINE. The recorder holds the EXAMINE's answer until the
+// UID SEARCH has come: a scan that waited for the EXAMINE first would
+// never send it, and the test fails at its deadline.
+func TestScanSincePipelines(t *testing.T) {
+	t.Parallel()
+	srv := imaptest.StartDovecot(t, "alice")
+	srv.Create(t, "alice", "Box")
+	for i := range 5 {
+		srv.Append(t, "alice", "Box", msg(i))
+	}
+	rec := imaptest.Record(t, srv)
+	st := open(t, rec.Server(), "alice")
+	ctx := context.Background()
+	k := known(scan(t, st, "Box"))
+	msgs := srv.Messages(t, "alice", "Box")
+	srv.AddFlags(t, "alice", "Box", msgs[0].UID, imap.FlagFlagged)
+	srv.Expunge(t, "alice", "Box", msgs[1].UID)
+	srv.Append(t, "alice", "Box", msg(9))
+
+	searched := make(chan struct{})
+	var once sync.Once
+	var mu sync.Mutex
+	var before []string // commands received before the EXAMINE's answer went out
+	answered := false
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		mu.Lock()
+		if e.Stage == imaptest.Received && !answered {
+			before = append(before, e.Verb)
+		}
+		mu.Unlock()
+		if e.Stage == imaptest.Received && e.Verb == "UID SEARCH" {
+			once.Do(func() { close(searched) })
+		}
+		if e.Stage == imaptest.Answered && e.Verb == "EXAMINE" {
+			select {
+			case <-searched:
+			case <-time.After(5 * time.Second):
+			}
+			mu.Lock()
+			answered = true
+			mu.Unlock()
+		}
+		return imaptest.Action{}
+	})
+	f := folder(t, st, "Box")
+	if err := st.ScanSince(ctx, &f, k); err != nil {
+		t.Fatal(err)
+	}
+	rec.Intercept(nil)
+	mu.Lock()
+	got := slices.Clone(before)
+	mu.Unlock()
+	if n := slices.Index(got, "EXAMINE"); n < 0 || !slices.Equal(got[n:], []string{"EXAMINE", "UID FETCH", "UID FETCH", "UID SEARCH"}) {
+		t.Errorf("commands received before the EXAMINE was answered: %v, want EXAMINE, two UID FETCHes and UID SEARCH", got)
+	}
+	if d := sameScan(f, scan(t, st, "Box")); d != "" {
+		t.Errorf("pipelined scan differs from Scan: %s", d)
 	}
 }
