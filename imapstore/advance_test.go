@@ -3,6 +3,8 @@ package imapstore_test
 import (
 	"bytes"
 	"context"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,5 +91,53 @@ func TestAdvanceScanPoint(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAdvanceScanPointOneRoundTrip: the check sends its FETCH
+// CHANGEDSINCE with the EXAMINE. The recorder holds the EXAMINE's answer
+// until the FETCH has come: a check that waited for the EXAMINE first
+// would never send it, and the test fails at its deadline.
+func TestAdvanceScanPointOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	srv := imaptest.StartDovecot(t, "alice")
+	srv.Create(t, "alice", "Box")
+	for i := range 3 {
+		srv.Append(t, "alice", "Box", msg(i))
+	}
+	rec := imaptest.Record(t, srv)
+	st := open(t, rec.Server(), "alice")
+	ctx := context.Background()
+	before := scan(t, st, "Box")
+	k := known(before)
+	if err := st.StoreFlags(ctx, "Box", []reconcile.UID{before.Messages[0].UID}, reconcile.NewFlags(`\Answered`), nil); err != nil {
+		t.Fatal(err)
+	}
+	expect := known(scan(t, st, "Box"))
+	expect.UIDValidity, expect.UIDNext, expect.HighestModSeq = k.UIDValidity, k.UIDNext, k.HighestModSeq
+
+	fetched := make(chan struct{})
+	var once sync.Once
+	var early atomic.Bool // the FETCH came before the EXAMINE was answered
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if e.Stage == imaptest.Received && e.Verb == "UID FETCH" {
+			once.Do(func() { close(fetched) })
+		}
+		if e.Stage == imaptest.Answered && e.Verb == "EXAMINE" {
+			select {
+			case <-fetched:
+				early.Store(true)
+			case <-time.After(5 * time.Second):
+			}
+		}
+		return imaptest.Action{}
+	})
+	_, ok, err := st.AdvanceScanPoint(ctx, "Box", expect)
+	rec.Intercept(nil)
+	if err != nil || !ok {
+		t.Fatalf("AdvanceScanPoint = %v, %v; want ok", ok, err)
+	}
+	if !early.Load() {
+		t.Errorf("the FETCH CHANGEDSINCE was sent after the EXAMINE's answer: two round trips, want one")
 	}
 }
