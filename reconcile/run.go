@@ -59,13 +59,30 @@ var ErrActionsFailed = errors.New("some actions failed")
 // plan, and (unless PlanOnly) execute and save the next state. A guard
 // error returns the Result with its Plan and changes nothing.
 func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (*Result, error) {
-	base, err := repo.Load(ctx, opts.Pair)
-	if err != nil {
-		return nil, fmt.Errorf("load state of pair %q: %w", opts.Pair, err)
+	// The state is read while the servers answer LIST: at 100,000
+	// messages each takes tens of milliseconds, and a run that finds
+	// nothing to do is little else.
+	var base State
+	var loadErr error
+	loaded := make(chan struct{})
+	go func() {
+		defer close(loaded)
+		base, loadErr = repo.Load(ctx, opts.Pair)
+	}()
+	loadBase := func() (State, error) {
+		<-loaded
+		if loadErr != nil {
+			return base, fmt.Errorf("load state of pair %q: %w", opts.Pair, loadErr)
+		}
+		return base, nil
 	}
 	pl := newPool([2]Mailstore{a, b}, opts.Connections)
 	defer pl.close()
-	lists, err := listBoth(ctx, opts.Policy, pl, base)
+	lists, same, err := listBoth(ctx, opts.Policy, pl, loadBase)
+	<-loaded
+	if loadErr != nil {
+		return nil, fmt.Errorf("load state of pair %q: %w", opts.Pair, loadErr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pair %q: %w", opts.Pair, err)
 	}
@@ -83,6 +100,15 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 		ck = &checkpointer{plan: plan, fn: opts.Checkpoint, every: opts.CheckpointActions, interval: opts.CheckpointInterval, last: time.Now()}
 	}
 	res.Outcomes = execute(ctx, plan, pl, opts.Progress, ck)
+	if same && len(plan.Actions) == 0 {
+		// Every folder is as the base left it, on both sides, and
+		// nothing was done: the next state is the base, which the
+		// state repository holds already (Lock reset anything staged
+		// to HEAD). Encoding and staging it again cost a no-op run of
+		// 100,000 messages a third of its time.
+		res.State = base
+		return res, ctx.Err()
+	}
 	res.State = Next(plan, res.Outcomes)
 	advanceScanPointsOn(ctx, plan, res.Outcomes, pl, &res.State)
 	if err := repo.Save(ctx, opts.Pair, res.State); err != nil {
@@ -113,9 +139,13 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 // one). Folders outside the pair (outside a side's prefix) and folders
 // whose policy is direction none are not scanned. A folder the base
 // knows a scan point for (knownOf) is scanned from there where the
-// Mailstore is an IncrementalScanner.
-func listBoth(ctx context.Context, p Policy, pl *pool, base State) ([2]Listing, error) {
-	var lists [2]Listing
+// Mailstore is an IncrementalScanner. loadBase gives the base; it is
+// called once both LISTs are answered.
+//
+// same reports that the listings hold exactly the base's folders, each
+// as its scan point left it on both sides: the scan read nothing, and
+// the listings are the base's messages.
+func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, error)) (lists [2]Listing, same bool, err error) {
 	var errs [2]error
 	var wg sync.WaitGroup
 	for s := range 2 {
@@ -130,18 +160,22 @@ func listBoth(ctx context.Context, p Policy, pl *pool, base State) ([2]Listing, 
 	}
 	wg.Wait()
 	if err := errors.Join(errs[0], errs[1]); err != nil {
-		return lists, err
+		return lists, false, err
+	}
+	base, err := loadBase()
+	if err != nil {
+		return lists, false, err
 	}
 	names, err := newNamer(p.Naming, [2]*Listing{&lists[A], &lists[B]})
 	if err != nil {
-		return lists, err
+		return lists, false, err
 	}
 	// Folders whose listing says they are as the base left them are
 	// scanned on the first connection: by IncrementalScanner's contract
 	// that reads nothing, and it needs no other connection. The rest go
 	// to the pool.
 	var known [2]map[string]Known
-	var scan, same [2][]int
+	var scan, unchanged [2][]int
 	// grown counts, per side, the folders where at least two messages
 	// arrived since the base: copies to the other side will follow.
 	var grown [2]int
@@ -156,7 +190,7 @@ func listBoth(ctx context.Context, p Policy, pl *pool, base State) ([2]Listing, 
 			}
 			k, ok := known[s][f.Mailbox]
 			if ok && inc && k.unchanged(f) {
-				same[s] = append(same[s], i)
+				unchanged[s] = append(unchanged[s], i)
 				continue
 			}
 			scan[s] = append(scan[s], i)
@@ -183,7 +217,7 @@ func listBoth(ctx context.Context, p Policy, pl *pool, base State) ([2]Listing, 
 		wg.Go(func() {
 			known, scan := known[s], scan[s]
 			first := pl.conns[s][0]
-			for _, i := range same[s] {
+			for _, i := range unchanged[s] {
 				f := &lists[s].Folders[i]
 				if err := first.(IncrementalScanner).ScanSince(ctx, f, known[f.Mailbox]); err != nil {
 					errs[s] = fmt.Errorf("scan %q on %s (%s): %w", f.Mailbox, Side(s), first.Name(), err)
@@ -221,7 +255,35 @@ func listBoth(ctx context.Context, p Policy, pl *pool, base State) ([2]Listing, 
 		})
 	}
 	wg.Wait()
-	return lists, errors.Join(errs[0], errs[1])
+	if err := errors.Join(errs[0], errs[1]); err != nil {
+		return lists, false, err
+	}
+	return lists, allUnchanged(base, unchanged, scan), nil
+}
+
+// allUnchanged reports that the listings hold the base's folders and no
+// other, each unchanged since its scan point (by Known.unchanged) on
+// both sides: every base folder, on each side where it has a mailbox,
+// is among that side's unchanged folders, and nothing is to be scanned.
+func allUnchanged(base State, unchanged, scan [2][]int) bool {
+	for s := range 2 {
+		if len(scan[s]) > 0 {
+			return false
+		}
+		n := 0
+		for i := range base.Folders {
+			if base.Folders[i].Side(Side(s)).Mailbox != "" {
+				n++
+			}
+		}
+		// Each unchanged folder is a distinct mailbox that one base
+		// folder, and only one, claims (knownOf): equal counts mean
+		// every base mailbox was listed unchanged.
+		if len(unchanged[s]) != n {
+			return false
+		}
+	}
+	return true
 }
 
 // knownOf returns, by mailbox, the scan points the base records for side
