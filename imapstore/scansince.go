@@ -35,10 +35,16 @@ func (s *Store) ScanSince(ctx context.Context, f *reconcile.Folder, k reconcile.
 	if !usable {
 		return s.Scan(ctx, f)
 	}
-	old := make([]reconcile.Message, 0, len(k.Messages))
-	for _, m := range k.Messages {
-		if m.UID < k.UIDNext {
-			old = append(old, m)
+	// k.Messages is ours (see reconcile.IncrementalScanner), sorted by
+	// UID, and normally all below k.UIDNext: it is used as it is, not
+	// copied (100,000 messages in a no-op run at scale).
+	old := k.Messages
+	if n := len(old); n > 0 && old[n-1].UID >= k.UIDNext {
+		old = make([]reconcile.Message, 0, len(k.Messages))
+		for _, m := range k.Messages {
+			if m.UID < k.UIDNext {
+				old = append(old, m)
+			}
 		}
 	}
 	if f.HighestModSeq == k.HighestModSeq && f.UIDNext == k.UIDNext && f.NumMessages == len(old) {

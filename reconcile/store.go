@@ -73,7 +73,8 @@ type IncrementalScanner interface {
 	// k.HighestModSeq, and which of k's messages are gone. A message of
 	// k keeps k's identity. Where k cannot be used (another UIDVALIDITY,
 	// no CONDSTORE, a message k does not know below k.UIDNext) it reads
-	// the folder whole, as Scan.
+	// the folder whole, as Scan. k.Messages is the scanner's: it may
+	// become, or be changed into, f.Messages.
 	ScanSince(ctx context.Context, f *Folder, k Known) error
 }
 
