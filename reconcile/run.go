@@ -302,13 +302,18 @@ func knownOf(base State, s Side) map[string]Known {
 		if ss.Mailbox == "" || claims[ss.Mailbox] > 1 || ss.HighestModSeq == 0 || ss.UIDValidity == 0 || ss.UIDNext == 0 {
 			continue
 		}
-		k := Known{UIDValidity: ss.UIDValidity, UIDNext: ss.UIDNext, HighestModSeq: ss.HighestModSeq}
+		k := Known{UIDValidity: ss.UIDValidity, UIDNext: ss.UIDNext, HighestModSeq: ss.HighestModSeq,
+			Messages: make([]Message, 0, len(f.Records))}
 		for _, r := range f.Records {
 			if u := r.UID(s); u != 0 && u < ss.UIDNext {
 				k.Messages = append(k.Messages, Message{UID: u, Flags: r.Flags, ID: r.ID})
 			}
 		}
-		slices.SortFunc(k.Messages, func(a, b Message) int { return cmp.Compare(a.UID, b.UID) })
+		// The records are usually in UID order on one side at least.
+		byUID := func(a, b Message) int { return cmp.Compare(a.UID, b.UID) }
+		if !slices.IsSortedFunc(k.Messages, byUID) {
+			slices.SortFunc(k.Messages, byUID)
+		}
 		out[ss.Mailbox] = k
 	}
 	return out
