@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -380,4 +381,53 @@ func TestSavedPlanBadFile(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestSavedPlanRename: a saved plan that repeats a folder rename (Work
+// to Work2, made on a) on b carries it out, messages and all; a new
+// message in b's Work after the plan, the folder the plan renames, makes
+// it stale, and nothing is renamed.
+func TestSavedPlanRename(t *testing.T) {
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		for _, stale := range []bool{false, true} {
+			srv := start(t, userA, userB)
+			tr := newSweepTrial(t, srv, userA, userB, srv.Addr)
+			tr.pairExtra = ""
+			tr.writeConfig(t, srv.Addr)
+			f := tr.fixture(t)
+			srv.Create(t, userA, "Work")
+			f.put(userA, "Work", "w1")
+			f.put(userA, "INBOX", "m1")
+			tr.apply(t)
+			srv.Rename(t, userA, "Work", "Work2")
+			plan := filepath.Join(tr.dir, "plan.json")
+			if code, out := tr.mailtwin("plan", "--out", plan); code != 0 || !strings.Contains(out, `> b:"Work" rename folder -> "Work2"`) {
+				t.Fatalf("plan --out exited %d, want the rename:\n%s", code, out)
+			}
+			if stale {
+				f.put(userB, "Work", "w2")
+			}
+			before := historySnapshot(t, tr)
+			code, out := tr.mailtwin("apply", plan)
+			if stale {
+				if code != 1 || !strings.Contains(out, `stale plan: pair "p": folder "Work" on b: UIDNEXT`) {
+					t.Fatalf("apply FILE exited %d, want 1 and b's Work stale:\n%s", code, out)
+				}
+				if after := historySnapshot(t, tr); !maps.EqualFunc(before, after, slicesEqual) {
+					t.Errorf("apply FILE of a stale plan changed the accounts:\nbefore %q\nafter  %q", before, after)
+				}
+				continue
+			}
+			if code != 0 {
+				t.Fatalf("apply FILE exited %d:\n%s", code, out)
+			}
+			f.want(userB, "Work2", "w1 -")
+			if slices.Contains(srv.Mailboxes(t, userB), "Work") {
+				t.Errorf("b still has Work after the rename: %q", srv.Mailboxes(t, userB))
+			}
+			if code, out := tr.mailtwin("plan"); code != 0 || !strings.Contains(out, `pair "p": no changes`) {
+				t.Errorf("plan after apply FILE exited %d, want no changes:\n%s", code, out)
+			}
+		}
+	})
 }
