@@ -215,6 +215,11 @@ func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
 	if err != nil {
 		return err
 	}
+	if g.hooks != nil && g.hooks.pairs != nil {
+		if pairs, err = g.hooks.pairs(cfg); err != nil {
+			return err
+		}
+	}
 	if g.shard != "" {
 		i, n, err := parseShard(g.shard)
 		if err != nil {
@@ -253,6 +258,11 @@ func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
 			return err
 		}
 		if err := pullState(ctx, g, repo, remote); err != nil {
+			return err
+		}
+	}
+	if g.hooks != nil && g.hooks.ready != nil {
+		if err := g.hooks.ready(ctx, cfg, repo); err != nil {
 			return err
 		}
 	}
@@ -307,6 +317,11 @@ func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
+	}
+	if g.hooks != nil && g.hooks.done != nil {
+		if err := g.hooks.done(ctx); err != nil {
+			return err
+		}
 	}
 	if planOnly && changes && g.detailedExitcode {
 		return errChanges
@@ -566,7 +581,13 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 	}
 	prog := newProgress(g.stderr, p.Name, g.verbose > 0)
 	opts.Progress = prog.step
+	if g.hooks != nil && g.hooks.options != nil {
+		g.hooks.options(p, &opts)
+	}
 	res, err := reconcile.Run(ctx, opts, stores[0], stores[1], states)
+	if g.hooks != nil && g.hooks.result != nil {
+		g.hooks.result(p, res, err)
+	}
 	if res != nil && res.Plan != nil {
 		rep.Summary = res.Plan.Summary()
 		rep.Actions = res.Plan.Actions

@@ -72,6 +72,9 @@ type globalOptions struct {
 	stdout, stderr io.Writer
 	// lookupEnv is how the config's env() reads the environment.
 	lookupEnv func(string) (string, bool)
+	// hooks, when set, let plan --out and apply FILE steer the run
+	// (cmd_planfile.go).
+	hooks *runHooks
 }
 
 const usage = `mailtwin keeps two IMAP accounts in step, both ways, with its memory in Git.
@@ -80,12 +83,17 @@ usage: mailtwin [flags] COMMAND [args]
 
 commands:
   validate             check the config file and print its diagnostics
-  plan                 connect, compute and print what apply would do (read-only)
-  apply                plan, check the safety guards, execute, commit the state
+  plan [--out FILE]    connect, compute and print what apply would do (read-only);
+                       --out also saves the plan to FILE for apply FILE
+  apply [FILE]         plan, check the safety guards, execute, commit the state;
+                       with FILE, carry out that saved plan exactly, or refuse
+                       it (exit 1, "stale plan: ...") if anything it touches changed
   status               per pair and folder: messages agreed, last run (no network)
   log                  the runs recorded in the state repository
   rollback REV         new commit restoring the agreed state as of REV
-  show REV             what the run recorded in REV did, per pair and folder (no network)
+  show REV|FILE        what the run recorded in REV did, per pair and folder (no
+                       network); or the saved plan in FILE. An existing file that
+                       starts like a plan file wins over a revision of that name
   diff REV1 [REV2]     how the agreed state differs between REV1 and REV2 (default HEAD)
   revert REV           plan and apply the inverse of the run in REV on the mailboxes
   gc                   pack the state repository's history into one pack
@@ -113,6 +121,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.IntVar(&g.parallel, "parallel", 1, "plan/apply up to N pairs at once")
 	fs.CountVarP(&g.verbose, "verbose", "v", "print each action as it runs; -vv also the IMAP protocol, passwords redacted")
 	fs.BoolVar(&g.dryRun, "dry-run", false, "revert: print the inverse plan only")
+	fs.StringVar(&g.out, "out", "", "plan: save the plan to FILE, for apply FILE (mode 0600)")
 	fs.SetInterspersed(true)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -133,9 +142,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "validate":
 		err = noArgs(cmd, cargs, func() error { return cmdValidate(ctx, g) })
 	case "plan":
-		err = noArgs(cmd, cargs, func() error { return cmdSync(ctx, g, true) })
+		err = noArgs(cmd, cargs, func() error {
+			if g.out != "" {
+				return cmdPlanOut(ctx, g, g.out)
+			}
+			return cmdSync(ctx, g, true)
+		})
 	case "apply":
-		err = noArgs(cmd, cargs, func() error { return cmdSync(ctx, g, false) })
+		switch {
+		case g.out != "":
+			err = usageError{"--out belongs to plan: mailtwin plan --out FILE, then mailtwin apply FILE"}
+		case len(cargs) == 1:
+			err = cmdApplyFile(ctx, g, cargs[0])
+		default:
+			err = noArgs(cmd, cargs, func() error { return cmdSync(ctx, g, false) })
+		}
 	case "status":
 		err = noArgs(cmd, cargs, func() error { return cmdStatus(ctx, g) })
 	case "log":
@@ -147,9 +168,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			err = cmdRollback(ctx, g, cargs[0])
 		}
 	case "show":
-		if len(cargs) != 1 {
-			err = usageError{"show takes one revision: mailtwin show REV (see mailtwin log)"}
-		} else {
+		switch {
+		case len(cargs) != 1:
+			err = usageError{"show takes one revision or plan file: mailtwin show REV (see mailtwin log) or mailtwin show FILE"}
+		case isPlanFile(cargs[0]):
+			err = cmdShowPlan(ctx, g, cargs[0])
+		default:
 			err = cmdShow(ctx, g, cargs[0])
 		}
 	case "diff":

@@ -127,3 +127,6 @@ func ParseFolderBoth(data []byte) (fast FolderState, ok bool, slow FolderState, 
 	slow, err = parseFolder("f.state", data)
 	return fast, ok, slow, err
 }
+
+// Scoped is scoped, for the tests of scoped runs.
+func (p *Plan) Scoped(scope []string) (*Plan, []int) { return p.scoped(scope) }

@@ -38,6 +38,18 @@ type RunOptions struct {
 	Checkpoint         func(ctx context.Context, cp Checkpoint)
 	CheckpointActions  int
 	CheckpointInterval time.Duration
+	// Approve, when set, is called with the plan Build made, after
+	// listing and before anything is changed (not with PlanOnly, nor
+	// when a guard tripped). An error stops the run: Run returns no
+	// Result and that error, unwrapped, and changes nothing. A non-nil scope limits the run to those folder pairs (by
+	// logical name): only the actions whose Footprint names one of them
+	// are carried out (Plan.InScope), Result.Plan holds just those, and
+	// the state saved is ScopeState's: the other folder pairs stay as
+	// the base had them, whatever changed in them is neither done nor
+	// agreed, and the next run finds it again. A scoped run makes no
+	// checkpoints. mailtwin apply FILE uses it to carry out a saved plan
+	// and nothing else.
+	Approve func(p *Plan) (scope []string, err error)
 }
 
 // Result is what a Run did.
@@ -95,12 +107,24 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 	if err != nil || opts.PlanOnly {
 		return res, err
 	}
+	var scope []string
+	if opts.Approve != nil {
+		if scope, err = opts.Approve(plan); err != nil {
+			return nil, err
+		}
+	}
+	full := plan
+	var idx []int
+	if scope != nil {
+		plan, idx = plan.scoped(scope)
+		res.Plan = plan
+	}
 	var ck *checkpointer
-	if opts.Checkpoint != nil {
+	if opts.Checkpoint != nil && scope == nil {
 		ck = &checkpointer{plan: plan, fn: opts.Checkpoint, every: opts.CheckpointActions, interval: opts.CheckpointInterval, last: time.Now()}
 	}
 	res.Outcomes = execute(ctx, plan, pl, opts.Progress, ck)
-	if same && len(plan.Actions) == 0 {
+	if same && len(full.Actions) == 0 {
 		// Every folder is as the base left it, on both sides, and
 		// nothing was done: the next state is the base, which the
 		// state repository holds already (Lock reset anything staged
@@ -109,7 +133,20 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 		res.State = base
 		return res, ctx.Err()
 	}
-	res.State = Next(plan, res.Outcomes)
+	if scope == nil {
+		res.State = Next(plan, res.Outcomes)
+	} else {
+		// The actions left out count as not run; ScopeState then puts
+		// back the base's record of the folder pairs they are in.
+		all := make([]Outcome, len(full.Actions))
+		for i := range all {
+			all[i] = Outcome{Err: ErrNotRun}
+		}
+		for j, i := range idx {
+			all[i] = res.Outcomes[j]
+		}
+		res.State = ScopeState(base, Next(full, all), scope)
+	}
 	advanceScanPointsOn(ctx, plan, res.Outcomes, pl, &res.State)
 	if err := repo.Save(ctx, opts.Pair, res.State); err != nil {
 		return res, fmt.Errorf("save state of pair %q: %w", opts.Pair, err)
