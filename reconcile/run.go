@@ -110,10 +110,11 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 
 // listBoth lists both sides, then scans them, each side concurrently on
 // its own connections (several folders at once where pl has more than
-// one). Folders outside the pair (outside a side's prefix) and folders
-// whose policy is direction none are not scanned. A folder the base
-// knows a scan point for (knownOf) is scanned from there where the
-// Mailstore is an IncrementalScanner.
+// one). Folders outside the pair (outside a side's prefix), folders
+// whose policy is direction none and folders Policy.ExcludeSpecialUse
+// leaves out are not scanned. A folder the base knows a scan point for
+// (knownOf) is scanned from there where the Mailstore is an
+// IncrementalScanner.
 func listBoth(ctx context.Context, p Policy, pl *pool, base State) ([2]Listing, error) {
 	var lists [2]Listing
 	var errs [2]error
@@ -136,6 +137,8 @@ func listBoth(ctx context.Context, p Policy, pl *pool, base State) ([2]Listing, 
 	if err != nil {
 		return lists, err
 	}
+	// A folder left out by special-use attribute is not scanned either.
+	p = p.withExclusions(names, [2]*Listing{&lists[A], &lists[B]})
 	// Folders whose listing says they are as the base left them are
 	// scanned on the first connection: by IncrementalScanner's contract
 	// that reads nothing, and it needs no other connection. The rest go
