@@ -80,6 +80,7 @@ usage: mailtwin [flags] COMMAND [args]
 
 commands:
   validate             check the config file and print its diagnostics
+  folders              per pair, how the folders of both accounts line up (read-only)
   plan                 connect, compute and print what apply would do (read-only)
   apply                plan, check the safety guards, execute, commit the state
   status               per pair and folder: messages agreed, last run (no network)
@@ -130,6 +131,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cmd, cargs := rest[0], rest[1:]
 	var err error
 	switch cmd {
+	case "folders":
+		err = noArgs(cmd, cargs, func() error { return cmdFolders(ctx, g) })
 	case "validate":
 		err = noArgs(cmd, cargs, func() error { return cmdValidate(ctx, g) })
 	case "plan":
