@@ -194,10 +194,11 @@ func cmdInit(ctx context.Context, g *globalOptions, opts initOptions, out string
 
 	accs[0].name, accs[1].name = accountNames(accs[0].url, accs[1].url)
 	for _, a := range accs {
-		for _, f := range a.listing.Folders {
-			for _, r := range []reconcile.Role{reconcile.RoleAll, reconcile.RoleImportant} {
-				if reconcile.ExcludedBy(&f, []reconcile.Role{r}) != "" && !slices.Contains(a.exclude, r) {
+		for _, r := range []reconcile.Role{reconcile.RoleAll, reconcile.RoleImportant} {
+			for _, f := range a.listing.Folders {
+				if reconcile.ExcludedBy(&f, []reconcile.Role{r}) != "" {
 					a.exclude = append(a.exclude, r)
+					break
 				}
 			}
 		}
@@ -214,11 +215,13 @@ func cmdInit(ctx context.Context, g *globalOptions, opts initOptions, out string
 	if err != nil {
 		return fmt.Errorf("write the configuration: %w", err)
 	}
-	if _, err := f.WriteString(text); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", out, err)
+	_, err = f.WriteString(text)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := f.Close(); err != nil {
+	if err != nil {
+		// A partial file would stop the next init: it is ours to remove.
+		os.Remove(out)
 		return fmt.Errorf("write %s: %w", out, err)
 	}
 	fmt.Fprintf(g.stdout, "wrote %s: account %q (%s@%s, %s), account %q (%s@%s, %s), pair %q\n",
