@@ -1,6 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -122,4 +126,55 @@ func dcMailboxes(t *testing.T) func(ts *testscript.TestScript, neg bool, args []
 		slices.Sort(mbs)
 		ts.Stdout().Write([]byte(strings.Join(mbs, "\n") + "\n"))
 	}
+}
+
+// TestInitAndFoldersOnlyRead: init and folders, against Dovecot through a
+// recording proxy, send only commands that read: they log in, list
+// (with STATUS) and leave; no mailbox is selected read-write, created,
+// appended to or changed. folders also leaves no state repository.
+func TestInitAndFoldersOnlyRead(t *testing.T) {
+	t.Parallel()
+	srv := imaptest.StartDovecotWith(t, imaptest.DovecotOptions{
+		ExtraSpecialUse: map[string]string{"All Mail": `\All`},
+	}, "alice", "bob")
+	srv.Create(t, "alice", "All Mail")
+	srv.Create(t, "alice", "Work")
+	srv.Append(t, "alice", "Work", imaptest.NewMessage("a@example.org", "b@example.org", "hello", "m1@example.org", "hi\r\n"))
+	rec := imaptest.Record(t, srv)
+	env := func(n string) (string, bool) {
+		if n == envPasswordA || n == envPasswordB {
+			return imaptest.Password, true
+		}
+		return "", false
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "mailtwin.hcl")
+	var stdout, stderr bytes.Buffer
+	g := &globalOptions{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, lookupEnv: env, parallel: 1, config: out}
+	ctx := context.Background()
+	if err := cmdInit(ctx, g, initOptions{a: "imap+plain://alice@" + rec.Addr, b: "imap+plain://bob@" + rec.Addr}, ""); err != nil {
+		t.Fatalf("init = %v\n%s", err, stderr.String())
+	}
+	if err := cmdFolders(ctx, g); err != nil {
+		t.Fatalf("folders = %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "excluded: \\All on a") {
+		t.Errorf("folders output lacks the excluded All Mail:\n%s", stdout.String())
+	}
+	reads := map[string]bool{"CAPABILITY": true, "LOGIN": true, "LIST": true, "STATUS": true, "NAMESPACE": true,
+		"ID": true, "ENABLE": true, "NOOP": true, "UNSELECT": true, "EXAMINE": true, "LOGOUT": true}
+	cmds := rec.Commands()
+	if len(cmds) == 0 {
+		t.Fatal("the recorder saw no command")
+	}
+	for _, c := range cmds {
+		verb, _, _ := strings.Cut(c, " ")
+		if !reads[strings.ToUpper(verb)] {
+			t.Errorf("init or folders sent %q, which is not a read", c)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mailtwin-state")); !os.IsNotExist(err) {
+		t.Errorf("folders made the state repository: %v", err)
+	}
+	t.Logf("commands: %q", cmds)
 }
