@@ -19,6 +19,8 @@ import (
 	"text/tabwriter"
 	"unicode"
 
+	"github.com/spf13/pflag"
+
 	"github.com/mailtwin/mailtwin/hclconfig"
 	"github.com/mailtwin/mailtwin/imapstore"
 	"github.com/mailtwin/mailtwin/reconcile"
@@ -57,6 +59,20 @@ type initAccount struct {
 	// exclude are the special-use attributes written as
 	// exclude_special_use.
 	exclude []reconcile.Role
+}
+
+// initOnlyFlags refuses init's own flags on another command, where they
+// would be ignored without a word.
+func initOnlyFlags(fs *pflag.FlagSet, cmd string) error {
+	if cmd == "init" {
+		return nil
+	}
+	for _, f := range []string{"a", "b", "provider-a", "provider-b", "tls-ca-file"} {
+		if fs.Changed(f) {
+			return usageError{fmt.Sprintf("--%s is a flag of init only, not of %s", f, cmd)}
+		}
+	}
+	return nil
 }
 
 // accountURL is an account as --a and --b give it.

@@ -138,6 +138,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	cmd, cargs := rest[0], rest[1:]
+	if err := initOnlyFlags(fs, cmd); err != nil {
+		return exitCode(err, stderr)
+	}
 	var err error
 	switch cmd {
 	case "init":
