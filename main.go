@@ -67,6 +67,8 @@ type globalOptions struct {
 	shard            string
 	parallel         int
 	dryRun           bool
+	// init holds init's flags.
+	init initOptions
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -82,7 +84,9 @@ const usage = `mailtwin keeps two IMAP accounts in step, both ways, with its mem
 usage: mailtwin [flags] COMMAND [args]
 
 commands:
+  init                 write a starting config from two live accounts: --a URL --b URL
   validate             check the config file and print its diagnostics
+  folders              per pair, how the folders of both accounts line up (read-only)
   plan [--out FILE]    connect, compute and print what apply would do (read-only);
                        --out also saves the plan to FILE for apply FILE
   apply [FILE]         plan, check the safety guards, execute, commit the state;
@@ -121,7 +125,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.IntVar(&g.parallel, "parallel", 1, "plan/apply up to N pairs at once")
 	fs.CountVarP(&g.verbose, "verbose", "v", "print each action as it runs; -vv also the IMAP protocol, passwords redacted")
 	fs.BoolVar(&g.dryRun, "dry-run", false, "revert: print the inverse plan only")
-	fs.StringVar(&g.out, "out", "", "plan: save the plan to FILE, for apply FILE (mode 0600)")
+	fs.StringVar(&g.out, "out", "", "plan: save the plan to FILE, for apply FILE (mode 0600); init: the config file to write (default: -c's file, mailtwin.hcl)")
+	fs.StringVar(&g.init.a, "a", "", "init: account a, imaps://user@host[:port] (TLS), imap://... (STARTTLS) or imap+plain://... (no TLS, loopback only); password from "+envPasswordA)
+	fs.StringVar(&g.init.b, "b", "", "init: account b, as --a; password from "+envPasswordB)
+	fs.StringVar(&g.init.providerA, "provider-a", "", "init: write provider = P into account a")
+	fs.StringVar(&g.init.providerB, "provider-b", "", "init: write provider = P into account b")
+	fs.StringVar(&g.init.tlsCAFile, "tls-ca-file", "", "init: PEM file of the certificates both accounts trust instead of the system roots")
 	fs.SetInterspersed(true)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -137,8 +146,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	cmd, cargs := rest[0], rest[1:]
+	if err := initOnlyFlags(fs, cmd); err != nil {
+		return exitCode(err, stderr)
+	}
 	var err error
 	switch cmd {
+	case "init":
+		err = noArgs(cmd, cargs, func() error { return cmdInit(ctx, g, g.init, g.out) })
+	case "folders":
+		err = noArgs(cmd, cargs, func() error { return cmdFolders(ctx, g) })
 	case "validate":
 		err = noArgs(cmd, cargs, func() error { return cmdValidate(ctx, g) })
 	case "plan":

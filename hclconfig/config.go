@@ -164,6 +164,14 @@ type Account struct {
 	// MaxConnections, or zero when the file does not set it (then
 	// DefaultConnections applies).
 	Connections int
+	// ExcludeSpecialUse are special-use attributes (`\All`, `\Important`:
+	// any of reconcile.SpecialUseAttributes, in that canonical spelling,
+	// no repeats) whose folders on this account the pairing leaves out:
+	// not synced, never made on the other side, never deleted for being
+	// missing. nil when the file does not set exclude_special_use (a
+	// provider preset may then fill it in); an empty list when it sets
+	// it to []. Each pair's Policy.ExcludeSpecialUse holds its accounts'.
+	ExcludeSpecialUse []string
 }
 
 // DefaultConnections is the number of connections per account a run

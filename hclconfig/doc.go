@@ -29,6 +29,7 @@
 //	  password_command = ["pass", "show", "work"]  # or this, run by the caller
 //	  timeout  = "2m"                    # how long the server may stay silent in a network step; default "60s"
 //	  connections = 4                    # at most this many at once, for several folders in parallel; 1 to 16, default 4
+//	  exclude_special_use = ["\\All", "\\Important"]  # leave folders with these attributes out of every pair
 //	}
 //	pair "work-backup" {
 //	  a      = "work"                    # required: an account

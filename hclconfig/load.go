@@ -100,6 +100,7 @@ var (
 		{Name: "connections"},
 		{Name: "tls_ca_file"},
 		{Name: "tls_server_name"},
+		{Name: "exclude_special_use"},
 	}}
 	pairSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{
@@ -338,6 +339,7 @@ func (d *decoder) file(body hcl.Body, filename, dir string) *Config {
 		pairs[p.Name] = b.LabelRanges[0]
 		cfg.Pairs = append(cfg.Pairs, p)
 	}
+	excludePolicies(cfg)
 	if len(pairBlocks) == 0 {
 		subject := body.MissingItemRange()
 		if len(accountBlocks) > 0 {
@@ -459,6 +461,9 @@ func (d *decoder) account(b *hcl.Block, dir string) Account {
 		} else {
 			acc.Connections = int(i)
 		}
+	}
+	if x, o := d.excludeSpecialUse(at["exclude_special_use"]); o == good {
+		acc.ExcludeSpecialUse = x
 	}
 	return acc
 }

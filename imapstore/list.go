@@ -26,9 +26,9 @@ var roles = []struct {
 }
 
 // List returns the selectable folders (LIST "" "*"), sorted by name, with
-// special-use roles and UIDVALIDITY, UIDNEXT and (with CONDSTORE)
-// HIGHESTMODSEQ: from LIST-STATUS in the same command where the server
-// has it, else from one STATUS per folder (pipelined).
+// special-use roles and attributes, and UIDVALIDITY, UIDNEXT and (with
+// CONDSTORE) HIGHESTMODSEQ: from LIST-STATUS in the same command where
+// the server has it, else from one STATUS per folder (pipelined).
 func (s *Store) List(ctx context.Context) (reconcile.Listing, error) {
 	var out reconcile.Listing
 	err := s.run(ctx, "list folders", func() error {
@@ -108,7 +108,7 @@ func (s *Store) List(ctx context.Context) (reconcile.Listing, error) {
 		out.Delim = s.delim
 		out.Folders = make([]reconcile.Folder, 0, len(boxes))
 		for _, d := range boxes {
-			f := reconcile.Folder{Mailbox: d.Mailbox, Role: roleOf(d.Attrs)}
+			f := reconcile.Folder{Mailbox: d.Mailbox, Role: roleOf(d.Attrs), SpecialUse: specialUseOf(d.Attrs)}
 			f.UIDValidity = d.Status.UIDValidity
 			f.UIDNext = reconcile.UID(d.Status.UIDNext)
 			f.HighestModSeq = d.Status.HighestModSeq
@@ -151,6 +151,19 @@ func roleOf(attrs []imap.MailboxAttr) reconcile.Role {
 		}
 	}
 	return ""
+}
+
+// specialUseOf returns the special-use attributes among attrs that
+// mailtwin knows, canonical, sorted and without repeats.
+func specialUseOf(attrs []imap.MailboxAttr) []reconcile.Role {
+	var out []reconcile.Role
+	for _, a := range attrs {
+		if r, ok := reconcile.ParseSpecialUse(string(a)); ok && !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func hasAttr(attrs []imap.MailboxAttr, a imap.MailboxAttr) bool {

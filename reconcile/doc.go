@@ -5,7 +5,9 @@
 // where, and the Plan that turns the three into actions. The planner
 // (Build and Next) is a pure function: no network, no clock, no
 // randomness, no Git, no context. The same inputs always give a
-// byte-identical Plan.String().
+// byte-identical Plan.String(). LineUp, pure too, is the planner's
+// folder pairing alone (names, maps, special-use roles, rules and
+// Policy.ExcludeSpecialUse), for showing before any message is read.
 //
 // The shell (Run, Execute) carries a plan out through the two small
 // interfaces this package declares, Mailstore and StateRepo. It makes no

@@ -161,10 +161,13 @@ func build(pair string, base State, a, b Listing, p Policy, fast bool) (*Plan, e
 	if pl.names, err = newNamer(p.Naming, pl.lists); err != nil {
 		return &Plan{Pair: pair}, err
 	}
+	// Folders left out by special-use attribute are under direction
+	// none from here on, renames included.
+	pl.policy = p.withExclusions(pl.names, pl.lists)
 	if base, err = pl.renames(base); err != nil {
 		return &Plan{Pair: pair}, err
 	}
-	if err := pl.names.checkNames(p); err != nil {
+	if err := pl.names.checkNames(pl.policy); err != nil {
 		return &Plan{Pair: pair}, err
 	}
 	for s := range 2 {
@@ -1056,8 +1059,14 @@ func (pl *planner) guard(base State, views []*view) error {
 		// A whole account that lists no messages: a server always lists
 		// INBOX, so "no folders" above never catches a server restored
 		// empty, or a login that lands in a new, empty mailbox.
+		// Folders under direction none (by rule, or left out by
+		// special-use attribute) are not scanned: their listing says
+		// nothing of their messages.
 		listed, known := 0, 0
 		for _, v := range views {
+			if v.policy.Direction == None {
+				continue
+			}
 			if v.listed[s] != nil {
 				listed += len(v.listed[s].Messages)
 			}
@@ -1073,7 +1082,7 @@ func (pl *planner) guard(base State, views []*view) error {
 			return &GuardError{Kind: ErrSuspiciousListing, Detail: fmt.Sprintf("pair %q: side %s suddenly lists no messages in any folder; the state knows %d there", pl.pair, side, known)}
 		}
 		for _, v := range views {
-			if v.base == nil || v.listed[s] == nil || len(v.listed[s].Messages) > 0 {
+			if v.base == nil || v.listed[s] == nil || len(v.listed[s].Messages) > 0 || v.policy.Direction == None {
 				continue
 			}
 			n := 0

@@ -175,6 +175,19 @@ type Policy struct {
 	Prefer Side
 	// Naming says how the folder names of the two sides correspond.
 	Naming Naming
+	// ExcludeSpecialUse holds, per side, special-use attributes (in
+	// their canonical spelling, see ParseSpecialUse) whose folders are
+	// left out of the pair: a folder that side lists with one of them,
+	// and the other side's folder of the same logical name, are planned
+	// as under direction none (not scanned, not synced, not made on the
+	// other side, never deleted for being missing, their state kept as
+	// it is). Gmail's \All and \Important folders hold copies of
+	// messages that live in other folders too.
+	ExcludeSpecialUse [2][]Role
+
+	// excluded is set on the Policy a plan works with (withExclusions):
+	// the logical names of the folders ExcludeSpecialUse leaves out.
+	excluded map[string]Exclusion
 }
 
 // Naming says how a folder of one side finds its counterpart on the
@@ -198,12 +211,23 @@ type NameMap struct{ A, B string }
 
 // For returns the policy of the folder with logical name name.
 func (p Policy) For(name string) FolderPolicy {
-	for _, r := range p.Rules {
+	if _, ok := p.excluded[name]; ok {
+		return FolderPolicy{Direction: None, Deletion: p.Default.Deletion}
+	}
+	_, fp := p.Rule(name)
+	return fp
+}
+
+// Rule returns the index in Rules of the first rule that matches the
+// logical folder name, or -1 when none does, and that rule's policy or
+// Default. Unlike For, it knows nothing of ExcludeSpecialUse.
+func (p Policy) Rule(name string) (int, FolderPolicy) {
+	for i, r := range p.Rules {
 		if MatchGlob(r.Pattern, name) {
-			return r.FolderPolicy
+			return i, r.FolderPolicy
 		}
 	}
-	return p.Default
+	return -1, p.Default
 }
 
 // usesTrash reports whether any folder of the pair deletes to the trash.

@@ -173,11 +173,12 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 
 // listBoth lists both sides, then scans them, each side concurrently on
 // its own connections (several folders at once where pl has more than
-// one). Folders outside the pair (outside a side's prefix) and folders
-// whose policy is direction none are not scanned. A folder the base
-// knows a scan point for (knownOf) is scanned from there where the
-// Mailstore is an IncrementalScanner. loadBase gives the base; it is
-// called once both LISTs are answered.
+// one). Folders outside the pair (outside a side's prefix), folders
+// whose policy is direction none and folders Policy.ExcludeSpecialUse
+// leaves out are not scanned. A folder the base knows a scan point for
+// (knownOf) is scanned from there where the Mailstore is an
+// IncrementalScanner. loadBase gives the base; it is called once both
+// LISTs are answered.
 //
 // same reports that the listings hold exactly the base's folders, each
 // as its scan point left it on both sides: the scan read nothing, and
@@ -207,6 +208,8 @@ func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, e
 	if err != nil {
 		return lists, false, err
 	}
+	// A folder left out by special-use attribute is not scanned either.
+	p = p.withExclusions(names, [2]*Listing{&lists[A], &lists[B]})
 	// Folders whose listing says they are as the base left them are
 	// scanned on the first connection: by IncrementalScanner's contract
 	// that reads nothing, and it needs no other connection. The rest go

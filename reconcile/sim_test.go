@@ -60,7 +60,7 @@ func parseState(t testing.TB, text string) reconcile.State {
 // parseListing reads one side's listing:
 //
 //	[delim .]
-//	folder INBOX [uv=1] [role=\Trash]
+//	folder INBOX [uv=1] [role=\Trash] [use=\All,\Important]
 //	1 \Seen x:1
 func parseListing(t testing.TB, text string) reconcile.Listing {
 	t.Helper()
@@ -82,6 +82,11 @@ func parseListing(t testing.TB, text string) reconcile.Listing {
 					cur.UIDValidity = atou(t, v)
 				case "role":
 					cur.Role = reconcile.Role(v)
+				case "use":
+					// use=\All,\Important: the special-use attributes
+					for _, a := range strings.Split(v, ",") {
+						cur.SpecialUse = append(cur.SpecialUse, reconcile.Role(a))
+					}
 				default:
 					t.Fatalf("bad folder option %q", opt)
 				}
@@ -137,6 +142,12 @@ func parsePolicy(t testing.TB, text string) reconcile.Policy {
 			p.Naming.Maps = append(p.Naming.Maps, reconcile.NameMap{A: x, B: y})
 		case "roles":
 			p.Naming.IgnoreRoles = v == "off"
+		case "exclude":
+			// exclude SIDE \All,\Important
+			sd, attrs, _ := strings.Cut(v, " ")
+			for _, a := range strings.Split(attrs, ",") {
+				p.ExcludeSpecialUse[side(sd)] = append(p.ExcludeSpecialUse[side(sd)], reconcile.Role(a))
+			}
 		default:
 			t.Fatalf("bad policy line %q", ln)
 		}
@@ -233,6 +244,7 @@ type mbox struct {
 	uv      uint32
 	uidNext reconcile.UID
 	role    reconcile.Role
+	use     []reconcile.Role    // special-use attributes
 	msgs    []reconcile.Message // sorted by UID
 	// version counts the listings of this mailbox; each is its
 	// HIGHESTMODSEQ, and snaps keeps what it listed (see scanPointError).
@@ -298,7 +310,7 @@ func (acc *account) listing() reconcile.Listing {
 			m.snaps = map[uint64][]reconcile.Message{}
 		}
 		m.snaps[m.version] = cloneMessages(m.msgs)
-		l.Folders = append(l.Folders, reconcile.Folder{Mailbox: name, UIDValidity: m.uv, UIDNext: m.uidNext, Role: m.role,
+		l.Folders = append(l.Folders, reconcile.Folder{Mailbox: name, UIDValidity: m.uv, UIDNext: m.uidNext, Role: m.role, SpecialUse: m.use,
 			HighestModSeq: m.version, NumMessages: len(m.msgs), Messages: cloneMessages(m.msgs)})
 	}
 	sort.Slice(l.Folders, func(i, j int) bool { return l.Folders[i].Mailbox < l.Folders[j].Mailbox })
@@ -536,7 +548,7 @@ func execute(p *reconcile.Plan, a, b *account) []reconcile.Outcome {
 func accountFromListing(l reconcile.Listing) *account {
 	acc := &account{folders: map[string]*mbox{}, nextUV: 100, delim: l.Delim}
 	for _, f := range l.Folders {
-		m := &mbox{uv: f.UIDValidity, uidNext: f.UIDNext, role: f.Role, msgs: append([]reconcile.Message(nil), f.Messages...)}
+		m := &mbox{uv: f.UIDValidity, uidNext: f.UIDNext, role: f.Role, use: f.SpecialUse, msgs: append([]reconcile.Message(nil), f.Messages...)}
 		if m.uidNext == 0 {
 			m.uidNext = 1
 		}

@@ -141,13 +141,47 @@ const (
 	RoleJunk    Role = `\Junk`
 	RoleArchive Role = `\Archive`
 	RoleAll     Role = `\All`
+	// RoleFlagged is the folder of flagged messages (Gmail's Starred);
+	// the pairing does not match folders by it.
+	RoleFlagged Role = `\Flagged`
+	// RoleImportant is Gmail's Important folder (RFC 8457); the pairing
+	// does not match folders by it.
+	RoleImportant Role = `\Important`
 )
+
+// specialUse are the special-use attributes mailtwin knows: RFC 6154's
+// and RFC 8457's \Important.
+var specialUse = []Role{RoleAll, RoleArchive, RoleDrafts, RoleFlagged, RoleJunk, RoleSent, RoleTrash, RoleImportant}
+
+// SpecialUseAttributes returns the special-use attributes mailtwin
+// knows, in the order RFC 6154 lists them, \Important last.
+func SpecialUseAttributes() []Role { return append([]Role(nil), specialUse...) }
+
+// ParseSpecialUse returns the canonical spelling of a special-use
+// attribute (`\all` gives RoleAll), comparing case-insensitively as
+// IMAP does; ok is false for an attribute mailtwin does not know.
+func ParseSpecialUse(s string) (r Role, ok bool) {
+	for _, x := range specialUse {
+		if strings.EqualFold(s, string(x)) {
+			return x, true
+		}
+	}
+	return "", false
+}
 
 // Folder is one mailbox as a side lists it. Messages is sorted by UID.
 type Folder struct {
 	// Mailbox is the name on the server (decoded from modified UTF-7).
-	Mailbox       string
-	Role          Role
+	Mailbox string
+	// Role is the folder's special-use role: the first of \Trash, \Sent,
+	// \Drafts, \Junk, \Archive and \All it has, "" for none. The
+	// pairing matches the first five across sides by it.
+	Role Role
+	// SpecialUse holds every special-use attribute mailtwin knows that
+	// the server listed for the mailbox (see SpecialUseAttributes), in
+	// their canonical spelling, sorted; Policy.ExcludeSpecialUse is
+	// matched against it.
+	SpecialUse    []Role
 	UIDValidity   uint32
 	UIDNext       UID
 	HighestModSeq uint64

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +36,11 @@ type Config struct {
 	// SpecialUse renames special-use folders by role (`\Sent`: "Sent
 	// Items"); roles not given keep Drafts, Sent, Trash and Junk.
 	SpecialUse map[string]string
+	// ExtraSpecialUse gives more mailboxes a special-use attribute, by
+	// name ("All Mail": `\All`, "Important": `\Important`). They are
+	// not created: a user's mailbox of that name carries the attribute
+	// once the user has it.
+	ExtraSpecialUse map[string]string
 	// Quota, if set, is every user's quota_rule (quota plugin, Maildir++
 	// backend): "*:messages=6", "*:storage=10K".
 	Quota string
@@ -151,8 +157,9 @@ func (d *Server) prepare() error {
 }
 
 // specialUseConfig writes the namespace's special-use mailboxes: the
-// default names, or those special gives per role.
-func specialUseConfig(special map[string]string) string {
+// default names, or those special gives per role, auto-created; then
+// the mailboxes of extra, by name, not created.
+func specialUseConfig(special, extra map[string]string) string {
 	var b strings.Builder
 	for _, r := range []struct{ role, name string }{{`\Drafts`, "Drafts"}, {`\Sent`, "Sent"}, {`\Trash`, "Trash"}, {`\Junk`, "Junk"}} {
 		name := r.name
@@ -160,6 +167,14 @@ func specialUseConfig(special map[string]string) string {
 			name = n
 		}
 		fmt.Fprintf(&b, "  mailbox %q {\n    special_use = %s\n    auto = create\n  }\n", name, r.role)
+	}
+	names := make([]string, 0, len(extra))
+	for n := range extra {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(&b, "  mailbox %q {\n    special_use = %s\n  }\n", n, extra[n])
 	}
 	return b.String()
 }
@@ -211,7 +226,7 @@ service imap-login {
     port = 0
   }
 }
-`, d.dir, d.port, d.loginUser, d.internalUser, d.internalGroup, d.uid, d.gid, d.cfg.Separator, specialUseConfig(d.cfg.SpecialUse))
+`, d.dir, d.port, d.loginUser, d.internalUser, d.internalGroup, d.uid, d.gid, d.cfg.Separator, specialUseConfig(d.cfg.SpecialUse, d.cfg.ExtraSpecialUse))
 	if d.cfg.Quota != "" {
 		conf += fmt.Sprintf("mail_plugins = $mail_plugins quota\nplugin {\n  quota = maildir:User quota\n  quota_rule = %s\n}\n", d.cfg.Quota)
 	}

@@ -22,6 +22,10 @@ type DovecotOptions struct {
 	// account's \Sent folder "Sent Items". Roles not given keep their
 	// default names (Drafts, Sent, Trash, Junk).
 	SpecialUse map[string]string
+	// ExtraSpecialUse gives more mailboxes a special-use attribute, by
+	// name: {"All Mail": `\All`}. They are not created; a user's
+	// mailbox of that name, once Create made it, lists the attribute.
+	ExtraSpecialUse map[string]string
 	// Quota, if set, is the quota_rule of every user (quota plugin,
 	// Maildir++ backend): "*:messages=6", "*:storage=10K". An APPEND
 	// past it is refused with NO [OVERQUOTA].
@@ -67,7 +71,7 @@ func StartDovecotWith(t testing.TB, opts DovecotOptions, users ...string) *Serve
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	d, err := dovecotd.New(dir, dovecotd.Config{
 		Users: users, Password: Password,
-		Separator: opts.Separator, SpecialUse: opts.SpecialUse, Quota: opts.Quota,
+		Separator: opts.Separator, SpecialUse: opts.SpecialUse, ExtraSpecialUse: opts.ExtraSpecialUse, Quota: opts.Quota,
 	})
 	if err != nil {
 		t.Fatalf("imaptest: %v", err)
