@@ -269,3 +269,54 @@ func stateSnapshot(t *testing.T, dir string) (string, string) {
 	}
 	return head.Hash().String(), b.String()
 }
+
+// TestOAuth2OnlyServerRefusesPasswords: an account with a password (auth
+// unset) against a server that takes only tokens, without TLS: the run
+// exits 1 with an error naming the account, LOGINDISABLED, and what to
+// set, and sends no password.
+func TestOAuth2OnlyServerRefusesPasswords(t *testing.T) {
+	ts := imaptest.StartTokenServer(t)
+	srv := imaptest.StartDovecotOAuth2(t, ts, true, imaptest.DovecotOptions{}, userA, userB)
+	host, port, _ := strings.Cut(srv.Addr, ":")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "mailtwin.hcl")
+	config := fmt.Sprintf(`state { path = %q }
+account "a" {
+  host = %q
+  port = %s
+  tls = "none"
+  username = %q
+  password = %q
+}
+account "b" {
+  host = %q
+  port = %s
+  tls = "none"
+  username = %q
+  auth = "xoauth2"
+  token_command = ["echo", %q]
+}
+pair "p" {
+  a = "a"
+  b = "b"
+}
+`, filepath.Join(dir, "state"), host, port, userA, imaptest.Password, host, port, userB, ts.AccessToken(t, userB))
+	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"-c", cfg, "plan", "-vv"}, strings.NewReader(""), &out, &errb)
+	stderr := errb.String()
+	for _, want := range []string{
+		`mailtwin: pair "p": account "a": login as alice at ` + srv.Addr + `: the server does not allow a password login on this connection (LOGINDISABLED): use TLS (implicit or starttls)`,
+		`it offers AUTHENTICATE OAUTHBEARER, XOAUTH2; set tls = "implicit" (port 993) or "starttls" in account "a", or, if the server takes only OAuth2, auth = "xoauth2" with token_command or an oauth2 block`,
+		"mailtwin: trace b: T1 AUTHENTICATE XOAUTH2 [credentials and SASL exchange not shown]",
+	} {
+		if code != 1 || !strings.Contains(stderr, want) {
+			t.Errorf("plan exited %d, want 1 with %q in stderr:\n%s", code, want, stderr)
+		}
+	}
+	if strings.Contains(stderr, imaptest.Password) || strings.Contains(stderr, "trace a: T1 LOGIN") || strings.Contains(stderr, "[LOGIN command") {
+		t.Errorf("a password login was attempted:\n%s", stderr)
+	}
+}

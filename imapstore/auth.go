@@ -18,9 +18,10 @@ import (
 type Mechanism int
 
 const (
-	// AuthDefault logs in with the password: the LOGIN command, or
-	// AUTHENTICATE PLAIN where the server disables LOGIN (LOGINDISABLED)
-	// and offers PLAIN.
+	// AuthDefault logs in with the password: the LOGIN command, or, on
+	// a TLS connection where the server disables LOGIN (LOGINDISABLED)
+	// and offers PLAIN, AUTHENTICATE PLAIN. Without TLS it never falls
+	// back: LOGINDISABLED there fails with ErrLoginDisabled.
 	AuthDefault Mechanism = iota
 	// AuthPlain is AUTHENTICATE PLAIN with the password.
 	AuthPlain
@@ -98,16 +99,18 @@ func (s *Store) mechanism(caps imap.CapSet) (Mechanism, error) {
 	switch {
 	case m == AuthDefault && !disabled:
 		return AuthLogin, nil
-	case m == AuthDefault && caps.Has(imap.Cap("AUTH=PLAIN")):
+	case m == AuthDefault && caps.Has(imap.Cap("AUTH=PLAIN")) && s.opts.TLS != None:
+		// Never on a plain-text connection: a server that disables
+		// LOGIN there and offers PLAIN is confused, and the password
+		// would travel in clear.
 		return AuthPlain, nil
 	case m == AuthDefault || (m == AuthLogin && disabled):
-		msg := fmt.Sprintf("login as %s at %s: the server does not allow a password login on this connection (LOGINDISABLED", s.opts.Username, s.addr)
-		if m == AuthDefault {
-			msg += ", and no AUTHENTICATE PLAIN"
-		}
-		msg += ")"
-		if s.opts.TLS == None {
+		msg := fmt.Sprintf("login as %s at %s: the server does not allow a password login on this connection (LOGINDISABLED)", s.opts.Username, s.addr)
+		switch {
+		case s.opts.TLS == None:
 			msg += ": use TLS (implicit or starttls)"
+		case m == AuthDefault:
+			msg += " and offers no AUTHENTICATE PLAIN"
 		}
 		if mechs := saslMechs(caps); len(mechs) > 0 {
 			msg += "; it offers AUTHENTICATE " + strings.Join(mechs, ", ")

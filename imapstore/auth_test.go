@@ -148,7 +148,7 @@ func TestAuthLoginDisabled(t *testing.T) {
 		want []string
 		is   error
 	}{
-		{imapstore.AuthDefault, []string{`account "acct": login as alice at ` + srv.Addr, "(LOGINDISABLED, and no AUTHENTICATE PLAIN): use TLS (implicit or starttls)", "it offers AUTHENTICATE OAUTHBEARER, XOAUTH2"}, imapstore.ErrLoginDisabled},
+		{imapstore.AuthDefault, []string{`account "acct": login as alice at ` + srv.Addr, "(LOGINDISABLED): use TLS (implicit or starttls)", "it offers AUTHENTICATE OAUTHBEARER, XOAUTH2"}, imapstore.ErrLoginDisabled},
 		{imapstore.AuthLogin, []string{"(LOGINDISABLED): use TLS"}, imapstore.ErrLoginDisabled},
 		{imapstore.AuthPlain, []string{"with PLAIN: the server does not offer it (its AUTHENTICATE mechanisms: OAUTHBEARER, XOAUTH2)"}, nil},
 	} {
