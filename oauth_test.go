@@ -320,3 +320,66 @@ pair "p" {
 		t.Errorf("a password login was attempted:\n%s", stderr)
 	}
 }
+
+// TestOAuth2TokenPerRun: an account in two pairs, synced by one run,
+// trades its refresh token once: the run's accounts share their tokens
+// across pairs, not only across one pair's connections.
+func TestOAuth2TokenPerRun(t *testing.T) {
+	ts := imaptest.StartTokenServer(t)
+	srv := imaptest.StartDovecotOAuth2(t, ts, false, imaptest.DovecotOptions{}, userA, userB, "carol")
+	host, port, _ := strings.Cut(srv.Addr, ":")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "mailtwin.hcl")
+	t.Setenv("MAILTWIN_TEST_RT", ts.RefreshToken(t, userA))
+	t.Setenv("MAILTWIN_TEST_CLIENT_SECRET", ts.ClientSecret)
+	config := fmt.Sprintf(`state { path = %q }
+account "a" {
+  host = %[2]q
+  port = %[3]s
+  tls = "none"
+  username = %[4]q
+  oauth2 {
+    token_url     = %[5]q
+    client_id     = %[6]q
+    client_secret = env("MAILTWIN_TEST_CLIENT_SECRET")
+    refresh_token = env("MAILTWIN_TEST_RT")
+  }
+}
+account "b" {
+  host = %[2]q
+  port = %[3]s
+  tls = "none"
+  username = %[7]q
+  password = %[8]q
+}
+account "c" {
+  host = %[2]q
+  port = %[3]s
+  tls = "none"
+  username = "carol"
+  password = %[8]q
+}
+pair "ab" {
+  a = "a"
+  b = "b"
+}
+pair "ac" {
+  a = "a"
+  b = "c"
+}
+`, filepath.Join(dir, "state"), host, port, userA, ts.TokenURL, ts.ClientID, userB, imaptest.Password)
+	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := &syncFixture{t: t, srv: srv}
+	f.put(userA, "INBOX", "m1")
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"-c", cfg, "apply"}, strings.NewReader(""), &out, &errb); code != 0 {
+		t.Fatalf("apply exited %d:\n%s\n%s", code, out.String(), errb.String())
+	}
+	f.want(userB, "INBOX", "m1 -")
+	f.want("carol", "INBOX", "m1 -")
+	if g := ts.Grants(); g != 1 {
+		t.Errorf("one run of two pairs made %d refresh grants for account a, want 1", g)
+	}
+}
