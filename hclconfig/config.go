@@ -135,7 +135,8 @@ type Account struct {
 	// Username is not empty.
 	Username string
 	// Password is the password when PasswordCommand is empty. Exactly one
-	// of the two was configured.
+	// of the two was configured, unless Auth is AuthXOAuth2 or
+	// AuthOAuthBearer: then neither was.
 	Password string
 	// PasswordInFile is true when Password is written out in the
 	// configuration file itself: its expression calls no function (such
