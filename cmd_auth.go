@@ -221,3 +221,20 @@ func authHint(acc *hclconfig.Account, err error) error {
 	}
 	return err
 }
+
+// warnExposedTokens warns, once per account, when the config file is
+// readable by group or others and holds that account's refresh token or
+// client secret written out in it, as warnExposedPasswords does for
+// passwords.
+func warnExposedTokens(g *globalOptions, cfg *hclconfig.Config) {
+	fi, err := os.Stat(g.config)
+	if err != nil || fi.Mode().Perm()&0o044 == 0 {
+		return
+	}
+	for _, acc := range cfg.Accounts {
+		if acc.OAuth2 != nil && acc.OAuth2.SecretInFile {
+			fmt.Fprintf(g.stderr, "mailtwin: warning: %s is readable by group or others (mode %04o) and holds the oauth2 refresh token or client secret of account %q: run chmod 600 %s, or use env(\"...\") or file(\"...\") for them\n",
+				g.config, fi.Mode().Perm(), acc.Name, g.config)
+		}
+	}
+}

@@ -46,6 +46,7 @@ func loadConfig(g *globalOptions) (*hclconfig.Config, error) {
 		return nil, &configError{fmt.Sprintf("%s: %d error(s) in the configuration", g.config, n)}
 	}
 	warnExposedPasswords(g, cfg)
+	warnExposedTokens(g, cfg)
 	return cfg, nil
 }
 

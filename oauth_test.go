@@ -383,3 +383,66 @@ pair "ac" {
 		t.Errorf("one run of two pairs made %d refresh grants for account a, want 1", g)
 	}
 }
+
+// TestOAuth2SecretInFileWarns: a config file that others can read and
+// that holds a refresh token written out in it draws a warning naming
+// the file and the account (and not the token); one that reads it with
+// env() draws none, and neither does a private file.
+func TestOAuth2SecretInFileWarns(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, refresh string) string {
+		p := filepath.Join(dir, name)
+		src := fmt.Sprintf(`account "a" {
+  host = "127.0.0.1"
+  tls = "none"
+  username = "alice"
+  oauth2 {
+    token_url = "https://login.example/token"
+    client_id = "c"
+    refresh_token = %s
+  }
+}
+account "b" {
+  host = "127.0.0.1"
+  tls = "none"
+  username = "bob"
+  password = env("MAILTWIN_TEST_PW")
+}
+pair "p" {
+  a = "a"
+  b = "b"
+}
+`, refresh)
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, 0o644); err != nil { // whatever the umask
+			t.Fatal(err)
+		}
+		return p
+	}
+	t.Setenv("MAILTWIN_TEST_PW", "pw")
+	t.Setenv("MAILTWIN_TEST_RT", "1//from-env")
+	validate := func(path string) string {
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), []string{"-c", path, "validate"}, strings.NewReader(""), &out, &errb); code != 0 {
+			t.Fatalf("validate %s exited %d:\n%s", path, code, errb.String())
+		}
+		return errb.String()
+	}
+	literal := write("literal.hcl", `"1//written-out-token"`)
+	got := validate(literal)
+	want := fmt.Sprintf("mailtwin: warning: %s is readable by group or others (mode 0644) and holds the oauth2 refresh token or client secret of account \"a\": run chmod 600 %s, or use env(\"...\") or file(\"...\") for them\n", literal, literal)
+	if got != want {
+		t.Errorf("validate stderr = %q, want %q", got, want)
+	}
+	if err := os.Chmod(literal, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := validate(literal); got != "" {
+		t.Errorf("validate of a private file: stderr = %q, want nothing", got)
+	}
+	if got := validate(write("env.hcl", `env("MAILTWIN_TEST_RT")`)); got != "" {
+		t.Errorf("validate with env(): stderr = %q, want nothing", got)
+	}
+}

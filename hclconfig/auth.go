@@ -53,6 +53,10 @@ type OAuth2 struct {
 	// Scopes are sent with the refresh request when not empty; most
 	// providers want none there (the refresh token carries them).
 	Scopes []string
+	// SecretInFile is true when RefreshToken or ClientSecret is written
+	// out in the configuration file itself (no env(), file() or
+	// variable), as Account.PasswordInFile is for the password.
+	SecretInFile bool
 }
 
 // oauth2Schema is the oauth2 block's. Read-only.
@@ -184,6 +188,9 @@ func (d *decoder) oauth2(b *hcl.Block) *OAuth2 {
 			ok = false
 		}
 		*f.dst = s
+		if so == good && f.name != "client_id" && inFile(at[f.name].Expr) {
+			o.SecretInFile = true
+		}
 	}
 	if v, so := d.value(at["scopes"], cty.List(cty.String), false); so == good {
 		for _, e := range v.AsValueSlice() {

@@ -86,6 +86,11 @@ func TestAuthSettings(t *testing.T) {
 				ClientSecret: "client-secret-456", RefreshToken: "refresh-123",
 				Scopes: []string{"https://mail.example/.default", "offline_access"},
 			}}, nil},
+		{"oauth2 block with the refresh token in the file", []string{
+			`  oauth2 {`, `    token_url = "https://t.example/token"`, `    client_id = "c"`, `    refresh_token = "1//written-out"`, `  }`},
+			hclconfig.Account{Auth: hclconfig.AuthXOAuth2, OAuth2: &hclconfig.OAuth2{
+				TokenURL: "https://t.example/token", ClientID: "c", RefreshToken: "1//written-out", SecretInFile: true,
+			}}, nil},
 		{"oauth2 block, public client, loopback http", []string{
 			`  oauth2 {`, `    token_url = "http://127.0.0.1:8080/token"`, `    client_id = "c"`, `    refresh_token = env("RT")`, `  }`},
 			hclconfig.Account{Auth: hclconfig.AuthXOAuth2, OAuth2: &hclconfig.OAuth2{
