@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -124,7 +127,11 @@ func (s *tokenSource) oauth2Token(ctx context.Context) (string, error) {
 		// The source outlives this call (other connections, later runs
 		// of watch): its context must not be cancelled with ctx. Each
 		// request is bounded by the client's timeout instead.
-		base := context.WithValue(context.WithoutCancel(ctx), oauth2.HTTPClient, &http.Client{Timeout: tokenHTTPTimeout})
+		client := &http.Client{Timeout: tokenHTTPTimeout}
+		if len(o.Scopes) > 0 {
+			client.Transport = &scopeTransport{scope: strings.Join(o.Scopes, " "), base: http.DefaultTransport}
+		}
+		base := context.WithValue(context.WithoutCancel(ctx), oauth2.HTTPClient, client)
 		s.ts = cfg.TokenSource(base, &oauth2.Token{RefreshToken: o.RefreshToken})
 	}
 	type result struct {
@@ -237,4 +244,33 @@ func warnExposedTokens(g *globalOptions, cfg *hclconfig.Config) {
 				g.config, fi.Mode().Perm(), acc.Name, g.config)
 		}
 	}
+}
+
+// scopeTransport adds an oauth2 block's scopes to the refresh request:
+// golang.org/x/oauth2 sends none with the refresh grant (only the
+// authorization request carries Config.Scopes), and Microsoft's v2
+// endpoint wants them there. Other requests pass unchanged.
+type scopeTransport struct {
+	scope string // space-separated, as the form wants it
+	base  http.RoundTripper
+}
+
+func (t *scopeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method != http.MethodPost || r.Body == nil {
+		return t.base.RoundTrip(r)
+	}
+	body, err := io.ReadAll(r.Body)
+	r.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	if form, err := url.ParseQuery(string(body)); err == nil && form.Get("grant_type") == "refresh_token" && form.Get("scope") == "" {
+		form.Set("scope", t.scope)
+		body = []byte(form.Encode())
+	}
+	r2 := r.Clone(r.Context()) // a RoundTripper must not change the caller's request
+	r2.Body = io.NopCloser(bytes.NewReader(body))
+	r2.ContentLength = int64(len(body))
+	r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return t.base.RoundTrip(r2)
 }

@@ -61,7 +61,7 @@ func newOAuthSetup(t *testing.T, a, b oauthAccount) *oauthSetup {
     client_id     = %q
     client_secret = env("MAILTWIN_TEST_CLIENT_SECRET")
     refresh_token = env("MAILTWIN_TEST_RT_%s")
-    scopes        = ["mail"]
+    scopes        = ["mail", "offline_access"]
   }
 `, ts.TokenURL, ts.ClientID, up)
 		case "command":
@@ -147,6 +147,9 @@ func TestOAuth2Sync(t *testing.T) {
 			s.mt(0, "apply")
 			if g := s.ts.Grants(); g != 1 {
 				t.Errorf("apply made %d refresh grants for account %q, want 1 (one token per run, shared by its connections)", g, oauthName)
+			}
+			if sc := s.ts.Scopes(); len(sc) != 1 || sc[0] != "mail offline_access" {
+				t.Errorf("the refresh grants asked for scopes %q, want [\"mail offline_access\"] (the oauth2 block's)", sc)
 			}
 			if n := s.runs(cmdName); n != 1 {
 				t.Errorf("apply ran token_command of account %q %d times, want 1", cmdName, n)

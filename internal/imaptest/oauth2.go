@@ -34,6 +34,7 @@ type TokenServer struct {
 	rotate  bool
 	secrets []string
 	grants  int
+	scopes  []string // the scope parameter of each grant
 }
 
 // StartTokenServer starts a TokenServer, stopped when the test ends.
@@ -119,6 +120,14 @@ func (ts *TokenServer) Grants() int {
 	return ts.grants
 }
 
+// Scopes returns the scope parameter of each refresh grant answered, in
+// order ("" where there was none).
+func (ts *TokenServer) Scopes() []string {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return append([]string(nil), ts.scopes...)
+}
+
 // Secrets returns every token the server issued, refresh tokens (rotated
 // ones too) and the client secret.
 func (ts *TokenServer) Secrets() []string {
@@ -158,6 +167,7 @@ func (ts *TokenServer) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ts.grants++
+	ts.scopes = append(ts.scopes, r.PostForm.Get("scope"))
 	b := make([]byte, 12)
 	rand.Read(b)
 	resp := map[string]any{
