@@ -2,7 +2,9 @@
 // for the tests (internal/imaptest) and the benchmark (bench): its own
 // config, log, passwd file and Maildir storage in one directory, users
 // with one password, plain-text login, special-use folders Drafts, Sent,
-// Trash and Junk (auto-created), CONDSTORE, MOVE, UIDPLUS, LIST-STATUS.
+// Trash and Junk (auto-created), CONDSTORE, MOVE, UIDPLUS, LIST-STATUS;
+// optionally OAuth2 access tokens through Dovecot's oauth2 passdb (see
+// OAuth2).
 // It can be stopped and started again on the same port, so the Maildir
 // can be swapped while it is down.
 package dovecotd
