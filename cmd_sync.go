@@ -46,6 +46,7 @@ func loadConfig(g *globalOptions) (*hclconfig.Config, error) {
 		return nil, &configError{fmt.Sprintf("%s: %d error(s) in the configuration", g.config, n)}
 	}
 	warnExposedPasswords(g, cfg)
+	warnExposedTokens(g, cfg)
 	return cfg, nil
 }
 
@@ -99,8 +100,9 @@ func selectPairs(cfg *hclconfig.Config, names []string) ([]*hclconfig.Pair, erro
 	return out, nil
 }
 
-// dialAccount connects to an account, reading its password first.
-// debug, if not nil, receives the protocol trace (-vv), LOGIN redacted.
+// dialAccount connects to an account, reading its password first (or
+// getting its access token, see cmd_auth.go). debug, if not nil,
+// receives the protocol trace (-vv), credentials redacted.
 func dialAccount(ctx context.Context, acc *hclconfig.Account, readOnly bool, debug io.Writer) (*imapstore.Store, error) {
 	pw := acc.Password
 	if len(acc.PasswordCommand) > 0 {
@@ -117,13 +119,16 @@ func dialAccount(ctx context.Context, acc *hclconfig.Account, readOnly bool, deb
 	case hclconfig.TLSNone:
 		mode = imapstore.None
 	}
-	st, err := imapstore.Dial(ctx, imapstore.Options{
+	opts := imapstore.Options{
 		Name: acc.Name, Addr: acc.Address(), TLS: mode,
 		Username: acc.Username, Password: pw, ReadOnly: readOnly,
 		TLSConfig:   acc.TLSConfig(), // nil: the system roots, the host's name
 		Timeout:     acc.Timeout,     // zero: imapstore.DefaultTimeout
 		DebugWriter: debug,
-	})
+	}
+	authOptions(ctx, acc, &opts)
+	st, err := imapstore.Dial(ctx, opts)
+	err = authHint(acc, err)
 	// A certificate error says what to set in the account; imapstore
 	// does not know the configuration's words.
 	var ce *imapstore.CertificateError

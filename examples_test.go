@@ -278,3 +278,47 @@ func TestExampleGitHubActions(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleProviders: each provider has its example, which validates
+// and whose first account uses that provider's preset, logging in as the
+// provider wants (OAuth2 for Gmail's and Microsoft's examples, a
+// password elsewhere).
+func TestExampleProviders(t *testing.T) {
+	want := map[string]struct {
+		auth  string
+		token bool
+	}{
+		"gmail":    {hclconfig.AuthXOAuth2, true},
+		"outlook":  {hclconfig.AuthXOAuth2, true},
+		"fastmail": {hclconfig.AuthDefault, false},
+		"icloud":   {hclconfig.AuthDefault, false},
+		"yahoo":    {hclconfig.AuthDefault, false},
+	}
+	for _, p := range hclconfig.Presets() {
+		t.Run(p.Name, func(t *testing.T) {
+			w, ok := want[p.Name]
+			if !ok {
+				t.Fatalf("no expectation for the preset %q: add it here and examples/%s.hcl", p.Name, p.Name)
+			}
+			path := filepath.Join("examples", p.Name+".hcl")
+			env := func(name string) (string, bool) { return "value-of-" + name, true }
+			cfg, diags, files := hclconfig.Load(path, hclconfig.Options{LookupEnv: env})
+			if diags.HasErrors() {
+				var b bytes.Buffer
+				hclconfig.WriteDiagnostics(&b, diags, files)
+				t.Fatalf("%s does not validate:\n%s", path, b.String())
+			}
+			acc := cfg.Accounts[0]
+			if acc.Provider != p.Name || acc.Host != p.Host || acc.Port != p.Port || acc.TLS != p.TLS {
+				t.Errorf("%s: first account %q has provider %q at %s (%v); want the %s preset, %s:%d (%v)", path, acc.Name, acc.Provider, acc.Address(), acc.TLS, p.Name, p.Host, p.Port, p.TLS)
+			}
+			hasToken := acc.OAuth2 != nil || len(acc.TokenCommand) > 0
+			if acc.Auth != w.auth || hasToken != w.token {
+				t.Errorf("%s: account %q has auth %q (token source %v), want %q (%v)", path, acc.Name, acc.Auth, hasToken, w.auth, w.token)
+			}
+			if !slices.Equal(acc.ExcludeSpecialUse, p.ExcludeSpecialUse) {
+				t.Errorf("%s: account %q excludes %q, want the preset's %q", path, acc.Name, acc.ExcludeSpecialUse, p.ExcludeSpecialUse)
+			}
+		})
+	}
+}

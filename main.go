@@ -114,6 +114,7 @@ func (e usageError) Error() string { return e.msg }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr, lookupEnv: os.LookupEnv}
+	ctx = withTokenCache(ctx) // each account's access token, fetched once (cmd_auth.go)
 	fs := pflag.NewFlagSet("mailtwin", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVarP(&g.config, "config", "c", "mailtwin.hcl", "config file")

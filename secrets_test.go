@@ -124,81 +124,145 @@ pair "p" {
 			}
 		}
 
-		// Every object of the state repository's history, decompressed:
-		// blobs, trees and commits (the messages and journals).
-		g, err := git.PlainOpen(state)
-		if err != nil {
-			t.Fatal(err)
-		}
-		objects, err := g.Storer.IterEncodedObjects(plumbing.AnyObject)
-		if err != nil {
-			t.Fatal(err)
-		}
-		counts := map[plumbing.ObjectType]int{}
-		var stateFiles int
-		err = objects.ForEach(func(o plumbing.EncodedObject) error {
-			counts[o.Type()]++
-			r, err := o.Reader()
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			b, err := io.ReadAll(r)
-			if err != nil {
-				return err
-			}
-			if bytes.HasPrefix(b, []byte("# mailtwin state")) {
-				stateFiles++
-			}
-			where := fmt.Sprintf("state repo %s %s", o.Type(), o.Hash())
-			for _, s := range append(secrets, private...) {
-				if bytes.Contains(b, []byte(s)) {
-					t.Errorf("%s holds %q:\n%s", where, s, b)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if counts[plumbing.CommitObject] < 2 || stateFiles < 2 {
-			t.Fatalf("state repo has %d commits and %d state file versions, want at least 2 of each: the test saw too little", counts[plumbing.CommitObject], stateFiles)
-		}
-		// The commits as go-git reads them, walked from HEAD.
-		commits, err := g.Log(&git.LogOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = commits.ForEach(func(c *object.Commit) error {
-			for _, s := range append(secrets, private...) {
-				if strings.Contains(c.Message, s) {
-					t.Errorf("commit %s message holds %q:\n%s", c.Hash, s, c.Message)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Every file on disk: the worktree, the index, refs, config, the
-		// lock's leftovers.
-		err = filepath.WalkDir(state, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			for _, s := range append(secrets, private...) {
-				if bytes.Contains(b, []byte(s)) {
-					t.Errorf("%s holds %q", p, s)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
+		commits, stateFiles := grepStateRepo(t, state, append(secrets, private...))
+		if commits < 2 || stateFiles < 2 {
+			t.Fatalf("state repo has %d commits and %d state file versions, want at least 2 of each: the test saw too little", commits, stateFiles)
 		}
 	})
+}
+
+// grepStateRepo looks for each of needles in the state repository at
+// dir: every object of its history decompressed (blobs, trees, commits
+// with their messages and journals), the commits as walked from HEAD,
+// and every file on disk under dir (worktree, index, refs, config, a
+// lock's leftovers). It returns how many commits and state file versions
+// it saw, so a caller can tell it saw enough.
+func grepStateRepo(t *testing.T, state string, needles []string) (commits, stateFiles int) {
+	t.Helper()
+	g, err := git.PlainOpen(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects, err := g.Storer.IterEncodedObjects(plumbing.AnyObject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = objects.ForEach(func(o plumbing.EncodedObject) error {
+		if o.Type() == plumbing.CommitObject {
+			commits++
+		}
+		r, err := o.Reader()
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		if bytes.HasPrefix(b, []byte("# mailtwin state")) {
+			stateFiles++
+		}
+		for _, s := range needles {
+			if bytes.Contains(b, []byte(s)) {
+				t.Errorf("state repo %s %s holds %q:\n%s", o.Type(), o.Hash(), s, b)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := g.Log(&git.LogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = log.ForEach(func(c *object.Commit) error {
+		for _, s := range needles {
+			if strings.Contains(c.Message, s) {
+				t.Errorf("commit %s message holds %q:\n%s", c.Hash, s, c.Message)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.WalkDir(state, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for _, s := range needles {
+			if bytes.Contains(b, []byte(s)) {
+				t.Errorf("%s holds %q", p, s)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return commits, stateFiles
+}
+
+// TestSecretsNeverLeakOAuth2 is TestSecretsNeverLeak for OAuth2
+// accounts: one trading a refresh token (which the token endpoint
+// rotates) with a client secret, one with token_command. Through
+// validate, plan, apply -vv (the protocol trace, SASL exchanges
+// included), a second apply --json -vv with new mail, a run whose token
+// is revoked, log -v and status, no access token, refresh token (first
+// or rotated), client secret, or SASL initial response carrying a token
+// reaches stdout, stderr or anything in the state repository.
+func TestSecretsNeverLeakOAuth2(t *testing.T) {
+	s := newOAuthSetup(t, oauthAccount{"a", userA, "oauth2", "xoauth2"}, oauthAccount{"b", userB, "command", "oauthbearer"})
+	f := &syncFixture{t: t, srv: s.srv}
+	s.seed(f)
+	s.mt(0, "validate")
+	s.mt(0, "plan")
+	_, trace := s.mt(0, "apply", "-vv")
+	for _, want := range []string{
+		"mailtwin: trace a: T1 AUTHENTICATE XOAUTH2 [credentials and SASL exchange not shown]",
+		"mailtwin: trace b: T1 AUTHENTICATE OAUTHBEARER [credentials and SASL exchange not shown]",
+		"APPEND",
+	} {
+		if !strings.Contains(trace, want) {
+			t.Errorf("apply -vv output lacks %q:\n%s", want, trace)
+		}
+	}
+	f.put(userA, "INBOX", "late")
+	f.put(userB, "Work", "b-work")
+	s.mt(0, "plan", "-vv", "--json")
+	s.mt(0, "apply", "--json", "-vv")
+	s.ts.Revoke(userB)
+	s.mt(1, "apply", "-vv")
+	s.mt(0, "log", "-v")
+	s.mt(0, "status")
+
+	secrets := s.ts.Secrets()
+	if len(secrets) < 6 { // client secret, 1 refresh token + 2 rotated, 1 command token, 3 access tokens
+		t.Fatalf("the token server issued only %d secrets: the test saw too little", len(secrets))
+	}
+	var needles []string
+	for _, sec := range secrets {
+		needles = append(needles, sec)
+		for _, u := range []string{userA, userB} {
+			for _, ir := range []string{"user=" + u + "\x01auth=Bearer " + sec + "\x01\x01", "n,a=" + u + ",\x01auth=Bearer " + sec + "\x01\x01"} {
+				needles = append(needles, base64.StdEncoding.EncodeToString([]byte(ir)))
+			}
+		}
+	}
+	for _, o := range s.outputs {
+		for _, n := range needles {
+			if strings.Contains(o, n) {
+				t.Errorf("a secret (%q) leaked into the %s", n, o)
+			}
+		}
+	}
+	if commits, stateFiles := grepStateRepo(t, s.state, needles); commits < 2 || stateFiles < 2 {
+		t.Fatalf("state repo has %d commits and %d state file versions, want at least 2 of each: the test saw too little", commits, stateFiles)
+	}
 }

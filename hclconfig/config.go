@@ -120,6 +120,10 @@ func (m TLSMode) String() string { return tlsNames[m] }
 type Account struct {
 	// Name is the account's label, unique and not empty.
 	Name string
+	// Provider is the preset named by provider = "...", "" for none; Host,
+	// Port, TLS, Auth and ExcludeSpecialUse hold its values where the
+	// file did not set them (see Presets).
+	Provider string
 	// Host is a DNS name or an IP address, without port or scheme.
 	Host string
 	// Port is between 1 and 65535.
@@ -131,7 +135,8 @@ type Account struct {
 	// Username is not empty.
 	Username string
 	// Password is the password when PasswordCommand is empty. Exactly one
-	// of the two was configured.
+	// of the two was configured, unless Auth is AuthXOAuth2 or
+	// AuthOAuthBearer: then neither was.
 	Password string
 	// PasswordInFile is true when Password is written out in the
 	// configuration file itself: its expression calls no function (such
@@ -141,6 +146,20 @@ type Account struct {
 	// password; empty, or with a non-empty program name. hclconfig never
 	// runs it.
 	PasswordCommand []string
+	// Auth is how the account logs in: AuthDefault (""), AuthPlain,
+	// AuthLogin, AuthXOAuth2 or AuthOAuthBearer. It is AuthXOAuth2 or
+	// AuthOAuthBearer exactly when an access token source (TokenCommand
+	// or OAuth2) is set, and then Password and PasswordCommand are
+	// empty; otherwise exactly one of those two was configured.
+	Auth string
+	// TokenCommand is a program and its arguments whose first output
+	// line is an OAuth2 access token (like oama access ADDRESS); empty,
+	// or with a non-empty program name. hclconfig never runs it. At most
+	// one of TokenCommand and OAuth2 is set.
+	TokenCommand []string
+	// OAuth2 is the account's oauth2 block: how to trade a refresh
+	// token for an access token; nil when none.
+	OAuth2 *OAuth2
 	// TLSCAFile is the PEM file of the certificates this account trusts
 	// instead of the system roots: absolute when the file gave an
 	// absolute path, otherwise joined to the directory of the config

@@ -18,7 +18,8 @@
 //	  checkpoint_interval = "5m"         # ...or this often, whichever comes first
 //	}
 //	account "work" {
-//	  host     = "imap.example.com"      # required
+//	  provider = "gmail"                 # gmail | outlook | fastmail | icloud | yahoo: presets host, port, tls, auth
+//	  host     = "imap.example.com"      # required without a provider
 //	  port     = 993                     # default 993 for tls = "implicit", 143 otherwise
 //	  tls      = "implicit"              # implicit | starttls | none
 //	  insecure_plaintext = false         # must be true for tls = "none" to a non-loopback host
@@ -27,6 +28,15 @@
 //	  username = "alice"                 # required
 //	  password = env("WORK_PW")          # exactly one of password and password_command
 //	  password_command = ["pass", "show", "work"]  # or this, run by the caller
+//	  auth     = "xoauth2"               # plain | login | xoauth2 | oauthbearer; default: the password with LOGIN
+//	  token_command = ["oama", "access", "alice@example.com"]  # an access token, for xoauth2/oauthbearer; or:
+//	  oauth2 {                           # trade a refresh token for an access token (the caller does)
+//	    token_url     = "https://oauth2.googleapis.com/token"
+//	    client_id     = "..."
+//	    client_secret = env("CLIENT_SECRET")  # optional
+//	    refresh_token = env("REFRESH_TOKEN")
+//	    scopes        = ["https://mail.google.com/"]  # optional
+//	  }
 //	  timeout  = "2m"                    # how long the server may stay silent in a network step; default "60s"
 //	  connections = 4                    # at most this many at once, for several folders in parallel; 1 to 16, default 4
 //	  exclude_special_use = ["\\All", "\\Important"]  # leave folders with these attributes out of every pair
@@ -77,5 +87,6 @@
 // hclconfig imports reconcile for the policy types and nothing else of
 // mailtwin. It keeps no package-level mutable state and does no I/O beyond
 // reading the configuration file, the files its file() calls name and the
-// tls_ca_file files: password_command is run by the caller, not here.
+// tls_ca_file files: password_command and token_command are run, and
+// the oauth2 token endpoint is called, by the caller, not here.
 package hclconfig

@@ -89,7 +89,10 @@ var (
 		{Name: "checkpoint_interval"},
 	}}
 	accountSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "host", Required: true},
+		{Name: "provider"},
+		{Name: "host"}, // required without a provider
+		{Name: "auth"},
+		{Name: "token_command"},
 		{Name: "port"},
 		{Name: "tls"},
 		{Name: "insecure_plaintext"},
@@ -101,6 +104,8 @@ var (
 		{Name: "tls_ca_file"},
 		{Name: "tls_server_name"},
 		{Name: "exclude_special_use"},
+	}, Blocks: []hcl.BlockHeaderSchema{
+		{Type: "oauth2"},
 	}}
 	pairSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{
@@ -391,7 +396,17 @@ func (d *decoder) account(b *hcl.Block, dir string) Account {
 		d.errorf(b.LabelRanges[0], "Invalid account name", "An account name must not be empty.")
 	}
 
-	host, hostOK := d.str(at["host"], true)
+	preset, presetOK := d.provider(at["provider"])
+	if preset != nil {
+		acc.Provider = preset.Name
+	}
+	host, hostOK := d.str(at["host"], preset == nil)
+	switch {
+	case hostOK == unset && preset != nil:
+		host, hostOK = preset.Host, good
+	case at["host"] == nil && presetOK != bad:
+		d.errorf(b.Body.MissingItemRange(), "Missing required argument", `The argument "host" is required, but no definition was found. Set it, or provider = "gmail" (or another known provider) for its server.`)
+	}
 	if hostOK == good {
 		if msg := checkHost(host); msg != "" {
 			d.errorf(at["host"].Expr.Range(), "Invalid host", "%s", msg)
@@ -402,9 +417,15 @@ func (d *decoder) account(b *hcl.Block, dir string) Account {
 
 	tls, tlsOK := d.enum(at["tls"], tlsNames)
 	acc.TLS = TLSMode(tls)
+	if tlsOK == unset && preset != nil {
+		acc.TLS = preset.TLS
+	}
 	acc.Port = 993
 	if acc.TLS != TLSImplicit {
 		acc.Port = 143
+	}
+	if preset != nil && acc.TLS == preset.TLS {
+		acc.Port = preset.Port
 	}
 	if v, o := d.value(at["port"], cty.Number, false); o == good {
 		bf := v.AsBigFloat()
@@ -434,22 +455,7 @@ func (d *decoder) account(b *hcl.Block, dir string) Account {
 	}
 	acc.Username = user
 
-	pw, pwOK := d.str(at["password"], false)
-	cmd, cmdOK := d.strList(at["password_command"])
-	switch {
-	case pwOK != unset && cmdOK != unset:
-		later := at["password_command"]
-		if at["password"].Range.Start.Byte > later.Range.Start.Byte {
-			later = at["password"]
-		}
-		d.errorf(later.Range, "Conflicting password settings", "Account %q sets both password and password_command; keep one.", acc.Name)
-	case pwOK == unset && cmdOK == unset:
-		d.errorf(b.DefRange, "Missing password", `Account %q needs password (e.g. password = env("IMAP_PASSWORD")) or password_command (e.g. ["pass", "show", "imap"]).`, acc.Name)
-	case cmdOK == good && (len(cmd) == 0 || cmd[0] == ""):
-		d.errorf(at["password_command"].Expr.Range(), "Invalid password_command", `password_command must start with a program name, e.g. ["pass", "show", "imap"].`)
-	}
-	acc.Password, acc.PasswordCommand = pw, cmd
-	acc.PasswordInFile = pwOK == good && inFile(at["password"].Expr)
+	d.credentials(b, c, &acc, preset)
 
 	if t, o := d.duration(at["timeout"]); o == good {
 		acc.Timeout = t
@@ -464,6 +470,11 @@ func (d *decoder) account(b *hcl.Block, dir string) Account {
 	}
 	if x, o := d.excludeSpecialUse(at["exclude_special_use"]); o == good {
 		acc.ExcludeSpecialUse = x
+	}
+	// After exclude_special_use is decoded: nil means the file left it
+	// out, and the preset's applies.
+	if preset != nil && acc.ExcludeSpecialUse == nil {
+		acc.ExcludeSpecialUse = preset.ExcludeSpecialUse
 	}
 	return acc
 }

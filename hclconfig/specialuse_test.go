@@ -23,6 +23,10 @@ func TestExcludeSpecialUse(t *testing.T) {
 		{"empty", `  exclude_special_use = []`, []string{}},
 		{"gmail", `  exclude_special_use = ["\\All", "\\Important"]`, []string{`\All`, `\Important`}},
 		{"any case, repeated", `  exclude_special_use = ["\\all", "\\ALL", "\\flagged"]`, []string{`\All`, `\Flagged`}},
+		// The gmail preset fills it in where the file does not set it.
+		{"gmail preset", `  provider = "gmail"`, []string{`\All`, `\Important`}},
+		{"gmail preset, turned off", "  provider = \"gmail\"\n  exclude_special_use = []", []string{}},
+		{"gmail preset, set by hand", "  provider = \"gmail\"\n  exclude_special_use = [\"\\\\Junk\"]", []string{`\Junk`}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg, diags, _ := hclconfig.Parse([]byte(after(9, tt.line)), "c.hcl", hclconfig.Options{LookupEnv: noEnv})

@@ -21,7 +21,9 @@ const maxAuthLine = 64 << 10
 // command name (and SASL mechanism) and a placeholder, and every line
 // after it up to the server's tagged answer (literals, the server's
 // continuation requests, the client's base64 SASL responses) is dropped.
-// The tagged answer is shown.
+// The tagged answer is shown. The command line itself carries the SASL-IR
+// initial response, which for XOAUTH2 and OAUTHBEARER holds the access
+// token, so nothing of it after the mechanism is shown.
 //
 // It looks only at the connection's first phase (from reset to
 // authenticated): after it, message contents pass through the trace and

@@ -15,12 +15,13 @@ import (
 	"github.com/mailtwin/mailtwin/reconcile"
 )
 
-// authSecrets are the forms in which the password of user travels in
-// LOGIN and AUTHENTICATE PLAIN or LOGIN: a trace holding any of them
-// leaks it.
+// authSecrets are the forms in which the password (or access token) of
+// user travels in LOGIN and AUTHENTICATE PLAIN, LOGIN, XOAUTH2 or
+// OAUTHBEARER: a trace holding any of them leaks it.
 func authSecrets(user, password string) []string {
 	var out []string
-	for _, plain := range []string{"\x00" + user + "\x00" + password, user + "\x00" + user + "\x00" + password, password} {
+	for _, plain := range []string{"\x00" + user + "\x00" + password, user + "\x00" + user + "\x00" + password, password,
+		"user=" + user + "\x01auth=Bearer " + password + "\x01\x01", "n,a=" + user + ",\x01auth=Bearer " + password + "\x01\x01"} {
 		out = append(out, base64.StdEncoding.EncodeToString([]byte(plain)), base64.RawStdEncoding.EncodeToString([]byte(plain)))
 	}
 	return append(out, password)
@@ -45,6 +46,11 @@ var authExchanges = map[string]string{
 		"A2 LOGIN alice \"s3cr3t-pw\"\r\nA2 OK Logged in\r\n",
 	"LOGIN with literals": "* OK ready\r\n" +
 		"A1 LOGIN {5}\r\n+ Ready\r\nalice {9}\r\n+ Ready\r\ns3cr3t-pw\r\nA1 OK Logged in\r\n",
+	"AUTHENTICATE XOAUTH2 with SASL-IR, token refused": "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2] ready\r\n" +
+		"T1 AUTHENTICATE XOAUTH2 dXNlcj1hbGljZQFhdXRoPUJlYXJlciBzM2NyM3QtcHcBAQ==\r\n+ eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIiwic2NvcGUiOiJtYWlsIn0=\r\nAQ==\r\nT1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n" +
+		"T2 AUTHENTICATE XOAUTH2 dXNlcj1hbGljZQFhdXRoPUJlYXJlciBzM2NyM3QtcHcBAQ==\r\nT2 OK Logged in\r\n",
+	"AUTHENTICATE OAUTHBEARER with a continuation": "* OK ready\r\n" +
+		"M1 AUTHENTICATE OAUTHBEARER\r\n+ \r\nbixhPWFsaWNlLAFhdXRoPUJlYXJlciBzM2NyM3QtcHcBAQ==\r\nM1 OK Logged in\r\n",
 	"AUTHENTICATE cancelled": "* OK ready\r\n" +
 		"A1 AUTHENTICATE PLAIN\r\n+ \r\n*\r\nA1 BAD cancelled\r\n" +
 		"A2 AUTHENTICATE PLAIN AGFsaWNlAHMzY3IzdC1wdw==\r\nA2 OK Logged in\r\n",

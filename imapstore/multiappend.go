@@ -701,6 +701,10 @@ func (mc *multiConn) logout() {
 // address, TLS, timeout and credentials as the Store's. Its errors name
 // the address but not the account.
 func (s *Store) dialMulti(ctx context.Context) (*multiConn, error) {
+	token, err := s.token(ctx, s.tokenMech())
+	if err != nil {
+		return nil, err
+	}
 	d := net.Dialer{Timeout: s.opts.Timeout}
 	raw, err := d.DialContext(ctx, "tcp", s.addr)
 	if err != nil {
@@ -712,7 +716,7 @@ func (s *Store) dialMulti(ctx context.Context) (*multiConn, error) {
 	conn := newTimeoutConn(raw, s.opts.Timeout)
 	conn.begin()
 	stop := context.AfterFunc(ctx, conn.abort)
-	mc, err := s.openMulti(conn)
+	mc, err := s.openMulti(conn, token)
 	aborted := !stop()
 	conn.end()
 	switch {
@@ -730,8 +734,9 @@ func (s *Store) dialMulti(ctx context.Context) (*multiConn, error) {
 }
 
 // openMulti secures conn as the Store's connection is, reads the
-// greeting and logs in.
-func (s *Store) openMulti(conn *timeoutConn) (*multiConn, error) {
+// greeting and logs in with the mechanism the Store's first connection
+// used; token is the access token of a token mechanism.
+func (s *Store) openMulti(conn *timeoutConn, token string) (*multiConn, error) {
 	cfg := &tls.Config{}
 	if s.opts.TLSConfig != nil {
 		cfg = s.opts.TLSConfig.Clone()
@@ -791,9 +796,17 @@ func (s *Store) openMulti(conn *timeoutConn) (*multiConn, error) {
 	if strings.EqualFold(kind, "PREAUTH") {
 		return mc, nil
 	}
-	login := "LOGIN " + astring(s.opts.Username) + " " + astring(s.opts.Password)
-	if _, err := mc.command(login, "LOGIN [credentials not shown]"); err != nil {
-		return nil, fmt.Errorf("login as %s at %s: %w", s.opts.Username, s.addr, err)
+	switch m := s.multiMech(); m {
+	case AuthLogin:
+		login := "LOGIN " + astring(s.opts.Username) + " " + astring(s.opts.Password)
+		if _, err := mc.command(login, "LOGIN [credentials not shown]"); err != nil {
+			return nil, fmt.Errorf("login as %s at %s: %w", s.opts.Username, s.addr, err)
+		}
+	default:
+		cl := s.saslClient(m, token)
+		if err := mc.authenticate(cl); err != nil {
+			return nil, s.saslError(m, err, saslFailure(cl))
+		}
 	}
 	return mc, nil
 }

@@ -59,9 +59,21 @@ type Options struct {
 	// another name than Addr's host. A certificate that does not verify
 	// fails Dial with a *CertificateError.
 	TLSConfig *tls.Config
-	// Username and Password are sent with LOGIN. The password appears in
-	// no error and no debug output.
+	// Username and Password are sent with LOGIN (or AUTHENTICATE PLAIN,
+	// see Auth). The password appears in no error and no debug output.
 	Username, Password string
+	// Auth is how to log in; AuthDefault uses Password with LOGIN, or
+	// AUTHENTICATE PLAIN where the server disables LOGIN. Every
+	// connection of the Store (the pool's, MULTIAPPEND's) logs in the
+	// same way.
+	Auth Mechanism
+	// Token returns the access token for AuthXOAuth2 and
+	// AuthOAuthBearer. It is called before each connection is opened
+	// (reconnections and extra connections included), so the caller
+	// decides how long a token is reused; a cache that hands out one
+	// token per run is typical. The token appears in no error and no
+	// debug output.
+	Token func(ctx context.Context) (string, error)
 	// ReadOnly opens every mailbox with EXAMINE and makes every method
 	// that would change the account fail before sending anything.
 	ReadOnly bool
@@ -71,8 +83,9 @@ type Options struct {
 	Timeout time.Duration
 	// DebugWriter, if set, receives the raw protocol, LOGIN excepted:
 	// the LOGIN command and its reply are replaced by a placeholder, and
-	// any LOGIN or AUTHENTICATE exchange before authentication (SASL
-	// responses included) by its tag and command name.
+	// any LOGIN or AUTHENTICATE exchange before authentication (SASL-IR
+	// initial responses and continuation lines included) by its tag,
+	// command name and mechanism.
 	DebugWriter io.Writer
 }
 
@@ -117,6 +130,10 @@ type Store struct {
 	hasDel bool // delim is known
 	sel    selection
 	closed bool
+	// mech is the mechanism the first connection logged in with
+	// (AuthDefault resolved); set in Dial before the Store is shared and
+	// never changed after, so other connections read it freely.
+	mech Mechanism
 	// parked is a MULTIAPPEND connection an idle pipeline left for the
 	// next one (see multiPipeline), and when; nil when none.
 	parked   *multiConn
@@ -236,6 +253,12 @@ func (s *Store) Close() error {
 // connect dials, secures, reads the greeting and logs in. Its errors
 // name the address but not the account (callers add it).
 func (s *Store) connect(ctx context.Context) error {
+	// The token is fetched before dialling: getting it can take a round
+	// trip to the provider, and no server waits for it meanwhile.
+	token, err := s.token(ctx, s.tokenMech())
+	if err != nil {
+		return err
+	}
 	d := net.Dialer{Timeout: s.opts.Timeout}
 	raw, err := d.DialContext(ctx, "tcp", s.addr)
 	if err != nil {
@@ -247,7 +270,7 @@ func (s *Store) connect(ctx context.Context) error {
 	conn := newTimeoutConn(raw, s.opts.Timeout)
 	conn.begin()
 	stop := context.AfterFunc(ctx, conn.abort)
-	c, caps, err := s.open(conn)
+	c, caps, err := s.open(conn, token)
 	aborted := !stop()
 	conn.end()
 	if aborted {
@@ -272,8 +295,9 @@ func (s *Store) connect(ctx context.Context) error {
 	return nil
 }
 
-// open runs the protocol part of connect on an established connection.
-func (s *Store) open(conn *timeoutConn) (*imapclient.Client, imap.CapSet, error) {
+// open runs the protocol part of connect on an established connection;
+// token is the access token of a token mechanism.
+func (s *Store) open(conn *timeoutConn, token string) (*imapclient.Client, imap.CapSet, error) {
 	cfg := &tls.Config{}
 	if s.opts.TLSConfig != nil {
 		cfg = s.opts.TLSConfig.Clone()
@@ -326,14 +350,15 @@ func (s *Store) open(conn *timeoutConn) (*imapclient.Client, imap.CapSet, error)
 		return c, nil, fmt.Errorf("greeting from %s: %w", s.addr, err)
 	}
 	if c.State() == imap.ConnStateNotAuthenticated {
-		if c.Caps().Has(imap.CapLoginDisabled) {
-			return c, nil, fmt.Errorf("login as %s at %s: the server does not allow LOGIN on this connection (LOGINDISABLED): use TLS (implicit or starttls)", s.opts.Username, s.addr)
-		}
-		s.debug.redact(true)
-		err := c.Login(s.opts.Username, s.opts.Password).Wait()
-		s.debug.redact(false)
+		m, err := s.mechanism(c.Caps())
 		if err != nil {
-			return c, nil, s.loginError(err)
+			return c, nil, err
+		}
+		if err := s.authenticate(c, m, token); err != nil {
+			return c, nil, err
+		}
+		if s.mech == AuthDefault {
+			s.mech = m // the first connection, in Dial
 		}
 	}
 	// No credentials travel from here on; message contents do, and

@@ -2,7 +2,9 @@
 // for the tests (internal/imaptest) and the benchmark (bench): its own
 // config, log, passwd file and Maildir storage in one directory, users
 // with one password, plain-text login, special-use folders Drafts, Sent,
-// Trash and Junk (auto-created), CONDSTORE, MOVE, UIDPLUS, LIST-STATUS.
+// Trash and Junk (auto-created), CONDSTORE, MOVE, UIDPLUS, LIST-STATUS;
+// optionally OAuth2 access tokens through Dovecot's oauth2 passdb (see
+// OAuth2).
 // It can be stopped and started again on the same port, so the Maildir
 // can be swapped while it is down.
 package dovecotd
@@ -44,6 +46,9 @@ type Config struct {
 	// Quota, if set, is every user's quota_rule (quota plugin, Maildir++
 	// backend): "*:messages=6", "*:storage=10K".
 	Quota string
+	// OAuth2, if set, makes the server take OAuth2 access tokens too
+	// (see OAuth2).
+	OAuth2 *OAuth2
 }
 
 // Server is one Dovecot instance.
@@ -188,7 +193,7 @@ protocols = imap
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = %[10]s
 # tests try wrong passwords on purpose: no delays
 auth_failure_delay = 0
 # tests and the benchmark open many connections from one address
@@ -198,11 +203,7 @@ default_internal_user = %[4]s
 default_internal_group = %[5]s
 first_valid_uid = %[6]d
 mail_location = maildir:%[1]s/mail/%%u
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%%u %[1]s/passwd
-}
-userdb {
+%[11]suserdb {
   driver = static
   args = uid=%[6]d gid=%[7]d home=%[1]s/home/%%u
 }
@@ -226,9 +227,12 @@ service imap-login {
     port = 0
   }
 }
-`, d.dir, d.port, d.loginUser, d.internalUser, d.internalGroup, d.uid, d.gid, d.cfg.Separator, specialUseConfig(d.cfg.SpecialUse, d.cfg.ExtraSpecialUse))
+`, d.dir, d.port, d.loginUser, d.internalUser, d.internalGroup, d.uid, d.gid, d.cfg.Separator, specialUseConfig(d.cfg.SpecialUse, d.cfg.ExtraSpecialUse), d.mechanisms(), d.passdbs())
 	if d.cfg.Quota != "" {
 		conf += fmt.Sprintf("mail_plugins = $mail_plugins quota\nplugin {\n  quota = maildir:User quota\n  quota_rule = %s\n}\n", d.cfg.Quota)
+	}
+	if err := d.writeOAuth2(); err != nil {
+		return err
 	}
 	return os.WriteFile(d.conf, []byte(conf), 0o644)
 }

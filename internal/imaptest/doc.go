@@ -14,6 +14,12 @@
 // clients send (never bodies or passwords), so a test can assert what
 // the code under test did on the wire: Count("APPEND"), BodyFetches().
 //
+// StartTokenServer starts an OAuth2 provider on loopback (a refresh
+// grant token endpoint and an introspection endpoint, with revocation and
+// refresh token rotation), and StartDovecotOAuth2 a Dovecot whose oauth2
+// passdb checks the access tokens it issued, for AUTHENTICATE XOAUTH2
+// and OAUTHBEARER.
+//
 // The Dovecot fixture needs the dovecot binary (Debian: dovecot-imapd).
 // Without it the tests that ask for it are skipped, unless
 // MAILTWIN_REQUIRE_DOVECOT=1 is set, which makes a missing Dovecot a
