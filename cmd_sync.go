@@ -571,7 +571,7 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 		rep.Summary = res.Plan.Summary()
 		rep.Actions = res.Plan.Actions
 		if !g.json {
-			fmt.Fprint(g.stdout, res.Plan.String())
+			fmt.Fprint(g.stdout, renderPlan(res.Plan, renderOptions{Color: g.color, Verbose: g.verbose > 0}))
 		}
 	}
 	var ge *reconcile.GuardError
@@ -596,7 +596,7 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 			rep.Outcomes = append(rep.Outcomes, or)
 		}
 		if !g.json {
-			fmt.Fprintf(g.stdout, "applied: %d action(s), %d failed\n", len(res.Outcomes)-res.Failed, res.Failed)
+			fmt.Fprint(g.stdout, renderApplied(res.Plan, res.Outcomes))
 		}
 	}
 	return rep, err

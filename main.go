@@ -70,6 +70,8 @@ type globalOptions struct {
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	// color: plan and apply output may use colour (see useColor).
+	color bool
 	// lookupEnv is how the config's env() reads the environment.
 	lookupEnv func(string) (string, bool)
 }
@@ -122,6 +124,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "mailtwin: %v\n%s", err, "run 'mailtwin --help' for usage\n")
 		return exitUsage
 	}
+	g.color = useColor(g.lookupEnv, isTerminal(stdout))
 	rest := fs.Args()
 	if len(rest) == 0 {
 		fmt.Fprint(stderr, usage+fs.FlagUsages())
