@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strconv"
@@ -34,7 +35,7 @@ func (e *configError) Error() string { return e.msg }
 func loadConfig(g *globalOptions) (*hclconfig.Config, error) {
 	cfg, diags, files := hclconfig.Load(g.config, hclconfig.Options{LookupEnv: g.lookupEnv})
 	if len(diags) > 0 {
-		hclconfig.WriteDiagnostics(g.stderr, diags, files)
+		logDiagnostics(g, diags, func(w io.Writer) { hclconfig.WriteDiagnostics(w, diags, files) })
 	}
 	if diags.HasErrors() {
 		n := 0
@@ -59,8 +60,8 @@ func warnExposedPasswords(g *globalOptions, cfg *hclconfig.Config) {
 	}
 	for _, acc := range cfg.Accounts {
 		if acc.PasswordInFile && len(acc.PasswordCommand) == 0 {
-			fmt.Fprintf(g.stderr, "mailtwin: warning: %s is readable by group or others (mode %04o) and holds the password of account %q: run chmod 600 %s, or use password = env(\"...\") or password_command\n",
-				g.config, fi.Mode().Perm(), acc.Name, g.config)
+			g.log.Warn(fmt.Sprintf("warning: %s is readable by group or others (mode %04o) and holds the password of account %q: run chmod 600 %s, or use password = env(\"...\") or password_command",
+				g.config, fi.Mode().Perm(), acc.Name, g.config), fieldAccount, acc.Name)
 		}
 	}
 }
@@ -142,12 +143,13 @@ func dialAccount(ctx context.Context, acc *hclconfig.Account, readOnly bool, deb
 	return st, err
 }
 
-// traceWriter writes one account's protocol trace to w a line at a time,
-// each line prefixed with "mailtwin: trace ACCOUNT: ", so two accounts'
-// traces interleave by whole lines. mu is shared by the writers of one w.
+// traceWriter writes one account's protocol trace to log a line at a
+// time, each line "trace ACCOUNT: LINE" at debug level, so two accounts'
+// traces interleave by whole lines. mu is shared by the writers of one
+// log.
 type traceWriter struct {
 	mu      *sync.Mutex
-	w       io.Writer
+	log     *slog.Logger
 	account string
 	buf     []byte
 }
@@ -163,7 +165,7 @@ func (t *traceWriter) Write(p []byte) (int, error) {
 		}
 		line := strings.TrimRight(string(t.buf[:i]), "\r")
 		t.buf = t.buf[i+1:]
-		fmt.Fprintf(t.w, "mailtwin: trace %s: %s\n", t.account, line)
+		t.log.Debug(fmt.Sprintf("trace %s: %s", t.account, line), fieldAccount, t.account)
 	}
 }
 
@@ -289,7 +291,7 @@ func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
 				fmt.Fprintf(g.stdout, "state committed: %s\n", commit)
 			}
 			if n, err := repo.Packs(); err == nil && n >= gitstate.GCHintPacks {
-				fmt.Fprintf(g.stderr, "mailtwin: the state repository holds %d packs: 'mailtwin gc' merges them into one (apply never does: it would take the commit seconds)\n", n)
+				g.log.Info(fmt.Sprintf("the state repository holds %d packs: 'mailtwin gc' merges them into one (apply never does: it would take the commit seconds)", n))
 			}
 		}
 		if err := pushState(ctx, g, repo, remote); err != nil {
@@ -409,7 +411,8 @@ func (l *lockedStates) checkpoint(ctx context.Context, g *globalOptions, pair st
 		_, err = l.repo.Commit(ctx, fmt.Sprintf("sync (incomplete): pair %q: checkpoint after %d of %d actions\n\nRun: incomplete\n", pair, cp.Done, cp.Total))
 	}
 	if err != nil && !errors.Is(err, gitstate.ErrNothingToCommit) {
-		fmt.Fprintf(g.stderr, "mailtwin: %s: checkpoint after %d of %d actions not committed: %v\n", pair, cp.Done, cp.Total, err)
+		g.log.Warn(fmt.Sprintf("%s: checkpoint after %d of %d actions not committed: %v", pair, cp.Done, cp.Total, err),
+			fieldPair, pair, fieldDone, cp.Done, fieldTotal, cp.Total, fieldError, err.Error())
 	}
 	if err == nil {
 		pushCheckpoint(ctx, g, l.repo, l.remote)
@@ -527,7 +530,7 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 	for i, name := range []string{p.A, p.B} {
 		var debug io.Writer
 		if g.verbose >= 2 {
-			debug = &traceWriter{mu: &traceMu, w: g.stderr, account: name}
+			debug = &traceWriter{mu: &traceMu, log: g.log, account: name}
 		}
 		wg.Go(func() { stores[i], dialErrs[i] = dialAccount(ctx, cfg.Account(name), planOnly, debug) })
 	}
@@ -564,7 +567,7 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 			opts.Connections[i] = 1
 		}
 	}
-	prog := newProgress(g.stderr, p.Name, g.verbose > 0)
+	prog := newProgress(g.log, p.Name, g.verbose > 0)
 	opts.Progress = prog.step
 	res, err := reconcile.Run(ctx, opts, stores[0], stores[1], states)
 	if res != nil && res.Plan != nil {
@@ -606,19 +609,25 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 // otherwise, for runs of 50 actions or more, a line at each tenth of the
 // work, so a person sees it move and cron and CI logs stay short.
 type progress struct {
-	w       io.Writer
+	log     *slog.Logger
 	pair    string
 	verbose bool
 	lastPct int
 }
 
-func newProgress(w io.Writer, pair string, verbose bool) *progress {
-	return &progress{w: w, pair: pair, verbose: verbose}
+func newProgress(log *slog.Logger, pair string, verbose bool) *progress {
+	return &progress{log: log, pair: pair, verbose: verbose}
 }
 
 func (p *progress) step(done, total int, a *reconcile.Action) {
 	if p.verbose {
-		fmt.Fprintf(p.w, "mailtwin: [%s %d/%d] %s\n", p.pair, done, total, a)
+		uid := a.UID
+		if a.Op == reconcile.Copy {
+			uid = a.SrcUID
+		}
+		p.log.Info(fmt.Sprintf("[%s %d/%d] %s", p.pair, done, total, a),
+			fieldPair, p.pair, fieldFolder, groupOf(a), fieldSide, a.Side.String(), fieldAction, a.Op.String(),
+			fieldUID, uid, fieldDone, done, fieldTotal, total)
 		return
 	}
 	if total < 50 {
@@ -626,6 +635,6 @@ func (p *progress) step(done, total int, a *reconcile.Action) {
 	}
 	if pct := done * 10 / total; pct > p.lastPct {
 		p.lastPct = pct
-		fmt.Fprintf(p.w, "mailtwin: %s: %d/%d actions (%d%%)\n", p.pair, done, total, pct*10)
+		p.log.Info(fmt.Sprintf("%s: %d/%d actions (%d%%)", p.pair, done, total, pct*10), fieldPair, p.pair, fieldDone, done, fieldTotal, total)
 	}
 }

@@ -12,7 +12,8 @@ func TestProgress(t *testing.T) {
 	a := &reconcile.Action{Op: reconcile.Copy, Side: reconcile.B, Mailbox: "INBOX", SrcMailbox: "INBOX", SrcUID: 1}
 	run := func(total int, verbose bool) []string {
 		var b bytes.Buffer
-		p := newProgress(&b, "p", verbose)
+		log, _ := newLogger(&b, logText)
+		p := newProgress(log, "p", verbose)
 		for i := 1; i <= total; i++ {
 			p.step(i, total, a)
 		}
