@@ -567,9 +567,14 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 			opts.Connections[i] = 1
 		}
 	}
-	prog := newProgress(g.log, p.Name, g.verbose > 0)
+	// Bars only where they have the terminal to themselves: not with
+	// pairs run at once, nor for JSON log lines.
+	bars := g.parallel <= 1 && g.logFormat != logJSON && useBars(g.lookupEnv, isTerminal(g.stderr))
+	prog := newProgress(g.log, p.Name, progressOptions{Verbose: g.verbose > 0, Bars: bars, Terminal: g.stderr})
+	opts.Planned = prog.planned
 	opts.Progress = prog.step
 	res, err := reconcile.Run(ctx, opts, stores[0], stores[1], states)
+	prog.finish()
 	if res != nil && res.Plan != nil {
 		rep.Summary = res.Plan.Summary()
 		rep.Actions = res.Plan.Actions
@@ -603,38 +608,4 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 		}
 	}
 	return rep, err
-}
-
-// progress reports a long apply on stderr: with -v a line per action,
-// otherwise, for runs of 50 actions or more, a line at each tenth of the
-// work, so a person sees it move and cron and CI logs stay short.
-type progress struct {
-	log     *slog.Logger
-	pair    string
-	verbose bool
-	lastPct int
-}
-
-func newProgress(log *slog.Logger, pair string, verbose bool) *progress {
-	return &progress{log: log, pair: pair, verbose: verbose}
-}
-
-func (p *progress) step(done, total int, a *reconcile.Action) {
-	if p.verbose {
-		uid := a.UID
-		if a.Op == reconcile.Copy {
-			uid = a.SrcUID
-		}
-		p.log.Info(fmt.Sprintf("[%s %d/%d] %s", p.pair, done, total, a),
-			fieldPair, p.pair, fieldFolder, groupOf(a), fieldSide, a.Side.String(), fieldAction, a.Op.String(),
-			fieldUID, uid, fieldDone, done, fieldTotal, total)
-		return
-	}
-	if total < 50 {
-		return
-	}
-	if pct := done * 10 / total; pct > p.lastPct {
-		p.lastPct = pct
-		p.log.Info(fmt.Sprintf("%s: %d/%d actions (%d%%)", p.pair, done, total, pct*10), fieldPair, p.pair, fieldDone, done, fieldTotal, total)
-	}
 }

@@ -87,7 +87,7 @@ func logConfig(t *testing.T, srv *imaptest.Server, dir, pw string) string {
 // TestLogJSON: with --log-format json, everything apply writes to stderr
 // is JSON lines with the documented fields, for a real apply against
 // the in-memory server: the password warning (account), the progress
-// line at the end (pair, done, total), -v's
+// line of a folder finished (pair, folder, done, total, bytes), -v's
 // action lines (side, action, uid), -vv's protocol trace (account, no
 // password), and a failing run's error (error, exit_code). stdout keeps
 // the plan as text.
@@ -121,12 +121,12 @@ func TestLogJSON(t *testing.T) {
 		switch {
 		case r.Level == "WARN" && r.Account == "a" && strings.Contains(r.Msg, "readable by group or others"):
 			warned = true
-		case r.Level == "INFO" && r.Pair == "p" && r.Done != nil && *r.Done == 60 && r.Total != nil && *r.Total == 60:
+		case r.Level == "INFO" && r.Pair == "p" && r.Folder == "INBOX" && r.Done != nil && *r.Done == 60 && r.Total != nil && *r.Total == 60 && r.Bytes != nil && *r.Bytes > 0:
 			folderDone = true
 		}
 	}
 	if !warned || !folderDone {
-		t.Errorf("apply's log: password warning %v, progress line %v, want both:\n%+v", warned, folderDone, recs)
+		t.Errorf("apply's log: password warning %v, INBOX done line %v, want both:\n%+v", warned, folderDone, recs)
 	}
 
 	f.put(userB, "INBOX", "late")
