@@ -200,6 +200,10 @@ type pairReport struct {
 	Outcomes []outcomeReport    `json:"outcomes,omitempty"`
 
 	journal string
+	// plan and outcomes are the pair's, for the closing total (nil when
+	// it failed before planning, or was not applied).
+	plan     *reconcile.Plan
+	outcomes []reconcile.Outcome
 }
 
 type outcomeReport struct {
@@ -276,6 +280,14 @@ func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
 			subjects = append(subjects, fmt.Sprintf("%s: %s", p.Name, rep.Summary))
 			fmt.Fprintf(&body, "pair %q: %s\n%s\n", p.Name, rep.Summary, rep.journal)
 		}
+	}
+	if !g.json {
+		plans := make([]*reconcile.Plan, len(reports))
+		outs := make([][]reconcile.Outcome, len(reports))
+		for i, r := range reports {
+			plans[i], outs[i] = r.plan, r.outcomes
+		}
+		fmt.Fprint(g.stdout, renderTotal(plans, outs))
 	}
 	if !planOnly {
 		commit, cerr := commitRun(ctx, repo, subjects, body.String())
@@ -578,6 +590,7 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 	if res != nil && res.Plan != nil {
 		rep.Summary = res.Plan.Summary()
 		rep.Actions = res.Plan.Actions
+		rep.plan = res.Plan
 		if !g.json {
 			fmt.Fprint(g.stdout, renderPlan(res.Plan, renderOptions{Color: g.color, Verbose: g.verbose > 0}))
 		}
@@ -590,6 +603,7 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 	if res != nil && res.Outcomes != nil {
 		rep.Applied = true
 		rep.Failed = res.Failed
+		rep.outcomes = res.Outcomes
 		rep.journal = reconcile.Journal(res.Plan, res.Outcomes)
 		if ls, ok := states.(*lockedStates); ok && ls.repo != nil && len(res.Plan.Actions) > 0 {
 			if jerr := ls.saveRun(ctx, p.Name, res.State, reconcile.NewRunJournal(ls.run, res.Plan, res.Outcomes)); jerr != nil {

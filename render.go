@@ -337,6 +337,10 @@ func closingLine(p *reconcile.Plan) string {
 	for i := range p.Actions {
 		c.add(&p.Actions[i])
 	}
+	return "Plan: " + plannedText(c, len(p.Conflicts)) + ".\n"
+}
+
+func plannedText(c counts, conflicts int) string {
 	parts := []string{
 		thousands(c.copies) + " to copy",
 		thousands(c.deletes) + " to delete",
@@ -344,8 +348,8 @@ func closingLine(p *reconcile.Plan) string {
 		thousands(c.moves) + " " + plural(c.moves, "move", "moves"),
 	}
 	parts = append(parts, c.folderParts(func(v string) string { return "to " + v })...)
-	parts = append(parts, thousands(len(p.Conflicts))+" "+plural(len(p.Conflicts), "conflict", "conflicts"))
-	return "Plan: " + strings.Join(parts, ", ") + ".\n"
+	parts = append(parts, thousands(conflicts)+" "+plural(conflicts, "conflict", "conflicts"))
+	return strings.Join(parts, ", ")
 }
 
 // renderApplied is apply's closing line for a plan carried out with
@@ -353,7 +357,13 @@ func closingLine(p *reconcile.Plan) string {
 // "Applied: 12 copied, 3 deleted, 5 flag changes, 1 moved, 0 failed."
 func renderApplied(p *reconcile.Plan, outcomes []reconcile.Outcome) string {
 	var c counts
-	failed := 0
+	failed := c.addDone(p, outcomes)
+	return "Applied: " + appliedText(c, failed) + ".\n"
+}
+
+// addDone counts the actions of p that outcomes say were done, and
+// returns how many were not.
+func (c *counts) addDone(p *reconcile.Plan, outcomes []reconcile.Outcome) (failed int) {
 	for i := range p.Actions {
 		if i >= len(outcomes) || outcomes[i].Err != nil {
 			failed++
@@ -361,6 +371,10 @@ func renderApplied(p *reconcile.Plan, outcomes []reconcile.Outcome) string {
 		}
 		c.add(&p.Actions[i])
 	}
+	return failed
+}
+
+func appliedText(c counts, failed int) string {
 	parts := []string{
 		thousands(c.copies) + " copied",
 		thousands(c.deletes) + " deleted",
@@ -370,7 +384,38 @@ func renderApplied(p *reconcile.Plan, outcomes []reconcile.Outcome) string {
 	past := map[string]string{"create": "created", "rename": "renamed", "delete": "deleted"}
 	parts = append(parts, c.folderParts(func(v string) string { return past[v] })...)
 	parts = append(parts, thousands(failed)+" failed")
-	return "Applied: " + strings.Join(parts, ", ") + ".\n"
+	return strings.Join(parts, ", ")
+}
+
+// renderTotal closes the output of a run of several pairs with their
+// counts summed: "All 3 pairs: 12 to copy, ..., 0 conflicts." and, for
+// the pairs applied (outcomes[i] not nil), "All 3 pairs applied: 12
+// copied, ..., 0 failed.". It is "" for fewer than two pairs; a nil plan
+// (a pair that failed before planning) counts for nothing.
+func renderTotal(plans []*reconcile.Plan, outcomes [][]reconcile.Outcome) string {
+	if len(plans) < 2 {
+		return ""
+	}
+	var planned, done counts
+	conflicts, failed, applied := 0, 0, false
+	for i, p := range plans {
+		if p == nil {
+			continue
+		}
+		for j := range p.Actions {
+			planned.add(&p.Actions[j])
+		}
+		conflicts += len(p.Conflicts)
+		if i < len(outcomes) && outcomes[i] != nil {
+			applied = true
+			failed += done.addDone(p, outcomes[i])
+		}
+	}
+	s := fmt.Sprintf("All %d pairs: %s.\n", len(plans), plannedText(planned, conflicts))
+	if applied {
+		s += fmt.Sprintf("All %d pairs applied: %s.\n", len(plans), appliedText(done, failed))
+	}
+	return s
 }
 
 func plural(n int, one, many string) string {

@@ -207,3 +207,20 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderTotal: several pairs close with their counts summed, and,
+// where applied, what was done; one pair has no total line.
+func TestRenderTotal(t *testing.T) {
+	every, big := everyKindPlan(), bigPlan()
+	outs := make([]reconcile.Outcome, len(every.Actions))
+	outs[0].Err = reconcile.ErrNotRun // the rename
+	got := renderTotal([]*reconcile.Plan{every, big, nil}, [][]reconcile.Outcome{outs, nil, nil})
+	want := "All 3 pairs: 1,207 to copy, 5 to delete, 22 flag changes, 3 moves, 1 folder to create, 1 folder to rename, 1 folder to delete, 1 conflict.\n" +
+		"All 3 pairs applied: 3 copied, 2 deleted, 1 flag change, 3 moved, 1 folder created, 1 folder deleted, 1 failed.\n"
+	if got != want {
+		t.Errorf("renderTotal = %q, want %q", got, want)
+	}
+	if got := renderTotal([]*reconcile.Plan{every}, nil); got != "" {
+		t.Errorf("renderTotal of one pair = %q, want nothing", got)
+	}
+}
