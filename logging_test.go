@@ -184,3 +184,29 @@ func TestLogText(t *testing.T) {
 		t.Errorf("--log-format xml: exit %d, stderr %q, want exit 4 and the reason", code, errb.String())
 	}
 }
+
+// TestLogJSONDiagnostics: with --log-format json, a configuration's
+// diagnostics are JSON lines too, each naming file, line and column,
+// and the run ends with the error and exit code 4.
+func TestLogJSONDiagnostics(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "bad.hcl")
+	if err := os.WriteFile(cfg, []byte("account \"a\" {\n  hots = \"x\"\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"-c", cfg, "--log-format", "json", "validate"}, strings.NewReader(""), &out, &errb)
+	if code != exitUsage {
+		t.Fatalf("validate of a bad config exited %d, want %d", code, exitUsage)
+	}
+	recs := parseLog(t, errb.String())
+	found := false
+	for _, r := range recs {
+		if r.Level == "ERROR" && strings.HasPrefix(r.Msg, cfg+":2:3: Unsupported argument") {
+			found = true
+		}
+	}
+	last := recs[len(recs)-1]
+	if !found || last.ExitCode == nil || *last.ExitCode != exitUsage {
+		t.Errorf("diagnostics as JSON: typo found %v, last line %+v; want the typo at %s:2:3 and exit_code 4", found, last, cfg)
+	}
+}
