@@ -585,7 +585,9 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 	prog := newProgress(g.log, p.Name, progressOptions{Verbose: g.verbose > 0, Bars: bars, Terminal: g.stderr})
 	opts.Planned = prog.planned
 	opts.Progress = prog.step
+	g.logLines.route(prog.lines())
 	res, err := reconcile.Run(ctx, opts, stores[0], stores[1], states)
+	g.logLines.route(nil)
 	prog.finish()
 	if res != nil && res.Plan != nil {
 		rep.Summary = res.Plan.Summary()

@@ -97,6 +97,38 @@ func (h *textHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h *textHandler) WithGroup(string) slog.Handler { return h }
 
+// stderrLines is where the logger writes: stderr, or, while progress
+// bars are drawn there, the bars, which print whole lines above
+// themselves (a line written to stderr directly would garble them).
+type stderrLines struct {
+	mu  sync.Mutex
+	w   io.Writer
+	via io.Writer
+}
+
+func (s *stderrLines) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.via != nil {
+		if n, err := s.via.Write(p); err == nil {
+			return n, nil
+		}
+		// the bars are gone: straight to stderr
+	}
+	return s.w.Write(p)
+}
+
+// route sends lines through w until route(nil). It is safe to call on
+// a nil *stderrLines (then it does nothing).
+func (s *stderrLines) route(w io.Writer) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.via = w
+}
+
 func cloneAttrs(a []slog.Attr) []slog.Attr { return append([]slog.Attr(nil), a...) }
 
 // logDiagnostics writes configuration diagnostics: in text, as

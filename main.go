@@ -75,6 +75,9 @@ type globalOptions struct {
 	// log receives every diagnostic line (see logging.go); stderr is
 	// for usage text and text-format configuration diagnostics only.
 	log *slog.Logger
+	// logLines is what log writes to: stderr, or the progress bars
+	// while they are drawn (nil: always stderr).
+	logLines *stderrLines
 	// color: plan and apply output may use colour (see useColor).
 	color bool
 	// lookupEnv is how the config's env() reads the environment.
@@ -123,9 +126,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.StringVar(&g.logFormat, "log-format", logText, "stderr's diagnostics as text lines or as json objects, one per line")
 	fs.SetInterspersed(true)
 	perr := fs.Parse(args)
-	log, lerr := newLogger(stderr, g.logFormat)
+	g.logLines = &stderrLines{w: stderr}
+	log, lerr := newLogger(g.logLines, g.logFormat)
 	if lerr != nil {
-		log, _ = newLogger(stderr, logText)
+		log, _ = newLogger(g.logLines, logText)
 		if perr == nil {
 			perr = lerr
 		}

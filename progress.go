@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -164,6 +165,15 @@ func (p *progress) step(done, total int, a *reconcile.Action) {
 		p.log.Info(fmt.Sprintf("%s: folder %q done: %d action(s), %s copied (%d/%d actions)", p.pair, groupOf(a), f.total, humanBytes(f.bytesDone.Load()), done, total),
 			fieldPair, p.pair, fieldFolder, groupOf(a), fieldDone, done, fieldTotal, total, fieldBytes, p.bytesDone.Load())
 	}
+}
+
+// lines returns where log lines go while the bars are drawn (above
+// them), or nil when there are no bars.
+func (p *progress) lines() io.Writer {
+	if p.bars == nil {
+		return nil
+	}
+	return p.bars
 }
 
 // finish takes the bars off the terminal, whether the run finished or

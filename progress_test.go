@@ -137,8 +137,13 @@ func TestProgressBars(t *testing.T) {
 		}
 		return ""
 	}
+	// A line logged meanwhile is printed above the bars, not across them.
+	lines := &stderrLines{w: &logged}
+	lines.route(p.lines())
+	other, _ := newLogger(lines, logText)
+	other.Warn("p: checkpoint after 40 of 60 actions not committed: disk full")
 	frame := draw()
-	for _, want := range []string{"p ", "45/60 actions", "/s", "ETA", "INBOX", "25/30 messages", "25.0 KB of 30.0 KB", "Work", "20/20 messages"} {
+	for _, want := range []string{"mailtwin: p: checkpoint after 40 of 60", "p ", "45/60 actions", "/s", "ETA", "INBOX", "25/30 messages", "25.0 KB of 30.0 KB", "Work", "20/20 messages"} {
 		if !strings.Contains(frame, want) {
 			t.Errorf("bars lack %q:\n%s", want, frame)
 		}
@@ -149,6 +154,11 @@ func TestProgressBars(t *testing.T) {
 	}
 	p.finish() // stopped half way: must not wait for the bars to fill
 	if logged.Len() > 0 {
-		t.Errorf("with bars, progress also logged lines:\n%s", logged.String())
+		t.Errorf("with bars, lines went to stderr directly:\n%s", logged.String())
+	}
+	lines.route(nil)
+	other.Warn("after")
+	if logged.String() != "mailtwin: after\n" {
+		t.Errorf("after the bars, stderr got %q, want the line", logged.String())
 	}
 }
