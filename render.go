@@ -187,7 +187,7 @@ func renderPlan(p *reconcile.Plan, o renderOptions) string {
 		threshold = defaultThreshold
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "pair %q: %s\n", p.Pair, p.Summary())
+	fmt.Fprintf(&b, "pair %q: %s\n", p.Pair, summary(p))
 	byFolder := map[string][]int{}
 	var folders []string
 	for i := range p.Actions {
@@ -259,6 +259,39 @@ func renderPlan(p *reconcile.Plan, o renderOptions) string {
 	}
 	b.WriteString(closingLine(p))
 	return b.String()
+}
+
+// summary is p.Summary() with the counts taken from the actions, so a
+// plan that did not come from the planner (a saved plan read back, whose
+// Counts are not stored) reads the same.
+func summary(p *reconcile.Plan) string {
+	q := *p
+	q.Counts = [2]reconcile.Counts{}
+	for i := range p.Actions {
+		a := &p.Actions[i]
+		c := &q.Counts[a.Side]
+		switch a.Op {
+		case reconcile.CreateFolder:
+			c.FoldersCreated++
+		case reconcile.RenameFolder:
+			c.FoldersRenamed++
+		case reconcile.DeleteFolder:
+			c.FoldersDeleted++
+		case reconcile.Copy:
+			c.Copies++
+		case reconcile.Move:
+			if a.Reason == reconcile.ReasonTrash {
+				c.Trashed++
+			} else {
+				c.Moves++
+			}
+		case reconcile.Store:
+			c.Stores++
+		case reconcile.Expunge:
+			c.Expunges++
+		}
+	}
+	return q.Summary()
 }
 
 // sameMoveBatch reports whether y moves messages with x: same side,

@@ -66,6 +66,13 @@ func TestRenderPlanEveryKind(t *testing.T) {
 		t.Errorf("renderPlan without Color wrote escape codes:\n%q", got)
 	}
 	golden(t, "every-kind", got)
+
+	// A plan read back from a file has no Counts: the same output.
+	p := everyKindPlan()
+	p.Counts = [2]reconcile.Counts{}
+	if again := renderPlan(p, renderOptions{}); again != got {
+		t.Errorf("renderPlan without Counts = \n%s\nwant the same as with them", again)
+	}
 }
 
 // TestRenderPlanColor: with Color, each symbol is in its colour (+ green,
