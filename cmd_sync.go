@@ -579,9 +579,9 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 			opts.Connections[i] = 1
 		}
 	}
-	// Bars only where they have the terminal to themselves: not with
-	// pairs run at once, nor for JSON log lines.
-	bars := g.parallel <= 1 && g.logFormat != logJSON && useBars(g.lookupEnv, isTerminal(g.stderr))
+	// Bars only for an apply, and where they have the terminal to
+	// themselves: not with pairs run at once, nor for JSON log lines.
+	bars := !planOnly && g.parallel <= 1 && g.logFormat != logJSON && useBars(g.lookupEnv, isTerminal(g.stderr))
 	prog := newProgress(g.log, p.Name, progressOptions{Verbose: g.verbose > 0, Bars: bars, Terminal: g.stderr})
 	opts.Planned = prog.planned
 	opts.Progress = prog.step

@@ -60,7 +60,7 @@ type progressOptions struct {
 	Verbose bool
 	// Bars draws bars on Terminal; ignored with Verbose.
 	Bars     bool
-	Terminal mpbOutput
+	Terminal io.Writer
 
 	// Test hooks: console replaces the terminal, refresh draws the bars
 	// when it receives (instead of every 200 ms).
@@ -68,9 +68,7 @@ type progressOptions struct {
 	refresh <-chan any
 }
 
-// mpbOutput is where bars are drawn (a terminal, or a buffer in tests).
-type mpbOutput = interface{ Write([]byte) (int, error) }
-
+// newProgress returns the progress of pair's apply, logging to log.
 func newProgress(log *slog.Logger, pair string, o progressOptions) *progress {
 	p := &progress{log: log, pair: pair, verbose: o.Verbose, folders: map[string]*folderProgress{}}
 	if o.Bars && !o.Verbose && (o.Terminal != nil || o.console != nil) {
