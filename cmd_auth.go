@@ -240,8 +240,8 @@ func warnExposedTokens(g *globalOptions, cfg *hclconfig.Config) {
 	}
 	for _, acc := range cfg.Accounts {
 		if acc.OAuth2 != nil && acc.OAuth2.SecretInFile {
-			fmt.Fprintf(g.stderr, "mailtwin: warning: %s is readable by group or others (mode %04o) and holds the oauth2 refresh token or client secret of account %q: run chmod 600 %s, or use env(\"...\") or file(\"...\") for them\n",
-				g.config, fi.Mode().Perm(), acc.Name, g.config)
+			g.log.Warn(fmt.Sprintf("warning: %s is readable by group or others (mode %04o) and holds the oauth2 refresh token or client secret of account %q: run chmod 600 %s, or use env(\"...\") or file(\"...\") for them",
+				g.config, fi.Mode().Perm(), acc.Name, g.config), fieldAccount, acc.Name)
 		}
 	}
 }

@@ -120,7 +120,7 @@ func listAccounts(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, 
 	for i, name := range names {
 		var debug io.Writer
 		if g.verbose >= 2 {
-			debug = &traceWriter{mu: &traceMu, w: g.stderr, account: name}
+			debug = &traceWriter{mu: &traceMu, log: g.log, account: name}
 		}
 		wg.Go(func() {
 			st, err := dialAccount(ctx, cfg.Account(name), true, debug)

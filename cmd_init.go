@@ -199,7 +199,7 @@ func cmdInit(ctx context.Context, g *globalOptions, opts initOptions, out string
 	for s, a := range accs {
 		var debug io.Writer
 		if g.verbose >= 2 {
-			debug = &traceWriter{mu: &traceMu, w: g.stderr, account: reconcile.Side(s).String()}
+			debug = &traceWriter{mu: &traceMu, log: g.log, account: reconcile.Side(s).String()}
 		}
 		wg.Go(func() { a.listing, errs[s] = listURL(ctx, reconcile.Side(s), a.url, pw[s], caPool, debug) })
 	}
@@ -241,8 +241,8 @@ func cmdInit(ctx context.Context, g *globalOptions, opts initOptions, out string
 		return fmt.Errorf("write %s: %w", out, err)
 	}
 	fmt.Fprintf(g.stdout, "wrote %s: account %q (%s@%s, %s), account %q (%s@%s, %s), pair %q\n",
-		out, accs[0].name, accs[0].url.user, accs[0].url.host, plural(len(accs[0].listing.Folders), "folder"),
-		accs[1].name, accs[1].url.user, accs[1].url.host, plural(len(accs[1].listing.Folders), "folder"), pairName(accs))
+		out, accs[0].name, accs[0].url.user, accs[0].url.host, countOf(len(accs[0].listing.Folders), "folder"),
+		accs[1].name, accs[1].url.user, accs[1].url.host, countOf(len(accs[1].listing.Folders), "folder"), pairName(accs))
 	cflag := ""
 	if out != "mailtwin.hcl" {
 		cflag = " -c " + out
@@ -396,7 +396,7 @@ func initConfig(accs [2]*initAccount) (string, error) {
 	w("state {\n  path = \"mailtwin-state\" # the Git repository of the agreed state, beside this file\n}\n")
 
 	for _, a := range accs {
-		w("\n# %s: %s@%s, %s", a.side, a.url.user, a.url.addr(), plural(len(a.listing.Folders), "folder"))
+		w("\n# %s: %s@%s, %s", a.side, a.url.user, a.url.addr(), countOf(len(a.listing.Folders), "folder"))
 		if a.listing.Delim != 0 {
 			w(", hierarchy delimiter %q", a.listing.Delim)
 		}
@@ -466,7 +466,7 @@ func folderComments(b *strings.Builder, a *initAccount) {
 	for _, f := range a.listing.Folders {
 		n := ""
 		if f.NumMessages >= 0 {
-			n = plural(f.NumMessages, "message")
+			n = countOf(f.NumMessages, "message")
 		}
 		note := ""
 		if x := reconcile.ExcludedBy(&f, a.exclude); x != "" {
@@ -564,8 +564,8 @@ func hclQuote(s string) string {
 	return b.String()
 }
 
-// plural is "1 folder", "2 folders".
-func plural(n int, noun string) string {
+// countOf is "1 folder", "2 folders".
+func countOf(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun
 	}

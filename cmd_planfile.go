@@ -352,7 +352,7 @@ func cmdShowPlan(ctx context.Context, g *globalOptions, path string) error {
 		p := &reconcile.Plan{Pair: sp.Pair, Actions: sp.Actions, Conflicts: sp.Conflicts}
 		p.Recount()
 		fmt.Fprintln(w)
-		fmt.Fprint(w, p.String())
+		fmt.Fprint(w, renderPlan(p, renderOptions{Color: g.color, Verbose: g.verbose > 0}))
 		if len(sp.Fingerprints) > 0 {
 			var boxes []string
 			for _, fp := range sp.Fingerprints {

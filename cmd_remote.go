@@ -72,7 +72,7 @@ func pullState(ctx context.Context, g *globalOptions, repo *gitstate.Repo, rem *
 		return remoteError(err)
 	}
 	if g.verbose > 0 {
-		fmt.Fprintf(g.stderr, "mailtwin: state pulled from %s: %s\n", rem.URL, res.Action)
+		g.log.Info(fmt.Sprintf("state pulled from %s: %s", rem.URL, res.Action))
 	}
 	return nil
 }
@@ -107,6 +107,6 @@ func pushCheckpoint(ctx context.Context, g *globalOptions, repo *gitstate.Repo, 
 		return
 	}
 	if err := repo.TryPush(ctx, *rem); err != nil && g.verbose > 0 {
-		fmt.Fprintf(g.stderr, "mailtwin: checkpoint not pushed (the final push will): %v\n", err)
+		g.log.Warn(fmt.Sprintf("checkpoint not pushed (the final push will): %v", err), fieldError, err.Error())
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strconv"
@@ -34,7 +35,7 @@ func (e *configError) Error() string { return e.msg }
 func loadConfig(g *globalOptions) (*hclconfig.Config, error) {
 	cfg, diags, files := hclconfig.Load(g.config, hclconfig.Options{LookupEnv: g.lookupEnv})
 	if len(diags) > 0 {
-		hclconfig.WriteDiagnostics(g.stderr, diags, files)
+		logDiagnostics(g, diags, func(w io.Writer) { hclconfig.WriteDiagnostics(w, diags, files) })
 	}
 	if diags.HasErrors() {
 		n := 0
@@ -60,8 +61,8 @@ func warnExposedPasswords(g *globalOptions, cfg *hclconfig.Config) {
 	}
 	for _, acc := range cfg.Accounts {
 		if acc.PasswordInFile && len(acc.PasswordCommand) == 0 {
-			fmt.Fprintf(g.stderr, "mailtwin: warning: %s is readable by group or others (mode %04o) and holds the password of account %q: run chmod 600 %s, or use password = env(\"...\") or password_command\n",
-				g.config, fi.Mode().Perm(), acc.Name, g.config)
+			g.log.Warn(fmt.Sprintf("warning: %s is readable by group or others (mode %04o) and holds the password of account %q: run chmod 600 %s, or use password = env(\"...\") or password_command",
+				g.config, fi.Mode().Perm(), acc.Name, g.config), fieldAccount, acc.Name)
 		}
 	}
 }
@@ -147,12 +148,13 @@ func dialAccount(ctx context.Context, acc *hclconfig.Account, readOnly bool, deb
 	return st, err
 }
 
-// traceWriter writes one account's protocol trace to w a line at a time,
-// each line prefixed with "mailtwin: trace ACCOUNT: ", so two accounts'
-// traces interleave by whole lines. mu is shared by the writers of one w.
+// traceWriter writes one account's protocol trace to log a line at a
+// time, each line "trace ACCOUNT: LINE" at debug level, so two accounts'
+// traces interleave by whole lines. mu is shared by the writers of one
+// log.
 type traceWriter struct {
 	mu      *sync.Mutex
-	w       io.Writer
+	log     *slog.Logger
 	account string
 	buf     []byte
 }
@@ -168,7 +170,7 @@ func (t *traceWriter) Write(p []byte) (int, error) {
 		}
 		line := strings.TrimRight(string(t.buf[:i]), "\r")
 		t.buf = t.buf[i+1:]
-		fmt.Fprintf(t.w, "mailtwin: trace %s: %s\n", t.account, line)
+		t.log.Debug(fmt.Sprintf("trace %s: %s", t.account, line), fieldAccount, t.account)
 	}
 }
 
@@ -203,6 +205,10 @@ type pairReport struct {
 	Outcomes []outcomeReport    `json:"outcomes,omitempty"`
 
 	journal string
+	// plan and outcomes are the pair's, for the closing total (nil when
+	// it failed before planning, or was not applied).
+	plan     *reconcile.Plan
+	outcomes []reconcile.Outcome
 }
 
 type outcomeReport struct {
@@ -290,6 +296,14 @@ func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
 			fmt.Fprintf(&body, "pair %q: %s\n%s\n", p.Name, rep.Summary, rep.journal)
 		}
 	}
+	if !g.json {
+		plans := make([]*reconcile.Plan, len(reports))
+		outs := make([][]reconcile.Outcome, len(reports))
+		for i, r := range reports {
+			plans[i], outs[i] = r.plan, r.outcomes
+		}
+		fmt.Fprint(g.stdout, renderTotal(plans, outs))
+	}
 	if !planOnly {
 		commit, cerr := commitRun(ctx, repo, subjects, body.String())
 		if cerr != nil {
@@ -304,7 +318,7 @@ func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
 				fmt.Fprintf(g.stdout, "state committed: %s\n", commit)
 			}
 			if n, err := repo.Packs(); err == nil && n >= gitstate.GCHintPacks {
-				fmt.Fprintf(g.stderr, "mailtwin: the state repository holds %d packs: 'mailtwin gc' merges them into one (apply never does: it would take the commit seconds)\n", n)
+				g.log.Info(fmt.Sprintf("the state repository holds %d packs: 'mailtwin gc' merges them into one (apply never does: it would take the commit seconds)", n))
 			}
 		}
 		if err := pushState(ctx, g, repo, remote); err != nil {
@@ -429,7 +443,8 @@ func (l *lockedStates) checkpoint(ctx context.Context, g *globalOptions, pair st
 		_, err = l.repo.Commit(ctx, fmt.Sprintf("sync (incomplete): pair %q: checkpoint after %d of %d actions\n\nRun: incomplete\n", pair, cp.Done, cp.Total))
 	}
 	if err != nil && !errors.Is(err, gitstate.ErrNothingToCommit) {
-		fmt.Fprintf(g.stderr, "mailtwin: %s: checkpoint after %d of %d actions not committed: %v\n", pair, cp.Done, cp.Total, err)
+		g.log.Warn(fmt.Sprintf("%s: checkpoint after %d of %d actions not committed: %v", pair, cp.Done, cp.Total, err),
+			fieldPair, pair, fieldDone, cp.Done, fieldTotal, cp.Total, fieldError, err.Error())
 	}
 	if err == nil {
 		pushCheckpoint(ctx, g, l.repo, l.remote)
@@ -547,7 +562,7 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 	for i, name := range []string{p.A, p.B} {
 		var debug io.Writer
 		if g.verbose >= 2 {
-			debug = &traceWriter{mu: &traceMu, w: g.stderr, account: name}
+			debug = &traceWriter{mu: &traceMu, log: g.log, account: name}
 		}
 		wg.Go(func() { stores[i], dialErrs[i] = dialAccount(ctx, cfg.Account(name), planOnly, debug) })
 	}
@@ -584,20 +599,28 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 			opts.Connections[i] = 1
 		}
 	}
-	prog := newProgress(g.stderr, p.Name, g.verbose > 0)
+	// Bars only for an apply, and where they have the terminal to
+	// themselves: not with pairs run at once, nor for JSON log lines.
+	bars := !planOnly && g.parallel <= 1 && g.logFormat != logJSON && useBars(g.lookupEnv, isTerminal(g.stderr))
+	prog := newProgress(g.log, p.Name, progressOptions{Verbose: g.verbose > 0, Bars: bars, Terminal: g.stderr})
+	opts.Planned = prog.planned
 	opts.Progress = prog.step
 	if g.hooks != nil && g.hooks.options != nil {
 		g.hooks.options(p, &opts)
 	}
+	g.logLines.route(prog.lines())
 	res, err := reconcile.Run(ctx, opts, stores[0], stores[1], states)
+	g.logLines.route(nil)
+	prog.finish()
 	if g.hooks != nil && g.hooks.result != nil {
 		g.hooks.result(p, res, err)
 	}
 	if res != nil && res.Plan != nil {
 		rep.Summary = res.Plan.Summary()
 		rep.Actions = res.Plan.Actions
+		rep.plan = res.Plan
 		if !g.json {
-			fmt.Fprint(g.stdout, res.Plan.String())
+			fmt.Fprint(g.stdout, renderPlan(res.Plan, renderOptions{Color: g.color, Verbose: g.verbose > 0}))
 		}
 	}
 	var ge *reconcile.GuardError
@@ -608,6 +631,7 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 	if res != nil && res.Outcomes != nil {
 		rep.Applied = true
 		rep.Failed = res.Failed
+		rep.outcomes = res.Outcomes
 		rep.journal = reconcile.Journal(res.Plan, res.Outcomes)
 		if ls, ok := states.(*lockedStates); ok && ls.repo != nil && len(res.Plan.Actions) > 0 {
 			if jerr := ls.saveRun(ctx, p.Name, res.State, reconcile.NewRunJournal(ls.run, res.Plan, res.Outcomes)); jerr != nil {
@@ -622,36 +646,8 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 			rep.Outcomes = append(rep.Outcomes, or)
 		}
 		if !g.json {
-			fmt.Fprintf(g.stdout, "applied: %d action(s), %d failed\n", len(res.Outcomes)-res.Failed, res.Failed)
+			fmt.Fprint(g.stdout, renderApplied(res.Plan, res.Outcomes))
 		}
 	}
 	return rep, err
-}
-
-// progress reports a long apply on stderr: with -v a line per action,
-// otherwise, for runs of 50 actions or more, a line at each tenth of the
-// work, so a person sees it move and cron and CI logs stay short.
-type progress struct {
-	w       io.Writer
-	pair    string
-	verbose bool
-	lastPct int
-}
-
-func newProgress(w io.Writer, pair string, verbose bool) *progress {
-	return &progress{w: w, pair: pair, verbose: verbose}
-}
-
-func (p *progress) step(done, total int, a *reconcile.Action) {
-	if p.verbose {
-		fmt.Fprintf(p.w, "mailtwin: [%s %d/%d] %s\n", p.pair, done, total, a)
-		return
-	}
-	if total < 50 {
-		return
-	}
-	if pct := done * 10 / total; pct > p.lastPct {
-		p.lastPct = pct
-		fmt.Fprintf(p.w, "mailtwin: %s: %d/%d actions (%d%%)\n", p.pair, done, total, pct*10)
-	}
 }

@@ -62,13 +62,13 @@ func TestDemo(t *testing.T) {
 	text := out.String()
 	for _, want := range []string{
 		"=== mailtwin apply  (first sync",
-		`+ b:"Work" create folder`,
+		`+ create folder "Work" on b`,
 		"=== mailtwin plan  (read-only",
 		`+ b:"INBOX" <- a:"INBOX"`,                               // new mail on a
 		`+ a:"Invoices" <- b:"Invoices"`,                         // new mail on b
 		`~ b:"Work" uid`,                                         // the flag set on a
-		`> a:"Invoices" uid 1 -> "Trash"`,                        // the deletion on b, trash policy
-		`> a:"Receipts" rename folder -> "Invoices"`,             // the rename on b
+		`- a:"Invoices" uid 1 -> "Trash"`,                        // the deletion on b, trash policy
+		`> rename folder "Receipts" -> "Invoices" on a`,          // the rename on b
 		`> b:"INBOX" -> "Work" (2 messages: uid 6:7; moved on o`, // the moves on a
 		"=== mailtwin plan  (nothing left to do",
 		`pair "work-backup": no changes`,

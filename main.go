@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -68,10 +69,19 @@ type globalOptions struct {
 	parallel         int
 	dryRun           bool
 	// init holds init's flags.
-	init initOptions
+	init      initOptions
+	logFormat string
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	// log receives every diagnostic line (see logging.go); stderr is
+	// for usage text and text-format configuration diagnostics only.
+	log *slog.Logger
+	// logLines is what log writes to: stderr, or the progress bars
+	// while they are drawn (nil: always stderr).
+	logLines *stderrLines
+	// color: plan and apply output may use colour (see useColor).
+	color bool
 	// lookupEnv is how the config's env() reads the environment.
 	lookupEnv func(string) (string, bool)
 	// hooks, when set, let plan --out and apply FILE steer the run
@@ -132,13 +142,25 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.StringVar(&g.init.providerA, "provider-a", "", "init: write provider = P into account a")
 	fs.StringVar(&g.init.providerB, "provider-b", "", "init: write provider = P into account b")
 	fs.StringVar(&g.init.tlsCAFile, "tls-ca-file", "", "init: PEM file of the certificates both accounts trust instead of the system roots")
+	fs.StringVar(&g.logFormat, "log-format", logText, "stderr's diagnostics as text lines or as json objects, one per line")
 	fs.SetInterspersed(true)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
+	perr := fs.Parse(args)
+	g.logLines = &stderrLines{w: stderr}
+	log, lerr := newLogger(g.logLines, g.logFormat)
+	if lerr != nil {
+		log, _ = newLogger(g.logLines, logText)
+		if perr == nil {
+			perr = lerr
+		}
+	}
+	g.log = log
+	g.color = useColor(g.lookupEnv, isTerminal(stdout))
+	if perr != nil {
+		if errors.Is(perr, pflag.ErrHelp) {
 			fmt.Fprint(stdout, usage+fs.FlagUsages())
 			return exitOK
 		}
-		fmt.Fprintf(stderr, "mailtwin: %v\n%s", err, "run 'mailtwin --help' for usage\n")
+		g.log.Error(perr.Error(), fieldError, perr.Error(), fieldExitCode, exitUsage, fieldHint, "run 'mailtwin --help' for usage")
 		return exitUsage
 	}
 	rest := fs.Args()
@@ -148,7 +170,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cmd, cargs := rest[0], rest[1:]
 	if err := initOnlyFlags(fs, cmd); err != nil {
-		return exitCode(err, stderr)
+		return exitCode(err, g.log)
 	}
 	var err error
 	switch cmd {
@@ -220,7 +242,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	default:
 		err = usageError{fmt.Sprintf("unknown command %q; run 'mailtwin --help' for the list", cmd)}
 	}
-	return exitCode(err, stderr)
+	return exitCode(err, g.log)
 }
 
 func noArgs(cmd string, args []string, fn func() error) error {
@@ -233,39 +255,38 @@ func noArgs(cmd string, args []string, fn func() error) error {
 // errChanges is returned by plan --detailed-exitcode when there are changes.
 var errChanges = errors.New("changes planned")
 
-// exitCode maps an error to an exit code and prints it with a hint. It is
+// exitCode maps an error to an exit code and logs it with a hint. It is
 // the one place that knows exit codes.
-func exitCode(err error, stderr io.Writer) int {
+func exitCode(err error, log *slog.Logger) int {
 	if err == nil {
 		return exitOK
 	}
 	if errors.Is(err, errChanges) {
 		return exitChanges
 	}
+	code, msg, hint := exitFailed, err.Error(), ""
 	var ue usageError
 	var ce *configError
 	var ne *reconcile.NamingError
 	switch {
 	case errors.As(err, &ce):
 		// diagnostics were printed already
-		fmt.Fprintf(stderr, "mailtwin: %v\n", err)
-		return exitUsage
+		code = exitUsage
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "mailtwin: %v\n", err)
-		return exitUsage
+		code = exitUsage
 	case errors.Is(err, reconcile.ErrTooManyDeletes), errors.Is(err, reconcile.ErrSuspiciousListing):
-		fmt.Fprintf(stderr, "mailtwin: stopped, nothing was changed: %v\n", err)
-		return exitGuard
+		code, msg = exitGuard, "stopped, nothing was changed: "+msg
 	case errors.As(err, &ne):
-		fmt.Fprintf(stderr, "mailtwin: %v\nmailtwin: nothing was changed; fix the pair's folder names in the configuration\n", err)
-		return exitUsage
+		code, hint = exitUsage, "nothing was changed; fix the pair's folder names in the configuration"
 	case errors.Is(err, gitstate.ErrLocked):
-		fmt.Fprintf(stderr, "mailtwin: %v\nmailtwin: another run is in progress; if it died, the lock is taken over once stale\n", err)
-		return exitFailed
+		hint = "another run is in progress; if it died, the lock is taken over once stale"
 	case errors.Is(err, context.Canceled):
-		fmt.Fprintf(stderr, "mailtwin: interrupted: %v\nmailtwin: nothing is lost; the next run continues\n", err)
-		return exitFailed
+		msg, hint = "interrupted: "+msg, "nothing is lost; the next run continues"
 	}
-	fmt.Fprintf(stderr, "mailtwin: %v\n", err)
-	return exitFailed
+	attrs := []any{fieldError, err.Error(), fieldExitCode, code}
+	if hint != "" {
+		attrs = append(attrs, fieldHint, hint)
+	}
+	log.Error(msg, attrs...)
+	return code
 }

@@ -401,7 +401,7 @@ func TestSavedPlanRename(t *testing.T) {
 			tr.apply(t)
 			srv.Rename(t, userA, "Work", "Work2")
 			plan := filepath.Join(tr.dir, "plan.json")
-			if code, out := tr.mailtwin("plan", "--out", plan); code != 0 || !strings.Contains(out, `> b:"Work" rename folder -> "Work2"`) {
+			if code, out := tr.mailtwin("plan", "--out", plan); code != 0 || !strings.Contains(out, `rename folder "Work" -> "Work2" on b`) {
 				t.Fatalf("plan --out exited %d, want the rename:\n%s", code, out)
 			}
 			if stale {

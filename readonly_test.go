@@ -181,7 +181,7 @@ pair "p" {
 	if code != exitChanges {
 		t.Fatalf("plan --detailed-exitcode exited %d, want %d:\n%s", code, exitChanges, out)
 	}
-	for _, want := range []string{"+ b:\"INBOX\" <- a:\"INBOX\"", "~ b:\"INBOX\"", "> a:\"INBOX\"", "+ a:\"Later\" create folder"} {
+	for _, want := range []string{"+ b:\"INBOX\" <- a:\"INBOX\"", "~ b:\"INBOX\"", "- a:\"INBOX\" uid 2 -> \"Trash\"", "+ create folder \"Later\" on a"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan output lacks %q:\n%s", want, out)
 		}

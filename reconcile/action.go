@@ -111,7 +111,11 @@ type Action struct {
 	Flags  Flags    `json:"flags,omitempty"`
 	Remove Flags    `json:"remove,omitempty"`
 	ID     Identity `json:"id,omitempty"`
-	Reason string   `json:"reason"`
+	// Size is the RFC822.SIZE of the message a Copy uploads, as its
+	// source listed it; 0 when the listing did not say (a message the
+	// state knew already). Progress reports bytes with it.
+	Size   int64  `json:"size,omitempty"`
+	Reason string `json:"reason"`
 
 	// Where the outcome of this action lands in the next state.
 	slot *slot

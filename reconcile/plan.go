@@ -613,7 +613,7 @@ func (pl *planner) folder(v *view) {
 	copyTo := func(to Side, m *Message, sl *slot, reason string) {
 		ensureFolder(to)
 		a := add(Action{Op: Copy, Side: to, Mailbox: mailboxOn(to), SrcMailbox: v.listed[to.Other()].Mailbox,
-			SrcUID: m.UID, Flags: m.Flags, ID: m.ID, Reason: reason})
+			SrcUID: m.UID, Flags: m.Flags, ID: m.ID, Size: m.Size, Reason: reason})
 		a.slot = sl
 		sl.rec.setUID(to, 0)
 		sl.waiting[to] = true

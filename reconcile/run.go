@@ -19,6 +19,10 @@ type RunOptions struct {
 	// PlanOnly stops after planning: nothing is changed on either side
 	// and nothing is saved.
 	PlanOnly bool
+	// Planned, when set, is called with the plan before it is carried
+	// out (not when PlanOnly, nor when a guard stops the run), so that
+	// progress can be reported against it. It must not change the plan.
+	Planned func(p *Plan)
 	// Progress, when set, is called after each executed action.
 	Progress func(done, total int, a *Action)
 	// Connections is how many connections the run may use on each side
@@ -122,6 +126,9 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 	var ck *checkpointer
 	if opts.Checkpoint != nil && scope == nil {
 		ck = &checkpointer{plan: plan, fn: opts.Checkpoint, every: opts.CheckpointActions, interval: opts.CheckpointInterval, last: time.Now()}
+	}
+	if opts.Planned != nil {
+		opts.Planned(plan)
 	}
 	res.Outcomes = execute(ctx, plan, pl, opts.Progress, ck)
 	if same && len(full.Actions) == 0 {
