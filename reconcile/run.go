@@ -331,12 +331,15 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 			}
 		}
 		for _, i := range g {
+			if out[i].Err == ErrNotRun {
+				continue // stopped: not done
+			}
 			done++
 			if progress != nil {
 				progress(done, len(p.Actions), &p.Actions[i])
 			}
 		}
-		if ck != nil && done < len(out) {
+		if ck != nil && done < len(out) && !stopped(stop) {
 			ck.maybe(ctx, done, out, finished)
 		}
 	}
