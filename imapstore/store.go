@@ -74,6 +74,11 @@ type Options struct {
 	// any LOGIN or AUTHENTICATE exchange before authentication (SASL
 	// responses included) by its tag and command name.
 	DebugWriter io.Writer
+	// OnChange, if set, is called for each change the server reports
+	// on its own (an EXISTS, EXPUNGE or FETCH outside a command's
+	// answer, as during Idle). It runs on the connection's reader: it
+	// must not block, nor call the Store.
+	OnChange func()
 }
 
 // ErrReadOnly is matched (errors.Is) by the error a mutating method
@@ -281,7 +286,7 @@ func (s *Store) open(conn *timeoutConn) (*imapclient.Client, imap.CapSet, error)
 	if cfg.ServerName == "" {
 		cfg.ServerName = s.host
 	}
-	copts := &imapclient.Options{TLSConfig: cfg}
+	copts := &imapclient.Options{TLSConfig: cfg, UnilateralDataHandler: unilateralHandler(s.opts.OnChange)}
 	if s.debug != nil {
 		copts.DebugWriter = s.debug
 	}
