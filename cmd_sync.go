@@ -101,7 +101,8 @@ func selectPairs(cfg *hclconfig.Config, names []string) ([]*hclconfig.Pair, erro
 
 // dialAccount connects to an account, reading its password first.
 // debug, if not nil, receives the protocol trace (-vv), LOGIN redacted.
-func dialAccount(ctx context.Context, acc *hclconfig.Account, readOnly bool, debug io.Writer) (*imapstore.Store, error) {
+// tweaks adjust the options before dialling (watch's OnChange).
+func dialAccount(ctx context.Context, acc *hclconfig.Account, readOnly bool, debug io.Writer, tweaks ...func(*imapstore.Options)) (*imapstore.Store, error) {
 	pw := acc.Password
 	if len(acc.PasswordCommand) > 0 {
 		var err error
@@ -117,13 +118,17 @@ func dialAccount(ctx context.Context, acc *hclconfig.Account, readOnly bool, deb
 	case hclconfig.TLSNone:
 		mode = imapstore.None
 	}
-	st, err := imapstore.Dial(ctx, imapstore.Options{
+	opts := imapstore.Options{
 		Name: acc.Name, Addr: acc.Address(), TLS: mode,
 		Username: acc.Username, Password: pw, ReadOnly: readOnly,
 		TLSConfig:   acc.TLSConfig(), // nil: the system roots, the host's name
 		Timeout:     acc.Timeout,     // zero: imapstore.DefaultTimeout
 		DebugWriter: debug,
-	})
+	}
+	for _, f := range tweaks {
+		f(&opts)
+	}
+	st, err := imapstore.Dial(ctx, opts)
 	// A certificate error says what to set in the account; imapstore
 	// does not know the configuration's words.
 	var ce *imapstore.CertificateError
@@ -229,6 +234,14 @@ func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
 	if g.parallel < 1 {
 		return usageError{fmt.Sprintf("--parallel %d: want 1 or more pairs at once", g.parallel)}
 	}
+	_, err = syncRun(ctx, g, cfg, pairs, planOnly)
+	return err
+}
+
+// syncRun plans (planOnly) or applies pairs once, as plan and apply do,
+// and returns the pairs' reports. apply holds the state lock for this
+// run only, pulls first and pushes after; watch calls it once per run.
+func syncRun(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, pairs []*hclconfig.Pair, planOnly bool) ([]pairReport, error) {
 	var repo *gitstate.Repo
 	var states reconcile.StateRepo = noState{}
 	if _, err := os.Stat(cfg.State.Path); err == nil || !planOnly {
@@ -236,7 +249,7 @@ func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
 		// plans a first sync from an empty state.
 		repo, err = gitstate.Open(ctx, cfg.State.Path)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		repo.LockMaxAge = cfg.State.LockMaxAge
 		states = stateRepo{repo}
@@ -245,15 +258,15 @@ func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
 	if !planOnly {
 		unlock, err := repo.Lock(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer unlock()
 		// plan reads the local clone only; apply pulls first.
 		if remote, err = stateRemote(g, cfg); err != nil {
-			return err
+			return nil, err
 		}
 		if err := pullState(ctx, g, repo, remote); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	var reports []pairReport
@@ -302,16 +315,16 @@ func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
 		if err := enc.Encode(struct {
 			Pairs []pairReport `json:"pairs"`
 		}{reports}); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return reports, err
 	}
 	if planOnly && changes && g.detailedExitcode {
-		return errChanges
+		return reports, errChanges
 	}
-	return nil
+	return reports, nil
 }
 
 // pairResult is one pair's part of a run.
@@ -548,7 +561,7 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 	}
 	pol := p.Policy
 	pol.Force = pol.Force || g.force
-	opts := reconcile.RunOptions{Pair: p.Name, Policy: pol, PlanOnly: planOnly}
+	opts := reconcile.RunOptions{Pair: p.Name, Policy: pol, PlanOnly: planOnly, Stop: g.stop}
 	if ls, ok := states.(*lockedStates); ok && ls.repo != nil && !planOnly {
 		opts.Checkpoint = func(ctx context.Context, cp reconcile.Checkpoint) {
 			ls.checkpoint(ctx, g, p.Name, cp)

@@ -18,6 +18,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -67,9 +68,13 @@ type globalOptions struct {
 	shard            string
 	parallel         int
 	dryRun           bool
+	interval         time.Duration
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	// stop, when closed, stops an apply gracefully (reconcile.RunOptions.Stop);
+	// watch closes it on SIGINT or SIGTERM. Nil for the other commands.
+	stop <-chan struct{}
 	// lookupEnv is how the config's env() reads the environment.
 	lookupEnv func(string) (string, bool)
 }
@@ -88,6 +93,7 @@ commands:
   show REV             what the run recorded in REV did, per pair and folder (no network)
   diff REV1 [REV2]     how the agreed state differs between REV1 and REV2 (default HEAD)
   revert REV           plan and apply the inverse of the run in REV on the mailboxes
+  watch                stay up: apply a pair when IDLE reports a change, all pairs every --interval
   gc                   pack the state repository's history into one pack
   demo                 two in-memory IMAP servers, seeded, synced, shown
   version              print the version
@@ -113,6 +119,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.IntVar(&g.parallel, "parallel", 1, "plan/apply up to N pairs at once")
 	fs.CountVarP(&g.verbose, "verbose", "v", "print each action as it runs; -vv also the IMAP protocol, passwords redacted")
 	fs.BoolVar(&g.dryRun, "dry-run", false, "revert: print the inverse plan only")
+	fs.DurationVar(&g.interval, "interval", defaultWatchInterval, "watch: run a full apply of every pair this often, besides the runs IDLE triggers")
 	fs.SetInterspersed(true)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -170,6 +177,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	case "gc":
 		err = noArgs(cmd, cargs, func() error { return cmdGC(ctx, g) })
+	case "watch":
+		err = noArgs(cmd, cargs, func() error { return cmdWatch(ctx, g, watchOptions{}) })
 	case "demo":
 		err = noArgs(cmd, cargs, func() error { return cmdDemo(ctx, g) })
 	case "version":
