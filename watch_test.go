@@ -481,3 +481,49 @@ func TestWatchUsageErrors(t *testing.T) {
 		t.Errorf("watch --interval 0s exited %d, want 4:\n%s", code, out.String())
 	}
 }
+
+// TestWatchNoticesStalledIdle: a connection that goes silent without
+// closing (the fault proxy stops relaying it; TCP keepalive cannot tell
+// that from an idle server) is noticed at IDLE's next renewal, which
+// must be answered within the account's timeout: watch reconnects, and
+// a message delivered meanwhile reaches b.
+func TestWatchNoticesStalledIdle(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t, userA, userB)
+		rec := imaptest.Record(t, srv)
+		tr := watchTrial(t, srv, rec.Addr)
+		cfg, err := os.ReadFile(tr.config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg = bytes.ReplaceAll(cfg, []byte(`tls = "none"`), []byte("tls = \"none\"\n  timeout = \"2s\""))
+		if err := os.WriteFile(tr.config, cfg, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f := tr.fixture(t)
+		out := &syncBuffer{}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			g := &globalOptions{config: tr.config, stdout: out, stderr: out, interval: time.Hour, parallel: 1, lookupEnv: os.LookupEnv}
+			done <- cmdWatch(ctx, g, watchOptions{idleRefresh: 300 * time.Millisecond})
+		}()
+		defer func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("watch = %v", err)
+			}
+		}()
+		wr := &watchRun{out: out}
+		wr.waitLine(t, "pair p (start)")
+		rec.StallAfter(rec.Bytes())
+		f.put(userA, "INBOX", "stalled")
+		wr.waitLine(t, "reconnecting in")
+		if !strings.Contains(out.String(), "timeout") && !strings.Contains(out.String(), "timed out") {
+			t.Errorf("the reconnect is not for a timeout:\n%s", out)
+		}
+		waitFor(t, 30*time.Second, "stalled on b", func() bool { return has(t, srv, userB, "INBOX", "stalled") }, out.String)
+		t.Logf("watch's output:\n%s", out)
+	})
+}
