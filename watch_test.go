@@ -272,11 +272,13 @@ func TestWatchSIGTERMMidRun(t *testing.T) {
 		var errOut syncBuffer
 		stopping := make(chan struct{})
 		var signalled atomic.Bool
+		proc := make(chan *os.Process, 1)
 		rec.Intercept(func(e imaptest.Event) imaptest.Action {
 			if e.Stage != imaptest.Answered || e.Verb != "APPEND" || !signalled.CompareAndSwap(false, true) {
 				return imaptest.Action{}
 			}
-			cmd.Process.Signal(syscall.SIGTERM)
+			p := <-proc
+			p.Signal(syscall.SIGTERM)
 			select {
 			case <-stopping:
 			case <-time.After(30 * time.Second):
@@ -287,6 +289,7 @@ func TestWatchSIGTERMMidRun(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		proc <- cmd.Process
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
