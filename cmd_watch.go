@@ -198,6 +198,16 @@ func cmdWatch(ctx context.Context, g *globalOptions, o watchOptions) error {
 	if err != nil {
 		return err
 	}
+	if g.shard != "" {
+		i, n, err := parseShard(g.shard)
+		if err != nil {
+			return err
+		}
+		if pairs = shardOf(pairs, i, n); len(pairs) == 0 {
+			fmt.Fprintf(g.stdout, "shard %d/%d has no pairs\n", i, n)
+			return nil
+		}
+	}
 	if g.interval <= 0 {
 		return usageError{fmt.Sprintf("--interval %s: want a positive duration, such as 15m", g.interval)}
 	}
