@@ -400,6 +400,9 @@ func (w *watcher) runPairs(ctx context.Context, pairs []*hclconfig.Pair, trigger
 			}
 		}
 		fmt.Fprintf(w.g.stderr, "mailtwin: watch: %s run of %s failed: %v\n", trigger, strings.Join(names, ", "), err)
+		if errors.Is(err, reconcile.ErrTooManyDeletes) || errors.Is(err, reconcile.ErrSuspiciousListing) {
+			fmt.Fprintf(w.g.stderr, "mailtwin: watch: a safety guard stopped it and nothing was changed; it trips again until a human decides: mailtwin plan, then mailtwin apply --force\n")
+		}
 		if len(names) == 0 {
 			// The run's own step failed after the pairs (commit, push):
 			// all of them are tried again.

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailtwin/mailtwin/gitstate"
 	"github.com/mailtwin/mailtwin/internal/imaptest"
 )
 
@@ -528,5 +529,39 @@ func TestWatchNoticesStalledIdle(t *testing.T) {
 		}
 		waitFor(t, 30*time.Second, "stalled on b", func() bool { return has(t, srv, userB, "INBOX", "stalled") }, out.String)
 		t.Logf("watch's output:\n%s", out)
+	})
+}
+
+// TestWatchFailedRunRetried: a run that fails (the state lock is held
+// by another run, here the test) does not end watch: it says so on
+// stderr, backs off, and the retry after the lock is released applies
+// the change.
+func TestWatchFailedRunRetried(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t, userA, userB)
+		tr := watchTrial(t, srv, srv.Addr)
+		f := tr.fixture(t)
+		wr := startWatch(t, tr.config, "--interval", "1h")
+		wr.waitLine(t, "pair p (start)")
+		repo, err := gitstate.Open(context.Background(), tr.state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unlock, err := repo.Lock(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.put(userA, "INBOX", "m1")
+		wr.waitLine(t, "is locked by pid")
+		wr.waitLine(t, `pair "p": next try in`)
+		if has(t, srv, userB, "INBOX", "m1") {
+			t.Fatalf("m1 reached b while the state was locked:\n%s", wr.out)
+		}
+		if err := unlock(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "m1 on b after the lock was released", func() bool { return has(t, srv, userB, "INBOX", "m1") }, wr.out.String)
+		wr.waitLine(t, "pair p (retry): b: 1 copied; state committed")
 	})
 }
