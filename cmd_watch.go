@@ -258,10 +258,6 @@ func cmdWatch(ctx context.Context, g *globalOptions, o watchOptions) error {
 // schedule runs pairs as their changes settle and all of them every
 // interval, one run at a time, until stop is closed.
 func (w *watcher) schedule(ctx context.Context, pairs []*hclconfig.Pair) {
-	byName := map[string]*hclconfig.Pair{}
-	for _, p := range pairs {
-		byName[p.Name] = p
-	}
 	retryAt := map[string]time.Time{}
 	backoffs := map[string]*backoff{}
 	for _, p := range pairs {
@@ -393,6 +389,13 @@ func (w *watcher) runPairs(ctx context.Context, pairs []*hclconfig.Pair, trigger
 		fmt.Fprintln(w.g.stdout, line)
 	}
 	if err != nil && !(stoppedRun && len(failed) == 0) {
+		if len(failed) == 0 {
+			// The run's own step failed after the pairs (commit, push):
+			// all of them are tried again.
+			for _, p := range pairs {
+				failed[p.Name] = true
+			}
+		}
 		var names []string
 		for _, p := range pairs {
 			if failed[p.Name] {
@@ -402,13 +405,6 @@ func (w *watcher) runPairs(ctx context.Context, pairs []*hclconfig.Pair, trigger
 		fmt.Fprintf(w.g.stderr, "mailtwin: watch: %s run of %s failed: %v\n", trigger, strings.Join(names, ", "), err)
 		if errors.Is(err, reconcile.ErrTooManyDeletes) || errors.Is(err, reconcile.ErrSuspiciousListing) {
 			fmt.Fprintf(w.g.stderr, "mailtwin: watch: a safety guard stopped it and nothing was changed; it trips again until a human decides: mailtwin plan, then mailtwin apply --force\n")
-		}
-		if len(names) == 0 {
-			// The run's own step failed after the pairs (commit, push):
-			// all of them are tried again.
-			for _, p := range pairs {
-				failed[p.Name] = true
-			}
 		}
 	}
 	return failed
