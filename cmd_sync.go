@@ -103,8 +103,9 @@ func selectPairs(cfg *hclconfig.Config, names []string) ([]*hclconfig.Pair, erro
 
 // dialAccount connects to an account, reading its password first (or
 // getting its access token, see cmd_auth.go). debug, if not nil,
-// receives the protocol trace (-vv), credentials redacted.
-func dialAccount(ctx context.Context, acc *hclconfig.Account, readOnly bool, debug io.Writer) (*imapstore.Store, error) {
+// receives the protocol trace (-vv), credentials redacted. tweaks adjust
+// the options before dialling (watch's OnChange).
+func dialAccount(ctx context.Context, acc *hclconfig.Account, readOnly bool, debug io.Writer, tweaks ...func(*imapstore.Options)) (*imapstore.Store, error) {
 	pw := acc.Password
 	if len(acc.PasswordCommand) > 0 {
 		var err error
@@ -128,6 +129,9 @@ func dialAccount(ctx context.Context, acc *hclconfig.Account, readOnly bool, deb
 		DebugWriter: debug,
 	}
 	authOptions(ctx, acc, &opts)
+	for _, f := range tweaks {
+		f(&opts)
+	}
 	st, err := imapstore.Dial(ctx, opts)
 	err = authHint(acc, err)
 	// A certificate error says what to set in the account; imapstore
@@ -245,6 +249,14 @@ func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
 	if g.parallel < 1 {
 		return usageError{fmt.Sprintf("--parallel %d: want 1 or more pairs at once", g.parallel)}
 	}
+	_, err = syncRun(ctx, g, cfg, pairs, planOnly)
+	return err
+}
+
+// syncRun plans (planOnly) or applies pairs once, as plan and apply do,
+// and returns the pairs' reports. apply holds the state lock for this
+// run only, pulls first and pushes after; watch calls it once per run.
+func syncRun(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, pairs []*hclconfig.Pair, planOnly bool) ([]pairReport, error) {
 	var repo *gitstate.Repo
 	var states reconcile.StateRepo = noState{}
 	if _, err := os.Stat(cfg.State.Path); err == nil || !planOnly {
@@ -252,7 +264,7 @@ func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
 		// plans a first sync from an empty state.
 		repo, err = gitstate.Open(ctx, cfg.State.Path)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		repo.LockMaxAge = cfg.State.LockMaxAge
 		states = stateRepo{repo}
@@ -261,20 +273,20 @@ func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
 	if !planOnly {
 		unlock, err := repo.Lock(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer unlock()
 		// plan reads the local clone only; apply pulls first.
 		if remote, err = stateRemote(g, cfg); err != nil {
-			return err
+			return nil, err
 		}
 		if err := pullState(ctx, g, repo, remote); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if g.hooks != nil && g.hooks.ready != nil {
 		if err := g.hooks.ready(ctx, cfg, repo); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	var reports []pairReport
@@ -331,21 +343,21 @@ func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
 		if err := enc.Encode(struct {
 			Pairs []pairReport `json:"pairs"`
 		}{reports}); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return reports, err
 	}
 	if g.hooks != nil && g.hooks.done != nil {
 		if err := g.hooks.done(ctx); err != nil {
-			return err
+			return reports, err
 		}
 	}
 	if planOnly && changes && g.detailedExitcode {
-		return errChanges
+		return reports, errChanges
 	}
-	return nil
+	return reports, nil
 }
 
 // pairResult is one pair's part of a run.
@@ -583,7 +595,7 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 	}
 	pol := p.Policy
 	pol.Force = pol.Force || g.force
-	opts := reconcile.RunOptions{Pair: p.Name, Policy: pol, PlanOnly: planOnly}
+	opts := reconcile.RunOptions{Pair: p.Name, Policy: pol, PlanOnly: planOnly, Stop: g.stop}
 	if ls, ok := states.(*lockedStates); ok && ls.repo != nil && !planOnly {
 		opts.Checkpoint = func(ctx context.Context, cp reconcile.Checkpoint) {
 			ls.checkpoint(ctx, g, p.Name, cp)

@@ -150,7 +150,7 @@ func TestInitAndFoldersOnlyRead(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "mailtwin.hcl")
 	var stdout, stderr bytes.Buffer
-	g := &globalOptions{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, lookupEnv: env, parallel: 1, config: out}
+	g := &globalOptions{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, log: textLog(&stderr), lookupEnv: env, parallel: 1, config: out}
 	ctx := context.Background()
 	if err := cmdInit(ctx, g, initOptions{a: "imap+plain://alice@" + rec.Addr, b: "imap+plain://bob@" + rec.Addr}, ""); err != nil {
 		t.Fatalf("init = %v\n%s", err, stderr.String())

@@ -166,7 +166,7 @@ func TestInitTLS(t *testing.T) {
 		return "", false
 	}
 	var stdout, stderr bytes.Buffer
-	g := &globalOptions{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, lookupEnv: env, parallel: 1}
+	g := &globalOptions{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, log: textLog(&stderr), lookupEnv: env, parallel: 1}
 	out := filepath.Join(dir, "mailtwin.hcl")
 	opts := initOptions{a: "imaps://alice@127.0.0.1:" + portA, b: "imap://bob@127.0.0.1:" + portB}
 

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -209,4 +211,14 @@ func TestLogJSONDiagnostics(t *testing.T) {
 	if !found || last.ExitCode == nil || *last.ExitCode != exitUsage {
 		t.Errorf("diagnostics as JSON: typo found %v, last line %+v; want the typo at %s:2:3 and exit_code 4", found, last, cfg)
 	}
+}
+
+// textLog is the text-format logger run builds, writing to w, for tests
+// that make their own globalOptions.
+func textLog(w io.Writer) *slog.Logger {
+	l, err := newLogger(&stderrLines{w: w}, logText)
+	if err != nil {
+		panic(err)
+	}
+	return l
 }

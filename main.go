@@ -19,6 +19,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -71,6 +72,7 @@ type globalOptions struct {
 	// init holds init's flags.
 	init      initOptions
 	logFormat string
+	interval  time.Duration
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -82,6 +84,9 @@ type globalOptions struct {
 	logLines *stderrLines
 	// color: plan and apply output may use colour (see useColor).
 	color bool
+	// stop, when closed, stops an apply gracefully (reconcile.RunOptions.Stop);
+	// watch closes it on SIGINT or SIGTERM. Nil for the other commands.
+	stop <-chan struct{}
 	// lookupEnv is how the config's env() reads the environment.
 	lookupEnv func(string) (string, bool)
 	// hooks, when set, let plan --out and apply FILE steer the run
@@ -110,6 +115,7 @@ commands:
                        starts like a plan file wins over a revision of that name
   diff REV1 [REV2]     how the agreed state differs between REV1 and REV2 (default HEAD)
   revert REV           plan and apply the inverse of the run in REV on the mailboxes
+  watch                stay up: apply a pair when IDLE reports a change, all pairs every --interval
   gc                   pack the state repository's history into one pack
   demo                 two in-memory IMAP servers, seeded, synced, shown
   version              print the version
@@ -143,6 +149,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.StringVar(&g.init.providerB, "provider-b", "", "init: write provider = P into account b")
 	fs.StringVar(&g.init.tlsCAFile, "tls-ca-file", "", "init: PEM file of the certificates both accounts trust instead of the system roots")
 	fs.StringVar(&g.logFormat, "log-format", logText, "stderr's diagnostics as text lines or as json objects, one per line")
+	fs.DurationVar(&g.interval, "interval", defaultWatchInterval, "watch: run a full apply of every pair this often, besides the runs IDLE triggers")
 	fs.SetInterspersed(true)
 	perr := fs.Parse(args)
 	g.logLines = &stderrLines{w: stderr}
@@ -233,6 +240,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	case "gc":
 		err = noArgs(cmd, cargs, func() error { return cmdGC(ctx, g) })
+	case "watch":
+		err = noArgs(cmd, cargs, func() error { return cmdWatch(ctx, g, watchOptions{}) })
 	case "demo":
 		err = noArgs(cmd, cargs, func() error { return cmdDemo(ctx, g) })
 	case "version":

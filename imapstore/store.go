@@ -87,6 +87,11 @@ type Options struct {
 	// initial responses and continuation lines included) by its tag,
 	// command name and mechanism.
 	DebugWriter io.Writer
+	// OnChange, if set, is called for each change the server reports
+	// on its own (an EXISTS, EXPUNGE or FETCH outside a command's
+	// answer, as during Idle). It runs on the connection's reader: it
+	// must not block, nor call the Store.
+	OnChange func()
 }
 
 // ErrReadOnly is matched (errors.Is) by the error a mutating method
@@ -305,7 +310,7 @@ func (s *Store) open(conn *timeoutConn, token string) (*imapclient.Client, imap.
 	if cfg.ServerName == "" {
 		cfg.ServerName = s.host
 	}
-	copts := &imapclient.Options{TLSConfig: cfg}
+	copts := &imapclient.Options{TLSConfig: cfg, UnilateralDataHandler: unilateralHandler(s.opts.OnChange)}
 	if s.debug != nil {
 		copts.DebugWriter = s.debug
 	}

@@ -54,6 +54,14 @@ type RunOptions struct {
 	// checkpoints. mailtwin apply FILE uses it to carry out a saved plan
 	// and nothing else.
 	Approve func(p *Plan) (scope []string, err error)
+	// Stop, when closed, stops the run gracefully: no action starts
+	// after it (a copy batch stops before its next message), the
+	// actions in flight finish, and the run saves the state of what was
+	// done, as a checkpoint would, and returns ErrStopped. Closed
+	// before the plan is carried out, it changes and saves nothing.
+	// Unlike a cancelled ctx, it leaves the network alone: the
+	// connections stay usable to finish and save. Nil: never.
+	Stop <-chan struct{}
 }
 
 // Result is what a Run did.
@@ -66,6 +74,11 @@ type Result struct {
 	// Failed counts the actions that failed.
 	Failed int
 }
+
+// ErrStopped reports that RunOptions.Stop ended a run before all of its
+// plan was carried out; the state saved records what was done, and the
+// next run does the rest.
+var ErrStopped = errors.New("stopped before the plan was done")
 
 // ErrActionsFailed reports that some actions of a run failed; the state
 // saved is consistent and the next run retries them.
@@ -123,6 +136,9 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 		plan, idx = plan.scoped(scope)
 		res.Plan = plan
 	}
+	if stopped(opts.Stop) && len(plan.Actions) > 0 {
+		return res, fmt.Errorf("pair %q: %w: none of %d actions run", opts.Pair, ErrStopped, len(plan.Actions))
+	}
 	var ck *checkpointer
 	if opts.Checkpoint != nil && scope == nil {
 		ck = &checkpointer{plan: plan, fn: opts.Checkpoint, every: opts.CheckpointActions, interval: opts.CheckpointInterval, last: time.Now()}
@@ -130,7 +146,7 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 	if opts.Planned != nil {
 		opts.Planned(plan)
 	}
-	res.Outcomes = execute(ctx, plan, pl, opts.Progress, ck)
+	res.Outcomes = execute(ctx, plan, pl, opts.Progress, ck, opts.Stop)
 	if same && len(full.Actions) == 0 {
 		// Every folder is as the base left it, on both sides, and
 		// nothing was done: the next state is the base, which the
@@ -159,7 +175,12 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 		return res, fmt.Errorf("save state of pair %q: %w", opts.Pair, err)
 	}
 	var errs []string
+	notRun := 0
 	for i, o := range res.Outcomes {
+		if o.Err == ErrNotRun && stopped(opts.Stop) {
+			notRun++
+			continue
+		}
 		if o.Err != nil {
 			res.Failed++
 			if len(errs) < 5 {
@@ -174,6 +195,9 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 		}
 		return res, fmt.Errorf("pair %q: %w: %d of %d (the next run retries them):\n  %s%s",
 			opts.Pair, ErrActionsFailed, res.Failed, len(plan.Actions), strings.Join(errs, "\n  "), more)
+	}
+	if notRun > 0 && ctx.Err() == nil {
+		return res, fmt.Errorf("pair %q: %w: %d of %d actions done, the next run does the rest", opts.Pair, ErrStopped, len(plan.Actions)-notRun, len(plan.Actions))
 	}
 	return res, ctx.Err()
 }
@@ -373,7 +397,17 @@ func knownOf(base State, s Side) map[string]Known {
 // not stop the others, except that once ctx is done the rest are not
 // run. Execute uses one connection per side; Run may use more.
 func Execute(ctx context.Context, p *Plan, stores [2]Mailstore, progress func(done, total int, a *Action)) []Outcome {
-	return execute(ctx, p, newPool(stores, [2]int{1, 1}), progress, nil)
+	return execute(ctx, p, newPool(stores, [2]int{1, 1}), progress, nil, nil)
+}
+
+// stopped reports whether stop is closed (never, for nil).
+func stopped(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // execute is Execute on the connections of pl. Folder creations,
@@ -384,7 +418,9 @@ func Execute(ctx context.Context, p *Plan, stores [2]Mailstore, progress func(do
 // worker's connections: a mailbox is changed by one connection at a
 // time, in plan order, and different mailboxes in parallel. Every copy
 // is done before any message is moved or expunged.
-func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total int, a *Action), ck *checkpointer) []Outcome {
+// Once stop is closed no batch starts, and a copy stops before its next
+// message; what is not done keeps ErrNotRun.
+func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total int, a *Action), ck *checkpointer, stop <-chan struct{}) []Outcome {
 	out := make([]Outcome, len(p.Actions))
 	for i := range out {
 		out[i].Err = ErrNotRun
@@ -409,12 +445,15 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 			}
 		}
 		for _, i := range g {
+			if out[i].Err == ErrNotRun {
+				continue // stopped: not done
+			}
 			done++
 			if progress != nil {
 				progress(done, len(p.Actions), &p.Actions[i])
 			}
 		}
-		if ck != nil && done < len(out) {
+		if ck != nil && done < len(out) && !stopped(stop) {
 			ck.maybe(ctx, done, out, finished)
 		}
 	}
@@ -435,7 +474,8 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 		}
 		return 3
 	}
-	for len(groups) > 0 && ctx.Err() == nil {
+	halt := func() bool { return ctx.Err() != nil || stopped(stop) }
+	for len(groups) > 0 && !halt() {
 		phase := stage(groups[0])
 		n := 1
 		for n < len(groups) && stage(groups[n]) == phase {
@@ -445,10 +485,10 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 		groups = groups[n:]
 		if phase == 0 || phase == 3 {
 			for _, g := range phaseGroups {
-				if ctx.Err() != nil {
+				if halt() {
 					break
 				}
-				runBatch(ctx, p.Actions, g, first, out, failed, wins)
+				runBatch(ctx, p.Actions, g, first, out, failed, wins, stop)
 				finish(g)
 			}
 			continue
@@ -463,7 +503,7 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 		}, func(i int, stores [2]Mailstore) {
 			lane := lanes[i]
 			for len(lane) > 0 {
-				if ctx.Err() != nil {
+				if halt() {
 					return
 				}
 				if n := storeRun(p.Actions, lane); n > 1 {
@@ -476,7 +516,7 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 						continue
 					}
 				}
-				runBatch(ctx, p.Actions, lane[0], stores, out, failed, wins)
+				runBatch(ctx, p.Actions, lane[0], stores, out, failed, wins, stop)
 				finish(lane[0])
 				lane = lane[1:]
 			}
@@ -511,8 +551,9 @@ func lanesOf(acts []Action, groups [][]int) [][][]int {
 
 // runBatch carries out one batch of actions (see batches) on stores and
 // sets their outcomes. failed holds the mailboxes where
-// an earlier action failed: a folder deletion there is not run.
-func runBatch(ctx context.Context, acts []Action, g []int, stores [2]Mailstore, out []Outcome, failed [2]map[string]bool, wins *windows) {
+// an earlier action failed: a folder deletion there is not run. A copy
+// stops before its next message once stop is closed.
+func runBatch(ctx context.Context, acts []Action, g []int, stores [2]Mailstore, out []Outcome, failed [2]map[string]bool, wins *windows, stop <-chan struct{}) {
 	first := &acts[g[0]]
 	st := stores[first.Side]
 	setAll := func(err error) {
@@ -541,7 +582,7 @@ func runBatch(ctx context.Context, acts []Action, g []int, stores [2]Mailstore, 
 			out[i] = Outcome{Err: err, UID: moved[acts[i].UID]}
 		}
 	case Copy:
-		copyBatch(ctx, acts, g, stores[first.Side.Other()], st, out, wins.of(st))
+		copyBatch(ctx, acts, g, stores[first.Side.Other()], st, out, wins.of(st), stop)
 	}
 }
 
@@ -576,8 +617,9 @@ func runStores(ctx context.Context, acts []Action, groups [][]int, fb FlagBatche
 // bodies never held whole in memory. Where the target is a
 // PipelinedAppender, up to maxInFlight APPENDs are on their way while the
 // FETCH goes on (see inFlightLimit); every answer is collected before
-// copyBatch returns.
-func copyBatch(ctx context.Context, acts []Action, g []int, src, dst Mailstore, out []Outcome, limit *inFlightLimit) {
+// copyBatch returns. Once stop is closed no further message is sent:
+// those not sent keep ErrNotRun.
+func copyBatch(ctx context.Context, acts []Action, g []int, src, dst Mailstore, out []Outcome, limit *inFlightLimit, stop <-chan struct{}) {
 	first := &acts[g[0]]
 	byUID := make(map[UID]int, len(g))
 	for _, i := range g {
@@ -609,6 +651,9 @@ func copyBatch(ctx context.Context, acts []Action, g []int, src, dst Mailstore, 
 		if !ok {
 			return nil
 		}
+		if stopped(stop) {
+			return errCopyStopped
+		}
 		body := &bodyReader{r: m.Body, size: m.Size}
 		if pipe == nil {
 			ap, err := dst.Append(ctx, acts[i].Mailbox, acts[i].Flags, m.InternalDate, m.Size, body)
@@ -638,6 +683,9 @@ func copyBatch(ctx context.Context, acts []Action, g []int, src, dst Mailstore, 
 		out[i].Err = fmt.Errorf("fetch from %q on %s: %w", first.SrcMailbox, first.Side.Other(), rerr)
 	}
 	for _, i := range g {
+		if out[i].Err == ErrNotRun && errors.Is(err, errCopyStopped) {
+			continue // not sent: not run
+		}
 		if out[i].Err == ErrNotRun {
 			if err != nil {
 				out[i].Err = fmt.Errorf("fetch from %q on %s: %w", first.SrcMailbox, first.Side.Other(), err)
@@ -647,6 +695,9 @@ func copyBatch(ctx context.Context, acts []Action, g []int, src, dst Mailstore, 
 		}
 	}
 }
+
+// errCopyStopped ends a copy's FETCH when the run is stopped.
+var errCopyStopped = errors.New("copy stopped")
 
 // sentCopy is a copy whose APPEND is on its way: action i, its body as
 // read, and the wait for the answer.
