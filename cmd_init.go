@@ -75,6 +75,27 @@ func initOnlyFlags(fs *pflag.FlagSet, cmd string) error {
 	return nil
 }
 
+// checkInitProvider refuses a --provider-a or --provider-b that is not a
+// preset, or whose server takes no password: init logs in with one, and
+// writes a config that reads it.
+func checkInitProvider(side reconcile.Side, name string) error {
+	if name == "" {
+		return nil
+	}
+	p, ok := hclconfig.LookupPreset(name)
+	if !ok {
+		var known []string
+		for _, q := range hclconfig.Presets() {
+			known = append(known, q.Name)
+		}
+		return usageError{fmt.Sprintf("--provider-%s %q: want one of %s", side, name, strings.Join(known, ", "))}
+	}
+	if p.PasswordRefused != "" {
+		return usageError{fmt.Sprintf("--provider-%s %s: init logs in with a password, which this provider refuses. %s Start from examples/%s.hcl instead", side, name, p.PasswordRefused, name)}
+	}
+	return nil
+}
+
 // accountURL is an account as --a and --b give it.
 type accountURL struct {
 	user, host string
@@ -169,6 +190,11 @@ func cmdInit(ctx context.Context, g *globalOptions, opts initOptions, out string
 	}
 	if accs[0].url == accs[1].url {
 		return usageError{"--a and --b are the same account: init pairs two different accounts"}
+	}
+	for _, a := range accs {
+		if err := checkInitProvider(a.side, a.provider); err != nil {
+			return err
+		}
 	}
 	if _, err := os.Lstat(out); err == nil {
 		return usageError{fmt.Sprintf("%s exists already; init never overwrites a file: remove it, or pass --out to write elsewhere", out)}

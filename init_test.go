@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -195,5 +197,56 @@ func TestInitTLS(t *testing.T) {
 	}
 	if err := cmdSync(context.Background(), g, true); err != nil {
 		t.Fatalf("plan = %v\n%s\n%s", err, stderr.String(), text)
+	}
+}
+
+// TestInitProvider: --provider-a writes the provider into the account,
+// and the config validates with the preset applied (the host, port and
+// TLS init wrote win over the preset's); an unknown provider, or one that
+// takes no password (Microsoft 365), is refused before anything is
+// dialled or written.
+func TestInitProvider(t *testing.T) {
+	t.Parallel()
+	srv := imaptest.StartMem(t, userA, userB)
+	_, port, _ := net.SplitHostPort(srv.Addr)
+	dir := t.TempDir()
+	env := func(n string) (string, bool) {
+		if n == envPasswordA || n == envPasswordB {
+			return imaptest.Password, true
+		}
+		return "", false
+	}
+	var stdout, stderr bytes.Buffer
+	g := &globalOptions{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, log: textLog(&stderr), lookupEnv: env, parallel: 1}
+	out := filepath.Join(dir, "mailtwin.hcl")
+	opts := initOptions{a: "imap+plain://" + userA + "@127.0.0.1:" + port, b: "imap+plain://" + userB + "@127.0.0.1:" + port}
+	for _, tt := range []struct{ provider, want string }{
+		{"hotmail", `--provider-a "hotmail": want one of gmail, outlook`},
+		{"outlook", "needs OAuth2"},
+	} {
+		opts.providerA = tt.provider
+		var ue usageError
+		if err := cmdInit(context.Background(), g, opts, out); !errors.As(err, &ue) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("init --provider-a %s = %v; want a usage error saying %q", tt.provider, err, tt.want)
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Fatalf("a refused init left %s: %v", out, err)
+		}
+	}
+	opts.providerA = "gmail"
+	if err := cmdInit(context.Background(), g, opts, out); err != nil {
+		t.Fatalf("init --provider-a gmail = %v\n%s", err, stderr.String())
+	}
+	text, _ := os.ReadFile(out)
+	if !bytes.Contains(text, []byte("  provider = \"gmail\"\n")) {
+		t.Errorf("config lacks provider = \"gmail\":\n%s", text)
+	}
+	cfg, diags, _ := hclconfig.Parse(text, out, hclconfig.Options{LookupEnv: env})
+	if diags.HasErrors() {
+		t.Fatalf("the written config does not validate: %v\n%s", diags, text)
+	}
+	a := cfg.Accounts[0]
+	if a.Host != "127.0.0.1" || a.TLS != hclconfig.TLSNone || !slices.Equal(a.ExcludeSpecialUse, []string{`\All`, `\Important`}) {
+		t.Errorf("account a = host %q, tls %v, exclude %v; want init's host and TLS, and gmail's exclusions", a.Host, a.TLS, a.ExcludeSpecialUse)
 	}
 }
