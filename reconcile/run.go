@@ -45,14 +45,15 @@ type RunOptions struct {
 	// Approve, when set, is called with the plan Build made, after
 	// listing and before anything is changed (not with PlanOnly, nor
 	// when a guard tripped). An error stops the run: Run returns no
-	// Result and that error, unwrapped, and changes nothing. A non-nil scope limits the run to those folder pairs (by
-	// logical name): only the actions whose Footprint names one of them
-	// are carried out (Plan.InScope), Result.Plan holds just those, and
-	// the state saved is ScopeState's: the other folder pairs stay as
-	// the base had them, whatever changed in them is neither done nor
-	// agreed, and the next run finds it again. A scoped run makes no
-	// checkpoints. mailtwin apply FILE uses it to carry out a saved plan
-	// and nothing else.
+	// Result and that error, unwrapped, and changes nothing. A non-nil
+	// scope limits the run to those folder pairs (by logical name):
+	// only the actions whose Footprint names one of them are carried
+	// out (Plan.InScope), Result.Plan holds just those, and the state
+	// saved is ScopeState's: the other folder pairs stay as the base
+	// had them, whatever changed in them is neither done nor agreed,
+	// and the next run finds it again. A scoped run makes no
+	// checkpoints. mailtwin apply FILE uses it to carry out a saved
+	// plan and nothing else.
 	Approve func(p *Plan) (scope []string, err error)
 	// Stop, when closed, stops the run gracefully: no action starts
 	// after it (a copy batch stops before its next message), the
