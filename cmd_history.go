@@ -466,7 +466,7 @@ func revertPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, re
 		if rp.Impossible != nil {
 			rep.Impossible = rp.Impossible
 		}
-		fmt.Fprintf(g.stdout, "revert %s: %s", c.Short, rp.Plan.String())
+		fmt.Fprintf(g.stdout, "revert %s: %s", c.Short, renderPlan(rp.Plan, renderOptions{Color: g.color, Verbose: g.verbose > 0}))
 		for _, l := range rp.Impossible {
 			fmt.Fprintf(g.stdout, "  ! %s\n", l)
 		}
@@ -492,7 +492,7 @@ func revertPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, re
 		}
 		rep.Outcomes = append(rep.Outcomes, or)
 	}
-	fmt.Fprintf(g.stdout, "applied: %d action(s), %d failed\n", len(outs)-rep.Failed, rep.Failed)
+	fmt.Fprint(g.stdout, renderApplied(rp.Plan, outs))
 	st := reconcile.RevertState(base, j, rp, outs)
 	rj := reconcile.NewRunJournal(newRunID(), rp.Plan, outs)
 	rj.Note = "revert " + c.Short
