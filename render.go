@@ -243,7 +243,7 @@ func renderPlan(p *reconcile.Plan, o renderOptions) string {
 						uids[x] = p.Actions[idx[j+x]].UID
 					}
 					slices.Sort(uids)
-					fmt.Fprintf(&b, "    %s %s:%q -> %q (%d messages: uid %s; %s)\n", o.paint(">"), a.Side, a.Mailbox, a.Dest, m, uidRanges(uids, 8), a.Reason)
+					fmt.Fprintf(&b, "    %s %s:%q -> %q (%d messages: uid %s; %s)\n", o.paint(">"), a.Side, a.Mailbox, a.Dest, m, reconcile.UIDRanges(uids, 8), a.Reason)
 					j += m - 1
 					continue
 				}
@@ -474,27 +474,4 @@ func thousands(n int) string {
 		return "-" + b.String()
 	}
 	return b.String()
-}
-
-// uidRanges writes sorted UIDs as an IMAP sequence set, "4:6,9", with at
-// most max ranges before an ellipsis.
-func uidRanges(uids []reconcile.UID, max int) string {
-	var parts []string
-	for i := 0; i < len(uids); {
-		j := i
-		for j+1 < len(uids) && uids[j+1] == uids[j]+1 {
-			j++
-		}
-		if len(parts) == max {
-			parts = append(parts, "...")
-			break
-		}
-		if i == j {
-			parts = append(parts, strconv.FormatUint(uint64(uids[i]), 10))
-		} else {
-			parts = append(parts, fmt.Sprintf("%d:%d", uids[i], uids[j]))
-		}
-		i = j + 1
-	}
-	return strings.Join(parts, ",")
 }

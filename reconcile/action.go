@@ -336,12 +336,12 @@ func movesLine(as []Action) string {
 		uids[i] = as[i].UID
 	}
 	slices.Sort(uids)
-	return fmt.Sprintf("%s %s:%q -> %q (%d messages: uid %s; %s)", Move.Symbol(), as[0].Side, as[0].Mailbox, as[0].Dest, len(as), uidRanges(uids, 8), as[0].Reason)
+	return fmt.Sprintf("%s %s:%q -> %q (%d messages: uid %s; %s)", Move.Symbol(), as[0].Side, as[0].Mailbox, as[0].Dest, len(as), UIDRanges(uids, 8), as[0].Reason)
 }
 
-// uidRanges writes sorted UIDs as an IMAP sequence set, "4:6,9", with at
+// UIDRanges writes sorted UIDs as an IMAP sequence set, "4:6,9", with at
 // most max ranges before an ellipsis.
-func uidRanges(uids []UID, max int) string {
+func UIDRanges(uids []UID, max int) string {
 	var parts []string
 	for i := 0; i < len(uids); {
 		j := i
