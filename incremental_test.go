@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -153,4 +154,63 @@ func TestNoopRunSavesNothing(t *testing.T) {
 	if _, cs = run(f.dial(userA, false), f.dial(userB, false)); len(cs.saved) != 1 {
 		t.Errorf("run after a flag change saved %d times, want 1", len(cs.saved))
 	}
+}
+
+// TestMovesOpenNoCopyConnection: a run whose only news is messages moved
+// between folders on a opens no connection for copies on b (that would
+// be a MULTIAPPEND connection that only logs in, and out), though a's
+// Work grew as if mail had come: the moved messages' identities are in
+// the state. New mail still goes through one.
+func TestMovesOpenNoCopyConnection(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.connections = [2]int{4, 4}
+	f.srv.Create(t, userA, "Work")
+	for _, id := range []string{"m1", "m2", "m3", "m4"} {
+		f.put(userA, "INBOX", id)
+	}
+	f.put(userA, "Work", "w1")
+	f.sync()
+	for _, id := range []string{"m1", "m2", "m3"} {
+		f.srv.Move(t, userA, "INBOX", f.uidOf(userA, "INBOX", id), "Work")
+	}
+	rec := imaptest.Record(t, f.srv)
+	f.addr = rec.Addr
+	res := f.sync()
+	moves := 0
+	for _, a := range res.Plan.Actions {
+		if a.Op == reconcile.Move {
+			moves++
+		}
+	}
+	idle := func() int {
+		n := 0
+		for _, s := range rec.Sessions() {
+			if !slices.ContainsFunc(s, func(v string) bool { return v != "LOGIN" && v != "LOGOUT" }) {
+				n++
+			}
+		}
+		return n
+	}
+	if moves != 3 || rec.Count("APPEND") != 0 || idle() != 0 {
+		t.Errorf("moves run: %d moves, %d APPENDs, %d connections that only logged in and out; want 3, 0, 0\n%v\n%s",
+			moves, rec.Count("APPEND"), idle(), rec.Sessions(), res.Plan)
+	}
+	f.want(userB, "Work", "m1 -", "m2 -", "m3 -", "w1 -")
+
+	rec.Reset()
+	for _, id := range []string{"n1", "n2", "n3"} {
+		f.put(userA, "Work", id)
+	}
+	f.sync()
+	multi := 0
+	for _, s := range rec.Sessions() {
+		if len(s) > 2 && s[0] == "LOGIN" && s[1] == "APPEND" {
+			multi++
+		}
+	}
+	if multi != 1 || idle() != 0 {
+		t.Errorf("new mail: %d MULTIAPPEND connections, %d idle ones; want 1 and 0\n%v", multi, idle(), rec.Sessions())
+	}
+	f.want(userB, "Work", "m1 -", "m2 -", "m3 -", "n1 -", "n2 -", "n3 -", "w1 -")
 }

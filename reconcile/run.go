@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -248,9 +249,11 @@ func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, e
 	// to the pool.
 	var known [2]map[string]Known
 	var scan, unchanged [2][]int
-	// grown counts, per side, the folders where at least two messages
-	// arrived since the base: copies to the other side will follow.
-	var grown [2]int
+	// grown marks, per side and by index in scan, the folders where at
+	// least two messages arrived since the base: copies to the other
+	// side may follow, once the scan shows them new mail and not
+	// messages moved in from another folder (see newMail).
+	var grown [2][]bool
 	for s := range 2 {
 		known[s] = knownOf(base, Side(s))
 		_, inc := pl.conns[s][0].(IncrementalScanner)
@@ -266,25 +269,23 @@ func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, e
 				continue
 			}
 			scan[s] = append(scan[s], i)
-			if ok && f.UIDNext >= k.UIDNext+2 || !ok && f.NumMessages >= 2 {
-				grown[s]++
-			}
+			grown[s] = append(grown[s], ok && f.UIDNext >= k.UIDNext+2 || !ok && f.NumMessages >= 2)
 		}
 	}
 	// A run with several folders to scan will likely have several to
 	// change, on both sides: their connections are opened now, while
-	// the first connections scan, and so are the connections that
-	// copies go through.
+	// the first connections scan. The connections copies go through
+	// are opened as soon as a scan finds new mail to copy (the n-th
+	// folder with new mail on one side warms n on the other), still
+	// while the rest is scanned: not on the listing's word alone, which
+	// cannot tell new mail from messages moved in from another folder.
 	if n := len(scan[A]) + len(scan[B]); n >= 2 {
 		for s := range 2 {
 			pl.warm(ctx, Side(s), n, false)
 		}
 	}
-	for s := range 2 {
-		if n := grown[Side(s).Other()]; n > 0 {
-			pl.warm(ctx, Side(s), n, true)
-		}
-	}
+	baseIDs := sync.OnceValue(func() map[Identity]bool { return identitiesOf(base) })
+	var withMail [2]atomic.Int32
 	for s := range 2 {
 		wg.Go(func() {
 			known, scan := known[s], scan[s]
@@ -308,7 +309,8 @@ func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, e
 				f := &lists[s].Folders[scan[j]]
 				var err error
 				inc, _ := st.(IncrementalScanner)
-				if k, ok := known[f.Mailbox]; ok && inc != nil {
+				k, ok := known[f.Mailbox]
+				if ok && inc != nil {
 					err = inc.ScanSince(ctx, f, k)
 				} else {
 					err = st.Scan(ctx, f)
@@ -319,6 +321,10 @@ func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, e
 						errs[s] = fmt.Errorf("scan %q on %s (%s): %w", f.Mailbox, Side(s), st.Name(), err)
 					}
 					mu.Unlock()
+					return
+				}
+				if grown[s][j] && newMail(f, k.UIDNext, baseIDs()) >= 2 {
+					pl.warm(ctx, Side(s).Other(), int(withMail[s].Add(1)), true)
 				}
 			})
 			if errs[s] == nil && ctx.Err() != nil {
@@ -356,6 +362,37 @@ func allUnchanged(base State, unchanged, scan [2][]int) bool {
 		}
 	}
 	return true
+}
+
+// identitiesOf returns the identities of every message the base knows.
+func identitiesOf(base State) map[Identity]bool {
+	n := 0
+	for i := range base.Folders {
+		n += len(base.Folders[i].Records)
+	}
+	ids := make(map[Identity]bool, n)
+	for i := range base.Folders {
+		for _, r := range base.Folders[i].Records {
+			if r.ID != "" {
+				ids[r.ID] = true
+			}
+		}
+	}
+	return ids
+}
+
+// newMail counts the messages of scanned folder f from UID from on (all
+// of them for 0) that are new mail: no message of the base had their
+// identity, so they are not messages moved in from another folder, and
+// a copy to the other side will likely follow.
+func newMail(f *Folder, from UID, base map[Identity]bool) int {
+	n := 0
+	for i := range f.Messages {
+		if m := &f.Messages[i]; m.UID >= from && (m.ID == "" || !base[m.ID]) {
+			n++
+		}
+	}
+	return n
 }
 
 // knownOf returns, by mailbox, the scan points the base records for side

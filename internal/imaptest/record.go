@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,6 +62,7 @@ type Recorder struct {
 }
 
 type recorded struct {
+	conn       int // the connection's number, from 1
 	verb, line string
 }
 
@@ -206,10 +208,33 @@ func (r *Recorder) close() {
 	r.wg.Wait()
 }
 
-func (r *Recorder) add(verb, line string) {
+func (r *Recorder) add(conn int, verb, line string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.cmds = append(r.cmds, recorded{verb: verb, line: line})
+	r.cmds = append(r.cmds, recorded{conn: conn, verb: verb, line: line})
+}
+
+// Sessions returns the verbs of the commands received so far, one list
+// per connection that sent any, in the order the connections were
+// opened: [LOGIN NOOP LIST LOGOUT]. A test can tell from them what a
+// connection was for.
+func (r *Recorder) Sessions() [][]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	byConn := map[int][]string{}
+	var order []int
+	for _, c := range r.cmds {
+		if _, ok := byConn[c.conn]; !ok {
+			order = append(order, c.conn)
+		}
+		byConn[c.conn] = append(byConn[c.conn], c.verb)
+	}
+	slices.Sort(order)
+	out := make([][]string, len(order))
+	for i, c := range order {
+		out[i] = byConn[c]
+	}
+	return out
 }
 
 // proxied is one client connection and its server connection.
@@ -514,7 +539,7 @@ func (p *proxied) refuse(r *bufio.Reader, tag string, line []byte, buf *strings.
 func (p *proxied) record(line string) (verb string) {
 	verb, rest := parse(line)
 	if verb != "" {
-		p.rec.add(verb, rest)
+		p.rec.add(p.id, verb, rest)
 	}
 	return verb
 }
