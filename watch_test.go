@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -564,4 +565,81 @@ func TestWatchFailedRunRetried(t *testing.T) {
 		waitFor(t, 30*time.Second, "m1 on b after the lock was released", func() bool { return has(t, srv, userB, "INBOX", "m1") }, wr.out.String)
 		wr.waitLine(t, "pair p (retry): b: 1 copied; state committed")
 	})
+}
+
+// TestWatchSecondSignalEndsAtOnce: a second SIGTERM, while the first
+// one's graceful stop waits on a server that does not answer, ends the
+// process at once, killed by the signal, as without mailtwin's handler.
+func TestWatchSecondSignalEndsAtOnce(t *testing.T) {
+	t.Parallel()
+	bin, err := exec.LookPath("mailtwin")
+	if err != nil {
+		t.Fatalf("the mailtwin command testscript installs is not on PATH: %v", err)
+	}
+	srv := imaptest.StartMem(t, userA, userB)
+	rec := imaptest.Record(t, srv)
+	tr := watchTrial(t, srv, rec.Addr)
+	f := tr.fixture(t)
+	for i := range 5 {
+		f.put(userA, "INBOX", fmt.Sprintf("m%d", i))
+	}
+	cmd := exec.Command(bin, "-c", tr.config, "watch", "--interval", "1h")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopping := make(chan struct{})
+	exited := make(chan struct{})
+	proc := make(chan *os.Process, 1)
+	var held atomic.Bool
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if e.Stage != imaptest.Answered || e.Verb != "APPEND" || !held.CompareAndSwap(false, true) {
+			return imaptest.Action{}
+		}
+		// The first APPEND's answer is held until the process is gone:
+		// the graceful stop cannot finish.
+		p := <-proc
+		p.Signal(syscall.SIGTERM)
+		select {
+		case <-stopping:
+			p.Signal(syscall.SIGTERM)
+		case <-time.After(30 * time.Second):
+			t.Errorf("watch said nothing of stopping within 30 s of SIGTERM")
+			p.Kill()
+		}
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			t.Errorf("watch still running 30 s after the second SIGTERM")
+			p.Kill()
+		}
+		return imaptest.Action{}
+	})
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	proc <- cmd.Process
+	var errOut syncBuffer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(stderr)
+		once := sync.Once{}
+		for sc.Scan() {
+			fmt.Fprintln(&errOut, sc.Text())
+			if strings.Contains(sc.Text(), "watch: stopping") {
+				once.Do(func() { close(stopping) })
+			}
+		}
+	}()
+	<-done
+	err = cmd.Wait()
+	close(exited)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || !held.Load() {
+		t.Fatalf("watch after two SIGTERMs: %v (APPEND held: %v); want it killed by the second\n%s", err, held.Load(), errOut.String())
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Errorf("watch ended with %v, want killed by SIGTERM\n%s", err, errOut.String())
+	}
 }
