@@ -302,10 +302,13 @@ func runTool(t *tool, rep int, da, db *dovecot, pa, pb *proxy, golden string, se
 		if diff != "" {
 			// The next repetition starts from an empty tool directory:
 			// keep this one, with the run's log, state and timeline, for
-			// whoever looks into the failure (with -keep it survives).
-			kept := fmt.Sprintf("%s-failed-%s-rep%d", t.dir, w, rep)
-			if err := cp(t.dir, kept); err == nil {
-				diff += " (tool directory kept as " + kept + ")"
+			// whoever looks into the failure. It goes outside the
+			// working directory, which is removed at the end unless
+			// -keep: a failure seen once must not be lost with it.
+			if kept, err := os.MkdirTemp("", fmt.Sprintf("mtb-failed-%s-%s-rep%d-", filepath.Base(t.dir), w, rep)); err == nil {
+				if err := cp(t.dir+"/.", kept); err == nil {
+					diff += " (tool directory kept as " + kept + ")"
+				}
 			}
 		}
 		var problems []string
