@@ -233,7 +233,7 @@ func (p *proxy) fromClient(client, server net.Conn, id int) {
 			if verb != "" {
 				local.Cmds++
 				local.Verbs[verb]++
-				p.record(id, tagOf(line)+" "+verb)
+				p.record(id, timelineCommand(line, verb))
 				if loggedIn {
 					local.AfterLogin++
 				}
@@ -301,6 +301,30 @@ func (p *proxy) record(conn int, line string) {
 		return
 	}
 	p.events = append(p.events, event{at: time.Now(), conn: conn, line: line})
+}
+
+// timelineCommand is a command as the timeline shows it: its tag and
+// verb, and for the verbs that name mailboxes and UIDs (not LOGIN or
+// AUTHENTICATE, whose arguments are credentials) the arguments too, up
+// to a literal's marker and at most 120 bytes: which connection changed
+// which mailbox is what a failed check needs read off.
+func timelineCommand(line []byte, verb string) string {
+	out := tagOf(line) + " " + verb
+	switch verb {
+	case "SELECT", "EXAMINE", "STATUS", "CREATE", "DELETE", "RENAME", "APPEND",
+		"UID MOVE", "UID COPY", "UID STORE", "UID EXPUNGE", "UID SEARCH", "UID FETCH":
+	default:
+		return out
+	}
+	rest := strings.TrimRight(string(line), "\r\n")
+	rest = strings.TrimSpace(rest[min(len(rest), len(tagOf(line))+1+len(verb)):])
+	if len(rest) > 120 {
+		rest = rest[:120] + "..."
+	}
+	if rest == "" {
+		return out
+	}
+	return out + " " + rest
 }
 
 func tagOf(line []byte) string {
