@@ -240,6 +240,72 @@ func TestWatchSurvivesKilledIdle(t *testing.T) {
 	})
 }
 
+// watchProcess is mailtwin watch run as the built binary, so that a test
+// can send it signals. stopping is closed once watch says it is
+// stopping; errOut collects its stderr.
+type watchProcess struct {
+	cmd        *exec.Cmd
+	stdout     bytes.Buffer
+	errOut     syncBuffer
+	stopping   chan struct{}
+	stderrDone chan struct{}
+}
+
+// startWatchBinary starts mailtwin -c config watch --interval 1h, and
+// sends its process to proc (for an interceptor that signals it).
+func startWatchBinary(t *testing.T, config string, proc chan<- *os.Process) *watchProcess {
+	t.Helper()
+	bin, err := exec.LookPath("mailtwin")
+	if err != nil {
+		t.Fatalf("the mailtwin command testscript installs is not on PATH: %v", err)
+	}
+	w := &watchProcess{cmd: exec.Command(bin, "-c", config, "watch", "--interval", "1h"), stopping: make(chan struct{}), stderrDone: make(chan struct{})}
+	w.cmd.Stdout = &w.stdout
+	stderr, err := w.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	proc <- w.cmd.Process
+	go func() {
+		defer close(w.stderrDone)
+		sc := bufio.NewScanner(stderr)
+		once := sync.Once{}
+		for sc.Scan() {
+			fmt.Fprintln(&w.errOut, sc.Text())
+			if strings.Contains(sc.Text(), "watch: stopping") {
+				once.Do(func() { close(w.stopping) })
+			}
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	return w
+}
+
+// forwardStopping closes to once watch says it is stopping, for an
+// interceptor set up before the process started; it returns when stderr
+// ends either way.
+func (w *watchProcess) forwardStopping(to chan struct{}) {
+	select {
+	case <-w.stopping:
+	case <-w.stderrDone:
+		select {
+		case <-w.stopping: // said, then ended: both were ready
+		default:
+			return
+		}
+	}
+	close(to)
+}
+
+// wait reads stderr to its end and waits for the process to exit.
+func (w *watchProcess) wait() error {
+	<-w.stderrDone
+	return w.cmd.Wait()
+}
+
 // TestWatchSIGTERMMidRun: SIGTERM while watch's first run copies 60
 // messages finishes the APPEND under way, commits, and exits 0; the
 // state is consistent: the next apply copies exactly the rest, with no
@@ -249,10 +315,6 @@ func TestWatchSurvivesKilledIdle(t *testing.T) {
 func TestWatchSIGTERMMidRun(t *testing.T) {
 	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
-		bin, err := exec.LookPath("mailtwin")
-		if err != nil {
-			t.Fatalf("the mailtwin command testscript installs is not on PATH: %v", err)
-		}
 		srv := start(t, userA, userB)
 		rec := imaptest.Record(t, srv)
 		tr := watchTrial(t, srv, rec.Addr)
@@ -264,17 +326,9 @@ func TestWatchSIGTERMMidRun(t *testing.T) {
 			f.put(userA, "INBOX", id)
 			want = append(want, id+" -")
 		}
-		cmd := exec.Command(bin, "-c", tr.config, "watch", "--interval", "1h")
-		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stdout bytes.Buffer
-		cmd.Stdout = &stdout
-		var errOut syncBuffer
-		stopping := make(chan struct{})
 		var signalled atomic.Bool
 		proc := make(chan *os.Process, 1)
+		stopping := make(chan struct{})
 		rec.Intercept(func(e imaptest.Event) imaptest.Action {
 			if e.Stage != imaptest.Answered || e.Verb != "APPEND" || !signalled.CompareAndSwap(false, true) {
 				return imaptest.Action{}
@@ -288,27 +342,12 @@ func TestWatchSIGTERMMidRun(t *testing.T) {
 			}
 			return imaptest.Action{}
 		})
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		proc <- cmd.Process
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			sc := bufio.NewScanner(stderr)
-			once := sync.Once{}
-			for sc.Scan() {
-				fmt.Fprintln(&errOut, sc.Text())
-				if strings.Contains(sc.Text(), "watch: stopping") {
-					once.Do(func() { close(stopping) })
-				}
-			}
-			io.Copy(io.Discard, stderr)
-		}()
-		<-done
-		err = cmd.Wait()
+		wp := startWatchBinary(t, tr.config, proc)
+		go wp.forwardStopping(stopping)
+		err := wp.wait()
 		rec.Intercept(nil)
-		output := stdout.String() + errOut.String()
+		stdout := &wp.stdout
+		output := stdout.String() + wp.errOut.String()
 		if err != nil || !signalled.Load() {
 			t.Fatalf("watch under SIGTERM: %v (signalled %v), want exit 0:\n%s", err, signalled.Load(), output)
 		}
@@ -572,21 +611,12 @@ func TestWatchFailedRunRetried(t *testing.T) {
 // process at once, killed by the signal, as without mailtwin's handler.
 func TestWatchSecondSignalEndsAtOnce(t *testing.T) {
 	t.Parallel()
-	bin, err := exec.LookPath("mailtwin")
-	if err != nil {
-		t.Fatalf("the mailtwin command testscript installs is not on PATH: %v", err)
-	}
 	srv := imaptest.StartMem(t, userA, userB)
 	rec := imaptest.Record(t, srv)
 	tr := watchTrial(t, srv, rec.Addr)
 	f := tr.fixture(t)
 	for i := range 5 {
 		f.put(userA, "INBOX", fmt.Sprintf("m%d", i))
-	}
-	cmd := exec.Command(bin, "-c", tr.config, "watch", "--interval", "1h")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
 	}
 	stopping := make(chan struct{})
 	exited := make(chan struct{})
@@ -615,26 +645,11 @@ func TestWatchSecondSignalEndsAtOnce(t *testing.T) {
 		}
 		return imaptest.Action{}
 	})
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	proc <- cmd.Process
-	var errOut syncBuffer
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(stderr)
-		once := sync.Once{}
-		for sc.Scan() {
-			fmt.Fprintln(&errOut, sc.Text())
-			if strings.Contains(sc.Text(), "watch: stopping") {
-				once.Do(func() { close(stopping) })
-			}
-		}
-	}()
-	<-done
-	err = cmd.Wait()
+	wp := startWatchBinary(t, tr.config, proc)
+	go wp.forwardStopping(stopping)
+	err := wp.wait()
 	close(exited)
+	errOut := &wp.errOut
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || !held.Load() {
 		t.Fatalf("watch after two SIGTERMs: %v (APPEND held: %v); want it killed by the second\n%s", err, held.Load(), errOut.String())
