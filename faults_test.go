@@ -772,6 +772,30 @@ func TestFaultMoveRefused(t *testing.T) {
 	})
 }
 
+// TestFaultMoveLeavesSource: b's server answers UID MOVE with OK but
+// leaves the message in the source too (done here as a UID COPY; Dovecot
+// with Maildir was seen to do it under concurrent moves). The run still
+// converges and exits 0: the leftover is expunged at once, so no later
+// run takes it for a copy made on b and copies it to a.
+func TestFaultMoveLeavesSource(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		r := laterRig(t, start)
+		r.watch(1, func(e imaptest.Event) imaptest.Action {
+			if e.Stage == imaptest.Received && e.Verb == "UID MOVE" {
+				return imaptest.Action{Do: imaptest.Rewrite, Text: "UID COPY" + strings.TrimPrefix(e.Line, "UID MOVE")}
+			}
+			return imaptest.Action{}
+		})
+		if code, stdout, stderr, _ := r.mailtwin(time.Minute, "apply"); code != 0 {
+			t.Fatalf("apply with a MOVE that leaves its source: exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+		}
+		r.watch(1, nil)
+		r.checkConverged(faultWantLater)
+		r.settled()
+	})
+}
+
 // TestFaultByeMidCommand: the server does the command and then says BYE
 // instead of completing it, so mailtwin does not know it was done: an
 // APPEND (whose new UID it never learns) and a UID MOVE. The run exits

@@ -35,7 +35,8 @@ func (s *Store) Expunge(ctx context.Context, mailbox string, uids []reconcile.UI
 
 // Move moves uids of mailbox to dest and returns the new UID of each
 // moved message where the server reported it (COPYUID). With MOVE it is
-// one UID MOVE. Without, it is UID COPY, STORE \Deleted and UID EXPUNGE,
+// one UID MOVE, and a UID SEARCH for what the server left behind when it
+// sent fewer EXPUNGEs than it moved messages (expungeLeftovers). Without, it is UID COPY, STORE \Deleted and UID EXPUNGE,
 // or, without UIDPLUS either, a plain EXPUNGE after the same check as
 // Expunge makes (done before the COPY, so a refusal leaves no copy).
 //
@@ -53,12 +54,28 @@ func (s *Store) Move(ctx context.Context, mailbox string, uids []reconcile.UID, 
 			return err
 		}
 		if s.caps.Has(imap.CapMove) {
+			before := s.expunges.Load()
 			data, err := s.c.Move(set, dest).Wait()
 			if err != nil {
 				return err
 			}
 			moved = pairUIDs(data.SourceUIDs, data.DestUIDs)
-			return nil
+			// RFC 6851: the server expunges each moved message and says
+			// so before the MOVE's OK. Fewer EXPUNGEs than messages
+			// moved (COPYUID's count, or the UIDs asked when there is
+			// none): see what the MOVE left.
+			want := len(uids)
+			if len(moved) > 0 {
+				want = len(moved)
+			}
+			if int(s.expunges.Load()-before) >= want {
+				return nil
+			}
+			res, err := s.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}}, nil).Wait()
+			if err != nil {
+				return fmt.Errorf("moved, but could not check that the originals are gone: %w", err)
+			}
+			return s.expungeLeftovers(mailbox, dest, res.AllUIDs())
 		}
 		if err := s.checkOtherDeleted(set); err != nil {
 			return err
@@ -77,6 +94,36 @@ func (s *Store) Move(ctx context.Context, mailbox string, uids []reconcile.UID, 
 		moved = map[reconcile.UID]reconcile.UID{}
 	}
 	return moved, err
+}
+
+// expungeLeftovers removes the messages a MOVE answered OK left in the
+// source (left, UIDs of the selected mailbox). RFC 6851 has the server
+// expunge every moved message; Dovecot with Maildir, rarely and under
+// concurrent moves, has been seen to copy a message and leave it in the
+// source with its UID, which the next run would take for a copy made by
+// the user and copy to the other account. The MOVE's OK says the copy is
+// in dest, so the leftover is a second copy of the same message: it is
+// expunged as Expunge would, and checked once more.
+func (s *Store) expungeLeftovers(mailbox, dest string, left []imap.UID) error {
+	if len(left) == 0 {
+		return nil
+	}
+	set := imap.UIDSetNum(left...)
+	if err := s.checkOtherDeleted(set); err != nil {
+		return fmt.Errorf("the server moved to %q but left UID %v in %q: %w", dest, set, mailbox, err)
+	}
+	if err := s.deleteAndExpunge(set); err != nil {
+		return fmt.Errorf("the server moved to %q but left UID %v in %q, and removing them failed: %w", dest, set, mailbox, err)
+	}
+	res, err := s.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}}, nil).Wait()
+	if err != nil {
+		return fmt.Errorf("the server moved to %q but left UID %v in %q; check after removing them: %w", dest, set, mailbox, err)
+	}
+	if still := res.AllUIDs(); len(still) > 0 {
+		return fmt.Errorf("the server moved to %q but left UID %v in %q, and they are still there after UID EXPUNGE: "+
+			"they are now in both folders; delete them from %q in a mail client", dest, imap.UIDSetNum(still...), mailbox, mailbox)
+	}
+	return nil
 }
 
 // checkOtherDeleted fails when the server has no UIDPLUS and a message

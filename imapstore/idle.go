@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -14,12 +15,14 @@ import (
 // offers neither IDLE nor IMAP4rev2.
 var ErrNoIdle = errors.New("the server does not offer IDLE")
 
-// unilateralHandler turns Options.OnChange into go-imap's handler: nil
-// when fn is. A unilateral FETCH is drained (go-imap hands it over on a
-// goroutine of its own and waits for nobody).
-func unilateralHandler(fn func()) *imapclient.UnilateralDataHandler {
+// unilateralHandler is go-imap's handler for what the server says
+// unasked: it counts EXPUNGE responses in expunges (read by Move), and
+// calls fn, if not nil, for a change of the selected mailbox
+// (Options.OnChange). A unilateral FETCH is drained (go-imap hands it
+// over on a goroutine of its own and waits for nobody).
+func unilateralHandler(fn func(), expunges *atomic.Int64) *imapclient.UnilateralDataHandler {
 	if fn == nil {
-		return nil
+		fn = func() {}
 	}
 	return &imapclient.UnilateralDataHandler{
 		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
@@ -27,7 +30,10 @@ func unilateralHandler(fn func()) *imapclient.UnilateralDataHandler {
 				fn()
 			}
 		},
-		Expunge: func(uint32) { fn() },
+		Expunge: func(uint32) {
+			expunges.Add(1)
+			fn()
+		},
 		Fetch: func(m *imapclient.FetchMessageData) {
 			m.Collect()
 			fn()

@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -146,6 +147,9 @@ type Store struct {
 	// warming is closed when the MULTIAPPEND connection WarmAppends is
 	// opening has been parked (or failed); nil when none is on its way.
 	warming chan struct{}
+	// expunges counts the EXPUNGE responses of the connection, whoever
+	// asked for them (see Move).
+	expunges atomic.Int64
 }
 
 var _ reconcile.Mailstore = (*Store)(nil)
@@ -310,7 +314,7 @@ func (s *Store) open(conn *timeoutConn, token string) (*imapclient.Client, imap.
 	if cfg.ServerName == "" {
 		cfg.ServerName = s.host
 	}
-	copts := &imapclient.Options{TLSConfig: cfg, UnilateralDataHandler: unilateralHandler(s.opts.OnChange)}
+	copts := &imapclient.Options{TLSConfig: cfg, UnilateralDataHandler: unilateralHandler(s.opts.OnChange, &s.expunges)}
 	if s.debug != nil {
 		copts.DebugWriter = s.debug
 	}

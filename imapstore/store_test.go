@@ -509,6 +509,47 @@ func TestMove(t *testing.T) {
 	})
 }
 
+// TestMoveLeftInSource: a server that answers UID MOVE with OK but
+// leaves the messages in the source (Dovecot with Maildir was seen to, in
+// the benchmark; here the recorder turns the MOVE into a UID COPY) must
+// not leave a second copy behind: Move finds the leftovers in the same
+// round trip and expunges them, and nothing else in the source.
+func TestMoveLeftInSource(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t)
+		u1 := srv.Append(t, "alice", "INBOX", msg(1))
+		u2 := srv.Append(t, "alice", "INBOX", msg(2))
+		u3 := srv.Append(t, "alice", "INBOX", msg(3))
+		srv.Create(t, "alice", "Archive")
+		rec := imaptest.Record(t, srv)
+		rec.Intercept(func(e imaptest.Event) imaptest.Action {
+			if e.Stage == imaptest.Received && e.Verb == "UID MOVE" {
+				return imaptest.Action{Do: imaptest.Rewrite, Text: "UID COPY" + strings.TrimPrefix(e.Line, "UID MOVE")}
+			}
+			return imaptest.Action{}
+		})
+		psrv := rec.Server()
+		st := open(t, psrv, "alice")
+		moved, err := st.Move(context.Background(), "INBOX", []reconcile.UID{u1, u2}, "Archive")
+		if err != nil {
+			t.Fatalf("Move() = %v", err)
+		}
+		if len(moved) != 2 {
+			t.Errorf("Move() = %v, want both UIDs paired", moved)
+		}
+		if got := uidsOf(srv.Messages(t, "alice", "INBOX")); !slices.Equal(got, []uint32{u3}) {
+			t.Errorf("INBOX after a MOVE that left its messages: uids %v, want only [%d]", got, u3)
+		}
+		if arch := srv.Messages(t, "alice", "Archive"); len(arch) != 2 {
+			t.Errorf("Archive after Move = %+v, want 2 messages", arch)
+		}
+		if n := rec.Count("UID EXPUNGE"); n != 1 {
+			t.Errorf("UID EXPUNGE sent %d times, want 1 (for the leftovers)\n%s", n, strings.Join(rec.Commands(), "\n"))
+		}
+	})
+}
+
 func TestMoveWithoutMOVE(t *testing.T) {
 	t.Parallel()
 	srv := imaptest.StartMemWith(t, imaptest.MemOptions{Caps: imaptest.Rev1Only})

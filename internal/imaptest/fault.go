@@ -66,6 +66,12 @@ const (
 	// Stall stops relaying in both directions on the connection and
 	// holds it open until the client gives up or the test ends.
 	Stall
+	// Rewrite, at Received only, sends the server Text in place of the
+	// command (its tag kept): a server that answers a different command
+	// than the one asked, such as a UID MOVE done as a UID COPY. The
+	// command must have no literal. Commands() records what the client
+	// sent.
+	Rewrite
 )
 
 func (k Kind) String() string {
@@ -80,6 +86,8 @@ func (k Kind) String() string {
 		return "Cut"
 	case Stall:
 		return "Stall"
+	case Rewrite:
+		return "Rewrite"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }

@@ -458,6 +458,15 @@ func (p *proxied) clientLoop() error {
 					return errStopped
 				case Stall:
 					return p.stall()
+				case Rewrite:
+					p.finish(tag, cmd, trimCRLF(line))
+					p.mu.Lock()
+					p.pending[tag] = cmd
+					p.mu.Unlock()
+					if err := p.relay(p.server, []byte(tag+" "+act.Text+"\r\n")); err != nil {
+						return err
+					}
+					continue
 				}
 				p.mu.Lock()
 				p.pending[tag] = cmd
