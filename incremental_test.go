@@ -214,3 +214,49 @@ func TestMovesOpenNoCopyConnection(t *testing.T) {
 	}
 	f.want(userB, "Work", "m1 -", "m2 -", "m3 -", "n1 -", "n2 -", "n3 -", "w1 -")
 }
+
+// TestSmallNewMailTravelsWithTheScan: the few small new messages an
+// incremental run finds are read on the connection that scanned their
+// folder, right after the scan; their copies need no connection to a of
+// their own. With six folders of new mail and two connections a side,
+// without it at least four folders would be examined on a a second
+// time, for their copies' FETCH.
+func TestSmallNewMailTravelsWithTheScan(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.connections = [2]int{2, 2}
+	folders := []string{"F1", "F2", "F3", "F4", "F5", "F6"}
+	for _, mb := range folders {
+		f.srv.Create(t, userA, mb)
+		f.put(userA, mb, mb+"-old")
+	}
+	f.sync()
+	for _, mb := range folders {
+		for _, n := range []string{"n1", "n2", "n3"} {
+			f.put(userA, mb, mb+"-"+n)
+		}
+	}
+	rec := imaptest.Record(t, f.srv)
+	f.addr = rec.Addr
+	f.sync()
+	examined := map[string]int{}
+	for _, line := range rec.Commands() {
+		if verb, rest, _ := strings.Cut(line, " "); verb == "EXAMINE" {
+			mb, _, _ := strings.Cut(rest, " ")
+			examined[strings.Trim(mb, `"`)]++
+		}
+	}
+	for _, mb := range folders {
+		// Once on a for its scan, once on b for the scan point's check.
+		if examined[mb] != 2 {
+			t.Errorf("%s examined %d times, want 2 (a's scan, b's check)\n%v", mb, examined[mb], rec.SessionCommands())
+		}
+	}
+	if got := len(rec.BodyFetches()); got != len(folders) {
+		t.Errorf("%d body FETCHes, want %d (one per folder, with its scan)\n%v", got, len(folders), rec.BodyFetches())
+	}
+	for _, mb := range folders {
+		f.want(userB, mb, mb+"-n1 -", mb+"-n2 -", mb+"-n3 -", mb+"-old -")
+	}
+	f.settled()
+}

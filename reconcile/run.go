@@ -109,7 +109,11 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 	}
 	pl := newPool([2]Mailstore{a, b}, opts.Connections)
 	defer pl.close()
-	lists, same, err := listBoth(ctx, opts.Policy, pl, loadBase)
+	var pf *prefetched
+	if !opts.PlanOnly {
+		pf = newPrefetched()
+	}
+	lists, same, err := listBoth(ctx, opts.Policy, pl, loadBase, pf)
 	<-loaded
 	if loadErr != nil {
 		return nil, fmt.Errorf("load state of pair %q: %w", opts.Pair, loadErr)
@@ -148,7 +152,7 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 	if opts.Planned != nil {
 		opts.Planned(plan)
 	}
-	res.Outcomes = execute(ctx, plan, pl, opts.Progress, ck, opts.Stop)
+	res.Outcomes = execute(ctx, plan, pl, opts.Progress, ck, opts.Stop, pf)
 	if same && len(full.Actions) == 0 {
 		// Every folder is as the base left it, on both sides, and
 		// nothing was done: the next state is the base, which the
@@ -211,12 +215,13 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 // leaves out are not scanned. A folder the base knows a scan point for
 // (knownOf) is scanned from there where the Mailstore is an
 // IncrementalScanner. loadBase gives the base; it is called once both
-// LISTs are answered.
+// LISTs are answered. Where pf is not nil, the small new mail a scan
+// finds is read with it (see prefetchMaxMessage) and held in pf.
 //
 // same reports that the listings hold exactly the base's folders, each
 // as its scan point left it on both sides: the scan read nothing, and
 // the listings are the base's messages.
-func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, error)) (lists [2]Listing, same bool, err error) {
+func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, error), pf *prefetched) (lists [2]Listing, same bool, err error) {
 	var errs [2]error
 	var wg sync.WaitGroup
 	for s := range 2 {
@@ -325,6 +330,9 @@ func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, e
 				}
 				if grown[s][j] && newMail(f, k.UIDNext, baseIDs()) >= 2 {
 					pl.warm(ctx, Side(s).Other(), int(withMail[s].Add(1)), true)
+				}
+				if ok && pf != nil && f.UIDNext > k.UIDNext && copiesFrom(p, names, Side(s), f.Mailbox) {
+					pf.read(ctx, st, Side(s), f.Mailbox, pf.candidates(f, k.UIDNext, baseIDs()))
 				}
 			})
 			if errs[s] == nil && ctx.Err() != nil {
@@ -435,7 +443,7 @@ func knownOf(base State, s Side) map[string]Known {
 // not stop the others, except that once ctx is done the rest are not
 // run. Execute uses one connection per side; Run may use more.
 func Execute(ctx context.Context, p *Plan, stores [2]Mailstore, progress func(done, total int, a *Action)) []Outcome {
-	return execute(ctx, p, newPool(stores, [2]int{1, 1}), progress, nil, nil)
+	return execute(ctx, p, newPool(stores, [2]int{1, 1}), progress, nil, nil, nil)
 }
 
 // stopped reports whether stop is closed (never, for nil).
@@ -458,7 +466,7 @@ func stopped(stop <-chan struct{}) bool {
 // is done before any message is moved or expunged.
 // Once stop is closed no batch starts, and a copy stops before its next
 // message; what is not done keeps ErrNotRun.
-func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total int, a *Action), ck *checkpointer, stop <-chan struct{}) []Outcome {
+func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total int, a *Action), ck *checkpointer, stop <-chan struct{}, pf *prefetched) []Outcome {
 	out := make([]Outcome, len(p.Actions))
 	for i := range out {
 		out[i].Err = ErrNotRun
@@ -526,7 +534,7 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 				if halt() {
 					break
 				}
-				runBatch(ctx, p.Actions, g, first, out, failed, wins, stop)
+				runBatch(ctx, p.Actions, g, first, out, failed, wins, stop, nil)
 				finish(g)
 			}
 			continue
@@ -534,7 +542,7 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 		lanes := lanesOf(p.Actions, phaseGroups)
 		pl.run(ctx, len(lanes), pl.workers(A, B), func(i int) []Side {
 			a := &p.Actions[lanes[i][0][0]]
-			if a.Op == Copy {
+			if a.Op == Copy && !lanePrefetched(p.Actions, lanes[i], pf) {
 				return []Side{a.Side, a.Side.Other()}
 			}
 			return []Side{a.Side}
@@ -554,7 +562,7 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 						continue
 					}
 				}
-				runBatch(ctx, p.Actions, lane[0], stores, out, failed, wins, stop)
+				runBatch(ctx, p.Actions, lane[0], stores, out, failed, wins, stop, pf)
 				finish(lane[0])
 				lane = lane[1:]
 			}
@@ -591,7 +599,7 @@ func lanesOf(acts []Action, groups [][]int) [][][]int {
 // sets their outcomes. failed holds the mailboxes where
 // an earlier action failed: a folder deletion there is not run. A copy
 // stops before its next message once stop is closed.
-func runBatch(ctx context.Context, acts []Action, g []int, stores [2]Mailstore, out []Outcome, failed [2]map[string]bool, wins *windows, stop <-chan struct{}) {
+func runBatch(ctx context.Context, acts []Action, g []int, stores [2]Mailstore, out []Outcome, failed [2]map[string]bool, wins *windows, stop <-chan struct{}, pf *prefetched) {
 	first := &acts[g[0]]
 	st := stores[first.Side]
 	setAll := func(err error) {
@@ -620,7 +628,15 @@ func runBatch(ctx context.Context, acts []Action, g []int, stores [2]Mailstore, 
 			out[i] = Outcome{Err: err, UID: moved[acts[i].UID]}
 		}
 	case Copy:
-		copyBatch(ctx, acts, g, stores[first.Side.Other()], st, out, wins.of(st), stop)
+		var fetch fetchFunc
+		if pf.has(acts, g) {
+			fetch = func(_ context.Context, mailbox string, uids []UID, fn func(FetchedMessage) error) error {
+				return pf.fetch(first.Side.Other(), mailbox, uids, fn)
+			}
+		} else {
+			fetch = stores[first.Side.Other()].Fetch
+		}
+		copyBatch(ctx, acts, g, fetch, st, out, wins.of(st), stop)
 	}
 }
 
@@ -657,7 +673,7 @@ func runStores(ctx context.Context, acts []Action, groups [][]int, fb FlagBatche
 // FETCH goes on (see inFlightLimit); every answer is collected before
 // copyBatch returns. Once stop is closed no further message is sent:
 // those not sent keep ErrNotRun.
-func copyBatch(ctx context.Context, acts []Action, g []int, src, dst Mailstore, out []Outcome, limit *inFlightLimit, stop <-chan struct{}) {
+func copyBatch(ctx context.Context, acts []Action, g []int, fetch fetchFunc, dst Mailstore, out []Outcome, limit *inFlightLimit, stop <-chan struct{}) {
 	first := &acts[g[0]]
 	byUID := make(map[UID]int, len(g))
 	for _, i := range g {
@@ -684,7 +700,7 @@ func copyBatch(ctx context.Context, acts []Action, g []int, src, dst Mailstore, 
 		settle(c.i, c.body, ap, err)
 		limit.answered(err == nil)
 	}
-	err := src.Fetch(ctx, first.SrcMailbox, uidsOf(acts, g, true), func(m FetchedMessage) error {
+	err := fetch(ctx, first.SrcMailbox, uidsOf(acts, g, true), func(m FetchedMessage) error {
 		i, ok := byUID[m.UID]
 		if !ok {
 			return nil
@@ -732,6 +748,20 @@ func copyBatch(ctx context.Context, acts []Action, g []int, src, dst Mailstore, 
 			}
 		}
 	}
+}
+
+// fetchFunc is Mailstore.Fetch: where a copy's bodies come from.
+type fetchFunc func(ctx context.Context, mailbox string, uids []UID, fn func(FetchedMessage) error) error
+
+// lanePrefetched reports whether every copy of lane has its bodies in
+// pf: the lane then needs no connection to the copies' source side.
+func lanePrefetched(acts []Action, lane [][]int, pf *prefetched) bool {
+	for _, g := range lane {
+		if acts[g[0]].Op != Copy || !pf.has(acts, g) {
+			return false
+		}
+	}
+	return true
 }
 
 // errCopyStopped ends a copy's FETCH when the run is stopped.

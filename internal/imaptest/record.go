@@ -237,6 +237,27 @@ func (r *Recorder) Sessions() [][]string {
 	return out
 }
 
+// SessionCommands is Sessions with whole command lines, as Commands
+// gives them: what each connection was asked, in order.
+func (r *Recorder) SessionCommands() [][]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	byConn := map[int][]string{}
+	var order []int
+	for _, c := range r.cmds {
+		if _, ok := byConn[c.conn]; !ok {
+			order = append(order, c.conn)
+		}
+		byConn[c.conn] = append(byConn[c.conn], c.line)
+	}
+	slices.Sort(order)
+	out := make([][]string, len(order))
+	for i, c := range order {
+		out[i] = byConn[c]
+	}
+	return out
+}
+
 // proxied is one client connection and its server connection.
 type proxied struct {
 	rec            *Recorder

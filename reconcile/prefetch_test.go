@@ -1,0 +1,56 @@
+package reconcile
+
+import (
+	"slices"
+	"testing"
+)
+
+// TestPrefetchCandidates: which new messages a scan reads whole, one row
+// per limit.
+func TestPrefetchCandidates(t *testing.T) {
+	known := map[Identity]bool{"m:moved": true}
+	msg := func(uid UID, id Identity, size int64) Message { return Message{UID: uid, ID: id, Size: size} }
+	many := make([]Message, prefetchMaxFolder+1)
+	for i := range many {
+		many[i] = msg(UID(10+i), Identity("m:n"+string(rune('a'+i))), 1000)
+	}
+	tests := []struct {
+		name   string
+		msgs   []Message
+		from   UID
+		budget int64
+		want   []UID
+	}{
+		{"new small mail", []Message{msg(1, "m:old", 500), msg(10, "m:a", 500), msg(11, "", 700)}, 10, prefetchBudget, []UID{10, 11}},
+		{"moved in: known identity", []Message{msg(10, "m:moved", 500), msg(11, "m:b", 500)}, 10, prefetchBudget, []UID{11}},
+		{"only moves", []Message{msg(10, "m:moved", 500)}, 10, prefetchBudget, nil},
+		{"one too large: none", []Message{msg(10, "m:a", 500), msg(11, "m:b", prefetchMaxMessage+1)}, 10, prefetchBudget, nil},
+		{"size unknown: none", []Message{msg(10, "m:a", 0)}, 10, prefetchBudget, nil},
+		{"too many: none", many, 10, prefetchBudget, nil},
+		{"over the budget: none", []Message{msg(10, "m:a", 600), msg(11, "m:b", 600)}, 10, 1000, nil},
+		{"no scan point: none", []Message{msg(10, "m:a", 500)}, 0, prefetchBudget, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPrefetched()
+			p.budget = tt.budget
+			got := p.candidates(&Folder{Mailbox: "X", Messages: tt.msgs}, tt.from, known)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("candidates = %v, want %v", got, tt.want)
+			}
+			var size int64
+			for _, m := range tt.msgs {
+				if slices.Contains(got, m.UID) {
+					size += m.Size
+				}
+			}
+			if p.budget != tt.budget-size {
+				t.Errorf("budget left %d, want %d", p.budget, tt.budget-size)
+			}
+		})
+	}
+	var nilStore *prefetched
+	if got := nilStore.candidates(&Folder{Messages: []Message{msg(10, "m:a", 5)}}, 10, known); got != nil {
+		t.Errorf("a nil store's candidates = %v, want none", got)
+	}
+}
