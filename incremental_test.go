@@ -5,7 +5,9 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -258,5 +260,54 @@ func TestSmallNewMailTravelsWithTheScan(t *testing.T) {
 	for _, mb := range folders {
 		f.want(userB, mb, mb+"-n1 -", mb+"-n2 -", mb+"-n3 -", mb+"-old -")
 	}
+	f.settled()
+}
+
+// TestChangesOnBRunWithCopiesIntoB: copies from a into b do not hold up
+// b's flag changes and expunges: no copy reads from b, so they run at
+// the same time, each folder on its own connection. The recorder holds
+// the APPEND into b's "New" until b's UID EXPUNGE in "Old" arrives; were
+// the expunge to wait for every copy, it never would, and the test fails
+// when the APPEND is let go after 30 seconds.
+func TestChangesOnBRunWithCopiesIntoB(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.connections = [2]int{2, 2}
+	f.srv.Create(t, userA, "New")
+	f.srv.Create(t, userA, "Old")
+	f.put(userA, "New", "n0")
+	f.put(userA, "Old", "o1")
+	f.put(userA, "Old", "o2")
+	f.sync()
+	f.put(userA, "New", "n1")
+	f.srv.Expunge(t, userA, "Old", f.uidOf(userA, "Old", "o1"))
+
+	rec := imaptest.Record(t, f.srv)
+	f.addr = rec.Addr
+	expunged := make(chan struct{})
+	var once sync.Once
+	heldAppend := false
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if e.Stage != imaptest.Received {
+			return imaptest.Action{}
+		}
+		switch {
+		case e.Verb == "UID EXPUNGE":
+			once.Do(func() { close(expunged) })
+		case e.Verb == "APPEND" && strings.HasPrefix(e.Line, `APPEND "New" `):
+			select {
+			case <-expunged:
+			case <-time.After(30 * time.Second):
+				heldAppend = true
+			}
+		}
+		return imaptest.Action{}
+	})
+	f.sync()
+	if heldAppend {
+		t.Errorf("b's UID EXPUNGE waited for the APPEND of a copy into b\n%v", rec.SessionCommands())
+	}
+	f.want(userB, "New", "n0 -", "n1 -")
+	f.want(userB, "Old", "o2 -")
 	f.settled()
 }

@@ -97,3 +97,58 @@ func TestWarmOpensEachConnectionOnce(t *testing.T) {
 		t.Errorf("side B, not warmed, connected %d times and warmed %d", b.connects, b.warmed)
 	}
 }
+
+// TestEarlyChangesOnlyOnASideNoCopyReads: the flag changes, moves and
+// expunges of a side run with the copies only where no copy reads from
+// that side; a side copies read from waits, so that no copy's source is
+// moved or expunged under it.
+func TestEarlyChangesOnlyOnASideNoCopyReads(t *testing.T) {
+	copyTo := func(s Side, mb string) Action {
+		return Action{Op: Copy, Side: s, Mailbox: mb, SrcMailbox: mb, SrcUID: 1}
+	}
+	tests := []struct {
+		name        string
+		copies      []Action
+		stage       []Action
+		early, late []int // indexes into stage
+	}{
+		{"copies a to b: b's changes go early, a's wait",
+			[]Action{copyTo(B, "INBOX")},
+			[]Action{{Op: Expunge, Side: B, Mailbox: "Work", UID: 5}, {Op: Store, Side: A, Mailbox: "Work", UID: 6}, {Op: Move, Side: B, Mailbox: "INBOX", UID: 7, Dest: "Work"}},
+			[]int{0, 2}, []int{1}},
+		{"copies b to a: a's changes go early",
+			[]Action{copyTo(A, "INBOX")},
+			[]Action{{Op: Expunge, Side: B, Mailbox: "INBOX", UID: 5}, {Op: Expunge, Side: A, Mailbox: "Work", UID: 6}},
+			[]int{1}, []int{0}},
+		{"copies both ways: everything waits",
+			[]Action{copyTo(A, "INBOX"), copyTo(B, "Work")},
+			[]Action{{Op: Expunge, Side: B, Mailbox: "INBOX", UID: 5}, {Op: Expunge, Side: A, Mailbox: "Work", UID: 6}},
+			nil, []int{0, 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			acts := append(slices.Clone(tt.copies), tt.stage...)
+			var copies, stage [][]int
+			for i := range tt.copies {
+				copies = append(copies, []int{i})
+			}
+			for i := range tt.stage {
+				stage = append(stage, []int{len(tt.copies) + i})
+			}
+			early, late := earlyOf(acts, copies, stage)
+			idx := func(gs [][]int) []int {
+				var out []int
+				for _, g := range gs {
+					out = append(out, g[0]-len(tt.copies))
+				}
+				return out
+			}
+			if got := idx(early); !slices.Equal(got, tt.early) {
+				t.Errorf("early = %v, want %v", got, tt.early)
+			}
+			if got := idx(late); !slices.Equal(got, tt.late) {
+				t.Errorf("late = %v, want %v", got, tt.late)
+			}
+		})
+	}
+}

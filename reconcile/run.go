@@ -463,7 +463,8 @@ func stopped(stop <-chan struct{}) bool {
 // expunges; the lanes of a step run at the same time, each on one
 // worker's connections: a mailbox is changed by one connection at a
 // time, in plan order, and different mailboxes in parallel. Every copy
-// is done before any message is moved or expunged.
+// is done before any message of its source side is moved or expunged;
+// the other side's changes run with the copies (earlyOf).
 // Once stop is closed no batch starts, and a copy stops before its next
 // message; what is not done keeps ErrNotRun.
 func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total int, a *Action), ck *checkpointer, stop <-chan struct{}, pf *prefetched) []Outcome {
@@ -529,6 +530,17 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 		}
 		phaseGroups := groups[:n]
 		groups = groups[n:]
+		if phase == 1 {
+			// The flag changes, moves and expunges of a side no copy
+			// reads from go with the copies (see earlyOf).
+			m := 0
+			for m < len(groups) && stage(groups[m]) == 2 {
+				m++
+			}
+			early, late := earlyOf(p.Actions, phaseGroups, groups[:m])
+			phaseGroups = append(phaseGroups[:len(phaseGroups):len(phaseGroups)], early...)
+			groups = append(late, groups[m:]...)
+		}
 		if phase == 0 || phase == 3 {
 			for _, g := range phaseGroups {
 				if halt() {
@@ -542,7 +554,7 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 		lanes := lanesOf(p.Actions, phaseGroups)
 		pl.run(ctx, len(lanes), pl.workers(A, B), func(i int) []Side {
 			a := &p.Actions[lanes[i][0][0]]
-			if a.Op == Copy && !lanePrefetched(p.Actions, lanes[i], pf) {
+			if !lanePrefetched(p.Actions, lanes[i], pf) {
 				return []Side{a.Side, a.Side.Other()}
 			}
 			return []Side{a.Side}
@@ -754,14 +766,40 @@ func copyBatch(ctx context.Context, acts []Action, g []int, fetch fetchFunc, dst
 type fetchFunc func(ctx context.Context, mailbox string, uids []UID, fn func(FetchedMessage) error) error
 
 // lanePrefetched reports whether every copy of lane has its bodies in
-// pf: the lane then needs no connection to the copies' source side.
+// pf, or it has none: the lane then needs no connection to the other
+// side (a lane's actions are all on one side).
 func lanePrefetched(acts []Action, lane [][]int, pf *prefetched) bool {
 	for _, g := range lane {
-		if acts[g[0]].Op != Copy || !pf.has(acts, g) {
+		if acts[g[0]].Op == Copy && !pf.has(acts, g) {
 			return false
 		}
 	}
 	return true
+}
+
+// earlyOf splits the batches of flag changes, moves and expunges that
+// follow copies (stage) into those that may run with the copies and
+// those that wait for them. A side that no copy reads from may change
+// its messages while the copies run: what they read is on the other
+// side, and what they write (new messages) no store, move or expunge
+// names. So a run that copies from a to b stores and expunges on b at
+// the same time, mailbox by mailbox (a mailbox's copies, then its
+// other changes, in one lane); a side that copies read from keeps its
+// changes until every copy is done, so that no copy's source is moved
+// or expunged under it.
+func earlyOf(acts []Action, copies, stage [][]int) (early, late [][]int) {
+	var read [2]bool
+	for _, g := range copies {
+		read[acts[g[0]].Side.Other()] = true
+	}
+	for _, g := range stage {
+		if read[acts[g[0]].Side] {
+			late = append(late, g)
+		} else {
+			early = append(early, g)
+		}
+	}
+	return early, late
 }
 
 // errCopyStopped ends a copy's FETCH when the run is stopped.
