@@ -579,14 +579,20 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 		wg.Go(func() { stores[i], dialErrs[i] = dialAccount(ctx, cfg.Account(name), planOnly, debug) })
 	}
 	wg.Wait()
-	defer func() {
-		var wg sync.WaitGroup
+	// The accounts are logged out of once Run is done with them, while
+	// the plan is printed and the journal staged (closeStores), and at
+	// the latest on return.
+	var closing sync.WaitGroup
+	closeStores := sync.OnceFunc(func() {
 		for _, st := range stores {
 			if st != nil {
-				wg.Go(func() { st.Close() })
+				closing.Go(func() { st.Close() })
 			}
 		}
-		wg.Wait()
+	})
+	defer func() {
+		closeStores()
+		closing.Wait()
 	}()
 	for _, err := range dialErrs {
 		if err != nil {
@@ -622,6 +628,7 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 	}
 	g.logLines.route(prog.lines())
 	res, err := reconcile.Run(ctx, opts, stores[0], stores[1], states)
+	closeStores()
 	g.logLines.route(nil)
 	prog.finish()
 	if g.hooks != nil && g.hooks.result != nil {

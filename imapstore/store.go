@@ -237,8 +237,14 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	if mc := s.parked; mc != nil {
+		// Logged out of at the same time as the Store's connection.
 		s.parked = nil
-		mc.logout()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			mc.logout()
+		}()
+		defer func() { <-done }()
 	}
 	if s.c == nil {
 		return nil

@@ -177,6 +177,14 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 		res.State = ScopeState(base, Next(full, all), scope)
 	}
 	advanceScanPointsOn(ctx, plan, res.Outcomes, pl, &res.State)
+	// The connections the run opened are done with: they log out while
+	// the state is saved.
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		pl.close()
+	}()
+	defer func() { <-closed }()
 	if err := repo.Save(ctx, opts.Pair, res.State); err != nil {
 		return res, fmt.Errorf("save state of pair %q: %w", opts.Pair, err)
 	}
