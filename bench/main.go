@@ -68,6 +68,9 @@ type result struct {
 	// message arrives, so that b5's peak RSS minus base's is what the
 	// message cost.
 	base execResult
+	// cpuA and cpuB are the CPU time each server used during the run
+	// (see serverCPU).
+	cpuA, cpuB time.Duration
 }
 
 func (r result) ok() bool { return r.exec.err == nil && r.base.err == nil && r.check == "" }
@@ -287,7 +290,15 @@ func runTool(t *tool, rep int, da, db *dovecot, pa, pb *proxy, golden string, se
 		if envFor != nil {
 			env = envFor(w)
 		}
+		// The connections that made the changes and checked the last
+		// run are reaped first: their time is not the tool's.
+		settle(da.PID())
+		settle(db.PID())
+		cpuA, cpuB := serverCPU(da.PID()), serverCPU(db.PID())
 		r.exec = t.run(fmt.Sprintf("%s-rep%d", w, rep), env...)
+		settle(da.PID())
+		settle(db.PID())
+		r.cpuA, r.cpuB = serverCPU(da.PID())-cpuA, serverCPU(db.PID())-cpuB
 		r.a, r.b = pa.take(), pb.take()
 		if pa.keepTimeline {
 			if err := writeTimeline(filepath.Join(t.dir, fmt.Sprintf("timeline-%s-rep%d.txt", w, rep)), r.exec, r.a.Events, r.b.Events); err != nil {
@@ -328,8 +339,8 @@ func runTool(t *tool, rep int, da, db *dovecot, pa, pb *proxy, golden string, se
 		if w == "b5" {
 			status = fmt.Sprintf("%s (the no-op re-sync before it: rss %.1f MB)", status, float64(r.base.maxRSS)/1e6)
 		}
-		logf("rep %d %-9s %s: %7.2fs rss %5.1f MB, A %d cmds, B %d cmds: %s", rep, t.name, w,
-			r.exec.wall.Seconds(), float64(r.exec.maxRSS)/1e6, r.a.Cmds, r.b.Cmds, status)
+		logf("rep %d %-9s %s: %7.2fs rss %5.1f MB, A %d cmds, B %d cmds, servers' CPU %d / %d ms: %s", rep, t.name, w,
+			r.exec.wall.Seconds(), float64(r.exec.maxRSS)/1e6, r.a.Cmds, r.b.Cmds, r.cpuA.Milliseconds(), r.cpuB.Milliseconds(), status)
 		out = append(out, r)
 	}
 	return out, nil
@@ -386,6 +397,7 @@ func median[T int | int64 | float64 | time.Duration](xs []T) T {
 type summary struct {
 	runs, good                   int
 	wall                         time.Duration
+	cpuA, cpuB                   time.Duration // the servers' CPU time
 	rss                          int64
 	sent, recv                   int64
 	cmdsA, cmdsB, afterA, afterB int
@@ -398,7 +410,7 @@ type summary struct {
 
 func summarise(rs []result) summary {
 	var s summary
-	var walls []time.Duration
+	var walls, cpuA, cpuB []time.Duration
 	var rss, sent, recv, ab, fl []int64
 	var ca, cb, aa, abl, na, nb, ap []int
 	for _, r := range rs {
@@ -415,6 +427,7 @@ func summarise(rs []result) summary {
 			}
 		}
 		walls = append(walls, r.exec.wall)
+		cpuA, cpuB = append(cpuA, r.cpuA), append(cpuB, r.cpuB)
 		rss = append(rss, r.exec.maxRSS)
 		sent = append(sent, r.a.Sent+r.b.Sent)
 		recv = append(recv, r.a.Recv+r.b.Recv)
@@ -426,6 +439,7 @@ func summarise(rs []result) summary {
 		ap = append(ap, r.a.Appends+r.b.Appends)
 	}
 	s.wall, s.rss, s.sent, s.recv = median(walls), median(rss), median(sent), median(recv)
+	s.cpuA, s.cpuB = median(cpuA), median(cpuB)
 	s.cmdsA, s.cmdsB, s.afterA, s.afterB = median(ca), median(cb), median(aa), median(abl)
 	s.connsA, s.connsB = median(na), median(nb)
 	s.appendBytes, s.fetchLiteral, s.appends = median(ab), median(fl), median(ap)
@@ -510,8 +524,8 @@ func printReport(w io.Writer, results []result, workloads, toolNames []string, r
 		fmt.Fprintf(w, "; b5: one message of %s MB (multipart, base64 attachment) new in %s", mb(ch.bigBytes), bigFolder)
 	}
 	fmt.Fprint(w, ".\n\n")
-	fmt.Fprintln(w, "| workload | tool | wall s | peak RSS MB | sent MB | recv MB | cmds A / B | after login A / B | conns A / B | APPENDs (MB) | literals recv MB | check |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	fmt.Fprintln(w, "| workload | tool | wall s | server CPU ms A / B | peak RSS MB | sent MB | recv MB | cmds A / B | after login A / B | conns A / B | APPENDs (MB) | literals recv MB | check |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 	for _, wl := range workloads {
 		for _, t := range toolNames {
 			s := sums[wl][t]
@@ -519,8 +533,8 @@ func printReport(w io.Writer, results []result, workloads, toolNames []string, r
 			if s.good < s.runs {
 				check = fmt.Sprintf("**FAILED %d/%d**", s.runs-s.good, s.runs)
 			}
-			fmt.Fprintf(w, "| %s | %s | %.2f | %s | %s | %s | %d / %d | %d / %d | %d / %d | %d (%s) | %s | %s |\n",
-				wl, t, s.wall.Seconds(), mb(s.rss), mb(s.sent), mb(s.recv), s.cmdsA, s.cmdsB, s.afterA, s.afterB,
+			fmt.Fprintf(w, "| %s | %s | %.2f | %d / %d | %s | %s | %s | %d / %d | %d / %d | %d / %d | %d (%s) | %s | %s |\n",
+				wl, t, s.wall.Seconds(), s.cpuA.Milliseconds(), s.cpuB.Milliseconds(), mb(s.rss), mb(s.sent), mb(s.recv), s.cmdsA, s.cmdsB, s.afterA, s.afterB,
 				s.connsA, s.connsB, s.appends, mb(s.appendBytes), mb(s.fetchLiteral), check)
 		}
 	}

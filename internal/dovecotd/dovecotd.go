@@ -340,6 +340,10 @@ func (d *Server) Stop() error {
 	return err
 }
 
+// PID returns the process ID of the running server's master process,
+// or 0 when it is not running.
+func (d *Server) PID() int { return d.masterPID() }
+
 func (d *Server) masterPID() int {
 	b, err := os.ReadFile(filepath.Join(d.dir, "run", "master.pid"))
 	if err != nil {
