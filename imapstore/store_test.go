@@ -512,8 +512,9 @@ func TestMove(t *testing.T) {
 // TestMoveLeftInSource: a server that answers UID MOVE with OK but
 // leaves the messages in the source (Dovecot with Maildir was seen to, in
 // the benchmark; here the recorder turns the MOVE into a UID COPY) must
-// not leave a second copy behind: Move finds the leftovers in the same
-// round trip and expunges them, and nothing else in the source.
+// not leave a second copy behind: the MOVE brings fewer EXPUNGEs than it
+// moved, so Move looks for the leftovers and expunges them, and nothing
+// else in the source.
 func TestMoveLeftInSource(t *testing.T) {
 	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {

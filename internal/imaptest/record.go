@@ -219,27 +219,18 @@ func (r *Recorder) add(conn int, verb, line string) {
 // opened: [LOGIN NOOP LIST LOGOUT]. A test can tell from them what a
 // connection was for.
 func (r *Recorder) Sessions() [][]string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	byConn := map[int][]string{}
-	var order []int
-	for _, c := range r.cmds {
-		if _, ok := byConn[c.conn]; !ok {
-			order = append(order, c.conn)
-		}
-		byConn[c.conn] = append(byConn[c.conn], c.verb)
-	}
-	slices.Sort(order)
-	out := make([][]string, len(order))
-	for i, c := range order {
-		out[i] = byConn[c]
-	}
-	return out
+	return r.perConn(func(c recorded) string { return c.verb })
 }
 
 // SessionCommands is Sessions with whole command lines, as Commands
 // gives them: what each connection was asked, in order.
 func (r *Recorder) SessionCommands() [][]string {
+	return r.perConn(func(c recorded) string { return c.line })
+}
+
+// perConn groups what of each recorded command f picks by connection,
+// in the order the connections were opened.
+func (r *Recorder) perConn(f func(recorded) string) [][]string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	byConn := map[int][]string{}
@@ -248,7 +239,7 @@ func (r *Recorder) SessionCommands() [][]string {
 		if _, ok := byConn[c.conn]; !ok {
 			order = append(order, c.conn)
 		}
-		byConn[c.conn] = append(byConn[c.conn], c.line)
+		byConn[c.conn] = append(byConn[c.conn], f(c))
 	}
 	slices.Sort(order)
 	out := make([][]string, len(order))
