@@ -3,6 +3,7 @@ package reconcile
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -90,11 +91,13 @@ func (p *prefetched) candidates(f *Folder, from UID, base map[Identity]bool) []U
 }
 
 // read reads the bodies of uids of f's mailbox on side s through st,
-// which has just scanned it. A failure leaves those messages to be
-// fetched by their copy, as any other.
-func (p *prefetched) read(ctx context.Context, st Mailstore, s Side, mailbox string, uids []UID) {
+// which has just scanned it. A message it could not read whole is left
+// to be fetched by its copy, as any other; a FETCH that fails is
+// returned, as a failed scan of the folder would be (the connection is
+// likely gone, and the folder is the one to name).
+func (p *prefetched) read(ctx context.Context, st Mailstore, s Side, mailbox string, uids []UID) error {
 	if len(uids) == 0 {
-		return
+		return nil
 	}
 	got := make(map[prefetchKey]prefetchedBody, len(uids))
 	err := st.Fetch(ctx, mailbox, uids, func(m FetchedMessage) error {
@@ -109,13 +112,14 @@ func (p *prefetched) read(ctx context.Context, st Mailstore, s Side, mailbox str
 		return nil
 	})
 	if err != nil {
-		return
+		return fmt.Errorf("read new mail: %w", err)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for k, v := range got {
 		p.m[k] = v
 	}
+	return nil
 }
 
 // has reports whether every source message of the copies g is held.

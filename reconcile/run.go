@@ -340,7 +340,13 @@ func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, e
 					pl.warm(ctx, Side(s).Other(), int(withMail[s].Add(1)), true)
 				}
 				if ok && pf != nil && f.UIDNext > k.UIDNext && copiesFrom(p, names, Side(s), f.Mailbox) {
-					pf.read(ctx, st, Side(s), f.Mailbox, pf.candidates(f, k.UIDNext, baseIDs()))
+					if err := pf.read(ctx, st, Side(s), f.Mailbox, pf.candidates(f, k.UIDNext, baseIDs())); err != nil {
+						mu.Lock()
+						if errs[s] == nil {
+							errs[s] = fmt.Errorf("scan %q on %s (%s): %w", f.Mailbox, Side(s), st.Name(), err)
+						}
+						mu.Unlock()
+					}
 				}
 			})
 			if errs[s] == nil && ctx.Err() != nil {
