@@ -311,3 +311,36 @@ func TestChangesOnBRunWithCopiesIntoB(t *testing.T) {
 	f.want(userB, "Old", "o2 -")
 	f.settled()
 }
+
+// TestSmallRunOpensFewConnections: a run with a little new mail in a few
+// folders logs in twice per account at most, though four connections
+// are allowed: more would cost the servers a login each and gain
+// nothing. The first sync, which reads every folder whole, uses them
+// all.
+func TestSmallRunOpensFewConnections(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.connections = [2]int{4, 4}
+	folders := []string{"F1", "F2", "F3", "F4", "F5", "F6"}
+	for _, mb := range folders {
+		f.srv.Create(t, userA, mb)
+		f.put(userA, mb, mb+"-old")
+	}
+	rec := imaptest.Record(t, f.srv)
+	f.addr = rec.Addr
+	f.sync()
+	if n := len(rec.Sessions()); n < 6 {
+		t.Errorf("first sync: %d connections, want 6 or more (4 on a)\n%v", n, rec.Sessions())
+	}
+	for _, mb := range folders {
+		f.put(userA, mb, mb+"-new")
+	}
+	rec.Reset()
+	f.sync()
+	if n := len(rec.Sessions()); n > 4 {
+		t.Errorf("a small run: %d connections, want at most 2 per account\n%v", n, rec.SessionCommands())
+	}
+	for _, mb := range folders {
+		f.want(userB, mb, mb+"-new -", mb+"-old -")
+	}
+}

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // Connector is a Mailstore that can open more connections to its
@@ -34,6 +35,9 @@ type AppendWarmer interface {
 // the run goes on with the connections it has.
 type pool struct {
 	max [2]int
+	// use is how many connections of max the run's work calls for (see
+	// sizeFor); 0 until it is known, which means max.
+	use atomic.Int32
 
 	mu      sync.Mutex
 	conns   [2][]Mailstore     // conns[s][w]: worker w's connection on side s; nil: not open
@@ -57,13 +61,59 @@ func newPool(stores [2]Mailstore, n [2]int) *pool {
 }
 
 // workers returns how many workers may work on sides at once: the
-// fewest connections any of them may have.
+// fewest connections any of them may have, and no more than the run's
+// work calls for (use).
 func (p *pool) workers(sides ...Side) int {
 	n := p.max[sides[0]]
 	for _, s := range sides[1:] {
 		n = min(n, p.max[s])
 	}
+	if u := int(p.use.Load()); u > 0 {
+		n = min(n, u)
+	}
 	return n
+}
+
+// Connections cost the servers: a login starts processes there, and
+// Dovecot's CPU for b3 (a few changes in each of 20 folders) was 120 ms
+// more with 4 connections per account than with 2, for no gain in time
+// (BENCHMARKS.md, "What each run costs the servers"). A first sync, or
+// one with much to copy, gains from every connection (b1 took a sixth
+// less time with 4 than with 2).
+const (
+	// foldersPerConn is how many folders with work one connection
+	// takes on, past the first two connections, in an incremental run.
+	foldersPerConn = 16
+	// bulkCopy is the size of a plan's copies from which a run uses
+	// every connection it may.
+	bulkCopy = 8 << 20
+)
+
+// sizeFor sets how many connections per side the run uses, from what
+// the listing shows: the folders to scan (on both sides), and whether
+// any of them has no scan point (read whole, as in a first sync: every
+// connection). Otherwise two, or one per foldersPerConn folders where
+// that is more.
+func (p *pool) sizeFor(folders int, whole bool) {
+	if whole {
+		p.use.Store(0)
+		return
+	}
+	p.use.Store(int32(max(2, (folders+foldersPerConn-1)/foldersPerConn)))
+}
+
+// sizeForPlan lets a plan with bulkCopy bytes or more of copies use
+// every connection.
+func (p *pool) sizeForPlan(plan *Plan) {
+	var bytes int64
+	for i := range plan.Actions {
+		if plan.Actions[i].Op == Copy {
+			bytes += plan.Actions[i].Size
+		}
+	}
+	if bytes >= bulkCopy {
+		p.use.Store(0)
+	}
 }
 
 // get returns worker w's connection on side s, opening it if need be,
@@ -116,7 +166,7 @@ func (p *pool) get(ctx context.Context, s Side, w int) Mailstore {
 // follows does not wait for logins. It returns at once; a worker that
 // needs a connection being opened waits for it (get).
 func (p *pool) warm(ctx context.Context, s Side, n int, appends bool) {
-	for w := range min(n, p.max[s]) {
+	for w := range min(n, p.workers(s)) {
 		p.warming.Go(func() {
 			m := p.get(ctx, s, w)
 			if aw, ok := m.(AppendWarmer); ok && appends {

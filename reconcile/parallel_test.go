@@ -152,3 +152,34 @@ func TestEarlyChangesOnlyOnASideNoCopyReads(t *testing.T) {
 		})
 	}
 }
+
+// TestPoolSizedByTheWork: an incremental run uses two connections per
+// side, more only for many folders; a folder read whole (a first sync)
+// or a plan with much to copy uses every connection the pool may open.
+func TestPoolSizedByTheWork(t *testing.T) {
+	tests := []struct {
+		name    string
+		folders int
+		whole   bool
+		copy    int64
+		want    int
+	}{
+		{"a few folders changed", 3, false, 0, 2},
+		{"20 folders changed", 20, false, 0, 2},
+		{"40 folders changed", 40, false, 0, 3},
+		{"157 folders changed", 157, false, 0, 4},
+		{"a folder read whole", 3, true, 0, 4},
+		{"much to copy", 3, false, bulkCopy, 4},
+		{"a little to copy", 3, false, bulkCopy - 1, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPool([2]Mailstore{nil, nil}, [2]int{4, 6})
+			p.sizeFor(tt.folders, tt.whole)
+			p.sizeForPlan(&Plan{Actions: []Action{{Op: Copy, Size: tt.copy}, {Op: Store, Size: bulkCopy}}})
+			if got := p.workers(A, B); got != tt.want {
+				t.Errorf("workers = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}

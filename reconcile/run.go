@@ -152,6 +152,7 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 	if opts.Planned != nil {
 		opts.Planned(plan)
 	}
+	pl.sizeForPlan(plan)
 	res.Outcomes = execute(ctx, plan, pl, opts.Progress, ck, opts.Stop, pf)
 	if same && len(full.Actions) == 0 {
 		// Every folder is as the base left it, on both sides, and
@@ -292,6 +293,15 @@ func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, e
 	// folder with new mail on one side warms n on the other), still
 	// while the rest is scanned: not on the listing's word alone, which
 	// cannot tell new mail from messages moved in from another folder.
+	whole := false
+	for s := range 2 {
+		for _, i := range scan[s] {
+			if _, ok := known[s][lists[s].Folders[i].Mailbox]; !ok {
+				whole = true
+			}
+		}
+	}
+	pl.sizeFor(len(scan[A])+len(scan[B]), whole)
 	if n := len(scan[A]) + len(scan[B]); n >= 2 {
 		for s := range 2 {
 			pl.warm(ctx, Side(s), n, false)
