@@ -217,6 +217,21 @@ func TestMovesOpenNoCopyConnection(t *testing.T) {
 	f.want(userB, "Work", "m1 -", "m2 -", "m3 -", "n1 -", "n2 -", "n3 -", "w1 -")
 }
 
+// sixFoldersOnA returns a fixture on Dovecot with connections, whose a
+// has folders F1 to F6 with one message each (F1-old, ...), not synced
+// yet, and the folders' names.
+func sixFoldersOnA(t *testing.T, connections [2]int) (*syncFixture, []string) {
+	t.Helper()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.connections = connections
+	folders := []string{"F1", "F2", "F3", "F4", "F5", "F6"}
+	for _, mb := range folders {
+		f.srv.Create(t, userA, mb)
+		f.put(userA, mb, mb+"-old")
+	}
+	return f, folders
+}
+
 // TestSmallNewMailTravelsWithTheScan: the few small new messages an
 // incremental run finds are read on the connection that scanned their
 // folder, right after the scan; their copies need no connection to a of
@@ -225,13 +240,7 @@ func TestMovesOpenNoCopyConnection(t *testing.T) {
 // time, for their copies' FETCH.
 func TestSmallNewMailTravelsWithTheScan(t *testing.T) {
 	t.Parallel()
-	f := newSyncFixture(t, imaptest.StartDovecot)
-	f.connections = [2]int{2, 2}
-	folders := []string{"F1", "F2", "F3", "F4", "F5", "F6"}
-	for _, mb := range folders {
-		f.srv.Create(t, userA, mb)
-		f.put(userA, mb, mb+"-old")
-	}
+	f, folders := sixFoldersOnA(t, [2]int{2, 2})
 	f.sync()
 	for _, mb := range folders {
 		for _, n := range []string{"n1", "n2", "n3"} {
@@ -319,13 +328,7 @@ func TestChangesOnBRunWithCopiesIntoB(t *testing.T) {
 // all.
 func TestSmallRunOpensFewConnections(t *testing.T) {
 	t.Parallel()
-	f := newSyncFixture(t, imaptest.StartDovecot)
-	f.connections = [2]int{4, 4}
-	folders := []string{"F1", "F2", "F3", "F4", "F5", "F6"}
-	for _, mb := range folders {
-		f.srv.Create(t, userA, mb)
-		f.put(userA, mb, mb+"-old")
-	}
+	f, folders := sixFoldersOnA(t, [2]int{4, 4})
 	rec := imaptest.Record(t, f.srv)
 	f.addr = rec.Addr
 	f.sync()
