@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 )
@@ -120,6 +121,46 @@ func (p *prefetched) read(ctx context.Context, st Mailstore, s Side, mailbox str
 		p.m[k] = v
 	}
 	return nil
+}
+
+// renamed follows the plan's folder renames, which run before any copy:
+// a body read from a mailbox the plan renames (or from a folder under
+// it) is then found under the name its copy reads from. delims are the
+// sides' hierarchy delimiters.
+func (p *prefetched) renamed(plan *Plan, delims [2]rune) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range plan.Actions {
+		a := &plan.Actions[i]
+		if a.Op != RenameFolder || len(p.m) == 0 {
+			continue
+		}
+		under := ""
+		if d := delims[a.Side]; d != 0 {
+			under = a.Mailbox + string(d)
+		}
+		var from, to []prefetchKey
+		for k := range p.m {
+			switch {
+			case k.side != a.Side:
+			case k.mailbox == a.Mailbox:
+				from, to = append(from, k), append(to, prefetchKey{k.side, a.Dest, k.uid})
+			case under != "" && strings.HasPrefix(k.mailbox, under):
+				from, to = append(from, k), append(to, prefetchKey{k.side, a.Dest + k.mailbox[len(a.Mailbox):], k.uid})
+			}
+		}
+		moved := make([]prefetchedBody, len(from))
+		for j, k := range from {
+			moved[j] = p.m[k]
+			delete(p.m, k)
+		}
+		for j, k := range to {
+			p.m[k] = moved[j]
+		}
+	}
 }
 
 // has reports whether every source message of the copies g is held.

@@ -54,3 +54,26 @@ func TestPrefetchCandidates(t *testing.T) {
 		t.Errorf("a nil store's candidates = %v, want none", got)
 	}
 }
+
+// TestPrefetchFollowsRenames: a body read from a folder the plan renames,
+// or from a folder under it, is found under the new name; the other
+// side's, and a folder that only shares a prefix, stay where they were.
+func TestPrefetchFollowsRenames(t *testing.T) {
+	p := newPrefetched()
+	body := prefetchedBody{body: []byte("x")}
+	for _, k := range []prefetchKey{
+		{B, "Projects", 1}, {B, "Projects/Sub", 2}, {B, "ProjectsOld", 3}, {A, "Projects", 4},
+	} {
+		p.m[k] = body
+	}
+	p.renamed(&Plan{Actions: []Action{{Op: RenameFolder, Side: B, Mailbox: "Projects", Dest: "Work/2025"}}}, [2]rune{'.', '/'})
+	want := []prefetchKey{{B, "Work/2025", 1}, {B, "Work/2025/Sub", 2}, {B, "ProjectsOld", 3}, {A, "Projects", 4}}
+	if len(p.m) != len(want) {
+		t.Fatalf("after the rename: %v, want %v", p.m, want)
+	}
+	for _, k := range want {
+		if _, ok := p.m[k]; !ok {
+			t.Errorf("after the rename: %v has no %v", p.m, k)
+		}
+	}
+}

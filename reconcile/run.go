@@ -153,6 +153,7 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 		opts.Planned(plan)
 	}
 	pl.sizeForPlan(plan)
+	pf.renamed(plan, [2]rune{lists[A].Delim, lists[B].Delim})
 	res.Outcomes = execute(ctx, plan, pl, opts.Progress, ck, opts.Stop, pf)
 	if same && len(full.Actions) == 0 {
 		// Every folder is as the base left it, on both sides, and
