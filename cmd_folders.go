@@ -58,11 +58,7 @@ type foldersReport struct {
 // folders line up, as a run would pair them. It only lists (LIST with
 // STATUS, read-only connections) and reads no state.
 func cmdFolders(ctx context.Context, g *globalOptions) error {
-	cfg, err := loadConfig(g)
-	if err != nil {
-		return err
-	}
-	pairs, err := selectPairs(cfg, g.pairs)
+	cfg, pairs, err := loadPairs(g)
 	if err != nil {
 		return err
 	}

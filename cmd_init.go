@@ -287,13 +287,7 @@ func roleStrings(rs []reconcile.Role) []string {
 
 // listURL logs in to an account read-only and lists its folders.
 func listURL(ctx context.Context, side reconcile.Side, u accountURL, password string, cas *x509.CertPool, debug io.Writer) (reconcile.Listing, error) {
-	mode := imapstore.Implicit
-	switch u.tls {
-	case hclconfig.TLSStartTLS:
-		mode = imapstore.StartTLS
-	case hclconfig.TLSNone:
-		mode = imapstore.None
-	}
+	mode := tlsMode(u.tls)
 	var tc *tls.Config
 	if cas != nil {
 		tc = &tls.Config{RootCAs: cas}

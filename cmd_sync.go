@@ -76,6 +76,31 @@ func cmdValidate(ctx context.Context, g *globalOptions) error {
 	return nil
 }
 
+// tlsMode is imapstore's name for an account's tls setting.
+func tlsMode(t hclconfig.TLSMode) imapstore.Mode {
+	switch t {
+	case hclconfig.TLSStartTLS:
+		return imapstore.StartTLS
+	case hclconfig.TLSNone:
+		return imapstore.None
+	}
+	return imapstore.Implicit
+}
+
+// loadPairs loads the config and the pairs --pair names (see
+// selectPairs).
+func loadPairs(g *globalOptions) (*hclconfig.Config, []*hclconfig.Pair, error) {
+	cfg, err := loadConfig(g)
+	if err != nil {
+		return nil, nil, err
+	}
+	pairs, err := selectPairs(cfg, g.pairs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, pairs, nil
+}
+
 // selectPairs returns the pairs --pair names (all when none), in config
 // order; an unknown name is a usage error.
 func selectPairs(cfg *hclconfig.Config, names []string) ([]*hclconfig.Pair, error) {
@@ -114,13 +139,7 @@ func dialAccount(ctx context.Context, acc *hclconfig.Account, readOnly bool, deb
 			return nil, err
 		}
 	}
-	mode := imapstore.Implicit
-	switch acc.TLS {
-	case hclconfig.TLSStartTLS:
-		mode = imapstore.StartTLS
-	case hclconfig.TLSNone:
-		mode = imapstore.None
-	}
+	mode := tlsMode(acc.TLS)
 	opts := imapstore.Options{
 		Name: acc.Name, Addr: acc.Address(), TLS: mode,
 		Username: acc.Username, Password: pw, ReadOnly: readOnly,
@@ -222,11 +241,7 @@ type outcomeReport struct {
 
 // cmdSync is plan (planOnly) and apply.
 func cmdSync(ctx context.Context, g *globalOptions, planOnly bool) error {
-	cfg, err := loadConfig(g)
-	if err != nil {
-		return err
-	}
-	pairs, err := selectPairs(cfg, g.pairs)
+	cfg, pairs, err := loadPairs(g)
 	if err != nil {
 		return err
 	}

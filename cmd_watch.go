@@ -190,11 +190,7 @@ func (w *watcher) note(trigger string, pairs ...string) {
 // (SIGINT or SIGTERM in main).
 func cmdWatch(ctx context.Context, g *globalOptions, o watchOptions) error {
 	o.defaults()
-	cfg, err := loadConfig(g)
-	if err != nil {
-		return err
-	}
-	pairs, err := selectPairs(cfg, g.pairs)
+	cfg, pairs, err := loadPairs(g)
 	if err != nil {
 		return err
 	}
