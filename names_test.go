@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -22,34 +19,8 @@ type twoServers struct {
 }
 
 func newTwoServers(t *testing.T, a, b *imaptest.Server) *twoServers {
-	dir := t.TempDir()
-	ah, ap, _ := strings.Cut(a.Addr, ":")
-	bh, bp, _ := strings.Cut(b.Addr, ":")
-	cfg := fmt.Sprintf(`state { path = %q }
-account "a" {
-  host = %q
-  port = %s
-  tls = "none"
-  username = %q
-  password = %q
-}
-account "b" {
-  host = %q
-  port = %s
-  tls = "none"
-  username = %q
-  password = %q
-}
-pair "p" {
-  a = "a"
-  b = "b"
-}
-`, filepath.Join(dir, "state"), ah, ap, userA, imaptest.Password, bh, bp, userB, imaptest.Password)
-	ts := &twoServers{t: t, a: a, b: b, config: filepath.Join(dir, "mailtwin.hcl")}
-	if err := os.WriteFile(ts.config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return ts
+	cfg := writeTestConfig(t, loopbackAccount("a", a.Addr, userA), loopbackAccount("b", b.Addr, userB), pairHCL("p", "a", "b"))
+	return &twoServers{t: t, a: a, b: b, config: cfg}
 }
 
 func (ts *twoServers) mailtwin(args ...string) (code int, stdout, stderr string) {

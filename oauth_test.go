@@ -280,33 +280,10 @@ func stateSnapshot(t *testing.T, dir string) (string, string) {
 func TestOAuth2OnlyServerRefusesPasswords(t *testing.T) {
 	ts := imaptest.StartTokenServer(t)
 	srv := imaptest.StartDovecotOAuth2(t, ts, true, imaptest.DovecotOptions{}, userA, userB)
-	host, port, _ := strings.Cut(srv.Addr, ":")
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "mailtwin.hcl")
-	config := fmt.Sprintf(`state { path = %q }
-account "a" {
-  host = %q
-  port = %s
-  tls = "none"
-  username = %q
-  password = %q
-}
-account "b" {
-  host = %q
-  port = %s
-  tls = "none"
-  username = %q
-  auth = "xoauth2"
-  token_command = ["echo", %q]
-}
-pair "p" {
-  a = "a"
-  b = "b"
-}
-`, filepath.Join(dir, "state"), host, port, userA, imaptest.Password, host, port, userB, ts.AccessToken(t, userB))
-	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeTestConfig(t,
+		loopbackAccount("a", srv.Addr, userA),
+		loopbackAccount("b", srv.Addr, userB, `auth = "xoauth2"`, fmt.Sprintf(`token_command = ["echo", %q]`, ts.AccessToken(t, userB))),
+		pairHCL("p", "a", "b"))
 	var out, errb bytes.Buffer
 	code := run(context.Background(), []string{"-c", cfg, "plan", "-vv"}, strings.NewReader(""), &out, &errb)
 	stderr := errb.String()
@@ -330,50 +307,19 @@ pair "p" {
 func TestOAuth2TokenPerRun(t *testing.T) {
 	ts := imaptest.StartTokenServer(t)
 	srv := imaptest.StartDovecotOAuth2(t, ts, false, imaptest.DovecotOptions{}, userA, userB, "carol")
-	host, port, _ := strings.Cut(srv.Addr, ":")
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "mailtwin.hcl")
 	t.Setenv("MAILTWIN_TEST_RT", ts.RefreshToken(t, userA))
 	t.Setenv("MAILTWIN_TEST_CLIENT_SECRET", ts.ClientSecret)
-	config := fmt.Sprintf(`state { path = %q }
-account "a" {
-  host = %[2]q
-  port = %[3]s
-  tls = "none"
-  username = %[4]q
-  oauth2 {
-    token_url     = %[5]q
-    client_id     = %[6]q
+	cfg := writeTestConfig(t,
+		loopbackAccount("a", srv.Addr, userA, fmt.Sprintf(`oauth2 {
+    token_url     = %q
+    client_id     = %q
     client_secret = env("MAILTWIN_TEST_CLIENT_SECRET")
     refresh_token = env("MAILTWIN_TEST_RT")
-  }
-}
-account "b" {
-  host = %[2]q
-  port = %[3]s
-  tls = "none"
-  username = %[7]q
-  password = %[8]q
-}
-account "c" {
-  host = %[2]q
-  port = %[3]s
-  tls = "none"
-  username = "carol"
-  password = %[8]q
-}
-pair "ab" {
-  a = "a"
-  b = "b"
-}
-pair "ac" {
-  a = "a"
-  b = "c"
-}
-`, filepath.Join(dir, "state"), host, port, userA, ts.TokenURL, ts.ClientID, userB, imaptest.Password)
-	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
+  }`, ts.TokenURL, ts.ClientID)),
+		loopbackAccount("b", srv.Addr, userB),
+		loopbackAccount("c", srv.Addr, "carol"),
+		pairHCL("ab", "a", "b"),
+		pairHCL("ac", "a", "c"))
 	f := &syncFixture{t: t, srv: srv}
 	f.put(userA, "INBOX", "m1")
 	var out, errb bytes.Buffer

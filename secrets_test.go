@@ -36,34 +36,12 @@ import (
 func TestSecretsNeverLeak(t *testing.T) {
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		srv := start(t, userA, userB)
-		host, port, _ := strings.Cut(srv.Addr, ":")
-		dir := t.TempDir()
-		state := filepath.Join(dir, "state")
-		cfg := filepath.Join(dir, "mailtwin.hcl")
 		t.Setenv("MAILTWIN_TEST_B_PASSWORD", imaptest.Password)
-		config := fmt.Sprintf(`state { path = %q }
-account "a" {
-  host = %q
-  port = %s
-  tls = "none"
-  username = %q
-  password = %q
-}
-account "b" {
-  host = %q
-  port = %s
-  tls = "none"
-  username = %q
-  password = env("MAILTWIN_TEST_B_PASSWORD")
-}
-pair "p" {
-  a = "a"
-  b = "b"
-}
-`, state, host, port, userA, imaptest.Password, host, port, userB)
-		if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		cfg := writeTestConfig(t,
+			loopbackAccount("a", srv.Addr, userA),
+			loopbackAccount("b", srv.Addr, userB, `password = env("MAILTWIN_TEST_B_PASSWORD")`),
+			pairHCL("p", "a", "b"))
+		state := filepath.Join(filepath.Dir(cfg), "state")
 
 		// Subjects, bodies and addresses distinctive enough to grep for.
 		var private []string
