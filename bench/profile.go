@@ -13,22 +13,30 @@ import (
 // MAILTWIN_BENCH_CPUPROFILE set, the binary writes a CPU profile there,
 // with MAILTWIN_BENCH_MEMPROFILE an allocation profile at exit, and
 // with MAILTWIN_BENCH_HEAPPROFILE the heap profile at about the peak of
-// the heap in use.
+// the heap in use, and with MAILTWIN_BENCH_TRACE an execution trace (go
+// tool trace): where the wall time went, which a CPU profile of a run
+// that mostly waits on the servers does not show.
 const profileHook = `package main
 
 import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"time"
 )
 
-var benchCPUProfile *os.File
+var benchCPUProfile, benchTrace *os.File
 
 func init() {
 	if p := os.Getenv("MAILTWIN_BENCH_CPUPROFILE"); p != "" {
 		if f, err := os.Create(p); err == nil && pprof.StartCPUProfile(f) == nil {
 			benchCPUProfile = f
+		}
+	}
+	if p := os.Getenv("MAILTWIN_BENCH_TRACE"); p != "" {
+		if f, err := os.Create(p); err == nil && trace.Start(f) == nil {
+			benchTrace = f
 		}
 	}
 	if p := os.Getenv("MAILTWIN_BENCH_HEAPPROFILE"); p != "" {
@@ -56,6 +64,10 @@ func benchPeakHeap(path string) {
 }
 
 func benchProfileStop() {
+	if benchTrace != nil {
+		trace.Stop()
+		benchTrace.Close()
+	}
 	if benchCPUProfile != nil {
 		pprof.StopCPUProfile()
 		benchCPUProfile.Close()
@@ -72,7 +84,7 @@ func benchProfileStop() {
 // profile builds a mailtwin whose main stops a profile before it exits
 // (main.go with benchProfileStop() before its os.Exit, through an
 // overlay) and runs the workloads once with it, a CPU, an allocation
-// and a peak-heap profile per workload in dir. The run is not in the
+// and a peak-heap profile and an execution trace per workload in dir. The run is not in the
 // table: profiling slows it.
 func profile(root, tmp, dir string, da, db *dovecot, pa, pb *proxy, golden string, seedVal uint64, folders []string, frac float64, bigSize, conns int) error {
 	dir, err := filepath.Abs(dir)
@@ -122,6 +134,7 @@ func profile(root, tmp, dir string, da, db *dovecot, pa, pb *proxy, golden strin
 			"MAILTWIN_BENCH_CPUPROFILE=" + filepath.Join(dir, w+".cpu.pprof"),
 			"MAILTWIN_BENCH_MEMPROFILE=" + filepath.Join(dir, w+".allocs.pprof"),
 			"MAILTWIN_BENCH_HEAPPROFILE=" + filepath.Join(dir, w+".peakheap.pprof"),
+			"MAILTWIN_BENCH_TRACE=" + filepath.Join(dir, w+".trace"),
 		}
 	})
 	if err != nil {
