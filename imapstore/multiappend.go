@@ -335,14 +335,14 @@ const maxParked = 10 * time.Second
 // park keeps mc for the Store's next pipeline, logging out of one
 // parked before, or of mc when the Store is closed.
 func (s *Store) park(mc *multiConn) {
-	s.mu.Lock()
+	s.parkMu.Lock()
 	old := s.parked
-	if s.closed {
+	if s.parkClosed {
 		old = mc
 	} else {
 		s.parked, s.parkedAt = mc, time.Now()
 	}
-	s.mu.Unlock()
+	s.parkMu.Unlock()
 	if old != nil {
 		old.logout()
 	}
@@ -354,11 +354,14 @@ func (s *Store) park(mc *multiConn) {
 // account does not wait for a login. A connection that cannot be opened
 // is not an error here: the copy then tries again, and says why.
 func (s *Store) WarmAppends(ctx context.Context) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	caps := s.caps
-	if s.closed || s.c == nil || s.opts.ReadOnly || s.parked != nil || s.warming != nil ||
+	caps := s.Caps()
+	if s.opts.ReadOnly || caps == nil ||
 		!caps.Has(imap.CapMultiAppend) || !caps.Has(imap.CapLiteralPlus) || !caps.Has(imap.CapUIDPlus) {
+		return
+	}
+	s.parkMu.Lock()
+	defer s.parkMu.Unlock()
+	if s.parkClosed || s.parked != nil || s.warming != nil {
 		return
 	}
 	done := make(chan struct{})
@@ -369,9 +372,9 @@ func (s *Store) WarmAppends(ctx context.Context) {
 		if err == nil {
 			s.park(mc)
 		}
-		s.mu.Lock()
+		s.parkMu.Lock()
 		s.warming = nil
-		s.mu.Unlock()
+		s.parkMu.Unlock()
 	}()
 }
 
@@ -381,16 +384,16 @@ var _ reconcile.AppendWarmer = (*Store)(nil)
 // none or it was parked too long (then it is logged out of). A
 // connection WarmAppends is opening is waited for.
 func (s *Store) unpark() *multiConn {
-	s.mu.Lock()
+	s.parkMu.Lock()
 	for s.parked == nil && s.warming != nil {
 		w := s.warming
-		s.mu.Unlock()
+		s.parkMu.Unlock()
 		<-w
-		s.mu.Lock()
+		s.parkMu.Lock()
 	}
 	mc, at := s.parked, s.parkedAt
 	s.parked = nil
-	s.mu.Unlock()
+	s.parkMu.Unlock()
 	if mc != nil && time.Since(at) > maxParked {
 		mc.logout()
 		return nil

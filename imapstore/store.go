@@ -140,6 +140,14 @@ type Store struct {
 	// (AuthDefault resolved); set in Dial before the Store is shared and
 	// never changed after, so other connections read it freely.
 	mech Mechanism
+	// liveCaps is caps while connected, nil otherwise, for readers that
+	// must not wait for an operation (Caps).
+	liveCaps atomic.Pointer[imap.CapSet]
+
+	// parkMu guards the MULTIAPPEND connections a Store keeps, apart
+	// from mu: a copy's pipeline takes one up while another operation
+	// of the Store runs on its connection. Taken after mu, never before.
+	parkMu sync.Mutex
 	// parked is a MULTIAPPEND connection an idle pipeline left for the
 	// next one (see multiPipeline), and when; nil when none.
 	parked   *multiConn
@@ -147,6 +155,9 @@ type Store struct {
 	// warming is closed when the MULTIAPPEND connection WarmAppends is
 	// opening has been parked (or failed); nil when none is on its way.
 	warming chan struct{}
+	// parkClosed is set by Close: a connection parked after is logged
+	// out of.
+	parkClosed bool
 	// expunges counts the EXPUNGE responses of the connection, whoever
 	// asked for them (see Move).
 	expunges atomic.Int64
@@ -212,20 +223,18 @@ func (s *Store) Name() string { return s.opts.Name }
 // Caps returns the capabilities the server advertised after login, or
 // nil while not connected. The set must not be modified.
 func (s *Store) Caps() imap.CapSet {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.c == nil {
-		return nil
+	if c := s.liveCaps.Load(); c != nil {
+		return *c
 	}
-	return s.caps
+	return nil
 }
 
 // Close logs out and closes the connection. The Store cannot be used
 // after.
 func (s *Store) Close() error {
-	s.mu.Lock()
+	s.parkMu.Lock()
 	warming := s.warming
-	s.mu.Unlock()
+	s.parkMu.Unlock()
 	if warming != nil {
 		// Its connection is parked when it comes, and logged out below.
 		<-warming
@@ -236,9 +245,13 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	if mc := s.parked; mc != nil {
+	s.liveCaps.Store(nil)
+	s.parkMu.Lock()
+	mc := s.parked
+	s.parked, s.parkClosed = nil, true
+	s.parkMu.Unlock()
+	if mc != nil {
 		// Logged out of at the same time as the Store's connection.
-		s.parked = nil
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -255,6 +268,7 @@ func (s *Store) Close() error {
 	}
 	c, conn := s.c, s.conn
 	s.c, s.conn = nil, nil
+	s.liveCaps.Store(nil)
 	conn.begin()
 	err := c.Logout().Wait()
 	conn.end()
@@ -306,6 +320,7 @@ func (s *Store) connect(ctx context.Context) error {
 		return err
 	}
 	s.c, s.conn, s.caps = c, conn, caps
+	s.liveCaps.Store(&caps)
 	s.sel = selection{}
 	return nil
 }
@@ -443,6 +458,7 @@ func (s *Store) drop() {
 	c := s.c
 	s.conn.abort()
 	s.c, s.conn, s.caps = nil, nil, nil
+	s.liveCaps.Store(nil)
 	s.sel = selection{}
 	go c.Close() // returns once go-imap's reader has seen the close
 }
