@@ -1,6 +1,7 @@
 package imapstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -39,26 +40,110 @@ func (s *Store) StoreFlags(ctx context.Context, mailbox string, uids []reconcile
 	})
 }
 
-// StoreFlagChanges implements reconcile.FlagBatcher: the changes are
-// regrouped into one UID STORE +FLAGS.SILENT or -FLAGS.SILENT per flag,
-// over every UID that flag is added to or removed from, and the
-// commands are pipelined on one selection of mailbox. Setting one flag
-// at a time is the same as setting them together: flags are
-// independent of each other.
-func (s *Store) StoreFlagChanges(ctx context.Context, mailbox string, changes []reconcile.FlagChange) error {
-	type key struct {
-		flag string
-		add  bool
+// ChangeMessages implements reconcile.ChangeBatcher: on one read-write
+// selection of mailbox, the flag changes go as one UID STORE
+// +FLAGS.SILENT or -FLAGS.SILENT per flag, over every UID that flag is
+// added to or removed from (flags are independent of each other, so
+// setting one at a time is the same as setting them together), and the
+// expunge as Expunge's STORE \Deleted and UID EXPUNGE; all of them are
+// sent before any answer is read, one round trip where they used to
+// take three. The SELECT is answered first: a STORE sent behind a
+// SELECT that fails would find no mailbox selected on a server that
+// keeps to RFC 3501, and on one that does not, the mailbox selected
+// before.
+//
+// Without UIDPLUS the expunge waits for the flags, and goes as Expunge
+// does (a plain EXPUNGE, after checking that no other message is
+// \Deleted).
+func (s *Store) ChangeMessages(ctx context.Context, mailbox string, changes []reconcile.FlagChange, expunge []reconcile.UID) (flagsErr, expungeErr error) {
+	order, sets := flagSets(changes)
+	del := uidSet(expunge)
+	if len(order) == 0 && len(del) == 0 {
+		return nil, nil
 	}
-	sets := map[key]*imap.UIDSet{}
-	var order []key
+	op := fmt.Sprintf("store flags in %q", mailbox)
+	switch {
+	case len(order) == 0:
+		op = fmt.Sprintf("expunge from %q", mailbox)
+	case len(del) > 0:
+		op = fmt.Sprintf("store flags in and expunge from %q", mailbox)
+	}
+	var fe, ee error
+	err := s.mutate(ctx, op, func() error {
+		if _, err := s.selectMailbox(mailbox, true, false); err != nil {
+			return err
+		}
+		cmds := make([]*imapclient.FetchCommand, 0, len(order))
+		for _, k := range order {
+			op := imap.StoreFlagsDel
+			if k.add {
+				op = imap.StoreFlagsAdd
+			}
+			cmds = append(cmds, s.c.Store(*sets[k], &imap.StoreFlags{Op: op, Silent: true, Flags: []imap.Flag{imap.Flag(k.flag)}}, nil))
+		}
+		var mark *imapclient.FetchCommand
+		var exp *imapclient.ExpungeCommand
+		if len(del) > 0 && s.caps.Has(imap.CapUIDPlus) {
+			mark = s.c.Store(del, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil)
+			exp = s.c.UIDExpunge(del)
+		}
+		for _, c := range cmds {
+			if err := c.Close(); err != nil && fe == nil {
+				fe = err
+			}
+		}
+		switch {
+		case mark != nil:
+			if err := mark.Close(); err != nil {
+				ee = fmt.Errorf("store \\Deleted: %w", err)
+			}
+			// The UID EXPUNGE goes even when the STORE failed: it
+			// removes only those of del that carry \Deleted.
+			if err := exp.Close(); err != nil && ee == nil {
+				ee = fmt.Errorf("expunge: %w", err)
+			}
+		case len(del) > 0:
+			ee = s.checkOtherDeleted(del)
+			if ee == nil {
+				ee = s.deleteAndExpunge(del)
+			}
+		}
+		return cmp.Or(fe, ee)
+	})
+	if err == nil {
+		return nil, nil
+	}
+	if fe == nil && ee == nil || ctx.Err() != nil {
+		// The SELECT, the connection or the context: both failed.
+		return err, err
+	}
+	wrap := func(e error, op string) error {
+		if e == nil {
+			return nil
+		}
+		return fmt.Errorf("account %q: %s %q: %w", s.opts.Name, op, mailbox, e)
+	}
+	return wrap(fe, "store flags in"), wrap(ee, "expunge from")
+}
+
+// flagKey is one flag, to add or to remove.
+type flagKey struct {
+	flag string
+	add  bool
+}
+
+// flagSets regroups changes by flag: the UIDs each flag is added to or
+// removed from, in the order the flags first appear.
+func flagSets(changes []reconcile.FlagChange) ([]flagKey, map[flagKey]*imap.UIDSet) {
+	sets := map[flagKey]*imap.UIDSet{}
+	var order []flagKey
 	for _, c := range changes {
 		for _, side := range []struct {
 			flags reconcile.Flags
 			add   bool
 		}{{c.Add, true}, {c.Remove, false}} {
 			for _, f := range side.flags {
-				k := key{f, side.add}
+				k := flagKey{f, side.add}
 				set, ok := sets[k]
 				if !ok {
 					set = &imap.UIDSet{}
@@ -73,29 +158,7 @@ func (s *Store) StoreFlagChanges(ctx context.Context, mailbox string, changes []
 			}
 		}
 	}
-	if len(order) == 0 {
-		return nil
-	}
-	return s.mutate(ctx, fmt.Sprintf("store flags in %q", mailbox), func() error {
-		if _, err := s.selectMailbox(mailbox, true, false); err != nil {
-			return err
-		}
-		cmds := make([]*imapclient.FetchCommand, 0, len(order))
-		for _, k := range order {
-			op := imap.StoreFlagsDel
-			if k.add {
-				op = imap.StoreFlagsAdd
-			}
-			cmds = append(cmds, s.c.Store(*sets[k], &imap.StoreFlags{Op: op, Silent: true, Flags: []imap.Flag{imap.Flag(k.flag)}}, nil))
-		}
-		var first error
-		for _, c := range cmds {
-			if err := c.Close(); err != nil && first == nil {
-				first = err
-			}
-		}
-		return first
-	})
+	return order, sets
 }
 
-var _ reconcile.FlagBatcher = (*Store)(nil)
+var _ reconcile.ChangeBatcher = (*Store)(nil)

@@ -589,9 +589,9 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 				if halt() {
 					return
 				}
-				if n := storeRun(p.Actions, lane); n > 1 {
-					if fb, ok := stores[p.Actions[lane[0][0]].Side].(FlagBatcher); ok {
-						runStores(ctx, p.Actions, lane[:n], fb, out)
+				if n := changeRun(p.Actions, lane); n > 1 {
+					if cb, ok := stores[p.Actions[lane[0][0]].Side].(ChangeBatcher); ok {
+						runChanges(ctx, p.Actions, lane[:n], cb, out)
 						for _, g := range lane[:n] {
 							finish(g)
 						}
@@ -677,26 +677,41 @@ func runBatch(ctx context.Context, acts []Action, g []int, stores [2]Mailstore, 
 	}
 }
 
-// storeRun returns how many batches at the start of lane are flag
-// stores.
-func storeRun(acts []Action, lane [][]int) int {
+// changeRun returns how many batches at the start of lane one
+// ChangeBatcher call carries out: its flag stores, and the expunge
+// that follows them (the lane's batches are of one mailbox, stores
+// before expunges).
+func changeRun(acts []Action, lane [][]int) int {
 	n := 0
 	for n < len(lane) && acts[lane[n][0]].Op == Store {
+		n++
+	}
+	if n < len(lane) && acts[lane[n][0]].Op == Expunge {
 		n++
 	}
 	return n
 }
 
-// runStores carries out the flag stores of several batches on one
-// mailbox with one call (FlagBatcher) and sets their outcomes.
-func runStores(ctx context.Context, acts []Action, groups [][]int, fb FlagBatcher, out []Outcome) {
+// runChanges carries out the flag stores of several batches on one
+// mailbox, and the expunge batch that may end them, with one call
+// (ChangeBatcher), and sets their outcomes.
+func runChanges(ctx context.Context, acts []Action, groups [][]int, cb ChangeBatcher, out []Outcome) {
 	first := &acts[groups[0][0]]
-	changes := make([]FlagChange, len(groups))
-	for j, g := range groups {
-		changes[j] = FlagChange{UIDs: uidsOf(acts, g, false), Add: acts[g[0]].Flags, Remove: acts[g[0]].Remove}
-	}
-	err := fb.StoreFlagChanges(ctx, first.Mailbox, changes)
+	var changes []FlagChange
+	var expunge []UID
 	for _, g := range groups {
+		if acts[g[0]].Op == Expunge {
+			expunge = uidsOf(acts, g, false)
+			continue
+		}
+		changes = append(changes, FlagChange{UIDs: uidsOf(acts, g, false), Add: acts[g[0]].Flags, Remove: acts[g[0]].Remove})
+	}
+	flagsErr, expungeErr := cb.ChangeMessages(ctx, first.Mailbox, changes, expunge)
+	for _, g := range groups {
+		err := flagsErr
+		if acts[g[0]].Op == Expunge {
+			err = expungeErr
+		}
 		for _, i := range g {
 			out[i] = Outcome{Err: err}
 		}

@@ -146,11 +146,13 @@ type FlagChange struct {
 	Add, Remove Flags
 }
 
-// FlagBatcher is a Mailstore that carries out several flag changes on
-// one mailbox at once: IMAP's UID STORE sets or clears the same flags on
-// a UID set, so changes that differ per message are regrouped by flag,
-// a command per flag and direction, all sent before any answer is
-// awaited.
-type FlagBatcher interface {
-	StoreFlagChanges(ctx context.Context, mailbox string, changes []FlagChange) error
+// ChangeBatcher is a Mailstore that carries out a mailbox's flag
+// changes and its expunge at once: IMAP's UID STORE sets or clears the
+// same flags on a UID set, so changes that differ per message are
+// regrouped by flag, a command per flag and direction, and the
+// expunge's commands follow them, all sent before any answer is
+// awaited. flagsErr is the outcome of every change, expungeErr that of
+// the expunge; neither waits for the other to succeed.
+type ChangeBatcher interface {
+	ChangeMessages(ctx context.Context, mailbox string, changes []FlagChange, expunge []UID) (flagsErr, expungeErr error)
 }

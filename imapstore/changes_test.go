@@ -1,0 +1,122 @@
+package imapstore_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailtwin/mailtwin/internal/imaptest"
+	"github.com/mailtwin/mailtwin/reconcile"
+)
+
+// TestChangeMessagesOneRoundTrip: a mailbox's flag changes and its
+// expunge go out together, after the SELECT's answer and before any
+// other answer: the recorder holds the first STORE's answer until the
+// UID EXPUNGE has arrived, which it would never do if the STOREs were
+// awaited first. What they change is exactly what was asked.
+func TestChangeMessagesOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t)
+		u1 := srv.Append(t, "alice", "INBOX", msg(1))
+		u2 := srv.Append(t, "alice", "INBOX", msg(2), imap.FlagSeen)
+		u3 := srv.Append(t, "alice", "INBOX", msg(3))
+		u4 := srv.Append(t, "alice", "INBOX", msg(4))
+		rec := imaptest.Record(t, srv)
+		expunge := make(chan struct{})
+		var once sync.Once
+		var mu sync.Mutex
+		heldTooLong := false
+		rec.Intercept(func(e imaptest.Event) imaptest.Action {
+			switch {
+			case e.Stage == imaptest.Received && e.Verb == "UID EXPUNGE":
+				once.Do(func() { close(expunge) })
+			case e.Stage == imaptest.Answered && e.Verb == "UID STORE":
+				select {
+				case <-expunge:
+				case <-time.After(10 * time.Second):
+					mu.Lock()
+					heldTooLong = true
+					mu.Unlock()
+				}
+			}
+			return imaptest.Action{}
+		})
+		st := open(t, rec.Server(), "alice")
+		flagsErr, expungeErr := st.ChangeMessages(context.Background(), "INBOX", []reconcile.FlagChange{
+			{UIDs: []reconcile.UID{reconcile.UID(u1)}, Add: reconcile.NewFlags(`\Flagged`, `\Seen`)},
+			{UIDs: []reconcile.UID{reconcile.UID(u2)}, Remove: reconcile.NewFlags(`\Seen`)},
+		}, []reconcile.UID{reconcile.UID(u3)})
+		if flagsErr != nil || expungeErr != nil {
+			t.Fatalf("ChangeMessages() = %v, %v", flagsErr, expungeErr)
+		}
+		mu.Lock()
+		if heldTooLong {
+			t.Errorf("the UID EXPUNGE was sent only after a STORE's answer:\n%s", strings.Join(rec.Commands(), "\n"))
+		}
+		mu.Unlock()
+		ms := srv.Messages(t, "alice", "INBOX")
+		if got := uidsOf(ms); !slices.Equal(got, []uint32{u1, u2, u4}) {
+			t.Fatalf("after ChangeMessages: uids %v, want [%d %d %d]", got, u1, u2, u4)
+		}
+		if got := ms[0].Flags; !slices.Equal(got, []string{`\Flagged`, `\Seen`}) {
+			t.Errorf("uid %d flags %q, want \\Flagged \\Seen", u1, got)
+		}
+		if len(ms[1].Flags) != 0 || len(ms[2].Flags) != 0 {
+			t.Errorf("flags of uid %d: %q, of uid %d: %q; want none", u2, ms[1].Flags, u4, ms[2].Flags)
+		}
+		if n := rec.Count("SELECT"); n != 1 {
+			t.Errorf("%d SELECTs, want 1", n)
+		}
+	})
+}
+
+// TestChangeMessagesOutcomes: the flag changes and the expunge each
+// have their own outcome. A refused UID EXPUNGE fails the expunge
+// alone, naming the account and mailbox; a refused SELECT fails both.
+func TestChangeMessagesOutcomes(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t)
+		u1 := srv.Append(t, "alice", "INBOX", msg(1))
+		u2 := srv.Append(t, "alice", "INBOX", msg(2))
+		rec := imaptest.Record(t, srv)
+		var refuse sync.Map
+		refuse.Store("UID EXPUNGE", true)
+		rec.Intercept(func(e imaptest.Event) imaptest.Action {
+			if _, ok := refuse.Load(e.Verb); ok && e.Stage == imaptest.Received {
+				return imaptest.Action{Do: imaptest.Refuse, Text: "not today"}
+			}
+			return imaptest.Action{}
+		})
+		st := open(t, rec.Server(), "alice")
+		change := []reconcile.FlagChange{{UIDs: []reconcile.UID{reconcile.UID(u1)}, Add: reconcile.NewFlags(`\Flagged`)}}
+		flagsErr, expungeErr := st.ChangeMessages(context.Background(), "INBOX", change, []reconcile.UID{reconcile.UID(u2)})
+		if flagsErr != nil {
+			t.Errorf("flags' outcome = %v, want none: their STORE went through", flagsErr)
+		}
+		if expungeErr == nil || !strings.Contains(expungeErr.Error(), `account "acct": expunge from "INBOX"`) || !strings.Contains(expungeErr.Error(), "not today") {
+			t.Errorf("expunge's outcome = %v, want the refusal, naming the account and mailbox", expungeErr)
+		}
+		ms := srv.Messages(t, "alice", "INBOX")
+		if got := uidsOf(ms); !slices.Equal(got, []uint32{u1, u2}) || !slices.Contains(ms[0].Flags, `\Flagged`) {
+			t.Errorf("after a refused expunge: %+v, want both, uid %d \\Flagged", ms, u1)
+		}
+
+		refuse.Delete("UID EXPUNGE")
+		refuse.Store("SELECT", true)
+		st2 := open(t, rec.Server(), "alice")
+		flagsErr, expungeErr = st2.ChangeMessages(context.Background(), "INBOX", change, []reconcile.UID{reconcile.UID(u2)})
+		if flagsErr == nil || expungeErr == nil || !strings.Contains(flagsErr.Error(), "not today") {
+			t.Errorf("ChangeMessages() with its SELECT refused = %v, %v; want both to fail with the refusal", flagsErr, expungeErr)
+		}
+		if got := uidsOf(srv.Messages(t, "alice", "INBOX")); !slices.Equal(got, []uint32{u1, u2}) {
+			t.Errorf("after a refused SELECT: uids %v, want both", got)
+		}
+	})
+}
