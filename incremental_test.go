@@ -321,6 +321,69 @@ func TestChangesOnBRunWithCopiesIntoB(t *testing.T) {
 	f.settled()
 }
 
+// TestCopiesRunWithTheNextFolderChanges: on one connection per
+// account, a folder's copies into b run while the next folder's flag
+// changes and expunges on b do, each on its own connection and
+// mailbox: the first APPEND is held until b's second UID EXPUNGE
+// arrives, which it does only if the copies do not hold up the next
+// folder (nor the changes of their own folder: those go first).
+func TestCopiesRunWithTheNextFolderChanges(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.connections = [2]int{1, 1}
+	for _, mb := range []string{"One", "Two"} {
+		f.srv.Create(t, userA, mb)
+		f.put(userA, mb, mb+"-1")
+		f.put(userA, mb, mb+"-2")
+	}
+	f.sync()
+	for _, mb := range []string{"One", "Two"} {
+		f.put(userA, mb, mb+"-new")
+		f.srv.Expunge(t, userA, mb, f.uidOf(userA, mb, mb+"-1"))
+	}
+
+	rec := imaptest.Record(t, f.srv)
+	f.addr = rec.Addr
+	var mu sync.Mutex
+	expunges := 0
+	both := make(chan struct{})
+	heldAppend := false
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if e.Stage != imaptest.Received {
+			return imaptest.Action{}
+		}
+		mu.Lock()
+		switch e.Verb {
+		case "UID EXPUNGE":
+			if expunges++; expunges == 2 {
+				close(both)
+			}
+		case "APPEND":
+			mu.Unlock()
+			select {
+			case <-both:
+			case <-time.After(30 * time.Second):
+				mu.Lock()
+				heldAppend = true
+				mu.Unlock()
+			}
+			return imaptest.Action{}
+		}
+		mu.Unlock()
+		return imaptest.Action{}
+	})
+	f.sync()
+	mu.Lock()
+	if heldAppend {
+		t.Errorf("b's second folder waited for the copies into the first\n%v", rec.SessionCommands())
+	}
+	mu.Unlock()
+	for _, mb := range []string{"One", "Two"} {
+		f.want(userB, mb, mb+"-2 -", mb+"-new -")
+	}
+	f.settled()
+}
+
 // TestSmallRunOpensFewConnections: a run with a little new mail in a few
 // folders logs in twice per account at most, though four connections
 // are allowed: more would cost the servers a login each and gain

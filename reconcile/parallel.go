@@ -193,11 +193,11 @@ func (p *pool) close() {
 // run runs n independent jobs on up to workers workers (see
 // pool.workers) and returns when
 // all have run (or ctx is done: the jobs not started are left). sides
-// says which sides job i works on; fn runs it with worker w's
+// says which sides job i works on; fn runs it as worker w, with w's
 // connections (stores[s] is nil for a side the job does not use).
 // Worker 0 runs on the run's own connections; another worker first
 // opens its own, and where it cannot, it leaves its jobs to the others.
-func (p *pool) run(ctx context.Context, n, workers int, sides func(i int) []Side, fn func(i int, stores [2]Mailstore)) {
+func (p *pool) run(ctx context.Context, n, workers int, sides func(i int) []Side, fn func(i, w int, stores [2]Mailstore)) {
 	var (
 		mu   sync.Mutex
 		next int
@@ -235,7 +235,7 @@ func (p *pool) run(ctx context.Context, n, workers int, sides func(i int) []Side
 					mu.Unlock()
 					return
 				}
-				fn(i, stores)
+				fn(i, w, stores)
 			}
 		})
 	}
@@ -250,7 +250,7 @@ func (p *pool) run(ctx context.Context, n, workers int, sides func(i int) []Side
 		for _, s := range sides(i) {
 			stores[s] = p.conns[s][0]
 		}
-		fn(i, stores)
+		fn(i, 0, stores)
 	}
 }
 
@@ -302,7 +302,7 @@ func advanceScanPointsOn(ctx context.Context, p *Plan, outcomes []Outcome, pl *p
 	var wg sync.WaitGroup
 	for s := range 2 {
 		wg.Go(func() {
-			pl.run(ctx, len(jobs[s]), pl.workers(Side(s)), func(int) []Side { return []Side{Side(s)} }, func(i int, stores [2]Mailstore) {
+			pl.run(ctx, len(jobs[s]), pl.workers(Side(s)), func(int) []Side { return []Side{Side(s)} }, func(i, _ int, stores [2]Mailstore) {
 				j := jobs[s][i]
 				adv, ok := stores[s].(ScanPointAdvancer)
 				if !ok {

@@ -322,7 +322,7 @@ func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, e
 				}
 			}
 			var mu sync.Mutex
-			pl.run(ctx, len(scan), pl.workers(Side(s)), func(int) []Side { return []Side{Side(s)} }, func(j int, stores [2]Mailstore) {
+			pl.run(ctx, len(scan), pl.workers(Side(s)), func(int) []Side { return []Side{Side(s)} }, func(j, _ int, stores [2]Mailstore) {
 				mu.Lock()
 				failed := errs[s] != nil
 				mu.Unlock()
@@ -547,6 +547,36 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 		return 3
 	}
 	halt := func() bool { return ctx.Err() != nil || stopped(stop) }
+	// copying holds, per worker, the end of the copies its last lane
+	// left running.
+	var copying struct {
+		sync.Mutex
+		by map[int]chan struct{}
+	}
+	copying.by = map[int]chan struct{}{}
+	// runLane runs the batches of lane in order on stores; a mailbox's
+	// flag stores and the expunge after them go as one call where the
+	// store batches them (ChangeBatcher).
+	runLane := func(lane [][]int, stores [2]Mailstore) {
+		for len(lane) > 0 {
+			if halt() {
+				return
+			}
+			if n := changeRun(p.Actions, lane); n > 1 {
+				if cb, ok := stores[p.Actions[lane[0][0]].Side].(ChangeBatcher); ok {
+					runChanges(ctx, p.Actions, lane[:n], cb, out)
+					for _, g := range lane[:n] {
+						finish(g)
+					}
+					lane = lane[n:]
+					continue
+				}
+			}
+			runBatch(ctx, p.Actions, lane[0], stores, out, failed, wins, stop, pf)
+			finish(lane[0])
+			lane = lane[1:]
+		}
+	}
 	for len(groups) > 0 && !halt() {
 		phase := stage(groups[0])
 		n := 1
@@ -583,29 +613,59 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 				return []Side{a.Side, a.Side.Other()}
 			}
 			return []Side{a.Side}
-		}, func(i int, stores [2]Mailstore) {
-			lane := lanes[i]
-			for len(lane) > 0 {
-				if halt() {
-					return
-				}
-				if n := changeRun(p.Actions, lane); n > 1 {
-					if cb, ok := stores[p.Actions[lane[0][0]].Side].(ChangeBatcher); ok {
-						runChanges(ctx, p.Actions, lane[:n], cb, out)
-						for _, g := range lane[:n] {
-							finish(g)
-						}
-						lane = lane[n:]
-						continue
-					}
-				}
-				runBatch(ctx, p.Actions, lane[0], stores, out, failed, wins, stop, pf)
-				finish(lane[0])
-				lane = lane[1:]
+		}, func(i, w int, stores [2]Mailstore) {
+			// A lane's flag changes, moves and expunges run first; its
+			// copies then run while the worker goes on to its next
+			// lane's changes (see splitLane). Two connections of the
+			// worker are busy at once, each on its own mailbox: a
+			// mailbox changed on two connections at once makes the
+			// server lock one out (Dovecot's APPEND and STORE on one
+			// Maildir each wait for the other's lock).
+			copies, changes := splitLane(p.Actions, lanes[i])
+			runLane(changes, stores)
+			if len(copies) == 0 {
+				return
 			}
+			copying.Lock()
+			prev := copying.by[w]
+			done := make(chan struct{})
+			copying.by[w] = done
+			copying.Unlock()
+			if prev != nil {
+				// One copy at a time per worker: two, in opposite
+				// directions, could each hold the connection the
+				// other's APPENDs wait for.
+				<-prev
+			}
+			go func() {
+				defer close(done)
+				runLane(copies, stores)
+			}()
 		})
+		copying.Lock()
+		for _, done := range copying.by {
+			<-done
+		}
+		clear(copying.by)
+		copying.Unlock()
 	}
 	return out
+}
+
+// splitLane parts a lane (see lanesOf) into its copies and its other
+// batches, each in plan order. Either may run before the other, or at
+// the same time: a copy writes a new message into the lane's mailbox,
+// and a flag change, move or expunge names a message that was there
+// before the run, by its UID, which no copy has.
+func splitLane(acts []Action, lane [][]int) (copies, changes [][]int) {
+	for _, g := range lane {
+		if acts[g[0]].Op == Copy {
+			copies = append(copies, g)
+		} else {
+			changes = append(changes, g)
+		}
+	}
+	return copies, changes
 }
 
 // lanesOf groups the batches of one phase by the side and mailbox they
