@@ -84,10 +84,24 @@ const (
 	// foldersPerConn is how many folders with work one connection
 	// takes on, past the first two connections, in an incremental run.
 	foldersPerConn = 16
+	// foldersPerScan is how many folders to scan one connection takes
+	// on (see scanWorkers).
+	foldersPerScan = 5
 	// bulkCopy is the size of a plan's copies from which a run uses
 	// every connection it may.
 	bulkCopy = 8 << 20
 )
+
+// scanWorkers returns how many workers scan folders on side s: one
+// per foldersPerScan of them, no fewer than the run uses (workers) and
+// no more than the side may have. A folder's scan is a round trip or
+// two on one connection, and the run waits for every folder's, so
+// scans of many folders are where connections gain time: b3 (20
+// folders, each with a little new mail, changed flags and expunges)
+// took 0.28 s with 4 connections scanning a, and 0.31 s with 2.
+func (p *pool) scanWorkers(s Side, folders int) int {
+	return min(p.max[s], max(p.workers(s), (folders+foldersPerScan-1)/foldersPerScan))
+}
 
 // sizeFor sets how many connections per side the run uses, from what
 // the listing shows: the folders to scan (on both sides), and whether
@@ -161,12 +175,13 @@ func (p *pool) get(ctx context.Context, s Side, w int) Mailstore {
 }
 
 // warm opens, in the background, the connections of workers 0 to n-1
-// on side s that are not open yet, and where appends is true gets each
-// of them ready for copies (AppendWarmer), so that the work that
-// follows does not wait for logins. It returns at once; a worker that
-// needs a connection being opened waits for it (get).
+// on side s that are not open yet (no more than the side may have),
+// and where appends is true gets each of them ready for copies
+// (AppendWarmer), so that the work that follows does not wait for
+// logins. It returns at once; a worker that needs a connection being
+// opened waits for it (get).
 func (p *pool) warm(ctx context.Context, s Side, n int, appends bool) {
-	for w := range min(n, p.workers(s)) {
+	for w := range min(n, p.max[s]) {
 		p.warming.Go(func() {
 			m := p.get(ctx, s, w)
 			if aw, ok := m.(AppendWarmer); ok && appends {

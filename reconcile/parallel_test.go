@@ -156,6 +156,37 @@ func TestEarlyChangesOnlyOnASideNoCopyReads(t *testing.T) {
 // TestPoolSizedByTheWork: an incremental run uses two connections per
 // side, more only for many folders; a folder read whole (a first sync)
 // or a plan with much to copy uses every connection the pool may open.
+// TestScanWorkers: the folders to scan on a side get a connection per
+// five of them, at least as many as the run uses, at most as many as
+// the side may have.
+func TestScanWorkers(t *testing.T) {
+	tests := []struct {
+		name       string
+		changed    int // folders with work, both sides (sizeFor)
+		scanA      int // of them to scan on a
+		want       int
+		wantOtherB int // b, with none to scan
+	}{
+		{"one folder", 1, 1, 2, 2},
+		{"ten folders", 10, 10, 2, 2},
+		{"eleven folders", 11, 11, 3, 2},
+		{"20 folders", 20, 20, 4, 2},
+		{"more than a may have", 200, 200, 4, 6},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPool([2]Mailstore{nil, nil}, [2]int{4, 6})
+			p.sizeFor(tt.changed, false)
+			if got := p.scanWorkers(A, tt.scanA); got != tt.want {
+				t.Errorf("scanWorkers(a, %d) = %d, want %d", tt.scanA, got, tt.want)
+			}
+			if got := p.scanWorkers(B, 0); got != tt.wantOtherB {
+				t.Errorf("scanWorkers(b, 0) = %d, want %d", got, tt.wantOtherB)
+			}
+		})
+	}
+}
+
 func TestPoolSizedByTheWork(t *testing.T) {
 	tests := []struct {
 		name    string

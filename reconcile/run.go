@@ -305,7 +305,7 @@ func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, e
 	pl.sizeFor(len(scan[A])+len(scan[B]), whole)
 	if n := len(scan[A]) + len(scan[B]); n >= 2 {
 		for s := range 2 {
-			pl.warm(ctx, Side(s), n, false)
+			pl.warm(ctx, Side(s), max(min(n, pl.workers(Side(s))), pl.scanWorkers(Side(s), len(scan[s]))), false)
 		}
 	}
 	baseIDs := sync.OnceValue(func() map[Identity]bool { return identitiesOf(base) })
@@ -322,7 +322,7 @@ func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, e
 				}
 			}
 			var mu sync.Mutex
-			pl.run(ctx, len(scan), pl.workers(Side(s)), func(int) []Side { return []Side{Side(s)} }, func(j, _ int, stores [2]Mailstore) {
+			pl.run(ctx, len(scan), pl.scanWorkers(Side(s), len(scan)), func(int) []Side { return []Side{Side(s)} }, func(j, _ int, stores [2]Mailstore) {
 				mu.Lock()
 				failed := errs[s] != nil
 				mu.Unlock()
@@ -348,7 +348,7 @@ func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, e
 					return
 				}
 				if grown[s][j] && newMail(f, k.UIDNext, baseIDs()) >= 2 {
-					pl.warm(ctx, Side(s).Other(), int(withMail[s].Add(1)), true)
+					pl.warm(ctx, Side(s).Other(), min(int(withMail[s].Add(1)), pl.workers(Side(s).Other())), true)
 				}
 				if ok && pf != nil && f.UIDNext > k.UIDNext && copiesFrom(p, names, Side(s), f.Mailbox) {
 					if err := pf.read(ctx, st, Side(s), f.Mailbox, pf.candidates(f, k.UIDNext, baseIDs())); err != nil {
