@@ -88,6 +88,7 @@ func main() {
 		conns     = flag.Int("connections", 0, "mailtwin's connections per account (0: its default)")
 		timeline  = flag.Bool("timeline", false, "write, beside each run's log, a timeline of the commands each server received and their tagged answers, in ms from the tool's start (use with -keep)")
 		bigMB     = flag.Int("big", 50, "size in MB of b5's message, which arrives on A after b4 (0: no b5)")
+		rtt       = flag.Duration("rtt", 0, "round-trip time the proxies add between the tools and the servers, as of servers across a network (0: none, the issue's setting)")
 	)
 	flag.Parse()
 	var names []string
@@ -98,7 +99,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: -big must be 0 or more")
 		os.Exit(2)
 	}
-	if err := run(*nFolders, *nMessages, *reps, names, *seedFlag, *frac, *keep, *profDir, *bigMB*1_000_000, *conns, *timeline); err != nil {
+	if err := run(*nFolders, *nMessages, *reps, names, *seedFlag, *frac, *keep, *profDir, *bigMB*1_000_000, *conns, *timeline, *rtt); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -108,7 +109,7 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 }
 
-func run(nFolders, nMessages, reps int, toolNames []string, seedVal uint64, frac float64, keep bool, profDir string, bigSize, conns int, timeline bool) (err error) {
+func run(nFolders, nMessages, reps int, toolNames []string, seedVal uint64, frac float64, keep bool, profDir string, bigSize, conns int, timeline bool, rtt time.Duration) (err error) {
 	// Dovecot's socket paths must stay short: a short directory in /tmp.
 	tmp, err := os.MkdirTemp("", "mtb")
 	if err != nil {
@@ -203,6 +204,7 @@ func run(nFolders, nMessages, reps int, toolNames []string, seedVal uint64, frac
 	}
 	defer pb.close()
 	pa.keepTimeline, pb.keepTimeline = timeline, timeline
+	pa.delay, pb.delay = rtt/2, rtt/2
 
 	folders := folderNames(nFolders)
 	start := time.Now()
@@ -231,6 +233,9 @@ func run(nFolders, nMessages, reps int, toolNames []string, seedVal uint64, frac
 		}
 	}
 	printMachine(os.Stdout, load, loadavg())
+	if rtt > 0 {
+		fmt.Printf("The proxies add %s of round-trip time between each tool and the servers (-rtt).\n\n", rtt)
+	}
 	printReport(os.Stdout, results, workloadsFor(bigSize), toolNames, reps, nFolders, nMessages, n, size)
 
 	if profDir != "" {

@@ -76,6 +76,52 @@ type proxy struct {
 	// tagged response (-timeline).
 	keepTimeline bool
 	events       []event
+	// delay holds back everything the proxy relays, in each direction,
+	// by this much (-rtt, halved): a server across a network.
+	delay time.Duration
+}
+
+// delayedWriter passes each write on to w after delay, in order, without
+// holding up the writer: one direction of a link with latency but no
+// bandwidth limit.
+type delayedWriter struct {
+	delay time.Duration
+	ch    chan delayedChunk
+	done  chan struct{}
+}
+
+type delayedChunk struct {
+	due time.Time
+	b   []byte
+}
+
+func newDelayedWriter(w io.Writer, delay time.Duration) *delayedWriter {
+	d := &delayedWriter{delay: delay, ch: make(chan delayedChunk, 1<<16), done: make(chan struct{})}
+	go func() {
+		defer close(d.done)
+		broken := false
+		for c := range d.ch {
+			if broken {
+				continue
+			}
+			time.Sleep(time.Until(c.due))
+			if _, err := w.Write(c.b); err != nil {
+				broken = true
+			}
+		}
+	}()
+	return d
+}
+
+func (d *delayedWriter) Write(b []byte) (int, error) {
+	d.ch <- delayedChunk{due: time.Now().Add(d.delay), b: append([]byte(nil), b...)}
+	return len(b), nil
+}
+
+// close passes on what is held back, then returns.
+func (d *delayedWriter) close() {
+	close(d.ch)
+	<-d.done
 }
 
 // event is one command sent, or one tagged response received, on a
@@ -205,7 +251,13 @@ func (c countWriter) Write(b []byte) (int, error) {
 func (p *proxy) fromClient(client, server net.Conn, id int) {
 	r := bufio.NewReaderSize(client, 64<<10)
 	var sent, appendBytes int64
-	w := countWriter{server, &sent}
+	var to io.Writer = server
+	if p.delay > 0 {
+		d := newDelayedWriter(server, p.delay)
+		defer d.close()
+		to = d
+	}
+	w := countWriter{to, &sent}
 	local := counts{Verbs: map[string]int{}}
 	defer func() {
 		p.mu.Lock()
@@ -262,7 +314,13 @@ func (p *proxy) fromClient(client, server net.Conn, id int) {
 func (p *proxy) fromServer(server, client net.Conn, id int) {
 	r := bufio.NewReaderSize(server, 64<<10)
 	var recv, lits int64
-	w := countWriter{client, &recv}
+	var to io.Writer = client
+	if p.delay > 0 {
+		d := newDelayedWriter(client, p.delay)
+		defer d.close()
+		to = d
+	}
+	w := countWriter{to, &recv}
 	defer func() {
 		p.mu.Lock()
 		p.c.Recv += recv
