@@ -384,6 +384,77 @@ func TestCopiesRunWithTheNextFolderChanges(t *testing.T) {
 	f.settled()
 }
 
+// TestScanPointChecksInOneRoundTrip: the checks of the scan points of
+// the folders a run changed on b go out together, on one connection
+// here: the first check's EXAMINE is answered only once the last
+// folder's FETCH has arrived, which it never would if each check
+// waited for the one before. The next run then finds every folder as
+// the run left it and selects none.
+func TestScanPointChecksInOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.connections = [2]int{1, 1}
+	boxes := []string{"One", "Three", "Two"}
+	for _, mb := range boxes {
+		f.srv.Create(t, userA, mb)
+		f.put(userA, mb, mb+"-1")
+		f.put(userA, mb, mb+"-2")
+	}
+	f.sync()
+	for _, mb := range boxes {
+		f.put(userA, mb, mb+"-new")
+		f.srv.Expunge(t, userA, mb, f.uidOf(userA, mb, mb+"-1"))
+	}
+
+	rec := imaptest.Record(t, f.srv)
+	f.addr = rec.Addr
+	var mu sync.Mutex
+	// changed holds the connections that selected a folder read-write:
+	// b's. Their EXAMINEs are the checks (a's are its scans).
+	changed := map[int]bool{}
+	fetches := 0
+	all := make(chan struct{})
+	together := false
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case e.Stage == imaptest.Received && e.Verb == "SELECT":
+			changed[e.Conn] = true
+		case e.Stage == imaptest.Received && e.Verb == "UID FETCH" && changed[e.Conn]:
+			if fetches++; fetches == len(boxes) {
+				close(all)
+			}
+		case e.Stage == imaptest.Answered && e.Verb == "EXAMINE" && changed[e.Conn] && strings.Contains(e.Line, `"One"`):
+			mu.Unlock()
+			select {
+			case <-all:
+				mu.Lock()
+				together = true
+				return imaptest.Action{}
+			case <-time.After(10 * time.Second):
+			}
+			mu.Lock()
+		}
+		return imaptest.Action{}
+	})
+	f.sync()
+	rec.Intercept(nil)
+	mu.Lock()
+	if !together {
+		t.Errorf("b's checks were not sent together\n%v", rec.SessionCommands())
+	}
+	mu.Unlock()
+	for _, mb := range boxes {
+		f.want(userB, mb, mb+"-2 -", mb+"-new -")
+	}
+	rec.Reset()
+	f.sync()
+	if n := rec.Count("EXAMINE") + rec.Count("SELECT"); n != 0 {
+		t.Errorf("the run after: %d folders selected, want none (every scan point moved past the run's changes)\n%v", n, rec.SessionCommands())
+	}
+}
+
 // TestSmallRunOpensFewConnections: a run with a little new mail in a few
 // folders logs in twice per account at most, though four connections
 // are allowed: more would cost the servers a login each and gain

@@ -2,6 +2,7 @@ package imapstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/emersion/go-imap/v2"
@@ -10,97 +11,101 @@ import (
 	"github.com/mailtwin/mailtwin/reconcile"
 )
 
-// AdvanceScanPoint checks, after a run changed mailbox, that the run's
-// own changes are all that changed it since k's point, and if so returns
-// the mailbox's UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ now (point's
-// Messages are left nil): the next run's scan point,
-// past the run's own APPENDs, MOVEs and STOREs (see
-// reconcile.ScanPointAdvancer). k.Messages are every message the run
-// left there, with its flags.
+// ObserveScanPoints implements reconcile.ScanPointAdvancer: for each
+// request, one EXAMINE of its mailbox and one UID FETCH of the flags
+// changed since its point (of every message when it has none). All of
+// them are sent before any answer is read, one round trip for every
+// folder: the server answers commands in order, so each FETCH reads
+// the mailbox the EXAMINE before it opened, and a FETCH behind an
+// EXAMINE that failed finds no mailbox selected and fails too (its
+// answer is not used). Without CONDSTORE nothing is sent and no
+// observation is Usable.
 //
-// One EXAMINE and one FETCH of the flags changed since k's point, sent
-// together: the count must equal k's, and every message changed since
-// must be one of k's with k's flags. With no point in k (a folder the run created, or
-// one the state did not trust), the FETCH reads every message's flags,
-// which must be exactly k's. Anything else, or no CONDSTORE: ok is
-// false, and k's point (if any) stays the one to scan from.
-//
-// A k with no UIDVALIDITY (a folder the run created and copied nothing
-// into) takes the folder's.
-func (s *Store) AdvanceScanPoint(ctx context.Context, mailbox string, k reconcile.Known) (point reconcile.Known, ok bool, err error) {
-	if !s.caps.Has(imap.CapCondStore) || k.UIDValidity == 0 && k.HighestModSeq != 0 {
-		return reconcile.Known{}, false, nil
+// It leaves the last mailbox selected read-only.
+func (s *Store) ObserveScanPoints(ctx context.Context, reqs []reconcile.ScanPointRequest) ([]reconcile.ScanPointObservation, error) {
+	obs := make([]reconcile.ScanPointObservation, len(reqs))
+	for i, r := range reqs {
+		obs[i].Since = reconcile.Known{UIDValidity: r.Since.UIDValidity, UIDNext: r.Since.UIDNext, HighestModSeq: r.Since.HighestModSeq}
 	}
-	err = s.run(ctx, fmt.Sprintf("check %q after the run", mailbox), func() error {
-		want := make(map[imap.UID]reconcile.Flags, len(k.Messages))
-		for _, m := range k.Messages {
-			want[imap.UID(m.UID)] = m.Flags
-		}
-		// The EXAMINE and the FETCH go out together, one round trip: the
-		// FETCH does not depend on the EXAMINE's answer (a FETCH
-		// CHANGEDSINCE of a folder nobody changed answers nothing), and
-		// if the EXAMINE fails no mailbox is selected, so the FETCH
-		// fails too and its answer is not used.
-		s.sel = selection{}
-		sel := s.c.Select(mailbox, &imap.SelectOptions{ReadOnly: true, CondStore: true})
-		var cmd *imapclient.FetchCommand
-		if len(want) > 0 {
-			// ChangedSince 0 is left out: every message.
-			cmd = s.c.Fetch(imap.UIDSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, ChangedSince: k.HighestModSeq})
-		}
-		data, err := sel.Wait()
-		if err != nil {
-			if cmd != nil {
-				cmd.Close()
-			}
-			return fmt.Errorf("examine: %w", err)
-		}
-		s.sel = selection{name: mailbox, readOnly: true, data: *data}
-		if k.UIDValidity != 0 && data.UIDValidity != k.UIDValidity || data.HighestModSeq == 0 || int(data.NumMessages) != len(k.Messages) {
-			if cmd != nil {
-				return cmd.Close()
-			}
+	if len(reqs) == 0 {
+		return obs, nil
+	}
+	op := fmt.Sprintf("check %q after the run", reqs[0].Mailbox)
+	if len(reqs) > 1 {
+		op = fmt.Sprintf("check %d folders after the run", len(reqs))
+	}
+	err := s.run(ctx, op, func() error {
+		if !s.caps.Has(imap.CapCondStore) {
 			return nil
 		}
-		seen := map[imap.UID]bool{}
-		if cmd != nil {
-			for m := cmd.Next(); m != nil; m = cmd.Next() {
+		type sent struct {
+			sel   *imapclient.SelectCommand
+			fetch *imapclient.FetchCommand
+		}
+		cmds := make([]sent, len(reqs))
+		s.sel = selection{}
+		for i, r := range reqs {
+			// ChangedSince 0 is left out: every message.
+			cmds[i] = sent{
+				sel:   s.c.Select(r.Mailbox, &imap.SelectOptions{ReadOnly: true, CondStore: true}),
+				fetch: s.c.Fetch(imap.UIDSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, ChangedSince: r.Since.HighestModSeq}),
+			}
+		}
+		var connErr error
+		for i, c := range cmds {
+			data, err := c.sel.Wait()
+			if err != nil {
+				c.fetch.Close()
+				if !isRefusal(err) && connErr == nil {
+					connErr = fmt.Errorf("examine %q: %w", reqs[i].Mailbox, err)
+				}
+				continue
+			}
+			if i == len(cmds)-1 {
+				s.sel = selection{name: reqs[i].Mailbox, readOnly: true, data: *data}
+			}
+			o := &obs[i]
+			o.UIDValidity, o.UIDNext, o.HighestModSeq = data.UIDValidity, reconcile.UID(data.UIDNext), data.HighestModSeq
+			o.NumMessages = int(data.NumMessages)
+			usable := true
+			for m := c.fetch.Next(); m != nil; m = c.fetch.Next() {
 				r, err := readScanItems(m)
 				if err != nil {
-					cmd.Close()
-					return err
+					usable = false
+					continue
 				}
 				if r.uid == 0 {
 					continue
 				}
-				fl, known := want[r.uid]
-				if !known || !r.hasFlags || !fl.Equal(reconcile.NewFlags(r.flags...)) {
-					seen = nil // changed by someone else: keep k's point
-				} else if seen != nil {
-					seen[r.uid] = true
+				if !r.hasFlags {
+					usable = false
 				}
+				o.Changed = append(o.Changed, reconcile.Message{UID: reconcile.UID(r.uid), Flags: reconcile.NewFlags(r.flags...)})
 			}
-			if err := cmd.Close(); err != nil {
-				return err
+			if err := c.fetch.Close(); err != nil {
+				if data.NumMessages != 0 {
+					usable = false
+					if !isRefusal(err) && connErr == nil {
+						connErr = fmt.Errorf("fetch from %q: %w", reqs[i].Mailbox, err)
+					}
+				}
+				// An empty folder has no message 1: a server may refuse
+				// the FETCH of 1:*, and there is nothing to read.
+				o.Changed = nil
 			}
-			if seen == nil {
-				return nil
-			}
+			o.Usable = usable
 		}
-		// A message the run added has a mod-sequence above k's point, so
-		// it was in the FETCH; one missing is not there. Without a
-		// point, the FETCH had them all.
-		for u := range want {
-			if (k.HighestModSeq == 0 || reconcile.UID(u) >= k.UIDNext) && !seen[u] {
-				return nil
-			}
-		}
-		point = reconcile.Known{UIDValidity: data.UIDValidity, UIDNext: reconcile.UID(data.UIDNext), HighestModSeq: data.HighestModSeq}
-		ok = true
-		return nil
+		return connErr
 	})
 	if err != nil {
-		return reconcile.Known{}, false, err
+		return nil, err
 	}
-	return point, ok, nil
+	return obs, nil
+}
+
+// isRefusal reports whether err is the server's NO or BAD for one
+// command, which leaves the connection usable.
+func isRefusal(err error) bool {
+	var ierr *imap.Error
+	return errors.As(err, &ierr)
 }

@@ -3,6 +3,7 @@ package imapstore_test
 import (
 	"bytes"
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/mailtwin/mailtwin/imapstore"
 	"github.com/mailtwin/mailtwin/internal/imaptest"
 	"github.com/mailtwin/mailtwin/reconcile"
 )
@@ -76,7 +78,7 @@ func TestAdvanceScanPoint(t *testing.T) {
 			if tc.wrong {
 				expect.Messages[2].Flags = reconcile.NewFlags("$Other") // the message our STORE changed
 			}
-			pt, ok, err := st.AdvanceScanPoint(ctx, "Box", expect)
+			pt, ok, err := advanceScanPoint(ctx, st, "Box", expect)
 			next, modseq := pt.UIDNext, pt.HighestModSeq
 			if err != nil {
 				t.Fatal(err)
@@ -132,12 +134,92 @@ func TestAdvanceScanPointOneRoundTrip(t *testing.T) {
 		}
 		return imaptest.Action{}
 	})
-	_, ok, err := st.AdvanceScanPoint(ctx, "Box", expect)
+	_, ok, err := advanceScanPoint(ctx, st, "Box", expect)
 	rec.Intercept(nil)
 	if err != nil || !ok {
 		t.Fatalf("AdvanceScanPoint = %v, %v; want ok", ok, err)
 	}
 	if !early.Load() {
 		t.Errorf("the FETCH CHANGEDSINCE was sent after the EXAMINE's answer: two round trips, want one")
+	}
+}
+
+// advanceScanPoint reads mailbox for the check of k's scan point and
+// decides it, as a run does at its end.
+func advanceScanPoint(ctx context.Context, st *imapstore.Store, mailbox string, k reconcile.Known) (reconcile.Known, bool, error) {
+	obs, err := st.ObserveScanPoints(ctx, []reconcile.ScanPointRequest{{Mailbox: mailbox, Since: k}})
+	if err != nil {
+		return reconcile.Known{}, false, err
+	}
+	pt, ok := obs[0].Advance(k)
+	return pt, ok, nil
+}
+
+// TestObserveScanPointsOneRoundTrip: the checks of several folders go
+// out together: the recorder holds the first EXAMINE's answer until the
+// last folder's FETCH has come, which a Store that waited for each
+// answer would never send. A folder the server refuses to open comes
+// back not usable, the others as they are. (Dovecot only: imapmemserver
+// has no CONDSTORE, and nothing is sent without it.)
+func TestObserveScanPointsOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	srv := imaptest.StartDovecot(t, "alice")
+	boxes := []string{"One", "Two", "Three"}
+	for _, mb := range boxes {
+		srv.Create(t, "alice", mb)
+	}
+	srv.Append(t, "alice", "One", msg(1))
+	srv.Append(t, "alice", "Three", msg(3), imap.FlagSeen)
+	srv.Append(t, "alice", "Three", msg(4))
+	rec := imaptest.Record(t, srv)
+	st := open(t, rec.Server(), "alice")
+	ctx := context.Background()
+	var mu sync.Mutex
+	fetches := 0
+	all := make(chan struct{})
+	early := false
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		switch {
+		case e.Stage == imaptest.Received && e.Verb == "UID FETCH":
+			mu.Lock()
+			if fetches++; fetches == len(boxes) {
+				close(all)
+			}
+			mu.Unlock()
+		case e.Stage == imaptest.Received && e.Verb == "EXAMINE" && strings.Contains(e.Line, `"Two"`):
+			return imaptest.Action{Do: imaptest.Refuse, Text: "not now"}
+		case e.Stage == imaptest.Answered && e.Verb == "EXAMINE" && strings.Contains(e.Line, `"One"`):
+			select {
+			case <-all:
+				mu.Lock()
+				early = true
+				mu.Unlock()
+			case <-time.After(10 * time.Second):
+			}
+		}
+		return imaptest.Action{}
+	})
+	reqs := make([]reconcile.ScanPointRequest, len(boxes))
+	for i, mb := range boxes {
+		reqs[i] = reconcile.ScanPointRequest{Mailbox: mb}
+	}
+	obs, err := st.ObserveScanPoints(ctx, reqs)
+	rec.Intercept(nil)
+	if err != nil {
+		t.Fatalf("ObserveScanPoints = %v", err)
+	}
+	mu.Lock()
+	if !early {
+		t.Errorf("the FETCHes were not all sent before the first answer:\n%s", strings.Join(rec.Commands(), "\n"))
+	}
+	mu.Unlock()
+	if !obs[0].Usable || obs[0].NumMessages != 1 || len(obs[0].Changed) != 1 {
+		t.Errorf("One: %+v, want usable, 1 message read", obs[0])
+	}
+	if obs[1].Usable {
+		t.Errorf("Two, refused: %+v, want not usable", obs[1])
+	}
+	if !obs[2].Usable || obs[2].NumMessages != 2 || len(obs[2].Changed) != 2 || !obs[2].Changed[0].Flags.Equal(reconcile.NewFlags(`\Seen`)) {
+		t.Errorf("Three: %+v, want usable, 2 messages read, the first \\Seen", obs[2])
 	}
 }

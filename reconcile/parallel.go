@@ -276,7 +276,8 @@ func (p *pool) run(ctx context.Context, n, workers int, sides func(i int) []Side
 // where the check finds it holds exactly its records. A check that
 // fails or cannot be made leaves the point Next set, which stays right.
 //
-// The checks of several folders run at once, on the connections of pl.
+// Each connection of pl reads its share of the folders in one round
+// trip (ObserveScanPoints).
 func advanceScanPointsOn(ctx context.Context, p *Plan, outcomes []Outcome, pl *pool, st *State) {
 	changed := [2]map[string]bool{{}, {}}
 	for i := range p.Actions {
@@ -316,15 +317,30 @@ func advanceScanPointsOn(ctx context.Context, p *Plan, outcomes []Outcome, pl *p
 	}
 	var wg sync.WaitGroup
 	for s := range 2 {
+		// One share of the folders per worker, each read in one go.
+		n := min(len(jobs[s]), pl.workers(Side(s)))
+		shares := make([][]job, n)
+		for i, j := range jobs[s] {
+			shares[i%n] = append(shares[i%n], j)
+		}
 		wg.Go(func() {
-			pl.run(ctx, len(jobs[s]), pl.workers(Side(s)), func(int) []Side { return []Side{Side(s)} }, func(i, _ int, stores [2]Mailstore) {
-				j := jobs[s][i]
+			pl.run(ctx, n, n, func(int) []Side { return []Side{Side(s)} }, func(i, _ int, stores [2]Mailstore) {
 				adv, ok := stores[s].(ScanPointAdvancer)
 				if !ok {
 					return
 				}
-				if pt, ok, err := adv.AdvanceScanPoint(ctx, j.ss.Mailbox, j.k); err == nil && ok {
-					j.ss.UIDValidity, j.ss.UIDNext, j.ss.HighestModSeq = pt.UIDValidity, pt.UIDNext, pt.HighestModSeq
+				reqs := make([]ScanPointRequest, len(shares[i]))
+				for r, j := range shares[i] {
+					reqs[r] = ScanPointRequest{Mailbox: j.ss.Mailbox, Since: j.k}
+				}
+				obs, err := adv.ObserveScanPoints(ctx, reqs)
+				if err != nil {
+					return
+				}
+				for r, j := range shares[i] {
+					if pt, ok := obs[r].Advance(j.k); ok {
+						j.ss.UIDValidity, j.ss.UIDNext, j.ss.HighestModSeq = pt.UIDValidity, pt.UIDNext, pt.HighestModSeq
+					}
 				}
 			})
 		})

@@ -11,14 +11,88 @@ import (
 // past a run's own changes: a run that appended to a folder would
 // otherwise read those messages again on its next run, since they came
 // after the listing's point.
+//
+// It reads the folders the run changed (ObserveScanPoints); whether a
+// point may move is the observation's Advance, decided by the run.
 type ScanPointAdvancer interface {
-	// AdvanceScanPoint checks that mailbox holds exactly k.Messages (every
-	// message the run left there, with its flags) and that nothing else
-	// changed it since k's point; ok reports that it does, with the
-	// folder's UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ now as the new
-	// point. A k without a point may have no UIDVALIDITY either (a
-	// folder the run created and put nothing in).
-	AdvanceScanPoint(ctx context.Context, mailbox string, k Known) (point Known, ok bool, err error)
+	// ObserveScanPoints reads each folder of reqs as it is now: its
+	// UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and message count, and every
+	// message changed since the request's Since (every message when
+	// its HighestModSeq is 0), with its flags. The reads go together,
+	// one round trip for them all. An observation comes back for each
+	// request, in order; one the server could not give (no CONDSTORE,
+	// a folder it refused to open) is not Usable. The error is the
+	// connection's, for all of them.
+	ObserveScanPoints(ctx context.Context, reqs []ScanPointRequest) ([]ScanPointObservation, error)
+}
+
+// ScanPointRequest asks ObserveScanPoints for Mailbox, read from Since's
+// point.
+type ScanPointRequest struct {
+	Mailbox string
+	Since   Known
+}
+
+// ScanPointObservation is a folder as ObserveScanPoint read it after a
+// run's changes.
+type ScanPointObservation struct {
+	// Usable is false where the folder could not be read as needed
+	// (no CONDSTORE, a message answered without its flags): no point
+	// then moves.
+	Usable bool
+	// Since is the point changes were read from: only its
+	// HighestModSeq counts.
+	Since         Known
+	UIDValidity   uint32
+	UIDNext       UID
+	HighestModSeq uint64
+	NumMessages   int
+	// Changed holds every message changed since Since's HighestModSeq
+	// (every message when that is 0), with its flags.
+	Changed []Message
+}
+
+// Advance decides, for a folder side whose records after the run are
+// k.Messages (every message the run left there, with its flags) and
+// whose point is k's, whether the run's own changes are all that
+// changed it since k's point; ok reports that they are, with the
+// folder's UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ as observed as the
+// new point (its Messages left nil). A k with no UIDVALIDITY (a folder
+// the run created and put nothing in) takes the folder's; a k without
+// a point must hold exactly the folder's messages.
+//
+// That is so when the folder holds as many messages as k, and every
+// message changed since k's point is one of k's with k's flags; a
+// message the run added has a mod-sequence above k's point, so it must
+// be among them (without a point, every message must be).
+func (o *ScanPointObservation) Advance(k Known) (point Known, ok bool) {
+	switch {
+	case !o.Usable,
+		k.UIDValidity == 0 && k.HighestModSeq != 0,
+		o.Since.HighestModSeq != 0 && o.Since.HighestModSeq != k.HighestModSeq,
+		k.UIDValidity != 0 && o.UIDValidity != k.UIDValidity,
+		o.HighestModSeq == 0,
+		o.NumMessages != len(k.Messages):
+		return Known{}, false
+	}
+	want := make(map[UID]Flags, len(k.Messages))
+	for _, m := range k.Messages {
+		want[m.UID] = m.Flags
+	}
+	seen := make(map[UID]bool, len(o.Changed))
+	for _, m := range o.Changed {
+		fl, known := want[m.UID]
+		if !known || !fl.Equal(m.Flags) {
+			return Known{}, false // changed by someone else
+		}
+		seen[m.UID] = true
+	}
+	for u := range want {
+		if (k.HighestModSeq == 0 || u >= k.UIDNext) && !seen[u] {
+			return Known{}, false
+		}
+	}
+	return Known{UIDValidity: o.UIDValidity, UIDNext: o.UIDNext, HighestModSeq: o.HighestModSeq}, true
 }
 
 // setScanPoints decides, for each folder of st and each side, whether the

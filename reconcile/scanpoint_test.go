@@ -110,3 +110,71 @@ func TestScanPoints(t *testing.T) {
 		t.Errorf("the STORE on a failed: scan point a %d; want none", f.A.HighestModSeq)
 	}
 }
+
+// TestScanPointObservationAdvance: the decision on a folder read after
+// the run, one row per way the check can go.
+func TestScanPointObservationAdvance(t *testing.T) {
+	seen, flagged := reconcile.NewFlags(`\Seen`), reconcile.NewFlags(`\Flagged`)
+	// k: the run left messages 1 (\Seen), 2 and 5 (\Flagged, appended
+	// by the run) in a folder whose point was UIDNEXT 5, HIGHESTMODSEQ
+	// 40.
+	k := reconcile.Known{UIDValidity: 7, UIDNext: 5, HighestModSeq: 40, Messages: []reconcile.Message{
+		{UID: 1, Flags: seen}, {UID: 2}, {UID: 5, Flags: flagged},
+	}}
+	ours := func() reconcile.ScanPointObservation {
+		return reconcile.ScanPointObservation{
+			Usable: true, Since: reconcile.Known{UIDValidity: 7, UIDNext: 5, HighestModSeq: 40},
+			UIDValidity: 7, UIDNext: 6, HighestModSeq: 45, NumMessages: 3,
+			// the run's STORE on 1, and its APPEND of 5
+			Changed: []reconcile.Message{{UID: 1, Flags: seen}, {UID: 5, Flags: flagged}},
+		}
+	}
+	tests := []struct {
+		name   string
+		change func(o *reconcile.ScanPointObservation, k *reconcile.Known)
+		want   bool
+	}{
+		{"only the run's changes", func(*reconcile.ScanPointObservation, *reconcile.Known) {}, true},
+		{"not usable", func(o *reconcile.ScanPointObservation, _ *reconcile.Known) { o.Usable = false }, false},
+		{"read from another point", func(o *reconcile.ScanPointObservation, _ *reconcile.Known) { o.Since.HighestModSeq = 41 }, false},
+		{"read from no point: every message, all the run's", func(o *reconcile.ScanPointObservation, _ *reconcile.Known) {
+			o.Since.HighestModSeq = 0
+			o.Changed = []reconcile.Message{{UID: 1, Flags: seen}, {UID: 2}, {UID: 5, Flags: flagged}}
+		}, true},
+		{"UIDVALIDITY changed", func(o *reconcile.ScanPointObservation, _ *reconcile.Known) { o.UIDValidity = 8 }, false},
+		{"no HIGHESTMODSEQ", func(o *reconcile.ScanPointObservation, _ *reconcile.Known) { o.HighestModSeq = 0 }, false},
+		{"one message more", func(o *reconcile.ScanPointObservation, _ *reconcile.Known) { o.NumMessages = 4 }, false},
+		{"someone else changed a flag", func(o *reconcile.ScanPointObservation, _ *reconcile.Known) {
+			o.Changed = append(o.Changed, reconcile.Message{UID: 2, Flags: flagged})
+		}, false},
+		{"someone else added a message", func(o *reconcile.ScanPointObservation, _ *reconcile.Known) {
+			o.Changed = append(o.Changed, reconcile.Message{UID: 6})
+		}, false},
+		{"the run's message not there", func(o *reconcile.ScanPointObservation, _ *reconcile.Known) { o.Changed = o.Changed[:1] }, false},
+		{"k without a point: must hold exactly the folder", func(o *reconcile.ScanPointObservation, k *reconcile.Known) {
+			k.HighestModSeq = 0
+			o.Since.HighestModSeq = 0
+			o.Changed = []reconcile.Message{{UID: 1, Flags: seen}, {UID: 2}, {UID: 5, Flags: flagged}}
+		}, true},
+		{"k without a point, read from one", func(_ *reconcile.ScanPointObservation, k *reconcile.Known) { k.HighestModSeq = 0 }, false},
+		{"k of a folder the run created: takes its UIDVALIDITY", func(o *reconcile.ScanPointObservation, k *reconcile.Known) {
+			k.UIDValidity, k.UIDNext, k.HighestModSeq, k.Messages = 0, 0, 0, nil
+			o.Since = reconcile.Known{}
+			o.NumMessages, o.Changed = 0, nil
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, kk := ours(), k
+			kk.Messages = append([]reconcile.Message(nil), k.Messages...)
+			tt.change(&o, &kk)
+			pt, ok := o.Advance(kk)
+			if ok != tt.want {
+				t.Fatalf("Advance = %v, want %v", ok, tt.want)
+			}
+			if ok && (pt.UIDValidity != o.UIDValidity || pt.UIDNext != o.UIDNext || pt.HighestModSeq != o.HighestModSeq || pt.Messages != nil) {
+				t.Errorf("Advance point = %+v, want the folder's as read (%d, %d, %d)", pt, o.UIDValidity, o.UIDNext, o.HighestModSeq)
+			}
+		})
+	}
+}
