@@ -120,3 +120,87 @@ func TestChangeMessagesOutcomes(t *testing.T) {
 		}
 	})
 }
+
+// TestChangeMessagesSelectAhead: where another mailbox is selected, the
+// changes go out with an UNSELECT and the SELECT, before the SELECT's
+// answer (held here until the UID EXPUNGE arrives). And where that
+// SELECT fails, nothing reaches the mailbox selected before: the
+// recorder refuses the SELECT without the server seeing it, so the
+// server would still have Other selected but for the UNSELECT, and the
+// STOREs and the UID EXPUNGE would change Other's messages.
+func TestChangeMessagesSelectAhead(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t)
+		srv.Create(t, "alice", "Other")
+		o1 := srv.Append(t, "alice", "Other", msg(1))
+		o2 := srv.Append(t, "alice", "Other", msg(2))
+		u1 := srv.Append(t, "alice", "INBOX", msg(3))
+		u2 := srv.Append(t, "alice", "INBOX", msg(4))
+		if o1 != u1 || o2 != u2 {
+			t.Fatalf("Other's UIDs %d, %d and INBOX's %d, %d differ: the test needs them the same", o1, o2, u1, u2)
+		}
+		rec := imaptest.Record(t, srv)
+		var mu sync.Mutex
+		refuse := false
+		expunge := make(chan struct{})
+		var once sync.Once
+		ahead := false
+		rec.Intercept(func(e imaptest.Event) imaptest.Action {
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case e.Stage == imaptest.Received && e.Verb == "SELECT" && strings.Contains(e.Line, "INBOX") && refuse:
+				return imaptest.Action{Do: imaptest.Refuse, Text: "not today"}
+			case e.Stage == imaptest.Received && e.Verb == "UID EXPUNGE":
+				once.Do(func() { close(expunge) })
+			case e.Stage == imaptest.Answered && e.Verb == "SELECT" && strings.Contains(e.Line, "INBOX"):
+				mu.Unlock()
+				select {
+				case <-expunge:
+					mu.Lock()
+					ahead = true
+					return imaptest.Action{}
+				case <-time.After(10 * time.Second):
+				}
+				mu.Lock()
+			}
+			return imaptest.Action{}
+		})
+		st := open(t, rec.Server(), "alice")
+		ctx := context.Background()
+		change := []reconcile.FlagChange{{UIDs: []reconcile.UID{reconcile.UID(u1)}, Add: reconcile.NewFlags(`\Flagged`)}}
+
+		// Other selected, then INBOX changed: the SELECT's answer is
+		// not waited for.
+		if err := st.StoreFlags(ctx, "Other", []reconcile.UID{reconcile.UID(o1)}, reconcile.NewFlags(`\Seen`), nil); err != nil {
+			t.Fatal(err)
+		}
+		if fe, ee := st.ChangeMessages(ctx, "INBOX", change, []reconcile.UID{reconcile.UID(u2)}); fe != nil || ee != nil {
+			t.Fatalf("ChangeMessages() = %v, %v", fe, ee)
+		}
+		mu.Lock()
+		if !ahead {
+			t.Errorf("the changes waited for the SELECT's answer:\n%s", strings.Join(rec.Commands(), "\n"))
+		}
+		refuse = true
+		mu.Unlock()
+		if ms := srv.Messages(t, "alice", "INBOX"); len(ms) != 1 || !slices.Contains(ms[0].Flags, `\Flagged`) {
+			t.Fatalf("INBOX after ChangeMessages: %+v, want uid %d alone, \\Flagged", ms, u1)
+		}
+
+		// Other selected again, and INBOX's SELECT refused: Other keeps
+		// its messages and flags.
+		if err := st.StoreFlags(ctx, "Other", []reconcile.UID{reconcile.UID(o1)}, reconcile.NewFlags(`\Answered`), nil); err != nil {
+			t.Fatal(err)
+		}
+		fe, ee := st.ChangeMessages(ctx, "INBOX", []reconcile.FlagChange{{UIDs: []reconcile.UID{reconcile.UID(o1)}, Add: reconcile.NewFlags(`\Draft`)}}, []reconcile.UID{reconcile.UID(o2)})
+		if fe == nil || ee == nil || !strings.Contains(fe.Error(), "not today") {
+			t.Errorf("ChangeMessages() with its SELECT refused = %v, %v; want both to fail with the refusal", fe, ee)
+		}
+		ms := srv.Messages(t, "alice", "Other")
+		if got := uidsOf(ms); !slices.Equal(got, []uint32{o1, o2}) || slices.Contains(ms[0].Flags, `\Draft`) {
+			t.Errorf("Other after a refused SELECT of INBOX: %+v; want both messages, no \\Draft", ms)
+		}
+	})
+}

@@ -47,10 +47,8 @@ func (s *Store) StoreFlags(ctx context.Context, mailbox string, uids []reconcile
 // setting one at a time is the same as setting them together), and the
 // expunge as Expunge's STORE \Deleted and UID EXPUNGE; all of them are
 // sent before any answer is read, one round trip where they used to
-// take three. The SELECT is answered first: a STORE sent behind a
-// SELECT that fails would find no mailbox selected on a server that
-// keeps to RFC 3501, and on one that does not, the mailbox selected
-// before.
+// take four, the SELECT's included where that is safe (see
+// selectAhead).
 //
 // Without UIDPLUS the expunge waits for the flags, and goes as Expunge
 // does (a plain EXPUNGE, after checking that no other message is
@@ -70,7 +68,8 @@ func (s *Store) ChangeMessages(ctx context.Context, mailbox string, changes []re
 	}
 	var fe, ee error
 	err := s.mutate(ctx, op, func() error {
-		if _, err := s.selectMailbox(mailbox, true, false); err != nil {
+		selected, err := s.selectAhead(mailbox)
+		if err != nil {
 			return err
 		}
 		cmds := make([]*imapclient.FetchCommand, 0, len(order))
@@ -86,6 +85,17 @@ func (s *Store) ChangeMessages(ctx context.Context, mailbox string, changes []re
 		if len(del) > 0 && s.caps.Has(imap.CapUIDPlus) {
 			mark = s.c.Store(del, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil)
 			exp = s.c.UIDExpunge(del)
+		}
+		if err := selected(); err != nil {
+			// Nothing was selected: the commands behind fail, unread.
+			for _, c := range cmds {
+				c.Close()
+			}
+			if mark != nil {
+				mark.Close()
+				exp.Close()
+			}
+			return err
 		}
 		for _, c := range cmds {
 			if err := c.Close(); err != nil && fe == nil {
@@ -162,3 +172,38 @@ func flagSets(changes []reconcile.FlagChange) ([]flagKey, map[flagKey]*imap.UIDS
 }
 
 var _ reconcile.ChangeBatcher = (*Store)(nil)
+
+// selectAhead makes mailbox the selected one, read-write, for commands
+// that change it, and returns the wait for the SELECT's answer: the
+// commands may be sent before it comes. That is safe only where a
+// SELECT that fails leaves nothing selected, which RFC 3501 asks of a
+// server but one may not do (and keep the mailbox selected before):
+// so where another mailbox is selected, an UNSELECT goes first, and
+// without UNSELECT the SELECT is answered before selectAhead returns.
+// Where mailbox is selected already nothing is sent.
+func (s *Store) selectAhead(mailbox string) (wait func() error, err error) {
+	done := func() error { return nil }
+	if s.sel.name == mailbox && !s.sel.readOnly && s.c.State() == imap.ConnStateSelected {
+		if mb := s.c.Mailbox(); mb != nil && mb.Name == mailbox {
+			return done, nil
+		}
+	}
+	if s.c.State() == imap.ConnStateSelected || s.sel.name != "" {
+		if !s.caps.Has(imap.CapUnselect) {
+			_, err := s.selectMailbox(mailbox, true, true)
+			return done, err
+		}
+		// Its answer does not matter: the SELECT's does.
+		s.c.Unselect()
+	}
+	s.sel = selection{}
+	cmd := s.c.Select(mailbox, &imap.SelectOptions{CondStore: s.caps.Has(imap.CapCondStore)})
+	return func() error {
+		data, err := cmd.Wait()
+		if err != nil {
+			return fmt.Errorf("select: %w", err)
+		}
+		s.sel = selection{name: mailbox, data: *data}
+		return nil
+	}, nil
+}
