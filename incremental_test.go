@@ -207,7 +207,7 @@ func TestMovesOpenNoCopyConnection(t *testing.T) {
 	f.sync()
 	multi := 0
 	for _, s := range rec.Sessions() {
-		if len(s) > 2 && s[0] == "LOGIN" && s[1] == "APPEND" {
+		if len(s) >= 2 && s[0] == "LOGIN" && s[1] == "APPEND" {
 			multi++
 		}
 	}
@@ -265,6 +265,11 @@ func TestSmallNewMailTravelsWithTheScan(t *testing.T) {
 	}
 	if got := len(rec.BodyFetches()); got != len(folders) {
 		t.Errorf("%d body FETCHes, want %d (one per folder, with its scan)\n%v", got, len(folders), rec.BodyFetches())
+	}
+	// The bodies held go in one MULTIAPPEND per folder, even on a
+	// connection that has stored nothing yet (no 1, then 2).
+	if got := rec.Count("APPEND"); got != len(folders) {
+		t.Errorf("%d APPENDs, want %d (one per folder)\n%v", got, len(folders), rec.SessionCommands())
 	}
 	for _, mb := range folders {
 		f.want(userB, mb, mb+"-n1 -", mb+"-n2 -", mb+"-n3 -", mb+"-old -")

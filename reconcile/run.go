@@ -634,7 +634,10 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 			if prev != nil {
 				// One copy at a time per worker: two, in opposite
 				// directions, could each hold the connection the
-				// other's APPENDs wait for.
+				// other's APPENDs wait for. Waiting here, not in the
+				// copy, also keeps a worker from taking lanes faster
+				// than it copies them, which would leave the other
+				// workers without.
 				<-prev
 			}
 			go func() {
@@ -726,14 +729,20 @@ func runBatch(ctx context.Context, acts []Action, g []int, stores [2]Mailstore, 
 		}
 	case Copy:
 		var fetch fetchFunc
+		limit := wins.of(st)
 		if pf.has(acts, g) {
 			fetch = func(_ context.Context, mailbox string, uids []UID, fn func(FetchedMessage) error) error {
 				return pf.fetch(first.Side.Other(), mailbox, uids, fn)
 			}
+			// Bodies read with the scan are few and small (see
+			// prefetch.go): they go in one command, however new the
+			// connection, rather than one, then two, then four; the
+			// connection's limit grows by them as by any.
+			limit.limit = max(limit.n(), min(len(g), maxInFlight))
 		} else {
 			fetch = stores[first.Side.Other()].Fetch
 		}
-		copyBatch(ctx, acts, g, fetch, st, out, wins.of(st), stop)
+		copyBatch(ctx, acts, g, fetch, st, out, limit, stop)
 	}
 }
 
@@ -925,7 +934,8 @@ const maxInFlight = 32
 // few. A target connection keeps its limit from one copy to the next
 // (windows): once it has stored messages, the next folder's copy does
 // not start again from one, which for a folder of three new messages
-// would mean three APPENDs, one after the other, instead of one.
+// would mean three APPENDs, one after the other, instead of one. A
+// copy of bodies read with the scan raises it to their number first.
 type inFlightLimit struct{ limit int }
 
 // windows holds the inFlightLimit of each target connection of a run.
