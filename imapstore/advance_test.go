@@ -17,8 +17,9 @@ import (
 )
 
 // TestAdvanceScanPoint: after "our" changes to a folder (appends and a
-// flag store through the Store), AdvanceScanPoint with the messages we
-// expect moves the point to the folder's UIDNEXT and HIGHESTMODSEQ now.
+// flag store through the Store), the check (ObserveScanPoints, then
+// Advance) with the messages we expect moves the point to the folder's
+// UIDNEXT and HIGHESTMODSEQ now.
 // Any change by someone else since the point (a flag, a new message, an
 // expunge), or a wrong expectation, refuses: the old point stays. With
 // no point it checks every message's flags. Dovecot (CONDSTORE).
@@ -84,7 +85,7 @@ func TestAdvanceScanPoint(t *testing.T) {
 				t.Fatal(err)
 			}
 			if ok != tc.wantOK {
-				t.Fatalf("AdvanceScanPoint ok = %v, want %v", ok, tc.wantOK)
+				t.Fatalf("the check ok = %v, want %v", ok, tc.wantOK)
 			}
 			if ok {
 				now := folder(t, st, "Box")
@@ -137,7 +138,7 @@ func TestAdvanceScanPointOneRoundTrip(t *testing.T) {
 	_, ok, err := advanceScanPoint(ctx, st, "Box", expect)
 	rec.Intercept(nil)
 	if err != nil || !ok {
-		t.Fatalf("AdvanceScanPoint = %v, %v; want ok", ok, err)
+		t.Fatalf("the check = %v, %v; want ok", ok, err)
 	}
 	if !early.Load() {
 		t.Errorf("the FETCH CHANGEDSINCE was sent after the EXAMINE's answer: two round trips, want one")
