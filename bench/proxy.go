@@ -118,6 +118,17 @@ func (d *delayedWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// link returns what one direction of the proxy writes to on its way to
+// w: w itself, or, with a delay, a delayedWriter, which flush empties
+// (call it before w is closed).
+func (p *proxy) link(w io.Writer) (to io.Writer, flush func()) {
+	if p.delay == 0 {
+		return w, func() {}
+	}
+	d := newDelayedWriter(w, p.delay)
+	return d, d.close
+}
+
 // close passes on what is held back, then returns.
 func (d *delayedWriter) close() {
 	close(d.ch)
@@ -251,12 +262,8 @@ func (c countWriter) Write(b []byte) (int, error) {
 func (p *proxy) fromClient(client, server net.Conn, id int) {
 	r := bufio.NewReaderSize(client, 64<<10)
 	var sent, appendBytes int64
-	var to io.Writer = server
-	if p.delay > 0 {
-		d := newDelayedWriter(server, p.delay)
-		defer d.close()
-		to = d
-	}
+	to, flush := p.link(server)
+	defer flush()
 	w := countWriter{to, &sent}
 	local := counts{Verbs: map[string]int{}}
 	defer func() {
@@ -314,12 +321,8 @@ func (p *proxy) fromClient(client, server net.Conn, id int) {
 func (p *proxy) fromServer(server, client net.Conn, id int) {
 	r := bufio.NewReaderSize(server, 64<<10)
 	var recv, lits int64
-	var to io.Writer = client
-	if p.delay > 0 {
-		d := newDelayedWriter(client, p.delay)
-		defer d.close()
-		to = d
-	}
+	to, flush := p.link(client)
+	defer flush()
 	w := countWriter{to, &recv}
 	defer func() {
 		p.mu.Lock()
