@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -349,40 +350,26 @@ func TestCopiesRunWithTheNextFolderChanges(t *testing.T) {
 
 	rec := imaptest.Record(t, f.srv)
 	f.addr = rec.Addr
-	var mu sync.Mutex
-	expunges := 0
-	both := make(chan struct{})
-	heldAppend := false
+	var expunges atomic.Int32
+	both := imaptest.NewGate() // b's two UID EXPUNGEs have come
 	rec.Intercept(func(e imaptest.Event) imaptest.Action {
 		if e.Stage != imaptest.Received {
 			return imaptest.Action{}
 		}
-		mu.Lock()
 		switch e.Verb {
 		case "UID EXPUNGE":
-			if expunges++; expunges == 2 {
-				close(both)
+			if expunges.Add(1) == 2 {
+				both.Open()
 			}
 		case "APPEND":
-			mu.Unlock()
-			select {
-			case <-both:
-			case <-time.After(30 * time.Second):
-				mu.Lock()
-				heldAppend = true
-				mu.Unlock()
-			}
-			return imaptest.Action{}
+			both.Wait(30 * time.Second)
 		}
-		mu.Unlock()
 		return imaptest.Action{}
 	})
 	f.sync()
-	mu.Lock()
-	if heldAppend {
+	if both.Held() {
 		t.Errorf("b's second folder waited for the copies into the first\n%v", rec.SessionCommands())
 	}
-	mu.Unlock()
 	for _, mb := range []string{"One", "Two"} {
 		f.want(userB, mb, mb+"-2 -", mb+"-new -")
 	}
@@ -418,38 +405,29 @@ func TestScanPointChecksInOneRoundTrip(t *testing.T) {
 	// b's. Their EXAMINEs are the checks (a's are its scans).
 	changed := map[int]bool{}
 	fetches := 0
-	all := make(chan struct{})
-	together := false
+	all := imaptest.NewGate() // every check's FETCH has come
 	rec.Intercept(func(e imaptest.Event) imaptest.Action {
 		mu.Lock()
-		defer mu.Unlock()
+		ours := changed[e.Conn]
 		switch {
 		case e.Stage == imaptest.Received && e.Verb == "SELECT":
 			changed[e.Conn] = true
-		case e.Stage == imaptest.Received && e.Verb == "UID FETCH" && changed[e.Conn]:
+		case e.Stage == imaptest.Received && e.Verb == "UID FETCH" && ours:
 			if fetches++; fetches == len(boxes) {
-				close(all)
+				all.Open()
 			}
-		case e.Stage == imaptest.Answered && e.Verb == "EXAMINE" && changed[e.Conn] && strings.Contains(e.Line, `"One"`):
-			mu.Unlock()
-			select {
-			case <-all:
-				mu.Lock()
-				together = true
-				return imaptest.Action{}
-			case <-time.After(10 * time.Second):
-			}
-			mu.Lock()
+		}
+		mu.Unlock()
+		if e.Stage == imaptest.Answered && e.Verb == "EXAMINE" && ours && strings.Contains(e.Line, `"One"`) {
+			all.Wait(10 * time.Second)
 		}
 		return imaptest.Action{}
 	})
 	f.sync()
 	rec.Intercept(nil)
-	mu.Lock()
-	if !together {
+	if all.Held() {
 		t.Errorf("b's checks were not sent together\n%v", rec.SessionCommands())
 	}
-	mu.Unlock()
 	for _, mb := range boxes {
 		f.want(userB, mb, mb+"-2 -", mb+"-new -")
 	}

@@ -175,28 +175,18 @@ func TestObserveScanPointsOneRoundTrip(t *testing.T) {
 	rec := imaptest.Record(t, srv)
 	st := open(t, rec.Server(), "alice")
 	ctx := context.Background()
-	var mu sync.Mutex
-	fetches := 0
-	all := make(chan struct{})
-	early := false
+	var fetches atomic.Int32
+	all := imaptest.NewGate() // every FETCH has come
 	rec.Intercept(func(e imaptest.Event) imaptest.Action {
 		switch {
 		case e.Stage == imaptest.Received && e.Verb == "UID FETCH":
-			mu.Lock()
-			if fetches++; fetches == len(boxes) {
-				close(all)
+			if fetches.Add(1) == int32(len(boxes)) {
+				all.Open()
 			}
-			mu.Unlock()
 		case e.Stage == imaptest.Received && e.Verb == "EXAMINE" && strings.Contains(e.Line, `"Two"`):
 			return imaptest.Action{Do: imaptest.Refuse, Text: "not now"}
 		case e.Stage == imaptest.Answered && e.Verb == "EXAMINE" && strings.Contains(e.Line, `"One"`):
-			select {
-			case <-all:
-				mu.Lock()
-				early = true
-				mu.Unlock()
-			case <-time.After(10 * time.Second):
-			}
+			all.Wait(10 * time.Second)
 		}
 		return imaptest.Action{}
 	})
@@ -209,11 +199,9 @@ func TestObserveScanPointsOneRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ObserveScanPoints = %v", err)
 	}
-	mu.Lock()
-	if !early {
+	if all.Held() {
 		t.Errorf("the FETCHes were not all sent before the first answer:\n%s", strings.Join(rec.Commands(), "\n"))
 	}
-	mu.Unlock()
 	if !obs[0].Usable || obs[0].NumMessages != 1 || len(obs[0].Changed) != 1 {
 		t.Errorf("One: %+v, want usable, 1 message read", obs[0])
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,22 +29,13 @@ func TestChangeMessagesOneRoundTrip(t *testing.T) {
 		u3 := srv.Append(t, "alice", "INBOX", msg(3))
 		u4 := srv.Append(t, "alice", "INBOX", msg(4))
 		rec := imaptest.Record(t, srv)
-		expunge := make(chan struct{})
-		var once sync.Once
-		var mu sync.Mutex
-		heldTooLong := false
+		expunge := imaptest.NewGate()
 		rec.Intercept(func(e imaptest.Event) imaptest.Action {
 			switch {
 			case e.Stage == imaptest.Received && e.Verb == "UID EXPUNGE":
-				once.Do(func() { close(expunge) })
+				expunge.Open()
 			case e.Stage == imaptest.Answered && e.Verb == "UID STORE":
-				select {
-				case <-expunge:
-				case <-time.After(10 * time.Second):
-					mu.Lock()
-					heldTooLong = true
-					mu.Unlock()
-				}
+				expunge.Wait(10 * time.Second)
 			}
 			return imaptest.Action{}
 		})
@@ -55,11 +47,9 @@ func TestChangeMessagesOneRoundTrip(t *testing.T) {
 		if flagsErr != nil || expungeErr != nil {
 			t.Fatalf("ChangeMessages() = %v, %v", flagsErr, expungeErr)
 		}
-		mu.Lock()
-		if heldTooLong {
+		if expunge.Held() {
 			t.Errorf("the UID EXPUNGE was sent only after a STORE's answer:\n%s", strings.Join(rec.Commands(), "\n"))
 		}
-		mu.Unlock()
 		ms := srv.Messages(t, "alice", "INBOX")
 		if got := uidsOf(ms); !slices.Equal(got, []uint32{u1, u2, u4}) {
 			t.Fatalf("after ChangeMessages: uids %v, want [%d %d %d]", got, u1, u2, u4)
@@ -141,29 +131,16 @@ func TestChangeMessagesSelectAhead(t *testing.T) {
 			t.Fatalf("Other's UIDs %d, %d and INBOX's %d, %d differ: the test needs them the same", o1, o2, u1, u2)
 		}
 		rec := imaptest.Record(t, srv)
-		var mu sync.Mutex
-		refuse := false
-		expunge := make(chan struct{})
-		var once sync.Once
-		ahead := false
+		var refuse atomic.Bool
+		expunge := imaptest.NewGate()
 		rec.Intercept(func(e imaptest.Event) imaptest.Action {
-			mu.Lock()
-			defer mu.Unlock()
 			switch {
-			case e.Stage == imaptest.Received && e.Verb == "SELECT" && strings.Contains(e.Line, "INBOX") && refuse:
+			case e.Stage == imaptest.Received && e.Verb == "SELECT" && strings.Contains(e.Line, "INBOX") && refuse.Load():
 				return imaptest.Action{Do: imaptest.Refuse, Text: "not today"}
 			case e.Stage == imaptest.Received && e.Verb == "UID EXPUNGE":
-				once.Do(func() { close(expunge) })
+				expunge.Open()
 			case e.Stage == imaptest.Answered && e.Verb == "SELECT" && strings.Contains(e.Line, "INBOX"):
-				mu.Unlock()
-				select {
-				case <-expunge:
-					mu.Lock()
-					ahead = true
-					return imaptest.Action{}
-				case <-time.After(10 * time.Second):
-				}
-				mu.Lock()
+				expunge.Wait(10 * time.Second)
 			}
 			return imaptest.Action{}
 		})
@@ -179,12 +156,10 @@ func TestChangeMessagesSelectAhead(t *testing.T) {
 		if fe, ee := st.ChangeMessages(ctx, "INBOX", change, []reconcile.UID{reconcile.UID(u2)}); fe != nil || ee != nil {
 			t.Fatalf("ChangeMessages() = %v, %v", fe, ee)
 		}
-		mu.Lock()
-		if !ahead {
+		if expunge.Held() {
 			t.Errorf("the changes waited for the SELECT's answer:\n%s", strings.Join(rec.Commands(), "\n"))
 		}
-		refuse = true
-		mu.Unlock()
+		refuse.Store(true)
 		if ms := srv.Messages(t, "alice", "INBOX"); len(ms) != 1 || !slices.Contains(ms[0].Flags, `\Flagged`) {
 			t.Fatalf("INBOX after ChangeMessages: %+v, want uid %d alone, \\Flagged", ms, u1)
 		}

@@ -14,6 +14,9 @@
 // clients send (never bodies or passwords), so a test can assert what
 // the code under test did on the wire: Count("APPEND"), BodyFetches().
 //
+// Gate holds an interceptor until another command has come, for the
+// tests that a client sends commands together.
+//
 // StartTokenServer starts an OAuth2 provider on loopback (a refresh
 // grant token endpoint and an introspection endpoint, with revocation and
 // refresh token rotation), and StartDovecotOAuth2 a Dovecot whose oauth2

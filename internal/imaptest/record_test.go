@@ -186,3 +186,18 @@ func TestFetchesBody(t *testing.T) {
 func lines(l []string) string {
 	return "\n\t" + strings.Join(l, "\n\t")
 }
+
+// TestGate: Wait returns at once on an open gate, gives up on a closed
+// one after its time and says so, and Held remembers that it did.
+func TestGate(t *testing.T) {
+	g := imaptest.NewGate()
+	if g.Wait(time.Millisecond) || !g.Held() {
+		t.Errorf("Wait on a closed gate = true, or Held = false")
+	}
+	g = imaptest.NewGate()
+	g.Open()
+	g.Open()
+	if !g.Wait(time.Hour) || g.Held() {
+		t.Errorf("Wait on an open gate = false, or Held = true")
+	}
+}
