@@ -157,22 +157,29 @@ func (s *Store) saslClient(m Mechanism, token string) sasl.Client {
 
 // authenticate logs c in with m. Its errors name the user, the address
 // and the mechanism, never the password or token.
-func (s *Store) authenticate(c *imapclient.Client, m Mechanism, token string) error {
+//
+// With LOGIN, the NOOP that connect sends to see that the login took
+// goes out right behind it, one round trip for both, and comes back as
+// noop (whose answer is not read yet); a server answers a NOOP after a
+// failed LOGIN as well. AUTHENTICATE takes turns with the server, and
+// noop is nil.
+func (s *Store) authenticate(c *imapclient.Client, m Mechanism, token string) (noop *imapclient.Command, err error) {
 	if m == AuthLogin {
 		s.debug.redact(true)
-		err := c.Login(s.opts.Username, s.opts.Password).Wait()
+		login := c.Login(s.opts.Username, s.opts.Password)
+		noop = c.Noop()
+		err := login.Wait()
 		s.debug.redact(false)
 		if err != nil {
-			return s.loginError(err)
+			return nil, s.loginError(err)
 		}
-		return nil
+		return noop, nil
 	}
 	cl := s.saslClient(m, token)
-	err := c.Authenticate(cl)
-	if err != nil {
-		return s.saslError(m, err, saslFailure(cl))
+	if err := c.Authenticate(cl); err != nil {
+		return nil, s.saslError(m, err, saslFailure(cl))
 	}
-	return nil
+	return nil, nil
 }
 
 // saslError explains a failed AUTHENTICATE. failure is what the server

@@ -179,3 +179,37 @@ func TestAuthLoginDisabled(t *testing.T) {
 		})
 	}
 }
+
+// TestLoginCheckedInOneRoundTrip: the NOOP that checks a LOGIN took (a
+// Dovecot that cannot set up the mail storage answers OK, then BYE)
+// goes with the LOGIN: the LOGIN's answer is held until the NOOP has
+// come, which it would never do were the NOOP sent after the answer.
+// A wrong password still fails the login, as such.
+func TestLoginCheckedInOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t)
+		rec := imaptest.Record(t, srv)
+		noop := imaptest.NewGate()
+		rec.Intercept(func(e imaptest.Event) imaptest.Action {
+			switch {
+			case e.Stage == imaptest.Received && e.Verb == "NOOP":
+				noop.Open()
+			case e.Stage == imaptest.Answered && e.Verb == "LOGIN":
+				noop.Wait(10 * time.Second)
+			}
+			return imaptest.Action{}
+		})
+		open(t, rec.Server(), "alice")
+		if noop.Held() {
+			t.Errorf("the NOOP was sent after the LOGIN's answer:\n%s", strings.Join(rec.Commands(), "\n"))
+		}
+		rec.Intercept(nil)
+		_, err := imapstore.Dial(context.Background(), imapstore.Options{
+			Name: "acct", Addr: rec.Addr, TLS: imapstore.None, Username: "alice", Password: "wrong", Timeout: 20 * time.Second,
+		})
+		if err == nil || !strings.Contains(err.Error(), "check username and password") {
+			t.Errorf("Dial with a wrong password = %v, want the login refused", err)
+		}
+	})
+}

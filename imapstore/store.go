@@ -379,12 +379,13 @@ func (s *Store) open(conn *timeoutConn, token string) (*imapclient.Client, imap.
 	if err := c.WaitGreeting(); err != nil {
 		return c, nil, fmt.Errorf("greeting from %s: %w", s.addr, err)
 	}
+	var noop *imapclient.Command
 	if c.State() == imap.ConnStateNotAuthenticated {
 		m, err := s.mechanism(c.Caps())
 		if err != nil {
 			return c, nil, err
 		}
-		if err := s.authenticate(c, m, token); err != nil {
+		if noop, err = s.authenticate(c, m, token); err != nil {
 			return c, nil, err
 		}
 		if s.mech == AuthDefault {
@@ -396,8 +397,12 @@ func (s *Store) open(conn *timeoutConn, token string) (*imapclient.Client, imap.
 	s.auth.authenticated()
 	// Dovecot can answer LOGIN with OK and then BYE when it cannot set up
 	// the user's mail storage; Login().Wait() still returns nil. Only a
-	// round trip tells (and Caps() is nil on a dead connection).
-	if err := c.Noop().Wait(); err != nil || c.State() != imap.ConnStateAuthenticated {
+	// round trip tells (and Caps() is nil on a dead connection). After
+	// LOGIN the NOOP went with it (authenticate).
+	if noop == nil {
+		noop = c.Noop()
+	}
+	if err := noop.Wait(); err != nil || c.State() != imap.ConnStateAuthenticated {
 		if err == nil {
 			err = errors.New("connection closed")
 		}
