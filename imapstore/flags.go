@@ -183,10 +183,8 @@ var _ reconcile.ChangeBatcher = (*Store)(nil)
 // Where mailbox is selected already nothing is sent.
 func (s *Store) selectAhead(mailbox string) (wait func() error, err error) {
 	done := func() error { return nil }
-	if s.sel.name == mailbox && !s.sel.readOnly && s.c.State() == imap.ConnStateSelected {
-		if mb := s.c.Mailbox(); mb != nil && mb.Name == mailbox {
-			return done, nil
-		}
+	if s.isSelected(mailbox, true) {
+		return done, nil
 	}
 	if s.c.State() == imap.ConnStateSelected || s.sel.name != "" {
 		if !s.caps.Has(imap.CapUnselect) {

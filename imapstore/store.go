@@ -547,10 +547,8 @@ func (s *Store) selectMailbox(mailbox string, write, fresh bool) (*imap.SelectDa
 	if write && s.opts.ReadOnly {
 		panic("imapstore: read-write SELECT on a read-only store")
 	}
-	if !fresh && s.sel.name == mailbox && (!write || !s.sel.readOnly) && s.c.State() == imap.ConnStateSelected {
-		if mb := s.c.Mailbox(); mb != nil && mb.Name == mailbox {
-			return &s.sel.data, nil
-		}
+	if !fresh && s.isSelected(mailbox, write) {
+		return &s.sel.data, nil
 	}
 	readOnly := !write
 	// A failed SELECT leaves no mailbox selected.
@@ -568,6 +566,16 @@ func (s *Store) selectMailbox(mailbox string, write, fresh bool) (*imap.SelectDa
 	}
 	s.sel = selection{name: mailbox, readOnly: readOnly, data: *data}
 	return data, nil
+}
+
+// isSelected reports whether the connection has mailbox selected, and
+// read-write if write is set (a read-write selection serves reads too).
+func (s *Store) isSelected(mailbox string, write bool) bool {
+	if s.sel.name != mailbox || write && s.sel.readOnly || s.c.State() != imap.ConnStateSelected {
+		return false
+	}
+	mb := s.c.Mailbox()
+	return mb != nil && mb.Name == mailbox
 }
 
 // unselect leaves the selected mailbox without expunging anything.
