@@ -179,3 +179,69 @@ func TestChangeMessagesSelectAhead(t *testing.T) {
 		}
 	})
 }
+
+// TestChangeMessagesWithoutUIDPLUS: on a bare IMAP4rev1 server (no
+// UIDPLUS, no UNSELECT) the SELECT is awaited, since nothing can
+// deselect the mailbox selected before, and the expunge is the plain
+// EXPUNGE after the flags: refused while another message carries
+// \Deleted (which it would remove too), the flags applied all the same;
+// done once that message is cleared. A refused SELECT changes nothing
+// in the mailbox selected before.
+func TestChangeMessagesWithoutUIDPLUS(t *testing.T) {
+	t.Parallel()
+	srv := imaptest.StartMemWith(t, imaptest.MemOptions{Caps: imaptest.Rev1Only})
+	srv.Create(t, "alice", "Other")
+	srv.Append(t, "alice", "Other", msg(9))
+	u1 := srv.Append(t, "alice", "INBOX", msg(1))
+	u2 := srv.Append(t, "alice", "INBOX", msg(2))
+	u3 := srv.Append(t, "alice", "INBOX", msg(3))
+	srv.AddFlags(t, "alice", "INBOX", u3, imap.FlagDeleted)
+	rec := imaptest.Record(t, srv)
+	var refuse atomic.Bool
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if e.Stage == imaptest.Received && e.Verb == "SELECT" && strings.Contains(e.Line, "INBOX") && refuse.Load() {
+			return imaptest.Action{Do: imaptest.Refuse, Text: "not today"}
+		}
+		return imaptest.Action{}
+	})
+	st := open(t, rec.Server(), "alice")
+	ctx := context.Background()
+	if f := scan(t, st, "Other"); len(f.Messages) != 1 { // Other selected
+		t.Fatalf("Other: %+v", f.Messages)
+	}
+	change := []reconcile.FlagChange{{UIDs: []reconcile.UID{reconcile.UID(u1)}, Add: reconcile.NewFlags(`\Flagged`)}}
+
+	fe, ee := st.ChangeMessages(ctx, "INBOX", change, []reconcile.UID{reconcile.UID(u2)})
+	if fe != nil {
+		t.Errorf("flags' outcome = %v, want none", fe)
+	}
+	if ee == nil || !strings.Contains(ee.Error(), "UIDPLUS") || !strings.Contains(ee.Error(), `account "acct": expunge from "INBOX"`) {
+		t.Errorf("expunge's outcome with another \\Deleted message and no UIDPLUS = %v, want a refusal naming UIDPLUS", ee)
+	}
+	ms := srv.Messages(t, "alice", "INBOX")
+	if got := uidsOf(ms); !slices.Equal(got, []uint32{u1, u2, u3}) || !slices.Contains(ms[0].Flags, `\Flagged`) {
+		t.Fatalf("after a refused expunge: %+v, want all three, uid %d \\Flagged", ms, u1)
+	}
+
+	srv.RemoveFlags(t, "alice", "INBOX", u3, imap.FlagDeleted)
+	if fe, ee := st.ChangeMessages(ctx, "INBOX", nil, []reconcile.UID{reconcile.UID(u2)}); fe != nil || ee != nil {
+		t.Fatalf("ChangeMessages() = %v, %v", fe, ee)
+	}
+	if got := uidsOf(srv.Messages(t, "alice", "INBOX")); !slices.Equal(got, []uint32{u1, u3}) {
+		t.Errorf("after the expunge: uids %v, want [%d %d]", got, u1, u3)
+	}
+	// Other selected again, and INBOX's SELECT refused without the
+	// server seeing it (it keeps Other selected): the change must not
+	// reach Other's message, which has INBOX's uid 1.
+	if f := scan(t, st, "Other"); len(f.Messages) != 1 || f.Messages[0].UID != reconcile.UID(u1) {
+		t.Fatalf("Other: %+v, want one message, uid %d", f.Messages, u1)
+	}
+	refuse.Store(true)
+	fe, ee = st.ChangeMessages(ctx, "INBOX", []reconcile.FlagChange{{UIDs: []reconcile.UID{reconcile.UID(u1)}, Add: reconcile.NewFlags(`\Draft`)}}, nil)
+	if fe == nil || !strings.Contains(fe.Error(), "not today") {
+		t.Errorf("ChangeMessages() with its SELECT refused = %v, %v; want the refusal", fe, ee)
+	}
+	if ms := srv.Messages(t, "alice", "Other"); len(ms) != 1 || slices.Contains(ms[0].Flags, `\Draft`) {
+		t.Errorf("Other after a refused SELECT of INBOX: %+v, want its message without \\Draft", ms)
+	}
+}
