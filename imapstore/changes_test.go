@@ -180,35 +180,19 @@ func TestChangeMessagesSelectAhead(t *testing.T) {
 	})
 }
 
-// TestChangeMessagesWithoutUIDPLUS: on a bare IMAP4rev1 server (no
-// UIDPLUS, no UNSELECT) the SELECT is awaited, since nothing can
-// deselect the mailbox selected before, and the expunge is the plain
-// EXPUNGE after the flags: refused while another message carries
-// \Deleted (which it would remove too), the flags applied all the same;
-// done once that message is cleared. A refused SELECT changes nothing
-// in the mailbox selected before.
+// TestChangeMessagesWithoutUIDPLUS: on a server without UIDPLUS the
+// expunge is the plain EXPUNGE after the flags: refused while another
+// message carries \Deleted (which it would remove too), the flags
+// applied all the same; done once that message is cleared.
 func TestChangeMessagesWithoutUIDPLUS(t *testing.T) {
 	t.Parallel()
 	srv := imaptest.StartMemWith(t, imaptest.MemOptions{Caps: imaptest.Rev1Only})
-	srv.Create(t, "alice", "Other")
-	srv.Append(t, "alice", "Other", msg(9))
 	u1 := srv.Append(t, "alice", "INBOX", msg(1))
 	u2 := srv.Append(t, "alice", "INBOX", msg(2))
 	u3 := srv.Append(t, "alice", "INBOX", msg(3))
 	srv.AddFlags(t, "alice", "INBOX", u3, imap.FlagDeleted)
-	rec := imaptest.Record(t, srv)
-	var refuse atomic.Bool
-	rec.Intercept(func(e imaptest.Event) imaptest.Action {
-		if e.Stage == imaptest.Received && e.Verb == "SELECT" && strings.Contains(e.Line, "INBOX") && refuse.Load() {
-			return imaptest.Action{Do: imaptest.Refuse, Text: "not today"}
-		}
-		return imaptest.Action{}
-	})
-	st := open(t, rec.Server(), "alice")
+	st := open(t, srv, "alice")
 	ctx := context.Background()
-	if f := scan(t, st, "Other"); len(f.Messages) != 1 { // Other selected
-		t.Fatalf("Other: %+v", f.Messages)
-	}
 	change := []reconcile.FlagChange{{UIDs: []reconcile.UID{reconcile.UID(u1)}, Add: reconcile.NewFlags(`\Flagged`)}}
 
 	fe, ee := st.ChangeMessages(ctx, "INBOX", change, []reconcile.UID{reconcile.UID(u2)})
@@ -230,18 +214,52 @@ func TestChangeMessagesWithoutUIDPLUS(t *testing.T) {
 	if got := uidsOf(srv.Messages(t, "alice", "INBOX")); !slices.Equal(got, []uint32{u1, u3}) {
 		t.Errorf("after the expunge: uids %v, want [%d %d]", got, u1, u3)
 	}
-	// Other selected again, and INBOX's SELECT refused without the
-	// server seeing it (it keeps Other selected): the change must not
-	// reach Other's message, which has INBOX's uid 1.
-	if f := scan(t, st, "Other"); len(f.Messages) != 1 || f.Messages[0].UID != reconcile.UID(u1) {
-		t.Fatalf("Other: %+v, want one message, uid %d", f.Messages, u1)
+}
+
+// TestChangeMessagesWithoutUNSELECT: on a Dovecot that does not announce
+// UNSELECT, nothing can deselect the mailbox selected before, so the
+// SELECT is answered before any change is sent: when the recorder
+// refuses it without the server seeing it (the server keeps Other
+// selected), the change does not reach Other's message, which has
+// INBOX's UID. Sent ahead, it would.
+func TestChangeMessagesWithoutUNSELECT(t *testing.T) {
+	t.Parallel()
+	srv := imaptest.StartDovecotWith(t, imaptest.DovecotOptions{Capability: "IMAP4rev1 LITERAL+ UIDPLUS MOVE CONDSTORE"})
+	srv.Create(t, "alice", "Other")
+	o1 := srv.Append(t, "alice", "Other", msg(9))
+	u1 := srv.Append(t, "alice", "INBOX", msg(1))
+	if o1 != u1 {
+		t.Fatalf("Other's UID %d and INBOX's %d differ: the test needs them the same", o1, u1)
+	}
+	rec := imaptest.Record(t, srv)
+	var refuse atomic.Bool
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if e.Stage == imaptest.Received && e.Verb == "SELECT" && strings.Contains(e.Line, "INBOX") && refuse.Load() {
+			return imaptest.Action{Do: imaptest.Refuse, Text: "not today"}
+		}
+		return imaptest.Action{}
+	})
+	st := open(t, rec.Server(), "alice")
+	if st.Caps().Has(imap.CapUnselect) {
+		t.Fatalf("the server announces UNSELECT: %v", st.Caps())
+	}
+	ctx := context.Background()
+	if err := st.StoreFlags(ctx, "Other", []reconcile.UID{reconcile.UID(o1)}, reconcile.NewFlags(`\Seen`), nil); err != nil {
+		t.Fatal(err) // Other selected read-write
 	}
 	refuse.Store(true)
-	fe, ee = st.ChangeMessages(ctx, "INBOX", []reconcile.FlagChange{{UIDs: []reconcile.UID{reconcile.UID(u1)}, Add: reconcile.NewFlags(`\Draft`)}}, nil)
-	if fe == nil || !strings.Contains(fe.Error(), "not today") {
-		t.Errorf("ChangeMessages() with its SELECT refused = %v, %v; want the refusal", fe, ee)
+	fe, ee := st.ChangeMessages(ctx, "INBOX", []reconcile.FlagChange{{UIDs: []reconcile.UID{reconcile.UID(u1)}, Add: reconcile.NewFlags(`\Draft`)}}, []reconcile.UID{reconcile.UID(u1)})
+	if fe == nil || ee == nil || !strings.Contains(fe.Error(), "not today") {
+		t.Errorf("ChangeMessages() with its SELECT refused = %v, %v; want both to fail with the refusal", fe, ee)
 	}
 	if ms := srv.Messages(t, "alice", "Other"); len(ms) != 1 || slices.Contains(ms[0].Flags, `\Draft`) {
-		t.Errorf("Other after a refused SELECT of INBOX: %+v, want its message without \\Draft", ms)
+		t.Errorf("Other after a refused SELECT of INBOX: %+v, want its message, without \\Draft", ms)
+	}
+	refuse.Store(false)
+	if fe, ee := st.ChangeMessages(ctx, "INBOX", []reconcile.FlagChange{{UIDs: []reconcile.UID{reconcile.UID(u1)}, Add: reconcile.NewFlags(`\Draft`)}}, nil); fe != nil || ee != nil {
+		t.Fatalf("ChangeMessages() = %v, %v", fe, ee)
+	}
+	if ms := srv.Messages(t, "alice", "INBOX"); len(ms) != 1 || !slices.Contains(ms[0].Flags, `\Draft`) {
+		t.Errorf("INBOX after the change: %+v, want its message \\Draft", ms)
 	}
 }

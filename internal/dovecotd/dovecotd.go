@@ -46,6 +46,11 @@ type Config struct {
 	// Quota, if set, is every user's quota_rule (quota plugin, Maildir++
 	// backend): "*:messages=6", "*:storage=10K".
 	Quota string
+	// Capability, if set, is the capability list the server announces
+	// after login (imap_capability), in place of its own: a server
+	// without some extension, such as "IMAP4rev1 LITERAL+ UIDPLUS MOVE
+	// CONDSTORE" without UNSELECT.
+	Capability string
 	// OAuth2, if set, makes the server take OAuth2 access tokens too
 	// (see OAuth2).
 	OAuth2 *OAuth2
@@ -228,6 +233,9 @@ service imap-login {
   }
 }
 `, d.dir, d.port, d.loginUser, d.internalUser, d.internalGroup, d.uid, d.gid, d.cfg.Separator, specialUseConfig(d.cfg.SpecialUse, d.cfg.ExtraSpecialUse), d.mechanisms(), d.passdbs())
+	if d.cfg.Capability != "" {
+		conf += fmt.Sprintf("imap_capability = %s\n", d.cfg.Capability)
+	}
 	if d.cfg.Quota != "" {
 		conf += fmt.Sprintf("mail_plugins = $mail_plugins quota\nplugin {\n  quota = maildir:User quota\n  quota_rule = %s\n}\n", d.cfg.Quota)
 	}

@@ -30,6 +30,10 @@ type DovecotOptions struct {
 	// Maildir++ backend): "*:messages=6", "*:storage=10K". An APPEND
 	// past it is refused with NO [OVERQUOTA].
 	Quota string
+	// Capability, if set, replaces the capabilities the server announces
+	// after login: "IMAP4rev1 LITERAL+ UIDPLUS MOVE CONDSTORE" is a
+	// Dovecot without UNSELECT (see dovecotd.Config.Capability).
+	Capability string
 	// OAuth2, if set, makes the server take OAuth2 access tokens too,
 	// checked at a TokenServer's introspection endpoint (see
 	// StartDovecotOAuth2).
@@ -76,7 +80,7 @@ func StartDovecotWith(t testing.TB, opts DovecotOptions, users ...string) *Serve
 	d, err := dovecotd.New(dir, dovecotd.Config{
 		Users: users, Password: Password,
 		Separator: opts.Separator, SpecialUse: opts.SpecialUse, ExtraSpecialUse: opts.ExtraSpecialUse, Quota: opts.Quota,
-		OAuth2: opts.OAuth2,
+		Capability: opts.Capability, OAuth2: opts.OAuth2,
 	})
 	if err != nil {
 		t.Fatalf("imaptest: %v", err)
