@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +23,11 @@ var errCrashed = errors.New("simulated crash: the process is dead")
 // that write and every later one never reach the disk. With torn, the
 // fatal write, if it is a Write of data, gets half its bytes to disk
 // first, as a kill in the middle of a write(2) of a large buffer would.
+// Stage writes several files at once, so the writes are counted under
+// a lock, in the order they happen: the trials of one test see the
+// same writes, not always in the same order.
 type crashPoint struct {
+	mu     sync.Mutex
 	at     int
 	torn   bool
 	writes int    // writes seen so far, the fatal one included
@@ -32,6 +37,8 @@ type crashPoint struct {
 // step counts one write described by what and reports whether it
 // happens (ok) and, for the fatal write when torn, that half of it does.
 func (c *crashPoint) step(what string) (ok, half bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	n := c.writes
 	c.writes++
 	if c.at < 0 || n < c.at {
