@@ -594,9 +594,9 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 		wg.Go(func() { stores[i], dialErrs[i] = dialAccount(ctx, cfg.Account(name), planOnly, debug) })
 	}
 	wg.Wait()
-	// The accounts are logged out of once Run is done with them, while
-	// the plan is printed and the journal staged (closeStores), and at
-	// the latest on return.
+	// The accounts are logged out of once Run is done with them
+	// (Released), while the state is staged and the plan printed, and
+	// at the latest on return.
 	var closing sync.WaitGroup
 	closeStores := sync.OnceFunc(func() {
 		for _, st := range stores {
@@ -616,7 +616,7 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 	}
 	pol := p.Policy
 	pol.Force = pol.Force || g.force
-	opts := reconcile.RunOptions{Pair: p.Name, Policy: pol, PlanOnly: planOnly, Stop: g.stop}
+	opts := reconcile.RunOptions{Pair: p.Name, Policy: pol, PlanOnly: planOnly, Stop: g.stop, Released: closeStores}
 	if ls, ok := states.(*lockedStates); ok && ls.repo != nil && !planOnly {
 		opts.Checkpoint = func(ctx context.Context, cp reconcile.Checkpoint) {
 			ls.checkpoint(ctx, g, p.Name, cp)

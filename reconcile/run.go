@@ -64,6 +64,12 @@ type RunOptions struct {
 	// Unlike a cancelled ctx, it leaves the network alone: the
 	// connections stay usable to finish and save. Nil: never.
 	Stop <-chan struct{}
+	// Released, when set, is called once the run will send nothing more
+	// to the Mailstores it was given (after the scan-point checks, before
+	// the state is saved), so that the caller can log out of them while
+	// the state is written. It is not called on every path: the caller
+	// still closes them after Run.
+	Released func()
 }
 
 // Result is what a Run did.
@@ -179,8 +185,11 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 		res.State = ScopeState(base, Next(full, all), scope)
 	}
 	advanceScanPointsOn(ctx, plan, res.Outcomes, pl, &res.State)
-	// The connections the run opened are done with: they log out while
-	// the state is saved.
+	// The connections are done with: they log out while the state is
+	// saved.
+	if opts.Released != nil {
+		opts.Released()
+	}
 	closed := make(chan struct{})
 	go func() {
 		defer close(closed)

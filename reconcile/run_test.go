@@ -3,7 +3,9 @@ package reconcile_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -99,5 +101,43 @@ func TestExecuteKeepsFolderWhenItsDeletionsFail(t *testing.T) {
 				t.Errorf("next state's Old = %+v, want both records and the folder on b kept", f)
 			}
 		})
+	}
+}
+
+// savingStates is a StateRepo in memory that runs onSave before each
+// Save.
+type savingStates struct {
+	memStates
+	onSave func()
+}
+
+func (s *savingStates) Save(ctx context.Context, pair string, st reconcile.State) error {
+	s.onSave()
+	return s.memStates.Save(ctx, pair, st)
+}
+
+// TestRunReleasesStoresBeforeSave: RunOptions.Released is called once,
+// after the last action on the stores and before the state is saved,
+// so that the caller logs out while the state is written rather than
+// after.
+func TestRunReleasesStoresBeforeSave(t *testing.T) {
+	base := parseState(t, "folder F1\n1 1 - x:1\nfolder F2\n1 1 - x:2")
+	la := parseListing(t, "folder F1\nfolder F2")
+	lb := parseListing(t, "folder F1\n1 - x:1\nfolder F2\n1 - x:2")
+	a := &modelStore{acc: accountFromListing(la)}
+	b := &modelStore{acc: accountFromListing(lb)}
+	var events []string
+	states := &savingStates{memStates: memStates{st: base}, onSave: func() {
+		events = append(events, "save")
+	}}
+	opts := reconcile.RunOptions{Pair: "p", Policy: parsePolicy(t, "direction both\ndeletion propagate"), Released: func() {
+		events = append(events, fmt.Sprintf("released after %d calls", len(b.calls)))
+	}}
+	if _, err := reconcile.Run(context.Background(), opts, a, b, states); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"released after 2 calls", "save"}
+	if !slices.Equal(events, want) {
+		t.Errorf("events = %q, want %q (b's calls: %q)", events, want, b.calls)
 	}
 }
