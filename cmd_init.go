@@ -61,11 +61,18 @@ type initAccount struct {
 	exclude []reconcile.Role
 }
 
-// initOnlyFlags refuses init's own flags on another command, where they
-// would be ignored without a word.
+// initOnlyFlags refuses init's own flags on another command, and --out
+// on a command that writes no file, where they would be ignored without
+// a word.
 func initOnlyFlags(fs *pflag.FlagSet, cmd string) error {
 	if cmd == "init" {
 		return nil
+	}
+	// --out means a file to write for plan and init alone (apply says
+	// where it belongs); anywhere else it would be silently ignored,
+	// and a script relying on the file it names would find none.
+	if fs.Changed("out") && cmd != "plan" && cmd != "apply" {
+		return usageError{fmt.Sprintf("--out is a flag of plan (mailtwin plan --out FILE, then mailtwin apply FILE) and init, not of %s", cmd)}
 	}
 	for _, f := range []string{"a", "b", "provider-a", "provider-b", "tls-ca-file"} {
 		if fs.Changed(f) {
