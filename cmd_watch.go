@@ -10,8 +10,9 @@ package main
 // Output: one line per run and pair on stdout; reconnects and failures
 // on stderr. SIGINT or SIGTERM finishes the action in flight, commits
 // what was done and exits 0. A failed run does not end watch: the pair
-// is tried again after a backoff. A dropped IDLE connection is dialled
-// again with exponential backoff and jitter.
+// is tried again after a backoff, except after a safety guard, which
+// waits for the pair's next change or interval. A dropped IDLE
+// connection is dialled again with exponential backoff and jitter.
 
 import (
 	"bytes"
@@ -20,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -164,6 +166,12 @@ type watcher struct {
 	mu      sync.Mutex
 	pending map[string]*pendingRun // by pair name
 	wake    chan struct{}          // cap 1: pending changed
+
+	// guarded holds the pairs whose last run a safety guard stopped
+	// (by name; only the scheduler's goroutine uses it): a guard trips
+	// again on every run until a human decides, so it is reported once
+	// and not retried on the backoff.
+	guarded map[string]bool
 }
 
 // note records a change (or another reason to run) for the pairs named.
@@ -216,7 +224,7 @@ func cmdWatch(ctx context.Context, g *globalOptions, o watchOptions) error {
 	wopts.stderr = lockedWriter{&outMu, g.stderr}
 	wopts.json, wopts.detailedExitcode, wopts.dryRun = false, false, false
 	stop := make(chan struct{})
-	w := &watcher{g: &wopts, cfg: cfg, o: o, stop: stop, pending: map[string]*pendingRun{}, wake: make(chan struct{}, 1)}
+	w := &watcher{g: &wopts, cfg: cfg, o: o, stop: stop, pending: map[string]*pendingRun{}, wake: make(chan struct{}, 1), guarded: map[string]bool{}}
 	// The signal stops the run in flight gracefully (Stop); the network
 	// of runs is not cancelled, so that it can finish and commit.
 	cancelStop := context.AfterFunc(ctx, func() {
@@ -260,9 +268,17 @@ func (w *watcher) schedule(ctx context.Context, pairs []*hclconfig.Pair) {
 		backoffs[p.Name] = w.o.newBackoff()
 	}
 	// after settles the pairs of a run: a failed one waits its backoff
-	// and is tried again, a good one starts its backoff afresh.
+	// and is tried again, a good one starts its backoff afresh. One a
+	// safety guard stopped is not tried again on its own: nothing but a
+	// human's decision, or a change on the servers, makes the next run
+	// differ, and a change brings a run anyway (as does the interval).
 	after := func(failed map[string]bool, ran []*hclconfig.Pair) {
 		for _, p := range ran {
+			if failed[p.Name] && w.guarded[p.Name] {
+				backoffs[p.Name].reset()
+				delete(retryAt, p.Name)
+				continue
+			}
 			if failed[p.Name] {
 				d := backoffs[p.Name].next()
 				retryAt[p.Name] = w.o.clock.Now().Add(d)
@@ -342,6 +358,7 @@ func (w *watcher) runPairs(ctx context.Context, pairs []*hclconfig.Pair, trigger
 	}
 	stoppedRun := errors.Is(err, reconcile.ErrStopped)
 	failed := map[string]bool{}
+	var stillGuarded, newlyGuarded []string
 	byName := map[string]*pairReport{}
 	for i := range reports {
 		byName[reports[i].Pair] = &reports[i]
@@ -361,6 +378,15 @@ func (w *watcher) runPairs(ctx context.Context, pairs []*hclconfig.Pair, trigger
 		}
 		if rep.Error != "" && !(stoppedRun && notRun > 0 && rep.Failed == 0) && !(stoppedRun && !rep.Applied) {
 			failed[p.Name] = true
+		}
+		if rep.Guard {
+			stillGuarded = append(stillGuarded, p.Name)
+			if w.guarded[p.Name] {
+				// Reported when it first tripped.
+				w.g.log.Info(fmt.Sprintf("watch: pair %q (%s): still stopped by the safety guard, nothing changed", p.Name, trigger), fieldPair, p.Name)
+			} else {
+				newlyGuarded = append(newlyGuarded, p.Name)
+			}
 		}
 		if failed[p.Name] && !rep.Applied {
 			continue
@@ -384,6 +410,19 @@ func (w *watcher) runPairs(ctx context.Context, pairs []*hclconfig.Pair, trigger
 		}
 		fmt.Fprintln(w.g.stdout, line)
 	}
+	// A pair whose run was not stopped by a guard is no longer guarded.
+	for _, p := range pairs {
+		if !slices.Contains(stillGuarded, p.Name) {
+			delete(w.guarded, p.Name)
+		}
+	}
+	for _, name := range stillGuarded {
+		w.guarded[name] = true
+	}
+	if err != nil && len(newlyGuarded) == 0 && len(stillGuarded) > 0 && onlyGuards(failed, stillGuarded) {
+		// Every failure is a guard reported before.
+		return failed
+	}
 	if err != nil && !(stoppedRun && len(failed) == 0) {
 		if len(failed) == 0 {
 			// The run's own step failed after the pairs (commit, push):
@@ -399,11 +438,21 @@ func (w *watcher) runPairs(ctx context.Context, pairs []*hclconfig.Pair, trigger
 			}
 		}
 		w.g.log.Error(fmt.Sprintf("watch: %s run of %s failed: %v", trigger, strings.Join(names, ", "), err), fieldError, err.Error())
-		if errors.Is(err, reconcile.ErrTooManyDeletes) || errors.Is(err, reconcile.ErrSuspiciousListing) {
-			w.g.log.Warn("watch: a safety guard stopped it and nothing was changed; it trips again until a human decides: mailtwin plan, then mailtwin apply --force")
+		if len(newlyGuarded) > 0 {
+			w.g.log.Warn(fmt.Sprintf("watch: a safety guard stopped %s and nothing was changed; it trips again until a human decides (mailtwin plan, then mailtwin apply --force), so watch runs it again only when something changes", strings.Join(newlyGuarded, ", ")))
 		}
 	}
 	return failed
+}
+
+// onlyGuards reports that every pair in failed is among guarded.
+func onlyGuards(failed map[string]bool, guarded []string) bool {
+	for name, f := range failed {
+		if f && !slices.Contains(guarded, name) {
+			return false
+		}
+	}
+	return true
 }
 
 // watchAccount holds an IDLE connection to acc's mailbox and notes a run

@@ -439,7 +439,7 @@ func TestWatchBackoffNeverSpins(t *testing.T) {
 	}
 	o := watchOptions{clock: clk, jitter: func() float64 { return 0 }}
 	o.defaults()
-	w := &watcher{g: g, cfg: cfg, o: o, pending: map[string]*pendingRun{}, wake: make(chan struct{}, 1)}
+	w := &watcher{g: g, cfg: cfg, o: o, pending: map[string]*pendingRun{}, wake: make(chan struct{}, 1), guarded: map[string]bool{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -603,6 +603,56 @@ func TestWatchFailedRunRetried(t *testing.T) {
 		}
 		waitFor(t, 30*time.Second, "m1 on b after the lock was released", func() bool { return has(t, srv, userB, "INBOX", "m1") }, wr.out.String)
 		wr.waitLine(t, "pair p (retry): b: 1 copied; state committed")
+	})
+}
+
+// TestWatchGuardReportedOnceNotRetried: a run a safety guard stops
+// (three deletions against max_deletes = 1) is reported once, with
+// what to do, and is not retried on the backoff: it would trip again
+// every time until a human decides. The next change runs the pair
+// again, and its second trip is one quiet line. After apply --force,
+// the pair runs normally again.
+func TestWatchGuardReportedOnceNotRetried(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t, userA, userB)
+		tr := watchTrial(t, srv, srv.Addr)
+		tr.pairExtra = "  defaults {\n    max_deletes = 1\n  }\n"
+		tr.writeConfig(t, srv.Addr)
+		f := tr.fixture(t)
+		for _, id := range []string{"m1", "m2", "m3"} {
+			f.put(userA, "INBOX", id)
+		}
+		wr := startWatch(t, tr.config, "--interval", "1h")
+		wr.waitLine(t, "pair p (start): b: 3 copied; state committed")
+		for _, id := range []string{"m1", "m2", "m3"} {
+			f.expunge(userA, "INBOX", id)
+		}
+		wr.waitLine(t, "a safety guard stopped p and nothing was changed")
+		f.put(userA, "INBOX", "m4")
+		wr.waitLine(t, `watch: pair "p" (idle): still stopped by the safety guard, nothing changed`)
+		out := wr.out.String()
+		if strings.Contains(out, "next try in") {
+			t.Errorf("the guarded pair was scheduled for a retry:\n%s", out)
+		}
+		if n := strings.Count(out, "a safety guard stopped"); n != 1 {
+			t.Errorf("the guard is reported %d times, want once:\n%s", n, out)
+		}
+		if n := strings.Count(out, "run of p failed"); n != 1 {
+			t.Errorf("%d error lines for the guarded runs, want 1 (the first):\n%s", n, out)
+		}
+		if has(t, srv, userB, "INBOX", "m4") || !has(t, srv, userB, "INBOX", "m1") {
+			t.Fatalf("a run the guard stopped changed b:\n%s", out)
+		}
+		if code, aout := tr.mailtwin("apply", "--force"); code != 0 {
+			t.Fatalf("apply --force: exit %d\n%s", code, aout)
+		}
+		f.put(userA, "INBOX", "m5")
+		wr.waitLine(t, "pair p (idle): b: 1 copied; state committed")
+		if code := wr.stop(t); code != 0 {
+			t.Fatalf("watch stopped with exit %d, want 0:\n%s", code, wr.out)
+		}
+		f.want(userB, "INBOX", "m4 -", "m5 -")
 	})
 }
 
