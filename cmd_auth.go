@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -58,13 +59,13 @@ func withTokenCache(ctx context.Context) context.Context {
 	return context.WithValue(ctx, tokenCacheKey{}, &tokenCache{sources: map[string]*tokenSource{}})
 }
 
-// tokenFunc returns the function imapstore calls for acc's access token
-// before each connection. Under a context without a tokenCache, each
-// call of dialAccount has a source of its own.
-func tokenFunc(ctx context.Context, acc *hclconfig.Account) func(context.Context) (string, error) {
+// tokenSourceFor returns the source imapstore asks for acc's access
+// token before each connection. Under a context without a tokenCache,
+// each call of dialAccount has a source of its own.
+func tokenSourceFor(ctx context.Context, acc *hclconfig.Account) *tokenSource {
 	c, _ := ctx.Value(tokenCacheKey{}).(*tokenCache)
 	if c == nil {
-		return newTokenSource(acc).token
+		return newTokenSource(acc)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -73,7 +74,7 @@ func tokenFunc(ctx context.Context, acc *hclconfig.Account) func(context.Context
 		src = newTokenSource(acc)
 		c.sources[acc.Name] = src
 	}
-	return src.token
+	return src
 }
 
 // tokenSource is one account's access token.
@@ -81,8 +82,13 @@ type tokenSource struct {
 	acc *hclconfig.Account
 
 	mu sync.Mutex
-	// oauth2 block: the reusing source, made on first use.
-	ts oauth2.TokenSource
+	// oauth2 block: the reusing source, made on first use; the last
+	// token it gave; and the refresh token the next source starts from
+	// when a rejected access token dropped the last one ("": the
+	// config's).
+	ts      oauth2.TokenSource
+	last    *oauth2.Token
+	refresh string
 	// token_command: the last token, and when it was fetched.
 	cmdToken string
 	cmdAt    time.Time
@@ -132,7 +138,7 @@ func (s *tokenSource) oauth2Token(ctx context.Context) (string, error) {
 			client.Transport = &scopeTransport{scope: strings.Join(o.Scopes, " "), base: http.DefaultTransport}
 		}
 		base := context.WithValue(context.WithoutCancel(ctx), oauth2.HTTPClient, client)
-		s.ts = cfg.TokenSource(base, &oauth2.Token{RefreshToken: o.RefreshToken})
+		s.ts = cfg.TokenSource(base, &oauth2.Token{RefreshToken: cmp.Or(s.refresh, o.RefreshToken)})
 	}
 	type result struct {
 		tok *oauth2.Token
@@ -155,7 +161,26 @@ func (s *tokenSource) oauth2Token(ctx context.Context) (string, error) {
 	if r.tok.AccessToken == "" {
 		return "", fmt.Errorf("oauth2 token endpoint %s: it answered without an access token", o.TokenURL)
 	}
+	s.last = r.tok
 	return r.tok.AccessToken, nil
+}
+
+// rejected drops tok, an access token a server refused, so that the
+// next call of token gets a new one rather than the one kept for reuse:
+// the oauth2 source starts again from the latest refresh token (a
+// rotated one, if the provider rotates them), a token_command runs
+// again. A tok that is no longer the current token (another connection
+// reported it first) changes nothing.
+func (s *tokenSource) rejected(tok string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.acc.OAuth2 != nil && s.last != nil && s.last.AccessToken == tok:
+		s.refresh = s.last.RefreshToken
+		s.ts, s.last = nil, nil
+	case s.cmdToken != "" && s.cmdToken == tok:
+		s.cmdToken = ""
+	}
 }
 
 // describeOAuth2Error renders a failed refresh without the response
@@ -214,7 +239,8 @@ func authOptions(ctx context.Context, acc *hclconfig.Account, opts *imapstore.Op
 		opts.Auth = imapstore.AuthDefault
 	}
 	if acc.Auth == hclconfig.AuthXOAuth2 || acc.Auth == hclconfig.AuthOAuthBearer {
-		opts.Token = tokenFunc(ctx, acc)
+		src := tokenSourceFor(ctx, acc)
+		opts.Token, opts.TokenRejected = src.token, src.rejected
 	}
 }
 

@@ -395,3 +395,49 @@ pair "p" {
 		t.Errorf("validate with env(): stderr = %q, want nothing", got)
 	}
 }
+
+// TestOAuth2AccessTokenEndedEarly: the provider ends b's access token
+// long before the hour it said it would last, while watch runs (and
+// keeps the token for reuse). The next run's login is refused; mailtwin
+// drops the token, gets a new one (a refresh at the token endpoint, or
+// token_command again) and logs in with it: the run copies the new
+// message and nothing fails.
+func TestOAuth2AccessTokenEndedEarly(t *testing.T) {
+	for _, source := range []string{"oauth2", "command"} {
+		t.Run(source, func(t *testing.T) {
+			s := newOAuthSetup(t, oauthAccount{"a", userA, "oauth2", "xoauth2"}, oauthAccount{"b", userB, source, "xoauth2"})
+			f := &syncFixture{t: t, srv: s.srv}
+			f.put(userA, "INBOX", "m1")
+			wr := startWatch(t, s.cfg, "--interval", "1h")
+			wr.waitLine(t, "pair p (start): b: 1 copied; state committed")
+			grants, runs := s.ts.Grants(), s.runs("b")
+			s.ts.EndAccessTokens(userB)
+			if source == "command" {
+				// The helper hands out a new token from now on.
+				t.Setenv("MAILTWIN_TEST_TOKEN_B", s.ts.AccessToken(t, userB))
+			}
+			f.put(userA, "INBOX", "m2")
+			wr.waitLine(t, "pair p (idle): b: 1 copied; state committed")
+			out := wr.out.String()
+			if strings.Contains(out, "failed") || strings.Contains(out, "rejected") {
+				t.Errorf("the run with the ended token failed before it recovered:\n%s", out)
+			}
+			switch source {
+			case "oauth2":
+				if got := s.ts.Grants(); got != grants+1 {
+					t.Errorf("%d refresh grants after the token ended, want 1", got-grants)
+				}
+			case "command":
+				if got := s.runs("b"); got != runs+1 {
+					t.Errorf("token_command ran %d times after the token ended, want 1", got-runs)
+				}
+			}
+			for _, sec := range s.ts.Secrets() {
+				if strings.Contains(out, sec) {
+					t.Errorf("watch's output shows the secret %q", sec)
+				}
+			}
+			f.want(userB, "INBOX", "m1 -", "m2 -")
+		})
+	}
+}

@@ -88,6 +88,30 @@ func (s *Store) token(ctx context.Context, m Mechanism) (string, error) {
 	return tok, nil
 }
 
+// withFreshToken runs dial with the access token of the mechanism the
+// next connection uses ("" for a mechanism without one). The token is
+// fetched before dialling: getting it can take a round trip to the
+// provider, and no server waits for it meanwhile. When the server
+// rejects the token and Options.TokenRejected is set, the source is
+// told, and dial runs once more if the source then gives another token.
+func (s *Store) withFreshToken(ctx context.Context, dial func(token string) error) error {
+	m := s.tokenMech()
+	token, err := s.token(ctx, m)
+	if err != nil {
+		return err
+	}
+	err = dial(token)
+	if err == nil || !m.usesToken() || s.opts.TokenRejected == nil || !errors.Is(err, ErrAuthFailed) {
+		return err
+	}
+	s.opts.TokenRejected(token)
+	fresh, ferr := s.token(ctx, m)
+	if ferr != nil || fresh == token {
+		return err
+	}
+	return dial(fresh)
+}
+
 // mechanism decides how to authenticate on a connection whose server
 // advertises caps: the Store's mechanism, with AuthDefault resolved.
 func (s *Store) mechanism(caps imap.CapSet) (Mechanism, error) {

@@ -703,11 +703,17 @@ func (mc *multiConn) logout() {
 // dialMulti opens the connection of a MULTIAPPEND pipeline: same
 // address, TLS, timeout and credentials as the Store's. Its errors name
 // the address but not the account.
-func (s *Store) dialMulti(ctx context.Context) (*multiConn, error) {
-	token, err := s.token(ctx, s.tokenMech())
-	if err != nil {
-		return nil, err
-	}
+func (s *Store) dialMulti(ctx context.Context) (mc *multiConn, err error) {
+	err = s.withFreshToken(ctx, func(token string) error {
+		mc, err = s.dialMultiWith(ctx, token)
+		return err
+	})
+	return mc, err
+}
+
+// dialMultiWith is dialMulti with token, the access token of a token
+// mechanism ("" for the others).
+func (s *Store) dialMultiWith(ctx context.Context, token string) (*multiConn, error) {
 	d := net.Dialer{Timeout: s.opts.Timeout}
 	raw, err := d.DialContext(ctx, "tcp", s.addr)
 	if err != nil {

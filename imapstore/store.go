@@ -75,6 +75,12 @@ type Options struct {
 	// token per run is typical. The token appears in no error and no
 	// debug output.
 	Token func(ctx context.Context) (string, error)
+	// TokenRejected, when set, is told of an access token the server
+	// refused (AUTHENTICATE failed): the Store then asks Token again
+	// and, given another token, logs in once more with it. A provider
+	// may end a token before the expiry it stated, and a cache that
+	// kept it would fail every login until then (watch runs for days).
+	TokenRejected func(token string)
 	// ReadOnly opens every mailbox with EXAMINE and makes every method
 	// that would change the account fail before sending anything.
 	ReadOnly bool
@@ -282,12 +288,12 @@ func (s *Store) Close() error {
 // connect dials, secures, reads the greeting and logs in. Its errors
 // name the address but not the account (callers add it).
 func (s *Store) connect(ctx context.Context) error {
-	// The token is fetched before dialling: getting it can take a round
-	// trip to the provider, and no server waits for it meanwhile.
-	token, err := s.token(ctx, s.tokenMech())
-	if err != nil {
-		return err
-	}
+	return s.withFreshToken(ctx, func(token string) error { return s.connectWith(ctx, token) })
+}
+
+// connectWith is connect with token, the access token of a token
+// mechanism ("" for the others).
+func (s *Store) connectWith(ctx context.Context, token string) error {
 	d := net.Dialer{Timeout: s.opts.Timeout}
 	raw, err := d.DialContext(ctx, "tcp", s.addr)
 	if err != nil {

@@ -112,6 +112,20 @@ func (ts *TokenServer) Revoke(user string) {
 	}
 }
 
+// EndAccessTokens ends every access token of user, but not the refresh
+// tokens: as a provider that ends an access token before the expiry it
+// gave (a password change, a security event) does. A login with one of
+// them fails; a refreshed token works.
+func (ts *TokenServer) EndAccessTokens(user string) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for tok, u := range ts.access {
+		if u == user {
+			delete(ts.access, tok)
+		}
+	}
+}
+
 // Grants is how many refresh grants the token endpoint has answered
 // with an access token.
 func (ts *TokenServer) Grants() int {
