@@ -278,6 +278,64 @@ func TestSmallNewMailTravelsWithTheScan(t *testing.T) {
 	f.settled()
 }
 
+// TestNewMailReadWithTheNextScan: on a connection that scans folder
+// after folder, the new mail a scan found is read in the round trip of
+// the next folder's scan: its body FETCH goes out with the next
+// EXAMINE. The recorder holds the answer to the first body FETCH until
+// another EXAMINE comes on that connection; a read that waited for its
+// answer before the next scan would never let it come, and the gate
+// gives up. The bodies still go in one FETCH and one APPEND per folder.
+func TestNewMailReadWithTheNextScan(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.connections = [2]int{1, 1}
+	folders := []string{"F1", "F2", "F3"}
+	for _, mb := range folders {
+		f.srv.Create(t, userA, mb)
+		f.put(userA, mb, mb+"-old")
+	}
+	f.sync()
+	for _, mb := range folders {
+		f.put(userA, mb, mb+"-n1")
+		f.put(userA, mb, mb+"-n2")
+	}
+	rec := imaptest.Record(t, f.srv)
+	f.addr = rec.Addr
+	var mu sync.Mutex
+	fetchConn, fetchSeq := -1, 0
+	next := imaptest.NewGate() // an EXAMINE came behind the first body FETCH
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		mu.Lock()
+		switch {
+		case e.Stage == imaptest.Received && e.Verb == "UID FETCH" && imaptest.FetchesBody(e.Line) && fetchConn < 0:
+			fetchConn, fetchSeq = e.Conn, e.Seq
+		case e.Stage == imaptest.Received && e.Verb == "EXAMINE" && e.Conn == fetchConn:
+			next.Open()
+		}
+		first := e.Stage == imaptest.Answered && e.Conn == fetchConn && e.Seq == fetchSeq
+		mu.Unlock()
+		if first {
+			next.Wait(10 * time.Second)
+		}
+		return imaptest.Action{}
+	})
+	f.sync()
+	rec.Intercept(nil)
+	if next.Held() {
+		t.Errorf("no scan went out behind the first read of new mail\n%v", rec.SessionCommands())
+	}
+	if got := len(rec.BodyFetches()); got != len(folders) {
+		t.Errorf("%d body FETCHes, want %d (one per folder)\n%v", got, len(folders), rec.BodyFetches())
+	}
+	if got := rec.Count("APPEND"); got != len(folders) {
+		t.Errorf("%d APPENDs, want %d (one per folder)\n%v", got, len(folders), rec.SessionCommands())
+	}
+	for _, mb := range folders {
+		f.want(userB, mb, mb+"-n1 -", mb+"-n2 -", mb+"-old -")
+	}
+	f.settled()
+}
+
 // TestChangesOnBRunWithCopiesIntoB: copies from a into b do not hold up
 // b's flag changes and expunges: no copy reads from b, so they run at
 // the same time, each folder on its own connection. The recorder holds

@@ -27,46 +27,61 @@ func (s *Store) Fetch(ctx context.Context, mailbox string, uids []reconcile.UID,
 		return nil
 	}
 	return s.run(ctx, fmt.Sprintf("fetch from %q", mailbox), func() error {
-		if _, err := s.selectMailbox(mailbox, false, false); err != nil {
-			return err
-		}
-		delivered := map[imap.UID]bool{}
-		answered, err := s.fetchBodies(ctx, set, nil, delivered, fn)
-		if err != nil {
-			return err
-		}
-		// Messages that answered without a body we could hand on (the body
-		// came before INTERNALDATE, or a unilateral FETCH was taken for
-		// ours): dates first, then bodies.
-		var again imap.UIDSet
-		for uid := range answered {
-			if !delivered[uid] {
-				again.AddNum(uid)
-			}
-		}
-		if len(again) == 0 {
-			return nil
-		}
-		dates, err := s.fetchDates(again)
-		if err != nil {
-			return err
-		}
-		_, err = s.fetchBodies(ctx, again, dates, delivered, fn)
-		return err
+		return s.fetchIn(ctx, mailbox, set, fn)
 	})
+}
+
+// fetchIn is Fetch on the Store's connection, which the caller holds.
+func (s *Store) fetchIn(ctx context.Context, mailbox string, set imap.UIDSet, fn func(m reconcile.FetchedMessage) error) error {
+	if _, err := s.selectMailbox(mailbox, false, false); err != nil {
+		return err
+	}
+	delivered := map[imap.UID]bool{}
+	answered, err := s.fetchBodies(ctx, set, nil, delivered, fn)
+	if err != nil {
+		return err
+	}
+	// Messages that answered without a body we could hand on (the body
+	// came before INTERNALDATE, or a unilateral FETCH was taken for
+	// ours): dates first, then bodies.
+	var again imap.UIDSet
+	for uid := range answered {
+		if !delivered[uid] {
+			again.AddNum(uid)
+		}
+	}
+	if len(again) == 0 {
+		return nil
+	}
+	dates, err := s.fetchDates(again)
+	if err != nil {
+		return err
+	}
+	_, err = s.fetchBodies(ctx, again, dates, delivered, fn)
+	return err
 }
 
 // fetchBodies runs one UID FETCH of set for bodies, with INTERNALDATE
 // unless dates already has them. It returns the UIDs the server answered
 // for. It stops before a callback once ctx is done.
 func (s *Store) fetchBodies(ctx context.Context, set imap.UIDSet, dates map[imap.UID]time.Time, delivered map[imap.UID]bool, fn func(reconcile.FetchedMessage) error) (map[imap.UID]bool, error) {
-	answered := map[imap.UID]bool{}
-	cmd := s.c.Fetch(set, &imap.FetchOptions{
+	return s.readBodies(ctx, s.sendBodyFetch(set, dates == nil), dates, delivered, fn)
+}
+
+// sendBodyFetch sends the UID FETCH of fetchBodies, for readBodies to
+// read: apart, so that it can go out before other commands.
+func (s *Store) sendBodyFetch(set imap.UIDSet, withDates bool) *imapclient.FetchCommand {
+	return s.c.Fetch(set, &imap.FetchOptions{
 		UID:          true,
-		InternalDate: dates == nil,
+		InternalDate: withDates,
 		RFC822Size:   true,
 		BodySection:  []*imap.FetchItemBodySection{{Peek: true}},
 	})
+}
+
+// readBodies reads the answer to sendBodyFetch, as fetchBodies.
+func (s *Store) readBodies(ctx context.Context, cmd *imapclient.FetchCommand, dates map[imap.UID]time.Time, delivered map[imap.UID]bool, fn func(reconcile.FetchedMessage) error) (map[imap.UID]bool, error) {
+	answered := map[imap.UID]bool{}
 	// A body that fails half-way leaves the connection dead, and go-imap
 	// beta.8's reader goroutine still decoding from it: reading that
 	// literal again (our drain, or cmd.Close) would race with it on one

@@ -2,6 +2,7 @@ package imapstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -28,12 +29,42 @@ import (
 // k's, or the server shows a message below k.UIDNext that k does not
 // know.
 func (s *Store) ScanSince(ctx context.Context, f *reconcile.Folder, k reconcile.Known) error {
+	_, err := s.scanSince(ctx, f, k, nil)
+	return err
+}
+
+// ReadThenScanSince implements reconcile.ReadAheadScanner. Where r's
+// mailbox is the one selected (the folder scanned last), its UID FETCH
+// goes out right before the EXAMINE of f and the commands that go with
+// it, and its answer is read first: one round trip for both. Bodies the
+// server answers without their INTERNALDATE first are left out, as a
+// second FETCH would go to f. Otherwise r is read first, as Fetch would.
+func (s *Store) ReadThenScanSince(ctx context.Context, r reconcile.BodyRead, f *reconcile.Folder, k reconcile.Known) (readErr, scanErr error) {
+	return s.scanSince(ctx, f, k, &r)
+}
+
+var _ reconcile.ReadAheadScanner = (*Store)(nil)
+
+// scanSince is ScanSince, after reading r where r is not nil (see
+// ReadThenScanSince).
+func (s *Store) scanSince(ctx context.Context, f *reconcile.Folder, k reconcile.Known, r *reconcile.BodyRead) (readErr, scanErr error) {
+	// readFirst reads r on its own, before a scan that does not go
+	// through the EXAMINE below.
+	readFirst := func() error {
+		if r == nil || len(r.UIDs) == 0 {
+			return nil
+		}
+		rr := r
+		r = nil
+		return s.Fetch(ctx, rr.Mailbox, rr.UIDs, rr.Fn)
+	}
 	// A HIGHESTMODSEQ below the point's breaks RFC 7162 (a server whose
 	// index was rebuilt may do it): changes since would go unseen.
 	usable := s.caps.Has(imap.CapCondStore) && k.HighestModSeq != 0 && k.UIDValidity != 0 && k.UIDNext > 0 &&
 		f.UIDValidity == k.UIDValidity && f.HighestModSeq >= k.HighestModSeq
 	if !usable {
-		return s.Scan(ctx, f)
+		readErr = readFirst()
+		return readErr, s.Scan(ctx, f)
 	}
 	// k.Messages is ours (see reconcile.IncrementalScanner), sorted by
 	// UID, and normally all below k.UIDNext: it is used as it is, not
@@ -49,9 +80,19 @@ func (s *Store) ScanSince(ctx context.Context, f *reconcile.Folder, k reconcile.
 	}
 	if f.HighestModSeq == k.HighestModSeq && f.UIDNext == k.UIDNext && f.NumMessages == len(old) {
 		f.Messages = old
-		return nil
+		return readFirst(), nil
 	}
-	return s.run(ctx, fmt.Sprintf("scan %q", f.Mailbox), func() error {
+	scanErr = s.run(ctx, fmt.Sprintf("scan %q", f.Mailbox), func() error {
+		var ahead *imapclient.FetchCommand
+		if r != nil {
+			if set := uidSet(r.UIDs); len(set) > 0 && s.sel.name == r.Mailbox {
+				ahead = s.sendBodyFetch(set, true)
+			} else if len(set) > 0 {
+				// A read that fails leaves the scan to find out whether
+				// the connection still works.
+				readErr = s.readError(r.Mailbox, s.fetchIn(ctx, r.Mailbox, set, r.Fn))
+			}
+		}
 		next, modseq := k.UIDNext, k.HighestModSeq
 		// What the listing says changed is asked for with the EXAMINE,
 		// before its answer: one round trip, not four. If the EXAMINE
@@ -68,6 +109,12 @@ func (s *Store) ScanSince(ctx context.Context, f *reconcile.Folder, k reconcile.
 		}
 		if next > 1 && f.UIDNext >= next && int(f.NumMessages) < len(old)+int(f.UIDNext-next) {
 			pre.search = s.searchBelow(next)
+		}
+		if ahead != nil {
+			// Its answer comes first, and go-imap's reader hands it
+			// over before it reads on.
+			_, err := s.readBodies(ctx, ahead, nil, map[imap.UID]bool{}, r.Fn)
+			readErr = s.readError(r.Mailbox, err)
 		}
 		data, err := sel.Wait()
 		if err != nil {
@@ -90,6 +137,21 @@ func (s *Store) ScanSince(ctx context.Context, f *reconcile.Folder, k reconcile.
 		setMessages(f, msgs)
 		return nil
 	})
+	return readErr, scanErr
+}
+
+// readError is err of a read of mailbox's bodies within a scan, as
+// Fetch would return it: an error of the callback as it is, any other
+// with the account and the mailbox.
+func (s *Store) readError(mailbox string, err error) error {
+	var cb *callbackError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &cb):
+		return cb.err
+	}
+	return fmt.Errorf("account %q: fetch from %q: %w", s.opts.Name, mailbox, err)
 }
 
 // scanCmds are the commands ScanSince sends with its EXAMINE, on the

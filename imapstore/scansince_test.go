@@ -3,6 +3,7 @@ package imapstore_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -262,4 +263,118 @@ func TestScanSincePipelines(t *testing.T) {
 	if d := sameScan(f, scan(t, st, "Box")); d != "" {
 		t.Errorf("pipelined scan differs from Scan: %s", d)
 	}
+}
+
+// TestReadThenScanSinceOneRoundTrip: the bodies of the folder scanned
+// last are read in the round trip of the next folder's scan: the UID
+// FETCH goes out, and the next folder's EXAMINE right behind it. The
+// recorder holds the FETCH's answer until that EXAMINE has come: a read
+// that waited for its answer before the scan would never send it, and
+// the gate gives up. Every body arrives whole, and the scan equals
+// Scan. On Dovecot (CONDSTORE).
+func TestReadThenScanSinceOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	srv := imaptest.StartDovecot(t, "alice")
+	for _, mb := range []string{"One", "Two"} {
+		srv.Create(t, "alice", mb)
+		srv.Append(t, "alice", mb, msg(1))
+	}
+	rec := imaptest.Record(t, srv)
+	st := open(t, rec.Server(), "alice")
+	ctx := context.Background()
+	kOne, kTwo := known(scan(t, st, "One")), known(scan(t, st, "Two"))
+	srv.Append(t, "alice", "One", msg(2))
+	srv.Append(t, "alice", "One", msg(3))
+	srv.Append(t, "alice", "Two", msg(4))
+
+	// Both are listed first, as in a run (a LIST leaves no mailbox
+	// selected); One is scanned and stays selected.
+	one, two := folder(t, st, "One"), folder(t, st, "Two")
+	if err := st.ScanSince(ctx, &one, kOne); err != nil {
+		t.Fatal(err)
+	}
+	var fresh []reconcile.UID
+	for _, m := range one.Messages {
+		if m.UID >= kOne.UIDNext {
+			fresh = append(fresh, m.UID)
+		}
+	}
+	examined := imaptest.NewGate()
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		switch {
+		case e.Stage == imaptest.Received && e.Verb == "EXAMINE" && strings.Contains(e.Line, `"Two"`):
+			examined.Open()
+		case e.Stage == imaptest.Answered && e.Verb == "UID FETCH" && strings.Contains(e.Line, "BODY.PEEK[]"):
+			examined.Wait(10 * time.Second)
+		}
+		return imaptest.Action{}
+	})
+	bodies := map[reconcile.UID]string{}
+	read := reconcile.BodyRead{Mailbox: "One", UIDs: fresh, Fn: func(m reconcile.FetchedMessage) error {
+		b, err := io.ReadAll(m.Body)
+		bodies[m.UID] = string(b)
+		return err
+	}}
+	readErr, scanErr := st.ReadThenScanSince(ctx, read, &two, kTwo)
+	rec.Intercept(nil)
+	if readErr != nil || scanErr != nil {
+		t.Fatalf("ReadThenScanSince = %v, %v", readErr, scanErr)
+	}
+	if examined.Held() {
+		t.Errorf("the EXAMINE of Two did not go out before the read's answer\n%v", rec.SessionCommands())
+	}
+	if len(bodies) != 2 {
+		t.Errorf("read %d bodies, want 2 (uids %v)", len(bodies), fresh)
+	}
+	for i, u := range fresh {
+		if want := string(msg(i + 2)); !strings.Contains(strings.ReplaceAll(bodies[u], "\r\n", "\n"), strings.TrimSpace(strings.ReplaceAll(want, "\r\n", "\n"))) {
+			t.Errorf("body of uid %d = %q, want %q", u, bodies[u], want)
+		}
+	}
+	if d := sameScan(two, scan(t, st, "Two")); d != "" {
+		t.Errorf("scan of Two differs from Scan: %s", d)
+	}
+}
+
+// TestReadThenScanSinceElsewhere: where the read's mailbox is not the
+// one selected, or the next folder is unchanged, or the server has no
+// CONDSTORE (imapmemserver), the read goes on its own, and both the
+// bodies and the scan are as Fetch and Scan give them.
+func TestReadThenScanSinceElsewhere(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t, "alice")
+		for _, mb := range []string{"One", "Two", "Other"} {
+			srv.Create(t, "alice", mb)
+			srv.Append(t, "alice", mb, msg(1))
+		}
+		st := open(t, srv, "alice")
+		ctx := context.Background()
+		kTwo := known(scan(t, st, "Two"))
+		srv.Append(t, "alice", "One", msg(2))
+		uid := srv.Messages(t, "alice", "One")[1].UID
+		for _, changeTwo := range []bool{false, true} {
+			if changeTwo {
+				srv.Append(t, "alice", "Two", msg(3))
+			}
+			scan(t, st, "Other") // Other is selected, not One
+			var got []string
+			read := reconcile.BodyRead{Mailbox: "One", UIDs: []reconcile.UID{reconcile.UID(uid)}, Fn: func(m reconcile.FetchedMessage) error {
+				b, err := io.ReadAll(m.Body)
+				got = append(got, string(b))
+				return err
+			}}
+			two := folder(t, st, "Two")
+			readErr, scanErr := st.ReadThenScanSince(ctx, read, &two, kTwo)
+			if readErr != nil || scanErr != nil {
+				t.Fatalf("Two changed %v: ReadThenScanSince = %v, %v", changeTwo, readErr, scanErr)
+			}
+			if len(got) != 1 || !strings.Contains(got[0], "body 2") {
+				t.Errorf("Two changed %v: read %q, want message 2", changeTwo, got)
+			}
+			if d := sameScan(two, scan(t, st, "Two")); d != "" {
+				t.Errorf("Two changed %v: scan differs from Scan: %s", changeTwo, d)
+			}
+		}
+	})
 }

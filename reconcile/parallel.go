@@ -213,6 +213,15 @@ func (p *pool) close() {
 // Worker 0 runs on the run's own connections; another worker first
 // opens its own, and where it cannot, it leaves its jobs to the others.
 func (p *pool) run(ctx context.Context, n, workers int, sides func(i int) []Side, fn func(i, w int, stores [2]Mailstore)) {
+	p.runThen(ctx, n, workers, sides, fn, nil)
+}
+
+// runThen is run, with idle, when not nil, called by each worker that
+// ran a job once there is none left for it to take (and again for
+// worker 0 after the jobs it took over from workers that could not
+// connect), before run returns: what a worker left to do after its last
+// job is done there, beside the other workers' jobs.
+func (p *pool) runThen(ctx context.Context, n, workers int, sides func(i int) []Side, fn func(i, w int, stores [2]Mailstore), idle func(w int)) {
 	var (
 		mu   sync.Mutex
 		next int
@@ -232,6 +241,12 @@ func (p *pool) run(ctx context.Context, n, workers int, sides func(i int) []Side
 	var wg sync.WaitGroup
 	for w := range min(n, workers) {
 		wg.Go(func() {
+			ran := false
+			defer func() {
+				if ran && idle != nil {
+					idle(w)
+				}
+			}()
 			for {
 				i, ok := take()
 				if !ok {
@@ -250,11 +265,15 @@ func (p *pool) run(ctx context.Context, n, workers int, sides func(i int) []Side
 					mu.Unlock()
 					return
 				}
+				ran = true
 				fn(i, w, stores)
 			}
 		})
 	}
 	wg.Wait()
+	if len(pending) > 0 && idle != nil {
+		defer idle(0)
+	}
 	// Worker 0 never gives up a job, so pending holds only jobs of
 	// workers that could not connect; they run now, on worker 0.
 	for _, i := range pending {

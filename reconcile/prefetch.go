@@ -100,8 +100,21 @@ func (p *prefetched) read(ctx context.Context, st Mailstore, s Side, mailbox str
 	if len(uids) == 0 {
 		return nil
 	}
-	got := make(map[prefetchKey]prefetchedBody, len(uids))
-	err := st.Fetch(ctx, mailbox, uids, func(m FetchedMessage) error {
+	fn, keep := p.reader(s, mailbox)
+	if err := st.Fetch(ctx, mailbox, uids, fn); err != nil {
+		return fmt.Errorf("read new mail: %w", err)
+	}
+	keep()
+	return nil
+}
+
+// reader returns the callback of a read of mailbox's bodies on side s
+// (as read's Fetch, or a ReadAheadScanner's BodyRead), and keep, which
+// holds what the callback got for the copies: a read that failed keeps
+// nothing.
+func (p *prefetched) reader(s Side, mailbox string) (fn func(FetchedMessage) error, keep func()) {
+	got := map[prefetchKey]prefetchedBody{}
+	fn = func(m FetchedMessage) error {
 		if m.Size > prefetchMaxMessage {
 			return nil
 		}
@@ -111,16 +124,15 @@ func (p *prefetched) read(ctx context.Context, st Mailstore, s Side, mailbox str
 		}
 		got[prefetchKey{s, mailbox, m.UID}] = prefetchedBody{date: m.InternalDate, body: body}
 		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("read new mail: %w", err)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for k, v := range got {
-		p.m[k] = v
+	keep = func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for k, v := range got {
+			p.m[k] = v
+		}
 	}
-	return nil
+	return fn, keep
 }
 
 // renamed follows the plan's folder renames, which run before any copy:

@@ -331,7 +331,23 @@ func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, e
 				}
 			}
 			var mu sync.Mutex
-			pl.run(ctx, len(scan), pl.scanWorkers(Side(s), len(scan)), func(int) []Side { return []Side{Side(s)} }, func(j, _ int, stores [2]Mailstore) {
+			fail := func(mailbox string, st Mailstore, err error) {
+				mu.Lock()
+				if errs[s] == nil {
+					errs[s] = fmt.Errorf("scan %q on %s (%s): %w", mailbox, Side(s), st.Name(), err)
+				}
+				mu.Unlock()
+			}
+			// ahead[w] is the read of new mail worker w's last scan found,
+			// not sent yet: it goes with the worker's next scan, on the
+			// same connection (ReadAheadScanner), or on its own once the
+			// worker has no folder left to scan. Only worker w uses
+			// ahead[w].
+			workers := pl.scanWorkers(Side(s), len(scan))
+			ahead := make([]*readAhead, workers)
+			pl.runThen(ctx, len(scan), workers, func(int) []Side { return []Side{Side(s)} }, func(j, w int, stores [2]Mailstore) {
+				prior := ahead[w]
+				ahead[w] = nil
 				mu.Lock()
 				failed := errs[s] != nil
 				mu.Unlock()
@@ -342,30 +358,67 @@ func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, e
 				f := &lists[s].Folders[scan[j]]
 				var err error
 				inc, _ := st.(IncrementalScanner)
+				ra, _ := st.(ReadAheadScanner)
 				k, ok := known[f.Mailbox]
-				if ok && inc != nil {
-					err = inc.ScanSince(ctx, f, k)
-				} else {
-					err = st.Scan(ctx, f)
+				switch {
+				case ok && ra != nil && prior != nil:
+					fn, keep := pf.reader(Side(s), prior.mailbox)
+					var rerr error
+					rerr, err = ra.ReadThenScanSince(ctx, BodyRead{Mailbox: prior.mailbox, UIDs: prior.uids, Fn: fn}, f, k)
+					if rerr != nil {
+						// Both went in one exchange: the error names both.
+						mu.Lock()
+						if errs[s] == nil {
+							errs[s] = fmt.Errorf("scan %q on %s (%s) and read new mail of %q: %w", f.Mailbox, Side(s), st.Name(), prior.mailbox, rerr)
+						}
+						mu.Unlock()
+						return
+					}
+					keep()
+				default:
+					if prior != nil {
+						if err := pf.read(ctx, st, Side(s), prior.mailbox, prior.uids); err != nil {
+							fail(prior.mailbox, st, err)
+							return
+						}
+					}
+					if ok && inc != nil {
+						err = inc.ScanSince(ctx, f, k)
+					} else {
+						err = st.Scan(ctx, f)
+					}
 				}
 				if err != nil {
-					mu.Lock()
-					if errs[s] == nil {
-						errs[s] = fmt.Errorf("scan %q on %s (%s): %w", f.Mailbox, Side(s), st.Name(), err)
-					}
-					mu.Unlock()
+					fail(f.Mailbox, st, err)
 					return
 				}
 				if grown[s][j] && newMail(f, k.UIDNext, baseIDs()) >= 2 {
 					pl.warm(ctx, Side(s).Other(), min(int(withMail[s].Add(1)), pl.workers(Side(s).Other())), true)
 				}
 				if ok && pf != nil && f.UIDNext > k.UIDNext && copiesFrom(p, names, Side(s), f.Mailbox) {
-					if err := pf.read(ctx, st, Side(s), f.Mailbox, pf.candidates(f, k.UIDNext, baseIDs())); err != nil {
-						mu.Lock()
-						if errs[s] == nil {
-							errs[s] = fmt.Errorf("scan %q on %s (%s): %w", f.Mailbox, Side(s), st.Name(), err)
+					uids := pf.candidates(f, k.UIDNext, baseIDs())
+					switch {
+					case len(uids) == 0:
+					case ra != nil:
+						ahead[w] = &readAhead{mailbox: f.Mailbox, uids: uids}
+					default:
+						if err := pf.read(ctx, st, Side(s), f.Mailbox, uids); err != nil {
+							fail(f.Mailbox, st, err)
 						}
-						mu.Unlock()
+					}
+				}
+			}, func(w int) {
+				r := ahead[w]
+				ahead[w] = nil
+				mu.Lock()
+				failed := errs[s] != nil
+				mu.Unlock()
+				if r == nil || failed {
+					return
+				}
+				if st := pl.get(ctx, Side(s), w); st != nil {
+					if err := pf.read(ctx, st, Side(s), r.mailbox, r.uids); err != nil {
+						fail(r.mailbox, st, err)
 					}
 				}
 			})
@@ -379,6 +432,13 @@ func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, e
 		return lists, false, err
 	}
 	return lists, allUnchanged(base, unchanged, scan), nil
+}
+
+// readAhead is a read of new mail found by a scan (prefetched.candidates
+// of mailbox), left to go with the next scan on the same connection.
+type readAhead struct {
+	mailbox string
+	uids    []UID
 }
 
 // allUnchanged reports that the listings hold the base's folders and no

@@ -78,6 +78,31 @@ type IncrementalScanner interface {
 	ScanSince(ctx context.Context, f *Folder, k Known) error
 }
 
+// ReadAheadScanner is an IncrementalScanner that can read bodies from the
+// folder it scanned last in the same exchange as the next folder's
+// scan: the read goes out first, the next folder's commands right behind
+// it, so that a connection scanning folders after one another, reading
+// each one's new mail, spends one round trip per folder and not two.
+type ReadAheadScanner interface {
+	IncrementalScanner
+	// ReadThenScanSince reads r (as Fetch would, bodies streamed to
+	// r.Fn, a UID no longer there skipped), then scans f as ScanSince
+	// does. It returns the read's error and the scan's apart; a failed
+	// read does not keep f from being scanned. Bodies the server
+	// answers without what Fetch needs to hand them on (see Fetch) may
+	// be left out: r is a read ahead, its caller reads what it lacks
+	// later.
+	ReadThenScanSince(ctx context.Context, r BodyRead, f *Folder, k Known) (readErr, scanErr error)
+}
+
+// BodyRead is a read of the bodies of UIDs in Mailbox for
+// ReadAheadScanner, each handed to Fn as Fetch hands it.
+type BodyRead struct {
+	Mailbox string
+	UIDs    []UID
+	Fn      func(FetchedMessage) error
+}
+
 // PipelinedAppender is a Mailstore that can have several APPENDs in
 // flight at once, so that a copy does not wait for the server's answer
 // to one message before it sends the next. Execute copies through it
