@@ -29,7 +29,8 @@ type tool struct {
 type execResult struct {
 	start  time.Time
 	wall   time.Duration
-	maxRSS int64 // bytes
+	cpu    time.Duration // the tool's own user and system time
+	maxRSS int64         // bytes
 	err    error
 	log    string // where its output went
 }
@@ -87,6 +88,10 @@ func (t *tool) run(label string, env ...string) execResult {
 	}()
 	err = cmd.Wait()
 	r := execResult{start: start, wall: time.Since(start), log: logPath}
+	if ps := cmd.ProcessState; ps != nil {
+		// Its children's too, those it waited for.
+		r.cpu = ps.UserTime() + ps.SystemTime()
+	}
 	close(done)
 	r.maxRSS = <-peak
 	if err != nil {
