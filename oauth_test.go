@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-git/go-git/v5"
 
@@ -401,7 +402,8 @@ pair "p" {
 // keeps the token for reuse). The next run's login is refused; mailtwin
 // drops the token, gets a new one (a refresh at the token endpoint, or
 // token_command again) and logs in with it: the run copies the new
-// message and nothing fails.
+// message and nothing fails. When the refresh token is revoked too,
+// the error says so beside the server's rejection.
 func TestOAuth2AccessTokenEndedEarly(t *testing.T) {
 	for _, source := range []string{"oauth2", "command"} {
 		t.Run(source, func(t *testing.T) {
@@ -438,6 +440,26 @@ func TestOAuth2AccessTokenEndedEarly(t *testing.T) {
 				}
 			}
 			f.want(userB, "INBOX", "m1 -", "m2 -")
+			if source == "oauth2" {
+				// Now the refresh token goes too: the rejected token's
+				// error says why no new one came.
+				s.ts.Revoke(userB)
+				f.put(userA, "INBOX", "m3")
+				// One line, the first failure's: not a later retry's,
+				// which finds no token to begin with.
+				both := func() bool {
+					for _, l := range strings.Split(wr.out.String(), "\n") {
+						if strings.Contains(l, "the server rejected the access token") && strings.Contains(l, "refused the refresh token (invalid_grant") {
+							return true
+						}
+					}
+					return false
+				}
+				waitFor(t, 30*time.Second, "the rejection and the refused refresh in one error", both, wr.out.String)
+				if n := strings.Count(wr.out.String(), "the server rejected the access token"); n != 1 {
+					t.Errorf("%d errors name the server's rejection, want 1 (the retries find no token):\n%s", n, wr.out)
+				}
+			}
 		})
 	}
 }

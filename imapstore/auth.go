@@ -93,7 +93,8 @@ func (s *Store) token(ctx context.Context, m Mechanism) (string, error) {
 // fetched before dialling: getting it can take a round trip to the
 // provider, and no server waits for it meanwhile. When the server
 // rejects the token and Options.TokenRejected is set, the source is
-// told, and dial runs once more if the source then gives another token.
+// told, and dial runs once more if the source then gives another token;
+// if it gives none, the error says why.
 func (s *Store) withFreshToken(ctx context.Context, dial func(token string) error) error {
 	m := s.tokenMech()
 	token, err := s.token(ctx, m)
@@ -106,7 +107,12 @@ func (s *Store) withFreshToken(ctx context.Context, dial func(token string) erro
 	}
 	s.opts.TokenRejected(token)
 	fresh, ferr := s.token(ctx, m)
-	if ferr != nil || fresh == token {
+	switch {
+	case ferr != nil:
+		// Why there is no new token (a refresh token revoked, say) is
+		// what the user has to mend.
+		return fmt.Errorf("%w; a new token could not be had either: %w", err, ferr)
+	case fresh == token:
 		return err
 	}
 	return dial(fresh)
