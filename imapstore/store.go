@@ -274,7 +274,6 @@ func (s *Store) Close() error {
 	}
 	c, conn := s.c, s.conn
 	s.c, s.conn = nil, nil
-	s.liveCaps.Store(nil)
 	conn.begin()
 	err := c.Logout().Wait()
 	conn.end()
