@@ -330,6 +330,22 @@ func TestNewMailReadWithTheNextScan(t *testing.T) {
 	if got := rec.Count("APPEND"); got != len(folders) {
 		t.Errorf("%d APPENDs, want %d (one per folder)\n%v", got, len(folders), rec.SessionCommands())
 	}
+	// No copy examines a folder of a again for its bodies. (That the
+	// last folder's read, with no scan left to go with, still goes on
+	// the scan's connection is TestSmallNewMailTravelsWithTheScan's:
+	// on one connection here, a copy would find its folder selected.)
+	examined := map[string]int{}
+	for _, line := range rec.Commands() {
+		if verb, rest, _ := strings.Cut(line, " "); verb == "EXAMINE" {
+			mb, _, _ := strings.Cut(rest, " ")
+			examined[strings.Trim(mb, `"`)]++
+		}
+	}
+	for _, mb := range folders {
+		if examined[mb] != 2 {
+			t.Errorf("%s examined %d times, want 2 (a's scan, b's check)\n%v", mb, examined[mb], rec.SessionCommands())
+		}
+	}
 	for _, mb := range folders {
 		f.want(userB, mb, mb+"-n1 -", mb+"-n2 -", mb+"-old -")
 	}
