@@ -190,7 +190,22 @@ func listAccount(addr, user string) (map[string][]listed, error) {
 		return nil, err
 	}
 	defer logout(c)
-	return listAll(c)
+	all, err := listAll(c)
+	if err != nil {
+		return nil, err
+	}
+	// Reading every folder's envelopes fills Dovecot's cache files,
+	// which leaves its mailbox list index to be refreshed, folder by
+	// folder, by the next LIST with STATUS: the next tool's run would
+	// pay for the check (50 ms of a 76 ms b2 at 20 folders, 250 of
+	// 330 ms at 200). The check settles it here, untimed, as a tool's
+	// own LIST would.
+	if _, err := c.List("", "*", &imap.ListOptions{ReturnStatus: &imap.StatusOptions{
+		NumMessages: true, UIDNext: true, UIDValidity: true, HighestModSeq: true,
+	}}).Collect(); err != nil {
+		return nil, fmt.Errorf("list with status after the check: %w", err)
+	}
+	return all, nil
 }
 
 // compare checks that the accounts at a and b hold the same messages:
