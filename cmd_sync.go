@@ -636,7 +636,13 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 	// themselves: not with pairs run at once, nor for JSON log lines.
 	bars := !planOnly && g.parallel <= 1 && g.logFormat != logJSON && useBars(g.lookupEnv, isTerminal(g.stderr))
 	prog := newProgress(g.log, p.Name, progressOptions{Verbose: g.verbose > 0, Bars: bars, Terminal: g.stderr})
-	opts.Planned = prog.planned
+	gc := gcPolicyFrom(ctx)
+	opts.Planned = func(plan *reconcile.Plan) {
+		// The state, the listings and the plan are built; what the
+		// run does now streams.
+		gc.settle()
+		prog.planned(plan)
+	}
 	opts.Progress = prog.step
 	if g.hooks != nil && g.hooks.options != nil {
 		g.hooks.options(p, &opts)

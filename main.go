@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -39,19 +38,9 @@ const (
 // version is the mailtwin version; set with -ldflags "-X main.version=...".
 var version = "dev"
 
-// gcPercent is mailtwin's garbage collection target (Go's default is
-// 100). A run waits on servers far more than it computes, and runs in
-// containers with memory limits: a lower target keeps the heap's peak
-// nearer to what is live, for CPU it has to spare (b1's peak RSS in
-// BENCHMARKS.md: 41 MB at 100, 37 MB at 50, no slower). GOGC, when set,
-// wins.
-const gcPercent = 50
-
 func main() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
+	gc := startGC(gcPercent)
+	ctx, cancel := context.WithCancel(withGCPolicy(context.Background(), gc))
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {

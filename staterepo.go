@@ -22,6 +22,12 @@ func (s stateRepo) Load(ctx context.Context, pair string) (reconcile.State, erro
 	if err != nil {
 		return reconcile.State{}, err
 	}
+	// What is decoded now stays live to the end of the run.
+	var n int64
+	for _, data := range files {
+		n += int64(len(data))
+	}
+	gcPolicyFrom(ctx).reserve(n * gcStateFactor)
 	st, err := reconcile.DecodeState(pair, files)
 	if err != nil {
 		return st, fmt.Errorf("%w\nthe state file is damaged: fix it, or restore an earlier state with 'mailtwin rollback REV' (see 'mailtwin log')", err)

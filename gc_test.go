@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/metrics"
+	"strings"
+	"testing"
+
+	"github.com/mailtwin/mailtwin/gitstate"
+	"github.com/mailtwin/mailtwin/reconcile"
+)
+
+// TestGCWaitsForReservedHeap checks gcPolicy in a process of its own
+// (the policy is the process's): at its percent from the start; no
+// collection while the heap is below what is reserved, where the
+// percent alone would have collected many times; still waiting after
+// collections that leave little live; at its percent again once what
+// is live nears the reserve; and for good once settled.
+func TestGCWaitsForReservedHeap(t *testing.T) {
+	if os.Getenv("MAILTWIN_TEST_GC_CHILD") == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestGCWaitsForReservedHeap$", "-test.count=1")
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "GOGC=") && !strings.HasPrefix(kv, "GOMEMLIMIT=") {
+				cmd.Env = append(cmd.Env, kv)
+			}
+		}
+		cmd.Env = append(cmd.Env, "MAILTWIN_TEST_GC_CHILD=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "PASS") {
+			t.Fatalf("child: %v\n%s", err, out)
+		}
+		return
+	}
+	const percent, reserved = 37, 64 << 20
+	p := startGC(percent)
+	if p == nil {
+		t.Fatal("no policy without GOGC and GOMEMLIMIT")
+	}
+	if _, gogc := readGC(); gogc != percent {
+		t.Fatalf("gogc %d at the start, want %d", gogc, percent)
+	}
+	p.reserve(reserved)
+	before, gogc := readGC()
+	if gogc <= percent {
+		t.Fatalf("gogc %d after a reserve, want more than %d", gogc, percent)
+	}
+	// 32 MB of garbage: at 37% from a small heap, a dozen collections.
+	for range 4096 {
+		garbage(8 << 10)
+	}
+	if after, _ := readGC(); after != before {
+		t.Fatalf("%d collections below the reserved heap (%d MB)", after-before, reserved>>20)
+	}
+
+	// Loading a pair's state reserves what decoding it takes.
+	ctx := context.Background()
+	repo, err := gitstate.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := reconcile.State{Folders: []reconcile.FolderState{{Name: "INBOX",
+		A: reconcile.SideState{Mailbox: "INBOX", UIDValidity: 1, UIDNext: 3},
+		B: reconcile.SideState{Mailbox: "INBOX", UIDValidity: 7, UIDNext: 3},
+		Records: []reconcile.Record{
+			{UIDA: 1, UIDB: 1, ID: reconcile.IdentityFromMessageID("<m1@x>", 10)},
+			{UIDA: 2, UIDB: 2, Flags: reconcile.NewFlags(`\Seen`), ID: reconcile.IdentityFromMessageID("<m2@x>", 20)},
+		},
+	}}}
+	if err := (stateRepo{repo}).Save(ctx, "p", st); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Commit(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	size := int64(len(reconcile.FormatFolder(st.Folders[0])))
+	if _, err := (stateRepo{repo}).Load(withGCPolicy(ctx, p), "p"); err != nil {
+		t.Fatal(err)
+	}
+	if want := reserved + size*gcStateFactor; p.target != want {
+		t.Fatalf("reserved %d after loading a %d-byte state, want %d", p.target, size, want)
+	}
+
+	// 256 MB of garbage: collected at the reserve, leaving little live,
+	// and the policy still waits.
+	for range 32768 {
+		garbage(8 << 10)
+	}
+	if after, gogc := readGC(); after == before || gogc <= percent {
+		t.Fatalf("after 256 MB of garbage: %d collections, gogc %d; want some, and more than %d", after-before, gogc, percent)
+	}
+	// What is live nears the reserve: the policy is at its percent. The
+	// finalizer that adjusts it runs on its own goroutine after a
+	// collection; more collections give it its turns.
+	var live [][]byte
+	for range reserved >> 13 {
+		live = append(live, garbage(8<<10))
+	}
+	for i := 0; i < 1000; i++ {
+		if _, gogc := readGC(); gogc == percent {
+			break
+		}
+		runtime.GC()
+		runtime.Gosched()
+	}
+	if _, gogc := readGC(); gogc != percent {
+		t.Fatalf("gogc %d with as much live as reserved, want %d", gogc, percent)
+	}
+	runtime.KeepAlive(live)
+	live = nil
+	runtime.GC()
+
+	// Settled, a reserve changes nothing.
+	p.reserve(reserved)
+	if _, gogc := readGC(); gogc <= percent {
+		t.Fatalf("gogc %d after a reserve with little live, want more than %d", gogc, percent)
+	}
+	p.settle()
+	p.reserve(reserved)
+	if _, gogc := readGC(); gogc != percent || p.target != 0 {
+		t.Fatalf("settled: gogc %d, reserved %d; want %d and 0", gogc, p.target, percent)
+	}
+}
+
+// readGC returns the collections so far and GOGC.
+func readGC() (cycles, gogc uint64) {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64(), s[1].Value.Uint64()
+}
+
+// garbage allocates n bytes on the heap and drops them.
+//
+//go:noinline
+func garbage(n int) []byte { return make([]byte, n) }
