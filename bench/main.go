@@ -88,6 +88,7 @@ func main() {
 		conns     = flag.Int("connections", 0, "mailtwin's connections per account (0: its default)")
 		timeline  = flag.Bool("timeline", false, "write, beside each run's log, a timeline of the commands each server received and their tagged answers, in ms from the tool's start (use with -keep)")
 		bigMB     = flag.Int("big", 50, "size in MB of b5's message, which arrives on A after b4 (0: no b5)")
+		active    = flag.Int("active", 0, "b3 and b4 change only the messages of the first N seeded folders (0: all): at -folders 200 -active 20, the activity of the 20-folder run in an account ten times its size")
 		rtt       = flag.Duration("rtt", 0, "round-trip time the proxies add between the tools and the servers, as of servers across a network (0: none, the issue's setting)")
 	)
 	flag.Parse()
@@ -99,7 +100,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: -big must be 0 or more")
 		os.Exit(2)
 	}
-	if err := run(*nFolders, *nMessages, *reps, names, *seedFlag, *frac, *keep, *profDir, *bigMB*1_000_000, *conns, *timeline, *rtt); err != nil {
+	if *active < 0 {
+		fmt.Fprintln(os.Stderr, "bench: -active must be 0 or more")
+		os.Exit(2)
+	}
+	if err := run(*nFolders, *nMessages, *active, *reps, names, *seedFlag, *frac, *keep, *profDir, *bigMB*1_000_000, *conns, *timeline, *rtt); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -109,7 +114,7 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 }
 
-func run(nFolders, nMessages, reps int, toolNames []string, seedVal uint64, frac float64, keep bool, profDir string, bigSize, conns int, timeline bool, rtt time.Duration) (err error) {
+func run(nFolders, nMessages, active, reps int, toolNames []string, seedVal uint64, frac float64, keep bool, profDir string, bigSize, conns int, timeline bool, rtt time.Duration) (err error) {
 	// Dovecot's socket paths must stay short: a short directory in /tmp.
 	tmp, err := os.MkdirTemp("", "mtb")
 	if err != nil {
@@ -221,11 +226,16 @@ func run(nFolders, nMessages, reps int, toolNames []string, seedVal uint64, frac
 		return err
 	}
 
+	// changed are the folders b3 and b4 change.
+	changed := folders
+	if active > 0 && active < len(folders) {
+		changed = folders[:active]
+	}
 	load := loadavg()
 	var results []result
 	for rep := 1; rep <= reps; rep++ {
 		for _, t := range tools {
-			rs, err := runTool(t, rep, da, db, pa, pb, golden, seedVal, folders, frac, bigSize, nil)
+			rs, err := runTool(t, rep, da, db, pa, pb, golden, seedVal, changed, frac, bigSize, nil)
 			if err != nil {
 				return err
 			}
@@ -237,9 +247,12 @@ func run(nFolders, nMessages, reps int, toolNames []string, seedVal uint64, frac
 		fmt.Printf("The proxies add %s of round-trip time between each tool and the servers (-rtt).\n\n", rtt)
 	}
 	printReport(os.Stdout, results, workloadsFor(bigSize), toolNames, reps, nFolders, nMessages, n, size)
+	if len(changed) < len(folders) {
+		fmt.Printf("b3 and b4 changed only the messages of the first %d folders (-active).\n\n", len(changed))
+	}
 
 	if profDir != "" {
-		if err := profile(root, tmp, profDir, da, db, pa, pb, golden, seedVal, folders, frac, bigSize, conns); err != nil {
+		if err := profile(root, tmp, profDir, da, db, pa, pb, golden, seedVal, changed, frac, bigSize, conns); err != nil {
 			return fmt.Errorf("profile: %w", err)
 		}
 	}
