@@ -571,6 +571,40 @@ func shortBody(body string, max int) string {
 	return b.String()
 }
 
+// preloaded is a StateRepo whose Load of one pair was started ahead
+// (preload): Load of that pair waits for it and returns what it read.
+// Everything else goes to the StateRepo it wraps.
+type preloaded struct {
+	reconcile.StateRepo
+	pair   string
+	loaded chan struct{}
+	st     reconcile.State
+	err    error
+}
+
+// preload starts reading pair's state from states and returns the
+// StateRepo to read it from.
+func preload(ctx context.Context, states reconcile.StateRepo, pair string) *preloaded {
+	p := &preloaded{StateRepo: states, pair: pair, loaded: make(chan struct{})}
+	go func() {
+		defer close(p.loaded)
+		p.st, p.err = states.Load(ctx, pair)
+	}()
+	return p
+}
+
+func (p *preloaded) Load(ctx context.Context, pair string) (reconcile.State, error) {
+	if pair != p.pair {
+		return p.StateRepo.Load(ctx, pair)
+	}
+	select {
+	case <-p.loaded:
+		return p.st, p.err
+	case <-ctx.Done():
+		return reconcile.State{}, ctx.Err()
+	}
+}
+
 // syncPair plans (and applies) one pair.
 func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, states reconcile.StateRepo, p *hclconfig.Pair, planOnly bool) (rep pairReport, err error) {
 	rep = pairReport{Pair: p.Name, Actions: []reconcile.Action{}}
@@ -579,6 +613,10 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 			rep.Error = err.Error()
 		}
 	}()
+	// The state is read while the accounts are dialled: at 100,000
+	// messages reading it takes as long as two logins, and a run that
+	// finds nothing to do is little else.
+	pre := preload(ctx, states, p.Name)
 	var stores [2]*imapstore.Store
 	var traceMu sync.Mutex
 	// Both accounts are dialled at once, and logged out of at once: a
@@ -648,7 +686,7 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 		g.hooks.options(p, &opts)
 	}
 	g.logLines.route(prog.lines())
-	res, err := reconcile.Run(ctx, opts, stores[0], stores[1], states)
+	res, err := reconcile.Run(ctx, opts, stores[0], stores[1], pre)
 	closeStores()
 	g.logLines.route(nil)
 	prog.finish()
