@@ -98,20 +98,29 @@ var ErrActionsFailed = errors.New("some actions failed")
 func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (*Result, error) {
 	// The state is read while the servers answer LIST: at 100,000
 	// messages each takes tens of milliseconds, and a run that finds
-	// nothing to do is little else.
+	// nothing to do is little else. So are the scan points the state
+	// records (knownOf), one side on each core: they copy every record.
 	var base State
+	var known [2]map[string]Known
 	var loadErr error
 	loaded := make(chan struct{})
 	go func() {
 		defer close(loaded)
-		base, loadErr = repo.Load(ctx, opts.Pair)
+		if base, loadErr = repo.Load(ctx, opts.Pair); loadErr != nil {
+			return
+		}
+		var wg sync.WaitGroup
+		for s := range 2 {
+			wg.Go(func() { known[s] = knownOf(base, Side(s)) })
+		}
+		wg.Wait()
 	}()
-	loadBase := func() (State, error) {
+	loadBase := func() (State, [2]map[string]Known, error) {
 		<-loaded
 		if loadErr != nil {
-			return base, fmt.Errorf("load state of pair %q: %w", opts.Pair, loadErr)
+			return base, known, fmt.Errorf("load state of pair %q: %w", opts.Pair, loadErr)
 		}
-		return base, nil
+		return base, known, nil
 	}
 	pl := newPool([2]Mailstore{a, b}, opts.Connections)
 	defer pl.close()
@@ -233,14 +242,15 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 // whose policy is direction none and folders Policy.ExcludeSpecialUse
 // leaves out are not scanned. A folder the base knows a scan point for
 // (knownOf) is scanned from there where the Mailstore is an
-// IncrementalScanner. loadBase gives the base; it is called once both
-// LISTs are answered. Where pf is not nil, the small new mail a scan
-// finds is read with it (see prefetchMaxMessage) and held in pf.
+// IncrementalScanner. loadBase gives the base and, per side, knownOf
+// it; it is called once both LISTs are answered. Where pf is not nil,
+// the small new mail a scan finds is read with it (see
+// prefetchMaxMessage) and held in pf.
 //
 // same reports that the listings hold exactly the base's folders, each
 // as its scan point left it on both sides: the scan read nothing, and
 // the listings are the base's messages.
-func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, error), pf *prefetched) (lists [2]Listing, same bool, err error) {
+func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, [2]map[string]Known, error), pf *prefetched) (lists [2]Listing, same bool, err error) {
 	var errs [2]error
 	var wg sync.WaitGroup
 	for s := range 2 {
@@ -257,7 +267,7 @@ func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, e
 	if err := errors.Join(errs[0], errs[1]); err != nil {
 		return lists, false, err
 	}
-	base, err := loadBase()
+	base, known, err := loadBase()
 	if err != nil {
 		return lists, false, err
 	}
@@ -271,7 +281,6 @@ func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, e
 	// scanned on the first connection: by IncrementalScanner's contract
 	// that reads nothing, and it needs no other connection. The rest go
 	// to the pool.
-	var known [2]map[string]Known
 	var scan, unchanged [2][]int
 	// grown marks, per side and by index in scan, the folders where at
 	// least two messages arrived since the base: copies to the other
@@ -279,7 +288,6 @@ func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, e
 	// messages moved in from another folder (see newMail).
 	var grown [2][]bool
 	for s := range 2 {
-		known[s] = knownOf(base, Side(s))
 		_, inc := pl.conns[s][0].(IncrementalScanner)
 		for i := range lists[s].Folders {
 			f := &lists[s].Folders[i]

@@ -1,6 +1,8 @@
 package reconcile_test
 
 import (
+	"bytes"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -258,6 +260,10 @@ func TestDecodeStateErrors(t *testing.T) {
 			`work-backup/Work.state:1: not a mailtwin state file: want "# mailtwin state v1"`},
 		{"bad file, no dir", "", map[string][]byte{"Work.state": []byte("junk\n")},
 			`Work.state:1: not a mailtwin state file: want "# mailtwin state v1"`},
+		// Parsed side by side, several bad files still give the first
+		// by name, whichever is parsed first.
+		{"bad files, the first named", "p", manyBad(inbox),
+			`p/a-00.state:1: not a mailtwin state file: want "# mailtwin state v1"`},
 		{"duplicate folder", "p", map[string][]byte{"INBOX.state": inbox, "inbox-copy.state": inbox},
 			`p/inbox-copy.state: folder "INBOX" is also described by p/INBOX.state`},
 	} {
@@ -271,6 +277,19 @@ func TestDecodeStateErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// manyBad returns 40 bad state files, a-00 to a-39, and a hundred good
+// ones named after them.
+func manyBad(good []byte) map[string][]byte {
+	files := map[string][]byte{}
+	for i := range 100 {
+		files[fmt.Sprintf("z-%03d.state", i)] = bytes.Replace(good, []byte(`"INBOX"`), fmt.Appendf(nil, `"F%d"`, i), 1)
+	}
+	for i := range 40 {
+		files[fmt.Sprintf("a-%02d.state", i)] = []byte("junk\n")
+	}
+	return files
 }
 
 // FuzzParseFolder checks that ParseFolder never panics, that its errors
