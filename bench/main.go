@@ -357,7 +357,7 @@ func runTool(t *tool, rep int, da, db *dovecot, pa, pb *proxy, golden string, se
 		if w == "b5" {
 			status = fmt.Sprintf("%s (the no-op re-sync before it: rss %.1f MB)", status, float64(r.base.maxRSS)/1e6)
 		}
-		logf("rep %d %-9s %s: %7.2fs rss %5.1f MB, A %d cmds, B %d cmds, CPU %d ms, servers' %d / %d ms: %s", rep, t.name, w,
+		logf("rep %d %-9s %s: %7.3fs rss %5.1f MB, A %d cmds, B %d cmds, CPU %d ms, servers' %d / %d ms: %s", rep, t.name, w,
 			r.exec.wall.Seconds(), float64(r.exec.maxRSS)/1e6, r.a.Cmds, r.b.Cmds, r.exec.cpu.Milliseconds(), r.cpuA.Milliseconds(), r.cpuB.Milliseconds(), status)
 		out = append(out, r)
 	}
@@ -552,7 +552,7 @@ func printReport(w io.Writer, results []result, workloads, toolNames []string, r
 			if s.good < s.runs {
 				check = fmt.Sprintf("**FAILED %d/%d**", s.runs-s.good, s.runs)
 			}
-			fmt.Fprintf(w, "| %s | %s | %.2f | %d | %d / %d | %s | %s | %s | %d / %d | %d / %d | %d / %d | %d (%s) | %s | %s |\n",
+			fmt.Fprintf(w, "| %s | %s | %.3f | %d | %d / %d | %s | %s | %s | %d / %d | %d / %d | %d / %d | %d (%s) | %s | %s |\n",
 				wl, t, s.wall.Seconds(), s.cpu.Milliseconds(), s.cpuA.Milliseconds(), s.cpuB.Milliseconds(), mb(s.rss), mb(s.sent), mb(s.recv), s.cmdsA, s.cmdsB, s.afterA, s.afterB,
 				s.connsA, s.connsB, s.appends, mb(s.appendBytes), mb(s.fetchLiteral), check)
 		}
@@ -594,7 +594,7 @@ func printReport(w io.Writer, results []result, workloads, toolNames []string, r
 			if wl == "b4" {
 				met = fmt.Sprintf("%s (%d APPENDs, %s MB uploaded, %s MB of literals received)", yes(m.appendBytes == 0 && m.good == m.runs), m.appends, mb(m.appendBytes), mb(m.fetchLiteral))
 			}
-			fmt.Fprintf(w, "| %s | %.2f | %s | %.2f | %s | %s | %s |\n", wl, m.wall.Seconds(), orDash(best), bestT.Seconds(), ratio, target, met)
+			fmt.Fprintf(w, "| %s | %.3f | %s | %.3f | %s | %s | %s |\n", wl, m.wall.Seconds(), orDash(best), bestT.Seconds(), ratio, target, met)
 		}
 		b2, b1 := sums["b2"]["mailtwin"], sums["b1"]["mailtwin"]
 		fmt.Fprintf(w, "| b2 commands | A %d, B %d after login | | | | ≤ 3 per account | %s |\n", b2.afterA, b2.afterB, yes(b2.afterA <= 3 && b2.afterB <= 3))
