@@ -47,9 +47,11 @@ type gcPolicy struct {
 }
 
 // startGC puts the policy in place and returns it, or nil where GOGC
-// or GOMEMLIMIT is set: they win.
+// is set: it wins. GOMEMLIMIT, when set, still bounds the heap: Go
+// collects as it nears the limit, whatever GOGC says, so a reserve
+// cannot take a run past it.
 func startGC(percent int) *gcPolicy {
-	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+	if os.Getenv("GOGC") != "" {
 		return nil
 	}
 	s := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}, {Name: "/gc/gogc:percent"}}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"strings"
 	"testing"
@@ -37,7 +38,7 @@ func TestGCWaitsForReservedHeap(t *testing.T) {
 	const percent, reserved = 37, 64 << 20
 	p := startGC(percent)
 	if p == nil {
-		t.Fatal("no policy without GOGC and GOMEMLIMIT")
+		t.Fatal("no policy without GOGC")
 	}
 	if _, gogc := readGC(); gogc != percent {
 		t.Fatalf("gogc %d at the start, want %d", gogc, percent)
@@ -121,6 +122,20 @@ func TestGCWaitsForReservedHeap(t *testing.T) {
 	p.reserve(reserved)
 	if _, gogc := readGC(); gogc != percent || p.target != 0 {
 		t.Fatalf("settled: gogc %d, reserved %d; want %d and 0", gogc, p.target, percent)
+	}
+}
+
+// TestGCPolicyLeavesGOGC checks that GOGC in the environment wins:
+// startGC then changes nothing.
+func TestGCPolicyLeavesGOGC(t *testing.T) {
+	t.Setenv("GOGC", "80")
+	_, before := readGC()
+	defer debug.SetGCPercent(int(before))
+	if p := startGC(37); p != nil {
+		t.Fatal("a policy with GOGC set")
+	}
+	if _, after := readGC(); after != before {
+		t.Fatalf("GOGC went from %d to %d with GOGC set in the environment", before, after)
 	}
 }
 
