@@ -617,6 +617,15 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 	// messages reading it takes as long as two logins, and a run that
 	// finds nothing to do is little else.
 	pre := preload(ctx, states, p.Name)
+	defer func() {
+		// Nothing the pair started outlives it: a pair whose dial
+		// failed waits for the read (a cancelled ctx ends it early).
+		<-pre.loaded
+		// The collector waits for a reserve only within the run
+		// that made it (see gcPolicy): a watch whose runs fail
+		// before they plan would otherwise add one reserve per run.
+		gcPolicyFrom(ctx).settle()
+	}()
 	var stores [2]*imapstore.Store
 	var traceMu sync.Mutex
 	// Both accounts are dialled at once, and logged out of at once: a

@@ -33,9 +33,10 @@ const gcStateFactor = 8
 // spent a quarter of its time there. So reading the state reserves the
 // heap it will take (reserve), and collections wait until the heap
 // reaches what is reserved, as long as what is live is well below it.
-// Once the run has planned and starts to act (settle), the policy is
-// gcPercent's for good: copies stream, and their garbage is collected
-// early. It is cmd/compile's way (AdjustStartingHeap): GOGC set from
+// Once the run has planned and starts to act, or has ended without
+// getting there (settle), the policy is gcPercent's for good: copies
+// stream, and their garbage is collected early, and a reserve does not
+// outlive its run. It is cmd/compile's way (AdjustStartingHeap): GOGC set from
 // the live heap each collection leaves.
 type gcPolicy struct {
 	mu        sync.Mutex

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -22,17 +24,7 @@ import (
 // is live nears the reserve; and for good once settled.
 func TestGCWaitsForReservedHeap(t *testing.T) {
 	if os.Getenv("MAILTWIN_TEST_GC_CHILD") == "" {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestGCWaitsForReservedHeap$", "-test.count=1")
-		for _, kv := range os.Environ() {
-			if !strings.HasPrefix(kv, "GOGC=") && !strings.HasPrefix(kv, "GOMEMLIMIT=") {
-				cmd.Env = append(cmd.Env, kv)
-			}
-		}
-		cmd.Env = append(cmd.Env, "MAILTWIN_TEST_GC_CHILD=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "PASS") {
-			t.Fatalf("child: %v\n%s", err, out)
-		}
+		runGCChild(t, "TestGCWaitsForReservedHeap")
 		return
 	}
 	const percent, reserved = 37, 64 << 20
@@ -136,6 +128,49 @@ func TestGCPolicyLeavesGOGC(t *testing.T) {
 	}
 	if _, after := readGC(); after != before {
 		t.Fatalf("GOGC went from %d to %d with GOGC set in the environment", before, after)
+	}
+}
+
+// TestGCSettlesWhenThePairEnds checks, in a process of its own, that a
+// pair's run settles the policy even when it ends before it planned
+// (its accounts cannot be reached), so that runs that fail early, one
+// after another in a watch, do not add reserve to reserve.
+func TestGCSettlesWhenThePairEnds(t *testing.T) {
+	if os.Getenv("MAILTWIN_TEST_GC_CHILD") == "" {
+		runGCChild(t, "TestGCSettlesWhenThePairEnds")
+		return
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now: the dial fails at once
+	path := writeTestConfig(t, loopbackAccount("a", addr, "alice"), loopbackAccount("b", addr, "bob"), pairHCL("p", "a", "b"))
+	var out bytes.Buffer
+	p := startGC(37)
+	ctx := withGCPolicy(context.Background(), p)
+	p.reserve(64 << 20)
+	if code := run(ctx, []string{"-c", path, "apply"}, strings.NewReader(""), &out, &out); code != exitFailed {
+		t.Fatalf("apply with no server: exit %d, want %d\n%s", code, exitFailed, out.String())
+	}
+	if _, gogc := readGC(); gogc != 37 || !p.settled {
+		t.Fatalf("after a pair that failed to dial: gogc %d, settled %v; want 37, true", gogc, p.settled)
+	}
+}
+
+// runGCChild runs test in a child process, without GOGC.
+func runGCChild(t *testing.T, test string) {
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GOGC=") && !strings.HasPrefix(kv, "GOMEMLIMIT=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "MAILTWIN_TEST_GC_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "PASS") {
+		t.Fatalf("child: %v\n%s", err, out)
 	}
 }
 
