@@ -36,8 +36,8 @@ const gcStateFactor = 8
 // Once the run has planned and starts to act, or has ended without
 // getting there (settle), the policy is gcPercent's for good: copies
 // stream, and their garbage is collected early, and a reserve does not
-// outlive its run. It is cmd/compile's way (AdjustStartingHeap): GOGC set from
-// the live heap each collection leaves.
+// outlive its run. It is cmd/compile's way (AdjustStartingHeap): GOGC
+// set from the live heap each collection leaves.
 type gcPolicy struct {
 	mu        sync.Mutex
 	percent   int
@@ -59,7 +59,7 @@ func startGC(percent int) *gcPolicy {
 	metrics.Read(s)
 	debug.SetGCPercent(percent)
 	if s[0].Value.Kind() != metrics.KindUint64 || s[1].Value.Kind() != metrics.KindUint64 || s[1].Value.Uint64() != 100 {
-		return nil // not the runtime this was written for: Go's policy
+		return nil // not the runtime this was written for: gcPercent alone
 	}
 	return &gcPolicy{percent: percent, firstGoal: int64(s[0].Value.Uint64())}
 }
