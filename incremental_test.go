@@ -251,13 +251,7 @@ func TestSmallNewMailTravelsWithTheScan(t *testing.T) {
 	rec := imaptest.Record(t, f.srv)
 	f.addr = rec.Addr
 	f.sync()
-	examined := map[string]int{}
-	for _, line := range rec.Commands() {
-		if verb, rest, _ := strings.Cut(line, " "); verb == "EXAMINE" {
-			mb, _, _ := strings.Cut(rest, " ")
-			examined[strings.Trim(mb, `"`)]++
-		}
-	}
+	examined := examinedCounts(rec)
 	for _, mb := range folders {
 		// Once on a for its scan, once on b for the scan point's check.
 		if examined[mb] != 2 {
@@ -334,13 +328,7 @@ func TestNewMailReadWithTheNextScan(t *testing.T) {
 	// last folder's read, with no scan left to go with, still goes on
 	// the scan's connection is TestSmallNewMailTravelsWithTheScan's:
 	// on one connection here, a copy would find its folder selected.)
-	examined := map[string]int{}
-	for _, line := range rec.Commands() {
-		if verb, rest, _ := strings.Cut(line, " "); verb == "EXAMINE" {
-			mb, _, _ := strings.Cut(rest, " ")
-			examined[strings.Trim(mb, `"`)]++
-		}
-	}
+	examined := examinedCounts(rec)
 	for _, mb := range folders {
 		if examined[mb] != 2 {
 			t.Errorf("%s examined %d times, want 2 (a's scan, b's check)\n%v", mb, examined[mb], rec.SessionCommands())
@@ -537,4 +525,17 @@ func TestSmallRunOpensFewConnections(t *testing.T) {
 	for _, mb := range folders {
 		f.want(userB, mb, mb+"-new -", mb+"-old -")
 	}
+}
+
+// examinedCounts returns how many times each mailbox was EXAMINEd, on
+// either server, by the commands rec saw.
+func examinedCounts(rec *imaptest.Recorder) map[string]int {
+	examined := map[string]int{}
+	for _, line := range rec.Commands() {
+		if verb, rest, _ := strings.Cut(line, " "); verb == "EXAMINE" {
+			mb, _, _ := strings.Cut(rest, " ")
+			examined[strings.Trim(mb, `"`)]++
+		}
+	}
+	return examined
 }
