@@ -66,7 +66,8 @@ func startGC(percent int) *gcPolicy {
 
 // adjust sets GOGC so that the next collection waits for the heap to
 // reach the target, or to percent where that is no later than percent
-// would collect. p.mu is held.
+// would collect, and has the next collection call it again until the
+// policy settles. p.mu is held.
 func (p *gcPolicy) adjust() {
 	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/cycles/total:gc-cycles"},
 		{Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}
@@ -79,15 +80,15 @@ func (p *gcPolicy) adjust() {
 		scanned := live + int64(s[2].Value.Uint64()) + int64(s[3].Value.Uint64())
 		gogc = min(gogc, 100*(p.target-live)/scanned)
 	}
-	if gogc <= int64(p.percent) {
-		debug.SetGCPercent(p.percent)
-		return
-	}
-	debug.SetGCPercent(int(min(gogc, math.MaxInt32)))
+	debug.SetGCPercent(int(min(max(gogc, int64(p.percent)), math.MaxInt32)))
 	if !p.armed {
 		// The next collection finds the sentinel unreachable and
 		// queues its finalizer, which adjusts GOGC to the live heap
-		// that collection left.
+		// that collection left. It does so at percent too: what a
+		// collection counts as live includes all that was allocated
+		// while it marked, and on a busy machine one collection can
+		// count a heap's worth of garbage; the next one, counting
+		// less, lets the policy wait again.
 		p.armed = true
 		type sentinel [32]byte // not a tiny allocation, which is batched
 		runtime.SetFinalizer(new(sentinel), func(*sentinel) {
