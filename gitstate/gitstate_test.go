@@ -596,3 +596,36 @@ func TestStageKeepingAndFilesFlat(t *testing.T) {
 	}
 	wantFiles(t, stringMap(flat), map[string]string{"a.state": "3\n"})
 }
+
+// TestStageOnly checks that StageOnly stages the files it is given and
+// leaves every other file under the prefix as staged, in the worktree
+// and in the commit, where Stage would remove them.
+func TestStageOnly(t *testing.T) {
+	r := newRepo(t)
+	ctx := context.Background()
+	commit(t, r, "p", map[string]string{"a.state": "1\n", "b.state": "2\n", "journal/actions": "run 1\n"}, "first")
+	// Staged and not committed: StageOnly keeps it too.
+	if err := r.Stage(ctx, "p", bytesMap(map[string]string{"a.state": "3\n", "b.state": "2\n", "journal/actions": "run 1\n"})); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.StageOnly(ctx, "p", bytesMap(map[string]string{"journal/actions": "run 2\n"})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Commit(ctx, "second"); err != nil {
+		t.Fatal(err)
+	}
+	wantFiles(t, files(t, r, "p"), map[string]string{"a.state": "3\n", "b.state": "2\n", "journal/actions": "run 2\n"})
+	for _, name := range []string{"a.state", "b.state"} {
+		if _, err := os.Lstat(filepath.Join(r.Dir(), "p", name)); err != nil {
+			t.Errorf("%s left the worktree: %v", name, err)
+		}
+	}
+	// A new file, in a new directory.
+	if err := r.StageOnly(ctx, "p", bytesMap(map[string]string{"notes/new": "x\n"})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Commit(ctx, "third"); err != nil {
+		t.Fatal(err)
+	}
+	wantFiles(t, files(t, r, "p"), map[string]string{"a.state": "3\n", "b.state": "2\n", "journal/actions": "run 2\n", "notes/new": "x\n"})
+}

@@ -44,7 +44,7 @@ import (
 // "." or ".." elements or a ".git" element, and no path may be a parent
 // directory of another.
 func (r *Repo) Stage(ctx context.Context, prefix string, files map[string][]byte) error {
-	return r.stage(ctx, prefix, files, nil)
+	return r.stage(ctx, prefix, files, nil, false)
 }
 
 // StageKeeping is Stage, except that the files under prefix named in
@@ -56,10 +56,20 @@ func (r *Repo) StageKeeping(ctx context.Context, prefix string, files map[string
 	for _, p := range keep {
 		k[p] = true
 	}
-	return r.stage(ctx, prefix, files, k)
+	return r.stage(ctx, prefix, files, k, false)
 }
 
-func (r *Repo) stage(ctx context.Context, prefix string, files map[string][]byte, keep map[string]bool) error {
+// StageOnly is Stage for the files given alone: every other file under
+// prefix is left as it is staged. A run stages its journal this way
+// once its state is staged, without encoding and comparing the state's
+// files again.
+func (r *Repo) StageOnly(ctx context.Context, prefix string, files map[string][]byte) error {
+	return r.stage(ctx, prefix, files, nil, true)
+}
+
+// stage is Stage; keep names files left as staged, and only leaves
+// every file not in files so.
+func (r *Repo) stage(ctx context.Context, prefix string, files map[string][]byte, keep map[string]bool, only bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	errf := func(err error) error {
@@ -100,13 +110,14 @@ func (r *Repo) stage(ctx context.Context, prefix string, files map[string][]byte
 	}
 
 	// Remove first, so that a file may turn into a directory and back.
-	root := r.worktreePath(prefix)
-	if err := removeExtra(root, files, keep); err != nil {
-		return errf(err)
-	}
 	dirty := false
+	if !only {
+		if err := removeExtra(r.worktreePath(prefix), files, keep); err != nil {
+			return errf(err)
+		}
+	}
 	for rel := range staged {
-		if _, ok := files[rel]; !ok && !keep[rel] {
+		if _, ok := files[rel]; !ok && !keep[rel] && !only {
 			if _, err := idx.Remove(pre + rel); err != nil {
 				return errf(fmt.Errorf("unstage %s: %w", pre+rel, err))
 			}
