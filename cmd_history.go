@@ -494,10 +494,8 @@ func revertPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, re
 	}
 	fmt.Fprint(g.stdout, renderApplied(rp.Plan, outs))
 	st := reconcile.RevertState(base, j, rp, outs)
-	rj := reconcile.NewRunJournal(newRunID(), rp.Plan, outs)
-	rj.Note = "revert " + c.Short
-	rj.Conflicts = rp.Impossible
-	if err := sr.SaveRun(ctx, p.Name, st, reconcile.FormatJournal(rj)); err != nil {
+	rj := reconcile.RunJournal{Run: newRunID(), Status: reconcile.RunComplete, Note: "revert " + c.Short, Conflicts: rp.Impossible}
+	if err := sr.SaveRun(ctx, p.Name, st, reconcile.FormatJournalOf(rj, rp.Plan, outs)); err != nil {
 		return err
 	}
 	rep.staged = true

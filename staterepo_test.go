@@ -26,7 +26,7 @@ func TestSaveRunAfterSaveStagesTheJournalAlone(t *testing.T) {
 		}}}
 	}
 	ls := &lockedStates{inner: stateRepo{repo}, repo: repo, run: "r1"}
-	journal := reconcile.RunJournal{Run: "r1", Status: "complete"}
+	plan := &reconcile.Plan{Pair: "p"}
 	committed := func(what string) (reconcile.UID, string) {
 		t.Helper()
 		if _, err := repo.Commit(ctx, what); err != nil {
@@ -49,16 +49,15 @@ func TestSaveRunAfterSaveStagesTheJournalAlone(t *testing.T) {
 	if err := ls.Save(ctx, "p", state(2)); err != nil {
 		t.Fatal(err)
 	}
-	if err := ls.saveRun(ctx, "p", state(99), journal); err != nil {
+	if err := ls.saveRun(ctx, "p", state(99), plan, nil); err != nil {
 		t.Fatal(err)
 	}
-	if next, j := committed("first"); next != 2 || j != string(reconcile.FormatJournal(journal)) {
+	if next, j := committed("first"); next != 2 || j != string(reconcile.FormatJournal(reconcile.RunJournal{Run: "r1", Status: reconcile.RunComplete})) {
 		t.Fatalf("after Save and saveRun: UIDNEXT %d, journal %q; want 2 and the run's", next, j)
 	}
 
 	// No Save of this run before: saveRun stages the state too.
-	journal.Run = "r2"
-	if err := ls.saveRun(ctx, "p", state(3), journal); err != nil {
+	if err := ls.saveRun(ctx, "p", state(3), plan, nil); err != nil {
 		t.Fatal(err)
 	}
 	if next, _ := committed("second"); next != 3 {
@@ -70,8 +69,7 @@ func TestSaveRunAfterSaveStagesTheJournalAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	ls.checkpoint(ctx, &globalOptions{}, "p", reconcile.Checkpoint{State: state(5), Plan: &reconcile.Plan{Pair: "p"}})
-	journal.Run = "r3"
-	if err := ls.saveRun(ctx, "p", state(6), journal); err != nil {
+	if err := ls.saveRun(ctx, "p", state(6), plan, nil); err != nil {
 		t.Fatal(err)
 	}
 	if next, _ := committed("third"); next != 6 {

@@ -227,3 +227,37 @@ func BenchmarkDecodeState(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFormatJournal writes the journal of a first sync of 100,000
+// messages, as the run's last step does: its memory (B/op) is about the
+// file itself, no entries held beside it (FormatJournalOf), against the
+// entries and the file (FormatJournal of NewRunJournal).
+func BenchmarkFormatJournal(b *testing.B) {
+	_, la, _ := benchAccounts()
+	p, err := reconcile.Build("bench", reconcile.State{}, la, reconcile.Listing{Delim: '/'}, benchPolicy())
+	if err != nil {
+		b.Fatal(err)
+	}
+	outcomes := make([]reconcile.Outcome, len(p.Actions))
+	for i := range outcomes {
+		outcomes[i].UID = reconcile.UID(1 + i)
+	}
+	for _, c := range []struct {
+		name   string
+		format func() []byte
+	}{
+		{"of", func() []byte {
+			return reconcile.FormatJournalOf(reconcile.RunJournal{Run: "r", Status: reconcile.RunComplete, Conflicts: p.Conflicts}, p, outcomes)
+		}},
+		{"entries", func() []byte { return reconcile.FormatJournal(reconcile.NewRunJournal("r", p, outcomes)) }},
+	} {
+		b.Run(fmt.Sprintf("%s/actions=%d", c.name, len(p.Actions)), func(b *testing.B) {
+			b.ReportAllocs()
+			var n int
+			for b.Loop() {
+				n = len(c.format())
+			}
+			b.SetBytes(int64(n))
+		})
+	}
+}

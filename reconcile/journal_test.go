@@ -158,3 +158,34 @@ func TestCheckpointJournalListsWhatWasDone(t *testing.T) {
 		t.Errorf("the run's journal lists %d entries (second %q), want all 3 with the second not run", len(full.Entries), full.Entries[1].Status)
 	}
 }
+
+// TestFormatJournalOf: the journal written from a plan and its outcomes
+// is, byte for byte, the one formatted from NewRunJournal's entries (and
+// NewCheckpointJournal's for an incomplete run), note and conflicts
+// included.
+func TestFormatJournalOf(t *testing.T) {
+	p := &reconcile.Plan{Pair: "p", Actions: []reconcile.Action{
+		{Op: reconcile.Copy, Side: reconcile.B, Folder: "INBOX", Mailbox: "INBOX", SrcMailbox: "INBOX", SrcUID: 5, Flags: reconcile.Flags{`\Seen`}, ID: "m:01", Reason: reconcile.ReasonNew},
+		{Op: reconcile.Move, Side: reconcile.A, Folder: "INBOX", Mailbox: "INBOX", UID: 2, Dest: "Trash", ID: "m:02", Reason: reconcile.ReasonTrash},
+		{Op: reconcile.Store, Side: reconcile.A, Folder: "Work", Mailbox: "Work", UID: 4, Flags: reconcile.Flags{`\Flagged`}, Remove: reconcile.Flags{`\Seen`}},
+		{Op: reconcile.Expunge, Side: reconcile.A, Folder: "INBOX", Mailbox: "INBOX", UID: 3, ID: "m:03"},
+	}, Conflicts: []string{"c1"}}
+	outcomes := []reconcile.Outcome{{UID: 11}, {Err: errors.New("no\nway")}, {Err: reconcile.ErrNotRun}}
+
+	full := reconcile.NewRunJournal("r9", p, outcomes)
+	full.Note = "revert 3fa9c1d"
+	got := reconcile.FormatJournalOf(reconcile.RunJournal{Run: "r9", Status: reconcile.RunComplete, Note: full.Note, Conflicts: p.Conflicts}, p, outcomes)
+	if want := reconcile.FormatJournal(full); string(got) != string(want) {
+		t.Errorf("FormatJournalOf, complete run:\n%s\nwant\n%s", got, want)
+	}
+
+	cp := reconcile.NewCheckpointJournal("r9", p, outcomes)
+	cp.Note = "checkpoint after 2 of 4 actions"
+	got = reconcile.FormatJournalOf(reconcile.RunJournal{Run: "r9", Status: reconcile.RunIncomplete, Note: cp.Note, Conflicts: p.Conflicts}, p, outcomes)
+	if want := reconcile.FormatJournal(cp); string(got) != string(want) {
+		t.Errorf("FormatJournalOf, checkpoint:\n%s\nwant\n%s", got, want)
+	}
+	if len(cp.Entries) != 2 {
+		t.Fatalf("checkpoint has %d entries, want the 2 actions done", len(cp.Entries))
+	}
+}
