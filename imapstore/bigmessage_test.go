@@ -137,7 +137,7 @@ func TestBigMessageCopyAllocatesLittle(t *testing.T) {
 	}
 	for _, w := range ways {
 		t.Run(w.name, func(t *testing.T) {
-			if err := b.CreateFolder(ctx, w.mailbox); err != nil {
+			if _, err := b.CreateFolder(ctx, w.mailbox); err != nil {
 				t.Fatalf("CreateFolder(%q) = %v", w.mailbox, err)
 			}
 			runtime.GC()

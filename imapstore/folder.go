@@ -13,21 +13,36 @@ import (
 
 // CreateFolder creates mailbox; the server creates missing parent levels
 // as placeholders. A mailbox that already exists is fine: a folder
-// someone else created in the meantime is what the caller wanted.
-func (s *Store) CreateFolder(ctx context.Context, mailbox string) error {
-	return s.mutate(ctx, fmt.Sprintf("create folder %q", mailbox), func() error {
+// someone else created in the meantime is what the caller wanted. It
+// returns the mailbox's UIDVALIDITY, asked for with a STATUS sent right
+// behind the CREATE (one round trip for both), or 0 where the STATUS
+// gave none: the folder is made all the same.
+func (s *Store) CreateFolder(ctx context.Context, mailbox string) (uint32, error) {
+	var uidValidity uint32
+	err := s.mutate(ctx, fmt.Sprintf("create folder %q", mailbox), func() error {
 		// Only the leaf: servers create missing parents themselves (RFC
 		// 3501 6.3.3), as placeholders that are not folders of their own.
 		// Creating them as real folders would make the next run sync a
 		// folder the user never made.
-		if err := s.c.Create(mailbox, nil).Wait(); err != nil {
+		create := s.c.Create(mailbox, nil)
+		status := s.c.Status(mailbox, &imap.StatusOptions{UIDValidity: true})
+		cerr := create.Wait()
+		if data, err := status.Wait(); err == nil && data != nil {
+			uidValidity = data.UIDValidity
+		}
+		if cerr != nil {
 			if _, selectable, lerr := s.lookup(mailbox); lerr == nil && selectable {
 				return nil
 			}
-			return err
+			uidValidity = 0
+			return cerr
 		}
 		return nil
 	})
+	if err != nil {
+		return 0, err
+	}
+	return uidValidity, nil
 }
 
 // lookup reports whether mailbox exists (in any form, a \Noselect parent

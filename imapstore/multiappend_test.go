@@ -582,7 +582,7 @@ func TestMultiAppendTLS(t *testing.T) {
 				})
 			})
 			box := "TLS-" + mode.String()
-			if err := st.CreateFolder(context.Background(), box); err != nil {
+			if _, err := st.CreateFolder(context.Background(), box); err != nil {
 				t.Fatal(err)
 			}
 			var msgs []*multiMsg

@@ -25,12 +25,12 @@ func BenchmarkAppendParallel(b *testing.B) {
 		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
 			stores := make([]interface {
 				AppendPipeline() reconcile.AppendPipeline
-				CreateFolder(context.Context, string) error
+				CreateFolder(context.Context, string) (uint32, error)
 			}, conns)
 			for i := range stores {
 				st := open(b, srv, "alice")
 				stores[i] = st
-				if err := st.CreateFolder(context.Background(), fmt.Sprintf("P%d-%d", conns, i)); err != nil {
+				if _, err := st.CreateFolder(context.Background(), fmt.Sprintf("P%d-%d", conns, i)); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -147,7 +147,7 @@ func TestListDotSeparator(t *testing.T) {
 	t.Parallel()
 	srv := imaptest.StartDovecotWith(t, imaptest.DovecotOptions{Separator: "."})
 	st := open(t, srv, "alice")
-	if err := st.CreateFolder(context.Background(), "A.B.C"); err != nil {
+	if _, err := st.CreateFolder(context.Background(), "A.B.C"); err != nil {
 		t.Fatalf("CreateFolder(A.B.C) = %v", err)
 	}
 	l, err := st.List(context.Background())
@@ -599,11 +599,29 @@ func TestCreateDeleteFolder(t *testing.T) {
 		ctx := context.Background()
 		srv.Create(t, "alice", "Projects") // an existing parent is fine
 		nested := strings.Join([]string{"Projects", "2024", "Q1"}, d)
-		if err := st.CreateFolder(ctx, nested); err != nil {
+		uv, err := st.CreateFolder(ctx, nested)
+		if err != nil {
 			t.Fatalf("CreateFolder(%q) = %v", nested, err)
 		}
-		if err := st.CreateFolder(ctx, nested); err != nil {
+		again, err := st.CreateFolder(ctx, nested)
+		if err != nil {
 			t.Errorf("CreateFolder(%q) again = %v, want nil", nested, err)
+		}
+		// Both report the folder's UIDVALIDITY, as LIST-STATUS then
+		// gives it: the state knows the folder by it even when nothing
+		// is copied into it.
+		l, err := st.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var listed uint32
+		for _, f := range l.Folders {
+			if f.Mailbox == nested {
+				listed = f.UIDValidity
+			}
+		}
+		if uv == 0 || uv != listed || again != listed {
+			t.Errorf("CreateFolder(%q) = UIDVALIDITY %d, then %d again; the listing has %d", nested, uv, again, listed)
 		}
 		got := srv.Mailboxes(t, "alice")
 		for _, want := range []string{"Projects", nested} {
@@ -658,7 +676,7 @@ func TestNonASCIIFolder(t *testing.T) {
 		st := open(t, srv, "alice")
 		ctx := context.Background()
 		for _, name := range []string{"Entwürfe", "Tom & Jerry", "Προσχέδια"} {
-			if err := st.CreateFolder(ctx, name); err != nil {
+			if _, err := st.CreateFolder(ctx, name); err != nil {
 				t.Fatalf("CreateFolder(%q) = %v", name, err)
 			}
 			if !slices.Contains(srv.Mailboxes(t, "alice"), name) {
@@ -717,7 +735,7 @@ func TestReadOnly(t *testing.T) {
 		mutations["StoreFlags"] = st.StoreFlags(ctx, "INBOX", []reconcile.UID{u1}, reconcile.Flags{`\Seen`}, nil)
 		mutations["Expunge"] = st.Expunge(ctx, "INBOX", []reconcile.UID{u1})
 		_, mutations["Move"] = st.Move(ctx, "INBOX", []reconcile.UID{u1}, "Other")
-		mutations["CreateFolder"] = st.CreateFolder(ctx, "New")
+		_, mutations["CreateFolder"] = st.CreateFolder(ctx, "New")
 		mutations["DeleteFolder"] = st.DeleteFolder(ctx, "Other")
 		mutations["RenameFolder"] = st.RenameFolder(ctx, "Other", "Renamed")
 		for name, err := range mutations {

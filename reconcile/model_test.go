@@ -1072,3 +1072,34 @@ func TestNextTrashCreatedKnowsUIDValidity(t *testing.T) {
 		t.Errorf("state:\n%swant:\n%s", got, want)
 	}
 }
+
+// TestNextCreatedEmptyFolderKnowsUIDValidity: the plan creates Empty on
+// B and puts nothing into it; its UIDVALIDITY comes from the CREATE's
+// outcome alone. B's user then renames it (keeping its UIDVALIDITY, as
+// Dovecot does): the next run renames A's Empty too, where without the
+// UIDVALIDITY it took Empty for deleted on B and Renamed for new, and
+// under keep left A's Empty behind (known bug 3 of the move model).
+func TestNextCreatedEmptyFolderKnowsUIDValidity(t *testing.T) {
+	base := parseState(t, "folder INBOX\n1 1 - x:1")
+	accA := accountFromListing(parseListing(t, "folder INBOX\n1 - x:1\nfolder Empty"))
+	accB := accountFromListing(parseListing(t, "folder INBOX\n1 - x:1"))
+	pol := parsePolicy(t, "direction both\ndeletion keep")
+	_, next := runPlan(t, base, accA, accB, pol, nil)
+	var empty *reconcile.FolderState
+	for i := range next.Folders {
+		if next.Folders[i].Name == "Empty" {
+			empty = &next.Folders[i]
+		}
+	}
+	if empty == nil || empty.B.UIDValidity == 0 || empty.B.UIDValidity != accB.folders["Empty"].uv {
+		t.Fatalf("state after the create: %+v; want Empty with B's UIDVALIDITY %d", empty, accB.folders["Empty"].uv)
+	}
+	if err := accB.rename("Empty", "Renamed"); err != nil {
+		t.Fatal(err)
+	}
+	plan, _ := runPlan(t, next, accA, accB, pol, nil)
+	if accA.folders["Empty"] != nil || accA.folders["Renamed"] == nil {
+		t.Errorf("after B renamed the empty folder mailtwin made: A has Empty %v, Renamed %v; want Renamed only\nplan:\n%v",
+			accA.folders["Empty"] != nil, accA.folders["Renamed"] != nil, plan.Actions)
+	}
+}

@@ -101,10 +101,11 @@ var (
 //     a move out of a folder that the same side then deletes is no move:
 //     the other side's copy gets the folder deletion's policy and the
 //     message is re-uploaded, or duplicated under keep or trash;
-//  3. a folder the plan created, with nothing copied or moved into it,
-//     has no UIDVALIDITY in the state; renamed before the next run, it is
-//     taken for a deleted folder and a new one (under keep the old name
-//     stays);
+//  3. (fixed: CreateFolder's outcome tells the UIDVALIDITY, gate
+//     removed) a folder the plan created, with nothing copied or moved
+//     into it, has no UIDVALIDITY in the state; renamed before the next
+//     run, it is taken for a deleted folder and a new one (under keep the
+//     old name stays);
 //  4. the planner pairs copies by identity within one folder only: a
 //     message both sides hold that no record links (a failed flag Store
 //     on a new pairing drops the record) and that a user then moves is
@@ -824,10 +825,11 @@ func (m *moveModel) renameEvidence(s reconcile.Side, mb *mbox, keepUV bool) bool
 		byUID[msg.UID] = msg.ID
 		ids[msg.ID]++
 	}
-	// Known bug 3: the state does not learn the UIDVALIDITY of a folder
-	// the plan made, when nothing was copied or moved into it.
+	// A folder the state knows no UIDVALIDITY for is one the plan made
+	// and put nothing into: Next learns its UIDVALIDITY from the CREATE
+	// (known bug 3, fixed), so the planner follows its rename too.
 	uv := fs.Side(s).UIDValidity
-	sameUV := keepUV && !m.resetOf[mb] && (uv == mb.uv || uv == 0 && *moveModelAll)
+	sameUV := keepUV && !m.resetOf[mb] && (uv == mb.uv || uv == 0)
 	// At least half by identity, or, with the same UIDVALIDITY, one by
 	// UID: then no other new folder holds most of them (known bug 9).
 	total, uidHits, idHits := 0, 0, 0

@@ -15,7 +15,8 @@ type Outcome struct {
 	// UID is the new UID of a copied or moved message, 0 when the server
 	// did not report it.
 	UID UID
-	// UIDValidity is the destination mailbox's UIDVALIDITY, when known.
+	// UIDValidity is the UIDVALIDITY of the mailbox a copy or move went
+	// to, or of the folder created, when known.
 	UIDValidity uint32
 }
 
@@ -42,6 +43,16 @@ func Next(p *Plan, outcomes []Outcome) State {
 		from, to string
 	}
 	renameFailed := map[renameKey]bool{}
+	// created holds the folders the plan made whose UIDVALIDITY the
+	// server told (CreateFolder's outcome). The copies and moves into a
+	// folder tell it too, under the UIDs they report, and win: a folder
+	// made again by someone else between the CREATE and the copies has
+	// the copies' UIDVALIDITY.
+	type createdFolder struct {
+		st          *SideState
+		uidValidity uint32
+	}
+	var created []createdFolder
 	side := make(map[*draftFolder]*[2]SideState, len(p.drafts))
 	// home is the folder pair a Move's arrival belongs to: another
 	// folder pair than the action's own. Only arrivals are looked up, so
@@ -106,6 +117,10 @@ func Next(p *Plan, outcomes []Outcome) State {
 			if ss != nil {
 				ss[a.Side] = SideState{}
 			}
+		case CreateFolder:
+			if ss != nil && out.UIDValidity != 0 {
+				created = append(created, createdFolder{&ss[a.Side], out.UIDValidity})
+			}
 		}
 		// A Move into a folder this plan creates (the trash) tells its
 		// UIDVALIDITY, as a Copy does: without it, a UIDVALIDITY change
@@ -122,6 +137,15 @@ func Next(p *Plan, outcomes []Outcome) State {
 			if out.UID >= st.UIDNext {
 				st.UIDNext = out.UID + 1
 			}
+		}
+	}
+	// A folder the plan made and put nothing into is known by its
+	// UIDVALIDITY all the same: renamed by its user before the next run,
+	// it is then found by it, and not taken for a folder deleted and
+	// another one new.
+	for _, c := range created {
+		if c.st.UIDValidity == 0 {
+			c.st.UIDValidity = c.uidValidity
 		}
 	}
 

@@ -786,7 +786,13 @@ func runBatch(ctx context.Context, acts []Action, g []int, stores [2]Mailstore, 
 	}
 	switch first.Op {
 	case CreateFolder:
-		setAll(st.CreateFolder(ctx, first.Mailbox))
+		uv, err := st.CreateFolder(ctx, first.Mailbox)
+		setAll(err)
+		if err == nil {
+			for _, i := range g {
+				out[i].UIDValidity = uv
+			}
+		}
 	case RenameFolder:
 		setAll(st.RenameFolder(ctx, first.Mailbox, first.Dest))
 	case DeleteFolder:

@@ -50,9 +50,9 @@ func (m *modelStore) Move(_ context.Context, mailbox string, uids []reconcile.UI
 	}
 	return nil, nil
 }
-func (m *modelStore) CreateFolder(_ context.Context, mailbox string) error {
+func (m *modelStore) CreateFolder(_ context.Context, mailbox string) (uint32, error) {
 	m.calls = append(m.calls, "create "+mailbox)
-	return nil
+	return 0, nil
 }
 func (m *modelStore) RenameFolder(_ context.Context, from, to string) error {
 	m.calls = append(m.calls, "rename "+from+" "+to)

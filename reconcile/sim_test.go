@@ -459,6 +459,7 @@ func (acc *account) apply(a *reconcile.Action, other *account) reconcile.Outcome
 			return reconcile.Outcome{Err: fmt.Errorf("exists")}
 		}
 		acc.create(a.Mailbox)
+		return reconcile.Outcome{UIDValidity: acc.folders[a.Mailbox].uv}
 	case reconcile.DeleteFolder:
 		if acc.folders[a.Mailbox] == nil {
 			return reconcile.Outcome{Err: fmt.Errorf("no such folder")}

@@ -47,8 +47,9 @@ type Mailstore interface {
 
 	// CreateFolder creates mailbox; the server makes missing parents as it
 	// sees fit. It succeeds if the mailbox exists already, so a retry after
-	// a crash is safe.
-	CreateFolder(ctx context.Context, mailbox string) error
+	// a crash is safe. It returns the mailbox's UIDVALIDITY where the
+	// server tells it, 0 where not.
+	CreateFolder(ctx context.Context, mailbox string) (uidValidity uint32, err error)
 
 	// DeleteFolder deletes mailbox.
 	DeleteFolder(ctx context.Context, mailbox string) error
