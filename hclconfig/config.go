@@ -81,9 +81,11 @@ type State struct {
 	// pid cannot be checked). Zero means gitstate.DefaultLockMaxAge.
 	LockMaxAge time.Duration
 	// CheckpointActions and CheckpointInterval: a run commits its
-	// progress, as an incomplete run, once this many actions are done or
-	// this long has passed since the last commit, whichever comes first.
-	// Zero means DefaultCheckpointActions and DefaultCheckpointInterval.
+	// progress, as an incomplete run, once this many actions are done
+	// (or a quarter of those done at the last commit, where that is
+	// more) or this long has passed since the last commit, whichever
+	// comes first. Zero means DefaultCheckpointActions and
+	// DefaultCheckpointInterval.
 	CheckpointActions  int
 	CheckpointInterval time.Duration
 }

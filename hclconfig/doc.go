@@ -14,7 +14,7 @@
 //	  ssh_known_hosts = "known_hosts"    # ssh: host keys; default ~/.ssh/known_hosts
 //	  token_env = "MAILTWIN_STATE_TOKEN" # https: the NAME of the variable holding the token
 //	  lock_max_age = "1h"                # a lock not refreshed this long is stale; default 1h
-//	  checkpoint_actions  = 1000         # a run commits its progress this often...
+//	  checkpoint_actions  = 1000         # a run commits its progress after this many actions (more later on)...
 //	  checkpoint_interval = "5m"         # ...or this often, whichever comes first
 //	}
 //	account "work" {

@@ -32,7 +32,8 @@ type RunOptions struct {
 	// as needed. Zero or one: only the Mailstore given.
 	Connections [2]int
 	// Checkpoint, when set, is called while the plan is carried out,
-	// each time CheckpointActions more actions are done or
+	// each time CheckpointActions more actions are done (or, once a
+	// quarter of those done at the last call is more, that many) or
 	// CheckpointInterval has passed since the last call (checked as
 	// batches of actions finish), with the state as Next would give it
 	// had the run stopped there: what is done is recorded, the rest
