@@ -91,7 +91,8 @@ type State struct {
 }
 
 // The checkpoint defaults: a long first sync commits its progress every
-// 1,000 actions or 5 minutes.
+// 1,000 actions (spaced wider as it goes: see CheckpointActions) or 5
+// minutes.
 const (
 	DefaultCheckpointActions  = 1000
 	DefaultCheckpointInterval = 5 * time.Minute
