@@ -315,7 +315,7 @@ type revertReport struct {
 	// staged: the pair's new state is staged and must be committed,
 	// even if some actions failed, as the mailboxes changed.
 	staged  bool
-	journal string
+	journal commitJournal
 }
 
 // cmdRevert plans the inverse of the run recorded in rev, for each pair
@@ -360,6 +360,7 @@ func cmdRevert(ctx context.Context, g *globalOptions, rev string, dryRun bool) e
 	}
 	var subjects []string
 	var body strings.Builder
+	omitted := 0
 	var errs []error
 	reports := []revertReport{}
 	acted := false
@@ -393,7 +394,8 @@ func cmdRevert(ctx context.Context, g *globalOptions, rev string, dryRun bool) e
 		}
 		if rep.staged {
 			subjects = append(subjects, fmt.Sprintf("%s: %s", p.Name, rep.Summary))
-			fmt.Fprintf(&body, "pair %q: %s\n%s\n", p.Name, rep.Summary, rep.journal)
+			fmt.Fprintf(&body, "pair %q: %s\n%s\n", p.Name, rep.Summary, rep.journal.head)
+			omitted += rep.journal.omitted()
 		}
 		reports = append(reports, rep)
 	}
@@ -405,7 +407,7 @@ func cmdRevert(ctx context.Context, g *globalOptions, rev string, dryRun bool) e
 		if len(subject) > 200 {
 			subject = subject[:197] + "..."
 		}
-		nc, err := repo.Commit(ctx, subject+"\n\n"+shortBody(body.String(), maxBodyLines)+"\nRun: complete\n")
+		nc, err := repo.Commit(ctx, subject+"\n\n"+shortBody(body.String(), maxBodyLines, omitted)+"\nRun: complete\n")
 		switch {
 		case err == nil:
 			fmt.Fprintf(g.stdout, "state committed: %s\n", nc.Short)
@@ -499,9 +501,9 @@ func revertPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, re
 		return err
 	}
 	rep.staged = true
-	rep.journal = reconcile.Journal(rp.Plan, outs)
+	rep.journal = newCommitJournal(rp.Plan, outs)
 	for _, l := range rp.Impossible {
-		rep.journal += "conflict " + l + "\n"
+		rep.journal.add("conflict " + l + "\n")
 	}
 	if rep.Failed > 0 {
 		return fmt.Errorf("pair %q: revert: %w: %d of %d (the state committed records what was undone)", p.Name, reconcile.ErrActionsFailed, rep.Failed, len(outs))

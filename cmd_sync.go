@@ -227,7 +227,7 @@ type pairReport struct {
 	Guard    bool               `json:"guard,omitempty"`
 	Outcomes []outcomeReport    `json:"outcomes,omitempty"`
 
-	journal string
+	journal commitJournal
 	// plan and outcomes are the pair's, for the closing total (nil when
 	// it failed before planning, or was not applied).
 	plan     *reconcile.Plan
@@ -309,6 +309,7 @@ func syncRun(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, pairs
 	changes := false
 	var subjects []string
 	var body strings.Builder
+	omitted := 0
 	for _, r := range syncPairs(ctx, g, cfg, repo, states, remote, pairs, planOnly) {
 		p, rep, err := r.pair, r.report, r.err
 		reports = append(reports, rep)
@@ -320,7 +321,8 @@ func syncRun(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, pairs
 		}
 		if !planOnly && rep.Applied && len(rep.Actions) > 0 {
 			subjects = append(subjects, fmt.Sprintf("%s: %s", p.Name, rep.Summary))
-			fmt.Fprintf(&body, "pair %q: %s\n%s\n", p.Name, rep.Summary, rep.journal)
+			fmt.Fprintf(&body, "pair %q: %s\n%s\n", p.Name, rep.Summary, rep.journal.head)
+			omitted += rep.journal.omitted()
 		}
 	}
 	if !g.json {
@@ -332,7 +334,7 @@ func syncRun(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, pairs
 		fmt.Fprint(g.stdout, renderTotal(plans, outs))
 	}
 	if !planOnly {
-		commit, cerr := commitRun(ctx, repo, subjects, body.String())
+		commit, cerr := commitRun(ctx, repo, subjects, body.String(), omitted)
 		if cerr != nil {
 			errs = append(errs, cerr)
 		} else if commit != "" {
@@ -541,7 +543,7 @@ func shardOf(pairs []*hclconfig.Pair, i, n int) []*hclconfig.Pair {
 
 // commitRun commits the staged state of a run with a summary subject and
 // the action journal; "" when nothing changed.
-func commitRun(ctx context.Context, repo *gitstate.Repo, subjects []string, body string) (string, error) {
+func commitRun(ctx context.Context, repo *gitstate.Repo, subjects []string, body string, omitted int) (string, error) {
 	subject := "sync: " + strings.Join(subjects, "; ")
 	if len(subjects) == 0 {
 		subject = "sync: state refreshed"
@@ -549,7 +551,7 @@ func commitRun(ctx context.Context, repo *gitstate.Repo, subjects []string, body
 	if len(subject) > 200 {
 		subject = subject[:197] + "..."
 	}
-	c, err := repo.Commit(ctx, subject+"\n\n"+shortBody(body, maxBodyLines)+"\nRun: complete\n")
+	c, err := repo.Commit(ctx, subject+"\n\n"+shortBody(body, maxBodyLines, omitted)+"\nRun: complete\n")
 	if errors.Is(err, gitstate.ErrNothingToCommit) {
 		return "", nil
 	}
@@ -564,16 +566,46 @@ func commitRun(ctx context.Context, repo *gitstate.Repo, subjects []string, body
 // all (mailtwin show).
 const maxBodyLines = 20
 
+// commitJournal is a pair's journal as its run's commit message holds
+// it: the first lines of reconcile.Journal, as many as shortBody keeps,
+// and how many there are in all. A run of 100,000 actions formatted
+// every line to keep 20.
+type commitJournal struct {
+	head  string
+	lines int
+}
+
+func newCommitJournal(p *reconcile.Plan, outcomes []reconcile.Outcome) commitJournal {
+	head, lines := reconcile.JournalHead(p, outcomes, maxBodyLines)
+	return commitJournal{head, lines}
+}
+
+// add appends lines (each ending in a newline) to the journal.
+func (j *commitJournal) add(lines ...string) {
+	for _, l := range lines {
+		if j.lines < maxBodyLines {
+			j.head += l
+		}
+		j.lines++
+	}
+}
+
+// omitted is how many lines of the journal head leaves out.
+func (j commitJournal) omitted() int { return j.lines - strings.Count(j.head, "\n") }
+
 // shortBody returns body with every pair's summary line ("pair ...")
 // and the first max other lines, and a line saying how many more there
-// are and where to read them.
-func shortBody(body string, max int) string {
+// are and where to read them. omitted counts the lines of the pairs'
+// journals left out of body (commitJournal): a pair's journal there is
+// cut only where it holds max lines, so what is left out of it comes
+// after the max lines kept, and there is a cut.
+func shortBody(body string, max, omitted int) string {
 	lines := strings.SplitAfter(body, "\n")
 	if lines[len(lines)-1] == "" {
 		lines = lines[:len(lines)-1]
 	}
 	var b strings.Builder
-	kept, dropped := 0, 0
+	kept, dropped := 0, omitted
 	for _, l := range lines {
 		switch {
 		case strings.HasPrefix(l, "pair "):
@@ -740,7 +772,7 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 		rep.Applied = true
 		rep.Failed = res.Failed
 		rep.outcomes = res.Outcomes
-		rep.journal = reconcile.Journal(res.Plan, res.Outcomes)
+		rep.journal = newCommitJournal(res.Plan, res.Outcomes)
 		if ls, ok := states.(*lockedStates); ok && ls.repo != nil && len(res.Plan.Actions) > 0 {
 			if jerr := ls.saveRun(ctx, p.Name, res.State, res.Plan, res.Outcomes); jerr != nil {
 				err = errors.Join(err, fmt.Errorf("pair %q: save journal: %w", p.Name, jerr))

@@ -138,7 +138,7 @@ func TestParallelWithoutMoreConnections(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Run: %v\n%v", err, res.Plan)
 		}
-		if _, err := commitRun(ctx, f.repo, []string{res.Plan.Summary()}, ""); err != nil {
+		if _, err := commitRun(ctx, f.repo, []string{res.Plan.Summary()}, "", 0); err != nil {
 			t.Fatal(err)
 		}
 		rec.Intercept(nil)

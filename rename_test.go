@@ -352,7 +352,7 @@ func (x *crossFixture) run(planOnly bool) *reconcile.Result {
 		x.t.Fatalf("Run(planOnly=%v) = %v", planOnly, err)
 	}
 	if !planOnly {
-		if _, err := commitRun(context.Background(), x.repo, []string{res.Plan.Summary()}, reconcile.Journal(res.Plan, res.Outcomes)); err != nil {
+		if _, err := commitRun(context.Background(), x.repo, []string{res.Plan.Summary()}, reconcile.Journal(res.Plan, res.Outcomes), 0); err != nil {
 			x.t.Fatal(err)
 		}
 	}

@@ -74,7 +74,7 @@ func (f *syncFixture) run(planOnly bool) *reconcile.Result {
 		f.t.Fatalf("Run(planOnly=%v) = %v\nplan:\n%v", planOnly, err, res.Plan)
 	}
 	if !planOnly {
-		if _, err := commitRun(ctx, f.repo, []string{res.Plan.Summary()}, reconcile.Journal(res.Plan, res.Outcomes)); err != nil {
+		if _, err := commitRun(ctx, f.repo, []string{res.Plan.Summary()}, reconcile.Journal(res.Plan, res.Outcomes), 0); err != nil {
 			f.t.Fatal(err)
 		}
 	}

@@ -12,9 +12,20 @@ import (
 // for the run's commit message: which message (by folder, UID and
 // identity hash) went where. It holds no subjects, addresses or bodies.
 func Journal(p *Plan, outcomes []Outcome) string {
+	head, _ := JournalHead(p, outcomes, len(p.Actions)+len(p.Conflicts))
+	return head
+}
+
+// JournalHead returns the first max lines of Journal(p, outcomes), and
+// how many lines Journal has in all (one per action and per conflict),
+// formatting no more than those: a run's commit message holds its first
+// lines only, and a first sync of 100,000 messages formatted them all to
+// keep 20.
+func JournalHead(p *Plan, outcomes []Outcome, max int) (head string, lines int) {
 	var b strings.Builder
-	b.Grow(100 * len(p.Actions)) // a copy's line is 90 to 110 bytes
-	for i := range p.Actions {
+	n := min(max, len(p.Actions))
+	b.Grow(100 * n) // a copy's line is 90 to 110 bytes
+	for i := range n {
 		a := &p.Actions[i]
 		o := Outcome{Err: ErrNotRun}
 		if i < len(outcomes) {
@@ -29,10 +40,10 @@ func Journal(p *Plan, outcomes []Outcome) string {
 			fmt.Fprintf(&b, "ok %s\n", a)
 		}
 	}
-	for _, c := range p.Conflicts {
+	for _, c := range p.Conflicts[:min(len(p.Conflicts), max-n)] {
 		fmt.Fprintf(&b, "conflict %s\n", c)
 	}
-	return b.String()
+	return b.String(), len(p.Actions) + len(p.Conflicts)
 }
 
 func oneLine(s string) string {
