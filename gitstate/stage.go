@@ -110,18 +110,19 @@ func (r *Repo) stage(ctx context.Context, prefix string, files map[string][]byte
 	}
 
 	// Remove first, so that a file may turn into a directory and back.
+	// StageOnly removes nothing.
 	dirty := false
 	if !only {
 		if err := removeExtra(r.worktreePath(prefix), files, keep); err != nil {
 			return errf(err)
 		}
-	}
-	for rel := range staged {
-		if _, ok := files[rel]; !ok && !keep[rel] && !only {
-			if _, err := idx.Remove(pre + rel); err != nil {
-				return errf(fmt.Errorf("unstage %s: %w", pre+rel, err))
+		for rel := range staged {
+			if _, ok := files[rel]; !ok && !keep[rel] {
+				if _, err := idx.Remove(pre + rel); err != nil {
+					return errf(fmt.Errorf("unstage %s: %w", pre+rel, err))
+				}
+				dirty = true
 			}
-			dirty = true
 		}
 	}
 

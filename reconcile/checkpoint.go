@@ -53,17 +53,20 @@ func (c *checkpointer) maybe(ctx context.Context, done int, out []Outcome, finis
 }
 
 // step is how many actions are done between two checkpoints: every, or
-// a quarter of those done at the last checkpoint where that is more. A
-// checkpoint writes the state and the journal of every action done so
+// a quarter of those done at the last checkpoint where that is more.
+//
+// A checkpoint writes the state and the journal of every action done so
 // far, so at a fixed spacing a run of n actions writes n²/(2·every)
 // journal lines in all: a first sync of 100,000 messages made 97
-// checkpoints at every 1,000, and spent 23.5 s of CPU and 36.4 s in all.
-// Spaced by a quarter, the lines come to under 5n and the checkpoints
-// to 18 (16 in that sync, 9.0 s of CPU and 29.1 s; its state repository
-// 18 MB, not 120). A run killed between two checkpoints loses
-// no mail either way (its next run pairs by identity what it copied);
-// it loses the journal of the actions since the last one, and the
-// interval still bounds that in time.
+// checkpoints at every 1,000, and spent 23.5 s of CPU and 36.4 s in
+// all. Spaced by a quarter, the lines come to under 5n and the
+// checkpoints to 18 (16 in that sync, 9.0 s of CPU and 29.1 s; its
+// state repository 18 MB, not 120).
+//
+// A run killed between two checkpoints loses no mail either way (its
+// next run pairs by identity what it copied); it loses the journal of
+// the actions since the last one, and the interval still bounds that
+// in time.
 func (c *checkpointer) step() int {
 	return max(c.every, c.lastDone/4)
 }
