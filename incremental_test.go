@@ -168,6 +168,7 @@ func TestMovesOpenNoCopyConnection(t *testing.T) {
 	t.Parallel()
 	f := newSyncFixture(t, imaptest.StartDovecot)
 	f.connections = [2]int{4, 4}
+	f.far = true
 	f.srv.Create(t, userA, "Work")
 	for _, id := range []string{"m1", "m2", "m3", "m4"} {
 		f.put(userA, "INBOX", id)
@@ -242,6 +243,7 @@ func sixFoldersOnA(t *testing.T, connections [2]int) (*syncFixture, []string) {
 func TestSmallNewMailTravelsWithTheScan(t *testing.T) {
 	t.Parallel()
 	f, folders := sixFoldersOnA(t, [2]int{2, 2})
+	f.far = true
 	f.sync()
 	for _, mb := range folders {
 		for _, n := range []string{"n1", "n2", "n3"} {
@@ -350,6 +352,7 @@ func TestChangesOnBRunWithCopiesIntoB(t *testing.T) {
 	t.Parallel()
 	f := newSyncFixture(t, imaptest.StartDovecot)
 	f.connections = [2]int{2, 2}
+	f.far = true
 	f.srv.Create(t, userA, "New")
 	f.srv.Create(t, userA, "Old")
 	f.put(userA, "New", "n0")
@@ -501,29 +504,44 @@ func TestScanPointChecksInOneRoundTrip(t *testing.T) {
 }
 
 // TestSmallRunOpensFewConnections: a run with a little new mail in a few
-// folders logs in twice per account at most, though four connections
-// are allowed: more would cost the servers a login each and gain
-// nothing. The first sync, which reads every folder whole, uses them
-// all.
+// folders logs in twice per account at most on far servers, though four
+// connections are allowed, and once per account on near ones, plus b's
+// connection for the copies: more would cost the servers a login each
+// and gain nothing (on a near server there is no round trip to save).
+// The first sync, which reads every folder whole, uses them all, near
+// or far.
 func TestSmallRunOpensFewConnections(t *testing.T) {
 	t.Parallel()
-	f, folders := sixFoldersOnA(t, [2]int{4, 4})
-	rec := imaptest.Record(t, f.srv)
-	f.addr = rec.Addr
-	f.sync()
-	if n := len(rec.Sessions()); n < 6 {
-		t.Errorf("first sync: %d connections, want 6 or more (4 on a)\n%v", n, rec.Sessions())
-	}
-	for _, mb := range folders {
-		f.put(userA, mb, mb+"-new")
-	}
-	rec.Reset()
-	f.sync()
-	if n := len(rec.Sessions()); n > 4 {
-		t.Errorf("a small run: %d connections, want at most 2 per account\n%v", n, rec.SessionCommands())
-	}
-	for _, mb := range folders {
-		f.want(userB, mb, mb+"-new -", mb+"-old -")
+	for _, tt := range []struct {
+		name string
+		far  bool
+		max  int // connections in the small run, both accounts
+	}{
+		{"near", false, 3},
+		{"far", true, 4},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f, folders := sixFoldersOnA(t, [2]int{4, 4})
+			f.far = tt.far
+			rec := imaptest.Record(t, f.srv)
+			f.addr = rec.Addr
+			f.sync()
+			if n := len(rec.Sessions()); n < 6 {
+				t.Errorf("first sync: %d connections, want 6 or more (4 on a)\n%v", n, rec.Sessions())
+			}
+			for _, mb := range folders {
+				f.put(userA, mb, mb+"-new")
+			}
+			rec.Reset()
+			f.sync()
+			if n := len(rec.Sessions()); n > tt.max {
+				t.Errorf("a small run: %d connections, want at most %d\n%v", n, tt.max, rec.SessionCommands())
+			}
+			for _, mb := range folders {
+				f.want(userB, mb, mb+"-new -", mb+"-old -")
+			}
+		})
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -31,7 +32,18 @@ type syncFixture struct {
 	addr string
 	// connections is RunOptions.Connections: one per side unless set.
 	connections [2]int
+	// far makes the run take both servers for far away (farStore):
+	// the tests of what several connections do in an incremental run,
+	// which a near server does not get.
+	far bool
 }
+
+// farStore is a Store whose server the run takes for far away: its
+// Latency is that of the Internet, not of 127.0.0.1 (see
+// reconcile.LatencyReporter). Everything else is the Store's.
+type farStore struct{ *imapstore.Store }
+
+func (farStore) Latency() time.Duration { return 30 * time.Millisecond }
 
 func newSyncFixture(t *testing.T, start imaptest.StartFunc) *syncFixture {
 	t.Helper()
@@ -68,8 +80,12 @@ func (f *syncFixture) dial(user string, readOnly bool) *imapstore.Store {
 func (f *syncFixture) run(planOnly bool) *reconcile.Result {
 	f.t.Helper()
 	ctx := context.Background()
+	var a, b reconcile.Mailstore = f.dial(userA, planOnly), f.dial(userB, planOnly)
+	if f.far {
+		a, b = farStore{a.(*imapstore.Store)}, farStore{b.(*imapstore.Store)}
+	}
 	res, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy, PlanOnly: planOnly, Connections: f.connections},
-		f.dial(userA, planOnly), f.dial(userB, planOnly), stateRepo{f.repo})
+		a, b, stateRepo{f.repo})
 	if err != nil {
 		f.t.Fatalf("Run(planOnly=%v) = %v\nplan:\n%v", planOnly, err, res.Plan)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Connector is a Mailstore that can open more connections to its
@@ -28,6 +29,14 @@ type AppendWarmer interface {
 	WarmAppends(ctx context.Context)
 }
 
+// LatencyReporter is a Mailstore that knows how far its server is: how
+// long its connection waited on the network while it came up (about a
+// round trip over a network, a fraction of a millisecond to a server on
+// the same machine or LAN); 0 when it does not know.
+type LatencyReporter interface {
+	Latency() time.Duration
+}
+
 // pool holds the connections a run uses on each side: the Mailstores
 // the run was given (worker 0) and, where those are Connectors, up to
 // max[s]-1 more on side s, opened the first time a worker needs them and
@@ -35,9 +44,11 @@ type AppendWarmer interface {
 // the run goes on with the connections it has.
 type pool struct {
 	max [2]int
-	// use is how many connections of max the run's work calls for (see
-	// sizeFor); 0 until it is known, which means max.
-	use atomic.Int32
+	// near marks the sides whose server is near (see nearby).
+	near [2]bool
+	// use is how many connections of max the run's work calls for on
+	// each side (see sizeFor); 0 until it is known, which means max.
+	use [2]atomic.Int32
 
 	mu      sync.Mutex
 	conns   [2][]Mailstore     // conns[s][w]: worker w's connection on side s; nil: not open
@@ -56,6 +67,10 @@ func newPool(stores [2]Mailstore, n [2]int) *pool {
 		p.conns[s] = make([]Mailstore, p.max[s])
 		p.dialing[s] = make([]chan struct{}, p.max[s])
 		p.conns[s][0] = stores[s]
+		if lr, ok := stores[s].(LatencyReporter); ok {
+			d := lr.Latency()
+			p.near[s] = d > 0 && d < nearby
+		}
 	}
 	return p
 }
@@ -65,55 +80,78 @@ func newPool(stores [2]Mailstore, n [2]int) *pool {
 // work calls for (use).
 func (p *pool) workers(sides ...Side) int {
 	n := p.max[sides[0]]
-	for _, s := range sides[1:] {
+	for _, s := range sides {
 		n = min(n, p.max[s])
-	}
-	if u := int(p.use.Load()); u > 0 {
-		n = min(n, u)
+		if u := int(p.use[s].Load()); u > 0 {
+			n = min(n, u)
+		}
 	}
 	return n
 }
 
-// Connections cost the servers: a login starts processes there, and
-// Dovecot's CPU for b3 (a few changes in each of 20 folders) was 120 ms
-// more with 4 connections per account than with 2, for no gain in time
-// (BENCHMARKS.md, "What each run costs the servers"). A first sync, or
-// one with much to copy, gains from every connection (b1 took a sixth
-// less time with 4 than with 2).
+// Connections cost the servers: a login starts processes there. What
+// another connection gains is time otherwise spent waiting for answers
+// on the network, so the run sizes its connections by how far each
+// server is. To a far server (across a network) a connection is worth
+// a few folders' round trips: b3 (a few changes in each of 20 folders)
+// at 20 ms RTT took 0.89 s with four connections scanning a, where
+// mbsync, on one, took 3.3 s. To a near one (nearby: the same machine,
+// or a LAN) there is little to wait for, and each login only adds work
+// on the server: on the bench's machine of 2 cores, Dovecot spent 60 to
+// 100 ms of CPU per login, and b3 took 0.66 s with one connection per
+// account, 0.73 s with two and 0.86 s with four (BENCHMARKS.md, "Near
+// servers get one connection"). A first sync, or one with much to copy,
+// gains from every connection, near or far (b1 took a sixth less time
+// with 4 than with 2).
 const (
+	// nearby is the Latency under which a side's server counts as near.
+	nearby = 5 * time.Millisecond
 	// foldersPerConn is how many folders with work one connection
-	// takes on, past the first two connections, in an incremental run.
+	// takes on, past the first two connections, in an incremental run
+	// on a far server.
 	foldersPerConn = 16
 	// foldersPerScan is how many folders to scan one connection takes
-	// on (see scanWorkers).
+	// on, on a far server (see scanWorkers).
 	foldersPerScan = 5
+	// foldersPerNearConn is how many folders, to scan or with work, one
+	// connection takes on in an incremental run on a near server.
+	foldersPerNearConn = 40
 	// bulkCopy is the size of a plan's copies from which a run uses
 	// every connection it may.
 	bulkCopy = 8 << 20
 )
 
 // scanWorkers returns how many workers scan folders on side s: one
-// per foldersPerScan of them, no fewer than the run uses (workers) and
-// no more than the side may have. A folder's scan is a round trip or
-// two on one connection, and the run waits for every folder's, so
-// scans of many folders are where connections gain time: b3 (20
-// folders, each with a little new mail, changed flags and expunges)
-// took 0.28 s with 4 connections scanning a, and 0.31 s with 2.
+// per foldersPerScan of them (foldersPerNearConn on a near server), no
+// fewer than the run uses (workers) and no more than the side may
+// have. A folder's scan is a round trip or two on one connection, and
+// the run waits for every folder's, so on a far server scans of many
+// folders are where connections gain time.
 func (p *pool) scanWorkers(s Side, folders int) int {
-	return min(p.max[s], max(p.workers(s), (folders+foldersPerScan-1)/foldersPerScan))
+	per := foldersPerScan
+	if p.near[s] {
+		per = foldersPerNearConn
+	}
+	return min(p.max[s], max(p.workers(s), (folders+per-1)/per))
 }
 
-// sizeFor sets how many connections per side the run uses, from what
+// sizeFor sets how many connections each side's work uses, from what
 // the listing shows: the folders to scan (on both sides), and whether
 // any of them has no scan point (read whole, as in a first sync: every
-// connection). Otherwise two, or one per foldersPerConn folders where
-// that is more.
+// connection). Otherwise, on a far server, two, or one per
+// foldersPerConn folders where that is more; on a near one, one per
+// foldersPerNearConn folders.
 func (p *pool) sizeFor(folders int, whole bool) {
-	if whole {
-		p.use.Store(0)
-		return
+	for s := range 2 {
+		switch {
+		case whole:
+			p.use[s].Store(0)
+		case p.near[s]:
+			p.use[s].Store(int32(max(1, (folders+foldersPerNearConn-1)/foldersPerNearConn)))
+		default:
+			p.use[s].Store(int32(max(2, (folders+foldersPerConn-1)/foldersPerConn)))
+		}
 	}
-	p.use.Store(int32(max(2, (folders+foldersPerConn-1)/foldersPerConn)))
 }
 
 // sizeForPlan lets a plan with bulkCopy bytes or more of copies use
@@ -126,7 +164,8 @@ func (p *pool) sizeForPlan(plan *Plan) {
 		}
 	}
 	if bytes >= bulkCopy {
-		p.use.Store(0)
+		p.use[A].Store(0)
+		p.use[B].Store(0)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestLanesKeepAMailboxOnOneLane: the batches of a phase that change one
@@ -182,6 +183,64 @@ func TestScanWorkers(t *testing.T) {
 			}
 			if got := p.scanWorkers(B, 0); got != tt.wantOtherB {
 				t.Errorf("scanWorkers(b, 0) = %d, want %d", got, tt.wantOtherB)
+			}
+		})
+	}
+}
+
+// latencyStore is a Mailstore whose server is d away (LatencyReporter);
+// the pool asks it nothing else.
+type latencyStore struct {
+	Mailstore
+	d time.Duration
+}
+
+func (l latencyStore) Latency() time.Duration { return l.d }
+
+// TestPoolNearServers: an incremental run on a near server (Latency
+// under nearby) uses one connection per foldersPerNearConn folders, to
+// scan and to work, where a far one uses two or more; a first sync or
+// a plan with much to copy uses every connection, near or far; a server
+// whose latency is not known counts as far.
+func TestPoolNearServers(t *testing.T) {
+	near, far := latencyStore{d: time.Millisecond}, latencyStore{d: 20 * time.Millisecond}
+	tests := []struct {
+		name          string
+		a, b          Mailstore
+		folders       int
+		whole         bool
+		copy          int64
+		wantA, wantB  int // workers(a), workers(b)
+		scanA, scanB  int // scanWorkers(s, folders)
+		wantBothSides int // workers(a, b)
+	}{
+		{"both near, 20 folders", near, near, 20, false, 0, 1, 1, 1, 1, 1},
+		{"both near, 100 folders", near, near, 100, false, 0, 3, 3, 3, 3, 3},
+		{"near a, far b, 20 folders", near, far, 20, false, 0, 1, 2, 1, 4, 1},
+		{"far a, near b", far, near, 20, false, 0, 2, 1, 4, 1, 1},
+		{"latency not known", latencyStore{}, nil, 20, false, 0, 2, 2, 4, 4, 2},
+		{"both near, read whole", near, near, 20, true, 0, 4, 6, 4, 6, 4},
+		{"both near, much to copy", near, near, 20, false, bulkCopy, 4, 6, 4, 6, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPool([2]Mailstore{tt.a, tt.b}, [2]int{4, 6})
+			p.sizeFor(tt.folders, tt.whole)
+			p.sizeForPlan(&Plan{Actions: []Action{{Op: Copy, Size: tt.copy}}})
+			if got := p.workers(A); got != tt.wantA {
+				t.Errorf("workers(a) = %d, want %d", got, tt.wantA)
+			}
+			if got := p.workers(B); got != tt.wantB {
+				t.Errorf("workers(b) = %d, want %d", got, tt.wantB)
+			}
+			if got := p.workers(A, B); got != tt.wantBothSides {
+				t.Errorf("workers(a, b) = %d, want %d", got, tt.wantBothSides)
+			}
+			if got := p.scanWorkers(A, tt.folders); got != tt.scanA {
+				t.Errorf("scanWorkers(a, %d) = %d, want %d", tt.folders, got, tt.scanA)
+			}
+			if got := p.scanWorkers(B, tt.folders); got != tt.scanB {
+				t.Errorf("scanWorkers(b, %d) = %d, want %d", tt.folders, got, tt.scanB)
 			}
 		})
 	}

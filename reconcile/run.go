@@ -685,13 +685,27 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 			continue
 		}
 		lanes := lanesOf(p.Actions, phaseGroups)
-		pl.run(ctx, len(lanes), pl.workers(A, B), func(i int) []Side {
+		laneSides := func(i int) []Side {
 			a := &p.Actions[lanes[i][0][0]]
 			if !lanePrefetched(p.Actions, lanes[i], pf) {
 				return []Side{a.Side, a.Side.Other()}
 			}
 			return []Side{a.Side}
-		}, func(i, w int, stores [2]Mailstore) {
+		}
+		// As many workers as every side a lane uses may have: where
+		// the lanes work on one side only, as many as that side's.
+		var used []Side
+		for i := range lanes {
+			for _, s := range laneSides(i) {
+				if !slices.Contains(used, s) {
+					used = append(used, s)
+				}
+			}
+		}
+		if len(used) == 0 {
+			used = []Side{A, B}
+		}
+		pl.run(ctx, len(lanes), pl.workers(used...), laneSides, func(i, w int, stores [2]Mailstore) {
 			// A lane's flag changes, moves and expunges run first; its
 			// copies then run while the worker goes on to its next
 			// lane's changes (see splitLane). Two connections of the
