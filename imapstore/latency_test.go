@@ -15,43 +15,18 @@ import (
 // to dial.
 func slowRelay(t *testing.T, target string, delay time.Duration) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			client, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			server, err := net.Dial("tcp", target)
-			if err != nil {
-				client.Close()
-				continue
-			}
-			go func() {
-				io.Copy(server, client)
-				server.Close()
-			}()
-			go func() {
-				// The greeting, and whatever follows, arrives delay
-				// late.
-				time.Sleep(delay)
-				io.Copy(client, server)
-				client.Close()
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return relay(t, target, func(client, server net.Conn) {
+		time.Sleep(delay) // the greeting, and whatever follows, comes delay late
+		io.Copy(client, server)
+	})
 }
 
 // TestLatency: a Store reports how far its server is on the network,
 // which the run uses to tell a near server from a far one
-// (reconcile.LatencyReporter): the TCP connect, not the wait for the
-// greeting, which a server may spend on work of its own (Dovecot starts
-// a process per connection first).
+// (reconcile.LatencyReporter): a round trip of the network (the
+// kernel's, or the TCP connect's), not the wait for the greeting, which
+// a server may spend on work of its own (Dovecot starts a process per
+// connection first).
 func TestLatency(t *testing.T) {
 	srv := imaptest.StartMem(t, "alice")
 	const delay = 300 * time.Millisecond

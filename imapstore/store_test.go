@@ -897,6 +897,24 @@ func TestOldServer(t *testing.T) {
 // the server says, and returns the proxy's address.
 func hideCap(t *testing.T, addr, name string) string {
 	t.Helper()
+	return relay(t, addr, func(client, server net.Conn) {
+		r := bufio.NewReader(server)
+		for {
+			line, err := r.ReadString('\n')
+			line = strings.ReplaceAll(line, " "+name, "")
+			if _, werr := io.WriteString(client, line); err != nil || werr != nil {
+				return
+			}
+		}
+	})
+}
+
+// relay starts a proxy to addr and returns its address. For each
+// connection, what the client sends goes to the server as it is, and
+// toClient relays what the server sends; the client's side is closed
+// when toClient returns. Every connection is closed when the test ends.
+func relay(t *testing.T, addr string, toClient func(client, server net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -928,14 +946,7 @@ func hideCap(t *testing.T, addr, name string) string {
 			go io.Copy(server, client)
 			go func() {
 				defer client.Close()
-				r := bufio.NewReader(server)
-				for {
-					line, err := r.ReadString('\n')
-					line = strings.ReplaceAll(line, " "+name, "")
-					if _, werr := io.WriteString(client, line); err != nil || werr != nil {
-						return
-					}
-				}
+				toClient(client, server)
 			}()
 		}
 	}()
