@@ -168,7 +168,7 @@ func TestMovesOpenNoCopyConnection(t *testing.T) {
 	t.Parallel()
 	f := newSyncFixture(t, imaptest.StartDovecot)
 	f.connections = [2]int{4, 4}
-	f.far = true
+	f.far = [2]bool{true, true}
 	f.srv.Create(t, userA, "Work")
 	for _, id := range []string{"m1", "m2", "m3", "m4"} {
 		f.put(userA, "INBOX", id)
@@ -243,7 +243,7 @@ func sixFoldersOnA(t *testing.T, connections [2]int) (*syncFixture, []string) {
 func TestSmallNewMailTravelsWithTheScan(t *testing.T) {
 	t.Parallel()
 	f, folders := sixFoldersOnA(t, [2]int{2, 2})
-	f.far = true
+	f.far = [2]bool{true, true}
 	f.sync()
 	for _, mb := range folders {
 		for _, n := range []string{"n1", "n2", "n3"} {
@@ -352,7 +352,7 @@ func TestChangesOnBRunWithCopiesIntoB(t *testing.T) {
 	t.Parallel()
 	f := newSyncFixture(t, imaptest.StartDovecot)
 	f.connections = [2]int{2, 2}
-	f.far = true
+	f.far = [2]bool{true, true}
 	f.srv.Create(t, userA, "New")
 	f.srv.Create(t, userA, "Old")
 	f.put(userA, "New", "n0")
@@ -523,7 +523,7 @@ func TestSmallRunOpensFewConnections(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f, folders := sixFoldersOnA(t, [2]int{4, 4})
-			f.far = tt.far
+			f.far = [2]bool{tt.far, tt.far}
 			rec := imaptest.Record(t, f.srv)
 			f.addr = rec.Addr
 			f.sync()
@@ -543,6 +543,52 @@ func TestSmallRunOpensFewConnections(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFarSideKeepsItsWorkersBesideANearOne: where a is near (one
+// connection) and b far (two), flag changes made on a are stored on b
+// by two connections at once: lanes that work on b only are not held to
+// a's one worker. The recorder holds the first UID STORE until one
+// arrives on another connection; on one worker it never would, and the
+// test fails at the deadline.
+func TestFarSideKeepsItsWorkersBesideANearOne(t *testing.T) {
+	t.Parallel()
+	f, folders := sixFoldersOnA(t, [2]int{4, 4})
+	f.far = [2]bool{false, true}
+	f.sync()
+	for _, mb := range folders {
+		f.srv.AddFlags(t, userA, mb, f.uidOf(userA, mb, mb+"-old"), imap.FlagFlagged)
+	}
+	rec := imaptest.Record(t, f.srv)
+	f.addr = rec.Addr
+	gate := imaptest.NewGate()
+	var mu sync.Mutex
+	first := 0
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if e.Stage != imaptest.Received || e.Verb != "UID STORE" {
+			return imaptest.Action{}
+		}
+		mu.Lock()
+		if first == 0 {
+			first = e.Conn
+		}
+		held := first == e.Conn
+		mu.Unlock()
+		if held {
+			gate.Wait(30 * time.Second)
+		} else {
+			gate.Open()
+		}
+		return imaptest.Action{}
+	})
+	f.sync()
+	if gate.Held() {
+		t.Errorf("b's flag changes were stored on one connection, want two at once\n%v", rec.SessionCommands())
+	}
+	for _, mb := range folders {
+		f.want(userB, mb, mb+`-old \Flagged`)
+	}
+	f.settled()
 }
 
 // examinedCounts returns how many times each mailbox was EXAMINEd, on

@@ -163,7 +163,7 @@ func TestFlagsAndExpungesShareASelection(t *testing.T) {
 			imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 				f := newSyncFixture(t, start)
 				f.connections = [2]int{conns, conns}
-				f.far = conns > 1 // near servers get one connection
+				f.far = [2]bool{conns > 1, conns > 1} // near servers get one connection
 				want := putParallelMail(f)
 				f.sync()
 				for _, mb := range parallelFolders[:3] {

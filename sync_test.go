@@ -32,10 +32,10 @@ type syncFixture struct {
 	addr string
 	// connections is RunOptions.Connections: one per side unless set.
 	connections [2]int
-	// far makes the run take both servers for far away (farStore):
-	// the tests of what several connections do in an incremental run,
-	// which a near server does not get.
-	far bool
+	// far makes the run take a's server (far[0]) or b's (far[1]) for
+	// far away (farStore): the tests of what several connections do in
+	// an incremental run, which a near server does not get.
+	far [2]bool
 }
 
 // farStore is a Store whose server the run takes for far away: its
@@ -81,8 +81,11 @@ func (f *syncFixture) run(planOnly bool) *reconcile.Result {
 	f.t.Helper()
 	ctx := context.Background()
 	var a, b reconcile.Mailstore = f.dial(userA, planOnly), f.dial(userB, planOnly)
-	if f.far {
-		a, b = farStore{a.(*imapstore.Store)}, farStore{b.(*imapstore.Store)}
+	if f.far[0] {
+		a = farStore{a.(*imapstore.Store)}
+	}
+	if f.far[1] {
+		b = farStore{b.(*imapstore.Store)}
 	}
 	res, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy, PlanOnly: planOnly, Connections: f.connections},
 		a, b, stateRepo{f.repo})
