@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -204,6 +205,72 @@ func TestStageCommitFiles(t *testing.T) {
 	for _, sig := range []object.Signature{obj.Author, obj.Committer} {
 		if sig.Name != "mailtwin" || sig.Email != "mailtwin@localhost" {
 			t.Errorf("signature = %s, want mailtwin <mailtwin@localhost>", sig.String())
+		}
+	}
+}
+
+// TestLooseObjectsAreGitsOwn checks the loose objects Stage writes with
+// its own compressor against two other readers: go-git's, which
+// inflates with the standard library, and git itself (fsck, and the
+// bytes of every blob). A state-sized file, an empty one and one that
+// does not compress (the compressor then stores blocks) cover its paths.
+func TestLooseObjectsAreGitsOwn(t *testing.T) {
+	gitBin, err := exec.LookPath("git")
+	if err != nil {
+		t.Fatalf("git is needed to check the objects Stage writes: %v", err)
+	}
+	var state strings.Builder
+	state.WriteString("# mailtwin state v1\n")
+	for i := range 500 {
+		fmt.Fprintf(&state, "%d %d \\Seen m:%032x\n", i+1, i+1_000_001, uint64(i)*2654435761)
+	}
+	noise := make([]byte, 300<<10)
+	x := uint64(1)
+	for i := range noise {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		noise[i] = byte(x)
+	}
+	want := map[string]string{
+		"INBOX.state":     state.String(),
+		"Empty.state":     "",
+		"attachment.bin":  string(noise),
+		"dir/small.state": "# mailtwin state v1\n1 2 - m:aa\n",
+	}
+	r := newRepo(t)
+	c := commit(t, r, "work", want, "run")
+
+	g, err := git.PlainOpen(r.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	co, err := g.CommitObject(plumbing.NewHash(c.Hash))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := co.Tree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range want {
+		f, err := tree.File("work/" + name)
+		if err != nil {
+			t.Errorf("go-git: %s: %v", name, err)
+			continue
+		}
+		if got, err := f.Contents(); err != nil || got != content {
+			t.Errorf("go-git reads work/%s as %d bytes (%v), want the %d staged", name, len(got), err, len(content))
+		}
+	}
+
+	if out, err := exec.Command(gitBin, "-C", r.Dir(), "fsck", "--full", "--strict").CombinedOutput(); err != nil {
+		t.Errorf("git fsck: %v\n%s", err, out)
+	}
+	for name, content := range want {
+		out, err := exec.Command(gitBin, "-C", r.Dir(), "cat-file", "blob", c.Hash+":work/"+name).Output()
+		if err != nil || string(out) != content {
+			t.Errorf("git cat-file reads work/%s as %d bytes (%v), want the %d staged", name, len(out), err, len(content))
 		}
 	}
 }
