@@ -209,12 +209,12 @@ func TestStageCommitFiles(t *testing.T) {
 	}
 }
 
-// TestLooseObjectsAreGitsOwn checks the loose objects Stage writes with
+// TestLooseObjectsReadByGit checks the loose objects Stage writes with
 // its own compressor against two other readers: go-git's, which
 // inflates with the standard library, and git itself (fsck, and the
-// bytes of every blob). A state-sized file, an empty one and one that
-// does not compress (the compressor then stores blocks) cover its paths.
-func TestLooseObjectsAreGitsOwn(t *testing.T) {
+// bytes of every blob): a state-sized file, an empty one, a small one in
+// a subdirectory and one that does not compress.
+func TestLooseObjectsReadByGit(t *testing.T) {
 	gitBin, err := exec.LookPath("git")
 	if err != nil {
 		t.Fatalf("git is needed to check the objects Stage writes: %v", err)
