@@ -124,10 +124,22 @@ func (r *Recorder) StallAfter(n int64) { r.armBytes(n, Stall) }
 func (r *Recorder) armBytes(n int64, k Kind) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.faultAt, r.fault = n, k
+	r.faultAt, r.fault, r.faultConn = n, k, 0
 	if n < 0 {
 		r.faultAt = -1
 	}
+}
+
+// CutNextOn arms a one-shot fault on client connection conn (numbered
+// from 1 in accept order, as Event.Conn and Conns count): the next byte
+// relayed on it, either way, closes it on both sides. Bytes on other
+// connections pass: a connection closed just before, whose last bytes
+// the relay is still passing on, does not take the cut meant for the
+// one that replaced it.
+func (r *Recorder) CutNextOn(conn int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.faultAt, r.fault, r.faultConn = r.bytes, Cut, conn
 }
 
 // Bytes returns how many bytes the Recorder relayed so far, in both
@@ -181,7 +193,7 @@ func (r *Recorder) reserve(conn, size int) (int, Kind) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := int64(size)
-	if r.faultAt >= 0 && r.bytes+n > r.faultAt {
+	if r.faultAt >= 0 && (r.faultConn == 0 || r.faultConn == conn) && r.bytes+n > r.faultAt {
 		n = max(r.faultAt-r.bytes, 0)
 		r.bytes += n
 		r.faultAt = -1

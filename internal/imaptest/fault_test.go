@@ -397,6 +397,42 @@ func TestByteFaults(t *testing.T) {
 	})
 }
 
+// TestCutNextOn: a cut armed for one connection lets the bytes of
+// another pass (here a NOOP and its answer, which CutAfter(Bytes())
+// would have cut), and closes its own connection at its next byte.
+func TestCutNextOn(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t, "alice")
+		rec := imaptest.Record(t, srv)
+		first := dialRaw(t, rec.Addr)
+		first.login()
+		second := dialRaw(t, rec.Addr)
+		second.login()
+
+		rec.CutNextOn(2)
+		first.send("n1 NOOP\r\n")
+		if line := first.read("n1 "); !strings.HasPrefix(line, "n1 OK") {
+			t.Errorf("NOOP on the other connection = %q, want OK", line)
+		}
+		if n := rec.Faulted(); n != 0 {
+			t.Errorf("Faulted() = %d after the other connection's NOOP, want 0", n)
+		}
+		second.send("n2 NOOP\r\n")
+		if b, err := io.ReadAll(second.r); err != nil || len(b) != 0 {
+			t.Errorf("the armed connection reads %q, %v; want EOF", b, err)
+		}
+		if n := rec.Faulted(); n != 2 {
+			t.Errorf("Faulted() = %d, want 2", n)
+		}
+		// The fault fires once: the first connection goes on.
+		first.send("n3 NOOP\r\n")
+		if line := first.read("n3 "); !strings.HasPrefix(line, "n3 OK") {
+			t.Errorf("NOOP after the cut = %q, want OK", line)
+		}
+	})
+}
+
 // TestClientGoneInLiteral: a client that goes away in the middle of an
 // APPEND's literal, or after the server's go-ahead for it and before
 // it, leaves no message behind, on either server. (The proxy resets the

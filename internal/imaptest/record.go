@@ -51,12 +51,14 @@ type Recorder struct {
 	// The fault injection of fault.go, guarded by mu: conns and seq
 	// number connections and commands, bytes counts the bytes relayed,
 	// and at a byte count of faultAt (when >= 0) the connection carrying
-	// the next byte gets fault; faulted is that connection's number.
+	// the next byte gets fault (only connection faultConn, when not 0);
+	// faulted is that connection's number.
 	intercept func(Event) Action
 	conns     int
 	seq       int
 	bytes     int64
 	faultAt   int64
+	faultConn int
 	fault     Kind
 	faulted   int
 }
