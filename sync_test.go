@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -178,6 +179,49 @@ func TestSyncFirstSyncOfFilledAccounts(t *testing.T) {
 			t.Errorf("first sync copied a:%d b:%d, want 1 each (m4 to a, m1 to b):\n%s", c[reconcile.A].Copies, c[reconcile.B].Copies, res.Plan)
 		}
 		f.wantBoth("INBOX", "m1 -", `m2 \Seen`, `m3 \Flagged`, "m4 -")
+		f.settled()
+	})
+}
+
+// TestSyncFirstSyncPairsMbsyncsCopies: accounts that mbsync kept in step
+// hold the same mail, but each message mbsync copied carries its X-TUID
+// field, 22 bytes more. A first sync pairs them all and copies nothing;
+// then a message moved on one side is moved on the other.
+func TestSyncFirstSyncPairsMbsyncsCopies(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		msg := func(id string) []byte {
+			return imaptest.NewMessage("sender@example.org", "team@example.org", "about "+id, id+"@example.org", "body of "+id+"\r\n")
+		}
+		// As isync 1.4 appends a message: X-TUID last in the header.
+		tuid := func(m []byte) []byte {
+			head, body, _ := bytes.Cut(m, []byte("\r\n\r\n"))
+			return slices.Concat(head, []byte("\r\nX-TUID: ppAEME12NFZL\r\n\r\n"), body)
+		}
+		noID := imaptest.NewMessage("sender@example.org", "team@example.org", "no id", "", "body\r\n")
+		for _, id := range []string{"m1", "m2", "m3"} {
+			f.srv.Append(t, userA, "INBOX", msg(id), imap.FlagSeen)
+			f.srv.Append(t, userB, "INBOX", tuid(msg(id)), imap.FlagSeen)
+		}
+		f.srv.Append(t, userA, "INBOX", noID)
+		f.srv.Append(t, userB, "INBOX", tuid(noID))
+		f.srv.Append(t, userB, "INBOX", tuid(msg("m4"))) // only on b
+		f.srv.Create(t, userB, "Archive")
+
+		res := f.sync()
+		if c := res.Plan.Counts; c[reconcile.A].Copies != 1 || c[reconcile.B].Copies != 0 {
+			t.Fatalf("first sync copies a:%d b:%d, want 1 to a (m4) and none to b: mbsync's copies are the same messages:\n%s", c[reconcile.A].Copies, c[reconcile.B].Copies, res.Plan)
+		}
+		f.wantBoth("INBOX", `m1 \Seen`, `m2 \Seen`, `m3 \Seen`, "m4 -", " -")
+		f.settled()
+
+		f.userMove(userB, "INBOX", "m2", "Archive")
+		res = f.sync()
+		if c := res.Plan.Counts; c[reconcile.A].Moves != 1 || c[reconcile.A].Copies != 0 || c[reconcile.A].Deletions() != 0 {
+			t.Errorf("after m2 moved on b, the plan for a is %+v, want one move:\n%s", c[reconcile.A], res.Plan)
+		}
+		f.wantBoth("Archive", `m2 \Seen`)
 		f.settled()
 	})
 }

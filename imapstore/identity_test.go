@@ -118,6 +118,60 @@ func TestIdentitySameMessageID(t *testing.T) {
 	}
 }
 
+// tuidCopy is msg as mbsync appends it: with an X-TUID field, of 12
+// characters, at the end of the header (as isync 1.4 writes it).
+func tuidCopy(msg string) string {
+	head, body, ok := strings.Cut(msg, "\r\n\r\n")
+	if !ok {
+		return msg + "X-TUID: ppAEME12NFZL\r\n"
+	}
+	return head + "\r\nX-TUID: ppAEME12NFZL\r\n\r\n" + body
+}
+
+func TestIdentityLeavesOutOtherToolsMarkers(t *testing.T) {
+	const (
+		withID    = "From: a@example.org\r\nMessage-ID: <m@example.org>\r\nSubject: hi\r\n\r\nbody\r\n"
+		withoutID = "From: a@example.org\r\nSubject: hi\r\n\r\nbody\r\n"
+	)
+	same := []struct{ name, orig, copy string }{
+		{"mbsync copy", withID, tuidCopy(withID)},
+		{"mbsync copy without Message-ID", withoutID, tuidCopy(withoutID)},
+		{"marker first", withID, "X-TUID: ppAEME12NFZL\r\n" + withID},
+		{"marker folded", withoutID, "X-TUID:\r\n\tppAEME12NFZL\r\n" + withoutID},
+		{"lower-case name, space before the colon", withID, "x-tuid : abc\r\n" + withID},
+		{"OfflineIMAP copy", withID, "X-OfflineIMAP: 1406291958-0123456789\r\n" + withID},
+		{"both markers", withoutID, "X-OfflineIMAP: 1-2\r\n" + tuidCopy(withoutID)},
+		{"LF line ends", strings.ReplaceAll(withID, "\r\n", "\n"), strings.ReplaceAll(tuidCopy(withID), "\r\n", "\n")},
+	}
+	for _, tc := range same {
+		if a, b := identityOf([]byte(tc.orig)), identityOf([]byte(tc.copy)); a != b {
+			t.Errorf("%s: identity %q, of the copy %q (%q), want the same", tc.name, a, b, tc.copy)
+		}
+	}
+	// Only the markers are left out: another field, one whose name
+	// merely starts like a marker's, or a marker in the body, counts.
+	differ := []struct{ name, orig, other string }{
+		{"another field", withoutID, "X-Mailer: x\r\n" + withoutID},
+		{"a name that starts like X-TUID", withoutID, "X-TUIDS: ppAEME12NFZL\r\n" + withoutID},
+		{"marker in the body", withID, withID + "X-TUID: ppAEME12NFZL\r\n"},
+		{"marker in the body, no Message-ID", withoutID, withoutID + "X-TUID: ppAEME12NFZL\r\n"},
+	}
+	for _, tc := range differ {
+		if a, b := identityOf([]byte(tc.orig)), identityOf([]byte(tc.other)); a == b {
+			t.Errorf("%s: identity %q for both %q and %q, want different", tc.name, a, tc.orig, tc.other)
+		}
+	}
+	// A header without markers is returned as it is, not copied: the
+	// scan reads 10,000 of them in a first sync.
+	h := []byte(withID)
+	if got, n := withoutMarkers(h); n != 0 || &got[0] != &h[0] {
+		t.Errorf("withoutMarkers of a header without markers: %d bytes left out, or a copy made", n)
+	}
+	if got, n := withoutMarkers([]byte(tuidCopy(withID))); n != int64(len("X-TUID: ppAEME12NFZL\r\n")) || string(got) != withID {
+		t.Errorf("withoutMarkers(mbsync copy) = %q, %d bytes left out; want the original, 22", got, n)
+	}
+}
+
 func FuzzIdentity(f *testing.F) {
 	for _, tc := range identityCases {
 		f.Add([]byte(tc.msg), "a@example.org")
@@ -125,6 +179,7 @@ func FuzzIdentity(f *testing.F) {
 	f.Add([]byte{}, "")
 	f.Add([]byte("Message-ID: <x@y>\r\n\r\n"), "<>")
 	f.Add([]byte("X: \xc3\x28\r\n \r\n\r\n"), " spaced id ")
+	f.Add([]byte("X-TUID: abc\r\n folded\r\nMessage-ID: <x@y>\r\n\r\nX-TUID: body\r\n"), "x@y")
 	f.Fuzz(func(t *testing.T, msg []byte, id string) {
 		orig := bytes.Clone(msg)
 		got := identityOf(msg)
@@ -134,8 +189,8 @@ func FuzzIdentity(f *testing.F) {
 		if again := identityOf(bytes.Clone(msg)); again != got {
 			t.Fatalf("identityOf(%q) = %q, then %q", msg, got, again)
 		}
-		size := int64(len(msg))
-		hdr := headerOf(msg)
+		hdr, marks := withoutMarkers(headerOf(msg))
+		size := int64(len(msg)) - marks
 		if mid := reconcile.IdentityFromMessageID(messageID(hdr), size); mid != "" {
 			if got != mid || !strings.HasPrefix(string(got), "m:") {
 				t.Fatalf("identityOf(%q) = %q, want m: identity %q", msg, got, mid)
@@ -151,13 +206,23 @@ func FuzzIdentity(f *testing.F) {
 			t.Fatalf("messageID(%q) = %q, with LF line ends %q", msg, a, b)
 		}
 
+		// mbsync's marker as the first field changes nothing (unless the
+		// message starts with a continuation line, which would become
+		// the marker's, or its header is cut at maxHeader).
+		if len(msg) < maxHeader/2 && (len(msg) == 0 || msg[0] != ' ' && msg[0] != '\t') {
+			if got2 := identityOf(append([]byte("X-TUID: fuzzfuzzfuzz\r\n"), msg...)); got2 != got {
+				t.Fatalf("identityOf(%q) = %q, with an X-TUID field first %q", msg, got, got2)
+			}
+		}
+
 		// A message whose first field is a well-formed Message-ID gets the
 		// m: identity of that id, whatever follows.
 		if strings.ContainsAny(id, "<>\r\n") {
 			return
 		}
 		m := append([]byte("Message-ID: <"+id+">\r\n"), msg...)
-		want := reconcile.IdentityFromMessageID("<"+id+">", int64(len(m)))
+		_, mk := withoutMarkers(headerOf(m))
+		want := reconcile.IdentityFromMessageID("<"+id+">", int64(len(m))-mk)
 		if got := identityOf(m); want != "" && got != want {
 			t.Fatalf("identityOf(%q) = %q, want %q", m, got, want)
 		} else if want == "" && !strings.HasPrefix(string(got), "h:") {

@@ -86,8 +86,11 @@ func (s *Store) scanMessages(msgs []reconcile.Message, from imap.UID) ([]reconci
 // read: apart, so that it can go out before the answer to an EXAMINE.
 func (s *Store) sendScanFetch(from imap.UID) *imapclient.FetchCommand {
 	hdr := &imap.FetchItemBodySection{
-		Specifier:    imap.PartSpecifierHeader,
-		HeaderFields: []string{"Message-ID"},
+		Specifier: imap.PartSpecifierHeader,
+		// The marker fields too, to leave them out of the identity
+		// (see withoutMarkers); the server reads the header for the
+		// Message-ID anyway.
+		HeaderFields: []string{"Message-ID", "X-TUID", "X-OfflineIMAP"},
 		Peek:         true,
 	}
 	return s.c.Fetch(imap.UIDSet{{Start: from, Stop: 0}}, &imap.FetchOptions{
@@ -116,7 +119,8 @@ func (s *Store) readScanFetch(cmd *imapclient.FetchCommand, msgs []reconcile.Mes
 			again = append(again, r.uid)
 			continue
 		}
-		if id := reconcile.IdentityFromMessageID(messageID(r.header), r.size); id != "" {
+		_, marks := withoutMarkers(r.header)
+		if id := reconcile.IdentityFromMessageID(messageID(r.header), r.size-marks); id != "" {
 			msgs = append(msgs, r.message(id))
 		} else {
 			again = append(again, r.uid)
@@ -157,12 +161,72 @@ func (s *Store) scanHeaders(msgs []reconcile.Message, uids []imap.UID) ([]reconc
 
 // headerIdentity is the identity of a message of size bytes whose
 // header block (as read, at most maxHeader bytes) is header: from its
-// first Message-ID when there is one, else the hash of the header.
+// first Message-ID when there is one, else the hash of the header. The
+// marker fields of other sync tools count in neither (withoutMarkers).
 func headerIdentity(header []byte, size int64) reconcile.Identity {
+	header, marks := withoutMarkers(header)
+	size -= marks
 	if id := reconcile.IdentityFromMessageID(messageID(header), size); id != "" {
 		return id
 	}
 	return reconcile.IdentityFromHeader(header, size)
+}
+
+// isMarkerField reports whether a header field named name is one that
+// another sync tool adds to the messages it copies, for its own
+// bookkeeping: mbsync's X-TUID (on every message it appends, Dovecot
+// with UIDPLUS or not) and OfflineIMAP's X-OfflineIMAP (where the server
+// has no UIDPLUS).
+func isMarkerField(name []byte) bool {
+	return bytes.EqualFold(name, []byte("X-TUID")) || bytes.EqualFold(name, []byte("X-OfflineIMAP"))
+}
+
+// withoutMarkers returns header without its marker fields (see
+// isMarkerField), continuation lines included, and how many bytes they
+// took: header itself and 0 when it has none. Identity leaves them out,
+// from the hashed header and from the size, so that a copy made by
+// mbsync is the same message as its original. Otherwise a user who
+// moves from mbsync to mailtwin, with both accounts in step, would have
+// every message mbsync ever copied taken for new on both sides and
+// copied back: each account twice its size. What follows the header's
+// empty line is kept as it is.
+func withoutMarkers(header []byte) ([]byte, int64) {
+	var (
+		kept     []byte // nil until the first marker line
+		marks    int64
+		skipping bool
+		off      int
+	)
+	for line := range bytes.Lines(header) {
+		start := off
+		off += len(line)
+		text := bytes.TrimRight(line, "\r\n")
+		if len(text) == 0 {
+			if kept != nil {
+				kept = append(kept, header[start:]...)
+			}
+			break
+		}
+		if text[0] != ' ' && text[0] != '\t' {
+			name, _, ok := bytes.Cut(text, []byte(":"))
+			skipping = ok && isMarkerField(bytes.TrimSpace(name))
+		}
+		if !skipping {
+			if kept != nil {
+				kept = append(kept, line...)
+			}
+			continue
+		}
+		if kept == nil {
+			kept = make([]byte, start, len(header))
+			copy(kept, header[:start])
+		}
+		marks += int64(len(line))
+	}
+	if kept == nil {
+		return header, 0
+	}
+	return kept, marks
 }
 
 type scanResult struct {
