@@ -197,6 +197,9 @@ func Next(p *Plan, outcomes []Outcome) State {
 				if sl.base == nil {
 					continue
 				}
+				// sl.base is one of d.base's records (the planner's
+				// slots take theirs from the folder's base), so d.base
+				// is set from here on.
 				r = *sl.base
 				// A record kept on a side the plan let go of (the
 				// folder deleted there, its last messages leaving by
