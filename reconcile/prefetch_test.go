@@ -1,7 +1,9 @@
 package reconcile
 
 import (
+	"bytes"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -75,5 +77,54 @@ func TestPrefetchFollowsRenames(t *testing.T) {
 		if _, ok := p.m[k]; !ok {
 			t.Errorf("after the rename: %v has no %v", p.m, k)
 		}
+	}
+}
+
+// TestPrefetchReaderKeepsWholeBodiesOnly: a body is kept only when it
+// is as long as the size the server gave, and not too large.
+func TestPrefetchReaderKeepsWholeBodiesOnly(t *testing.T) {
+	p := newPrefetched()
+	fn, keep := p.reader(B, "X")
+	give := func(uid UID, size int64, body string) {
+		if err := fn(FetchedMessage{UID: uid, Size: size, Body: strings.NewReader(body)}); err != nil {
+			t.Fatalf("reader(uid %d) = %v", uid, err)
+		}
+	}
+	big := strings.Repeat("x", prefetchMaxMessage+1)
+	give(1, 5, "hello")
+	give(2, 6, "hello")           // shorter than its size
+	give(3, 4, "hello")           // longer than its size
+	give(4, int64(len(big)), big) // too large to read with the scan
+	give(5, 0, "")
+	give(6, -1, "")
+	keep()
+	var held []UID
+	for k, v := range p.m {
+		held = append(held, k.uid)
+		if k.uid == 1 && string(v.body) != "hello" {
+			t.Errorf("uid 1 kept as %q, want %q", v.body, "hello")
+		}
+	}
+	slices.Sort(held)
+	if want := []UID{1, 5}; !slices.Equal(held, want) {
+		t.Errorf("kept uids %v, want %v", held, want)
+	}
+}
+
+// BenchmarkPrefetchReader reads 100 new messages of 2 to 20 KB, as b3's
+// scans do.
+func BenchmarkPrefetchReader(b *testing.B) {
+	bodies := make([][]byte, 100)
+	for i := range bodies {
+		bodies[i] = bytes.Repeat([]byte("x"), 2<<10+i*184)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		p := newPrefetched()
+		fn, keep := p.reader(B, "X")
+		for i, body := range bodies {
+			fn(FetchedMessage{UID: UID(i + 1), Size: int64(len(body)), Body: bytes.NewReader(body)})
+		}
+		keep()
 	}
 }
