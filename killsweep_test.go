@@ -91,6 +91,9 @@ type sweepTrial struct {
 	state  string
 	// pairExtra is added to the pair block of the config.
 	pairExtra string
+	// bAddr, if set, is where writeConfig points account b (the server,
+	// say, where a goes through a proxy).
+	bAddr string
 }
 
 func newSweepTrial(t *testing.T, srv *imaptest.Server, a, b, addr string) *sweepTrial {
@@ -100,10 +103,15 @@ func newSweepTrial(t *testing.T, srv *imaptest.Server, a, b, addr string) *sweep
 	return tr
 }
 
-// writeConfig points both accounts at addr (the server or a proxy).
+// writeConfig points both accounts at addr (the server or a proxy),
+// or b at bAddr where that is set.
 func (tr *sweepTrial) writeConfig(t *testing.T, addr string) {
 	t.Helper()
 	host, port, _ := strings.Cut(addr, ":")
+	bHost, bPort := host, port
+	if tr.bAddr != "" {
+		bHost, bPort, _ = strings.Cut(tr.bAddr, ":")
+	}
 	cfg := fmt.Sprintf(`state { path = %q }
 account "a" {
   host = %[2]q
@@ -113,8 +121,8 @@ account "a" {
   password = %[6]q
 }
 account "b" {
-  host = %[2]q
-  port = %[3]s
+  host = %[8]q
+  port = %[9]s
   tls = "none"
   username = %[5]q
   password = %[6]q
@@ -123,7 +131,7 @@ pair "p" {
   a = "a"
   b = "b"
 %[7]s}
-`, tr.state, host, port, tr.a, tr.b, imaptest.Password, tr.pairExtra)
+`, tr.state, host, port, tr.a, tr.b, imaptest.Password, tr.pairExtra, bHost, bPort)
 	if err := os.WriteFile(tr.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

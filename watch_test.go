@@ -219,14 +219,22 @@ func TestWatchSurvivesKilledIdle(t *testing.T) {
 	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		srv := start(t, userA, userB)
+		// Only a goes through the proxy, so that no byte of b's can take
+		// the cut meant for a's IDLE connection (b's IDLE may still be
+		// on its way up when the first run is done).
 		rec := imaptest.Record(t, srv)
 		tr := watchTrial(t, srv, rec.Addr)
+		tr.bAddr = srv.Addr
+		tr.writeConfig(t, rec.Addr)
 		f := tr.fixture(t)
 		wr := startWatch(t, tr.config, "--interval", "1h")
 		wr.waitLine(t, "pair p (start)")
-		// Only the two IDLE connections are open now, and silent: the
-		// next byte the proxy relays is a's EXISTS.
-		rec.CutAfter(rec.Bytes())
+		// Once a's IDLE is up (the first run may come before, on b's),
+		// the next byte on its connection is the new message's EXISTS,
+		// and cuts it.
+		var idle []int
+		waitFor(t, 30*time.Second, "a's IDLE up", func() bool { idle = rec.Idling(); return len(idle) == 1 }, wr.out.String)
+		rec.CutNextOn(idle[0])
 		f.put(userA, "INBOX", "lost")
 		waitFor(t, 30*time.Second, "lost on b", func() bool { return has(t, srv, userB, "INBOX", "lost") }, wr.out.String)
 		wr.waitLine(t, "reconnecting in")

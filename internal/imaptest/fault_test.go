@@ -469,3 +469,48 @@ func TestClientGoneInLiteral(t *testing.T) {
 		}
 	})
 }
+
+// TestIdling: a connection counts as idling from the server's "+" to its
+// IDLE, once the client has it, until DONE; a connection that is not
+// in IDLE, or closed, does not.
+func TestIdling(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t, "alice")
+		rec := imaptest.Record(t, srv)
+		busy := dialRaw(t, rec.Addr)
+		busy.login()
+		idler := dialRaw(t, rec.Addr)
+		idler.login()
+		idler.send("s1 SELECT INBOX\r\n")
+		idler.read("s1 OK")
+		if got := rec.Idling(); len(got) != 0 {
+			t.Errorf("Idling() = %v before any IDLE, want none", got)
+		}
+		idler.send("i1 IDLE\r\n")
+		idler.read("+")
+		if got := rec.Idling(); !slices.Equal(got, []int{2}) {
+			t.Errorf("Idling() = %v once connection 2 has the server's +, want [2]", got)
+		}
+		busy.send("n1 NOOP\r\n")
+		busy.read("n1 OK")
+		idler.send("DONE\r\n")
+		idler.read("i1 OK")
+		if got := rec.Idling(); len(got) != 0 {
+			t.Errorf("Idling() = %v after DONE, want none", got)
+		}
+		idler.send("i2 IDLE\r\n")
+		idler.read("+")
+		if got := rec.Idling(); !slices.Equal(got, []int{2}) {
+			t.Errorf("Idling() = %v in the second IDLE, want [2]", got)
+		}
+		rec.CutNextOn(2)
+		srv.Append(t, "alice", "INBOX", imaptest.NewMessage("s@example.org", "alice@example.org", "hi", "idling@example.org", "hi\r\n"))
+		if b, err := io.ReadAll(idler.r); err != nil || len(b) != 0 {
+			t.Errorf("the idle connection reads %q, %v after the delivery; want EOF (cut)", b, err)
+		}
+		if got := rec.Idling(); len(got) != 0 {
+			t.Errorf("Idling() = %v after the idle connection was cut, want none", got)
+		}
+	})
+}

@@ -230,6 +230,34 @@ func (r *Recorder) SessionCommands() [][]string {
 	return r.perConn(func(c recorded) string { return c.line })
 }
 
+// Idling returns the numbers of the open connections that are idling:
+// the server's "+" to their IDLE went to the client, and no DONE or
+// completion followed. So a test can wait until the code under test is
+// idle, and cut that connection (CutNextOn) at its next byte.
+func (r *Recorder) Idling() []int {
+	r.mu.Lock()
+	ps := make([]*proxied, 0, len(r.open))
+	for p := range r.open {
+		ps = append(ps, p)
+	}
+	r.mu.Unlock()
+	var ids []int
+	for _, p := range ps {
+		select {
+		case <-p.done:
+			continue
+		default:
+		}
+		p.mu.Lock()
+		if p.idleUp {
+			ids = append(ids, p.id)
+		}
+		p.mu.Unlock()
+	}
+	slices.Sort(ids)
+	return ids
+}
+
 // perConn groups what of each recorded command f picks by connection,
 // in the order the connections were opened.
 func (r *Recorder) perConn(f func(recorded) string) [][]string {
@@ -273,6 +301,9 @@ type proxied struct {
 	// server completes it; idle says it is IDLE (ended by DONE).
 	contTag string
 	idle    bool
+	// idleUp says the server's "+" to that IDLE went to the client:
+	// the client is idling (Idling).
+	idleUp bool
 	// litTag is the tag of a command waiting for the server's go-ahead
 	// before a synchronizing literal; litGo receives true for "+" and
 	// false when the server completes the command instead.
@@ -443,7 +474,7 @@ func (p *proxied) clientLoop() error {
 			p.mu.Lock()
 			data := p.contTag != ""
 			if data && p.idle && strings.EqualFold(trimCRLF(line), "DONE") {
-				p.contTag, p.idle = "", false
+				p.contTag, p.idle, p.idleUp = "", false, false
 			}
 			p.mu.Unlock()
 			if data {
@@ -579,7 +610,7 @@ func (p *proxied) finish(tag string, cmd *command, line string) {
 		cmd.line = rest
 	}
 	if verb == "AUTHENTICATE" || verb == "IDLE" {
-		p.contTag, p.idle = tag, verb == "IDLE"
+		p.contTag, p.idle, p.idleUp = tag, verb == "IDLE", false
 	}
 }
 
@@ -621,7 +652,7 @@ func (p *proxied) serverLoop() error {
 				}
 			}
 			if p.contTag != "" && tag == p.contTag {
-				p.contTag, p.idle = "", false
+				p.contTag, p.idle, p.idleUp = "", false, false
 			}
 			if c, ok := p.pending[tag]; ok {
 				cp := *c // finish may still write c.line (a refused literal)
@@ -650,6 +681,11 @@ func (p *proxied) serverLoop() error {
 		}
 		if err := p.relay(p.client, line); err != nil {
 			return err
+		}
+		if !inside && len(line) > 0 && line[0] == '+' {
+			p.mu.Lock()
+			p.idleUp = p.idle
+			p.mu.Unlock()
 		}
 		n, _, lit := literalAt(line)
 		inside = lit
