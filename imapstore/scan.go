@@ -176,7 +176,10 @@ func headerIdentity(header []byte, size int64) reconcile.Identity {
 // another sync tool adds to the messages it copies, for its own
 // bookkeeping: mbsync's X-TUID (on every message it appends, Dovecot
 // with UIDPLUS or not) and OfflineIMAP's X-OfflineIMAP (where the server
-// has no UIDPLUS).
+// has no UIDPLUS). The fields old OfflineIMAP releases named
+// X-OfflineIMAP-<crc>-<hex>-<hex> are not markers here: the scan asks
+// for fields by name (HEADER.FIELDS), which cannot take a prefix, and
+// the scan's two paths must leave out the same fields.
 func isMarkerField(name []byte) bool {
 	return bytes.EqualFold(name, []byte("X-TUID")) || bytes.EqualFold(name, []byte("X-OfflineIMAP"))
 }
