@@ -171,8 +171,8 @@ func TestCopyPipelined(t *testing.T) {
 	if len(c.atSend) != 120 || c.inFlight != 0 {
 		t.Fatalf("%d sends, %d never waited for; want 120 sends, all waited for", len(c.atSend), c.inFlight)
 	}
-	if most := slices.Max(c.atSend); c.atSend[0] != 0 || most != 31 {
-		t.Errorf("in flight at each send: %v; want 0 at first, at most 31 before a send (32 in flight)", c.atSend)
+	if most := slices.Max(c.atSend); c.atSend[0] != 0 || most != 63 {
+		t.Errorf("in flight at each send: %v; want 0 at first, at most 63 before a send (64 in flight)", c.atSend)
 	}
 }
 
@@ -182,7 +182,7 @@ func TestCopyPipelined(t *testing.T) {
 func TestCopyPipelinedConnectionLost(t *testing.T) {
 	c := newCopyTarget(t)
 	c.breakOn = bodyOf(60)
-	p := copyPlan(120)
+	p := copyPlan(200)
 	out := reconcile.Execute(context.Background(), p, [2]reconcile.Mailstore{&copySource{}, pipelinedTarget{c}}, nil)
 	failed := map[reconcile.UID]string{}
 	for _, b := range c.lost {
@@ -191,7 +191,7 @@ func TestCopyPipelinedConnectionLost(t *testing.T) {
 		failed[u] = "connection lost"
 	}
 	checkCopies(t, p, out, c, failed)
-	if len(c.lost) < 2 || len(c.lost) > 32 || c.lost[0] != bodyOf(60) {
+	if len(c.lost) < 2 || len(c.lost) > 64 || c.lost[0] != bodyOf(60) {
 		t.Errorf("lost with the connection: %q; want the message it broke on, then the rest of its window", c.lost)
 	}
 	if after := c.atSend[60+len(c.lost)-1]; after != 0 {

@@ -1021,8 +1021,14 @@ type sentCopy struct {
 }
 
 // maxInFlight bounds the APPENDs of a copy that are sent and not yet
-// answered.
-const maxInFlight = 32
+// answered. It is the size of imapstore's MULTIAPPEND command (64
+// messages): a command ends when the copy must wait for an answer, so a
+// smaller window cut every command at its size. Dovecot's cost is per
+// command (a save transaction), and in the bench's b1 (10,000 messages
+// on a 2-core machine) a window of 64 in place of 32 took b's Dovecot
+// 4.9 s of CPU in place of 5.5 and the run 5.6 s in place of 6.2
+// (medians of seven, interleaved).
+const maxInFlight = 64
 
 // inFlightLimit is how many APPENDs a copy may have in flight. It starts
 // at one, doubles with each message the target stored, up to
