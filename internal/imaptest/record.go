@@ -679,13 +679,20 @@ func (p *proxied) serverLoop() error {
 			p.toClient.Lock()
 			locked = true
 		}
-		if err := p.relay(p.client, line); err != nil {
-			return err
-		}
-		if !inside && len(line) > 0 && line[0] == '+' {
+		// A continuation request is relayed with mu held, and idleUp
+		// set before mu is let go: a client that has the "+" of its
+		// IDLE finds itself Idling, however the goroutines run.
+		plus := !inside && len(line) > 0 && line[0] == '+'
+		if plus {
 			p.mu.Lock()
-			p.idleUp = p.idle
+		}
+		err = p.relay(p.client, line)
+		if plus {
+			p.idleUp = err == nil && p.idle
 			p.mu.Unlock()
+		}
+		if err != nil {
+			return err
 		}
 		n, _, lit := literalAt(line)
 		inside = lit
