@@ -392,16 +392,20 @@ func TestChangesOnBRunWithCopiesIntoB(t *testing.T) {
 	f.settled()
 }
 
-// TestCopiesRunWithTheNextFolderChanges: on one connection per
-// account, a folder's copies into b run while the next folder's flag
-// changes and expunges on b do, each on its own connection and
-// mailbox: the first APPEND is held until b's second UID EXPUNGE
-// arrives, which it does only if the copies do not hold up the next
-// folder (nor the changes of their own folder: those go first).
+// TestCopiesRunWithTheNextFolderChanges: with two connections to b, a
+// folder's copies into b run while the next folder's flag changes and
+// expunges on b do, each on its own connection and mailbox: the first
+// APPEND is held until b's second UID EXPUNGE arrives, which it does
+// only if the copies do not hold up the next folder (nor the changes
+// of their own folder: those go first). b is taken for far away: to a
+// near server an incremental run keeps one connection, and on one
+// connection the lanes take turns in no set order (CI saw the copy
+// into One go first once, and wait 30 s for Two's EXPUNGE).
 func TestCopiesRunWithTheNextFolderChanges(t *testing.T) {
 	t.Parallel()
 	f := newSyncFixture(t, imaptest.StartDovecot)
-	f.connections = [2]int{1, 1}
+	f.connections = [2]int{1, 2}
+	f.far = [2]bool{false, true}
 	for _, mb := range []string{"One", "Two"} {
 		f.srv.Create(t, userA, mb)
 		f.put(userA, mb, mb+"-1")
