@@ -33,9 +33,9 @@ func (pl *planner) detectMoves(views []*view) {
 		if x.clean || x.base == nil || x.listed[A] == nil || x.listed[B] == nil || pl.resetOn(x, A) || pl.resetOn(x, B) {
 			continue
 		}
-		there := [2]map[UID]*Message{x.byUID(A), x.byUID(B)}
+		there := [2]*uidIndex{x.byUID(A), x.byUID(B)}
 		for _, r := range x.base.Records {
-			if r.ID != "" && r.UIDA != 0 && r.UIDB != 0 && there[A][r.UIDA] == nil && there[B][r.UIDB] == nil {
+			if r.ID != "" && r.UIDA != 0 && r.UIDB != 0 && there[A].get(r.UIDA) == nil && there[B].get(r.UIDB) == nil {
 				pl.movedBoth[r.ID] = r.Flags
 			}
 		}
@@ -55,12 +55,12 @@ func (pl *planner) detectMoves(views []*view) {
 			// After a UIDVALIDITY change the base's UIDs say nothing: a
 			// message the base's records know by identity is re-paired
 			// there, not taken for moved in (knows, below).
-			var known map[UID]bool
+			var known *uidSet
 			if v.base != nil && v.base.Side(Side(s)).Mailbox != "" && !pl.resetOn(v, Side(s)) {
 				known = v.recordUIDs(Side(s))
 			}
 			for i := range f.Messages {
-				if m := &f.Messages[i]; !known[m.UID] && m.ID != "" {
+				if m := &f.Messages[i]; !known.has(m.UID) && m.ID != "" {
 					fresh[s][m.ID] = append(fresh[s][m.ID], &cand{v, m})
 				}
 			}
@@ -82,17 +82,17 @@ func (pl *planner) detectMoves(views []*view) {
 			// A side whose UIDVALIDITY changed has the base's messages
 			// under new UIDs: they are found by identity there.
 			reset := [2]bool{pl.resetOn(x, A), pl.resetOn(x, B)}
-			listed := [2]map[UID]*Message{x.byUID(A), x.byUID(B)}
+			listed := [2]*uidIndex{x.byUID(A), x.byUID(B)}
 			// spare holds s's messages of x at no base record's UID, by
 			// identity: re-uploaded, or all of them after a UIDVALIDITY
 			// change.
-			var known map[UID]bool
+			var known *uidSet
 			if !reset[s] {
 				known = x.recordUIDs(s)
 			}
 			spare := map[Identity][]*Message{}
 			for i := range x.listed[s].Messages {
-				if m := &x.listed[s].Messages[i]; !known[m.UID] {
+				if m := &x.listed[s].Messages[i]; !known.has(m.UID) {
 					spare[m.ID] = append(spare[m.ID], m)
 				}
 			}
@@ -103,12 +103,12 @@ func (pl *planner) detectMoves(views []*view) {
 					continue
 				}
 				// Gone from x on o?
-				if (reset[o] && holds(x.listed[o], r.ID)) || (!reset[o] && listed[o][uo] != nil) {
+				if (reset[o] && holds(x.listed[o], r.ID)) || (!reset[o] && listed[o].get(uo) != nil) {
 					continue
 				}
 				// Still in x on s, at its UID or by identity?
 				var moved *Message
-				if m := listed[s][us]; !reset[s] && m != nil {
+				if m := listed[s].get(us); !reset[s] && m != nil {
 					moved = m
 				} else if len(spare[r.ID]) == 0 {
 					continue
@@ -161,10 +161,10 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 	if x.listed[A] == nil || x.listed[B] == nil || pl.resetOn(x, A) || pl.resetOn(x, B) {
 		return
 	}
-	present := [2]map[UID]*Message{x.byUID(A), x.byUID(B)}
+	present := [2]*uidIndex{x.byUID(A), x.byUID(B)}
 	for i := range x.base.Records {
 		r := &x.base.Records[i]
-		if r.UIDA == 0 || r.UIDB == 0 || present[A][r.UIDA] != nil || present[B][r.UIDB] != nil {
+		if r.UIDA == 0 || r.UIDB == 0 || present[A].get(r.UIDA) != nil || present[B].get(r.UIDB) != nil {
 			continue
 		}
 		// The prefer side wins, unless its folder cannot take the

@@ -58,25 +58,22 @@ type view struct {
 	// records it (see unchanged): the plan carries it over as it is.
 	clean bool
 	// uids indexes each side's listed messages by UID (byUID).
-	uids [2]map[UID]*Message
+	uids [2]*uidIndex
 	// recUIDs holds the UIDs the base's records have on each side
 	// (recordUIDs).
-	recUIDs [2]map[UID]bool
+	recUIDs [2]*uidSet
 }
 
 // recordUIDs returns the UIDs the base's records of v have on side s
 // (0 too, for a record not on s), built once per view and shared by the
 // planner's steps, which only read it.
-func (v *view) recordUIDs(s Side) map[UID]bool {
+func (v *view) recordUIDs(s Side) *uidSet {
 	if v.recUIDs[s] == nil {
-		m := map[UID]bool{}
 		if v.base != nil {
-			m = make(map[UID]bool, len(v.base.Records))
-			for _, r := range v.base.Records {
-				m[r.UID(s)] = true
-			}
+			v.recUIDs[s] = recordUIDSet(v.base.Records, s)
+		} else {
+			v.recUIDs[s] = &uidSet{}
 		}
-		v.recUIDs[s] = m
 	}
 	return v.recUIDs[s]
 }
@@ -84,17 +81,13 @@ func (v *view) recordUIDs(s Side) map[UID]bool {
 // byUID returns side s's listed messages of v by UID (the last one, for
 // a UID listed twice), built once per view and shared by the planner's
 // steps, which only read it. It is nil when s does not list v.
-func (v *view) byUID(s Side) map[UID]*Message {
+func (v *view) byUID(s Side) *uidIndex {
 	f := v.listed[s]
 	if f == nil {
 		return nil
 	}
 	if v.uids[s] == nil {
-		m := make(map[UID]*Message, len(f.Messages))
-		for i := range f.Messages {
-			m[f.Messages[i].UID] = &f.Messages[i]
-		}
-		v.uids[s] = m
+		v.uids[s] = newUIDIndex(f.Messages)
 	}
 	return v.uids[s]
 }
@@ -502,10 +495,13 @@ func (pl *planner) folder(v *view) {
 	d.reset = reset
 
 	// Claim listed messages with base records.
-	byUID := [2]map[UID]*Message{v.byUID(A), v.byUID(B)}
-	var claimed [2]map[UID]bool
+	byUID := [2]*uidIndex{v.byUID(A), v.byUID(B)}
+	var claimed [2]*uidSet
 	for s := range 2 {
-		claimed[s] = map[UID]bool{}
+		claimed[s] = &uidSet{}
+		if f := v.listed[s]; f != nil {
+			claimed[s] = uidSetFor(f.Messages)
+		}
 	}
 	type baseRec struct {
 		rec    *Record
@@ -537,10 +533,10 @@ func (pl *planner) folder(v *view) {
 					// mailbox's: in the folder listed now it may be
 					// another message. Gone, unless re-paired by identity.
 					br.status[s] = vanished
-				case byUID[s][u] != nil && !claimed[s][u]:
+				case byUID[s].get(u) != nil && !claimed[s].has(u):
 					br.status[s] = present
-					br.msg[s] = byUID[s][u]
-					claimed[s][u] = true
+					br.msg[s] = byUID[s].get(u)
+					claimed[s].add(u)
 				default:
 					br.status[s] = vanished
 				}
@@ -552,7 +548,7 @@ func (pl *planner) folder(v *view) {
 	for s := range 2 {
 		if f := v.listed[s]; f != nil {
 			for i := range f.Messages {
-				if m := &f.Messages[i]; !claimed[s][m.UID] && !pl.leaving[s][m] {
+				if m := &f.Messages[i]; !claimed[s].has(m.UID) && !pl.leaving[s][m] {
 					fresh[s] = append(fresh[s], m)
 				}
 			}
