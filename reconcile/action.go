@@ -83,6 +83,7 @@ const (
 	ReasonTrash          = "trash"
 	ReasonMoved          = "moved on other side"
 	ReasonMoveConflict   = "moved elsewhere on both sides: prefer side wins"
+	ReasonMoveFinished   = "moved on other side, already in its folder"
 	ReasonInTrash        = "deleted on other side, already in trash"
 	ReasonChangeBeats    = "changed here, deleted there: kept"
 	ReasonRestore        = "restored after UIDVALIDITY change"

@@ -25,6 +25,7 @@ type cand struct {
 // message, which loses nothing.
 func (pl *planner) detectMoves(views []*view) {
 	pl.moveOf = map[*Record]*Action{}
+	pl.finished = map[*Record]bool{}
 	pl.conflictOf = map[*Record]*Action{}
 	pl.movedBoth = map[Identity]Flags{}
 	// A folder pair nothing changed in (view.clean) has no message gone
@@ -41,6 +42,9 @@ func (pl *planner) detectMoves(views []*view) {
 		}
 	}
 	pl.leaving = [2]map[*Message]bool{{}, {}}
+	// ahead holds the copies copiedAhead matched with a record: one
+	// copy finishes one record's move.
+	ahead := map[*cand]bool{}
 	// Messages on each side that no base record of their folder knows.
 	fresh := [2]map[Identity][]*cand{{}, {}}
 	for _, v := range views {
@@ -128,6 +132,12 @@ func (pl *planner) detectMoves(views []*view) {
 					}
 				}
 				if j < 0 {
+					if m := listed[s].get(us); m != nil && !reset[s] && !reset[o] && m.Flags.Equal(r.Flags) {
+						if c := copiedAhead(x, side, r.ID, cs, fresh[s][r.ID]); c != nil && !ahead[c] {
+							ahead[c] = true
+							pl.finished[r] = true
+						}
+					}
 					continue
 				}
 				y := cs[j].v
@@ -152,6 +162,36 @@ func (pl *planner) detectMoves(views []*view) {
 		}
 		pl.moveConflicts(x, fresh)
 	}
+}
+
+// copiedAhead returns the other side's copy of the message with
+// identity id, gone on side o from folder x and new on o in one other
+// folder y (cs holds o's new messages with id), where that copy is new
+// in y too (onOther holds the other side's new messages with id); nil
+// if there is none. A run that moved it there copied it and was stopped
+// before it expunged the original (a move of several messages goes as
+// UID COPYs, then one UID EXPUNGE), or the user copied it there. Either
+// way, following o's move leaves the other side's original to remove,
+// and the two copies in y pair by identity.
+func copiedAhead(x *view, o Side, id Identity, cs, onOther []*cand) *cand {
+	if len(cs) != 1 {
+		return nil
+	}
+	y := cs[0].v
+	s := o.Other()
+	if y == x || y.listed[s] == nil || !y.policy.Direction.Flows(o) || knows(y.base, id) {
+		return nil
+	}
+	var found *cand
+	for _, c := range onOther {
+		if c.v == y {
+			if found != nil {
+				return nil
+			}
+			found = c
+		}
+	}
+	return found
 }
 
 // moveConflicts settles messages of base folder x that both sides moved,

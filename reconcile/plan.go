@@ -103,6 +103,11 @@ type planner struct {
 	// moveOf holds the Move that carries out a user's move of a base
 	// record's message on the other side (detectMoves).
 	moveOf map[*Record]*Action
+	// finished holds the base records a user moved on one side whose
+	// message the other side holds in the destination already, and in
+	// its folder still (see copiedAhead): only the original is left to
+	// remove there.
+	finished map[*Record]bool
 	// movedBoth holds the agreed flags of base records whose message
 	// left its folder on both sides, by identity (detectMoves).
 	movedBoth map[Identity]Flags
@@ -690,6 +695,15 @@ func (pl *planner) folder(v *view) {
 					// Moved on o: move s's copy the same way. A flag
 					// change on s is merged in the destination.
 					a.slot, a.folder = sl, d
+					sl.rec = Record{}
+					break
+				}
+				if pl.finished[r] {
+					// Moved on o, and s's copy is in the destination
+					// already: a move is not a deletion, so the
+					// original goes whatever the deletion policy.
+					a := add(Action{Op: Expunge, Side: s, Mailbox: v.listed[s].Mailbox, UID: m.UID, ID: m.ID, Reason: ReasonMoveFinished})
+					a.slot = sl
 					sl.rec = Record{}
 					break
 				}
