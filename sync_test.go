@@ -489,6 +489,103 @@ func TestSyncMoveIsAMoveNotAReupload(t *testing.T) {
 	})
 }
 
+// TestSyncMovesToManyFoldersInOneGo: messages a user filed from one
+// folder into several are moved on the other side with one UID COPY per
+// destination, sent together, and one expunge of the originals: no body
+// crosses the wire, each lands where it was filed, and the state knows
+// each one's new UID (the next run has nothing to do).
+func TestSyncMovesToManyFoldersInOneGo(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		for _, id := range []string{"m1", "m2", "m3", "m4", "m5"} {
+			f.put(userA, "INBOX", id)
+		}
+		for _, dir := range []string{"X", "Y", "Z"} {
+			f.srv.Create(t, userA, dir)
+		}
+		// Y holds a message on both sides already, so that UIDs differ
+		// between the destinations.
+		f.put(userA, "Y", "y0")
+		f.sync()
+		f.userMove(userA, "INBOX", "m1", "X")
+		f.userMove(userA, "INBOX", "m2", "Y")
+		f.userMove(userA, "INBOX", "m3", "Y")
+		f.userMove(userA, "INBOX", "m4", "Z")
+		rec := f.record()
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.B]; c.Moves != 4 || c.Copies != 0 || c.Expunges != 0 {
+			t.Errorf("plan on b = %+v, want exactly four moves:\n%s", c, res.Plan)
+		}
+		for verb, want := range map[string]int{"APPEND": 0, "UID COPY": 3, "UID EXPUNGE": 1, "UID MOVE": 0} {
+			if got := rec.Count(verb); got != want {
+				t.Errorf("mailtwin sent %d %s, want %d; commands:\n\t%s", got, verb, want, strings.Join(rec.Commands(), "\n\t"))
+			}
+		}
+		if got := rec.BodyFetches(); len(got) != 0 {
+			t.Errorf("mailtwin fetched message bodies: %q", got)
+		}
+		f.wantBoth("INBOX", "m5 -")
+		f.wantBoth("X", "m1 -")
+		f.wantBoth("Y", "m2 -", "m3 -", "y0 -")
+		f.wantBoth("Z", "m4 -")
+		f.settled()
+	})
+}
+
+// TestSyncMovesFinishedAfterAKilledRun: a run that moved messages on b
+// as UID COPYs (several destinations from one folder) died before its
+// UID EXPUNGE, leaving each message in both folders on b, marked
+// \Deleted in the first, and no state committed. The next run, under
+// deletion keep, removes the originals and pairs the copies: each
+// message once on each side, where the user filed it.
+func TestSyncMovesFinishedAfterAKilledRun(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Keep
+		for _, id := range []string{"m1", "m2", "m3"} {
+			f.put(userA, "INBOX", id)
+		}
+		f.srv.Create(t, userA, "X")
+		f.srv.Create(t, userA, "Y")
+		f.sync()
+		f.userMove(userA, "INBOX", "m1", "X")
+		f.userMove(userA, "INBOX", "m2", "Y")
+		rec := f.record()
+		rec.Intercept(func(e imaptest.Event) imaptest.Action {
+			if e.Stage == imaptest.Received && e.Verb == "UID EXPUNGE" {
+				return imaptest.Action{Do: imaptest.Bye, Text: "server shutting down"}
+			}
+			return imaptest.Action{}
+		})
+		// The killed run: its changes happen, its state is not saved.
+		ctx := context.Background()
+		res, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy}, f.dial(userA, false), f.dial(userB, false), discardState{stateRepo{f.repo}})
+		if err == nil {
+			t.Fatalf("the run whose UID EXPUNGE got BYE succeeded:\n%s", res.Plan)
+		}
+		if n := rec.Count("UID COPY"); n != 2 {
+			t.Fatalf("the run sent %d UID COPY, want 2 (this test is about moves that go as copies); commands:\n\t%s", n, strings.Join(rec.Commands(), "\n\t"))
+		}
+		f.addr = ""
+		res = f.sync()
+		if c := res.Plan.Counts[reconcile.B]; c.Copies != 0 || c.Moves != 0 {
+			t.Errorf("the next run's plan on b = %+v, want only the originals removed:\n%s", c, res.Plan)
+		}
+		f.wantBoth("INBOX", "m3 -")
+		f.wantBoth("X", "m1 -")
+		f.wantBoth("Y", "m2 -")
+		f.settled()
+	})
+}
+
+// discardState is a StateRepo that does not save: the state of a run
+// killed before it committed.
+type discardState struct{ reconcile.StateRepo }
+
+func (discardState) Save(context.Context, string, reconcile.State) error { return nil }
+
 // TestSyncMovedToDifferentFoldersOnBothSides: the prefer side (a) wins a
 // move-versus-move conflict; b's copy follows it with UID MOVE, with no
 // copy made and no body fetched.

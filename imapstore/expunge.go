@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailtwin/mailtwin/reconcile"
 )
@@ -95,6 +96,102 @@ func (s *Store) Move(ctx context.Context, mailbox string, uids []reconcile.UID, 
 	}
 	return moved, err
 }
+
+// MoveMessages implements reconcile.MoveBatcher: on one read-write
+// selection of mailbox, one UID COPY per set, all sent before any
+// answer is read (the SELECT's too where that is safe, see
+// selectAhead); then, for the sets copied, one STORE \Deleted and one
+// UID EXPUNGE, also sent together. A set whose COPY the server refuses
+// stays where it was and fails alone.
+//
+// COPY and not MOVE, because the server may answer pipelined MOVEs
+// with every COPYUID first and the tagged OKs after (Dovecot does):
+// COPYUID comes untagged with MOVE, and go-imap beta.8 gives each
+// untagged one to the oldest MOVE pending, so all but one set would
+// lose their new UIDs. COPY's COPYUID comes with its tagged OK. A
+// connection lost between the COPY and the EXPUNGE leaves a message in
+// both folders, which the next run, finding its identity already in
+// the destination, settles without a duplicate (the destination's copy
+// is paired, the source's handled as deleted).
+//
+// A single set, or a server without UIDPLUS, goes as Move.
+//
+// Dovecot spends about 3 ms on a MOVE of a message or two, and a run
+// that follows a user's filing moves a message or two from each folder
+// to each of many: waiting for each answer before the next command
+// added the round trip and mailtwin's turn to every one.
+func (s *Store) MoveMessages(ctx context.Context, mailbox string, moves []reconcile.MoveSet) []reconcile.MoveResult {
+	res := make([]reconcile.MoveResult, len(moves))
+	if !s.caps.Has(imap.CapUIDPlus) || len(moves) == 1 {
+		for i, m := range moves {
+			res[i].Moved, res[i].Err = s.Move(ctx, mailbox, m.UIDs, m.Dest)
+		}
+		return res
+	}
+	op := fmt.Sprintf("move from %q to %d folders", mailbox, len(moves))
+	err := s.mutate(ctx, op, func() error {
+		selected, err := s.selectAhead(mailbox)
+		if err != nil {
+			return err
+		}
+		cmds := make([]*imapclient.CopyCommand, len(moves))
+		for i, m := range moves {
+			if set := uidSet(m.UIDs); len(set) > 0 {
+				cmds[i] = s.c.Copy(set, m.Dest)
+			}
+		}
+		if err := selected(); err != nil {
+			// Nothing was selected: the COPYs behind fail, unread.
+			for _, c := range cmds {
+				if c != nil {
+					c.Wait()
+				}
+			}
+			return err
+		}
+		var done imap.UIDSet
+		for i, c := range cmds {
+			if c == nil {
+				continue
+			}
+			data, err := c.Wait()
+			if err != nil {
+				res[i].Err = fmt.Errorf("account %q: move from %q to %q: copy: %w", s.opts.Name, mailbox, moves[i].Dest, err)
+				continue
+			}
+			res[i].Moved = pairUIDs(data.SourceUIDs, data.DestUIDs)
+			done = append(done, uidSet(moves[i].UIDs)...)
+		}
+		if len(done) == 0 {
+			return nil
+		}
+		mark := s.c.Store(done, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil)
+		exp := s.c.UIDExpunge(done)
+		err = mark.Close()
+		// The UID EXPUNGE goes even when the STORE failed: it removes
+		// only those of done that carry \Deleted.
+		if xerr := exp.Close(); err == nil && xerr != nil {
+			return fmt.Errorf("copied, but could not remove the originals: expunge: %w", xerr)
+		}
+		if err != nil {
+			return fmt.Errorf("copied, but could not remove the originals: store \\Deleted: %w", err)
+		}
+		return nil
+	})
+	for i := range res {
+		if err != nil && res[i].Err == nil {
+			// The SELECT, the connection or the context, or the
+			// originals of the sets copied could not be removed.
+			res[i].Err = err
+		}
+		if res[i].Moved == nil || res[i].Err != nil {
+			res[i].Moved = map[reconcile.UID]reconcile.UID{}
+		}
+	}
+	return res
+}
+
+var _ reconcile.MoveBatcher = (*Store)(nil)
 
 // expungeLeftovers removes the messages a MOVE answered OK left in the
 // source (left, UIDs of the selected mailbox). RFC 6851 has the server

@@ -634,11 +634,22 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 	copying.by = map[int]chan struct{}{}
 	// runLane runs the batches of lane in order on stores; a mailbox's
 	// flag stores and the expunge after them go as one call where the
-	// store batches them (ChangeBatcher).
+	// store batches them (ChangeBatcher), and so do its moves to other
+	// folders (MoveBatcher).
 	runLane := func(lane [][]int, stores [2]Mailstore) {
 		for len(lane) > 0 {
 			if halt() {
 				return
+			}
+			if n := moveBatches(p.Actions, lane); n > 1 {
+				if mb, ok := stores[p.Actions[lane[0][0]].Side].(MoveBatcher); ok {
+					runMoves(ctx, p.Actions, lane[:n], mb, out)
+					for _, g := range lane[:n] {
+						finish(g)
+					}
+					lane = lane[n:]
+					continue
+				}
 			}
 			if n := changeRun(p.Actions, lane); n > 1 {
 				if cb, ok := stores[p.Actions[lane[0][0]].Side].(ChangeBatcher); ok {
@@ -857,6 +868,39 @@ func changeRun(acts []Action, lane [][]int) int {
 		n++
 	}
 	return n
+}
+
+// moveBatches returns how many batches at the start of lane are moves, which
+// one MoveBatcher call carries out (the lane's batches are of one
+// mailbox, one batch per destination).
+func moveBatches(acts []Action, lane [][]int) int {
+	n := 0
+	for n < len(lane) && acts[lane[n][0]].Op == Move {
+		n++
+	}
+	return n
+}
+
+// runMoves carries out the move batches groups, of one mailbox, with
+// one call (MoveBatcher), and sets their outcomes.
+func runMoves(ctx context.Context, acts []Action, groups [][]int, mb MoveBatcher, out []Outcome) {
+	first := &acts[groups[0][0]]
+	sets := make([]MoveSet, len(groups))
+	for k, g := range groups {
+		sets[k] = MoveSet{UIDs: uidsOf(acts, g, false), Dest: acts[g[0]].Dest}
+	}
+	res := mb.MoveMessages(ctx, first.Mailbox, sets)
+	for k, g := range groups {
+		var r MoveResult
+		if k < len(res) {
+			r = res[k]
+		} else {
+			r.Err = fmt.Errorf("move from %q to %q: no outcome reported", first.Mailbox, sets[k].Dest)
+		}
+		for _, i := range g {
+			out[i] = Outcome{Err: r.Err, UID: r.Moved[acts[i].UID]}
+		}
+	}
 }
 
 // runChanges carries out the flag stores of several batches on one

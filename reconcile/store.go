@@ -182,3 +182,24 @@ type FlagChange struct {
 type ChangeBatcher interface {
 	ChangeMessages(ctx context.Context, mailbox string, changes []FlagChange, expunge []UID) (flagsErr, expungeErr error)
 }
+
+// MoveSet is one Move batch's messages: UIDs of a mailbox, to Dest.
+type MoveSet struct {
+	UIDs []UID
+	Dest string
+}
+
+// MoveResult is what Move returned for one MoveSet.
+type MoveResult struct {
+	Moved map[UID]UID
+	Err   error
+}
+
+// MoveBatcher is a Mailstore that moves messages of one mailbox to
+// several others at once: one UID MOVE per destination, all sent
+// before any answer is awaited, where Move waits for each. Each result
+// is what Move would have returned for its set, and a set that fails
+// does not stop the others.
+type MoveBatcher interface {
+	MoveMessages(ctx context.Context, mailbox string, moves []MoveSet) []MoveResult
+}

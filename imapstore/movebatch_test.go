@@ -1,0 +1,185 @@
+package imapstore_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailtwin/mailtwin/internal/imaptest"
+	"github.com/mailtwin/mailtwin/reconcile"
+)
+
+// TestMoveMessagesOneRoundTrip: the moves of one mailbox to several
+// others go out before the first is answered, each message lands where
+// its set said, and each set gets the new UIDs of its own messages.
+func TestMoveMessagesOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t)
+		u1 := srv.Append(t, "alice", "INBOX", msg(1))
+		u2 := srv.Append(t, "alice", "INBOX", msg(2))
+		u3 := srv.Append(t, "alice", "INBOX", msg(3))
+		u4 := srv.Append(t, "alice", "INBOX", msg(4))
+		u5 := srv.Append(t, "alice", "INBOX", msg(5))
+		for _, f := range []string{"X", "Y", "Z"} {
+			srv.Create(t, "alice", f)
+		}
+		// Y holds a message already, so its new UIDs differ from X's.
+		srv.Append(t, "alice", "Y", msg(9))
+		rec := imaptest.Record(t, srv)
+		last := imaptest.NewGate()
+		rec.Intercept(func(e imaptest.Event) imaptest.Action {
+			switch {
+			case e.Stage == imaptest.Received && e.Verb == "UID COPY" && strings.HasSuffix(e.Line, ` "Z"`):
+				last.Open()
+			case e.Stage == imaptest.Answered && e.Verb == "UID COPY":
+				last.Wait(10 * time.Second)
+			}
+			return imaptest.Action{}
+		})
+		st := open(t, rec.Server(), "alice")
+		res := st.MoveMessages(context.Background(), "INBOX", []reconcile.MoveSet{
+			{UIDs: []reconcile.UID{u1}, Dest: "X"},
+			{UIDs: []reconcile.UID{u2, u3}, Dest: "Y"},
+			{UIDs: []reconcile.UID{u4}, Dest: "Z"},
+		})
+		if len(res) != 3 {
+			t.Fatalf("MoveMessages() gave %d results, want 3", len(res))
+		}
+		for i, r := range res {
+			if r.Err != nil {
+				t.Errorf("set %d: %v", i, r.Err)
+			}
+		}
+		if last.Held() {
+			t.Errorf("the last UID COPY was sent only after an earlier one's answer:\n%s", strings.Join(rec.Commands(), "\n"))
+		}
+		if got := uidsOf(srv.Messages(t, "alice", "INBOX")); !slices.Equal(got, []uint32{u5}) {
+			t.Errorf("INBOX after the moves: uids %v, want [%d]", got, u5)
+		}
+		for i, want := range []struct {
+			dest string
+			src  []reconcile.UID
+			ids  []string
+		}{
+			{"X", []reconcile.UID{u1}, []string{"m1@example.org"}},
+			{"Y", []reconcile.UID{u2, u3}, []string{"m9@example.org", "m2@example.org", "m3@example.org"}},
+			{"Z", []reconcile.UID{u4}, []string{"m4@example.org"}},
+		} {
+			ms := srv.Messages(t, "alice", want.dest)
+			var ids []string
+			byID := map[string]uint32{}
+			for _, m := range ms {
+				ids = append(ids, m.MessageID)
+				byID[m.MessageID] = m.UID
+			}
+			if !slices.Equal(ids, want.ids) {
+				t.Errorf("%s holds %q, want %q", want.dest, ids, want.ids)
+				continue
+			}
+			if len(res[i].Moved) != len(want.src) {
+				t.Errorf("set %d (to %s): moved %v, want %d UIDs paired", i, want.dest, res[i].Moved, len(want.src))
+			}
+			for k, u := range want.src {
+				if got, w := res[i].Moved[u], byID[want.ids[len(want.ids)-len(want.src)+k]]; got != w {
+					t.Errorf("set %d: uid %d moved to %s as %d, the server has it at %d", i, u, want.dest, got, w)
+				}
+			}
+		}
+		if n := rec.Count("SELECT"); n != 1 {
+			t.Errorf("%d SELECTs, want 1", n)
+		}
+		if n := rec.Count("UID EXPUNGE"); n != 1 {
+			t.Errorf("%d UID EXPUNGEs, want 1 for all sets", n)
+		}
+	})
+}
+
+// TestMoveMessagesOutcomes: a MOVE the server refuses fails its own set
+// alone, naming the account and both folders; the others are moved. A
+// source that cannot be selected fails every set.
+func TestMoveMessagesOutcomes(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t)
+		u1 := srv.Append(t, "alice", "INBOX", msg(1))
+		u2 := srv.Append(t, "alice", "INBOX", msg(2))
+		u3 := srv.Append(t, "alice", "INBOX", msg(3))
+		srv.Create(t, "alice", "X")
+		srv.Create(t, "alice", "Z")
+		st := open(t, srv, "alice")
+		res := st.MoveMessages(context.Background(), "INBOX", []reconcile.MoveSet{
+			{UIDs: []reconcile.UID{u1}, Dest: "X"},
+			{UIDs: []reconcile.UID{u2}, Dest: "Missing"},
+			{UIDs: []reconcile.UID{u3}, Dest: "Z"},
+		})
+		if res[0].Err != nil || res[2].Err != nil {
+			t.Errorf("sets to X and Z: %v, %v; want both moved", res[0].Err, res[2].Err)
+		}
+		if err := res[1].Err; err == nil || !strings.Contains(err.Error(), `account "acct": move from "INBOX" to "Missing"`) {
+			t.Errorf("set to a folder that does not exist: %v, want the refusal, naming the account and folders", err)
+		}
+		if len(res[1].Moved) != 0 {
+			t.Errorf("the refused set reports moves: %v", res[1].Moved)
+		}
+		if got := uidsOf(srv.Messages(t, "alice", "INBOX")); !slices.Equal(got, []uint32{u2}) {
+			t.Errorf("INBOX after the moves: uids %v, want only the refused [%d]", got, u2)
+		}
+		if len(srv.Messages(t, "alice", "X")) != 1 || len(srv.Messages(t, "alice", "Z")) != 1 {
+			t.Error("X and Z do not hold one message each")
+		}
+
+		res = st.MoveMessages(context.Background(), "Gone", []reconcile.MoveSet{
+			{UIDs: []reconcile.UID{1}, Dest: "X"},
+			{UIDs: []reconcile.UID{2}, Dest: "Z"},
+		})
+		for i, r := range res {
+			if r.Err == nil || !strings.Contains(r.Err.Error(), "select") {
+				t.Errorf("set %d from a folder that does not exist: %v, want the SELECT's refusal", i, r.Err)
+			}
+		}
+		if len(srv.Messages(t, "alice", "X")) != 1 || len(srv.Messages(t, "alice", "Z")) != 1 {
+			t.Error("moves from a folder that does not exist changed X or Z")
+		}
+	})
+}
+
+// TestMoveMessagesExpungeRefused: when the originals cannot be
+// removed after their copies were made, every set copied fails (as
+// Move's does), saying so; nothing is lost, and the messages are in
+// both folders for the next run to settle.
+func TestMoveMessagesExpungeRefused(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t)
+		u1 := srv.Append(t, "alice", "INBOX", msg(1))
+		u2 := srv.Append(t, "alice", "INBOX", msg(2))
+		srv.Create(t, "alice", "X")
+		srv.Create(t, "alice", "Y")
+		rec := imaptest.Record(t, srv)
+		rec.Intercept(func(e imaptest.Event) imaptest.Action {
+			if e.Stage == imaptest.Received && e.Verb == "UID EXPUNGE" {
+				return imaptest.Action{Do: imaptest.Refuse, Text: "not today"}
+			}
+			return imaptest.Action{}
+		})
+		st := open(t, rec.Server(), "alice")
+		res := st.MoveMessages(context.Background(), "INBOX", []reconcile.MoveSet{
+			{UIDs: []reconcile.UID{u1}, Dest: "X"},
+			{UIDs: []reconcile.UID{u2}, Dest: "Y"},
+		})
+		for i, r := range res {
+			if r.Err == nil || !strings.Contains(r.Err.Error(), "could not remove the originals") || !strings.Contains(r.Err.Error(), "not today") {
+				t.Errorf("set %d: %v, want the refused expunge", i, r.Err)
+			}
+		}
+		if n := len(srv.Messages(t, "alice", "INBOX")); n != 2 {
+			t.Errorf("INBOX holds %d messages, want both originals", n)
+		}
+		if len(srv.Messages(t, "alice", "X")) != 1 || len(srv.Messages(t, "alice", "Y")) != 1 {
+			t.Error("X and Y do not hold their copies")
+		}
+	})
+}
