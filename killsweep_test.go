@@ -71,6 +71,9 @@ func sweepLater(t *testing.T, tr *sweepTrial) {
 	f.srv.AddFlags(t, tr.a, "INBOX", f.uidOf(tr.a, "INBOX", "i1"), imap.FlagFlagged)
 	f.expunge(tr.a, "INBOX", "i2")
 	f.srv.Move(t, tr.a, "INBOX", f.uidOf(tr.a, "INBOX", "i4"), "Work")
+	// Two destinations from one folder: b's moves go as UID COPYs and
+	// one UID EXPUNGE (imapstore's MoveMessages), swept too.
+	f.srv.Move(t, tr.a, "INBOX", f.uidOf(tr.a, "INBOX", "i3"), "Lists")
 	f.expunge(tr.b, "Work", "w1")
 	f.put(tr.b, "Lists", "l4")
 	f.srv.RemoveFlags(t, tr.b, "INBOX", f.uidOf(tr.b, "INBOX", "j2"), imap.FlagSeen)
