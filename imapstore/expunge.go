@@ -110,11 +110,11 @@ func (s *Store) Move(ctx context.Context, mailbox string, uids []reconcile.UID, 
 // untagged one to the oldest MOVE pending, so all but one set would
 // lose their new UIDs. COPY's COPYUID comes with its tagged OK. A
 // connection lost between the COPY and the EXPUNGE leaves a message in
-// both folders, which the next run, finding its identity already in
-// the destination, settles without a duplicate (the destination's copy
-// is paired, the source's handled as deleted).
+// both folders; the next run finishes the move (reconcile expunges the
+// original whatever the deletion policy, and pairs the copy).
 //
-// A single set, or a server without UIDPLUS, goes as Move.
+// A single set, or a server without UIDPLUS (or not connected at the
+// moment, as after a lost connection), goes as Move.
 //
 // Dovecot spends about 3 ms on a MOVE of a message or two, and a run
 // that follows a user's filing moves a message or two from each folder
@@ -122,7 +122,7 @@ func (s *Store) Move(ctx context.Context, mailbox string, uids []reconcile.UID, 
 // added the round trip and mailtwin's turn to every one.
 func (s *Store) MoveMessages(ctx context.Context, mailbox string, moves []reconcile.MoveSet) []reconcile.MoveResult {
 	res := make([]reconcile.MoveResult, len(moves))
-	if !s.caps.Has(imap.CapUIDPlus) || len(moves) == 1 {
+	if !s.Caps().Has(imap.CapUIDPlus) || len(moves) == 1 {
 		for i, m := range moves {
 			res[i].Moved, res[i].Err = s.Move(ctx, mailbox, m.UIDs, m.Dest)
 		}

@@ -91,8 +91,8 @@ func TestMoveMessagesOneRoundTrip(t *testing.T) {
 		if n := rec.Count("SELECT"); n != 1 {
 			t.Errorf("%d SELECTs, want 1", n)
 		}
-		if n := rec.Count("UID EXPUNGE"); n != 1 {
-			t.Errorf("%d UID EXPUNGEs, want 1 for all sets", n)
+		if n, m := rec.Count("UID COPY"), rec.Count("UID EXPUNGE"); n != 3 || m != 1 {
+			t.Errorf("%d UID COPYs and %d UID EXPUNGEs, want 3 and 1 for all sets", n, m)
 		}
 	})
 }
