@@ -26,7 +26,7 @@ import (
 )
 
 var (
-	sweepAll  = flag.Bool("killsweep.all", false, "kill `mailtwin apply` at every command of each sweep phase, before and after the server answers, instead of a sample of 12 per phase")
+	sweepAll  = flag.Bool("killsweep.all", false, "kill `mailtwin apply` at every command of each sweep phase, before and after the server answers, instead of a sample of 12 per phase (about 20 minutes: give go test -timeout 30m)")
 	sweepSeed = flag.Uint64("killsweep.seed", 0, "seed of the sweep's random kill points (0: a new one, printed)")
 )
 
