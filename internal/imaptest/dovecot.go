@@ -71,12 +71,18 @@ func StartDovecotWith(t testing.TB, opts DovecotOptions, users ...string) *Serve
 	}
 	// Dovecot's unix socket paths must fit in ~108 bytes, and t.TempDir
 	// paths (named after the test) can be longer: use a short directory
-	// of our own for everything.
+	// of our own for everything. It is claimed for this process: a test
+	// binary ended by go test's -timeout runs no cleanup, and its
+	// Dovecot, a daemon, would run on; the next start reaps it.
+	dovecotd.ReapOrphans(os.TempDir(), "dc")
 	dir, err := os.MkdirTemp("", "dc")
 	if err != nil {
 		t.Fatalf("imaptest: %v", err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := dovecotd.Claim(dir); err != nil {
+		t.Fatalf("imaptest: %v", err)
+	}
 	d, err := dovecotd.New(dir, dovecotd.Config{
 		Users: users, Password: Password,
 		Separator: opts.Separator, SpecialUse: opts.SpecialUse, ExtraSpecialUse: opts.ExtraSpecialUse, Quota: opts.Quota,
