@@ -641,29 +641,28 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 			if halt() {
 				return
 			}
-			if n := moveBatches(p.Actions, lane); n > 1 {
-				if mb, ok := stores[p.Actions[lane[0][0]].Side].(MoveBatcher); ok {
-					runMoves(ctx, p.Actions, lane[:n], mb, out)
-					for _, g := range lane[:n] {
-						finish(g)
-					}
-					lane = lane[n:]
-					continue
+			// n batches from the start of lane go in one call, or
+			// the first alone.
+			st, n := stores[p.Actions[lane[0][0]].Side], 0
+			if k := moveBatches(p.Actions, lane); k > 1 {
+				if mb, ok := st.(MoveBatcher); ok {
+					runMoves(ctx, p.Actions, lane[:k], mb, out)
+					n = k
+				}
+			} else if k := changeRun(p.Actions, lane); k > 1 {
+				if cb, ok := st.(ChangeBatcher); ok {
+					runChanges(ctx, p.Actions, lane[:k], cb, out)
+					n = k
 				}
 			}
-			if n := changeRun(p.Actions, lane); n > 1 {
-				if cb, ok := stores[p.Actions[lane[0][0]].Side].(ChangeBatcher); ok {
-					runChanges(ctx, p.Actions, lane[:n], cb, out)
-					for _, g := range lane[:n] {
-						finish(g)
-					}
-					lane = lane[n:]
-					continue
-				}
+			if n == 0 {
+				runBatch(ctx, p.Actions, lane[0], stores, out, failed, wins, stop, pf)
+				n = 1
 			}
-			runBatch(ctx, p.Actions, lane[0], stores, out, failed, wins, stop, pf)
-			finish(lane[0])
-			lane = lane[1:]
+			for _, g := range lane[:n] {
+				finish(g)
+			}
+			lane = lane[n:]
 		}
 	}
 	for len(groups) > 0 && !halt() {
