@@ -106,10 +106,12 @@ var (
 //     into it, has no UIDVALIDITY in the state; renamed before the next
 //     run, it is taken for a deleted folder and a new one (under keep the
 //     old name stays);
-//  4. the planner pairs copies by identity within one folder only: a
-//     message both sides hold that no record links (a failed flag Store
-//     on a new pairing drops the record) and that a user then moves is
-//     copied both ways;
+//  4. (fixed: Next keeps a pairing whose Store failed on one side, with
+//     that side's flags; gate removed; TestNextFailedStoreKeepsPairing)
+//     the planner pairs copies by identity within one folder only: a
+//     message both sides held that no record linked (a failed flag Store
+//     on a new pairing dropped the record) and that a user then moved
+//     was copied both ways;
 //  5. a move into a folder renamed on one side and deleted on the other
 //     (so made again there) is no move: delete plus re-upload, a
 //     duplicate under keep or trash;
@@ -528,19 +530,6 @@ func (m *moveModel) movedOnBothFrom(s reconcile.Side, mb *mbox) bool {
 	return false
 }
 
-// linked reports whether a record of the state has identity id on both
-// sides.
-func (m *moveModel) linked(id reconcile.Identity) bool {
-	for i := range m.st.Folders {
-		for _, r := range m.st.Folders[i].Records {
-			if r.ID == id && r.UIDA != 0 && r.UIDB != 0 {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // locate returns the logical folders of side s that hold identity id.
 func (m *moveModel) locate(s reconcile.Side, id reconcile.Identity) []string {
 	var out []string
@@ -698,12 +687,6 @@ func (m *moveModel) move(s reconcile.Side) {
 	from := m.folder(s, f)
 	i := m.rng.IntN(len(from.msgs))
 	msg := from.msgs[i]
-	// Known bug 4: a move of a message both sides hold, which no record
-	// of the state links (a failed action dropped it, or keep left one on
-	// each side): the planner pairs by identity within a folder only.
-	if o := s.Other(); !*moveModelAll && m.holder(o, msg.ID) != nil && !m.linked(msg.ID) {
-		return
-	}
 	// Known bug 1: moved on both sides, out of a folder whose UIDVALIDITY
 	// changed on either side: the conflict is not settled.
 	if o := s.Other(); !*moveModelAll && m.awayFrom(o, msg.ID) && m.pairHas(m.resetOf, s, from) {

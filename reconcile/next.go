@@ -26,13 +26,15 @@ var ErrNotRun = errors.New("not run")
 // Next computes the state to commit after a plan was carried out, from the
 // plan and one Outcome per action (missing outcomes count as not run).
 // Where an action failed, the record it concerned stays as the base had
-// it, so the next run decides it again; where the server did not report a
-// new UID, the record is dropped and the next run pairs the message by
+// it, so the next run decides it again; a pairing the plan made (no base
+// record) is kept where only one side's flag Store failed, with that
+// side's flags (see pairedKept); where the server did not report a new
+// UID, the record is dropped and the next run pairs the message by
 // identity. Next is a pure function.
 func Next(p *Plan, outcomes []Outcome) State {
 	for _, d := range p.drafts {
 		for _, sl := range d.slots {
-			sl.failed = false
+			sl.failed, sl.storeFailed = false, [2]bool{}
 		}
 	}
 	createFailed := map[*draftFolder]bool{}
@@ -87,7 +89,11 @@ func Next(p *Plan, outcomes []Outcome) State {
 		}
 		if out.Err != nil {
 			if a.slot != nil {
-				a.slot.failed = true
+				if a.Op == Store {
+					a.slot.storeFailed[a.Side] = true
+				} else {
+					a.slot.failed = true
+				}
 			}
 			if a.arrival != nil {
 				a.arrival.failed = true
@@ -193,7 +199,24 @@ func Next(p *Plan, outcomes []Outcome) State {
 		}
 		for _, sl := range d.slots {
 			r := sl.rec
-			if sl.failed {
+			storeFailed := sl.storeFailed[A] || sl.storeFailed[B]
+			if x, ok := pairedKept(sl); ok {
+				// Paired by this plan (one identity new on both sides,
+				// or moved here on one and new on the other), but the
+				// flag Store on side x failed. Dropped, the record would
+				// leave the two copies unlinked, and a move of either
+				// before the next run would copy it both ways. Kept with
+				// x's flags as they are, it has the next run find x
+				// unchanged and the other side changed to the merge:
+				// the same Store again, and a deletion on the other side
+				// is a deletion. One on side x meets the other side's
+				// flags changed, and change beats delete: the copy
+				// comes back, as it did when the record was dropped.
+				r.Flags = sl.paired[x]
+				if (sl.waiting[A] && r.UIDA == 0) || (sl.waiting[B] && r.UIDB == 0) {
+					continue // moved here, the new UID unknown
+				}
+			} else if sl.failed || storeFailed {
 				if sl.base == nil {
 					continue
 				}
@@ -265,6 +288,21 @@ func Next(p *Plan, outcomes []Outcome) State {
 	sort.Slice(st.Folders, func(i, j int) bool { return st.Folders[i].Name < st.Folders[j].Name })
 	setScanPoints(p, outcomes, &st, exact)
 	return st
+}
+
+// pairedKept reports whether Next keeps the record of a slot that has no
+// base record and whose only failure is the flag Store on one side x of a
+// pairing merged with direction Both (see Next). Where both sides' Stores
+// failed no flags make both sides unchanged, and the slot is dropped:
+// the next run pairs the copies by identity again.
+func pairedKept(sl *slot) (x Side, ok bool) {
+	if sl.failed || sl.base != nil || sl.paired == nil || sl.storeFailed[A] == sl.storeFailed[B] {
+		return 0, false
+	}
+	if sl.storeFailed[B] {
+		return B, true
+	}
+	return A, true
 }
 
 // sortRecords sorts records by UID A, then UID B, then identity. Most

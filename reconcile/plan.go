@@ -17,6 +17,13 @@ type slot struct {
 	// the slot is dropped on failure (the next run pairs by identity).
 	base   *Record
 	failed bool
+	// storeFailed marks the sides where a flag Store of this slot failed
+	// (see Next).
+	storeFailed [2]bool
+	// paired holds, for a slot with no base record that mergeFlags
+	// merged with direction Both, the flags each side was listed with
+	// (see Next).
+	paired *[2]Flags
 	// waiting marks the sides whose UID comes from an action's outcome.
 	waiting [2]bool
 	// now is the UID a base record's message has on each side as listed
@@ -923,6 +930,9 @@ func (pl *planner) special(s Side, mailbox string) bool {
 // flow and the record keeps the source's flags.
 func (pl *planner) mergeFlags(add func(Action) *Action, sl *slot, dir Direction, base Flags, msg [2]*Message, mailbox [2]string) {
 	fa, fb := msg[A].Flags, msg[B].Flags
+	if dir == Both && sl.base == nil {
+		sl.paired = &[2]Flags{fa, fb}
+	}
 	// Unchanged on both sides, as most messages are: the merge below
 	// would give base back and store nothing (the fast path; see
 	// unchanged).
