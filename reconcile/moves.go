@@ -79,7 +79,19 @@ func (pl *planner) detectMoves(views []*view) {
 			s := side.Other()
 			// (x deleted on o after the user moved messages out of it:
 			// those are moves too, and the rest goes with the folder.)
-			if x.listed[s] == nil || x.base.Side(side).Mailbox == "" || x.base.Side(s).Mailbox == "" ||
+			// Where s renamed x and o deleted it, renames made the base
+			// s's only (the folder is made again on o): wasOn holds the
+			// UIDs on s of the records the state had on o too.
+			var wasOn map[UID]bool
+			if rn := x.renamed; rn != nil && rn.revive[o] {
+				wasOn = map[UID]bool{}
+				for _, r := range rn.orig.Records {
+					if r.UID(side) != 0 && r.UID(s) != 0 {
+						wasOn[r.UID(s)] = true
+					}
+				}
+			}
+			if x.listed[s] == nil || x.base.Side(side).Mailbox == "" && wasOn == nil || x.base.Side(s).Mailbox == "" ||
 				!x.policy.Direction.Flows(side) {
 				continue
 			}
@@ -103,7 +115,7 @@ func (pl *planner) detectMoves(views []*view) {
 			for i := range x.base.Records {
 				r := &x.base.Records[i]
 				uo, us := r.UID(side), r.UID(s)
-				if uo == 0 || us == 0 {
+				if us == 0 || uo == 0 && !wasOn[us] {
 					continue
 				}
 				// Gone from x on o?

@@ -680,6 +680,13 @@ func (pl *planner) folder(v *view) {
 				// messages go to o again, under the new name. A failed
 				// copy is dropped from the state, so the next run pairs
 				// or copies the message afresh.
+				if a := pl.moveOf[r]; a != nil && revive[o] {
+					// Moved out on o before o deleted the folder:
+					// move s's copy the same way.
+					a.slot, a.folder = sl, d
+					sl.rec = Record{}
+					break
+				}
 				if revive[o] && dir.Flows(s) {
 					sl.base = nil
 					copyTo(o, m, sl, ReasonRevived)
