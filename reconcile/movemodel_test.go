@@ -114,9 +114,10 @@ var (
 //     message both sides held that no record linked (a failed flag Store
 //     on a new pairing dropped the record) and that a user then moved
 //     was copied both ways;
-//  5. a move into a folder renamed on one side and deleted on the other
-//     (so made again there) is no move: delete plus re-upload, a
-//     duplicate under keep or trash;
+//  5. (fixed: the plan moves into the folder it makes again; gates
+//     removed; testdata case 103) a move into a folder renamed on one
+//     side and deleted on the other (so made again there) was no move:
+//     delete plus re-upload, a duplicate under keep or trash;
 //  6. a move into a folder the other side deleted, with the message's
 //     flags changed on the other side: change beats delete copies it back
 //     to where it was, and the moved copy stays too;
@@ -674,11 +675,12 @@ func (m *moveModel) move(s reconcile.Side) {
 	f := pickOne(m.rng, src)
 	var dests []string
 	for _, g := range m.userFolders(s) {
-		// Known bugs 5 and 6: a move into a folder whose counterpart the
-		// other side's user deleted (made again there when renamed here).
+		// Known bug 6: a move into a folder whose counterpart the other
+		// side's user deleted. (Renamed here since, it is made again
+		// there, and the move is a move: bug 5, fixed.)
 		d := m.folder(s, g)
-		_, gone := m.detached[s.Other()][d]
-		if g != f && m.intake(s, g) && (*moveModelAll || !gone) {
+		mk, gone := m.detached[s.Other()][d]
+		if g != f && m.intake(s, g) && (*moveModelAll || !gone || mk == mvPending && m.revived(s, d)) {
 			dests = append(dests, g)
 		}
 	}
@@ -929,7 +931,6 @@ func (m *moveModel) renameOK(s reconcile.Side, f string, reset bool) bool {
 	}
 	switch {
 	case reset && under(func(x *mbox) bool { return m.movedOnBothFrom(s, x) }): // bug 1 (moved out on both sides)
-	case under(func(x *mbox) bool { return m.detached[s.Other()][x] == mvPending && m.movedIn[x] }): // bug 5
 	default:
 		return true
 	}

@@ -137,8 +137,10 @@ func (pl *planner) detectMoves(views []*view) {
 						break
 					}
 					// The destination is there on s, or new on o and made
-					// on s by this plan (its folder pair creates it).
-					there := c.v.listed[s] != nil || c.v.base == nil
+					// on s by this plan (its folder pair creates it), or
+					// renamed on o and deleted on s, and so made again
+					// there.
+					there := c.v.listed[s] != nil || c.v.base == nil || c.v.renamed != nil && c.v.renamed.revive[s]
 					if j < 0 && there && c.v.policy.Direction.Flows(side) && !holds(c.v.listed[s], r.ID) && !knows(c.v.base, r.ID) {
 						j = k
 					}
@@ -232,8 +234,10 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 			}
 			cy, cz := cw[0], cl[0]
 			// The winner's folder is there on the loser's side, or new
-			// and made there by this plan (its folder pair creates it).
-			there := cy.v.listed[lose] != nil || cy.v.base == nil
+			// and made there by this plan (its folder pair creates it),
+			// or renamed on the winner's side and deleted on the
+			// loser's, and so made again there.
+			there := cy.v.listed[lose] != nil || cy.v.base == nil || cy.v.renamed != nil && cy.v.renamed.revive[lose]
 			if cy.v == cz.v || cy.v == x || cz.v == x || !there || cz.v.listed[lose] == nil ||
 				!cy.v.policy.Direction.Flows(win) || holds(cy.v.listed[lose], r.ID) || knows(cy.v.base, r.ID) || knows(cz.v.base, r.ID) {
 				continue
