@@ -91,11 +91,12 @@ var (
 // asserts the right behaviour; without -movemodel.all the users keep
 // clear of what triggers the open ones (each gate in the code names its
 // bug), with it they do not, and cases fail:
-//  1. (the move into such a folder is fixed and no longer gated; moves
-//     out of one on both sides stay gated) a move into a folder whose UIDVALIDITY changed on either side is no
-//     move: delete plus re-upload, a duplicate under keep or trash; a
-//     message moved on both sides out of such a folder is copied both
-//     ways;
+//  1. (fixed: the move into such a folder, then moves out of one on
+//     both sides, found by identity; gates removed; testdata cases 105
+//     and 106) a move into a folder whose UIDVALIDITY changed on either
+//     side was no move: delete plus re-upload, a duplicate under keep or
+//     trash; a message moved on both sides out of such a folder was
+//     copied both ways;
 //  2. (the plain form is fixed: see testdata case 90; so is the one with
 //     the folder renamed on the other side meanwhile: cases 101 and 102;
 //     the gate stays for a Move of it that fails, after which the state
@@ -255,9 +256,9 @@ type moveModel struct {
 	// one on a server that changed its UIDVALIDITY.
 	expunges, folderDeletes, uvRenames bool
 	// resetOf holds the folders whose UIDVALIDITY changed since the last
-	// clean sync; without -movemodel.all, no folder pair has one of these
-	// and one that a message was moved into, or out of on both sides
-	// (known bug 1).
+	// clean sync; without -movemodel.all, no action fails in a plan that
+	// moves a message the user moved while one of these is there (known
+	// bug 13).
 	resetOf map[*mbox]bool
 	// movedOut and movedIn hold the folders a message was moved out of,
 	// and into, since the last clean sync; without -movemodel.all, none is
@@ -448,23 +449,6 @@ func (m *moveModel) lastName(s reconcile.Side, mb *mbox) (string, bool) {
 	return names[len(names)-1], true
 }
 
-// pairHas reports whether set holds side s's folder mb or its
-// counterpart on the other side: the folder of the same state folder, or,
-// for a folder the state does not know, of the same name.
-func (m *moveModel) pairHas(set map[*mbox]bool, s reconcile.Side, mb *mbox) bool {
-	if set[mb] {
-		return true
-	}
-	o := s.Other()
-	fs := m.baseOf(s, mb)
-	for _, y := range m.acc[o].folders {
-		if fo := m.baseOf(o, y); set[y] && (fs != nil && fo != nil && fo.Name == fs.Name || fo == nil && m.nameOf(o, y) == m.nameOf(s, mb)) {
-			return true
-		}
-	}
-	return false
-}
-
 // stateFolder returns the folder of side s in which the state has
 // identity id, or nil.
 func (m *moveModel) stateFolder(s reconcile.Side, id reconcile.Identity) *mbox {
@@ -484,25 +468,6 @@ func (m *moveModel) stateFolder(s reconcile.Side, id reconcile.Identity) *mbox {
 	return nil
 }
 
-// holder returns the folder of side s that holds identity id, or nil.
-func (m *moveModel) holder(s reconcile.Side, id reconcile.Identity) *mbox {
-	for _, mb := range m.acc[s].folders {
-		for _, msg := range mb.msgs {
-			if msg.ID == id {
-				return mb
-			}
-		}
-	}
-	return nil
-}
-
-// awayFrom reports whether side s holds identity id in another folder
-// than the state has it in: the user moved it.
-func (m *moveModel) awayFrom(s reconcile.Side, id reconcile.Identity) bool {
-	st, h := m.stateFolder(s, id), m.holder(s, id)
-	return st != nil && h != nil && st != h
-}
-
 // counterpart returns the other side's folder of the state folder that
 // side s's folder mb is, or nil.
 func (m *moveModel) counterpart(s reconcile.Side, mb *mbox) *mbox {
@@ -516,21 +481,6 @@ func (m *moveModel) counterpart(s reconcile.Side, mb *mbox) *mbox {
 		}
 	}
 	return nil
-}
-
-// movedOnBothFrom reports whether a message that the state has in side
-// s's folder mb was moved away on both sides.
-func (m *moveModel) movedOnBothFrom(s reconcile.Side, mb *mbox) bool {
-	fs := m.baseOf(s, mb)
-	if fs == nil {
-		return false
-	}
-	for _, r := range fs.Records {
-		if m.awayFrom(reconcile.A, r.ID) && m.awayFrom(reconcile.B, r.ID) {
-			return true
-		}
-	}
-	return false
 }
 
 // locate returns the logical folders of side s that hold identity id.
@@ -691,11 +641,6 @@ func (m *moveModel) move(s reconcile.Side) {
 	from := m.folder(s, f)
 	i := m.rng.IntN(len(from.msgs))
 	msg := from.msgs[i]
-	// Known bug 1: moved on both sides, out of a folder whose UIDVALIDITY
-	// changed on either side: the conflict is not settled.
-	if o := s.Other(); !*moveModelAll && m.awayFrom(o, msg.ID) && m.pairHas(m.resetOf, s, from) {
-		return
-	}
 	from.msgs = slices.Delete(from.msgs, i, i+1)
 	u := m.acc[s].deliver(m.mailbox(s, g), msg.ID, msg.Flags)
 	m.movedOut[from], m.movedIn[m.folder(s, g)] = true, true
@@ -907,8 +852,7 @@ func mvParent(n string) string {
 }
 
 // renameOK reports whether side s's user may rename folder f: the
-// planner can tell it is a rename, and, without -movemodel.all, it makes
-// none of the known bugs happen.
+// planner can tell it is a rename.
 func (m *moveModel) renameOK(s reconcile.Side, f string, reset bool) bool {
 	mb := m.folder(s, f)
 	if f == "INBOX" || !m.renameEvidence(s, mb, !reset) {
@@ -923,18 +867,7 @@ func (m *moveModel) renameOK(s reconcile.Side, f string, reset bool) bool {
 	}) {
 		return false
 	}
-	if *moveModelAll {
-		return true
-	}
-	under := func(pred func(*mbox) bool) bool {
-		return slices.ContainsFunc(m.folderNames(s), func(n string) bool { return mvUnder(n, f) && pred(m.folder(s, n)) })
-	}
-	switch {
-	case reset && under(func(x *mbox) bool { return m.movedOnBothFrom(s, x) }): // bug 1 (moved out on both sides)
-	default:
-		return true
-	}
-	return false
+	return true
 }
 
 // renameBoth renames one folder the same way on both sides (or a crash

@@ -31,12 +31,13 @@ func (pl *planner) detectMoves(views []*view) {
 	// A folder pair nothing changed in (view.clean) has no message gone
 	// from it and none new in it: it takes no part in a move.
 	for _, x := range views {
-		if x.clean || x.base == nil || x.listed[A] == nil || x.listed[B] == nil || pl.resetOn(x, A) || pl.resetOn(x, B) {
+		if x.clean || x.base == nil || x.listed[A] == nil || x.listed[B] == nil {
 			continue
 		}
-		there := [2]*uidIndex{x.byUID(A), x.byUID(B)}
-		for _, r := range x.base.Records {
-			if r.ID != "" && r.UIDA != 0 && r.UIDB != 0 && there[A].get(r.UIDA) == nil && there[B].get(r.UIDB) == nil {
+		goneA, goneB := pl.goneFrom(x, A), pl.goneFrom(x, B)
+		for i := range x.base.Records {
+			r := &x.base.Records[i]
+			if r.ID != "" && r.UIDA != 0 && r.UIDB != 0 && goneA(r) && goneB(r) {
 				pl.movedBoth[r.ID] = r.Flags
 			}
 		}
@@ -178,6 +179,22 @@ func (pl *planner) detectMoves(views []*view) {
 	}
 }
 
+// goneFrom returns a test of whether a base record's message is no longer
+// in folder pair x on side s (listed there): not at its UID, or, where
+// x's UIDVALIDITY changed on s (the base's messages under new UIDs), by
+// identity.
+func (pl *planner) goneFrom(x *view, s Side) func(r *Record) bool {
+	if !pl.resetOn(x, s) {
+		idx := x.byUID(s)
+		return func(r *Record) bool { return idx.get(r.UID(s)) == nil }
+	}
+	ids := make(map[Identity]bool, len(x.listed[s].Messages))
+	for _, m := range x.listed[s].Messages {
+		ids[m.ID] = true
+	}
+	return func(r *Record) bool { return !ids[r.ID] }
+}
+
 // copiedAhead returns the other side's copy of the message with
 // identity id, gone on side o from folder x and new on o in one other
 // folder y (cs holds o's new messages with id), where that copy is new
@@ -212,13 +229,13 @@ func copiedAhead(x *view, o Side, id Identity, cs, onOther []*cand) *cand {
 // to different folders: the pair's prefer side wins, the other side's
 // copy is moved to the winner's folder, and the conflict is reported.
 func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
-	if x.listed[A] == nil || x.listed[B] == nil || pl.resetOn(x, A) || pl.resetOn(x, B) {
+	if x.listed[A] == nil || x.listed[B] == nil {
 		return
 	}
-	present := [2]*uidIndex{x.byUID(A), x.byUID(B)}
+	goneA, goneB := pl.goneFrom(x, A), pl.goneFrom(x, B)
 	for i := range x.base.Records {
 		r := &x.base.Records[i]
-		if r.UIDA == 0 || r.UIDB == 0 || present[A].get(r.UIDA) != nil || present[B].get(r.UIDB) != nil {
+		if r.UIDA == 0 || r.UIDB == 0 || !goneA(r) || !goneB(r) {
 			continue
 		}
 		// The prefer side wins, unless its folder cannot take the
