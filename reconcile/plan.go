@@ -14,7 +14,9 @@ type slot struct {
 	rec Record
 	// base is the record as it was agreed before; it is restored when an
 	// action on this slot fails, so the next run decides again. nil means
-	// the slot is dropped on failure (the next run pairs by identity).
+	// the slot is dropped on failure (the next run pairs by identity),
+	// but for a pairing whose flag Store failed on one side only, which
+	// Next keeps (pairedKept).
 	base   *Record
 	failed bool
 	// storeFailed marks the sides where a flag Store of this slot failed
