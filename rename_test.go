@@ -171,6 +171,43 @@ func TestSyncFolderRenamedVersusDeleted(t *testing.T) {
 	})
 }
 
+// TestSyncMovesAroundARenamedVersusDeletedFolder: as above, a renamed
+// Projects and b deleted it; b's user had moved m1 out of it first, and
+// a's user moved m3 into the renamed folder. Both are moves on the other
+// side (m3 into the folder made again on b): UID MOVE twice, and the one
+// APPEND is m2's, the message the folder is made again with. Before,
+// m1 and m3 each ended up twice on one side.
+func TestSyncMovesAroundARenamedVersusDeletedFolder(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.put(userA, "Projects", "m1", imap.FlagFlagged)
+		f.put(userA, "Projects", "m2")
+		f.put(userA, "INBOX", "m3", imap.FlagSeen)
+		f.sync()
+		f.userMove(userB, "Projects", "m1", "INBOX")
+		f.srv.Delete(t, userB, "Projects")
+		f.userRename(userA, "Projects", "Projects-2025")
+		f.userMove(userA, "INBOX", "m3", "Projects-2025")
+		rec := f.record()
+		res := f.sync()
+		ca, cb := res.Plan.Counts[reconcile.A], res.Plan.Counts[reconcile.B]
+		if ca.Moves != 1 || ca.Copies != 0 || cb.Moves != 1 || cb.Copies != 1 || ca.Deletions()+cb.Deletions() != 0 {
+			t.Errorf("plan: a %+v, b %+v; want a move on each side and m2 made again on b:\n%s", ca, cb, res.Plan)
+		}
+		if got := rec.Count("UID MOVE"); got != 2 {
+			t.Errorf("mailtwin sent %d UID MOVE, want 2; commands:\n\t%s", got, strings.Join(rec.Commands(), "\n\t"))
+		}
+		if got := rec.Count("APPEND"); got != 1 {
+			t.Errorf("mailtwin sent %d APPEND, want 1 (m2); commands:\n\t%s", got, strings.Join(rec.Commands(), "\n\t"))
+		}
+		f.wantBoth("INBOX", `m1 \Flagged`)
+		f.wantBoth("Projects-2025", "m2 -", `m3 \Seen`)
+		f.wantNoMailbox("Projects")
+		f.settled()
+	})
+}
+
 // TestSyncFolderRenamedOnAServerThatChangesUIDValidity: a server that
 // gives a renamed folder a new UIDVALIDITY (simulated by a rename that
 // copies and deletes) is still a rename, found by the messages'
