@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -461,6 +463,49 @@ func (f *syncFixture) wantMovedNotCopied(rec *imaptest.Recorder, moves int) {
 	if got := rec.BodyFetches(); len(got) != 0 {
 		f.t.Errorf("mailtwin fetched message bodies: %q", got)
 	}
+}
+
+// TestSyncFailedFlagMergeKeepsThePairing: m1 arrives on both sides with
+// other flags, so the first run pairs the two copies and stores the
+// merge on each; b's server refuses b's UID STORE. The state must keep
+// the pairing: when a's user then files m1 into Archive, the next run
+// moves b's copy there too (and stores the merge again), where a lost
+// pairing copied m1 both ways, leaving it twice on each side.
+func TestSyncFailedFlagMergeKeepsThePairing(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.srv.Create(t, userA, "Archive")
+		f.srv.Create(t, userB, "Archive")
+		f.put(userA, "INBOX", "m1", imap.FlagSeen)
+		f.put(userB, "INBOX", "m1", imap.FlagFlagged)
+		rec := f.record()
+		var once sync.Once
+		rec.Intercept(func(e imaptest.Event) imaptest.Action {
+			act := imaptest.Action{}
+			if e.Stage == imaptest.Received && e.Verb == "UID STORE" && strings.Contains(e.Line, `+FLAGS.SILENT (\Seen)`) {
+				once.Do(func() { act = imaptest.Action{Do: imaptest.Refuse, Text: "[CANNOT] not now"} })
+			}
+			return act
+		})
+		ctx := context.Background()
+		res, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy},
+			f.dial(userA, false), f.dial(userB, false), stateRepo{f.repo})
+		if !errors.Is(err, reconcile.ErrActionsFailed) || res.Failed != 1 {
+			t.Fatalf("first run: err %v, want one action failed (b's Store)", err)
+		}
+		if _, err := commitRun(ctx, f.repo, []string{res.Plan.Summary()}, reconcile.Journal(res.Plan, res.Outcomes), 0); err != nil {
+			t.Fatal(err)
+		}
+		f.userMove(userA, "INBOX", "m1", "Archive")
+		res = f.sync()
+		if c := res.Plan.Counts[reconcile.B]; c.Moves != 1 || c.Copies != 0 || res.Plan.Counts[reconcile.A].Copies != 0 {
+			t.Errorf("after the failed Store and a's move, the plan is not one move on b:\n%s", res.Plan)
+		}
+		f.wantBoth("INBOX")
+		f.wantBoth("Archive", `m1 \Flagged,\Seen`)
+		f.settled()
+	})
 }
 
 // TestSyncMoveIsAMoveNotAReupload: a message moved between folders on a
