@@ -625,6 +625,36 @@ func TestSyncMovesFinishedAfterAKilledRun(t *testing.T) {
 	})
 }
 
+// TestSyncMovedToDifferentFoldersOutOfAResetFolder: as above, but the
+// folder both users moved m1 out of has a new UIDVALIDITY on a (its
+// messages under new UIDs): the conflict is found by identity and
+// settled the same way, where before m1 was copied both ways.
+func TestSyncMovedToDifferentFoldersOutOfAResetFolder(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.put(userA, "Projects", "m1")
+		f.put(userA, "Projects", "m2", imap.FlagSeen)
+		f.srv.Create(t, userA, "Archive")
+		f.srv.Create(t, userA, "Work")
+		f.sync()
+		f.recreate(userA, "Projects")
+		for user, dest := range map[string]string{userA: "Archive", userB: "Work"} {
+			f.userMove(user, "Projects", "m1", dest)
+		}
+		rec := f.record()
+		res := f.sync()
+		if len(res.Plan.Conflicts) != 1 || res.Plan.Counts[reconcile.B].Moves != 1 || res.Plan.Counts[reconcile.A].Copies+res.Plan.Counts[reconcile.B].Copies != 0 {
+			t.Errorf("plan = %s; want one move on b, no copy, one conflict", res.Plan)
+		}
+		f.wantMovedNotCopied(rec, 1)
+		f.wantBoth("Archive", "m1 -")
+		f.wantBoth("Work")
+		f.wantBoth("Projects", `m2 \Seen`)
+		f.settled()
+	})
+}
+
 // discardState is a StateRepo that does not save: the state of a run
 // killed before it committed.
 type discardState struct{ reconcile.StateRepo }
