@@ -1213,3 +1213,31 @@ func TestNextFailedStoreKeepsPairing(t *testing.T) {
 		}
 	})
 }
+
+// TestNextFailedMoveOutOfADeletedFolder is TestModelMovesAndRenames'
+// known bug 2 in its failure form (seeds 378 and 594 of -movemodel.bugs
+// 2), reduced: B's user moved x:1 out of Work into INBOX, then deleted
+// Work. The UID MOVE that repeats it on A fails (and so Work stays on
+// A). The state must keep x:1 paired in Work, with B's side of Work as
+// the base had it, so that the next run moves it again. With B's UID
+// cleared, x:1 was A's only in Work, B's copy in INBOX new to the next
+// run, and it was copied to A: twice there.
+func TestNextFailedMoveOutOfADeletedFolder(t *testing.T) {
+	base := parseState(t, "folder INBOX\nfolder Work\n1 1 - x:1\n2 2 - x:2")
+	accA := accountFromListing(parseListing(t, "folder INBOX\nfolder Work\n1 - x:1\n2 - x:2"))
+	accB := accountFromListing(parseListing(t, "folder INBOX\n5 - x:1"))
+	pol := parsePolicy(t, "direction both\ndeletion propagate")
+	_, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+		return a.Op == reconcile.Move || a.Op == reconcile.DeleteFolder
+	})
+	plan, next := runPlan(t, next, accA, accB, pol, nil)
+	if c := plan.Counts[reconcile.A]; c.Copies != 0 || c.Moves != 1 {
+		t.Errorf("the next run's plan on A = %+v, want the move again and no copy:\n%s", c, plan)
+	}
+	if plan, _ := runPlan(t, next, accA, accB, pol, nil); !plan.Empty() {
+		t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
+	}
+	if got, want := formatModelAccount(accA), "folder INBOX uv=1\n1 - x:1\n"; got != want {
+		t.Errorf("A after the retry:\n%swant:\n%s", got, want)
+	}
+}

@@ -197,6 +197,9 @@ func Next(p *Plan, outcomes []Outcome) State {
 			f.Records = make([]Record, len(d.carried), n)
 			copy(f.Records, d.carried)
 		}
+		// kept marks the sides whose folder the state keeps as the base
+		// had it, for a record of a failed action (below).
+		var kept [2]bool
 		for _, sl := range d.slots {
 			r := sl.rec
 			storeFailed := sl.storeFailed[A] || sl.storeFailed[B]
@@ -233,6 +236,7 @@ func Next(p *Plan, outcomes []Outcome) State {
 					if r.UID(side) != 0 && ss[s].Mailbox == "" && d.base != nil && d.base.Side(side).Mailbox != "" && d.listed[s].Mailbox == "" {
 						ss[s] = *d.base.Side(side)
 						*f.Side(side) = ss[s]
+						kept[s] = true
 					}
 				}
 				// The base record's UID on a side may no longer name its
@@ -245,7 +249,13 @@ func Next(p *Plan, outcomes []Outcome) State {
 				// the message has now; a message the server lost (its
 				// restore failed) is dropped, and the next run copies it
 				// by identity; one the user deleted with its folder
-				// stays off that side, by agreement.
+				// stays off that side, by agreement. Where the state
+				// keeps that side's folder as the base had it (kept),
+				// the base's UID still names a message of that mailbox,
+				// and stays: the next run finds the folder deleted again
+				// and decides the message again (a move out of it
+				// before the deletion is repeated, not taken for a
+				// message new elsewhere).
 				gone := false
 				for s := range 2 {
 					side := Side(s)
@@ -255,7 +265,7 @@ func Next(p *Plan, outcomes []Outcome) State {
 						r.setUID(side, sl.now[s])
 					case d.reset[s]:
 						gone = true
-					case ss[s].Mailbox != "" && (d.listed[s].Mailbox == "" || d.base.Side(side).Mailbox == ""):
+					case ss[s].Mailbox != "" && !kept[s] && (d.listed[s].Mailbox == "" || d.base.Side(side).Mailbox == ""):
 						r.setUID(side, 0)
 					}
 				}
