@@ -1241,3 +1241,28 @@ func TestNextFailedMoveOutOfADeletedFolder(t *testing.T) {
 		t.Errorf("A after the retry:\n%swant:\n%s", got, want)
 	}
 }
+
+// TestNextFailedExpungeAfterFolderDeletedIsRetried: B's user deleted
+// Work with x:1 in it, and the expunge of A's copy (propagate) fails, so
+// Work stays on A. The next run expunges it again and deletes Work,
+// where Next used to record x:1 as A's only, by agreement, and A kept
+// it for good.
+func TestNextFailedExpungeAfterFolderDeletedIsRetried(t *testing.T) {
+	base := parseState(t, "folder INBOX\nfolder Work\n1 1 - x:1")
+	accA := accountFromListing(parseListing(t, "folder INBOX\nfolder Work\n1 - x:1"))
+	accB := accountFromListing(parseListing(t, "folder INBOX"))
+	pol := parsePolicy(t, "direction both\ndeletion propagate")
+	_, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+		return a.Op == reconcile.Expunge || a.Op == reconcile.DeleteFolder
+	})
+	plan, next := runPlan(t, next, accA, accB, pol, nil)
+	if c := plan.Counts[reconcile.A]; c.Expunges != 1 || c.FoldersDeleted != 1 {
+		t.Errorf("the next run's plan on A = %+v, want the expunge again and the folder deleted:\n%s", c, plan)
+	}
+	if plan, _ := runPlan(t, next, accA, accB, pol, nil); !plan.Empty() {
+		t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
+	}
+	if got, want := formatModelAccount(accA), "folder INBOX uv=1\n"; got != want {
+		t.Errorf("A after the retry:\n%swant:\n%s", got, want)
+	}
+}
