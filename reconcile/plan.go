@@ -109,6 +109,9 @@ type planner struct {
 	names  *namer
 	plan   *Plan
 	acts   []*Action
+	// baseIDs holds the identities of every message the base knows,
+	// once knownToBase needed them.
+	baseIDs map[Identity]bool
 	// moveOf holds the Move that carries out a user's move of a base
 	// record's message on the other side (detectMoves).
 	moveOf map[*Record]*Action
@@ -802,7 +805,12 @@ func (pl *planner) folder(v *view) {
 					base = a.mergeBase
 				}
 				pl.mergeFlags(add, sl, dir, base, pair, names)
-			} else if dir.Flows(side) && !detached[o] && !pl.trashedOn(side, v, m) {
+			} else if dir.Flows(side) && (!detached[o] || d.side[o].Mailbox != "" && !pl.knownToBase(m.ID)) && !pl.trashedOn(side, v, m) {
+				// (Deleted on o, nothing new goes there, unless this
+				// plan makes the folder again on o: a change beat the
+				// delete, and the folder is on both sides again. Mail
+				// the base knows elsewhere was moved in, and stays:
+				// the model test's known bug 6.)
 				copyTo(o, m, sl, ReasonNew)
 			}
 			d.slots = append(d.slots, sl)
@@ -841,6 +849,15 @@ func (pl *planner) folder(v *view) {
 			add(Action{Op: DeleteFolder, Side: o, Mailbox: v.listed[o].Mailbox, Reason: ReasonFolderDeleted})
 		}
 	}
+}
+
+// knownToBase reports whether the base has a record of identity id, in
+// any folder.
+func (pl *planner) knownToBase(id Identity) bool {
+	if pl.baseIDs == nil {
+		pl.baseIDs = identitiesOf(pl.plan.base)
+	}
+	return pl.baseIDs[id]
 }
 
 // inTrash reports whether side s's trash folder already holds a message
