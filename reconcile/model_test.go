@@ -1214,55 +1214,50 @@ func TestNextFailedStoreKeepsPairing(t *testing.T) {
 	})
 }
 
-// TestNextFailedMoveOutOfADeletedFolder is TestModelMovesAndRenames'
-// known bug 2 in its failure form (seeds 378 and 594 of -movemodel.bugs
-// 2), reduced: B's user moved x:1 out of Work into INBOX, then deleted
-// Work. The UID MOVE that repeats it on A fails (and so Work stays on
-// A). The state must keep x:1 paired in Work, with B's side of Work as
-// the base had it, so that the next run moves it again. With B's UID
-// cleared, x:1 was A's only in Work, B's copy in INBOX new to the next
-// run, and it was copied to A: twice there.
-func TestNextFailedMoveOutOfADeletedFolder(t *testing.T) {
-	base := parseState(t, "folder INBOX\nfolder Work\n1 1 - x:1\n2 2 - x:2")
-	accA := accountFromListing(parseListing(t, "folder INBOX\nfolder Work\n1 - x:1\n2 - x:2"))
-	accB := accountFromListing(parseListing(t, "folder INBOX\n5 - x:1"))
+// TestNextFailedActionInADeletedFolderIsRetried: B's user deleted Work,
+// and the action that carries out what B did there fails on A (and so
+// Work stays on A). The state must keep the record paired in Work, with
+// B's side of Work as the base had it, so that the next run does it
+// again. With B's UID cleared (Next's rule for a folder that is there
+// again), the message became A's only in Work, for good.
+//
+//   - moved out first: B's user moved x:1 into INBOX before deleting
+//     Work (TestModelMovesAndRenames' known bug 2 in its failure form,
+//     seeds 378 and 594 of -movemodel.bugs 2). A's UID MOVE fails; B's
+//     copy in INBOX was then new to the next run and copied to A, which
+//     held x:1 twice.
+//   - deleted with the folder: A's expunge (propagate) fails; A kept x:1.
+func TestNextFailedActionInADeletedFolderIsRetried(t *testing.T) {
 	pol := parsePolicy(t, "direction both\ndeletion propagate")
-	_, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
-		return a.Op == reconcile.Move || a.Op == reconcile.DeleteFolder
-	})
-	plan, next := runPlan(t, next, accA, accB, pol, nil)
-	if c := plan.Counts[reconcile.A]; c.Copies != 0 || c.Moves != 1 {
-		t.Errorf("the next run's plan on A = %+v, want the move again and no copy:\n%s", c, plan)
-	}
-	if plan, _ := runPlan(t, next, accA, accB, pol, nil); !plan.Empty() {
-		t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
-	}
-	if got, want := formatModelAccount(accA), "folder INBOX uv=1\n1 - x:1\n"; got != want {
-		t.Errorf("A after the retry:\n%swant:\n%s", got, want)
-	}
-}
-
-// TestNextFailedExpungeAfterFolderDeletedIsRetried: B's user deleted
-// Work with x:1 in it, and the expunge of A's copy (propagate) fails, so
-// Work stays on A. The next run expunges it again and deletes Work,
-// where Next used to record x:1 as A's only, by agreement, and A kept
-// it for good.
-func TestNextFailedExpungeAfterFolderDeletedIsRetried(t *testing.T) {
-	base := parseState(t, "folder INBOX\nfolder Work\n1 1 - x:1")
-	accA := accountFromListing(parseListing(t, "folder INBOX\nfolder Work\n1 - x:1"))
-	accB := accountFromListing(parseListing(t, "folder INBOX"))
-	pol := parsePolicy(t, "direction both\ndeletion propagate")
-	_, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
-		return a.Op == reconcile.Expunge || a.Op == reconcile.DeleteFolder
-	})
-	plan, next := runPlan(t, next, accA, accB, pol, nil)
-	if c := plan.Counts[reconcile.A]; c.Expunges != 1 || c.FoldersDeleted != 1 {
-		t.Errorf("the next run's plan on A = %+v, want the expunge again and the folder deleted:\n%s", c, plan)
-	}
-	if plan, _ := runPlan(t, next, accA, accB, pol, nil); !plan.Empty() {
-		t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
-	}
-	if got, want := formatModelAccount(accA), "folder INBOX uv=1\n"; got != want {
-		t.Errorf("A after the retry:\n%swant:\n%s", got, want)
+	for _, tc := range []struct {
+		name       string
+		base, a, b string
+		fails      reconcile.Op
+		want       reconcile.Counts // the next run's plan on A
+		wantA      string
+	}{
+		{"moved out first", "folder INBOX\nfolder Work\n1 1 - x:1\n2 2 - x:2", "folder INBOX\nfolder Work\n1 - x:1\n2 - x:2", "folder INBOX\n5 - x:1",
+			reconcile.Move, reconcile.Counts{Moves: 1, FoldersDeleted: 1}, "folder INBOX uv=1\n1 - x:1\n"},
+		{"deleted with the folder", "folder INBOX\nfolder Work\n1 1 - x:1", "folder INBOX\nfolder Work\n1 - x:1", "folder INBOX",
+			reconcile.Expunge, reconcile.Counts{Expunges: 1, FoldersDeleted: 1}, "folder INBOX uv=1\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := parseState(t, tc.base)
+			accA := accountFromListing(parseListing(t, tc.a))
+			accB := accountFromListing(parseListing(t, tc.b))
+			_, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+				return a.Op == tc.fails || a.Op == reconcile.DeleteFolder
+			})
+			plan, next := runPlan(t, next, accA, accB, pol, nil)
+			if c := plan.Counts[reconcile.A]; c != tc.want {
+				t.Errorf("the next run's plan on A = %+v, want %+v:\n%s", c, tc.want, plan)
+			}
+			if plan, _ := runPlan(t, next, accA, accB, pol, nil); !plan.Empty() {
+				t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
+			}
+			if got := formatModelAccount(accA); got != tc.wantA {
+				t.Errorf("A after the retry:\n%swant:\n%s", got, tc.wantA)
+			}
+		})
 	}
 }
