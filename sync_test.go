@@ -625,36 +625,6 @@ func TestSyncMovesFinishedAfterAKilledRun(t *testing.T) {
 	})
 }
 
-// TestSyncMovedToDifferentFoldersOutOfAResetFolder: as above, but the
-// folder both users moved m1 out of has a new UIDVALIDITY on a (its
-// messages under new UIDs): the conflict is found by identity and
-// settled the same way, where before m1 was copied both ways.
-func TestSyncMovedToDifferentFoldersOutOfAResetFolder(t *testing.T) {
-	t.Parallel()
-	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
-		f := newSyncFixture(t, start)
-		f.put(userA, "Projects", "m1")
-		f.put(userA, "Projects", "m2", imap.FlagSeen)
-		f.srv.Create(t, userA, "Archive")
-		f.srv.Create(t, userA, "Work")
-		f.sync()
-		f.recreate(userA, "Projects")
-		for user, dest := range map[string]string{userA: "Archive", userB: "Work"} {
-			f.userMove(user, "Projects", "m1", dest)
-		}
-		rec := f.record()
-		res := f.sync()
-		if len(res.Plan.Conflicts) != 1 || res.Plan.Counts[reconcile.B].Moves != 1 || res.Plan.Counts[reconcile.A].Copies+res.Plan.Counts[reconcile.B].Copies != 0 {
-			t.Errorf("plan = %s; want one move on b, no copy, one conflict", res.Plan)
-		}
-		f.wantMovedNotCopied(rec, 1)
-		f.wantBoth("Archive", "m1 -")
-		f.wantBoth("Work")
-		f.wantBoth("Projects", `m2 \Seen`)
-		f.settled()
-	})
-}
-
 // discardState is a StateRepo that does not save: the state of a run
 // killed before it committed.
 type discardState struct{ reconcile.StateRepo }
@@ -663,26 +633,43 @@ func (discardState) Save(context.Context, string, reconcile.State) error { retur
 
 // TestSyncMovedToDifferentFoldersOnBothSides: the prefer side (a) wins a
 // move-versus-move conflict; b's copy follows it with UID MOVE, with no
-// copy made and no body fetched.
+// copy made and no body fetched. Also where the folder both moved m1 out
+// of has a new UIDVALIDITY on a (its messages under new UIDs): the
+// conflict is then found by identity (before b604252, m1 was copied both
+// ways).
 func TestSyncMovedToDifferentFoldersOnBothSides(t *testing.T) {
 	t.Parallel()
-	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
-		f := newSyncFixture(t, start)
-		f.put(userA, "INBOX", "m1")
-		f.srv.Create(t, userA, "Archive")
-		f.srv.Create(t, userA, "Work")
-		f.sync()
-		for user, dest := range map[string]string{userA: "Archive", userB: "Work"} {
-			f.userMove(user, "INBOX", "m1", dest)
+	for _, reset := range []bool{false, true} {
+		name := "same UIDVALIDITY"
+		if reset {
+			name = "source reset on a"
 		}
-		rec := f.record()
-		res := f.sync()
-		if len(res.Plan.Conflicts) != 1 || res.Plan.Counts[reconcile.B].Moves != 1 || res.Plan.Counts[reconcile.A].Copies+res.Plan.Counts[reconcile.B].Copies != 0 {
-			t.Errorf("plan = %s; want one move on b, no copy, one conflict", res.Plan)
-		}
-		f.wantMovedNotCopied(rec, 1)
-		f.wantBoth("Archive", "m1 -")
-		f.wantBoth("Work")
-		f.settled()
-	})
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+				f := newSyncFixture(t, start)
+				f.put(userA, "Projects", "m1")
+				f.put(userA, "Projects", "m2", imap.FlagSeen)
+				f.srv.Create(t, userA, "Archive")
+				f.srv.Create(t, userA, "Work")
+				f.sync()
+				if reset {
+					f.recreate(userA, "Projects")
+				}
+				for user, dest := range map[string]string{userA: "Archive", userB: "Work"} {
+					f.userMove(user, "Projects", "m1", dest)
+				}
+				rec := f.record()
+				res := f.sync()
+				if len(res.Plan.Conflicts) != 1 || res.Plan.Counts[reconcile.B].Moves != 1 || res.Plan.Counts[reconcile.A].Copies+res.Plan.Counts[reconcile.B].Copies != 0 {
+					t.Errorf("plan = %s; want one move on b, no copy, one conflict", res.Plan)
+				}
+				f.wantMovedNotCopied(rec, 1)
+				f.wantBoth("Archive", "m1 -")
+				f.wantBoth("Work")
+				f.wantBoth("Projects", `m2 \Seen`)
+				f.settled()
+			})
+		})
+	}
 }
