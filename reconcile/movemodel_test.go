@@ -115,9 +115,10 @@ func bugOpen(n int) bool {
 //     copied both ways;
 //  2. (the plain form is fixed: see testdata case 90; so are the one with
 //     the folder renamed on the other side meanwhile, cases 101 and 102,
-//     and a failed repeat of such a move, TestNextFailedMoveOutOfA-
-//     DeletedFolder; the gate stays for longer runs of failures around
-//     such a folder: 2 of 3,000 cases with -movemodel.bugs 2) a move out
+//     and a failed repeat of such a move, TestNextFailedAction-
+//     InADeletedFolderIsRetried; the gate stays for longer runs of
+//     failures around such a folder: 2 of 3,000 cases with
+//     -movemodel.bugs 2) a move out
 //     of a folder that the same side then deletes is no move: the other
 //     side's copy gets the folder deletion's policy and the message is
 //     re-uploaded, or duplicated under keep or trash;
