@@ -631,6 +631,64 @@ type discardState struct{ reconcile.StateRepo }
 
 func (discardState) Save(context.Context, string, reconcile.State) error { return nil }
 
+// TestSyncMovedIntoAFolderTheOtherSideDeleted: b's user files m1 from P
+// into Old, which a's user deletes meanwhile. Old stays on b only, with
+// m1 (a folder deleted on one side that got mail on the other), and m1
+// cannot follow on a. b holds it still, so nothing may copy it back to b:
+//   - a flagged m1 meanwhile (propagate): a change beats a delete keeps
+//     a's copy, one-sided; before, it was copied back to b's P, and b
+//     held m1 twice (testdata case 108);
+//   - b's P got a new UIDVALIDITY first (keep): m1 is not in it under any
+//     UID, but it is not lost either; before, it was restored to b's P,
+//     twice on b again (case 110).
+func TestSyncMovedIntoAFolderTheOtherSideDeleted(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		deletion reconcile.Deletion
+		flagA    bool
+		resetB   bool
+		wantA    string
+	}{
+		{name: "flagged on a", deletion: reconcile.Propagate, flagA: true, wantA: `m1 \Flagged`},
+		{name: "source reset on b", deletion: reconcile.Keep, resetB: true, wantA: "m1 -"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+				f := newSyncFixture(t, start)
+				f.policy.Default.Deletion = tc.deletion
+				f.put(userA, "P", "m1")
+				f.put(userA, "Old", "m2")
+				f.sync()
+				if tc.resetB {
+					f.recreate(userB, "P")
+				}
+				f.userMove(userB, "P", "m1", "Old")
+				f.srv.Delete(t, userA, "Old")
+				if tc.flagA {
+					f.srv.AddFlags(t, userA, "P", f.uidOf(userA, "P", "m1"), imap.FlagFlagged)
+				}
+				res := f.sync()
+				if ca, cb := res.Plan.Counts[reconcile.A], res.Plan.Counts[reconcile.B]; ca.Copies+cb.Copies != 0 {
+					t.Errorf("plan copies: a %+v, b %+v; want no copy\n%s", ca, cb, res.Plan)
+				}
+				f.want(userA, "P", tc.wantA)
+				f.want(userB, "P")
+				if tc.deletion == reconcile.Keep {
+					f.want(userB, "Old", "m1 -", "m2 -")
+				} else {
+					f.want(userB, "Old", "m1 -")
+				}
+				if slices.Contains(f.srv.Mailboxes(t, userA), "Old") {
+					t.Errorf("alice has Old again")
+				}
+				f.settled()
+			})
+		})
+	}
+}
+
 // TestSyncMovedToDifferentFoldersOnBothSides: the prefer side (a) wins a
 // move-versus-move conflict; b's copy follows it with UID MOVE, with no
 // copy made and no body fetched. Also where the folder both moved m1 out

@@ -22,10 +22,13 @@ type cand struct {
 // by identity); Y may be new on o (its folder pair makes it on s). Where
 // Y was deleted on s, or already holds the message there, or a direction
 // does not let o's changes flow, the move stays a deletion plus a new
-// message, which loses nothing.
+// message, which loses nothing. Where Y was deleted on s (heldAway), o
+// holds the message still: a flag change on s then keeps s's copy where
+// it is rather than copying it back to o.
 func (pl *planner) detectMoves(views []*view) {
 	pl.moveOf = map[*Record]*Action{}
 	pl.finished = map[*Record]bool{}
+	pl.filedAwayFrom = map[*Record]bool{}
 	pl.conflictOf = map[*Record]*Action{}
 	pl.movedBoth = map[Identity]Flags{}
 	// A folder pair nothing changed in (view.clean) has no message gone
@@ -43,6 +46,38 @@ func (pl *planner) detectMoves(views []*view) {
 		}
 	}
 	pl.leaving = [2]map[*Message]bool{{}, {}}
+	// heldAway reports whether side o holds a message with identity id in
+	// a folder the other side does not have (deleted there, now or
+	// before, and not made again by this plan), and did not hold it there
+	// paired with that side at the base. A message a user moved there was
+	// filed away, not deleted (pl.filedAwayFrom). o's trash is no such
+	// folder: a message moved there was deleted.
+	var away [2]map[Identity]bool
+	heldAway := func(o Side, id Identity) bool {
+		if away[o] == nil {
+			away[o] = map[Identity]bool{}
+			s := o.Other()
+			for _, v := range views {
+				f := v.listed[o]
+				if f == nil || v.listed[s] != nil || v.base == nil || v.renamed != nil && v.renamed.revive[s] ||
+					pl.trash[o] != "" && f.Mailbox == pl.trash[o] {
+					continue
+				}
+				paired := map[Identity]bool{}
+				for _, r := range v.base.Records {
+					if r.UID(s) != 0 {
+						paired[r.ID] = true
+					}
+				}
+				for i := range f.Messages {
+					if id := f.Messages[i].ID; !paired[id] {
+						away[o][id] = true
+					}
+				}
+			}
+		}
+		return id != "" && away[o][id]
+	}
 	// ahead holds the copies copiedAhead matched with a record: one
 	// copy finishes one record's move.
 	ahead := map[*cand]bool{}
@@ -147,6 +182,9 @@ func (pl *planner) detectMoves(views []*view) {
 					}
 				}
 				if j < 0 {
+					if heldAway(side, r.ID) {
+						pl.filedAwayFrom[r] = true
+					}
 					if m := listed[s].get(us); m != nil && !reset[s] && !reset[o] && m.Flags.Equal(r.Flags) {
 						if c := copiedAhead(x, side, r.ID, cs, fresh[s][r.ID]); c != nil && !ahead[c] {
 							ahead[c] = true

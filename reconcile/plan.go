@@ -120,6 +120,12 @@ type planner struct {
 	// its folder still (see copiedAhead): only the original is left to
 	// remove there.
 	finished map[*Record]bool
+	// filedAwayFrom holds the base records a user moved on one side into a
+	// folder the other side does not have (it deleted it, or never took
+	// it): that side's copy cannot follow, and the mover still holds
+	// the message, so change beats delete keeps the copy where it is
+	// rather than copying it back (detectMoves).
+	filedAwayFrom map[*Record]bool
 	// movedBoth holds the agreed flags of base records whose message
 	// left its folder on both sides, by identity (detectMoves).
 	movedBoth map[Identity]Flags
@@ -679,6 +685,11 @@ func (pl *planner) folder(v *view) {
 			sl.rec.setUID(s, m.UID)
 			sl.rec.setUID(o, 0)
 			sl.rec.Flags = m.Flags
+			if st[o] == lost && pl.filedAwayFrom[r] {
+				// Not lost with o's new UIDVALIDITY: o's user moved
+				// it into a folder s lacks.
+				st[o] = vanished
+			}
 			switch st[o] {
 			case absent:
 				// The folder was renamed on s and deleted on o: its
@@ -727,6 +738,10 @@ func (pl *planner) folder(v *view) {
 					break
 				}
 				switch {
+				case changed && dir.Flows(s) && pl.filedAwayFrom[r]:
+					// Moved on o into a folder s lacks: o holds it
+					// still, so s's changed copy stays, one-sided, and
+					// is not copied back to o, which would hold two.
 				case changed && dir.Flows(s):
 					copyTo(o, m, sl, ReasonChangeBeats)
 				case dir.Flows(o) && del != Keep:
@@ -809,8 +824,8 @@ func (pl *planner) folder(v *view) {
 				// (Deleted on o, nothing new goes there, unless this
 				// plan makes the folder again on o: a change beat the
 				// delete, and the folder is on both sides again. Mail
-				// the base knows elsewhere was moved in, and stays:
-				// the model test's known bug 6.)
+				// the base knows elsewhere was moved in, and stays on
+				// this side: see filedAwayFrom.)
 				copyTo(o, m, sl, ReasonNew)
 			}
 			d.slots = append(d.slots, sl)
