@@ -694,15 +694,12 @@ func TestSyncMovedIntoAFolderTheOtherSideDeleted(t *testing.T) {
 // copy made and no body fetched. Also where the folder both moved m1 out
 // of has a new UIDVALIDITY on a (its messages under new UIDs): the
 // conflict is then found by identity (before b604252, m1 was copied both
-// ways).
+// ways); and where b's user deleted that folder after moving m1 out (m2,
+// deleted with it, goes on a too; before, m1 was copied both ways).
 func TestSyncMovedToDifferentFoldersOnBothSides(t *testing.T) {
 	t.Parallel()
-	for _, reset := range []bool{false, true} {
-		name := "same UIDVALIDITY"
-		if reset {
-			name = "source reset on a"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, variant := range []string{"same UIDVALIDITY", "source reset on a", "source deleted on b"} {
+		t.Run(variant, func(t *testing.T) {
 			t.Parallel()
 			imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 				f := newSyncFixture(t, start)
@@ -711,11 +708,14 @@ func TestSyncMovedToDifferentFoldersOnBothSides(t *testing.T) {
 				f.srv.Create(t, userA, "Archive")
 				f.srv.Create(t, userA, "Work")
 				f.sync()
-				if reset {
+				if variant == "source reset on a" {
 					f.recreate(userA, "Projects")
 				}
 				for user, dest := range map[string]string{userA: "Archive", userB: "Work"} {
 					f.userMove(user, "Projects", "m1", dest)
+				}
+				if variant == "source deleted on b" {
+					f.srv.Delete(t, userB, "Projects")
 				}
 				rec := f.record()
 				res := f.sync()
@@ -725,7 +725,11 @@ func TestSyncMovedToDifferentFoldersOnBothSides(t *testing.T) {
 				f.wantMovedNotCopied(rec, 1)
 				f.wantBoth("Archive", "m1 -")
 				f.wantBoth("Work")
-				f.wantBoth("Projects", `m2 \Seen`)
+				if variant == "source deleted on b" {
+					f.wantNoMailbox("Projects")
+				} else {
+					f.wantBoth("Projects", `m2 \Seen`)
+				}
 				f.settled()
 			})
 		})

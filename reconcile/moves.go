@@ -34,13 +34,13 @@ func (pl *planner) detectMoves(views []*view) {
 	// A folder pair nothing changed in (view.clean) has no message gone
 	// from it and none new in it: it takes no part in a move.
 	for _, x := range views {
-		if x.clean || x.base == nil || x.listed[A] == nil || x.listed[B] == nil {
+		if x.clean || x.base == nil {
 			continue
 		}
-		goneA, goneB := pl.goneFrom(x, A), pl.goneFrom(x, B)
+		goneA, goneB, held := pl.goneOrDeleted(x, A), pl.goneOrDeleted(x, B), heldOnBoth(x)
 		for i := range x.base.Records {
 			r := &x.base.Records[i]
-			if r.ID != "" && r.UIDA != 0 && r.UIDB != 0 && goneA(r) && goneB(r) {
+			if r.ID != "" && held(r) && goneA(r) && goneB(r) {
 				pl.movedBoth[r.ID] = r.Flags
 			}
 		}
@@ -233,6 +233,38 @@ func (pl *planner) goneFrom(x *view, s Side) func(r *Record) bool {
 	return func(r *Record) bool { return !ids[r.ID] }
 }
 
+// heldOnBoth returns a test of whether a base record of folder pair x
+// was on both sides. Renamed on one side and deleted on the other, x is
+// made again on the deleting side, and renames made its base the
+// renaming side's only: there, what the state had on both sides was.
+func heldOnBoth(x *view) func(r *Record) bool {
+	rn := x.renamed
+	if rn == nil || rn.revive[A] == rn.revive[B] {
+		return func(r *Record) bool { return r.UIDA != 0 && r.UIDB != 0 }
+	}
+	kept := A
+	if rn.revive[A] {
+		kept = B
+	}
+	wasOn := map[UID]bool{}
+	for _, r := range rn.orig.Records {
+		if r.UIDA != 0 && r.UIDB != 0 {
+			wasOn[r.UID(kept)] = true
+		}
+	}
+	return func(r *Record) bool { return r.UID(kept) != 0 && wasOn[r.UID(kept)] }
+}
+
+// goneOrDeleted is goneFrom, where folder pair x may have been deleted on
+// s since the base: then every message of it is gone from there. A user
+// may have moved some out before deleting it.
+func (pl *planner) goneOrDeleted(x *view, s Side) func(r *Record) bool {
+	if x.listed[s] == nil {
+		return func(*Record) bool { return true }
+	}
+	return pl.goneFrom(x, s)
+}
+
 // copiedAhead returns the other side's copy of the message with
 // identity id, gone on side o from folder x and new on o in one other
 // folder y (cs holds o's new messages with id), where that copy is new
@@ -266,14 +298,13 @@ func copiedAhead(x *view, o Side, id Identity, cs, onOther []*cand) *cand {
 // moveConflicts settles messages of base folder x that both sides moved,
 // to different folders: the pair's prefer side wins, the other side's
 // copy is moved to the winner's folder, and the conflict is reported.
+// Either side, or both, may have deleted x after moving them out.
 func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
-	if x.listed[A] == nil || x.listed[B] == nil {
-		return
-	}
-	goneA, goneB := pl.goneFrom(x, A), pl.goneFrom(x, B)
+	goneA, goneB := pl.goneOrDeleted(x, A), pl.goneOrDeleted(x, B)
+	held := heldOnBoth(x)
 	for i := range x.base.Records {
 		r := &x.base.Records[i]
-		if r.UIDA == 0 || r.UIDB == 0 || !goneA(r) || !goneB(r) {
+		if !held(r) || !goneA(r) || !goneB(r) {
 			continue
 		}
 		// The prefer side wins, unless its folder cannot take the
