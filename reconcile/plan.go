@@ -685,9 +685,10 @@ func (pl *planner) folder(v *view) {
 			sl.rec.setUID(s, m.UID)
 			sl.rec.setUID(o, 0)
 			sl.rec.Flags = m.Flags
-			if st[o] == lost && pl.filedAwayFrom[r] {
-				// Not lost with o's new UIDVALIDITY: o's user moved
-				// it into a folder s lacks.
+			if (st[o] == lost || st[o] == absent && revive[o]) && pl.filedAwayFrom[r] {
+				// o's user moved it into a folder s lacks: not lost
+				// with o's new UIDVALIDITY, nor to be made again on o
+				// with its folder, but gone from there.
 				st[o] = vanished
 			}
 			switch st[o] {
