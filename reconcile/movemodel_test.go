@@ -115,9 +115,11 @@ func bugOpen(n int) bool {
 //     copied both ways;
 //  2. (the plain form is fixed: see testdata case 90; so are the one with
 //     the folder renamed on the other side meanwhile, cases 101 and 102,
-//     and a failed repeat of such a move, TestNextFailedAction-
-//     InADeletedFolderIsRetried; the gate stays for longer runs of
-//     failures around such a folder: 2 of 3,000 cases with
+//     a failed repeat of such a move, TestNextFailedAction-
+//     InADeletedFolderIsRetried, and moves out of it on both sides, to
+//     different folders, cases 112 to 114; such folder deletions are no
+//     longer gated, but the gate stays for runs with failed actions
+//     while one is not yet agreed: 1 of 30,000 cases with
 //     -movemodel.bugs 2) a move out
 //     of a folder that the same side then deletes is no move: the other
 //     side's copy gets the folder deletion's policy and the message is
@@ -300,9 +302,12 @@ type moveModel struct {
 	// bug 13).
 	resetOf map[*mbox]bool
 	// movedOut and movedIn hold the folders a message was moved out of,
-	// and into, since the last clean sync; without -movemodel.all, no
-	// folder mail was moved out of is deleted (known bug 2).
+	// and into, since the last clean sync.
 	movedOut, movedIn map[*mbox]bool
+	// movedOutDeleted tells that a user deleted a folder mail was moved
+	// out of since the last clean sync; without -movemodel.all, no
+	// action fails then (known bug 2).
+	movedOutDeleted bool
 	// filedAway holds the identities a user moved into a folder whose
 	// counterpart the other side's user deleted (the move is then a
 	// deletion to the pair, and the other side's copy stays one-sided or
@@ -754,10 +759,6 @@ func (m *moveModel) deleteFolder(s reconcile.Side) {
 		if n, ok := m.lastName(s, mb); m.renamed[mb] || ok && n != m.mailbox(s, f) {
 			continue
 		}
-		// Known bug 2: mail moved out of it since the last clean sync.
-		if m.movedOut[mb] && !bugOpen(2) {
-			continue
-		}
 		fs := m.baseOf(s, mb)
 		if fs != nil && fs.Name != f {
 			continue
@@ -794,6 +795,7 @@ func (m *moveModel) deleteFolder(s reconcile.Side) {
 	for _, msg := range mb.msgs {
 		m.deleted[s][msg.ID], m.deletedNow[s][msg.ID] = true, true
 	}
+	m.movedOutDeleted = m.movedOutDeleted || m.movedOut[mb]
 	delete(m.acc[s].folders, m.mailbox(s, f))
 	m.folderDeletes = true
 	// The other side's counterpart, as the state knows it, now lacks one
@@ -1182,10 +1184,15 @@ func (m *moveModel) sync(clean bool) {
 	// was, with records of messages that may have moved away since, and
 	// the next run's rename detection by identity can claim another
 	// folder's new name with them. So without -movemodel.all nothing
-	// fails in a sync that makes a folder again.
+	// fails in a sync that makes a folder again. Known bug 2: when
+	// several actions fail around a folder a user deleted after moving
+	// mail out of it, the state can keep the other side's copy in that
+	// folder and forget the moved one (seed 16791 of 30,000 with
+	// -movemodel.bugs 2). So without -movemodel.all nothing fails while
+	// such a folder deletion is not yet agreed.
 	mayFail := !clean && (bugOpen(13) || len(m.resetOf) == 0 || !slices.ContainsFunc(plan.Actions, func(a reconcile.Action) bool {
 		return a.Op == reconcile.Move && a.Reason != reconcile.ReasonTrash
-	})) && (bugOpen(9) || len(revive[reconcile.A])+len(revive[reconcile.B]) == 0)
+	})) && (bugOpen(9) || len(revive[reconcile.A])+len(revive[reconcile.B]) == 0) && (bugOpen(2) || !m.movedOutDeleted)
 	out := make([]reconcile.Outcome, len(plan.Actions))
 	for i := range plan.Actions {
 		a := &plan.Actions[i]
@@ -1281,6 +1288,7 @@ func (m *moveModel) settle(clean bool, revive [2][]*mbox) {
 		return
 	}
 	clear(m.resetOf)
+	m.movedOutDeleted = false
 	clear(m.movedOut)
 	clear(m.movedIn)
 	clear(m.pairedIn)
