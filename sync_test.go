@@ -689,6 +689,37 @@ func TestSyncMovedIntoAFolderTheOtherSideDeleted(t *testing.T) {
 	}
 }
 
+// TestSyncKeptMessageMovedStaysOnItsSide: under deletion = keep, b's
+// user deletes m1 and the run leaves a's copy, one-sided. a's user then
+// files it into Archive: it stays a's only. Before, it was new in
+// Archive to the planner and copied to b, whose user had deleted it
+// (testdata case 116).
+func TestSyncKeptMessageMovedStaysOnItsSide(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Keep
+		f.put(userA, "INBOX", "m1")
+		f.put(userA, "INBOX", "m2")
+		f.srv.Create(t, userA, "Archive")
+		f.sync()
+		f.expunge(userB, "INBOX", "m1")
+		f.sync()
+		f.want(userA, "INBOX", "m1 -", "m2 -")
+		f.want(userB, "INBOX", "m2 -")
+
+		f.userMove(userA, "INBOX", "m1", "Archive")
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.B]; c.Copies != 0 {
+			t.Errorf("plan on b = %+v, want no copy:\n%s", c, res.Plan)
+		}
+		f.want(userA, "Archive", "m1 -")
+		f.want(userB, "Archive")
+		f.wantBoth("INBOX", "m2 -")
+		f.settled()
+	})
+}
+
 // TestSyncMovedToDifferentFoldersOnBothSides: the prefer side (a) wins a
 // move-versus-move conflict; b's copy follows it with UID MOVE, with no
 // copy made and no body fetched. Also where the folder both moved m1 out

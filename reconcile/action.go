@@ -201,6 +201,10 @@ type Plan struct {
 	drafts []*draftFolder
 	// lists is what each side listed, for Next's scan points.
 	lists [2]*Listing
+	// links are pairs of folder pairs, by logical name, where what the
+	// plan records in one depends on the other's base with no action
+	// between them (keptMoves): a footprint that has one has both.
+	links [][2]string
 }
 
 // Empty reports whether the plan changes nothing on either side.

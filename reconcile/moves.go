@@ -46,14 +46,15 @@ func (pl *planner) detectMoves(views []*view) {
 		}
 	}
 	pl.leaving = [2]map[*Message]bool{{}, {}}
-	// heldAway reports whether side o holds a message with identity id in
+	pl.keptOn = [2]map[*Message]bool{{}, {}}
+	// pl.heldAway reports whether side o holds a message with identity id in
 	// a folder the other side does not have (deleted there, now or
 	// before, and not made again by this plan), and did not hold it there
 	// paired with that side at the base. A message a user moved there was
 	// filed away, not deleted (pl.filedAwayFrom). o's trash is no such
 	// folder: a message moved there was deleted.
 	var away [2]map[Identity]bool
-	heldAway := func(o Side, id Identity) bool {
+	pl.heldAway = func(o Side, id Identity) bool {
 		if away[o] == nil {
 			away[o] = map[Identity]bool{}
 			s := o.Other()
@@ -182,7 +183,7 @@ func (pl *planner) detectMoves(views []*view) {
 					}
 				}
 				if j < 0 {
-					if heldAway(side, r.ID) {
+					if pl.heldAway(side, r.ID) {
 						pl.filedAwayFrom[r] = true
 					}
 					if m := listed[s].get(us); m != nil && !reset[s] && !reset[o] && m.Flags.Equal(r.Flags) {
@@ -214,6 +215,7 @@ func (pl *planner) detectMoves(views []*view) {
 			}
 		}
 		pl.moveConflicts(x, fresh)
+		pl.keptMoves(x, fresh)
 	}
 }
 
@@ -231,6 +233,55 @@ func (pl *planner) goneFrom(x *view, s Side) func(r *Record) bool {
 		ids[m.ID] = true
 	}
 	return func(r *Record) bool { return !ids[r.ID] }
+}
+
+// keptMoves finds the messages of two-way folder pair x, on both sides
+// at the base, that the state has on one side only (the other
+// side deleted them and the deletion policy kept this side's copy, or
+// the other side filed them away) and that this side's user moved to
+// another folder: the message stays on this side only there too, rather
+// than being copied to the side that no longer has it. (A message of a
+// folder on one side only that its user moves into a folder of the pair
+// is new to the pair, and copied; so is one its user takes out of the
+// trash, where a deletion on the other side put it.)
+func (pl *planner) keptMoves(x *view, fresh [2]map[Identity][]*cand) {
+	if x.policy.Direction != Both || pl.isTrash(x) {
+		return // taken out of the trash: wanted again, new to the pair
+	}
+	for p := range 2 {
+		side := Side(p)
+		recs := x.base.Records
+		if rn := x.renamed; rn != nil && rn.revive[side] {
+			// Renamed on the other side and deleted on this one after
+			// the move: renames made the base the other side's only.
+			recs = rn.orig.Records
+		} else if x.base.A.Mailbox == "" || x.base.B.Mailbox == "" {
+			continue
+		}
+		// Deleted on the other side since, x's records on this side only
+		// may be mail new here after an earlier, failed run saw that
+		// deletion (case 19), which goes to the other side once moved;
+		// unless the other side holds it in a folder this side lacks,
+		// where its user filed it away.
+		deleted := x.listed[side.Other()] == nil
+		gone := pl.goneOrDeleted(x, side)
+		for i := range recs {
+			r := &recs[i]
+			if r.ID == "" || r.UID(side) == 0 || r.UID(side.Other()) != 0 || !gone(r) ||
+				deleted && !pl.heldAway(side.Other(), r.ID) {
+				continue
+			}
+			cs := fresh[p][r.ID]
+			for k, c := range cs {
+				if c.v != x && !knows(c.v.base, r.ID) && !pl.leaving[p][c.m] {
+					pl.keptOn[p][c.m] = true
+					pl.plan.links = append(pl.plan.links, [2]string{x.name, c.v.name})
+					fresh[p][r.ID] = append(cs[:k:k], cs[k+1:]...)
+					break
+				}
+			}
+		}
+	}
 }
 
 // heldOnBoth returns a test of whether a base record of folder pair x

@@ -126,6 +126,10 @@ type planner struct {
 	// the message, so change beats delete keeps the copy where it is
 	// rather than copying it back (detectMoves).
 	filedAwayFrom map[*Record]bool
+	// heldAway reports whether a side holds an identity in a folder the
+	// other side does not have, not paired there at the base
+	// (detectMoves).
+	heldAway func(s Side, id Identity) bool
 	// movedBoth holds the agreed flags of base records whose message
 	// left its folder on both sides, by identity (detectMoves).
 	movedBoth map[Identity]Flags
@@ -135,6 +139,10 @@ type planner struct {
 	// leaving holds the new messages a conflict's Move takes out of their
 	// folder (detectMoves); their folder does not copy them.
 	leaving [2]map[*Message]bool
+	// keptOn holds, per side, the new messages that continue a record
+	// the state has on that side only (keptMoves): moved there by that
+	// side's user, they stay on that side only, as the record did.
+	keptOn  [2]map[*Message]bool
 	trash   [2]string // mailbox of each side's trash folder, "" when none
 	trashOK [2]bool   // the trash folder exists or its creation is planned
 	// trashHas counts the identities each side's trash folder holds.
@@ -821,7 +829,7 @@ func (pl *planner) folder(v *view) {
 					base = a.mergeBase
 				}
 				pl.mergeFlags(add, sl, dir, base, pair, names)
-			} else if dir.Flows(side) && (!detached[o] || d.side[o].Mailbox != "" && !pl.knownToBase(m.ID)) && !pl.trashedOn(side, v, m) {
+			} else if dir.Flows(side) && (!detached[o] || d.side[o].Mailbox != "" && !pl.knownToBase(m.ID)) && !pl.trashedOn(side, v, m) && !pl.keptOn[side][m] {
 				// (Deleted on o, nothing new goes there, unless this
 				// plan makes the folder again on o: a change beat the
 				// delete, and the folder is on both sides again. Mail

@@ -25,6 +25,8 @@ func (p *Plan) Listed(s Side) *Listing { return p.lists[s] }
 // Footprints returns one Footprint per action of p, each sorted. It is a
 // pure function of the plan.
 //
+// A message its keeper moved out of a folder pair where the state has it
+// on one side only ties that folder pair to the destination (Plan.links).
 // Folder hierarchies tie folder pairs together: a rename takes the
 // folders under it along, and a folder made or deleted under another
 // changes how that one is seen. So a mailbox under one that the plan
@@ -138,6 +140,14 @@ func (p *Plan) Footprints() []Footprint {
 						box(Side(s), r.Mailbox)
 						box(Side(s), r.Dest)
 					}
+				}
+			}
+		}
+		for grown := true; grown; {
+			grown = false
+			for _, l := range p.links {
+				if names[l[0]] != names[l[1]] {
+					names[l[0]], names[l[1]], grown = true, true, true
 				}
 			}
 		}
