@@ -669,6 +669,7 @@ func (pl *planner) folder(v *view) {
 		a.slot = sl
 	}
 
+	wasOnBoth := heldOnBoth(v)
 	slab := make([]slot, len(recs))
 	for i, br := range recs {
 		st, msg, r := br.status, br.msg, br.rec
@@ -712,7 +713,11 @@ func (pl *planner) folder(v *view) {
 					sl.rec = Record{}
 					break
 				}
-				if revive[o] && dir.Flows(s) {
+				// A record on s only already at the base, whose message
+				// o holds in a folder s lacks, stays so: o's user filed
+				// it away before. (Other such records go: mail new on s
+				// after o deleted the folder, case 19.)
+				if revive[o] && dir.Flows(s) && (wasOnBoth(r) || !pl.heldAway(o, r.ID)) {
 					sl.base = nil
 					copyTo(o, m, sl, ReasonRevived)
 				}
