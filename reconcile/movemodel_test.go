@@ -148,17 +148,28 @@ func bugOpen(n int) bool {
 //     keeps that copy, one-sided, instead of copying it back to the
 //     mover, who held it twice; a new UIDVALIDITY on the mover's source
 //     folder does not make it lost; testdata cases 108 to 110; such moves
-//     are no longer gated) a message so filed away that a user then moves
-//     again, or whose folder is renamed (so made again on the other side),
-//     can end up twice on one side: copied into a pair's folder where that
-//     side holds its one-sided copy still, or has it in its trash; and a
-//     move into a folder that the same run makes again because a change
-//     beat its deletion is not followed there (the message stays on the
-//     mover's side only, the other copy gets the deletion policy), so when
-//     that run fails to carry the policy out and the copy left behind then
-//     changes, it is copied back. Gated: nobody moves a filed-away message
-//     again, no folder holding one is renamed, and after a run that was
-//     not clean nobody changes its flags;
+//     are no longer gated; and the other side's user may move its one-
+//     sided copy, which stays one-sided, case 116) a message so filed
+//     away that its user then moves into a folder of the pair again, or
+//     whose folder is renamed (so made again on the other side), can end
+//     up twice on the other side: copied there while that side holds its
+//     one-sided copy still, or has it in its trash (moving that copy to
+//     join it, rather than copying, would need the planner to look into
+//     folders nothing else changed in); and a move into a folder that the
+//     same run makes again because a change beat its deletion is not
+//     followed there (the message stays on the mover's side only, the
+//     other copy gets the deletion policy), so when that run fails to
+//     carry the policy out and the copy left behind then changes, it is
+//     copied back; so is, when that failure left the other side's copy
+//     in place and its user then moves it (seed 1505 of 60,000), and
+//     when that user moves it out of a folder the filer's side deleted
+//     since (seed 3479); and when that user moves it into a new folder
+//     whose creation on the filer's side then fails (the state forgets
+//     the folder's records, seed 9093). Gated: the user who filed a
+//     message away does not move it again, nor rename a folder holding
+//     it; the other side's user moves it only out of a folder of the
+//     pair, into one the state knows on both sides; and after a run that
+//     was not clean nobody moves it or changes its flags;
 //  7. (fixed in 8adb778, tested by TestRenamesFailingMidway; RENAME
 //     failures stay gated for bug 10) when the RENAME of a rename conflict fails, the state records the
 //     loser's folder under the winner's name; the next run renames the
@@ -308,12 +319,12 @@ type moveModel struct {
 	// out of since the last clean sync; without -movemodel.all, no
 	// action fails then (known bug 2).
 	movedOutDeleted bool
-	// filedAway holds the identities a user moved into a folder whose
-	// counterpart the other side's user deleted (the move is then a
-	// deletion to the pair, and the other side's copy stays one-sided or
-	// gets the deletion policy); without -movemodel.all, nobody moves
-	// them again (known bug 6).
-	filedAway map[reconcile.Identity]bool
+	// filedAway[s] holds the identities side s's user moved into a
+	// folder whose counterpart the other side's user deleted (the move is
+	// then a deletion to the pair, and the other side's copy stays
+	// one-sided or gets the deletion policy); without -movemodel.all,
+	// s's user does not move them again (known bug 6).
+	filedAway [2]map[reconcile.Identity]bool
 }
 
 func runMoveModel(t *testing.T, seed uint64, fast *fastPathCount) {
@@ -333,7 +344,6 @@ func runMoveModel(t *testing.T, seed uint64, fast *fastPathCount) {
 		resetOf:     map[*mbox]bool{},
 		movedOut:    map[*mbox]bool{},
 		movedIn:     map[*mbox]bool{},
-		filedAway:   map[reconcile.Identity]bool{},
 	}
 	for s := range 2 {
 		m.deleted[s] = map[reconcile.Identity]bool{}
@@ -342,6 +352,7 @@ func runMoveModel(t *testing.T, seed uint64, fast *fastPathCount) {
 		m.movedHome[s] = map[reconcile.Identity]bool{}
 		m.placed[s] = map[reconcile.Identity]bool{}
 		m.oneSided[s] = map[reconcile.Identity]bool{}
+		m.filedAway[s] = map[reconcile.Identity]bool{}
 		m.detached[s] = map[*mbox]mvMark{}
 		m.synced[s] = map[*mbox][]string{}
 	}
@@ -618,7 +629,7 @@ func (m *moveModel) toggleFlag(s reconcile.Side) {
 	// (beating the folder's deletion) made again, whose other copy a
 	// failed run left behind, is copied back if that copy then changes
 	// (seed 31160 of 36,000).
-	if !bugOpen(6) && !m.prevClean && m.filedAway[msg.ID] {
+	if !bugOpen(6) && !m.prevClean && (m.filedAway[reconcile.A][msg.ID] || m.filedAway[reconcile.B][msg.ID]) {
 		return
 	}
 	if msg.Flags.Has(fl) {
@@ -702,9 +713,14 @@ func (m *moveModel) move(s reconcile.Side) {
 	}
 	g := pickOne(m.rng, dests)
 	from := m.folder(s, f)
+	// Known bug 6: a filed-away message, moved again by the user who
+	// filed it away; or by the other side's user after a run that was
+	// not clean, or out of a folder the filer's side no longer has.
+	_, fromGone := m.detached[s.Other()][from]
 	var movable []int
 	for i, msg := range from.msgs {
-		if bugOpen(6) || !m.filedAway[msg.ID] {
+		filer, keeper := m.filedAway[s][msg.ID], m.filedAway[s.Other()][msg.ID]
+		if bugOpen(6) || !filer && !(keeper && (!m.prevClean || fromGone)) {
 			movable = append(movable, i)
 		}
 	}
@@ -713,10 +729,17 @@ func (m *moveModel) move(s reconcile.Side) {
 	}
 	i := pickOne(m.rng, movable)
 	msg := from.msgs[i]
+	// Known bug 6: the other side's user moving a filed-away message into
+	// a folder the state does not know on both sides yet; its creation on
+	// the filer's side may fail, and the state forget the message's record
+	// with it (seed 9093 of 60,000).
+	if !bugOpen(6) && m.filedAway[s.Other()][msg.ID] && m.counterpart(s, m.folder(s, g)) == nil {
+		return
+	}
 	from.msgs = slices.Delete(from.msgs, i, i+1)
 	u := m.acc[s].deliver(m.mailbox(s, g), msg.ID, msg.Flags)
 	if _, gone := m.detached[s.Other()][m.folder(s, g)]; gone {
-		m.filedAway[msg.ID] = true
+		m.filedAway[s][msg.ID] = true
 	}
 	m.movedOut[from], m.movedIn[m.folder(s, g)] = true, true
 	m.movedNow[s][msg.ID] = m.folder(s, g)
@@ -808,7 +831,7 @@ func (m *moveModel) deleteFolder(s reconcile.Side) {
 				// left the pair's folders on o (see filedAway).
 				if m.movedIn[pb] {
 					for _, msg := range pb.msgs {
-						m.filedAway[msg.ID] = true
+						m.filedAway[o][msg.ID] = true
 					}
 				}
 			}
@@ -937,7 +960,7 @@ func (m *moveModel) renameOK(s reconcile.Side, f string, reset bool) bool {
 	// filed away into it would come back to the other side, which may
 	// have it in its trash by then (known bug 6).
 	if !bugOpen(6) && slices.ContainsFunc(m.folderNames(s), func(n string) bool {
-		return mvUnder(n, f) && slices.ContainsFunc(m.folder(s, n).msgs, func(msg reconcile.Message) bool { return m.filedAway[msg.ID] })
+		return mvUnder(n, f) && slices.ContainsFunc(m.folder(s, n).msgs, func(msg reconcile.Message) bool { return m.filedAway[s][msg.ID] })
 	}) {
 		return false
 	}
