@@ -60,8 +60,7 @@ func (pl *planner) detectMoves(views []*view) {
 			s := o.Other()
 			for _, v := range views {
 				f := v.listed[o]
-				if f == nil || v.listed[s] != nil || v.base == nil || v.renamed != nil && v.renamed.revive[s] ||
-					pl.trash[o] != "" && f.Mailbox == pl.trash[o] {
+				if f == nil || v.endsOn(s) || pl.trash[o] != "" && f.Mailbox == pl.trash[o] {
 					continue
 				}
 				paired := map[Identity]bool{}
@@ -111,24 +110,17 @@ func (pl *planner) detectMoves(views []*view) {
 		if x.clean || x.base == nil || x.policy.Direction == None {
 			continue
 		}
+		held := heldOnBoth(x)
 		for o := range 2 {
 			side := Side(o)
 			s := side.Other()
 			// (x deleted on o after the user moved messages out of it:
 			// those are moves too, and the rest goes with the folder.)
 			// Where s renamed x and o deleted it, renames made the base
-			// s's only (the folder is made again on o): wasOn holds the
-			// UIDs on s of the records the state had on o too.
-			var wasOn map[UID]bool
-			if rn := x.renamed; rn != nil && rn.revive[o] {
-				wasOn = map[UID]bool{}
-				for _, r := range rn.orig.Records {
-					if r.UID(side) != 0 && r.UID(s) != 0 {
-						wasOn[r.UID(s)] = true
-					}
-				}
-			}
-			if x.listed[s] == nil || x.base.Side(side).Mailbox == "" && wasOn == nil || x.base.Side(s).Mailbox == "" ||
+			// s's only (the folder is made again on o): heldOnBoth
+			// finds the records the state had on o too.
+			revived := x.renamed != nil && x.renamed.revive[o]
+			if x.listed[s] == nil || x.base.Side(side).Mailbox == "" && !revived || x.base.Side(s).Mailbox == "" ||
 				!x.policy.Direction.Flows(side) {
 				continue
 			}
@@ -152,7 +144,7 @@ func (pl *planner) detectMoves(views []*view) {
 			for i := range x.base.Records {
 				r := &x.base.Records[i]
 				uo, us := r.UID(side), r.UID(s)
-				if us == 0 || uo == 0 && !wasOn[us] {
+				if !held(r) {
 					continue
 				}
 				// Gone from x on o?
@@ -173,12 +165,7 @@ func (pl *planner) detectMoves(views []*view) {
 						j = -1
 						break
 					}
-					// The destination is there on s, or new on o and made
-					// on s by this plan (its folder pair creates it), or
-					// renamed on o and deleted on s, and so made again
-					// there.
-					there := c.v.listed[s] != nil || c.v.base == nil || c.v.renamed != nil && c.v.renamed.revive[s]
-					if j < 0 && there && c.v.policy.Direction.Flows(side) && !holds(c.v.listed[s], r.ID) && !knows(c.v.base, r.ID) {
+					if j < 0 && c.v.endsOn(s) && c.v.policy.Direction.Flows(side) && !holds(c.v.listed[s], r.ID) && !knows(c.v.base, r.ID) {
 						j = k
 					}
 				}
@@ -284,6 +271,14 @@ func (pl *planner) keptMoves(x *view, fresh [2]map[Identity][]*cand) {
 	}
 }
 
+// endsOn reports whether folder pair v is on side s once the plan is
+// carried out: listed there, or new on the other side (its folder pair
+// makes it on s), or renamed on the other side and deleted on s, and so
+// made again there. A move into it can be followed on s.
+func (v *view) endsOn(s Side) bool {
+	return v.listed[s] != nil || v.base == nil || v.renamed != nil && v.renamed.revive[s]
+}
+
 // heldOnBoth returns a test of whether a base record of folder pair x
 // was on both sides. Renamed on one side and deleted on the other, x is
 // made again on the deleting side, and renames made its base the
@@ -370,12 +365,7 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 				break
 			}
 			cy, cz := cw[0], cl[0]
-			// The winner's folder is there on the loser's side, or new
-			// and made there by this plan (its folder pair creates it),
-			// or renamed on the winner's side and deleted on the
-			// loser's, and so made again there.
-			there := cy.v.listed[lose] != nil || cy.v.base == nil || cy.v.renamed != nil && cy.v.renamed.revive[lose]
-			if cy.v == cz.v || cy.v == x || cz.v == x || !there || cz.v.listed[lose] == nil ||
+			if cy.v == cz.v || cy.v == x || cz.v == x || !cy.v.endsOn(lose) || cz.v.listed[lose] == nil ||
 				!cy.v.policy.Direction.Flows(win) || holds(cy.v.listed[lose], r.ID) || knows(cy.v.base, r.ID) || knows(cz.v.base, r.ID) {
 				continue
 			}
