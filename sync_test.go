@@ -689,6 +689,57 @@ func TestSyncMovedIntoAFolderTheOtherSideDeleted(t *testing.T) {
 	}
 }
 
+// TestSyncFiledAwayMessageMovedBackJoinsItsCopy: b's user files m1 from
+// P into Old, which a's user deletes meanwhile; Old stays b's only, and
+// a's copy gets the deletion policy: kept in P (keep) or put into a's
+// trash (trash). b's user then moves m1 back into Work, a folder of the
+// pair: a's copy is moved there to join it, with UID MOVE. Before, m1
+// was copied to a's Work, and a held it twice (testdata cases 121 and
+// 122).
+func TestSyncFiledAwayMessageMovedBackJoinsItsCopy(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		deletion reconcile.Deletion
+		// held is where a's copy is once m1 is filed away.
+		held string
+	}{
+		{reconcile.Keep, "P"},
+		{reconcile.Trash, "Trash"},
+	} {
+		t.Run(tc.held, func(t *testing.T) {
+			t.Parallel()
+			imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+				f := newSyncFixture(t, start)
+				f.policy.Default.Deletion = tc.deletion
+				f.put(userA, "P", "m1")
+				f.put(userA, "Old", "m2")
+				// Under max_deletes' 50%: a's copy of m1 is deleted
+				// from the pair when b files it away.
+				f.put(userA, "INBOX", "m3")
+				f.put(userA, "INBOX", "m4")
+				f.srv.Create(t, userA, "Work")
+				f.sync()
+				f.userMove(userB, "P", "m1", "Old")
+				f.srv.Delete(t, userA, "Old")
+				f.sync()
+				f.want(userA, tc.held, "m1 -")
+				f.want(userB, "P")
+
+				f.userMove(userB, "Old", "m1", "Work")
+				rec := f.record()
+				res := f.sync()
+				if c := res.Plan.Counts[reconcile.A]; c.Copies != 0 || c.Moves != 1 {
+					t.Errorf("plan on a = %+v, want one move and no copy:\n%s", c, res.Plan)
+				}
+				f.wantMovedNotCopied(rec, 1)
+				f.wantBoth("Work", "m1 -")
+				f.want(userA, tc.held)
+				f.settled()
+			})
+		})
+	}
+}
+
 // TestSyncKeptMessageMovedStaysOnItsSide: under deletion = keep, b's
 // user deletes m1 and the run leaves a's copy, one-sided. a's user then
 // files it into Archive: it stays a's only. Before, it was new in

@@ -1,6 +1,9 @@
 package reconcile
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Moves: a message the user moved between folders on one side is moved
 // the same way on the other, with UID MOVE, never re-uploaded.
@@ -204,6 +207,162 @@ func (pl *planner) detectMoves(views []*view) {
 		pl.moveConflicts(x, fresh)
 		pl.keptMoves(x, fresh)
 	}
+	pl.rejoins(views, fresh)
+}
+
+// rejoins finds messages the state holds on one side only on each side,
+// in different folders, of which one side's user now moves its copy
+// into a folder of the pair: the other side's copy is moved there to
+// join it (UID MOVE), rather than the message being copied to a side
+// that holds it already. So it goes when a user filed a message away
+// into a folder the other side had deleted (it left the pair's folders:
+// the other side's copy was kept under deletion = keep, or after a
+// change there, or put into the trash) and later moved it back into a
+// folder both sides have: the pair holds it there once, on both sides.
+// One side's copy must have left its folder (moved, not copied, by its
+// user) and the other side's must be where the state has it; where the
+// other side holds several such copies, which one joins is not clear,
+// and none does. A move into the trash is no such return.
+//
+// Where the other side's user moved its copy too, into another folder,
+// both are copied (known bug 6 of TestModelMovesAndRenames).
+//
+// The other side's copy is often in a folder nothing else changed in
+// (view.clean): that folder is planned in full, so that the record
+// leaves it with the Move.
+func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
+	var ids [2][]Identity
+	wanted := map[Identity]bool{}
+	for s := range 2 {
+		for id, cs := range fresh[s] {
+			if len(cs) > 0 {
+				ids[s] = append(ids[s], id)
+				wanted[id] = true
+			}
+		}
+		slices.Sort(ids[s])
+	}
+	if len(wanted) == 0 {
+		return
+	}
+	// oneSided holds, per side and identity, the base records on that
+	// side only, with their folder pairs. (Most records are on both
+	// sides: one pass over them costs a fraction of a millisecond at
+	// 100,000 messages, where a map of every identity would cost
+	// megabytes.)
+	type held struct {
+		v *view
+		r *Record
+	}
+	var oneSided [2]map[Identity][]held
+	for s := range 2 {
+		oneSided[s] = map[Identity][]held{}
+	}
+	for _, v := range views {
+		if v.base == nil {
+			continue
+		}
+		for i := range v.base.Records {
+			r := &v.base.Records[i]
+			switch {
+			case r.UIDA != 0 && r.UIDB != 0 || !wanted[r.ID]:
+			case r.UIDA != 0:
+				oneSided[A][r.ID] = append(oneSided[A][r.ID], held{v, r})
+			case r.UIDB != 0:
+				oneSided[B][r.ID] = append(oneSided[B][r.ID], held{v, r})
+			}
+		}
+	}
+	// paired reports whether the base has a record of id on both sides.
+	paired := func(id Identity) bool {
+		for _, v := range views {
+			if v.base != nil && slices.ContainsFunc(v.base.Records, func(r Record) bool { return r.ID == id && r.UIDA != 0 && r.UIDB != 0 }) {
+				return true
+			}
+		}
+		return false
+	}
+	// move plans the Move of side s's copy m of identity id out of
+	// folder pair from into folder pair y, where it joins the other
+	// side's copy.
+	move := func(s Side, from *view, m *Message, y *view, id Identity) *Action {
+		dest := pl.names.mustMailbox(s, y.name)
+		if y.listed[s] != nil {
+			dest = y.listed[s].Mailbox
+		}
+		a := &Action{Op: Move, Side: s, Folder: from.name, Mailbox: from.listed[s].Mailbox, UID: m.UID,
+			Dest: dest, ID: id, Reason: ReasonRejoined}
+		a.arrival = &slot{rec: Record{ID: id, Flags: m.Flags}}
+		a.arrival.waiting[s] = true
+		pl.acts = append(pl.acts, a)
+		pl.arrivals[s][y.name] = append(pl.arrivals[s][y.name], a)
+		pl.leaving[s][m] = true
+		return a
+	}
+	// into reports whether a copy of id may join folder pair y on side
+	// s, moved there from the other side's move: y takes what comes
+	// from the other side, is on s once the plan is carried out, holds
+	// no copy there and knew none at the base.
+	into := func(y *view, s Side, id Identity) bool {
+		return !pl.isTrash(y) && y.endsOn(s) && y.policy.Direction.Flows(s.Other()) && !holds(y.listed[s], id) && !knows(y.base, id)
+	}
+	for s := range 2 {
+		side, o := Side(s), Side(s).Other()
+		for _, id := range ids[s] {
+			if len(oneSided[o][id]) == 0 {
+				continue
+			}
+			// s's copy left the folder the state has it in on s only;
+			// or the state has it nowhere on s (a run that failed to
+			// carry out such a join forgot it), and s holds this copy
+			// only.
+			cs := fresh[s][id]
+			left := len(oneSided[s][id]) == 0 && len(cs) == 1
+			for _, h := range oneSided[s][id] {
+				if h.v.listed[s] == nil || pl.goneFrom(h.v, side)(h.r) {
+					left = true
+				}
+			}
+			if !left || paired(id) {
+				continue
+			}
+			// The other side's copy, where the state has it.
+			var there held
+			var msg *Message
+			n := 0
+			for _, h := range oneSided[o][id] {
+				// (Taken out of z on o by s's user's move: z must take
+				// s's changes.)
+				z := h.v
+				if z.listed[o] == nil || !z.policy.Direction.Flows(side) {
+					continue
+				}
+				var m *Message
+				if pl.resetOn(z, o) {
+					// A new UIDVALIDITY: found by identity.
+					m = onlyCopy(z.listed[o], id)
+				} else {
+					m = z.byUID(o).get(h.r.UID(o))
+				}
+				if m != nil && m.ID == id && !pl.leaving[o][m] {
+					there, msg = h, m
+					n++
+				}
+			}
+			if n != 1 {
+				continue
+			}
+			for k, c := range cs {
+				if y := c.v; y != there.v && into(y, o, id) && !pl.leaving[s][c.m] {
+					pl.moveOf[there.r] = move(o, there.v, msg, y, id)
+					// Planned in full, so that the record leaves it.
+					there.v.clean = false
+					fresh[s][id] = append(cs[:k:k], cs[k+1:]...)
+					break
+				}
+			}
+		}
+	}
 }
 
 // goneFrom returns a test of whether a base record's message is no longer
@@ -395,6 +554,21 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 		pl.plan.Conflicts = append(pl.plan.Conflicts, fmt.Sprintf("%s moved from %q to %q on %s and to %q on %s: %s, moved to %q on %s too",
 			shortID(r.ID), x.name, y.v.name, w, z.v.name, l, winner, y.v.name, l))
 	}
+}
+
+// onlyCopy returns the message with identity id in folder f, nil when
+// there is none or more than one.
+func onlyCopy(f *Folder, id Identity) *Message {
+	var found *Message
+	for i := range f.Messages {
+		if f.Messages[i].ID == id {
+			if found != nil {
+				return nil
+			}
+			found = &f.Messages[i]
+		}
+	}
+	return found
 }
 
 // holds reports whether folder f lists a message with identity id:

@@ -706,9 +706,11 @@ func (pl *planner) folder(v *view) {
 				// messages go to o again, under the new name. A failed
 				// copy is dropped from the state, so the next run pairs
 				// or copies the message afresh.
-				if a := pl.moveOf[r]; a != nil && revive[o] {
-					// Moved out on o before o deleted the folder:
-					// move s's copy the same way.
+				if a := pl.moveOf[r]; a != nil {
+					// Moved out on o before o deleted the folder
+					// (revive[o]): move s's copy the same way. Or o's
+					// user moved its own one-sided copy back into
+					// the pair, and s's joins it (rejoins).
 					a.slot, a.folder = sl, d
 					sl.rec = Record{}
 					break
@@ -764,6 +766,13 @@ func (pl *planner) folder(v *view) {
 			}
 		default:
 			a := pl.conflictOf[r]
+			if m := pl.moveOf[r]; a == nil && m != nil && m.Reason == ReasonRejoined {
+				// A copy on one side only, in a folder whose UIDVALIDITY
+				// changed there, joins its other side's copy (rejoins):
+				// the Move takes it by the UID it has now.
+				a = m
+				sl.now[a.Side] = a.UID
+			}
 			if a == nil {
 				continue // gone from both sides: forget it
 			}
