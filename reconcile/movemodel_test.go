@@ -149,13 +149,18 @@ func bugOpen(n int) bool {
 //     mover, who held it twice; a new UIDVALIDITY on the mover's source
 //     folder does not make it lost; testdata cases 108 to 110; such moves
 //     are no longer gated; and the other side's user may move its one-
-//     sided copy, which stays one-sided, case 116) a message so filed
-//     away that its user then moves into a folder of the pair again, or
-//     whose folder is renamed (so made again on the other side), can end
-//     up twice on the other side: copied there while that side holds its
-//     one-sided copy still, or has it in its trash (moving that copy to
-//     join it, rather than copying, would need the planner to look into
-//     folders nothing else changed in); and a move into a folder that the
+//     sided copy, which stays one-sided, case 116; and a message so
+//     filed away that its user then moves into a folder of the pair
+//     again is joined there by the other side's one-sided copy, moved
+//     out of the folder or the trash that holds it, cases 121 to 124) a
+//     filed-away message whose folder is renamed (so made again on the
+//     other side) can end up twice on the other side: copied there while
+//     that side has it in its trash or holds its one-sided copy still; so
+//     can one whose user moves it back into the pair while the other
+//     side's user moves that side's copy too, or out of its folder once
+//     a change that beat the folder's deletion made it again on the
+//     other side (its record is then one-sided in a folder of the pair,
+//     as a kept copy's is, and is kept so); and a move into a folder that the
 //     same run makes again because a change beat its deletion is not
 //     followed there (the message stays on the mover's side only, the
 //     other copy gets the deletion policy), so when that run fails to
@@ -166,10 +171,12 @@ func bugOpen(n int) bool {
 //     since (seed 3479); and when that user moves it into a new folder
 //     whose creation on the filer's side then fails (the state forgets
 //     the folder's records, seed 9093). Gated: the user who filed a
-//     message away does not move it again, nor rename a folder holding
-//     it; the other side's user moves it only out of a folder of the
-//     pair, into one the state knows on both sides; and after a run that
-//     was not clean nobody moves it or changes its flags;
+//     message away moves it again only out of the folder the other side
+//     lacks, and does not rename a folder holding it; the other side's
+//     user moves it only out of a folder of the pair, into one the state
+//     knows on both sides; neither moves it once the other did since the
+//     last sync; and after a run that was not clean nobody moves it or
+//     changes its flags;
 //  7. (fixed in 8adb778, tested by TestRenamesFailingMidway; RENAME
 //     failures stay gated for bug 10) when the RENAME of a rename conflict fails, the state records the
 //     loser's folder under the winner's name; the next run renames the
@@ -713,14 +720,24 @@ func (m *moveModel) move(s reconcile.Side) {
 	}
 	g := pickOne(m.rng, dests)
 	from := m.folder(s, f)
-	// Known bug 6: a filed-away message, moved again by the user who
-	// filed it away; or by the other side's user after a run that was
-	// not clean, or out of a folder the filer's side no longer has.
+	// Known bug 6: a filed-away message, moved by the other side's user
+	// after a run that was not clean, or out of a folder the filer's side
+	// no longer has; or moved by the user who filed it away out of its
+	// folder once that folder is on both sides again (made again by a
+	// change that beat its deletion: its record is on the filer's side
+	// only, as a kept copy's is, and the planner keeps it so); or moved
+	// by either user while the other side's user has moved it since the
+	// last sync (both copies come back, each to its own folder, and are
+	// copied both ways). Moved by the user who filed it away out of the
+	// folder the other side lacks, it is fixed: it returns to the pair,
+	// and a copy the other side holds still joins it (testdata cases
+	// 121 to 124).
 	_, fromGone := m.detached[s.Other()][from]
 	var movable []int
 	for i, msg := range from.msgs {
 		filer, keeper := m.filedAway[s][msg.ID], m.filedAway[s.Other()][msg.ID]
-		if bugOpen(6) || !filer && !(keeper && (!m.prevClean || fromGone)) {
+		_, movedThere := m.movedNow[s.Other()][msg.ID]
+		if bugOpen(6) || !(filer && (!fromGone || movedThere)) && !(keeper && (!m.prevClean || fromGone || movedThere)) {
 			movable = append(movable, i)
 		}
 	}
