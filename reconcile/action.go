@@ -84,7 +84,7 @@ const (
 	ReasonMoved          = "moved on other side"
 	ReasonMoveConflict   = "moved elsewhere on both sides: prefer side wins"
 	ReasonMoveFinished   = "moved on other side, already in its folder"
-	ReasonRejoined       = "moved back into the pair on other side: this copy joins it"
+	ReasonRejoined       = "back in the pair on other side: this copy joins it"
 	ReasonInTrash        = "deleted on other side, already in trash"
 	ReasonChangeBeats    = "changed here, deleted there: kept"
 	ReasonRestore        = "restored after UIDVALIDITY change"

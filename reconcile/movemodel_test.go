@@ -151,16 +151,15 @@ func bugOpen(n int) bool {
 //     are no longer gated; and the other side's user may move its one-
 //     sided copy, which stays one-sided, case 116; and a message so
 //     filed away that its user then moves into a folder of the pair
-//     again is joined there by the other side's one-sided copy, moved
-//     out of the folder or the trash that holds it, cases 121 to 124) a
-//     filed-away message whose folder is renamed (so made again on the
-//     other side) can end up twice on the other side: copied there while
-//     that side has it in its trash or holds its one-sided copy still; so
-//     can one whose user moves it back into the pair while the other
-//     side's user moves that side's copy too, or out of its folder once
-//     a change that beat the folder's deletion made it again on the
-//     other side (its record is then one-sided in a folder of the pair,
-//     as a kept copy's is, and is kept so); and a move into a folder that the
+//     again, or whose folder is renamed (so made again on the other
+//     side), is joined there by the other side's copy, moved out of the
+//     folder or the trash that holds it, cases 121 to 127) a filed-away
+//     message can end up twice on the other side when its user moves it
+//     back into the pair while the other side's user moves that side's
+//     copy too, or out of its folder once a change that beat the
+//     folder's deletion made it again on the other side (its record is
+//     then one-sided in a folder of the pair, as a kept copy's is, and
+//     is kept so); and a move into a folder that the
 //     same run makes again because a change beat its deletion is not
 //     followed there (the message stays on the mover's side only, the
 //     other copy gets the deletion policy), so when that run fails to
@@ -172,7 +171,7 @@ func bugOpen(n int) bool {
 //     whose creation on the filer's side then fails (the state forgets
 //     the folder's records, seed 9093). Gated: the user who filed a
 //     message away moves it again only out of the folder the other side
-//     lacks, and does not rename a folder holding it; the other side's
+//     lacks; the other side's
 //     user moves it only out of a folder of the pair, into one the state
 //     knows on both sides; neither moves it once the other did since the
 //     last sync; and after a run that was not clean nobody moves it or
@@ -731,7 +730,7 @@ func (m *moveModel) move(s reconcile.Side) {
 	// copied both ways). Moved by the user who filed it away out of the
 	// folder the other side lacks, it is fixed: it returns to the pair,
 	// and a copy the other side holds still joins it (testdata cases
-	// 121 to 124).
+	// 121 to 124; renamed, its folder brings it back: 125 to 127).
 	_, fromGone := m.detached[s.Other()][from]
 	var movable []int
 	for i, msg := range from.msgs {
@@ -971,14 +970,6 @@ func mvParent(n string) string {
 func (m *moveModel) renameOK(s reconcile.Side, f string, reset bool) bool {
 	mb := m.folder(s, f)
 	if f == "INBOX" || !m.renameEvidence(s, mb, !reset) {
-		return false
-	}
-	// Renamed, a folder the other side deleted is made again there: mail
-	// filed away into it would come back to the other side, which may
-	// have it in its trash by then (known bug 6).
-	if !bugOpen(6) && slices.ContainsFunc(m.folderNames(s), func(n string) bool {
-		return mvUnder(n, f) && slices.ContainsFunc(m.folder(s, n).msgs, func(msg reconcile.Message) bool { return m.filedAway[s][msg.ID] })
-	}) {
 		return false
 	}
 	// Made anew, a folder under f that does not just follow its parent of

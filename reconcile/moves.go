@@ -32,6 +32,7 @@ func (pl *planner) detectMoves(views []*view) {
 	pl.moveOf = map[*Record]*Action{}
 	pl.finished = map[*Record]bool{}
 	pl.filedAwayFrom = map[*Record]bool{}
+	pl.rejoinAt = map[*Record]*Action{}
 	pl.conflictOf = map[*Record]*Action{}
 	pl.movedBoth = map[Identity]Flags{}
 	// A folder pair nothing changed in (view.clean) has no message gone
@@ -242,6 +243,48 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 		}
 		slices.Sort(ids[s])
 	}
+	// revived holds the records the folder pass would copy to side o
+	// with their folder, renamed on the other side and deleted on o, so
+	// made again there (see folder): one-sided, never on both sides, and
+	// not held by o in a folder the other side lacks. They were filed
+	// away into that folder while o had deleted it.
+	type revival struct {
+		y *view
+		r *Record
+		o Side
+	}
+	var revived []revival
+	revivedIDs := map[Identity]bool{}
+	for _, y := range views {
+		rn := y.renamed
+		if rn == nil || rn.revive[A] == rn.revive[B] || y.base == nil {
+			continue
+		}
+		o := A
+		if rn.revive[B] {
+			o = B
+		}
+		s := o.Other()
+		if y.listed[s] == nil || !y.policy.Direction.Flows(s) {
+			continue
+		}
+		wasOnBoth := heldOnBoth(y)
+		// s holds it there: at its UID, or after a UIDVALIDITY change by
+		// identity, as the folder pass finds it.
+		there := func(r *Record) bool { return y.byUID(s).get(r.UID(s)) != nil }
+		if pl.resetOn(y, s) {
+			there = func(r *Record) bool { return onlyCopy(y.listed[s], r.ID) != nil }
+		}
+		for i := range y.base.Records {
+			r := &y.base.Records[i]
+			if r.ID == "" || r.UID(o) != 0 || r.UID(s) == 0 || !there(r) || wasOnBoth(r) || pl.filedAwayFrom[r] || pl.heldAway(o, r.ID) {
+				continue
+			}
+			revived = append(revived, revival{y, r, o})
+			wanted[r.ID] = true
+			revivedIDs[r.ID] = true
+		}
+	}
 	if len(wanted) == 0 {
 		return
 	}
@@ -255,8 +298,16 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 		r *Record
 	}
 	var oneSided [2]map[Identity][]held
+	// filedOn holds, per side, the records on both sides of a revived
+	// record's identity that are gone from the other side only: the
+	// other side's user moved the message out, into the folder that
+	// filed it away (a run that failed kept this record too), and this
+	// side's copy, still where the state has it, would get the deletion
+	// policy.
+	var filedOn [2]map[Identity][]held
 	for s := range 2 {
 		oneSided[s] = map[Identity][]held{}
+		filedOn[s] = map[Identity][]held{}
 	}
 	for _, v := range views {
 		if v.base == nil {
@@ -265,7 +316,17 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 		for i := range v.base.Records {
 			r := &v.base.Records[i]
 			switch {
-			case r.UIDA != 0 && r.UIDB != 0 || !wanted[r.ID]:
+			case r.UIDA != 0 && r.UIDB != 0:
+				if len(revivedIDs) > 0 && revivedIDs[r.ID] {
+					goneA, goneB := pl.goneOrDeleted(v, A)(r), pl.goneOrDeleted(v, B)(r)
+					switch {
+					case goneA && !goneB:
+						filedOn[B][r.ID] = append(filedOn[B][r.ID], held{v, r})
+					case goneB && !goneA:
+						filedOn[A][r.ID] = append(filedOn[A][r.ID], held{v, r})
+					}
+				}
+			case !wanted[r.ID]:
 			case r.UIDA != 0:
 				oneSided[A][r.ID] = append(oneSided[A][r.ID], held{v, r})
 			case r.UIDB != 0:
@@ -281,6 +342,43 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 			}
 		}
 		return false
+	}
+	// otherCopy returns side o's one-sided copy of id, where the state
+	// has it, with its record; with filed, also a copy of o the state
+	// has on both sides that the other side's user filed away (filedOn).
+	// Nil when o holds none there, or several (which one would join is
+	// not clear).
+	otherCopy := func(o Side, id Identity, filed bool) (held, *Message) {
+		var there held
+		var msg *Message
+		n := 0
+		cands := oneSided[o][id]
+		if filed {
+			cands = append(slices.Clip(cands), filedOn[o][id]...)
+		}
+		for _, h := range cands {
+			// (Taken out of z on o for the other side's change: z must
+			// take that side's changes.)
+			z := h.v
+			if z.listed[o] == nil || !z.policy.Direction.Flows(o.Other()) {
+				continue
+			}
+			var m *Message
+			if pl.resetOn(z, o) {
+				// A new UIDVALIDITY: found by identity.
+				m = onlyCopy(z.listed[o], id)
+			} else {
+				m = z.byUID(o).get(h.r.UID(o))
+			}
+			if m != nil && m.ID == id && !pl.leaving[o][m] {
+				there, msg = h, m
+				n++
+			}
+		}
+		if n != 1 {
+			return held{}, nil
+		}
+		return there, msg
 	}
 	// move plans the Move of side s's copy m of identity id out of
 	// folder pair from into folder pair y, where it joins the other
@@ -326,30 +424,8 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 			if !left || paired(id) {
 				continue
 			}
-			// The other side's copy, where the state has it.
-			var there held
-			var msg *Message
-			n := 0
-			for _, h := range oneSided[o][id] {
-				// (Taken out of z on o by s's user's move: z must take
-				// s's changes.)
-				z := h.v
-				if z.listed[o] == nil || !z.policy.Direction.Flows(side) {
-					continue
-				}
-				var m *Message
-				if pl.resetOn(z, o) {
-					// A new UIDVALIDITY: found by identity.
-					m = onlyCopy(z.listed[o], id)
-				} else {
-					m = z.byUID(o).get(h.r.UID(o))
-				}
-				if m != nil && m.ID == id && !pl.leaving[o][m] {
-					there, msg = h, m
-					n++
-				}
-			}
-			if n != 1 {
+			there, msg := otherCopy(o, id, false)
+			if msg == nil {
 				continue
 			}
 			for k, c := range cs {
@@ -362,6 +438,24 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 				}
 			}
 		}
+	}
+	// A filed-away message's folder, made again on o: o's copy joins it
+	// there (the folder pass pairs them, see rejoinAt).
+	for _, rv := range revived {
+		there, msg := otherCopy(rv.o, rv.r.ID, true)
+		if msg == nil || there.v == rv.y || holds(rv.y.listed[rv.o], rv.r.ID) {
+			continue
+		}
+		a := &Action{Op: Move, Side: rv.o, Folder: there.v.name, Mailbox: there.v.listed[rv.o].Mailbox, UID: msg.UID,
+			Dest: pl.names.mustMailbox(rv.o, rv.y.name), ID: rv.r.ID, Reason: ReasonRejoined}
+		// The arrival carries o's flags to the folder pass, which
+		// pairs it with the record there.
+		a.arrival = &slot{rec: Record{ID: rv.r.ID, Flags: msg.Flags}}
+		pl.acts = append(pl.acts, a)
+		pl.leaving[rv.o][msg] = true
+		pl.moveOf[there.r] = a
+		pl.rejoinAt[rv.r] = a
+		there.v.clean = false
 	}
 }
 

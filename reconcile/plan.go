@@ -126,6 +126,10 @@ type planner struct {
 	// the message, so change beats delete keeps the copy where it is
 	// rather than copying it back (detectMoves).
 	filedAwayFrom map[*Record]bool
+	// rejoinAt holds the Move that brings the other side's one-sided
+	// copy of a base record's message into the record's folder, made
+	// again on that side (rejoins): in place of a copy.
+	rejoinAt map[*Record]*Action
 	// heldAway reports whether a side holds an identity in a folder the
 	// other side does not have, not paired there at the base
 	// (detectMoves).
@@ -669,6 +673,21 @@ func (pl *planner) folder(v *view) {
 		a.slot = sl
 	}
 
+	// arrived notes a message a Move of this plan brings into this folder
+	// on side s. When the plan creates that side's folder (its trash; the
+	// state knew the folder on the other side only), the folder pair
+	// records its mailbox, or the state would hold UIDs on a side it
+	// says the folder is not on; its creation failing undoes that, as
+	// for any folder this plan creates.
+	arrived := func(s Side, a *Action) {
+		if v.listed[s] == nil {
+			d.side[s].Mailbox = a.Dest
+			if c := pl.created[s][a.Dest]; c != nil && c.folder == nil {
+				c.folder = d
+			}
+		}
+	}
+
 	wasOnBoth := heldOnBoth(v)
 	slab := make([]slot, len(recs))
 	for i, br := range recs {
@@ -721,6 +740,23 @@ func (pl *planner) folder(v *view) {
 				// after o deleted the folder, case 19.)
 				if revive[o] && dir.Flows(s) && (wasOnBoth(r) || !pl.heldAway(o, r.ID)) {
 					sl.base = nil
+					if a := pl.rejoinAt[r]; a != nil {
+						// o holds a copy of its own, one-sided, in
+						// another folder or its trash (s's user filed
+						// this one away into the folder o deleted):
+						// moved here to join it, not copied again.
+						ensureFolder(o)
+						a.Dest = mailboxOn(o)
+						moved := &Message{UID: a.UID, Flags: a.arrival.rec.Flags, ID: r.ID}
+						pair, names := [2]*Message{}, [2]string{}
+						pair[s], pair[o] = m, moved
+						names[s], names[o] = v.listed[s].Mailbox, a.Mailbox
+						a.arrival = sl
+						sl.waiting[o] = true
+						arrived(o, a)
+						pl.mergeFlags(add, sl, dir, intersect(m.Flags, moved.Flags), pair, names)
+						break
+					}
 					copyTo(o, m, sl, ReasonRevived)
 				}
 			case lost:
@@ -783,21 +819,6 @@ func (pl *planner) folder(v *view) {
 			sl.rec = Record{}
 		}
 		d.slots = append(d.slots, sl)
-	}
-
-	// arrived notes a message a Move of this plan brings into this folder
-	// on side s. When the plan creates that side's folder (its trash; the
-	// state knew the folder on the other side only), the folder pair
-	// records its mailbox, or the state would hold UIDs on a side it
-	// says the folder is not on; its creation failing undoes that, as
-	// for any folder this plan creates.
-	arrived := func(s Side, a *Action) {
-		if v.listed[s] == nil {
-			d.side[s].Mailbox = a.Dest
-			if c := pl.created[s][a.Dest]; c != nil && c.folder == nil {
-				c.folder = d
-			}
-		}
 	}
 
 	// New on both sides with one identity: the same message, paired.
