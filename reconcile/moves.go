@@ -359,8 +359,10 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 		for _, h := range cands {
 			// (Taken out of z on o for the other side's change: z must
 			// take that side's changes.)
+			// Nor a copy this plan moves already.
 			z := h.v
-			if z.listed[o] == nil || !z.policy.Direction.Flows(o.Other()) {
+			if z.listed[o] == nil || !z.policy.Direction.Flows(o.Other()) ||
+				pl.moveOf[h.r] != nil || pl.conflictOf[h.r] != nil || pl.finished[h.r] {
 				continue
 			}
 			var m *Message
