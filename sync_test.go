@@ -740,6 +740,43 @@ func TestSyncFiledAwayMessageMovedBackJoinsItsCopy(t *testing.T) {
 	}
 }
 
+// TestSyncFiledAwayMessageMovedBackOnBothSides: as
+// TestSyncFiledAwayMessageMovedBackJoinsItsCopy under keep, but a's user
+// moves a's kept copy of m1 to Lists while b's user moves the filed-away
+// one back to Work: the two join in the prefer side's folder (a's,
+// Lists), with one UID MOVE on b, reported as a conflict. Before, each
+// was copied to the other side, and each side held m1 twice (testdata
+// case 128).
+func TestSyncFiledAwayMessageMovedBackOnBothSides(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Keep
+		f.policy.Prefer = reconcile.A
+		f.put(userA, "P", "m1")
+		f.put(userA, "Old", "m2")
+		f.srv.Create(t, userA, "Work")
+		f.srv.Create(t, userA, "Lists")
+		f.sync()
+		f.userMove(userB, "P", "m1", "Old")
+		f.srv.Delete(t, userA, "Old")
+		f.sync()
+		f.want(userA, "P", "m1 -")
+
+		f.userMove(userA, "P", "m1", "Lists")
+		f.userMove(userB, "Old", "m1", "Work")
+		rec := f.record()
+		res := f.sync()
+		if len(res.Plan.Conflicts) != 1 {
+			t.Errorf("plan conflicts = %q, want one", res.Plan.Conflicts)
+		}
+		f.wantMovedNotCopied(rec, 1)
+		f.wantBoth("Lists", "m1 -")
+		f.wantBoth("Work")
+		f.settled()
+	})
+}
+
 // TestSyncKeptMessageMovedStaysOnItsSide: under deletion = keep, b's
 // user deletes m1 and the run leaves a's copy, one-sided. a's user then
 // files it into Archive: it stays a's only. Before, it was new in

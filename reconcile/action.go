@@ -127,6 +127,12 @@ type Action struct {
 	// other side, is the flags the state agreed on before it.
 	mergeBase Flags
 	hasBase   bool
+	// keepTarget, for a Move that joins two copies of a message that
+	// both users moved back into the pair (rejoins), keeps the record of
+	// the copy it joins, on that copy's side only, if it fails: the
+	// next run joins them again, rather than copying each to the other
+	// side.
+	keepTarget bool
 	// folder is the folder pair of the next state the action belongs to.
 	folder *draftFolder
 	// renFrom and renTo are the logical names a RenameFolder takes its

@@ -1137,6 +1137,47 @@ func TestNextCreatedEmptyFolderKnowsUIDValidity(t *testing.T) {
 	}
 }
 
+// TestNextFailedCrossedJoinKeepsWinner: both users moved their copy of
+// a filed-away message back into the pair, to different folders
+// (testdata case 128), and the Move that joins them fails. The winner's
+// copy stays recorded, on its side only: the next run joins the two
+// again, rather than taking both for new mail and copying each to the
+// other side, which held it twice then.
+func TestNextFailedCrossedJoinKeepsWinner(t *testing.T) {
+	pol := parsePolicy(t, "direction both\ndeletion keep\nprefer a")
+	base := parseState(t, "folder Archive b=-\n1 - - x:1\nfolder INBOX\n- 5 \\Seen x:1\nfolder Lists\nfolder Work")
+	accA := accountFromListing(parseListing(t, "folder Archive\nfolder INBOX\nfolder Lists\nfolder Work\n7 - x:1"))
+	accB := accountFromListing(parseListing(t, "folder INBOX\nfolder Lists\n9 \\Seen x:1\nfolder Work"))
+	_, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+		return a.Op == reconcile.Move
+	})
+	var kept []string
+	for _, f := range next.Folders {
+		for _, r := range f.Records {
+			if r.ID == "x:1" {
+				kept = append(kept, fmt.Sprintf("%s %d %d", f.Name, r.UIDA, r.UIDB))
+			}
+		}
+	}
+	if want := []string{"Work 7 0"}; !slices.Equal(kept, want) {
+		t.Fatalf("records of x:1 after the failed join: %q, want %q", kept, want)
+	}
+	plan, next := runPlan(t, next, accA, accB, pol, nil)
+	for _, a := range plan.Actions {
+		if a.Op == reconcile.Copy {
+			t.Fatalf("the run after the failed join copies x:1:\n%s", plan)
+		}
+	}
+	if plan, _ := runPlan(t, next, accA, accB, pol, nil); !plan.Empty() {
+		t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
+	}
+	for _, acc := range []*account{accA, accB} {
+		if got := strings.Count(formatModelAccount(acc), "x:1"); got != 1 {
+			t.Errorf("an account holds x:1 %d times:\n%s", got, formatModelAccount(acc))
+		}
+	}
+}
+
 // TestNextFailedStoreKeepsPairing is TestModelMovesAndRenames's known bug
 // 4 (seeds 60, 89 and 162 of -movemodel.all at 1be37a0), reduced: x:1 is
 // new on both sides with other flags, so the plan pairs the two copies

@@ -153,13 +153,13 @@ func bugOpen(n int) bool {
 //     filed away that its user then moves into a folder of the pair
 //     again, or whose folder is renamed (so made again on the other
 //     side), is joined there by the other side's copy, moved out of the
-//     folder or the trash that holds it, cases 121 to 127) a filed-away
-//     message can end up twice on the other side when its user moves it
-//     back into the pair while the other side's user moves that side's
-//     copy too, or out of its folder once a change that beat the
-//     folder's deletion made it again on the other side (its record is
-//     then one-sided in a folder of the pair, as a kept copy's is, and
-//     is kept so); and a move into a folder that the
+//     folder or the trash that holds it, cases 121 to 127; when
+//     both users move their copies back, to different folders, the two
+//     join in the prefer side's, case 128) a filed-away message is never
+//     copied to the other side when its user moves it out of its folder
+//     once a change that beat the folder's deletion made it again on the
+//     other side (its record is then one-sided in a folder of the pair,
+//     as a kept copy's is, and is kept so); and a move into a folder that the
 //     same run makes again because a change beat its deletion is not
 //     followed there (the message stays on the mover's side only, the
 //     other copy gets the deletion policy), so when that run fails to
@@ -173,9 +173,8 @@ func bugOpen(n int) bool {
 //     message away moves it again only out of the folder the other side
 //     lacks; the other side's
 //     user moves it only out of a folder of the pair, into one the state
-//     knows on both sides; neither moves it once the other did since the
-//     last sync; and after a run that was not clean nobody moves it or
-//     changes its flags;
+//     knows on both sides; and after a run that was not clean nobody
+//     moves it or changes its flags;
 //  7. (fixed in 8adb778, tested by TestRenamesFailingMidway; RENAME
 //     failures stay gated for bug 10) when the RENAME of a rename conflict fails, the state records the
 //     loser's folder under the winner's name; the next run renames the
@@ -724,19 +723,17 @@ func (m *moveModel) move(s reconcile.Side) {
 	// no longer has; or moved by the user who filed it away out of its
 	// folder once that folder is on both sides again (made again by a
 	// change that beat its deletion: its record is on the filer's side
-	// only, as a kept copy's is, and the planner keeps it so); or moved
-	// by either user while the other side's user has moved it since the
-	// last sync (both copies come back, each to its own folder, and are
-	// copied both ways). Moved by the user who filed it away out of the
-	// folder the other side lacks, it is fixed: it returns to the pair,
-	// and a copy the other side holds still joins it (testdata cases
-	// 121 to 124; renamed, its folder brings it back: 125 to 127).
+	// only, as a kept copy's is, and the planner keeps it so). Moved by
+	// the user who filed it away out of the folder the other side lacks,
+	// it is fixed: it returns to the pair, and a copy the other side
+	// holds still joins it (testdata cases 121 to 124; renamed, its
+	// folder brings it back: 125 to 127; moved back on both
+	// sides, the copies join in one folder: 128).
 	_, fromGone := m.detached[s.Other()][from]
 	var movable []int
 	for i, msg := range from.msgs {
 		filer, keeper := m.filedAway[s][msg.ID], m.filedAway[s.Other()][msg.ID]
-		_, movedThere := m.movedNow[s.Other()][msg.ID]
-		if bugOpen(6) || !(filer && (!fromGone || movedThere)) && !(keeper && (!m.prevClean || fromGone || movedThere)) {
+		if bugOpen(6) || !(filer && !fromGone) && !(keeper && (!m.prevClean || fromGone)) {
 			movable = append(movable, i)
 		}
 	}

@@ -51,6 +51,7 @@ func (pl *planner) detectMoves(views []*view) {
 	}
 	pl.leaving = [2]map[*Message]bool{{}, {}}
 	pl.keptOn = [2]map[*Message]bool{{}, {}}
+	pl.keptAt = [2]map[Identity][]*cand{{}, {}}
 	// pl.heldAway reports whether side o holds a message with identity id in
 	// a folder the other side does not have (deleted there, now or
 	// before, and not made again by this plan), and did not hold it there
@@ -226,7 +227,7 @@ func (pl *planner) detectMoves(views []*view) {
 // and none does. A move into the trash is no such return.
 //
 // Where the other side's user moved its copy too, into another folder,
-// both are copied (known bug 6 of TestModelMovesAndRenames).
+// the two join in one, the prefer side's (crossedJoin).
 //
 // The other side's copy is often in a folder nothing else changed in
 // (view.clean): that folder is planned in full, so that the record
@@ -293,10 +294,6 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 	// sides: one pass over them costs a fraction of a millisecond at
 	// 100,000 messages, where a map of every identity would cost
 	// megabytes.)
-	type held struct {
-		v *view
-		r *Record
-	}
 	var oneSided [2]map[Identity][]held
 	// filedOn holds, per side, the records on both sides of a revived
 	// record's identity that are gone from the other side only: the
@@ -428,6 +425,7 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 			}
 			there, msg := otherCopy(o, id, false)
 			if msg == nil {
+				pl.crossedJoin(side, id, cs, fresh, oneSided[o][id], into)
 				continue
 			}
 			for k, c := range cs {
@@ -458,6 +456,67 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 		pl.moveOf[there.r] = a
 		pl.rejoinAt[rv.r] = a
 		there.v.clean = false
+	}
+}
+
+// held is a base record with its folder pair.
+type held struct {
+	v *view
+	r *Record
+}
+
+// crossedJoin settles a message that both users moved back into the
+// pair, to different folders: side s's copy, cs, new in one folder, and
+// the other side's, whose one-sided record (recs, the only one) its
+// user moved out of its folder, new or kept (keptMoves) in another. The
+// prefer side's folder wins, unless it cannot take the other copy (see
+// rejoins' into): the other copy is moved there, and the conflict is
+// reported. Should that move fail, the winner's copy stays recorded on
+// its side only (Action.keepTarget), and the next run joins the two
+// again (the other one new to it, in the loser's folder).
+func (pl *planner) crossedJoin(s Side, id Identity, cs []*cand, fresh [2]map[Identity][]*cand, recs []held, into func(y *view, s Side, id Identity) bool) {
+	o := s.Other()
+	if len(cs) != 1 || len(recs) != 1 {
+		return
+	}
+	if h := recs[0]; h.v.listed[o] != nil && !pl.goneFrom(h.v, o)(h.r) {
+		return // not moved by o's user
+	}
+	moved := append(slices.Clone(fresh[o][id]), pl.keptAt[o][id]...)
+	if len(moved) != 1 || pl.leaving[o][moved[0].m] || pl.leaving[s][cs[0].m] {
+		return
+	}
+	var by [2]*cand
+	by[s], by[o] = cs[0], moved[0]
+	if by[s].v == by[o].v {
+		return // moved into one folder: they pair there
+	}
+	for _, w := range []Side{pl.policy.Prefer, pl.policy.Prefer.Other()} {
+		l := w.Other()
+		y, z := by[w], by[l]
+		if !into(y.v, l, id) || z.v.listed[l] == nil || !z.v.policy.Direction.Flows(w) {
+			continue
+		}
+		dest := pl.names.mustMailbox(l, y.v.name)
+		if y.v.listed[l] != nil {
+			dest = y.v.listed[l].Mailbox
+		}
+		a := &Action{Op: Move, Side: l, Folder: z.v.name, Mailbox: z.v.listed[l].Mailbox, UID: z.m.UID,
+			Dest: dest, ID: id, Reason: ReasonMoveConflict, keepTarget: true}
+		a.arrival = &slot{rec: Record{ID: id, Flags: z.m.Flags}}
+		a.arrival.waiting[l] = true
+		pl.acts = append(pl.acts, a)
+		pl.arrivals[l][y.v.name] = append(pl.arrivals[l][y.v.name], a)
+		pl.leaving[l][z.m] = true
+		fresh[s][id] = slices.DeleteFunc(fresh[s][id], func(c *cand) bool { return c == by[s] })
+		fresh[o][id] = slices.DeleteFunc(fresh[o][id], func(c *cand) bool { return c == by[o] })
+		winner := fmt.Sprintf("%s wins (prefer)", w)
+		if w != pl.policy.Prefer {
+			winner = fmt.Sprintf("%s wins (%q cannot take it on %s)", w, by[pl.policy.Prefer].v.name, pl.policy.Prefer.Other())
+		}
+		pl.plan.Conflicts = append(pl.plan.Conflicts, fmt.Sprintf("%s moved back into the pair to %q on %s and to %q on %s: %s, moved to %q on %s too",
+			shortID(id), y.v.name, w, z.v.name, l, winner, y.v.name, l))
+		return
 	}
 }
 
@@ -517,6 +576,7 @@ func (pl *planner) keptMoves(x *view, fresh [2]map[Identity][]*cand) {
 			for k, c := range cs {
 				if c.v != x && !knows(c.v.base, r.ID) && !pl.leaving[p][c.m] {
 					pl.keptOn[p][c.m] = true
+					pl.keptAt[p][r.ID] = append(pl.keptAt[p][r.ID], c)
 					pl.plan.links = append(pl.plan.links, [2]string{x.name, c.v.name})
 					fresh[p][r.ID] = append(cs[:k:k], cs[k+1:]...)
 					break

@@ -203,6 +203,24 @@ func Next(p *Plan, outcomes []Outcome) State {
 		for _, sl := range d.slots {
 			r := sl.rec
 			storeFailed := sl.storeFailed[A] || sl.storeFailed[B]
+			if sl.failed && (sl.failKeeps[A] || sl.failKeeps[B]) {
+				// A join of two copies both users moved (see
+				// Action.keepTarget) failed: the copy it joins stays
+				// recorded, on its side only, with the flags it has.
+				for x := range 2 {
+					side := Side(x)
+					if !sl.failKeeps[x] || r.UID(side) == 0 {
+						continue
+					}
+					k := Record{ID: r.ID, Flags: r.Flags}
+					if sl.paired != nil && sl.storeFailed[x] {
+						k.Flags = sl.paired[x]
+					}
+					k.setUID(side, r.UID(side))
+					f.Records = append(f.Records, k)
+				}
+				continue
+			}
 			if x, ok := pairedKept(sl); ok {
 				// Paired by this plan (one identity new on both sides,
 				// or moved here on one and new on the other), but the

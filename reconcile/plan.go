@@ -28,6 +28,9 @@ type slot struct {
 	paired *[2]Flags
 	// waiting marks the sides whose UID comes from an action's outcome.
 	waiting [2]bool
+	// failKeeps marks the side whose UID the record keeps, on that side
+	// only, when the action it waits for fails (Action.keepTarget).
+	failKeeps [2]bool
 	// now is the UID a base record's message has on each side as listed
 	// (0 where it is not there). After a UIDVALIDITY change the base's
 	// UIDs on that side are the old mailbox's; Next uses these instead
@@ -146,7 +149,9 @@ type planner struct {
 	// keptOn holds, per side, the new messages that continue a record
 	// the state has on that side only (keptMoves): moved there by that
 	// side's user, they stay on that side only, as the record did.
-	keptOn  [2]map[*Message]bool
+	keptOn [2]map[*Message]bool
+	// keptAt holds the same messages by identity, with their folders.
+	keptAt  [2]map[Identity][]*cand
 	trash   [2]string // mailbox of each side's trash folder, "" when none
 	trashOK [2]bool   // the trash folder exists or its creation is planned
 	// trashHas counts the identities each side's trash folder holds.
@@ -858,6 +863,7 @@ func (pl *planner) folder(v *view) {
 				names[side], names[o] = v.listed[side].Mailbox, a.Mailbox
 				a.arrival = sl
 				sl.waiting[o] = true
+				sl.failKeeps[side] = a.keepTarget
 				arrived(o, a)
 				base := intersect(m.Flags, moved.Flags)
 				if a.hasBase {
