@@ -153,7 +153,7 @@ func bugOpen(n int) bool {
 //     filed away that its user then moves into a folder of the pair
 //     again, or whose folder is renamed (so made again on the other
 //     side), is joined there by the other side's copy, moved out of the
-//     folder or the trash that holds it, cases 121 to 127; when
+//     folder or the trash that holds it, cases 121 to 127 and 129; when
 //     both users move their copies back, to different folders, the two
 //     join in the prefer side's, case 128) a filed-away message is never
 //     copied to the other side when its user moves it out of its folder
@@ -727,7 +727,7 @@ func (m *moveModel) move(s reconcile.Side) {
 	// the user who filed it away out of the folder the other side lacks,
 	// it is fixed: it returns to the pair, and a copy the other side
 	// holds still joins it (testdata cases 121 to 124; renamed, its
-	// folder brings it back: 125 to 127; moved back on both
+	// folder brings it back: 125 to 127 and 129; moved back on both
 	// sides, the copies join in one folder: 128).
 	_, fromGone := m.detached[s.Other()][from]
 	var movable []int

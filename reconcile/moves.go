@@ -362,12 +362,12 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 				pl.moveOf[h.r] != nil || pl.conflictOf[h.r] != nil || pl.finished[h.r] {
 				continue
 			}
-			var m *Message
-			if pl.resetOn(z, o) {
-				// A new UIDVALIDITY: found by identity.
+			// At its UID; or by identity, after a UIDVALIDITY change or
+			// where o's user moved it out and back in again (under a
+			// new UID), as the folder pass re-pairs it.
+			m := z.byUID(o).get(h.r.UID(o))
+			if pl.resetOn(z, o) || m == nil {
 				m = onlyCopy(z.listed[o], id)
-			} else {
-				m = z.byUID(o).get(h.r.UID(o))
 			}
 			if m != nil && m.ID == id && !pl.leaving[o][m] {
 				there, msg = h, m
