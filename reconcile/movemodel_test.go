@@ -159,7 +159,9 @@ func bugOpen(n int) bool {
 //     copied to the other side when its user moves it out of its folder
 //     once a change that beat the folder's deletion made it again on the
 //     other side (its record is then one-sided in a folder of the pair,
-//     as a kept copy's is, and is kept so); and a move into a folder that the
+//     as a kept copy's is, and is kept so; the same holds for mail
+//     delivered into a folder the other side had deleted, seed 74159 of
+//     150,000); and a move into a folder that the
 //     same run makes again because a change beat its deletion is not
 //     followed there (the message stays on the mover's side only, the
 //     other copy gets the deletion policy), so when that run fails to
@@ -330,6 +332,11 @@ type moveModel struct {
 	// one-sided or gets the deletion policy); without -movemodel.all,
 	// s's user does not move them again (known bug 6).
 	filedAway [2]map[reconcile.Identity]bool
+	// arrivedAway[s] holds the identities delivered on side s into a
+	// folder whose counterpart the other side's user deleted (they stay
+	// on s only); without -movemodel.all, s's user does not move them
+	// out of it once that folder is on both sides again (known bug 6).
+	arrivedAway [2]map[reconcile.Identity]bool
 }
 
 func runMoveModel(t *testing.T, seed uint64, fast *fastPathCount) {
@@ -358,6 +365,7 @@ func runMoveModel(t *testing.T, seed uint64, fast *fastPathCount) {
 		m.placed[s] = map[reconcile.Identity]bool{}
 		m.oneSided[s] = map[reconcile.Identity]bool{}
 		m.filedAway[s] = map[reconcile.Identity]bool{}
+		m.arrivedAway[s] = map[reconcile.Identity]bool{}
 		m.detached[s] = map[*mbox]mvMark{}
 		m.synced[s] = map[*mbox][]string{}
 	}
@@ -613,6 +621,9 @@ func (m *moveModel) deliver(s reconcile.Side) {
 	fl := m.randomFlags()
 	u := m.acc[s].deliver(m.mailbox(s, f), id, fl)
 	m.placed[s][id], m.oneSided[s][id] = true, false
+	if _, gone := m.detached[s.Other()][m.folder(s, f)]; gone {
+		m.arrivedAway[s][id] = true
+	}
 	m.logf("%s: deliver %s to %s uid %d flags %s", s, id, f, u, fl)
 }
 
@@ -723,7 +734,9 @@ func (m *moveModel) move(s reconcile.Side) {
 	// no longer has; or moved by the user who filed it away out of its
 	// folder once that folder is on both sides again (made again by a
 	// change that beat its deletion: its record is on the filer's side
-	// only, as a kept copy's is, and the planner keeps it so). Moved by
+	// only, as a kept copy's is, and the planner keeps it so; so is mail
+	// delivered into a folder the other side had deleted, seed 74159 of
+	// 150,000). Moved by
 	// the user who filed it away out of the folder the other side lacks,
 	// it is fixed: it returns to the pair, and a copy the other side
 	// holds still joins it (testdata cases 121 to 124; renamed, its
@@ -732,7 +745,7 @@ func (m *moveModel) move(s reconcile.Side) {
 	_, fromGone := m.detached[s.Other()][from]
 	var movable []int
 	for i, msg := range from.msgs {
-		filer, keeper := m.filedAway[s][msg.ID], m.filedAway[s.Other()][msg.ID]
+		filer, keeper := m.filedAway[s][msg.ID] || m.arrivedAway[s][msg.ID], m.filedAway[s.Other()][msg.ID]
 		if bugOpen(6) || !(filer && !fromGone) && !(keeper && (!m.prevClean || fromGone)) {
 			movable = append(movable, i)
 		}
@@ -845,6 +858,13 @@ func (m *moveModel) deleteFolder(s reconcile.Side) {
 				if m.movedIn[pb] {
 					for _, msg := range pb.msgs {
 						m.filedAway[o][msg.ID] = true
+					}
+				}
+				// Mail delivered into it since stays on o only
+				// (see arrivedAway).
+				for _, msg := range pb.msgs {
+					if m.placed[o][msg.ID] {
+						m.arrivedAway[o][msg.ID] = true
 					}
 				}
 			}
