@@ -193,10 +193,7 @@ func (pl *planner) detectMoves(views []*view) {
 					spare[r.ID] = spare[r.ID][1:]
 				}
 				us = moved.UID
-				dest := pl.names.mustMailbox(s, y.name)
-				if y.listed[s] != nil {
-					dest = y.listed[s].Mailbox
-				}
+				dest := pl.mailboxIn(s, y)
 				a := &Action{Op: Move, Side: s, Folder: x.name, Mailbox: x.listed[s].Mailbox, UID: us,
 					Dest: dest, ID: r.ID, Reason: ReasonMoved, mergeBase: r.Flags, hasBase: true}
 				a.arrival = &slot{rec: Record{ID: r.ID, Flags: moved.Flags}}
@@ -354,9 +351,9 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 			cands = append(slices.Clip(cands), filedOn[o][id]...)
 		}
 		for _, h := range cands {
-			// (Taken out of z on o for the other side's change: z must
-			// take that side's changes.)
-			// Nor a copy this plan moves already.
+			// Taken out of z on o for the other side's change, z must
+			// take that side's changes; and no copy this plan moves
+			// already.
 			z := h.v
 			if z.listed[o] == nil || !z.policy.Direction.Flows(o.Other()) ||
 				pl.moveOf[h.r] != nil || pl.conflictOf[h.r] != nil || pl.finished[h.r] {
@@ -378,30 +375,6 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 			return held{}, nil
 		}
 		return there, msg
-	}
-	// move plans the Move of side s's copy m of identity id out of
-	// folder pair from into folder pair y, where it joins the other
-	// side's copy.
-	move := func(s Side, from *view, m *Message, y *view, id Identity) *Action {
-		dest := pl.names.mustMailbox(s, y.name)
-		if y.listed[s] != nil {
-			dest = y.listed[s].Mailbox
-		}
-		a := &Action{Op: Move, Side: s, Folder: from.name, Mailbox: from.listed[s].Mailbox, UID: m.UID,
-			Dest: dest, ID: id, Reason: ReasonRejoined}
-		a.arrival = &slot{rec: Record{ID: id, Flags: m.Flags}}
-		a.arrival.waiting[s] = true
-		pl.acts = append(pl.acts, a)
-		pl.arrivals[s][y.name] = append(pl.arrivals[s][y.name], a)
-		pl.leaving[s][m] = true
-		return a
-	}
-	// into reports whether a copy of id may join folder pair y on side
-	// s, moved there from the other side's move: y takes what comes
-	// from the other side, is on s once the plan is carried out, holds
-	// no copy there and knew none at the base.
-	into := func(y *view, s Side, id Identity) bool {
-		return !pl.isTrash(y) && y.endsOn(s) && y.policy.Direction.Flows(s.Other()) && !holds(y.listed[s], id) && !knows(y.base, id)
 	}
 	for s := range 2 {
 		side, o := Side(s), Side(s).Other()
@@ -425,12 +398,14 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 			}
 			there, msg := otherCopy(o, id, false)
 			if msg == nil {
-				pl.crossedJoin(side, id, cs, fresh, oneSided[o][id], into)
+				pl.crossedJoin(side, id, cs, fresh, oneSided[o][id])
 				continue
 			}
 			for k, c := range cs {
-				if y := c.v; y != there.v && into(y, o, id) && !pl.leaving[s][c.m] {
-					pl.moveOf[there.r] = move(o, there.v, msg, y, id)
+				if y := c.v; y != there.v && pl.canJoin(y, o, id) && !pl.leaving[s][c.m] {
+					a := pl.joinMove(o, there.v, msg, y, id, ReasonRejoined)
+					pl.arrivals[o][y.name] = append(pl.arrivals[o][y.name], a)
+					pl.moveOf[there.r] = a
 					// Planned in full, so that the record leaves it.
 					there.v.clean = false
 					fresh[s][id] = append(cs[:k:k], cs[k+1:]...)
@@ -446,17 +421,46 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 		if msg == nil || there.v == rv.y || holds(rv.y.listed[rv.o], rv.r.ID) {
 			continue
 		}
-		a := &Action{Op: Move, Side: rv.o, Folder: there.v.name, Mailbox: there.v.listed[rv.o].Mailbox, UID: msg.UID,
-			Dest: pl.names.mustMailbox(rv.o, rv.y.name), ID: rv.r.ID, Reason: ReasonRejoined}
-		// The arrival carries o's flags to the folder pass, which
-		// pairs it with the record there.
-		a.arrival = &slot{rec: Record{ID: rv.r.ID, Flags: msg.Flags}}
-		pl.acts = append(pl.acts, a)
-		pl.leaving[rv.o][msg] = true
+		// The folder pass pairs it with the record there (not as an
+		// arrival of the folder: the record is no new message).
+		a := pl.joinMove(rv.o, there.v, msg, rv.y, rv.r.ID, ReasonRejoined)
 		pl.moveOf[there.r] = a
 		pl.rejoinAt[rv.r] = a
 		there.v.clean = false
 	}
+}
+
+// mailboxIn returns the mailbox of folder pair y on side s: listed
+// there, or the one this plan makes (its folder pair creates it, or
+// makes it again).
+func (pl *planner) mailboxIn(s Side, y *view) string {
+	if y.listed[s] != nil {
+		return y.listed[s].Mailbox
+	}
+	return pl.names.mustMailbox(s, y.name)
+}
+
+// joinMove plans the Move of side s's copy m of identity id out of
+// folder pair from into folder pair y, where it joins the other side's
+// copy: the Move's arrival carries m's flags, and m leaves from (its
+// folder does not copy it). The caller registers the arrival where the
+// folder pass is to find it.
+func (pl *planner) joinMove(s Side, from *view, m *Message, y *view, id Identity, reason string) *Action {
+	a := &Action{Op: Move, Side: s, Folder: from.name, Mailbox: from.listed[s].Mailbox, UID: m.UID,
+		Dest: pl.mailboxIn(s, y), ID: id, Reason: reason}
+	a.arrival = &slot{rec: Record{ID: id, Flags: m.Flags}}
+	a.arrival.waiting[s] = true
+	pl.acts = append(pl.acts, a)
+	pl.leaving[s][m] = true
+	return a
+}
+
+// canJoin reports whether a copy of id may join folder pair y on side
+// s, moved there for the other side's change: y is not the trash, takes
+// what comes from the other side, is on s once the plan is carried
+// out, holds no copy there and knew none at the base.
+func (pl *planner) canJoin(y *view, s Side, id Identity) bool {
+	return !pl.isTrash(y) && y.endsOn(s) && y.policy.Direction.Flows(s.Other()) && !holds(y.listed[s], id) && !knows(y.base, id)
 }
 
 // held is a base record with its folder pair.
@@ -469,12 +473,12 @@ type held struct {
 // pair, to different folders: side s's copy, cs, new in one folder, and
 // the other side's, whose one-sided record (recs, the only one) its
 // user moved out of its folder, new or kept (keptMoves) in another. The
-// prefer side's folder wins, unless it cannot take the other copy (see
-// rejoins' into): the other copy is moved there, and the conflict is
+// prefer side's folder wins, unless it cannot take the other copy
+// (canJoin): the other copy is moved there, and the conflict is
 // reported. Should that move fail, the winner's copy stays recorded on
 // its side only (Action.keepTarget), and the next run joins the two
 // again (the other one new to it, in the loser's folder).
-func (pl *planner) crossedJoin(s Side, id Identity, cs []*cand, fresh [2]map[Identity][]*cand, recs []held, into func(y *view, s Side, id Identity) bool) {
+func (pl *planner) crossedJoin(s Side, id Identity, cs []*cand, fresh [2]map[Identity][]*cand, recs []held) {
 	o := s.Other()
 	if len(cs) != 1 || len(recs) != 1 {
 		return
@@ -494,20 +498,12 @@ func (pl *planner) crossedJoin(s Side, id Identity, cs []*cand, fresh [2]map[Ide
 	for _, w := range []Side{pl.policy.Prefer, pl.policy.Prefer.Other()} {
 		l := w.Other()
 		y, z := by[w], by[l]
-		if !into(y.v, l, id) || z.v.listed[l] == nil || !z.v.policy.Direction.Flows(w) {
+		if !pl.canJoin(y.v, l, id) || z.v.listed[l] == nil || !z.v.policy.Direction.Flows(w) {
 			continue
 		}
-		dest := pl.names.mustMailbox(l, y.v.name)
-		if y.v.listed[l] != nil {
-			dest = y.v.listed[l].Mailbox
-		}
-		a := &Action{Op: Move, Side: l, Folder: z.v.name, Mailbox: z.v.listed[l].Mailbox, UID: z.m.UID,
-			Dest: dest, ID: id, Reason: ReasonMoveConflict, keepTarget: true}
-		a.arrival = &slot{rec: Record{ID: id, Flags: z.m.Flags}}
-		a.arrival.waiting[l] = true
-		pl.acts = append(pl.acts, a)
+		a := pl.joinMove(l, z.v, z.m, y.v, id, ReasonMoveConflict)
+		a.keepTarget = true
 		pl.arrivals[l][y.v.name] = append(pl.arrivals[l][y.v.name], a)
-		pl.leaving[l][z.m] = true
 		fresh[s][id] = slices.DeleteFunc(fresh[s][id], func(c *cand) bool { return c == by[s] })
 		fresh[o][id] = slices.DeleteFunc(fresh[o][id], func(c *cand) bool { return c == by[o] })
 		winner := fmt.Sprintf("%s wins (prefer)", w)
@@ -691,10 +687,7 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 			continue
 		}
 		fresh[w][r.ID], fresh[l][r.ID] = fresh[w][r.ID][1:], fresh[l][r.ID][1:]
-		dest := pl.names.mustMailbox(l, y.v.name)
-		if y.v.listed[l] != nil {
-			dest = y.v.listed[l].Mailbox
-		}
+		dest := pl.mailboxIn(l, y.v)
 		a := &Action{Op: Move, Side: l, Folder: z.v.name, Mailbox: z.v.listed[l].Mailbox, UID: z.m.UID,
 			Dest: dest, ID: r.ID, Reason: ReasonMoveConflict, mergeBase: r.Flags, hasBase: true}
 		a.arrival = &slot{rec: Record{ID: r.ID, Flags: z.m.Flags}}

@@ -693,6 +693,27 @@ func (pl *planner) folder(v *view) {
 		}
 	}
 
+	// joined pairs side's message m, in slot sl, with the other side's
+	// copy that Move a brings into this folder: the moved message keeps
+	// its flags, merged with m's before the move (flag stores run
+	// before moves).
+	joined := func(side Side, m *Message, sl *slot, a *Action) {
+		o := side.Other()
+		moved := &Message{UID: a.UID, Flags: a.arrival.rec.Flags, ID: m.ID}
+		pair, names := [2]*Message{}, [2]string{}
+		pair[side], pair[o] = m, moved
+		names[side], names[o] = v.listed[side].Mailbox, a.Mailbox
+		a.arrival = sl
+		sl.waiting[o] = true
+		sl.failKeeps[side] = a.keepTarget
+		arrived(o, a)
+		base := intersect(m.Flags, moved.Flags)
+		if a.hasBase {
+			base = a.mergeBase
+		}
+		pl.mergeFlags(add, sl, dir, base, pair, names)
+	}
+
 	wasOnBoth := heldOnBoth(v)
 	slab := make([]slot, len(recs))
 	for i, br := range recs {
@@ -752,14 +773,7 @@ func (pl *planner) folder(v *view) {
 						// moved here to join it, not copied again.
 						ensureFolder(o)
 						a.Dest = mailboxOn(o)
-						moved := &Message{UID: a.UID, Flags: a.arrival.rec.Flags, ID: r.ID}
-						pair, names := [2]*Message{}, [2]string{}
-						pair[s], pair[o] = m, moved
-						names[s], names[o] = v.listed[s].Mailbox, a.Mailbox
-						a.arrival = sl
-						sl.waiting[o] = true
-						arrived(o, a)
-						pl.mergeFlags(add, sl, dir, intersect(m.Flags, moved.Flags), pair, names)
+						joined(s, m, sl, a)
 						break
 					}
 					copyTo(o, m, sl, ReasonRevived)
@@ -854,22 +868,7 @@ func (pl *planner) folder(v *view) {
 			sl := &slot{rec: Record{ID: m.ID, Flags: m.Flags}}
 			sl.rec.setUID(side, m.UID)
 			if a := pl.takeArrival(o, v.name, m.ID); a != nil {
-				// The moved message keeps its flags; merge them with this
-				// one's before the move (flag stores run before deletions).
-				moved := &Message{UID: a.UID, Flags: a.arrival.rec.Flags, ID: m.ID}
-				pair := [2]*Message{}
-				pair[side], pair[o] = m, moved
-				names := [2]string{}
-				names[side], names[o] = v.listed[side].Mailbox, a.Mailbox
-				a.arrival = sl
-				sl.waiting[o] = true
-				sl.failKeeps[side] = a.keepTarget
-				arrived(o, a)
-				base := intersect(m.Flags, moved.Flags)
-				if a.hasBase {
-					base = a.mergeBase
-				}
-				pl.mergeFlags(add, sl, dir, base, pair, names)
+				joined(side, m, sl, a)
 			} else if dir.Flows(side) && (!detached[o] || d.side[o].Mailbox != "" && !pl.knownToBase(m.ID)) && !pl.trashedOn(side, v, m) && !pl.keptOn[side][m] {
 				// (Deleted on o, nothing new goes there, unless this
 				// plan makes the folder again on o: a change beat the
