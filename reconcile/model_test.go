@@ -521,32 +521,48 @@ func (m *model) sync(mode syncMode) {
 
 // touchHalfStored notes, for a pairing the run made (one identity new
 // in a folder on both sides, which the base has no record of there)
-// whose flag Store failed or was not run on one side only, that the
-// other side's flags (stored there, or already the merge) are a change
-// on that side: Next keeps the pairing with the first side's flags, so
-// the next run sees the other side's as changed, and they may beat a
-// deletion.
+// whose flag Store failed or was not run, the sides whose flags are a
+// change to the next run: Next keeps the pairing with the flags of the
+// side whose Store failed (one side) or with the flags the merge
+// started from (both), so the next run sees a side whose copy has other
+// flags as changed, and they may beat a deletion.
 func (m *model) touchHalfStored(base reconcile.State, plan *reconcile.Plan, out []reconcile.Outcome) {
 	type key struct {
 		mailbox string
 		id      reconcile.Identity
 	}
-	missed := [2]map[key]bool{{}, {}}
+	missed := map[key]bool{}
 	for i := range plan.Actions {
 		a := &plan.Actions[i]
 		if a.Op == reconcile.Store && (i >= len(out) || out[i].Err != nil) {
-			missed[a.Side][key{a.Mailbox, a.ID}] = true
+			missed[key{a.Mailbox, a.ID}] = true
 		}
 	}
-	for s := range 2 {
-		for k := range missed[1-s] {
-			if missed[s][k] || m.pol.For(k.mailbox).Direction != reconcile.Both {
-				continue // both missed, or one way: Next drops the pairing
-			}
-			if fs := base.Folder(k.mailbox); fs != nil && slices.ContainsFunc(fs.Records, func(r reconcile.Record) bool { return r.ID == k.id }) {
+	for k := range missed {
+		if m.pol.For(k.mailbox).Direction != reconcile.Both {
+			continue // one way: Next drops the pairing
+		}
+		if fs := base.Folder(k.mailbox); fs != nil && slices.ContainsFunc(fs.Records, func(r reconcile.Record) bool { return r.ID == k.id }) {
+			continue
+		}
+		fs := m.st.Folder(k.mailbox)
+		if fs == nil {
+			continue
+		}
+		at := slices.IndexFunc(fs.Records, func(r reconcile.Record) bool { return r.ID == k.id })
+		if at < 0 {
+			continue
+		}
+		for s := range 2 {
+			mb := m.acc[s].folders[k.mailbox]
+			if mb == nil {
 				continue
 			}
-			m.touched[s][k.mailbox] = true
+			for _, msg := range mb.msgs {
+				if msg.ID == k.id && !msg.Flags.Equal(fs.Records[at].Flags) {
+					m.touched[s][k.mailbox] = true
+				}
+			}
 		}
 	}
 }
@@ -1253,6 +1269,93 @@ func TestNextFailedStoreKeepsPairing(t *testing.T) {
 			t.Errorf("the next run's plan:\n%swant it to hold %s", got, want)
 		}
 	})
+}
+
+// TestNextFailedStoresOnBothSidesKeepPairing is TestModelMovesAndRenames'
+// seed 90113, reduced: the plan pairs two copies of x:1 and merges their
+// flags, and the flag Store fails on both sides. Dropped, the record
+// left the two copies unlinked: the next run pairs them by identity
+// again only where they are still in one folder, and a move of either
+// by its user before it was copied each way. The pairing must stay,
+// with the flags the merge started from, so that the next run finds
+// both sides changed from them and merges the same again.
+//
+//   - new on both sides: paired by identity in INBOX;
+//   - a move conflict: moved from INBOX to Work on A and to Lists on B,
+//     A wins, B's copy is moved to Work to join A's, and the Stores of
+//     both users' flag changes fail.
+func TestNextFailedStoresOnBothSidesKeepPairing(t *testing.T) {
+	storeFails := func(a *reconcile.Action) bool { return a.Op == reconcile.Store }
+	for _, tc := range []struct {
+		name, base, a, b, pol string
+		// from and to are where A's user then moves x:1 from, and to.
+		from, to string
+		merged   string
+	}{
+		{
+			name: "new on both sides",
+			base: "folder INBOX\nfolder Work",
+			a:    "folder INBOX\n1 \\Seen x:1\nfolder Work",
+			b:    "folder INBOX\n1 \\Flagged x:1\nfolder Work",
+			pol:  "direction both\ndeletion propagate",
+			from: "INBOX", to: "Work",
+			merged: "\\Flagged,\\Seen",
+		},
+		{
+			name: "move conflict",
+			base: "folder INBOX\n1 1 \\Seen x:1\nfolder Lists\nfolder Work",
+			a:    "folder INBOX\nfolder Lists\nfolder Work\n1 - x:1",
+			b:    "folder INBOX\nfolder Lists\n1 \\Flagged,\\Seen x:1\nfolder Work",
+			pol:  "direction both\ndeletion keep\nprefer a",
+			from: "Work", to: "INBOX",
+			merged: "\\Flagged",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pol := parsePolicy(t, tc.pol)
+			setup := func(t *testing.T) (*account, *account, reconcile.State) {
+				accA := accountFromListing(parseListing(t, tc.a))
+				accB := accountFromListing(parseListing(t, tc.b))
+				_, next := runPlan(t, parseState(t, tc.base), accA, accB, pol, storeFails)
+				return accA, accB, next
+			}
+			t.Run("moved", func(t *testing.T) {
+				accA, accB, next := setup(t)
+				src := accA.folders[tc.from]
+				m := src.msgs[0]
+				src.msgs = nil
+				accA.deliver(tc.to, m.ID, m.Flags)
+				plan, next := runPlan(t, next, accA, accB, pol, nil)
+				for _, a := range plan.Actions {
+					if a.Op == reconcile.Copy {
+						t.Fatalf("the move of x:1 on A is copied, the pairing was lost:\n%s", plan)
+					}
+				}
+				if plan, _ := runPlan(t, next, accA, accB, pol, nil); !plan.Empty() {
+					t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
+				}
+				for _, acc := range []*account{accA, accB} {
+					got := formatModelAccount(acc)
+					if !strings.Contains(got, tc.to+" uv=1\n1 "+tc.merged+" x:1") || strings.Count(got, "x:1") != 1 {
+						t.Errorf("after the run:\n%swant x:1 once, in %s with %s", got, tc.to, tc.merged)
+					}
+				}
+			})
+			t.Run("untouched", func(t *testing.T) {
+				accA, accB, next := setup(t)
+				_, next = runPlan(t, next, accA, accB, pol, nil)
+				if plan, _ := runPlan(t, next, accA, accB, pol, nil); !plan.Empty() {
+					t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
+				}
+				for _, acc := range []*account{accA, accB} {
+					got := formatModelAccount(acc)
+					if !strings.Contains(got, " "+tc.merged+" x:1") || strings.Count(got, "x:1") != 1 {
+						t.Errorf("after the retry:\n%swant x:1 once, with %s", got, tc.merged)
+					}
+				}
+			})
+		})
+	}
 }
 
 // TestNextFailedActionInADeletedFolderIsRetried: B's user deleted Work,

@@ -130,11 +130,13 @@ func bugOpen(n int) bool {
 //     run, it is taken for a deleted folder and a new one (under keep the
 //     old name stays);
 //  4. (fixed: Next keeps a pairing whose Store failed on one side, with
-//     that side's flags; gate removed; TestNextFailedStoreKeepsPairing)
-//     the planner pairs copies by identity within one folder only: a
-//     message both sides held that no record linked (a failed flag Store
-//     on a new pairing dropped the record) and that a user then moved
-//     was copied both ways;
+//     that side's flags, TestNextFailedStoreKeepsPairing, and one whose
+//     Stores failed on both sides, with the flags the merge started
+//     from, TestNextFailedStoresOnBothSidesKeepPairing, seed 90113 of
+//     150,000; gate removed) the planner pairs copies by identity within
+//     one folder only: a message both sides held that no record linked
+//     (a failed flag Store on a new pairing dropped the record) and that
+//     a user then moved was copied both ways;
 //  5. (fixed: the plan moves into the folder it makes again; testdata
 //     cases 103 and 104, TestSyncMovesAroundARenamedVersusDeletedFolder;
 //     the gate on such moves stays, as the model cannot tell at the move

@@ -27,10 +27,9 @@ var ErrNotRun = errors.New("not run")
 // plan and one Outcome per action (missing outcomes count as not run).
 // Where an action failed, the record it concerned stays as the base had
 // it, so the next run decides it again; a pairing the plan made (no base
-// record) is kept where only one side's flag Store failed, with that
-// side's flags (see pairedKept); where the server did not report a new
-// UID, the record is dropped and the next run pairs the message by
-// identity. Next is a pure function.
+// record) is kept where only its flag Stores failed (see pairedKept);
+// where the server did not report a new UID, the record is dropped and
+// the next run pairs the message by identity. Next is a pure function.
 func Next(p *Plan, outcomes []Outcome) State {
 	for _, d := range p.drafts {
 		for _, sl := range d.slots {
@@ -214,26 +213,22 @@ func Next(p *Plan, outcomes []Outcome) State {
 					}
 					k := Record{ID: r.ID, Flags: r.Flags}
 					if sl.paired != nil && sl.storeFailed[x] {
-						k.Flags = sl.paired[x]
+						k.Flags = sl.paired.listed[x]
 					}
 					k.setUID(side, r.UID(side))
 					f.Records = append(f.Records, k)
 				}
 				continue
 			}
-			if x, ok := pairedKept(sl); ok {
+			if flags, ok := pairedKept(sl); ok {
 				// Paired by this plan (one identity new on both sides,
-				// or moved here on one and new on the other), but the
-				// flag Store on side x failed. Dropped, the record would
-				// leave the two copies unlinked, and a move of either
-				// before the next run would copy it both ways. Kept with
-				// x's flags as they are, it has the next run find x
-				// unchanged and the other side changed to the merge:
-				// the same Store again, and a deletion on the other side
-				// is a deletion. One on side x meets the other side's
-				// flags changed, and change beats delete: the copy
-				// comes back, as it did when the record was dropped.
-				r.Flags = sl.paired[x]
+				// or moved here on one and new on the other), but a
+				// flag Store failed. Dropped, the record would leave
+				// the two copies unlinked, and a move of either before
+				// the next run would copy it both ways. Kept with the
+				// flags pairedKept gives, it has the next run merge the
+				// same again.
+				r.Flags = flags
 				if (sl.waiting[A] && r.UIDA == 0) || (sl.waiting[B] && r.UIDB == 0) {
 					continue // moved here, the new UID unknown
 				}
@@ -319,18 +314,30 @@ func Next(p *Plan, outcomes []Outcome) State {
 }
 
 // pairedKept reports whether Next keeps the record of a slot that has no
-// base record and whose only failure is the flag Store on one side x of a
-// pairing merged with direction Both (see Next). Where both sides' Stores
-// failed no flags make both sides unchanged, and the slot is dropped:
-// the next run pairs the copies by identity again.
-func pairedKept(sl *slot) (x Side, ok bool) {
-	if sl.failed || sl.base != nil || sl.paired == nil || sl.storeFailed[A] == sl.storeFailed[B] {
-		return 0, false
+// base record and whose only failures are flag Stores of a pairing merged
+// with direction Both (see Next), and the flags it keeps it with.
+//
+// Where side x's Store failed and the other side's was done (or not
+// needed), the record takes x's flags as listed: the next run finds x
+// unchanged and the other side changed to the merge, and stores the same
+// on x again; a deletion on the other side is a deletion. One on side x
+// meets the other side's flags changed, and change beats delete: the
+// copy comes back, as it would with no record.
+//
+// Where both sides' Stores failed, the record takes the flags the merge
+// started from: the next run finds each side changed from them as this
+// one did, and merges the same.
+func pairedKept(sl *slot) (Flags, bool) {
+	if sl.failed || sl.base != nil || sl.paired == nil || !sl.storeFailed[A] && !sl.storeFailed[B] {
+		return nil, false
 	}
-	if sl.storeFailed[B] {
-		return B, true
+	switch {
+	case sl.storeFailed[A] && sl.storeFailed[B]:
+		return sl.paired.base, true
+	case sl.storeFailed[B]:
+		return sl.paired.listed[B], true
 	}
-	return A, true
+	return sl.paired.listed[A], true
 }
 
 // sortRecords sorts records by UID A, then UID B, then identity. Most

@@ -22,10 +22,9 @@ type slot struct {
 	// storeFailed marks the sides where a flag Store of this slot failed
 	// (see Next).
 	storeFailed [2]bool
-	// paired holds, for a slot with no base record that mergeFlags
-	// merged with direction Both, the flags each side was listed with
-	// (see Next).
-	paired *[2]Flags
+	// paired is set for a slot with no base record whose flags
+	// mergeFlags merged with direction Both (see Next).
+	paired *pairing
 	// waiting marks the sides whose UID comes from an action's outcome.
 	waiting [2]bool
 	// failKeeps marks the side whose UID the record keeps, on that side
@@ -36,6 +35,14 @@ type slot struct {
 	// UIDs on that side are the old mailbox's; Next uses these instead
 	// when it falls back to the base record.
 	now [2]UID
+}
+
+// pairing is what Next needs of a pairing the plan made, should a flag
+// Store of it fail: the flags each side was listed with, and the flags
+// the merge started from.
+type pairing struct {
+	listed [2]Flags
+	base   Flags
 }
 
 // draftFolder is one folder pair of the next state.
@@ -1021,7 +1028,7 @@ func (pl *planner) special(s Side, mailbox string) bool {
 func (pl *planner) mergeFlags(add func(Action) *Action, sl *slot, dir Direction, base Flags, msg [2]*Message, mailbox [2]string) {
 	fa, fb := msg[A].Flags, msg[B].Flags
 	if dir == Both && sl.base == nil {
-		sl.paired = &[2]Flags{fa, fb}
+		sl.paired = &pairing{listed: [2]Flags{fa, fb}, base: base}
 	}
 	// Unchanged on both sides, as most messages are: the merge below
 	// would give base back and store nothing (the fast path; see
