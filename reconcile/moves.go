@@ -83,6 +83,38 @@ func (pl *planner) detectMoves(views []*view) {
 		}
 		return id != "" && away[o][id]
 	}
+	// pl.keptAlone reports whether side s lists a message with identity
+	// id in a folder pair (not its trash) whose base records it on s
+	// only: s's user filed it away there, or the deletion policy kept
+	// it there when the other side deleted it.
+	var alone [2]map[Identity]bool
+	pl.keptAlone = func(s Side, id Identity) bool {
+		if alone[s] == nil {
+			alone[s] = map[Identity]bool{}
+			o := s.Other()
+			for _, v := range views {
+				f := v.listed[s]
+				if f == nil || v.base == nil || pl.trash[s] != "" && f.Mailbox == pl.trash[s] {
+					continue
+				}
+				var ids map[Identity]bool
+				for _, r := range v.base.Records {
+					if r.ID != "" && r.UID(s) != 0 && r.UID(o) == 0 {
+						if ids == nil {
+							ids = map[Identity]bool{}
+						}
+						ids[r.ID] = true
+					}
+				}
+				for i := range f.Messages {
+					if id := f.Messages[i].ID; ids[id] {
+						alone[s][id] = true
+					}
+				}
+			}
+		}
+		return id != "" && alone[s][id]
+	}
 	// ahead holds the copies copiedAhead matched with a record: one
 	// copy finishes one record's move.
 	ahead := map[*cand]bool{}

@@ -144,6 +144,9 @@ type planner struct {
 	// other side does not have, not paired there at the base
 	// (detectMoves).
 	heldAway func(s Side, id Identity) bool
+	// keptAlone reports whether a side holds an identity in a folder
+	// pair whose base records it on that side only (detectMoves).
+	keptAlone func(s Side, id Identity) bool
 	// movedBoth holds the agreed flags of base records whose message
 	// left its folder on both sides, by identity (detectMoves).
 	movedBoth map[Identity]Flags
@@ -750,6 +753,14 @@ func (pl *planner) folder(v *view) {
 				// o's user moved it into a folder s lacks: not lost
 				// with o's new UIDVALIDITY, nor to be made again on o
 				// with its folder, but gone from there.
+				st[o] = vanished
+			}
+			if st[o] == lost && pl.moveOf[r] == nil && pl.keptAlone(o, r.ID) {
+				// Not lost by the server: o holds the message in
+				// another folder, where the state has it on o only.
+				// o's user filed it away there, and the run that
+				// was to carry that out here failed. A copy restored
+				// to o would be its second.
 				st[o] = vanished
 			}
 			switch st[o] {
