@@ -132,7 +132,7 @@ func bugOpen(n int) bool {
 //  4. (fixed: Next keeps a pairing whose Store failed on one side, with
 //     that side's flags, TestNextFailedStoreKeepsPairing, and one whose
 //     Stores failed on both sides, with the flags the merge started
-//     from, TestNextFailedStoresOnBothSidesKeepPairing, seed 90113 of
+//     from, TestNextFailedFlagMergeKeepsPairing, seed 90113 of
 //     150,000; gate removed) the planner pairs copies by identity within
 //     one folder only: a message both sides held that no record linked
 //     (a failed flag Store on a new pairing dropped the record) and that

@@ -314,17 +314,18 @@ func Next(p *Plan, outcomes []Outcome) State {
 }
 
 // pairedKept reports whether Next keeps the record of a slot that has no
-// base record and whose only failures are flag Stores of a pairing merged
-// with direction Both (see Next), and the flags it keeps it with.
+// base record and whose only failures are flag Stores of a pairing the
+// plan made (see Next), and the flags it keeps it with.
 //
-// Where side x's Store failed and the other side's was done (or not
-// needed), the record takes x's flags as listed: the next run finds x
-// unchanged and the other side changed to the merge, and stores the same
-// on x again; a deletion on the other side is a deletion. One on side x
-// meets the other side's flags changed, and change beats delete: the
-// copy comes back, as it would with no record.
+// Under direction both, where side x's Store failed and the other side's
+// was done (or not needed), the record takes x's flags as listed: the
+// next run finds x unchanged and the other side changed to the merge,
+// and stores the same on x again; a deletion on the other side is a
+// deletion. One on side x meets the other side's flags changed, and
+// change beats delete: the copy comes back, as it would with no record.
 //
-// Where both sides' Stores failed, the record takes the flags the merge
+// Where both sides' Stores failed, or the one Store of a one-way folder
+// (on the side changes flow to), the record takes the flags the merge
 // started from: the next run finds each side changed from them as this
 // one did, and merges the same.
 func pairedKept(sl *slot) (Flags, bool) {
@@ -332,7 +333,7 @@ func pairedKept(sl *slot) (Flags, bool) {
 		return nil, false
 	}
 	switch {
-	case sl.storeFailed[A] && sl.storeFailed[B]:
+	case sl.paired.oneWay || sl.storeFailed[A] && sl.storeFailed[B]:
 		return sl.paired.base, true
 	case sl.storeFailed[B]:
 		return sl.paired.listed[B], true

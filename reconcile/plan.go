@@ -23,7 +23,7 @@ type slot struct {
 	// (see Next).
 	storeFailed [2]bool
 	// paired is set for a slot with no base record whose flags
-	// mergeFlags merged with direction Both (see Next).
+	// mergeFlags merged (see Next).
 	paired *pairing
 	// waiting marks the sides whose UID comes from an action's outcome.
 	waiting [2]bool
@@ -38,11 +38,12 @@ type slot struct {
 }
 
 // pairing is what Next needs of a pairing the plan made, should a flag
-// Store of it fail: the flags each side was listed with, and the flags
-// the merge started from.
+// Store of it fail: the flags each side was listed with, the flags the
+// merge started from, and whether only one side's changes flow.
 type pairing struct {
 	listed [2]Flags
 	base   Flags
+	oneWay bool
 }
 
 // draftFolder is one folder pair of the next state.
@@ -1038,8 +1039,8 @@ func (pl *planner) special(s Side, mailbox string) bool {
 // flow and the record keeps the source's flags.
 func (pl *planner) mergeFlags(add func(Action) *Action, sl *slot, dir Direction, base Flags, msg [2]*Message, mailbox [2]string) {
 	fa, fb := msg[A].Flags, msg[B].Flags
-	if dir == Both && sl.base == nil {
-		sl.paired = &pairing{listed: [2]Flags{fa, fb}, base: base}
+	if sl.base == nil {
+		sl.paired = &pairing{listed: [2]Flags{fa, fb}, base: base, oneWay: dir != Both}
 	}
 	// Unchanged on both sides, as most messages are: the merge below
 	// would give base back and store nothing (the fast path; see
