@@ -740,6 +740,46 @@ func TestSyncFiledAwayMessageMovedBackJoinsItsCopy(t *testing.T) {
 	}
 }
 
+// TestSyncFiledAwayIntoAFolderMadeAgainThenMovedOut: b's user files m1
+// from P into Old, which a's user deletes meanwhile, and flags m2 there:
+// the change beats the deletion, and Old is made again on a with m2, not
+// with m1 (a holds its own copy still, kept in P). The state has m1 in
+// Old on b only, away from a: a's user never deleted it there. b's user
+// then moves m1 into Work, a folder of the pair: a's copy joins it, with
+// UID MOVE. Before, the record read as a kept copy's, and m1 stayed b's
+// only in Work, and a's in P (testdata case 131; TestModelMovesAndRenames
+// seeds 1760 and 2306 of -movemodel.bugs 6). The away mark goes through
+// the state repository between the two runs.
+func TestSyncFiledAwayIntoAFolderMadeAgainThenMovedOut(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Keep
+		f.put(userA, "P", "m1")
+		f.put(userA, "Old", "m2")
+		f.srv.Create(t, userA, "Work")
+		f.sync()
+		f.userMove(userB, "P", "m1", "Old")
+		f.srv.Delete(t, userA, "Old")
+		f.srv.AddFlags(t, userB, "Old", f.uidOf(userB, "Old", "m2"), imap.FlagFlagged)
+		f.sync()
+		f.want(userA, "Old", `m2 \Flagged`)
+		f.want(userA, "P", "m1 -")
+		f.want(userB, "Old", "m1 -", `m2 \Flagged`)
+
+		f.userMove(userB, "Old", "m1", "Work")
+		rec := f.record()
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.A]; c.Copies != 0 || c.Moves != 1 {
+			t.Errorf("plan on a = %+v, want one move and no copy:\n%s", c, res.Plan)
+		}
+		f.wantMovedNotCopied(rec, 1)
+		f.wantBoth("Work", "m1 -")
+		f.want(userA, "P")
+		f.settled()
+	})
+}
+
 // TestSyncFiledAwayMessageMovedBackOnBothSides: as
 // TestSyncFiledAwayMessageMovedBackJoinsItsCopy under keep, but a's user
 // moves a's kept copy of m1 to Lists while b's user moves the filed-away

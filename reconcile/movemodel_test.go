@@ -157,13 +157,13 @@ func bugOpen(n int) bool {
 //     side), is joined there by the other side's copy, moved out of the
 //     folder or the trash that holds it, cases 121 to 127 and 129; when
 //     both users move their copies back, to different folders, the two
-//     join in the prefer side's, case 128) a filed-away message is never
-//     copied to the other side when its user moves it out of its folder
-//     once a change that beat the folder's deletion made it again on the
-//     other side (its record is then one-sided in a folder of the pair,
-//     as a kept copy's is, and is kept so; the same holds for mail
-//     delivered into a folder the other side had deleted, seed 74159 of
-//     150,000); and a move into a folder that the
+//     join in the prefer side's, case 128; and so when its user moves it
+//     out of its folder once a change that beat the folder's deletion
+//     made it again on the other side, as its record is away from that
+//     side (Record.Away), case 131, seeds 1760 and 2306 of -movemodel.bugs
+//     6; mail delivered into a folder the other side had deleted is
+//     likewise copied once its user moves it, case 132, seed 74159 of
+//     150,000) a move into a folder that the
 //     same run makes again because a change beat its deletion is not
 //     followed there (the message stays on the mover's side only, the
 //     other copy gets the deletion policy), so when that run fails to
@@ -173,12 +173,10 @@ func bugOpen(n int) bool {
 //     when that user moves it out of a folder the filer's side deleted
 //     since (seed 3479); and when that user moves it into a new folder
 //     whose creation on the filer's side then fails (the state forgets
-//     the folder's records, seed 9093). Gated: the user who filed a
-//     message away moves it again only out of the folder the other side
-//     lacks; the other side's
-//     user moves it only out of a folder of the pair, into one the state
-//     knows on both sides; and after a run that was not clean nobody
-//     moves it or changes its flags;
+//     the folder's records, seed 9093). Gated: the other side's user
+//     moves it only out of a folder of the pair, into one the state
+//     knows on both sides, and not after a run that was not clean; after
+//     such a run nobody changes its flags;
 //  7. (fixed in 8adb778, tested by TestRenamesFailingMidway; RENAME
 //     failures stay gated for bug 10) when the RENAME of a rename conflict fails, the state records the
 //     loser's folder under the winner's name; the next run renames the
@@ -334,11 +332,6 @@ type moveModel struct {
 	// one-sided or gets the deletion policy); without -movemodel.all,
 	// s's user does not move them again (known bug 6).
 	filedAway [2]map[reconcile.Identity]bool
-	// arrivedAway[s] holds the identities delivered on side s into a
-	// folder whose counterpart the other side's user deleted (they stay
-	// on s only); without -movemodel.all, s's user does not move them
-	// out of it once that folder is on both sides again (known bug 6).
-	arrivedAway [2]map[reconcile.Identity]bool
 }
 
 func runMoveModel(t *testing.T, seed uint64, fast *fastPathCount) {
@@ -367,7 +360,6 @@ func runMoveModel(t *testing.T, seed uint64, fast *fastPathCount) {
 		m.placed[s] = map[reconcile.Identity]bool{}
 		m.oneSided[s] = map[reconcile.Identity]bool{}
 		m.filedAway[s] = map[reconcile.Identity]bool{}
-		m.arrivedAway[s] = map[reconcile.Identity]bool{}
 		m.detached[s] = map[*mbox]mvMark{}
 		m.synced[s] = map[*mbox][]string{}
 	}
@@ -623,9 +615,6 @@ func (m *moveModel) deliver(s reconcile.Side) {
 	fl := m.randomFlags()
 	u := m.acc[s].deliver(m.mailbox(s, f), id, fl)
 	m.placed[s][id], m.oneSided[s][id] = true, false
-	if _, gone := m.detached[s.Other()][m.folder(s, f)]; gone {
-		m.arrivedAway[s][id] = true
-	}
 	m.logf("%s: deliver %s to %s uid %d flags %s", s, id, f, u, fl)
 }
 
@@ -733,22 +722,19 @@ func (m *moveModel) move(s reconcile.Side) {
 	from := m.folder(s, f)
 	// Known bug 6: a filed-away message, moved by the other side's user
 	// after a run that was not clean, or out of a folder the filer's side
-	// no longer has; or moved by the user who filed it away out of its
-	// folder once that folder is on both sides again (made again by a
-	// change that beat its deletion: its record is on the filer's side
-	// only, as a kept copy's is, and the planner keeps it so; so is mail
-	// delivered into a folder the other side had deleted, seed 74159 of
-	// 150,000). Moved by
-	// the user who filed it away out of the folder the other side lacks,
-	// it is fixed: it returns to the pair, and a copy the other side
-	// holds still joins it (testdata cases 121 to 124; renamed, its
-	// folder brings it back: 125 to 127 and 129; moved back on both
-	// sides, the copies join in one folder: 128).
+	// no longer has. Moved by the user who filed it away, it is fixed:
+	// out of the folder the other side lacks, it returns to the pair, and
+	// a copy the other side holds still joins it (testdata cases 121 to
+	// 124; renamed, its folder brings it back: 125 to 127 and 129; moved
+	// back on both sides, the copies join in one folder: 128); likewise
+	// out of that folder once a change that beat its deletion made it
+	// again on the other side, as its record is away from that side
+	// (case 131; and mail delivered into a folder the other side had
+	// deleted is copied, case 132).
 	_, fromGone := m.detached[s.Other()][from]
 	var movable []int
 	for i, msg := range from.msgs {
-		filer, keeper := m.filedAway[s][msg.ID] || m.arrivedAway[s][msg.ID], m.filedAway[s.Other()][msg.ID]
-		if bugOpen(6) || !(filer && !fromGone) && !(keeper && (!m.prevClean || fromGone)) {
+		if keeper := m.filedAway[s.Other()][msg.ID]; bugOpen(6) || !(keeper && (!m.prevClean || fromGone)) {
 			movable = append(movable, i)
 		}
 	}
@@ -860,13 +846,6 @@ func (m *moveModel) deleteFolder(s reconcile.Side) {
 				if m.movedIn[pb] {
 					for _, msg := range pb.msgs {
 						m.filedAway[o][msg.ID] = true
-					}
-				}
-				// Mail delivered into it since stays on o only
-				// (see arrivedAway).
-				for _, msg := range pb.msgs {
-					if m.placed[o][msg.ID] {
-						m.arrivedAway[o][msg.ID] = true
 					}
 				}
 			}

@@ -596,7 +596,7 @@ func (pl *planner) keptMoves(x *view, fresh [2]map[Identity][]*cand) {
 		gone := pl.goneOrDeleted(x, side)
 		for i := range recs {
 			r := &recs[i]
-			if r.ID == "" || r.UID(side) == 0 || r.UID(side.Other()) != 0 || !gone(r) ||
+			if r.ID == "" || r.UID(side) == 0 || r.UID(side.Other()) != 0 || r.Away || !gone(r) ||
 				deleted && !pl.heldAway(side.Other(), r.ID) {
 				continue
 			}

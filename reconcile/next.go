@@ -292,6 +292,8 @@ func Next(p *Plan, outcomes []Outcome) State {
 			if r.UIDA == 0 && r.UIDB == 0 {
 				continue
 			}
+			// Copied to the side it was away from: on both sides now.
+			r.Away = r.Away && (r.UIDA == 0 || r.UIDB == 0)
 			f.Records = append(f.Records, r)
 		}
 		if f.A.Mailbox == "" && f.B.Mailbox == "" && len(f.Records) == 0 {

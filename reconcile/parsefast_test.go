@@ -32,7 +32,7 @@ func checkParseBoth(t *testing.T, data []byte, wantFast bool) {
 func TestParseFolderFastSameAsFull(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	flags := []reconcile.Flags{nil, reconcile.NewFlags(`\Seen`), reconcile.NewFlags(`\Seen`, `\Answered`, "$label")}
-	alphabet := []byte("0123456789- ,:\\\n$SAsmh\x00\r")
+	alphabet := []byte("0123456789-~ ,:\\\n$SAsmh\x00\r")
 	accepted := 0
 	for c := range 3000 {
 		f := reconcile.FolderState{Name: fmt.Sprintf("F%d", c), A: reconcile.SideState{Mailbox: "F", UIDValidity: 3, UIDNext: 40, HighestModSeq: 7}}
@@ -46,6 +46,9 @@ func TestParseFolderFastSameAsFull(t *testing.T) {
 			}
 			if r.IntN(5) == 0 && rec.UIDA != 0 {
 				rec.UIDB = 0
+			}
+			if rec.UIDA == 0 || rec.UIDB == 0 {
+				rec.Away = r.IntN(2) == 0
 			}
 			f.Records = append(f.Records, rec)
 		}

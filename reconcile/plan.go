@@ -730,7 +730,7 @@ func (pl *planner) folder(v *view) {
 	for i, br := range recs {
 		st, msg, r := br.status, br.msg, br.rec
 		sl := &slab[i]
-		*sl = slot{base: r, rec: Record{UIDA: r.UIDA, UIDB: r.UIDB, ID: r.ID, Flags: r.Flags}}
+		*sl = slot{base: r, rec: Record{UIDA: r.UIDA, UIDB: r.UIDB, ID: r.ID, Flags: r.Flags, Away: r.Away}}
 		for s := range 2 {
 			if st[s] == present {
 				sl.now[s] = msg[s].UID
@@ -895,6 +895,10 @@ func (pl *planner) folder(v *view) {
 				// the base knows elsewhere was moved in, and stays on
 				// this side: see filedAwayFrom.)
 				copyTo(o, m, sl, ReasonNew)
+			} else if dir.Flows(side) && detached[o] && !pl.isTrash(v) && !pl.trashedOn(side, v, m) && !pl.keptOn[side][m] {
+				// Came in while o lacks the folder: this side's only,
+				// until its user moves it into a folder of the pair.
+				sl.rec.Away = true
 			}
 			d.slots = append(d.slots, sl)
 		}

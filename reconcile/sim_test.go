@@ -51,7 +51,14 @@ func parseState(t testing.TB, text string) reconcile.State {
 		if len(f) != 4 {
 			t.Fatalf("bad record line %q", ln)
 		}
-		cur.Records = append(cur.Records, reconcile.Record{UIDA: uidOrDash(t, f[0]), UIDB: uidOrDash(t, f[1]), Flags: flags(f[2]), ID: reconcile.Identity(f[3])})
+		// "~" for the side a record is Away from.
+		away := f[0] == "~" || f[1] == "~"
+		for k := range 2 {
+			if f[k] == "~" {
+				f[k] = "-"
+			}
+		}
+		cur.Records = append(cur.Records, reconcile.Record{UIDA: uidOrDash(t, f[0]), UIDB: uidOrDash(t, f[1]), Flags: flags(f[2]), ID: reconcile.Identity(f[3]), Away: away})
 	}
 	sort.Slice(st.Folders, func(i, j int) bool { return st.Folders[i].Name < st.Folders[j].Name })
 	return st
@@ -171,10 +178,18 @@ func formatState(st reconcile.State) string {
 		}
 		b.WriteString("\n")
 		for _, r := range f.Records {
-			fmt.Fprintf(&b, "%s %s %s %s\n", uidStr(r.UIDA), uidStr(r.UIDB), r.Flags, r.ID)
+			fmt.Fprintf(&b, "%s %s %s %s\n", recordUID(r, r.UIDA), recordUID(r, r.UIDB), r.Flags, r.ID)
 		}
 	}
 	return b.String()
+}
+
+// recordUID is uidStr, with "~" for the side record r is Away from.
+func recordUID(r reconcile.Record, u reconcile.UID) string {
+	if u == 0 && r.Away {
+		return "~"
+	}
+	return uidStr(u)
 }
 
 func dash(s string) string {

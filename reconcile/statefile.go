@@ -62,8 +62,10 @@ func StateFileName(folder string) string {
 //	- 8 - m:0011223344556677889900aa
 //
 // A record line is "<uid a> <uid b> <flags> <identity>", "-" for a side
-// the message is not on by agreement and for no flags; records are sorted
-// by uid a, then uid b. "mailbox X -" marks a side the folder is not on.
+// the message is not on by agreement and for no flags, "~" for a side it
+// is not on because that side lacked the folder when it came in (Record.
+// Away); records are sorted by uid a, then uid b. "mailbox X -" marks a
+// side the folder is not on.
 func EncodeState(st State) map[string][]byte {
 	out := make(map[string][]byte, len(st.Folders))
 	for _, f := range st.Folders {
@@ -101,9 +103,9 @@ func FormatFolder(f FolderState) []byte {
 	}
 	line := b.AvailableBuffer()
 	for _, r := range recs {
-		line = appendUID(line, r.UIDA)
+		line = appendUID(line, r.UIDA, r.Away)
 		line = append(line, ' ')
-		line = appendUID(line, r.UIDB)
+		line = appendUID(line, r.UIDB, r.Away)
 		line = append(line, ' ')
 		if len(r.Flags) == 0 {
 			line = append(line, '-')
@@ -122,7 +124,12 @@ func FormatFolder(f FolderState) []byte {
 	return b.Bytes()
 }
 
-func appendUID(b []byte, u UID) []byte {
+// appendUID writes a record's UID on one side: "-" for none, "~" for
+// none on a record Away.
+func appendUID(b []byte, u UID, away bool) []byte {
+	if u == 0 && away {
+		return append(b, '~')
+	}
 	if u == 0 {
 		return append(b, '-')
 	}
@@ -236,6 +243,9 @@ func parseFolderFast(data []byte) (f FolderState, ok bool) {
 		fields[3] = line
 		var r Record
 		var okA, okB bool
+		if fields[0] == "~" || fields[1] == "~" {
+			r.Away = true
+		}
 		if r.UIDA, okA = parseRecordUID(fields[0]); !okA {
 			return f, false
 		}
@@ -294,9 +304,10 @@ func parseFolderFast(data []byte) (f FolderState, ok bool) {
 }
 
 // parseRecordUID parses a record's UID field as parseFolder accepts it:
-// "-" (0), or a positive number without leading zeros that fits 32 bits.
+// "-" or "~" (0), or a positive number without leading zeros that fits 32
+// bits.
 func parseRecordUID(s string) (UID, bool) {
-	if s == "-" {
+	if s == "-" || s == "~" {
 		return 0, true
 	}
 	if s == "" || len(s) > 10 || s[0] == '0' {
@@ -398,9 +409,13 @@ func parseFolder(filename string, data []byte) (FolderState, error) {
 			if fields[s] == "-" {
 				continue
 			}
+			if fields[s] == "~" {
+				r.Away = true
+				continue
+			}
 			n, err := strconv.ParseUint(fields[s], 10, 32)
 			if err != nil || n == 0 || fields[s][0] == '0' {
-				return fail(i, "bad uid %q: want a positive number or -", fields[s])
+				return fail(i, "bad uid %q: want a positive number, - or ~", fields[s])
 			}
 			if seen[s][UID(n)] {
 				return fail(i, "uid %s %d appears twice", Side(s), n)

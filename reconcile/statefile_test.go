@@ -35,9 +35,11 @@ func TestParseFolderRoundTrip(t *testing.T) {
 		{"no records", stateHeader},
 		{"records", stateHeader +
 			"- 8 - m:0011223344556677889900aa\n" +
+			"~ 11 \\Seen m:77\n" +
 			"1 7 \\Seen m:3fa9c1d2e4b5a6978899aabb\n" +
 			"2 - $label1,\\Answered,\\Draft,\\Flagged,\\Seen h:00ff\n" +
-			"3 10 $work,junk x:3\n"},
+			"3 10 $work,junk x:3\n" +
+			"4 ~ - x:4\n"},
 		{"one-sided folder", `# mailtwin state v1
 folder "Archive/2024"
 mailbox a -
@@ -79,7 +81,7 @@ modseq b 2
 // TestParseFolderFields checks what a state file's lines mean.
 func TestParseFolderFields(t *testing.T) {
 	f, err := reconcile.ParseFolder("f.state", []byte(strings.Replace(stateHeader, `mailbox a "INBOX"`, "mailbox a -", 1)+
-		"- 8 - m:0011223344556677889900aa\n1 7 $x,\\Seen m:3fa9\n"))
+		"- 8 - m:0011223344556677889900aa\n~ 9 - m:77\n1 7 $x,\\Seen m:3fa9\n2 ~ \\Seen m:78\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +91,9 @@ func TestParseFolderFields(t *testing.T) {
 		B:    reconcile.SideState{Mailbox: "INBOX", UIDValidity: 1795887925, UIDNext: 9, HighestModSeq: 17},
 		Records: []reconcile.Record{
 			{UIDB: 8, ID: "m:0011223344556677889900aa"},
+			{UIDB: 9, ID: "m:77", Away: true},
 			{UIDA: 1, UIDB: 7, Flags: reconcile.Flags{"$x", `\Seen`}, ID: "m:3fa9"},
+			{UIDA: 2, Flags: reconcile.Flags{`\Seen`}, ID: "m:78", Away: true},
 		},
 	}
 	if !reflect.DeepEqual(normFolder(f), normFolder(want)) {
@@ -145,9 +149,9 @@ func TestParseFolderErrors(t *testing.T) {
 		{"blank line", record("1 1 - x:1", "", "2 2 - x:2"),
 			`f.state:12: want "<uid a> <uid b> <flags> <identity>", got ""`},
 		{"zero uid", record("0 1 - x:1"),
-			`f.state:11: bad uid "0": want a positive number or -`},
+			`f.state:11: bad uid "0": want a positive number, - or ~`},
 		{"bad uid", record("1 b7 - x:1"),
-			`f.state:11: bad uid "b7": want a positive number or -`},
+			`f.state:11: bad uid "b7": want a positive number, - or ~`},
 		{"duplicate uid a", record("1 1 - x:1", "2 2 - x:2", "2 3 - x:3"),
 			`f.state:13: uid a 2 appears twice`},
 		{"duplicate uid b", record("- 2 - x:1", "1 2 - x:2"),
@@ -182,6 +186,10 @@ func TestParseFolderErrors(t *testing.T) {
 			`f.state:11: bad identity "m:3f\x01a9"`},
 		{"record on neither side", record("1 1 - x:1", "- - - x:2"),
 			`f.state:12: record is on neither side`},
+		{"away from both sides", record("~ ~ - x:2"),
+			`f.state:11: record is on neither side`},
+		{"away and on neither side", record("- ~ - x:2"),
+			`f.state:11: record is on neither side`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f, err := reconcile.ParseFolder("f.state", []byte(tt.file))

@@ -207,6 +207,13 @@ type Record struct {
 	UIDA, UIDB UID
 	Flags      Flags
 	ID         Identity
+	// Away marks a one-sided record whose message came into its folder
+	// on its side (new there, or moved in by its user) while the other
+	// side lacked that folder: that side's user never had it there, nor
+	// deleted it. Moved by its user into a folder of the pair, it goes
+	// to the other side, where a kept copy's message stays one-sided
+	// (keptMoves).
+	Away bool
 }
 
 // UID returns the record's UID on side s.
