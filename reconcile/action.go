@@ -128,10 +128,11 @@ type Action struct {
 	mergeBase Flags
 	hasBase   bool
 	// keepTarget, for a Move that joins two copies of a message that
-	// both users moved back into the pair (rejoins), keeps the record of
-	// the copy it joins, on that copy's side only, if it fails: the
-	// next run joins them again, rather than copying each to the other
-	// side.
+	// both users moved back into the pair (rejoins), or that settles a
+	// move conflict out of a folder whose UIDVALIDITY changed
+	// (moveConflicts), keeps the record of the copy it joins, on that
+	// copy's side only, if it fails: the next run joins them again,
+	// rather than copying each to the other side.
 	keepTarget bool
 	// folder is the folder pair of the next state the action belongs to.
 	folder *draftFolder

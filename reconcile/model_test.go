@@ -1191,6 +1191,66 @@ func TestNextFailedCrossedJoinKeepsWinner(t *testing.T) {
 	}
 }
 
+// TestNextFailedMoveOutOfResetFolder is TestModelMovesAndRenames' known
+// bug 13 (seeds 252, 255, 322 and 528 of -movemodel.bugs 13), reduced:
+// A's user moved x:1 out of INBOX after INBOX got a new UIDVALIDITY on A,
+// and the Move that was to follow on B fails. The base's record of x:1
+// cannot stay as it was (its UID on A names nothing in the new mailbox),
+// and it was dropped: the next run found x:1 new on both sides, in two
+// folders, and copied each both ways. Now the copy the Move was to take
+// or join stays recorded, on its side only, and the next run joins the
+// two.
+//
+//   - followed: B's copy was to follow A's into Work;
+//   - a conflict: B's user moved x:1 to Lists meanwhile, and A (prefer)
+//     wins: B's copy was to move to Work.
+func TestNextFailedMoveOutOfResetFolder(t *testing.T) {
+	for _, tc := range []struct {
+		name, b, kept string
+	}{
+		{"followed", "folder INBOX\n1 - x:1\nfolder Lists\nfolder Work", "INBOX - 1"},
+		{"a conflict", "folder INBOX\nfolder Lists\n3 - x:1\nfolder Work", "Work 5 -"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pol := parsePolicy(t, "direction both\ndeletion propagate\nprefer a")
+			base := parseState(t, "folder INBOX\n1 1 - x:1\nfolder Lists\nfolder Work")
+			accA := accountFromListing(parseListing(t, "folder INBOX uv=7\nfolder Lists\nfolder Work\n5 - x:1"))
+			accB := accountFromListing(parseListing(t, tc.b))
+			plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+				return a.Op == reconcile.Move
+			})
+			if !strings.Contains(plan.String(), `> b:`) {
+				t.Fatalf("the plan moves nothing on B:\n%s", plan)
+			}
+			var kept []string
+			for _, f := range next.Folders {
+				for _, r := range f.Records {
+					if r.ID == "x:1" {
+						kept = append(kept, fmt.Sprintf("%s %s %s", f.Name, uidStr(r.UIDA), uidStr(r.UIDB)))
+					}
+				}
+			}
+			if want := []string{tc.kept}; !slices.Equal(kept, want) {
+				t.Fatalf("records of x:1 after the failed move: %q, want %q", kept, want)
+			}
+			plan, next = runPlan(t, next, accA, accB, pol, nil)
+			for _, a := range plan.Actions {
+				if a.Op == reconcile.Copy {
+					t.Fatalf("the run after the failed move copies x:1:\n%s", plan)
+				}
+			}
+			if plan, _ := runPlan(t, next, accA, accB, pol, nil); !plan.Empty() {
+				t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
+			}
+			for _, acc := range []*account{accA, accB} {
+				if got := formatModelAccount(acc); strings.Count(got, "x:1") != 1 {
+					t.Errorf("an account holds x:1 other than once:\n%s", got)
+				}
+			}
+		})
+	}
+}
+
 // TestNextFailedStoreKeepsPairing is TestModelMovesAndRenames's known bug
 // 4 (seeds 60, 89 and 162 of -movemodel.all at 1be37a0), reduced: x:1 is
 // new on both sides with other flags, so the plan pairs the two copies

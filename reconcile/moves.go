@@ -724,6 +724,13 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 			Dest: dest, ID: r.ID, Reason: ReasonMoveConflict, mergeBase: r.Flags, hasBase: true}
 		a.arrival = &slot{rec: Record{ID: r.ID, Flags: z.m.Flags}}
 		a.arrival.waiting[l] = true
+		// Should the Move fail, the state keeps r for the next run to
+		// decide again; but where x's UIDVALIDITY changed on a side,
+		// r's UID there names nothing, and r goes. Then the winner's
+		// copy stays recorded, on its side only, so that the next run
+		// joins the two again (see Action.keepTarget), rather than
+		// copying each both ways.
+		a.keepTarget = pl.resetOn(x, A) || pl.resetOn(x, B)
 		pl.acts = append(pl.acts, a)
 		pl.arrivals[l][y.v.name] = append(pl.arrivals[l][y.v.name], a)
 		pl.leaving[l][z.m] = true

@@ -30,6 +30,13 @@ type slot struct {
 	// failKeeps marks the side whose UID the record keeps, on that side
 	// only, when the action it waits for fails (Action.keepTarget).
 	failKeeps [2]bool
+	// movedOff marks the side whose user moved the base record's
+	// message out of this folder after its UIDVALIDITY changed there:
+	// the slot waits for the Move of the other side's copy. Should that
+	// fail, Next keeps the other side's copy recorded on its side only,
+	// as the base's UID names nothing in the new mailbox; the next run
+	// then joins that copy with the moved one (rejoins).
+	movedOff [2]bool
 	// now is the UID a base record's message has on each side as listed
 	// (0 where it is not there). After a UIDVALIDITY change the base's
 	// UIDs on that side are the old mailbox's; Next uses these instead
@@ -803,6 +810,7 @@ func (pl *planner) folder(v *view) {
 					// changed there: move s's copy the same way.
 					a.slot, a.folder = sl, d
 					sl.rec = Record{}
+					sl.movedOff[o] = true
 					break
 				}
 				// The server lost it, the user did not delete it.
