@@ -276,7 +276,7 @@ func Next(p *Plan, outcomes []Outcome) State {
 					case r.UID(side) == 0:
 					case sl.now[s] != 0:
 						r.setUID(side, sl.now[s])
-					case d.reset[s] && sl.movedOff[s] && sl.now[1-s] != 0:
+					case d.reset[s] && sl.movedOff[s] && sl.now[side.Other()] != 0:
 						// Its user moved it out of here, and the Move
 						// that was to follow on the other side failed:
 						// that side's copy stays, on that side only.

@@ -201,8 +201,9 @@ type Listing struct {
 
 // Record is one message the two sides agreed on. A zero UID means the
 // message is not on that side by agreement (a one-sided record: kept
-// after a deletion on the other side, or the target's own message in a
-// one-way folder).
+// after a deletion on the other side, the target's own message in a
+// one-way folder, or mail that came in while that side lacked the
+// folder, Away).
 type Record struct {
 	UIDA, UIDB UID
 	Flags      Flags
