@@ -896,7 +896,7 @@ func (pl *planner) folder(v *view) {
 			sl.rec.setUID(side, m.UID)
 			if a := pl.takeArrival(o, v.name, m.ID); a != nil {
 				joined(side, m, sl, a)
-			} else if dir.Flows(side) && (!detached[o] || d.side[o].Mailbox != "" && !pl.knownToBase(m.ID)) && !pl.trashedOn(side, v, m) && !pl.keptOn[side][m] {
+			} else if dir.Flows(side) && (!detached[o] || d.side[o].Mailbox != "" && !pl.knownToBase(m.ID)) && !pl.trashedOn(side, v, m) && !pl.keptOn[side][m] && !pl.filedByOther(o, m.ID) {
 				// (Deleted on o, nothing new goes there, unless this
 				// plan makes the folder again on o: a change beat the
 				// delete, and the folder is on both sides again. Mail
@@ -944,6 +944,15 @@ func (pl *planner) folder(v *view) {
 			add(Action{Op: DeleteFolder, Side: o, Mailbox: v.listed[o].Mailbox, Reason: ReasonFolderDeleted})
 		}
 	}
+}
+
+// filedByOther reports whether side o's user filed away the message
+// with identity id that this side's user moved too: a base record of id
+// left its folder on both sides, and o holds id in a folder this side
+// lacks. A copy to o would be its second; each side keeps its own.
+func (pl *planner) filedByOther(o Side, id Identity) bool {
+	_, both := pl.movedBoth[id]
+	return both && pl.heldAway(o, id)
 }
 
 // knownToBase reports whether the base has a record of identity id, in
