@@ -61,12 +61,10 @@ func (pl *planner) detectMoves(views []*view) {
 	var away [2]map[Identity]bool
 	pl.heldAway = func(o Side, id Identity) bool {
 		if away[o] == nil {
-			away[o] = map[Identity]bool{}
 			s := o.Other()
-			for _, v := range views {
-				f := v.listed[o]
-				if f == nil || v.endsOn(s) || pl.trash[o] != "" && f.Mailbox == pl.trash[o] {
-					continue
+			away[o] = pl.listedWhere(views, o, func(v *view) func(Identity) bool {
+				if v.endsOn(s) {
+					return nil
 				}
 				paired := map[Identity]bool{}
 				for _, r := range v.base.Records {
@@ -74,12 +72,8 @@ func (pl *planner) detectMoves(views []*view) {
 						paired[r.ID] = true
 					}
 				}
-				for i := range f.Messages {
-					if id := f.Messages[i].ID; !paired[id] {
-						away[o][id] = true
-					}
-				}
-			}
+				return func(id Identity) bool { return !paired[id] }
+			})
 		}
 		return id != "" && away[o][id]
 	}
@@ -90,12 +84,10 @@ func (pl *planner) detectMoves(views []*view) {
 	var alone [2]map[Identity]bool
 	pl.keptAlone = func(s Side, id Identity) bool {
 		if alone[s] == nil {
-			alone[s] = map[Identity]bool{}
 			o := s.Other()
-			for _, v := range views {
-				f := v.listed[s]
-				if f == nil || v.base == nil || pl.trash[s] != "" && f.Mailbox == pl.trash[s] {
-					continue
+			alone[s] = pl.listedWhere(views, s, func(v *view) func(Identity) bool {
+				if v.base == nil {
+					return nil
 				}
 				var ids map[Identity]bool
 				for _, r := range v.base.Records {
@@ -106,12 +98,8 @@ func (pl *planner) detectMoves(views []*view) {
 						ids[r.ID] = true
 					}
 				}
-				for i := range f.Messages {
-					if id := f.Messages[i].ID; ids[id] {
-						alone[s][id] = true
-					}
-				}
-			}
+				return func(id Identity) bool { return ids[id] }
+			})
 		}
 		return id != "" && alone[s][id]
 	}
@@ -460,6 +448,30 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 		pl.rejoinAt[rv.r] = a
 		there.v.clean = false
 	}
+}
+
+// listedWhere returns the identities side s lists in the folder pairs of
+// views, its trash left out, that pick takes: pick returns, for a folder
+// pair, a test of an identity listed there, or nil to pass the folder
+// pair by.
+func (pl *planner) listedWhere(views []*view, s Side, pick func(v *view) func(Identity) bool) map[Identity]bool {
+	out := map[Identity]bool{}
+	for _, v := range views {
+		f := v.listed[s]
+		if f == nil || pl.trash[s] != "" && f.Mailbox == pl.trash[s] {
+			continue
+		}
+		take := pick(v)
+		if take == nil {
+			continue
+		}
+		for i := range f.Messages {
+			if id := f.Messages[i].ID; id != "" && take(id) {
+				out[id] = true
+			}
+		}
+	}
+	return out
 }
 
 // mailboxIn returns the mailbox of folder pair y on side s: listed
