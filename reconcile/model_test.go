@@ -1251,6 +1251,67 @@ func TestNextFailedMoveOutOfResetFolder(t *testing.T) {
 	}
 }
 
+// TestNextFailedFiledConflict is testdata cases 134 to 137 with the
+// conflict's Move failing: A's user filed x:1 into a folder B had deleted
+// (Old, renamed to New since and so made again on B; or Kept, which a
+// change made again on B before), and B's user moved B's copy to Work.
+// Whichever side wins, the failed Move must leave the winner's copy
+// recorded, so that the next run joins the two again rather than copying
+// either copy across (A would hold x:1 twice).
+func TestNextFailedFiledConflict(t *testing.T) {
+	const (
+		revived = "folder INBOX\n1 1 - x:1\nfolder Old\n2 2 - x:2\n5 ~ - x:1\nfolder Work"
+		kept    = "folder INBOX\n1 1 - x:1\nfolder Kept\n2 2 - x:2\n5 ~ - x:1\nfolder Work"
+	)
+	for _, tc := range []struct {
+		name, prefer, base, a, b string
+		kept                     []string
+	}{
+		{"made again, prefer a", "a", revived, "folder INBOX\nfolder New\n2 - x:2\n5 - x:1\nfolder Work", "folder INBOX\nfolder Work\n3 - x:1", []string{"New 5 -"}},
+		{"made again, prefer b", "b", revived, "folder INBOX\nfolder New\n2 - x:2\n5 - x:1\nfolder Work", "folder INBOX\nfolder Work\n3 - x:1", []string{"New 5 -", "Work - 3"}},
+		{"on both, prefer a", "a", kept, "folder INBOX\nfolder Kept\n2 - x:2\n5 - x:1\nfolder Work", "folder INBOX\nfolder Kept\n2 - x:2\nfolder Work\n3 - x:1", []string{"Kept 5 -"}},
+		{"on both, prefer b", "b", kept, "folder INBOX\nfolder Kept\n2 - x:2\n5 - x:1\nfolder Work", "folder INBOX\nfolder Kept\n2 - x:2\nfolder Work\n3 - x:1", []string{"Kept 5 -", "Work - 3"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pol := parsePolicy(t, "direction both\ndeletion trash\nprefer "+tc.prefer)
+			base := parseState(t, tc.base)
+			accA := accountFromListing(parseListing(t, tc.a))
+			accB := accountFromListing(parseListing(t, tc.b))
+			plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+				return a.Op == reconcile.Move
+			})
+			if len(plan.Conflicts) != 1 {
+				t.Fatalf("the plan reports no move conflict:\n%s", plan)
+			}
+			var kept []string
+			for _, f := range next.Folders {
+				for _, r := range f.Records {
+					if r.ID == "x:1" {
+						kept = append(kept, fmt.Sprintf("%s %s %s", f.Name, uidStr(r.UIDA), uidStr(r.UIDB)))
+					}
+				}
+			}
+			if !slices.Equal(kept, tc.kept) {
+				t.Fatalf("records of x:1 after the failed move: %q, want %q", kept, tc.kept)
+			}
+			plan, next = runPlan(t, next, accA, accB, pol, nil)
+			for _, a := range plan.Actions {
+				if a.Op == reconcile.Copy && a.ID == "x:1" {
+					t.Fatalf("the run after the failed move copies x:1:\n%s", plan)
+				}
+			}
+			if plan, _ := runPlan(t, next, accA, accB, pol, nil); !plan.Empty() {
+				t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
+			}
+			for _, acc := range []*account{accA, accB} {
+				if got := formatModelAccount(acc); strings.Count(got, "x:1") != 1 {
+					t.Errorf("an account holds x:1 other than once:\n%s", got)
+				}
+			}
+		})
+	}
+}
+
 // TestNextFailedStoreKeepsPairing is TestModelMovesAndRenames's known bug
 // 4 (seeds 60, 89 and 162 of -movemodel.all at 1be37a0), reduced: x:1 is
 // new on both sides with other flags, so the plan pairs the two copies

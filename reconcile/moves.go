@@ -438,7 +438,11 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 	// there (the folder pass pairs them, see rejoinAt).
 	for _, rv := range revived {
 		there, msg := otherCopy(rv.o, rv.r.ID, true)
-		if msg == nil || there.v == rv.y || holds(rv.y.listed[rv.o], rv.r.ID) {
+		if msg == nil {
+			pl.filedConflict(rv.y, rv.r, rv.o, fresh)
+			continue
+		}
+		if there.v == rv.y || holds(rv.y.listed[rv.o], rv.r.ID) {
 			continue
 		}
 		// The folder pass pairs it with the record there (not as an
@@ -447,6 +451,90 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 		pl.moveOf[there.r] = a
 		pl.rejoinAt[rv.r] = a
 		there.v.clean = false
+	}
+	// A filed-away message in a folder both sides have again, whose other
+	// copy that side's user moved after a failed run.
+	if len(pl.movedBoth) == 0 {
+		return
+	}
+	for _, y := range views {
+		if y.base == nil || y.listed[A] == nil || y.listed[B] == nil {
+			continue
+		}
+		for i := range y.base.Records {
+			r := &y.base.Records[i]
+			if r.ID == "" || (r.UIDA == 0) == (r.UIDB == 0) {
+				continue
+			}
+			o := A
+			if r.UIDA != 0 {
+				o = B
+			}
+			pl.filedConflict(y, r, o, fresh)
+		}
+	}
+}
+
+// filedConflict settles a message that side s's user filed away into
+// folder pair y while o lacked it (r, its record there, on s only), where
+// y is on o again once the plan is carried out (made again by a change
+// earlier, or by this plan: renamed on s, deleted on o), and that o's
+// user moved too: the two copies were paired in another folder at the
+// base, and both left it, o's into folder pair c.v (the run that was to
+// give o's copy the deletion policy failed, so the state still paired
+// them). That is a move conflict, settled as any: the prefer side's
+// folder wins, unless it cannot take the other copy, which is moved
+// there (UID MOVE), and the conflict is reported. Before, o's copy went
+// to s as new mail (and, y made again, s's to o with its folder): the
+// side that filed it held it twice. Should the move fail, the winner's
+// copy stays recorded on its side only (Action.keepTarget), and the next
+// run joins the two again.
+func (pl *planner) filedConflict(y *view, r *Record, o Side, fresh [2]map[Identity][]*cand) {
+	s, id := o.Other(), r.ID
+	if _, both := pl.movedBoth[id]; !both || len(fresh[o][id]) != 1 || len(fresh[s][id]) != 0 ||
+		!y.endsOn(o) || !y.policy.Direction.Flows(s) || pl.moveOf[r] != nil || pl.rejoinAt[r] != nil {
+		return
+	}
+	c := fresh[o][id][0]
+	mine := y.byUID(s).get(r.UID(s))
+	if pl.resetOn(y, s) {
+		mine = onlyCopy(y.listed[s], id)
+	}
+	if c.v == y || mine == nil || pl.leaving[o][c.m] || pl.leaving[s][mine] || holds(y.listed[o], id) {
+		return
+	}
+	var by [2]*cand
+	by[s], by[o] = &cand{y, mine}, c
+	for _, w := range []Side{pl.policy.Prefer, pl.policy.Prefer.Other()} {
+		l := w.Other()
+		win, lose := by[w], by[l]
+		if pl.isTrash(win.v) || !lose.v.policy.Direction.Flows(w) {
+			continue
+		}
+		var a *Action
+		if w == s {
+			// o's copy joins s's in y, made on o if need be; the folder
+			// pass pairs them (rejoinAt).
+			a = pl.joinMove(o, lose.v, lose.m, y, id, ReasonMoveConflict)
+			pl.rejoinAt[r] = a
+		} else {
+			if !pl.canJoin(win.v, s, id) {
+				continue
+			}
+			a = pl.joinMove(s, y, mine, win.v, id, ReasonMoveConflict)
+			pl.arrivals[s][win.v.name] = append(pl.arrivals[s][win.v.name], a)
+			pl.moveOf[r] = a
+		}
+		a.keepTarget = true
+		y.clean = false
+		fresh[o][id] = nil
+		winner := fmt.Sprintf("%s wins (prefer)", w)
+		if w != pl.policy.Prefer {
+			winner = fmt.Sprintf("%s wins (%q cannot take it on %s)", w, by[pl.policy.Prefer].v.name, pl.policy.Prefer.Other())
+		}
+		pl.plan.Conflicts = append(pl.plan.Conflicts, fmt.Sprintf("%s filed into %q on %s while %s lacked it, and moved to %q on %s: %s, moved to %q on %s too",
+			shortID(id), y.name, s, o, c.v.name, o, winner, win.v.name, l))
+		return
 	}
 }
 

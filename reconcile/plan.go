@@ -786,6 +786,13 @@ func (pl *planner) folder(v *view) {
 					sl.rec = Record{}
 					break
 				}
+				if a := pl.rejoinAt[r]; a != nil && v.listed[o] != nil {
+					// s's user filed it away here while o lacked the
+					// folder, and o's user moved o's copy since: it
+					// joins s's here (filedConflict).
+					joined(s, m, sl, a)
+					break
+				}
 				// A record on s only already at the base, whose message
 				// o holds in a folder s lacks, stays so: o's user filed
 				// it away before. (Other such records go: mail new on s
