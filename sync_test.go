@@ -817,6 +817,47 @@ func TestSyncFiledAwayMessageMovedBackOnBothSides(t *testing.T) {
 	})
 }
 
+// TestSyncFiledAwayOnBothSidesInTurn: under deletion = keep, b's user
+// files m1 into Old, which a's user deletes, and a's user flags m1: a's
+// copy stays, a's only, in P. Then b's user moves b's copy back to P, while a's user files a's
+// into Gone, a folder b deleted (kept on a). Neither is a deletion: each
+// side holds m1 once, where its user put it, and nothing is copied.
+// Before, the run found b's copy back in P where the state had a's, took
+// it for a's deleted copy changed on b, and copied it to a's P: a held
+// m1 twice (testdata case 138).
+func TestSyncFiledAwayOnBothSidesInTurn(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Keep
+		f.put(userA, "P", "m1")
+		f.put(userA, "Old", "m2")
+		f.put(userA, "Gone", "m3")
+		f.sync()
+		f.userMove(userB, "P", "m1", "Old")
+		f.srv.AddFlags(t, userA, "P", f.uidOf(userA, "P", "m1"), imap.FlagFlagged)
+		f.srv.Delete(t, userA, "Old")
+		f.srv.Delete(t, userB, "Gone")
+		f.sync()
+		f.want(userA, "P", `m1 \Flagged`)
+		f.want(userA, "Gone", "m3 -")
+		f.want(userB, "Old", "m1 -", "m2 -")
+
+		f.userMove(userB, "Old", "m1", "P")
+		f.userMove(userA, "P", "m1", "Gone")
+		rec := f.record()
+		res := f.sync()
+		if c := res.Plan.Counts; c[reconcile.A].Copies != 0 || c[reconcile.B].Copies != 0 {
+			t.Errorf("plan copies: %+v, want none:\n%s", c, res.Plan)
+		}
+		f.wantMovedNotCopied(rec, 0)
+		f.want(userA, "P")
+		f.want(userA, "Gone", `m1 \Flagged`, "m3 -")
+		f.want(userB, "P", "m1 -")
+		f.settled()
+	})
+}
+
 // TestSyncKeptMessageMovedStaysOnItsSide: under deletion = keep, b's
 // user deletes m1 and the run leaves a's copy, one-sided. a's user then
 // files it into Archive: it stays a's only. Before, it was new in

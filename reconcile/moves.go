@@ -80,28 +80,39 @@ func (pl *planner) detectMoves(views []*view) {
 	// pl.keptAlone reports whether side s lists a message with identity
 	// id in a folder pair (not its trash) whose base records it on s
 	// only: s's user filed it away there, or the deletion policy kept
-	// it there when the other side deleted it.
-	var alone [2]map[Identity]bool
+	// it there when the other side deleted it. pl.filedAlone is the
+	// same for records marked Away only: s's user filed it there, or it
+	// came in there, while the other side lacked the folder.
+	var alone, aloneAway [2]map[Identity]bool
+	oneSided := func(s Side, awayOnly bool) map[Identity]bool {
+		o := s.Other()
+		return pl.listedWhere(views, s, func(v *view) func(Identity) bool {
+			if v.base == nil {
+				return nil
+			}
+			var ids map[Identity]bool
+			for _, r := range v.base.Records {
+				if r.ID != "" && r.UID(s) != 0 && r.UID(o) == 0 && (r.Away || !awayOnly) {
+					if ids == nil {
+						ids = map[Identity]bool{}
+					}
+					ids[r.ID] = true
+				}
+			}
+			return func(id Identity) bool { return ids[id] }
+		})
+	}
 	pl.keptAlone = func(s Side, id Identity) bool {
 		if alone[s] == nil {
-			o := s.Other()
-			alone[s] = pl.listedWhere(views, s, func(v *view) func(Identity) bool {
-				if v.base == nil {
-					return nil
-				}
-				var ids map[Identity]bool
-				for _, r := range v.base.Records {
-					if r.ID != "" && r.UID(s) != 0 && r.UID(o) == 0 {
-						if ids == nil {
-							ids = map[Identity]bool{}
-						}
-						ids[r.ID] = true
-					}
-				}
-				return func(id Identity) bool { return ids[id] }
-			})
+			alone[s] = oneSided(s, false)
 		}
 		return id != "" && alone[s][id]
+	}
+	pl.filedAlone = func(s Side, id Identity) bool {
+		if aloneAway[s] == nil {
+			aloneAway[s] = oneSided(s, true)
+		}
+		return id != "" && aloneAway[s][id]
 	}
 	// ahead holds the copies copiedAhead matched with a record: one
 	// copy finishes one record's move.

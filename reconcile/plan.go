@@ -155,6 +155,9 @@ type planner struct {
 	// keptAlone reports whether a side holds an identity in a folder
 	// pair whose base records it on that side only (detectMoves).
 	keptAlone func(s Side, id Identity) bool
+	// filedAlone is keptAlone for base records marked Away only
+	// (detectMoves).
+	filedAlone func(s Side, id Identity) bool
 	// movedBoth holds the agreed flags of base records whose message
 	// left its folder on both sides, by identity (detectMoves).
 	movedBoth map[Identity]Flags
@@ -843,10 +846,20 @@ func (pl *planner) folder(v *view) {
 					break
 				}
 				switch {
-				case changed && dir.Flows(s) && pl.filedAwayFrom[r]:
+				case changed && dir.Flows(s) && (pl.filedAwayFrom[r] || pl.heldAway(o, r.ID) || pl.filedAlone(o, r.ID)):
 					// Moved on o into a folder s lacks: o holds it
 					// still, so s's changed copy stays, one-sided, and
 					// is not copied back to o, which would hold two.
+					// So too where the record was o's only (s's copy
+					// was filed away, and s's user brought it back
+					// here, where the folder pass re-paired it by
+					// identity), and where o holds it one-sided, Away,
+					// in a folder s has again (filed away there while s
+					// lacked it, and the run that was to give s's copy
+					// the deletion policy failed). A one-sided copy
+					// that is not Away (kept by a deletion policy, or
+					// a second copy) is another message: this one is
+					// copied.
 				case changed && dir.Flows(s):
 					copyTo(o, m, sl, ReasonChangeBeats)
 				case dir.Flows(o) && del != Keep:
