@@ -144,37 +144,35 @@ func bugOpen(n int) bool {
 //     revival) a move into a folder renamed on one side and deleted on
 //     the other (so made again there) was no move: delete plus
 //     re-upload, a duplicate under keep or trash;
-//  6. (the first forms fixed: a message moved into a folder whose
-//     counterpart the other side deleted leaves the pair's folders; the
-//     other side's copy gets the deletion policy, and a flag change there
-//     keeps that copy, one-sided, instead of copying it back to the
-//     mover, who held it twice; a new UIDVALIDITY on the mover's source
-//     folder does not make it lost; testdata cases 108 to 110; such moves
-//     are no longer gated; and the other side's user may move its one-
-//     sided copy, which stays one-sided, case 116; and a message so
-//     filed away that its user then moves into a folder of the pair
-//     again, or whose folder is renamed (so made again on the other
-//     side), is joined there by the other side's copy, moved out of the
-//     folder or the trash that holds it, cases 121 to 127 and 129; when
-//     both users move their copies back, to different folders, the two
-//     join in the prefer side's, case 128; and so when its user moves it
-//     out of its folder once a change that beat the folder's deletion
-//     made it again on the other side, as its record is away from that
-//     side (Record.Away), case 131, seeds 1760 and 2306 of -movemodel.bugs
-//     6; mail delivered into a folder the other side had deleted is
-//     likewise copied once its user moves it, case 132, seed 74159 of
-//     150,000; and when the run that was to give the other side's copy
-//     the deletion policy failed and that side's user then moves its
-//     copy, each side keeps its own, case 133, seeds 1505, 2101 and 2839
-//     of -movemodel.bugs 6) after several runs with failed actions, a
-//     filed-away message can still come back to the side that filed it:
-//     with the gates below open, seeds 1 to 38,250 pass, and seed 38251
-//     fails (its folder renamed on one side and deleted on the other,
-//     so made again, between failed runs; the filer then holds it in
-//     the folder and in its trash). Gated: the other side's user moves
-//     it only out of a folder of the pair, into one the state knows on
-//     both sides, and not after a run that was not clean; after such a
-//     run nobody changes its flags;
+//  6. (fixed but for one form, below) a message moved into a folder
+//     whose counterpart the other side deleted was copied back, or
+//     lost. Now it leaves the pair's folders; the other side's copy
+//     gets the deletion policy, and a flag change there keeps that
+//     copy, one-sided, instead of copying it back to the mover;
+//     a new UIDVALIDITY on the mover's source folder does not make it
+//     lost (testdata cases 108 to 110); the other side's user may move
+//     its one-sided copy, which stays one-sided (116, 133: seeds 1505,
+//     2101 and 2839); a message so filed away that its user then moves
+//     into a folder of the pair again, or whose folder is renamed (so
+//     made again on the other side), is joined there by the other
+//     side's copy (121 to 127, 129), and so when both users move their
+//     copies back, in the prefer side's folder (128), and when its user
+//     moves it out of a folder a change made again on the other side
+//     (131: seeds 1760 and 2306); mail delivered into a folder the other
+//     side had deleted is copied once its user moves it (132: seed
+//     74159); when the other side's user moved its copy while the
+//     filer's folder came back on both sides, the two moves are a
+//     conflict the prefer side wins (134 to 137, seeds 38251 and 38809);
+//     and a changed copy is not copied back to a side that holds the
+//     message filed away (138 and 139, seeds 48702 and 65673). Open:
+//     when both users moved it back into the pair, to different
+//     folders, and the prefer side's is new, a failed creation of it on
+//     the other side drops that folder pair from the state with the
+//     winner's kept record (Next forgets a new folder whose creation
+//     failed), and the loser's source record is gone too: the next run
+//     copies each copy both ways (seed 146381 of -movemodel.bugs 6;
+//     seeds 1 to 146,380 pass). Gated: the other side's user does not
+//     move a filed-away message right after a run that was not clean;
 //  7. (fixed in 8adb778, tested by TestRenamesFailingMidway; RENAME
 //     failures stay gated for bug 10) when the RENAME of a rename conflict fails, the state records the
 //     loser's folder under the winner's name; the next run renames the
@@ -331,7 +329,8 @@ type moveModel struct {
 	// folder whose counterpart the other side's user deleted (the move is
 	// then a deletion to the pair, and the other side's copy stays
 	// one-sided or gets the deletion policy); without -movemodel.all,
-	// s's user does not move them again (known bug 6).
+	// the other side's user does not move them right after a run that
+	// was not clean (known bug 6).
 	filedAway [2]map[reconcile.Identity]bool
 }
 
@@ -633,13 +632,6 @@ func (m *moveModel) toggleFlag(s reconcile.Side) {
 	mb := m.folder(s, f)
 	msg := &mb.msgs[m.rng.IntN(len(mb.msgs))]
 	fl := pickOne(m.rng, mvFlags)
-	// Known bug 6: a message filed away into a folder that a change
-	// (beating the folder's deletion) made again, whose other copy a
-	// failed run left behind, is copied back if that copy then changes
-	// (seed 31160 of 36,000).
-	if !bugOpen(6) && !m.prevClean && (m.filedAway[reconcile.A][msg.ID] || m.filedAway[reconcile.B][msg.ID]) {
-		return
-	}
 	if msg.Flags.Has(fl) {
 		msg.Flags = reconcile.NewFlags(slices.DeleteFunc(slices.Clone(msg.Flags), func(g string) bool { return g == fl })...)
 		m.logf("%s: %s uid %d %s -%s", s, f, msg.UID, msg.ID, fl)
@@ -709,7 +701,7 @@ func (m *moveModel) move(s reconcile.Side) {
 		// can undo that (seed 51497 of 60,000 at d58164d), which this
 		// model cannot foresee at the move: gated as bug 5. Otherwise
 		// the message leaves the pair's folders on this side (testdata
-		// cases 108 to 110), and moving it again is known bug 6.
+		// cases 108 to 110): filed away (see bug 6).
 		d := m.folder(s, g)
 		mk, gone := m.detached[s.Other()][d]
 		if g != f && m.intake(s, g) && (bugOpen(5) || !gone || mk != mvPending || !m.revived(s, d)) {
@@ -721,23 +713,20 @@ func (m *moveModel) move(s reconcile.Side) {
 	}
 	g := pickOne(m.rng, dests)
 	from := m.folder(s, f)
-	// Known bug 6: a filed-away message, moved by the other side's user
-	// after a run that was not clean, or out of a folder the filer's side
-	// no longer has (fixed for a single failed run, case 133; seed 38251
-	// of -movemodel.bugs 6 still fails). Moved by the user who filed it
-	// away, it is fixed:
-	// out of the folder the other side lacks, it returns to the pair, and
-	// a copy the other side holds still joins it (testdata cases 121 to
-	// 124; renamed, its folder brings it back: 125 to 127 and 129; moved
-	// back on both sides, the copies join in one folder: 128); likewise
-	// out of that folder once a change that beat its deletion made it
-	// again on the other side, as its record is away from that side
-	// (case 131; and mail delivered into a folder the other side had
-	// deleted is copied, case 132).
-	_, fromGone := m.detached[s.Other()][from]
+	// A filed-away message may move again, on either side: moved by the
+	// user who filed it away, out of the folder the other side lacks, it
+	// returns to the pair, and a copy the other side holds joins it
+	// (testdata cases 121 to 131); moved by the other side's user, that
+	// copy stays one-sided (116, 133), unless the filer's folder is on
+	// both sides again: then the two moves are a conflict (134 to 137).
+	// Known bug 6: when both users moved it back into the pair, and the
+	// join's target folder is new and its creation fails, the state
+	// forgets both copies, and the next run copies each both ways (seed
+	// 146381 of -movemodel.bugs 6). Gated: the other side's user does
+	// not move it right after a run that was not clean.
 	var movable []int
 	for i, msg := range from.msgs {
-		if keeper := m.filedAway[s.Other()][msg.ID]; bugOpen(6) || !(keeper && (!m.prevClean || fromGone)) {
+		if bugOpen(6) || m.prevClean || !m.filedAway[s.Other()][msg.ID] {
 			movable = append(movable, i)
 		}
 	}
@@ -746,13 +735,6 @@ func (m *moveModel) move(s reconcile.Side) {
 	}
 	i := pickOne(m.rng, movable)
 	msg := from.msgs[i]
-	// Known bug 6: the other side's user moving a filed-away message into
-	// a folder the state does not know on both sides yet; its creation on
-	// the filer's side may fail, and the state forget the message's record
-	// with it (seed 9093 of 60,000).
-	if !bugOpen(6) && m.filedAway[s.Other()][msg.ID] && m.counterpart(s, m.folder(s, g)) == nil {
-		return
-	}
 	from.msgs = slices.Delete(from.msgs, i, i+1)
 	u := m.acc[s].deliver(m.mailbox(s, g), msg.ID, msg.Flags)
 	if _, gone := m.detached[s.Other()][m.folder(s, g)]; gone {
