@@ -1312,6 +1312,52 @@ func TestNextFailedFiledConflict(t *testing.T) {
 	}
 }
 
+// TestNextFailedJoinIntoNewFolder is TestModelMovesAndRenames's seed
+// 146381 of -movemodel.bugs 6, reduced: as in testdata case 128, both
+// users move their copy of a filed-away x:1 back into the pair, to
+// different folders, and the two are to join in the prefer side's; but
+// that folder is new, and both its creation on the other side and the
+// join's Move fail. The state cannot keep the winner's copy recorded
+// there (it forgets a new folder whose creation failed), so it must keep
+// the loser's source record: the next run then plans the same join
+// again, rather than copying each copy to the other side.
+func TestNextFailedJoinIntoNewFolder(t *testing.T) {
+	for _, tc := range []struct{ prefer, a, b string }{
+		{"a", "folder Archive\nfolder INBOX\nfolder Lists\nfolder New\n7 - x:1", "folder Filed\nfolder INBOX\nfolder Lists\n9 - x:1"},
+		{"b", "folder Archive\nfolder INBOX\nfolder Lists\n7 - x:1", "folder Filed\nfolder INBOX\nfolder Lists\nfolder New\n9 - x:1"},
+	} {
+		t.Run("prefer "+tc.prefer, func(t *testing.T) {
+			pol := parsePolicy(t, "direction both\ndeletion keep\nprefer "+tc.prefer)
+			base := parseState(t, "folder Archive b=-\n1 - - x:1\nfolder Filed a=-\n- 3 - x:1\nfolder INBOX\nfolder Lists")
+			accA := accountFromListing(parseListing(t, tc.a))
+			accB := accountFromListing(parseListing(t, tc.b))
+			plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+				return a.Op == reconcile.CreateFolder || a.Op == reconcile.Move
+			})
+			if len(plan.Conflicts) != 1 {
+				t.Fatalf("the plan reports no move conflict:\n%s", plan)
+			}
+			plan, next = runPlan(t, next, accA, accB, pol, nil)
+			for _, a := range plan.Actions {
+				if a.Op == reconcile.Copy && a.ID == "x:1" {
+					t.Fatalf("the run after the failed join copies x:1:\n%s", plan)
+				}
+			}
+			if len(plan.Conflicts) != 1 {
+				t.Fatalf("the run after the failed join does not join the two again:\n%s", plan)
+			}
+			if plan, _ := runPlan(t, next, accA, accB, pol, nil); !plan.Empty() {
+				t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
+			}
+			for _, acc := range []*account{accA, accB} {
+				if got := formatModelAccount(acc); strings.Count(got, "x:1") != 1 {
+					t.Errorf("an account holds x:1 other than once:\n%s", got)
+				}
+			}
+		})
+	}
+}
+
 // TestNextFailedStoreKeepsPairing is TestModelMovesAndRenames's known bug
 // 4 (seeds 60, 89 and 162 of -movemodel.all at 1be37a0), reduced: x:1 is
 // new on both sides with other flags, so the plan pairs the two copies

@@ -144,9 +144,10 @@ func bugOpen(n int) bool {
 //     revival) a move into a folder renamed on one side and deleted on
 //     the other (so made again there) was no move: delete plus
 //     re-upload, a duplicate under keep or trash;
-//  6. (fixed but for one form, below) a message moved into a folder
-//     whose counterpart the other side deleted was copied back, or
-//     lost. Now it leaves the pair's folders; the other side's copy
+//  6. (fixed, gates removed: with them open, seeds 1 to 150,000 of
+//     -movemodel.bugs 6 pass) a message moved into a folder whose
+//     counterpart the other side deleted was copied back, or lost. Now
+//     it leaves the pair's folders; the other side's copy
 //     gets the deletion policy, and a flag change there keeps that
 //     copy, one-sided, instead of copying it back to the mover;
 //     a new UIDVALIDITY on the mover's source folder does not make it
@@ -164,15 +165,12 @@ func bugOpen(n int) bool {
 //     filer's folder came back on both sides, the two moves are a
 //     conflict the prefer side wins (134 to 137, seeds 38251 and 38809);
 //     and a changed copy is not copied back to a side that holds the
-//     message filed away (138 and 139, seeds 48702 and 65673). Open:
+//     message filed away (138 and 139, seeds 48702 and 65673); and
 //     when both users moved it back into the pair, to different
-//     folders, and the prefer side's is new, a failed creation of it on
-//     the other side drops that folder pair from the state with the
-//     winner's kept record (Next forgets a new folder whose creation
-//     failed), and the loser's source record is gone too: the next run
-//     copies each copy both ways (seed 146381 of -movemodel.bugs 6;
-//     seeds 1 to 146,380 pass). Gated: the other side's user does not
-//     move a filed-away message right after a run that was not clean;
+//     folders, and the prefer side's is new and its creation fails with
+//     the join, the state keeps the loser's source record, so the next
+//     run joins the two again (TestNextFailedJoinIntoNewFolder, seed
+//     146381);
 //  7. (fixed in 8adb778, tested by TestRenamesFailingMidway; RENAME
 //     failures stay gated for bug 10) when the RENAME of a rename conflict fails, the state records the
 //     loser's folder under the winner's name; the next run renames the
@@ -206,7 +204,7 @@ func bugOpen(n int) bool {
 //     plan's first RENAME took away: it fails on the server every run.
 //
 // -movemodel.bugs N[,N...] lets the cases trigger only the listed open
-// bugs (their gates: 2, 5, 6, 7 for a RENAME that fails, which bugs 8
+// bugs (their gates: 2, 5, 7 for a RENAME that fails, which bugs 8
 // and 10 need too, 9, 10 and 12), to see how often each one fails.
 //
 // A failure prints the case's seed, its history, the last plan, the
@@ -325,13 +323,6 @@ type moveModel struct {
 	// out of since the last clean sync; without -movemodel.all, no
 	// action fails then (known bug 2).
 	movedOutDeleted bool
-	// filedAway[s] holds the identities side s's user moved into a
-	// folder whose counterpart the other side's user deleted (the move is
-	// then a deletion to the pair, and the other side's copy stays
-	// one-sided or gets the deletion policy); without -movemodel.all,
-	// the other side's user does not move them right after a run that
-	// was not clean (known bug 6).
-	filedAway [2]map[reconcile.Identity]bool
 }
 
 func runMoveModel(t *testing.T, seed uint64, fast *fastPathCount) {
@@ -359,7 +350,6 @@ func runMoveModel(t *testing.T, seed uint64, fast *fastPathCount) {
 		m.movedHome[s] = map[reconcile.Identity]bool{}
 		m.placed[s] = map[reconcile.Identity]bool{}
 		m.oneSided[s] = map[reconcile.Identity]bool{}
-		m.filedAway[s] = map[reconcile.Identity]bool{}
 		m.detached[s] = map[*mbox]mvMark{}
 		m.synced[s] = map[*mbox][]string{}
 	}
@@ -701,7 +691,7 @@ func (m *moveModel) move(s reconcile.Side) {
 		// can undo that (seed 51497 of 60,000 at d58164d), which this
 		// model cannot foresee at the move: gated as bug 5. Otherwise
 		// the message leaves the pair's folders on this side (testdata
-		// cases 108 to 110): filed away (see bug 6).
+		// cases 108 to 110): filed away (bug 6, fixed).
 		d := m.folder(s, g)
 		mk, gone := m.detached[s.Other()][d]
 		if g != f && m.intake(s, g) && (bugOpen(5) || !gone || mk != mvPending || !m.revived(s, d)) {
@@ -719,27 +709,11 @@ func (m *moveModel) move(s reconcile.Side) {
 	// (testdata cases 121 to 131); moved by the other side's user, that
 	// copy stays one-sided (116, 133), unless the filer's folder is on
 	// both sides again: then the two moves are a conflict (134 to 137).
-	// Known bug 6: when both users moved it back into the pair, and the
-	// join's target folder is new and its creation fails, the state
-	// forgets both copies, and the next run copies each both ways (seed
-	// 146381 of -movemodel.bugs 6). Gated: the other side's user does
-	// not move it right after a run that was not clean.
-	var movable []int
-	for i, msg := range from.msgs {
-		if bugOpen(6) || m.prevClean || !m.filedAway[s.Other()][msg.ID] {
-			movable = append(movable, i)
-		}
-	}
-	if len(movable) == 0 {
-		return
-	}
-	i := pickOne(m.rng, movable)
+	// All of it after runs with failed actions too (bug 6, fixed).
+	i := m.rng.IntN(len(from.msgs))
 	msg := from.msgs[i]
 	from.msgs = slices.Delete(from.msgs, i, i+1)
 	u := m.acc[s].deliver(m.mailbox(s, g), msg.ID, msg.Flags)
-	if _, gone := m.detached[s.Other()][m.folder(s, g)]; gone {
-		m.filedAway[s][msg.ID] = true
-	}
 	m.movedOut[from], m.movedIn[m.folder(s, g)] = true, true
 	m.movedNow[s][msg.ID] = m.folder(s, g)
 	m.placed[s][msg.ID], m.oneSided[s][msg.ID] = true, false
@@ -826,13 +800,6 @@ func (m *moveModel) deleteFolder(s reconcile.Side) {
 		for p := range m.acc[o].folders {
 			if pb := m.acc[o].folders[p]; m.baseOf(o, pb) != nil && m.baseOf(o, pb).Name == fs.Name {
 				m.detached[s][pb] = mvPending
-				// Mail moved into it since the last clean sync has
-				// left the pair's folders on o (see filedAway).
-				if m.movedIn[pb] {
-					for _, msg := range pb.msgs {
-						m.filedAway[o][msg.ID] = true
-					}
-				}
 			}
 		}
 	}

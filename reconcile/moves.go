@@ -33,6 +33,7 @@ func (pl *planner) detectMoves(views []*view) {
 	pl.finished = map[*Record]bool{}
 	pl.filedAwayFrom = map[*Record]bool{}
 	pl.rejoinAt = map[*Record]*Action{}
+	pl.heldFor = map[*Record]*Action{}
 	pl.conflictOf = map[*Record]*Action{}
 	pl.movedBoth = map[Identity]Flags{}
 	// A folder pair nothing changed in (view.clean) has no message gone
@@ -620,7 +621,11 @@ type held struct {
 // (canJoin): the other copy is moved there, and the conflict is
 // reported. Should that move fail, the winner's copy stays recorded on
 // its side only (Action.keepTarget), and the next run joins the two
-// again (the other one new to it, in the loser's folder).
+// again (the other one new to it, in the loser's folder). Where the
+// winner's folder is new and its creation on the loser's side failed
+// too, the state cannot keep that record (it forgets the new folder);
+// it keeps o's one-sided record as the base had it instead (heldFor),
+// and the next run plans the same join again.
 func (pl *planner) crossedJoin(s Side, id Identity, cs []*cand, fresh [2]map[Identity][]*cand, recs []held) {
 	o := s.Other()
 	if len(cs) != 1 || len(recs) != 1 {
@@ -646,6 +651,7 @@ func (pl *planner) crossedJoin(s Side, id Identity, cs []*cand, fresh [2]map[Ide
 		}
 		a := pl.joinMove(l, z.v, z.m, y.v, id, ReasonMoveConflict)
 		a.keepTarget = true
+		pl.heldFor[recs[0].r] = a
 		pl.arrivals[l][y.v.name] = append(pl.arrivals[l][y.v.name], a)
 		fresh[s][id] = slices.DeleteFunc(fresh[s][id], func(c *cand) bool { return c == by[s] })
 		fresh[o][id] = slices.DeleteFunc(fresh[o][id], func(c *cand) bool { return c == by[o] })

@@ -97,6 +97,13 @@ func Next(p *Plan, outcomes []Outcome) State {
 			if a.arrival != nil {
 				a.arrival.failed = true
 			}
+			if d := home[a.arrival]; len(a.holds) > 0 && d != nil && createFailed[d] {
+				// The join's folder is not remembered (below), nor the
+				// record it was to keep: keep the source's instead.
+				for _, h := range a.holds {
+					h.failed = true
+				}
+			}
 			if ss != nil {
 				switch a.Op {
 				case CreateFolder:

@@ -148,6 +148,11 @@ type planner struct {
 	// copy of a base record's message into the record's folder, made
 	// again on that side (rejoins): in place of a copy.
 	rejoinAt map[*Record]*Action
+	// heldFor holds the join Move (crossedJoin) whose failure, with the
+	// creation of the folder it joins into, keeps a base record as the
+	// base had it: the record of the copy the Move takes, whose user
+	// moved it out of its folder (Action.holds).
+	heldFor map[*Record]*Action
 	// heldAway reports whether a side holds an identity in a folder the
 	// other side does not have, not paired there at the base
 	// (detectMoves).
@@ -741,6 +746,9 @@ func (pl *planner) folder(v *view) {
 		st, msg, r := br.status, br.msg, br.rec
 		sl := &slab[i]
 		*sl = slot{base: r, rec: Record{UIDA: r.UIDA, UIDB: r.UIDB, ID: r.ID, Flags: r.Flags, Away: r.Away}}
+		if a := pl.heldFor[r]; a != nil {
+			a.holds = append(a.holds, sl)
+		}
 		for s := range 2 {
 			if st[s] == present {
 				sl.now[s] = msg[s].UID
@@ -876,6 +884,12 @@ func (pl *planner) folder(v *view) {
 				sl.now[a.Side] = a.UID
 			}
 			if a == nil {
+				if pl.heldFor[r] != nil {
+					// Its copy is the one a join takes (crossedJoin):
+					// gone from here, unless that fails (Action.holds).
+					sl.rec = Record{}
+					d.slots = append(d.slots, sl)
+				}
 				continue // gone from both sides: forget it
 			}
 			// Moved to different folders on both sides: gone from here
