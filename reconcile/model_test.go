@@ -1150,6 +1150,30 @@ func TestNextCreatedEmptyFolderKnowsUIDValidity(t *testing.T) {
 	}
 }
 
+// settlesAfterFailure runs the plans that follow a run whose what (a
+// move, a join) failed, from that run's state next: the first must copy
+// no message (anyCopy), or no copy of x:1, across; the second must find
+// nothing left to do; and each account must then hold x:1 once. It
+// returns the first plan.
+func settlesAfterFailure(t *testing.T, next reconcile.State, accA, accB *account, pol reconcile.Policy, what string, anyCopy bool) *reconcile.Plan {
+	t.Helper()
+	plan, next := runPlan(t, next, accA, accB, pol, nil)
+	for _, a := range plan.Actions {
+		if a.Op == reconcile.Copy && (anyCopy || a.ID == "x:1") {
+			t.Fatalf("the run after the failed %s copies %s:\n%s", what, a.ID, plan)
+		}
+	}
+	if again, _ := runPlan(t, next, accA, accB, pol, nil); !again.Empty() {
+		t.Fatalf("not settled after a clean run; plans again:\n%s", again)
+	}
+	for _, acc := range []*account{accA, accB} {
+		if got := strings.Count(formatModelAccount(acc), "x:1"); got != 1 {
+			t.Errorf("an account holds x:1 %d times:\n%s", got, formatModelAccount(acc))
+		}
+	}
+	return plan
+}
+
 // TestNextFailedCrossedJoinKeepsWinner: both users moved their copy of
 // a filed-away message back into the pair, to different folders
 // (testdata case 128), and the Move that joins them fails. The winner's
@@ -1175,20 +1199,7 @@ func TestNextFailedCrossedJoinKeepsWinner(t *testing.T) {
 	if want := []string{"Work 7 0"}; !slices.Equal(kept, want) {
 		t.Fatalf("records of x:1 after the failed join: %q, want %q", kept, want)
 	}
-	plan, next := runPlan(t, next, accA, accB, pol, nil)
-	for _, a := range plan.Actions {
-		if a.Op == reconcile.Copy {
-			t.Fatalf("the run after the failed join copies x:1:\n%s", plan)
-		}
-	}
-	if plan, _ := runPlan(t, next, accA, accB, pol, nil); !plan.Empty() {
-		t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
-	}
-	for _, acc := range []*account{accA, accB} {
-		if got := strings.Count(formatModelAccount(acc), "x:1"); got != 1 {
-			t.Errorf("an account holds x:1 %d times:\n%s", got, formatModelAccount(acc))
-		}
-	}
+	settlesAfterFailure(t, next, accA, accB, pol, "join", true)
 }
 
 // TestNextFailedMoveOutOfResetFolder is TestModelMovesAndRenames' known
@@ -1233,20 +1244,7 @@ func TestNextFailedMoveOutOfResetFolder(t *testing.T) {
 			if want := []string{tc.kept}; !slices.Equal(kept, want) {
 				t.Fatalf("records of x:1 after the failed move: %q, want %q", kept, want)
 			}
-			plan, next = runPlan(t, next, accA, accB, pol, nil)
-			for _, a := range plan.Actions {
-				if a.Op == reconcile.Copy {
-					t.Fatalf("the run after the failed move copies x:1:\n%s", plan)
-				}
-			}
-			if plan, _ := runPlan(t, next, accA, accB, pol, nil); !plan.Empty() {
-				t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
-			}
-			for _, acc := range []*account{accA, accB} {
-				if got := formatModelAccount(acc); strings.Count(got, "x:1") != 1 {
-					t.Errorf("an account holds x:1 other than once:\n%s", got)
-				}
-			}
+			settlesAfterFailure(t, next, accA, accB, pol, "move", true)
 		})
 	}
 }
@@ -1294,20 +1292,7 @@ func TestNextFailedFiledConflict(t *testing.T) {
 			if !slices.Equal(kept, tc.kept) {
 				t.Fatalf("records of x:1 after the failed move: %q, want %q", kept, tc.kept)
 			}
-			plan, next = runPlan(t, next, accA, accB, pol, nil)
-			for _, a := range plan.Actions {
-				if a.Op == reconcile.Copy && a.ID == "x:1" {
-					t.Fatalf("the run after the failed move copies x:1:\n%s", plan)
-				}
-			}
-			if plan, _ := runPlan(t, next, accA, accB, pol, nil); !plan.Empty() {
-				t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
-			}
-			for _, acc := range []*account{accA, accB} {
-				if got := formatModelAccount(acc); strings.Count(got, "x:1") != 1 {
-					t.Errorf("an account holds x:1 other than once:\n%s", got)
-				}
-			}
+			settlesAfterFailure(t, next, accA, accB, pol, "move", false)
 		})
 	}
 }
@@ -1337,22 +1322,8 @@ func TestNextFailedJoinIntoNewFolder(t *testing.T) {
 			if len(plan.Conflicts) != 1 {
 				t.Fatalf("the plan reports no move conflict:\n%s", plan)
 			}
-			plan, next = runPlan(t, next, accA, accB, pol, nil)
-			for _, a := range plan.Actions {
-				if a.Op == reconcile.Copy && a.ID == "x:1" {
-					t.Fatalf("the run after the failed join copies x:1:\n%s", plan)
-				}
-			}
-			if len(plan.Conflicts) != 1 {
+			if plan := settlesAfterFailure(t, next, accA, accB, pol, "join", false); len(plan.Conflicts) != 1 {
 				t.Fatalf("the run after the failed join does not join the two again:\n%s", plan)
-			}
-			if plan, _ := runPlan(t, next, accA, accB, pol, nil); !plan.Empty() {
-				t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
-			}
-			for _, acc := range []*account{accA, accB} {
-				if got := formatModelAccount(acc); strings.Count(got, "x:1") != 1 {
-					t.Errorf("an account holds x:1 other than once:\n%s", got)
-				}
 			}
 		})
 	}
