@@ -819,9 +819,10 @@ func TestSyncFiledAwayMessageMovedBackOnBothSides(t *testing.T) {
 
 // TestSyncFiledAwayOnBothSidesInTurn: under deletion = keep, b's user
 // files m1 into Old, which a's user deletes, and a's user flags m1: a's
-// copy stays, a's only, in P. Then b's user moves b's copy back to P, while a's user files a's
-// into Gone, a folder b deleted (kept on a). Neither is a deletion: each
-// side holds m1 once, where its user put it, and nothing is copied.
+// copy stays, a's only, in P. Then b's user moves b's copy back to P,
+// while a's user files a's into Gone, a folder b deleted (kept on a).
+// Neither is a deletion: each side holds m1 once, where its user put
+// it, and nothing is copied.
 // Before, the run found b's copy back in P where the state had a's, took
 // it for a's deleted copy changed on b, and copied it to a's P: a held
 // m1 twice (testdata case 138).

@@ -134,10 +134,11 @@ type Action struct {
 	// copy's side only, if it fails: the next run joins them again,
 	// rather than copying each to the other side.
 	keepTarget bool
-	// holds, for such a Move into a folder this plan creates, are the
-	// slots Next keeps as the base had them should both the creation
-	// and the Move fail (planner.heldFor): the record keepTarget keeps
-	// is then lost with the folder.
+	// holds, for such a Move that joins two copies both users moved
+	// back into the pair (crossedJoin), are the slots Next keeps as the
+	// base had them should the Move fail and the creation of its target
+	// folder by this plan fail too (planner.heldFor): the record
+	// keepTarget keeps is then lost with the folder.
 	holds []*slot
 	// folder is the folder pair of the next state the action belongs to.
 	folder *draftFolder
