@@ -460,10 +460,24 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 		}
 		return false
 	}
+	// A folder whose parent is gone too takes part only with the
+	// strongest evidence, its own UIDVALIDITY: that mailbox is it, under
+	// whatever name, and no other folder's weaker claim may take it
+	// (seed 27123 of -movemodel.bugs 2: a deleted folder's stale record
+	// claimed a renamed child's mailbox by one message's identity).
 	var matches []match
 	for i := range base.Folders {
-		if f := &base.Folders[i]; missing(f) && !underMissing(f) {
+		f := &base.Folders[i]
+		switch {
+		case !missing(f):
+		case !underMissing(f):
 			matches = append(matches, candidates(f)...)
+		default:
+			for _, m := range candidates(f) {
+				if m.score >= uidValidityScore {
+					matches = append(matches, m)
+				}
+			}
 		}
 	}
 	sort.SliceStable(matches, func(i, j int) bool { return matches[i].score > matches[j].score })
@@ -503,7 +517,7 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 			}
 		}
 		n := evidence[f]
-		if underMissing(f) {
+		if n == "" && underMissing(f) {
 			// The best new folder no other has taken, if only one is.
 			best, tie := match{score: -1}, false
 			for _, m := range candidates(f) {
@@ -535,6 +549,10 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 	}
 	return out
 }
+
+// uidValidityScore is the least score sameMailbox gives a listed folder
+// with the base folder's UIDVALIDITY: more than any count of messages.
+const uidValidityScore = 1 << 20
 
 // sameMailbox reports whether listed folder l of side s is evidently the
 // base folder f under another name, and how many of f's messages say so.
@@ -570,7 +588,7 @@ func sameMailbox(f *FolderState, s Side, l *Folder) (score int, ok bool) {
 	// The same UIDVALIDITY (the same mailbox, on a server that keeps it
 	// across RENAME) beats any count of messages by identity.
 	if sameUV && (uidScore > 0 || total == 0 || len(l.Messages) == 0) {
-		return 1<<20 + uidScore, true
+		return uidValidityScore + uidScore, true
 	}
 	if total > 0 && 2*idScore > total {
 		return idScore, true
