@@ -213,6 +213,10 @@ type Plan struct {
 
 	base   State
 	drafts []*draftFolder
+	// along holds, per side, the listed mailboxes this plan's RENAMEs of
+	// a folder above them move, by the name they have once those ran
+	// (see movedAlong).
+	along [2]map[string]*movedAlong
 	// lists is what each side listed, for Next's scan points.
 	lists [2]*Listing
 	// links are pairs of folder pairs, by logical name, where what the

@@ -161,6 +161,7 @@ func Next(p *Plan, outcomes []Outcome) State {
 		}
 	}
 
+	failedRename := func(a *Action) bool { return renameFailed[renameKey{a.Side, a.Mailbox, a.Dest}] }
 	var st State
 	// exact holds the folder pairs carried over as they are, with nothing
 	// added: their records are exactly what both sides listed.
@@ -180,21 +181,19 @@ func Next(p *Plan, outcomes []Outcome) State {
 			// the renames that were done left it, under the name that
 			// gives it, and the next run finds the rest again.
 			for s := range 2 {
-				l, mb, failed := rn.lname[s], rn.oldMailbox[s], false
-				for _, a := range rn.chain[s] {
-					if renameFailed[renameKey{a.Side, a.Mailbox, a.Dest}] {
-						failed = true
-						break
-					}
-					if rest, ok := strings.CutPrefix(l+"/", a.renFrom+"/"); ok {
-						l = strings.TrimSuffix(a.renTo+"/"+rest, "/")
-					}
-					if strings.HasPrefix(mb, a.Mailbox) {
-						mb = a.Dest + mb[len(a.Mailbox):]
-					}
-				}
-				if failed {
+				if l, mb, failed := undoFailedRenames(rn.chain[s], rn.lname[s], rn.oldMailbox[s], failedRename); failed {
 					name, ss[s].Mailbox = l, mb
+				}
+			}
+		} else {
+			// A folder no rename was found for (new since the base, say)
+			// that a RENAME of a folder above it moves: where one fails,
+			// it stays where the ones before it left it too.
+			for s := range 2 {
+				if mv := p.along[s][ss[s].Mailbox]; mv != nil {
+					if l, mb, failed := undoFailedRenames(mv.chain, mv.lname, mv.oldMailbox, failedRename); failed {
+						name, ss[s].Mailbox = l, mb
+					}
 				}
 			}
 		}
@@ -372,4 +371,23 @@ func compareRecords(x, y Record) int {
 		return c
 	}
 	return strings.Compare(string(x.ID), string(y.ID))
+}
+
+// undoFailedRenames follows a folder from its mailbox mb and logical name
+// l before a plan's renames through chain, the RENAMEs that move it, up
+// to the first one that failed; failed reports that one did, and the
+// folder is then where the ones before it left it.
+func undoFailedRenames(chain []*Action, l, mb string, failedRename func(*Action) bool) (string, string, bool) {
+	for _, a := range chain {
+		if failedRename(a) {
+			return l, mb, true
+		}
+		if rest, ok := strings.CutPrefix(l+"/", a.renFrom+"/"); ok {
+			l = strings.TrimSuffix(a.renTo+"/"+rest, "/")
+		}
+		if strings.HasPrefix(mb, a.Mailbox) {
+			mb = a.Dest + mb[len(a.Mailbox):]
+		}
+	}
+	return l, mb, false
 }

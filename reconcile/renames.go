@@ -28,6 +28,18 @@ type renamed struct {
 	revive [2]bool
 }
 
+// movedAlong is a listed mailbox that this plan's RENAMEs move, as a
+// folder under a renamed one, for Next: a folder no rename was found
+// for (one new since the base) has no renamed, and where one of chain
+// fails it stays where the ones before it left it.
+type movedAlong struct {
+	// oldMailbox and lname are the mailbox and its logical name before
+	// this plan's renames.
+	oldMailbox, lname string
+	// chain is the RENAMEs that move it, in order.
+	chain []*Action
+}
+
 // found is a rename the user made on one side.
 type found struct {
 	to string // the new logical name
@@ -56,6 +68,17 @@ func (pl *planner) renames(base State) (State, error) {
 	}
 	acts = rr.sequence(acts)
 	out = rr.carryAlong(out)
+	for s := range 2 {
+		for orig, chain := range rr.chain[s] {
+			if len(chain) == 0 {
+				continue
+			}
+			if pl.plan.along[s] == nil {
+				pl.plan.along[s] = map[string]*movedAlong{}
+			}
+			pl.plan.along[s][rr.cur[s][orig]] = &movedAlong{oldMailbox: orig, lname: pl.names.logicalOf(Side(s), orig), chain: chain}
+		}
+	}
 	pl.acts = append(pl.acts, acts...)
 	sort.Slice(out.Folders, func(i, j int) bool { return out.Folders[i].Name < out.Folders[j].Name })
 	if err := rr.rewriteListings(); err != nil {

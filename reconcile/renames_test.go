@@ -106,7 +106,9 @@ func TestRenamesFailingMidway(t *testing.T) {
 		base, a, b string
 		pol        string
 		fail       func(a *reconcile.Action) bool
-		want       string // the folders both sides end with
+		// then is what the users do after the failed run, if anything.
+		then func(t *testing.T, a, b *account)
+		want string // the folders both sides end with
 	}{
 		{
 			name: "conflict rename fails",
@@ -125,6 +127,24 @@ func TestRenamesFailingMidway(t *testing.T) {
 			pol:  "direction both\ndeletion propagate\nprefer b",
 			fail: func(a *reconcile.Action) bool { return a.Op == reconcile.RenameFolder && a.Dest == "D" },
 			want: "D INBOX Q",
+		},
+		{
+			// Seed 166 of -movemodel.bugs 7,10: the state recorded B's
+			// new N under Q, where the failed RENAME did not take it;
+			// the next run took it for renamed by B's user, a conflict
+			// B won, and undid A's user's rename of Q/N.
+			name: "a new folder under a folder whose rename fails, then renamed",
+			base: "folder INBOX\nfolder P uv=1/2\n1 1 - x:1",
+			a:    "folder INBOX\nfolder Q uv=1\n1 - x:1",
+			b:    "folder INBOX\nfolder P uv=2\n1 - x:1\nfolder P/N uv=5\n1 - x:2",
+			pol:  "direction both\ndeletion propagate\nprefer b",
+			fail: func(a *reconcile.Action) bool { return a.Op == reconcile.RenameFolder },
+			then: func(t *testing.T, a, b *account) {
+				if err := a.rename("Q/N", "M"); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: "INBOX M Q",
 		},
 		{
 			name: "a rename from under another one",
@@ -151,6 +171,9 @@ func TestRenamesFailingMidway(t *testing.T) {
 				}
 				out := execute(plan, accA, accB)
 				accA.failOn, accB.failOn = nil, nil
+				if round == 0 && tc.then != nil {
+					tc.then(t, accA, accB)
+				}
 				for i, o := range out {
 					if o.Err != nil && round > 0 {
 						t.Errorf("round %d: %s: %v", round, &plan.Actions[i], o.Err)
