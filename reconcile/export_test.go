@@ -130,3 +130,10 @@ func ParseFolderBoth(data []byte) (fast FolderState, ok bool, slow FolderState, 
 
 // Scoped is scoped, for the tests of scoped runs.
 func (p *Plan) Scoped(scope []string) (*Plan, []int) { return p.scoped(scope) }
+
+// SkippedUnderFailedRename reports whether the executor leaves a out:
+// a CreateFolder under the destination of a RenameFolder of acts that
+// failed (its outcome in out).
+func SkippedUnderFailedRename(acts []Action, out []Outcome, a *Action) bool {
+	return a.Op == CreateFolder && underFailedRename(acts, out, a) != nil
+}

@@ -1188,6 +1188,11 @@ func (m *moveModel) sync(clean bool) {
 			out[i] = reconcile.Outcome{Err: fmt.Errorf("folder not empty")}
 			continue
 		}
+		if reconcile.SkippedUnderFailedRename(plan.Actions, out, a) {
+			m.logf("  action %d not run: a RENAME above it failed", i)
+			out[i] = reconcile.Outcome{Err: fmt.Errorf("not created")}
+			continue
+		}
 		out[i] = acc.apply(a, m.acc[a.Side.Other()])
 		if out[i].Err != nil && clean {
 			m.fail("action %d (%s) failed in a clean run: %v", i, a.String(), out[i].Err)

@@ -147,6 +147,24 @@ func TestRenamesFailingMidway(t *testing.T) {
 			want: "INBOX M Q",
 		},
 		{
+			// Seed 3641 of -movemodel.bugs 7,10: B's Q/N, made under
+			// the name the failed RENAME was to give P, stood alone;
+			// when B's user renamed P, A's N went with it and B's did
+			// not.
+			name: "a folder new under a folder whose rename fails, then the other side renames it",
+			base: "folder INBOX\nfolder P uv=1/2\n1 1 - x:1",
+			a:    "folder INBOX\nfolder Q uv=1\n1 - x:1\nfolder Q/N uv=5\n1 - x:2",
+			b:    "folder INBOX\nfolder P uv=2\n1 - x:1",
+			pol:  "direction both\ndeletion propagate\nprefer b",
+			fail: func(a *reconcile.Action) bool { return a.Op == reconcile.RenameFolder },
+			then: func(t *testing.T, a, b *account) {
+				if err := b.rename("P", "R"); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: "INBOX R R/N",
+		},
+		{
 			name: "a rename from under another one",
 			base: "folder INBOX\nfolder C uv=9/10\n1 1 - x:1\nfolder P uv=7/8",
 			a:    "folder INBOX\nfolder P uv=7\nfolder P/CA uv=9\n1 - x:1",

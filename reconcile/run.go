@@ -689,7 +689,19 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 				if halt() {
 					break
 				}
-				runBatch(ctx, p.Actions, g, first, out, failed, wins, stop, nil)
+				a := &p.Actions[g[0]]
+				if to := underFailedRename(p.Actions, out, a); a.Op == CreateFolder && to != nil {
+					// The folder was to go under the renamed one: made
+					// now, it would stand alone, apart from the folder
+					// the state pairs it under (or make the rename's
+					// destination a parent of its own). The next run
+					// makes it once the rename is done.
+					for _, i := range g {
+						out[i] = Outcome{Err: fmt.Errorf("folder %q on %s not created: the RENAME of %q to %q above it failed", a.Mailbox, a.Side, to.Mailbox, to.Dest)}
+					}
+				} else {
+					runBatch(ctx, p.Actions, g, first, out, failed, wins, stop, nil)
+				}
 				finish(g)
 			}
 			continue
@@ -755,6 +767,19 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 		copying.Unlock()
 	}
 	return out
+}
+
+// underFailedRename returns the RenameFolder of acts, on a's side, that
+// failed (its outcome in out) and whose destination lies above a's
+// folder, or nil.
+func underFailedRename(acts []Action, out []Outcome, a *Action) *Action {
+	for i := range acts {
+		r := &acts[i]
+		if r.Op == RenameFolder && r.Side == a.Side && out[i].Err != nil && out[i].Err != ErrNotRun && strings.HasPrefix(a.Folder, r.Folder+"/") {
+			return r
+		}
+	}
+	return nil
 }
 
 // splitLane parts a lane (see lanesOf) into its copies and its other

@@ -56,6 +56,9 @@ func (m *modelStore) CreateFolder(_ context.Context, mailbox string) (uint32, er
 }
 func (m *modelStore) RenameFolder(_ context.Context, from, to string) error {
 	m.calls = append(m.calls, "rename "+from+" "+to)
+	if m.failOp == reconcile.RenameFolder {
+		return errors.New("injected")
+	}
 	return nil
 }
 func (m *modelStore) DeleteFolder(_ context.Context, mailbox string) error {
@@ -101,6 +104,36 @@ func TestExecuteKeepsFolderWhenItsDeletionsFail(t *testing.T) {
 				t.Errorf("next state's Old = %+v, want both records and the folder on b kept", f)
 			}
 		})
+	}
+}
+
+// TestExecuteSkipsCreateUnderFailedRename: a folder new under a folder
+// renamed on the other side is made under the new name; when that
+// RENAME fails, making it would leave it alone under a name the renamed
+// folder does not have (seed 3641 of -movemodel.bugs 7,10: the next run
+// renamed its parent elsewhere, and the two sides ended with the folder
+// in two places), so Execute skips it and the next run makes it.
+func TestExecuteSkipsCreateUnderFailedRename(t *testing.T) {
+	base := parseState(t, "folder INBOX\nfolder P uv=1/2\n1 1 - x:1")
+	la := parseListing(t, "folder INBOX\nfolder Q uv=1\n1 - x:1\nfolder Q/N uv=5")
+	lb := parseListing(t, "folder INBOX\nfolder P uv=2\n1 - x:1")
+	plan, err := reconcile.Build("p", base, la, lb, parsePolicy(t, "direction both\ndeletion propagate"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := plan.String(); !strings.Contains(p, `> b:"P" rename folder -> "Q"`) || !strings.Contains(p, `+ b:"Q/N" create folder`) {
+		t.Fatalf("plan does not rename P and make Q/N on b:\n%s", plan)
+	}
+	a := &modelStore{acc: accountFromListing(la)}
+	b := &modelStore{acc: accountFromListing(lb), failOp: reconcile.RenameFolder}
+	out := reconcile.Execute(context.Background(), plan, [2]reconcile.Mailstore{a, b}, nil)
+	if !slices.Equal(b.calls, []string{"rename P Q"}) {
+		t.Errorf("calls on b = %q, want the RENAME alone", b.calls)
+	}
+	for i, act := range plan.Actions {
+		if act.Op == reconcile.CreateFolder && (out[i].Err == nil || !strings.Contains(out[i].Err.Error(), "above it failed")) {
+			t.Errorf("outcome of %s = %v, want it skipped", &act, out[i].Err)
+		}
 	}
 }
 

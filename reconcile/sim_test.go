@@ -555,6 +555,10 @@ func execute(p *reconcile.Plan, a, b *account) []reconcile.Outcome {
 	out := make([]reconcile.Outcome, len(p.Actions))
 	for i := range p.Actions {
 		act := &p.Actions[i]
+		if reconcile.SkippedUnderFailedRename(p.Actions, out, act) {
+			out[i] = reconcile.Outcome{Err: fmt.Errorf("not created: a RENAME above it failed")}
+			continue
+		}
 		out[i] = accs[act.Side].apply(act, accs[act.Side.Other()])
 	}
 	return out
