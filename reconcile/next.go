@@ -162,6 +162,10 @@ func Next(p *Plan, outcomes []Outcome) State {
 	}
 
 	failedRename := func(a *Action) bool { return renameFailed[renameKey{a.Side, a.Mailbox, a.Dest}] }
+	draftNamed := make(map[string]bool, len(p.drafts))
+	for _, d := range p.drafts {
+		draftNamed[d.name] = true
+	}
 	var st State
 	// exact holds the folder pairs carried over as they are, with nothing
 	// added: their records are exactly what both sides listed.
@@ -180,10 +184,20 @@ func Next(p *Plan, outcomes []Outcome) State {
 			// Not renamed on a side after all: the folder stays where
 			// the renames that were done left it, under the name that
 			// gives it, and the next run finds the rest again.
+			nFailed := 0
 			for s := range 2 {
 				if l, mb, failed := undoFailedRenames(rn.chain[s], rn.lname[s], rn.oldMailbox[s], failedRename); failed {
 					name, ss[s].Mailbox = l, mb
+					nFailed++
 				}
+			}
+			if nFailed == 2 && !draftNamed[rn.from] {
+				// Failed on both sides: neither side's name says who
+				// renamed what (under one side's, the next run would
+				// take the other side's for renamed by its user), the
+				// base's does, unless a folder has it now. Under it
+				// the next run finds the same renames again.
+				name = rn.from
 			}
 		} else {
 			// A folder no rename was found for (new since the base, say)

@@ -165,6 +165,19 @@ func TestRenamesFailingMidway(t *testing.T) {
 			want: "INBOX R R/N",
 		},
 		{
+			// Seed 4187 of -movemodel.bugs 7,10: the state kept the
+			// folder under B's new name, with A's old mailbox; the
+			// next run took A's for renamed by A's user, and renamed
+			// B's back.
+			name: "renames fail on both sides",
+			base: "folder INBOX\nfolder F uv=1/2\nfolder P uv=5/6\nfolder P/C uv=3/4\n1 1 - x:1",
+			a:    "folder INBOX\nfolder S uv=1\nfolder P uv=5\nfolder P/C uv=3\n1 - x:1",
+			b:    "folder INBOX\nfolder R uv=2\nfolder R/N uv=4\n1 - x:1\nfolder P uv=6",
+			pol:  "direction both\ndeletion propagate\nprefer a",
+			fail: func(a *reconcile.Action) bool { return a.Op == reconcile.RenameFolder },
+			want: "INBOX P S S/N",
+		},
+		{
 			name: "a rename from under another one",
 			base: "folder INBOX\nfolder C uv=9/10\n1 1 - x:1\nfolder P uv=7/8",
 			a:    "folder INBOX\nfolder P uv=7\nfolder P/CA uv=9\n1 - x:1",
