@@ -1545,3 +1545,31 @@ func TestNextFailedActionInADeletedFolderIsRetried(t *testing.T) {
 		})
 	}
 }
+
+// TestNextFailedConflictIntoNewFolderAfterReset is seed 103260 of
+// TestModelMovesAndRenames -movemodel.bugs 2, reduced: Box was made
+// anew on A (a new UIDVALIDITY), and both users moved x:1 out of it,
+// A's into New, a folder new on A, B's into Filed, a folder A deleted.
+// So A's folder wins, and the plan creates New on B and moves B's copy
+// there; both fail. The record keepTarget keeps goes with New, which
+// the state forgets; nor could Box's record stay with A's old UID. Box
+// keeps it on B's side only, and the next run moves B's copy to New
+// (crossedJoin), rather than copying A's to B, which held it twice then.
+func TestNextFailedConflictIntoNewFolderAfterReset(t *testing.T) {
+	pol := parsePolicy(t, "direction both\ndeletion keep\nprefer b")
+	base := parseState(t, "folder Box uv=7/8\n1 1 - x:1\nfolder Filed a=-\nfolder INBOX")
+	accA := accountFromListing(parseListing(t, "folder Box uv=9\nfolder INBOX\nfolder New\n7 - x:1"))
+	accB := accountFromListing(parseListing(t, "folder Box uv=8\nfolder Filed\n3 - x:1\nfolder INBOX"))
+	plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+		return a.Op == reconcile.CreateFolder || a.Op == reconcile.Move
+	})
+	if len(plan.Conflicts) != 1 || !strings.Contains(plan.String(), `+ b:"New" create folder`) {
+		t.Fatalf("the plan does not settle a move conflict into New:\n%s", plan)
+	}
+	if kept, want := recordsOf(next, "x:1"), []string{"Box - 1"}; !slices.Equal(kept, want) {
+		t.Fatalf("records of x:1 after the failed move: %q, want %q", kept, want)
+	}
+	if plan := settlesAfterFailure(t, next, accA, accB, pol, "move", false); len(plan.Conflicts) != 1 {
+		t.Fatalf("the run after the failed move does not settle the conflict again:\n%s", plan)
+	}
+}

@@ -33,7 +33,7 @@ var ErrNotRun = errors.New("not run")
 func Next(p *Plan, outcomes []Outcome) State {
 	for _, d := range p.drafts {
 		for _, sl := range d.slots {
-			sl.failed, sl.storeFailed = false, [2]bool{}
+			sl.failed, sl.storeFailed, sl.targetLost = false, [2]bool{}, false
 		}
 	}
 	createFailed := map[*draftFolder]bool{}
@@ -96,6 +96,9 @@ func Next(p *Plan, outcomes []Outcome) State {
 			}
 			if a.arrival != nil {
 				a.arrival.failed = true
+			}
+			if d := home[a.arrival]; a.keepTarget && a.slot != nil && d != nil && createFailed[d] {
+				a.slot.targetLost = true
 			}
 			if d := home[a.arrival]; len(a.holds) > 0 && d != nil && createFailed[d] {
 				// The join's folder is not remembered (below), nor the
@@ -296,7 +299,7 @@ func Next(p *Plan, outcomes []Outcome) State {
 					case r.UID(side) == 0:
 					case sl.now[s] != 0:
 						r.setUID(side, sl.now[s])
-					case d.reset[s] && sl.movedOff[s] && sl.now[side.Other()] != 0:
+					case d.reset[s] && (sl.movedOff[s] && sl.now[side.Other()] != 0 || sl.targetLost):
 						// Its user moved it out of here, and the Move
 						// that was to follow on the other side failed:
 						// that side's copy stays, on that side only.

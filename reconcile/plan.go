@@ -37,6 +37,14 @@ type slot struct {
 	// as the base's UID names nothing in the new mailbox; the next run
 	// then joins that copy with the moved one (rejoins).
 	movedOff [2]bool
+	// targetLost marks a base record whose message both users moved out
+	// of this folder after its UIDVALIDITY changed on a side, where the
+	// Move that settles the conflict (moveConflicts) failed with the
+	// creation of its target folder: the record keepTarget keeps goes
+	// with that folder. Next keeps this one instead, on the sides whose
+	// UID still names the moved copy's old place, for the next run to
+	// settle the same again (crossedJoin).
+	targetLost bool
 	// now is the UID a base record's message has on each side as listed
 	// (0 where it is not there). After a UIDVALIDITY change the base's
 	// UIDs on that side are the old mailbox's; Next uses these instead
