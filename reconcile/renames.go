@@ -609,8 +609,12 @@ func sameMailbox(f *FolderState, s Side, l *Folder) (score int, ok bool) {
 		}
 	}
 	// The same UIDVALIDITY (the same mailbox, on a server that keeps it
-	// across RENAME) beats any count of messages by identity.
-	if sameUV && (uidScore > 0 || total == 0 || len(l.Messages) == 0) {
+	// across RENAME) beats any count of messages by identity. So does
+	// the same UIDVALIDITY under the very mailbox name the state records
+	// for that side, where the folder's logical name is another (a
+	// RENAME that failed left it so), even with none of its records'
+	// messages left there (seed 25001 of -movemodel.bugs 7,10).
+	if sameUV && (uidScore > 0 || total == 0 || len(l.Messages) == 0 || l.Mailbox == bs.Mailbox) {
 		return uidValidityScore + uidScore, true
 	}
 	if total > 0 && 2*idScore > total {
