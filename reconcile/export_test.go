@@ -132,8 +132,8 @@ func ParseFolderBoth(data []byte) (fast FolderState, ok bool, slow FolderState, 
 func (p *Plan) Scoped(scope []string) (*Plan, []int) { return p.scoped(scope) }
 
 // SkippedUnderFailedRename reports whether the executor leaves a out:
-// a CreateFolder under the destination of a RenameFolder of acts that
-// failed (its outcome in out).
+// a CreateFolder or RenameFolder into a folder under the destination of
+// a RenameFolder of acts that failed (its outcome in out).
 func SkippedUnderFailedRename(acts []Action, out []Outcome, a *Action) bool {
-	return a.Op == CreateFolder && underFailedRename(acts, out, a) != nil
+	return underFailedRename(acts, out, a) != nil
 }

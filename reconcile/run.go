@@ -690,14 +690,19 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 					break
 				}
 				a := &p.Actions[g[0]]
-				if to := underFailedRename(p.Actions, out, a); a.Op == CreateFolder && to != nil {
+				if to := underFailedRename(p.Actions, out, a); to != nil {
 					// The folder was to go under the renamed one: made
-					// now, it would stand alone, apart from the folder
-					// the state pairs it under (or make the rename's
-					// destination a parent of its own). The next run
-					// makes it once the rename is done.
+					// or renamed there now, it would stand alone, apart
+					// from the folder the state pairs it under (and
+					// make the rename's destination a parent of its
+					// own). The next run does it once the rename is
+					// done.
+					what := "created"
+					if a.Op == RenameFolder {
+						what = fmt.Sprintf("renamed to %q", a.Dest)
+					}
 					for _, i := range g {
-						out[i] = Outcome{Err: fmt.Errorf("folder %q on %s not created: the RENAME of %q to %q above it failed", a.Mailbox, a.Side, to.Mailbox, to.Dest)}
+						out[i] = Outcome{Err: fmt.Errorf("folder %q on %s not %s: the RENAME of %q to %q above it failed", a.Mailbox, a.Side, what, to.Mailbox, to.Dest)}
 					}
 				} else {
 					runBatch(ctx, p.Actions, g, first, out, failed, wins, stop, nil)
@@ -769,10 +774,14 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 	return out
 }
 
-// underFailedRename returns the RenameFolder of acts, on a's side, that
-// failed (its outcome in out) and whose destination lies above a's
-// folder, or nil.
+// underFailedRename returns, for a CreateFolder or a RenameFolder a, the
+// RenameFolder of acts, on a's side, that failed (its outcome in out)
+// and whose destination lies above a's folder (a RenameFolder's Folder
+// is its destination), or nil.
 func underFailedRename(acts []Action, out []Outcome, a *Action) *Action {
+	if a.Op != CreateFolder && a.Op != RenameFolder {
+		return nil
+	}
 	for i := range acts {
 		r := &acts[i]
 		if r.Op == RenameFolder && r.Side == a.Side && out[i].Err != nil && out[i].Err != ErrNotRun && strings.HasPrefix(a.Folder, r.Folder+"/") {

@@ -107,33 +107,58 @@ func TestExecuteKeepsFolderWhenItsDeletionsFail(t *testing.T) {
 	}
 }
 
-// TestExecuteSkipsCreateUnderFailedRename: a folder new under a folder
-// renamed on the other side is made under the new name; when that
-// RENAME fails, making it would leave it alone under a name the renamed
-// folder does not have (seed 3641 of -movemodel.bugs 7,10: the next run
-// renamed its parent elsewhere, and the two sides ended with the folder
-// in two places), so Execute skips it and the next run makes it.
-func TestExecuteSkipsCreateUnderFailedRename(t *testing.T) {
-	base := parseState(t, "folder INBOX\nfolder P uv=1/2\n1 1 - x:1")
-	la := parseListing(t, "folder INBOX\nfolder Q uv=1\n1 - x:1\nfolder Q/N uv=5")
-	lb := parseListing(t, "folder INBOX\nfolder P uv=2\n1 - x:1")
-	plan, err := reconcile.Build("p", base, la, lb, parsePolicy(t, "direction both\ndeletion propagate"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p := plan.String(); !strings.Contains(p, `> b:"P" rename folder -> "Q"`) || !strings.Contains(p, `+ b:"Q/N" create folder`) {
-		t.Fatalf("plan does not rename P and make Q/N on b:\n%s", plan)
-	}
-	a := &modelStore{acc: accountFromListing(la)}
-	b := &modelStore{acc: accountFromListing(lb), failOp: reconcile.RenameFolder}
-	out := reconcile.Execute(context.Background(), plan, [2]reconcile.Mailstore{a, b}, nil)
-	if !slices.Equal(b.calls, []string{"rename P Q"}) {
-		t.Errorf("calls on b = %q, want the RENAME alone", b.calls)
-	}
-	for i, act := range plan.Actions {
-		if act.Op == reconcile.CreateFolder && (out[i].Err == nil || !strings.Contains(out[i].Err.Error(), "above it failed")) {
-			t.Errorf("outcome of %s = %v, want it skipped", &act, out[i].Err)
-		}
+// TestExecuteSkipsFoldersUnderFailedRename: a folder new under a folder
+// renamed on the other side is made under the new name, and one moved
+// under it there is renamed there; when that RENAME fails, making or
+// renaming it would leave it alone under a name the renamed folder
+// does not have (seeds 3641 and 38918 of -movemodel.bugs 7,10: the next
+// run renamed its parent elsewhere, and the two sides ended with the
+// folder in two places), so Execute skips it and the next run does it.
+func TestExecuteSkipsFoldersUnderFailedRename(t *testing.T) {
+	for _, tc := range []struct {
+		name, base, a, b string
+		plans            []string
+	}{
+		{
+			name:  "create",
+			base:  "folder INBOX\nfolder P uv=1/2\n1 1 - x:1",
+			a:     "folder INBOX\nfolder Q uv=1\n1 - x:1\nfolder Q/N uv=5",
+			b:     "folder INBOX\nfolder P uv=2\n1 - x:1",
+			plans: []string{`> b:"P" rename folder -> "Q"`, `+ b:"Q/N" create folder`},
+		},
+		{
+			name:  "rename",
+			base:  "folder INBOX\nfolder F uv=3/4\nfolder P uv=1/2\n1 1 - x:1",
+			a:     "folder INBOX\nfolder Q uv=1\n1 - x:1\nfolder Q/R uv=3",
+			b:     "folder INBOX\nfolder F uv=4\nfolder P uv=2\n1 - x:1",
+			plans: []string{`> b:"P" rename folder -> "Q"`, `> b:"F" rename folder -> "Q/R"`},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := parseState(t, tc.base)
+			la, lb := parseListing(t, tc.a), parseListing(t, tc.b)
+			plan, err := reconcile.Build("p", base, la, lb, parsePolicy(t, "direction both\ndeletion propagate"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range tc.plans {
+				if !strings.Contains(plan.String(), want) {
+					t.Fatalf("plan does not hold %s:\n%s", want, plan)
+				}
+			}
+			a := &modelStore{acc: accountFromListing(la)}
+			b := &modelStore{acc: accountFromListing(lb), failOp: reconcile.RenameFolder}
+			out := reconcile.Execute(context.Background(), plan, [2]reconcile.Mailstore{a, b}, nil)
+			if !slices.Equal(b.calls, []string{"rename P Q"}) {
+				t.Errorf("calls on b = %q, want the RENAME of P alone", b.calls)
+			}
+			for i, act := range plan.Actions {
+				if act.Side == reconcile.B && (act.Op == reconcile.CreateFolder || act.Op == reconcile.RenameFolder && act.Mailbox != "P") &&
+					(out[i].Err == nil || !strings.Contains(out[i].Err.Error(), "above it failed")) {
+					t.Errorf("outcome of %s = %v, want it skipped", &act, out[i].Err)
+				}
+			}
+		})
 	}
 }
 
