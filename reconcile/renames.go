@@ -467,7 +467,7 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 			if strings.EqualFold(n, "INBOX") || !pl.policy.For(n).Direction.Flows(s) || listed[n].Role == RoleTrash || strings.EqualFold(n, "Trash") {
 				continue
 			}
-			if score, ok := sameMailbox(f, s, listed[n]); ok {
+			if score, ok := sameMailbox(f, s, listed[n], pl.knownToBase); ok {
 				out = append(out, match{f, n, score})
 			}
 		}
@@ -579,7 +579,7 @@ const uidValidityScore = 1 << 20
 
 // sameMailbox reports whether listed folder l of side s is evidently the
 // base folder f under another name, and how many of f's messages say so.
-func sameMailbox(f *FolderState, s Side, l *Folder) (score int, ok bool) {
+func sameMailbox(f *FolderState, s Side, l *Folder, known func(Identity) bool) (score int, ok bool) {
 	bs := f.Side(s)
 	total := 0
 	ids := map[Identity]int{}
@@ -613,14 +613,33 @@ func sameMailbox(f *FolderState, s Side, l *Folder) (score int, ok bool) {
 	// the same UIDVALIDITY under the very mailbox name the state records
 	// for that side, where the folder's logical name is another (a
 	// RENAME that failed left it so), even with none of its records'
-	// messages left there (seed 25001 of -movemodel.bugs 7,10).
-	if sameUV && (uidScore > 0 || total == 0 || len(l.Messages) == 0 || l.Mailbox == bs.Mailbox) {
+	// messages left there (seed 25001 of -movemodel.bugs 7,10). And so
+	// does the same UIDVALIDITY where every message there arrived since
+	// the base (at or above its UIDNEXT) or is one the base knows
+	// elsewhere, which a user moved in (seed 53476).
+	if sameUV && (uidScore > 0 || total == 0 || len(l.Messages) == 0 || l.Mailbox == bs.Mailbox || movedInOrArrived(l, bs.UIDNext, known)) {
 		return uidValidityScore + uidScore, true
 	}
 	if total > 0 && 2*idScore > total {
 		return idScore, true
 	}
 	return 0, false
+}
+
+// movedInOrArrived reports whether every message of l is one the base
+// knows (known) or arrived since a point at uidNext (0: unknown): in a
+// folder with a base folder's UIDVALIDITY none of whose records is
+// left there, mail a user moved in or that was delivered since, and
+// none the base folder should have had. Another mailbox with the same
+// UIDVALIDITY (on a server that gives several one) would show mail
+// the base does not know below that point.
+func movedInOrArrived(l *Folder, uidNext UID, known func(Identity) bool) bool {
+	for _, m := range l.Messages {
+		if (uidNext == 0 || m.UID < uidNext) && !known(m.ID) {
+			return false
+		}
+	}
+	return true
 }
 
 // parentName returns the logical name of a folder's parent, "" at the
