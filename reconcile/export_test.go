@@ -135,5 +135,11 @@ func (p *Plan) Scoped(scope []string) (*Plan, []int) { return p.scoped(scope) }
 // a CreateFolder or RenameFolder into a folder under the destination of
 // a RenameFolder of acts that failed (its outcome in out).
 func SkippedUnderFailedRename(acts []Action, out []Outcome, a *Action) bool {
-	return underFailedRename(acts, out, a) != nil
+	var failed []*Action
+	for i := range acts {
+		if acts[i].Op == RenameFolder && out[i].Err != nil && out[i].Err != ErrNotRun {
+			failed = append(failed, &acts[i])
+		}
+	}
+	return underFailedRename(failed, a) != nil
 }

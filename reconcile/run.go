@@ -608,6 +608,9 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 		}
 	}
 	first := [2]Mailstore{pl.conns[A][0], pl.conns[B][0]}
+	// failedRenames holds the RenameFolders that failed, or were left
+	// out (underFailedRename), so far.
+	var failedRenames []*Action
 	groups := batches(p.Actions)
 	// stage is the step a batch runs in: 0 folder creations and
 	// renames, 1 copies, 2 flag changes, moves and expunges, 3 folder
@@ -690,7 +693,7 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 					break
 				}
 				a := &p.Actions[g[0]]
-				if to := underFailedRename(p.Actions, out, a); to != nil {
+				if to := underFailedRename(failedRenames, a); to != nil {
 					// The folder was to go under the renamed one: made
 					// or renamed there now, it would stand alone, apart
 					// from the folder the state pairs it under (and
@@ -706,6 +709,9 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 					}
 				} else {
 					runBatch(ctx, p.Actions, g, first, out, failed, wins, stop, nil)
+				}
+				if a.Op == RenameFolder && out[g[0]].Err != nil {
+					failedRenames = append(failedRenames, a)
 				}
 				finish(g)
 			}
@@ -775,16 +781,15 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 }
 
 // underFailedRename returns, for a CreateFolder or a RenameFolder a, the
-// RenameFolder of acts, on a's side, that failed (its outcome in out)
-// and whose destination lies above a's folder (a RenameFolder's Folder
-// is its destination), or nil.
-func underFailedRename(acts []Action, out []Outcome, a *Action) *Action {
+// RenameFolder among failed (the ones that failed so far) on a's side
+// whose destination lies above a's folder (a RenameFolder's Folder is
+// its destination), or nil.
+func underFailedRename(failed []*Action, a *Action) *Action {
 	if a.Op != CreateFolder && a.Op != RenameFolder {
 		return nil
 	}
-	for i := range acts {
-		r := &acts[i]
-		if r.Op == RenameFolder && r.Side == a.Side && out[i].Err != nil && out[i].Err != ErrNotRun && strings.HasPrefix(a.Folder, r.Folder+"/") {
+	for _, r := range failed {
+		if r.Side == a.Side && strings.HasPrefix(a.Folder, r.Folder+"/") {
 			return r
 		}
 	}
