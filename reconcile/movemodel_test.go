@@ -186,7 +186,19 @@ func bugOpen(n int) bool {
 //  10. after a failed run the state may keep a folder's old name with the
 //     renaming side's new mailbox; the next run looks it up by the old
 //     name, needs evidence again, and without it takes the folder for
-//     deleted and new: a duplicate and a stray folder;
+//     deleted and new: a duplicate and a stray folder. (Forms fixed: a
+//     folder new under a failed RENAME is recorded where it is, and
+//     RENAMEs failed on both sides keep the base's name,
+//     TestRenamesFailingMidway, seeds 166 and 4187; no folder is made
+//     or renamed under a failed RENAME,
+//     TestExecuteSkipsFoldersUnderFailedRename, seeds 3641 and 38918;
+//     the mailbox the state records, or a mailbox emptied and refilled
+//     by moves, is evidence with its UIDVALIDITY, cases 142 and 143,
+//     seeds 25001 and 53476. Open: seed 40530 of -movemodel.bugs 7,10,
+//     a failed move conflict whose source folder is deleted meanwhile,
+//     then moved again on both sides, is copied both ways; seed 76873
+//     of -movemodel.bugs 7, after three runs with failed RENAMEs, a
+//     folder renamed on both sides keeps two names.)
 //  11. (fixed, gate removed) a message moved on both sides to the same folder is paired by
 //     identity with the two copies' common flags as the merge base: a
 //     flag one side removed comes back;
