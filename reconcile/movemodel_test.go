@@ -1192,7 +1192,7 @@ func (m *moveModel) sync(clean bool) {
 		}
 		if reconcile.SkippedUnderFailedRename(plan.Actions, out, a) {
 			m.logf("  action %d not run: a RENAME above it failed", i)
-			out[i] = reconcile.Outcome{Err: fmt.Errorf("not created")}
+			out[i] = reconcile.Outcome{Err: fmt.Errorf("not run: a RENAME above it failed")}
 			continue
 		}
 		out[i] = acc.apply(a, m.acc[a.Side.Other()])

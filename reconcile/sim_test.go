@@ -556,7 +556,7 @@ func execute(p *reconcile.Plan, a, b *account) []reconcile.Outcome {
 	for i := range p.Actions {
 		act := &p.Actions[i]
 		if reconcile.SkippedUnderFailedRename(p.Actions, out, act) {
-			out[i] = reconcile.Outcome{Err: fmt.Errorf("not created: a RENAME above it failed")}
+			out[i] = reconcile.Outcome{Err: fmt.Errorf("not run: a RENAME above it failed")}
 			continue
 		}
 		out[i] = accs[act.Side].apply(act, accs[act.Side.Other()])
