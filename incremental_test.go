@@ -445,16 +445,17 @@ func TestCopiesRunWithTheNextFolderChanges(t *testing.T) {
 	f.settled()
 }
 
-// TestScanPointChecksInOneRoundTrip: the checks of the scan points of
-// the folders a run changed on b go out together, on one connection
-// here: the first check's EXAMINE is answered only once the last
-// folder's FETCH has arrived, which it never would if each check
-// waited for the one before. The next run then finds every folder as
-// the run left it and selects none.
+// TestScanPointChecksInOneRoundTrip: on a far server the checks of the
+// scan points of the folders a run changed on b go out together after
+// the run's changes, on one connection here: the first check's EXAMINE
+// is answered only once the last folder's FETCH has arrived, which it
+// never would if each check waited for the one before. The next run
+// then finds every folder as the run left it and selects none.
 func TestScanPointChecksInOneRoundTrip(t *testing.T) {
 	t.Parallel()
 	f := newSyncFixture(t, imaptest.StartDovecot)
 	f.connections = [2]int{1, 1}
+	f.far = [2]bool{false, true}
 	boxes := []string{"One", "Three", "Two"}
 	for _, mb := range boxes {
 		f.srv.Create(t, userA, mb)
@@ -499,6 +500,68 @@ func TestScanPointChecksInOneRoundTrip(t *testing.T) {
 	}
 	for _, mb := range boxes {
 		f.want(userB, mb, mb+"-2 -", mb+"-new -")
+	}
+	rec.Reset()
+	f.sync()
+	if n := rec.Count("EXAMINE") + rec.Count("SELECT"); n != 0 {
+		t.Errorf("the run after: %d folders selected, want none (every scan point moved past the run's changes)\n%v", n, rec.SessionCommands())
+	}
+}
+
+// TestScanPointCheckedWhenItsFolderIsDone: on a near server a folder's
+// scan point is checked as soon as the run is done with the folder,
+// while the copies into the next folder are still on their way: the
+// answer to the APPEND into Two (the last folder, its copies on b's
+// MULTIAPPEND connection) is held until the check of One has come, which
+// it never would if the checks waited for the end of the run. The next
+// run then finds every folder as the run left it and selects none.
+func TestScanPointCheckedWhenItsFolderIsDone(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.connections = [2]int{1, 1}
+	boxes := []string{"One", "Two"}
+	for _, mb := range boxes {
+		f.srv.Create(t, userA, mb)
+		f.put(userA, mb, mb+"-1")
+		f.put(userA, mb, mb+"-2")
+	}
+	f.sync()
+	for _, mb := range boxes {
+		// Two new messages: b's copies go on its MULTIAPPEND
+		// connection, opened while a is scanned.
+		f.put(userA, mb, mb+"-new1")
+		f.put(userA, mb, mb+"-new2")
+		f.srv.Expunge(t, userA, mb, f.uidOf(userA, mb, mb+"-1"))
+	}
+
+	rec := imaptest.Record(t, f.srv)
+	f.addr = rec.Addr
+	var mu sync.Mutex
+	// changed holds the connections that selected a folder read-write:
+	// b's. Their EXAMINEs are the checks (a's are its scans).
+	changed := map[int]bool{}
+	checked := imaptest.NewGate() // One's check has come
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		mu.Lock()
+		switch {
+		case e.Stage == imaptest.Received && e.Verb == "SELECT":
+			changed[e.Conn] = true
+		case e.Stage == imaptest.Received && e.Verb == "EXAMINE" && changed[e.Conn] && strings.Contains(e.Line, `"One"`):
+			checked.Open()
+		}
+		mu.Unlock()
+		if e.Stage == imaptest.Answered && e.Verb == "APPEND" && strings.Contains(e.Line, `"Two"`) {
+			checked.Wait(10 * time.Second)
+		}
+		return imaptest.Action{}
+	})
+	f.sync()
+	rec.Intercept(nil)
+	if checked.Held() {
+		t.Errorf("One's check waited for the copies into Two\n%v", rec.SessionCommands())
+	}
+	for _, mb := range boxes {
+		f.want(userB, mb, mb+"-2 -", mb+"-new1 -", mb+"-new2 -")
 	}
 	rec.Reset()
 	f.sync()

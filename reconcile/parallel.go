@@ -334,9 +334,11 @@ func (p *pool) runThen(ctx context.Context, n, workers int, sides func(i int) []
 // where the check finds it holds exactly its records. A check that
 // fails or cannot be made leaves the point Next set, which stays right.
 //
-// Each connection of pl reads its share of the folders in one round
+// A folder side that early read during the run, from the point Next
+// left it, is taken as read then where that reading moves its point;
+// each connection of pl reads its share of the others in one round
 // trip (ObserveScanPoints).
-func advanceScanPointsOn(ctx context.Context, p *Plan, outcomes []Outcome, pl *pool, st *State) {
+func advanceScanPointsOn(ctx context.Context, p *Plan, outcomes []Outcome, pl *pool, st *State, early *earlyChecks) {
 	changed := [2]map[string]bool{{}, {}}
 	for i := range p.Actions {
 		a := &p.Actions[i]
@@ -368,6 +370,12 @@ func advanceScanPointsOn(ctx context.Context, p *Plan, outcomes []Outcome, pl *p
 			for _, r := range f.Records {
 				if u := r.UID(Side(s)); u != 0 {
 					k.Messages = append(k.Messages, Message{UID: u, Flags: r.Flags})
+				}
+			}
+			if o, ok := early.take(Side(s), ss.Mailbox, k); ok {
+				if pt, ok := o.Advance(k); ok {
+					ss.UIDValidity, ss.UIDNext, ss.HighestModSeq = pt.UIDValidity, pt.UIDNext, pt.HighestModSeq
+					continue
 				}
 			}
 			jobs[s] = append(jobs[s], job{Side(s), ss, k})

@@ -170,7 +170,8 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 	}
 	pl.sizeForPlan(plan)
 	pf.renamed(plan, [2]rune{lists[A].Delim, lists[B].Delim})
-	res.Outcomes = execute(ctx, plan, pl, opts.Progress, ck, opts.Stop, pf)
+	early := newEarlyChecks(plan, pl)
+	res.Outcomes = execute(ctx, plan, pl, opts.Progress, ck, opts.Stop, pf, early)
 	if same && len(full.Actions) == 0 {
 		// Every folder is as the base left it, on both sides, and
 		// nothing was done: the next state is the base, which the
@@ -194,7 +195,7 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 		}
 		res.State = ScopeState(base, Next(full, all), scope)
 	}
-	advanceScanPointsOn(ctx, plan, res.Outcomes, pl, &res.State)
+	advanceScanPointsOn(ctx, plan, res.Outcomes, pl, &res.State, early)
 	// The connections are done with: they log out while the state is
 	// saved.
 	if opts.Released != nil {
@@ -546,7 +547,7 @@ func knownOf(base State, s Side) map[string]Known {
 // not stop the others, except that once ctx is done the rest are not
 // run. Execute uses one connection per side; Run may use more.
 func Execute(ctx context.Context, p *Plan, stores [2]Mailstore, progress func(done, total int, a *Action)) []Outcome {
-	return execute(ctx, p, newPool(stores, [2]int{1, 1}), progress, nil, nil, nil)
+	return execute(ctx, p, newPool(stores, [2]int{1, 1}), progress, nil, nil, nil, nil)
 }
 
 // stopped reports whether stop is closed (never, for nil).
@@ -567,10 +568,12 @@ func stopped(stop <-chan struct{}) bool {
 // worker's connections: a mailbox is changed by one connection at a
 // time, in plan order, and different mailboxes in parallel. Every copy
 // is done before any message of its source side is moved or expunged;
-// the other side's changes run with the copies (earlyOf).
+// the other side's changes run with the copies (earlyOf). Where early
+// is not nil, a folder is read for the check after the run as soon as
+// its lane is done (see earlyChecks).
 // Once stop is closed no batch starts, and a copy stops before its next
 // message; what is not done keeps ErrNotRun.
-func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total int, a *Action), ck *checkpointer, stop <-chan struct{}, pf *prefetched) []Outcome {
+func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total int, a *Action), ck *checkpointer, stop <-chan struct{}, pf *prefetched, early *earlyChecks) []Outcome {
 	out := make([]Outcome, len(p.Actions))
 	for i := range out {
 		out[i].Err = ErrNotRun
@@ -749,6 +752,7 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 			copies, changes := splitLane(p.Actions, lanes[i])
 			runLane(changes, stores)
 			if len(copies) == 0 {
+				early.observe(ctx, lanes[i], out, stores)
 				return
 			}
 			copying.Lock()
@@ -766,8 +770,11 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 				<-prev
 			}
 			go func() {
-				defer close(done)
 				runLane(copies, stores)
+				// The check runs in the background: the next
+				// lane's copies do not wait for it.
+				early.observe(ctx, lanes[i], out, stores)
+				close(done)
 			}()
 		})
 		copying.Lock()
@@ -777,6 +784,7 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 		clear(copying.by)
 		copying.Unlock()
 	}
+	early.wait()
 	return out
 }
 
