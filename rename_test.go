@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -142,6 +143,56 @@ func TestSyncFolderRenameIsARename(t *testing.T) {
 	f.settled()
 	f.sync()
 	f.wantNoMailbox("Projects", "Projects/Sub")
+}
+
+// TestSyncFolderUnderAFailedRenameWaits: a's user renamed "P" to "Q" and
+// made "Q/N" under it, and b's server refuses the RENAME (the test's
+// proxy answers NO). Nor is "Q/N" made on b: its CREATE would make "Q"
+// there as its parent, apart from "P" whose messages the state pairs
+// with a's "Q". The run says why for both (the copy into "Q/N" fails
+// too, the server has no such folder), b keeps "P" as it was, and the
+// next run renames it and makes "Q/N", every message once.
+func TestSyncFolderUnderAFailedRenameWaits(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.put(userA, "P", "p1")
+	f.sync()
+	f.userRename(userA, "P", "Q")
+	f.put(userA, "Q/N", "n1")
+
+	rec := f.record()
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if e.Stage == imaptest.Received && e.Verb == "RENAME" {
+			return imaptest.Action{Do: imaptest.Refuse, Text: "[SERVERBUG] rename failed, try again"}
+		}
+		return imaptest.Action{}
+	})
+	res, err := f.attempt(false)
+	rec.Intercept(nil)
+	if !errors.Is(err, reconcile.ErrActionsFailed) {
+		t.Fatalf("run with b's RENAME refused: error %v, want ErrActionsFailed", err)
+	}
+	for _, want := range []string{`rename failed, try again`, `folder "Q/N" on b not created: the RENAME of "P" to "Q" above it failed`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the run's error does not say %q:\n%v", want, err)
+		}
+	}
+	if n := rec.Count("CREATE"); n != 0 {
+		t.Errorf("b got %d CREATE, want none under the failed RENAME\n%v", n, rec.Commands())
+	}
+	if have := f.srv.Mailboxes(t, userB); slices.Contains(have, "Q") || slices.Contains(have, "Q/N") {
+		t.Errorf("b has %q after the failed RENAME, want no Q nor Q/N", have)
+	}
+	f.want(userB, "P", "p1 -")
+	if res.Failed != 3 {
+		t.Errorf("%d actions failed, want 3 (the RENAME, the CREATE under it and the copy into that)\n%v", res.Failed, res.Plan)
+	}
+
+	f.sync()
+	f.wantBoth("Q", "p1 -")
+	f.wantBoth("Q/N", "n1 -")
+	f.wantNoMailbox("P")
+	f.settled()
 }
 
 // TestSyncFolderRenamedVersusDeleted: renamed on a, deleted on b: the
