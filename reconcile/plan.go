@@ -1254,15 +1254,21 @@ func (pl *planner) guard(base State, views []*view) error {
 		// Folders under direction none (by rule, or left out by
 		// special-use attribute) are not scanned: their listing says
 		// nothing of their messages.
-		listed, known := 0, 0
+		listed := 0
 		for _, v := range views {
-			if v.policy.Direction == None {
-				continue
-			}
-			if v.listed[s] != nil {
+			if v.policy.Direction != None && v.listed[s] != nil {
 				listed += len(v.listed[s].Messages)
 			}
-			if v.base != nil {
+		}
+		// What the state knows there is counted only when nothing is
+		// listed: the walk over every record took 4 of the 11 ms of a
+		// no-op plan of 100,000 messages.
+		known := 0
+		if listed == 0 {
+			for _, v := range views {
+				if v.policy.Direction == None || v.base == nil {
+					continue
+				}
 				for _, r := range v.base.Records {
 					if r.UID(side) != 0 {
 						known++
