@@ -145,19 +145,22 @@ func TestSyncFolderRenameIsARename(t *testing.T) {
 	f.wantNoMailbox("Projects", "Projects/Sub")
 }
 
-// TestSyncFolderUnderAFailedRenameWaits: a's user renamed "P" to "Q" and
-// made "Q/N" under it, and b's server refuses the RENAME (the test's
-// proxy answers NO). Nor is "Q/N" made on b: its CREATE would make "Q"
-// there as its parent, apart from "P" whose messages the state pairs
-// with a's "Q". The run says why for both (the copy into "Q/N" fails
-// too, the server has no such folder), b keeps "P" as it was, and the
-// next run renames it and makes "Q/N", every message once.
+// TestSyncFolderUnderAFailedRenameWaits: a's user renamed "P" to "Q",
+// made "Q/N" under it and mail came into both; b's server refuses the
+// RENAME (the test's proxy answers NO). Nor is "Q/N" made on b: its
+// CREATE would make "Q" there as its parent, apart from "P" whose
+// messages the state pairs with a's "Q". Nothing is copied into either
+// on b (an APPEND would carry its body to the server only to be
+// refused: neither folder is there). The run says why for each, b
+// keeps "P" as it was, and the next run renames it, makes "Q/N" and
+// copies the new mail, every message once.
 func TestSyncFolderUnderAFailedRenameWaits(t *testing.T) {
 	t.Parallel()
 	f := newSyncFixture(t, imaptest.StartDovecot)
 	f.put(userA, "P", "p1")
 	f.sync()
 	f.userRename(userA, "P", "Q")
+	f.put(userA, "Q", "q1")
 	f.put(userA, "Q/N", "n1")
 
 	rec := f.record()
@@ -172,26 +175,63 @@ func TestSyncFolderUnderAFailedRenameWaits(t *testing.T) {
 	if !errors.Is(err, reconcile.ErrActionsFailed) {
 		t.Fatalf("run with b's RENAME refused: error %v, want ErrActionsFailed", err)
 	}
-	for _, want := range []string{`rename failed, try again`, `folder "Q/N" on b not created: the RENAME of "P" to "Q" above it failed`} {
+	for _, want := range []string{
+		`rename failed, try again`,
+		`folder "Q/N" on b not created: the RENAME of "P" to "Q" above it failed`,
+		`not copied: folder "Q/N" on b was not created`,
+		`not copied: folder "Q" on b is not there, the RENAME of "P" to "Q" failed`,
+	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the run's error does not say %q:\n%v", want, err)
 		}
 	}
-	if n := rec.Count("CREATE"); n != 0 {
-		t.Errorf("b got %d CREATE, want none under the failed RENAME\n%v", n, rec.Commands())
+	if n, a := rec.Count("CREATE"), rec.Count("APPEND"); n != 0 || a != 0 {
+		t.Errorf("b got %d CREATE and %d APPEND, want none under the failed RENAME\n%v", n, a, rec.Commands())
 	}
 	if have := f.srv.Mailboxes(t, userB); slices.Contains(have, "Q") || slices.Contains(have, "Q/N") {
 		t.Errorf("b has %q after the failed RENAME, want no Q nor Q/N", have)
 	}
 	f.want(userB, "P", "p1 -")
-	if res.Failed != 3 {
-		t.Errorf("%d actions failed, want 3 (the RENAME, the CREATE under it and the copy into that)\n%v", res.Failed, res.Plan)
+	if res.Failed != 4 {
+		t.Errorf("%d actions failed, want 4 (the RENAME, the CREATE under it, the copies into both)\n%v", res.Failed, res.Plan)
 	}
 
 	f.sync()
-	f.wantBoth("Q", "p1 -")
+	f.wantBoth("Q", "p1 -", "q1 -")
 	f.wantBoth("Q/N", "n1 -")
 	f.wantNoMailbox("P")
+	f.settled()
+}
+
+// TestSyncNoCopiesIntoAFolderNotCreated: b's server refuses to make the
+// folder a's user made: the mail in it is not sent to b (each APPEND
+// would be refused, after its body), the run says why, and the next
+// run makes the folder and copies the mail.
+func TestSyncNoCopiesIntoAFolderNotCreated(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.put(userA, "INBOX", "i1")
+	f.sync()
+	f.put(userA, "New", "n1")
+	f.put(userA, "New", "n2")
+
+	rec := f.record()
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if e.Stage == imaptest.Received && e.Verb == "CREATE" {
+			return imaptest.Action{Do: imaptest.Refuse, Text: "[OVERQUOTA] too many folders"}
+		}
+		return imaptest.Action{}
+	})
+	_, err := f.attempt(false)
+	rec.Intercept(nil)
+	if err == nil || !strings.Contains(err.Error(), "too many folders") || !strings.Contains(err.Error(), `not copied: folder "New" on b was not created`) {
+		t.Fatalf("run with b's CREATE refused: error %v, want the CREATE's and the copies' failures", err)
+	}
+	if n := rec.Count("APPEND"); n != 0 {
+		t.Errorf("b got %d APPEND into the folder it did not make\n%v", n, rec.Commands())
+	}
+	f.sync()
+	f.wantBoth("New", "n1 -", "n2 -")
 	f.settled()
 }
 

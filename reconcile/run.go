@@ -612,8 +612,10 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 	}
 	first := [2]Mailstore{pl.conns[A][0], pl.conns[B][0]}
 	// failedRenames holds the RenameFolders that failed, or were left
-	// out (underFailedRename), so far.
+	// out (underFailedRename), so far; notCreated the mailboxes, per
+	// side, whose CreateFolder did.
 	var failedRenames []*Action
+	notCreated := [2]map[string]bool{{}, {}}
 	groups := batches(p.Actions)
 	// stage is the step a batch runs in: 0 folder creations and
 	// renames, 1 copies, 2 flag changes, moves and expunges, 3 folder
@@ -646,6 +648,16 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 		for len(lane) > 0 {
 			if halt() {
 				return
+			}
+			if err := absentTarget(&p.Actions[lane[0][0]], notCreated, failedRenames); err != nil {
+				// Each copy would carry its body to the server only
+				// to be refused: the folder is not there.
+				for _, i := range lane[0] {
+					out[i] = Outcome{Err: err}
+				}
+				finish(lane[0])
+				lane = lane[1:]
+				continue
 			}
 			// n batches from the start of lane go in one call, or
 			// the first alone.
@@ -715,6 +727,9 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 				}
 				if a.Op == RenameFolder && out[g[0]].Err != nil {
 					failedRenames = append(failedRenames, a)
+				}
+				if a.Op == CreateFolder && out[g[0]].Err != nil {
+					notCreated[a.Side][a.Mailbox] = true
 				}
 				finish(g)
 			}
@@ -799,6 +814,26 @@ func underFailedRename(failed []*Action, a *Action) *Action {
 	for _, r := range failed {
 		if r.Side == a.Side && strings.HasPrefix(a.Folder, r.Folder+"/") {
 			return r
+		}
+	}
+	return nil
+}
+
+// absentTarget returns, for a Copy a, why the folder it copies into is
+// not there: the plan's CreateFolder of it failed or was left out
+// (notCreated), or it is, or lies under, the destination of a
+// RenameFolder that failed (failed); nil otherwise, and for other
+// actions.
+func absentTarget(a *Action, notCreated [2]map[string]bool, failed []*Action) error {
+	if a.Op != Copy {
+		return nil
+	}
+	if notCreated[a.Side][a.Mailbox] {
+		return fmt.Errorf("not copied: folder %q on %s was not created", a.Mailbox, a.Side)
+	}
+	for _, r := range failed {
+		if r.Side == a.Side && (a.Folder == r.Folder || strings.HasPrefix(a.Folder, r.Folder+"/")) {
+			return fmt.Errorf("not copied: folder %q on %s is not there, the RENAME of %q to %q failed", a.Mailbox, a.Side, r.Mailbox, r.Dest)
 		}
 	}
 	return nil
