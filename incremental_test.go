@@ -570,6 +570,69 @@ func TestScanPointCheckedWhenItsFolderIsDone(t *testing.T) {
 	}
 }
 
+// TestChangeRightAfterAFolderCheckIsNotLost: b's user flags a message
+// in One just after the run checked One, while the run goes on with
+// Two. The scan point the run records for One is the one its check
+// read, before that change, so the next run finds the flag and takes
+// it to a.
+func TestChangeRightAfterAFolderCheckIsNotLost(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.connections = [2]int{1, 1}
+	boxes := []string{"One", "Two"}
+	for _, mb := range boxes {
+		f.srv.Create(t, userA, mb)
+		f.put(userA, mb, mb+"-1")
+		f.put(userA, mb, mb+"-2")
+	}
+	f.sync()
+	for _, mb := range boxes {
+		f.put(userA, mb, mb+"-new1")
+		f.put(userA, mb, mb+"-new2")
+		f.srv.Expunge(t, userA, mb, f.uidOf(userA, mb, mb+"-1"))
+	}
+	uid := f.uidOf(userB, "One", "One-2")
+	user := f.srv.Dial(t, userB) // b's user, on a connection of its own
+	if _, err := user.Select("One", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+
+	rec := f.record()
+	var mu sync.Mutex
+	changed := map[int]bool{}    // b's connections (they SELECT)
+	examined := map[int]string{} // each connection's last EXAMINE
+	var flagged sync.Once
+	var storeErr error
+	done := false
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case e.Stage == imaptest.Received && e.Verb == "SELECT":
+			changed[e.Conn] = true
+		case e.Stage == imaptest.Received && e.Verb == "EXAMINE":
+			examined[e.Conn] = e.Line
+		case e.Stage == imaptest.Answered && e.Verb == "UID FETCH" && changed[e.Conn] &&
+			strings.Contains(examined[e.Conn], `"One"`) && strings.Contains(e.Line, "CHANGEDSINCE"):
+			// One's check is answered (mailtwin has not read it yet).
+			flagged.Do(func() {
+				storeErr = user.Store(imap.UIDSetNum(imap.UID(uid)), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Close()
+				done = true
+			})
+		}
+		return imaptest.Action{}
+	})
+	f.sync()
+	rec.Intercept(nil)
+	if !done || storeErr != nil {
+		t.Fatalf("b's user did not flag One-2 after One's check (done %v, error %v)\n%v", done, storeErr, rec.SessionCommands())
+	}
+	f.sync()
+	f.wantBoth("One", `One-2 \Flagged`, "One-new1 -", "One-new2 -")
+	f.wantBoth("Two", "Two-2 -", "Two-new1 -", "Two-new2 -")
+	f.settled()
+}
+
 // TestSmallRunOpensFewConnections: a run with a little new mail in a few
 // folders logs in twice per account at most on far servers, though four
 // connections are allowed, and once per account on near ones, plus b's
