@@ -464,8 +464,10 @@ func validIdentity(s string) bool {
 	if !ok || scheme == "" || hash == "" {
 		return false
 	}
-	for _, c := range s {
-		if c <= ' ' || c == 0x7f {
+	// Bytes, not runes: the bytes refused are ASCII, and every byte of
+	// a multi-byte character is above them.
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == 0x7f {
 			return false
 		}
 	}
