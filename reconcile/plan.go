@@ -1261,8 +1261,8 @@ func (pl *planner) guard(base State, views []*view) error {
 			}
 		}
 		// What the state knows there is counted only when nothing is
-		// listed: the walk over every record took 4 of the 11 ms of a
-		// no-op plan of 100,000 messages.
+		// listed: the walk over every record took about 2 of the 9 ms
+		// of a no-op plan of 100,000 messages.
 		known := 0
 		if listed == 0 {
 			for _, v := range views {
