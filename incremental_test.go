@@ -445,6 +445,25 @@ func TestCopiesRunWithTheNextFolderChanges(t *testing.T) {
 	f.settled()
 }
 
+// syncedThenChanged makes boxes on a, each with messages <box>-1 and
+// <box>-2, syncs, then changes them on a as b3 does: <box>-1 expunged
+// and, for each of fresh, a new message <box><fresh>.
+func (f *syncFixture) syncedThenChanged(boxes []string, fresh ...string) {
+	f.t.Helper()
+	for _, mb := range boxes {
+		f.srv.Create(f.t, userA, mb)
+		f.put(userA, mb, mb+"-1")
+		f.put(userA, mb, mb+"-2")
+	}
+	f.sync()
+	for _, mb := range boxes {
+		for _, id := range fresh {
+			f.put(userA, mb, mb+id)
+		}
+		f.srv.Expunge(f.t, userA, mb, f.uidOf(userA, mb, mb+"-1"))
+	}
+}
+
 // TestScanPointChecksInOneRoundTrip: on a far server the checks of the
 // scan points of the folders a run changed on b go out together after
 // the run's changes, on one connection here: the first check's EXAMINE
@@ -457,16 +476,7 @@ func TestScanPointChecksInOneRoundTrip(t *testing.T) {
 	f.connections = [2]int{1, 1}
 	f.far = [2]bool{false, true}
 	boxes := []string{"One", "Three", "Two"}
-	for _, mb := range boxes {
-		f.srv.Create(t, userA, mb)
-		f.put(userA, mb, mb+"-1")
-		f.put(userA, mb, mb+"-2")
-	}
-	f.sync()
-	for _, mb := range boxes {
-		f.put(userA, mb, mb+"-new")
-		f.srv.Expunge(t, userA, mb, f.uidOf(userA, mb, mb+"-1"))
-	}
+	f.syncedThenChanged(boxes, "-new")
 
 	rec := imaptest.Record(t, f.srv)
 	f.addr = rec.Addr
@@ -520,19 +530,9 @@ func TestScanPointCheckedWhenItsFolderIsDone(t *testing.T) {
 	f := newSyncFixture(t, imaptest.StartDovecot)
 	f.connections = [2]int{1, 1}
 	boxes := []string{"One", "Two"}
-	for _, mb := range boxes {
-		f.srv.Create(t, userA, mb)
-		f.put(userA, mb, mb+"-1")
-		f.put(userA, mb, mb+"-2")
-	}
-	f.sync()
-	for _, mb := range boxes {
-		// Two new messages: b's copies go on its MULTIAPPEND
-		// connection, opened while a is scanned.
-		f.put(userA, mb, mb+"-new1")
-		f.put(userA, mb, mb+"-new2")
-		f.srv.Expunge(t, userA, mb, f.uidOf(userA, mb, mb+"-1"))
-	}
+	// Two new messages in each: b's copies go on its MULTIAPPEND
+	// connection, opened while a is scanned.
+	f.syncedThenChanged(boxes, "-new1", "-new2")
 
 	rec := imaptest.Record(t, f.srv)
 	f.addr = rec.Addr
@@ -580,17 +580,7 @@ func TestChangeRightAfterAFolderCheckIsNotLost(t *testing.T) {
 	f := newSyncFixture(t, imaptest.StartDovecot)
 	f.connections = [2]int{1, 1}
 	boxes := []string{"One", "Two"}
-	for _, mb := range boxes {
-		f.srv.Create(t, userA, mb)
-		f.put(userA, mb, mb+"-1")
-		f.put(userA, mb, mb+"-2")
-	}
-	f.sync()
-	for _, mb := range boxes {
-		f.put(userA, mb, mb+"-new1")
-		f.put(userA, mb, mb+"-new2")
-		f.srv.Expunge(t, userA, mb, f.uidOf(userA, mb, mb+"-1"))
-	}
+	f.syncedThenChanged(boxes, "-new1", "-new2")
 	uid := f.uidOf(userB, "One", "One-2")
 	user := f.srv.Dial(t, userB) // b's user, on a connection of its own
 	if _, err := user.Select("One", nil).Wait(); err != nil {

@@ -145,6 +145,17 @@ func TestSyncFolderRenameIsARename(t *testing.T) {
 	f.wantNoMailbox("Projects", "Projects/Sub")
 }
 
+// refuseEvery makes rec answer NO with text to every command of verb:
+// the server never sees them.
+func refuseEvery(rec *imaptest.Recorder, verb, text string) {
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if e.Stage == imaptest.Received && e.Verb == verb {
+			return imaptest.Action{Do: imaptest.Refuse, Text: text}
+		}
+		return imaptest.Action{}
+	})
+}
+
 // TestSyncFolderUnderAFailedRenameWaits: a's user renamed "P" to "Q",
 // made "Q/N" under it and mail came into both; b's server refuses the
 // RENAME (the test's proxy answers NO). Nor is "Q/N" made on b: its
@@ -164,12 +175,7 @@ func TestSyncFolderUnderAFailedRenameWaits(t *testing.T) {
 	f.put(userA, "Q/N", "n1")
 
 	rec := f.record()
-	rec.Intercept(func(e imaptest.Event) imaptest.Action {
-		if e.Stage == imaptest.Received && e.Verb == "RENAME" {
-			return imaptest.Action{Do: imaptest.Refuse, Text: "[SERVERBUG] rename failed, try again"}
-		}
-		return imaptest.Action{}
-	})
+	refuseEvery(rec, "RENAME", "[SERVERBUG] rename failed, try again")
 	res, err := f.attempt(false)
 	rec.Intercept(nil)
 	if !errors.Is(err, reconcile.ErrActionsFailed) {
@@ -216,12 +222,7 @@ func TestSyncNoCopiesIntoAFolderNotCreated(t *testing.T) {
 	f.put(userA, "New", "n2")
 
 	rec := f.record()
-	rec.Intercept(func(e imaptest.Event) imaptest.Action {
-		if e.Stage == imaptest.Received && e.Verb == "CREATE" {
-			return imaptest.Action{Do: imaptest.Refuse, Text: "[OVERQUOTA] too many folders"}
-		}
-		return imaptest.Action{}
-	})
+	refuseEvery(rec, "CREATE", "[OVERQUOTA] too many folders")
 	_, err := f.attempt(false)
 	rec.Intercept(nil)
 	if err == nil || !strings.Contains(err.Error(), "too many folders") || !strings.Contains(err.Error(), `not copied: folder "New" on b was not created`) {
