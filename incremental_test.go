@@ -464,6 +464,17 @@ func (f *syncFixture) syncedThenChanged(boxes []string, fresh ...string) {
 	}
 }
 
+// nextRunSelectsNothing syncs again through rec and asserts that the run
+// opened no folder: every scan point moved past the last run's changes.
+func (f *syncFixture) nextRunSelectsNothing(rec *imaptest.Recorder) {
+	f.t.Helper()
+	rec.Reset()
+	f.sync()
+	if n := rec.Count("EXAMINE") + rec.Count("SELECT"); n != 0 {
+		f.t.Errorf("the run after: %d folders selected, want none (every scan point moved past the run's changes)\n%v", n, rec.SessionCommands())
+	}
+}
+
 // TestScanPointChecksInOneRoundTrip: on a far server the checks of the
 // scan points of the folders a run changed on b go out together after
 // the run's changes, on one connection here: the first check's EXAMINE
@@ -511,11 +522,7 @@ func TestScanPointChecksInOneRoundTrip(t *testing.T) {
 	for _, mb := range boxes {
 		f.want(userB, mb, mb+"-2 -", mb+"-new -")
 	}
-	rec.Reset()
-	f.sync()
-	if n := rec.Count("EXAMINE") + rec.Count("SELECT"); n != 0 {
-		t.Errorf("the run after: %d folders selected, want none (every scan point moved past the run's changes)\n%v", n, rec.SessionCommands())
-	}
+	f.nextRunSelectsNothing(rec)
 }
 
 // TestScanPointCheckedWhenItsFolderIsDone: on a near server a folder's
@@ -563,11 +570,7 @@ func TestScanPointCheckedWhenItsFolderIsDone(t *testing.T) {
 	for _, mb := range boxes {
 		f.want(userB, mb, mb+"-2 -", mb+"-new1 -", mb+"-new2 -")
 	}
-	rec.Reset()
-	f.sync()
-	if n := rec.Count("EXAMINE") + rec.Count("SELECT"); n != 0 {
-		t.Errorf("the run after: %d folders selected, want none (every scan point moved past the run's changes)\n%v", n, rec.SessionCommands())
-	}
+	f.nextRunSelectsNothing(rec)
 }
 
 // TestChangeRightAfterAFolderCheckIsNotLost: b's user flags a message
