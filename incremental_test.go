@@ -110,8 +110,9 @@ type plainStore struct{ reconcile.Mailstore }
 // TestNoopRunSavesNothing: a run that finds every folder as its scan
 // point left it, on both sides, and nothing to do, stages nothing (at
 // 100,000 messages encoding the state again was a third of a no-op
-// run). Skipping Next there is sound only if Next would have given the
-// base back: a run that scans everything whole, and so takes the full
+// run), nor copies the state's messages into the listings to plan.
+// Skipping Next there is sound only if Next would have given the base
+// back: a run that scans everything whole, and so takes the full
 // path, saves exactly the base. A run after a change still saves.
 func TestNoopRunSavesNothing(t *testing.T) {
 	t.Parallel()
@@ -144,6 +145,15 @@ func TestNoopRunSavesNothing(t *testing.T) {
 	}
 	if !reflect.DeepEqual(res.State, base) {
 		t.Errorf("no-op run's state is not the base")
+	}
+	// Nor did it copy the state's messages into the listings to plan
+	// (buildSettled): at 100,000 messages, a fifth of such a run.
+	for s := range 2 {
+		for _, lf := range res.Plan.Listed(reconcile.Side(s)).Folders {
+			if lf.Messages != nil {
+				t.Errorf("no-op run: %q on %s listed with %d messages copied from the state; want none copied", lf.Mailbox, reconcile.Side(s), len(lf.Messages))
+			}
+		}
 	}
 	_, cs = run(plainStore{f.dial(userA, false)}, plainStore{f.dial(userB, false)})
 	if len(cs.saved) != 1 {

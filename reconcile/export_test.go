@@ -17,8 +17,8 @@ import (
 // (every action done, every action failed, the run cut before the
 // first). clean is the number of folder pairs the fast path took.
 func FastPathDiff(pair string, base State, a, b Listing, p Policy, outcomes []Outcome) (clean int, err error) {
-	fast, ferr := build(pair, cloneState(base), cloneListing(a), cloneListing(b), p, true)
-	full, serr := build(pair, cloneState(base), cloneListing(a), cloneListing(b), p, false)
+	fast, ferr := build(pair, cloneState(base), cloneListing(a), cloneListing(b), p, true, [2]map[string]bool{})
+	full, serr := build(pair, cloneState(base), cloneListing(a), cloneListing(b), p, false, [2]map[string]bool{})
 	for _, d := range fast.drafts {
 		if d.carried != nil {
 			clean++
@@ -142,4 +142,82 @@ func SkippedUnderFailedRename(acts []Action, out []Outcome, a *Action) bool {
 		}
 	}
 	return underFailedRename(failed, a) != nil
+}
+
+// SettledDiff marks the folders of a and b whose listed messages are
+// exactly the base's on that side (the records' messages with a UID
+// there below its UIDNEXT, by UID, as ScanSince gives an unchanged
+// folder) as listed without them, and, where buildSettled makes a plan
+// of those listings, compares it with Build's for the listings with the
+// base's messages: the same actions, conflicts, counts and error, and
+// the same next state. taken reports that buildSettled made a plan.
+func SettledDiff(pair string, base State, a, b Listing, p Policy) (taken bool, err error) {
+	lists := [2]Listing{cloneListing(a), cloneListing(b)}
+	var asBase [2]map[string]bool
+	for s := range 2 {
+		asBase[s] = map[string]bool{}
+		claims := map[string]int{}
+		for i := range base.Folders {
+			claims[base.Folders[i].Side(Side(s)).Mailbox]++
+		}
+		for i := range base.Folders {
+			f := &base.Folders[i]
+			ss := f.Side(Side(s))
+			if ss.Mailbox == "" || claims[ss.Mailbox] > 1 {
+				continue
+			}
+			r := &recorded{point: Known{UIDValidity: ss.UIDValidity, UIDNext: ss.UIDNext, HighestModSeq: ss.HighestModSeq}, from: f, side: Side(s)}
+			want := r.known().Messages
+			for j := range lists[s].Folders {
+				l := &lists[s].Folders[j]
+				if l.Mailbox != ss.Mailbox || len(l.Messages) != len(want) || l.NumMessages != len(want) {
+					continue
+				}
+				same := true
+				for k := range want {
+					if m := l.Messages[k]; m.UID != want[k].UID || m.ID != want[k].ID || !m.Flags.Equal(want[k].Flags) {
+						same = false
+						break
+					}
+				}
+				if same {
+					l.Messages = want // Size 0, as ScanSince gives them
+					asBase[s][l.Mailbox] = true
+				}
+			}
+		}
+	}
+	full, ferr := Build(pair, cloneState(base), cloneListing(lists[A]), cloneListing(lists[B]), p)
+	var held [2][][]Message
+	for s := range 2 {
+		held[s] = make([][]Message, len(lists[s].Folders))
+		for j := range lists[s].Folders {
+			if asBase[s][lists[s].Folders[j].Mailbox] {
+				held[s][j], lists[s].Folders[j].Messages = lists[s].Folders[j].Messages, nil
+			}
+		}
+	}
+	settled := buildSettled(pair, cloneState(base), lists[A], lists[B], p, asBase)
+	if settled == nil {
+		return false, nil
+	}
+	// Next reads the listings: they get the base's messages back, as
+	// Run's unscanned.fill would give them.
+	for s := range 2 {
+		for j := range lists[s].Folders {
+			if held[s][j] != nil {
+				lists[s].Folders[j].Messages = held[s][j]
+			}
+		}
+	}
+	if ferr != nil {
+		return true, fmt.Errorf("buildSettled made a plan, Build: %v", ferr)
+	}
+	if len(full.Actions) != 0 || !slices.Equal(settled.Conflicts, full.Conflicts) || settled.Counts != full.Counts || settled.Pair != full.Pair {
+		return true, fmt.Errorf("buildSettled: no action, conflicts %q, counts %+v; Build: %d actions, %q, %+v:\n%s", settled.Conflicts, settled.Counts, len(full.Actions), full.Conflicts, full.Counts, full)
+	}
+	if err := sameState(Next(settled, nil), Next(full, nil)); err != nil {
+		return true, fmt.Errorf("Next: %v", err)
+	}
+	return true, nil
 }

@@ -13,6 +13,8 @@ import (
 // proves nothing, so check fails then.
 type fastPathCount struct {
 	builds, clean int
+	// settled counts the plans buildSettled made (SettledDiff).
+	settled int
 }
 
 // compare builds the plan both ways and compares them and Next's state
@@ -21,6 +23,13 @@ func (c *fastPathCount) compare(pair string, base reconcile.State, a, b reconcil
 	n, err := reconcile.FastPathDiff(pair, base, a, b, p, outcomes)
 	c.builds++
 	c.clean += n
+	if err != nil {
+		return err
+	}
+	taken, err := reconcile.SettledDiff(pair, base, a, b, p)
+	if taken {
+		c.settled++
+	}
 	return err
 }
 
@@ -29,5 +38,8 @@ func (c *fastPathCount) check(t *testing.T) {
 	if c.builds > 0 && c.clean == 0 {
 		t.Errorf("%d plans compared with and without the fast path, and not one folder pair took it", c.builds)
 	}
-	t.Logf("fast path: %d folder pairs unchanged in %d plans", c.clean, c.builds)
+	if c.builds >= 1000 && c.settled == 0 {
+		t.Errorf("%d plans compared, and buildSettled made none of them", c.builds)
+	}
+	t.Logf("fast path: %d folder pairs unchanged in %d plans; %d plans made without the base's messages", c.clean, c.builds, c.settled)
 }

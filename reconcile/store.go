@@ -64,7 +64,9 @@ type Mailstore interface {
 
 // IncrementalScanner is a Mailstore that can read only what changed in
 // a folder since a point the state recorded. Run uses it where a Mailstore
-// has it and the state has such a point.
+// has it and the state has such a point, except for a folder whose
+// listing already says it is as k left it: Run gives it k's messages
+// itself, as ScanSince would, where the plan needs them.
 type IncrementalScanner interface {
 	// ScanSince fills f (as listed by List) with what Scan would: every
 	// message's UID, flags and identity, and refreshed UIDVALIDITY,
