@@ -145,10 +145,10 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 	// it is made in full.
 	var plan *Plan
 	if same && !opts.PlanOnly && opts.Approve == nil {
-		plan = buildSettled(opts.Pair, base, lists[A], lists[B], opts.Policy, asBase.mailboxes())
+		plan = buildSettled(opts.Pair, base, lists[A], lists[B], opts.Policy, asBase.mailboxes(&lists))
 	}
 	if plan == nil {
-		asBase.fill()
+		asBase.fill(&lists)
 		plan, err = Build(opts.Pair, base, lists[A], lists[B], opts.Policy)
 	}
 	var ge *GuardError
@@ -454,39 +454,40 @@ func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, [
 	if err := errors.Join(errs[0], errs[1]); err != nil {
 		return lists, false, nil, err
 	}
-	return lists, allUnchanged(base, unchanged, scan), &unscanned{lists: &lists, unchanged: unchanged, known: known}, nil
+	return lists, allUnchanged(base, unchanged, scan), &unscanned{unchanged: unchanged, known: known}, nil
 }
 
-// unscanned holds the folders listBoth did not scan because their
-// listings say they are as the base left them: their Messages are nil
-// until fill gives them the base's.
+// unscanned holds the folders of the listings listBoth returned that it
+// did not scan because they say they are as the base left them (by
+// index in each side's Folders): their Messages are nil until fill
+// gives them the base's.
 type unscanned struct {
-	lists     *[2]Listing
 	unchanged [2][]int
 	known     [2]map[string]*recorded
 }
 
-// mailboxes returns the unscanned folders' mailboxes, per side.
-func (u *unscanned) mailboxes() [2]map[string]bool {
+// mailboxes returns the unscanned folders' mailboxes in lists, per side.
+func (u *unscanned) mailboxes(lists *[2]Listing) [2]map[string]bool {
 	var out [2]map[string]bool
 	for s := range 2 {
 		out[s] = make(map[string]bool, len(u.unchanged[s]))
 		for _, i := range u.unchanged[s] {
-			out[s][u.lists[s].Folders[i].Mailbox] = true
+			out[s][lists[s].Folders[i].Mailbox] = true
 		}
 	}
 	return out
 }
 
-// fill gives each unscanned folder the messages ScanSince would have:
-// the base's, as recorded.
-func (u *unscanned) fill() {
+// fill gives each unscanned folder of lists the messages ScanSince
+// would have: the base's, as recorded. It does nothing on a nil
+// receiver.
+func (u *unscanned) fill(lists *[2]Listing) {
 	if u == nil {
 		return
 	}
 	for s := range 2 {
 		for _, i := range u.unchanged[s] {
-			f := &u.lists[s].Folders[i]
+			f := &lists[s].Folders[i]
 			f.Messages = u.known[s][f.Mailbox].known().Messages
 		}
 	}
