@@ -221,3 +221,8 @@ func SettledDiff(pair string, base State, a, b Listing, p Policy) (taken bool, e
 	}
 	return true, nil
 }
+
+// BuildSettled is buildSettled, for the benchmarks.
+func BuildSettled(pair string, base State, a, b Listing, p Policy, asBase [2]map[string]bool) *Plan {
+	return buildSettled(pair, base, a, b, p, asBase)
+}
