@@ -339,6 +339,16 @@ func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, [
 		}
 	}
 	pl.sizeFor(len(scan[A])+len(scan[B]), whole)
+	// A run that scans a folder plans from listings with every message
+	// in them (see Run): the folders not scanned get theirs now, on a
+	// core of their own, while the servers answer the scans. At 100,000
+	// messages that is tens of milliseconds of copying the run would
+	// otherwise wait for after the last scan. Where nothing is to be
+	// scanned the plan may need none of them.
+	asBase = &unscanned{unchanged: unchanged, known: known}
+	if len(scan[A])+len(scan[B]) > 0 {
+		asBase.start([2][]Folder{lists[A].Folders, lists[B].Folders})
+	}
 	if n := len(scan[A]) + len(scan[B]); n >= 2 {
 		for s := range 2 {
 			pl.warm(ctx, Side(s), max(min(n, pl.workers(Side(s))), pl.scanWorkers(Side(s), len(scan[s]))), false)
@@ -454,7 +464,7 @@ func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, [
 	if err := errors.Join(errs[0], errs[1]); err != nil {
 		return lists, false, nil, err
 	}
-	return lists, allUnchanged(base, unchanged, scan), &unscanned{unchanged: unchanged, known: known}, nil
+	return lists, allUnchanged(base, unchanged, scan), asBase, nil
 }
 
 // unscanned holds the folders of the listings listBoth returned that it
@@ -464,6 +474,31 @@ func listBoth(ctx context.Context, p Policy, pl *pool, loadBase func() (State, [
 type unscanned struct {
 	unchanged [2][]int
 	known     [2]map[string]*recorded
+	// filled is closed once the fill start began is done; nil when
+	// start was not called.
+	filled chan struct{}
+}
+
+// start fills the unscanned folders of folders (each side's Folders of
+// the listings, which listBoth returns as they are: the same arrays) in
+// the background; fill waits for it.
+func (u *unscanned) start(folders [2][]Folder) {
+	u.filled = make(chan struct{})
+	go func() {
+		defer close(u.filled)
+		u.fillFolders(folders)
+	}()
+}
+
+// fillFolders gives the unscanned folders of folders the base's
+// messages.
+func (u *unscanned) fillFolders(folders [2][]Folder) {
+	for s := range 2 {
+		for _, i := range u.unchanged[s] {
+			f := &folders[s][i]
+			f.Messages = u.known[s][f.Mailbox].known().Messages
+		}
+	}
 }
 
 // mailboxes returns the unscanned folders' mailboxes in lists, per side.
@@ -479,18 +514,17 @@ func (u *unscanned) mailboxes(lists *[2]Listing) [2]map[string]bool {
 }
 
 // fill gives each unscanned folder of lists the messages ScanSince
-// would have: the base's, as recorded. It does nothing on a nil
-// receiver.
+// would have: the base's, as recorded; where start did that already,
+// it waits for it to be done. It does nothing on a nil receiver.
 func (u *unscanned) fill(lists *[2]Listing) {
 	if u == nil {
 		return
 	}
-	for s := range 2 {
-		for _, i := range u.unchanged[s] {
-			f := &lists[s].Folders[i]
-			f.Messages = u.known[s][f.Mailbox].known().Messages
-		}
+	if u.filled != nil {
+		<-u.filled
+		return
 	}
+	u.fillFolders([2][]Folder{lists[A].Folders, lists[B].Folders})
 }
 
 // readAhead is a read of new mail found by a scan (prefetched.candidates
