@@ -413,20 +413,3 @@ func advanceScanPointsOn(ctx context.Context, p *Plan, outcomes []Outcome, pl *p
 	}
 	wg.Wait()
 }
-
-// unchanged reports whether f's listing says the folder is as k left
-// it: the same UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ (k has one), and
-// as many messages as k knows below its UIDNEXT. An IncrementalScanner
-// then reads nothing (see its ScanSince).
-func (k Known) unchanged(f *Folder) bool {
-	if k.HighestModSeq == 0 || f.UIDValidity != k.UIDValidity || f.UIDNext != k.UIDNext || f.HighestModSeq != k.HighestModSeq {
-		return false
-	}
-	n := 0
-	for _, m := range k.Messages {
-		if m.UID < k.UIDNext {
-			n++
-		}
-	}
-	return f.NumMessages == n
-}

@@ -535,7 +535,7 @@ type readAhead struct {
 }
 
 // allUnchanged reports that the listings hold the base's folders and no
-// other, each unchanged since its scan point (by Known.unchanged) on
+// other, each unchanged since its scan point (by recorded.unchanged) on
 // both sides: every base folder, on each side where it has a mailbox,
 // is among that side's unchanged folders, and nothing is to be scanned.
 func allUnchanged(base State, unchanged, scan [2][]int) bool {
@@ -630,7 +630,11 @@ type recorded struct {
 	below int
 }
 
-// unchanged is Known.unchanged for the recorded point.
+// unchanged reports whether f's listing says the folder is as the
+// recorded point left it: the same UIDVALIDITY, UIDNEXT and
+// HIGHESTMODSEQ (the point has one), and as many messages as the
+// records have below its UIDNEXT. An IncrementalScanner would then read
+// nothing (see its ScanSince).
 func (r *recorded) unchanged(f *Folder) bool {
 	k := r.point
 	return k.HighestModSeq != 0 && f.UIDValidity == k.UIDValidity && f.UIDNext == k.UIDNext && f.HighestModSeq == k.HighestModSeq &&

@@ -1,7 +1,9 @@
 package reconcile_test
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/mailtwin/mailtwin/reconcile"
@@ -45,11 +47,7 @@ func list(base *reconcile.State, l *reconcile.Listing, s reconcile.Side) {
 				lf.Messages = append(lf.Messages, reconcile.Message{UID: u, Flags: r.Flags, ID: r.ID})
 			}
 		}
-		for i := 1; i < len(lf.Messages); i++ {
-			for j := i; j > 0 && lf.Messages[j].UID < lf.Messages[j-1].UID; j-- {
-				lf.Messages[j], lf.Messages[j-1] = lf.Messages[j-1], lf.Messages[j]
-			}
-		}
+		slices.SortFunc(lf.Messages, func(x, y reconcile.Message) int { return cmp.Compare(x.UID, y.UID) })
 		lf.NumMessages = len(lf.Messages)
 		l.Folders = append(l.Folders, lf)
 	}
