@@ -22,9 +22,22 @@ import (
 // UIDNEXT and HIGHESTMODSEQ now.
 // Any change by someone else since the point (a flag, a new message, an
 // expunge), or a wrong expectation, refuses: the old point stays. With
-// no point it checks every message's flags. Dovecot (CONDSTORE).
+// no point it checks every message's flags. Dovecot (CONDSTORE). Each
+// case runs twice: with the folder still selected when it is checked
+// (as the folder a run has just changed is), where the check asks its
+// STATUS on the selection, and with another folder selected, where it
+// EXAMINEs the folder.
 func TestAdvanceScanPoint(t *testing.T) {
 	t.Parallel()
+	for _, onSelection := range []bool{true, false} {
+		t.Run(map[bool]string{true: "on the selection", false: "examined"}[onSelection], func(t *testing.T) {
+			t.Parallel()
+			testAdvanceScanPoint(t, onSelection)
+		})
+	}
+}
+
+func testAdvanceScanPoint(t *testing.T, onSelection bool) {
 	for _, tc := range []struct {
 		name    string
 		noPoint bool
@@ -50,10 +63,12 @@ func TestAdvanceScanPoint(t *testing.T) {
 			t.Parallel()
 			srv := imaptest.StartDovecot(t, "alice")
 			srv.Create(t, "alice", "Box")
+			srv.Create(t, "alice", "Other")
 			for i := range 3 {
 				srv.Append(t, "alice", "Box", msg(i))
 			}
-			st := open(t, srv, "alice")
+			rec := imaptest.Record(t, srv)
+			st := open(t, rec.Server(), "alice")
 			ctx := context.Background()
 			before := scan(t, st, "Box")
 			k := known(before)
@@ -79,10 +94,17 @@ func TestAdvanceScanPoint(t *testing.T) {
 			if tc.wrong {
 				expect.Messages[2].Flags = reconcile.NewFlags("$Other") // the message our STORE changed
 			}
+			if !onSelection {
+				scan(t, st, "Other")
+			}
+			rec.Reset()
 			pt, ok, err := advanceScanPoint(ctx, st, "Box", expect)
 			next, modseq := pt.UIDNext, pt.HighestModSeq
 			if err != nil {
 				t.Fatal(err)
+			}
+			if opened := rec.Count("EXAMINE") + rec.Count("SELECT"); opened != map[bool]int{true: 0, false: 1}[onSelection] || onSelection != (rec.Count("STATUS") == 1) {
+				t.Errorf("the check sent:\n%s", strings.Join(rec.Commands(), "\n"))
 			}
 			if ok != tc.wantOK {
 				t.Fatalf("the check ok = %v, want %v", ok, tc.wantOK)
@@ -118,6 +140,10 @@ func TestAdvanceScanPointOneRoundTrip(t *testing.T) {
 	}
 	expect := known(scan(t, st, "Box"))
 	expect.UIDValidity, expect.UIDNext, expect.HighestModSeq = k.UIDValidity, k.UIDNext, k.HighestModSeq
+	// With Box still selected the check would ask its STATUS there,
+	// which needs no EXAMINE.
+	srv.Create(t, "alice", "Other")
+	scan(t, st, "Other")
 
 	fetched := make(chan struct{})
 	var once sync.Once
