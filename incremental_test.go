@@ -540,8 +540,11 @@ func TestScanPointChecksInOneRoundTrip(t *testing.T) {
 // while the copies into the next folder are still on their way: the
 // answer to the APPEND into Two (the last folder, its copies on b's
 // MULTIAPPEND connection) is held until the check of One has come, which
-// it never would if the checks waited for the end of the run. The next
-// run then finds every folder as the run left it and selects none.
+// it never would if the checks waited for the end of the run. The
+// check finds the folder still selected, as the run's changes left it,
+// and asks its STATUS there: b's connection that changes the folders
+// opens each once, by its SELECT, and EXAMINEs none. The next run then
+// finds every folder as the run left it and selects none.
 func TestScanPointCheckedWhenItsFolderIsDone(t *testing.T) {
 	t.Parallel()
 	f := newSyncFixture(t, imaptest.StartDovecot)
@@ -555,15 +558,18 @@ func TestScanPointCheckedWhenItsFolderIsDone(t *testing.T) {
 	f.addr = rec.Addr
 	var mu sync.Mutex
 	// changed holds the connections that selected a folder read-write:
-	// b's. Their EXAMINEs are the checks (a's are its scans).
+	// b's. Their STATUS commands are the checks.
 	changed := map[int]bool{}
 	checked := imaptest.NewGate() // One's check has come
+	examined := 0                 // EXAMINEs on b's connections
 	rec.Intercept(func(e imaptest.Event) imaptest.Action {
 		mu.Lock()
 		switch {
 		case e.Stage == imaptest.Received && e.Verb == "SELECT":
 			changed[e.Conn] = true
-		case e.Stage == imaptest.Received && e.Verb == "EXAMINE" && changed[e.Conn] && strings.Contains(e.Line, `"One"`):
+		case e.Stage == imaptest.Received && e.Verb == "EXAMINE" && changed[e.Conn]:
+			examined++
+		case e.Stage == imaptest.Received && e.Verb == "STATUS" && changed[e.Conn] && strings.Contains(e.Line, `"One"`):
 			checked.Open()
 		}
 		mu.Unlock()
@@ -576,6 +582,9 @@ func TestScanPointCheckedWhenItsFolderIsDone(t *testing.T) {
 	rec.Intercept(nil)
 	if checked.Held() {
 		t.Errorf("One's check waited for the copies into Two\n%v", rec.SessionCommands())
+	}
+	if examined != 0 {
+		t.Errorf("b's connection EXAMINEd %d folders it had changed, want none (each check on the folder's selection)\n%v", examined, rec.SessionCommands())
 	}
 	for _, mb := range boxes {
 		f.want(userB, mb, mb+"-2 -", mb+"-new1 -", mb+"-new2 -")
@@ -603,7 +612,7 @@ func TestChangeRightAfterAFolderCheckIsNotLost(t *testing.T) {
 	rec := f.record()
 	var mu sync.Mutex
 	changed := map[int]bool{}    // b's connections (they SELECT)
-	examined := map[int]string{} // each connection's last EXAMINE
+	checking := map[int]string{} // each connection's last EXAMINE or STATUS: the check's
 	var flagged sync.Once
 	var storeErr error
 	done := false
@@ -613,10 +622,10 @@ func TestChangeRightAfterAFolderCheckIsNotLost(t *testing.T) {
 		switch {
 		case e.Stage == imaptest.Received && e.Verb == "SELECT":
 			changed[e.Conn] = true
-		case e.Stage == imaptest.Received && e.Verb == "EXAMINE":
-			examined[e.Conn] = e.Line
+		case e.Stage == imaptest.Received && (e.Verb == "EXAMINE" || e.Verb == "STATUS"):
+			checking[e.Conn] = e.Line
 		case e.Stage == imaptest.Answered && e.Verb == "UID FETCH" && changed[e.Conn] &&
-			strings.Contains(examined[e.Conn], `"One"`) && strings.Contains(e.Line, "CHANGEDSINCE"):
+			strings.Contains(checking[e.Conn], `"One"`) && strings.Contains(e.Line, "CHANGEDSINCE"):
 			// One's check is answered (mailtwin has not read it yet).
 			flagged.Do(func() {
 				storeErr = user.Store(imap.UIDSetNum(imap.UID(uid)), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Close()

@@ -76,6 +76,13 @@ func changedBy(a *Action) []sideMailbox {
 // server is near; wait waits for every read. It does nothing on a nil
 // receiver.
 func (e *earlyChecks) observe(ctx context.Context, lane [][]int, out []Outcome, stores [2]Mailstore) {
+	e.observeNow(ctx, lane, out, stores, false)
+}
+
+// observeNow is observe, which reads before it returns where now is
+// true: the worker's next command then finds the mailbox as the lane
+// left it, selected (see Store.ObserveScanPoints in imapstore).
+func (e *earlyChecks) observeNow(ctx context.Context, lane [][]int, out []Outcome, stores [2]Mailstore, now bool) {
 	if e == nil || ctx.Err() != nil {
 		return
 	}
@@ -106,7 +113,7 @@ func (e *earlyChecks) observe(ctx context.Context, lane [][]int, out []Outcome, 
 		return // renamed or made by the run, or no CONDSTORE
 	}
 	since := Known{UIDValidity: f.UIDValidity, UIDNext: f.UIDNext, HighestModSeq: f.HighestModSeq}
-	e.wg.Go(func() {
+	read := func() {
 		obs, err := adv.ObserveScanPoints(ctx, []ScanPointRequest{{Mailbox: k.mailbox, Since: since}})
 		if err != nil || len(obs) != 1 || !obs[0].Usable {
 			return
@@ -114,7 +121,12 @@ func (e *earlyChecks) observe(ctx context.Context, lane [][]int, out []Outcome, 
 		e.mu.Lock()
 		e.obs[k] = obs[0]
 		e.mu.Unlock()
-	})
+	}
+	if now {
+		read()
+		return
+	}
+	e.wg.Go(read)
 }
 
 // wait waits for the reads observe started.

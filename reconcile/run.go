@@ -802,6 +802,37 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 			lane = lane[n:]
 		}
 	}
+	// copiesAhead runs lanes on one worker's stores, the copies of each
+	// lane before its other changes, and each lane's copies while the
+	// lane before makes its changes: a mailbox is still changed by one
+	// connection at a time (its copies on the pipeline's, then its
+	// changes on the worker's), and the worker finds the mailbox it has
+	// just changed still selected when it reads it for the check after
+	// the run (early), so that the check costs no second opening of the
+	// mailbox. Where changes run first and copies after (pl.run's
+	// lanes), the copies end on the other connection after the worker
+	// has gone on to the next mailbox, and the check must EXAMINE it
+	// again: on a near Dovecot that is as much work as the folder's
+	// SELECT, one more per folder with a change.
+	copiesAhead := func(lanes [][][]int, stores [2]Mailstore) {
+		copied := make([]chan struct{}, len(lanes))
+		for i := range copied {
+			copied[i] = make(chan struct{})
+		}
+		go func() {
+			for i, lane := range lanes {
+				copies, _ := splitLane(p.Actions, lane)
+				runLane(copies, stores)
+				close(copied[i])
+			}
+		}()
+		for i, lane := range lanes {
+			<-copied[i]
+			_, changes := splitLane(p.Actions, lane)
+			runLane(changes, stores)
+			early.observeNow(ctx, lane, out, stores, len(changes) > 0)
+		}
+	}
 	for len(groups) > 0 && !halt() {
 		phase := stage(groups[0])
 		n := 1
@@ -874,6 +905,10 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 		}
 		if len(used) == 0 {
 			used = []Side{A, B}
+		}
+		if pl.workers(used...) == 1 && early != nil {
+			copiesAhead(lanes, first)
+			continue
 		}
 		pl.run(ctx, len(lanes), pl.workers(used...), laneSides, func(i, w int, stores [2]Mailstore) {
 			// A lane's flag changes, moves and expunges run first; its
