@@ -21,14 +21,17 @@ import (
 // answer is not used). Without CONDSTORE nothing is sent and no
 // observation is Usable.
 //
-// The first request's mailbox, where it is the one selected already
-// (the folder the run has just changed on this connection), is not
-// opened again: a NOOP brings the selection up to date with what other
-// sessions did, and a STATUS of it then gives its point, as the
-// EXAMINE would. Dovecot answers both from the open mailbox, where an
-// EXAMINE would read the Maildir and its indexes anew. The STATUS is
-// sent before the FETCH, so the point is never later than what the
-// FETCH reads, as with the EXAMINE.
+// A single request for the mailbox selected already (the folder the
+// run has just changed on this connection) does not open it again: a
+// NOOP brings the selection up to date with what other sessions did,
+// and a STATUS of it then gives its point, as the EXAMINE would, with
+// the FETCH sent together with the STATUS, so that the point is never
+// later than what the FETCH reads. Dovecot answers both from the open
+// mailbox, where an EXAMINE reads the Maildir and its indexes anew.
+// Where the server refuses the STATUS, or leaves a part of the point
+// out, the mailbox is EXAMINEd after all. (With several requests the
+// NOOP's round trip would cost more than the EXAMINE saves on a far
+// server, and every mailbox is EXAMINEd.)
 //
 // RFC 3501 and RFC 9051 say a client SHOULD NOT ask the STATUS of the
 // selected mailbox, because the server may open it again to answer and
@@ -57,111 +60,122 @@ func (s *Store) ObserveScanPoints(ctx context.Context, reqs []reconcile.ScanPoin
 		if !s.caps.Has(imap.CapCondStore) {
 			return nil
 		}
-		type sent struct {
-			sel    *imapclient.SelectCommand // or
-			status *imapclient.StatusCommand // on the selection
-			fetch  *imapclient.FetchCommand
-		}
-		cmds := make([]sent, len(reqs))
-		onSelection := s.isSelected(reqs[0].Mailbox, false)
-		if onSelection {
-			// The NOOP brings the selection up to date first:
-			// Dovecot answers a STATUS of the selected mailbox from
-			// the session's view of it, which has not seen what other
-			// sessions did since its last command. Its answer is
-			// waited for because Dovecot runs a NOOP and a STATUS
-			// sent together at once, and brings the view up to date
-			// only after both.
-			if err := s.c.Noop().Wait(); err != nil {
-				return fmt.Errorf("noop in %q: %w", reqs[0].Mailbox, err)
+		if len(reqs) == 1 && s.isSelected(reqs[0].Mailbox, false) {
+			done, err := s.observeOnSelection(reqs[0], &obs[0])
+			if done || err != nil {
+				return err
 			}
 		}
-		if !onSelection || len(reqs) > 1 {
-			s.sel = selection{}
-		}
-		for i, r := range reqs {
-			if i == 0 && onSelection {
-				cmds[i].status = s.c.Status(r.Mailbox, &imap.StatusOptions{UIDValidity: true, UIDNext: true, NumMessages: true, HighestModSeq: true})
-			} else {
-				cmds[i].sel = s.c.Select(r.Mailbox, &imap.SelectOptions{ReadOnly: true, CondStore: true})
-			}
-			// ChangedSince 0 is left out: every message.
-			cmds[i].fetch = s.c.Fetch(imap.UIDSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, ChangedSince: r.Since.HighestModSeq})
-		}
-		var connErr error
-		for i, c := range cmds {
-			o := &obs[i]
-			var numMessages uint32
-			var err error
-			if c.status != nil {
-				var data *imap.StatusData
-				if data, err = c.status.Wait(); err == nil {
-					if data.NumMessages == nil || data.UIDValidity == 0 || data.UIDNext == 0 {
-						// A point with a part missing is no point:
-						// not Usable, and nothing wrong with the
-						// connection.
-						c.fetch.Close()
-						continue
-					}
-					o.UIDValidity, o.UIDNext, o.HighestModSeq = data.UIDValidity, reconcile.UID(data.UIDNext), data.HighestModSeq
-					numMessages = *data.NumMessages
-				}
-			} else {
-				var data *imap.SelectData
-				if data, err = c.sel.Wait(); err == nil {
-					if i == len(cmds)-1 {
-						s.sel = selection{name: reqs[i].Mailbox, readOnly: true, data: *data}
-					}
-					o.UIDValidity, o.UIDNext, o.HighestModSeq = data.UIDValidity, reconcile.UID(data.UIDNext), data.HighestModSeq
-					numMessages = data.NumMessages
-				}
-			}
-			if err != nil {
-				c.fetch.Close()
-				if !isRefusal(err) && connErr == nil {
-					verb := "examine"
-					if c.status != nil {
-						verb = "status of"
-					}
-					connErr = fmt.Errorf("%s %q: %w", verb, reqs[i].Mailbox, err)
-				}
-				continue
-			}
-			o.NumMessages = int(numMessages)
-			usable := true
-			for m := c.fetch.Next(); m != nil; m = c.fetch.Next() {
-				r, err := readScanItems(m)
-				if err != nil {
-					usable = false
-					continue
-				}
-				if r.uid == 0 {
-					continue
-				}
-				if !r.hasFlags {
-					usable = false
-				}
-				o.Changed = append(o.Changed, reconcile.Message{UID: reconcile.UID(r.uid), Flags: reconcile.NewFlags(r.flags...)})
-			}
-			if err := c.fetch.Close(); err != nil {
-				if numMessages != 0 {
-					usable = false
-					if !isRefusal(err) && connErr == nil {
-						connErr = fmt.Errorf("fetch from %q: %w", reqs[i].Mailbox, err)
-					}
-				}
-				// An empty folder has no message 1: a server may refuse
-				// the FETCH of 1:*, and there is nothing to read.
-				o.Changed = nil
-			}
-			o.Usable = usable
-		}
-		return connErr
+		return s.observeExamined(reqs, obs)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return obs, nil
+}
+
+// observeOnSelection is ObserveScanPoints for r's mailbox, the one
+// selected, on its selection; done is false where the server refused
+// the STATUS or left a part of the point out, and o is as it was.
+func (s *Store) observeOnSelection(r reconcile.ScanPointRequest, o *reconcile.ScanPointObservation) (done bool, err error) {
+	// The NOOP brings the selection up to date first: Dovecot answers
+	// a STATUS of the selected mailbox from the session's view of it,
+	// which has not seen what other sessions did since its last
+	// command. Its answer is waited for because Dovecot runs a NOOP
+	// and a STATUS sent together at once, and brings the view up to
+	// date only after both.
+	if err := s.c.Noop().Wait(); err != nil {
+		return false, fmt.Errorf("noop in %q: %w", r.Mailbox, err)
+	}
+	status := s.c.Status(r.Mailbox, &imap.StatusOptions{UIDValidity: true, UIDNext: true, NumMessages: true, HighestModSeq: true})
+	fetch := s.c.Fetch(imap.UIDSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, ChangedSince: r.Since.HighestModSeq})
+	data, err := status.Wait()
+	if err != nil || data.NumMessages == nil || data.UIDValidity == 0 || data.UIDNext == 0 || data.HighestModSeq == 0 {
+		fetch.Close()
+		if err != nil && !isRefusal(err) {
+			return false, fmt.Errorf("status of %q: %w", r.Mailbox, err)
+		}
+		return false, nil
+	}
+	o.UIDValidity, o.UIDNext, o.HighestModSeq = data.UIDValidity, reconcile.UID(data.UIDNext), data.HighestModSeq
+	o.NumMessages = int(*data.NumMessages)
+	return true, readChanged(fetch, r.Mailbox, o)
+}
+
+// observeExamined is ObserveScanPoints with an EXAMINE of every
+// mailbox.
+func (s *Store) observeExamined(reqs []reconcile.ScanPointRequest, obs []reconcile.ScanPointObservation) error {
+	type sent struct {
+		sel   *imapclient.SelectCommand
+		fetch *imapclient.FetchCommand
+	}
+	cmds := make([]sent, len(reqs))
+	s.sel = selection{}
+	for i, r := range reqs {
+		// ChangedSince 0 is left out: every message.
+		cmds[i] = sent{
+			sel:   s.c.Select(r.Mailbox, &imap.SelectOptions{ReadOnly: true, CondStore: true}),
+			fetch: s.c.Fetch(imap.UIDSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, ChangedSince: r.Since.HighestModSeq}),
+		}
+	}
+	var connErr error
+	for i, c := range cmds {
+		data, err := c.sel.Wait()
+		if err != nil {
+			c.fetch.Close()
+			if !isRefusal(err) && connErr == nil {
+				connErr = fmt.Errorf("examine %q: %w", reqs[i].Mailbox, err)
+			}
+			continue
+		}
+		if i == len(cmds)-1 {
+			s.sel = selection{name: reqs[i].Mailbox, readOnly: true, data: *data}
+		}
+		o := &obs[i]
+		o.UIDValidity, o.UIDNext, o.HighestModSeq = data.UIDValidity, reconcile.UID(data.UIDNext), data.HighestModSeq
+		o.NumMessages = int(data.NumMessages)
+		if err := readChanged(c.fetch, reqs[i].Mailbox, o); err != nil && connErr == nil {
+			connErr = err
+		}
+	}
+	return connErr
+}
+
+// readChanged reads fetch, the flags of o's mailbox changed since its
+// point, into o, and sets o.Usable where every message came with its
+// flags. The error is the connection's; a refused FETCH leaves o not
+// Usable, except in an empty mailbox, which has no message 1 for the
+// server to refuse.
+func readChanged(fetch *imapclient.FetchCommand, mailbox string, o *reconcile.ScanPointObservation) error {
+	usable := true
+	for m := fetch.Next(); m != nil; m = fetch.Next() {
+		r, err := readScanItems(m)
+		if err != nil {
+			usable = false
+			continue
+		}
+		if r.uid == 0 {
+			continue
+		}
+		if !r.hasFlags {
+			usable = false
+		}
+		o.Changed = append(o.Changed, reconcile.Message{UID: reconcile.UID(r.uid), Flags: reconcile.NewFlags(r.flags...)})
+	}
+	var connErr error
+	if err := fetch.Close(); err != nil {
+		if o.NumMessages != 0 {
+			usable = false
+			if !isRefusal(err) {
+				connErr = fmt.Errorf("fetch from %q: %w", mailbox, err)
+			}
+		}
+		// An empty folder has no message 1: a server may refuse the
+		// FETCH of 1:*, and there is nothing to read.
+		o.Changed = nil
+	}
+	o.Usable = usable
+	return connErr
 }
 
 // isRefusal reports whether err is the server's NO or BAD for one

@@ -238,3 +238,43 @@ func TestObserveScanPointsOneRoundTrip(t *testing.T) {
 		t.Errorf("Three: %+v, want usable, 2 messages read, the first \\Seen", obs[2])
 	}
 }
+
+// TestObserveScanPointOnSelectionRefused: where the server refuses the
+// STATUS of the selected mailbox, the check EXAMINEs it after all and
+// decides as it would have: a flag store of ours moves the point.
+func TestObserveScanPointOnSelectionRefused(t *testing.T) {
+	t.Parallel()
+	srv := imaptest.StartDovecot(t, "alice")
+	srv.Create(t, "alice", "Box")
+	for i := range 3 {
+		srv.Append(t, "alice", "Box", msg(i))
+	}
+	rec := imaptest.Record(t, srv)
+	st := open(t, rec.Server(), "alice")
+	ctx := context.Background()
+	before := scan(t, st, "Box")
+	k := known(before)
+	if err := st.StoreFlags(ctx, "Box", []reconcile.UID{before.Messages[1].UID}, reconcile.NewFlags(`\Flagged`), nil); err != nil {
+		t.Fatal(err)
+	}
+	expect := known(scan(t, st, "Box"))
+	expect.UIDValidity, expect.UIDNext, expect.HighestModSeq = k.UIDValidity, k.UIDNext, k.HighestModSeq
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if e.Stage == imaptest.Received && e.Verb == "STATUS" {
+			return imaptest.Action{Do: imaptest.Refuse, Text: "not on the selected mailbox"}
+		}
+		return imaptest.Action{}
+	})
+	rec.Reset()
+	pt, ok, err := advanceScanPoint(ctx, st, "Box", expect)
+	rec.Intercept(nil)
+	if err != nil || !ok {
+		t.Fatalf("the check = %v, %v; want ok\n%s", ok, err, strings.Join(rec.Commands(), "\n"))
+	}
+	if rec.Count("STATUS") != 1 || rec.Count("EXAMINE") != 1 {
+		t.Errorf("the check sent, want a STATUS, then an EXAMINE:\n%s", strings.Join(rec.Commands(), "\n"))
+	}
+	if now := folder(t, st, "Box"); pt.UIDNext != now.UIDNext || pt.HighestModSeq != now.HighestModSeq {
+		t.Errorf("new point %d/%d, want the folder's UIDNEXT/HIGHESTMODSEQ %d/%d", pt.UIDNext, pt.HighestModSeq, now.UIDNext, now.HighestModSeq)
+	}
+}
