@@ -689,7 +689,9 @@ func stopped(stop <-chan struct{}) bool {
 // is done before any message of its source side is moved or expunged;
 // the other side's changes run with the copies (earlyOf). Where early
 // is not nil, a folder is read for the check after the run as soon as
-// its lane is done (see earlyChecks).
+// its lane is done (see earlyChecks), and where the lanes of a step
+// have one worker, each lane's copies run before its other changes
+// (see copiesAhead).
 // Once stop is closed no batch starts, and a copy stops before its next
 // message; what is not done keeps ErrNotRun.
 func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total int, a *Action), ck *checkpointer, stop <-chan struct{}, pf *prefetched, early *earlyChecks) []Outcome {
