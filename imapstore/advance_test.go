@@ -125,21 +125,8 @@ func testAdvanceScanPoint(t *testing.T, onSelection bool) {
 // would never send it, and the test fails at its deadline.
 func TestAdvanceScanPointOneRoundTrip(t *testing.T) {
 	t.Parallel()
-	srv := imaptest.StartDovecot(t, "alice")
-	srv.Create(t, "alice", "Box")
-	for i := range 3 {
-		srv.Append(t, "alice", "Box", msg(i))
-	}
-	rec := imaptest.Record(t, srv)
-	st := open(t, rec.Server(), "alice")
+	srv, rec, st, expect := answeredInBox(t)
 	ctx := context.Background()
-	before := scan(t, st, "Box")
-	k := known(before)
-	if err := st.StoreFlags(ctx, "Box", []reconcile.UID{before.Messages[0].UID}, reconcile.NewFlags(`\Answered`), nil); err != nil {
-		t.Fatal(err)
-	}
-	expect := known(scan(t, st, "Box"))
-	expect.UIDValidity, expect.UIDNext, expect.HighestModSeq = k.UIDValidity, k.UIDNext, k.HighestModSeq
 	// With Box still selected the check would ask its STATUS there,
 	// which needs no EXAMINE.
 	srv.Create(t, "alice", "Other")
@@ -244,21 +231,8 @@ func TestObserveScanPointsOneRoundTrip(t *testing.T) {
 // decides as it would have: a flag store of ours moves the point.
 func TestObserveScanPointOnSelectionRefused(t *testing.T) {
 	t.Parallel()
-	srv := imaptest.StartDovecot(t, "alice")
-	srv.Create(t, "alice", "Box")
-	for i := range 3 {
-		srv.Append(t, "alice", "Box", msg(i))
-	}
-	rec := imaptest.Record(t, srv)
-	st := open(t, rec.Server(), "alice")
+	_, rec, st, expect := answeredInBox(t)
 	ctx := context.Background()
-	before := scan(t, st, "Box")
-	k := known(before)
-	if err := st.StoreFlags(ctx, "Box", []reconcile.UID{before.Messages[1].UID}, reconcile.NewFlags(`\Flagged`), nil); err != nil {
-		t.Fatal(err)
-	}
-	expect := known(scan(t, st, "Box"))
-	expect.UIDValidity, expect.UIDNext, expect.HighestModSeq = k.UIDValidity, k.UIDNext, k.HighestModSeq
 	rec.Intercept(func(e imaptest.Event) imaptest.Action {
 		if e.Stage == imaptest.Received && e.Verb == "STATUS" {
 			return imaptest.Action{Do: imaptest.Refuse, Text: "not on the selected mailbox"}
@@ -277,4 +251,28 @@ func TestObserveScanPointOnSelectionRefused(t *testing.T) {
 	if now := folder(t, st, "Box"); pt.UIDNext != now.UIDNext || pt.HighestModSeq != now.HighestModSeq {
 		t.Errorf("new point %d/%d, want the folder's UIDNEXT/HIGHESTMODSEQ %d/%d", pt.UIDNext, pt.HighestModSeq, now.UIDNext, now.HighestModSeq)
 	}
+}
+
+// answeredInBox makes Box on a Dovecot, with three messages, reached
+// through a recorder; reads it through st, stores \Answered on its first
+// message through st, and returns what the check of that store expects:
+// the messages as they are now, under the point from before the store.
+// Box is left selected.
+func answeredInBox(t *testing.T) (*imaptest.Server, *imaptest.Recorder, *imapstore.Store, reconcile.Known) {
+	t.Helper()
+	srv := imaptest.StartDovecot(t, "alice")
+	srv.Create(t, "alice", "Box")
+	for i := range 3 {
+		srv.Append(t, "alice", "Box", msg(i))
+	}
+	rec := imaptest.Record(t, srv)
+	st := open(t, rec.Server(), "alice")
+	before := scan(t, st, "Box")
+	k := known(before)
+	if err := st.StoreFlags(context.Background(), "Box", []reconcile.UID{before.Messages[0].UID}, reconcile.NewFlags(`\Answered`), nil); err != nil {
+		t.Fatal(err)
+	}
+	expect := known(scan(t, st, "Box"))
+	expect.UIDValidity, expect.UIDNext, expect.HighestModSeq = k.UIDValidity, k.UIDNext, k.HighestModSeq
+	return srv, rec, st, expect
 }
