@@ -543,8 +543,10 @@ func TestScanPointChecksInOneRoundTrip(t *testing.T) {
 // it never would if the checks waited for the end of the run. The
 // check finds the folder still selected, as the run's changes left it,
 // and asks its STATUS there: b's connection that changes the folders
-// opens each once, by its SELECT, and EXAMINEs none. The next run then
-// finds every folder as the run left it and selects none.
+// opens each once, by its SELECT, and EXAMINEs none. Each folder's
+// copies are in before its SELECT comes, so that no mailbox is changed
+// on two connections at once. The next run then finds every folder as
+// the run left it and selects none.
 func TestScanPointCheckedWhenItsFolderIsDone(t *testing.T) {
 	t.Parallel()
 	f := newSyncFixture(t, imaptest.StartDovecot)
@@ -562,11 +564,24 @@ func TestScanPointCheckedWhenItsFolderIsDone(t *testing.T) {
 	changed := map[int]bool{}
 	checked := imaptest.NewGate() // One's check has come
 	examined := 0                 // EXAMINEs on b's connections
+	appended := map[string]bool{} // the folders whose APPEND b answered
+	var early []string            // SELECTs of a folder whose copies were not in
 	rec.Intercept(func(e imaptest.Event) imaptest.Action {
 		mu.Lock()
 		switch {
+		case e.Stage == imaptest.Answered && e.Verb == "APPEND":
+			for _, mb := range boxes {
+				if strings.Contains(e.Line, `"`+mb+`"`) {
+					appended[mb] = true
+				}
+			}
 		case e.Stage == imaptest.Received && e.Verb == "SELECT":
 			changed[e.Conn] = true
+			for _, mb := range boxes {
+				if strings.Contains(e.Line, `"`+mb+`"`) && !appended[mb] {
+					early = append(early, e.Line)
+				}
+			}
 		case e.Stage == imaptest.Received && e.Verb == "EXAMINE" && changed[e.Conn]:
 			examined++
 		case e.Stage == imaptest.Received && e.Verb == "STATUS" && changed[e.Conn] && strings.Contains(e.Line, `"One"`):
@@ -585,6 +600,9 @@ func TestScanPointCheckedWhenItsFolderIsDone(t *testing.T) {
 	}
 	if examined != 0 {
 		t.Errorf("b's connection EXAMINEd %d folders it had changed, want none (each check on the folder's selection)\n%v", examined, rec.SessionCommands())
+	}
+	if len(early) > 0 {
+		t.Errorf("b's folders selected for their changes before their copies were in: %q\n%v", early, rec.SessionCommands())
 	}
 	for _, mb := range boxes {
 		f.want(userB, mb, mb+"-2 -", mb+"-new1 -", mb+"-new2 -")

@@ -20,7 +20,10 @@ import (
 // folder costs nothing worth saving; on a far one the check's single
 // round trip at the end stays cheaper. An observation is used only where
 // its point is the one Next leaves the folder (see take); any other
-// folder is read at the end as before.
+// folder is read at the end as before. Where one worker runs the lanes
+// with their copies ahead (execute's copiesAhead), a folder with
+// changes is read at once after them (observeNow), while its mailbox
+// is still the worker's selection.
 type earlyChecks struct {
 	p  *Plan
 	pl *pool
@@ -80,8 +83,10 @@ func (e *earlyChecks) observe(ctx context.Context, lane [][]int, out []Outcome, 
 }
 
 // observeNow is observe, which reads before it returns where now is
-// true: the worker's next command then finds the mailbox as the lane
-// left it, selected (see Store.ObserveScanPoints in imapstore).
+// true: the read then finds the mailbox as the lane's changes left it,
+// selected on the worker's connection, before the worker's next lane
+// selects another, and a ScanPointAdvancer may read it there without
+// opening it again.
 func (e *earlyChecks) observeNow(ctx context.Context, lane [][]int, out []Outcome, stores [2]Mailstore, now bool) {
 	if e == nil || ctx.Err() != nil {
 		return
