@@ -9,6 +9,9 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailtwin/mailtwin/reconcile"
 )
 
 // CreateFolder creates mailbox; the server creates missing parent levels
@@ -43,6 +46,71 @@ func (s *Store) CreateFolder(ctx context.Context, mailbox string) (uint32, error
 		return 0, err
 	}
 	return uidValidity, nil
+}
+
+// CreateFolders creates mailboxes in order, each as CreateFolder does,
+// in one exchange: every CREATE and its STATUS go out before the first
+// answer is read, so that the folders of a first sync cost the server's
+// work and one round trip, not a round trip each (at 20 ms a round trip,
+// 200 folders are 4 s one by one). The server runs the commands of a
+// connection in the order sent, so a parent given before the folders
+// under it is made first. A mailbox whose CREATE fails but which exists
+// and can be selected (someone made it meanwhile) is no failure, as
+// with CreateFolder; that check is a LIST of its own, after the batch.
+// If the connection is lost, every mailbox of the batch counts as
+// failed: the next run creates again what was made (a mailbox that
+// exists is no error).
+func (s *Store) CreateFolders(ctx context.Context, mailboxes []string) []reconcile.CreateResult {
+	out := make([]reconcile.CreateResult, len(mailboxes))
+	if len(mailboxes) == 0 {
+		return out
+	}
+	op := fmt.Sprintf("create %d folders from %q", len(mailboxes), mailboxes[0])
+	err := s.mutate(ctx, op, func() error {
+		type sent struct {
+			create *imapclient.Command
+			status *imapclient.StatusCommand
+		}
+		cmds := make([]sent, len(mailboxes))
+		for i, m := range mailboxes {
+			cmds[i] = sent{s.c.Create(m, nil), s.c.Status(m, &imap.StatusOptions{UIDValidity: true})}
+		}
+		var first error
+		for i := range mailboxes {
+			cerr := cmds[i].create.Wait()
+			if data, err := cmds[i].status.Wait(); err == nil && data != nil {
+				out[i].UIDValidity = data.UIDValidity
+			}
+			out[i].Err = cerr
+			if first == nil {
+				first = cerr
+			}
+		}
+		if first != nil && s.dead() {
+			return first // run drops the connection and says why
+		}
+		for i, m := range mailboxes {
+			if out[i].Err == nil {
+				continue
+			}
+			_, selectable, lerr := s.lookup(m)
+			if lerr != nil {
+				return lerr // the connection, most likely: all count as failed
+			}
+			if selectable {
+				out[i].Err = nil
+				continue
+			}
+			out[i] = reconcile.CreateResult{Err: fmt.Errorf("account %q: create folder %q: %w", s.opts.Name, m, out[i].Err)}
+		}
+		return nil
+	})
+	if err != nil {
+		for i := range out {
+			out[i] = reconcile.CreateResult{Err: err}
+		}
+	}
+	return out
 }
 
 // lookup reports whether mailbox exists (in any form, a \Noselect parent

@@ -230,3 +230,9 @@ func SettledDiff(pair string, base State, a, b Listing, p Policy) (taken bool, e
 func BuildSettled(pair string, base State, a, b Listing, p Policy, asBase [2]map[string]bool) *Plan {
 	return buildSettled(pair, base, a, b, p, asBase)
 }
+
+// CreateRun is createRun: the folder creations the executor sends to a
+// FolderBatchCreator in one exchange.
+func CreateRun(acts []Action, groups [][]int, failed []*Action) [][]int {
+	return createRun(acts, groups, failed)
+}

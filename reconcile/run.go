@@ -855,11 +855,31 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 			groups = append(late, groups[m:]...)
 		}
 		if phase == 0 || phase == 3 {
-			for _, g := range phaseGroups {
+			for k := 0; k < len(phaseGroups); k++ {
+				g := phaseGroups[k]
 				if halt() {
 					break
 				}
 				a := &p.Actions[g[0]]
+				if run := createRun(p.Actions, phaseGroups[k:], failedRenames); len(run) > 1 {
+					if bc, ok := first[a.Side].(FolderBatchCreator); ok {
+						mailboxes := make([]string, len(run))
+						for j, g := range run {
+							mailboxes[j] = p.Actions[g[0]].Mailbox
+						}
+						for j, r := range bc.CreateFolders(ctx, mailboxes) {
+							for _, i := range run[j] {
+								out[i] = Outcome{UIDValidity: r.UIDValidity, Err: r.Err}
+							}
+							if r.Err != nil {
+								notCreated[a.Side][mailboxes[j]] = true
+							}
+							finish(run[j])
+						}
+						k += len(run) - 1
+						continue
+					}
+				}
 				if to := underFailedRename(failedRenames, a); to != nil {
 					// The folder was to go under the renamed one: made
 					// or renamed there now, it would stand alone, apart
@@ -957,6 +977,24 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 	}
 	early.wait()
 	return out
+}
+
+// createRun returns the groups from the start of groups that create
+// folders on one side, one after the other, none of them under a
+// RenameFolder that failed (failed, as underFailedRename): they may go to
+// the server in one exchange (FolderBatchCreator), in this order. A
+// RenameFolder, or a creation on the other side, ends the run: renames
+// run one at a time, each after what came before it.
+func createRun(acts []Action, groups [][]int, failed []*Action) [][]int {
+	n := 0
+	for n < len(groups) {
+		a := &acts[groups[n][0]]
+		if a.Op != CreateFolder || a.Side != acts[groups[0][0]].Side || underFailedRename(failed, a) != nil {
+			break
+		}
+		n++
+	}
+	return groups[:n]
 }
 
 // underFailedRename returns, for a CreateFolder or a RenameFolder a, the

@@ -205,3 +205,20 @@ type MoveResult struct {
 type MoveBatcher interface {
 	MoveMessages(ctx context.Context, mailbox string, moves []MoveSet) []MoveResult
 }
+
+// CreateResult is what CreateFolder returned for one mailbox of a
+// FolderBatchCreator's batch.
+type CreateResult struct {
+	UIDValidity uint32
+	Err         error
+}
+
+// FolderBatchCreator is a Mailstore that creates several mailboxes in
+// one exchange: every CREATE sent before any answer is awaited, where
+// CreateFolder waits for each. The mailboxes are created in the order
+// given (a parent before the folders under it), each result is what
+// CreateFolder would have returned for its mailbox, and a mailbox that
+// fails does not stop the others.
+type FolderBatchCreator interface {
+	CreateFolders(ctx context.Context, mailboxes []string) []CreateResult
+}
