@@ -52,9 +52,10 @@ func (s *Store) CreateFolder(ctx context.Context, mailbox string) (uint32, error
 // in one exchange: every CREATE and its STATUS go out before the first
 // answer is read, so that the folders of a first sync cost the server's
 // work and one round trip, not a round trip each (at 20 ms a round trip,
-// 200 folders are 4 s one by one). The server runs the commands of a
-// connection in the order sent, so a parent given before the folders
-// under it is made first. A mailbox whose CREATE fails but which exists
+// 200 folders are 4 s one by one). The server runs them in the order
+// sent (RFC 9051 5.5 lets it run commands at once only where their order
+// cannot matter), so a parent given before the folders under it is made
+// first. A mailbox whose CREATE fails but which exists
 // and can be selected (someone made it meanwhile) is no failure, as
 // with CreateFolder; that check is a LIST of its own, after the batch.
 // If the connection is lost, every mailbox of the batch counts as
