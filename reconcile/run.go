@@ -863,19 +863,7 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 				a := &p.Actions[g[0]]
 				if run := createRun(p.Actions, phaseGroups[k:], failedRenames); len(run) > 1 {
 					if bc, ok := first[a.Side].(FolderBatchCreator); ok {
-						mailboxes := make([]string, len(run))
-						for j, g := range run {
-							mailboxes[j] = p.Actions[g[0]].Mailbox
-						}
-						for j, r := range bc.CreateFolders(ctx, mailboxes) {
-							for _, i := range run[j] {
-								out[i] = Outcome{UIDValidity: r.UIDValidity, Err: r.Err}
-							}
-							if r.Err != nil {
-								notCreated[a.Side][mailboxes[j]] = true
-							}
-							finish(run[j])
-						}
+						createBatch(ctx, p.Actions, run, bc, out, notCreated[a.Side], finish)
 						k += len(run) - 1
 						continue
 					}
@@ -995,6 +983,26 @@ func createRun(acts []Action, groups [][]int, failed []*Action) [][]int {
 		n++
 	}
 	return groups[:n]
+}
+
+// createBatch runs the folder creations run (from createRun) in one
+// exchange through bc, sets each group's outcome as runBatch would, marks
+// the mailboxes not made in notCreated (the side's), and calls finish for
+// each group in order.
+func createBatch(ctx context.Context, acts []Action, run [][]int, bc FolderBatchCreator, out []Outcome, notCreated map[string]bool, finish func(g []int)) {
+	mailboxes := make([]string, len(run))
+	for j, g := range run {
+		mailboxes[j] = acts[g[0]].Mailbox
+	}
+	for j, r := range bc.CreateFolders(ctx, mailboxes) {
+		for _, i := range run[j] {
+			out[i] = Outcome{UIDValidity: r.UIDValidity, Err: r.Err}
+		}
+		if r.Err != nil {
+			notCreated[mailboxes[j]] = true
+		}
+		finish(run[j])
+	}
 }
 
 // underFailedRename returns, for a CreateFolder or a RenameFolder a, the
