@@ -2,6 +2,7 @@ package imapstore_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -262,4 +263,96 @@ func TestChangeMessagesWithoutUNSELECT(t *testing.T) {
 	if ms := srv.Messages(t, "alice", "INBOX"); len(ms) != 1 || !slices.Contains(ms[0].Flags, `\Draft`) {
 		t.Errorf("INBOX after the change: %+v, want its message \\Draft", ms)
 	}
+}
+
+// TestChangeMessagesExpungeBesideNewKeyword: a batch that adds a keyword
+// the mailbox has not had to one message and expunges another removes
+// the second. Dovecot 2.3 answers a UID EXPUNGE sent right behind such
+// a STORE with OK and removes nothing: the message stayed, \Deleted,
+// while the run recorded it gone, and the next run copied it back to
+// the side whose user had deleted it (found by TestRandomEndToEnd).
+func TestChangeMessagesExpungeBesideNewKeyword(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t)
+		srv.Create(t, "alice", "Box")
+		u1 := srv.Append(t, "alice", "Box", msg(1), imap.FlagAnswered)
+		u2 := srv.Append(t, "alice", "Box", msg(2), imap.FlagAnswered)
+		st := open(t, srv, "alice")
+		scan(t, st, "INBOX") // another mailbox selected, as in a run
+		flagsErr, expungeErr := st.ChangeMessages(context.Background(), "Box",
+			[]reconcile.FlagChange{{UIDs: []reconcile.UID{reconcile.UID(u1)}, Add: reconcile.NewFlags("$todo")}},
+			[]reconcile.UID{reconcile.UID(u2)})
+		if flagsErr != nil || expungeErr != nil {
+			t.Fatalf("ChangeMessages() = %v, %v", flagsErr, expungeErr)
+		}
+		ms := srv.Messages(t, "alice", "Box")
+		if got := uidsOf(ms); !slices.Equal(got, []uint32{u1}) {
+			t.Fatalf("after ChangeMessages: uids %v (flags %+v), want [%d]: uid %d was to be expunged", got, ms, u1, u2)
+		}
+		if !slices.Contains(ms[0].Flags, "$todo") {
+			t.Errorf("uid %d flags %q, want $todo among them", u1, ms[0].Flags)
+		}
+	})
+}
+
+// TestExpungeKeptByServer: a server that answers UID EXPUNGE with OK and
+// keeps the message (the recorder sends it a NOOP in its place) does not
+// get it recorded as gone. The search behind the UID EXPUNGE finds it;
+// it is expunged once more; and where the server keeps it even then,
+// the expunge fails, naming the UID, so the next run tries again.
+func TestExpungeKeptByServer(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t)
+		u1 := srv.Append(t, "alice", "INBOX", msg(1))
+		u2 := srv.Append(t, "alice", "INBOX", msg(2))
+		u3 := srv.Append(t, "alice", "INBOX", msg(3))
+		rec := imaptest.Record(t, srv)
+		var kept atomic.Int32 // UID EXPUNGEs still to answer without expunging
+		rec.Intercept(func(e imaptest.Event) imaptest.Action {
+			if e.Stage == imaptest.Received && e.Verb == "UID EXPUNGE" && kept.Add(-1) >= 0 {
+				return imaptest.Action{Do: imaptest.Rewrite, Text: "NOOP"}
+			}
+			return imaptest.Action{}
+		})
+		st := open(t, rec.Server(), "alice")
+		ctx := context.Background()
+		change := []reconcile.FlagChange{{UIDs: []reconcile.UID{reconcile.UID(u1)}, Add: reconcile.NewFlags(`\Flagged`)}}
+
+		// Kept once: the second try removes it.
+		kept.Store(1)
+		if flagsErr, expungeErr := st.ChangeMessages(ctx, "INBOX", change, []reconcile.UID{reconcile.UID(u2)}); flagsErr != nil || expungeErr != nil {
+			t.Fatalf("ChangeMessages() = %v, %v", flagsErr, expungeErr)
+		}
+		if got := uidsOf(srv.Messages(t, "alice", "INBOX")); !slices.Equal(got, []uint32{u1, u3}) {
+			t.Fatalf("after an expunge the server skipped once: uids %v, want [%d %d]", got, u1, u3)
+		}
+		if n := rec.Count("UID EXPUNGE"); n != 2 {
+			t.Errorf("%d UID EXPUNGEs, want 2 (the one the server skipped, and the second try):\n%s", n, strings.Join(rec.Commands(), "\n"))
+		}
+
+		// Kept every time: the expunge fails, the flags do not.
+		kept.Store(2)
+		flagsErr, expungeErr := st.ChangeMessages(ctx, "INBOX", change, []reconcile.UID{reconcile.UID(u3)})
+		if flagsErr != nil {
+			t.Errorf("flags' outcome = %v, want none", flagsErr)
+		}
+		if expungeErr == nil || !strings.Contains(expungeErr.Error(), `account "acct": expunge from "INBOX"`) || !strings.Contains(expungeErr.Error(), fmt.Sprintf("kept 1 message(s), UID %d", u3)) {
+			t.Errorf("expunge's outcome = %v, want a failure naming the account, the mailbox and UID %d", expungeErr, u3)
+		}
+
+		// Expunge (one message, not in a batch) checks the same way.
+		kept.Store(2)
+		if err := st.Expunge(ctx, "INBOX", []reconcile.UID{reconcile.UID(u3)}); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("UID %d", u3)) {
+			t.Errorf("Expunge() of a message the server keeps = %v, want a failure naming UID %d", err, u3)
+		}
+		kept.Store(0)
+		if err := st.Expunge(ctx, "INBOX", []reconcile.UID{reconcile.UID(u3)}); err != nil {
+			t.Fatalf("Expunge() = %v", err)
+		}
+		if got := uidsOf(srv.Messages(t, "alice", "INBOX")); !slices.Equal(got, []uint32{u1}) {
+			t.Errorf("after the last Expunge: uids %v, want [%d]", got, u1)
+		}
+	})
 }

@@ -249,19 +249,116 @@ func (s *Store) checkOtherDeleted(set imap.UIDSet) error {
 }
 
 // deleteAndExpunge marks set \Deleted and expunges it: UID EXPUNGE with
-// UIDPLUS, plain EXPUNGE otherwise (after checkOtherDeleted).
+// UIDPLUS (verified, see expungeVerified), plain EXPUNGE otherwise
+// (after checkOtherDeleted).
 func (s *Store) deleteAndExpunge(set imap.UIDSet) error {
+	if s.caps.Has(imap.CapUIDPlus) {
+		ex := s.sendExpunge(set)
+		if err := ex.wait(); err != nil {
+			return err
+		}
+		return s.expungeVerified(ex)
+	}
 	err := s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close()
 	if err != nil {
 		return fmt.Errorf("store \\Deleted: %w", err)
 	}
-	if s.caps.Has(imap.CapUIDPlus) {
-		err = s.c.UIDExpunge(set).Close()
-	} else {
-		err = s.c.Expunge().Close()
-	}
-	if err != nil {
+	if err := s.c.Expunge().Close(); err != nil {
 		return fmt.Errorf("expunge: %w", err)
 	}
 	return nil
+}
+
+// expungeSent is a UID EXPUNGE of set, sent with the STORE \Deleted
+// before it, before either answer.
+type expungeSent struct {
+	set  imap.UIDSet
+	want int // messages in set
+	mark *imapclient.FetchCommand
+	exp  *imapclient.ExpungeCommand
+	// got is the number of EXPUNGE responses to the UID EXPUNGE, after
+	// wait.
+	got int
+}
+
+// sendExpunge sends the STORE \Deleted and the UID EXPUNGE of set (the
+// server has UIDPLUS); wait reads their answers.
+func (s *Store) sendExpunge(set imap.UIDSet) *expungeSent {
+	want := 0
+	for _, r := range set {
+		want += int(r.Stop-r.Start) + 1
+	}
+	return &expungeSent{
+		set:  set,
+		want: want,
+		mark: s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil),
+		exp:  s.c.UIDExpunge(set),
+	}
+}
+
+// wait reads the answers and returns the STORE's or the UID EXPUNGE's
+// error. The UID EXPUNGE went even where the STORE failed: it removes
+// only those of set that carry \Deleted.
+func (e *expungeSent) wait() error {
+	var err error
+	if e2 := e.mark.Close(); e2 != nil {
+		err = fmt.Errorf("store \\Deleted: %w", e2)
+	}
+	seqs, e2 := e.exp.Collect()
+	e.got = len(seqs)
+	if e2 != nil && err == nil {
+		err = fmt.Errorf("expunge: %w", e2)
+	}
+	return err
+}
+
+// discard reads the answers of commands that cannot have done anything
+// (the SELECT before them failed).
+func (e *expungeSent) discard() {
+	e.mark.Close()
+	e.exp.Close()
+}
+
+// expungeVerified makes sure the expunge e sent removed its messages. A
+// server may answer a UID EXPUNGE with OK and keep them: Dovecot 2.3.19
+// does, for a UID EXPUNGE sent in one go behind a STORE that adds a
+// keyword the mailbox has not had (the STORE \Deleted takes; the
+// EXPUNGE removes nothing). Recorded as gone, such a message would be
+// taken for new mail by the next run and copied back to the side whose
+// user deleted it. So where the server sent fewer EXPUNGE responses
+// than e asked to remove, a UID SEARCH tells which are still there
+// (some may have gone before, by another client's hand); those are
+// marked and expunged once more, each command awaited, and what the
+// server keeps even then fails the expunge: the state keeps the
+// messages, and the next run tries again.
+//
+// The search is not sent along with the UID EXPUNGE, to save its round
+// trip: Dovecot runs a UID SEARCH sent so beside the EXPUNGE and
+// answers it first, from before the expunge.
+func (s *Store) expungeVerified(e *expungeSent) error {
+	if e.got >= e.want {
+		return nil
+	}
+	remaining := func() ([]imap.UID, error) {
+		data, err := s.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{e.set}}, nil).Wait()
+		if err != nil {
+			return nil, fmt.Errorf("search what the expunge left: %w", err)
+		}
+		return data.AllUIDs(), nil
+	}
+	left, err := remaining()
+	if err != nil || len(left) == 0 {
+		return err
+	}
+	again := imap.UIDSetNum(left...)
+	if err := s.c.Store(again, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+		return fmt.Errorf("store \\Deleted: %w", err)
+	}
+	if err := s.c.UIDExpunge(again).Close(); err != nil {
+		return fmt.Errorf("expunge: %w", err)
+	}
+	if left, err = remaining(); err != nil || len(left) == 0 {
+		return err
+	}
+	return fmt.Errorf("the server answered UID EXPUNGE with OK but kept %d message(s), UID %v: the next run tries again", len(left), imap.UIDSetNum(left...))
 }

@@ -72,6 +72,13 @@ func (s *Store) ChangeMessages(ctx context.Context, mailbox string, changes []re
 		if err != nil {
 			return err
 		}
+		// The expunge goes first: Dovecot 2.3 answers a UID EXPUNGE sent
+		// right behind a STORE that adds a keyword new to the mailbox
+		// with OK and expunges nothing (see expungeVerified).
+		var ex *expungeSent
+		if len(del) > 0 && s.caps.Has(imap.CapUIDPlus) {
+			ex = s.sendExpunge(del)
+		}
 		cmds := make([]*imapclient.FetchCommand, 0, len(order))
 		for _, k := range order {
 			op := imap.StoreFlagsDel
@@ -80,22 +87,18 @@ func (s *Store) ChangeMessages(ctx context.Context, mailbox string, changes []re
 			}
 			cmds = append(cmds, s.c.Store(*sets[k], &imap.StoreFlags{Op: op, Silent: true, Flags: []imap.Flag{imap.Flag(k.flag)}}, nil))
 		}
-		var mark *imapclient.FetchCommand
-		var exp *imapclient.ExpungeCommand
-		if len(del) > 0 && s.caps.Has(imap.CapUIDPlus) {
-			mark = s.c.Store(del, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil)
-			exp = s.c.UIDExpunge(del)
-		}
 		if err := selected(); err != nil {
 			// Nothing was selected: the commands behind fail, unread.
+			if ex != nil {
+				ex.discard()
+			}
 			for _, c := range cmds {
 				c.Close()
 			}
-			if mark != nil {
-				mark.Close()
-				exp.Close()
-			}
 			return err
+		}
+		if ex != nil {
+			ee = ex.wait()
 		}
 		for _, c := range cmds {
 			if err := c.Close(); err != nil && fe == nil {
@@ -103,14 +106,9 @@ func (s *Store) ChangeMessages(ctx context.Context, mailbox string, changes []re
 			}
 		}
 		switch {
-		case mark != nil:
-			if err := mark.Close(); err != nil {
-				ee = fmt.Errorf("store \\Deleted: %w", err)
-			}
-			// The UID EXPUNGE goes even when the STORE failed: it
-			// removes only those of del that carry \Deleted.
-			if err := exp.Close(); err != nil && ee == nil {
-				ee = fmt.Errorf("expunge: %w", err)
+		case ex != nil:
+			if ee == nil {
+				ee = s.expungeVerified(ex)
 			}
 		case len(del) > 0:
 			ee = s.checkOtherDeleted(del)
