@@ -1,0 +1,585 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailtwin/mailtwin/internal/imaptest"
+)
+
+var (
+	e2eSeed   = flag.Uint64("e2e.seed", 0, "run TestRandomEndToEnd for this seed only")
+	e2eSeeds  = flag.Int("e2e.seeds", 8, "seeds TestRandomEndToEnd runs per server (1 to N)")
+	e2eRounds = flag.Int("e2e.rounds", 10, "rounds of changes and syncs per seed in TestRandomEndToEnd")
+)
+
+// TestRandomEndToEnd is the randomised model test of the whole run, as
+// reconcile's TestRandomSync is of the planner: two users change their
+// accounts at random between runs, through IMAP sessions of their own
+// (new mail, flag changes, expunges, moves, folders created, renamed and
+// deleted), and `mailtwin apply`'s run syncs them, through the real
+// imapstore, reconcile.Run and a gitstate repository, against both
+// servers. Each seed also picks the connections per account (1 or 4)
+// and whether each server counts as near or far, so the run's paths for
+// both are taken: scans that read new mail ahead, copies ahead of a
+// folder's changes, the check of a changed folder on its selection, the
+// folder creations sent together.
+//
+// After every run:
+//   - converged: both accounts hold the same folders, each the same
+//     messages (by Message-ID) with the same flags;
+//   - no duplicates: no message is twice on an account;
+//   - nothing lost: a message that no user expunged, and that was in no
+//     folder a user deleted, is there;
+//   - what one side did alone is what both sides show: a message only
+//     one user changed (its flags, its folder, or expunged it), in
+//     folders no user created, renamed or deleted, ends as that user
+//     left it; so does new mail, and a folder only one user made or
+//     renamed;
+//   - the next run has nothing to do, and (on a server with CONDSTORE)
+//     the one after that selects no folder: every folder's scan point
+//     moved past the runs' own changes (b2's promise, "an unchanged
+//     folder is never selected").
+//
+// -e2e.seed N reruns one seed; -e2e.seeds and -e2e.rounds run more.
+func TestRandomEndToEnd(t *testing.T) {
+	t.Parallel()
+	seeds := []uint64{*e2eSeed}
+	if *e2eSeed == 0 {
+		seeds = nil
+		for i := range *e2eSeeds {
+			seeds = append(seeds, uint64(i+1))
+		}
+	}
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		t.Parallel()
+		for _, seed := range seeds {
+			t.Run(fmt.Sprint(seed), func(t *testing.T) {
+				t.Parallel()
+				runEndToEnd(t, start, seed)
+			})
+		}
+	})
+}
+
+// e2eMsg is a message as one account holds it.
+type e2eMsg struct {
+	folder string
+	flags  string // canonical: sorted, keywords lower-cased, no \Recent
+}
+
+// e2eAccount is one account's messages by Message-ID, and its folders.
+type e2eAccount struct {
+	msgs    map[string]e2eMsg
+	folders map[string]bool
+}
+
+func (a e2eAccount) clone() e2eAccount {
+	return e2eAccount{msgs: maps.Clone(a.msgs), folders: maps.Clone(a.folders)}
+}
+
+// inFolder returns the Message-IDs in folder, sorted.
+func (a e2eAccount) inFolder(folder string) []string {
+	var ids []string
+	for id, m := range a.msgs {
+		if m.folder == folder {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// e2eUser is a user's own IMAP session, as a mail client's.
+type e2eUser struct {
+	t    *testing.T
+	name string
+	c    *imapclient.Client
+}
+
+// e2eFixed are the folders the users neither rename nor delete.
+var e2eFixed = map[string]bool{"INBOX": true, "Drafts": true, "Sent": true, "Trash": true, "Junk": true}
+
+// e2eFlags are the flags the users set and clear.
+var e2eFlags = []imap.Flag{imap.FlagSeen, imap.FlagFlagged, imap.FlagAnswered, "$todo"}
+
+func canonFlags(flags []imap.Flag) string {
+	var out []string
+	for _, f := range flags {
+		s := string(f)
+		if strings.EqualFold(s, `\Recent`) {
+			continue
+		}
+		if !strings.HasPrefix(s, `\`) {
+			s = strings.ToLower(s)
+		}
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return strings.Join(out, " ")
+}
+
+// read lists the account: every selectable folder and its messages. A
+// message twice on the account fails the test.
+func (u *e2eUser) read() e2eAccount {
+	u.t.Helper()
+	acc := e2eAccount{msgs: map[string]e2eMsg{}, folders: map[string]bool{}}
+	u.unselect()
+	list, err := u.c.List("", "*", nil).Collect()
+	if err != nil {
+		u.t.Fatalf("%s: list: %v", u.name, err)
+	}
+	for _, d := range list {
+		if slices.Contains(d.Attrs, imap.MailboxAttrNoSelect) || slices.Contains(d.Attrs, imap.MailboxAttrNonExistent) {
+			continue
+		}
+		acc.folders[d.Mailbox] = true
+		sd, err := u.c.Select(d.Mailbox, &imap.SelectOptions{ReadOnly: true}).Wait()
+		if err != nil {
+			u.t.Fatalf("%s: examine %q: %v", u.name, d.Mailbox, err)
+		}
+		if sd.NumMessages == 0 {
+			continue
+		}
+		bufs, err := u.c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, Envelope: true}).Collect()
+		if err != nil {
+			u.t.Fatalf("%s: fetch %q: %v", u.name, d.Mailbox, err)
+		}
+		for _, b := range bufs {
+			id := b.Envelope.MessageID
+			if prev, ok := acc.msgs[id]; ok {
+				u.t.Errorf("duplicate: %s holds %s in %q and in %q", u.name, id, prev.folder, d.Mailbox)
+			}
+			acc.msgs[id] = e2eMsg{folder: d.Mailbox, flags: canonFlags(b.Flags)}
+		}
+	}
+	u.unselect()
+	return acc
+}
+
+func (u *e2eUser) unselect() {
+	u.t.Helper()
+	if u.c.State() == imap.ConnStateSelected {
+		if err := u.c.Unselect().Wait(); err != nil {
+			u.t.Fatalf("%s: unselect: %v", u.name, err)
+		}
+	}
+}
+
+// uid returns the UID of message id in folder, selecting it read-write.
+func (u *e2eUser) uid(folder, id string) imap.UID {
+	u.t.Helper()
+	if _, err := u.c.Select(folder, nil).Wait(); err != nil {
+		u.t.Fatalf("%s: select %q: %v", u.name, folder, err)
+	}
+	bufs, err := u.c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Envelope: true}).Collect()
+	if err != nil {
+		u.t.Fatalf("%s: fetch %q: %v", u.name, folder, err)
+	}
+	for _, b := range bufs {
+		if b.Envelope.MessageID == id {
+			return b.UID
+		}
+	}
+	u.t.Fatalf("%s: no %s in %q", u.name, id, folder)
+	return 0
+}
+
+func (u *e2eUser) must(what string, err error) {
+	u.t.Helper()
+	if err != nil {
+		u.t.Fatalf("%s: %s: %v", u.name, what, err)
+	}
+}
+
+// e2eRound is what the users did in one round, for the checks after
+// the run.
+type e2eRound struct {
+	// acted[s][id] says what user s did to message id: "flags", "move",
+	// "expunge" (the last that is not "flags" wins over "flags").
+	acted [2]map[string]map[string]bool
+	// foldersActed are the folders a user created, renamed (both names)
+	// or deleted; deleted the ones deleted.
+	foldersActed, deleted map[string]bool
+	// made[s] are the folders user s made or renamed to; gone[s] the
+	// ones user s renamed away; deletedBy[s] the ones user s deleted.
+	made, gone, deletedBy [2]map[string]bool
+	// lost are the messages a user expunged, or that were in a folder a
+	// user deleted: they may be gone.
+	lost map[string]bool
+	log  []string
+}
+
+func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 0xe2e))
+	f := newSyncFixture(t, start)
+	conns := []int{1, 4}[rng.IntN(2)]
+	f.connections = [2]int{conns, conns}
+	f.far = [2]bool{rng.IntN(3) == 0, rng.IntN(3) == 0}
+	// The guards are tested elsewhere; these accounts are small, and a
+	// round may well delete half of one.
+	f.policy.Force = true
+	t.Logf("seed %d (rerun: go test -run 'TestRandomEndToEnd/%s/%d$' -e2e.seed %d): %d connections per account, far a %v, far b %v",
+		seed, f.srv.Kind, seed, seed, conns, f.far[0], f.far[1])
+	users := [2]*e2eUser{
+		{t: t, name: "a", c: f.srv.Dial(t, userA)},
+		{t: t, name: "b", c: f.srv.Dial(t, userB)},
+	}
+	condstore := users[0].c.Caps().Has(imap.CapCondStore)
+	next := 0
+	newID := func() string {
+		next++
+		return fmt.Sprintf("e%d-%d@example.org", seed, next)
+	}
+	deliver := func(u *e2eUser, folder, id string, flags []imap.Flag) {
+		msg := imaptest.NewMessage("sender@example.org", "team@example.org", "about "+id, id, "body of "+id+"\r\n")
+		cmd := u.c.Append(folder, int64(len(msg)), &imap.AppendOptions{Flags: flags})
+		_, werr := cmd.Write(msg)
+		cerr := cmd.Close()
+		_, err := cmd.Wait()
+		for _, e := range []error{werr, cerr, err} {
+			u.must(fmt.Sprintf("append to %q", folder), e)
+		}
+	}
+	randomFlags := func() []imap.Flag {
+		var fl []imap.Flag
+		for _, f := range e2eFlags {
+			if rng.IntN(3) == 0 {
+				fl = append(fl, f)
+			}
+		}
+		return fl
+	}
+
+	// The accounts to start from: a few folders and messages on each.
+	for _, u := range users {
+		for i := range 2 {
+			name := fmt.Sprintf("%s%d", strings.ToUpper(u.name), i)
+			u.must("create "+name, u.c.Create(name, nil).Wait())
+		}
+		for range 6 {
+			folders := []string{"INBOX", strings.ToUpper(u.name) + "0", strings.ToUpper(u.name) + "1"}
+			deliver(u, folders[rng.IntN(len(folders))], newID(), randomFlags())
+		}
+	}
+	f.sync()
+	var accs [2]e2eAccount
+	accs[0], accs[1] = users[0].read(), users[1].read()
+	e2eConverged(t, accs, nil, nil, "the first sync")
+
+	var history []string
+	// everDeleted are the folders a user deleted in any round: by
+	// DESIGN.md's table a folder deleted on one side stays on the other
+	// where mail the base does not know arrived in it, and such mail
+	// stays on that side alone.
+	everDeleted := map[string]bool{}
+	filed := map[string]bool{}
+	for round := range *e2eRounds {
+		if t.Failed() {
+			return
+		}
+		r := &e2eRound{foldersActed: map[string]bool{}, deleted: map[string]bool{}, lost: map[string]bool{}}
+		var model [2]e2eAccount
+		for s := range 2 {
+			model[s] = accs[s].clone()
+			r.acted[s] = map[string]map[string]bool{}
+			r.made[s], r.gone[s], r.deletedBy[s] = map[string]bool{}, map[string]bool{}, map[string]bool{}
+		}
+		act := func(s int, id, what string) {
+			if r.acted[s][id] == nil {
+				r.acted[s][id] = map[string]bool{}
+			}
+			r.acted[s][id][what] = true
+		}
+		for _, s := range rng.Perm(2) {
+			u, m := users[s], &model[s]
+			for range 1 + rng.IntN(6) {
+				folders := slices.Sorted(maps.Keys(m.folders))
+				ids := slices.Sorted(maps.Keys(m.msgs))
+				movable := slices.DeleteFunc(slices.Clone(folders), func(f string) bool { return e2eFixed[f] })
+				switch k := rng.IntN(100); {
+				case k < 25: // new mail
+					id, folder, flags := newID(), folders[rng.IntN(len(folders))], randomFlags()
+					deliver(u, folder, id, flags)
+					m.msgs[id] = e2eMsg{folder: folder, flags: canonFlags(flags)}
+					act(s, id, "new")
+					r.log = append(r.log, fmt.Sprintf("%s: deliver %s to %q flags %q", u.name, id, folder, canonFlags(flags)))
+				case k < 50 && len(ids) > 0: // a flag set or cleared
+					id := ids[rng.IntN(len(ids))]
+					msg := m.msgs[id]
+					fl := e2eFlags[rng.IntN(len(e2eFlags))]
+					op, cur := imap.StoreFlagsAdd, strings.Fields(msg.flags)
+					if slices.Contains(cur, canonFlags([]imap.Flag{fl})) {
+						op = imap.StoreFlagsDel
+					}
+					uid := u.uid(msg.folder, id)
+					u.must("store", u.c.Store(imap.UIDSetNum(uid), &imap.StoreFlags{Op: op, Silent: true, Flags: []imap.Flag{fl}}, nil).Close())
+					var now []imap.Flag
+					for _, c := range cur {
+						now = append(now, imap.Flag(c))
+					}
+					if op == imap.StoreFlagsAdd {
+						now = append(now, fl)
+					} else {
+						now = slices.DeleteFunc(now, func(c imap.Flag) bool { return canonFlags([]imap.Flag{c}) == canonFlags([]imap.Flag{fl}) })
+					}
+					msg.flags = canonFlags(now)
+					m.msgs[id] = msg
+					act(s, id, "flags")
+					r.log = append(r.log, fmt.Sprintf("%s: %s in %q now %q", u.name, id, msg.folder, msg.flags))
+				case k < 62 && len(ids) > 0: // expunge
+					id := ids[rng.IntN(len(ids))]
+					msg := m.msgs[id]
+					uid := u.uid(msg.folder, id)
+					u.must("store \\Deleted", u.c.Store(imap.UIDSetNum(uid), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close())
+					_, err := u.c.UIDExpunge(imap.UIDSetNum(uid)).Collect()
+					u.must("expunge", err)
+					delete(m.msgs, id)
+					act(s, id, "expunge")
+					r.lost[id] = true
+					r.log = append(r.log, fmt.Sprintf("%s: expunge %s from %q", u.name, id, msg.folder))
+				case k < 80 && len(ids) > 0 && len(folders) > 1: // move
+					id := ids[rng.IntN(len(ids))]
+					msg := m.msgs[id]
+					dest := folders[rng.IntN(len(folders))]
+					if dest == msg.folder {
+						continue
+					}
+					uid := u.uid(msg.folder, id)
+					_, err := u.c.Move(imap.UIDSetNum(uid), dest).Wait()
+					u.must("move", err)
+					r.log = append(r.log, fmt.Sprintf("%s: move %s from %q to %q", u.name, id, msg.folder, dest))
+					msg.folder = dest
+					m.msgs[id] = msg
+					act(s, id, "move")
+				case k < 88: // a folder made
+					name := fmt.Sprintf("%s%d", strings.ToUpper(u.name), 100+round*10+rng.IntN(10))
+					if m.folders[name] {
+						continue
+					}
+					u.unselect()
+					u.must("create "+name, u.c.Create(name, nil).Wait())
+					m.folders[name] = true
+					r.made[s][name] = true
+					r.foldersActed[name] = true
+					r.log = append(r.log, fmt.Sprintf("%s: create folder %q", u.name, name))
+				case k < 95 && len(movable) > 0: // a folder renamed
+					from := movable[rng.IntN(len(movable))]
+					to := fmt.Sprintf("R%s%d", strings.ToUpper(u.name), 100+round*10+rng.IntN(10))
+					if m.folders[to] {
+						continue
+					}
+					u.unselect()
+					u.must(fmt.Sprintf("rename %q to %q", from, to), u.c.Rename(from, to, nil).Wait())
+					delete(m.folders, from)
+					m.folders[to] = true
+					for id, msg := range m.msgs {
+						if msg.folder == from {
+							msg.folder = to
+							m.msgs[id] = msg
+						}
+					}
+					r.made[s][to], r.gone[s][from] = true, true
+					if everDeleted[from] && !accs[1-s].folders[from] {
+						// A folder on this side alone stays so, renamed.
+						r.deleted[to] = true
+					}
+					r.foldersActed[from], r.foldersActed[to] = true, true
+					r.log = append(r.log, fmt.Sprintf("%s: rename folder %q to %q", u.name, from, to))
+				case len(movable) > 0: // a folder deleted, with its mail
+					name := movable[rng.IntN(len(movable))]
+					u.unselect()
+					u.must("delete "+name, u.c.Delete(name).Wait())
+					delete(m.folders, name)
+					for id, msg := range m.msgs {
+						if msg.folder == name {
+							delete(m.msgs, id)
+							r.lost[id] = true
+						}
+					}
+					r.foldersActed[name], r.deleted[name], r.deletedBy[s][name] = true, true, true
+					r.log = append(r.log, fmt.Sprintf("%s: delete folder %q", u.name, name))
+				}
+			}
+			u.unselect()
+		}
+		// A message in a folder one user deleted may go with it, whatever
+		// the other did to it.
+		for s := range 2 {
+			for id, msg := range accs[s].msgs {
+				if r.deleted[msg.folder] {
+					r.lost[id] = true
+				}
+			}
+			for id, msg := range model[s].msgs {
+				if r.deleted[msg.folder] {
+					r.lost[id] = true
+				}
+			}
+		}
+		maps.Copy(everDeleted, r.deleted)
+		// Filed away (DESIGN.md's table; reconcile's bug 6): a message a
+		// user moved or delivered into a folder the other side deleted
+		// stays on that user's side alone, and the other side's copy
+		// gets the deletion policy.
+		for s := range 2 {
+			for id, m := range model[s].msgs {
+				if r.deletedBy[1-s][m.folder] || everDeleted[m.folder] && !accs[1-s].folders[m.folder] {
+					filed[id] = true
+				}
+			}
+		}
+		history = append(history, fmt.Sprintf("round %d:", round))
+		for _, l := range r.log {
+			history = append(history, "  "+l)
+		}
+		res, err := f.attempt(false)
+		if err != nil {
+			// A transient failure (Dovecot ends a session whose
+			// selected mailbox another session renamed: "IMAP session
+			// state is inconsistent") loses nothing: the next run does
+			// the rest.
+			history = append(history, "  sync failed: "+err.Error())
+			res = f.sync()
+		}
+		history = append(history, "  sync: "+res.Plan.Summary())
+		for _, l := range strings.Split(strings.TrimSpace(res.Plan.String()), "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), "pair ") {
+				continue
+			}
+			history = append(history, "    "+strings.TrimSpace(l))
+		}
+		before := accs
+		accs[0], accs[1] = users[0].read(), users[1].read()
+		where := fmt.Sprintf("round %d; history:\n%s", round, strings.Join(history, "\n"))
+		e2eConverged(t, accs, everDeleted, filed, where)
+		e2eExpected(t, before, model, accs, r, everDeleted, filed, where)
+
+		// The next run has nothing to do, and the one after selects
+		// nothing (where the server has CONDSTORE: without it there are
+		// no scan points, and every run reads every folder).
+		if res := f.sync(); !res.Plan.Empty() {
+			t.Errorf("the run after round %d's has work:\n%s\n%s", round, res.Plan, where)
+		}
+		if !condstore {
+			continue
+		}
+		rec := imaptest.Record(t, f.srv)
+		f.addr = rec.Addr
+		f.run(true)
+		f.addr = ""
+		if n := rec.Count("SELECT") + rec.Count("EXAMINE"); n > 0 {
+			t.Errorf("after round %d, a run with nothing to do opened folders:\n%s\n%s", round, strings.Join(rec.Commands(), "\n"), where)
+		}
+	}
+}
+
+// e2eConverged checks that both accounts hold the same folders and
+// messages, with the same flags, but for the folders a user deleted
+// that stay on the other side alone, with what they hold (see
+// everDeleted).
+func e2eConverged(t *testing.T, accs [2]e2eAccount, deleted, filed map[string]bool, where string) {
+	t.Helper()
+	oneSided := func(s int, folder string) bool { return deleted[folder] && !accs[1-s].folders[folder] }
+	var folders [2][]string
+	for s := range 2 {
+		for f := range accs[s].folders {
+			if !oneSided(s, f) {
+				folders[s] = append(folders[s], f)
+			}
+		}
+		slices.Sort(folders[s])
+	}
+	if !slices.Equal(folders[0], folders[1]) {
+		t.Errorf("not converged: a has folders %q, b %q; %s", folders[0], folders[1], where)
+	}
+	for _, id := range slices.Sorted(maps.Keys(accs[0].msgs)) {
+		ma := accs[0].msgs[id]
+		mb, ok := accs[1].msgs[id]
+		switch {
+		case filed[id]:
+		case !ok:
+			t.Errorf("not converged: %s is in %q on a (%q), not on b; %s", id, ma.folder, ma.flags, where)
+		case ma != mb:
+			t.Errorf("not converged: %s is in %q %q on a, in %q %q on b; %s", id, ma.folder, ma.flags, mb.folder, mb.flags, where)
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(accs[1].msgs)) {
+		if _, ok := accs[0].msgs[id]; !ok && !filed[id] {
+			t.Errorf("not converged: %s is in %q on b, not on a; %s", id, accs[1].msgs[id].folder, where)
+		}
+	}
+}
+
+// e2eExpected checks what the users did against what the accounts hold
+// after the run: before is both accounts before the round, model what
+// each user left its account as, after both accounts after the run.
+func e2eExpected(t *testing.T, before, model, after [2]e2eAccount, r *e2eRound, deleted, filed map[string]bool, where string) {
+	t.Helper()
+	// Nothing lost.
+	for s := range 2 {
+		for _, id := range slices.Sorted(maps.Keys(before[s].msgs)) {
+			_, onA := after[0].msgs[id]
+			_, onB := after[1].msgs[id]
+			if !onA && !onB && !r.lost[id] {
+				t.Errorf("lost: %s (in %q before the round) is gone, and no user expunged it or deleted its folder; %s", id, before[s].msgs[id].folder, where)
+			}
+		}
+	}
+	// New mail stays, on its side at least (in a folder the other side
+	// deleted it stays there alone).
+	for s := range 2 {
+		for id, acts := range r.acted[s] {
+			if _, kept := model[s].msgs[id]; kept && acts["new"] {
+				if _, ok := after[s].msgs[id]; !ok {
+					t.Errorf("lost: new mail %s, delivered to %q on %s, is gone; %s", id, model[s].msgs[id].folder, []string{"a", "b"}[s], where)
+				}
+			}
+		}
+	}
+	// What one user did alone.
+	for s := range 2 {
+		o := 1 - s
+		for _, id := range slices.Sorted(maps.Keys(r.acted[s])) {
+			if r.acted[o][id] != nil || filed[id] {
+				continue // both users acted on it (a conflict the policy settles), or filed away
+			}
+			if m, ok := before[s].msgs[id]; ok && r.foldersActed[m.folder] {
+				continue
+			}
+			want, kept := model[s].msgs[id]
+			if kept && (r.foldersActed[want.folder] || deleted[want.folder] && !after[o].folders[want.folder]) {
+				continue // in a folder the other side deleted before: it stays here alone
+			}
+			got, ok := after[s].msgs[id]
+			switch {
+			case !kept && ok:
+				t.Errorf("%s expunged %s, which is back in %q; %s", []string{"a", "b"}[s], id, got.folder, where)
+			case kept && !ok:
+				t.Errorf("%s left %s in %q %q, now gone; %s", []string{"a", "b"}[s], id, want.folder, want.flags, where)
+			case kept && got != want:
+				t.Errorf("%s left %s in %q %q, now in %q %q; %s", []string{"a", "b"}[s], id, want.folder, want.flags, got.folder, got.flags, where)
+			}
+		}
+		// A folder one user made or renamed to is there; one it renamed
+		// away is gone, unless the other user acted on it too.
+		for name := range r.made[s] {
+			if !r.gone[s][name] && !r.made[o][name] && !r.gone[o][name] && !r.deleted[name] && !after[0].folders[name] {
+				t.Errorf("%s made folder %q, which is not there; %s", []string{"a", "b"}[s], name, where)
+			}
+		}
+		for name := range r.gone[s] {
+			if !r.made[s][name] && !r.made[o][name] && !r.gone[o][name] && !r.deleted[name] && after[0].folders[name] {
+				t.Errorf("%s renamed folder %q away, which is still there; %s", []string{"a", "b"}[s], name, where)
+			}
+		}
+	}
+}
