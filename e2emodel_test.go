@@ -441,15 +441,7 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 		for _, l := range r.log {
 			history = append(history, "  "+l)
 		}
-		res, err := f.attempt(false)
-		if err != nil {
-			// A transient failure (Dovecot ends a session whose
-			// selected mailbox another session renamed: "IMAP session
-			// state is inconsistent") loses nothing: the next run does
-			// the rest.
-			history = append(history, "  sync failed: "+err.Error())
-			res = f.sync()
-		}
+		res := f.sync()
 		history = append(history, "  sync: "+res.Plan.Summary())
 		for _, l := range strings.Split(strings.TrimSpace(res.Plan.String()), "\n") {
 			if strings.HasPrefix(strings.TrimSpace(l), "pair ") {

@@ -157,6 +157,34 @@ func (s *Store) DeleteFolder(ctx context.Context, mailbox string) error {
 	})
 }
 
+// LeaveMailbox implements reconcile.SelectionLeaver: where the
+// connection has mailbox, or a mailbox under it, selected, it unselects
+// (UNSELECT, or CLOSE of an EXAMINEd mailbox without it), so that
+// another connection may rename or delete it. It does not connect.
+func (s *Store) LeaveMailbox(ctx context.Context, mailbox string) error {
+	s.mu.Lock()
+	idle := s.c == nil || s.closed || s.sel.name == ""
+	s.mu.Unlock()
+	if idle {
+		return nil
+	}
+	return s.run(ctx, fmt.Sprintf("leave %q", mailbox), func() error {
+		if s.sel.name == "" {
+			return nil
+		}
+		d, err := s.hierarchyDelim()
+		if err != nil {
+			return err
+		}
+		if s.sel.name == mailbox || d != 0 && strings.HasPrefix(s.sel.name, mailbox+string(d)) {
+			return s.unselect()
+		}
+		return nil
+	})
+}
+
+var _ reconcile.SelectionLeaver = (*Store)(nil)
+
 // ErrFolderExists is matched (errors.Is) by the error of a RenameFolder
 // whose target is a folder of its own while the source still exists:
 // renaming onto it would merge two folders, which is never done.

@@ -1,6 +1,7 @@
 package imapstore_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -236,6 +238,62 @@ func TestRenameFolderRefusesMerge(t *testing.T) {
 			if got := len(srv.Messages(t, "alice", n)); got != c {
 				t.Errorf("%q holds %d messages after refused renames, was %d", n, got, c)
 			}
+		}
+	})
+}
+
+// TestLeaveMailbox: a connection that has a folder selected leaves it
+// (LeaveMailbox of the folder or of a folder above it), so that another
+// connection of the run renames it, and it goes on working, logged in
+// once. Dovecot ends a session whose selected mailbox another session
+// renames ("IMAP session state is inconsistent, please relogin") at
+// its next command that keeps the selection: in a run, a copy on
+// another worker's connection failed (found by TestRandomEndToEnd, seed
+// 10). Leaving a folder not selected sends nothing.
+func TestLeaveMailbox(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t)
+		srv.Create(t, "alice", "Box")
+		srv.Create(t, "alice", "Box/Sub")
+		srv.Append(t, "alice", "Box/Sub", msg(1))
+		srv.Append(t, "alice", "INBOX", msg(2))
+		ctx := context.Background()
+		rec := imaptest.Record(t, srv)
+		worker := open(t, rec.Server(), "alice")
+		first := open(t, srv, "alice")
+
+		scan(t, worker, "INBOX")
+		rec.Reset()
+		if err := worker.LeaveMailbox(ctx, "Box"); err != nil {
+			t.Fatalf("LeaveMailbox(Box) with INBOX selected = %v", err)
+		}
+		if cmds := rec.Commands(); slices.Contains(cmds, "UNSELECT") || slices.Contains(cmds, "CLOSE") {
+			t.Errorf("leaving a folder not selected sent:\n%s", strings.Join(cmds, "\n"))
+		}
+
+		scan(t, worker, "Box/Sub")
+		if err := worker.LeaveMailbox(ctx, "Box"); err != nil {
+			t.Fatalf("LeaveMailbox(Box) with Box/Sub selected = %v", err)
+		}
+		if err := first.RenameFolder(ctx, "Box", "Moved"); err != nil {
+			t.Fatalf("RenameFolder() = %v", err)
+		}
+		rec.Reset()
+		// An APPEND keeps the selection, which the server brings up to
+		// date after it.
+		b := msg(3)
+		if _, err := worker.Append(ctx, "INBOX", nil, time.Time{}, int64(len(b)), bytes.NewReader(b)); err != nil {
+			t.Fatalf("Append() on the worker after the rename = %v", err)
+		}
+		if got := scan(t, worker, "INBOX"); len(got.Messages) != 2 {
+			t.Errorf("INBOX after the rename and an append: %d messages, want 2", len(got.Messages))
+		}
+		if got := scan(t, worker, "Moved/Sub"); len(got.Messages) != 1 {
+			t.Errorf("Moved/Sub: %d messages, want 1", len(got.Messages))
+		}
+		if n := rec.Count("LOGIN"); n != 0 {
+			t.Errorf("the worker logged in again (%d) after the rename: its session had ended", n)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,18 @@ type Connector interface {
 type Conn interface {
 	Mailstore
 	Close() error
+}
+
+// SelectionLeaver is a Mailstore connection that can leave the mailbox
+// it has selected, so that another connection may rename or delete it:
+// Dovecot ends a session whose selected mailbox another session renamed
+// ("IMAP session state is inconsistent, please relogin"), and whatever
+// that session was to do next fails.
+type SelectionLeaver interface {
+	// LeaveMailbox unselects where the connection has mailbox, or a
+	// mailbox under it, selected; it does nothing otherwise, nor where
+	// it is not connected.
+	LeaveMailbox(ctx context.Context, mailbox string) error
 }
 
 // AppendWarmer is a Mailstore that can get ready, in the background, for
@@ -227,6 +240,24 @@ func (p *pool) warm(ctx context.Context, s Side, n int, appends bool) {
 				aw.WarmAppends(ctx)
 			}
 		})
+	}
+}
+
+// leave has side s's open connections, but the first, leave mailbox
+// and the mailboxes under it (SelectionLeaver), before the first
+// renames or deletes it: a scan may have left it selected on another
+// worker's connection. The first leaves it itself (a Mailstore's
+// RenameFolder and DeleteFolder do). A connection that fails to leave
+// is left as it is: its next operation finds out and reconnects, or
+// fails.
+func (p *pool) leave(ctx context.Context, s Side, mailbox string) {
+	p.mu.Lock()
+	others := slices.Clone(p.conns[s][1:])
+	p.mu.Unlock()
+	for _, m := range others {
+		if l, ok := m.(SelectionLeaver); ok {
+			l.LeaveMailbox(ctx, mailbox)
+		}
 	}
 }
 

@@ -883,6 +883,9 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 						out[i] = Outcome{Err: fmt.Errorf("folder %q on %s not %s: the RENAME of %q to %q above it failed", a.Mailbox, a.Side, what, to.Mailbox, to.Dest)}
 					}
 				} else {
+					if a.Op == RenameFolder || a.Op == DeleteFolder {
+						pl.leave(ctx, a.Side, a.Mailbox)
+					}
 					runBatch(ctx, p.Actions, g, first, out, failed, wins, stop, nil)
 				}
 				if a.Op == RenameFolder && out[g[0]].Err != nil {
