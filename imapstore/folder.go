@@ -131,11 +131,13 @@ func (s *Store) lookup(mailbox string) (exists, selectable bool, err error) {
 	return false, false, nil
 }
 
-// ErrFolderNotEmpty is DeleteFolder refusing a mailbox that holds mail.
+// ErrFolderNotEmpty is DeleteFolder refusing a mailbox that holds mail,
+// or has folders under it.
 var ErrFolderNotEmpty = errors.New("folder is not empty")
 
 // DeleteFolder deletes mailbox (leaving it first if it is selected). It
-// refuses with ErrFolderNotEmpty when the mailbox still holds messages.
+// refuses with ErrFolderNotEmpty when the mailbox still holds messages,
+// or has folders under it.
 func (s *Store) DeleteFolder(ctx context.Context, mailbox string) error {
 	return s.mutate(ctx, fmt.Sprintf("delete folder %q", mailbox), func() error {
 		if s.sel.name == mailbox {
@@ -143,15 +145,38 @@ func (s *Store) DeleteFolder(ctx context.Context, mailbox string) error {
 				return fmt.Errorf("leave the mailbox: %w", err)
 			}
 		}
+		d, err := s.hierarchyDelim()
+		if err != nil {
+			return err
+		}
 		// IMAP DELETE takes the messages with it. The plan deletes a
 		// folder only once its messages are gone, but an earlier action
 		// may have failed or new mail may have arrived: refuse then.
-		st, err := s.c.Status(mailbox, &imap.StatusOptions{NumMessages: true}).Wait()
+		// It refuses a folder with folders under it too: RFC 3501 leaves
+		// its name as \Noselect, and Dovecot lists it as a folder that
+		// STATUS then says does not exist, which fails the next listing.
+		status := s.c.Status(mailbox, &imap.StatusOptions{NumMessages: true})
+		var under *imapclient.ListCommand
+		if d != 0 {
+			under = s.c.List("", mailbox+string(d)+"*", nil)
+		}
+		st, err := status.Wait()
+		var kids []*imap.ListData
+		var lerr error
+		if under != nil {
+			kids, lerr = under.Collect()
+		}
 		if err != nil {
 			return fmt.Errorf("count messages: %w", err)
 		}
+		if lerr != nil {
+			return fmt.Errorf("list the folders under it: %w", lerr)
+		}
 		if st.NumMessages != nil && *st.NumMessages > 0 {
 			return fmt.Errorf("%w: it still holds %d message(s)", ErrFolderNotEmpty, *st.NumMessages)
+		}
+		if len(kids) > 0 {
+			return fmt.Errorf("%w: it has %d folder(s) under it, such as %q", ErrFolderNotEmpty, len(kids), kids[0].Mailbox)
 		}
 		return s.c.Delete(mailbox).Wait()
 	})

@@ -669,6 +669,42 @@ func TestDeleteFolderRefusesMail(t *testing.T) {
 	})
 }
 
+// TestDeleteFolderRefusesFolders: a folder with folders under it is not
+// deleted. On Dovecot the DELETE went through and left a name LIST gives
+// as a folder (with no attributes) and STATUS says does not exist, so
+// every later run failed at its listing (found by TestRandomEndToEnd,
+// seed 7).
+func TestDeleteFolderRefusesFolders(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t)
+		srv.Create(t, "alice", "Box")
+		srv.Create(t, "alice", "Box/Sub")
+		st := open(t, srv, "alice")
+		ctx := context.Background()
+		err := st.DeleteFolder(ctx, "Box")
+		if !errors.Is(err, imapstore.ErrFolderNotEmpty) || !strings.Contains(err.Error(), `"Box/Sub"`) {
+			t.Errorf("DeleteFolder(Box) = %v, want ErrFolderNotEmpty naming Box/Sub", err)
+		}
+		if _, err := st.List(ctx); err != nil {
+			t.Errorf("List() after the refused delete = %v", err)
+		}
+		if got := srv.Mailboxes(t, "alice"); !slices.Contains(got, "Box") || !slices.Contains(got, "Box/Sub") {
+			t.Errorf("mailboxes after the refused delete: %q, want Box and Box/Sub", got)
+		}
+		// Once the folder under it is gone, it goes.
+		if err := st.DeleteFolder(ctx, "Box/Sub"); err != nil {
+			t.Fatalf("DeleteFolder(Box/Sub) = %v", err)
+		}
+		if err := st.DeleteFolder(ctx, "Box"); err != nil {
+			t.Fatalf("DeleteFolder(Box) with nothing under it = %v", err)
+		}
+		if got := srv.Mailboxes(t, "alice"); slices.Contains(got, "Box") {
+			t.Errorf("mailboxes after both deletes: %q, want no Box", got)
+		}
+	})
+}
+
 func TestNonASCIIFolder(t *testing.T) {
 	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {

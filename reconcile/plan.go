@@ -133,9 +133,11 @@ type planner struct {
 	pair   string
 	policy Policy
 	lists  [2]*Listing
-	names  *namer
-	plan   *Plan
-	acts   []*Action
+	// allViews are the folder pairs the plan is made of, once known.
+	allViews []*view
+	names    *namer
+	plan     *Plan
+	acts     []*Action
 	// baseIDs holds the identities of every message the base knows,
 	// once knownToBase needed them.
 	baseIDs map[Identity]bool
@@ -304,6 +306,7 @@ func build(pair string, base State, a, b Listing, p Policy, fast bool, asBase [2
 		return !pl.isTrash(views[i]) && pl.isTrash(views[j])
 	})
 	pl.detectMoves(views)
+	pl.allViews = views
 	for _, v := range views {
 		pl.folder(v)
 	}
@@ -1116,10 +1119,26 @@ func (pl *planner) folder(v *view) {
 			continue
 		}
 		d.side[s] = SideState{}
-		if dir.Flows(side) && del != Keep && !keeps[o] && !pl.special(o, v.listed[o].Mailbox) {
+		if dir.Flows(side) && del != Keep && !keeps[o] && !pl.special(o, v.listed[o].Mailbox) && !pl.keepsFolderUnder(v, o, side) {
 			add(Action{Op: DeleteFolder, Side: o, Mailbox: v.listed[o].Mailbox, Reason: ReasonFolderDeleted})
 		}
 	}
+}
+
+// keepsFolderUnder reports whether side o lists a folder under v's that
+// the plan keeps there: one the base does not know (made on o since),
+// or one side s lists too. Such a folder keeps v on o, as its messages
+// would: deleting a folder with folders under it leaves, per RFC 3501,
+// a \Noselect name, and on Dovecot a name LIST gives as a folder and
+// STATUS says does not exist, which fails every later run's listing.
+func (pl *planner) keepsFolderUnder(v *view, o, s Side) bool {
+	prefix := v.name + "/"
+	for _, w := range pl.allViews {
+		if strings.HasPrefix(w.name, prefix) && w.listed[o] != nil && (w.base == nil || w.listed[s] != nil) {
+			return true
+		}
+	}
+	return false
 }
 
 // filedByOther reports whether side o's user filed away the message
