@@ -96,6 +96,14 @@ func (s *Store) List(ctx context.Context) (reconcile.Listing, error) {
 			if err != nil {
 				if firstErr == nil {
 					firstErr = fmt.Errorf("status %q: %w", p.d.Mailbox, err)
+					if isRefusal(err) && hasFolderUnder(boxes, p.d.Mailbox, s.delim) {
+						// Dovecot lists a folder deleted while folders
+						// under it remained, then says it does not
+						// exist. Read as gone, it would be taken for
+						// deleted here, and the other side's mail in
+						// it would get the deletion policy.
+						firstErr = fmt.Errorf("%w\nthe server lists %q as a folder but will not open it, as Dovecot does for a folder deleted while folders under it remained: create %q again (it may stay empty), or delete or move the folders under it, then run again", firstErr, p.d.Mailbox, p.d.Mailbox)
+					}
 				}
 				continue
 			}
@@ -173,4 +181,13 @@ func hasAttr(attrs []imap.MailboxAttr, a imap.MailboxAttr) bool {
 		}
 	}
 	return false
+}
+
+// hasFolderUnder reports whether boxes hold a folder under mailbox.
+func hasFolderUnder(boxes []*imap.ListData, mailbox string, delim rune) bool {
+	if delim == 0 {
+		return false
+	}
+	prefix := mailbox + string(delim)
+	return slices.ContainsFunc(boxes, func(d *imap.ListData) bool { return strings.HasPrefix(d.Mailbox, prefix) })
 }
