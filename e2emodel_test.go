@@ -141,11 +141,11 @@ func (u *e2eUser) read() e2eAccount {
 		if slices.Contains(d.Attrs, imap.MailboxAttrNoSelect) || slices.Contains(d.Attrs, imap.MailboxAttrNonExistent) {
 			continue
 		}
-		acc.folders[d.Mailbox] = true
 		sd, err := u.c.Select(d.Mailbox, &imap.SelectOptions{ReadOnly: true}).Wait()
 		if err != nil {
 			u.t.Fatalf("%s: examine %q: %v", u.name, d.Mailbox, err)
 		}
+		acc.folders[d.Mailbox] = true
 		if sd.NumMessages == 0 {
 			continue
 		}
@@ -168,9 +168,9 @@ func (u *e2eUser) read() e2eAccount {
 func (u *e2eUser) unselect() {
 	u.t.Helper()
 	if u.c.State() == imap.ConnStateSelected {
-		if err := u.c.Unselect().Wait(); err != nil {
-			u.t.Fatalf("%s: unselect: %v", u.name, err)
-		}
+		// The mailbox may be gone from under the session (the run
+		// renamed or deleted it): the server then has none selected.
+		u.c.Unselect().Wait()
 	}
 }
 
@@ -212,6 +212,8 @@ type e2eRound struct {
 	// made[s] are the folders user s made or renamed to; gone[s] the
 	// ones user s renamed away; deletedBy[s] the ones user s deleted.
 	made, gone, deletedBy [2]map[string]bool
+	// renamed[s] maps each folder user s renamed to, to its name before.
+	renamed [2]map[string]string
 	// lost are the messages a user expunged, or that were in a folder a
 	// user deleted: they may be gone.
 	lost map[string]bool
@@ -292,6 +294,7 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 			model[s] = accs[s].clone()
 			r.acted[s] = map[string]map[string]bool{}
 			r.made[s], r.gone[s], r.deletedBy[s] = map[string]bool{}, map[string]bool{}, map[string]bool{}
+			r.renamed[s] = map[string]string{}
 		}
 		act := func(s int, id, what string) {
 			if r.acted[s][id] == nil {
@@ -360,8 +363,11 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 					msg.folder = dest
 					m.msgs[id] = msg
 					act(s, id, "move")
-				case k < 88: // a folder made
+				case k < 88: // a folder made, at the top or under another
 					name := fmt.Sprintf("%s%d", strings.ToUpper(u.name), 100+round*10+rng.IntN(10))
+					if len(movable) > 0 && rng.IntN(2) == 0 {
+						name = movable[rng.IntN(len(movable))] + "/C" + name
+					}
 					if m.folders[name] {
 						continue
 					}
@@ -377,25 +383,37 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 					if m.folders[to] {
 						continue
 					}
+					if f.srv.Kind == "mem" && slices.ContainsFunc(folders, func(f string) bool { return strings.HasPrefix(f, from+"/") }) {
+						// The in-memory server renames the one folder and
+						// leaves those under it, which RFC 3501 forbids
+						// (they "MUST also be renamed"): no user of a real
+						// server sees that.
+						continue
+					}
 					u.unselect()
 					u.must(fmt.Sprintf("rename %q to %q", from, to), u.c.Rename(from, to, nil).Wait())
-					delete(m.folders, from)
-					m.folders[to] = true
-					for id, msg := range m.msgs {
-						if msg.folder == from {
-							msg.folder = to
-							m.msgs[id] = msg
+					// The folders under it move with it on Dovecot, and
+					// stay on the in-memory server: the account says.
+					old := *m
+					*m = u.read()
+					for f := range old.folders {
+						if f != from && !strings.HasPrefix(f, from+"/") {
+							continue
+						}
+						moved := to + strings.TrimPrefix(f, from)
+						r.foldersActed[f], r.foldersActed[moved] = true, true
+						if everDeleted[f] && !accs[1-s].folders[f] {
+							// A folder on this side alone stays so, renamed.
+							r.deleted[moved] = true
 						}
 					}
-					r.made[s][to], r.gone[s][from] = true, true
-					if everDeleted[from] && !accs[1-s].folders[from] {
-						// A folder on this side alone stays so, renamed.
-						r.deleted[to] = true
-					}
-					r.foldersActed[from], r.foldersActed[to] = true, true
+					r.made[s][to], r.gone[s][from], r.renamed[s][to] = true, true, from
 					r.log = append(r.log, fmt.Sprintf("%s: rename folder %q to %q", u.name, from, to))
-				case len(movable) > 0: // a folder deleted, with its mail
+				case len(movable) > 0: // a folder deleted, with its mail (one with none under it)
 					name := movable[rng.IntN(len(movable))]
+					if slices.ContainsFunc(folders, func(f string) bool { return strings.HasPrefix(f, name+"/") }) {
+						continue
+					}
 					u.unselect()
 					u.must("delete "+name, u.c.Delete(name).Wait())
 					delete(m.folders, name)
@@ -410,6 +428,7 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 				}
 			}
 			u.unselect()
+			model[s] = u.read()
 		}
 		// A message in a folder one user deleted may go with it, whatever
 		// the other did to it.
@@ -564,14 +583,30 @@ func e2eExpected(t *testing.T, before, model, after [2]e2eAccount, r *e2eRound, 
 		// A folder one user made or renamed to is there; one it renamed
 		// away is gone, unless the other user acted on it too.
 		for name := range r.made[s] {
-			if !r.gone[s][name] && !r.made[o][name] && !r.gone[o][name] && !r.deleted[name] && !after[0].folders[name] {
+			if from, ok := r.renamed[s][name]; ok && e2eUnder(from, r.gone[o], r.deleted) {
+				continue // renamed on both sides, or renamed and deleted: the policy settles it
+			}
+			if !e2eUnder(name, r.gone[s], r.made[o], r.gone[o], r.deleted) && !after[0].folders[name] {
 				t.Errorf("%s made folder %q, which is not there; %s", []string{"a", "b"}[s], name, where)
 			}
 		}
 		for name := range r.gone[s] {
-			if !r.made[s][name] && !r.made[o][name] && !r.gone[o][name] && !r.deleted[name] && after[0].folders[name] {
+			if !e2eUnder(name, r.made[s], r.made[o], r.gone[o], r.deleted) && after[0].folders[name] {
 				t.Errorf("%s renamed folder %q away, which is still there; %s", []string{"a", "b"}[s], name, where)
 			}
 		}
 	}
+}
+
+// e2eUnder reports whether folder is one of the sets' folders or under
+// one of them.
+func e2eUnder(folder string, sets ...map[string]bool) bool {
+	for _, set := range sets {
+		for f := range set {
+			if folder == f || strings.HasPrefix(folder, f+"/") {
+				return true
+			}
+		}
+	}
+	return false
 }
