@@ -407,6 +407,13 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 							r.deleted[moved] = true
 						}
 					}
+					for f := range accs[1-s].folders {
+						if strings.HasPrefix(f, from+"/") && everDeleted[f] && !accs[s].folders[f] {
+							// On the other side alone, under the folder
+							// renamed: the run moves it along there.
+							r.deleted[to+strings.TrimPrefix(f, from)] = true
+						}
+					}
 					r.made[s][to], r.gone[s][from], r.renamed[s][to] = true, true, from
 					r.log = append(r.log, fmt.Sprintf("%s: rename folder %q to %q", u.name, from, to))
 				case len(movable) > 0: // a folder deleted, with its mail (one with none under it)
@@ -424,6 +431,11 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 						}
 					}
 					r.foldersActed[name], r.deleted[name], r.deletedBy[s][name] = true, true, true
+					for from, ok := r.renamed[s][name]; ok; from, ok = r.renamed[s][from] {
+						// Renamed, then deleted: to the other side, the
+						// folder it had as from is deleted.
+						r.foldersActed[from], r.deleted[from], r.deletedBy[s][from] = true, true, true
+					}
 					r.log = append(r.log, fmt.Sprintf("%s: delete folder %q", u.name, name))
 				}
 			}
