@@ -133,11 +133,9 @@ type planner struct {
 	pair   string
 	policy Policy
 	lists  [2]*Listing
-	// allViews are the folder pairs the plan is made of, once known.
-	allViews []*view
-	names    *namer
-	plan     *Plan
-	acts     []*Action
+	names  *namer
+	plan   *Plan
+	acts   []*Action
 	// baseIDs holds the identities of every message the base knows,
 	// once knownToBase needed them.
 	baseIDs map[Identity]bool
@@ -306,10 +304,10 @@ func build(pair string, base State, a, b Listing, p Policy, fast bool, asBase [2
 		return !pl.isTrash(views[i]) && pl.isTrash(views[j])
 	})
 	pl.detectMoves(views)
-	pl.allViews = views
 	for _, v := range views {
 		pl.folder(v)
 	}
+	pl.keepParents()
 	pl.leftoverArrivals()
 	sort.Slice(pl.plan.drafts, func(i, j int) bool { return pl.plan.drafts[i].name < pl.plan.drafts[j].name })
 	sortActions(pl.acts)
@@ -1119,26 +1117,50 @@ func (pl *planner) folder(v *view) {
 			continue
 		}
 		d.side[s] = SideState{}
-		if dir.Flows(side) && del != Keep && !keeps[o] && !pl.special(o, v.listed[o].Mailbox) && !pl.keepsFolderUnder(v, o, side) {
+		if dir.Flows(side) && del != Keep && !keeps[o] && !pl.special(o, v.listed[o].Mailbox) {
 			add(Action{Op: DeleteFolder, Side: o, Mailbox: v.listed[o].Mailbox, Reason: ReasonFolderDeleted})
 		}
 	}
 }
 
-// keepsFolderUnder reports whether side o lists a folder under v's that
-// the plan keeps there: one the base does not know (made on o since),
-// or one side s lists too. Such a folder keeps v on o, as its messages
-// would: deleting a folder with folders under it leaves, per RFC 3501,
-// a \Noselect name, and on Dovecot a name LIST gives as a folder and
-// STATUS says does not exist, which fails every later run's listing.
-func (pl *planner) keepsFolderUnder(v *view, o, s Side) bool {
-	prefix := v.name + "/"
-	for _, w := range pl.allViews {
-		if strings.HasPrefix(w.name, prefix) && w.listed[o] != nil && (w.base == nil || w.listed[s] != nil) {
-			return true
+// keepParents drops the deletion of a folder on a side that lists a
+// folder under it which the plan does not delete there (one made there
+// since, one the other side has too, one that keeps mail): the folder
+// stays on that side, as a folder the other side deleted stays where it
+// kept mail. Deleting a folder with folders under it leaves, per RFC
+// 3501, a \Noselect name, and on Dovecot a name LIST gives as a folder
+// and STATUS says does not exist, which fails every later listing.
+func (pl *planner) keepParents() {
+	deleting := [2]map[string]bool{{}, {}}
+	for _, a := range pl.acts {
+		if a.Op == DeleteFolder {
+			deleting[a.Side][a.Mailbox] = true
 		}
 	}
-	return false
+	// A folder kept keeps the folders above it: repeat until none is.
+	for changed := true; changed; {
+		changed = false
+		for _, a := range pl.acts {
+			if a.Op != DeleteFolder || !deleting[a.Side][a.Mailbox] {
+				continue
+			}
+			l := pl.lists[a.Side]
+			if l.Delim == 0 {
+				continue
+			}
+			prefix := a.Mailbox + string(l.Delim)
+			for _, f := range l.Folders {
+				if strings.HasPrefix(f.Mailbox, prefix) && !deleting[a.Side][f.Mailbox] {
+					deleting[a.Side][a.Mailbox] = false
+					changed = true
+					break
+				}
+			}
+		}
+	}
+	pl.acts = slices.DeleteFunc(pl.acts, func(a *Action) bool {
+		return a.Op == DeleteFolder && !deleting[a.Side][a.Mailbox]
+	})
 }
 
 // filedByOther reports whether side o's user filed away the message
