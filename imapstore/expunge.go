@@ -165,16 +165,16 @@ func (s *Store) MoveMessages(ctx context.Context, mailbox string, moves []reconc
 		if len(done) == 0 {
 			return nil
 		}
-		mark := s.c.Store(done, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil)
-		exp := s.c.UIDExpunge(done)
-		err = mark.Close()
-		// The UID EXPUNGE goes even when the STORE failed: it removes
-		// only those of done that carry \Deleted.
-		if xerr := exp.Close(); err == nil && xerr != nil {
-			return fmt.Errorf("copied, but could not remove the originals: expunge: %w", xerr)
+		// Checked as every UID EXPUNGE is (expungeVerified): an
+		// original a server keeps would be taken by the next run for a
+		// copy its user made.
+		ex := s.sendExpunge(done)
+		err = ex.wait()
+		if err == nil {
+			err = s.expungeVerified(ex)
 		}
 		if err != nil {
-			return fmt.Errorf("copied, but could not remove the originals: store \\Deleted: %w", err)
+			return fmt.Errorf("copied, but could not remove the originals: %w", err)
 		}
 		return nil
 	})

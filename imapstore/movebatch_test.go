@@ -2,8 +2,10 @@ package imapstore_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -180,6 +182,57 @@ func TestMoveMessagesExpungeRefused(t *testing.T) {
 		}
 		if len(srv.Messages(t, "alice", "X")) != 1 || len(srv.Messages(t, "alice", "Y")) != 1 {
 			t.Error("X and Y do not hold their copies")
+		}
+	})
+}
+
+// TestMoveMessagesExpungeKeptByServer: the originals of moves done as
+// UID COPYs are removed by a UID EXPUNGE checked as every one is: where
+// the server answers it OK and keeps them (the recorder sends it a NOOP
+// in its place), they are expunged once more; where it keeps them even
+// then, every set copied fails, naming the UIDs kept, and the next run
+// settles the messages left in both folders.
+func TestMoveMessagesExpungeKeptByServer(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t)
+		u1 := srv.Append(t, "alice", "INBOX", msg(1))
+		u2 := srv.Append(t, "alice", "INBOX", msg(2))
+		u3 := srv.Append(t, "alice", "INBOX", msg(3))
+		u4 := srv.Append(t, "alice", "INBOX", msg(4))
+		srv.Create(t, "alice", "X")
+		srv.Create(t, "alice", "Y")
+		rec := imaptest.Record(t, srv)
+		var kept atomic.Int32 // UID EXPUNGEs still to answer without expunging
+		rec.Intercept(func(e imaptest.Event) imaptest.Action {
+			if e.Stage == imaptest.Received && e.Verb == "UID EXPUNGE" && kept.Add(-1) >= 0 {
+				return imaptest.Action{Do: imaptest.Rewrite, Text: "NOOP"}
+			}
+			return imaptest.Action{}
+		})
+		st := open(t, rec.Server(), "alice")
+		ctx := context.Background()
+
+		kept.Store(1)
+		res := st.MoveMessages(ctx, "INBOX", []reconcile.MoveSet{{UIDs: []reconcile.UID{u1}, Dest: "X"}, {UIDs: []reconcile.UID{u2}, Dest: "Y"}})
+		for i, r := range res {
+			if r.Err != nil {
+				t.Errorf("set %d: %v", i, r.Err)
+			}
+		}
+		if got := uidsOf(srv.Messages(t, "alice", "INBOX")); !slices.Equal(got, []uint32{u3, u4}) {
+			t.Errorf("INBOX after moves whose expunge the server skipped once: uids %v, want [%d %d]", got, u3, u4)
+		}
+
+		kept.Store(2)
+		res = st.MoveMessages(ctx, "INBOX", []reconcile.MoveSet{{UIDs: []reconcile.UID{u3}, Dest: "X"}, {UIDs: []reconcile.UID{u4}, Dest: "Y"}})
+		for i, r := range res {
+			if err := r.Err; err == nil || !strings.Contains(err.Error(), "could not remove the originals") || !strings.Contains(err.Error(), fmt.Sprintf("UID %d:%d", u3, u4)) {
+				t.Errorf("set %d, whose original the server keeps: %v, want a failure naming UIDs %d:%d", i, err, u3, u4)
+			}
+		}
+		if len(srv.Messages(t, "alice", "INBOX")) != 2 || len(srv.Messages(t, "alice", "X")) != 2 || len(srv.Messages(t, "alice", "Y")) != 2 {
+			t.Errorf("the kept originals and their copies are not all there: INBOX %+v, X %+v", srv.Messages(t, "alice", "INBOX"), srv.Messages(t, "alice", "X"))
 		}
 	})
 }
