@@ -309,13 +309,7 @@ func TestExpungeKeptByServer(t *testing.T) {
 		u2 := srv.Append(t, "alice", "INBOX", msg(2))
 		u3 := srv.Append(t, "alice", "INBOX", msg(3))
 		rec := imaptest.Record(t, srv)
-		var kept atomic.Int32 // UID EXPUNGEs still to answer without expunging
-		rec.Intercept(func(e imaptest.Event) imaptest.Action {
-			if e.Stage == imaptest.Received && e.Verb == "UID EXPUNGE" && kept.Add(-1) >= 0 {
-				return imaptest.Action{Do: imaptest.Rewrite, Text: "NOOP"}
-			}
-			return imaptest.Action{}
-		})
+		kept := keepExpunges(rec)
 		st := open(t, rec.Server(), "alice")
 		ctx := context.Background()
 		change := []reconcile.FlagChange{{UIDs: []reconcile.UID{reconcile.UID(u1)}, Add: reconcile.NewFlags(`\Flagged`)}}
@@ -355,4 +349,19 @@ func TestExpungeKeptByServer(t *testing.T) {
 			t.Errorf("after the last Expunge: uids %v, want [%d]", got, u1)
 		}
 	})
+}
+
+// keepExpunges has rec play a server that answers UID EXPUNGE with OK
+// and removes nothing: it sends the server a NOOP in place of each of
+// the next n UID EXPUNGEs, n being what the returned counter is set to
+// (0 at first).
+func keepExpunges(rec *imaptest.Recorder) *atomic.Int32 {
+	var kept atomic.Int32
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if e.Stage == imaptest.Received && e.Verb == "UID EXPUNGE" && kept.Add(-1) >= 0 {
+			return imaptest.Action{Do: imaptest.Rewrite, Text: "NOOP"}
+		}
+		return imaptest.Action{}
+	})
+	return &kept
 }
