@@ -328,7 +328,7 @@ func (e *expungeSent) discard() {
 // user deleted it. So where the server sent fewer EXPUNGE responses
 // than e asked to remove, a UID SEARCH tells which are still there
 // (some may have gone before, by another client's hand); those are
-// marked and expunged once more, each command awaited, and what the
+// marked and expunged once more, apart from anything else, and what the
 // server keeps even then fails the expunge: the state keeps the
 // messages, and the next run tries again.
 //
@@ -350,15 +350,12 @@ func (s *Store) expungeVerified(e *expungeSent) error {
 	if err != nil || len(left) == 0 {
 		return err
 	}
-	again := imap.UIDSetNum(left...)
-	if err := s.c.Store(again, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
-		return fmt.Errorf("store \\Deleted: %w", err)
-	}
-	if err := s.c.UIDExpunge(again).Close(); err != nil {
-		return fmt.Errorf("expunge: %w", err)
+	again := s.sendExpunge(imap.UIDSetNum(left...))
+	if err := again.wait(); err != nil || again.got >= again.want {
+		return err
 	}
 	if left, err = remaining(); err != nil || len(left) == 0 {
 		return err
 	}
-	return fmt.Errorf("the server answered UID EXPUNGE with OK but kept %d message(s), UID %v: the next run tries again", len(left), imap.UIDSetNum(left...))
+	return fmt.Errorf("the server answered UID EXPUNGE with OK but kept %d message(s), UID %v: the next run tries again; if they stay, delete them with a mail client: the run meant to remove them", len(left), imap.UIDSetNum(left...))
 }
