@@ -203,8 +203,8 @@ func (u *e2eUser) must(what string, err error) {
 // e2eRound is what the users did in one round, for the checks after
 // the run.
 type e2eRound struct {
-	// acted[s][id] says what user s did to message id: "flags", "move",
-	// "expunge" (the last that is not "flags" wins over "flags").
+	// acted[s][id] holds what user s did to message id: "new",
+	// "flags", "move", "expunge".
 	acted [2]map[string]map[string]bool
 	// foldersActed are the folders a user created, renamed (both names)
 	// or deleted; deleted the ones deleted.
