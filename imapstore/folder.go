@@ -161,10 +161,19 @@ func (s *Store) DeleteFolder(ctx context.Context, mailbox string) error {
 			under = s.c.List("", mailbox+string(d)+"*", nil)
 		}
 		st, err := status.Wait()
-		var kids []*imap.ListData
+		var kids []string
 		var lerr error
 		if under != nil {
-			kids, lerr = under.Collect()
+			var l []*imap.ListData
+			l, lerr = under.Collect()
+			// The name is a pattern: % and * in it match other
+			// folders' children too.
+			prefix := mailbox + string(d)
+			for _, k := range l {
+				if strings.HasPrefix(k.Mailbox, prefix) && !hasAttr(k.Attrs, imap.MailboxAttrNonExistent) {
+					kids = append(kids, k.Mailbox)
+				}
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("count messages: %w", err)
@@ -176,7 +185,7 @@ func (s *Store) DeleteFolder(ctx context.Context, mailbox string) error {
 			return fmt.Errorf("%w: it still holds %d message(s)", ErrFolderNotEmpty, *st.NumMessages)
 		}
 		if len(kids) > 0 {
-			return fmt.Errorf("%w: it has %d folder(s) under it, such as %q", ErrFolderNotEmpty, len(kids), kids[0].Mailbox)
+			return fmt.Errorf("%w: it has %d folder(s) under it, such as %q", ErrFolderNotEmpty, len(kids), kids[0])
 		}
 		return s.c.Delete(mailbox).Wait()
 	})

@@ -705,6 +705,37 @@ func TestDeleteFolderRefusesFolders(t *testing.T) {
 	})
 }
 
+// TestDeleteFolderWildcardName: a name with IMAP's list wildcards ('%'
+// and '*' are legal in a quoted mailbox name) is deleted when nothing is
+// under it, though its LIST pattern matches the folders under another.
+func TestDeleteFolderWildcardName(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t)
+		for _, name := range []string{"50% off", "50x off", "50x off/Sub", "Star*", "Star one", "Star one/Sub"} {
+			srv.Create(t, "alice", name)
+		}
+		st := open(t, srv, "alice")
+		ctx := context.Background()
+		for _, name := range []string{"50% off", "Star*"} {
+			if err := st.DeleteFolder(ctx, name); err != nil {
+				t.Errorf("DeleteFolder(%q) with nothing under it = %v", name, err)
+			}
+		}
+		got := srv.Mailboxes(t, "alice")
+		for _, name := range []string{"50% off", "Star*"} {
+			if slices.Contains(got, name) {
+				t.Errorf("mailboxes after DeleteFolder(%q): %q, want it gone", name, got)
+			}
+		}
+		for _, name := range []string{"50x off", "50x off/Sub", "Star one", "Star one/Sub"} {
+			if !slices.Contains(got, name) {
+				t.Errorf("mailboxes after the deletes: %q, want %q kept", got, name)
+			}
+		}
+	})
+}
+
 func TestNonASCIIFolder(t *testing.T) {
 	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
