@@ -143,6 +143,14 @@ func (pl *planner) detectMoves(views []*view) {
 			}
 		}
 	}
+	pl.newElsewhere = func(s Side, v *view, id Identity) bool {
+		for _, c := range fresh[s][id] {
+			if c.v != v {
+				return true
+			}
+		}
+		return false
+	}
 	for _, x := range views {
 		if x.clean || x.base == nil || x.policy.Direction == None {
 			continue
