@@ -13,11 +13,12 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailtwin/mailtwin/internal/imaptest"
+	"github.com/mailtwin/mailtwin/reconcile"
 )
 
 var (
 	e2eSeed   = flag.Uint64("e2e.seed", 0, "run TestRandomEndToEnd for this seed only")
-	e2eSeeds  = flag.Int("e2e.seeds", 8, "seeds TestRandomEndToEnd runs per server (1 to N)")
+	e2eSeeds  = flag.Int("e2e.seeds", 10, "seeds TestRandomEndToEnd runs per server (1 to N)")
 	e2eRounds = flag.Int("e2e.rounds", 10, "rounds of changes and syncs per seed in TestRandomEndToEnd")
 )
 
@@ -33,7 +34,11 @@ var (
 // folder's changes, the check of a changed folder on its selection, the
 // folder creations sent together.
 //
-// After every run:
+// Each seed syncs under one folder policy (e2eModes): most under the
+// default, both ways with deletions propagated, and the others with
+// deletions kept, deletions to the trash, or a-to-b.
+//
+// After every run, under the default:
 //   - converged: both accounts hold the same folders, each the same
 //     messages (by Message-ID) with the same flags;
 //   - no duplicates: no message is twice on an account;
@@ -48,6 +53,15 @@ var (
 //     the one after that selects no folder: every folder's scan point
 //     moved past the runs' own changes (b2's promise, "an unchanged
 //     folder is never selected").
+//
+// Under keep and trash the same, but for the messages one user removed:
+// the other side's copy stays where it was (keep) or goes to that
+// side's trash (trash, or is expunged there when it was in the trash
+// already), and nothing a user left on its side is gone from it
+// (e2eSpared). Under a-to-b: a is as its user left it, what a's user
+// alone did reaches b where b's user never acted on the message or its
+// folder, what b's user did stays on b, and b loses only what a's user
+// removed (e2eOneWay).
 //
 // -e2e.seed N reruns one seed; -e2e.seeds and -e2e.rounds run more.
 func TestRandomEndToEnd(t *testing.T) {
@@ -226,11 +240,14 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 	conns := []int{1, 4}[rng.IntN(2)]
 	f.connections = [2]int{conns, conns}
 	f.far = [2]bool{rng.IntN(3) == 0, rng.IntN(3) == 0}
+	mode := e2eModeFor(seed)
+	f.policy.Default = mode.policy
+	oneWay := mode.policy.Direction == reconcile.AToB
 	// The guards are tested elsewhere; these accounts are small, and a
 	// round may well delete half of one.
 	f.policy.Force = true
-	t.Logf("seed %d (rerun: go test -run 'TestRandomEndToEnd/%s/%d$' -e2e.seed %d): %d connections per account, far a %v, far b %v",
-		seed, f.srv.Kind, seed, seed, conns, f.far[0], f.far[1])
+	t.Logf("seed %d (rerun: go test -run 'TestRandomEndToEnd/%s/%d$' -e2e.seed %d): %s, %d connections per account, far a %v, far b %v",
+		seed, f.srv.Kind, seed, seed, mode.name, conns, f.far[0], f.far[1])
 	users := [2]*e2eUser{
 		{t: t, name: "a", c: f.srv.Dial(t, userA)},
 		{t: t, name: "b", c: f.srv.Dial(t, userB)},
@@ -275,7 +292,16 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 	f.sync()
 	var accs [2]e2eAccount
 	accs[0], accs[1] = users[0].read(), users[1].read()
-	e2eConverged(t, accs, nil, nil, "the first sync")
+	if oneWay {
+		for id, m := range accs[0].msgs {
+			if got, ok := accs[1].msgs[id]; !ok || got != m {
+				t.Errorf("a-to-b, the first sync: a has %s in %q %q, b's copy is %s", id, m.folder, m.flags, e2eWhere(got, ok))
+			}
+		}
+		e2eOneWay(t, [2]e2eAccount{}, accs, accs, &e2eRound{}, nil, nil, nil, nil, "the first sync")
+	} else {
+		e2eConverged(t, accs, nil, nil, "the first sync")
+	}
 
 	var history []string
 	// everDeleted are the folders a user deleted in any round: by
@@ -283,7 +309,18 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 	// where mail the base does not know arrived in it, and such mail
 	// stays on that side alone.
 	everDeleted := map[string]bool{}
+	if mode.policy.Deletion == reconcile.Trash {
+		// A trash folder the run makes on one side, for the messages
+		// it trashes there, stays on that side (reconcile's ownTrash),
+		// as a folder deleted on the other side does.
+		everDeleted[e2eTrash] = true
+	}
 	filed := map[string]bool{}
+	// oneSided are the messages a user removed whose copy on the other
+	// side the policy left there (keep, trash): they stay on one side.
+	// bActed and bFolders are the messages and folders b's user acted
+	// on, in any round: in a one-way pair, b's own changes stay.
+	oneSided, bActed, bFolders := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for round := range *e2eRounds {
 		if t.Failed() {
 			return
@@ -460,10 +497,13 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 		// Filed away (DESIGN.md's table; reconcile's bug 6): a message a
 		// user moved or delivered into a folder the other side deleted
 		// stays on that user's side alone, and the other side's copy
-		// gets the deletion policy.
+		// gets the deletion policy. In a one-way pair so does a folder
+		// b's user renamed away: the pair does not follow b's rename,
+		// and the folder is a's alone.
 		for s := range 2 {
 			for id, m := range model[s].msgs {
-				if r.deletedBy[1-s][m.folder] || everDeleted[m.folder] && !accs[1-s].folders[m.folder] {
+				if r.deletedBy[1-s][m.folder] || everDeleted[m.folder] && !accs[1-s].folders[m.folder] ||
+					oneWay && s == 0 && accs[0].folders[m.folder] && !accs[1].folders[m.folder] {
 					filed[id] = true
 				}
 			}
@@ -481,10 +521,35 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 			history = append(history, "    "+strings.TrimSpace(l))
 		}
 		before := accs
-		accs[0], accs[1] = users[0].read(), users[1].read()
 		where := fmt.Sprintf("round %d; history:\n%s", round, strings.Join(history, "\n"))
-		e2eConverged(t, accs, everDeleted, filed, where)
-		e2eExpected(t, before, model, accs, r, everDeleted, filed, where)
+		failed := t.Failed()
+		accs[0], accs[1] = users[0].read(), users[1].read()
+		if t.Failed() && !failed {
+			t.Errorf("after the run of %s", where) // read found a duplicate
+		}
+		switch {
+		case oneWay:
+			for id := range r.acted[1] {
+				bActed[id] = true
+			}
+			for id, m := range before[1].msgs {
+				if r.deletedBy[1][m.folder] {
+					bActed[id] = true
+				}
+			}
+			for _, set := range []map[string]bool{r.made[1], r.gone[1], r.deletedBy[1]} {
+				maps.Copy(bFolders, set)
+			}
+			e2eOneWay(t, before, model, accs, r, bActed, bFolders, everDeleted, filed, where)
+		case mode.policy.Deletion != reconcile.Propagate:
+			maps.Copy(oneSided, r.lost)
+			e2eConverged(t, accs, everDeleted, e2eUnion(filed, oneSided), where)
+			e2eExpected(t, before, model, accs, r, everDeleted, filed, where)
+			e2eSpared(t, mode, before, model, accs, r, filed, where)
+		default:
+			e2eConverged(t, accs, everDeleted, filed, where)
+			e2eExpected(t, before, model, accs, r, everDeleted, filed, where)
+		}
 
 		// The next run has nothing to do, and the one after selects
 		// nothing (where the server has CONDSTORE: without it there are
@@ -492,7 +557,10 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 		if res := f.sync(); !res.Plan.Empty() {
 			t.Errorf("the run after round %d's has work:\n%s\n%s", round, res.Plan, where)
 		}
-		if !condstore {
+		if !condstore || oneWay {
+			// In a one-way pair a folder where b's user changed flags
+			// has no scan point on b (its records hold a's flags), and
+			// every run reads it whole: see the issue note.
 			continue
 		}
 		rec := imaptest.Record(t, f.srv)
