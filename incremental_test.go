@@ -763,3 +763,36 @@ func examinedCounts(rec *imaptest.Recorder) map[string]int {
 	}
 	return examined
 }
+
+// TestOneWayTargetFlagsKeepScanPoint: in an a-to-b pair, flags b's user
+// changed stay b's own, and the folder keeps its scan point on b: the
+// runs after select nothing (b2's promise holds for a mirror whose user
+// reads mail there). a's later changes still reach b's copy, over b's
+// own. When the pair turns both ways, b's own flags are b's changes,
+// and go to a.
+func TestOneWayTargetFlagsKeepScanPoint(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.policy.Default.Direction = reconcile.AToB
+	f.put(userA, "INBOX", "m1")
+	f.put(userA, "INBOX", "m2")
+	f.sync()
+	f.srv.AddFlags(t, userB, "INBOX", f.uidOf(userB, "INBOX", "m1"), imap.FlagSeen)
+	if p := f.sync().Plan; !p.Empty() {
+		t.Errorf("a-to-b, b's user read m1: plan\n%s\nwant none", p)
+	}
+	rec := imaptest.Record(t, f.srv)
+	f.addr = rec.Addr
+	f.nextRunSelectsNothing(rec)
+
+	f.srv.AddFlags(t, userA, "INBOX", f.uidOf(userA, "INBOX", "m1"), imap.FlagFlagged)
+	f.sync()
+	f.want(userA, "INBOX", `m1 \Flagged`, "m2 -")
+	f.want(userB, "INBOX", `m1 \Flagged,\Seen`, "m2 -")
+	f.nextRunSelectsNothing(rec)
+
+	f.policy.Default.Direction = reconcile.Both
+	f.sync()
+	f.wantBoth("INBOX", `m1 \Flagged,\Seen`, "m2 -")
+	f.nextRunSelectsNothing(rec)
+}

@@ -219,6 +219,9 @@ type Plan struct {
 	along [2]map[string]*movedAlong
 	// lists is what each side listed, for Next's scan points.
 	lists [2]*Listing
+	// policy is the policy the plan was made under (its exclusions
+	// included), for the direction Next records per folder pair.
+	policy Policy
 	// links are pairs of folder pairs, by logical name, where what the
 	// plan records in one depends on the other's base with no action
 	// between them (keptMoves): a footprint that has one has both.

@@ -214,7 +214,14 @@ func Next(p *Plan, outcomes []Outcome) State {
 				}
 			}
 		}
-		f := FolderState{Name: name, A: ss[A], B: ss[B]}
+		f := FolderState{Name: name, A: ss[A], B: ss[B], Direction: p.policy.For(name).Direction}
+		if f.Direction == None {
+			// Ignored now: what was agreed stays as it was.
+			f.Direction = Both
+			if d.base != nil {
+				f.Direction = d.base.Direction
+			}
+		}
 		if n := len(d.carried) + len(d.slots); n > 0 {
 			f.Records = make([]Record, len(d.carried), n)
 			copy(f.Records, d.carried)

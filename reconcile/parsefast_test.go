@@ -39,6 +39,9 @@ func TestParseFolderFastSameAsFull(t *testing.T) {
 		if c%2 == 0 {
 			f.B = reconcile.SideState{Mailbox: "G", UIDValidity: 4, UIDNext: 50}
 		}
+		if c%3 == 0 {
+			f.Direction = reconcile.Direction(1 + c%2) // a-to-b or b-to-a: the v2 header and its direction line
+		}
 		for i := range r.IntN(12) {
 			rec := reconcile.Record{UIDA: reconcile.UID(i + 1), UIDB: reconcile.UID(r.IntN(30) + 1), Flags: flags[r.IntN(3)], ID: reconcile.Identity(fmt.Sprintf("m:%x", r.Uint32()))}
 			if r.IntN(5) == 0 {

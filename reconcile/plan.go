@@ -271,6 +271,7 @@ func build(pair string, base State, a, b Listing, p Policy, fast bool, asBase [2
 	// Folders left out by special-use attribute are under direction
 	// none from here on, renames included.
 	pl.policy = p.withExclusions(pl.names, pl.lists)
+	pl.plan.policy = pl.policy
 	if pl.settling() && !pl.asListedByName(base) {
 		return &Plan{Pair: pair}, errUnsettled
 	}

@@ -110,6 +110,7 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 		if base, loadErr = repo.Load(ctx, opts.Pair); loadErr != nil {
 			return
 		}
+		dropOneWayPoints(&base, opts.Policy)
 		var wg sync.WaitGroup
 		for s := range 2 {
 			wg.Go(func() { known[s] = knownOf(base, Side(s)) })
@@ -617,6 +618,29 @@ func knownOf(base State, s Side) map[string]*recorded {
 		out[ss.Mailbox] = r
 	}
 	return out
+}
+
+// dropOneWayPoints drops the scan point of each folder side of base
+// whose copies may hold flags other than the records' (the target of a
+// folder kept one way, FolderState.Direction), where the policy no
+// longer keeps the folder that way: the side's own flags count now, as
+// changes of its user's, and the side is read whole. A folder the
+// policy ignores now keeps its points: it is not read.
+func dropOneWayPoints(base *State, p Policy) {
+	for i := range base.Folders {
+		f := &base.Folders[i]
+		if f.Direction == Both {
+			continue
+		}
+		if d := p.For(f.Name).Direction; d == f.Direction || d == None {
+			continue
+		}
+		for s := range 2 {
+			if f.flagsVary(Side(s)) {
+				f.Side(Side(s)).HighestModSeq = 0
+			}
+		}
+	}
 }
 
 // recorded is the scan point the base records for one folder side

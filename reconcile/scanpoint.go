@@ -62,7 +62,8 @@ type ScanPointObservation struct {
 // a point must hold exactly the folder's messages.
 //
 // That is so when the folder holds as many messages as k, and every
-// message changed since k's point is one of k's with k's flags; a
+// message changed since k's point is one of k's with k's flags (with
+// any flags, where k.FlagsVary); a
 // message the run added has a mod-sequence above k's point, so it must
 // be among them (without a point, every message must be).
 func (o *ScanPointObservation) Advance(k Known) (point Known, ok bool) {
@@ -82,7 +83,7 @@ func (o *ScanPointObservation) Advance(k Known) (point Known, ok bool) {
 	seen := make(map[UID]bool, len(o.Changed))
 	for _, m := range o.Changed {
 		fl, known := want[m.UID]
-		if !known || !fl.Equal(m.Flags) {
+		if !known || !k.FlagsVary && !fl.Equal(m.Flags) {
 			return Known{}, false // changed by someone else
 		}
 		seen[m.UID] = true
@@ -103,7 +104,11 @@ func (o *ScanPointObservation) Advance(k Known) (point Known, ok bool) {
 // with the records' flags, and reads only what changed after the
 // listing's mod-sequence. That is right only where this run leaves every
 // message it listed there either removed by a successful action, or
-// recorded under its UID with the flags it was listed with; a message
+// recorded under its UID with the flags it was listed with (on the
+// target of a folder kept one way, with any flags: the records hold the
+// source's, and the target's own only ever meet the source's changes,
+// which a Store adds or removes over whatever the target has; see
+// FolderState.Direction); a message
 // whose flags a successful STORE changed is read again anyway (the STORE
 // gave it a newer mod-sequence), and so are the messages this run added
 // (their UIDs are at or above the listed UIDNEXT). A record under a listed
@@ -206,6 +211,7 @@ func scanPointHolds(f *FolderState, s Side, l *Folder, removed, stored map[UID]b
 	if !scanPointUsable(f, s, l) {
 		return false
 	}
+	vary := f.flagsVary(s)
 	msgs := l.Messages
 	for i := 1; i < len(msgs); i++ {
 		if msgs[i].UID <= msgs[i-1].UID {
@@ -241,7 +247,7 @@ func scanPointHolds(f *FolderState, s Side, l *Folder, removed, stored map[UID]b
 		if removed[m.UID] {
 			continue
 		}
-		if r == nil || !stored[m.UID] && !r.Flags.Equal(m.Flags) {
+		if r == nil || !stored[m.UID] && !vary && !r.Flags.Equal(m.Flags) {
 			return false
 		}
 	}
@@ -288,7 +294,7 @@ func scanPointHoldsMaps(f *FolderState, s Side, l *Folder, removed, stored map[U
 			continue
 		}
 		r := recs[m.UID]
-		if r == nil || !stored[m.UID] && !r.Flags.Equal(m.Flags) {
+		if r == nil || !stored[m.UID] && !f.flagsVary(s) && !r.Flags.Equal(m.Flags) {
 			return false
 		}
 	}

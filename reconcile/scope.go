@@ -221,7 +221,7 @@ func (p *Plan) InScope(scope []string) []int {
 // to p's.
 func (p *Plan) scoped(scope []string) (sub *Plan, idx []int) {
 	idx = p.InScope(scope)
-	sub = &Plan{Pair: p.Pair, Conflicts: p.Conflicts, base: p.base, drafts: p.drafts, lists: p.lists}
+	sub = &Plan{Pair: p.Pair, Conflicts: p.Conflicts, base: p.base, drafts: p.drafts, lists: p.lists, policy: p.policy}
 	sub.Actions = make([]Action, len(idx))
 	for j, i := range idx {
 		sub.Actions[j] = p.Actions[i]

@@ -15,8 +15,14 @@ import (
 	"sync/atomic"
 )
 
-// StateHeader is the first line of every state file.
+// StateHeader is the first line of a state file.
 const StateHeader = "# mailtwin state v1"
+
+// StateHeaderOneWay is the first line of the state file of a folder pair
+// kept one way (FolderState.Direction): after the "modseq" lines it has
+// a "direction" line, which a mailtwin that reads v1 only does not
+// know, and says so.
+const StateHeaderOneWay = "# mailtwin state v2"
 
 // MaxStateFileName is the longest name StateFileName gives. File systems
 // allow 255 bytes, and gitstate writes each file through a temporary one
@@ -65,7 +71,9 @@ func StateFileName(folder string) string {
 // the message is not on by agreement and for no flags, "~" for a side it
 // is not on because that side lacked the folder when it came in (Record.
 // Away); records are sorted by uid a, then uid b. "mailbox X -" marks a
-// side the folder is not on.
+// side the folder is not on. A folder pair kept one way has the header
+// StateHeaderOneWay and a "direction a-to-b" (or "b-to-a") line after
+// the "modseq" lines.
 func EncodeState(st State) map[string][]byte {
 	out := make(map[string][]byte, len(st.Folders))
 	for _, f := range st.Folders {
@@ -77,8 +85,12 @@ func EncodeState(st State) map[string][]byte {
 // FormatFolder renders one folder pair's state file.
 func FormatFolder(f FolderState) []byte {
 	var b bytes.Buffer
-	b.Grow(64 * (len(f.Records) + 10))
-	b.WriteString(StateHeader + "\n")
+	b.Grow(64 * (len(f.Records) + 11))
+	if f.Direction == Both {
+		b.WriteString(StateHeader + "\n")
+	} else {
+		b.WriteString(StateHeaderOneWay + "\n")
+	}
 	fmt.Fprintf(&b, "folder %q\n", f.Name)
 	for _, s := range []Side{A, B} {
 		if mb := f.Side(s).Mailbox; mb != "" {
@@ -95,6 +107,9 @@ func FormatFolder(f FolderState) []byte {
 	}
 	for _, s := range []Side{A, B} {
 		fmt.Fprintf(&b, "modseq %s %d\n", s, f.Side(s).HighestModSeq)
+	}
+	if f.Direction != Both {
+		fmt.Fprintf(&b, "direction %s\n", f.Direction)
 	}
 	recs := f.Records
 	if !slices.IsSortedFunc(recs, compareRecords) {
@@ -196,7 +211,8 @@ func ParseFolder(filename string, data []byte) (FolderState, error) {
 	return parseFolder(filename, data)
 }
 
-// stateHeaderLines is the number of lines before the first record.
+// stateHeaderLines is the number of lines before the first record: one
+// more in a file with StateHeaderOneWay.
 const stateHeaderLines = 10
 
 // parseFolderFast parses a well-formed state file with few allocations:
@@ -209,7 +225,11 @@ const stateHeaderLines = 10
 func parseFolderFast(data []byte) (f FolderState, ok bool) {
 	text := string(data)
 	end := 0
-	for range stateHeaderLines {
+	lines := stateHeaderLines
+	if strings.HasPrefix(text, StateHeaderOneWay+"\n") {
+		lines++
+	}
+	for range lines {
 		i := strings.IndexByte(text[end:], '\n')
 		if i < 0 {
 			return f, false
@@ -339,13 +359,16 @@ func parseFolder(filename string, data []byte) (FolderState, error) {
 	fail := func(i int, format string, args ...any) (FolderState, error) {
 		return FolderState{}, fmt.Errorf("%s:%d: %s", filename, i+1, fmt.Sprintf(format, args...))
 	}
-	if len(lines) == 0 || lines[0] != StateHeader {
+	if len(lines) == 0 || lines[0] != StateHeader && lines[0] != StateHeaderOneWay {
 		if len(lines) > 0 && strings.HasPrefix(lines[0], "# mailtwin state ") {
-			return fail(0, "unsupported state version %q (this mailtwin reads v1; upgrade mailtwin)", strings.TrimPrefix(lines[0], "# mailtwin state "))
+			return fail(0, "unsupported state version %q (this mailtwin reads v1 and v2; upgrade mailtwin)", strings.TrimPrefix(lines[0], "# mailtwin state "))
 		}
 		return fail(0, "not a mailtwin state file: want %q", StateHeader)
 	}
 	header := []string{"folder", "mailbox a", "mailbox b", "uidvalidity a", "uidvalidity b", "uidnext a", "uidnext b", "modseq a", "modseq b"}
+	if lines[0] == StateHeaderOneWay {
+		header = append(header, "direction")
+	}
 	if len(lines) < 1+len(header) {
 		return fail(len(lines), "state file ends early: want the %q line", header[min(len(lines)-1, len(header)-1)])
 	}
@@ -395,6 +418,12 @@ func parseFolder(filename string, data []byte) (FolderState, error) {
 				return fail(1+i, "bad modseq %q: want a number", val)
 			}
 			side.HighestModSeq = n
+		case key == "direction":
+			d, err := ParseDirection(val)
+			if err != nil || d != AToB && d != BToA {
+				return fail(1+i, "bad direction %q: want a-to-b or b-to-a", val)
+			}
+			f.Direction = d
 		}
 	}
 	var prev *Record

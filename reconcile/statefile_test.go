@@ -53,6 +53,20 @@ modseq b 18446744073709551615
 - 1 - x:1
 - 2 \Flagged x:2
 `},
+		{"kept one way", `# mailtwin state v2
+folder "Lists"
+mailbox a "Lists"
+mailbox b "Lists"
+uidvalidity a 3
+uidvalidity b 5
+uidnext a 3
+uidnext b 3
+modseq a 9
+modseq b 12
+direction a-to-b
+1 1 \Seen x:1
+2 2 - x:2
+`},
 		{"names that need quoting", `# mailtwin state v1
 folder "Entwürfe/\"Q1\" plan"
 mailbox a "Entwürfe/\"Q1\" plan"
@@ -118,8 +132,14 @@ func TestParseFolderErrors(t *testing.T) {
 			`f.state:1: not a mailtwin state file: want "# mailtwin state v1"`},
 		{"header not first", "\n" + stateHeader,
 			`f.state:1: not a mailtwin state file: want "# mailtwin state v1"`},
-		{"unknown version", strings.Replace(stateHeader, "v1", "v2", 1),
-			`f.state:1: unsupported state version "v2" (this mailtwin reads v1; upgrade mailtwin)`},
+		{"unknown version", strings.Replace(stateHeader, "v1", "v3", 1),
+			`f.state:1: unsupported state version "v3" (this mailtwin reads v1 and v2; upgrade mailtwin)`},
+		{"v2 without its direction line", strings.Replace(stateHeader, "v1", "v2", 1) + "1 1 - x:1\n",
+			`f.state:11: want a "direction" line, got "1 1 - x:1"`},
+		{"v2 direction both", strings.Replace(stateHeader, "v1", "v2", 1) + "direction both\n",
+			`f.state:11: bad direction "both": want a-to-b or b-to-a`},
+		{"direction line in v1", record("direction a-to-b"),
+			`f.state:11: want "<uid a> <uid b> <flags> <identity>", got "direction a-to-b"`},
 		{"no final newline", strings.TrimSuffix(record("1 1 - x:1"), "\n"),
 			`f.state:11: file does not end with a newline (truncated?)`},
 		{"ends early", "# mailtwin state v1\nfolder \"INBOX\"\nmailbox a \"INBOX\"\n",

@@ -140,6 +140,11 @@ type Known struct {
 	HighestModSeq uint64
 	// Messages is sorted by UID; Size is not known (0).
 	Messages []Message
+	// FlagsVary marks the target side of a folder kept one way: the
+	// Messages' flags are the source's, and the side's own may differ
+	// (FolderState.Direction). ScanPointObservation.Advance then does
+	// not compare them.
+	FlagsVary bool
 }
 
 // FetchedMessage is one message body being streamed by Mailstore.Fetch.

@@ -251,9 +251,22 @@ type SideState struct {
 // FolderState is the agreed state of one folder pair.
 type FolderState struct {
 	// Name is the logical name, "/"-separated, as policy rules see it.
-	Name    string
-	A, B    SideState
-	Records []Record // sorted by UIDA, then UIDB
+	Name string
+	A, B SideState
+	// Direction is the direction the records were kept under: Both, or
+	// AToB or BToA. Under a one-way direction the records hold the
+	// source's flags, and the target's copies may hold others, where
+	// its user changed them: the target's scan point is set without
+	// comparing flags (setScanPoints), and holds only while the folder
+	// stays that way (Run drops it when the policy changes).
+	Direction Direction
+	Records   []Record // sorted by UIDA, then UIDB
+}
+
+// flagsVary reports whether side s's copies may hold flags other than
+// the records': s is the target of the folder's one-way direction.
+func (f *FolderState) flagsVary(s Side) bool {
+	return f.Direction == AToB && s == B || f.Direction == BToA && s == A
 }
 
 // Side returns the SideState of side s.
