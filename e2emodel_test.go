@@ -112,11 +112,23 @@ func (a e2eAccount) inFolder(folder string) []string {
 	return ids
 }
 
-// e2eUser is a user's own IMAP session, as a mail client's.
+// e2eUser is a user's own IMAP session, as a mail client's. The test
+// names folders "/"-separated; delim is the server's delimiter.
 type e2eUser struct {
-	t    *testing.T
-	name string
-	c    *imapclient.Client
+	t     *testing.T
+	name  string
+	c     *imapclient.Client
+	delim rune
+}
+
+// mailbox spells folder as the user's server does.
+func (u *e2eUser) mailbox(folder string) string {
+	return strings.ReplaceAll(folder, "/", string(u.delim))
+}
+
+// logical spells the server's mailbox "/"-separated.
+func (u *e2eUser) logical(mailbox string) string {
+	return strings.ReplaceAll(mailbox, string(u.delim), "/")
 }
 
 // e2eFixed are the folders the users neither rename nor delete.
@@ -159,7 +171,8 @@ func (u *e2eUser) read() e2eAccount {
 		if err != nil {
 			u.t.Fatalf("%s: examine %q: %v", u.name, d.Mailbox, err)
 		}
-		acc.folders[d.Mailbox] = true
+		folder := u.logical(d.Mailbox)
+		acc.folders[folder] = true
 		if sd.NumMessages == 0 {
 			continue
 		}
@@ -170,9 +183,9 @@ func (u *e2eUser) read() e2eAccount {
 		for _, b := range bufs {
 			id := b.Envelope.MessageID
 			if prev, ok := acc.msgs[id]; ok {
-				u.t.Errorf("duplicate: %s holds %s in %q and in %q", u.name, id, prev.folder, d.Mailbox)
+				u.t.Errorf("duplicate: %s holds %s in %q and in %q", u.name, id, prev.folder, folder)
 			}
-			acc.msgs[id] = e2eMsg{folder: d.Mailbox, flags: canonFlags(b.Flags)}
+			acc.msgs[id] = e2eMsg{folder: folder, flags: canonFlags(b.Flags)}
 		}
 	}
 	u.unselect()
@@ -191,7 +204,7 @@ func (u *e2eUser) unselect() {
 // uid returns the UID of message id in folder, selecting it read-write.
 func (u *e2eUser) uid(folder, id string) imap.UID {
 	u.t.Helper()
-	if _, err := u.c.Select(folder, nil).Wait(); err != nil {
+	if _, err := u.c.Select(u.mailbox(folder), nil).Wait(); err != nil {
 		u.t.Fatalf("%s: select %q: %v", u.name, folder, err)
 	}
 	bufs, err := u.c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Envelope: true}).Collect()
@@ -246,11 +259,18 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 	// The guards are tested elsewhere; these accounts are small, and a
 	// round may well delete half of one.
 	f.policy.Force = true
-	t.Logf("seed %d (rerun: go test -run 'TestRandomEndToEnd/%s/%d$' -e2e.seed %d): %s, %d connections per account, far a %v, far b %v",
-		seed, f.srv.Kind, seed, seed, mode.name, conns, f.far[0], f.far[1])
+	srvB := f.srv
+	if f.srv.Kind == "dovecot" && seed%3 == 2 {
+		// b on a server of its own whose delimiter is '.': the run
+		// maps every name, rename and move between the two.
+		f.srvB = imaptest.StartDovecotWith(t, imaptest.DovecotOptions{Separator: "."}, userB)
+		srvB = f.srvB
+	}
+	t.Logf("seed %d (rerun: go test -run 'TestRandomEndToEnd/%s/%d$' -e2e.seed %d): %s, %d connections per account, far a %v, far b %v, b's delimiter %q",
+		seed, f.srv.Kind, seed, seed, mode.name, conns, f.far[0], f.far[1], srvB.Delim)
 	users := [2]*e2eUser{
-		{t: t, name: "a", c: f.srv.Dial(t, userA)},
-		{t: t, name: "b", c: f.srv.Dial(t, userB)},
+		{t: t, name: "a", c: f.srv.Dial(t, userA), delim: f.srv.Delim},
+		{t: t, name: "b", c: srvB.Dial(t, userB), delim: srvB.Delim},
 	}
 	condstore := users[0].c.Caps().Has(imap.CapCondStore)
 	next := 0
@@ -260,7 +280,7 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 	}
 	deliver := func(u *e2eUser, folder, id string, flags []imap.Flag) {
 		msg := imaptest.NewMessage("sender@example.org", "team@example.org", "about "+id, id, "body of "+id+"\r\n")
-		cmd := u.c.Append(folder, int64(len(msg)), &imap.AppendOptions{Flags: flags})
+		cmd := u.c.Append(u.mailbox(folder), int64(len(msg)), &imap.AppendOptions{Flags: flags})
 		_, werr := cmd.Write(msg)
 		cerr := cmd.Close()
 		_, err := cmd.Wait()
@@ -282,7 +302,7 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 	for _, u := range users {
 		for i := range 2 {
 			name := fmt.Sprintf("%s%d", strings.ToUpper(u.name), i)
-			u.must("create "+name, u.c.Create(name, nil).Wait())
+			u.must("create "+name, u.c.Create(u.mailbox(name), nil).Wait())
 		}
 		for range 6 {
 			folders := []string{"INBOX", strings.ToUpper(u.name) + "0", strings.ToUpper(u.name) + "1"}
@@ -394,7 +414,7 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 						continue
 					}
 					uid := u.uid(msg.folder, id)
-					_, err := u.c.Move(imap.UIDSetNum(uid), dest).Wait()
+					_, err := u.c.Move(imap.UIDSetNum(uid), u.mailbox(dest)).Wait()
 					u.must("move", err)
 					r.log = append(r.log, fmt.Sprintf("%s: move %s from %q to %q", u.name, id, msg.folder, dest))
 					msg.folder = dest
@@ -409,7 +429,7 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 						continue
 					}
 					u.unselect()
-					u.must("create "+name, u.c.Create(name, nil).Wait())
+					u.must("create "+name, u.c.Create(u.mailbox(name), nil).Wait())
 					m.folders[name] = true
 					r.made[s][name] = true
 					r.foldersActed[name] = true
@@ -428,7 +448,7 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 						continue
 					}
 					u.unselect()
-					u.must(fmt.Sprintf("rename %q to %q", from, to), u.c.Rename(from, to, nil).Wait())
+					u.must(fmt.Sprintf("rename %q to %q", from, to), u.c.Rename(u.mailbox(from), u.mailbox(to), nil).Wait())
 					// The folders under it move with it on Dovecot, and
 					// stay on the in-memory server: the account says.
 					old := *m
@@ -459,7 +479,7 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 						continue
 					}
 					u.unselect()
-					u.must("delete "+name, u.c.Delete(name).Wait())
+					u.must("delete "+name, u.c.Delete(u.mailbox(name)).Wait())
 					delete(m.folders, name)
 					for id, msg := range m.msgs {
 						if msg.folder == name {
@@ -562,10 +582,17 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 		}
 		rec := imaptest.Record(t, f.srv)
 		f.addr = rec.Addr
+		recB := rec
+		if f.srvB != nil {
+			recB = imaptest.Record(t, f.srvB)
+			f.addrB = recB.Addr
+		}
 		f.run(true)
-		f.addr = ""
-		if n := rec.Count("SELECT") + rec.Count("EXAMINE"); n > 0 {
-			t.Errorf("after round %d, a run with nothing to do opened folders:\n%s\n%s", round, strings.Join(rec.Commands(), "\n"), where)
+		f.addr, f.addrB = "", ""
+		for _, r := range slices.Compact([]*imaptest.Recorder{rec, recB}) {
+			if n := r.Count("SELECT") + r.Count("EXAMINE"); n > 0 {
+				t.Errorf("after round %d, a run with nothing to do opened folders:\n%s\n%s", round, strings.Join(r.Commands(), "\n"), where)
+			}
 		}
 	}
 }

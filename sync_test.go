@@ -33,6 +33,11 @@ type syncFixture struct {
 	policy reconcile.Policy
 	// addr, if set, is dialled instead of srv.Addr (an imaptest.Recorder's).
 	addr string
+	// srvB, if set, is account b's server, and addrB is dialled instead
+	// of its Addr when set: for b on a server of its own (another
+	// hierarchy delimiter). The helpers that take a user still go to srv.
+	srvB  *imaptest.Server
+	addrB string
 	// connections is RunOptions.Connections: one per side unless set.
 	connections [2]int
 	// far makes the run take a's server (far[0]) or b's (far[1]) for
@@ -66,6 +71,12 @@ func (f *syncFixture) dial(user string, readOnly bool) *imapstore.Store {
 	addr := f.srv.Addr
 	if f.addr != "" {
 		addr = f.addr
+	}
+	if user == userB && f.srvB != nil {
+		addr = f.srvB.Addr
+		if f.addrB != "" {
+			addr = f.addrB
+		}
 	}
 	st, err := imapstore.Dial(context.Background(), imapstore.Options{
 		Name: user, Addr: addr, TLS: imapstore.None,
