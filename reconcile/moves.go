@@ -109,6 +109,60 @@ func (pl *planner) detectMoves(views []*view) {
 		}
 		return id != "" && alone[s][id]
 	}
+	// pl.movedAlone reports whether a base record that had id on side s
+	// only is gone from its folder there: s's user moved it out (or
+	// deleted it). pl.keptAloneElsewhere is pl.keptAlone in folder pairs
+	// other than v.
+	var goneAlone [2]map[Identity]bool
+	pl.movedAlone = func(s Side, id Identity) bool {
+		if goneAlone[s] == nil {
+			goneAlone[s] = map[Identity]bool{}
+			for _, x := range views {
+				if x.base == nil || x.policy.Direction == None {
+					continue
+				}
+				idx := x.byUID(s)
+				for _, r := range x.base.Records {
+					if r.ID != "" && r.UID(s) != 0 && r.UID(s.Other()) == 0 && idx.get(r.UID(s)) == nil {
+						goneAlone[s][r.ID] = true
+					}
+				}
+			}
+		}
+		return id != "" && goneAlone[s][id]
+	}
+	var aloneIn [2]map[Identity][]*view
+	pl.keptAloneElsewhere = func(s Side, v *view, id Identity) bool {
+		if aloneIn[s] == nil {
+			aloneIn[s] = map[Identity][]*view{}
+			for _, x := range views {
+				f := x.listed[s]
+				if f == nil || x.base == nil || pl.trash[s] != "" && f.Mailbox == pl.trash[s] {
+					continue
+				}
+				var ids map[Identity]bool
+				for _, r := range x.base.Records {
+					if r.ID != "" && r.UID(s) != 0 && r.UID(s.Other()) == 0 {
+						if ids == nil {
+							ids = map[Identity]bool{}
+						}
+						ids[r.ID] = true
+					}
+				}
+				for i := range f.Messages {
+					if id := f.Messages[i].ID; ids[id] {
+						aloneIn[s][id] = append(aloneIn[s][id], x)
+					}
+				}
+			}
+		}
+		for _, x := range aloneIn[s][id] {
+			if x != v {
+				return true
+			}
+		}
+		return false
+	}
 	pl.filedAlone = func(s Side, id Identity) bool {
 		if aloneAway[s] == nil {
 			aloneAway[s] = oneSided(s, true)

@@ -169,6 +169,12 @@ type planner struct {
 	// keptAlone reports whether a side holds an identity in a folder
 	// pair whose base records it on that side only (detectMoves).
 	keptAlone func(s Side, id Identity) bool
+	// keptAloneElsewhere is keptAlone in folder pairs other than v
+	// (detectMoves).
+	keptAloneElsewhere func(s Side, v *view, id Identity) bool
+	// movedAlone reports whether a base record that had an identity on
+	// one side only is gone from its folder there (detectMoves).
+	movedAlone func(s Side, id Identity) bool
 	// filedAlone is keptAlone for base records marked Away only
 	// (detectMoves).
 	filedAlone func(s Side, id Identity) bool
@@ -1085,12 +1091,18 @@ func (pl *planner) folder(v *view) {
 			sl.rec.setUID(side, m.UID)
 			if a := pl.takeArrival(o, v.name, m.ID); a != nil {
 				joined(side, m, sl, a)
-			} else if dir.Flows(side) && (!detached[o] || d.side[o].Mailbox != "" && !pl.knownToBase(m.ID)) && !pl.trashedOn(side, v, m) && !pl.keptOn[side][m] && !pl.filedByOther(o, m.ID) {
+			} else if dir.Flows(side) && (!detached[o] || d.side[o].Mailbox != "" && !pl.knownToBase(m.ID)) && !pl.trashedOn(side, v, m) && !pl.keptOn[side][m] && !pl.filedByOther(o, m.ID) &&
+				(dir.Flows(o) || !pl.movedAlone(side, m.ID) || !pl.keptAloneElsewhere(o, v, m.ID)) {
 				// (Deleted on o, nothing new goes there, unless this
 				// plan makes the folder again on o: a change beat the
 				// delete, and the folder is on both sides again. Mail
 				// the base knows elsewhere was moved in, and stays on
-				// this side: see filedAwayFrom.)
+				// this side: see filedAwayFrom. In a one-way pair, a
+				// message this side's record held alone, because the
+				// target's user moved the target's copy away, which
+				// the pair does not follow, and which this side's user
+				// has now moved here, gets no second copy on the
+				// target: it holds its own, where its user put it.)
 				copyTo(o, m, sl, ReasonNew)
 			} else if dir.Flows(side) && detached[o] && !pl.isTrash(v) && !pl.trashedOn(side, v, m) && !pl.keptOn[side][m] {
 				// Came in while o lacks the folder: this side's only,
