@@ -18,7 +18,7 @@ import (
 
 var (
 	e2eSeed   = flag.Uint64("e2e.seed", 0, "run TestRandomEndToEnd for this seed only")
-	e2eSeeds  = flag.Int("e2e.seeds", 10, "seeds TestRandomEndToEnd runs per server (1 to N)")
+	e2eSeeds  = flag.Int("e2e.seeds", 12, "seeds TestRandomEndToEnd runs per server (1 to N)")
 	e2eRounds = flag.Int("e2e.rounds", 10, "rounds of changes and syncs per seed in TestRandomEndToEnd")
 )
 
@@ -36,7 +36,7 @@ var (
 //
 // Each seed syncs under one folder policy (e2eModes): most under the
 // default, both ways with deletions propagated, and the others with
-// deletions kept, deletions to the trash, or a-to-b.
+// deletions kept, deletions to the trash, a-to-b or b-to-a.
 //
 // After every run, under the default:
 //   - converged: both accounts hold the same folders, each the same
@@ -58,10 +58,11 @@ var (
 // the other side's copy stays where it was (keep) or goes to that
 // side's trash (trash, or is expunged there when it was in the trash
 // already), and nothing a user left on its side is gone from it
-// (e2eSpared). Under a-to-b: a is as its user left it, what a's user
-// alone did reaches b where b's user never acted on the message or its
-// folder, what b's user did stays on b, and b loses only what a's user
-// removed (e2eOneWay).
+// (e2eSpared). One way: the source is as its user left it, what its
+// user alone did reaches the target where the target's user never
+// acted on the message or its folder, what the target's user did stays
+// there, and the target loses only what the source's user removed
+// (e2eOneWay).
 //
 // -e2e.seed N reruns one seed; -e2e.seeds and -e2e.rounds run more.
 func TestRandomEndToEnd(t *testing.T) {
@@ -255,7 +256,13 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 	f.far = [2]bool{rng.IntN(3) == 0, rng.IntN(3) == 0}
 	mode := e2eModeFor(seed)
 	f.policy.Default = mode.policy
-	oneWay := mode.policy.Direction == reconcile.AToB
+	oneWay := mode.policy.Direction == reconcile.AToB || mode.policy.Direction == reconcile.BToA
+	// src and dst are a one-way pair's source and target sides.
+	src := 0
+	if mode.policy.Direction == reconcile.BToA {
+		src = 1
+	}
+	dst := 1 - src
 	// The guards are tested elsewhere; these accounts are small, and a
 	// round may well delete half of one.
 	f.policy.Force = true
@@ -313,12 +320,12 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 	var accs [2]e2eAccount
 	accs[0], accs[1] = users[0].read(), users[1].read()
 	if oneWay {
-		for id, m := range accs[0].msgs {
-			if got, ok := accs[1].msgs[id]; !ok || got != m {
-				t.Errorf("a-to-b, the first sync: a has %s in %q %q, b's copy is %s", id, m.folder, m.flags, e2eWhere(got, ok))
+		for id, m := range accs[src].msgs {
+			if got, ok := accs[dst].msgs[id]; !ok || got != m {
+				t.Errorf("%s, the first sync: %s has %s in %q %q, %s's copy is %s", mode.name, sideName[src], id, m.folder, m.flags, sideName[dst], e2eWhere(got, ok))
 			}
 		}
-		e2eOneWay(t, [2]e2eAccount{}, accs, accs, &e2eRound{}, nil, nil, nil, nil, "the first sync")
+		e2eOneWay(t, src, [2]e2eAccount{}, accs, accs, &e2eRound{}, nil, nil, nil, nil, "the first sync")
 	} else {
 		e2eConverged(t, accs, nil, nil, "the first sync")
 	}
@@ -338,9 +345,9 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 	filed := map[string]bool{}
 	// oneSided are the messages a user removed whose copy on the other
 	// side the policy left there (keep, trash): they stay on one side.
-	// bActed and bFolders are the messages and folders b's user acted
-	// on, in any round: in a one-way pair, b's own changes stay.
-	oneSided, bActed, bFolders := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	// dstActed and dstFolders are the messages and folders a one-way
+	// pair's target's user acted on, in any round: its own changes stay.
+	oneSided, dstActed, dstFolders := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for round := range *e2eRounds {
 		if t.Failed() {
 			return
@@ -465,13 +472,38 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 						}
 					}
 					for f := range accs[1-s].folders {
-						if strings.HasPrefix(f, from+"/") && everDeleted[f] && !accs[s].folders[f] {
-							// On the other side alone, under the folder
-							// renamed: the run moves it along there.
+						if !strings.HasPrefix(f, from+"/") {
+							continue
+						}
+						// Under the folder renamed on the other side too:
+						// the run's RENAME there moves it along, one the
+						// other side has alone included.
+						r.foldersActed[f], r.foldersActed[to+strings.TrimPrefix(f, from)] = true, true
+						if everDeleted[f] && !accs[s].folders[f] || r.deletedBy[s][f] {
+							// On the other side alone (this user deleted
+							// it, this round or before), it stays so,
+							// moved along.
+							r.deleted[to+strings.TrimPrefix(f, from)] = true
+						}
+					}
+					for _, f := range slices.Collect(maps.Keys(r.deleted)) {
+						if strings.HasPrefix(f, from+"/") {
+							// Moved along by an earlier rename of this
+							// round: again.
 							r.deleted[to+strings.TrimPrefix(f, from)] = true
 						}
 					}
 					r.made[s][to], r.gone[s][from], r.renamed[s][to] = true, true, from
+					if oneWay && s == src && (e2eUnder(from, dstFolders) || accs[src].folders[from] && !accs[dst].folders[from]) {
+						// The source renamed a folder that is its own
+						// (the target's user renamed or deleted its
+						// counterpart): so is the new name.
+						for f := range old.folders {
+							if f == from || strings.HasPrefix(f, from+"/") {
+								dstFolders[to+strings.TrimPrefix(f, from)] = true
+							}
+						}
+					}
 					r.log = append(r.log, fmt.Sprintf("%s: rename folder %q to %q", u.name, from, to))
 				case len(movable) > 0: // a folder deleted, with its mail (one with none under it)
 					name := movable[rng.IntN(len(movable))]
@@ -518,12 +550,12 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 		// user moved or delivered into a folder the other side deleted
 		// stays on that user's side alone, and the other side's copy
 		// gets the deletion policy. In a one-way pair so does a folder
-		// b's user renamed away: the pair does not follow b's rename,
-		// and the folder is a's alone.
+		// the target's user renamed away: the pair does not follow
+		// that rename, and the folder is the source's alone.
 		for s := range 2 {
 			for id, m := range model[s].msgs {
 				if r.deletedBy[1-s][m.folder] || everDeleted[m.folder] && !accs[1-s].folders[m.folder] ||
-					oneWay && s == 0 && accs[0].folders[m.folder] && !accs[1].folders[m.folder] {
+					oneWay && s == src && (r.gone[dst][m.folder] || !accs[dst].folders[m.folder] && (accs[src].folders[m.folder] || e2eUnder(m.folder, dstFolders))) {
 					filed[id] = true
 				}
 			}
@@ -549,18 +581,18 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 		}
 		switch {
 		case oneWay:
-			for id := range r.acted[1] {
-				bActed[id] = true
+			for id := range r.acted[dst] {
+				dstActed[id] = true
 			}
-			for id, m := range before[1].msgs {
-				if r.deletedBy[1][m.folder] {
-					bActed[id] = true
+			for id, m := range before[dst].msgs {
+				if r.deletedBy[dst][m.folder] {
+					dstActed[id] = true
 				}
 			}
-			for _, set := range []map[string]bool{r.made[1], r.gone[1], r.deletedBy[1]} {
-				maps.Copy(bFolders, set)
+			for _, set := range []map[string]bool{r.made[dst], r.gone[dst], r.deletedBy[dst]} {
+				maps.Copy(dstFolders, set)
 			}
-			e2eOneWay(t, before, model, accs, r, bActed, bFolders, everDeleted, filed, where)
+			e2eOneWay(t, src, before, model, accs, r, dstActed, dstFolders, everDeleted, filed, where)
 		case mode.policy.Deletion != reconcile.Propagate:
 			maps.Copy(oneSided, r.lost)
 			e2eConverged(t, accs, everDeleted, e2eUnion(filed, oneSided), where)

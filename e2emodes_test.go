@@ -15,16 +15,18 @@ type e2eMode struct {
 	policy reconcile.FolderPolicy
 }
 
-// e2eModes are the policies, by seed modulo their number: two in five
+// e2eModes are the policies, by seed modulo their number: two in six
 // seeds the default, both ways with deletions propagated, whose checks
 // are the strictest (the accounts converge); one each deletions kept,
-// deletions to the trash, and a one-way pair.
+// deletions to the trash, a-to-b and b-to-a (the pair's prefer side,
+// a, is then the target: the conflicts it wins meet the direction).
 var e2eModes = []e2eMode{
 	{"both, propagate", reconcile.FolderPolicy{Direction: reconcile.Both, Deletion: reconcile.Propagate}},
 	{"both, propagate", reconcile.FolderPolicy{Direction: reconcile.Both, Deletion: reconcile.Propagate}},
 	{"both, keep", reconcile.FolderPolicy{Direction: reconcile.Both, Deletion: reconcile.Keep}},
 	{"both, trash", reconcile.FolderPolicy{Direction: reconcile.Both, Deletion: reconcile.Trash}},
 	{"a-to-b, propagate", reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Propagate}},
+	{"b-to-a, propagate", reconcile.FolderPolicy{Direction: reconcile.BToA, Deletion: reconcile.Propagate}},
 }
 
 func e2eModeFor(seed uint64) e2eMode { return e2eModes[seed%uint64(len(e2eModes))] }
@@ -58,8 +60,8 @@ func e2eSpared(t *testing.T, mode e2eMode, before, model, after [2]e2eAccount, r
 			ps, paired := before[s].msgs[id]
 			deleted := paired && ps.folder == prev.folder && r.deletedBy[s][prev.folder] && !e2eUnder(prev.folder, r.made[o], r.gone[o], r.deletedBy[o]) &&
 				!slices.ContainsFunc(slices.Collect(maps.Keys(r.made[o])), func(f string) bool { return strings.HasPrefix(f, prev.folder+"/") })
-			if !removed && !(deleted && r.acted[s][id] == nil) {
-				continue
+			if !removed && !(deleted && r.acted[s][id] == nil) || e2eUnder(prev.folder, r.made[o], r.gone[o], r.deletedBy[o]) {
+				continue // (o's user renamed or deleted its folder: the folder's fate settles it)
 			}
 			got, ok := after[o].msgs[id]
 			how := "expunged"
@@ -88,86 +90,91 @@ func e2eSpared(t *testing.T, mode e2eMode, before, model, after [2]e2eAccount, r
 	}
 }
 
-// e2eOneWay checks an a-to-b round: a is as its user left it; what a's
-// user alone did reaches b, except where b's user has acted on the
-// message or its folder in any round (what b does on its own stays and
-// is remembered); what b's user did stays; nothing b holds is lost but
-// what a's user removed, or filed into a folder b's user deleted or
-// renamed away (its copy on b then gets the deletion policy, as in a
-// pair both ways). bActed and bFolders are the messages and folders b's
-// user ever acted on, this round's included; deleted are the folders a
-// user ever deleted, and what they were renamed to on the side alone
-// that kept them (runEndToEnd's everDeleted).
-func e2eOneWay(t *testing.T, before, model, after [2]e2eAccount, r *e2eRound, bActed, bFolders, deleted, filed map[string]bool, where string) {
+// e2eOneWay checks a round of a one-way pair whose source is side src:
+// the source is as its user left it; what the source's user alone did
+// reaches the target, except where the target's user has acted on the
+// message or its folder in any round (what the target does on its own
+// stays and is remembered); what the target's user did stays; nothing
+// the target holds is lost but what the source's user removed, or
+// filed into a folder the target's user deleted or renamed away (its
+// copy on the target then gets the deletion policy, as in a pair both
+// ways). dstActed and dstFolders are the messages and folders the
+// target's user ever acted on, this round's included; deleted are the
+// folders a user ever deleted, and what they were renamed to on the
+// side alone that kept them (runEndToEnd's everDeleted).
+func e2eOneWay(t *testing.T, src int, before, model, after [2]e2eAccount, r *e2eRound, dstActed, dstFolders, deleted, filed map[string]bool, where string) {
 	t.Helper()
-	if !maps.Equal(after[0].folders, model[0].folders) {
-		t.Errorf("a-to-b: the run changed a's folders: %q, its user left %q; %s", slices.Sorted(maps.Keys(after[0].folders)), slices.Sorted(maps.Keys(model[0].folders)), where)
+	dst := 1 - src
+	way := sideName[src] + "-to-" + sideName[dst]
+	if !maps.Equal(after[src].folders, model[src].folders) {
+		t.Errorf("%s: the run changed %s's folders: %q, its user left %q; %s", way, sideName[src], slices.Sorted(maps.Keys(after[src].folders)), slices.Sorted(maps.Keys(model[src].folders)), where)
 	}
-	for _, id := range slices.Sorted(maps.Keys(model[0].msgs)) {
-		if got, ok := after[0].msgs[id]; !ok || got != model[0].msgs[id] {
-			t.Errorf("a-to-b: a's user left %s in %q %q, the run made it %s; %s", id, model[0].msgs[id].folder, model[0].msgs[id].flags, e2eWhere(got, ok), where)
+	for _, id := range slices.Sorted(maps.Keys(model[src].msgs)) {
+		if got, ok := after[src].msgs[id]; !ok || got != model[src].msgs[id] {
+			t.Errorf("%s: %s's user left %s in %q %q, the run made it %s; %s", way, sideName[src], id, model[src].msgs[id].folder, model[src].msgs[id].flags, e2eWhere(got, ok), where)
 		}
 	}
-	for _, id := range slices.Sorted(maps.Keys(after[0].msgs)) {
-		if _, ok := model[0].msgs[id]; !ok {
-			t.Errorf("a-to-b: the run put %s into a's %q; %s", id, after[0].msgs[id].folder, where)
+	for _, id := range slices.Sorted(maps.Keys(after[src].msgs)) {
+		if _, ok := model[src].msgs[id]; !ok {
+			t.Errorf("%s: the run put %s into %s's %q; %s", way, id, sideName[src], after[src].msgs[id].folder, where)
 		}
 	}
 	untouched := func(folders ...string) bool {
 		for _, f := range folders {
-			if f != "" && (r.foldersActed[f] || deleted[f] || e2eUnder(f, bFolders)) {
+			if f != "" && (r.foldersActed[f] || deleted[f] || e2eUnder(f, dstFolders)) {
 				return false
 			}
 		}
 		return true
 	}
-	// What a's user alone did.
-	for _, id := range slices.Sorted(maps.Keys(r.acted[0])) {
-		want, kept := model[0].msgs[id]
-		if r.acted[1][id] != nil || bActed[id] || filed[id] || !untouched(before[0].msgs[id].folder, want.folder) {
+	// What the source's user alone did.
+	for _, id := range slices.Sorted(maps.Keys(r.acted[src])) {
+		want, kept := model[src].msgs[id]
+		if r.acted[dst][id] != nil || dstActed[id] || filed[id] || !untouched(before[src].msgs[id].folder, want.folder) {
 			continue
 		}
-		got, ok := after[1].msgs[id]
+		got, ok := after[dst].msgs[id]
 		switch {
 		case !kept && ok:
-			t.Errorf("a-to-b: a expunged %s; b's copy is still in %q; %s", id, got.folder, where)
+			t.Errorf("%s: %s expunged %s; %s's copy is still in %q; %s", way, sideName[src], id, sideName[dst], got.folder, where)
 		case kept && (!ok || got != want):
-			t.Errorf("a-to-b: a left %s in %q %q; b's copy is %s; %s", id, want.folder, want.flags, e2eWhere(got, ok), where)
+			t.Errorf("%s: %s left %s in %q %q; %s's copy is %s; %s", way, sideName[src], id, want.folder, want.flags, sideName[dst], e2eWhere(got, ok), where)
 		}
 	}
-	for _, f := range slices.Sorted(maps.Keys(model[0].folders)) {
-		if untouched(f) && !after[1].folders[f] {
-			t.Errorf("a-to-b: a has folder %q, b has not; %s", f, where)
+	for _, f := range slices.Sorted(maps.Keys(model[src].folders)) {
+		if untouched(f) && !after[dst].folders[f] {
+			t.Errorf("%s: %s has folder %q, %s has not; %s", way, sideName[src], f, sideName[dst], where)
 		}
 	}
 	for _, f := range slices.Sorted(maps.Keys(r.foldersActed)) {
-		if model[0].folders[f] || !after[1].folders[f] || !(r.gone[0][f] || r.deletedBy[0][f]) || e2eUnder(f, bFolders) {
+		if model[src].folders[f] || !after[dst].folders[f] || !(r.gone[src][f] || r.deletedBy[src][f]) || e2eUnder(f, dstFolders) {
 			continue
 		}
-		// a renamed it away or deleted it: on b it stays only for
-		// b's mail the base does not know, or a folder under it.
-		if len(after[1].inFolder(f)) == 0 && !slices.ContainsFunc(slices.Collect(maps.Keys(after[1].folders)), func(c string) bool { return strings.HasPrefix(c, f+"/") }) {
-			t.Errorf("a-to-b: a renamed or deleted folder %q; b still has it, empty; %s", f, where)
+		// The source's user renamed it away or deleted it: on the
+		// target it stays only for the target's mail the base does not
+		// know, or a folder under it.
+		if len(after[dst].inFolder(f)) == 0 && !slices.ContainsFunc(slices.Collect(maps.Keys(after[dst].folders)), func(c string) bool { return strings.HasPrefix(c, f+"/") }) {
+			t.Errorf("%s: %s renamed or deleted folder %q; %s still has it, empty; %s", way, sideName[src], f, sideName[dst], where)
 		}
 	}
-	// What b's user did stays.
-	for _, id := range slices.Sorted(maps.Keys(r.acted[1])) {
-		want, kept := model[1].msgs[id]
-		if r.acted[0][id] != nil || filed[id] || r.foldersActed[before[1].msgs[id].folder] || kept && r.foldersActed[want.folder] {
+	// What the target's user did stays.
+	for _, id := range slices.Sorted(maps.Keys(r.acted[dst])) {
+		want, kept := model[dst].msgs[id]
+		if r.acted[src][id] != nil || filed[id] || r.foldersActed[before[dst].msgs[id].folder] || kept && r.foldersActed[want.folder] {
 			continue
 		}
-		got, ok := after[1].msgs[id]
+		got, ok := after[dst].msgs[id]
 		switch {
 		case !kept && ok:
-			t.Errorf("a-to-b: b expunged %s, which is back in %q; %s", id, got.folder, where)
+			t.Errorf("%s: %s expunged %s, which is back in %q; %s", way, sideName[dst], id, got.folder, where)
 		case kept && (!ok || got != want):
-			t.Errorf("a-to-b: b left %s in %q %q, now %s; %s", id, want.folder, want.flags, e2eWhere(got, ok), where)
+			t.Errorf("%s: %s left %s in %q %q, now %s; %s", way, sideName[dst], id, want.folder, want.flags, e2eWhere(got, ok), where)
 		}
 	}
-	// Nothing lost on b but what a's user removed.
-	for _, id := range slices.Sorted(maps.Keys(model[1].msgs)) {
-		if _, ok := after[1].msgs[id]; !ok && !r.lost[id] && !filed[id] {
-			t.Errorf("a-to-b: b's %s, in %q, is gone, and a's user removed nothing of it; %s", id, model[1].msgs[id].folder, where)
+	// Nothing lost on the target but what the source's user removed.
+	for _, id := range slices.Sorted(maps.Keys(model[dst].msgs)) {
+		if _, ok := after[dst].msgs[id]; !ok && !r.lost[id] && !filed[id] {
+			t.Errorf("%s: %s's %s, in %q, is gone, and %s's user removed nothing of it; %s", way, sideName[dst], id, model[dst].msgs[id].folder, sideName[src], where)
 		}
 	}
 }
