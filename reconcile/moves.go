@@ -84,8 +84,8 @@ func (pl *planner) detectMoves(views []*view) {
 	// it there when the other side deleted it. pl.filedAlone is the
 	// same for records marked Away only: s's user filed it there, or it
 	// came in there, while the other side lacked the folder.
-	var alone, aloneAway [2]map[Identity]bool
-	oneSided := func(s Side, awayOnly bool) map[Identity]bool {
+	var aloneAway [2]map[Identity]bool
+	awayAlone := func(s Side) map[Identity]bool {
 		o := s.Other()
 		return pl.listedWhere(views, s, func(v *view) func(Identity) bool {
 			if v.base == nil {
@@ -93,7 +93,7 @@ func (pl *planner) detectMoves(views []*view) {
 			}
 			var ids map[Identity]bool
 			for _, r := range v.base.Records {
-				if r.ID != "" && r.UID(s) != 0 && r.UID(o) == 0 && (r.Away || !awayOnly) {
+				if r.ID != "" && r.UID(s) != 0 && r.UID(o) == 0 && r.Away {
 					if ids == nil {
 						ids = map[Identity]bool{}
 					}
@@ -102,12 +102,6 @@ func (pl *planner) detectMoves(views []*view) {
 			}
 			return func(id Identity) bool { return ids[id] }
 		})
-	}
-	pl.keptAlone = func(s Side, id Identity) bool {
-		if alone[s] == nil {
-			alone[s] = oneSided(s, false)
-		}
-		return id != "" && alone[s][id]
 	}
 	// pl.movedAlone reports whether a base record that had id on side s
 	// only is gone from its folder there: s's user moved it out (or
@@ -131,8 +125,11 @@ func (pl *planner) detectMoves(views []*view) {
 		}
 		return id != "" && goneAlone[s][id]
 	}
+	// aloneIn holds, per side and identity, the folder pairs (not the
+	// trash) that list it on that side where their base records it on
+	// that side only.
 	var aloneIn [2]map[Identity][]*view
-	pl.keptAloneElsewhere = func(s Side, v *view, id Identity) bool {
+	aloneWhere := func(s Side, id Identity) []*view {
 		if aloneIn[s] == nil {
 			aloneIn[s] = map[Identity][]*view{}
 			for _, x := range views {
@@ -156,7 +153,13 @@ func (pl *planner) detectMoves(views []*view) {
 				}
 			}
 		}
-		for _, x := range aloneIn[s][id] {
+		return aloneIn[s][id]
+	}
+	pl.keptAlone = func(s Side, id Identity) bool {
+		return id != "" && len(aloneWhere(s, id)) > 0
+	}
+	pl.keptAloneElsewhere = func(s Side, v *view, id Identity) bool {
+		for _, x := range aloneWhere(s, id) {
 			if x != v {
 				return true
 			}
@@ -165,7 +168,7 @@ func (pl *planner) detectMoves(views []*view) {
 	}
 	pl.filedAlone = func(s Side, id Identity) bool {
 		if aloneAway[s] == nil {
-			aloneAway[s] = oneSided(s, true)
+			aloneAway[s] = awayAlone(s)
 		}
 		return id != "" && aloneAway[s][id]
 	}
