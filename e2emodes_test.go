@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -184,7 +185,7 @@ func e2eWhere(m e2eMsg, ok bool) string {
 	if !ok {
 		return "gone"
 	}
-	return "in " + strings.Join([]string{`"` + m.folder + `"`, `"` + m.flags + `"`}, " ")
+	return fmt.Sprintf("in %q %q", m.folder, m.flags)
 }
 
 // e2eUnion returns a set of what is in any of sets.
