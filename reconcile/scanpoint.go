@@ -281,6 +281,7 @@ func scanPointHoldsMaps(f *FolderState, s Side, l *Folder, removed, stored map[U
 	if !scanPointUsable(f, s, l) {
 		return false
 	}
+	vary := f.flagsVary(s)
 	recs := make(map[UID]*Record, len(f.Records))
 	for i := range f.Records {
 		if u := f.Records[i].UID(s); u != 0 {
@@ -294,7 +295,7 @@ func scanPointHoldsMaps(f *FolderState, s Side, l *Folder, removed, stored map[U
 			continue
 		}
 		r := recs[m.UID]
-		if r == nil || !stored[m.UID] && !f.flagsVary(s) && !r.Flags.Equal(m.Flags) {
+		if r == nil || !stored[m.UID] && !vary && !r.Flags.Equal(m.Flags) {
 			return false
 		}
 	}
