@@ -348,6 +348,12 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 	// dstActed and dstFolders are the messages and folders a one-way
 	// pair's target's user acted on, in any round: its own changes stay.
 	oneSided, dstActed, dstFolders := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	// dstExpunged are the messages a one-way target's user expunged in
+	// an earlier round, while the source's user did not move them: they
+	// do not come back while the source's user keeps them in a folder no
+	// user acted on since (flag changes and moves on the source do not
+	// revert the target's deletion).
+	dstExpunged := map[string]bool{}
 	for round := range *e2eRounds {
 		if t.Failed() {
 			return
@@ -593,6 +599,7 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 				maps.Copy(dstFolders, set)
 			}
 			e2eOneWay(t, src, before, model, accs, r, dstActed, dstFolders, everDeleted, filed, where)
+			e2eStaysExpunged(t, src, before, model, accs, r, dstExpunged, dstFolders, where)
 		case mode.policy.Deletion != reconcile.Propagate:
 			maps.Copy(oneSided, r.lost)
 			e2eConverged(t, accs, everDeleted, e2eUnion(filed, oneSided), where)

@@ -180,6 +180,39 @@ func e2eOneWay(t *testing.T, src int, before, model, after [2]e2eAccount, r *e2e
 	}
 }
 
+// e2eStaysExpunged checks that the messages a one-way target's user
+// expunged, in this round or an earlier one, are not back on the target
+// (expunged holds those of earlier rounds; this round's are added). A
+// message counts unless the source's user moved it in the round of the
+// expunge (a move in the run that sees the deletion is copied, as the
+// planner cannot tell it from a run cut short); it leaves the set once
+// the source's user removes it, or a user acts on its folder (a folder
+// made again brings its messages).
+func e2eStaysExpunged(t *testing.T, src int, before, model, after [2]e2eAccount, r *e2eRound, expunged, dstFolders map[string]bool, where string) {
+	t.Helper()
+	dst := 1 - src
+	way := sideName[src] + "-to-" + sideName[dst]
+	acted := func(id string) bool {
+		m, ok := model[src].msgs[id]
+		return !ok || r.foldersActed[m.folder] || r.foldersActed[before[src].msgs[id].folder] || e2eUnder(m.folder, dstFolders)
+	}
+	for id := range expunged {
+		if acted(id) {
+			delete(expunged, id)
+		}
+	}
+	for id, acts := range r.acted[dst] {
+		if acts["expunge"] && !r.acted[src][id]["move"] && !acted(id) {
+			expunged[id] = true
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(expunged)) {
+		if got, ok := after[dst].msgs[id]; ok {
+			t.Errorf("%s: %s's user expunged %s, and %s's user did not move it in that round; it is back on %s, in %q; %s", way, sideName[dst], id, sideName[src], sideName[dst], got.folder, where)
+		}
+	}
+}
+
 // e2eWhere says where a message is, for an error.
 func e2eWhere(m e2eMsg, ok bool) string {
 	if !ok {

@@ -404,6 +404,31 @@ func (m *model) userDelete(s reconcile.Side, folder string, id reconcile.Identit
 	markID(m.oneSided[o], trashFolder, id)
 }
 
+// atRecordUIDs returns, per side, the records of state base whose copy
+// on that side is still at the record's UID, under the UIDVALIDITY the
+// state has, with the record's identity.
+func (m *model) atRecordUIDs(base reconcile.State) [2]map[*reconcile.Record]bool {
+	var at [2]map[*reconcile.Record]bool
+	for s := range 2 {
+		side := reconcile.Side(s)
+		at[s] = map[*reconcile.Record]bool{}
+		for i := range base.Folders {
+			fs := &base.Folders[i]
+			mb := m.acc[s].folders[fs.Name]
+			if mb == nil || mb.uv != fs.Side(side).UIDValidity {
+				continue
+			}
+			for j := range fs.Records {
+				r := &fs.Records[j]
+				if k := mb.find(r.UID(side)); r.UID(side) != 0 && k >= 0 && mb.msgs[k].ID == r.ID {
+					at[s][r] = true
+				}
+			}
+		}
+	}
+	return at
+}
+
 // sync runs the planner on the pair and carries its plan out.
 func (m *model) sync(mode syncMode) {
 	base := m.st
@@ -419,6 +444,7 @@ func (m *model) sync(mode syncMode) {
 			}
 		}
 	}
+	atUID := m.atRecordUIDs(base)
 	for s := range 2 {
 		if e := m.acc[s].scanPointError(base, reconcile.Side(s)); e != "" {
 			m.fail(base, nil, "a scan point of the state would read a folder wrong:\n  %s", e)
@@ -510,7 +536,7 @@ func (m *model) sync(mode syncMode) {
 		m.checkClean(base, plan)
 	}
 	if mode == syncClean && !m.t.Failed() {
-		m.checkChanges(base, plan, pre, preUV)
+		m.checkChanges(base, plan, pre, preUV, atUID)
 		for s := range 2 {
 			clear(m.expunged[s])
 			clear(m.touched[s])
@@ -808,9 +834,9 @@ func (m *model) checkClean(base reconcile.State, plan *reconcile.Plan) {
 //   - A message deleted on one side goes from the other side's folder
 //     (expunged, or to its trash) where that side's changes flow and the
 //     policy is propagate or trash, unless the other side changed its
-//     flags and its changes flow (change beats delete: it comes back);
+//     flags in a two-way pair (change beats delete: it comes back);
 //     under keep, or where the deleting side's changes do not flow, the
-//     other side keeps it.
+//     other side keeps it, and a one-way target's deletion stays.
 //   - A folder the user deleted on one side goes on the other too once
 //     nothing is left in it (INBOX and the trash excepted), where that
 //     side's changes flow and the policy is not keep; otherwise it stays.
@@ -818,7 +844,7 @@ func (m *model) checkClean(base reconcile.State, plan *reconcile.Plan) {
 //     created again, unless the other side changed flags in it (change
 //     beats delete), or a user created it since; the trash excepted,
 //     which the planner creates when a deletion needs it.
-func (m *model) checkChanges(base reconcile.State, plan *reconcile.Plan, pre [2]map[string]map[reconcile.Identity][]string, preUV [2]map[string]uint32) {
+func (m *model) checkChanges(base reconcile.State, plan *reconcile.Plan, pre [2]map[string]map[reconcile.Identity][]string, preUV [2]map[string]uint32, atUID [2]map[*reconcile.Record]bool) {
 	m.t.Helper()
 	A, B := reconcile.A, reconcile.B
 	for _, f := range modelFolders {
@@ -864,7 +890,7 @@ func (m *model) checkChanges(base reconcile.State, plan *reconcile.Plan, pre [2]
 			continue
 		}
 		post := [2]map[reconcile.Identity][]string{m.copies(A, f), m.copies(B, f)}
-		for _, r := range fs.Records {
+		for ri, r := range fs.Records {
 			if r.UIDA == 0 || r.UIDB == 0 || len(m.records(fs, r.ID)) != 1 {
 				continue
 			}
@@ -888,7 +914,12 @@ func (m *model) checkChanges(base reconcile.State, plan *reconcile.Plan, pre [2]
 				if !m.expunged[s][f][id] || len(pre[s][f][id]) != 0 || len(pre[o][f][id]) != 1 {
 					continue
 				}
-				changed := !was[o].Equal(r.Flags) && fp.Direction.Flows(side.Other())
+				// In a one-way pair the target's deletion stays: a
+				// change on the source does not bring it back, while
+				// the source's copy is at the record's UID (back under
+				// a new one, it may have been deleted and restored
+				// after a run cut short removed the target's copy).
+				changed := !was[o].Equal(r.Flags) && (fp.Direction == reconcile.Both || fp.Direction.Flows(side.Other()) && !atUID[o][&fs.Records[ri]])
 				switch {
 				case changed:
 					if len(post[s][id]) != 1 {
@@ -1186,6 +1217,33 @@ func settlesAfterFailure(t *testing.T, next reconcile.State, accA, accB *account
 		}
 	}
 	return plan
+}
+
+// TestNextFailedCopyBackAgainOneWay: in an a-to-b pair, A's copy of x:1
+// is back in INBOX under a new UID with other flags, and B's copy is gone
+// (testdata case 152): the change beats the delete, and A's copy is
+// copied to B. When that copy fails, the next run copies it again.
+// Recorded at its new UID, A's copy would look changed where the state
+// has it, and B's copy deleted by B's user, which a one-way pair does not
+// revert (case 149): B would never get x:1 back (TestModel seed 52832).
+func TestNextFailedCopyBackAgainOneWay(t *testing.T) {
+	pol := parsePolicy(t, "direction a-to-b\ndeletion propagate")
+	base := parseState(t, "folder INBOX\n1 1 - x:1\n2 2 - x:2")
+	accA := accountFromListing(parseListing(t, "folder INBOX\n2 - x:2\n3 \\Seen x:1"))
+	accB := accountFromListing(parseListing(t, "folder INBOX\n2 - x:2"))
+	_, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+		return a.Op == reconcile.Copy
+	})
+	plan, next := runPlan(t, next, accA, accB, pol, nil)
+	if !strings.Contains(plan.String(), "+ b:\"INBOX\" <- a:\"INBOX\" uid 3") {
+		t.Fatalf("the run after the failed copy does not copy x:1 to B again:\n%s", plan)
+	}
+	if again, _ := runPlan(t, next, accA, accB, pol, nil); !again.Empty() {
+		t.Fatalf("not settled after a clean run; plans again:\n%s", again)
+	}
+	if got := strings.Count(formatModelAccount(accB), "x:1"); got != 1 {
+		t.Errorf("B holds x:1 %d times:\n%s", got, formatModelAccount(accB))
+	}
 }
 
 // TestNextFailedCrossedJoinKeepsWinner: both users moved their copy of

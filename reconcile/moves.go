@@ -746,21 +746,25 @@ func (pl *planner) goneFrom(x *view, s Side) func(r *Record) bool {
 	return func(r *Record) bool { return !ids[r.ID] }
 }
 
-// keptMoves finds the messages of two-way folder pair x, on both sides
+// keptMoves finds the messages of folder pair x, on both sides
 // at the base, that the state has on one side only (the other
 // side deleted them and the deletion policy kept this side's copy, or
-// the other side filed them away) and that this side's user moved to
+// the other side filed them away; in a one-way pair, the target's user
+// deleted or moved the target's copy) and that this side's user moved to
 // another folder: the message stays on this side only there too, rather
 // than being copied to the side that no longer has it. (A message of a
 // folder on one side only that its user moves into a folder of the pair
 // is new to the pair, and copied; so is one its user takes out of the
 // trash, where a deletion on the other side put it.)
 func (pl *planner) keptMoves(x *view, fresh [2]map[Identity][]*cand) {
-	if x.policy.Direction != Both || pl.isTrash(x) {
+	if x.policy.Direction == None || pl.isTrash(x) {
 		return // taken out of the trash: wanted again, new to the pair
 	}
 	for p := range 2 {
 		side := Side(p)
+		if !x.policy.Direction.Flows(side) {
+			continue // a one-way target's moves are its own
+		}
 		recs := x.base.Records
 		if rn := x.renamed; rn != nil && rn.revive[side] {
 			// Renamed on the other side and deleted on this one after
@@ -782,16 +786,31 @@ func (pl *planner) keptMoves(x *view, fresh [2]map[Identity][]*cand) {
 				deleted && !pl.heldAway(side.Other(), r.ID) {
 				continue
 			}
-			cs := fresh[p][r.ID]
-			for k, c := range cs {
-				if c.v != x && !knows(c.v.base, r.ID) && !pl.leaving[p][c.m] {
-					pl.keptOn[p][c.m] = true
-					pl.keptAt[p][r.ID] = append(pl.keptAt[p][r.ID], c)
-					pl.plan.links = append(pl.plan.links, [2]string{x.name, c.v.name})
-					fresh[p][r.ID] = append(cs[:k:k], cs[k+1:]...)
-					break
-				}
-			}
+			pl.keepMovedAlone(side, x, r.ID, fresh)
+		}
+	}
+}
+
+// keepMovedAlone takes from fresh the first of side's new copies of
+// identity id that side's user moved out of folder pair x into another
+// one, and keeps it on side only (keptOn): the record it continues was
+// side's only, and its move does not copy it to the other side. Where x
+// is one way, only a move into a folder that is one way too counts:
+// moved into a folder whose changes flow both ways, the message is new
+// to that folder's pair, and copied.
+func (pl *planner) keepMovedAlone(side Side, x *view, id Identity, fresh [2]map[Identity][]*cand) {
+	oneWay := x.policy.Direction != Both
+	cs := fresh[side][id]
+	for k, c := range cs {
+		if oneWay && c.v.policy.Direction.Flows(side.Other()) {
+			continue
+		}
+		if c.v != x && !knows(c.v.base, id) && !pl.leaving[side][c.m] {
+			pl.keptOn[side][c.m] = true
+			pl.keptAt[side][id] = append(pl.keptAt[side][id], c)
+			pl.plan.links = append(pl.plan.links, [2]string{x.name, c.v.name})
+			fresh[side][id] = append(cs[:k:k], cs[k+1:]...)
+			return
 		}
 	}
 }

@@ -304,6 +304,9 @@ func Next(p *Plan, outcomes []Outcome) State {
 					side := Side(s)
 					switch {
 					case r.UID(side) == 0:
+					case sl.backAgain && sl.now[s] != 0:
+						// See slot.backAgain: the base's UID, gone
+						// from the folder, which no message gets again.
 					case sl.now[s] != 0:
 						r.setUID(side, sl.now[s])
 					case d.reset[s] && (sl.movedOff[s] && sl.now[side.Other()] != 0 || sl.targetLost):

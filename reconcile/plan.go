@@ -46,6 +46,14 @@ type slot struct {
 	// UID still names the moved copy's old place, for the next run to
 	// settle the same again (crossedJoin).
 	targetLost bool
+	// backAgain marks a base record of a one-way pair whose copy on the
+	// source is back under a new UID, with other flags, where the
+	// target's copy is gone: its change beat the target's delete. Should
+	// the copy fail, Next keeps the base's UID on the source, so that
+	// the next run finds it under a new UID again and copies it again: at
+	// the UID the state has, it would be read as deleted by the target's
+	// user, which a one-way pair does not revert.
+	backAgain bool
 	// now is the UID a base record's message has on each side as listed
 	// (0 where it is not there). After a UIDVALIDITY change the base's
 	// UIDs on that side are the old mailbox's; Next uses these instead
@@ -1029,7 +1037,21 @@ func (pl *planner) folder(v *view) {
 					// follow: o holds it still, where its user put it,
 					// and a copy back here would be its second. The
 					// record stays s's only, as o's move stays o's.
+				case changed && dir.Flows(s) && !dir.Flows(o) && m.UID == r.UID(s) && !reset[s]:
+					// Expunged by the target's user of a one-way pair:
+					// what the target does on its own stays there, not
+					// reverted, so a change on the source does not
+					// bring it back. The record stays the source's only.
+					// (Only while the source's copy is where the state
+					// has it: a run removes the target's copy only to
+					// follow the source's copy leaving, so no run cut
+					// short removed this one. Back under a new UID, the
+					// source's copy may have been deleted, followed on
+					// the target by a run that did not save its state,
+					// and restored since: then the change beats the
+					// delete, as in a two-way pair.)
 				case changed && dir.Flows(s):
+					sl.backAgain = !dir.Flows(o) && !reset[s]
 					copyTo(o, m, sl, ReasonChangeBeats)
 				case dir.Flows(o) && del != Keep:
 					removeOn(s, m, sl)
