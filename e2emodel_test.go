@@ -248,7 +248,59 @@ type e2eRound struct {
 	log  []string
 }
 
+// e2eRun is one seed of TestRandomEndToEnd: the fixture, the two users,
+// and what the checks carry from round to round.
+type e2eRun struct {
+	t      *testing.T
+	rng    *rand.Rand
+	seed   uint64
+	f      *syncFixture
+	mode   e2eMode
+	oneWay bool
+	// src and dst are a one-way pair's source and target sides.
+	src, dst int
+	users    [2]*e2eUser
+	// ids counts the messages delivered (newID).
+	ids int
+	// accs are the accounts after the last run.
+	accs    [2]e2eAccount
+	history []string
+	// everDeleted are the folders a user deleted in any round: by
+	// DESIGN.md's table a folder deleted on one side stays on the other
+	// where mail the base does not know arrived in it, and such mail
+	// stays on that side alone.
+	everDeleted map[string]bool
+	// filed are the messages filed away (bookRound).
+	filed map[string]bool
+	// oneSided are the messages a user removed whose copy on the other
+	// side the policy left there (keep, trash): they stay on one side.
+	oneSided map[string]bool
+	// dstActed and dstFolders are the messages and folders a one-way
+	// pair's target's user acted on, in any round: its own changes stay.
+	dstActed, dstFolders map[string]bool
+	// dstExpunged are the messages a one-way target's user expunged in
+	// an earlier round, while the source's user did not move them: they
+	// do not come back while the source's user keeps them in a folder no
+	// user acted on since (flag changes and moves on the source do not
+	// revert the target's deletion).
+	dstExpunged map[string]bool
+}
+
 func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
+	e := newE2ERun(t, start, seed)
+	condstore := e.users[0].c.Caps().Has(imap.CapCondStore)
+	e.start()
+	for round := range *e2eRounds {
+		if t.Failed() {
+			return
+		}
+		e.round(round, condstore)
+	}
+}
+
+// newE2ERun sets up seed's fixture: its policy, connections and servers,
+// and a session for each user.
+func newE2ERun(t *testing.T, start imaptest.StartFunc, seed uint64) *e2eRun {
 	rng := rand.New(rand.NewPCG(seed, 0xe2e))
 	f := newSyncFixture(t, start)
 	conns := []int{1, 4}[rng.IntN(2)]
@@ -256,13 +308,20 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 	f.far = [2]bool{rng.IntN(3) == 0, rng.IntN(3) == 0}
 	mode := e2eModeFor(seed)
 	f.policy.Default = mode.policy
-	oneWay := mode.policy.Direction == reconcile.AToB || mode.policy.Direction == reconcile.BToA
-	// src and dst are a one-way pair's source and target sides.
-	src := 0
+	e := &e2eRun{t: t, rng: rng, seed: seed, f: f, mode: mode,
+		oneWay:      mode.policy.Direction == reconcile.AToB || mode.policy.Direction == reconcile.BToA,
+		everDeleted: map[string]bool{}, filed: map[string]bool{}, oneSided: map[string]bool{},
+		dstActed: map[string]bool{}, dstFolders: map[string]bool{}, dstExpunged: map[string]bool{}}
 	if mode.policy.Direction == reconcile.BToA {
-		src = 1
+		e.src = 1
 	}
-	dst := 1 - src
+	e.dst = 1 - e.src
+	if mode.policy.Deletion == reconcile.Trash {
+		// A trash folder the run makes on one side, for the messages
+		// it trashes there, stays on that side (reconcile's ownTrash),
+		// as a folder deleted on the other side does.
+		e.everDeleted[e2eTrash] = true
+	}
 	// The guards are tested elsewhere; these accounts are small, and a
 	// round may well delete half of one.
 	f.policy.Force = true
@@ -275,363 +334,414 @@ func runEndToEnd(t *testing.T, start imaptest.StartFunc, seed uint64) {
 	}
 	t.Logf("seed %d (rerun: go test -run 'TestRandomEndToEnd/%s/%d$' -e2e.seed %d): %s, %d connections per account, far a %v, far b %v, b's delimiter %q",
 		seed, f.srv.Kind, seed, seed, mode.name, conns, f.far[0], f.far[1], srvB.Delim)
-	users := [2]*e2eUser{
+	e.users = [2]*e2eUser{
 		{t: t, name: "a", c: f.srv.Dial(t, userA), delim: f.srv.Delim},
 		{t: t, name: "b", c: srvB.Dial(t, userB), delim: srvB.Delim},
 	}
-	condstore := users[0].c.Caps().Has(imap.CapCondStore)
-	next := 0
-	newID := func() string {
-		next++
-		return fmt.Sprintf("e%d-%d@example.org", seed, next)
-	}
-	deliver := func(u *e2eUser, folder, id string, flags []imap.Flag) {
-		msg := imaptest.NewMessage("sender@example.org", "team@example.org", "about "+id, id, "body of "+id+"\r\n")
-		cmd := u.c.Append(u.mailbox(folder), int64(len(msg)), &imap.AppendOptions{Flags: flags})
-		_, werr := cmd.Write(msg)
-		cerr := cmd.Close()
-		_, err := cmd.Wait()
-		for _, e := range []error{werr, cerr, err} {
-			u.must(fmt.Sprintf("append to %q", folder), e)
-		}
-	}
-	randomFlags := func() []imap.Flag {
-		var fl []imap.Flag
-		for _, f := range e2eFlags {
-			if rng.IntN(3) == 0 {
-				fl = append(fl, f)
-			}
-		}
-		return fl
-	}
+	return e
+}
 
-	// The accounts to start from: a few folders and messages on each.
-	for _, u := range users {
+// newID names a new message.
+func (e *e2eRun) newID() string {
+	e.ids++
+	return fmt.Sprintf("e%d-%d@example.org", e.seed, e.ids)
+}
+
+// deliver appends message id to user u's folder.
+func (e *e2eRun) deliver(u *e2eUser, folder, id string, flags []imap.Flag) {
+	msg := imaptest.NewMessage("sender@example.org", "team@example.org", "about "+id, id, "body of "+id+"\r\n")
+	cmd := u.c.Append(u.mailbox(folder), int64(len(msg)), &imap.AppendOptions{Flags: flags})
+	_, werr := cmd.Write(msg)
+	cerr := cmd.Close()
+	_, err := cmd.Wait()
+	for _, x := range []error{werr, cerr, err} {
+		u.must(fmt.Sprintf("append to %q", folder), x)
+	}
+}
+
+func (e *e2eRun) randomFlags() []imap.Flag {
+	var fl []imap.Flag
+	for _, f := range e2eFlags {
+		if e.rng.IntN(3) == 0 {
+			fl = append(fl, f)
+		}
+	}
+	return fl
+}
+
+// start gives each account a few folders and messages, and checks the
+// first sync.
+func (e *e2eRun) start() {
+	t := e.t
+	for _, u := range e.users {
 		for i := range 2 {
 			name := fmt.Sprintf("%s%d", strings.ToUpper(u.name), i)
 			u.must("create "+name, u.c.Create(u.mailbox(name), nil).Wait())
 		}
 		for range 6 {
 			folders := []string{"INBOX", strings.ToUpper(u.name) + "0", strings.ToUpper(u.name) + "1"}
-			deliver(u, folders[rng.IntN(len(folders))], newID(), randomFlags())
+			e.deliver(u, folders[e.rng.IntN(len(folders))], e.newID(), e.randomFlags())
 		}
 	}
-	f.sync()
-	var accs [2]e2eAccount
-	accs[0], accs[1] = users[0].read(), users[1].read()
-	if oneWay {
-		for id, m := range accs[src].msgs {
-			if got, ok := accs[dst].msgs[id]; !ok || got != m {
-				t.Errorf("%s, the first sync: %s has %s in %q %q, %s's copy is %s", mode.name, sideName[src], id, m.folder, m.flags, sideName[dst], e2eWhere(got, ok))
+	e.f.sync()
+	e.accs[0], e.accs[1] = e.users[0].read(), e.users[1].read()
+	if e.oneWay {
+		src, dst := e.src, e.dst
+		for id, m := range e.accs[src].msgs {
+			if got, ok := e.accs[dst].msgs[id]; !ok || got != m {
+				t.Errorf("%s, the first sync: %s has %s in %q %q, %s's copy is %s", e.mode.name, sideName[src], id, m.folder, m.flags, sideName[dst], e2eWhere(got, ok))
 			}
 		}
-		e2eOneWay(t, src, [2]e2eAccount{}, accs, accs, &e2eRound{}, nil, nil, nil, nil, "the first sync")
+		e2eOneWay(t, src, [2]e2eAccount{}, e.accs, e.accs, &e2eRound{}, nil, nil, nil, nil, "the first sync")
 	} else {
-		e2eConverged(t, accs, nil, nil, "the first sync")
+		e2eConverged(t, e.accs, nil, nil, "the first sync")
 	}
+}
 
-	var history []string
-	// everDeleted are the folders a user deleted in any round: by
-	// DESIGN.md's table a folder deleted on one side stays on the other
-	// where mail the base does not know arrived in it, and such mail
-	// stays on that side alone.
-	everDeleted := map[string]bool{}
-	if mode.policy.Deletion == reconcile.Trash {
-		// A trash folder the run makes on one side, for the messages
-		// it trashes there, stays on that side (reconcile's ownTrash),
-		// as a folder deleted on the other side does.
-		everDeleted[e2eTrash] = true
+// round has both users change their accounts, in a random order, syncs,
+// and checks the outcome.
+func (e *e2eRun) round(round int, condstore bool) {
+	r := &e2eRound{foldersActed: map[string]bool{}, deleted: map[string]bool{}, lost: map[string]bool{}}
+	var model [2]e2eAccount
+	for s := range 2 {
+		model[s] = e.accs[s].clone()
+		r.acted[s] = map[string]map[string]bool{}
+		r.made[s], r.gone[s], r.deletedBy[s] = map[string]bool{}, map[string]bool{}, map[string]bool{}
+		r.renamed[s] = map[string]string{}
 	}
-	filed := map[string]bool{}
-	// oneSided are the messages a user removed whose copy on the other
-	// side the policy left there (keep, trash): they stay on one side.
-	// dstActed and dstFolders are the messages and folders a one-way
-	// pair's target's user acted on, in any round: its own changes stay.
-	oneSided, dstActed, dstFolders := map[string]bool{}, map[string]bool{}, map[string]bool{}
-	// dstExpunged are the messages a one-way target's user expunged in
-	// an earlier round, while the source's user did not move them: they
-	// do not come back while the source's user keeps them in a folder no
-	// user acted on since (flag changes and moves on the source do not
-	// revert the target's deletion).
-	dstExpunged := map[string]bool{}
-	for round := range *e2eRounds {
-		if t.Failed() {
-			return
+	for _, s := range e.rng.Perm(2) {
+		u, m := e.users[s], &model[s]
+		for range 1 + e.rng.IntN(6) {
+			e.userActs(round, r, s, m)
 		}
-		r := &e2eRound{foldersActed: map[string]bool{}, deleted: map[string]bool{}, lost: map[string]bool{}}
-		var model [2]e2eAccount
-		for s := range 2 {
-			model[s] = accs[s].clone()
-			r.acted[s] = map[string]map[string]bool{}
-			r.made[s], r.gone[s], r.deletedBy[s] = map[string]bool{}, map[string]bool{}, map[string]bool{}
-			r.renamed[s] = map[string]string{}
-		}
-		act := func(s int, id, what string) {
-			if r.acted[s][id] == nil {
-				r.acted[s][id] = map[string]bool{}
-			}
-			r.acted[s][id][what] = true
-		}
-		for _, s := range rng.Perm(2) {
-			u, m := users[s], &model[s]
-			for range 1 + rng.IntN(6) {
-				folders := slices.Sorted(maps.Keys(m.folders))
-				ids := slices.Sorted(maps.Keys(m.msgs))
-				movable := slices.DeleteFunc(slices.Clone(folders), func(f string) bool { return e2eFixed[f] })
-				switch k := rng.IntN(100); {
-				case k < 25: // new mail
-					id, folder, flags := newID(), folders[rng.IntN(len(folders))], randomFlags()
-					deliver(u, folder, id, flags)
-					m.msgs[id] = e2eMsg{folder: folder, flags: canonFlags(flags)}
-					act(s, id, "new")
-					r.log = append(r.log, fmt.Sprintf("%s: deliver %s to %q flags %q", u.name, id, folder, canonFlags(flags)))
-				case k < 50 && len(ids) > 0: // a flag set or cleared
-					id := ids[rng.IntN(len(ids))]
-					msg := m.msgs[id]
-					fl := e2eFlags[rng.IntN(len(e2eFlags))]
-					op, cur := imap.StoreFlagsAdd, strings.Fields(msg.flags)
-					if slices.Contains(cur, canonFlags([]imap.Flag{fl})) {
-						op = imap.StoreFlagsDel
-					}
-					uid := u.uid(msg.folder, id)
-					u.must("store", u.c.Store(imap.UIDSetNum(uid), &imap.StoreFlags{Op: op, Silent: true, Flags: []imap.Flag{fl}}, nil).Close())
-					var now []imap.Flag
-					for _, c := range cur {
-						now = append(now, imap.Flag(c))
-					}
-					if op == imap.StoreFlagsAdd {
-						now = append(now, fl)
-					} else {
-						now = slices.DeleteFunc(now, func(c imap.Flag) bool { return canonFlags([]imap.Flag{c}) == canonFlags([]imap.Flag{fl}) })
-					}
-					msg.flags = canonFlags(now)
-					m.msgs[id] = msg
-					act(s, id, "flags")
-					r.log = append(r.log, fmt.Sprintf("%s: %s in %q now %q", u.name, id, msg.folder, msg.flags))
-				case k < 62 && len(ids) > 0: // expunge
-					id := ids[rng.IntN(len(ids))]
-					msg := m.msgs[id]
-					uid := u.uid(msg.folder, id)
-					u.must("store \\Deleted", u.c.Store(imap.UIDSetNum(uid), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close())
-					_, err := u.c.UIDExpunge(imap.UIDSetNum(uid)).Collect()
-					u.must("expunge", err)
-					delete(m.msgs, id)
-					act(s, id, "expunge")
-					r.lost[id] = true
-					r.log = append(r.log, fmt.Sprintf("%s: expunge %s from %q", u.name, id, msg.folder))
-				case k < 80 && len(ids) > 0 && len(folders) > 1: // move
-					id := ids[rng.IntN(len(ids))]
-					msg := m.msgs[id]
-					dest := folders[rng.IntN(len(folders))]
-					if dest == msg.folder {
-						continue
-					}
-					uid := u.uid(msg.folder, id)
-					_, err := u.c.Move(imap.UIDSetNum(uid), u.mailbox(dest)).Wait()
-					u.must("move", err)
-					r.log = append(r.log, fmt.Sprintf("%s: move %s from %q to %q", u.name, id, msg.folder, dest))
-					msg.folder = dest
-					m.msgs[id] = msg
-					act(s, id, "move")
-				case k < 88: // a folder made, at the top or under another
-					name := fmt.Sprintf("%s%d", strings.ToUpper(u.name), 100+round*10+rng.IntN(10))
-					if len(movable) > 0 && rng.IntN(2) == 0 {
-						name = movable[rng.IntN(len(movable))] + "/C" + name
-					}
-					if m.folders[name] {
-						continue
-					}
-					u.unselect()
-					u.must("create "+name, u.c.Create(u.mailbox(name), nil).Wait())
-					m.folders[name] = true
-					r.made[s][name] = true
-					r.foldersActed[name] = true
-					r.log = append(r.log, fmt.Sprintf("%s: create folder %q", u.name, name))
-				case k < 95 && len(movable) > 0: // a folder renamed
-					from := movable[rng.IntN(len(movable))]
-					to := fmt.Sprintf("R%s%d", strings.ToUpper(u.name), 100+round*10+rng.IntN(10))
-					if m.folders[to] {
-						continue
-					}
-					if f.srv.Kind == "mem" && slices.ContainsFunc(folders, func(f string) bool { return strings.HasPrefix(f, from+"/") }) {
-						// The in-memory server renames the one folder and
-						// leaves those under it, which RFC 3501 forbids
-						// (they "MUST also be renamed"): no user of a real
-						// server sees that.
-						continue
-					}
-					u.unselect()
-					u.must(fmt.Sprintf("rename %q to %q", from, to), u.c.Rename(u.mailbox(from), u.mailbox(to), nil).Wait())
-					// The folders under it move with it on Dovecot, and
-					// stay on the in-memory server: the account says.
-					old := *m
-					*m = u.read()
-					for f := range old.folders {
-						if f != from && !strings.HasPrefix(f, from+"/") {
-							continue
-						}
-						moved := to + strings.TrimPrefix(f, from)
-						r.foldersActed[f], r.foldersActed[moved] = true, true
-						if everDeleted[f] && !accs[1-s].folders[f] {
-							// A folder on this side alone stays so, renamed.
-							r.deleted[moved] = true
-						}
-					}
-					for f := range accs[1-s].folders {
-						if !strings.HasPrefix(f, from+"/") {
-							continue
-						}
-						// Under the folder renamed on the other side too:
-						// the run's RENAME there moves it along, one the
-						// other side has alone included.
-						r.foldersActed[f], r.foldersActed[to+strings.TrimPrefix(f, from)] = true, true
-						if everDeleted[f] && !accs[s].folders[f] || r.deletedBy[s][f] {
-							// On the other side alone (this user deleted
-							// it, this round or before), it stays so,
-							// moved along.
-							r.deleted[to+strings.TrimPrefix(f, from)] = true
-						}
-					}
-					for _, f := range slices.Collect(maps.Keys(r.deleted)) {
-						if strings.HasPrefix(f, from+"/") {
-							// Moved along by an earlier rename of this
-							// round: again.
-							r.deleted[to+strings.TrimPrefix(f, from)] = true
-						}
-					}
-					r.made[s][to], r.gone[s][from], r.renamed[s][to] = true, true, from
-					if oneWay && s == src && (e2eUnder(from, dstFolders) || accs[src].folders[from] && !accs[dst].folders[from]) {
-						// The source renamed a folder that is its own
-						// (the target's user renamed or deleted its
-						// counterpart): so is the new name.
-						for f := range old.folders {
-							if f == from || strings.HasPrefix(f, from+"/") {
-								dstFolders[to+strings.TrimPrefix(f, from)] = true
-							}
-						}
-					}
-					r.log = append(r.log, fmt.Sprintf("%s: rename folder %q to %q", u.name, from, to))
-				case len(movable) > 0: // a folder deleted, with its mail (one with none under it)
-					name := movable[rng.IntN(len(movable))]
-					if slices.ContainsFunc(folders, func(f string) bool { return strings.HasPrefix(f, name+"/") }) {
-						continue
-					}
-					u.unselect()
-					u.must("delete "+name, u.c.Delete(u.mailbox(name)).Wait())
-					delete(m.folders, name)
-					for id, msg := range m.msgs {
-						if msg.folder == name {
-							delete(m.msgs, id)
-							r.lost[id] = true
-						}
-					}
-					r.foldersActed[name], r.deleted[name], r.deletedBy[s][name] = true, true, true
-					for from, ok := r.renamed[s][name]; ok; from, ok = r.renamed[s][from] {
-						// Renamed, then deleted: to the other side, the
-						// folder it had as from is deleted.
-						r.foldersActed[from], r.deleted[from], r.deletedBy[s][from] = true, true, true
-					}
-					r.log = append(r.log, fmt.Sprintf("%s: delete folder %q", u.name, name))
-				}
-			}
-			u.unselect()
-			model[s] = u.read()
-		}
-		// A message in a folder one user deleted may go with it, whatever
-		// the other did to it.
-		for s := range 2 {
-			for id, msg := range accs[s].msgs {
-				if r.deleted[msg.folder] {
-					r.lost[id] = true
-				}
-			}
-			for id, msg := range model[s].msgs {
-				if r.deleted[msg.folder] {
-					r.lost[id] = true
-				}
-			}
-		}
-		maps.Copy(everDeleted, r.deleted)
-		// Filed away (DESIGN.md's table; reconcile's bug 6): a message a
-		// user moved or delivered into a folder the other side deleted
-		// stays on that user's side alone, and the other side's copy
-		// gets the deletion policy. In a one-way pair so does a folder
-		// the target's user renamed away: the pair does not follow
-		// that rename, and the folder is the source's alone.
-		for s := range 2 {
-			for id, m := range model[s].msgs {
-				if r.deletedBy[1-s][m.folder] || everDeleted[m.folder] && !accs[1-s].folders[m.folder] ||
-					oneWay && s == src && (r.gone[dst][m.folder] || !accs[dst].folders[m.folder] && (accs[src].folders[m.folder] || e2eUnder(m.folder, dstFolders))) {
-					filed[id] = true
-				}
-			}
-		}
-		history = append(history, fmt.Sprintf("round %d:", round))
-		for _, l := range r.log {
-			history = append(history, "  "+l)
-		}
-		res := f.sync()
-		history = append(history, "  sync: "+res.Plan.Summary())
-		for _, l := range strings.Split(strings.TrimSpace(res.Plan.String()), "\n") {
-			if strings.HasPrefix(strings.TrimSpace(l), "pair ") {
-				continue
-			}
-			history = append(history, "    "+strings.TrimSpace(l))
-		}
-		before := accs
-		where := fmt.Sprintf("round %d; history:\n%s", round, strings.Join(history, "\n"))
-		failed := t.Failed()
-		accs[0], accs[1] = users[0].read(), users[1].read()
-		if t.Failed() && !failed {
-			t.Errorf("after the run of %s", where) // read found a duplicate
-		}
-		switch {
-		case oneWay:
-			for id := range r.acted[dst] {
-				dstActed[id] = true
-			}
-			for id, m := range before[dst].msgs {
-				if r.deletedBy[dst][m.folder] {
-					dstActed[id] = true
-				}
-			}
-			for _, set := range []map[string]bool{r.made[dst], r.gone[dst], r.deletedBy[dst]} {
-				maps.Copy(dstFolders, set)
-			}
-			e2eOneWay(t, src, before, model, accs, r, dstActed, dstFolders, everDeleted, filed, where)
-			e2eStaysExpunged(t, src, before, model, accs, r, dstExpunged, dstFolders, where)
-		case mode.policy.Deletion != reconcile.Propagate:
-			maps.Copy(oneSided, r.lost)
-			e2eConverged(t, accs, everDeleted, e2eUnion(filed, oneSided), where)
-			e2eExpected(t, before, model, accs, r, everDeleted, filed, where)
-			e2eSpared(t, mode, before, model, accs, r, filed, where)
-		default:
-			e2eConverged(t, accs, everDeleted, filed, where)
-			e2eExpected(t, before, model, accs, r, everDeleted, filed, where)
-		}
-
-		// The next run has nothing to do, and the one after selects
-		// nothing (where the server has CONDSTORE: without it there are
-		// no scan points, and every run reads every folder).
-		if res := f.sync(); !res.Plan.Empty() {
-			t.Errorf("the run after round %d's has work:\n%s\n%s", round, res.Plan, where)
-		}
-		if !condstore {
+		u.unselect()
+		model[s] = u.read()
+	}
+	e.bookRound(r, model)
+	e.history = append(e.history, fmt.Sprintf("round %d:", round))
+	for _, l := range r.log {
+		e.history = append(e.history, "  "+l)
+	}
+	res := e.f.sync()
+	e.history = append(e.history, "  sync: "+res.Plan.Summary())
+	for _, l := range strings.Split(strings.TrimSpace(res.Plan.String()), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "pair ") {
 			continue
 		}
-		rec := imaptest.Record(t, f.srv)
-		f.addr = rec.Addr
-		recB := rec
-		if f.srvB != nil {
-			recB = imaptest.Record(t, f.srvB)
-			f.addrB = recB.Addr
+		e.history = append(e.history, "    "+strings.TrimSpace(l))
+	}
+	before := e.accs
+	where := fmt.Sprintf("round %d; history:\n%s", round, strings.Join(e.history, "\n"))
+	failed := e.t.Failed()
+	e.accs[0], e.accs[1] = e.users[0].read(), e.users[1].read()
+	if e.t.Failed() && !failed {
+		e.t.Errorf("after the run of %s", where) // read found a duplicate
+	}
+	e.check(r, before, model, where)
+	e.checkSettled(round, condstore, where)
+}
+
+// userActs has user s make one random change to its account (model
+// follows it), noted in r.
+func (e *e2eRun) userActs(round int, r *e2eRound, s int, m *e2eAccount) {
+	folders := slices.Sorted(maps.Keys(m.folders))
+	ids := slices.Sorted(maps.Keys(m.msgs))
+	movable := slices.DeleteFunc(slices.Clone(folders), func(f string) bool { return e2eFixed[f] })
+	switch k := e.rng.IntN(100); {
+	case k < 25:
+		e.newMail(r, s, m, folders)
+	case k < 50 && len(ids) > 0:
+		e.changeFlag(r, s, m, ids)
+	case k < 62 && len(ids) > 0:
+		e.expunge(r, s, m, ids)
+	case k < 80 && len(ids) > 0 && len(folders) > 1:
+		e.move(r, s, m, ids, folders)
+	case k < 88:
+		e.makeFolder(round, r, s, m, movable)
+	case k < 95 && len(movable) > 0:
+		e.renameFolder(round, r, s, m, folders, movable)
+	case len(movable) > 0:
+		e.deleteFolder(r, s, m, folders, movable)
+	}
+}
+
+// act notes that user s did what to message id.
+func (r *e2eRound) act(s int, id, what string) {
+	if r.acted[s][id] == nil {
+		r.acted[s][id] = map[string]bool{}
+	}
+	r.acted[s][id][what] = true
+}
+
+func (e *e2eRun) newMail(r *e2eRound, s int, m *e2eAccount, folders []string) {
+	u := e.users[s]
+	id, folder, flags := e.newID(), folders[e.rng.IntN(len(folders))], e.randomFlags()
+	e.deliver(u, folder, id, flags)
+	m.msgs[id] = e2eMsg{folder: folder, flags: canonFlags(flags)}
+	r.act(s, id, "new")
+	r.log = append(r.log, fmt.Sprintf("%s: deliver %s to %q flags %q", u.name, id, folder, canonFlags(flags)))
+}
+
+// changeFlag sets or clears one flag of a message.
+func (e *e2eRun) changeFlag(r *e2eRound, s int, m *e2eAccount, ids []string) {
+	u := e.users[s]
+	id := ids[e.rng.IntN(len(ids))]
+	msg := m.msgs[id]
+	fl := e2eFlags[e.rng.IntN(len(e2eFlags))]
+	op, cur := imap.StoreFlagsAdd, strings.Fields(msg.flags)
+	if slices.Contains(cur, canonFlags([]imap.Flag{fl})) {
+		op = imap.StoreFlagsDel
+	}
+	uid := u.uid(msg.folder, id)
+	u.must("store", u.c.Store(imap.UIDSetNum(uid), &imap.StoreFlags{Op: op, Silent: true, Flags: []imap.Flag{fl}}, nil).Close())
+	var now []imap.Flag
+	for _, c := range cur {
+		now = append(now, imap.Flag(c))
+	}
+	if op == imap.StoreFlagsAdd {
+		now = append(now, fl)
+	} else {
+		now = slices.DeleteFunc(now, func(c imap.Flag) bool { return canonFlags([]imap.Flag{c}) == canonFlags([]imap.Flag{fl}) })
+	}
+	msg.flags = canonFlags(now)
+	m.msgs[id] = msg
+	r.act(s, id, "flags")
+	r.log = append(r.log, fmt.Sprintf("%s: %s in %q now %q", u.name, id, msg.folder, msg.flags))
+}
+
+func (e *e2eRun) expunge(r *e2eRound, s int, m *e2eAccount, ids []string) {
+	u := e.users[s]
+	id := ids[e.rng.IntN(len(ids))]
+	msg := m.msgs[id]
+	uid := u.uid(msg.folder, id)
+	u.must("store \\Deleted", u.c.Store(imap.UIDSetNum(uid), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close())
+	_, err := u.c.UIDExpunge(imap.UIDSetNum(uid)).Collect()
+	u.must("expunge", err)
+	delete(m.msgs, id)
+	r.act(s, id, "expunge")
+	r.lost[id] = true
+	r.log = append(r.log, fmt.Sprintf("%s: expunge %s from %q", u.name, id, msg.folder))
+}
+
+func (e *e2eRun) move(r *e2eRound, s int, m *e2eAccount, ids, folders []string) {
+	u := e.users[s]
+	id := ids[e.rng.IntN(len(ids))]
+	msg := m.msgs[id]
+	dest := folders[e.rng.IntN(len(folders))]
+	if dest == msg.folder {
+		return
+	}
+	uid := u.uid(msg.folder, id)
+	_, err := u.c.Move(imap.UIDSetNum(uid), u.mailbox(dest)).Wait()
+	u.must("move", err)
+	r.log = append(r.log, fmt.Sprintf("%s: move %s from %q to %q", u.name, id, msg.folder, dest))
+	msg.folder = dest
+	m.msgs[id] = msg
+	r.act(s, id, "move")
+}
+
+// makeFolder makes a folder, at the top or under another.
+func (e *e2eRun) makeFolder(round int, r *e2eRound, s int, m *e2eAccount, movable []string) {
+	u := e.users[s]
+	name := fmt.Sprintf("%s%d", strings.ToUpper(u.name), 100+round*10+e.rng.IntN(10))
+	if len(movable) > 0 && e.rng.IntN(2) == 0 {
+		name = movable[e.rng.IntN(len(movable))] + "/C" + name
+	}
+	if m.folders[name] {
+		return
+	}
+	u.unselect()
+	u.must("create "+name, u.c.Create(u.mailbox(name), nil).Wait())
+	m.folders[name] = true
+	r.made[s][name] = true
+	r.foldersActed[name] = true
+	r.log = append(r.log, fmt.Sprintf("%s: create folder %q", u.name, name))
+}
+
+// renameFolder renames a folder, with what is under it, and notes which
+// folders that touches on each side.
+func (e *e2eRun) renameFolder(round int, r *e2eRound, s int, m *e2eAccount, folders, movable []string) {
+	u, accs := e.users[s], e.accs
+	from := movable[e.rng.IntN(len(movable))]
+	to := fmt.Sprintf("R%s%d", strings.ToUpper(u.name), 100+round*10+e.rng.IntN(10))
+	if m.folders[to] {
+		return
+	}
+	if e.f.srv.Kind == "mem" && slices.ContainsFunc(folders, func(f string) bool { return strings.HasPrefix(f, from+"/") }) {
+		// The in-memory server renames the one folder and
+		// leaves those under it, which RFC 3501 forbids
+		// (they "MUST also be renamed"): no user of a real
+		// server sees that.
+		return
+	}
+	u.unselect()
+	u.must(fmt.Sprintf("rename %q to %q", from, to), u.c.Rename(u.mailbox(from), u.mailbox(to), nil).Wait())
+	// The folders under it move with it on Dovecot, and
+	// stay on the in-memory server: the account says.
+	old := *m
+	*m = u.read()
+	for f := range old.folders {
+		if f != from && !strings.HasPrefix(f, from+"/") {
+			continue
 		}
-		f.run(true)
-		f.addr, f.addrB = "", ""
-		for _, r := range slices.Compact([]*imaptest.Recorder{rec, recB}) {
-			if n := r.Count("SELECT") + r.Count("EXAMINE"); n > 0 {
-				t.Errorf("after round %d, a run with nothing to do opened folders:\n%s\n%s", round, strings.Join(r.Commands(), "\n"), where)
+		moved := to + strings.TrimPrefix(f, from)
+		r.foldersActed[f], r.foldersActed[moved] = true, true
+		if e.everDeleted[f] && !accs[1-s].folders[f] {
+			// A folder on this side alone stays so, renamed.
+			r.deleted[moved] = true
+		}
+	}
+	for f := range accs[1-s].folders {
+		if !strings.HasPrefix(f, from+"/") {
+			continue
+		}
+		// Under the folder renamed on the other side too:
+		// the run's RENAME there moves it along, one the
+		// other side has alone included.
+		r.foldersActed[f], r.foldersActed[to+strings.TrimPrefix(f, from)] = true, true
+		if e.everDeleted[f] && !accs[s].folders[f] || r.deletedBy[s][f] {
+			// On the other side alone (this user deleted
+			// it, this round or before), it stays so,
+			// moved along.
+			r.deleted[to+strings.TrimPrefix(f, from)] = true
+		}
+	}
+	for _, f := range slices.Collect(maps.Keys(r.deleted)) {
+		if strings.HasPrefix(f, from+"/") {
+			// Moved along by an earlier rename of this
+			// round: again.
+			r.deleted[to+strings.TrimPrefix(f, from)] = true
+		}
+	}
+	r.made[s][to], r.gone[s][from], r.renamed[s][to] = true, true, from
+	if e.oneWay && s == e.src && (e2eUnder(from, e.dstFolders) || accs[e.src].folders[from] && !accs[e.dst].folders[from]) {
+		// The source renamed a folder that is its own
+		// (the target's user renamed or deleted its
+		// counterpart): so is the new name.
+		for f := range old.folders {
+			if f == from || strings.HasPrefix(f, from+"/") {
+				e.dstFolders[to+strings.TrimPrefix(f, from)] = true
 			}
+		}
+	}
+	r.log = append(r.log, fmt.Sprintf("%s: rename folder %q to %q", u.name, from, to))
+}
+
+// deleteFolder deletes a folder with its mail (one with none under it).
+func (e *e2eRun) deleteFolder(r *e2eRound, s int, m *e2eAccount, folders, movable []string) {
+	u := e.users[s]
+	name := movable[e.rng.IntN(len(movable))]
+	if slices.ContainsFunc(folders, func(f string) bool { return strings.HasPrefix(f, name+"/") }) {
+		return
+	}
+	u.unselect()
+	u.must("delete "+name, u.c.Delete(u.mailbox(name)).Wait())
+	delete(m.folders, name)
+	for id, msg := range m.msgs {
+		if msg.folder == name {
+			delete(m.msgs, id)
+			r.lost[id] = true
+		}
+	}
+	r.foldersActed[name], r.deleted[name], r.deletedBy[s][name] = true, true, true
+	for from, ok := r.renamed[s][name]; ok; from, ok = r.renamed[s][from] {
+		// Renamed, then deleted: to the other side, the
+		// folder it had as from is deleted.
+		r.foldersActed[from], r.deleted[from], r.deletedBy[s][from] = true, true, true
+	}
+	r.log = append(r.log, fmt.Sprintf("%s: delete folder %q", u.name, name))
+}
+
+// bookRound notes, once both users are done, the messages a deleted
+// folder may take with it and those filed away.
+func (e *e2eRun) bookRound(r *e2eRound, model [2]e2eAccount) {
+	accs := e.accs
+	// A message in a folder one user deleted may go with it, whatever
+	// the other did to it.
+	for s := range 2 {
+		for id, msg := range accs[s].msgs {
+			if r.deleted[msg.folder] {
+				r.lost[id] = true
+			}
+		}
+		for id, msg := range model[s].msgs {
+			if r.deleted[msg.folder] {
+				r.lost[id] = true
+			}
+		}
+	}
+	maps.Copy(e.everDeleted, r.deleted)
+	// Filed away (DESIGN.md's table; reconcile's bug 6): a message a
+	// user moved or delivered into a folder the other side deleted
+	// stays on that user's side alone, and the other side's copy
+	// gets the deletion policy. In a one-way pair so does a folder
+	// the target's user renamed away: the pair does not follow
+	// that rename, and the folder is the source's alone.
+	src, dst := e.src, e.dst
+	for s := range 2 {
+		for id, m := range model[s].msgs {
+			if r.deletedBy[1-s][m.folder] || e.everDeleted[m.folder] && !accs[1-s].folders[m.folder] ||
+				e.oneWay && s == src && (r.gone[dst][m.folder] || !accs[dst].folders[m.folder] && (accs[src].folders[m.folder] || e2eUnder(m.folder, e.dstFolders))) {
+				e.filed[id] = true
+			}
+		}
+	}
+}
+
+// check checks the accounts after a round's run against what the users
+// did (model), by the seed's policy.
+func (e *e2eRun) check(r *e2eRound, before, model [2]e2eAccount, where string) {
+	t, accs := e.t, e.accs
+	switch {
+	case e.oneWay:
+		for id := range r.acted[e.dst] {
+			e.dstActed[id] = true
+		}
+		for id, m := range before[e.dst].msgs {
+			if r.deletedBy[e.dst][m.folder] {
+				e.dstActed[id] = true
+			}
+		}
+		for _, set := range []map[string]bool{r.made[e.dst], r.gone[e.dst], r.deletedBy[e.dst]} {
+			maps.Copy(e.dstFolders, set)
+		}
+		e2eOneWay(t, e.src, before, model, accs, r, e.dstActed, e.dstFolders, e.everDeleted, e.filed, where)
+		e2eStaysExpunged(t, e.src, before, model, accs, r, e.dstExpunged, e.dstFolders, where)
+	case e.mode.policy.Deletion != reconcile.Propagate:
+		maps.Copy(e.oneSided, r.lost)
+		e2eConverged(t, accs, e.everDeleted, e2eUnion(e.filed, e.oneSided), where)
+		e2eExpected(t, before, model, accs, r, e.everDeleted, e.filed, where)
+		e2eSpared(t, e.mode, before, model, accs, r, e.filed, where)
+	default:
+		e2eConverged(t, accs, e.everDeleted, e.filed, where)
+		e2eExpected(t, before, model, accs, r, e.everDeleted, e.filed, where)
+	}
+}
+
+// checkSettled checks that the run after a round's has nothing to do,
+// and the one after that selects nothing (where the server has
+// CONDSTORE: without it there are no scan points, and every run reads
+// every folder).
+func (e *e2eRun) checkSettled(round int, condstore bool, where string) {
+	t, f := e.t, e.f
+	if res := f.sync(); !res.Plan.Empty() {
+		t.Errorf("the run after round %d's has work:\n%s\n%s", round, res.Plan, where)
+	}
+	if !condstore {
+		return
+	}
+	rec := imaptest.Record(t, f.srv)
+	f.addr = rec.Addr
+	recB := rec
+	if f.srvB != nil {
+		recB = imaptest.Record(t, f.srvB)
+		f.addrB = recB.Addr
+	}
+	f.run(true)
+	f.addr, f.addrB = "", ""
+	for _, r := range slices.Compact([]*imaptest.Recorder{rec, recB}) {
+		if n := r.Count("SELECT") + r.Count("EXAMINE"); n > 0 {
+			t.Errorf("after round %d, a run with nothing to do opened folders:\n%s\n%s", round, strings.Join(r.Commands(), "\n"), where)
 		}
 	}
 }
