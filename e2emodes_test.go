@@ -187,14 +187,17 @@ func e2eOneWay(t *testing.T, src int, before, model, after [2]e2eAccount, r *e2e
 // expunge (a move in the run that sees the deletion is copied, as the
 // planner cannot tell it from a run cut short); it leaves the set once
 // the source's user removes it, or a user acts on its folder (a folder
-// made again brings its messages).
+// made again brings its messages), or takes it out of its trash (wanted
+// again, it is new to the pair, as keptMoves has it).
 func e2eStaysExpunged(t *testing.T, src int, before, model, after [2]e2eAccount, r *e2eRound, expunged, dstFolders map[string]bool, where string) {
 	t.Helper()
 	dst := 1 - src
 	way := sideName[src] + "-to-" + sideName[dst]
 	acted := func(id string) bool {
 		m, ok := model[src].msgs[id]
-		return !ok || r.foldersActed[m.folder] || r.foldersActed[before[src].msgs[id].folder] || e2eUnder(m.folder, dstFolders)
+		was := before[src].msgs[id].folder
+		return !ok || r.foldersActed[m.folder] || r.foldersActed[was] || e2eUnder(m.folder, dstFolders) ||
+			was == e2eTrash && m.folder != e2eTrash
 	}
 	for id := range expunged {
 		if acted(id) {
