@@ -47,12 +47,12 @@ type slot struct {
 	// settle the same again (crossedJoin).
 	targetLost bool
 	// backAgain marks a base record of a one-way pair whose copy on the
-	// source is back under a new UID, with other flags, where the
-	// target's copy is gone: its change beat the target's delete. Should
-	// the copy fail, Next keeps the base's UID on the source, so that
-	// the next run finds it under a new UID again and copies it again: at
-	// the UID the state has, it would be read as deleted by the target's
-	// user, which a one-way pair does not revert.
+	// source is back under a new UID where the target's copy is gone:
+	// that change beat the target's delete. Should the copy fail, Next
+	// keeps the base's UID on the source, so that the next run finds it
+	// under a new UID again and copies it again: at the UID the state
+	// has, it would be read as deleted by the target's user, which a
+	// one-way pair does not revert.
 	backAgain bool
 	// now is the UID a base record's message has on each side as listed
 	// (0 where it is not there). After a UIDVALIDITY change the base's
@@ -1000,7 +1000,15 @@ func (pl *planner) folder(v *view) {
 					copyTo(o, m, sl, ReasonRestore)
 				}
 			case vanished:
-				changed := !m.Flags.Equal(r.Flags)
+				// Back under a new UID (not after a UIDVALIDITY change),
+				// s's copy left the folder and came back: its user
+				// undid a deletion, say, that a run cut short had
+				// followed on o already. That is a change too, and it
+				// beats o's apparent delete of the message: copied
+				// back, not removed. (Not o's deletion of the folder: a
+				// folder is not made again for that.)
+				backNew := m.UID != r.UID(s) && !reset[s] && v.listed[o] != nil
+				changed := !m.Flags.Equal(r.Flags) || backNew
 				if a := pl.moveOf[r]; a != nil {
 					// Moved on o: move s's copy the same way. A flag
 					// change on s is merged in the destination.
@@ -1037,7 +1045,7 @@ func (pl *planner) folder(v *view) {
 					// follow: o holds it still, where its user put it,
 					// and a copy back here would be its second. The
 					// record stays s's only, as o's move stays o's.
-				case changed && dir.Flows(s) && !dir.Flows(o) && m.UID == r.UID(s) && !reset[s]:
+				case changed && dir.Flows(s) && !dir.Flows(o) && !backNew:
 					// Expunged by the target's user of a one-way pair:
 					// what the target does on its own stays there, not
 					// reverted, so a change on the source does not
@@ -1045,11 +1053,9 @@ func (pl *planner) folder(v *view) {
 					// (Only while the source's copy is where the state
 					// has it: a run removes the target's copy only to
 					// follow the source's copy leaving, so no run cut
-					// short removed this one. Back under a new UID, the
-					// source's copy may have been deleted, followed on
-					// the target by a run that did not save its state,
-					// and restored since: then the change beats the
-					// delete, as in a two-way pair.)
+					// short removed this one. Back under a new UID
+					// (backNew), it beats the delete, as in a two-way
+					// pair.)
 				case changed && dir.Flows(s):
 					sl.backAgain = !dir.Flows(o) && !reset[s]
 					copyTo(o, m, sl, ReasonChangeBeats)
