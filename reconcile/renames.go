@@ -45,6 +45,9 @@ type found struct {
 	to string // the new logical name
 	// implied marks a folder that followed its parent's rename.
 	implied bool
+	// sameUV marks a folder found by its own UIDVALIDITY: the very
+	// mailbox, renamed, not one made since and filled with its messages.
+	sameUV bool
 }
 
 // renames finds the folders the user renamed on either side since the
@@ -87,6 +90,17 @@ func (pl *planner) renames(base State) (State, error) {
 	return out, nil
 }
 
+// keptElsewhere reports whether side s lists base folder f's mailbox,
+// by its UIDVALIDITY, under another name: s's user renamed it.
+func (rr *renamer) keptElsewhere(f *FolderState, s Side) bool {
+	for _, l := range rr.listed[s] {
+		if score, ok := sameMailbox(f, s, l, rr.pl.knownToBase); ok && score >= uidValidityScore {
+			return true
+		}
+	}
+	return false
+}
+
 // decision is how a base folder was renamed.
 type decision struct {
 	f *FolderState
@@ -96,6 +110,9 @@ type decision struct {
 	s    Side
 	raw  [2]string // the new name in each side's listing
 	to   string    // the new name once this plan's renames ran
+	// sameUV: side s's folder is the base's mailbox by its UIDVALIDITY
+	// (found.sameUV).
+	sameUV bool
 }
 
 // renamer holds the working data of planner.renames.
@@ -209,6 +226,7 @@ func (rr *renamer) decide() {
 			d.s = B
 		}
 		d.to = d.raw[d.s]
+		d.sameUV = r[d.s].sameUV
 		targets[d.to] = true
 		rr.decs = append(rr.decs, d)
 		rr.decided[f] = d
@@ -320,8 +338,21 @@ func (rr *renamer) rekey() (State, []*Action, error) {
 				renFrom: f.Name, renTo: d.to})
 		case f.Side(o).Mailbox != "":
 			// Renamed on s, deleted on o: made again on o under the new
-			// name, with s's messages (change beats delete).
-			rn.revive[o] = true
+			// name, with s's messages (change beats delete). Not where
+			// o is the target of a one-way pair and s's folder is the
+			// base's mailbox by its UIDVALIDITY: what the target's user
+			// did stays (DESIGN.md), and no run deleted o's folder to
+			// follow s (s did not delete it), so o's user did. The
+			// folder stays deleted on o, under its new name. Found by
+			// its messages only, s's folder may be one made since and
+			// refilled, after s deleted the base's, which a run cut
+			// short followed on o: then it is made again, as in a
+			// two-way pair, and nothing is lost.
+			// (Where o's user renamed it, which a one-way pair does not
+			// follow, o's folder is there under another name: it is made
+			// again, empty, for s's mail to come; case 147.)
+			dir := rr.pl.policy.For(d.to).Direction
+			rn.revive[o] = !(d.sameUV && dir.Flows(d.s) && !dir.Flows(o) && !rr.keptElsewhere(f, o))
 			*nf.Side(o) = SideState{}
 			nf.Records = nil
 			for _, rec := range f.Records {
@@ -505,6 +536,7 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 	}
 	sort.SliceStable(matches, func(i, j int) bool { return matches[i].score > matches[j].score })
 	evidence := map[*FolderState]string{}
+	strong := map[*FolderState]bool{} // evidence by UIDVALIDITY
 	claimed := map[string]bool{}
 	ambiguous := map[*FolderState]bool{}
 	for i, m := range matches {
@@ -519,6 +551,7 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 		}
 		if !ambiguous[m.f] {
 			evidence[m.f] = m.n
+			strong[m.f] = m.score >= uidValidityScore
 			claimed[m.n] = true
 		}
 	}
@@ -539,7 +572,7 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 				break
 			}
 		}
-		n := evidence[f]
+		n, sameUV := evidence[f], strong[f]
 		if n == "" && underMissing(f) {
 			// The best new folder no other has taken, if only one is.
 			best, tie := match{score: -1}, false
@@ -553,15 +586,16 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 				}
 			}
 			if !tie {
-				n = best.n
+				n, sameUV = best.n, best.score >= uidValidityScore
 			}
 		}
 		switch {
 		case implied != "" && listed[implied] != nil && byName[implied] == nil && !used[implied]:
-			out[f.Name] = found{to: implied, implied: true}
+			score, _ := sameMailbox(f, s, listed[implied], pl.knownToBase)
+			out[f.Name] = found{to: implied, implied: true, sameUV: score >= uidValidityScore}
 			used[implied] = true
 		case n != "" && !used[n]:
-			out[f.Name] = found{to: n}
+			out[f.Name] = found{to: n, sameUV: sameUV}
 			used[n] = true
 		case implied != "":
 			// Renamed with its parent, then deleted or moved out of
