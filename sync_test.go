@@ -647,6 +647,34 @@ func TestSyncMovesFinishedAfterAKilledRun(t *testing.T) {
 	})
 }
 
+// TestSyncDeletionUndoneAfterAnUnsavedRun: a's user deletes m1, and a
+// run expunges b's copy but does not save its state (killed before it
+// committed); a's user then undoes the deletion (m1 is back in INBOX
+// under a new UID). The next run copies m1 back to b. Before, it took
+// b's missing copy for a deletion by b's user and expunged a's restored
+// one: the undo was undone, and m1 was gone from both sides (testdata
+// case 153).
+func TestSyncDeletionUndoneAfterAnUnsavedRun(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		for _, id := range []string{"m1", "m2", "m3"} {
+			f.put(userA, "INBOX", id)
+		}
+		f.sync()
+		f.expunge(userA, "INBOX", "m1")
+		ctx := context.Background()
+		if _, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy}, f.dial(userA, false), f.dial(userB, false), discardState{stateRepo{f.repo}}); err != nil {
+			t.Fatalf("the run that follows a's deletion: %v", err)
+		}
+		f.want(userB, "INBOX", "m2 -", "m3 -")
+		f.put(userA, "INBOX", "m1") // the undo: the same message, a new UID
+		f.sync()
+		f.wantBoth("INBOX", "m1 -", "m2 -", "m3 -")
+		f.settled()
+	})
+}
+
 // discardState is a StateRepo that does not save: the state of a run
 // killed before it committed.
 type discardState struct{ reconcile.StateRepo }
