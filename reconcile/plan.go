@@ -1057,7 +1057,7 @@ func (pl *planner) folder(v *view) {
 					// (backNew), it beats the delete, as in a two-way
 					// pair.)
 				case changed && dir.Flows(s):
-					sl.backAgain = !dir.Flows(o) && !reset[s]
+					sl.backAgain = backNew && !dir.Flows(o)
 					copyTo(o, m, sl, ReasonChangeBeats)
 				case dir.Flows(o) && del != Keep:
 					removeOn(s, m, sl)
