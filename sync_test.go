@@ -675,6 +675,48 @@ func TestSyncDeletionUndoneAfterAnUnsavedRun(t *testing.T) {
 	})
 }
 
+// TestSyncOneWayFolderDeletedOnTargetRenamedOnSource: in an a-to-b pair,
+// b's user deletes Work, and a's user renames it to Projects. With one
+// RENAME (the same mailbox, its UIDVALIDITY kept) b's deletion stays: b
+// gets no Projects and none of its mail (testdata case 154). Renamed by
+// copy (a new mailbox holding Work's messages, as after a deletion on a
+// that a run cut short may have followed on b), Projects is made on b
+// with them, as in a two-way pair (case 155).
+func TestSyncOneWayFolderDeletedOnTargetRenamedOnSource(t *testing.T) {
+	t.Parallel()
+	for _, byCopy := range []bool{false, true} {
+		name := "rename"
+		if byCopy {
+			name = "by copy"
+		}
+		t.Run(name, func(t *testing.T) {
+			imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+				f := newSyncFixture(t, start)
+				f.policy.Default.Direction = reconcile.AToB
+				f.srv.Create(t, userA, "Work")
+				f.put(userA, "Work", "m1")
+				f.put(userA, "Work", "m2")
+				f.sync()
+				f.want(userB, "Work", "m1 -", "m2 -")
+				f.srv.Delete(t, userB, "Work")
+				if byCopy {
+					f.srv.RenameByCopy(t, userA, "Work", "Projects")
+				} else {
+					f.srv.Rename(t, userA, "Work", "Projects")
+				}
+				f.sync()
+				f.want(userA, "Projects", "m1 -", "m2 -")
+				if byCopy {
+					f.want(userB, "Projects", "m1 -", "m2 -")
+				} else if mbs := f.srv.Mailboxes(t, userB); slices.Contains(mbs, "Projects") || slices.Contains(mbs, "Work") {
+					t.Errorf("b's user deleted Work, and a's rename brought it back: b has %q", mbs)
+				}
+				f.settled()
+			})
+		})
+	}
+}
+
 // discardState is a StateRepo that does not save: the state of a run
 // killed before it committed.
 type discardState struct{ reconcile.StateRepo }
