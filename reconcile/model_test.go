@@ -137,7 +137,9 @@ type model struct {
 	// other side's F was deleted; it reached s's trash because the other
 	// side deleted it.
 	oneSided [2]map[string]map[reconcile.Identity]bool
-	// folderDeleted[s] holds the folders the user deleted on side s.
+	// folderDeleted[s] holds the folders the user deleted on side s, and
+	// those side s never had that the planner reads as the other side's
+	// one-sided folder renamed (see bookReadAsRenames).
 	folderDeleted [2]map[string]bool
 	// gone[s] holds the folders the user deleted on side s, where the
 	// state knew them, and no user created again since, on either side.
@@ -416,21 +418,32 @@ func (m *model) userDelete(s reconcile.Side, folder string, id reconcile.Identit
 //   - The state had it in X on both sides, and the other side lacks F: s's
 //     user filed it away into F (heldAway), and the other side's copy in
 //     X stays there, on that side only, also where its flags changed.
-func (m *model) bookReadAsMoves(base reconcile.State) {
+func (m *model) bookReadAsMoves(base reconcile.State, atUID [2]map[*reconcile.Record]bool) {
 	for s := range 2 {
 		side, o := reconcile.Side(s), 1-s
-		for _, fs := range base.Folders {
+		for fi := range base.Folders {
+			fs := &base.Folders[fi]
 			dir := m.pol.For(fs.Name).Direction
 			if fs.Name == trashFolder || !dir.Flows(side) {
 				continue
 			}
-			mb := m.acc[s].folders[fs.Name]
-			for _, r := range fs.Records {
+			for i := range fs.Records {
+				r := &fs.Records[i]
 				if r.ID == "" || r.UID(side) == 0 || r.Away || m.events[r.ID] < 2 {
 					continue
 				}
-				if mb != nil && len(m.copies(side, fs.Name)[r.ID]) > 0 {
-					continue // still there
+				// Still there: at its UID, or a copy of its identity
+				// in the folder that no other record has at its UID
+				// (seed 380575: the user expunged the copy, and the
+				// folder holds another, recorded).
+				others := 0
+				for j := range fs.Records {
+					if j != i && fs.Records[j].ID == r.ID && atUID[s][&fs.Records[j]] {
+						others++
+					}
+				}
+				if atUID[s][r] || len(m.copies(side, fs.Name)[r.ID]) > others {
+					continue
 				}
 				if r.UID(side.Other()) != 0 {
 					for f, to := range m.acc[s].folders {
@@ -448,6 +461,62 @@ func (m *model) bookReadAsMoves(base reconcile.State) {
 					if len(m.copies(side, f)[r.ID]) > 0 && !knowsID(base.Folder(f), r.ID) {
 						markID(m.oneSided[s], f, r.ID)
 					}
+				}
+			}
+		}
+	}
+}
+
+// bookReadAsRenames books, before a sync, what the planner takes for a
+// folder renamed where the model deleted one folder and delivered some of
+// its mail again into another (it has no renames of its own): side s's
+// user deleted folder X, which the state knew on s, and s holds a folder
+// F the state does not know, and the other side lacks, with more than
+// half of X's messages on s, by identity (findRenames' evidence). The
+// planner reads F as X renamed:
+//
+//   - X was on s only: F stays on s only, as X was (seed 101970: the
+//     trash the planner made for s, deleted, and one of its messages
+//     delivered into Lists);
+//   - X was on both sides: the other side's X is renamed to F with what
+//     it holds, not kept or deleted as a folder s's user deleted (seed
+//     311904: b deleted Archive/2024 and delivered its one message into
+//     Work; a's Archive/2024 became Work).
+func (m *model) bookReadAsRenames(base reconcile.State) {
+	for s := range 2 {
+		side, o := reconcile.Side(s), 1-s
+		for _, x := range base.Folders {
+			if x.Side(side).Mailbox == "" || m.acc[s].folders[x.Name] != nil ||
+				x.Name == "INBOX" || m.pol.For(x.Name).Direction == reconcile.None {
+				continue
+			}
+			for _, f := range modelFolders {
+				if f == "INBOX" || f == trashFolder || m.acc[s].folders[f] == nil || m.acc[o].folders[f] != nil ||
+					!m.pol.For(f).Direction.Flows(side) || base.Folder(f) != nil && base.Folder(f).Side(side).Mailbox != "" {
+					continue
+				}
+				held := map[reconcile.Identity]int{}
+				for _, msg := range m.acc[s].folders[f].msgs {
+					held[msg.ID]++
+				}
+				total, found := 0, 0
+				for _, r := range x.Records {
+					if r.UID(side) == 0 {
+						continue
+					}
+					total++
+					if r.ID != "" && held[r.ID] > 0 {
+						held[r.ID]--
+						found++
+					}
+				}
+				if total == 0 || 2*found <= total {
+					continue
+				}
+				if x.Side(side.Other()).Mailbox == "" {
+					m.folderDeleted[o][f] = true
+				} else {
+					m.deletedNow[s][x.Name] = false
 				}
 			}
 		}
@@ -514,7 +583,8 @@ func (m *model) sync(mode syncMode) {
 			return
 		}
 	}
-	m.bookReadAsMoves(base)
+	m.bookReadAsMoves(base, atUID)
+	m.bookReadAsRenames(base)
 	la, lb := m.acc[reconcile.A].listing(), m.acc[reconcile.B].listing()
 	plan, err := reconcile.Build("p", base, la, lb, m.pol)
 	if err != nil {
@@ -568,6 +638,12 @@ func (m *model) sync(mode syncMode) {
 		// other side's only; an open question).
 		if mode == syncCutLost && (a.Op == reconcile.Store || a.Op == reconcile.Copy) && o.Err == nil {
 			m.touched[a.Side][a.Mailbox] = true
+		}
+		// A message it moved to a side's trash is one that side's user
+		// deleted, to the next run: the other side's copy may go to its
+		// trash too (seed 322756).
+		if mode == syncCutLost && a.Op == reconcile.Move && a.Reason == reconcile.ReasonTrash && o.Err == nil {
+			markID(m.oneSided[a.Side.Other()], trashFolder, a.ID)
 		}
 		if mode == syncCutLost && a.Op == reconcile.DeleteFolder && o.Err == nil {
 			m.folderDeleted[a.Side][a.Mailbox] = true
@@ -978,12 +1054,16 @@ func (m *model) checkChanges(base reconcile.State, plan *reconcile.Plan, pre [2]
 				if !m.expunged[s][f][id] || len(pre[s][f][id]) != 0 || len(pre[o][f][id]) != 1 {
 					continue
 				}
-				// In a one-way pair the target's deletion stays: a
-				// change on the source does not bring it back, while
-				// the source's copy is at the record's UID (back under
-				// a new one, it may have been deleted and restored
-				// after a run cut short removed the target's copy).
-				changed := !was[o].Equal(r.Flags) && (fp.Direction == reconcile.Both || fp.Direction.Flows(side.Other()) && !atUID[o][&fs.Records[ri]])
+				// A copy back under a new UID (the folder's UIDVALIDITY
+				// is the state's here) is changed whatever its flags:
+				// its user may have deleted and restored it after a run
+				// cut short removed the other side's copy, or a run
+				// whose state was lost copied it there (seed 144400).
+				// In a one-way pair the target's deletion stays: a flag
+				// change on the source does not bring it back, while the
+				// source's copy is at the record's UID.
+				backNew := !atUID[o][&fs.Records[ri]]
+				changed := fp.Direction.Flows(side.Other()) && (backNew || !was[o].Equal(r.Flags) && fp.Direction == reconcile.Both)
 				switch {
 				case changed:
 					if len(post[s][id]) != 1 {
