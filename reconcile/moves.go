@@ -482,9 +482,12 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 			// s's copy left the folder the state has it in on s only;
 			// or the state has it nowhere on s (a run that failed to
 			// carry out such a join forgot it), and s holds this copy
-			// only.
+			// only, or copies in one folder only: one of them joins,
+			// the others are new mail (TestModel seed 229371: the
+			// message delivered there again before the next run).
 			cs := fresh[s][id]
-			left := len(oneSided[s][id]) == 0 && len(cs) == 1
+			left := len(oneSided[s][id]) == 0 && len(cs) > 0 &&
+				!slices.ContainsFunc(cs, func(c *cand) bool { return c.v != cs[0].v })
 			for _, h := range oneSided[s][id] {
 				if h.v.listed[s] == nil || pl.goneFrom(h.v, side)(h.r) {
 					left = true
