@@ -784,12 +784,14 @@ func (pl *planner) folder(v *view) {
 			}
 		}
 	}
-	take := func(s int, id Identity) *Message {
+	// take takes fresh message id off side s's list; with flags, only a
+	// message with those flags.
+	take := func(s int, id Identity, flags *Flags) *Message {
 		if id == "" {
 			return nil
 		}
 		for i, m := range fresh[s] {
-			if m.ID == id {
+			if m.ID == id && (flags == nil || m.Flags.Equal(*flags)) {
 				fresh[s] = append(fresh[s][:i:i], fresh[s][i+1:]...)
 				return m
 			}
@@ -800,14 +802,26 @@ func (pl *planner) folder(v *view) {
 	// there under another one: after a UIDVALIDITY change, a client's
 	// re-upload, a crash right after an append, or a user's undo. Same
 	// identity, same message.
-	for _, br := range recs {
-		for s := range 2 {
-			if br.status[s] == present {
-				continue
-			}
-			if m := take(s, br.rec.ID); m != nil {
-				br.status[s] = present
-				br.msg[s] = m
+	// Where several records have one identity, each takes a copy with
+	// its own flags before the others are paired: of two copies after a
+	// UIDVALIDITY change, the one a user expunged is the one the
+	// state agreed other flags for, and the other is not taken for a
+	// change (TestModel seed 392126: a change beats a delete, and its
+	// folder, deleted on the other side, came back).
+	for pass := range 2 {
+		for _, br := range recs {
+			for s := range 2 {
+				if br.status[s] == present {
+					continue
+				}
+				var flags *Flags
+				if pass == 0 {
+					flags = &br.rec.Flags
+				}
+				if m := take(s, br.rec.ID, flags); m != nil {
+					br.status[s] = present
+					br.msg[s] = m
+				}
 			}
 		}
 	}
@@ -1093,7 +1107,7 @@ func (pl *planner) folder(v *view) {
 	// New on both sides with one identity: the same message, paired.
 	var unpaired []*Message
 	for _, ma := range fresh[A] {
-		mb := take(int(B), ma.ID)
+		mb := take(int(B), ma.ID, nil)
 		if mb == nil {
 			unpaired = append(unpaired, ma)
 			continue
