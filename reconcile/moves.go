@@ -286,8 +286,13 @@ func (pl *planner) detectMoves(views []*view) {
 				y := cs[j].v
 				fresh[o][r.ID] = append(cs[:j:j], cs[j+1:]...)
 				if moved == nil {
-					moved = spare[r.ID][0]
-					spare[r.ID] = spare[r.ID][1:]
+					// By identity: the copy with the flags the state
+					// agreed on, if there are several (the folder
+					// pass pairs the others with their records so).
+					sp := spare[r.ID]
+					k := max(0, slices.IndexFunc(sp, func(m *Message) bool { return m.Flags.Equal(r.Flags) }))
+					moved = sp[k]
+					spare[r.ID] = append(sp[:k:k], sp[k+1:]...)
 				}
 				us = moved.UID
 				dest := pl.mailboxIn(s, y)

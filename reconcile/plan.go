@@ -802,9 +802,33 @@ func (pl *planner) folder(v *view) {
 	// there under another one: after a UIDVALIDITY change, a client's
 	// re-upload, a crash right after an append, or a user's undo. Same
 	// identity, same message.
-	// Where several records have one identity, each takes a copy with
-	// its own flags before the others are paired: of two copies after a
-	// UIDVALIDITY change, the one a user expunged is the one the
+	//
+	// First, a record whose copy this plan moves out of the folder (the
+	// other side's user moved it, or it joins a copy elsewhere) takes
+	// that very copy: the Move chose it, by identity too where the
+	// UIDVALIDITY changed (TestModel seed 442491: of two copies, the
+	// Move took one and the record the other, so the state paired
+	// another record with the copy gone, and left one unrecorded).
+	if len(pl.moveOf) > 0 {
+		for _, br := range recs {
+			a := pl.moveOf[br.rec]
+			if a == nil || a.Op != Move || v.listed[a.Side] == nil || a.Mailbox != v.listed[a.Side].Mailbox || br.status[a.Side] == present {
+				continue
+			}
+			s := int(a.Side)
+			for i, m := range fresh[s] {
+				if m.UID == a.UID && m.ID == br.rec.ID {
+					fresh[s] = append(fresh[s][:i:i], fresh[s][i+1:]...)
+					br.status[s] = present
+					br.msg[s] = m
+					break
+				}
+			}
+		}
+	}
+	// Then, where several records have one identity, each takes a copy
+	// with its own flags before the others are paired: of two copies
+	// after a UIDVALIDITY change, the one a user expunged is the one the
 	// state agreed other flags for, and the other is not taken for a
 	// change (TestModel seed 392126: a change beats a delete, and its
 	// folder, deleted on the other side, came back).
