@@ -675,6 +675,68 @@ func TestSyncDeletionUndoneAfterAnUnsavedRun(t *testing.T) {
 	})
 }
 
+// TestSyncDuplicatesInAResetFolder: a folder holds two copies of m1, one
+// flagged, and gets a new UIDVALIDITY on one side, so its messages are
+// re-paired with the state's records by identity.
+//   - b's folder reset, b's user expunges the flagged copy, a's user
+//     deletes the folder: b's other copy is unchanged and follows a's
+//     deletion. Before, it was paired with the flagged record, read as
+//     changed, and a change beating a delete made Archive again on a
+//     (testdata case 157).
+//   - a's Work reset, b's user moves the unflagged copy to Archive: a's
+//     unflagged copy follows it, and the flagged one stays with its
+//     record. Before, a's first copy was moved, and the next run found
+//     work left (cases 158 and 159).
+func TestSyncDuplicatesInAResetFolder(t *testing.T) {
+	t.Parallel()
+	uidOfCopy := func(f *syncFixture, user, mailbox, id string, flagged bool) uint32 {
+		t.Helper()
+		for _, m := range f.srv.Messages(t, user, mailbox) {
+			if m.MessageID == id+"@example.org" && slices.Contains(m.Flags, `\Flagged`) == flagged {
+				return m.UID
+			}
+		}
+		t.Fatalf("%s has no copy of %s in %q flagged %v", user, id, mailbox, flagged)
+		return 0
+	}
+	t.Run("deleted on the other side", func(t *testing.T) {
+		t.Parallel()
+		imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+			f := newSyncFixture(t, start)
+			f.put(userA, "Archive", "m1", imap.FlagFlagged)
+			f.put(userA, "Archive", "m1")
+			f.put(userA, "Archive", "m2")
+			for _, id := range []string{"m3", "m4", "m5", "m6"} {
+				f.put(userA, "INBOX", id) // under max_deletes
+			}
+			f.sync()
+			f.want(userB, "Archive", `m1 \Flagged`, "m1 -", "m2 -")
+			f.recreate(userB, "Archive")
+			f.srv.Expunge(t, userB, "Archive", uidOfCopy(f, userB, "Archive", "m1", true))
+			f.srv.Delete(t, userA, "Archive")
+			f.sync()
+			f.wantNoMailbox("Archive")
+			f.settled()
+		})
+	})
+	t.Run("moved on the other side", func(t *testing.T) {
+		t.Parallel()
+		imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+			f := newSyncFixture(t, start)
+			f.put(userA, "Work", "m1", imap.FlagFlagged)
+			f.put(userA, "Work", "m1")
+			f.srv.Create(t, userA, "Archive")
+			f.sync()
+			f.recreate(userA, "Work")
+			f.srv.Move(t, userB, "Work", uidOfCopy(f, userB, "Work", "m1", false), "Archive")
+			f.sync()
+			f.wantBoth("Work", `m1 \Flagged`)
+			f.wantBoth("Archive", "m1 -")
+			f.settled()
+		})
+	})
+}
+
 // TestSyncOneWayFolderDeletedOnTargetRenamedOnSource: in an a-to-b pair,
 // b's user deletes Work, and a's user renames it to Projects. With one
 // RENAME (the same mailbox, its UIDVALIDITY kept) b's deletion stays: b
