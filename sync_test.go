@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -892,6 +893,53 @@ func TestSyncFiledAwayMessageMovedBackJoinsItsCopy(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestSyncFailedJoinRetriedAfterTheMessageArrivedAgain: as in
+// TestSyncFiledAwayMessageMovedBackJoinsItsCopy under keep, but a's
+// server refuses the UID MOVE that is to join a's copy in P to b's in
+// Work. The state keeps a's copy on a only, for the next run to join
+// again; before it runs, m1 is delivered into b's Work once more. One of
+// b's copies joins a's (moved, not copied), the other is new mail. Before
+// 940e363 the join waited for b to hold one copy: both were copied to
+// a, and a's copy stayed in P for good (testdata case 156).
+func TestSyncFailedJoinRetriedAfterTheMessageArrivedAgain(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Keep
+		f.put(userA, "P", "m1")
+		f.put(userA, "Old", "m2")
+		f.srv.Create(t, userA, "Work")
+		f.sync()
+		f.userMove(userB, "P", "m1", "Old")
+		f.srv.Delete(t, userA, "Old")
+		f.sync()
+		f.want(userA, "P", "m1 -")
+
+		f.userMove(userB, "Old", "m1", "Work")
+		rec := f.record()
+		var refused atomic.Bool
+		rec.Intercept(func(e imaptest.Event) imaptest.Action {
+			if e.Stage == imaptest.Received && e.Verb == "UID MOVE" && refused.CompareAndSwap(false, true) {
+				return imaptest.Action{Do: imaptest.Refuse, Text: "[CANNOT] not now"}
+			}
+			return imaptest.Action{}
+		})
+		if _, err := f.attempt(false); !errors.Is(err, reconcile.ErrActionsFailed) || !refused.Load() {
+			t.Fatalf("the join's run: err %v, UID MOVE refused %v; want the join refused", err, refused.Load())
+		}
+		f.want(userA, "P", "m1 -")
+		f.put(userB, "Work", "m1") // the same message, delivered again
+
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.A]; c.Moves != 1 || c.Copies != 1 {
+			t.Errorf("plan on a = %+v, want one move (the join) and one copy:\n%s", c, res.Plan)
+		}
+		f.want(userA, "P")
+		f.wantBoth("Work", "m1 -", "m1 -")
+		f.settled()
+	})
 }
 
 // TestSyncFiledAwayIntoAFolderMadeAgainThenMovedOut: b's user files m1
