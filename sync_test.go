@@ -488,6 +488,20 @@ func (f *syncFixture) wantMovedNotCopied(rec *imaptest.Recorder, moves int) {
 	}
 }
 
+// startFiledAway starts the story the filed-away tests share, under
+// deletion: a's P holds m1, Old holds m2, and Work is empty, all synced;
+// then b's user files m1 from P into Old, and a's user deletes Old.
+func (f *syncFixture) startFiledAway(deletion reconcile.Deletion) {
+	f.t.Helper()
+	f.policy.Default.Deletion = deletion
+	f.put(userA, "P", "m1")
+	f.put(userA, "Old", "m2")
+	f.srv.Create(f.t, userA, "Work")
+	f.sync()
+	f.userMove(userB, "P", "m1", "Old")
+	f.srv.Delete(f.t, userA, "Old")
+}
+
 // TestSyncFailedFlagMergeKeepsThePairing: m1 arrives on both sides with
 // other flags, so the first run pairs the two copies and stores the
 // merge on each; b's server refuses b's UID STORE. The state must keep
@@ -865,17 +879,11 @@ func TestSyncFiledAwayMessageMovedBackJoinsItsCopy(t *testing.T) {
 			t.Parallel()
 			imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 				f := newSyncFixture(t, start)
-				f.policy.Default.Deletion = tc.deletion
-				f.put(userA, "P", "m1")
-				f.put(userA, "Old", "m2")
 				// Under max_deletes' 50%: a's copy of m1 is deleted
 				// from the pair when b files it away.
 				f.put(userA, "INBOX", "m3")
 				f.put(userA, "INBOX", "m4")
-				f.srv.Create(t, userA, "Work")
-				f.sync()
-				f.userMove(userB, "P", "m1", "Old")
-				f.srv.Delete(t, userA, "Old")
+				f.startFiledAway(tc.deletion)
 				f.sync()
 				f.want(userA, tc.held, "m1 -")
 				f.want(userB, "P")
@@ -907,13 +915,7 @@ func TestSyncFailedJoinRetriedAfterTheMessageArrivedAgain(t *testing.T) {
 	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		f := newSyncFixture(t, start)
-		f.policy.Default.Deletion = reconcile.Keep
-		f.put(userA, "P", "m1")
-		f.put(userA, "Old", "m2")
-		f.srv.Create(t, userA, "Work")
-		f.sync()
-		f.userMove(userB, "P", "m1", "Old")
-		f.srv.Delete(t, userA, "Old")
+		f.startFiledAway(reconcile.Keep)
 		f.sync()
 		f.want(userA, "P", "m1 -")
 
@@ -956,13 +958,7 @@ func TestSyncFiledAwayIntoAFolderMadeAgainThenMovedOut(t *testing.T) {
 	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		f := newSyncFixture(t, start)
-		f.policy.Default.Deletion = reconcile.Keep
-		f.put(userA, "P", "m1")
-		f.put(userA, "Old", "m2")
-		f.srv.Create(t, userA, "Work")
-		f.sync()
-		f.userMove(userB, "P", "m1", "Old")
-		f.srv.Delete(t, userA, "Old")
+		f.startFiledAway(reconcile.Keep)
 		f.srv.AddFlags(t, userB, "Old", f.uidOf(userB, "Old", "m2"), imap.FlagFlagged)
 		f.sync()
 		f.want(userA, "Old", `m2 \Flagged`)
@@ -993,15 +989,9 @@ func TestSyncFiledAwayMessageMovedBackOnBothSides(t *testing.T) {
 	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		f := newSyncFixture(t, start)
-		f.policy.Default.Deletion = reconcile.Keep
 		f.policy.Prefer = reconcile.A
-		f.put(userA, "P", "m1")
-		f.put(userA, "Old", "m2")
-		f.srv.Create(t, userA, "Work")
 		f.srv.Create(t, userA, "Lists")
-		f.sync()
-		f.userMove(userB, "P", "m1", "Old")
-		f.srv.Delete(t, userA, "Old")
+		f.startFiledAway(reconcile.Keep)
 		f.sync()
 		f.want(userA, "P", "m1 -")
 
