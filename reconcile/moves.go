@@ -323,7 +323,9 @@ func (pl *planner) detectMoves(views []*view) {
 // One side's copy must have left its folder (moved, not copied, by its
 // user) and the other side's must be where the state has it; where the
 // other side holds several such copies, which one joins is not clear,
-// and none does. A move into the trash is no such return.
+// and none does. The mover's side may hold several copies in one folder
+// (delivered there again): one joins, the others are new mail. A move
+// into the trash is no such return.
 //
 // Where the other side's user moved its copy too, into another folder,
 // the two join in one, the prefer side's (crossedJoin).
