@@ -15,10 +15,11 @@ import (
 )
 
 var (
-	moveModelCases = flag.Int("movemodel.cases", 1500, "number of random cases TestModelMovesAndRenames runs")
-	moveModelSeed  = flag.Uint64("movemodel.seed", 0, "run only the TestModelMovesAndRenames case with this seed (as a failure prints it)")
-	moveModelAll   = flag.Bool("movemodel.all", false, "let TestModelMovesAndRenames also make the moves and renames of the known planner bugs (see its doc comment)")
-	moveModelBugs  = flag.String("movemodel.bugs", "", "as -movemodel.all, for these known bugs only (comma-separated numbers, as its doc comment has them)")
+	moveModelCases  = flag.Int("movemodel.cases", 1500, "number of random cases TestModelMovesAndRenames runs")
+	moveModelSeed   = flag.Uint64("movemodel.seed", 0, "run only the TestModelMovesAndRenames case with this seed (as a failure prints it)")
+	moveModelAll    = flag.Bool("movemodel.all", false, "let TestModelMovesAndRenames also make the moves and renames of the known planner bugs (see its doc comment)")
+	moveModelStates = flag.Bool("movemodel.states", false, "print the state after each sync in a failing TestModelMovesAndRenames case's history")
+	moveModelBugs   = flag.String("movemodel.bugs", "", "as -movemodel.all, for these known bugs only (comma-separated numbers, as its doc comment has them)")
 )
 
 // bugOpen reports whether the case may trigger known bug n (see
@@ -1206,6 +1207,9 @@ func (m *moveModel) sync(clean bool) {
 		return
 	}
 	m.st = reconcile.Next(plan, out)
+	if *moveModelStates {
+		m.logf("  state after:\n%s", mvIndent(mvIndent(formatState(m.st))))
+	}
 	m.check()
 	if clean && !m.t.Failed() {
 		m.checkClean(conflicts, revive, agreed)
