@@ -1411,6 +1411,50 @@ func TestNextFailedCrossedJoinKeepsWinner(t *testing.T) {
 	settlesAfterFailure(t, next, accA, accB, pol, "join", true)
 }
 
+// TestNextFailedConflictOutOfFolderDeletedHere is TestModelMovesAndRenames'
+// seed 40530 of -movemodel.bugs 7,10, reduced. A's user moved x:1 out of
+// X into INBOX and deleted X; B's user moved B's copy to Y. B (prefer)
+// wins the move conflict, and the plan moves A's copy to Y and deletes
+// B's X, now empty. The Move fails, the deletion does not. The state
+// kept x:1's record in X with B's UID, but recorded X as gone from B:
+// a UID on a side whose folder the state does not have. When A's user
+// then moved x:1 again, into a new folder, the next run read X as
+// renamed to it on A, B's copy as deleted there and A's as changed:
+// x:1 was copied to Y on A and expunged from the new folder (and, with
+// more runs, held twice). Now X stays recorded on B as the base had it,
+// so the next run sees the same conflict again.
+func TestNextFailedConflictOutOfFolderDeletedHere(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		movedInto string // the folder A's user moves x:1 into before the next run
+	}{
+		{"not moved again", ""},
+		{"moved again into a new folder", "New"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pol := parsePolicy(t, "direction both\ndeletion propagate\nprefer b")
+			base := parseState(t, "folder INBOX\nfolder X\n1 1 - x:1\nfolder Y")
+			accA := accountFromListing(parseListing(t, "folder INBOX\n9 - x:1\nfolder Y"))
+			accB := accountFromListing(parseListing(t, "folder INBOX\nfolder X\nfolder Y\n1 - x:1"))
+			plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+				return a.Op == reconcile.Move
+			})
+			if len(plan.Conflicts) != 1 || !strings.Contains(plan.String(), `- b:"X" delete folder`) {
+				t.Fatalf("the plan does not settle the conflict and delete B's X:\n%s", plan)
+			}
+			if got, want := formatState(next), "folder INBOX\nfolder X\n1 1 - x:1\nfolder Y\n"; got != want {
+				t.Fatalf("state after the failed move:\n%swant:\n%s", got, want)
+			}
+			if tc.movedInto != "" {
+				inbox := accA.folders["INBOX"]
+				inbox.msgs = inbox.msgs[:0]
+				accA.deliver(tc.movedInto, "x:1", reconcile.Flags{})
+			}
+			settlesAfterFailure(t, next, accA, accB, pol, "move", true)
+		})
+	}
+}
+
 // TestNextFailedMoveOutOfResetFolder is TestModelMovesAndRenames' known
 // bug 13 (seeds 252, 255, 322 and 528 of -movemodel.bugs 13), reduced:
 // A's user moved x:1 out of INBOX after INBOX got a new UIDVALIDITY on A,

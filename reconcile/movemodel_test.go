@@ -195,11 +195,13 @@ func bugOpen(n int) bool {
 //     TestExecuteSkipsFoldersUnderFailedRename, seeds 3641 and 38918;
 //     the mailbox the state records, or a mailbox emptied and refilled
 //     by moves, is evidence with its UIDVALIDITY, cases 142 and 143,
-//     seeds 25001 and 53476. Open: seed 40530 of -movemodel.bugs 7,10,
-//     a failed move conflict whose source folder is deleted meanwhile,
-//     then moved again on both sides, is copied both ways; seed 76873
-//     of -movemodel.bugs 7, after three runs with failed RENAMEs, a
-//     folder renamed on both sides keeps two names.)
+//     seeds 25001 and 53476; a failed move conflict out of a folder
+//     this plan deleted on the winner's side keeps that side's folder
+//     with the record, TestNextFailedConflictOutOfFolderDeletedHere,
+//     seed 40530 of -movemodel.bugs 7,10, where the next run copied the
+//     message both ways. Seed 76873 of -movemodel.bugs 7, after three
+//     runs with failed RENAMEs a folder renamed on both sides kept two
+//     names, passes since.)
 //  11. (fixed, gate removed) a message moved on both sides to the same folder is paired by
 //     identity with the two copies' common flags as the merge base: a
 //     flag one side removed comes back;

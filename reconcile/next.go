@@ -271,12 +271,16 @@ func Next(p *Plan, outcomes []Outcome) State {
 				// is set from here on.
 				r = *sl.base
 				// A record kept on a side the plan let go of (the
-				// folder deleted there, its last messages leaving by
-				// this plan) keeps that side's folder too, so the next
-				// run sees the same as this one.
+				// folder deleted there by its user, its last messages
+				// leaving by this plan, or deleted there by this plan
+				// once they had left) keeps that side's folder too, so
+				// the next run sees the same as this one. Without it
+				// the state would hold a UID on a side it says the
+				// folder is not on (TestModelMovesAndRenames seed 40530
+				// of -movemodel.bugs 7,10).
 				for s := range 2 {
 					side := Side(s)
-					if r.UID(side) != 0 && ss[s].Mailbox == "" && d.base != nil && d.base.Side(side).Mailbox != "" && d.listed[s].Mailbox == "" {
+					if r.UID(side) != 0 && ss[s].Mailbox == "" && d.base != nil && d.base.Side(side).Mailbox != "" {
 						ss[s] = *d.base.Side(side)
 						*f.Side(side) = ss[s]
 						kept[s] = true
