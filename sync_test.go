@@ -944,6 +944,62 @@ func TestSyncFailedJoinRetriedAfterTheMessageArrivedAgain(t *testing.T) {
 	})
 }
 
+// TestSyncFailedConflictOutOfAFolderDeletedOnBothSides: a's user moves m1
+// out of X into INBOX and deletes X, b's user moves b's copy to Y. b
+// (prefer) wins the move conflict: the run moves a's copy to Y and
+// deletes b's X, now empty; a's server refuses the UID MOVE. Then a's
+// user moves m1 again, into New. The next run must still see a move
+// conflict and move a's copy to Y, uploading nothing. Before, the state
+// kept m1's record in X with b's UID but X gone from b, and the next run
+// read X as renamed to New on a and b's copy as deleted there: m1 was
+// uploaded to a's Y and expunged from a's New (TestModelMovesAndRenames
+// seed 40530 of -movemodel.bugs 7,10, where later failures left it twice
+// on each side; TestNextFailedConflictOutOfFolderDeletedHere).
+func TestSyncFailedConflictOutOfAFolderDeletedOnBothSides(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Prefer = reconcile.B
+		f.put(userA, "X", "m1")
+		f.srv.Create(t, userA, "Y")
+		f.sync()
+		f.wantBoth("X", "m1 -")
+
+		f.userMove(userA, "X", "m1", "INBOX")
+		f.srv.Delete(t, userA, "X")
+		f.userMove(userB, "X", "m1", "Y")
+		rec := f.record()
+		var refused atomic.Bool
+		rec.Intercept(func(e imaptest.Event) imaptest.Action {
+			if e.Stage == imaptest.Received && e.Verb == "UID MOVE" && refused.CompareAndSwap(false, true) {
+				return imaptest.Action{Do: imaptest.Refuse, Text: "[CANNOT] not now"}
+			}
+			return imaptest.Action{}
+		})
+		res, err := f.attempt(false)
+		if !errors.Is(err, reconcile.ErrActionsFailed) || !refused.Load() {
+			t.Fatalf("the conflict's run: err %v, UID MOVE refused %v; want the move refused", err, refused.Load())
+		}
+		if len(res.Plan.Conflicts) != 1 {
+			t.Fatalf("plan conflicts = %q, want one", res.Plan.Conflicts)
+		}
+		f.wantNoMailbox("X")
+		f.want(userA, "INBOX", "m1 -")
+
+		f.srv.Create(t, userA, "New")
+		f.userMove(userA, "INBOX", "m1", "New")
+		rec = f.record()
+		res = f.sync()
+		if c := res.Plan.Counts[reconcile.A]; c.Moves != 1 || c.Copies != 0 || c.Expunges != 0 {
+			t.Errorf("plan on a = %+v, want one move only:\n%s", c, res.Plan)
+		}
+		f.wantMovedNotCopied(rec, 1)
+		f.want(userA, "New")
+		f.wantBoth("Y", "m1 -")
+		f.settled()
+	})
+}
+
 // TestSyncFiledAwayIntoAFolderMadeAgainThenMovedOut: b's user files m1
 // from P into Old, which a's user deletes meanwhile, and flags m2 there:
 // the change beats the deletion, and Old is made again on a with m2, not
