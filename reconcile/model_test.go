@@ -467,6 +467,60 @@ func (m *model) bookReadAsMoves(base reconcile.State, atUID [2]map[*reconcile.Re
 	}
 }
 
+// bookHeldAloneOnEachSide books, before a sync, what the planner reads as
+// a one-way target's user having moved the target's copy away: side s
+// held a message alone (a record on s only) and its user moved it out of
+// that folder, while the other side holds the same identity alone in
+// another folder. A folder F on s whose changes flow to o but not back
+// then gives o no copy of it: o holds its own, where its user put it
+// (planner.keptAloneElsewhere). The planner cannot tell this from two
+// deliveries of one message, one on each side, that the state never
+// paired (seed 676397: b's own x:6, in a folder a lacked, moved into b's
+// Trash, which is b-to-a, while a holds a copy of its own in Lists).
+func (m *model) bookHeldAloneOnEachSide(base reconcile.State, atUID [2]map[*reconcile.Record]bool) {
+	// movedAlone[s] holds the identities of records on s only that are
+	// gone from their UID there; aloneIn[s][id] the folders whose base
+	// records id on s only and that still hold it on s.
+	var movedAlone [2]map[reconcile.Identity]bool
+	var aloneIn [2]map[reconcile.Identity][]string
+	for s := range 2 {
+		side := reconcile.Side(s)
+		movedAlone[s], aloneIn[s] = map[reconcile.Identity]bool{}, map[reconcile.Identity][]string{}
+		for i := range base.Folders {
+			fs := &base.Folders[i]
+			if m.pol.For(fs.Name).Direction == reconcile.None {
+				continue
+			}
+			for j := range fs.Records {
+				r := &fs.Records[j]
+				if r.ID == "" || r.UID(side) == 0 || r.UID(side.Other()) != 0 {
+					continue
+				}
+				if !atUID[s][r] {
+					movedAlone[s][r.ID] = true
+				}
+				if fs.Name != trashFolder && len(m.copies(side, fs.Name)[r.ID]) > 0 {
+					aloneIn[s][r.ID] = append(aloneIn[s][r.ID], fs.Name)
+				}
+			}
+		}
+	}
+	for s := range 2 {
+		side, o := reconcile.Side(s), 1-s
+		for id := range movedAlone[s] {
+			for _, f := range modelFolders {
+				dir := m.pol.For(f).Direction
+				if !dir.Flows(side) || dir.Flows(side.Other()) || len(m.copies(side, f)[id]) == 0 || knowsID(base.Folder(f), id) {
+					continue
+				}
+				if slices.ContainsFunc(aloneIn[o][id], func(g string) bool { return g != f }) {
+					markID(m.oneSided[s], f, id)
+				}
+			}
+		}
+	}
+}
+
 // bookReadAsRenames books, before a sync, what the planner takes for a
 // folder renamed where the model deleted one folder and delivered some of
 // its mail again into another (it has no renames of its own): side s's
@@ -584,6 +638,7 @@ func (m *model) sync(mode syncMode) {
 		}
 	}
 	m.bookReadAsMoves(base, atUID)
+	m.bookHeldAloneOnEachSide(base, atUID)
 	m.bookReadAsRenames(base)
 	la, lb := m.acc[reconcile.A].listing(), m.acc[reconcile.B].listing()
 	plan, err := reconcile.Build("p", base, la, lb, m.pol)
