@@ -78,6 +78,39 @@ func (pl *planner) detectMoves(views []*view) {
 		}
 		return id != "" && away[o][id]
 	}
+	// pl.filedAway is heldAway for copies that side o's user put into
+	// such a folder since the base: at a UID no base record there has,
+	// or has only as filed away (Record.Away). A copy the base already
+	// had there on o alone was not filed away by this run's moves.
+	var filed [2]map[Identity]bool
+	pl.filedAway = func(o Side, id Identity) bool {
+		if filed[o] == nil {
+			filed[o] = map[Identity]bool{}
+			s := o.Other()
+			for _, v := range views {
+				f := v.listed[o]
+				if f == nil || v.endsOn(s) || pl.trash[o] != "" && f.Mailbox == pl.trash[o] {
+					continue
+				}
+				paired, settled := map[Identity]bool{}, map[UID]bool{}
+				reset := pl.resetOn(v, o)
+				for _, r := range v.base.Records {
+					if r.UID(s) != 0 {
+						paired[r.ID] = true
+					}
+					if r.UID(o) != 0 && !r.Away && !reset {
+						settled[r.UID(o)] = true
+					}
+				}
+				for i := range f.Messages {
+					if m := &f.Messages[i]; m.ID != "" && !paired[m.ID] && !settled[m.UID] {
+						filed[o][m.ID] = true
+					}
+				}
+			}
+		}
+		return id != "" && filed[o][id]
+	}
 	// pl.keptAlone reports whether side s lists a message with identity
 	// id in a folder pair (not its trash) whose base records it on s
 	// only: s's user filed it away there, or the deletion policy kept

@@ -177,6 +177,9 @@ type planner struct {
 	// keptAlone reports whether a side holds an identity in a folder
 	// pair whose base records it on that side only (detectMoves).
 	keptAlone func(s Side, id Identity) bool
+	// filedAway is heldAway for copies put there since the base
+	// (detectMoves).
+	filedAway func(o Side, id Identity) bool
 	// keptAloneElsewhere is keptAlone in folder pairs other than v
 	// (detectMoves).
 	keptAloneElsewhere func(s Side, v *view, id Identity) bool
@@ -1255,11 +1258,15 @@ func (pl *planner) keepParents() {
 
 // filedByOther reports whether side o's user filed away the message
 // with identity id that this side's user moved too: a base record of id
-// left its folder on both sides, and o holds id in a folder this side
-// lacks. A copy to o would be its second; each side keeps its own.
+// left its folder on both sides, and o's user put id into a folder this
+// side lacks since the base (filedAway). A copy to o would be its
+// second; each side keeps its own. A copy the base already had there, on
+// o only, is another one: o's user deleted the moved message, and this
+// side's copy is new to the folder it was moved into (TestModel seed
+// 688800).
 func (pl *planner) filedByOther(o Side, id Identity) bool {
 	_, both := pl.movedBoth[id]
-	return both && pl.heldAway(o, id)
+	return both && pl.filedAway(o, id)
 }
 
 // knownToBase reports whether the base has a record of identity id, in
