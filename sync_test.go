@@ -1000,6 +1000,41 @@ func TestSyncFailedConflictOutOfAFolderDeletedOnBothSides(t *testing.T) {
 	})
 }
 
+// TestSyncMovedOnBDeletedOnAWithAKeptCopyElsewhere: m1 is in INBOX on
+// both sides, and a's Lists holds another copy of it, on a only since
+// b's user deleted Lists (kept there: Lists is under keep). Then a's user
+// deletes m1 from INBOX and b's user moves b's copy to Archive: a move on
+// b and a deletion on a, so b's copy goes to a's Archive (change beats
+// delete). Before, a's copy in Lists was taken for the message a's user
+// had filed away while b's user moved it, and m1 stayed in b's Archive
+// only (testdata case 160; TestModel seed 688800).
+func TestSyncMovedOnBDeletedOnAWithAKeptCopyElsewhere(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Rules = []reconcile.Rule{{Pattern: "Lists", FolderPolicy: reconcile.FolderPolicy{Direction: reconcile.Both, Deletion: reconcile.Keep}}}
+		f.put(userA, "INBOX", "m1")
+		f.put(userA, "Lists", "m1")
+		f.srv.Create(t, userA, "Archive")
+		f.sync()
+		f.wantBoth("Lists", "m1 -")
+
+		f.srv.Delete(t, userB, "Lists")
+		f.sync()
+		f.want(userA, "Lists", "m1 -")
+
+		f.expunge(userA, "INBOX", "m1")
+		f.userMove(userB, "INBOX", "m1", "Archive")
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.A]; c.Copies != 1 {
+			t.Errorf("plan on a = %+v, want one copy:\n%s", c, res.Plan)
+		}
+		f.wantBoth("Archive", "m1 -")
+		f.want(userA, "Lists", "m1 -")
+		f.settled()
+	})
+}
+
 // TestSyncFiledAwayIntoAFolderMadeAgainThenMovedOut: b's user files m1
 // from P into Old, which a's user deletes meanwhile, and flags m2 there:
 // the change beats the deletion, and Old is made again on a with m2, not
