@@ -233,9 +233,9 @@ func (pl *planner) detectMoves(views []*view) {
 			}
 		}
 	}
-	pl.newElsewhere = func(s Side, v *view, id Identity) bool {
+	pl.newElsewhere = func(s Side, v *view, id Identity, trash bool) bool {
 		for _, c := range fresh[s][id] {
-			if c.v != v {
+			if c.v != v && (trash || pl.trash[s] == "" || c.v.listed[s].Mailbox != pl.trash[s]) {
 				return true
 			}
 		}

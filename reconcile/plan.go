@@ -191,10 +191,10 @@ type planner struct {
 	filedAlone func(s Side, id Identity) bool
 	// newElsewhere reports whether a side lists an identity at a UID no
 	// base record knows, in a folder pair other than v, its trash
-	// included (detectMoves): where a direction does not follow that
-	// side's moves, its user's move out of v looks like a deletion
-	// there, and the message is still held.
-	newElsewhere func(s Side, v *view, id Identity) bool
+	// included where trash is set (detectMoves): where a direction does
+	// not follow that side's moves, its user's move out of v looks like a
+	// deletion there, and the message is still held.
+	newElsewhere func(s Side, v *view, id Identity, trash bool) bool
 	// movedBoth holds the agreed flags of base records whose message
 	// left its folder on both sides, by identity (detectMoves).
 	movedBoth map[Identity]Flags
@@ -1013,7 +1013,7 @@ func (pl *planner) folder(v *view) {
 				// o holds in a folder s lacks, stays so: o's user filed
 				// it away before. (Other such records go: mail new on s
 				// after o deleted the folder, case 19.)
-				if revive[o] && dir.Flows(s) && (wasOnBoth(r) || !pl.heldAway(o, r.ID)) && (dir.Flows(o) || !pl.newElsewhere(o, v, r.ID)) {
+				if revive[o] && dir.Flows(s) && (wasOnBoth(r) || !pl.heldAway(o, r.ID)) && (dir.Flows(o) || !pl.newElsewhere(o, v, r.ID, true)) {
 					sl.base = nil
 					if a := pl.rejoinAt[r]; a != nil {
 						// o holds a copy of its own, one-sided, in
@@ -1081,11 +1081,18 @@ func (pl *planner) folder(v *view) {
 					// that is not Away (kept by a deletion policy, or
 					// a second copy) is another message: this one is
 					// copied.
-				case changed && dir.Flows(s) && !dir.Flows(o) && pl.newElsewhere(o, v, r.ID):
+				case changed && dir.Flows(s) && !dir.Flows(o) && pl.newElsewhere(o, v, r.ID, !backNew):
 					// Moved by o's user, which a one-way pair does not
 					// follow: o holds it still, where its user put it,
 					// and a copy back here would be its second. The
 					// record stays s's only, as o's move stays o's.
+					// Not o's copy in o's trash where s's copy is back
+					// under a new UID: a run cut short may have put it
+					// there, following s's deletion under trash, before
+					// s's user undid the deletion. That beats the
+					// delete, as in a two-way pair, as it does where
+					// such a run expunged o's copy (below; TestModel
+					// seed 734674).
 				case changed && dir.Flows(s) && !dir.Flows(o) && !backNew:
 					// Expunged by the target's user of a one-way pair:
 					// what the target does on its own stays there, not
