@@ -663,31 +663,52 @@ func TestSyncMovesFinishedAfterAKilledRun(t *testing.T) {
 }
 
 // TestSyncDeletionUndoneAfterAnUnsavedRun: a's user deletes m1, and a
-// run expunges b's copy but does not save its state (killed before it
+// run follows on b but does not save its state (killed before it
 // committed); a's user then undoes the deletion (m1 is back in INBOX
-// under a new UID). The next run copies m1 back to b. Before, it took
-// b's missing copy for a deletion by b's user and expunged a's restored
-// one: the undo was undone, and m1 was gone from both sides (testdata
-// case 153).
+// under a new UID). The next run copies m1 back to b.
+//   - Both ways, deletions propagated: the run expunged b's copy. Before,
+//     the next run took b's missing copy for a deletion by b's user and
+//     expunged a's restored one: the undo was undone, and m1 was gone
+//     from both sides (testdata case 153).
+//   - a-to-b, deletions to the trash: the run moved b's copy to b's
+//     trash. Before, the next run took that for a move by b's user,
+//     which a one-way pair does not follow, and m1 stayed off b's INBOX
+//     (case 161; TestModel seed 734674).
 func TestSyncDeletionUndoneAfterAnUnsavedRun(t *testing.T) {
 	t.Parallel()
-	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
-		f := newSyncFixture(t, start)
-		for _, id := range []string{"m1", "m2", "m3"} {
-			f.put(userA, "INBOX", id)
-		}
-		f.sync()
-		f.expunge(userA, "INBOX", "m1")
-		ctx := context.Background()
-		if _, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy}, f.dial(userA, false), f.dial(userB, false), discardState{stateRepo{f.repo}}); err != nil {
-			t.Fatalf("the run that follows a's deletion: %v", err)
-		}
-		f.want(userB, "INBOX", "m2 -", "m3 -")
-		f.put(userA, "INBOX", "m1") // the undo: the same message, a new UID
-		f.sync()
-		f.wantBoth("INBOX", "m1 -", "m2 -", "m3 -")
-		f.settled()
-	})
+	for _, tc := range []struct {
+		name      string
+		policy    reconcile.FolderPolicy
+		wantTrash []string // b's trash after the runs
+	}{
+		{"both, propagate", reconcile.FolderPolicy{Direction: reconcile.Both, Deletion: reconcile.Propagate}, nil},
+		{"a-to-b, trash", reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Trash}, []string{"m1 -"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+				f := newSyncFixture(t, start)
+				f.policy.Default = tc.policy
+				for _, id := range []string{"m1", "m2", "m3"} {
+					f.put(userA, "INBOX", id)
+				}
+				f.sync()
+				f.expunge(userA, "INBOX", "m1")
+				ctx := context.Background()
+				if _, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy}, f.dial(userA, false), f.dial(userB, false), discardState{stateRepo{f.repo}}); err != nil {
+					t.Fatalf("the run that follows a's deletion: %v", err)
+				}
+				f.want(userB, "INBOX", "m2 -", "m3 -")
+				f.put(userA, "INBOX", "m1") // the undo: the same message, a new UID
+				f.sync()
+				f.wantBoth("INBOX", "m1 -", "m2 -", "m3 -")
+				if tc.wantTrash != nil {
+					f.want(userB, "Trash", tc.wantTrash...)
+				}
+				f.settled()
+			})
+		})
+	}
 }
 
 // TestSyncDuplicatesInAResetFolder: a folder holds two copies of m1, one
