@@ -488,6 +488,27 @@ func (f *syncFixture) wantMovedNotCopied(rec *imaptest.Recorder, moves int) {
 	}
 }
 
+// syncRefusingFirstMove runs one sync whose first UID MOVE the server
+// refuses (through a Recorder, which later syncs keep going through), and
+// fails the test unless the run failed for that refusal; what names the
+// run in that failure. It returns the run's result.
+func (f *syncFixture) syncRefusingFirstMove(what string) *reconcile.Result {
+	f.t.Helper()
+	rec := f.record()
+	var refused atomic.Bool
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if e.Stage == imaptest.Received && e.Verb == "UID MOVE" && refused.CompareAndSwap(false, true) {
+			return imaptest.Action{Do: imaptest.Refuse, Text: "[CANNOT] not now"}
+		}
+		return imaptest.Action{}
+	})
+	res, err := f.attempt(false)
+	if !errors.Is(err, reconcile.ErrActionsFailed) || !refused.Load() {
+		f.t.Fatalf("%s: err %v, UID MOVE refused %v; want the move refused", what, err, refused.Load())
+	}
+	return res
+}
+
 // startFiledAway starts the story the filed-away tests share, under
 // deletion: a's P holds m1, Old holds m2, and Work is empty, all synced;
 // then b's user files m1 from P into Old, and a's user deletes Old.
@@ -941,17 +962,7 @@ func TestSyncFailedJoinRetriedAfterTheMessageArrivedAgain(t *testing.T) {
 		f.want(userA, "P", "m1 -")
 
 		f.userMove(userB, "Old", "m1", "Work")
-		rec := f.record()
-		var refused atomic.Bool
-		rec.Intercept(func(e imaptest.Event) imaptest.Action {
-			if e.Stage == imaptest.Received && e.Verb == "UID MOVE" && refused.CompareAndSwap(false, true) {
-				return imaptest.Action{Do: imaptest.Refuse, Text: "[CANNOT] not now"}
-			}
-			return imaptest.Action{}
-		})
-		if _, err := f.attempt(false); !errors.Is(err, reconcile.ErrActionsFailed) || !refused.Load() {
-			t.Fatalf("the join's run: err %v, UID MOVE refused %v; want the join refused", err, refused.Load())
-		}
+		f.syncRefusingFirstMove("the join's run")
 		f.want(userA, "P", "m1 -")
 		f.put(userB, "Work", "m1") // the same message, delivered again
 
@@ -989,18 +1000,7 @@ func TestSyncFailedConflictOutOfAFolderDeletedOnBothSides(t *testing.T) {
 		f.userMove(userA, "X", "m1", "INBOX")
 		f.srv.Delete(t, userA, "X")
 		f.userMove(userB, "X", "m1", "Y")
-		rec := f.record()
-		var refused atomic.Bool
-		rec.Intercept(func(e imaptest.Event) imaptest.Action {
-			if e.Stage == imaptest.Received && e.Verb == "UID MOVE" && refused.CompareAndSwap(false, true) {
-				return imaptest.Action{Do: imaptest.Refuse, Text: "[CANNOT] not now"}
-			}
-			return imaptest.Action{}
-		})
-		res, err := f.attempt(false)
-		if !errors.Is(err, reconcile.ErrActionsFailed) || !refused.Load() {
-			t.Fatalf("the conflict's run: err %v, UID MOVE refused %v; want the move refused", err, refused.Load())
-		}
+		res := f.syncRefusingFirstMove("the conflict's run")
 		if len(res.Plan.Conflicts) != 1 {
 			t.Fatalf("plan conflicts = %q, want one", res.Plan.Conflicts)
 		}
@@ -1009,7 +1009,7 @@ func TestSyncFailedConflictOutOfAFolderDeletedOnBothSides(t *testing.T) {
 
 		f.srv.Create(t, userA, "New")
 		f.userMove(userA, "INBOX", "m1", "New")
-		rec = f.record()
+		rec := f.record()
 		res = f.sync()
 		if c := res.Plan.Counts[reconcile.A]; c.Moves != 1 || c.Copies != 0 || c.Expunges != 0 {
 			t.Errorf("plan on a = %+v, want one move only:\n%s", c, res.Plan)
