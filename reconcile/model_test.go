@@ -571,6 +571,15 @@ func (m *model) bookReadAsRenames(base reconcile.State) {
 					m.folderDeleted[o][f] = true
 				} else {
 					m.deletedNow[s][x.Name] = false
+					// A rename keeps the records as they are: what
+					// the state had on s only stays so under the new
+					// name (seed 927828: the trash the planner made
+					// on s, holding a message trashed there).
+					for _, r := range x.Records {
+						if r.ID != "" && r.UID(side) != 0 && r.UID(side.Other()) == 0 {
+							markID(m.oneSided[s], f, r.ID)
+						}
+					}
 				}
 			}
 		}
