@@ -521,6 +521,40 @@ func (m *model) bookHeldAloneOnEachSide(base reconcile.State, atUID [2]map[*reco
 	}
 }
 
+// bookTrashedOnBothSides books, before a sync, what the planner reads as
+// a message both users deleted, one of them into the trash: the state
+// had it in a folder on both sides, it is gone from there on both, and
+// side s holds its identity in the trash, where the state does not know
+// it. Where the pair's policy uses the trash, that copy stays in s's
+// trash, on s only (planner.trashedOn), not copied into the other side's
+// trash. The planner cannot tell it from a message delivered again into
+// s's trash after a run, cut short before it saved its state, had
+// followed s's deletion onto the other side (seed 1084862: b's user
+// expunged x:13 from INBOX, such a run expunged a's copy, and x:13 then
+// arrived in b's Trash).
+func (m *model) bookTrashedOnBothSides(base reconcile.State, atUID [2]map[*reconcile.Record]bool) {
+	usesTrash := m.pol.Default.Deletion == reconcile.Trash ||
+		slices.ContainsFunc(m.pol.Rules, func(r reconcile.Rule) bool { return r.Deletion == reconcile.Trash })
+	if !usesTrash {
+		return
+	}
+	for i := range base.Folders {
+		fs := &base.Folders[i]
+		for j := range fs.Records {
+			r := &fs.Records[j]
+			if r.ID == "" || r.UIDA == 0 || r.UIDB == 0 || atUID[reconcile.A][r] || atUID[reconcile.B][r] {
+				continue
+			}
+			for s := range 2 {
+				side := reconcile.Side(s)
+				if len(m.copies(side, trashFolder)[r.ID]) > 0 && !knowsID(base.Folder(trashFolder), r.ID) {
+					markID(m.oneSided[s], trashFolder, r.ID)
+				}
+			}
+		}
+	}
+}
+
 // bookReadAsRenames books, before a sync, what the planner takes for a
 // folder renamed where the model deleted one folder and delivered some of
 // its mail again into another (it has no renames of its own): side s's
@@ -648,6 +682,7 @@ func (m *model) sync(mode syncMode) {
 	}
 	m.bookReadAsMoves(base, atUID)
 	m.bookHeldAloneOnEachSide(base, atUID)
+	m.bookTrashedOnBothSides(base, atUID)
 	m.bookReadAsRenames(base)
 	la, lb := m.acc[reconcile.A].listing(), m.acc[reconcile.B].listing()
 	plan, err := reconcile.Build("p", base, la, lb, m.pol)
