@@ -17,6 +17,7 @@ import (
 var (
 	moveModelCases  = flag.Int("movemodel.cases", 1500, "number of random cases TestModelMovesAndRenames runs")
 	moveModelSeed   = flag.Uint64("movemodel.seed", 0, "run only the TestModelMovesAndRenames case with this seed (as a failure prints it)")
+	moveModelFrom   = flag.Uint64("movemodel.from", 1, "the seed of TestModelMovesAndRenames's first case: with -movemodel.cases, explore past the seeds run before")
 	moveModelAll    = flag.Bool("movemodel.all", false, "let TestModelMovesAndRenames also make the moves and renames of the known planner bugs (see its doc comment)")
 	moveModelStates = flag.Bool("movemodel.states", false, "print the state after each sync in a failing TestModelMovesAndRenames case's history")
 	moveModelBugs   = flag.String("movemodel.bugs", "", "as -movemodel.all, for these known bugs only (comma-separated numbers, as its doc comment has them)")
@@ -233,7 +234,7 @@ func bugOpen(n int) bool {
 //
 //	go test ./reconcile -run TestModelMovesAndRenames -movemodel.seed N
 //
-// and run more cases with -movemodel.cases N.
+// and run more cases with -movemodel.cases N (from seed -movemodel.from).
 func TestModelMovesAndRenames(t *testing.T) {
 	var fast fastPathCount
 	if *moveModelSeed != 0 {
@@ -241,7 +242,7 @@ func TestModelMovesAndRenames(t *testing.T) {
 		return
 	}
 	for i := range *moveModelCases {
-		runMoveModel(t, uint64(i+1), &fast)
+		runMoveModel(t, *moveModelFrom+uint64(i), &fast)
 		if t.Failed() {
 			return
 		}
