@@ -564,3 +564,49 @@ func TestSyncSpecialUseFoldersPairByRole(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncTrashEmptiedIntoANewFolderIsNotARename: b's user deletes m1
+// and m2, the trash policy moves a's copies to a's trash, and b's user
+// puts m9 into b's trash. a's user then takes m1 and m2 out of the trash
+// into a new folder, Lists, and deletes the trash. Lists holds all the
+// messages the state has in a's trash, but it is not the trash renamed:
+// m1 and m2 are wanted again, new to the pair, and copied to b's Lists,
+// and b's trash, with what b's user deleted, stays b's. Before, b's
+// trash was renamed to Lists and m9 was copied into a's Lists (testdata
+// case 162; TestModel seeds 101970 and 927828). Dovecot makes its Trash
+// again as soon as it is deleted (the fixture's auto = create), so there
+// a's trash comes back empty under a new UIDVALIDITY, which is no rename
+// either; the memory server lets it go.
+func TestSyncTrashEmptiedIntoANewFolderIsNotARename(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Trash
+		for _, u := range []string{userA, userB} {
+			if !slices.Contains(f.srv.Mailboxes(t, u), "Trash") {
+				f.srv.Create(t, u, "Trash")
+			}
+		}
+		for _, id := range []string{"m1", "m2", "m3", "m4", "m5"} {
+			f.put(userA, "INBOX", id)
+		}
+		f.sync()
+		f.expunge(userB, "INBOX", "m1")
+		f.expunge(userB, "INBOX", "m2")
+		f.sync()
+		f.want(userA, "Trash", "m1 -", "m2 -")
+
+		f.put(userB, "Trash", "m9")
+		f.srv.Create(t, userA, "Lists")
+		f.userMove(userA, "Trash", "m1", "Lists")
+		f.userMove(userA, "Trash", "m2", "Lists")
+		f.srv.Delete(t, userA, "Trash")
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.B]; c.FoldersRenamed != 0 {
+			t.Errorf("plan on b = %+v, want no rename:\n%s", c, res.Plan)
+		}
+		f.wantBoth("Lists", "m1 -", "m2 -")
+		f.want(userB, "Trash", "m9 -")
+		f.settled()
+	})
+}

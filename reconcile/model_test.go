@@ -560,12 +560,12 @@ func (m *model) bookTrashedOnBothSides(base reconcile.State, atUID [2]map[*recon
 // its mail again into another (it has no renames of its own): side s's
 // user deleted folder X, which the state knew on s, and s holds a folder
 // F the state does not know, and the other side lacks, with more than
-// half of X's messages on s, by identity (findRenames' evidence). The
-// planner reads F as X renamed:
+// half of X's messages on s, by identity (findRenames' evidence), and X
+// is not the trash, which is renamed only as the very mailbox (seeds
+// 101970 and 927828, testdata case 162). The planner reads F as X
+// renamed:
 //
-//   - X was on s only: F stays on s only, as X was (seed 101970: the
-//     trash the planner made for s, deleted, and one of its messages
-//     delivered into Lists);
+//   - X was on s only: F stays on s only, as X was;
 //   - X was on both sides: the other side's X is renamed to F with what
 //     it holds, not kept or deleted as a folder s's user deleted (seed
 //     311904: b deleted Archive/2024 and delivered its one message into
@@ -575,7 +575,7 @@ func (m *model) bookReadAsRenames(base reconcile.State) {
 		side, o := reconcile.Side(s), 1-s
 		for _, x := range base.Folders {
 			if x.Side(side).Mailbox == "" || m.acc[s].folders[x.Name] != nil ||
-				x.Name == "INBOX" || m.pol.For(x.Name).Direction == reconcile.None {
+				x.Name == "INBOX" || x.Name == trashFolder || m.pol.For(x.Name).Direction == reconcile.None {
 				continue
 			}
 			for _, f := range modelFolders {
@@ -607,8 +607,7 @@ func (m *model) bookReadAsRenames(base reconcile.State) {
 					m.deletedNow[s][x.Name] = false
 					// A rename keeps the records as they are: what
 					// the state had on s only stays so under the new
-					// name (seed 927828: the trash the planner made
-					// on s, holding a message trashed there).
+					// name.
 					for _, r := range x.Records {
 						if r.ID != "" && r.UID(side) != 0 && r.UID(side.Other()) == 0 {
 							markID(m.oneSided[s], f, r.ID)

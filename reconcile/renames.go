@@ -492,13 +492,21 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 	}
 	candidates := func(f *FolderState) []match {
 		var out []match
+		// Nor is the trash renamed by copy: a new folder that holds
+		// most of its messages is where its user took them out of the
+		// trash, wanted again (new to the pair), not the trash under a
+		// new name; read as one, the other side's trash, holding what
+		// that side deleted, became that folder (seeds 101970 and
+		// 927828). Renamed as the very mailbox, by its UIDVALIDITY, it
+		// is renamed.
+		trash := pl.wasTrash(f)
 		for _, n := range newNames {
 			// The trash is never a renamed folder: the messages a run
 			// moved there whose state was lost would read as one.
 			if strings.EqualFold(n, "INBOX") || !pl.policy.For(n).Direction.Flows(s) || listed[n].Role == RoleTrash || strings.EqualFold(n, "Trash") {
 				continue
 			}
-			if score, ok := sameMailbox(f, s, listed[n], pl.knownToBase); ok {
+			if score, ok := sameMailbox(f, s, listed[n], pl.knownToBase); ok && (!trash || score >= uidValidityScore) {
 				out = append(out, match{f, n, score})
 			}
 		}
@@ -605,6 +613,23 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 		}
 	}
 	return out
+}
+
+// wasTrash reports whether base folder f is the pair's trash: named
+// Trash, or listed on either side with the \Trash role.
+func (pl *planner) wasTrash(f *FolderState) bool {
+	if strings.EqualFold(f.Name, "Trash") {
+		return true
+	}
+	for s := range 2 {
+		mb := f.Side(Side(s)).Mailbox
+		for _, l := range pl.lists[s].Folders {
+			if mb != "" && l.Mailbox == mb && l.Role == RoleTrash {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // uidValidityScore is the least score sameMailbox gives a listed folder
