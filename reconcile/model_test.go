@@ -417,7 +417,14 @@ func (m *model) userDelete(s reconcile.Side, folder string, id reconcile.Identit
 //     F is one way too: see keepMovedAlone.)
 //   - The state had it in X on both sides, and the other side lacks F: s's
 //     user filed it away into F (heldAway), and the other side's copy in
-//     X stays there, on that side only, also where its flags changed.
+//     X stays there, on that side only, also where its flags changed. So
+//     too where the other side has F again but the state has s's copy
+//     there Away (filedAlone): to the planner, filed there while the
+//     other side lacked F, by a run whose deletion policy action then
+//     failed. It cannot tell that from a message delivered again into F
+//     while the other side lacked it (seed 1151294: x:3 delivered into
+//     b's Work, which a had deleted and then made again, and b's user
+//     then expunged b's INBOX copy while a's user flagged a's).
 func (m *model) bookReadAsMoves(base reconcile.State, atUID [2]map[*reconcile.Record]bool) {
 	for s := range 2 {
 		side, o := reconcile.Side(s), 1-s
@@ -447,7 +454,7 @@ func (m *model) bookReadAsMoves(base reconcile.State, atUID [2]map[*reconcile.Re
 				}
 				if r.UID(side.Other()) != 0 {
 					for f, to := range m.acc[s].folders {
-						if f != fs.Name && m.acc[o].folders[f] == nil && slices.ContainsFunc(to.msgs, func(x reconcile.Message) bool { return x.ID == r.ID }) {
+						if f != fs.Name && (m.acc[o].folders[f] == nil || awayOnly(base.Folder(f), side, r.ID)) && slices.ContainsFunc(to.msgs, func(x reconcile.Message) bool { return x.ID == r.ID }) {
 							markID(m.oneSided[o], fs.Name, r.ID)
 						}
 					}
@@ -642,6 +649,17 @@ func (m *model) atRecordUIDs(base reconcile.State) [2]map[*reconcile.Record]bool
 		}
 	}
 	return at
+}
+
+// awayOnly reports whether folder state fs has a record of identity id
+// on side s only, marked Away.
+func awayOnly(fs *reconcile.FolderState, s reconcile.Side, id reconcile.Identity) bool {
+	if fs == nil {
+		return false
+	}
+	return slices.ContainsFunc(fs.Records, func(r reconcile.Record) bool {
+		return r.ID == id && r.Away && r.UID(s) != 0 && r.UID(s.Other()) == 0
+	})
 }
 
 // knowsID reports whether folder state fs has a record of identity id.
