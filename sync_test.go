@@ -1090,6 +1090,45 @@ func TestSyncFiledAwayIntoAFolderMadeAgainThenMovedOut(t *testing.T) {
 	})
 }
 
+// TestSyncFiledAwayFolderMadeAgainWhileTheKeptCopyMoved: under keep, b's
+// user files m1 from P into Old, which a's user deletes meanwhile, and
+// flags m2 there: Old is made again on a with m2, m1 stays b's only
+// there, away from a, and a's copy stays in P, a's only. Then a's user
+// moves that copy to Work, b's user renames Old to New, and a's user
+// deletes Old again: New is made again on a with b's messages. Both users
+// moved m1, to different folders of the pair: a move conflict, and the
+// prefer side's folder wins (b's New): a's copy joins it, moved, not
+// copied. Before, b's m1 was copied to a with New, and a held it twice,
+// in New and in Work (testdata cases 163 and 164;
+// TestModelMovesAndRenames seed 139772).
+func TestSyncFiledAwayFolderMadeAgainWhileTheKeptCopyMoved(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Prefer = reconcile.B
+		f.startFiledAway(reconcile.Keep)
+		f.srv.AddFlags(t, userB, "Old", f.uidOf(userB, "Old", "m2"), imap.FlagFlagged)
+		f.sync()
+		f.want(userA, "Old", `m2 \Flagged`)
+		f.want(userA, "P", "m1 -")
+		f.want(userB, "Old", "m1 -", `m2 \Flagged`)
+
+		f.userMove(userA, "P", "m1", "Work")
+		f.srv.Rename(t, userB, "Old", "New")
+		f.srv.Delete(t, userA, "Old")
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.A]; c.Copies != 1 || c.Moves != 1 {
+			t.Errorf("plan on a = %+v, want one copy (m2, with New) and one move (m1's join):\n%s", c, res.Plan)
+		}
+		if len(res.Plan.Conflicts) != 1 {
+			t.Errorf("conflicts %q, want one: m1 moved on both sides", res.Plan.Conflicts)
+		}
+		f.wantBoth("New", "m1 -", `m2 \Flagged`)
+		f.wantBoth("Work")
+		f.settled()
+	})
+}
+
 // TestSyncFiledAwayMessageMovedBackOnBothSides: as
 // TestSyncFiledAwayMessageMovedBackJoinsItsCopy under keep, but a's user
 // moves a's kept copy of m1 to Lists while b's user moves the filed-away

@@ -609,13 +609,28 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 // side that filed it held it twice. Should the move fail, the winner's
 // copy stays recorded on its side only (Action.keepTarget), and the next
 // run joins the two again.
+//
+// So too where y is made again on o by this plan and o's copy was o's
+// only, kept there when s's user filed the message away (deletion =
+// keep, or a change on o), and o's user then moved it into another
+// folder of the pair (keptMoves took it: keptAt): both users moved the
+// message, and without the join o would get s's copy with y, and hold
+// two (TestModelMovesAndRenames seed 139772).
 func (pl *planner) filedConflict(y *view, r *Record, o Side, fresh [2]map[Identity][]*cand) {
 	s, id := o.Other(), r.ID
-	if _, both := pl.movedBoth[id]; !both || len(fresh[o][id]) != 1 || len(fresh[s][id]) != 0 ||
-		!y.endsOn(o) || !y.policy.Direction.Flows(s) || pl.moveOf[r] != nil || pl.rejoinAt[r] != nil {
+	if len(fresh[s][id]) != 0 || !y.endsOn(o) || !y.policy.Direction.Flows(s) || pl.moveOf[r] != nil || pl.rejoinAt[r] != nil {
 		return
 	}
-	c := fresh[o][id][0]
+	var c *cand
+	_, both := pl.movedBoth[id]
+	switch kept := pl.keptAt[o][id]; {
+	case both && len(fresh[o][id]) == 1:
+		c = fresh[o][id][0]
+	case !both && len(fresh[o][id]) == 0 && len(kept) == 1 && y.renamed != nil && y.renamed.revive[o]:
+		c = kept[0]
+	default:
+		return
+	}
 	mine := y.byUID(s).get(r.UID(s))
 	if pl.resetOn(y, s) {
 		mine = onlyCopy(y.listed[s], id)
