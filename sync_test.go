@@ -489,22 +489,30 @@ func (f *syncFixture) wantMovedNotCopied(rec *imaptest.Recorder, moves int) {
 }
 
 // syncRefusingFirstMove runs one sync whose first UID MOVE the server
-// refuses (through a Recorder, which later syncs keep going through), and
-// fails the test unless the run failed for that refusal; what names the
-// run in that failure. It returns the run's result.
+// refuses: see syncRefusingFirst.
 func (f *syncFixture) syncRefusingFirstMove(what string) *reconcile.Result {
+	f.t.Helper()
+	return f.syncRefusingFirst("UID MOVE", what)
+}
+
+// syncRefusingFirst runs one sync whose first command verb (as
+// imaptest.Event has it) the server refuses (through a Recorder, which
+// later syncs keep going through), and fails the test unless the run
+// failed for that refusal; what names the run in that failure. It
+// returns the run's result.
+func (f *syncFixture) syncRefusingFirst(verb, what string) *reconcile.Result {
 	f.t.Helper()
 	rec := f.record()
 	var refused atomic.Bool
 	rec.Intercept(func(e imaptest.Event) imaptest.Action {
-		if e.Stage == imaptest.Received && e.Verb == "UID MOVE" && refused.CompareAndSwap(false, true) {
+		if e.Stage == imaptest.Received && e.Verb == verb && refused.CompareAndSwap(false, true) {
 			return imaptest.Action{Do: imaptest.Refuse, Text: "[CANNOT] not now"}
 		}
 		return imaptest.Action{}
 	})
 	res, err := f.attempt(false)
 	if !errors.Is(err, reconcile.ErrActionsFailed) || !refused.Load() {
-		f.t.Fatalf("%s: err %v, UID MOVE refused %v; want the move refused", what, err, refused.Load())
+		f.t.Fatalf("%s: err %v, %s refused %v; want it refused", what, err, verb, refused.Load())
 	}
 	return res
 }
