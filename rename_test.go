@@ -610,3 +610,45 @@ func TestSyncTrashEmptiedIntoANewFolderIsNotARename(t *testing.T) {
 		f.settled()
 	})
 }
+
+// TestSyncFolderMovedWithItsParentAfterAFailedRename: b's user moves F
+// under P (P/F) and m1 arrives there; the run's RENAME of a's F fails, so
+// the state keeps F under its old name with b's mailbox P/F, and m1's
+// copy waits with the RENAME, unrecorded. Then b's user renames P to Q,
+// which takes P/F along to Q/F, and moves m0, F's one recorded message,
+// up into Q. Q/F holds none of F's recorded messages and one the state
+// never recorded, but it is F: its own UIDVALIDITY, under the mailbox
+// that has P's. The next run renames a's F to Q/F and copies m1 there.
+// Before, F read as deleted on b and Q/F as new: made on a beside F,
+// which stayed a's only under keep (testdata case 165; TestModelMovesAndRenames
+// seed 141195). On Dovecot only: imapmemserver's RENAME leaves the names
+// under the old one where they are (LIBNOTES.md).
+func TestSyncFolderMovedWithItsParentAfterAFailedRename(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.policy.Default.Deletion = reconcile.Keep
+	f.srv.Create(t, userA, "P")
+	f.put(userA, "F", "m0")
+	f.sync()
+	f.wantBoth("F", "m0 -")
+
+	f.srv.Rename(t, userB, "F", "P/F")
+	f.put(userB, "P/F", "m1")
+	f.syncRefusingFirst("RENAME", "the run whose RENAME fails")
+	f.want(userA, "F", "m0 -")
+
+	f.srv.Rename(t, userB, "P", "Q")
+	f.userMove(userB, "Q/F", "m0", "Q")
+	res := f.sync()
+	if c := res.Plan.Counts[reconcile.A]; c.FoldersCreated != 0 {
+		t.Errorf("plan on a = %+v, want F renamed, no folder made:\n%s", c, res.Plan)
+	}
+	f.wantBoth("Q/F", "m1 -")
+	f.wantBoth("Q", "m0 -")
+	for _, name := range []string{"F", "P"} {
+		if slices.Contains(f.srv.Mailboxes(t, userA), name) {
+			t.Errorf("a still has %q: %q", name, f.srv.Mailboxes(t, userA))
+		}
+	}
+	f.settled()
+}

@@ -94,7 +94,7 @@ func (pl *planner) renames(base State) (State, error) {
 // by its UIDVALIDITY, under another name: s's user renamed it.
 func (rr *renamer) keptElsewhere(f *FolderState, s Side) bool {
 	for _, l := range rr.listed[s] {
-		if score, ok := sameMailbox(f, s, l, rr.pl.knownToBase); ok && score >= uidValidityScore {
+		if score, ok := sameMailbox(f, s, l, rr.pl.knownToBase, false); ok && score >= uidValidityScore {
 			return true
 		}
 	}
@@ -490,6 +490,7 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 		n     string
 		score int
 	}
+	along := pl.movedWithParent(s, base)
 	candidates := func(f *FolderState) []match {
 		var out []match
 		// Nor is the trash renamed by copy: a new folder that holds
@@ -506,7 +507,7 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 			if strings.EqualFold(n, "INBOX") || !pl.policy.For(n).Direction.Flows(s) || listed[n].Role == RoleTrash || strings.EqualFold(n, "Trash") {
 				continue
 			}
-			if score, ok := sameMailbox(f, s, listed[n], pl.knownToBase); ok && (!trash || score >= uidValidityScore) {
+			if score, ok := sameMailbox(f, s, listed[n], pl.knownToBase, along(f, listed[n])); ok && (!trash || score >= uidValidityScore) {
 				out = append(out, match{f, n, score})
 			}
 		}
@@ -599,7 +600,7 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 		}
 		switch {
 		case implied != "" && listed[implied] != nil && byName[implied] == nil && !used[implied]:
-			score, _ := sameMailbox(f, s, listed[implied], pl.knownToBase)
+			score, _ := sameMailbox(f, s, listed[implied], pl.knownToBase, false)
 			out[f.Name] = found{to: implied, implied: true, sameUV: score >= uidValidityScore}
 			used[implied] = true
 		case n != "" && !used[n]:
@@ -613,6 +614,62 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 		}
 	}
 	return out
+}
+
+// movedWithParent returns a test of whether listed folder l of side s is
+// where the server's RENAME of a parent mailbox took base folder f's
+// mailbox on s (RFC 3501: a RENAME moves the names under it too): f's
+// mailbox there is P, its delimiter, and a tail; l's is Q, the delimiter
+// and the same tail; and Q is listed with the UIDVALIDITY the base
+// records for the folder whose mailbox on s is P, so Q is P renamed. A
+// folder's mailbox sits under another folder's without its logical name
+// doing so where a RENAME failed on that side (the state keeps the
+// folder's old logical name with the mailbox it has there).
+func (pl *planner) movedWithParent(s Side, base State) func(f *FolderState, l *Folder) bool {
+	d := pl.lists[s].Delim
+	if d == 0 {
+		return func(*FolderState, *Folder) bool { return false }
+	}
+	var byMailbox map[string]*FolderState
+	var listed map[string]*Folder
+	return func(f *FolderState, l *Folder) bool {
+		m := f.Side(s).Mailbox
+		if l == nil || m == "" || l.Mailbox == m || !strings.ContainsRune(m, d) {
+			return false
+		}
+		if byMailbox == nil {
+			byMailbox, listed = map[string]*FolderState{}, map[string]*Folder{}
+			for i := range base.Folders {
+				if mb := base.Folders[i].Side(s).Mailbox; mb != "" {
+					byMailbox[mb] = &base.Folders[i]
+				}
+			}
+			for i := range pl.lists[s].Folders {
+				listed[pl.lists[s].Folders[i].Mailbox] = &pl.lists[s].Folders[i]
+			}
+		}
+		for i := strings.IndexRune(m, d); i >= 0; i = nextRune(m, d, i) {
+			parent, tail := m[:i], m[i:]
+			q, ok := strings.CutSuffix(l.Mailbox, tail)
+			if !ok || q == "" || q == parent {
+				continue
+			}
+			p, ql := byMailbox[parent], listed[q]
+			if p != nil && ql != nil && p.Side(s).UIDValidity != 0 && ql.UIDValidity == p.Side(s).UIDValidity && listed[parent] == nil {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// nextRune returns the index of the next r in s after index i, or -1.
+func nextRune(s string, r rune, i int) int {
+	j := strings.IndexRune(s[i+1:], r)
+	if j < 0 {
+		return -1
+	}
+	return i + 1 + j
 }
 
 // wasTrash reports whether base folder f is the pair's trash: named
@@ -638,7 +695,7 @@ const uidValidityScore = 1 << 20
 
 // sameMailbox reports whether listed folder l of side s is evidently the
 // base folder f under another name, and how many of f's messages say so.
-func sameMailbox(f *FolderState, s Side, l *Folder, known func(Identity) bool) (score int, ok bool) {
+func sameMailbox(f *FolderState, s Side, l *Folder, known func(Identity) bool, along bool) (score int, ok bool) {
 	bs := f.Side(s)
 	total := 0
 	ids := map[Identity]int{}
@@ -675,8 +732,13 @@ func sameMailbox(f *FolderState, s Side, l *Folder, known func(Identity) bool) (
 	// messages left there (seed 25001 of -movemodel.bugs 7,10). And so
 	// does the same UIDVALIDITY where every message there arrived since
 	// the base (at or above its UIDNEXT) or is one the base knows
-	// elsewhere, which a user moved in (seed 53476).
-	if sameUV && (uidScore > 0 || total == 0 || len(l.Messages) == 0 || l.Mailbox == bs.Mailbox || movedInOrArrived(l, bs.UIDNext, known)) {
+	// elsewhere, which a user moved in (seed 53476). And so does the
+	// same UIDVALIDITY where l is where the server's RENAME of a parent
+	// took f's mailbox (along: see movedWithParent), with none of its
+	// records' messages left and mail there the state never recorded (a
+	// copy a failed RENAME left undone; TestModelMovesAndRenames seed
+	// 141195).
+	if sameUV && (uidScore > 0 || total == 0 || len(l.Messages) == 0 || l.Mailbox == bs.Mailbox || along || movedInOrArrived(l, bs.UIDNext, known)) {
 		return uidValidityScore + uidScore, true
 	}
 	if total > 0 && 2*idScore > total {
