@@ -301,6 +301,11 @@ type moveModel struct {
 	// them in (no move, to the planner).
 	movedNow  [2]map[reconcile.Identity]*mbox
 	movedHome [2]map[reconcile.Identity]bool
+	// wasOneSided[s] holds, for the identities in movedNow[s], oneSided
+	// as it was before the first of those moves: moved home, a message
+	// is where it was, to the planner, one-sided or not as it was
+	// (seed 153946).
+	wasOneSided [2]map[reconcile.Identity]bool
 	// placed[s] holds the identities the user put into a folder on side s
 	// (delivered or moved) since the last clean sync.
 	placed [2]map[reconcile.Identity]bool
@@ -365,6 +370,7 @@ func runMoveModel(t *testing.T, seed uint64, fast *fastPathCount) {
 		m.deletedNow[s] = map[reconcile.Identity]bool{}
 		m.movedNow[s] = map[reconcile.Identity]*mbox{}
 		m.movedHome[s] = map[reconcile.Identity]bool{}
+		m.wasOneSided[s] = map[reconcile.Identity]bool{}
 		m.placed[s] = map[reconcile.Identity]bool{}
 		m.oneSided[s] = map[reconcile.Identity]bool{}
 		m.detached[s] = map[*mbox]mvMark{}
@@ -525,23 +531,11 @@ func (m *moveModel) lastName(s reconcile.Side, mb *mbox) (string, bool) {
 	return names[len(names)-1], true
 }
 
-// stateFolder returns the folder of side s in which the state has
-// identity id, or nil.
-func (m *moveModel) stateFolder(s reconcile.Side, id reconcile.Identity) *mbox {
-	for i := range m.st.Folders {
-		fs := &m.st.Folders[i]
-		for _, r := range fs.Records {
-			if r.ID != id || r.UID(s) == 0 {
-				continue
-			}
-			for _, mb := range mvSorted(m.synced[s]) {
-				if m.baseOf(s, mb) == fs && m.nameOf(s, mb) != "" {
-					return mb
-				}
-			}
-		}
-	}
-	return nil
+// stateHolds reports whether the state has a record of identity id on
+// side s in the state folder that side s's folder mb is.
+func (m *moveModel) stateHolds(s reconcile.Side, mb *mbox, id reconcile.Identity) bool {
+	fs := m.baseOf(s, mb)
+	return fs != nil && slices.ContainsFunc(fs.Records, func(r reconcile.Record) bool { return r.ID == id && r.UID(s) != 0 })
 }
 
 // counterpart returns the other side's folder of the state folder that
@@ -716,6 +710,9 @@ func (m *moveModel) move(s reconcile.Side) {
 	from.msgs = slices.Delete(from.msgs, i, i+1)
 	u := m.acc[s].deliver(m.mailbox(s, g), msg.ID, msg.Flags)
 	m.movedIn[m.folder(s, g)] = true
+	if _, ok := m.movedNow[s][msg.ID]; !ok {
+		m.wasOneSided[s][msg.ID] = m.oneSided[s][msg.ID]
+	}
 	m.movedNow[s][msg.ID] = m.folder(s, g)
 	m.placed[s][msg.ID], m.oneSided[s][msg.ID] = true, false
 	m.logf("%s: move %s from %s uid %d to %s uid %d", s, msg.ID, f, msg.UID, g, u)
@@ -1080,7 +1077,14 @@ func (m *moveModel) sync(clean bool) {
 	for s := range 2 {
 		clear(m.movedHome[s])
 		for id, d := range m.movedNow[s] {
-			m.movedHome[s][id] = d == m.stateFolder(reconcile.Side(s), id)
+			// Home is any folder the state has the message in on s: a
+			// record a failed run kept in the folder it left counts too
+			// (seed 153946: filed away into F3, kept paired in F2 by a
+			// failed trash move on b, then moved out of F3 and back).
+			m.movedHome[s][id] = m.stateHolds(reconcile.Side(s), d, id)
+			if m.movedHome[s][id] {
+				m.oneSided[s][id] = m.oneSided[s][id] || m.wasOneSided[s][id]
+			}
 		}
 	}
 	// What the users did, as the planner will see it: mail put into a
@@ -1248,6 +1252,7 @@ func (m *moveModel) settle(clean bool, revive [2][]*mbox) {
 		}
 		clear(m.deletedNow[s])
 		clear(m.movedNow[s])
+		clear(m.wasOneSided[s])
 	}
 	m.expunges, m.folderDeletes, m.uvRenames = false, false, false
 	m.prevClean = clean
