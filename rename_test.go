@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
@@ -648,6 +649,63 @@ func TestSyncFolderMovedWithItsParentAfterAFailedRename(t *testing.T) {
 	for _, name := range []string{"F", "P"} {
 		if slices.Contains(f.srv.Mailboxes(t, userA), name) {
 			t.Errorf("a still has %q: %q", name, f.srv.Mailboxes(t, userA))
+		}
+	}
+	f.settled()
+}
+
+// TestSyncFolderRenamedAfterItsParentsRenameFollowedAndFailures: a's user
+// renames P to Q, which takes P/C along, and b's RENAME to follow is
+// refused: the state keeps P with a's mailbox Q. Then a's user moves Q/C
+// to G/D and b's user renames G to H. The next run renames b's P to Q
+// (following a; it takes P/C along to Q/C), but b's RENAME of Q/C to H/D
+// and a's of G to H are refused. Neither side's name for C is the base's
+// P/C any more; the state must keep it under b's, Q/C, where the RENAMEs
+// that did run left it and b's user never moved it, so that the run
+// after reads a's G/D as a's user's rename and finishes it, to H/D.
+// Before, the state kept P/C, and the run after took b's Q/C for renamed
+// by b's user as well: a conflict b (prefer) won, and a's user's rename
+// was undone (TestRenamesFailingMidway; TestModelMovesAndRenames seed
+// 167794). On Dovecot only: imapmemserver's RENAME leaves the names
+// under the old one where they are.
+func TestSyncFolderRenamedAfterItsParentsRenameFollowedAndFailures(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.policy.Prefer = reconcile.B
+	f.srv.Create(t, userA, "P")
+	f.put(userA, "P/C", "m1")
+	f.srv.Create(t, userA, "G")
+	f.sync()
+	f.wantBoth("P/C", "m1 -")
+
+	f.srv.Rename(t, userA, "P", "Q")
+	f.syncRefusingFirst("RENAME", "the run whose RENAME of P fails")
+
+	f.srv.Rename(t, userA, "Q/C", "G/D")
+	f.srv.Rename(t, userB, "G", "H")
+	rec := f.record()
+	var refusing atomic.Bool
+	refusing.Store(true)
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		// Every RENAME but b's of P, which is to run.
+		if fs := strings.Fields(e.Line); refusing.Load() && e.Stage == imaptest.Received && e.Verb == "RENAME" && len(fs) > 1 && strings.Trim(fs[1], `"`) != "P" {
+			return imaptest.Action{Do: imaptest.Refuse, Text: "[CANNOT] not now"}
+		}
+		return imaptest.Action{}
+	})
+	if _, err := f.attempt(false); !errors.Is(err, reconcile.ErrActionsFailed) {
+		t.Fatalf("the run whose RENAMEs of C and G fail: err %v, want actions failed", err)
+	}
+	f.want(userB, "Q/C", "m1 -")
+	refusing.Store(false)
+
+	f.sync()
+	f.wantBoth("H/D", "m1 -")
+	for _, u := range []string{userA, userB} {
+		for _, name := range []string{"P", "G", "Q/C", "G/D"} {
+			if slices.Contains(f.srv.Mailboxes(t, u), name) {
+				t.Errorf("%s still has %q: %q", u, name, f.srv.Mailboxes(t, u))
+			}
 		}
 	}
 	f.settled()

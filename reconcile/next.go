@@ -188,9 +188,11 @@ func Next(p *Plan, outcomes []Outcome) State {
 			// the renames that were done left it, under the name that
 			// gives it, and the next run finds the rest again.
 			nFailed := 0
+			var where [2]string // the name each side's renames left it under
 			for s := range 2 {
 				if l, mb, failed := undoFailedRenames(rn.chain[s], rn.lname[s], rn.oldMailbox[s], failedRename); failed {
 					name, ss[s].Mailbox = l, mb
+					where[s] = l
 					nFailed++
 				}
 			}
@@ -201,6 +203,22 @@ func Next(p *Plan, outcomes []Outcome) State {
 				// base's does, unless a folder has it now. Under it
 				// the next run finds the same renames again.
 				name = rn.from
+				// But where one side's user left the folder alone and
+				// this plan's RENAMEs there, following the other side,
+				// moved it before one failed, the base's name is that
+				// side's no longer: under it, the next run would take
+				// where they left it for renamed by that side's user,
+				// a conflict with the other's rename, which the prefer
+				// side may win (TestModelMovesAndRenames seed 167794:
+				// a parent's RENAME followed on b, then the folder's
+				// own failed, and a's user's rename of it was undone).
+				// That side's name is where they left it.
+				for s := range 2 {
+					o := 1 - s
+					if rn.lname[s] == rn.from && rn.lname[o] != rn.from && where[s] != rn.from && !draftNamed[where[s]] {
+						name = where[s]
+					}
+				}
 			}
 		} else {
 			// A folder no rename was found for (new since the base, say)

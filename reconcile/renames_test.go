@@ -178,6 +178,24 @@ func TestRenamesFailingMidway(t *testing.T) {
 			want: "INBOX P S S/N",
 		},
 		{
+			// Seed 167794 of TestModelMovesAndRenames: B's RENAME of
+			// P, following A's user, succeeded and took P/C along;
+			// C's own and A's of G, following B's user, failed. The
+			// state kept C under the base's name, P/C, which neither
+			// side had, and the next run took B's Q/C for renamed by
+			// B's user too: a conflict B won, and A's user's rename
+			// of C was undone.
+			name: "a parent's rename followed, then the folder's own fails, and the other side's",
+			base: "folder INBOX\nfolder G uv=5/6\nfolder P a=Q uv=1/2\nfolder P/C a=Q/C uv=3/4\n1 1 - x:1",
+			a:    "folder INBOX\nfolder G uv=5\nfolder G/D uv=3\n1 - x:1\nfolder Q uv=1",
+			b:    "folder INBOX\nfolder H uv=6\nfolder P uv=2\nfolder P/C uv=4\n1 - x:1",
+			pol:  "direction both\ndeletion propagate\nprefer b",
+			fail: func(a *reconcile.Action) bool {
+				return a.Op == reconcile.RenameFolder && (a.Side == reconcile.A || strings.HasSuffix(a.Dest, "D"))
+			},
+			want: "H H/D INBOX Q",
+		},
+		{
 			name: "a rename from under another one",
 			base: "folder INBOX\nfolder C uv=9/10\n1 1 - x:1\nfolder P uv=7/8",
 			a:    "folder INBOX\nfolder P uv=7\nfolder P/CA uv=9\n1 - x:1",
