@@ -531,6 +531,20 @@ func (f *syncFixture) startFiledAway(deletion reconcile.Deletion) {
 	f.srv.Delete(f.t, userA, "Old")
 }
 
+// startFiledAwayMadeAgain goes on with startFiledAway's story under keep:
+// b's user flags m2 in Old, and the sync makes Old again on a, with m2
+// (the change beats the deletion). m1 stays b's only there, away from a,
+// and a's copy stays in P, a's only.
+func (f *syncFixture) startFiledAwayMadeAgain() {
+	f.t.Helper()
+	f.startFiledAway(reconcile.Keep)
+	f.srv.AddFlags(f.t, userB, "Old", f.uidOf(userB, "Old", "m2"), imap.FlagFlagged)
+	f.sync()
+	f.want(userA, "Old", `m2 \Flagged`)
+	f.want(userA, "P", "m1 -")
+	f.want(userB, "Old", "m1 -", `m2 \Flagged`)
+}
+
 // TestSyncFailedFlagMergeKeepsThePairing: m1 arrives on both sides with
 // other flags, so the first run pairs the two copies and stores the
 // merge on each; b's server refuses b's UID STORE. The state must keep
@@ -1078,12 +1092,7 @@ func TestSyncFiledAwayIntoAFolderMadeAgainThenMovedOut(t *testing.T) {
 	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		f := newSyncFixture(t, start)
-		f.startFiledAway(reconcile.Keep)
-		f.srv.AddFlags(t, userB, "Old", f.uidOf(userB, "Old", "m2"), imap.FlagFlagged)
-		f.sync()
-		f.want(userA, "Old", `m2 \Flagged`)
-		f.want(userA, "P", "m1 -")
-		f.want(userB, "Old", "m1 -", `m2 \Flagged`)
+		f.startFiledAwayMadeAgain()
 
 		f.userMove(userB, "Old", "m1", "Work")
 		rec := f.record()
@@ -1114,12 +1123,7 @@ func TestSyncFiledAwayFolderMadeAgainWhileTheKeptCopyMoved(t *testing.T) {
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		f := newSyncFixture(t, start)
 		f.policy.Prefer = reconcile.B
-		f.startFiledAway(reconcile.Keep)
-		f.srv.AddFlags(t, userB, "Old", f.uidOf(userB, "Old", "m2"), imap.FlagFlagged)
-		f.sync()
-		f.want(userA, "Old", `m2 \Flagged`)
-		f.want(userA, "P", "m1 -")
-		f.want(userB, "Old", "m1 -", `m2 \Flagged`)
+		f.startFiledAwayMadeAgain()
 
 		f.userMove(userA, "P", "m1", "Work")
 		f.srv.Rename(t, userB, "Old", "New")
