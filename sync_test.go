@@ -998,6 +998,47 @@ func TestSyncFailedJoinRetriedAfterTheMessageArrivedAgain(t *testing.T) {
 	})
 }
 
+// TestSyncFailedRevivalThenTheMovedOutMessageMovedBack: a's user renames
+// R5 to R9 and moves m1 out of it into INBOX, and b's user deletes R5.
+// The run is to make R9 again on b with m2, and to copy m1 to b's INBOX;
+// b's server refuses the CREATE, and the state keeps R5 for the next run
+// to find the same rename again, but without m1's record there, which
+// is INBOX's now. a's user then moves m1 into R9: the next run must move
+// b's copy there with one UID MOVE. Before, R5's stale record claimed
+// m1 in R9: m1 was copied to b's R9 and b's INBOX copy put into b's
+// trash, a second copy on b (reconcile.TestNextFailedRevivalLeavesMovedOutRecords;
+// TestModelMovesAndRenames seed 205661).
+func TestSyncFailedRevivalThenTheMovedOutMessageMovedBack(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Trash
+		f.put(userA, "R5", "m1")
+		f.put(userA, "R5", "m2")
+		// Under max_deletes' 50%: the trashing of b's m1 that the
+		// stale record caused is then carried out, not refused.
+		f.put(userA, "INBOX", "m3")
+		f.put(userA, "INBOX", "m4")
+		f.sync()
+		f.wantBoth("R5", "m1 -", "m2 -")
+
+		f.srv.Rename(t, userA, "R5", "R9")
+		f.userMove(userA, "R9", "m1", "INBOX")
+		f.srv.Delete(t, userB, "R5")
+		f.syncRefusingFirst("CREATE", "the run whose CREATE of R9 fails")
+		f.want(userB, "INBOX", "m1 -", "m3 -", "m4 -")
+
+		f.userMove(userA, "INBOX", "m1", "R9")
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.B]; c.Moves != 1 || c.Copies != 1 || c.Trashed != 0 {
+			t.Errorf("plan on b = %+v, want m1 moved and m2 copied, nothing trashed:\n%s", c, res.Plan)
+		}
+		f.wantBoth("R9", "m1 -", "m2 -")
+		f.wantBoth("INBOX", "m3 -", "m4 -")
+		f.settled()
+	})
+}
+
 // TestSyncFailedConflictOutOfAFolderDeletedOnBothSides: a's user moves m1
 // out of X into INBOX and deletes X, b's user moves b's copy to Y. b
 // (prefer) wins the move conflict: the run moves a's copy to Y and

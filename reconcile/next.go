@@ -181,7 +181,7 @@ func Next(p *Plan, outcomes []Outcome) State {
 			// failed: the state stays as it was, and the next run
 			// finds the same rename and tries again.
 			if createFailed[d] && (rn.revive[A] || rn.revive[B]) {
-				st.Folders = append(st.Folders, *rn.orig)
+				st.Folders = append(st.Folders, keptOrig(p, outcomes, d))
 				continue
 			}
 			// Not renamed on a side after all: the folder stays where
@@ -420,6 +420,43 @@ func compareRecords(x, y Record) int {
 		return c
 	}
 	return strings.Compare(string(x.ID), string(y.ID))
+}
+
+// keptOrig is the base folder that d, renamed on one side and deleted
+// on the other, continues, as Next keeps it when making it again on the
+// deleting side failed: the next run finds the same rename and tries
+// again. It leaves out the records whose message left the folder on the
+// renaming side: not listed at its UID there (its user moved or expunged
+// it before the run), or moved or expunged out of it by an action of
+// this plan that was done. Kept, such a record would claim the message
+// beside the record it has where it went, and the next run would take
+// the message for gone from that folder and new in this one: copied
+// again to the deleting side, beside the copy it has (TestModelMovesAndRenames
+// seed 205661).
+func keptOrig(p *Plan, outcomes []Outcome, d *draftFolder) FolderState {
+	rn := d.renamed
+	s := A // the renaming side
+	if rn.revive[A] {
+		s = B
+	}
+	there := map[UID]bool{}
+	for _, sl := range d.slots {
+		if sl.now[s] != 0 {
+			there[sl.now[s]] = true
+		}
+	}
+	mb := d.side[s].Mailbox
+	for i := range p.Actions {
+		a := &p.Actions[i]
+		if (a.Op == Move || a.Op == Expunge) && a.Side == s && a.Mailbox == mb && i < len(outcomes) && outcomes[i].Err == nil {
+			delete(there, a.UID)
+		}
+	}
+	f := *rn.orig
+	f.Records = slices.DeleteFunc(slices.Clone(f.Records), func(r Record) bool {
+		return r.UID(s) != 0 && !there[r.UID(s)]
+	})
+	return f
 }
 
 // undoFailedRenames follows a folder from its mailbox mb and logical name
