@@ -1039,6 +1039,43 @@ func TestSyncFailedRevivalThenTheMovedOutMessageMovedBack(t *testing.T) {
 	})
 }
 
+// TestSyncFailedFollowThenTheMessageExpunged: under keep, b's user moves
+// m2 out of Archive into INBOX, flags it, and deletes Archive. The run
+// stores the flag on a's copy and is to move it to INBOX; a's server
+// refuses the UID MOVE. b's user then expunges m2. a's copy stays in
+// Archive, on a only (keep), and Archive is not made again on b: the
+// state keeps m2's record with the flags the run stored, so the next run
+// does not take them for a change by a's user, which would beat b's
+// deletion of Archive (reconcile.TestNextFailedFollowKeepsStoredFlags;
+// TestModel seed 1607162).
+func TestSyncFailedFollowThenTheMessageExpunged(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Keep
+		f.put(userA, "Archive", "m2", imap.FlagSeen)
+		f.sync()
+		f.wantBoth("Archive", `m2 \Seen`)
+
+		f.userMove(userB, "Archive", "m2", "INBOX")
+		f.srv.AddFlags(t, userB, "INBOX", f.uidOf(userB, "INBOX", "m2"), imap.FlagFlagged)
+		f.srv.Delete(t, userB, "Archive")
+		f.syncRefusingFirstMove("the run whose move of a's m2 fails")
+		f.want(userA, "Archive", `m2 \Flagged,\Seen`)
+
+		f.expunge(userB, "INBOX", "m2")
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.B]; c.FoldersCreated != 0 || c.Copies != 0 {
+			t.Errorf("plan on b = %+v, want Archive not made again:\n%s", c, res.Plan)
+		}
+		if slices.Contains(f.srv.Mailboxes(t, userB), "Archive") {
+			t.Errorf("b's Archive, which b's user deleted, is there again")
+		}
+		f.want(userA, "Archive", `m2 \Flagged,\Seen`)
+		f.settled()
+	})
+}
+
 // TestSyncFailedConflictOutOfAFolderDeletedOnBothSides: a's user moves m1
 // out of X into INBOX and deletes X, b's user moves b's copy to Y. b
 // (prefer) wins the move conflict: the run moves a's copy to Y and

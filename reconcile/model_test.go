@@ -1972,3 +1972,31 @@ func TestNextFailedRevivalLeavesMovedOutRecords(t *testing.T) {
 		t.Errorf("b after the retry:\n%s", got)
 	}
 }
+
+// TestNextFailedFollowKeepsStoredFlags: b's user moved x:2 out of
+// Archive into INBOX, flagged it there, and deleted Archive. The plan
+// stores the merged flags on a's copy and moves it to INBOX; the Store is
+// done and the Move fails. The record kept in Archive must carry the
+// flags the run stored: with the base's, the next run took them for a's
+// user's change, which beats b's deletion of Archive, and made Archive
+// again on b, once b's user had expunged x:2 (TestModel seed 1607162).
+func TestNextFailedFollowKeepsStoredFlags(t *testing.T) {
+	pol := parsePolicy(t, "direction both\ndeletion keep")
+	base := parseState(t, "folder Archive uv=5/6\n1 2 \\Seen x:2\nfolder INBOX uv=1/1")
+	accA := accountFromListing(parseListing(t, "folder Archive uv=5\n1 \\Seen x:2\nfolder INBOX uv=1"))
+	accB := accountFromListing(parseListing(t, "folder INBOX uv=1\n4 \\Flagged x:2"))
+	plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool { return a.Op == reconcile.Move })
+	if c := plan.Counts[reconcile.A]; c.Stores != 1 || c.Moves != 1 {
+		t.Fatalf("first plan on a = %+v, want a Store and a Move:\n%s", c, plan)
+	}
+	if f := next.Folder("Archive"); f == nil || len(f.Records) != 1 || !f.Records[0].Flags.Equal(reconcile.NewFlags(`\Flagged`)) {
+		t.Fatalf("after the failed Move the state is\n%s\nwant x:2 kept in Archive with the stored flags, \\Flagged", formatState(next))
+	}
+	if o := accB.apply(&reconcile.Action{Op: reconcile.Expunge, Side: reconcile.B, Mailbox: "INBOX", UID: 4, ID: "x:2"}, accA); o.Err != nil {
+		t.Fatal(o.Err) // b's user's expunge
+	}
+	plan, _ = runPlan(t, next, accA, accB, pol, nil)
+	if c := plan.Counts[reconcile.B]; c.FoldersCreated != 0 || c.Copies != 0 {
+		t.Errorf("the next run's plan on b = %+v, want Archive not made again:\n%s", c, plan)
+	}
+}

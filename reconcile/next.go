@@ -33,7 +33,7 @@ var ErrNotRun = errors.New("not run")
 func Next(p *Plan, outcomes []Outcome) State {
 	for _, d := range p.drafts {
 		for _, sl := range d.slots {
-			sl.failed, sl.storeFailed, sl.targetLost = false, [2]bool{}, false
+			sl.failed, sl.storeFailed, sl.targetLost, sl.followed = false, [2]bool{}, false, nil
 		}
 	}
 	createFailed := map[*draftFolder]bool{}
@@ -92,6 +92,9 @@ func Next(p *Plan, outcomes []Outcome) State {
 					a.slot.storeFailed[a.Side] = true
 				} else {
 					a.slot.failed = true
+				}
+				if a.Op == Move && a.Reason == ReasonMoved && a.arrival != nil {
+					a.slot.followed = a.arrival
 				}
 			}
 			if a.arrival != nil {
@@ -288,6 +291,17 @@ func Next(p *Plan, outcomes []Outcome) State {
 				// slots take theirs from the folder's base), so d.base
 				// is set from here on.
 				r = *sl.base
+				// Its Move, following the other side's user, failed
+				// after the flag Stores of the merge at the destination
+				// were done: the copies hold the merged flags, and so
+				// does the record. With the base's, the next run would
+				// take this run's Stores for a change by that side's
+				// user, which beats a deletion on the other side: a
+				// folder that side's user deleted would be made again
+				// (TestModel seed 1607162).
+				if f := sl.followed; f != nil && !sl.storeFailed[A] && !sl.storeFailed[B] && !f.storeFailed[A] && !f.storeFailed[B] && f.paired != nil {
+					r.Flags = f.rec.Flags
+				}
 				// A record kept on a side the plan let go of (the
 				// folder deleted there by its user, its last messages
 				// leaving by this plan, or deleted there by this plan
