@@ -562,6 +562,38 @@ func (m *model) bookTrashedOnBothSides(base reconcile.State, atUID [2]map[*recon
 	}
 }
 
+// bookBackAfterReset books, before a sync, a message the source side of
+// a one-way folder holds again (delivered again after its copy there was
+// deleted) where the source's server reset that folder since the state
+// was saved, and the target's copy is gone. Every UID is new after a
+// reset, so the planner cannot tell the copy from the one the state
+// records, and reads the target's missing copy as its user's deletion,
+// which a one-way pair does not revert: the copy stays on the source.
+// (Without the reset, it sees the copy back under a new UID and copies
+// it.) Seed 1617640: b expunged x:1, a run cut short before it saved its
+// state expunged a's copy to follow, x:1 arrived on b again, and b's
+// INBOX was reset.
+func (m *model) bookBackAfterReset(base reconcile.State, atUID [2]map[*reconcile.Record]bool) {
+	for i := range base.Folders {
+		fs := &base.Folders[i]
+		src, oneWay := sourceSide(m.pol.For(fs.Name).Direction)
+		if !oneWay {
+			continue
+		}
+		tgt := src.Other()
+		mb := m.acc[src].folders[fs.Name]
+		if mb == nil || mb.uv == fs.Side(src).UIDValidity {
+			continue
+		}
+		for j := range fs.Records {
+			r := &fs.Records[j]
+			if r.ID != "" && r.UID(src) != 0 && r.UID(tgt) != 0 && !atUID[tgt][r] && m.events[r.ID] > 1 && len(m.copies(src, fs.Name)[r.ID]) > 0 {
+				markID(m.oneSided[src], fs.Name, r.ID)
+			}
+		}
+	}
+}
+
 // bookReadAsRenames books, before a sync, what the planner takes for a
 // folder renamed where the model deleted one folder and delivered some of
 // its mail again into another (it has no renames of its own): side s's
@@ -700,6 +732,7 @@ func (m *model) sync(mode syncMode) {
 	m.bookReadAsMoves(base, atUID)
 	m.bookHeldAloneOnEachSide(base, atUID)
 	m.bookTrashedOnBothSides(base, atUID)
+	m.bookBackAfterReset(base, atUID)
 	m.bookReadAsRenames(base)
 	la, lb := m.acc[reconcile.A].listing(), m.acc[reconcile.B].listing()
 	plan, err := reconcile.Build("p", base, la, lb, m.pol)
