@@ -496,23 +496,29 @@ func (f *syncFixture) syncRefusingFirstMove(what string) *reconcile.Result {
 }
 
 // syncRefusingFirst runs one sync whose first command verb (as
-// imaptest.Event has it) the server refuses (through a Recorder, which
-// later syncs keep going through), and fails the test unless the run
-// failed for that refusal; what names the run in that failure. It
-// returns the run's result.
+// imaptest.Event has it) the server refuses: see syncRefusing.
 func (f *syncFixture) syncRefusingFirst(verb, what string) *reconcile.Result {
 	f.t.Helper()
+	return f.syncRefusing(verb, 1, what)
+}
+
+// syncRefusing runs one sync whose first n commands verb the server
+// refuses (through a Recorder, which later syncs keep going through), and
+// fails the test unless the run failed and n were refused; what names the
+// run in that failure. It returns the run's result.
+func (f *syncFixture) syncRefusing(verb string, n int32, what string) *reconcile.Result {
+	f.t.Helper()
 	rec := f.record()
-	var refused atomic.Bool
+	var refused atomic.Int32
 	rec.Intercept(func(e imaptest.Event) imaptest.Action {
-		if e.Stage == imaptest.Received && e.Verb == verb && refused.CompareAndSwap(false, true) {
+		if e.Stage == imaptest.Received && e.Verb == verb && refused.Load() < n && refused.Add(1) <= n {
 			return imaptest.Action{Do: imaptest.Refuse, Text: "[CANNOT] not now"}
 		}
 		return imaptest.Action{}
 	})
 	res, err := f.attempt(false)
-	if !errors.Is(err, reconcile.ErrActionsFailed) || !refused.Load() {
-		f.t.Fatalf("%s: err %v, %s refused %v; want it refused", what, err, verb, refused.Load())
+	if !errors.Is(err, reconcile.ErrActionsFailed) || refused.Load() != n {
+		f.t.Fatalf("%s: err %v, %d %s refused; want %d refused", what, err, refused.Load(), verb, n)
 	}
 	return res
 }
