@@ -710,3 +710,50 @@ func TestSyncFolderRenamedAfterItsParentsRenameFollowedAndFailures(t *testing.T)
 	}
 	f.settled()
 }
+
+// TestSyncFiledAwayFolderRenamedByCopyWhileTheOtherCopyMoved: a's user
+// files m1 from INBOX into Old while b's user deletes Old, and the run
+// that was to put b's copy of m1, and a's of m2, Old's other message,
+// into the trash fails (the state still pairs m1 in INBOX, and keeps Old
+// on b with m2). Then a's user renames Old to New by copy (a new
+// UIDVALIDITY), so New is made again on b, and b's user moves b's copy
+// to Work. Both users moved m1: a move conflict, which a (prefer) wins,
+// and b's copy joins a's in New with one UID MOVE. Before, a's copy,
+// new in New like every message there, was taken for a second one: m1
+// went to b with New and to a's Work, twice on each side (testdata cases
+// 166 and 167; TestModelMovesAndRenames seed 266179).
+func TestSyncFiledAwayFolderRenamedByCopyWhileTheOtherCopyMoved(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Trash
+		f.policy.Prefer = reconcile.A
+		for _, id := range []string{"m1", "m3", "m4"} {
+			f.put(userA, "INBOX", id)
+		}
+		f.put(userA, "Old", "m2")
+		f.srv.Create(t, userA, "Work")
+		f.sync()
+
+		f.userMove(userA, "INBOX", "m1", "Old")
+		f.srv.Delete(t, userB, "Old")
+		// b's m1 and a's m2 are to go to the trash; with a's refused,
+		// the state keeps Old on b too.
+		f.syncRefusing("UID MOVE", 2, "the run whose trash moves fail")
+		f.want(userB, "INBOX", "m1 -", "m3 -", "m4 -")
+		f.want(userA, "Old", "m1 -", "m2 -")
+
+		f.srv.RenameByCopy(t, userA, "Old", "New")
+		f.userMove(userB, "INBOX", "m1", "Work")
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.B]; c.Moves != 1 || c.Copies != 1 || res.Plan.Counts[reconcile.A].Copies != 0 {
+			t.Errorf("plan on b = %+v, on a = %+v, want b's m1 moved and m2 copied with New, nothing copied to a:\n%s", c, res.Plan.Counts[reconcile.A], res.Plan)
+		}
+		if len(res.Plan.Conflicts) != 1 {
+			t.Errorf("conflicts %q, want one: m1 moved on both sides", res.Plan.Conflicts)
+		}
+		f.wantBoth("New", "m1 -", "m2 -")
+		f.wantBoth("Work")
+		f.settled()
+	})
+}

@@ -618,7 +618,11 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 // two (TestModelMovesAndRenames seed 139772).
 func (pl *planner) filedConflict(y *view, r *Record, o Side, fresh [2]map[Identity][]*cand) {
 	s, id := o.Other(), r.ID
-	if len(fresh[s][id]) != 0 || !y.endsOn(o) || !y.policy.Direction.Flows(s) || pl.moveOf[r] != nil || pl.rejoinAt[r] != nil {
+	// s's copy in y is new there where y's UIDVALIDITY changed on s (a
+	// rename by copy, say): every message of y is then (TestModelMovesAndRenames
+	// seed 266179). Any other new copy of s's makes the story unclear.
+	if slices.ContainsFunc(fresh[s][id], func(c *cand) bool { return c.v != y }) ||
+		!y.endsOn(o) || !y.policy.Direction.Flows(s) || pl.moveOf[r] != nil || pl.rejoinAt[r] != nil {
 		return
 	}
 	var c *cand
