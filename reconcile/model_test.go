@@ -1971,38 +1971,50 @@ func TestNextFailedConflictIntoNewFolderAfterReset(t *testing.T) {
 
 // TestNextFailedRevivalLeavesMovedOutRecords: a's user renamed R5 to R9
 // and moved x:1 out of it into INBOX, and b's user deleted R5. The plan
-// makes R9 again on b with a's x:2, and copies x:1 to b's INBOX; making
-// R9 fails, and the state keeps R5 as the base had it, for the next run
-// to find the same rename again. But not x:1's record there: x:1 left
-// R5 on a, and its record is INBOX's now. a's user then files x:1 into
-// R9. The next run must move b's copy there, not copy x:1 to b's R9 and
-// trash b's INBOX copy: kept, R5's stale record claimed x:1 in R9, so
-// a's move did not read as a move (TestModelMovesAndRenames seed 205661,
-// where b ended with x:1 in R9 and in its trash).
+// makes R9 again on b with a's messages, and copies x:1 to b's INBOX;
+// making R9 fails, and the state keeps R5 as the base had it, for the
+// next run to find the same rename again. But not x:1's record there:
+// x:1 left R5 on a, and its record is INBOX's now. a's user then files
+// x:1 into R9. The next run must move b's copy there, not copy x:1 to
+// b's R9 and trash b's INBOX copy: kept, R5's stale record claimed x:1
+// in R9, so a's move did not read as a move (TestModelMovesAndRenames
+// seed 205661, where b ended with x:1 in R9 and in its trash). Renamed by
+// copy, R9 has new UIDs, and x:1's old one is x:3's now: the records
+// are judged by identity (seed 303265).
 func TestNextFailedRevivalLeavesMovedOutRecords(t *testing.T) {
 	pol := parsePolicy(t, "direction both\ndeletion trash")
-	base := parseState(t, "folder INBOX uv=1/1\nfolder R5 uv=5/6\n1 1 - x:2\n2 2 - x:1")
-	accA := accountFromListing(parseListing(t, "folder INBOX uv=1\n7 - x:1\nfolder R9 uv=5\n1 - x:2"))
-	accB := accountFromListing(parseListing(t, "folder INBOX uv=1"))
-	plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool { return a.Op == reconcile.CreateFolder })
-	if c := plan.Counts[reconcile.B]; c.Copies != 2 || c.FoldersCreated != 1 {
-		t.Fatalf("first plan on b = %+v, want R9 made with x:2, and x:1 copied:\n%s", c, plan)
-	}
-	if got := recordsOf(next, "x:1"); len(got) != 1 {
-		t.Fatalf("x:1 recorded %q after the failed run, want once (INBOX):\n%s", got, formatState(next))
-	}
-	if o := accA.apply(&reconcile.Action{Op: reconcile.Move, Side: reconcile.A, Mailbox: "INBOX", UID: 7, Dest: "R9", ID: "x:1"}, accB); o.Err != nil {
-		t.Fatal(o.Err) // a's user's move
-	}
-	plan, next = runPlan(t, next, accA, accB, pol, nil)
-	if c := plan.Counts[reconcile.B]; c.Copies != 1 || c.Moves != 1 || c.Trashed != 0 {
-		t.Errorf("the next run's plan on b = %+v, want x:2 copied and x:1 moved:\n%s", c, plan)
-	}
-	if plan, _ := runPlan(t, next, accA, accB, pol, nil); !plan.Empty() {
-		t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
-	}
-	if got := formatModelAccount(accB); got != "folder INBOX uv=1\nfolder R9 uv=101\n1 - x:2\n2 - x:1\n" {
-		t.Errorf("b after the retry:\n%s", got)
+	for _, tc := range []struct {
+		name string
+		r9   string // a's R9
+	}{
+		{"renamed", "folder R9 uv=5\n1 - x:2\n3 - x:3"},
+		{"renamed by copy", "folder R9 uv=8\n1 - x:2\n2 - x:3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := parseState(t, "folder INBOX uv=1/1\nfolder R5 uv=5/6\n1 1 - x:2\n2 2 - x:1\n3 3 - x:3")
+			accA := accountFromListing(parseListing(t, "folder INBOX uv=1\n7 - x:1\n"+tc.r9))
+			accB := accountFromListing(parseListing(t, "folder INBOX uv=1"))
+			plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool { return a.Op == reconcile.CreateFolder })
+			if c := plan.Counts[reconcile.B]; c.Copies != 3 || c.FoldersCreated != 1 {
+				t.Fatalf("first plan on b = %+v, want R9 made with x:2 and x:3, and x:1 copied:\n%s", c, plan)
+			}
+			if got := recordsOf(next, "x:1"); len(got) != 1 {
+				t.Fatalf("x:1 recorded %q after the failed run, want once (INBOX):\n%s", got, formatState(next))
+			}
+			if o := accA.apply(&reconcile.Action{Op: reconcile.Move, Side: reconcile.A, Mailbox: "INBOX", UID: 7, Dest: "R9", ID: "x:1"}, accB); o.Err != nil {
+				t.Fatal(o.Err) // a's user's move
+			}
+			plan, next = runPlan(t, next, accA, accB, pol, nil)
+			if c := plan.Counts[reconcile.B]; c.Copies != 2 || c.Moves != 1 || c.Trashed != 0 {
+				t.Errorf("the next run's plan on b = %+v, want x:2 and x:3 copied and x:1 moved:\n%s", c, plan)
+			}
+			if plan, _ := runPlan(t, next, accA, accB, pol, nil); !plan.Empty() {
+				t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
+			}
+			if got := accB.folders["R9"]; got == nil || len(got.msgs) != 3 || len(accB.folders["INBOX"].msgs) != 0 || accB.folders["Trash"] != nil {
+				t.Errorf("b after the retry:\n%s", formatModelAccount(accB))
+			}
+		})
 	}
 }
 

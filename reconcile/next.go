@@ -440,9 +440,9 @@ func compareRecords(x, y Record) int {
 // on the other, continues, as Next keeps it when making it again on the
 // deleting side failed: the next run finds the same rename and tries
 // again. It leaves out the records whose message left the folder on the
-// renaming side: not listed at its UID there (its user moved or expunged
-// it before the run), or moved or expunged out of it by an action of
-// this plan that was done. Kept, such a record would claim the message
+// renaming side: not listed there (its user moved or expunged it before
+// the run), or moved or expunged out of it by an action of this plan
+// that was done. Kept, such a record would claim the message
 // beside the record it has where it went, and the next run would take
 // the message for gone from that folder and new in this one: copied
 // again to the deleting side, beside the copy it has (TestModelMovesAndRenames
@@ -453,22 +453,37 @@ func keptOrig(p *Plan, outcomes []Outcome, d *draftFolder) FolderState {
 	if rn.revive[A] {
 		s = B
 	}
-	there := map[UID]bool{}
-	for _, sl := range d.slots {
-		if sl.now[s] != 0 {
-			there[sl.now[s]] = true
-		}
-	}
 	mb := d.side[s].Mailbox
+	left := map[UID]bool{}
 	for i := range p.Actions {
 		a := &p.Actions[i]
 		if (a.Op == Move || a.Op == Expunge) && a.Side == s && a.Mailbox == mb && i < len(outcomes) && outcomes[i].Err == nil {
-			delete(there, a.UID)
+			left[a.UID] = true
+		}
+	}
+	// By identity: where the renaming side's UIDVALIDITY changed (a
+	// rename by copy), the base's UIDs there name other messages now
+	// (TestModelMovesAndRenames seed 303265).
+	there := map[Identity]int{}
+	for _, sl := range d.slots {
+		id := sl.rec.ID
+		if sl.base != nil {
+			id = sl.base.ID
+		}
+		if id != "" && sl.now[s] != 0 && !left[sl.now[s]] {
+			there[id]++
 		}
 	}
 	f := *rn.orig
 	f.Records = slices.DeleteFunc(slices.Clone(f.Records), func(r Record) bool {
-		return r.UID(s) != 0 && !there[r.UID(s)]
+		if r.UID(s) == 0 || r.ID == "" {
+			return false
+		}
+		if there[r.ID] == 0 {
+			return true
+		}
+		there[r.ID]--
+		return false
 	})
 	return f
 }
