@@ -757,3 +757,43 @@ func TestSyncFiledAwayFolderRenamedByCopyWhileTheOtherCopyMoved(t *testing.T) {
 		f.settled()
 	})
 }
+
+// TestSyncKeptCopyMovedOutOfAFolderRenamedAndDeleted: a's server gives R6
+// a new UIDVALIDITY and a's user moves m3 from it to R16; b's server
+// refuses the UID MOVE that was to follow, so the state keeps b's copy in
+// R6 on b only, and a's in R16 unrecorded, for the next run to join the
+// two. Then a's user renames R6 to R15, and b's user moves b's copy to
+// INBOX and deletes R6: R15 is made again on b with a's messages. Both
+// users moved m3, to different folders: b (prefer) wins, and a's copy
+// joins b's in INBOX with one UID MOVE. Before, b's one-sided record was
+// not seen under the folder renamed on a and deleted on b, and m3 was
+// copied to b's R16 as new: twice on b (testdata case 168;
+// TestModelMovesAndRenames seed 519769).
+func TestSyncKeptCopyMovedOutOfAFolderRenamedAndDeleted(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Prefer = reconcile.B
+		f.put(userA, "R6", "m2")
+		f.put(userA, "R6", "m3")
+		f.srv.Create(t, userA, "R16")
+		f.sync()
+
+		f.recreate(userA, "R6")
+		f.userMove(userA, "R6", "m3", "R16")
+		f.syncRefusingFirstMove("the run whose move of b's m3 fails")
+		f.want(userB, "R6", "m2 -", "m3 -")
+
+		f.srv.Rename(t, userA, "R6", "R15")
+		f.userMove(userB, "R6", "m3", "INBOX")
+		f.srv.Delete(t, userB, "R6")
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.A]; c.Moves != 1 || res.Plan.Counts[reconcile.B].Copies != 1 {
+			t.Errorf("plan on a = %+v, on b = %+v, want a's m3 moved and m2 copied with R15:\n%s", c, res.Plan.Counts[reconcile.B], res.Plan)
+		}
+		f.wantBoth("INBOX", "m3 -")
+		f.wantBoth("R15", "m2 -")
+		f.wantBoth("R16")
+		f.settled()
+	})
+}

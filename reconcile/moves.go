@@ -464,6 +464,25 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 				oneSided[B][r.ID] = append(oneSided[B][r.ID], held{v, r})
 			}
 		}
+		// Renamed on one side and deleted on the other, the folder pair's
+		// base is the renaming side's records only: the deleting side's
+		// one-sided records (kept when a Move that was to follow that
+		// side's user failed) are its original's. That side's user may
+		// have moved such a copy out before deleting the folder, and it
+		// joins the other side's copy like any (TestModelMovesAndRenames
+		// seed 519769: b's copy was copied again to b with a's).
+		if rn := v.renamed; rn != nil && rn.revive[A] != rn.revive[B] {
+			o := A
+			if rn.revive[B] {
+				o = B
+			}
+			for i := range rn.orig.Records {
+				r := &rn.orig.Records[i]
+				if wanted[r.ID] && r.UID(o) != 0 && r.UID(o.Other()) == 0 {
+					oneSided[o][r.ID] = append(oneSided[o][r.ID], held{v, r})
+				}
+			}
+		}
 	}
 	// paired reports whether the base has a record of id on both sides.
 	paired := func(id Identity) bool {
