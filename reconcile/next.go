@@ -33,10 +33,16 @@ var ErrNotRun = errors.New("not run")
 func Next(p *Plan, outcomes []Outcome) State {
 	for _, d := range p.drafts {
 		for _, sl := range d.slots {
-			sl.failed, sl.storeFailed, sl.targetLost, sl.followed = false, [2]bool{}, false, nil
+			sl.failed, sl.storeFailed, sl.targetLost = false, [2]bool{}, false
 		}
 	}
 	createFailed := map[*draftFolder]bool{}
+	// followed maps the slot of a base record whose Move, following the
+	// other side's user's move, failed to the slot at its destination,
+	// whose flags are the merge the run stored where every Store of it
+	// was done (see below). A map, not a slot field: failures are rare,
+	// and a field costs every slot of a large plan.
+	var followed map[*slot]*slot
 	// The plan's actions are copies of the planner's: a rename is known
 	// by what it renames.
 	type renameKey struct {
@@ -94,7 +100,10 @@ func Next(p *Plan, outcomes []Outcome) State {
 					a.slot.failed = true
 				}
 				if a.Op == Move && a.Reason == ReasonMoved && a.arrival != nil {
-					a.slot.followed = a.arrival
+					if followed == nil {
+						followed = map[*slot]*slot{}
+					}
+					followed[a.slot] = a.arrival
 				}
 			}
 			if a.arrival != nil {
@@ -299,7 +308,7 @@ func Next(p *Plan, outcomes []Outcome) State {
 				// user, which beats a deletion on the other side: a
 				// folder that side's user deleted would be made again
 				// (TestModel seed 1607162).
-				if f := sl.followed; f != nil && !sl.storeFailed[A] && !sl.storeFailed[B] && !f.storeFailed[A] && !f.storeFailed[B] && f.paired != nil {
+				if f := followed[sl]; f != nil && !sl.storeFailed[A] && !sl.storeFailed[B] && !f.storeFailed[A] && !f.storeFailed[B] && f.paired != nil {
 					r.Flags = f.rec.Flags
 				}
 				// A record kept on a side the plan let go of (the

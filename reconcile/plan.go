@@ -54,11 +54,6 @@ type slot struct {
 	// has, it would be read as deleted by the target's user, which a
 	// one-way pair does not revert.
 	backAgain bool
-	// followed is the slot where a Move of this base record's message,
-	// following the other side's user's move, was to join it (set by
-	// Next when that Move failed): its flags are the merge the run
-	// stored, where every Store of it was done.
-	followed *slot
 	// now is the UID a base record's message has on each side as listed
 	// (0 where it is not there). After a UIDVALIDITY change the base's
 	// UIDs on that side are the old mailbox's; Next uses these instead
