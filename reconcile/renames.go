@@ -491,6 +491,13 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 		score int
 	}
 	along := pl.movedWithParent(s, base)
+	// wasTrash reports whether base folder f is the pair's trash: named
+	// Trash, or either side's trash as trashMailbox finds it.
+	trash := [2]string{pl.trashMailbox(A), pl.trashMailbox(B)}
+	wasTrash := func(f *FolderState) bool {
+		return strings.EqualFold(f.Name, "Trash") ||
+			f.A.Mailbox != "" && f.A.Mailbox == trash[A] || f.B.Mailbox != "" && f.B.Mailbox == trash[B]
+	}
 	candidates := func(f *FolderState) []match {
 		var out []match
 		// Nor is the trash renamed by copy: a new folder that holds
@@ -500,14 +507,14 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 		// that side deleted, became that folder (seeds 101970 and
 		// 927828). Renamed as the very mailbox, by its UIDVALIDITY, it
 		// is renamed.
-		trash := pl.wasTrash(f)
+		isTrash := wasTrash(f)
 		for _, n := range newNames {
 			// The trash is never a renamed folder: the messages a run
 			// moved there whose state was lost would read as one.
 			if strings.EqualFold(n, "INBOX") || !pl.policy.For(n).Direction.Flows(s) || listed[n].Role == RoleTrash || strings.EqualFold(n, "Trash") {
 				continue
 			}
-			if score, ok := sameMailbox(f, s, listed[n], pl.knownToBase, along(f, listed[n])); ok && (!trash || score >= uidValidityScore) {
+			if score, ok := sameMailbox(f, s, listed[n], pl.knownToBase, along(f, listed[n])); ok && (!isTrash || score >= uidValidityScore) {
 				out = append(out, match{f, n, score})
 			}
 		}
@@ -670,23 +677,6 @@ func nextRune(s string, r rune, i int) int {
 		return -1
 	}
 	return i + 1 + j
-}
-
-// wasTrash reports whether base folder f is the pair's trash: named
-// Trash, or listed on either side with the \Trash role.
-func (pl *planner) wasTrash(f *FolderState) bool {
-	if strings.EqualFold(f.Name, "Trash") {
-		return true
-	}
-	for s := range 2 {
-		mb := f.Side(Side(s)).Mailbox
-		for _, l := range pl.lists[s].Folders {
-			if mb != "" && l.Mailbox == mb && l.Role == RoleTrash {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // uidValidityScore is the least score sameMailbox gives a listed folder
