@@ -655,7 +655,10 @@ func (pl *planner) movedWithParent(s Side, base State) func(f *FolderState, l *F
 				listed[pl.lists[s].Folders[i].Mailbox] = &pl.lists[s].Folders[i]
 			}
 		}
-		for i := strings.IndexRune(m, d); i >= 0; i = nextRune(m, d, i) {
+		for i, c := range m {
+			if c != d {
+				continue
+			}
 			parent, tail := m[:i], m[i:]
 			q, ok := strings.CutSuffix(l.Mailbox, tail)
 			if !ok || q == "" || q == parent {
@@ -668,15 +671,6 @@ func (pl *planner) movedWithParent(s Side, base State) func(f *FolderState, l *F
 		}
 		return false
 	}
-}
-
-// nextRune returns the index of the next r in s after index i, or -1.
-func nextRune(s string, r rune, i int) int {
-	j := strings.IndexRune(s[i+1:], r)
-	if j < 0 {
-		return -1
-	}
-	return i + 1 + j
 }
 
 // uidValidityScore is the least score sameMailbox gives a listed folder
