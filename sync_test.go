@@ -1256,6 +1256,45 @@ func TestSyncFiledAwayMessageMovedBackOnBothSides(t *testing.T) {
 	})
 }
 
+// TestSyncSwappedOneSidedCopiesJoin: after startFiledAwayMadeAgain, m1
+// is a's only in P and b's only in Old. Then each user moves its copy
+// into the folder the other's copy left: a's into Old, b's into P. Both
+// users moved the message, to different folders: the prefer side's
+// folder wins, and the other side's copy joins it there with one UID
+// MOVE, reported as a conflict. Before, each one-sided record took the
+// other side's new copy by identity, as a change that beats a deletion,
+// and each side held m1 twice (testdata cases 169 and 170).
+func TestSyncSwappedOneSidedCopiesJoin(t *testing.T) {
+	t.Parallel()
+	for _, prefer := range []reconcile.Side{reconcile.A, reconcile.B} {
+		t.Run("prefer "+prefer.String(), func(t *testing.T) {
+			t.Parallel()
+			imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+				f := newSyncFixture(t, start)
+				f.policy.Prefer = prefer
+				f.startFiledAwayMadeAgain()
+
+				f.userMove(userA, "P", "m1", "Old")
+				f.userMove(userB, "Old", "m1", "P")
+				rec := f.record()
+				res := f.sync()
+				if len(res.Plan.Conflicts) != 1 {
+					t.Errorf("plan conflicts = %q, want one", res.Plan.Conflicts)
+				}
+				f.wantMovedNotCopied(rec, 1)
+				if prefer == reconcile.A { // a's folder wins: Old
+					f.wantBoth("Old", "m1 -", `m2 \Flagged`)
+					f.wantBoth("P")
+				} else {
+					f.wantBoth("Old", `m2 \Flagged`)
+					f.wantBoth("P", "m1 -")
+				}
+				f.settled()
+			})
+		})
+	}
+}
+
 // TestSyncFiledAwayOnBothSidesInTurn: under deletion = keep, b's user
 // files m1 into Old, which a's user deletes, and a's user flags m1: a's
 // copy stays, a's only, in P. Then b's user moves b's copy back to P,

@@ -51,6 +51,7 @@ func (pl *planner) detectMoves(views []*view) {
 		}
 	}
 	pl.leaving = [2]map[*Message]bool{{}, {}}
+	pl.joinedBy = [2]map[*Message]bool{{}, {}}
 	pl.keptOn = [2]map[*Message]bool{{}, {}}
 	pl.keptAt = [2]map[Identity][]*cand{{}, {}}
 	// pl.heldAway reports whether side o holds a message with identity id in
@@ -753,6 +754,30 @@ func (pl *planner) canJoin(y *view, s Side, id Identity) bool {
 	return !pl.isTrash(y) && y.endsOn(s) && y.policy.Direction.Flows(s.Other()) && !holds(y.listed[s], id) && !knows(y.base, id)
 }
 
+// canJoinBack is canJoin for the folder pair y a crossed join brings
+// side s's copy of id into from folder pair from. Where from is on both
+// sides, y may know id by records on s only whose copy left y there:
+// s's user moved that copy out, into from, while the other side's user
+// moved its copy into y. Two one-sided copies swapped folders
+// (TestModelMovesAndRenames seed 519625); the record goes with its copy,
+// and the two copies are paired in y. (Where from is on s only, s's
+// user filed the message away there, and it stays: case 138.)
+func (pl *planner) canJoinBack(y *view, s Side, id Identity, from *view) bool {
+	if pl.canJoin(y, s, id) {
+		return true
+	}
+	if pl.isTrash(y) || !y.endsOn(s) || !y.policy.Direction.Flows(s.Other()) || holds(y.listed[s], id) ||
+		y.listed[s] == nil || from.listed[A] == nil || from.listed[B] == nil {
+		return false
+	}
+	for i := range y.base.Records {
+		if r := &y.base.Records[i]; r.ID == id && (r.UID(s) == 0 || r.UID(s.Other()) != 0) {
+			return false
+		}
+	}
+	return true
+}
+
 // held is a base record with its folder pair.
 type held struct {
 	v *view
@@ -792,11 +817,12 @@ func (pl *planner) crossedJoin(s Side, id Identity, cs []*cand, fresh [2]map[Ide
 	for _, w := range []Side{pl.policy.Prefer, pl.policy.Prefer.Other()} {
 		l := w.Other()
 		y, z := by[w], by[l]
-		if !pl.canJoin(y.v, l, id) || z.v.listed[l] == nil || !z.v.policy.Direction.Flows(w) {
+		if !pl.canJoinBack(y.v, l, id, z.v) || z.v.listed[l] == nil || !z.v.policy.Direction.Flows(w) {
 			continue
 		}
 		a := pl.joinMove(l, z.v, z.m, y.v, id, ReasonMoveConflict)
 		a.keepTarget = true
+		pl.joinedBy[w][y.m] = true
 		pl.heldFor[recs[0].r] = a
 		pl.arrivals[l][y.v.name] = append(pl.arrivals[l][y.v.name], a)
 		fresh[s][id] = slices.DeleteFunc(fresh[s][id], func(c *cand) bool { return c == by[s] })

@@ -204,6 +204,11 @@ type planner struct {
 	// leaving holds the new messages a conflict's Move takes out of their
 	// folder (detectMoves); their folder does not copy them.
 	leaving [2]map[*Message]bool
+	// joinedBy holds the new messages a join Move of crossedJoin brings
+	// the other side's copy to: new in their folder, where the folder
+	// pass pairs them with that Move's arrival, and not taken by identity
+	// for a record whose copy on the other side left the folder.
+	joinedBy [2]map[*Message]bool
 	// keptOn holds, per side, the new messages that continue a record
 	// the state has on that side only (keptMoves): moved there by that
 	// side's user, they stay on that side only, as the record did.
@@ -788,13 +793,14 @@ func (pl *planner) folder(v *view) {
 		}
 	}
 	// take takes fresh message id off side s's list; with flags, only a
-	// message with those flags.
-	take := func(s int, id Identity, flags *Flags) *Message {
+	// message with those flags; with joins false, not a message a join
+	// Move comes to (joinedBy).
+	take := func(s int, id Identity, flags *Flags, joins bool) *Message {
 		if id == "" {
 			return nil
 		}
 		for i, m := range fresh[s] {
-			if m.ID == id && (flags == nil || m.Flags.Equal(*flags)) {
+			if m.ID == id && (flags == nil || m.Flags.Equal(*flags)) && (joins || !pl.joinedBy[s][m]) {
 				fresh[s] = append(fresh[s][:i:i], fresh[s][i+1:]...)
 				return m
 			}
@@ -845,7 +851,12 @@ func (pl *planner) folder(v *view) {
 				if pass == 0 {
 					flags = &br.rec.Flags
 				}
-				if m := take(s, br.rec.ID, flags); m != nil {
+				// A record s never held here does not take the copy
+				// another's join Move comes to: s's user moved it here
+				// from where the state has it on s only, and the other
+				// side's copy, which left this folder, joins it
+				// (crossedJoin; TestModelMovesAndRenames seed 519625).
+				if m := take(s, br.rec.ID, flags, br.status[s] != absent); m != nil {
 					br.status[s] = present
 					br.msg[s] = m
 				}
@@ -1141,7 +1152,7 @@ func (pl *planner) folder(v *view) {
 	// New on both sides with one identity: the same message, paired.
 	var unpaired []*Message
 	for _, ma := range fresh[A] {
-		mb := take(int(B), ma.ID, nil)
+		mb := take(int(B), ma.ID, nil, true)
 		if mb == nil {
 			unpaired = append(unpaired, ma)
 			continue
