@@ -797,3 +797,40 @@ func TestSyncKeptCopyMovedOutOfAFolderRenamedAndDeleted(t *testing.T) {
 		f.settled()
 	})
 }
+
+// TestSyncFailedRevivalKeepsAnUndecidedMoveConflict: a's user renames R5
+// to R9 and moves m1 out of it into INBOX; b's user moves m1 into P and
+// deletes R5. The run is to make R9 again on b, with m2, and to settle
+// m1's move conflict by moving b's copy into INBOX (a is the prefer
+// side); b's server refuses the CREATE and the UID MOVE. The next run
+// must settle the same conflict: m1 once on each side, in INBOX. Before,
+// the failed run's state dropped m1's record with the mail that left R5,
+// and the next run copied each copy to the other side
+// (TestModelMovesAndRenames seeds 649286 and 726891).
+func TestSyncFailedRevivalKeepsAnUndecidedMoveConflict(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Prefer = reconcile.A
+		f.put(userA, "R5", "m1")
+		f.put(userA, "R5", "m2")
+		f.srv.Create(t, userA, "P")
+		f.sync()
+
+		f.srv.Rename(t, userA, "R5", "R9")
+		f.userMove(userA, "R9", "m1", "INBOX")
+		f.userMove(userB, "R5", "m1", "P")
+		f.srv.Delete(t, userB, "R5")
+		f.syncRefusingFirstOfEach("the run whose CREATE and UID MOVE on b fail", "CREATE", "UID MOVE")
+		f.want(userB, "P", "m1 -")
+
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.A]; c.Copies != 0 || len(res.Plan.Conflicts) != 1 {
+			t.Errorf("the retry's plan copies %d to a and has conflicts %q, want none copied and the one conflict:\n%s", c.Copies, res.Plan.Conflicts, res.Plan)
+		}
+		f.wantBoth("INBOX", "m1 -")
+		f.wantBoth("P")
+		f.wantBoth("R9", "m2 -")
+		f.settled()
+	})
+}

@@ -523,6 +523,30 @@ func (f *syncFixture) syncRefusing(verb string, n int32, what string) *reconcile
 	return res
 }
 
+// syncRefusingFirstOfEach runs one sync whose first command of each of
+// verbs the server refuses, as syncRefusing does for one verb.
+func (f *syncFixture) syncRefusingFirstOfEach(what string, verbs ...string) *reconcile.Result {
+	f.t.Helper()
+	rec := f.record()
+	refused := make([]atomic.Bool, len(verbs))
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if i := slices.Index(verbs, e.Verb); e.Stage == imaptest.Received && i >= 0 && refused[i].CompareAndSwap(false, true) {
+			return imaptest.Action{Do: imaptest.Refuse, Text: "[CANNOT] not now"}
+		}
+		return imaptest.Action{}
+	})
+	res, err := f.attempt(false)
+	for i := range verbs {
+		if !refused[i].Load() {
+			f.t.Fatalf("%s: no %s refused (err %v)", what, verbs[i], err)
+		}
+	}
+	if !errors.Is(err, reconcile.ErrActionsFailed) {
+		f.t.Fatalf("%s: err %v, want actions failed", what, err)
+	}
+	return res
+}
+
 // startFiledAway starts the story the filed-away tests share, under
 // deletion: a's P holds m1, Old holds m2, and Work is empty, all synced;
 // then b's user files m1 from P into Old, and a's user deletes Old.

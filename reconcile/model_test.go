@@ -2018,6 +2018,43 @@ func TestNextFailedRevivalLeavesMovedOutRecords(t *testing.T) {
 	}
 }
 
+// TestNextFailedRevivalKeepsUndecidedConflict: a's user renamed R5 to
+// R9 and moved x:1 out of it into INBOX; b's user moved x:1 into P and
+// deleted R5. So R9 is made again on b, and x:1, moved to different
+// folders on both sides, is a move conflict: a's folder wins, and b's
+// copy is to follow into INBOX. Both the creation and the Move fail.
+// The state keeps R5 as the base had it (the next run finds the same
+// rename), and must keep x:1's record in it: dropped with the mail that
+// left R5, it left the two copies unlinked, and the next run copied each
+// to the other side (TestModelMovesAndRenames seeds 649286 and 726891).
+func TestNextFailedRevivalKeepsUndecidedConflict(t *testing.T) {
+	pol := parsePolicy(t, "direction both\ndeletion propagate\nprefer a")
+	base := parseState(t, "folder INBOX uv=1/1\nfolder P uv=2/2\nfolder R5 uv=5/6\n1 1 - x:1\n2 2 - x:2")
+	accA := accountFromListing(parseListing(t, "folder INBOX uv=1\n7 - x:1\nfolder P uv=2\nfolder R9 uv=5\n2 - x:2"))
+	accB := accountFromListing(parseListing(t, "folder INBOX uv=1\nfolder P uv=2\n4 - x:1"))
+	plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+		return a.Op == reconcile.CreateFolder || a.Op == reconcile.Move
+	})
+	if c := plan.Counts[reconcile.B]; c.FoldersCreated != 1 || c.Moves != 1 || c.Copies != 1 || len(plan.Conflicts) != 1 {
+		t.Fatalf("first plan on b = %+v, want R9 made with x:2, and x:1 moved to INBOX as a conflict:\n%s", c, plan)
+	}
+	if got := recordsOf(next, "x:1"); len(got) != 1 {
+		t.Fatalf("x:1 recorded %q after the failed run, want once (R5):\n%s", got, formatState(next))
+	}
+	plan, next = runPlan(t, next, accA, accB, pol, nil)
+	if a, b := plan.Counts[reconcile.A], plan.Counts[reconcile.B]; a.Copies != 0 || b.Moves != 1 || b.Copies != 1 {
+		t.Errorf("the next run's plan on a = %+v, on b = %+v, want b's x:1 moved and only x:2 copied:\n%s", a, b, plan)
+	}
+	if plan, _ := runPlan(t, next, accA, accB, pol, nil); !plan.Empty() {
+		t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
+	}
+	for _, acc := range []*account{accA, accB} {
+		if got := acc.folders["INBOX"]; got == nil || len(got.msgs) != 1 || len(acc.folders["P"].msgs) != 0 {
+			t.Errorf("after the retry, want x:1 in INBOX only:\n%s", formatModelAccount(acc))
+		}
+	}
+}
+
 // TestNextFailedFollowKeepsStoredFlags: b's user moved x:2 out of
 // Archive into INBOX, flagged it there, and deleted Archive. The plan
 // stores the merged flags on a's copy and moves it to INBOX; the Store is

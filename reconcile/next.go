@@ -470,6 +470,18 @@ func keptOrig(p *Plan, outcomes []Outcome, d *draftFolder) FolderState {
 			left[a.UID] = true
 		}
 	}
+	// A message both users moved out, to different folders, whose join
+	// failed (moveConflicts), has not left the base's story: the next
+	// run settles the same conflict again. Dropped, its record would
+	// leave the two copies unlinked, each copied to the other side
+	// (TestModelMovesAndRenames seed 726891).
+	undecided := map[*slot]bool{}
+	for i := range p.Actions {
+		a := &p.Actions[i]
+		if a.Op == Move && a.Reason == ReasonMoveConflict && a.folder == d && a.slot != nil && i < len(outcomes) && outcomes[i].Err != nil {
+			undecided[a.slot] = true
+		}
+	}
 	// By identity: where the renaming side's UIDVALIDITY changed (a
 	// rename by copy), the base's UIDs there name other messages now
 	// (TestModelMovesAndRenames seed 303265).
@@ -479,7 +491,7 @@ func keptOrig(p *Plan, outcomes []Outcome, d *draftFolder) FolderState {
 		if sl.base != nil {
 			id = sl.base.ID
 		}
-		if id != "" && sl.now[s] != 0 && !left[sl.now[s]] {
+		if id != "" && (sl.now[s] != 0 && !left[sl.now[s]] || undecided[sl]) {
 			there[id]++
 		}
 	}
