@@ -893,7 +893,15 @@ func (m *moveModel) crosses(s reconcile.Side, f, p string) bool {
 			continue
 		}
 		for on := m.nameOf(o, c); on != ""; on = mvParent(on) {
-			if y := m.folder(o, on); y != nil {
+			y := m.folder(o, on)
+			if y == nil && mine[on] {
+				// A name above it that the other side has no folder
+				// under (its user deleted that folder, and a sync made
+				// one below it): still the state folder of that name,
+				// which f's move takes along (seed 808349).
+				return true
+			}
+			if y != nil {
 				if fs := m.baseOf(o, y); fs != nil && mine[fs.Name] {
 					return true
 				}
