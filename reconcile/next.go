@@ -202,7 +202,7 @@ func Next(p *Plan, outcomes []Outcome) State {
 			nFailed := 0
 			var where [2]string // the name each side's renames left it under
 			for s := range 2 {
-				if l, mb, failed := undoFailedRenames(rn.chain[s], rn.lname[s], rn.oldMailbox[s], failedRename); failed {
+				if l, mb, failed := undoFailedRenames(p, Side(s), rn.chain[s], rn.lname[s], rn.oldMailbox[s], failedRename); failed {
 					name, ss[s].Mailbox = l, mb
 					where[s] = l
 					nFailed++
@@ -238,7 +238,7 @@ func Next(p *Plan, outcomes []Outcome) State {
 			// it stays where the ones before it left it too.
 			for s := range 2 {
 				if mv := p.along[s][ss[s].Mailbox]; mv != nil {
-					if l, mb, failed := undoFailedRenames(mv.chain, mv.lname, mv.oldMailbox, failedRename); failed {
+					if l, mb, failed := undoFailedRenames(p, Side(s), mv.chain, mv.lname, mv.oldMailbox, failedRename); failed {
 						name, ss[s].Mailbox = l, mb
 					}
 				}
@@ -509,14 +509,16 @@ func keptOrig(p *Plan, outcomes []Outcome, d *draftFolder) FolderState {
 	return f
 }
 
-// undoFailedRenames follows a folder from its mailbox mb and logical name
-// l before a plan's renames through chain, the RENAMEs that move it, up
-// to the first one that failed; failed reports that one did, and the
-// folder is then where the ones before it left it.
-func undoFailedRenames(chain []*Action, l, mb string, failedRename func(*Action) bool) (string, string, bool) {
+// undoFailedRenames follows a folder of side s from its mailbox mb and
+// logical name l before plan p's renames through chain, the RENAMEs that
+// move it, up to the first one that failed; failed reports that one did.
+// The folder then keeps the name the ones before it gave, in the mailbox
+// where they left it, or where a later RENAME of p's that was done took
+// it along (see carriedAfter).
+func undoFailedRenames(p *Plan, s Side, chain []*Action, l, mb string, failedRename func(*Action) bool) (string, string, bool) {
 	for _, a := range chain {
 		if failedRename(a) {
-			return l, mb, true
+			return l, carriedAfter(p, s, a, mb, failedRename), true
 		}
 		if rest, ok := strings.CutPrefix(l+"/", a.renFrom+"/"); ok {
 			l = strings.TrimSuffix(a.renTo+"/"+rest, "/")
@@ -526,4 +528,36 @@ func undoFailedRenames(chain []*Action, l, mb string, failedRename func(*Action)
 		}
 	}
 	return l, mb, false
+}
+
+// carriedAfter returns the mailbox that mailbox mb of side s is in once
+// plan p's RENAMEs on s after failed, which did not move it, have run:
+// a RENAME of a folder above it that was done takes it along. Its chain
+// had it moved by failed, out from under that folder (TestModelMovesAndRenames
+// seed 923406: a's F3/R6 was to become R5 and then F3 R4; the first
+// failed, the second took F3/R6 to R4/R6, and the state kept F3/R6, a
+// mailbox gone).
+func carriedAfter(p *Plan, s Side, failed *Action, mb string, failedRename func(*Action) bool) string {
+	var d string
+	if l := p.lists[s]; l != nil && l.Delim != 0 {
+		d = string(l.Delim)
+	}
+	after := false
+	for i := range p.Actions {
+		a := &p.Actions[i]
+		if a.Op != RenameFolder || a.Side != s {
+			continue
+		}
+		if !after {
+			after = a.Mailbox == failed.Mailbox && a.Dest == failed.Dest
+			continue
+		}
+		if failedRename(a) {
+			continue
+		}
+		if mb == a.Mailbox || d != "" && strings.HasPrefix(mb, a.Mailbox+d) {
+			mb = a.Dest + mb[len(a.Mailbox):]
+		}
+	}
+	return mb
 }

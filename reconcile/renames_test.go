@@ -246,3 +246,28 @@ func TestRenamesFailingMidway(t *testing.T) {
 		})
 	}
 }
+
+// TestNextFailedRenameCarriedAlong: A's user moved folder A under P, and
+// B's user renamed A to Y and P to Q. The plan renames A's P/A to Y (B
+// wins the conflict), then P to Q; the first RENAME fails, and the
+// second takes P/A along to Q/A. The state must record A's mailbox
+// there: it kept P/A, a mailbox gone, which the next run's rename
+// evidence (the very mailbox the state records, with its UIDVALIDITY)
+// and anyone reading the state repository took for where the folder is
+// (TestModelMovesAndRenames seed 923406, whose model went wrong on it).
+func TestNextFailedRenameCarriedAlong(t *testing.T) {
+	base := parseState(t, "folder INBOX\nfolder A uv=1/2\n1 1 - x:1\nfolder P uv=3/4")
+	accA := accountFromListing(parseListing(t, "folder INBOX\nfolder P uv=3\nfolder P/A uv=1\n1 - x:1"))
+	accB := accountFromListing(parseListing(t, "folder INBOX\nfolder Q uv=4\nfolder Y uv=2\n1 - x:1"))
+	pol := parsePolicy(t, "direction both\ndeletion propagate\nprefer b")
+	plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+		return a.Op == reconcile.RenameFolder && a.Dest == "Y"
+	})
+	if plan.Counts[reconcile.A].FoldersRenamed != 2 || accA.folders["Q/A"] == nil {
+		t.Fatalf("want P/A's RENAME failed and P's done, taking it to Q/A; plan:\n%s", plan)
+	}
+	f := next.Folder("P/A")
+	if f == nil || f.A.Mailbox != "Q/A" || f.A.UIDValidity != 1 {
+		t.Fatalf("after the run the state is\n%s\nwant folder P/A with A's mailbox Q/A (uidvalidity 1)", formatState(next))
+	}
+}
