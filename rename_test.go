@@ -834,3 +834,42 @@ func TestSyncFailedRevivalKeepsAnUndecidedMoveConflict(t *testing.T) {
 		f.settled()
 	})
 }
+
+// TestSyncFolderMadeUnderTheNameOfOneWhoseRenameFailed: a's user moves A
+// under P (P/A); b's user renames A to Y and P to Q. b wins A's rename
+// conflict, so the run renames a's P/A to Y, then a's P to Q; a's server
+// refuses the first RENAME, and the second takes P/A along to Q/A. Then
+// a's user makes a folder P/A. The next run must take it for new, and
+// rename a's Q/A, the state's folder there with its UIDVALIDITY, to Y.
+// Before, the state kept a's mailbox P/A, gone, and the next run took
+// the new P/A for the folder (by name, with a new UIDVALIDITY): it
+// renamed the new P/A to Y, and moved m1 out of b's Y into a Q/A it made
+// on b (reconcile's TestNextFailedRenameCarriedAlong and
+// TestRenamesFailingMidway; TestModelMovesAndRenames seed 923406). On
+// Dovecot only: imapmemserver's RENAME leaves the names under the old one
+// where they are (LIBNOTES.md).
+func TestSyncFolderMadeUnderTheNameOfOneWhoseRenameFailed(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.policy.Prefer = reconcile.B
+	f.put(userA, "A", "m1")
+	f.srv.Create(t, userA, "P")
+	f.sync()
+
+	f.srv.Rename(t, userA, "A", "P/A")
+	f.srv.Rename(t, userB, "A", "Y")
+	f.srv.Rename(t, userB, "P", "Q")
+	f.syncRefusingFirst("RENAME", "the run whose RENAME of P/A fails")
+	f.want(userA, "Q/A", "m1 -")
+
+	f.srv.Create(t, userA, "P/A")
+	f.sync()
+	f.wantBoth("Y", "m1 -")
+	f.wantBoth("P/A")
+	for _, user := range []string{userA, userB} {
+		if got := f.srv.Mailboxes(t, user); slices.Contains(got, "Q/A") {
+			t.Errorf("%s still has Q/A: %q", user, got)
+		}
+	}
+	f.settled()
+}

@@ -479,7 +479,7 @@ func (rr *renamer) rewriteListings() error {
 // follows its parent's new name unless it evidently went elsewhere.
 func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderState, listed map[string]*Folder, newNames []string) map[string]found {
 	missing := func(f *FolderState) bool {
-		return f.Side(s).Mailbox != "" && listed[f.Name] == nil && !strings.EqualFold(f.Name, "INBOX") &&
+		return f.Side(s).Mailbox != "" && (listed[f.Name] == nil || pl.nameTakenOver(s, f, listed[f.Name])) && !strings.EqualFold(f.Name, "INBOX") &&
 			pl.policy.For(f.Name).Direction != None
 	}
 	// First the evidence, matched best first across all folders, so a
@@ -671,6 +671,24 @@ func (pl *planner) movedWithParent(s Side, base State) func(f *FolderState, l *F
 		}
 		return false
 	}
+}
+
+// nameTakenOver reports whether listed folder l, under base folder f's
+// logical name on side s, is another mailbox than f's: the state records
+// f there in another mailbox (a RENAME of this folder failed, and the
+// next run is to retry it), with a UIDVALIDITY l lacks and that mailbox
+// is listed with. The user made l under the old name; f is at the
+// mailbox the state records, and is found there as renamed, not taken
+// for l with a new UIDVALIDITY, whose messages would be lost and copied
+// again.
+func (pl *planner) nameTakenOver(s Side, f *FolderState, l *Folder) bool {
+	bs := f.Side(s)
+	if bs.UIDValidity == 0 || l.Mailbox == bs.Mailbox || l.UIDValidity == bs.UIDValidity {
+		return false
+	}
+	fs := pl.lists[s].Folders
+	i, ok := slices.BinarySearchFunc(fs, bs.Mailbox, func(x Folder, mb string) int { return strings.Compare(x.Mailbox, mb) })
+	return ok && fs[i].UIDValidity == bs.UIDValidity
 }
 
 // uidValidityScore is the least score sameMailbox gives a listed folder

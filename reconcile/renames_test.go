@@ -196,6 +196,29 @@ func TestRenamesFailingMidway(t *testing.T) {
 			want: "H H/D INBOX Q",
 		},
 		{
+			// After TestNextFailedRenameCarriedAlong's failed run, the
+			// state has folder P/A at A's Q/A, and A's user makes a
+			// folder under the old name, P/A. It is a new folder:
+			// A's Q/A, with the state's UIDVALIDITY there, is the
+			// renamed one, renamed to Y as B's user did. Before, the
+			// new P/A was taken for the folder (found by name, with a
+			// new UIDVALIDITY) and renamed to Y, and x:1, lost from it,
+			// was moved out of B's Y into a Q/A made on B.
+			name: "a folder made under the name of one whose rename failed",
+			base: "folder INBOX\nfolder A uv=1/2\n1 1 - x:1\nfolder P uv=3/4",
+			a:    "folder INBOX\nfolder P uv=3\nfolder P/A uv=1\n1 - x:1",
+			b:    "folder INBOX\nfolder Q uv=4\nfolder Y uv=2\n1 - x:1",
+			pol:  "direction both\ndeletion propagate\nprefer b",
+			fail: func(a *reconcile.Action) bool { return a.Op == reconcile.RenameFolder && a.Dest == "Y" },
+			then: func(t *testing.T, a, b *account) {
+				if a.folders["Q/A"] == nil || a.folders["P/A"] != nil {
+					t.Fatal("A's P/A is not at Q/A after the run")
+				}
+				a.create("P/A")
+			},
+			want: "INBOX P/A Q Y",
+		},
+		{
 			name: "a rename from under another one",
 			base: "folder INBOX\nfolder C uv=9/10\n1 1 - x:1\nfolder P uv=7/8",
 			a:    "folder INBOX\nfolder P uv=7\nfolder P/CA uv=9\n1 - x:1",
