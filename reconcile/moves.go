@@ -51,7 +51,7 @@ func (pl *planner) detectMoves(views []*view) {
 		}
 	}
 	pl.leaving = [2]map[*Message]bool{{}, {}}
-	pl.joinedBy = [2]map[*Message]bool{{}, {}}
+	pl.joinedBy = [2]map[*Message]bool{} // made on a crossed join's first use
 	pl.keptOn = [2]map[*Message]bool{{}, {}}
 	pl.keptAt = [2]map[Identity][]*cand{{}, {}}
 	// pl.heldAway reports whether side o holds a message with identity id in
@@ -822,6 +822,9 @@ func (pl *planner) crossedJoin(s Side, id Identity, cs []*cand, fresh [2]map[Ide
 		}
 		a := pl.joinMove(l, z.v, z.m, y.v, id, ReasonMoveConflict)
 		a.keepTarget = true
+		if pl.joinedBy[w] == nil {
+			pl.joinedBy[w] = map[*Message]bool{}
+		}
 		pl.joinedBy[w][y.m] = true
 		pl.heldFor[recs[0].r] = a
 		pl.arrivals[l][y.v.name] = append(pl.arrivals[l][y.v.name], a)

@@ -533,10 +533,10 @@ func undoFailedRenames(p *Plan, s Side, chain []*Action, l, mb string, failedRen
 // carriedAfter returns the mailbox that mailbox mb of side s is in once
 // plan p's RENAMEs on s after failed, which did not move it, have run:
 // a RENAME of a folder above it that was done takes it along. Its chain
-// had it moved by failed, out from under that folder (TestModelMovesAndRenames
-// seed 923406: a's F3/R6 was to become R5 and then F3 R4; the first
-// failed, the second took F3/R6 to R4/R6, and the state kept F3/R6, a
-// mailbox gone).
+// had it moved out from under that folder by failed
+// (TestModelMovesAndRenames seed 923406: a's F3/R6 was to be renamed to
+// R5, then a's F3 to R4; the first failed, the second took F3/R6 along
+// to R4/R6, and the state kept F3/R6, a mailbox gone).
 func carriedAfter(p *Plan, s Side, failed *Action, mb string, failedRename func(*Action) bool) string {
 	var d string
 	if l := p.lists[s]; l != nil && l.Delim != 0 {
