@@ -645,11 +645,17 @@ func (m *model) bookReadAsRenames(base reconcile.State) {
 				} else {
 					m.deletedNow[s][x.Name] = false
 					// A rename keeps the records as they are: what
-					// the state had on s only stays so under the new
-					// name.
+					// the state had on one side only stays so under
+					// the new name, on either side (seed 2878231: X
+					// one way, a-to-b, with b's own mail on b only,
+					// and F both ways).
 					for _, r := range x.Records {
-						if r.ID != "" && r.UID(side) != 0 && r.UID(side.Other()) == 0 {
+						switch {
+						case r.ID == "":
+						case r.UID(side) != 0 && r.UID(side.Other()) == 0:
 							markID(m.oneSided[s], f, r.ID)
+						case r.UID(side) == 0 && r.UID(side.Other()) != 0:
+							markID(m.oneSided[o], f, r.ID)
 						}
 					}
 				}
