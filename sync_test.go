@@ -488,6 +488,21 @@ func (f *syncFixture) wantMovedNotCopied(rec *imaptest.Recorder, moves int) {
 	}
 }
 
+// syncJoiningOnce runs one sync that must settle one conflict, reported,
+// with one UID MOVE and no message body crossing the wire
+// (wantMovedNotCopied), as where both users moved a message to different
+// folders. It returns the run's result.
+func (f *syncFixture) syncJoiningOnce() *reconcile.Result {
+	f.t.Helper()
+	rec := f.record()
+	res := f.sync()
+	if len(res.Plan.Conflicts) != 1 {
+		f.t.Errorf("plan conflicts = %q, want one", res.Plan.Conflicts)
+	}
+	f.wantMovedNotCopied(rec, 1)
+	return res
+}
+
 // syncRefusingFirstMove runs one sync whose first UID MOVE the server
 // refuses: see syncRefusingFirst.
 func (f *syncFixture) syncRefusingFirstMove(what string) *reconcile.Result {
@@ -1268,12 +1283,7 @@ func TestSyncFiledAwayMessageMovedBackOnBothSides(t *testing.T) {
 
 		f.userMove(userA, "P", "m1", "Lists")
 		f.userMove(userB, "Old", "m1", "Work")
-		rec := f.record()
-		res := f.sync()
-		if len(res.Plan.Conflicts) != 1 {
-			t.Errorf("plan conflicts = %q, want one", res.Plan.Conflicts)
-		}
-		f.wantMovedNotCopied(rec, 1)
+		f.syncJoiningOnce()
 		f.wantBoth("Lists", "m1 -")
 		f.wantBoth("Work")
 		f.settled()
@@ -1300,12 +1310,7 @@ func TestSyncSwappedOneSidedCopiesJoin(t *testing.T) {
 
 				f.userMove(userA, "P", "m1", "Old")
 				f.userMove(userB, "Old", "m1", "P")
-				rec := f.record()
-				res := f.sync()
-				if len(res.Plan.Conflicts) != 1 {
-					t.Errorf("plan conflicts = %q, want one", res.Plan.Conflicts)
-				}
-				f.wantMovedNotCopied(rec, 1)
+				f.syncJoiningOnce()
 				if prefer == reconcile.A { // a's folder wins: Old
 					f.wantBoth("Old", "m1 -", `m2 \Flagged`)
 					f.wantBoth("P")
@@ -1420,12 +1425,10 @@ func TestSyncMovedToDifferentFoldersOnBothSides(t *testing.T) {
 				if variant == "source deleted on b" {
 					f.srv.Delete(t, userB, "Projects")
 				}
-				rec := f.record()
-				res := f.sync()
-				if len(res.Plan.Conflicts) != 1 || res.Plan.Counts[reconcile.B].Moves != 1 || res.Plan.Counts[reconcile.A].Copies+res.Plan.Counts[reconcile.B].Copies != 0 {
-					t.Errorf("plan = %s; want one move on b, no copy, one conflict", res.Plan)
+				res := f.syncJoiningOnce()
+				if res.Plan.Counts[reconcile.B].Moves != 1 || res.Plan.Counts[reconcile.A].Copies+res.Plan.Counts[reconcile.B].Copies != 0 {
+					t.Errorf("plan = %s; want one move on b, no copy", res.Plan)
 				}
-				f.wantMovedNotCopied(rec, 1)
 				f.wantBoth("Archive", "m1 -")
 				f.wantBoth("Work")
 				if variant == "source deleted on b" {
