@@ -873,3 +873,40 @@ func TestSyncFolderMadeUnderTheNameOfOneWhoseRenameFailed(t *testing.T) {
 	}
 	f.settled()
 }
+
+// TestSyncChildRenamedAwayFromADeletedParent: b's user renames P/N out
+// from under P, to N; a's server refuses the RENAME that would follow, so
+// the state keeps the logical name P/N with b's mailbox N. Then b's user
+// moves p1 out of P into N, deletes P, and renames N to Archive by
+// copying (a new UIDVALIDITY), while a's user files a new message n4 in
+// P/N. Archive holds P/N's three messages and P's one: it is P/N
+// renamed, so the run renames a's P/N to Archive, copies n4 to b, moves
+// p1 on a, and deletes P. Before, P's absence made P/N count only by
+// UIDVALIDITY, P took Archive by its one message, and P/N followed it to
+// Archive/N, a folder left on a only with n4 in it (reconcile case 171,
+// TestModelMovesAndRenames seed 1450448).
+func TestSyncChildRenamedAwayFromADeletedParent(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.put(userA, "P", "p1")
+		for _, id := range []string{"n1", "n2", "n3"} {
+			f.put(userA, "P/N", id)
+		}
+		f.sync()
+
+		f.userRename(userB, "P/N", "N")
+		f.syncRefusingFirst("RENAME", "the run whose RENAME of P/N to N fails on a")
+		f.want(userA, "P/N", "n1 -", "n2 -", "n3 -")
+
+		f.userMove(userB, "P", "p1", "N")
+		f.srv.Delete(t, userB, "P")
+		f.userRename(userB, "N", "Archive")
+		f.recreate(userB, "Archive")
+		f.put(userA, "P/N", "n4")
+		f.sync()
+		f.wantBoth("Archive", "n1 -", "n2 -", "n3 -", "n4 -", "p1 -")
+		f.wantNoMailbox("P", "P/N", "N", "Archive/N")
+		f.settled()
+	})
+}

@@ -521,10 +521,18 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 		return out
 	}
 	// A folder whose parent is gone too most likely went with it: it is
-	// matched after its parent, below.
+	// matched after its parent, below. Only where its mailbox on s lies
+	// under the parent's there: a folder whose mailbox on s is elsewhere
+	// (renamed out from under it on s, the RENAME on the other side
+	// failing) did not go with the parent's mailbox, and its own
+	// messages are evidence as good as anyone's (move-model seed
+	// 1450448: a deleted parent's one message took the child's renamed
+	// mailbox, the child's five did not count).
+	delim := pl.lists[s].Delim
 	underMissing := func(f *FolderState) bool {
+		mb := f.Side(s).Mailbox
 		for anc := parentName(f.Name); anc != ""; anc = parentName(anc) {
-			if a := byName[anc]; a != nil && missing(a) {
+			if a := byName[anc]; a != nil && missing(a) && delim != 0 && strings.HasPrefix(mb, a.Side(s).Mailbox+string(delim)) {
 				return true
 			}
 		}
