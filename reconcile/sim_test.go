@@ -18,7 +18,7 @@ import (
 
 // parseState reads a base state:
 //
-//	folder INBOX [uv=1/1] [a=name] [b=-]
+//	folder INBOX [uv=1/1] [a=name] [b=-] [dir=a-to-b]
 //	1 1 \Seen x:1
 func parseState(t testing.TB, text string) reconcile.State {
 	t.Helper()
@@ -37,6 +37,12 @@ func parseState(t testing.TB, text string) reconcile.State {
 				case "uv":
 					x, y, _ := strings.Cut(v, "/")
 					cur.A.UIDValidity, cur.B.UIDValidity = atou(t, x), atou(t, y)
+				case "dir": // the direction the records were kept under
+					d, err := reconcile.ParseDirection(v)
+					if err != nil {
+						t.Fatalf("bad folder option %q: %v", opt, err)
+					}
+					cur.Direction = d
 				case "a", "b":
 					if v == "-" {
 						v = ""
