@@ -75,7 +75,7 @@ func cmdStatus(ctx context.Context, g *globalOptions) error {
 			var n [2]int
 			for _, r := range f.Records {
 				for s := range 2 {
-					if r.UID(reconcile.Side(s)) != 0 {
+					if r.On(reconcile.Side(s)) {
 						n[s]++
 					}
 				}

@@ -1397,6 +1397,39 @@ func TestSyncKeptMessageMovedStaysOnItsSide(t *testing.T) {
 	})
 }
 
+// TestSyncFailedMoveOutOfAResetFolderThenDeleted: Projects gets a new
+// UIDVALIDITY on a, a's user moves m1 from there to Work, and b's server
+// refuses the UID MOVE that was to follow; then a's user deletes m1 from
+// Work. The next run must expunge b's copy too (deletions propagate).
+// Before, the state kept b's copy in Projects on b only, no longer linked
+// to the copy a's user had moved, and b kept m1 for good
+// (reconcile.TestNextFailedMoveOutOfResetFolderThenDeleted; TestModel
+// seeds 1927891, 2484218 and 3503452).
+func TestSyncFailedMoveOutOfAResetFolderThenDeleted(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.put(userA, "Projects", "m1")
+		f.put(userA, "Projects", "m2", imap.FlagSeen)
+		f.srv.Create(t, userA, "Work")
+		f.sync()
+
+		f.recreate(userA, "Projects")
+		f.userMove(userA, "Projects", "m1", "Work")
+		f.syncRefusingFirstMove("the run whose UID MOVE of m1 on b fails")
+		f.want(userB, "Projects", "m1 -", `m2 \Seen`)
+
+		f.expunge(userA, "Work", "m1")
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.A]; c.Copies != 0 {
+			t.Errorf("plan copies %d to a, want none:\n%s", c.Copies, res.Plan)
+		}
+		f.wantBoth("Projects", `m2 \Seen`)
+		f.wantBoth("Work")
+		f.settled()
+	})
+}
+
 // TestSyncMovedToDifferentFoldersOnBothSides: the prefer side (a) wins a
 // move-versus-move conflict; b's copy follows it with UID MOVE, with no
 // copy made and no body fetched. Also where the folder both moved m1 out

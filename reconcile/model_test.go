@@ -1617,8 +1617,9 @@ func TestNextFailedConflictOutOfFolderDeletedHere(t *testing.T) {
 // cannot stay as it was (its UID on A names nothing in the new mailbox),
 // and it was dropped: the next run found x:1 new on both sides, in two
 // folders, and copied each both ways. Now the copy the Move was to take
-// or join stays recorded, on its side only, and the next run joins the
-// two.
+// or join stays recorded: where it was to follow A's, with A's side as
+// ">" (LeftUID), so the next run follows the move again; in a conflict,
+// on its side only, and the next run joins the two.
 //
 //   - followed: B's copy was to follow A's into Work;
 //   - a conflict: B's user moved x:1 to Lists meanwhile, and A (prefer)
@@ -1627,7 +1628,7 @@ func TestNextFailedMoveOutOfResetFolder(t *testing.T) {
 	for _, tc := range []struct {
 		name, b, kept string
 	}{
-		{"followed", "folder INBOX\n1 - x:1\nfolder Lists\nfolder Work", "INBOX - 1"},
+		{"followed", "folder INBOX\n1 - x:1\nfolder Lists\nfolder Work", "INBOX > 1"},
 		{"a conflict", "folder INBOX\nfolder Lists\n3 - x:1\nfolder Work", "Work 5 -"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1647,6 +1648,39 @@ func TestNextFailedMoveOutOfResetFolder(t *testing.T) {
 			}
 			settlesAfterFailure(t, next, accA, accB, pol, "move", true)
 		})
+	}
+}
+
+// TestNextFailedMoveOutOfResetFolderThenDeleted: as
+// TestNextFailedMoveOutOfResetFolder's "followed", then A's user deletes
+// the copy it had moved (TestModel seeds 1927891, 2484218 and 3503452,
+// reduced). The record says A's copy left INBOX (LeftUID), so the next
+// run reads the deletion and follows it on B. Before, the record kept
+// B's copy on B only, unlinked from A's moved copy: B kept x:1 for good,
+// and under propagate the accounts never agreed.
+func TestNextFailedMoveOutOfResetFolderThenDeleted(t *testing.T) {
+	pol := parsePolicy(t, "direction both\ndeletion propagate\nprefer a")
+	base := parseState(t, "folder INBOX\n1 1 - x:1\nfolder Work")
+	accA := accountFromListing(parseListing(t, "folder INBOX uv=7\nfolder Work\n5 - x:1"))
+	accB := accountFromListing(parseListing(t, "folder INBOX\n1 - x:1\nfolder Work"))
+	_, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool { return a.Op == reconcile.Move })
+	if got, want := recordsOf(next, "x:1"), []string{"INBOX > 1"}; !slices.Equal(got, want) {
+		t.Errorf("records of x:1 after the failed move: %q, want %q", got, want)
+	}
+	work := accA.folders["Work"]
+	work.msgs = work.msgs[:0]
+	plan, next := runPlan(t, next, accA, accB, pol, nil)
+	if got := plan.String(); !strings.Contains(got, `- b:"INBOX" uid 1 expunge x:1 (deleted on other side)`) || plan.Counts[reconcile.A].Copies != 0 {
+		t.Fatalf("after A's user deleted the moved copy, the plan:\n%s\nwant B's copy expunged, nothing copied", got)
+	}
+	if got := recordsOf(next, "x:1"); len(got) != 0 {
+		t.Errorf("records of x:1 after the deletion: %q, want none", got)
+	}
+	if n := len(accB.folders["INBOX"].msgs); n != 0 {
+		t.Errorf("B's INBOX holds %d messages, want none", n)
+	}
+	if plan, _ := runPlan(t, next, accA, accB, pol, nil); !plan.Empty() {
+		t.Errorf("not settled; plans again:\n%s", plan)
 	}
 }
 

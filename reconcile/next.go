@@ -354,10 +354,20 @@ func Next(p *Plan, outcomes []Outcome) State {
 						// from the folder, which no message gets again.
 					case sl.now[s] != 0:
 						r.setUID(side, sl.now[s])
-					case d.reset[s] && (sl.movedOff[s] && sl.now[side.Other()] != 0 || sl.targetLost):
+					case d.reset[s] && sl.movedOff[s] && sl.now[side.Other()] != 0:
 						// Its user moved it out of here, and the Move
 						// that was to follow on the other side failed:
-						// that side's copy stays, on that side only.
+						// the record says the copy left here on this
+						// side (LeftUID), so the next run follows the
+						// move again, or the deletion where this side's
+						// user deleted the moved copy meanwhile. On the
+						// other side only, unlinked from the moved copy,
+						// it would stay there for good (TestModel seeds
+						// 1927891, 2484218 and 3503452).
+						r.setUID(side, LeftUID)
+					case d.reset[s] && sl.targetLost:
+						// See slot.targetLost: that side's copy stays,
+						// on that side only.
 						r.setUID(side, 0)
 					case d.reset[s]:
 						gone = true

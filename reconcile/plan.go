@@ -34,9 +34,9 @@ type slot struct {
 	// movedOff marks the side whose user moved the base record's
 	// message out of this folder after its UIDVALIDITY changed there:
 	// the slot waits for the Move of the other side's copy. Should that
-	// fail, Next keeps the other side's copy recorded on its side only,
-	// as the base's UID names nothing in the new mailbox; the next run
-	// then joins that copy with the moved one (rejoins).
+	// fail, Next records the mover's side as LeftUID, as the base's UID
+	// names nothing in the new mailbox: the next run follows the move
+	// again, or the deletion of the moved copy.
 	movedOff [2]bool
 	// targetLost marks a base record whose message both users moved out
 	// of this folder after its UIDVALIDITY changed on a side, where the
@@ -1560,7 +1560,7 @@ func (pl *planner) guard(base State, views []*view) error {
 					continue
 				}
 				for _, r := range v.base.Records {
-					if r.UID(side) != 0 {
+					if r.On(side) {
 						known++
 					}
 				}
@@ -1575,7 +1575,7 @@ func (pl *planner) guard(base State, views []*view) error {
 			}
 			n := 0
 			for _, r := range v.base.Records {
-				if r.UID(side) != 0 {
+				if r.On(side) {
 					n++
 				}
 			}

@@ -209,6 +209,9 @@ func uidStr(u reconcile.UID) string {
 	if u == 0 {
 		return "-"
 	}
+	if u == reconcile.LeftUID {
+		return ">"
+	}
 	return strconv.FormatUint(uint64(u), 10)
 }
 
@@ -249,6 +252,9 @@ func atou(t testing.TB, s string) uint32 {
 func uidOrDash(t testing.TB, s string) reconcile.UID {
 	if s == "-" {
 		return 0
+	}
+	if s == ">" {
+		return reconcile.LeftUID
 	}
 	return atou(t, s)
 }

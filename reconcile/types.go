@@ -217,12 +217,31 @@ type Record struct {
 	Away bool
 }
 
+// LeftUID stands, on one side of a record, for a copy that left the
+// folder on that side, after the folder's UIDVALIDITY changed there,
+// before the other side followed: Next keeps it where the Move that was
+// to follow failed (or was not run) out of a folder reset on that side,
+// whose base UID names nothing in the new mailbox. No listed message has
+// it (a server would have to hand out the last UID there is; the state
+// file writes it as ">" and refuses the number), so the next run finds
+// that side's copy gone from the folder, as it would the base's UID had
+// the folder kept its UIDVALIDITY: it follows the move again, or, where
+// that side's user deleted the moved copy meanwhile, the deletion.
+const LeftUID UID = 1<<32 - 1
+
 // UID returns the record's UID on side s.
 func (r Record) UID(s Side) UID {
 	if s == A {
 		return r.UIDA
 	}
 	return r.UIDB
+}
+
+// On reports whether the record has a message on side s: a UID, and not
+// LeftUID.
+func (r Record) On(s Side) bool {
+	u := r.UID(s)
+	return u != 0 && u != LeftUID
 }
 
 func (r *Record) setUID(s Side, u UID) {
@@ -298,7 +317,7 @@ func (s *State) Messages(side Side) int {
 	n := 0
 	for _, f := range s.Folders {
 		for _, r := range f.Records {
-			if r.UID(side) != 0 {
+			if r.On(side) {
 				n++
 			}
 		}
