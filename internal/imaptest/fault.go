@@ -66,11 +66,13 @@ const (
 	// Stall stops relaying in both directions on the connection and
 	// holds it open until the client gives up or the test ends.
 	Stall
-	// Rewrite, at Received only, sends the server Text in place of the
+	// Rewrite, at Received, sends the server Text in place of the
 	// command (its tag kept): a server that answers a different command
 	// than the one asked, such as a UID MOVE done as a UID COPY. The
 	// command must have no literal. Commands() records what the client
-	// sent.
+	// sent. At Answered it gives the client Text as the tagged
+	// completion, its tag kept: a server that did the command and said
+	// less, such as an APPEND answered without its APPENDUID.
 	Rewrite
 )
 

@@ -268,6 +268,7 @@ func TestInterceptFaults(t *testing.T) {
 			{imaptest.Answered, imaptest.Bye, "* BYE no way", true, true},
 			{imaptest.Answered, imaptest.Cut, "", true, true},
 			{imaptest.Answered, imaptest.Stall, "", false, true},
+			{imaptest.Answered, imaptest.Rewrite, "a2 no way", false, true},
 		} {
 			t.Run(fmt.Sprintf("%v/%v", tc.stage, tc.do), func(t *testing.T) {
 				t.Parallel()

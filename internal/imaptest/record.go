@@ -665,6 +665,8 @@ func (p *proxied) serverLoop() error {
 				switch act.Do {
 				case Refuse:
 					line = []byte(tag + " NO " + orDefault(act.Text, "imaptest: refused") + "\r\n")
+				case Rewrite:
+					line = []byte(tag + " " + act.Text + "\r\n")
 				case Bye:
 					p.say("* BYE " + orDefault(act.Text, "imaptest: bye"))
 					p.stop()
