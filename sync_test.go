@@ -1430,6 +1430,46 @@ func TestSyncFailedMoveOutOfAResetFolderThenDeleted(t *testing.T) {
 	})
 }
 
+// TestSyncUnreportedUIDThenDeleted: a run copies m2 to b, and b's
+// server answers the APPEND without its APPENDUID (UIDPLUS announced),
+// so the copy's new UID is not known. Then a's user deletes m2. The next
+// run must expunge b's copy (deletions propagate) and copy nothing to a.
+// Before, the state dropped m2's record for the next run to pair the two
+// copies afresh: b's copy was new to it, and came back to a
+// (reconcile.TestNextUnreportedUIDThenDeleted; TestModel seed 2235184).
+func TestSyncUnreportedUIDThenDeleted(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.put(userA, "Archive", "m1")
+		f.sync()
+
+		f.put(userA, "Archive", "m2", imap.FlagSeen)
+		rec := f.record()
+		var stripped atomic.Int32
+		rec.Intercept(func(e imaptest.Event) imaptest.Action {
+			if e.Stage == imaptest.Answered && e.Verb == "APPEND" && strings.HasPrefix(e.Status, "OK [APPENDUID ") {
+				stripped.Add(1)
+				return imaptest.Action{Do: imaptest.Rewrite, Text: "OK appended"}
+			}
+			return imaptest.Action{}
+		})
+		res := f.sync()
+		if n := stripped.Load(); n != 1 {
+			t.Fatalf("the run's APPENDs answered with APPENDUID: %d, want 1:\n%s", n, res.Plan)
+		}
+		f.want(userB, "Archive", "m1 -", `m2 \Seen`)
+
+		f.expunge(userA, "Archive", "m2")
+		res = f.sync()
+		if c := res.Plan.Counts[reconcile.A]; c.Copies != 0 {
+			t.Errorf("plan copies %d to a, want none:\n%s", c.Copies, res.Plan)
+		}
+		f.wantBoth("Archive", "m1 -")
+		f.settled()
+	})
+}
+
 // TestSyncMovedToDifferentFoldersOnBothSides: the prefer side (a) wins a
 // move-versus-move conflict; b's copy follows it with UID MOVE, with no
 // copy made and no body fetched. Also where the folder both moved m1 out

@@ -678,10 +678,30 @@ func (m *model) atRecordUIDs(base reconcile.State) [2]map[*reconcile.Record]bool
 			if mb == nil || mb.uv != fs.Side(side).UIDValidity {
 				continue
 			}
+			claimed := map[reconcile.UID]bool{}
 			for j := range fs.Records {
 				r := &fs.Records[j]
 				if k := mb.find(r.UID(side)); r.UID(side) != 0 && k >= 0 && mb.msgs[k].ID == r.ID {
 					at[s][r] = true
+					claimed[r.UID(side)] = true
+				}
+			}
+			// A record at a UID the state does not know (UnknownUID) is
+			// at a copy with its identity no other record is at: the
+			// planner pairs it so, one with the record's flags first.
+			for pass := range 2 {
+				for j := range fs.Records {
+					r := &fs.Records[j]
+					if r.UID(side) != reconcile.UnknownUID || at[s][r] {
+						continue
+					}
+					for _, msg := range mb.msgs {
+						if msg.ID == r.ID && !claimed[msg.UID] && (pass == 1 || msg.Flags.Equal(r.Flags)) {
+							at[s][r] = true
+							claimed[msg.UID] = true
+							break
+						}
+					}
 				}
 			}
 		}
@@ -1618,7 +1638,7 @@ func TestNextFailedConflictOutOfFolderDeletedHere(t *testing.T) {
 // and it was dropped: the next run found x:1 new on both sides, in two
 // folders, and copied each both ways. Now the copy the Move was to take
 // or join stays recorded: where it was to follow A's, with A's side as
-// ">" (LeftUID), so the next run follows the move again; in a conflict,
+// "?" (UnknownUID), so the next run follows the move again; in a conflict,
 // on its side only, and the next run joins the two.
 //
 //   - followed: B's copy was to follow A's into Work;
@@ -1628,7 +1648,7 @@ func TestNextFailedMoveOutOfResetFolder(t *testing.T) {
 	for _, tc := range []struct {
 		name, b, kept string
 	}{
-		{"followed", "folder INBOX\n1 - x:1\nfolder Lists\nfolder Work", "INBOX > 1"},
+		{"followed", "folder INBOX\n1 - x:1\nfolder Lists\nfolder Work", "INBOX ? 1"},
 		{"a conflict", "folder INBOX\nfolder Lists\n3 - x:1\nfolder Work", "Work 5 -"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1654,7 +1674,7 @@ func TestNextFailedMoveOutOfResetFolder(t *testing.T) {
 // TestNextFailedMoveOutOfResetFolderThenDeleted: as
 // TestNextFailedMoveOutOfResetFolder's "followed", then A's user deletes
 // the copy it had moved (TestModel seeds 1927891, 2484218 and 3503452,
-// reduced). The record says A's copy left INBOX (LeftUID), so the next
+// reduced). The record keeps A's side at UnknownUID, so the next
 // run reads the deletion and follows it on B. Before, the record kept
 // B's copy on B only, unlinked from A's moved copy: B kept x:1 for good,
 // and under propagate the accounts never agreed.
@@ -1664,7 +1684,7 @@ func TestNextFailedMoveOutOfResetFolderThenDeleted(t *testing.T) {
 	accA := accountFromListing(parseListing(t, "folder INBOX uv=7\nfolder Work\n5 - x:1"))
 	accB := accountFromListing(parseListing(t, "folder INBOX\n1 - x:1\nfolder Work"))
 	_, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool { return a.Op == reconcile.Move })
-	if got, want := recordsOf(next, "x:1"), []string{"INBOX > 1"}; !slices.Equal(got, want) {
+	if got, want := recordsOf(next, "x:1"), []string{"INBOX ? 1"}; !slices.Equal(got, want) {
 		t.Errorf("records of x:1 after the failed move: %q, want %q", got, want)
 	}
 	work := accA.folders["Work"]
@@ -1678,6 +1698,45 @@ func TestNextFailedMoveOutOfResetFolderThenDeleted(t *testing.T) {
 	}
 	if n := len(accB.folders["INBOX"].msgs); n != 0 {
 		t.Errorf("B's INBOX holds %d messages, want none", n)
+	}
+	if plan, _ := runPlan(t, next, accA, accB, pol, nil); !plan.Empty() {
+		t.Errorf("not settled; plans again:\n%s", plan)
+	}
+}
+
+// TestNextUnreportedUIDThenDeleted: a run copies x:2, new on A, to B,
+// and B's server does not report the new UID (no UIDPLUS); then A's user
+// deletes x:2. The record keeps B's side at UnknownUID, so the next run
+// finds B's copy by identity and follows the deletion there. Before, the
+// record was dropped for the next run to pair the two copies afresh: B's
+// copy was new to it, and went back to A, the deletion undone (TestModel
+// seed 2235184, where a second copy of a message then took a record's
+// place and a deleted folder was made again).
+func TestNextUnreportedUIDThenDeleted(t *testing.T) {
+	pol := parsePolicy(t, "direction both\ndeletion propagate")
+	base := parseState(t, "folder Archive\n1 1 - x:1")
+	accA := accountFromListing(parseListing(t, "folder Archive\n1 - x:1\n2 \\Seen x:2"))
+	accB := accountFromListing(parseListing(t, "folder Archive\n1 - x:1"))
+	plan, err := reconcile.Build("p", base, accA.listing(), accB.listing(), pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outcomes := execute(plan, accA, accB)
+	for i := range outcomes {
+		outcomes[i].UID = 0 // done, the new UID not reported
+	}
+	next := reconcile.Next(plan, outcomes)
+	if got, want := recordsOf(next, "x:2"), []string{"Archive 2 ?"}; !slices.Equal(got, want) {
+		t.Errorf("records of x:2 after the copy: %q, want %q", got, want)
+	}
+	archive := accA.folders["Archive"]
+	archive.msgs = archive.msgs[:1]
+	plan, next = runPlan(t, next, accA, accB, pol, nil)
+	if got := plan.String(); !strings.Contains(got, `- b:"Archive" uid 2 expunge x:2 (deleted on other side)`) || plan.Counts[reconcile.A].Copies != 0 {
+		t.Fatalf("after A's user deleted x:2, the plan:\n%s\nwant B's copy expunged, nothing copied", got)
+	}
+	if got := recordsOf(next, "x:2"); len(got) != 0 {
+		t.Errorf("records of x:2 after the deletion: %q, want none", got)
 	}
 	if plan, _ := runPlan(t, next, accA, accB, pol, nil); !plan.Empty() {
 		t.Errorf("not settled; plans again:\n%s", plan)

@@ -357,14 +357,14 @@ func Next(p *Plan, outcomes []Outcome) State {
 					case d.reset[s] && sl.movedOff[s] && sl.now[side.Other()] != 0:
 						// Its user moved it out of here, and the Move
 						// that was to follow on the other side failed:
-						// the record says the copy left here on this
-						// side (LeftUID), so the next run follows the
-						// move again, or the deletion where this side's
-						// user deleted the moved copy meanwhile. On the
-						// other side only, unlinked from the moved copy,
-						// it would stay there for good (TestModel seeds
-						// 1927891, 2484218 and 3503452).
-						r.setUID(side, LeftUID)
+						// the record keeps this side at UnknownUID, so
+						// the next run follows the move again, or the
+						// deletion where this side's user deleted the
+						// moved copy meanwhile. On the other side only,
+						// unlinked from the moved copy, it would stay
+						// there for good (TestModel seeds 1927891,
+						// 2484218 and 3503452).
+						r.setUID(side, UnknownUID)
 					case d.reset[s] && sl.targetLost:
 						// See slot.targetLost: that side's copy stays,
 						// on that side only.
@@ -379,8 +379,22 @@ func Next(p *Plan, outcomes []Outcome) State {
 					continue
 				}
 			} else if (sl.waiting[A] && r.UIDA == 0) || (sl.waiting[B] && r.UIDB == 0) {
-				// Done, but the new UID is unknown: the next run pairs it.
-				continue
+				// Done, but the new UID is unknown: UnknownUID has
+				// the next run pair it by identity, knowing the flags
+				// agreed. Dropped, the record left both copies new to
+				// that run: a deletion on one side was no deletion,
+				// and the other side's copy, paired with another
+				// record's flags, a change that made a deleted folder
+				// again (TestModel seed 2235184).
+				if r.UIDA != 0 || r.UIDB != 0 {
+					for s := range 2 {
+						if sl.waiting[s] && r.UID(Side(s)) == 0 {
+							r.setUID(Side(s), UnknownUID)
+						}
+					}
+				} else {
+					continue
+				}
 			}
 			if r.UIDA == 0 && r.UIDB == 0 {
 				continue

@@ -55,7 +55,7 @@ func TestParseFolderFastSameAsFull(t *testing.T) {
 				rec.Away = r.IntN(2) == 0
 			}
 			if rec.UIDA != 0 && rec.UIDB != 0 && r.IntN(8) == 0 {
-				rec.UIDB, left = reconcile.LeftUID, true // the fast parser leaves ">" to the full one
+				rec.UIDB, left = reconcile.UnknownUID, true // the fast parser leaves "?" to the full one
 			}
 			f.Records = append(f.Records, rec)
 		}

@@ -34,7 +34,7 @@ type slot struct {
 	// movedOff marks the side whose user moved the base record's
 	// message out of this folder after its UIDVALIDITY changed there:
 	// the slot waits for the Move of the other side's copy. Should that
-	// fail, Next records the mover's side as LeftUID, as the base's UID
+	// fail, Next records the mover's side as UnknownUID, as the base's UID
 	// names nothing in the new mailbox: the next run follows the move
 	// again, or the deletion of the moved copy.
 	movedOff [2]bool
@@ -1059,7 +1059,9 @@ func (pl *planner) folder(v *view) {
 				// beats o's apparent delete of the message: copied
 				// back, not removed. (Not o's deletion of the folder: a
 				// folder is not made again for that.)
-				backNew := m.UID != r.UID(s) && !reset[s] && v.listed[o] != nil
+				// A copy the state knew at no UID (UnknownUID), found
+				// by identity, is the record's own: not back again.
+				backNew := m.UID != r.UID(s) && r.UID(s) != UnknownUID && !reset[s] && v.listed[o] != nil
 				changed := !m.Flags.Equal(r.Flags) || backNew
 				if a := pl.moveOf[r]; a != nil {
 					// Moved on o: move s's copy the same way. A flag

@@ -173,7 +173,7 @@ func setScanPoints(p *Plan, outcomes []Outcome, st *State, exact map[string]*dra
 			} else if l != nil {
 				holds = scanPointHolds(f, side, l, removed[k], stored[k], &scratch)
 			}
-			if failed[k] || !holds || leftOn(f, side) {
+			if failed[k] || !holds || unknownOn(f, side) {
 				ss.HighestModSeq = 0
 				continue
 			}
@@ -259,12 +259,12 @@ func scanPointHolds(f *FolderState, s Side, l *Folder, removed, stored map[UID]b
 	return true
 }
 
-// leftOn reports whether a record of f has LeftUID on side s: a copy
-// left the folder there that the next run must look for, so the folder
-// is read whole even where nothing changes in it meanwhile.
-func leftOn(f *FolderState, s Side) bool {
+// unknownOn reports whether a record of f has UnknownUID on side s: a
+// copy the next run must look for by identity, so the folder is read
+// whole even where nothing changes in it meanwhile.
+func unknownOn(f *FolderState, s Side) bool {
 	for i := range f.Records {
-		if f.Records[i].UID(s) == LeftUID {
+		if f.Records[i].UID(s) == UnknownUID {
 			return true
 		}
 	}

@@ -209,8 +209,8 @@ func uidStr(u reconcile.UID) string {
 	if u == 0 {
 		return "-"
 	}
-	if u == reconcile.LeftUID {
-		return ">"
+	if u == reconcile.UnknownUID {
+		return "?"
 	}
 	return strconv.FormatUint(uint64(u), 10)
 }
@@ -253,8 +253,8 @@ func uidOrDash(t testing.TB, s string) reconcile.UID {
 	if s == "-" {
 		return 0
 	}
-	if s == ">" {
-		return reconcile.LeftUID
+	if s == "?" {
+		return reconcile.UnknownUID
 	}
 	return atou(t, s)
 }

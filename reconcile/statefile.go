@@ -70,9 +70,8 @@ func StateFileName(folder string) string {
 // A record line is "<uid a> <uid b> <flags> <identity>", "-" for a side
 // the message is not on by agreement and for no flags, "~" for a side it
 // is not on because that side lacked the folder when it came in (Record.
-// Away), ">" for a side whose copy left the folder since and the other
-// side has yet to follow (LeftUID); records are sorted by uid a, then
-// uid b. "mailbox X -" marks a
+// Away), "?" for a side whose copy is at a UID the state does not know
+// (UnknownUID); records are sorted by uid a, then uid b. "mailbox X -" marks a
 // side the folder is not on. A folder pair kept one way has the header
 // StateHeaderOneWay and a "direction a-to-b" (or "b-to-a") line after
 // the "modseq" lines.
@@ -144,8 +143,8 @@ func FormatFolder(f FolderState) []byte {
 // appendUID writes a record's UID on one side: "-" for none, "~" for
 // none on a record Away.
 func appendUID(b []byte, u UID, away bool) []byte {
-	if u == LeftUID {
-		return append(b, '>')
+	if u == UnknownUID {
+		return append(b, '?')
 	}
 	if u == 0 && away {
 		return append(b, '~')
@@ -330,7 +329,7 @@ func parseFolderFast(data []byte) (f FolderState, ok bool) {
 
 // parseRecordUID parses a record's UID field as parseFolder accepts it:
 // "-" or "~" (0), or a positive number without leading zeros below
-// LeftUID. It refuses ">" (LeftUID), which parseFolder reads: such
+// UnknownUID. It refuses "?" (UnknownUID), which parseFolder reads: such
 // records are rare, and the plain parser checks them.
 func parseRecordUID(s string) (UID, bool) {
 	if s == "-" || s == "~" {
@@ -347,7 +346,7 @@ func parseRecordUID(s string) (UID, bool) {
 		}
 		n = n*10 + uint64(c-'0')
 	}
-	if n >= uint64(LeftUID) {
+	if n >= uint64(UnknownUID) {
 		return 0, false
 	}
 	return UID(n), true
@@ -448,14 +447,14 @@ func parseFolder(filename string, data []byte) (FolderState, error) {
 				r.Away = true
 				continue
 			}
-			if fields[s] == ">" {
-				// Left since, and not followed yet: several may.
-				r.setUID(Side(s), LeftUID)
+			if fields[s] == "?" {
+				// At a UID the state does not know: several may be.
+				r.setUID(Side(s), UnknownUID)
 				continue
 			}
 			n, err := strconv.ParseUint(fields[s], 10, 32)
-			if err != nil || n == 0 || fields[s][0] == '0' || n == uint64(LeftUID) {
-				return fail(i, "bad uid %q: want a positive number below %d, -, ~ or >", fields[s], LeftUID)
+			if err != nil || n == 0 || fields[s][0] == '0' || n == uint64(UnknownUID) {
+				return fail(i, "bad uid %q: want a positive number below %d, -, ~ or ?", fields[s], UnknownUID)
 			}
 			if seen[s][UID(n)] {
 				return fail(i, "uid %s %d appears twice", Side(s), n)
@@ -466,8 +465,8 @@ func parseFolder(filename string, data []byte) (FolderState, error) {
 		if r.UIDA == 0 && r.UIDB == 0 {
 			return fail(i, "record is on neither side")
 		}
-		if (r.UIDA == LeftUID || r.UIDB == LeftUID) && (r.Away || r.UIDA == 0 || r.UIDB == 0 || r.UIDA == r.UIDB) {
-			return fail(i, "> (left that side, not followed yet) wants a uid on the other side")
+		if (r.UIDA == UnknownUID || r.UIDB == UnknownUID) && (r.Away || r.UIDA == 0 || r.UIDB == 0 || r.UIDA == r.UIDB) {
+			return fail(i, "? (a uid not known) wants a uid on the other side")
 		}
 		if fields[2] == "" {
 			return fail(i, "empty flags field: want - for no flags")

@@ -79,7 +79,7 @@ modseq a 1
 modseq b 2
 4294967294 4294967293 - x:big
 `},
-		{"copies that left a side, not followed yet", `# mailtwin state v1
+		{"copies at uids not known", `# mailtwin state v1
 folder "INBOX"
 mailbox a "INBOX"
 mailbox b "INBOX"
@@ -89,11 +89,11 @@ uidnext a 9
 uidnext b 4
 modseq a 0
 modseq b 0
-1 > - x:1
-2 > \Seen x:2
+1 ? - x:1
+2 ? \Seen x:2
 3 3 - x:3
-> 1 - x:4
-> 2 - x:5
+? 1 - x:4
+? 2 - x:5
 `},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,17 +185,17 @@ func TestParseFolderErrors(t *testing.T) {
 		{"blank line", record("1 1 - x:1", "", "2 2 - x:2"),
 			`f.state:12: want "<uid a> <uid b> <flags> <identity>", got ""`},
 		{"zero uid", record("0 1 - x:1"),
-			`f.state:11: bad uid "0": want a positive number below 4294967295, -, ~ or >`},
+			`f.state:11: bad uid "0": want a positive number below 4294967295, -, ~ or ?`},
 		{"bad uid", record("1 b7 - x:1"),
-			`f.state:11: bad uid "b7": want a positive number below 4294967295, -, ~ or >`},
-		{"the last uid, which stands for >", record("4294967295 1 - x:1"),
-			`f.state:11: bad uid "4294967295": want a positive number below 4294967295, -, ~ or >`},
-		{"left on both sides", record("> > - x:1"),
-			`f.state:11: > (left that side, not followed yet) wants a uid on the other side`},
-		{"left, and on no other side", record("> - - x:1"),
-			`f.state:11: > (left that side, not followed yet) wants a uid on the other side`},
-		{"left, and away", record("> ~ - x:1"),
-			`f.state:11: > (left that side, not followed yet) wants a uid on the other side`},
+			`f.state:11: bad uid "b7": want a positive number below 4294967295, -, ~ or ?`},
+		{"the last uid, which stands for ?", record("4294967295 1 - x:1"),
+			`f.state:11: bad uid "4294967295": want a positive number below 4294967295, -, ~ or ?`},
+		{"unknown on both sides", record("? ? - x:1"),
+			`f.state:11: ? (a uid not known) wants a uid on the other side`},
+		{"unknown, and on no other side", record("? - - x:1"),
+			`f.state:11: ? (a uid not known) wants a uid on the other side`},
+		{"unknown, and away", record("? ~ - x:1"),
+			`f.state:11: ? (a uid not known) wants a uid on the other side`},
 		{"duplicate uid a", record("1 1 - x:1", "2 2 - x:2", "2 3 - x:3"),
 			`f.state:13: uid a 2 appears twice`},
 		{"duplicate uid b", record("- 2 - x:1", "1 2 - x:2"),

@@ -217,17 +217,24 @@ type Record struct {
 	Away bool
 }
 
-// LeftUID stands, on one side of a record, for a copy that left the
-// folder on that side, after the folder's UIDVALIDITY changed there,
-// before the other side followed: Next keeps it where the Move that was
-// to follow failed (or was not run) out of a folder reset on that side,
-// whose base UID names nothing in the new mailbox. No listed message has
-// it (a server would have to hand out the last UID there is; the state
-// file writes it as ">" and refuses the number), so the next run finds
-// that side's copy gone from the folder, as it would the base's UID had
-// the folder kept its UIDVALIDITY: it follows the move again, or, where
-// that side's user deleted the moved copy meanwhile, the deletion.
-const LeftUID UID = 1<<32 - 1
+// UnknownUID stands, on one side of a record, for a copy at a UID the
+// state does not know. Next writes it where
+//   - that side's user moved the message out of a folder whose
+//     UIDVALIDITY changed there, and the Move that was to follow on the
+//     other side failed (or was not run): the base's UID names nothing
+//     in the new mailbox;
+//   - a copy to that side was done, and the server did not report its
+//     new UID (no UIDPLUS).
+//
+// No listed message has it (a server would have to hand out the last UID
+// there is; the state file writes it as "?" and refuses the number), so
+// the next run finds the copy gone from that UID, as it finds any base
+// UID gone, and looks for the message by its identity: in the folder
+// (re-paired, its flags compared with the record's), else in another
+// folder (moved there), else nowhere (deleted). Kept on the other side
+// only instead, or dropped, the record would leave the copies unlinked:
+// a deletion on that side would not reach the other.
+const UnknownUID UID = 1<<32 - 1
 
 // UID returns the record's UID on side s.
 func (r Record) UID(s Side) UID {
@@ -237,11 +244,11 @@ func (r Record) UID(s Side) UID {
 	return r.UIDB
 }
 
-// On reports whether the record has a message on side s: a UID, and not
-// LeftUID.
+// On reports whether the record has a message on side s at a known UID:
+// not 0, and not UnknownUID.
 func (r Record) On(s Side) bool {
 	u := r.UID(s)
-	return u != 0 && u != LeftUID
+	return u != 0 && u != UnknownUID
 }
 
 func (r *Record) setUID(s Side, u UID) {
