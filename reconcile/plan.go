@@ -841,24 +841,42 @@ func (pl *planner) folder(v *view) {
 	// state agreed other flags for, and the other is not taken for a
 	// change (TestModel seed 392126: a change beats a delete, and its
 	// folder, deleted on the other side, came back).
+	//
+	// In each pass a record at UnknownUID on a side goes first there:
+	// its copy is in the folder under a UID the state never knew, where
+	// a record's copy gone from its known UID was more likely deleted
+	// (TestModel seed 3682564: of two records of x:1, the one whose
+	// copy the other side's run had expunged took the copy whose UID
+	// was not reported, and that copy's own record was read as
+	// deleted).
+	order := []bool{false}
+	for _, br := range recs {
+		if br.rec.UIDA == UnknownUID || br.rec.UIDB == UnknownUID {
+			order = []bool{true, false}
+			break
+		}
+	}
 	for pass := range 2 {
-		for _, br := range recs {
-			for s := range 2 {
-				if br.status[s] == present {
-					continue
-				}
-				var flags *Flags
-				if pass == 0 {
-					flags = &br.rec.Flags
-				}
-				// A record s never held here does not take the copy
-				// another's join Move comes to: s's user moved it here
-				// from where the state has it on s only, and the other
-				// side's copy, which left this folder, joins it
-				// (crossedJoin; TestModelMovesAndRenames seed 519625).
-				if m := take(s, br.rec.ID, flags, br.status[s] != absent); m != nil {
-					br.status[s] = present
-					br.msg[s] = m
+		for _, unknownOnly := range order {
+			for _, br := range recs {
+				for s := range 2 {
+					if br.status[s] == present || unknownOnly != (len(order) > 1 && br.rec.UID(Side(s)) == UnknownUID) {
+						continue
+					}
+					var flags *Flags
+					if pass == 0 {
+						flags = &br.rec.Flags
+					}
+					// A record s never held here does not take the
+					// copy another's join Move comes to: s's user
+					// moved it here from where the state has it on s
+					// only, and the other side's copy, which left
+					// this folder, joins it (crossedJoin;
+					// TestModelMovesAndRenames seed 519625).
+					if m := take(s, br.rec.ID, flags, br.status[s] != absent); m != nil {
+						br.status[s] = present
+						br.msg[s] = m
+					}
 				}
 			}
 		}
