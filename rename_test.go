@@ -910,3 +910,41 @@ func TestSyncChildRenamedAwayFromADeletedParent(t *testing.T) {
 		f.settled()
 	})
 }
+
+// TestSyncFiledAwayMovedBackInThenRenamed: under trash, a's user files m5
+// into R6, which b's user deleted, and the run that was to follow fails
+// (its UID MOVEs to the trash refused), so R6 stays on a with m5 and b
+// keeps m5 in INBOX. a's user then moves m5 out of R6 and back in (a new
+// UID) and renames R6 to R8, which the next run makes again on b. b's
+// copy must join a's there, moved: b ends with m5 once, in R8. Before,
+// the revival's join looked for a's copy at its recorded UID only: m5
+// was copied to b's R8 and b's own went to b's trash, two copies on b
+// (reconcile case 174, TestModelMovesAndRenames seed 1521754).
+func TestSyncFiledAwayMovedBackInThenRenamed(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Trash
+		f.policy.Prefer = reconcile.B
+		f.put(userA, "R6", "m3")
+		f.put(userA, "INBOX", "m5", imap.FlagSeen)
+		f.put(userA, "Keep", "m1") // under max_deletes: m3 and m5 are not the most of it
+		f.put(userA, "Keep", "m2")
+		f.sync()
+
+		f.srv.Delete(t, userB, "R6")
+		f.userMove(userA, "INBOX", "m5", "R6")
+		f.syncRefusing("UID MOVE", 2, "the run whose moves to the trash fail")
+		f.want(userA, "R6", "m3 -", `m5 \Seen`)
+		f.want(userB, "INBOX", `m5 \Seen`)
+
+		f.userMove(userA, "R6", "m5", "INBOX")
+		f.userMove(userA, "INBOX", "m5", "R6")
+		f.userRename(userA, "R6", "R8")
+		f.sync()
+		f.wantBoth("R8", "m3 -", `m5 \Seen`)
+		f.wantBoth("INBOX")
+		f.want(userB, "Trash")
+		f.settled()
+	})
+}

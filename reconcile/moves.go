@@ -405,9 +405,29 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 			continue
 		}
 		wasOnBoth := heldOnBoth(y)
-		// s holds it there: at its UID, or after a UIDVALIDITY change by
-		// identity, as the folder pass finds it.
-		there := func(r *Record) bool { return y.byUID(s).get(r.UID(s)) != nil }
+		// s holds it there: at its UID, or by identity, as the folder
+		// pass finds it, after a UIDVALIDITY change or where s's copy is
+		// back under a new UID, the one copy there no record is at (its
+		// user moved it out and back in: move-model seed 1521754, where
+		// it was copied to o, and o's own copy went to o's trash).
+		idx := y.byUID(s)
+		var atRecord map[UID]bool
+		there := func(r *Record) bool {
+			if idx.get(r.UID(s)) != nil {
+				return true
+			}
+			m := onlyCopy(y.listed[s], r.ID)
+			if m == nil {
+				return false
+			}
+			if atRecord == nil {
+				atRecord = map[UID]bool{}
+				for i := range y.base.Records {
+					atRecord[y.base.Records[i].UID(s)] = true
+				}
+			}
+			return !atRecord[m.UID]
+		}
 		if pl.resetOn(y, s) {
 			there = func(r *Record) bool { return onlyCopy(y.listed[s], r.ID) != nil }
 		}
