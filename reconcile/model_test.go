@@ -608,7 +608,9 @@ func (m *model) bookBackAfterReset(base reconcile.State, atUID [2]map[*reconcile
 //   - X was on both sides: the other side's X is renamed to F with what
 //     it holds, not kept or deleted as a folder s's user deleted (seed
 //     311904: b deleted Archive/2024 and delivered its one message into
-//     Work; a's Archive/2024 became Work).
+//     Work; a's Archive/2024 became Work), and what the other side's
+//     user deleted from X is deleted: under keep, s's copy in F stays on
+//     s only.
 func (m *model) bookReadAsRenames(base reconcile.State) {
 	for s := range 2 {
 		side, o := reconcile.Side(s), 1-s
@@ -649,6 +651,12 @@ func (m *model) bookReadAsRenames(base reconcile.State) {
 					// the new name, on either side (seed 2878231: X
 					// one way, a-to-b, with b's own mail on b only,
 					// and F both ways).
+					// And a message of X the other side's user deleted
+					// is deleted there, where the deletion policy keeps
+					// s's copy: s's copy in F stays on s only (seed
+					// 3931239: a expunged x:1 from Archive/2024, b
+					// deleted it and delivered x:1 into Lists).
+					ox := m.acc[o].folders[x.Name]
 					for _, r := range x.Records {
 						switch {
 						case r.ID == "":
@@ -656,6 +664,9 @@ func (m *model) bookReadAsRenames(base reconcile.State) {
 							markID(m.oneSided[s], f, r.ID)
 						case r.UID(side) == 0 && r.UID(side.Other()) != 0:
 							markID(m.oneSided[o], f, r.ID)
+						case ox != nil && !slices.ContainsFunc(ox.msgs, func(msg reconcile.Message) bool { return msg.ID == r.ID }) &&
+							m.pol.For(f).Deletion == reconcile.Keep:
+							markID(m.oneSided[s], f, r.ID)
 						}
 					}
 				}
