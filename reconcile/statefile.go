@@ -71,10 +71,10 @@ func StateFileName(folder string) string {
 // the message is not on by agreement and for no flags, "~" for a side it
 // is not on because that side lacked the folder when it came in (Record.
 // Away), "?" for a side whose copy is at a UID the state does not know
-// (UnknownUID); records are sorted by uid a, then uid b. "mailbox X -" marks a
-// side the folder is not on. A folder pair kept one way has the header
-// StateHeaderOneWay and a "direction a-to-b" (or "b-to-a") line after
-// the "modseq" lines.
+// (UnknownUID); records are sorted by uid a, then uid b. "mailbox X -"
+// marks a side the folder is not on. A folder pair kept one way has the
+// header StateHeaderOneWay and a "direction a-to-b" (or "b-to-a") line
+// after the "modseq" lines.
 func EncodeState(st State) map[string][]byte {
 	out := make(map[string][]byte, len(st.Folders))
 	for _, f := range st.Folders {
