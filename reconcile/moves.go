@@ -410,13 +410,30 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 		// back under a new UID, the one copy there no record is at (its
 		// user moved it out and back in: move-model seed 1521754, where
 		// it was copied to o, and o's own copy went to o's trash).
+		// The one copy of each identity in the folder, made on first
+		// need: onlyCopy per record would walk the folder once for each.
 		idx := y.byUID(s)
+		var only map[Identity]*Message
 		var atRecord map[UID]bool
+		onlyHere := func(id Identity) *Message {
+			if only == nil {
+				only = map[Identity]*Message{}
+				for i := range y.listed[s].Messages {
+					m := &y.listed[s].Messages[i]
+					if _, twice := only[m.ID]; twice {
+						only[m.ID] = nil // not one copy
+					} else {
+						only[m.ID] = m
+					}
+				}
+			}
+			return only[id]
+		}
 		there := func(r *Record) bool {
 			if idx.get(r.UID(s)) != nil {
 				return true
 			}
-			m := onlyCopy(y.listed[s], r.ID)
+			m := onlyHere(r.ID)
 			if m == nil {
 				return false
 			}
@@ -429,7 +446,7 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 			return !atRecord[m.UID]
 		}
 		if pl.resetOn(y, s) {
-			there = func(r *Record) bool { return onlyCopy(y.listed[s], r.ID) != nil }
+			there = func(r *Record) bool { return onlyHere(r.ID) != nil }
 		}
 		for i := range y.base.Records {
 			r := &y.base.Records[i]
