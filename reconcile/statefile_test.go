@@ -431,3 +431,17 @@ func TestStateFileNameLong(t *testing.T) {
 		t.Errorf("DecodeState(EncodeState) folders = %q, want %q", gotNames, want)
 	}
 }
+
+// TestStateMessagesSkipsUnknownUID: Messages, which status prints, counts
+// a record's side only where it has a message at a known UID: not "-",
+// and not "?" (UnknownUID), a copy the state does not know the UID of.
+func TestStateMessagesSkipsUnknownUID(t *testing.T) {
+	f, err := reconcile.ParseFolder("f.state", []byte(stateHeader+"1 1 - x:1\n2 ? - x:2\n4 - - x:4\n? 3 - x:3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := reconcile.State{Folders: []reconcile.FolderState{f}}
+	if a, b := st.Messages(reconcile.A), st.Messages(reconcile.B); a != 3 || b != 2 {
+		t.Errorf("Messages = %d on a, %d on b; want 3 and 2", a, b)
+	}
+}
