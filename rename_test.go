@@ -948,3 +948,45 @@ func TestSyncFiledAwayMovedBackInThenRenamed(t *testing.T) {
 		f.settled()
 	})
 }
+
+// TestSyncFiledAwayBeforeAUIDValidityChange: under keep, a's user deletes
+// Old and b's user Gone; b's user then files m2 from P into Old, so a's
+// copy stays in P, a's only, and b's in Old. a's user then files a's
+// copy away into Gone, and P gets a new UIDVALIDITY on a (a rename by
+// copy does that, as in the seed); b's user moves b's copy back into P.
+// Each side holds m2 once and must go on doing so: a in Gone, b in P.
+// Before, the record a had alone in P was taken for lost with the new
+// UIDVALIDITY, and b's copy, re-paired with it by identity, was restored
+// to a's P: a held m2 twice (reconcile case 176,
+// TestModelMovesAndRenames seed 1745338).
+func TestSyncFiledAwayBeforeAUIDValidityChange(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Keep
+		f.put(userA, "P", "m2")
+		f.put(userA, "P", "m9")
+		f.put(userA, "Old", "m4")
+		f.put(userA, "Gone", "m10")
+		f.sync()
+
+		f.srv.Delete(t, userA, "Old")
+		f.srv.Delete(t, userB, "Gone")
+		f.sync()
+		f.userMove(userB, "P", "m2", "Old")
+		f.sync()
+		f.want(userA, "P", "m2 -", "m9 -")
+		f.want(userB, "P", "m9 -")
+		f.want(userB, "Old", "m2 -", "m4 -")
+
+		f.userMove(userA, "P", "m2", "Gone")
+		f.recreate(userA, "P")
+		f.userMove(userB, "Old", "m2", "P")
+		f.sync()
+		f.want(userA, "P", "m9 -")
+		f.want(userB, "P", "m2 -", "m9 -")
+		f.want(userA, "Gone", "m10 -", "m2 -")
+		f.want(userB, "Old", "m4 -")
+		f.settled()
+	})
+}

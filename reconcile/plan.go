@@ -1016,6 +1016,15 @@ func (pl *planner) folder(v *view) {
 				// to o would be its second.
 				st[o] = vanished
 			}
+			if st[o] == lost && r.UID(s) == 0 && pl.moveOf[r] == nil && pl.filedAway(o, r.ID) {
+				// A record on o only, whose copy o's user filed away
+				// into a folder s lacks before the folder's UIDVALIDITY
+				// changed on o (a rename by copy): s's copy, re-paired
+				// here by identity, is s's own, not the record's to
+				// restore (TestModelMovesAndRenames seed 1745338: o
+				// held it twice).
+				st[o] = vanished
+			}
 			switch st[o] {
 			case absent:
 				// The folder was renamed on s and deleted on o: its
