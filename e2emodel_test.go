@@ -18,7 +18,8 @@ import (
 
 var (
 	e2eSeed   = flag.Uint64("e2e.seed", 0, "run TestRandomEndToEnd for this seed only")
-	e2eSeeds  = flag.Int("e2e.seeds", 12, "seeds TestRandomEndToEnd runs per server (1 to N)")
+	e2eSeeds  = flag.Int("e2e.seeds", 12, "seeds TestRandomEndToEnd runs per server (from -e2e.from on)")
+	e2eFrom   = flag.Uint64("e2e.from", 1, "first seed TestRandomEndToEnd runs")
 	e2eRounds = flag.Int("e2e.rounds", 10, "rounds of changes and syncs per seed in TestRandomEndToEnd")
 )
 
@@ -64,14 +65,15 @@ var (
 // there, and the target loses only what the source's user removed
 // (e2eOneWay).
 //
-// -e2e.seed N reruns one seed; -e2e.seeds and -e2e.rounds run more.
+// -e2e.seed N reruns one seed; -e2e.seeds and -e2e.rounds run more,
+// and -e2e.from starts them past the seeds explored before.
 func TestRandomEndToEnd(t *testing.T) {
 	t.Parallel()
 	seeds := []uint64{*e2eSeed}
 	if *e2eSeed == 0 {
 		seeds = nil
 		for i := range *e2eSeeds {
-			seeds = append(seeds, uint64(i+1))
+			seeds = append(seeds, *e2eFrom+uint64(i))
 		}
 	}
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
