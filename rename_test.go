@@ -990,3 +990,37 @@ func TestSyncFiledAwayBeforeAUIDValidityChange(t *testing.T) {
 		f.settled()
 	})
 }
+
+// TestSyncChildRenamedByCopyUnderItsRenamedParent: under keep, b's user
+// moves m3 from F1 into F2/F3 and deletes F1, renames F2 to R4 (F2/F3
+// goes along) and then R4/F3 to R4/R5 by copy, a new UIDVALIDITY. R4/R5
+// holds one message of F1 and one of F2/F3. It is F2/F3, renamed: a's
+// folders must follow as R4 and R4/R5, and F1 stays on a, empty, as a
+// folder b's user deleted under keep. Before, F1 was read as renamed to
+// R4/R5 and F2/F3 as deleted on b, and a kept an empty R4/F3 (reconcile
+// case 177, TestModelMovesAndRenames seed 1052206). On Dovecot only:
+// imapmemserver's RENAME leaves the children behind.
+func TestSyncChildRenamedByCopyUnderItsRenamedParent(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.policy.Default.Deletion = reconcile.Keep
+	f.put(userA, "F1", "m3")
+	f.put(userA, "F2", "m7")
+	f.put(userA, "F2/F3", "m10")
+	f.sync()
+
+	f.userMove(userB, "F1", "m3", "F2/F3")
+	f.srv.Delete(t, userB, "F1")
+	f.userRename(userB, "F2", "R4")
+	f.userRename(userB, "R4/F3", "R4/R5")
+	f.recreate(userB, "R4/R5")
+	f.sync()
+	f.wantNoMailbox("F2", "F2/F3", "R4/F3")
+	f.wantBoth("R4", "m7 -")
+	f.wantBoth("R4/R5", "m10 -", "m3 -")
+	if have := f.srv.Mailboxes(t, userA); !slices.Contains(have, "F1") {
+		t.Fatalf("a lost F1, which b's user deleted under keep: %q", have)
+	}
+	f.want(userA, "F1")
+	f.settled()
+}

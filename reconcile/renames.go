@@ -486,9 +486,10 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 	// folder with a weak claim on a new folder does not take it from one
 	// with a strong claim.
 	type match struct {
-		f     *FolderState
-		n     string
-		score int
+		f        *FolderState
+		n        string
+		score    int
+		inParent bool // a claim under a renamed parent's new name
 	}
 	along := pl.movedWithParent(s, base)
 	// wasTrash reports whether base folder f is the pair's trash: named
@@ -515,7 +516,7 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 				continue
 			}
 			if score, ok := sameMailbox(f, s, listed[n], pl.knownToBase, along(f, listed[n])); ok && (!isTrash || score >= uidValidityScore) {
-				out = append(out, match{f, n, score})
+				out = append(out, match{f: f, n: n, score: score})
 			}
 		}
 		return out
@@ -543,6 +544,38 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 	// whatever name, and no other folder's weaker claim may take it
 	// (seed 27123 of -movemodel.bugs 2: a deleted folder's stale record
 	// claimed a renamed child's mailbox by one message's identity).
+	//
+	// Its messages count too for a new folder under the new name its
+	// missing parent has by UIDVALIDITY (the parent renamed, and the
+	// folder with it, then renamed again by copy, a new UIDVALIDITY),
+	// and such a claim goes before another folder's as good: a folder
+	// renamed away from elsewhere is the less likely reading
+	// (move-model seed 1052206: a deleted folder's one message took the
+	// child's mailbox, renamed by copy under the parent's new name, from
+	// the child's one message, and the child was read as deleted).
+	renamedTo := map[*FolderState]string{} // a missing folder's new name by UIDVALIDITY, "" for none
+	strongly := func(f *FolderState) string {
+		n, ok := renamedTo[f]
+		if !ok {
+			for _, m := range candidates(f) {
+				if m.score >= uidValidityScore {
+					n = m.n
+					break
+				}
+			}
+			renamedTo[f] = n
+		}
+		return n
+	}
+	underRenamedParent := func(f *FolderState, n string) bool {
+		for anc := parentName(f.Name); anc != ""; anc = parentName(anc) {
+			if a := byName[anc]; a != nil && missing(a) {
+				p := strongly(a)
+				return p != "" && strings.HasPrefix(n, p+"/")
+			}
+		}
+		return false
+	}
 	var matches []match
 	for i := range base.Folders {
 		f := &base.Folders[i]
@@ -552,13 +585,19 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 			matches = append(matches, candidates(f)...)
 		default:
 			for _, m := range candidates(f) {
-				if m.score >= uidValidityScore {
+				if m.score >= uidValidityScore || underRenamedParent(f, m.n) {
+					m.inParent = m.score < uidValidityScore
 					matches = append(matches, m)
 				}
 			}
 		}
 	}
-	sort.SliceStable(matches, func(i, j int) bool { return matches[i].score > matches[j].score })
+	sort.SliceStable(matches, func(i, j int) bool {
+		if matches[i].score != matches[j].score {
+			return matches[i].score > matches[j].score
+		}
+		return matches[i].inParent && !matches[j].inParent
+	})
 	evidence := map[*FolderState]string{}
 	strong := map[*FolderState]bool{} // evidence by UIDVALIDITY
 	claimed := map[string]bool{}
