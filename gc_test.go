@@ -42,7 +42,7 @@ func TestGCWaitsForReservedHeap(t *testing.T) {
 	}
 	// 32 MB of garbage: at 37% from a small heap, a dozen collections.
 	for range 4096 {
-		garbage(8 << 10)
+		runtime.KeepAlive(garbage(8 << 10))
 	}
 	if after, _ := readGC(); after != before {
 		t.Fatalf("%d collections below the reserved heap (%d MB)", after-before, reserved>>20)
@@ -81,7 +81,7 @@ func TestGCWaitsForReservedHeap(t *testing.T) {
 	// allocated while it marked, so on a busy machine the last one may
 	// not have left little; one that runs with nothing allocating does.
 	for range 32768 {
-		garbage(8 << 10)
+		runtime.KeepAlive(garbage(8 << 10))
 	}
 	if after, _ := readGC(); after == before {
 		t.Fatal("no collection in 256 MB of garbage")

@@ -1641,15 +1641,6 @@ func intersect(a, b Flags) Flags {
 	return NewFlags(out...)
 }
 
-func remove(ms []*Message, m *Message) []*Message {
-	for i, x := range ms {
-		if x == m {
-			return append(ms[:i:i], ms[i+1:]...)
-		}
-	}
-	return ms
-}
-
 // trashName returns the logical name of side s's trash folder: as
 // listed, or "Trash" for the one this plan creates.
 func (pl *planner) trashName(s Side) string {

@@ -243,7 +243,6 @@ func placeJournal(placement string, files map[string][]byte, subject, journal st
 // world is the pair's agreed state and what is needed to change it.
 type world struct {
 	st            reconcile.State
-	nextA, nextB  []reconcile.UID
 	hot           []int     // indexes of the hot folders
 	cold          []int     // the others
 	coldCum       []float64 // cumulative Zipf weights over cold

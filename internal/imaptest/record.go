@@ -46,7 +46,6 @@ type Recorder struct {
 	mu   sync.Mutex
 	cmds []recorded
 	open map[*proxied]struct{}
-	n    int
 
 	// The fault injection of fault.go, guarded by mu: conns and seq
 	// number connections and commands, bytes counts the bytes relayed,
