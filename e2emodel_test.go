@@ -646,12 +646,30 @@ func (e *e2eRun) deleteFolder(r *e2eRound, s int, m *e2eAccount, folders, movabl
 		}
 	}
 	r.foldersActed[name], r.deleted[name], r.deletedBy[s][name] = true, true, true
-	for from, ok := r.renamed[s][name]; ok; from, ok = r.renamed[s][from] {
-		// Renamed, then deleted: to the other side, the
-		// folder it had as from is deleted.
+	for from, ok := e2eRenamedFrom(r.renamed[s], name); ok; from, ok = e2eRenamedFrom(r.renamed[s], from) {
+		// Renamed, or moved along with a folder above it, then
+		// deleted: to the other side, the folder it had as from is
+		// deleted.
 		r.foldersActed[from], r.deleted[from], r.deletedBy[s][from] = true, true, true
 	}
 	r.log = append(r.log, fmt.Sprintf("%s: delete folder %q", u.name, name))
+}
+
+// e2eRenamedFrom returns the name folder had before the rename in renamed
+// (new name to old) that gave it its name: its own rename, or that of a
+// folder above it, which a server's RENAME moves it along with.
+func e2eRenamedFrom(renamed map[string]string, folder string) (string, bool) {
+	for p := folder; p != ""; {
+		if from, ok := renamed[p]; ok {
+			return from + folder[len(p):], true
+		}
+		i := strings.LastIndex(p, "/")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return "", false
 }
 
 // bookRound notes, once both users are done, the messages a deleted
@@ -672,6 +690,21 @@ func (e *e2eRun) bookRound(r *e2eRound, model [2]e2eAccount) {
 			}
 		}
 	}
+	if e.oneWay {
+		// A folder the target's user deleted and the source's user
+		// renamed in the same round is not made again on the target
+		// under its new name (README, "folder renamed on A, deleted on
+		// B": not where B is a one-way target and A's folder is the
+		// same mailbox): renamed, it stays the source's alone.
+		for to := range r.renamed[e.src] {
+			for from, ok := r.renamed[e.src][to]; ok; from, ok = r.renamed[e.src][from] {
+				if r.deletedBy[e.dst][from] {
+					r.deleted[to] = true
+					break
+				}
+			}
+		}
+	}
 	maps.Copy(e.everDeleted, r.deleted)
 	// Filed away (DESIGN.md's table; reconcile's bug 6): a message a
 	// user moved or delivered into a folder the other side deleted
@@ -679,11 +712,22 @@ func (e *e2eRun) bookRound(r *e2eRound, model [2]e2eAccount) {
 	// gets the deletion policy. In a one-way pair so does a folder
 	// the target's user renamed away: the pair does not follow
 	// that rename, and the folder is the source's alone.
+	// So too a folder both users renamed in the round, each to a name
+	// of their own: the source's new name is made on the target, and
+	// the target's copies stay in the target's.
 	src, dst := e.src, e.dst
+	renamedAway := func(f string) bool {
+		for from, ok := e2eRenamedFrom(r.renamed[src], f); ok; from, ok = e2eRenamedFrom(r.renamed[src], from) {
+			if r.gone[dst][from] {
+				return true
+			}
+		}
+		return false
+	}
 	for s := range 2 {
 		for id, m := range model[s].msgs {
 			if r.deletedBy[1-s][m.folder] || e.everDeleted[m.folder] && !accs[1-s].folders[m.folder] ||
-				e.oneWay && s == src && (r.gone[dst][m.folder] || !accs[dst].folders[m.folder] && (accs[src].folders[m.folder] || e2eUnder(m.folder, e.dstFolders))) {
+				e.oneWay && s == src && (r.gone[dst][m.folder] || renamedAway(m.folder) || !accs[dst].folders[m.folder] && (accs[src].folders[m.folder] || e2eUnder(m.folder, e.dstFolders))) {
 				e.filed[id] = true
 			}
 		}
