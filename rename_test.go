@@ -1024,3 +1024,48 @@ func TestSyncChildRenamedByCopyUnderItsRenamedParent(t *testing.T) {
 	f.want(userA, "F1")
 	f.settled()
 }
+
+// TestSyncEmptyChildRenamedAlongAMailboxParent: a's user renames F4 to
+// R11/R13 (the empty F4/F6 goes along, to R11/R13/F6) while b's user
+// renames F4/F6 to R11/R15; b's RENAMEs fail, so the state keeps F4
+// under its old name with a's mailbox R11/R13, and the empty folder under
+// a's name R11/R13/F6 with b's mailbox R11/R15: on a its mailbox lies
+// under F4's, its logical name under R11's. Then a's user renames R11 by
+// copy to R16 (new UIDVALIDITYs) and R16/R13 to R19, which takes the
+// empty folder to R19/F6, and b's user renames R11 to R17, which takes
+// R11/R15 to R17/R15. The empty folder is the one folder renamed on both
+// sides, and b's name wins: it ends as R17/R15 on both. Before, it
+// followed only its logical parent R11, to R16/R13/F6, which a does not
+// list: it was read as deleted on a, and each side made the other's new
+// folder, two names for one (reconcile case 178,
+// TestModelMovesAndRenames seed 2084535). On Dovecot only:
+// imapmemserver's RENAME leaves the children behind.
+func TestSyncEmptyChildRenamedAlongAMailboxParent(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.policy.Prefer = reconcile.B
+	f.put(userA, "F4", "m11")
+	f.srv.Create(t, userA, "F4/F6")
+	f.put(userA, "R11", "m2")
+	f.sync()
+	f.want(userB, "F4/F6")
+
+	f.userRename(userA, "F4", "R11/R13")
+	f.userRename(userB, "F4/F6", "R11/R15")
+	f.syncRefusing("RENAME", 2, "the run whose RENAMEs fail on both sides")
+
+	f.srv.RenameByCopy(t, userA, "R11", "R16")
+	f.userRename(userA, "R16/R13", "R19")
+	f.userRename(userB, "R11", "R17")
+	f.sync()
+	f.wantNoMailbox("R19/F6", "R16/R13/F6", "R11/R13/F6", "R11/R15", "F4/F6")
+	for _, user := range []string{userA, userB} {
+		if have := f.srv.Mailboxes(t, user); !slices.Contains(have, "R17/R15") {
+			t.Errorf("%s has no R17/R15, the one name b's user gave the empty folder: %q", user, have)
+		}
+	}
+	f.wantBoth("R17/R15")
+	f.wantBoth("R19", "m11 -")
+	f.wantBoth("R17", "m2 -")
+	f.settled()
+}

@@ -623,6 +623,40 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 	// unless it evidently went elsewhere.
 	out := map[string]found{}
 	used := map[string]bool{}
+	// impliedByMailbox is where folder f went with the nearest folder
+	// whose mailbox on s holds f's, found renamed: f's mailbox there
+	// lies under another folder's without f's logical name doing so
+	// where a RENAME failed on the other side (the state keeps one
+	// side's name), and the server's RENAME of that mailbox took f's
+	// along. "" where no such folder was found renamed to a listed one,
+	// or f's mailbox under its new one is not listed.
+	var byMailbox map[string]*FolderState
+	impliedByMailbox := func(f *FolderState) string {
+		mb := f.Side(s).Mailbox
+		if delim == 0 || !strings.ContainsRune(mb, delim) {
+			return ""
+		}
+		if byMailbox == nil {
+			byMailbox = map[string]*FolderState{}
+			for i := range base.Folders {
+				if m := base.Folders[i].Side(s).Mailbox; m != "" {
+					byMailbox[m] = &base.Folders[i]
+				}
+			}
+		}
+		for i := strings.LastIndex(mb, string(delim)); i > 0; i = strings.LastIndex(mb[:i], string(delim)) {
+			p := byMailbox[mb[:i]]
+			if p == nil {
+				continue
+			}
+			r, ok := out[p.Name]
+			if !ok || listed[r.to] == nil {
+				return ""
+			}
+			return pl.names.logicalOf(s, listed[r.to].Mailbox+mb[i:])
+		}
+		return ""
+	}
 	for i := range base.Folders {
 		f := &base.Folders[i]
 		if !missing(f) {
@@ -633,6 +667,15 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 			if r, ok := out[anc]; ok {
 				implied = r.to + f.Name[len(anc):]
 				break
+			}
+		}
+		// Its mailbox's parent renamed, where its logical parent is
+		// another folder (move-model seed 2084535: the parent by logical
+		// name was renamed by copy, and the mailbox's parent, renamed
+		// again from there, took the empty folder along).
+		if implied == "" || listed[implied] == nil {
+			if n := impliedByMailbox(f); n != "" && listed[n] != nil {
+				implied = n
 			}
 		}
 		n, sameUV := evidence[f], strong[f]
