@@ -1069,3 +1069,42 @@ func TestSyncEmptyChildRenamedAlongAMailboxParent(t *testing.T) {
 	f.wantBoth("R17", "m2 -")
 	f.settled()
 }
+
+// TestSyncFailedRenameCarriedAlongKeepsTheUsersName: a's user renames P
+// to Q, F3 to Q/Z (F3/F8 goes along) and then Q/Z/F8 to R13. The run
+// renames b's F3/F8 to R13 first (the RENAME of F3 waits for the one of
+// P, as its new name lies under P's), then P to Q and F3 to Q/Z. The
+// first RENAME fails, and the last takes F3/F8 along to Q/Z/F8. b's user
+// did nothing, so the next run must finish a's user's rename: R13 on
+// both. Before, the state kept the folder's old name F3/F8, under which
+// b's Q/Z/F8 too read as renamed by its user, a conflict b won under
+// prefer b: a's R13 was renamed back to Q/Z/F8 (reconcile
+// TestNextFailedRenameCarriedAlong, TestModelMovesAndRenames seed
+// 2177498). On Dovecot only: imapmemserver's RENAME leaves the children
+// behind.
+func TestSyncFailedRenameCarriedAlongKeepsTheUsersName(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.policy.Prefer = reconcile.B
+	f.put(userA, "P", "m0")
+	f.put(userA, "F3", "m1")
+	f.put(userA, "F3/F8", "m2")
+	f.sync()
+
+	f.userRename(userA, "P", "Q")
+	f.userRename(userA, "F3", "Q/Z")
+	f.userRename(userA, "Q/Z/F8", "R13")
+	f.syncRefusingFirst("RENAME", "the run whose RENAME of F3/F8 fails")
+	if have := f.srv.Mailboxes(t, userB); !slices.Contains(have, "Q/Z/F8") || slices.Contains(have, "R13") {
+		t.Fatalf("b has %q after the failed RENAME, want Q/Z/F8, where the RENAME of F3 took F3/F8, and no R13", have)
+	}
+	res := f.sync()
+	if len(res.Plan.Conflicts) != 0 {
+		t.Errorf("the run after the failed RENAME finds a conflict, want none: %q", res.Plan.Conflicts)
+	}
+	f.wantNoMailbox("P", "F3", "F3/F8", "Q/Z/F8")
+	f.wantBoth("R13", "m2 -")
+	f.wantBoth("Q/Z", "m1 -")
+	f.wantBoth("Q", "m0 -")
+	f.settled()
+}

@@ -542,7 +542,8 @@ func keptOrig(p *Plan, outcomes []Outcome, d *draftFolder) FolderState {
 func undoFailedRenames(p *Plan, s Side, chain []*Action, l, mb string, failedRename func(*Action) bool) (string, string, bool) {
 	for _, a := range chain {
 		if failedRename(a) {
-			return l, carriedAfter(p, s, a, mb, failedRename), true
+			mb, l := carriedAfter(p, s, a, mb, l, failedRename)
+			return l, mb, true
 		}
 		if rest, ok := strings.CutPrefix(l+"/", a.renFrom+"/"); ok {
 			l = strings.TrimSuffix(a.renTo+"/"+rest, "/")
@@ -561,12 +562,23 @@ func undoFailedRenames(p *Plan, s Side, chain []*Action, l, mb string, failedRen
 // (TestModelMovesAndRenames seed 923406: a's F3/R6 was to be renamed to
 // R5, then a's F3 to R4; the first failed, the second took F3/R6 along
 // to R4/R6, and the state kept F3/R6, a mailbox gone).
-func carriedAfter(p *Plan, s Side, failed *Action, mb string, failedRename func(*Action) bool) string {
+//
+// It returns with it logical name l, the folder's name on s before
+// failed, carried the same way: the name s's mailbox has now. Left the
+// name before, the next run reads that side's mailbox, under another
+// name than the state's, as renamed by its user, which against the
+// other side's user's rename is a conflict the prefer side may win
+// (TestModelMovesAndRenames seed 2177498: b's RENAME of F3/F8 to R13,
+// a's user's name, failed, b's RENAME of F3 took it along to
+// F1/R11/R10/F8, and the next run renamed a's R13 back there). Where
+// a folder of the plan has that name already, l stays as it was.
+func carriedAfter(p *Plan, s Side, failed *Action, mb, l string, failedRename func(*Action) bool) (string, string) {
 	var d string
 	if l := p.lists[s]; l != nil && l.Delim != 0 {
 		d = string(l.Delim)
 	}
 	after := false
+	carried := l
 	for i := range p.Actions {
 		a := &p.Actions[i]
 		if a.Op != RenameFolder || a.Side != s {
@@ -581,7 +593,24 @@ func carriedAfter(p *Plan, s Side, failed *Action, mb string, failedRename func(
 		}
 		if mb == a.Mailbox || d != "" && strings.HasPrefix(mb, a.Mailbox+d) {
 			mb = a.Dest + mb[len(a.Mailbox):]
+			if rest, ok := strings.CutPrefix(carried+"/", a.renFrom+"/"); ok && a.renFrom != "" {
+				carried = strings.TrimSuffix(a.renTo+"/"+rest, "/")
+			}
 		}
 	}
-	return mb
+	if carried != l && !p.hasDraft(carried) {
+		l = carried
+	}
+	return mb, l
+}
+
+// hasDraft reports whether a folder pair of plan p has logical name
+// name.
+func (p *Plan) hasDraft(name string) bool {
+	for _, d := range p.drafts {
+		if d.name == name {
+			return true
+		}
+	}
+	return false
 }

@@ -278,6 +278,10 @@ func TestRenamesFailingMidway(t *testing.T) {
 // evidence (the very mailbox the state records, with its UIDVALIDITY)
 // and anyone reading the state repository took for where the folder is
 // (TestModelMovesAndRenames seed 923406, whose model went wrong on it).
+// And the folder's name must be Q/A, the name of A's mailbox, with B's
+// Y: A did not rename it since, B did. Under P/A, A's mailbox too read
+// as renamed by A's user, a conflict with B's rename that only the
+// prefer side settled (seed 2177498, where it settled the wrong way).
 func TestNextFailedRenameCarriedAlong(t *testing.T) {
 	base := parseState(t, "folder INBOX\nfolder A uv=1/2\n1 1 - x:1\nfolder P uv=3/4")
 	accA := accountFromListing(parseListing(t, "folder INBOX\nfolder P uv=3\nfolder P/A uv=1\n1 - x:1"))
@@ -289,8 +293,13 @@ func TestNextFailedRenameCarriedAlong(t *testing.T) {
 	if plan.Counts[reconcile.A].FoldersRenamed != 2 || accA.folders["Q/A"] == nil {
 		t.Fatalf("want P/A's RENAME failed and P's done, taking it to Q/A; plan:\n%s", plan)
 	}
-	f := next.Folder("P/A")
-	if f == nil || f.A.Mailbox != "Q/A" || f.A.UIDValidity != 1 {
-		t.Fatalf("after the run the state is\n%s\nwant folder P/A with A's mailbox Q/A (uidvalidity 1)", formatState(next))
+	f := next.Folder("Q/A")
+	if f == nil || f.A.Mailbox != "Q/A" || f.A.UIDValidity != 1 || f.B.Mailbox != "Y" || next.Folder("P/A") != nil {
+		t.Fatalf("after the run the state is\n%s\nwant folder Q/A with A's mailbox Q/A (uidvalidity 1) and B's Y", formatState(next))
+	}
+	pol.Prefer = reconcile.A
+	plan, next = runPlan(t, next, accA, accB, pol, nil)
+	if plan.Counts[reconcile.A].FoldersRenamed != 1 || accA.folders["Y"] == nil || accB.folders["Q/A"] != nil || len(plan.Conflicts) != 0 {
+		t.Fatalf("the next run, prefer a, must rename A's Q/A to Y, B's user's name, with no conflict; plan:\n%s", plan)
 	}
 }
