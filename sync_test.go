@@ -322,6 +322,59 @@ func TestSyncTrashPolicy(t *testing.T) {
 	})
 }
 
+// TestSyncChangeBeatsADeletionIntoTheOwnTrash: b's trash is b's own,
+// one a has no folder of its name for (on imapmemserver a has no trash;
+// on Dovecot b is on a server of its own whose trash is "Deleted", and
+// the pair does not match folders by role). b's user deletes m1 into it
+// while a's user flags m1 and marks it unread. The change beats the
+// delete, and m1 comes back to b's INBOX: b's copy is moved back out of
+// b's trash, with a's changes, not a's copy uploaded beside it. Before,
+// b held m1 twice, in INBOX and in its trash (reconcile case 179,
+// TestRandomEndToEnd seed 291).
+func TestSyncChangeBeatsADeletionIntoTheOwnTrash(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Trash
+		// fb is f with b's server: its helpers go there.
+		fb, trash := f, "Trash"
+		if f.srv.Kind == "dovecot" {
+			f.srvB = imaptest.StartDovecotWith(t, imaptest.DovecotOptions{SpecialUse: map[string]string{`\Trash`: "Deleted"}}, userB)
+			f.policy.Naming.IgnoreRoles = true
+			fb, trash = &syncFixture{t: t, srv: f.srvB}, "Deleted"
+		} else {
+			f.srv.Create(t, userB, trash)
+		}
+		f.put(userA, "INBOX", "m1", imap.FlagSeen)
+		f.put(userA, "INBOX", "m2")
+		f.sync()
+		if have := fb.srv.Mailboxes(t, userB); slices.Contains(have, "Trash") && trash != "Trash" {
+			t.Fatalf("b got a's trash: %q", have)
+		}
+		if have := f.srv.Mailboxes(t, userA); slices.Contains(have, trash) && trash != "Trash" || f.srv.Kind != "dovecot" && slices.Contains(have, "Trash") {
+			t.Fatalf("a got b's trash: %q", have)
+		}
+
+		fb.userMove(userB, "INBOX", "m1", trash)
+		uid := f.uidOf(userA, "INBOX", "m1")
+		f.srv.AddFlags(t, userA, "INBOX", uid, imap.FlagFlagged)
+		f.srv.RemoveFlags(t, userA, "INBOX", uid, imap.FlagSeen)
+		var rec *imaptest.Recorder
+		if f.srvB != nil {
+			rec = imaptest.Record(t, f.srvB)
+			f.addrB = rec.Addr
+		} else {
+			rec = f.record()
+		}
+		f.sync()
+		f.wantMovedNotCopied(rec, 1)
+		f.want(userA, "INBOX", `m1 \Flagged`, "m2 -")
+		fb.want(userB, "INBOX", `m1 \Flagged`, "m2 -")
+		fb.want(userB, trash)
+		f.settled()
+	})
+}
+
 func TestSyncKeepPolicy(t *testing.T) {
 	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {

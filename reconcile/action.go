@@ -87,6 +87,7 @@ const (
 	ReasonRejoined       = "back in the pair on other side: this copy joins it"
 	ReasonInTrash        = "deleted on other side, already in trash"
 	ReasonChangeBeats    = "changed here, deleted there: kept"
+	ReasonOutOfTrash     = "changed on other side, deleted here: back out of the trash"
 	ReasonRestore        = "restored after UIDVALIDITY change"
 	ReasonFolderNew      = "new folder"
 	ReasonFolderDeleted  = "folder deleted on other side"

@@ -1549,6 +1549,32 @@ func settlesAfterFailure(t *testing.T, next reconcile.State, accA, accB *account
 	return plan
 }
 
+// TestNextFailedMoveOutOfTheOwnTrash: testdata case 179, where B's copy
+// of x:1, deleted into B's own trash, is moved back out of it because
+// A's user changed it; the Move fails. The state keeps the record as the
+// base had it, so the next run finds the same change against the same
+// deletion and moves B's copy out of the trash again: no copy, and x:1
+// once on each side.
+func TestNextFailedMoveOutOfTheOwnTrash(t *testing.T) {
+	pol := parsePolicy(t, "direction both\ndeletion trash\nprefer b")
+	base := parseState(t, "folder F uv=1/1\n1 1 \\Seen x:1\nfolder INBOX\nfolder Trash a=- uv=0/2")
+	accA := accountFromListing(parseListing(t, "folder F uv=1\n1 \\Flagged x:1\nfolder INBOX"))
+	accB := accountFromListing(parseListing(t, "folder F uv=1\nfolder INBOX\nfolder Trash uv=2\n5 \\Seen x:1"))
+	plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+		return a.Op == reconcile.Move
+	})
+	if !strings.Contains(plan.String(), "back out of the trash") {
+		t.Fatalf("the plan moves nothing out of B's trash:\n%s", plan)
+	}
+	if kept := recordsOf(next, "x:1"); !slices.Equal(kept, []string{"F 1 1"}) {
+		t.Fatalf("records of x:1 after the failed move: %q, want the base's", kept)
+	}
+	plan = settlesAfterFailure(t, next, accA, accB, pol, "move out of the trash", true)
+	if !strings.Contains(plan.String(), "back out of the trash") {
+		t.Fatalf("the run after the failed move does not move B's copy out of its trash:\n%s", plan)
+	}
+}
+
 // TestNextFailedCopyBackAgainOneWay: in an a-to-b pair, A's copy of x:1
 // is back in INBOX under a new UID with other flags, and B's copy is gone
 // (testdata case 152): the change beats the delete, and A's copy is

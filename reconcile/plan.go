@@ -219,6 +219,10 @@ type planner struct {
 	trashOK [2]bool   // the trash folder exists or its creation is planned
 	// trashHas counts the identities each side's trash folder holds.
 	trashHas [2]map[Identity]int
+	// trashNew holds, per side, the messages in that side's own trash
+	// (one the other side does not list) that no base record has there,
+	// by identity (outOfTrash).
+	trashNew [2]map[Identity][]*Message
 	// arrivals are messages that Move actions bring into a folder on a
 	// side, by logical folder name; a new message with the same identity
 	// on the other side pairs with them instead of being copied.
@@ -1144,6 +1148,19 @@ func (pl *planner) folder(v *view) {
 					// short removed this one. Back under a new UID
 					// (backNew), it beats the delete, as in a two-way
 					// pair.)
+				case changed && dir.Flows(s) && dir.Flows(o) && !backNew && v.listed[o] != nil && pl.outOfTrash(o, m.ID) != nil:
+					// o's user deleted it into o's own trash, where o
+					// holds it still: that copy is moved back here,
+					// not a second one copied, and the flags merge as
+					// for a move (seed 291 of TestRandomEndToEnd: o
+					// held it here and in its trash).
+					tm := pl.outOfTrash(o, m.ID)
+					a := &Action{Op: Move, Side: o, Folder: pl.trashName(o), Mailbox: pl.trash[o], UID: tm.UID,
+						Dest: v.listed[o].Mailbox, ID: m.ID, Reason: ReasonOutOfTrash, mergeBase: r.Flags, hasBase: true}
+					a.arrival = &slot{rec: Record{ID: m.ID, Flags: tm.Flags}}
+					pl.acts = append(pl.acts, a)
+					pl.leaving[o][tm] = true
+					joined(s, m, sl, a)
 				case changed && dir.Flows(s):
 					sl.backAgain = backNew && !dir.Flows(o)
 					copyTo(o, m, sl, ReasonChangeBeats)
@@ -1323,6 +1340,49 @@ func (pl *planner) knownToBase(id Identity) bool {
 		pl.baseIDs = identitiesOf(pl.plan.base)
 	}
 	return pl.baseIDs[id]
+}
+
+// outOfTrash returns a message with identity id in side s's own trash
+// that is not yet claimed by this plan, or nil: s's trash, where the
+// other side lists no folder of its name (its user's move there is a
+// deletion to the pair, not a move) and that is not under direction
+// none, and at a UID no base record has
+// there (deleted there since the base). The trash folder pair is
+// planned last, so a message taken here (leaving) is not also paired
+// or recorded there.
+func (pl *planner) outOfTrash(s Side, id Identity) *Message {
+	if pl.trashNew[s] == nil {
+		pl.trashNew[s] = map[Identity][]*Message{}
+		tn := pl.trashName(s)
+		// (A trash under direction none is not the pair's to touch.)
+		if pl.trash[s] == "" || pl.names.mailbox[s.Other()][tn] != "" || pl.policy.For(tn).Direction == None {
+			return nil
+		}
+		recorded := map[UID]bool{}
+		for i := range pl.plan.base.Folders {
+			if f := &pl.plan.base.Folders[i]; f.Side(s).Mailbox == pl.trash[s] {
+				for _, r := range f.Records {
+					recorded[r.UID(s)] = true
+				}
+			}
+		}
+		for _, f := range pl.lists[s].Folders {
+			if f.Mailbox != pl.trash[s] {
+				continue
+			}
+			for i := range f.Messages {
+				if m := &f.Messages[i]; m.ID != "" && !recorded[m.UID] {
+					pl.trashNew[s][m.ID] = append(pl.trashNew[s][m.ID], m)
+				}
+			}
+		}
+	}
+	for _, m := range pl.trashNew[s][id] {
+		if !pl.leaving[s][m] && !pl.joinedBy[s][m] && !pl.keptOn[s][m] {
+			return m
+		}
+	}
+	return nil
 }
 
 // inTrash reports whether side s's trash folder already holds a message
