@@ -711,14 +711,16 @@ func (e *e2eRun) bookRound(r *e2eRound, model [2]e2eAccount) {
 	// stays on that user's side alone, and the other side's copy
 	// gets the deletion policy. In a one-way pair so does a folder
 	// the target's user renamed away: the pair does not follow
-	// that rename, and the folder is the source's alone.
+	// that rename, and the folder is the source's alone; and so does
+	// a folder under it, which the target's RENAME took along (seed
+	// 328).
 	// So too a folder both users renamed in the round, each to a name
 	// of their own: the source's new name is made on the target, and
 	// the target's copies stay in the target's.
 	src, dst := e.src, e.dst
 	renamedAway := func(f string) bool {
 		for from, ok := e2eRenamedFrom(r.renamed[src], f); ok; from, ok = e2eRenamedFrom(r.renamed[src], from) {
-			if r.gone[dst][from] {
+			if e2eUnder(from, r.gone[dst]) {
 				return true
 			}
 		}
@@ -727,7 +729,7 @@ func (e *e2eRun) bookRound(r *e2eRound, model [2]e2eAccount) {
 	for s := range 2 {
 		for id, m := range model[s].msgs {
 			if r.deletedBy[1-s][m.folder] || e.everDeleted[m.folder] && !accs[1-s].folders[m.folder] ||
-				e.oneWay && s == src && (r.gone[dst][m.folder] || renamedAway(m.folder) || !accs[dst].folders[m.folder] && (accs[src].folders[m.folder] || e2eUnder(m.folder, e.dstFolders))) {
+				e.oneWay && s == src && (e2eUnder(m.folder, r.gone[dst]) || renamedAway(m.folder) || !accs[dst].folders[m.folder] && (accs[src].folders[m.folder] || e2eUnder(m.folder, e.dstFolders))) {
 				e.filed[id] = true
 			}
 		}
