@@ -574,8 +574,8 @@ func undoFailedRenames(p *Plan, s Side, chain []*Action, l, mb string, failedRen
 // a folder of the plan has that name already, l stays as it was.
 func carriedAfter(p *Plan, s Side, failed *Action, mb, l string, failedRename func(*Action) bool) (string, string) {
 	var d string
-	if l := p.lists[s]; l != nil && l.Delim != 0 {
-		d = string(l.Delim)
+	if ls := p.lists[s]; ls != nil && ls.Delim != 0 {
+		d = string(ls.Delim)
 	}
 	after := false
 	carried := l

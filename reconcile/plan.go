@@ -1343,13 +1343,12 @@ func (pl *planner) knownToBase(id Identity) bool {
 }
 
 // outOfTrash returns a message with identity id in side s's own trash
-// that is not yet claimed by this plan, or nil: s's trash, where the
-// other side lists no folder of its name (its user's move there is a
-// deletion to the pair, not a move) and that is not under direction
-// none, and at a UID no base record has
-// there (deleted there since the base). The trash folder pair is
-// planned last, so a message taken here (leaving) is not also paired
-// or recorded there.
+// that is not yet claimed by this plan, or nil. s's own trash is one the
+// other side lists no folder of its name for (its user's move there is
+// a deletion to the pair, not a move), not under direction none; the
+// message is at a UID no base record has there (deleted there since the
+// base). The trash folder pair is planned last, so a message taken here
+// (leaving) is not also paired or recorded there.
 func (pl *planner) outOfTrash(s Side, id Identity) *Message {
 	if pl.trashNew[s] == nil {
 		pl.trashNew[s] = map[Identity][]*Message{}
