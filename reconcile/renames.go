@@ -281,7 +281,7 @@ func (rr *renamer) settleNames() {
 				count[d.to]++
 			}
 			for _, d := range rr.decs {
-				if count[d.to] > 1 {
+				if count[d.to] > 1 || rr.carriedOnto(d) {
 					drop[d] = true
 				}
 			}
@@ -294,6 +294,28 @@ func (rr *renamer) settleNames() {
 		}
 		rr.decs = slices.DeleteFunc(rr.decs, func(x *decision) bool { return drop[x] })
 	}
+}
+
+// carriedOnto reports whether another folder listed on the side that
+// repeats decision d's rename lands on d's new name there, carried by a
+// rename of this plan above it (TestModelMovesAndRenames seed 2196914:
+// b's user renamed R7 by copy, taking the empty R7/F9 to R13/F9, after
+// moving into it the one message of F1/R8, which b's user then deleted;
+// F1/R8 read as renamed to R13/F9 by that message, and its RENAME on a
+// found R13/F9 there already, where the RENAME of R7 had taken a's
+// R7/F9). Two folders on one name: not a rename after all.
+func (rr *renamer) carriedOnto(d *decision) bool {
+	o := d.s.Other()
+	own := d.f.Name
+	if d.both {
+		own = d.raw[o]
+	}
+	for n := range rr.listed[o] {
+		if n != own && n != d.to && rr.follow(o, n) == d.to {
+			return true
+		}
+	}
+	return false
 }
 
 // rekey returns the renamed base folders under their new names, and the
