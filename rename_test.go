@@ -1108,3 +1108,33 @@ func TestSyncFailedRenameCarriedAlongKeepsTheUsersName(t *testing.T) {
 	f.wantBoth("Q", "m0 -")
 	f.settled()
 }
+
+// TestSyncRenameOntoAFolderCarriedAlongIsNoRename: b's user moves m3 from
+// D into the empty P/C, deletes D, and renames P by copy to Q, which
+// makes Q/C anew with m3 in it. By m3, D reads as renamed to Q/C; but
+// a's RENAME of P to Q takes a's P/C to that very name, and a RENAME of
+// a's D onto it would fail in every run ("exists"). It is no rename: D
+// was deleted on b, m3 is moved into Q/C on a, and P/C follows P (reconcile
+// case 181, TestModelMovesAndRenames seed 2196914). On Dovecot only:
+// imapmemserver's RENAME leaves the children behind.
+func TestSyncRenameOntoAFolderCarriedAlongIsNoRename(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.put(userA, "P", "m1")
+	f.srv.Create(t, userA, "P/C")
+	f.put(userA, "D", "m3")
+	f.sync()
+	f.want(userB, "P/C")
+
+	f.userMove(userB, "D", "m3", "P/C")
+	f.srv.Delete(t, userB, "D")
+	f.srv.RenameByCopy(t, userB, "P", "Q")
+	res, err := f.attempt(false)
+	if err != nil {
+		t.Fatalf("the run after b's rename by copy: %v\n%s", err, res.Plan)
+	}
+	f.wantNoMailbox("P", "P/C", "D")
+	f.wantBoth("Q", "m1 -")
+	f.wantBoth("Q/C", "m3 -")
+	f.settled()
+}
