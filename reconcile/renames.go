@@ -628,10 +628,14 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 		if evidence[m.f] != "" || ambiguous[m.f] || claimed[m.n] {
 			continue
 		}
-		// Two new folders as good as each other: neither.
+		// Two new folders as good as each other: neither. The folder's
+		// fate depends on both staying new, so a scoped run that makes
+		// one on the other side takes the folder along (Plan.links):
+		// left behind, it would read as renamed to the other next time.
 		for _, x := range matches[i+1:] {
 			if x.score == m.score && x.f == m.f && !claimed[x.n] {
 				ambiguous[m.f] = true
+				pl.plan.links = append(pl.plan.links, [2]string{m.f.Name, m.n}, [2]string{m.f.Name, x.n})
 			}
 		}
 		if !ambiguous[m.f] {
@@ -702,19 +706,23 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 		}
 		n, sameUV := evidence[f], strong[f]
 		if n == "" && underMissing(f) {
-			// The best new folder no other has taken, if only one is.
-			best, tie := match{score: -1}, false
+			// The best new folder no other has taken, if only one is
+			// (linked to each as good, as above).
+			best, ties := match{score: -1}, []string(nil)
 			for _, m := range candidates(f) {
 				switch {
 				case used[m.n] || claimed[m.n]:
 				case m.score > best.score:
-					best, tie = m, false
+					best, ties = m, ties[:0]
 				case m.score == best.score:
-					tie = true
+					ties = append(ties, m.n)
 				}
 			}
-			if !tie {
+			if len(ties) == 0 {
 				n, sameUV = best.n, best.score >= uidValidityScore
+			}
+			for _, t := range ties {
+				pl.plan.links = append(pl.plan.links, [2]string{f.Name, best.n}, [2]string{f.Name, t})
 			}
 		}
 		switch {
