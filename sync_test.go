@@ -45,6 +45,10 @@ type syncFixture struct {
 	// far away (farStore): the tests of what several connections do in
 	// an incremental run, which a near server does not get.
 	far [2]bool
+	// approve, if set, is the run's RunOptions.Approve: called between
+	// the plan and its execution, where a test can act as a user does
+	// while a run is under way.
+	approve func(*reconcile.Plan) ([]string, error)
 }
 
 // farStore is a Store whose server the run takes for far away: its
@@ -113,7 +117,7 @@ func (f *syncFixture) attempt(planOnly bool) (*reconcile.Result, error) {
 	if f.far[1] {
 		b = farStore{b.(*imapstore.Store)}
 	}
-	res, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy, PlanOnly: planOnly, Connections: f.connections},
+	res, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy, PlanOnly: planOnly, Connections: f.connections, Approve: f.approve},
 		a, b, stateRepo{f.repo})
 	if err != nil && (res == nil || res.Outcomes == nil || !errors.Is(err, reconcile.ErrActionsFailed)) {
 		f.t.Fatalf("Run(planOnly=%v) = %v", planOnly, err)
@@ -1566,4 +1570,63 @@ func TestSyncMovedToDifferentFoldersOnBothSides(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestSyncSourceMessageGoneBeforeItsCopy: a's user expunges one new
+// message and files another away into Archive after the run listed a
+// but before it copies them to b. Both are too big to be read with the
+// scan, so the copies fetch them from a's INBOX, where they are gone.
+// Each copy fails, saying so, and nothing is recorded for it; b holds
+// neither. The next run copies the one filed away into b's Archive and
+// does nothing about the one expunged: nothing lost, nothing twice.
+func TestSyncSourceMessageGoneBeforeItsCopy(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.put(userA, "INBOX", "m0")
+		f.srv.Create(t, userA, "Archive")
+		f.sync()
+		big := func(id string) []byte {
+			body := strings.Repeat("a line of a message too big to be read with the scan\r\n", 1500)
+			return imaptest.NewMessage("sender@example.org", "team@example.org", "about "+id, id+"@example.org", body)
+		}
+		f.srv.Append(t, userA, "INBOX", big("gone"))
+		f.srv.Append(t, userA, "INBOX", big("filed"))
+		approved := 0
+		f.approve = func(p *reconcile.Plan) ([]string, error) {
+			approved++
+			if n := p.Counts[reconcile.B].Copies; n != 2 {
+				t.Errorf("plan has %d copies, want 2:\n%s", n, p)
+			}
+			f.expunge(userA, "INBOX", "gone")
+			f.userMove(userA, "INBOX", "filed", "Archive")
+			return nil, nil
+		}
+		res, err := f.attempt(false)
+		f.approve = nil
+		if approved != 1 || !errors.Is(err, reconcile.ErrActionsFailed) {
+			t.Fatalf("run with the sources gone: approved %d times, err %v; want once and ErrActionsFailed", approved, err)
+		}
+		var failed []string
+		for i, o := range res.Outcomes {
+			if o.Err != nil {
+				failed = append(failed, fmt.Sprintf("%s: %v", res.Plan.Actions[i].String(), o.Err))
+			}
+		}
+		if len(failed) != 2 {
+			t.Fatalf("%d actions failed, want the 2 copies:\n%s", len(failed), strings.Join(failed, "\n"))
+		}
+		for _, e := range failed {
+			if !strings.Contains(e, `vanished from "INBOX" on a before it could be copied (expunged or moved meanwhile; the next run finds it where it went)`) {
+				t.Errorf("failure does not say the source is gone: %s", e)
+			}
+		}
+		f.want(userB, "INBOX", "m0 -")
+		f.want(userB, "Archive")
+		f.sync()
+		f.want(userA, "INBOX", "m0 -")
+		f.wantBoth("Archive", "filed -")
+		f.want(userB, "INBOX", "m0 -")
+		f.settled()
+	})
 }

@@ -1317,7 +1317,7 @@ func copyBatch(ctx context.Context, acts []Action, g []int, fetch fetchFunc, dst
 			if err != nil {
 				out[i].Err = fmt.Errorf("fetch from %q on %s: %w", first.SrcMailbox, first.Side.Other(), err)
 			} else {
-				out[i].Err = fmt.Errorf("message uid %d vanished from %q on %s before it could be copied", acts[i].SrcUID, first.SrcMailbox, first.Side.Other())
+				out[i].Err = fmt.Errorf("message uid %d vanished from %q on %s before it could be copied (expunged or moved meanwhile; the next run finds it where it went)", acts[i].SrcUID, first.SrcMailbox, first.Side.Other())
 			}
 		}
 	}
