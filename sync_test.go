@@ -1630,3 +1630,54 @@ func TestSyncSourceMessageGoneBeforeItsCopy(t *testing.T) {
 		f.settled()
 	})
 }
+
+// TestSyncFlagChangeOnAMessageGoneMeanwhile: a's user flags m1 and m2;
+// after the run listed b, b's user deletes m1 there. The run's UID
+// STORE on b takes m1's UID without a word, as IMAP servers do for a
+// UID that is gone. The run must see it (the store looks behind its
+// STOREs), fail m1's change and record it as not made: otherwise the
+// state holds m1 flagged on both sides, and the next run reads b's
+// deletion as made after the change was agreed and expunges a's
+// flagged copy, where the semantics table has a change beat a
+// deletion. m2's change is made and agreed. The next run copies m1 back
+// to b, flagged.
+func TestSyncFlagChangeOnAMessageGoneMeanwhile(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.put(userA, "INBOX", "m0")
+		f.put(userA, "INBOX", "m1")
+		f.put(userA, "INBOX", "m2")
+		f.sync()
+		for _, id := range []string{"m1", "m2"} {
+			f.srv.AddFlags(t, userA, "INBOX", f.uidOf(userA, "INBOX", id), imap.FlagFlagged)
+		}
+		gone := f.uidOf(userB, "INBOX", "m1")
+		f.approve = func(p *reconcile.Plan) ([]string, error) {
+			if n := p.Counts[reconcile.B].Stores; n != 2 {
+				t.Errorf("plan has %d flag changes on b, want 2:\n%s", n, p)
+			}
+			f.expunge(userB, "INBOX", "m1")
+			return nil, nil
+		}
+		res, err := f.attempt(false)
+		f.approve = nil
+		if !errors.Is(err, reconcile.ErrActionsFailed) {
+			t.Fatalf("run with m1 gone from b: err %v, want ErrActionsFailed", err)
+		}
+		want := fmt.Sprintf(`account "bob": 1 message no longer in "INBOX" (uid %d): expunged or moved meanwhile; the next run finds where they went`, gone)
+		for i, o := range res.Outcomes {
+			a := res.Plan.Actions[i]
+			switch {
+			case a.UID == reconcile.UID(gone) && (o.Err == nil || o.Err.Error() != want):
+				t.Errorf("%s: outcome %v, want %s", a.String(), o.Err, want)
+			case a.UID != reconcile.UID(gone) && o.Err != nil:
+				t.Errorf("%s: failed: %v", a.String(), o.Err)
+			}
+		}
+		f.want(userB, "INBOX", "m0 -", `m2 \Flagged`)
+		f.sync()
+		f.wantBoth("INBOX", "m0 -", `m1 \Flagged`, `m2 \Flagged`)
+		f.settled()
+	})
+}

@@ -2,6 +2,7 @@ package imapstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -364,4 +365,67 @@ func keepExpunges(rec *imaptest.Recorder) *atomic.Int32 {
 		return imaptest.Action{}
 	})
 	return &kept
+}
+
+// TestStoreOnGoneMessages: a flag change on messages some of which
+// were expunged by another session changes the others, and says which
+// were gone (reconcile.GoneError), through StoreFlags and through
+// ChangeMessages alike. The messages are expunged by another session
+// while the mailbox is selected, which Dovecot's session does not see
+// until it syncs its view.
+func TestStoreOnGoneMessages(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t)
+		var u [5]uint32
+		for i := range u {
+			u[i] = srv.Append(t, "alice", "INBOX", msg(i+1))
+		}
+		st := open(t, srv, "alice")
+		ctx := context.Background()
+		// Selected before the expunges, as in a run that listed first.
+		if err := st.StoreFlags(ctx, "INBOX", []reconcile.UID{reconcile.UID(u[0])}, reconcile.NewFlags(`\Seen`), nil); err != nil {
+			t.Fatal(err)
+		}
+		srv.Expunge(t, "alice", "INBOX", u[1])
+		srv.Expunge(t, "alice", "INBOX", u[3])
+		wantGone := func(what string, err error, uids ...uint32) {
+			t.Helper()
+			var gone *reconcile.GoneError
+			if !errors.As(err, &gone) {
+				t.Fatalf("%s = %v, want a GoneError", what, err)
+			}
+			var want []reconcile.UID
+			for _, x := range uids {
+				want = append(want, reconcile.UID(x))
+			}
+			if gone.Mailbox != "INBOX" || gone.Account != "acct" || !slices.Equal(gone.UIDs, want) {
+				t.Errorf("%s: gone %+v, want uids %v of INBOX on acct", what, *gone, want)
+			}
+		}
+		err := st.StoreFlags(ctx, "INBOX", []reconcile.UID{reconcile.UID(u[0]), reconcile.UID(u[1]), reconcile.UID(u[2])}, reconcile.NewFlags(`\Flagged`), nil)
+		wantGone("StoreFlags", err, u[1])
+		flagsErr, expungeErr := st.ChangeMessages(ctx, "INBOX", []reconcile.FlagChange{
+			{UIDs: []reconcile.UID{reconcile.UID(u[3]), reconcile.UID(u[4])}, Add: reconcile.NewFlags(`\Answered`)},
+			{UIDs: []reconcile.UID{reconcile.UID(u[1])}, Remove: reconcile.NewFlags(`\Seen`)},
+		}, []reconcile.UID{reconcile.UID(u[2])})
+		if expungeErr != nil {
+			t.Fatalf("ChangeMessages: expunge error %v", expungeErr)
+		}
+		wantGone("ChangeMessages", flagsErr, u[1], u[3])
+		ms := srv.Messages(t, "alice", "INBOX")
+		if got := uidsOf(ms); !slices.Equal(got, []uint32{u[0], u[4]}) {
+			t.Fatalf("after the changes: uids %v, want [%d %d]", got, u[0], u[4])
+		}
+		if got := ms[0].Flags; !slices.Equal(got, []string{`\Flagged`, `\Seen`}) {
+			t.Errorf("uid %d flags %q, want \\Flagged \\Seen", u[0], got)
+		}
+		if got := ms[1].Flags; !slices.Equal(got, []string{`\Answered`}) {
+			t.Errorf("uid %d flags %q, want \\Answered", u[4], got)
+		}
+		// Nothing gone: no error.
+		if err := st.StoreFlags(ctx, "INBOX", []reconcile.UID{reconcile.UID(u[4])}, nil, reconcile.NewFlags(`\Answered`)); err != nil {
+			t.Errorf("StoreFlags on a message there = %v", err)
+		}
+	})
 }

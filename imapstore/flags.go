@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -13,13 +14,15 @@ import (
 
 // StoreFlags adds and removes flags on uids of mailbox (UID STORE
 // +FLAGS.SILENT and -FLAGS.SILENT, pipelined). A UID that no longer
-// exists is ignored by the server.
+// exists is ignored by the server; a UID SEARCH after the STOREs tells
+// which those are, and they are returned as a *reconcile.GoneError.
 func (s *Store) StoreFlags(ctx context.Context, mailbox string, uids []reconcile.UID, add, remove reconcile.Flags) error {
 	set := uidSet(uids)
 	if len(set) == 0 || (len(add) == 0 && len(remove) == 0) {
 		return nil
 	}
-	return s.mutate(ctx, fmt.Sprintf("store flags in %q", mailbox), func() error {
+	var gone error
+	err := s.mutate(ctx, fmt.Sprintf("store flags in %q", mailbox), func() error {
 		if _, err := s.selectMailbox(mailbox, true, false); err != nil {
 			return err
 		}
@@ -30,14 +33,62 @@ func (s *Store) StoreFlags(ctx context.Context, mailbox string, uids []reconcile
 		if len(remove) > 0 {
 			cmds = append(cmds, s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsDel, Silent: true, Flags: imapFlags(remove)}, nil))
 		}
+		noop := s.c.Noop()
 		var first error
 		for _, c := range cmds {
 			if err := c.Close(); err != nil && first == nil {
 				first = err
 			}
 		}
+		if first != nil {
+			noop.Wait()
+			return first
+		}
+		gone, first = s.goneAfterStore(noop, mailbox, set)
 		return first
 	})
+	return cmp.Or(err, gone)
+}
+
+// goneAfterStore tells which UIDs of set, a change's, are no longer in
+// the selected mailbox once its STOREs were answered, with a UID SEARCH
+// sent once noop, sent behind the STOREs, is answered: the NOOP has the
+// server bring the selection up to date with what other sessions
+// expunged, which Dovecot's SEARCH does not see before; and Dovecot
+// runs a SEARCH sent behind other commands beside them, not after. It
+// returns a *reconcile.GoneError naming the UIDs not found (nil if
+// none), or the NOOP's or the SEARCH's error. (A SEARCH, not a FETCH:
+// go-imap hands an untagged FETCH to the first pending command whose
+// UIDs it names, and Dovecot sends a STORE's MODSEQ update late, so a
+// FETCH's answer may go to a STORE.)
+func (s *Store) goneAfterStore(noop *imapclient.Command, mailbox string, set imap.UIDSet) (gone, err error) {
+	if err := noop.Wait(); err != nil {
+		return nil, fmt.Errorf("noop after the store: %w", err)
+	}
+	data, err := s.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}}, nil).Wait()
+	if err != nil {
+		return nil, fmt.Errorf("search the changed messages' UIDs: %w", err)
+	}
+	held := make(map[imap.UID]bool)
+	for _, u := range data.AllUIDs() {
+		held[u] = true
+	}
+	var missing []reconcile.UID
+	for _, r := range set {
+		for u := r.Start; ; u++ {
+			if !held[u] {
+				missing = append(missing, reconcile.UID(u))
+			}
+			if u == r.Stop {
+				break
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	slices.Sort(missing)
+	return &reconcile.GoneError{Account: s.opts.Name, Mailbox: mailbox, UIDs: missing}, nil
 }
 
 // ChangeMessages implements reconcile.ChangeBatcher: on one read-write
@@ -66,7 +117,11 @@ func (s *Store) ChangeMessages(ctx context.Context, mailbox string, changes []re
 	case len(del) > 0:
 		op = fmt.Sprintf("store flags in and expunge from %q", mailbox)
 	}
-	var fe, ee error
+	var changed imap.UIDSet
+	for _, k := range order {
+		changed.AddSet(*sets[k])
+	}
+	var fe, ee, gone error
 	err := s.mutate(ctx, op, func() error {
 		selected, err := s.selectAhead(mailbox)
 		if err != nil {
@@ -87,6 +142,13 @@ func (s *Store) ChangeMessages(ctx context.Context, mailbox string, changes []re
 			}
 			cmds = append(cmds, s.c.Store(*sets[k], &imap.StoreFlags{Op: op, Silent: true, Flags: []imap.Flag{imap.Flag(k.flag)}}, nil))
 		}
+		// Behind the STOREs, a NOOP, and once it is answered a SEARCH
+		// of which messages are still there: a STORE on a UID gone
+		// meanwhile is taken without a word (goneAfterStore).
+		var noop *imapclient.Command
+		if len(changed) > 0 {
+			noop = s.c.Noop()
+		}
 		if err := selected(); err != nil {
 			// Nothing was selected: the commands behind fail, unread.
 			if ex != nil {
@@ -94,6 +156,9 @@ func (s *Store) ChangeMessages(ctx context.Context, mailbox string, changes []re
 			}
 			for _, c := range cmds {
 				c.Close()
+			}
+			if noop != nil {
+				noop.Wait()
 			}
 			return err
 		}
@@ -103,6 +168,13 @@ func (s *Store) ChangeMessages(ctx context.Context, mailbox string, changes []re
 		for _, c := range cmds {
 			if err := c.Close(); err != nil && fe == nil {
 				fe = err
+			}
+		}
+		if noop != nil {
+			if fe == nil {
+				gone, fe = s.goneAfterStore(noop, mailbox, changed)
+			} else {
+				noop.Wait()
 			}
 		}
 		switch {
@@ -119,7 +191,7 @@ func (s *Store) ChangeMessages(ctx context.Context, mailbox string, changes []re
 		return cmp.Or(fe, ee)
 	})
 	if err == nil {
-		return nil, nil
+		return gone, nil
 	}
 	if fe == nil && ee == nil || ctx.Err() != nil {
 		// The SELECT, the connection or the context: both failed.
@@ -131,7 +203,7 @@ func (s *Store) ChangeMessages(ctx context.Context, mailbox string, changes []re
 		}
 		return fmt.Errorf("account %q: %s %q: %w", s.opts.Name, op, mailbox, e)
 	}
-	return wrap(fe, "store flags in"), wrap(ee, "expunge from")
+	return cmp.Or(wrap(fe, "store flags in"), gone), wrap(ee, "expunge from")
 }
 
 // flagKey is one flag, to add or to remove.

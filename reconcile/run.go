@@ -1138,7 +1138,10 @@ func runBatch(ctx context.Context, acts []Action, g []int, stores [2]Mailstore, 
 			setAll(st.DeleteFolder(ctx, first.Mailbox))
 		}
 	case Store:
-		setAll(st.StoreFlags(ctx, first.Mailbox, uidsOf(acts, g, false), first.Flags, first.Remove))
+		err := st.StoreFlags(ctx, first.Mailbox, uidsOf(acts, g, false), first.Flags, first.Remove)
+		for _, i := range g {
+			out[i] = Outcome{Err: storeOutcome(err, acts[i].UID)}
+		}
 	case Expunge:
 		setAll(st.Expunge(ctx, first.Mailbox, uidsOf(acts, g, false)))
 	case Move:
@@ -1229,14 +1232,29 @@ func runChanges(ctx context.Context, acts []Action, groups [][]int, cb ChangeBat
 	}
 	flagsErr, expungeErr := cb.ChangeMessages(ctx, first.Mailbox, changes, expunge)
 	for _, g := range groups {
-		err := flagsErr
-		if acts[g[0]].Op == Expunge {
-			err = expungeErr
-		}
 		for _, i := range g {
-			out[i] = Outcome{Err: err}
+			if acts[g[0]].Op == Expunge {
+				out[i] = Outcome{Err: expungeErr}
+			} else {
+				out[i] = Outcome{Err: storeOutcome(flagsErr, acts[i].UID)}
+			}
 		}
 	}
+}
+
+// storeOutcome is the outcome of a Store action on message uid, of a
+// change whose error is err: where err says which messages were gone
+// (GoneError), the others were changed, and a gone one's error is its
+// own; any other error is every message's.
+func storeOutcome(err error, uid UID) error {
+	var gone *GoneError
+	if !errors.As(err, &gone) {
+		return err
+	}
+	if _, found := slices.BinarySearch(gone.UIDs, uid); !found {
+		return nil
+	}
+	return &GoneError{Account: gone.Account, Mailbox: gone.Mailbox, UIDs: []UID{uid}}
 }
 
 // copyBatch streams the messages of one source mailbox into one target

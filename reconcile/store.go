@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"time"
 )
@@ -33,7 +34,9 @@ type Mailstore interface {
 	// reports where it went. size is the exact length of body.
 	Append(ctx context.Context, mailbox string, flags Flags, date time.Time, size int64, body io.Reader) (Appended, error)
 
-	// StoreFlags adds and removes flags on uids of mailbox.
+	// StoreFlags adds and removes flags on uids of mailbox. Where some
+	// of uids are no longer there, it changes the others and returns a
+	// *GoneError naming those.
 	StoreFlags(ctx context.Context, mailbox string, uids []UID, add, remove Flags) error
 
 	// Expunge removes exactly uids from mailbox (UID EXPUNGE, or a
@@ -179,13 +182,37 @@ type FlagChange struct {
 	Add, Remove Flags
 }
 
+// GoneError is a flag change's error for the messages of a mailbox
+// that were no longer there when it was made: expunged, or moved away,
+// by someone else since the run listed the mailbox. A server takes a
+// UID STORE on them without a word, so a store that did not look would
+// record a change made that was not, and the next run would read the
+// message as deleted after the change was agreed. The other messages
+// of the change were changed. Errors may wrap it.
+type GoneError struct {
+	Account string // the account's name, for the message
+	Mailbox string
+	UIDs    []UID // sorted
+}
+
+func (e *GoneError) Error() string {
+	n := "message"
+	if len(e.UIDs) != 1 {
+		n = "messages"
+	}
+	return fmt.Sprintf("account %q: %d %s no longer in %q (uid %s): expunged or moved meanwhile; the next run finds where they went",
+		e.Account, len(e.UIDs), n, e.Mailbox, UIDRanges(e.UIDs, 8))
+}
+
 // ChangeBatcher is a Mailstore that carries out a mailbox's flag
 // changes and its expunge at once: IMAP's UID STORE sets or clears the
 // same flags on a UID set, so changes that differ per message are
 // regrouped by flag, a command per flag and direction, and the
 // expunge's commands follow them, all sent before any answer is
-// awaited. flagsErr is the outcome of every change, expungeErr that of
-// the expunge; neither waits for the other to succeed.
+// awaited. flagsErr is the outcome of every change (a *GoneError,
+// maybe wrapped, where some of their messages were no longer there),
+// expungeErr that of the expunge; neither waits for the other to
+// succeed.
 type ChangeBatcher interface {
 	ChangeMessages(ctx context.Context, mailbox string, changes []FlagChange, expunge []UID) (flagsErr, expungeErr error)
 }
