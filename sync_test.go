@@ -1681,3 +1681,54 @@ func TestSyncFlagChangeOnAMessageGoneMeanwhile(t *testing.T) {
 		f.settled()
 	})
 }
+
+// TestSyncMoveOfAMessageGoneMeanwhile: a's user files m1 and m2 into
+// Archive; after the run listed b, b's user deletes m1 there. The run's
+// UID MOVE on b is answered OK with a COPYUID that names m2 alone. The
+// run must see it, fail m1's move and keep its record where it was:
+// recorded as moved (with its new UID unknown), m1 would read as
+// deleted on b by the next run, which would expunge a's filed copy,
+// where the semantics table keeps a message moved on one side and
+// deleted on the other. m2's move is made and agreed. The next run
+// copies m1 into b's Archive.
+func TestSyncMoveOfAMessageGoneMeanwhile(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		for _, id := range []string{"m0", "m1", "m2"} {
+			f.put(userA, "INBOX", id)
+		}
+		f.srv.Create(t, userA, "Archive")
+		f.sync()
+		f.userMove(userA, "INBOX", "m1", "Archive")
+		f.userMove(userA, "INBOX", "m2", "Archive")
+		gone := f.uidOf(userB, "INBOX", "m1")
+		f.approve = func(p *reconcile.Plan) ([]string, error) {
+			if n := p.Counts[reconcile.B].Moves; n != 2 {
+				t.Errorf("plan has %d moves on b, want 2:\n%s", n, p)
+			}
+			f.expunge(userB, "INBOX", "m1")
+			return nil, nil
+		}
+		res, err := f.attempt(false)
+		f.approve = nil
+		if !errors.Is(err, reconcile.ErrActionsFailed) {
+			t.Fatalf("run with m1 gone from b: err %v, want ErrActionsFailed", err)
+		}
+		want := fmt.Sprintf(`account "bob": 1 message no longer in "INBOX" (uid %d): expunged or moved meanwhile; the next run finds where they went`, gone)
+		for i, o := range res.Outcomes {
+			a := res.Plan.Actions[i]
+			switch {
+			case a.UID == reconcile.UID(gone) && (o.Err == nil || o.Err.Error() != want):
+				t.Errorf("%s: outcome %v, want %s", a.String(), o.Err, want)
+			case a.UID != reconcile.UID(gone) && o.Err != nil:
+				t.Errorf("%s: failed: %v", a.String(), o.Err)
+			}
+		}
+		f.want(userB, "Archive", "m2 -")
+		f.sync()
+		f.wantBoth("INBOX", "m0 -")
+		f.wantBoth("Archive", "m1 -", "m2 -")
+		f.settled()
+	})
+}

@@ -2,6 +2,7 @@ package imapstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -35,7 +36,10 @@ func (s *Store) Expunge(ctx context.Context, mailbox string, uids []reconcile.UI
 }
 
 // Move moves uids of mailbox to dest and returns the new UID of each
-// moved message where the server reported it (COPYUID). With MOVE it is
+// moved message where the server reported it (COPYUID). Where the
+// server's COPYUID says some were not moved, being gone already, the
+// others were, and the error is a *reconcile.GoneError naming those
+// (goneFromMove). With MOVE it is
 // one UID MOVE, and a UID SEARCH for what the server left behind when it
 // sent fewer EXPUNGEs than it moved messages (expungeLeftovers). Without, it is UID COPY, STORE \Deleted and UID EXPUNGE,
 // or, without UIDPLUS either, a plain EXPUNGE after the same check as
@@ -50,6 +54,7 @@ func (s *Store) Move(ctx context.Context, mailbox string, uids []reconcile.UID, 
 		return map[reconcile.UID]reconcile.UID{}, nil
 	}
 	var moved map[reconcile.UID]reconcile.UID
+	var gone error
 	err := s.mutate(ctx, fmt.Sprintf("move from %q to %q", mailbox, dest), func() error {
 		if _, err := s.selectMailbox(mailbox, true, false); err != nil {
 			return err
@@ -70,13 +75,23 @@ func (s *Store) Move(ctx context.Context, mailbox string, uids []reconcile.UID, 
 				want = len(moved)
 			}
 			if int(s.expunges.Load()-before) >= want {
+				if len(moved) > 0 {
+					gone = s.goneFromMove(mailbox, uids, moved, nil)
+				}
 				return nil
 			}
 			res, err := s.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}}, nil).Wait()
 			if err != nil {
 				return fmt.Errorf("moved, but could not check that the originals are gone: %w", err)
 			}
-			return s.expungeLeftovers(mailbox, dest, res.AllUIDs())
+			left := res.AllUIDs()
+			if err := s.expungeLeftovers(mailbox, dest, left); err != nil {
+				return err
+			}
+			if len(moved) > 0 || s.caps.Has(imap.CapUIDPlus) {
+				gone = s.goneFromMove(mailbox, uids, moved, left)
+			}
+			return nil
 		}
 		if err := s.checkOtherDeleted(set); err != nil {
 			return err
@@ -89,12 +104,40 @@ func (s *Store) Move(ctx context.Context, mailbox string, uids []reconcile.UID, 
 		if err := s.deleteAndExpunge(set); err != nil {
 			return fmt.Errorf("copied, but could not remove the originals: %w", err)
 		}
+		if s.caps.Has(imap.CapUIDPlus) {
+			gone = s.goneFromMove(mailbox, uids, moved, nil)
+		}
 		return nil
 	})
 	if moved == nil {
 		moved = map[reconcile.UID]reconcile.UID{}
 	}
+	if err == nil {
+		err = gone
+	}
 	return moved, err
+}
+
+// goneFromMove returns a *reconcile.GoneError for the UIDs of a move
+// that were not moved, as the server's COPYUID (moved) tells, nor left
+// in the source (left, where a search looked): gone before the move, as
+// a user removed them meanwhile; nil where there are none. A server
+// takes a UID MOVE or COPY of a UID that is gone without a word;
+// recorded as moved, the message would read as deleted on this side by
+// the next run, which would remove the other side's copy too. Only for
+// a server with UIDPLUS, whose COPYUID names every message it copied.
+func (s *Store) goneFromMove(mailbox string, uids []reconcile.UID, moved map[reconcile.UID]reconcile.UID, left []imap.UID) error {
+	var missing []reconcile.UID
+	for _, u := range uids {
+		if _, ok := moved[u]; !ok && u != 0 && !slices.Contains(left, imap.UID(u)) {
+			missing = append(missing, u)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	slices.Sort(missing)
+	return &reconcile.GoneError{Account: s.opts.Name, Mailbox: mailbox, UIDs: slices.Compact(missing)}
 }
 
 // MoveMessages implements reconcile.MoveBatcher: on one read-write
@@ -160,6 +203,9 @@ func (s *Store) MoveMessages(ctx context.Context, mailbox string, moves []reconc
 				continue
 			}
 			res[i].Moved = pairUIDs(data.SourceUIDs, data.DestUIDs)
+			if gone := s.goneFromMove(mailbox, moves[i].UIDs, res[i].Moved, nil); gone != nil {
+				res[i].Err = gone
+			}
 			done = append(done, uidSet(moves[i].UIDs)...)
 		}
 		if len(done) == 0 {
@@ -179,12 +225,13 @@ func (s *Store) MoveMessages(ctx context.Context, mailbox string, moves []reconc
 		return nil
 	})
 	for i := range res {
-		if err != nil && res[i].Err == nil {
+		var gone *reconcile.GoneError
+		if err != nil && (res[i].Err == nil || errors.As(res[i].Err, &gone)) {
 			// The SELECT, the connection or the context, or the
 			// originals of the sets copied could not be removed.
 			res[i].Err = err
 		}
-		if res[i].Moved == nil || res[i].Err != nil {
+		if res[i].Moved == nil || res[i].Err != nil && !errors.As(res[i].Err, &gone) {
 			res[i].Moved = map[reconcile.UID]reconcile.UID{}
 		}
 	}

@@ -1140,14 +1140,14 @@ func runBatch(ctx context.Context, acts []Action, g []int, stores [2]Mailstore, 
 	case Store:
 		err := st.StoreFlags(ctx, first.Mailbox, uidsOf(acts, g, false), first.Flags, first.Remove)
 		for _, i := range g {
-			out[i] = Outcome{Err: storeOutcome(err, acts[i].UID)}
+			out[i] = Outcome{Err: goneOutcome(err, acts[i].UID)}
 		}
 	case Expunge:
 		setAll(st.Expunge(ctx, first.Mailbox, uidsOf(acts, g, false)))
 	case Move:
 		moved, err := st.Move(ctx, first.Mailbox, uidsOf(acts, g, false), first.Dest)
 		for _, i := range g {
-			out[i] = Outcome{Err: err, UID: moved[acts[i].UID]}
+			out[i] = Outcome{Err: goneOutcome(err, acts[i].UID), UID: moved[acts[i].UID]}
 		}
 	case Copy:
 		var fetch fetchFunc
@@ -1211,7 +1211,7 @@ func runMoves(ctx context.Context, acts []Action, groups [][]int, mb MoveBatcher
 			r.Err = fmt.Errorf("move from %q to %q: no outcome reported", first.Mailbox, sets[k].Dest)
 		}
 		for _, i := range g {
-			out[i] = Outcome{Err: r.Err, UID: r.Moved[acts[i].UID]}
+			out[i] = Outcome{Err: goneOutcome(r.Err, acts[i].UID), UID: r.Moved[acts[i].UID]}
 		}
 	}
 }
@@ -1236,17 +1236,17 @@ func runChanges(ctx context.Context, acts []Action, groups [][]int, cb ChangeBat
 			if acts[g[0]].Op == Expunge {
 				out[i] = Outcome{Err: expungeErr}
 			} else {
-				out[i] = Outcome{Err: storeOutcome(flagsErr, acts[i].UID)}
+				out[i] = Outcome{Err: goneOutcome(flagsErr, acts[i].UID)}
 			}
 		}
 	}
 }
 
-// storeOutcome is the outcome of a Store action on message uid, of a
-// change whose error is err: where err says which messages were gone
-// (GoneError), the others were changed, and a gone one's error is its
-// own; any other error is every message's.
-func storeOutcome(err error, uid UID) error {
+// goneOutcome is the error of a Store or Move action on message uid,
+// of a command whose error is err: where err says which messages were
+// gone (GoneError), the others were changed or moved, and a gone one's
+// error is its own; any other error is every message's.
+func goneOutcome(err error, uid UID) error {
 	var gone *GoneError
 	if !errors.As(err, &gone) {
 		return err

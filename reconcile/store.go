@@ -45,7 +45,9 @@ type Mailstore interface {
 
 	// Move moves uids of mailbox to dest (UID MOVE, or COPY, STORE
 	// \Deleted and UID EXPUNGE) and returns the new UID of each moved
-	// message where the server reported it (COPYUID).
+	// message where the server reported it (COPYUID). Where it can tell
+	// that some of uids were no longer there, it moves the others and
+	// returns a *GoneError naming those.
 	Move(ctx context.Context, mailbox string, uids []UID, dest string) (map[UID]UID, error)
 
 	// CreateFolder creates mailbox; the server makes missing parents as it
