@@ -1732,3 +1732,50 @@ func TestSyncMoveOfAMessageGoneMeanwhile(t *testing.T) {
 		f.settled()
 	})
 }
+
+// TestSyncExpungeOfAMessageChangedMeanwhile: a's user deletes m1 and m2;
+// after the run listed b, b's user flags m1 there. The run's expunge on
+// b must leave m1: removed, b's user's change would be lost with the
+// message, where the semantics table has a change beat a deletion. The
+// STORE \Deleted goes with UNCHANGEDSINCE the HIGHESTMODSEQ b's INBOX
+// had when the run listed it (RFC 7162), so the server leaves m1
+// unmarked; m2 is expunged. m1's expunge fails, saying so, and the next
+// run copies m1 back to a, flagged. Dovecot alone: go-imap's memory
+// server has no CONDSTORE, and there the expunge is unguarded.
+func TestSyncExpungeOfAMessageChangedMeanwhile(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	for _, id := range []string{"m0", "m1", "m2", "m3", "m4"} {
+		f.put(userA, "INBOX", id)
+	}
+	f.sync()
+	f.expunge(userA, "INBOX", "m1")
+	f.expunge(userA, "INBOX", "m2")
+	changed := f.uidOf(userB, "INBOX", "m1")
+	f.approve = func(p *reconcile.Plan) ([]string, error) {
+		if n := p.Counts[reconcile.B].Expunges; n != 2 {
+			t.Errorf("plan has %d expunges on b, want 2:\n%s", n, p)
+		}
+		f.srv.AddFlags(t, userB, "INBOX", changed, imap.FlagFlagged)
+		return nil, nil
+	}
+	res, err := f.attempt(false)
+	f.approve = nil
+	if !errors.Is(err, reconcile.ErrActionsFailed) {
+		t.Fatalf("run with m1 flagged on b meanwhile: err %v, want ErrActionsFailed", err)
+	}
+	want := fmt.Sprintf(`account "bob": 1 message in "INBOX" (uid %d) changed since the run listed them: not expunged; the next run sees the change`, changed)
+	for i, o := range res.Outcomes {
+		a := res.Plan.Actions[i]
+		switch {
+		case a.UID == reconcile.UID(changed) && (o.Err == nil || o.Err.Error() != want):
+			t.Errorf("%s: outcome %v, want %s", a.String(), o.Err, want)
+		case a.UID != reconcile.UID(changed) && o.Err != nil:
+			t.Errorf("%s: failed: %v", a.String(), o.Err)
+		}
+	}
+	f.want(userB, "INBOX", "m0 -", `m1 \Flagged`, "m3 -", "m4 -")
+	f.sync()
+	f.wantBoth("INBOX", "m0 -", `m1 \Flagged`, "m3 -", "m4 -")
+	f.settled()
+}

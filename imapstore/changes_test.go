@@ -45,7 +45,7 @@ func TestChangeMessagesOneRoundTrip(t *testing.T) {
 		flagsErr, expungeErr := st.ChangeMessages(context.Background(), "INBOX", []reconcile.FlagChange{
 			{UIDs: []reconcile.UID{reconcile.UID(u1)}, Add: reconcile.NewFlags(`\Flagged`, `\Seen`)},
 			{UIDs: []reconcile.UID{reconcile.UID(u2)}, Remove: reconcile.NewFlags(`\Seen`)},
-		}, []reconcile.UID{reconcile.UID(u3)})
+		}, []reconcile.UID{reconcile.UID(u3)}, 0)
 		if flagsErr != nil || expungeErr != nil {
 			t.Fatalf("ChangeMessages() = %v, %v", flagsErr, expungeErr)
 		}
@@ -88,7 +88,7 @@ func TestChangeMessagesOutcomes(t *testing.T) {
 		})
 		st := open(t, rec.Server(), "alice")
 		change := []reconcile.FlagChange{{UIDs: []reconcile.UID{reconcile.UID(u1)}, Add: reconcile.NewFlags(`\Flagged`)}}
-		flagsErr, expungeErr := st.ChangeMessages(context.Background(), "INBOX", change, []reconcile.UID{reconcile.UID(u2)})
+		flagsErr, expungeErr := st.ChangeMessages(context.Background(), "INBOX", change, []reconcile.UID{reconcile.UID(u2)}, 0)
 		if flagsErr != nil {
 			t.Errorf("flags' outcome = %v, want none: their STORE went through", flagsErr)
 		}
@@ -103,7 +103,7 @@ func TestChangeMessagesOutcomes(t *testing.T) {
 		refuse.Delete("UID EXPUNGE")
 		refuse.Store("SELECT", true)
 		st2 := open(t, rec.Server(), "alice")
-		flagsErr, expungeErr = st2.ChangeMessages(context.Background(), "INBOX", change, []reconcile.UID{reconcile.UID(u2)})
+		flagsErr, expungeErr = st2.ChangeMessages(context.Background(), "INBOX", change, []reconcile.UID{reconcile.UID(u2)}, 0)
 		if flagsErr == nil || expungeErr == nil || !strings.Contains(flagsErr.Error(), "not today") {
 			t.Errorf("ChangeMessages() with its SELECT refused = %v, %v; want both to fail with the refusal", flagsErr, expungeErr)
 		}
@@ -155,7 +155,7 @@ func TestChangeMessagesSelectAhead(t *testing.T) {
 		if err := st.StoreFlags(ctx, "Other", []reconcile.UID{reconcile.UID(o1)}, reconcile.NewFlags(`\Seen`), nil); err != nil {
 			t.Fatal(err)
 		}
-		if fe, ee := st.ChangeMessages(ctx, "INBOX", change, []reconcile.UID{reconcile.UID(u2)}); fe != nil || ee != nil {
+		if fe, ee := st.ChangeMessages(ctx, "INBOX", change, []reconcile.UID{reconcile.UID(u2)}, 0); fe != nil || ee != nil {
 			t.Fatalf("ChangeMessages() = %v, %v", fe, ee)
 		}
 		if expunge.Held() {
@@ -171,7 +171,7 @@ func TestChangeMessagesSelectAhead(t *testing.T) {
 		if err := st.StoreFlags(ctx, "Other", []reconcile.UID{reconcile.UID(o1)}, reconcile.NewFlags(`\Answered`), nil); err != nil {
 			t.Fatal(err)
 		}
-		fe, ee := st.ChangeMessages(ctx, "INBOX", []reconcile.FlagChange{{UIDs: []reconcile.UID{reconcile.UID(o1)}, Add: reconcile.NewFlags(`\Draft`)}}, []reconcile.UID{reconcile.UID(o2)})
+		fe, ee := st.ChangeMessages(ctx, "INBOX", []reconcile.FlagChange{{UIDs: []reconcile.UID{reconcile.UID(o1)}, Add: reconcile.NewFlags(`\Draft`)}}, []reconcile.UID{reconcile.UID(o2)}, 0)
 		if fe == nil || ee == nil || !strings.Contains(fe.Error(), "not today") {
 			t.Errorf("ChangeMessages() with its SELECT refused = %v, %v; want both to fail with the refusal", fe, ee)
 		}
@@ -197,7 +197,7 @@ func TestChangeMessagesWithoutUIDPLUS(t *testing.T) {
 	ctx := context.Background()
 	change := []reconcile.FlagChange{{UIDs: []reconcile.UID{reconcile.UID(u1)}, Add: reconcile.NewFlags(`\Flagged`)}}
 
-	fe, ee := st.ChangeMessages(ctx, "INBOX", change, []reconcile.UID{reconcile.UID(u2)})
+	fe, ee := st.ChangeMessages(ctx, "INBOX", change, []reconcile.UID{reconcile.UID(u2)}, 0)
 	if fe != nil {
 		t.Errorf("flags' outcome = %v, want none", fe)
 	}
@@ -210,7 +210,7 @@ func TestChangeMessagesWithoutUIDPLUS(t *testing.T) {
 	}
 
 	srv.RemoveFlags(t, "alice", "INBOX", u3, imap.FlagDeleted)
-	if fe, ee := st.ChangeMessages(ctx, "INBOX", nil, []reconcile.UID{reconcile.UID(u2)}); fe != nil || ee != nil {
+	if fe, ee := st.ChangeMessages(ctx, "INBOX", nil, []reconcile.UID{reconcile.UID(u2)}, 0); fe != nil || ee != nil {
 		t.Fatalf("ChangeMessages() = %v, %v", fe, ee)
 	}
 	if got := uidsOf(srv.Messages(t, "alice", "INBOX")); !slices.Equal(got, []uint32{u1, u3}) {
@@ -250,7 +250,7 @@ func TestChangeMessagesWithoutUNSELECT(t *testing.T) {
 		t.Fatal(err) // Other selected read-write
 	}
 	refuse.Store(true)
-	fe, ee := st.ChangeMessages(ctx, "INBOX", []reconcile.FlagChange{{UIDs: []reconcile.UID{reconcile.UID(u1)}, Add: reconcile.NewFlags(`\Draft`)}}, []reconcile.UID{reconcile.UID(u1)})
+	fe, ee := st.ChangeMessages(ctx, "INBOX", []reconcile.FlagChange{{UIDs: []reconcile.UID{reconcile.UID(u1)}, Add: reconcile.NewFlags(`\Draft`)}}, []reconcile.UID{reconcile.UID(u1)}, 0)
 	if fe == nil || ee == nil || !strings.Contains(fe.Error(), "not today") {
 		t.Errorf("ChangeMessages() with its SELECT refused = %v, %v; want both to fail with the refusal", fe, ee)
 	}
@@ -258,7 +258,7 @@ func TestChangeMessagesWithoutUNSELECT(t *testing.T) {
 		t.Errorf("Other after a refused SELECT of INBOX: %+v, want its message, without \\Draft", ms)
 	}
 	refuse.Store(false)
-	if fe, ee := st.ChangeMessages(ctx, "INBOX", []reconcile.FlagChange{{UIDs: []reconcile.UID{reconcile.UID(u1)}, Add: reconcile.NewFlags(`\Draft`)}}, nil); fe != nil || ee != nil {
+	if fe, ee := st.ChangeMessages(ctx, "INBOX", []reconcile.FlagChange{{UIDs: []reconcile.UID{reconcile.UID(u1)}, Add: reconcile.NewFlags(`\Draft`)}}, nil, 0); fe != nil || ee != nil {
 		t.Fatalf("ChangeMessages() = %v, %v", fe, ee)
 	}
 	if ms := srv.Messages(t, "alice", "INBOX"); len(ms) != 1 || !slices.Contains(ms[0].Flags, `\Draft`) {
@@ -283,7 +283,7 @@ func TestChangeMessagesExpungeBesideNewKeyword(t *testing.T) {
 		scan(t, st, "INBOX") // another mailbox selected, as in a run
 		flagsErr, expungeErr := st.ChangeMessages(context.Background(), "Box",
 			[]reconcile.FlagChange{{UIDs: []reconcile.UID{reconcile.UID(u1)}, Add: reconcile.NewFlags("$todo")}},
-			[]reconcile.UID{reconcile.UID(u2)})
+			[]reconcile.UID{reconcile.UID(u2)}, 0)
 		if flagsErr != nil || expungeErr != nil {
 			t.Fatalf("ChangeMessages() = %v, %v", flagsErr, expungeErr)
 		}
@@ -317,7 +317,7 @@ func TestExpungeKeptByServer(t *testing.T) {
 
 		// Kept once: the second try removes it.
 		kept.Store(1)
-		if flagsErr, expungeErr := st.ChangeMessages(ctx, "INBOX", change, []reconcile.UID{reconcile.UID(u2)}); flagsErr != nil || expungeErr != nil {
+		if flagsErr, expungeErr := st.ChangeMessages(ctx, "INBOX", change, []reconcile.UID{reconcile.UID(u2)}, 0); flagsErr != nil || expungeErr != nil {
 			t.Fatalf("ChangeMessages() = %v, %v", flagsErr, expungeErr)
 		}
 		if got := uidsOf(srv.Messages(t, "alice", "INBOX")); !slices.Equal(got, []uint32{u1, u3}) {
@@ -329,7 +329,7 @@ func TestExpungeKeptByServer(t *testing.T) {
 
 		// Kept every time: the expunge fails, the flags do not.
 		kept.Store(2)
-		flagsErr, expungeErr := st.ChangeMessages(ctx, "INBOX", change, []reconcile.UID{reconcile.UID(u3)})
+		flagsErr, expungeErr := st.ChangeMessages(ctx, "INBOX", change, []reconcile.UID{reconcile.UID(u3)}, 0)
 		if flagsErr != nil {
 			t.Errorf("flags' outcome = %v, want none", flagsErr)
 		}
@@ -408,7 +408,7 @@ func TestStoreOnGoneMessages(t *testing.T) {
 		flagsErr, expungeErr := st.ChangeMessages(ctx, "INBOX", []reconcile.FlagChange{
 			{UIDs: []reconcile.UID{reconcile.UID(u[3]), reconcile.UID(u[4])}, Add: reconcile.NewFlags(`\Answered`)},
 			{UIDs: []reconcile.UID{reconcile.UID(u[1])}, Remove: reconcile.NewFlags(`\Seen`)},
-		}, []reconcile.UID{reconcile.UID(u[2])})
+		}, []reconcile.UID{reconcile.UID(u[2])}, 0)
 		if expungeErr != nil {
 			t.Fatalf("ChangeMessages: expunge error %v", expungeErr)
 		}
@@ -428,4 +428,71 @@ func TestStoreOnGoneMessages(t *testing.T) {
 			t.Errorf("StoreFlags on a message there = %v", err)
 		}
 	})
+}
+
+// TestExpungeUnchangedSince: an expunge guarded by the HIGHESTMODSEQ the
+// mailbox had when it was listed leaves a message whose flags another
+// session changed since, and says so (reconcile.ChangedError), through
+// ExpungeUnchangedSince and through ChangeMessages alike; the others
+// are expunged, and a flag change beside the expunge is made. Dovecot
+// alone: go-imap's memory server has no CONDSTORE.
+func TestExpungeUnchangedSince(t *testing.T) {
+	t.Parallel()
+	srv := imaptest.StartDovecot(t)
+	var u [6]uint32
+	for i := range u {
+		u[i] = srv.Append(t, "alice", "INBOX", msg(i+1))
+	}
+	st := open(t, srv, "alice")
+	ctx := context.Background()
+	l, err := st.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var modseq uint64
+	for _, f := range l.Folders {
+		if f.Mailbox == "INBOX" {
+			modseq = f.HighestModSeq
+		}
+	}
+	if modseq == 0 {
+		t.Fatalf("no HIGHESTMODSEQ for INBOX in the listing: %+v", l.Folders)
+	}
+	srv.AddFlags(t, "alice", "INBOX", u[1], imap.FlagFlagged)
+	srv.AddFlags(t, "alice", "INBOX", u[3], imap.FlagSeen)
+	wantChanged := func(what string, err error, uid uint32) {
+		t.Helper()
+		var changed *reconcile.ChangedError
+		if !errors.As(err, &changed) || !slices.Equal(changed.UIDs, []reconcile.UID{reconcile.UID(uid)}) || changed.Mailbox != "INBOX" {
+			t.Errorf("%s: error %v, want a ChangedError for uid %d of INBOX", what, err, uid)
+		}
+	}
+	err = st.ExpungeUnchangedSince(ctx, "INBOX", []reconcile.UID{reconcile.UID(u[0]), reconcile.UID(u[1])}, modseq)
+	wantChanged("ExpungeUnchangedSince", err, u[1])
+	flagsErr, expungeErr := st.ChangeMessages(ctx, "INBOX",
+		[]reconcile.FlagChange{{UIDs: []reconcile.UID{reconcile.UID(u[4])}, Add: reconcile.NewFlags(`\Answered`)}},
+		[]reconcile.UID{reconcile.UID(u[2]), reconcile.UID(u[3])}, modseq)
+	if flagsErr != nil {
+		t.Errorf("ChangeMessages: flags' error %v", flagsErr)
+	}
+	wantChanged("ChangeMessages", expungeErr, u[3])
+	ms := srv.Messages(t, "alice", "INBOX")
+	if got := uidsOf(ms); !slices.Equal(got, []uint32{u[1], u[3], u[4], u[5]}) {
+		t.Fatalf("after the expunges: uids %v, want [%d %d %d %d]", got, u[1], u[3], u[4], u[5])
+	}
+	for _, m := range ms {
+		if slices.Contains(m.Flags, `\Deleted`) {
+			t.Errorf("uid %d is left marked \\Deleted: %q", m.UID, m.Flags)
+		}
+	}
+	if got := ms[2].Flags; !slices.Equal(got, []string{`\Answered`}) {
+		t.Errorf("uid %d flags %q, want \\Answered", u[4], got)
+	}
+	// Unguarded (0), the changed message goes.
+	if err := st.ExpungeUnchangedSince(ctx, "INBOX", []reconcile.UID{reconcile.UID(u[1])}, 0); err != nil {
+		t.Errorf("ExpungeUnchangedSince(0) = %v", err)
+	}
+	if got := uidsOf(srv.Messages(t, "alice", "INBOX")); slices.Contains(got, u[1]) {
+		t.Errorf("uid %d still there after an unguarded expunge: %v", u[1], got)
+	}
 }

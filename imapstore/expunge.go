@@ -1,6 +1,7 @@
 package imapstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,19 +21,43 @@ import (
 // between that check and the EXPUNGE would still lose its message; IMAP
 // without UIDPLUS offers nothing better.)
 func (s *Store) Expunge(ctx context.Context, mailbox string, uids []reconcile.UID) error {
+	return s.ExpungeUnchangedSince(ctx, mailbox, uids, 0)
+}
+
+// ExpungeUnchangedSince implements reconcile.GuardedExpunger: Expunge,
+// but with CONDSTORE the STORE \Deleted goes with UNCHANGEDSINCE
+// modseq (RFC 7162), so a message whose flags someone changed since is
+// not marked, and stays. Those are returned as a
+// *reconcile.ChangedError; the others are expunged. modseq 0, or a
+// server without CONDSTORE, is Expunge.
+func (s *Store) ExpungeUnchangedSince(ctx context.Context, mailbox string, uids []reconcile.UID, modseq uint64) error {
 	set := uidSet(uids)
 	if len(set) == 0 {
 		return nil
 	}
-	return s.mutate(ctx, fmt.Sprintf("expunge from %q", mailbox), func() error {
+	var changed error
+	err := s.mutate(ctx, fmt.Sprintf("expunge from %q", mailbox), func() error {
 		if _, err := s.selectMailbox(mailbox, true, false); err != nil {
 			return err
 		}
 		if err := s.checkOtherDeleted(set); err != nil {
 			return err
 		}
-		return s.deleteAndExpunge(set)
+		var err error
+		changed, err = s.deleteAndExpunge(set, s.guard(modseq), mailbox)
+		return err
 	})
+	return cmp.Or(err, changed)
+}
+
+// guard is the UNCHANGEDSINCE of a STORE \Deleted: modseq where the
+// server has CONDSTORE (a selection with CONDSTORE, as selectMailbox
+// and selectAhead make), 0 for none.
+func (s *Store) guard(modseq uint64) uint64 {
+	if !s.caps.Has(imap.CapCondStore) {
+		return 0
+	}
+	return modseq
 }
 
 // Move moves uids of mailbox to dest and returns the new UID of each
@@ -101,7 +126,7 @@ func (s *Store) Move(ctx context.Context, mailbox string, uids []reconcile.UID, 
 			return fmt.Errorf("copy: %w", err)
 		}
 		moved = pairUIDs(data.SourceUIDs, data.DestUIDs)
-		if err := s.deleteAndExpunge(set); err != nil {
+		if _, err := s.deleteAndExpunge(set, 0, mailbox); err != nil {
 			return fmt.Errorf("copied, but could not remove the originals: %w", err)
 		}
 		if s.caps.Has(imap.CapUIDPlus) {
@@ -214,10 +239,10 @@ func (s *Store) MoveMessages(ctx context.Context, mailbox string, moves []reconc
 		// Checked as every UID EXPUNGE is (expungeVerified): an
 		// original a server keeps would be taken by the next run for a
 		// copy its user made.
-		ex := s.sendExpunge(done)
+		ex := s.sendExpunge(done, 0)
 		err = ex.wait()
 		if err == nil {
-			err = s.expungeVerified(ex)
+			_, err = s.expungeVerified(ex, mailbox)
 		}
 		if err != nil {
 			return fmt.Errorf("copied, but could not remove the originals: %w", err)
@@ -256,7 +281,7 @@ func (s *Store) expungeLeftovers(mailbox, dest string, left []imap.UID) error {
 	if err := s.checkOtherDeleted(set); err != nil {
 		return fmt.Errorf("the server moved to %q but left UID %v in %q: %w", dest, set, mailbox, err)
 	}
-	if err := s.deleteAndExpunge(set); err != nil {
+	if _, err := s.deleteAndExpunge(set, 0, mailbox); err != nil {
 		return fmt.Errorf("the server moved to %q but left UID %v in %q, and removing them failed: %w", dest, set, mailbox, err)
 	}
 	res, err := s.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}}, nil).Wait()
@@ -297,49 +322,84 @@ func (s *Store) checkOtherDeleted(set imap.UIDSet) error {
 
 // deleteAndExpunge marks set \Deleted and expunges it: UID EXPUNGE with
 // UIDPLUS (verified, see expungeVerified), plain EXPUNGE otherwise
-// (after checkOtherDeleted).
-func (s *Store) deleteAndExpunge(set imap.UIDSet) error {
+// (after checkOtherDeleted). With since (see guard), the mark is
+// conditional, and changed is a *reconcile.ChangedError for the
+// messages of mailbox it left unmarked, and so not expunged.
+func (s *Store) deleteAndExpunge(set imap.UIDSet, since uint64, mailbox string) (changed, err error) {
 	if s.caps.Has(imap.CapUIDPlus) {
-		ex := s.sendExpunge(set)
+		ex := s.sendExpunge(set, since)
 		if err := ex.wait(); err != nil {
-			return err
+			return nil, err
 		}
-		return s.expungeVerified(ex)
+		return s.expungeVerified(ex, mailbox)
 	}
-	err := s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close()
+	err = s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, storeSince(since)).Close()
 	if err != nil {
-		return fmt.Errorf("store \\Deleted: %w", err)
+		return nil, fmt.Errorf("store \\Deleted: %w", err)
 	}
 	if err := s.c.Expunge().Close(); err != nil {
-		return fmt.Errorf("expunge: %w", err)
+		return nil, fmt.Errorf("expunge: %w", err)
 	}
-	return nil
+	if since == 0 {
+		return nil, nil
+	}
+	data, err := s.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}}, nil).Wait()
+	if err != nil {
+		return nil, fmt.Errorf("search what the expunge left: %w", err)
+	}
+	return s.changedError(mailbox, data.AllUIDs()), nil
+}
+
+// storeSince is the options of a STORE with UNCHANGEDSINCE since, nil
+// for 0.
+func storeSince(since uint64) *imap.StoreOptions {
+	if since == 0 {
+		return nil
+	}
+	return &imap.StoreOptions{UnchangedSince: since}
+}
+
+// changedError is a *reconcile.ChangedError for uids of mailbox, nil for
+// none.
+func (s *Store) changedError(mailbox string, uids []imap.UID) error {
+	if len(uids) == 0 {
+		return nil
+	}
+	out := make([]reconcile.UID, len(uids))
+	for i, u := range uids {
+		out[i] = reconcile.UID(u)
+	}
+	slices.Sort(out)
+	return &reconcile.ChangedError{Account: s.opts.Name, Mailbox: mailbox, UIDs: slices.Compact(out)}
 }
 
 // expungeSent is a UID EXPUNGE of set, sent with the STORE \Deleted
 // before it, before either answer.
 type expungeSent struct {
-	set  imap.UIDSet
-	want int // messages in set
-	mark *imapclient.FetchCommand
-	exp  *imapclient.ExpungeCommand
+	set   imap.UIDSet
+	want  int    // messages in set
+	since uint64 // the STORE's UNCHANGEDSINCE, 0 for none
+	mark  *imapclient.FetchCommand
+	exp   *imapclient.ExpungeCommand
 	// got is the number of EXPUNGE responses to the UID EXPUNGE, after
 	// wait.
 	got int
 }
 
 // sendExpunge sends the STORE \Deleted and the UID EXPUNGE of set (the
-// server has UIDPLUS); wait reads their answers.
-func (s *Store) sendExpunge(set imap.UIDSet) *expungeSent {
+// server has UIDPLUS), the STORE with UNCHANGEDSINCE since unless it is
+// 0 (see guard); wait reads their answers.
+func (s *Store) sendExpunge(set imap.UIDSet, since uint64) *expungeSent {
 	want := 0
 	for _, r := range set {
 		want += int(r.Stop-r.Start) + 1
 	}
 	return &expungeSent{
-		set:  set,
-		want: want,
-		mark: s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil),
-		exp:  s.c.UIDExpunge(set),
+		set:   set,
+		want:  want,
+		since: since,
+		mark:  s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, storeSince(since)),
+		exp:   s.c.UIDExpunge(set),
 	}
 }
 
@@ -382,27 +442,43 @@ func (e *expungeSent) discard() {
 // The search is not sent along with the UID EXPUNGE, to save its round
 // trip: Dovecot runs a UID SEARCH sent so beside the EXPUNGE and
 // answers it first, from before the expunge.
-func (s *Store) expungeVerified(e *expungeSent) error {
+//
+// Where the STORE \Deleted was conditional (e.since), a message left
+// without \Deleted is one someone changed since: not a server's slip,
+// but the guard at work. It is not marked again; changed is a
+// *reconcile.ChangedError naming those of mailbox.
+func (s *Store) expungeVerified(e *expungeSent, mailbox string) (changed, err error) {
 	if e.got >= e.want {
-		return nil
+		return nil, nil
 	}
-	remaining := func() ([]imap.UID, error) {
-		data, err := s.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{e.set}}, nil).Wait()
+	remaining := func(c imap.SearchCriteria) ([]imap.UID, error) {
+		data, err := s.c.UIDSearch(&c, nil).Wait()
 		if err != nil {
 			return nil, fmt.Errorf("search what the expunge left: %w", err)
 		}
 		return data.AllUIDs(), nil
 	}
-	left, err := remaining()
+	left, err := remaining(imap.SearchCriteria{UID: []imap.UIDSet{e.set}})
 	if err != nil || len(left) == 0 {
-		return err
+		return nil, err
 	}
-	again := s.sendExpunge(imap.UIDSetNum(left...))
+	if e.since != 0 {
+		unmarked, err := remaining(imap.SearchCriteria{UID: []imap.UIDSet{imap.UIDSetNum(left...)}, NotFlag: []imap.Flag{imap.FlagDeleted}})
+		if err != nil {
+			return nil, err
+		}
+		changed = s.changedError(mailbox, unmarked)
+		left = slices.DeleteFunc(left, func(u imap.UID) bool { return slices.Contains(unmarked, u) })
+		if len(left) == 0 {
+			return changed, nil
+		}
+	}
+	again := s.sendExpunge(imap.UIDSetNum(left...), 0)
 	if err := again.wait(); err != nil || again.got >= again.want {
-		return err
+		return changed, err
 	}
-	if left, err = remaining(); err != nil || len(left) == 0 {
-		return err
+	if left, err = remaining(imap.SearchCriteria{UID: []imap.UIDSet{imap.UIDSetNum(left...)}}); err != nil || len(left) == 0 {
+		return changed, err
 	}
-	return fmt.Errorf("the server answered UID EXPUNGE with OK but kept %d message(s), UID %v: the next run tries again; if they stay, delete them with a mail client: the run meant to remove them", len(left), imap.UIDSetNum(left...))
+	return changed, fmt.Errorf("the server answered UID EXPUNGE with OK but kept %d message(s), UID %v: the next run tries again; if they stay, delete them with a mail client: the run meant to remove them", len(left), imap.UIDSetNum(left...))
 }

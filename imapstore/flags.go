@@ -103,8 +103,10 @@ func (s *Store) goneAfterStore(noop *imapclient.Command, mailbox string, set ima
 //
 // Without UIDPLUS the expunge waits for the flags, and goes as Expunge
 // does (a plain EXPUNGE, after checking that no other message is
-// \Deleted).
-func (s *Store) ChangeMessages(ctx context.Context, mailbox string, changes []reconcile.FlagChange, expunge []reconcile.UID) (flagsErr, expungeErr error) {
+// \Deleted). With unchangedSince the expunge is guarded as
+// ExpungeUnchangedSince's: expungeErr is then a *reconcile.ChangedError
+// where only messages changed since were left.
+func (s *Store) ChangeMessages(ctx context.Context, mailbox string, changes []reconcile.FlagChange, expunge []reconcile.UID, unchangedSince uint64) (flagsErr, expungeErr error) {
 	order, sets := flagSets(changes)
 	del := uidSet(expunge)
 	if len(order) == 0 && len(del) == 0 {
@@ -121,8 +123,9 @@ func (s *Store) ChangeMessages(ctx context.Context, mailbox string, changes []re
 	for _, k := range order {
 		changed.AddSet(*sets[k])
 	}
-	var fe, ee, gone error
+	var fe, ee, gone, kept error
 	err := s.mutate(ctx, op, func() error {
+		since := s.guard(unchangedSince)
 		selected, err := s.selectAhead(mailbox)
 		if err != nil {
 			return err
@@ -132,7 +135,7 @@ func (s *Store) ChangeMessages(ctx context.Context, mailbox string, changes []re
 		// with OK and expunges nothing (see expungeVerified).
 		var ex *expungeSent
 		if len(del) > 0 && s.caps.Has(imap.CapUIDPlus) {
-			ex = s.sendExpunge(del)
+			ex = s.sendExpunge(del, since)
 		}
 		cmds := make([]*imapclient.FetchCommand, 0, len(order))
 		for _, k := range order {
@@ -180,18 +183,18 @@ func (s *Store) ChangeMessages(ctx context.Context, mailbox string, changes []re
 		switch {
 		case ex != nil:
 			if ee == nil {
-				ee = s.expungeVerified(ex)
+				kept, ee = s.expungeVerified(ex, mailbox)
 			}
 		case len(del) > 0:
 			ee = s.checkOtherDeleted(del)
 			if ee == nil {
-				ee = s.deleteAndExpunge(del)
+				kept, ee = s.deleteAndExpunge(del, since, mailbox)
 			}
 		}
 		return cmp.Or(fe, ee)
 	})
 	if err == nil {
-		return gone, nil
+		return gone, kept
 	}
 	if fe == nil && ee == nil || ctx.Err() != nil {
 		// The SELECT, the connection or the context: both failed.
@@ -203,7 +206,7 @@ func (s *Store) ChangeMessages(ctx context.Context, mailbox string, changes []re
 		}
 		return fmt.Errorf("account %q: %s %q: %w", s.opts.Name, op, mailbox, e)
 	}
-	return cmp.Or(wrap(fe, "store flags in"), gone), wrap(ee, "expunge from")
+	return cmp.Or(wrap(fe, "store flags in"), gone), cmp.Or(wrap(ee, "expunge from"), kept)
 }
 
 // flagKey is one flag, to add or to remove.

@@ -146,6 +146,9 @@ type Action struct {
 	// renFrom and renTo are the logical names a RenameFolder takes its
 	// folder from and to.
 	renFrom, renTo string
+	// unchangedSince, for an Expunge, is the HIGHESTMODSEQ its mailbox
+	// had when the run listed it (guardExpunges), 0 for none.
+	unchangedSince uint64
 }
 
 // String renders the action as one plan line.

@@ -183,6 +183,7 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 		opts.Planned(plan)
 	}
 	pl.sizeForPlan(plan)
+	guardExpunges(plan, &lists)
 	pf.renamed(plan, [2]rune{lists[A].Delim, lists[B].Delim})
 	early := newEarlyChecks(plan, pl)
 	res.Outcomes = execute(ctx, plan, pl, opts.Progress, ck, opts.Stop, pf, early)
@@ -1143,7 +1144,15 @@ func runBatch(ctx context.Context, acts []Action, g []int, stores [2]Mailstore, 
 			out[i] = Outcome{Err: goneOutcome(err, acts[i].UID)}
 		}
 	case Expunge:
-		setAll(st.Expunge(ctx, first.Mailbox, uidsOf(acts, g, false)))
+		var err error
+		if ge, ok := st.(GuardedExpunger); ok && first.unchangedSince != 0 {
+			err = ge.ExpungeUnchangedSince(ctx, first.Mailbox, uidsOf(acts, g, false), first.unchangedSince)
+		} else {
+			err = st.Expunge(ctx, first.Mailbox, uidsOf(acts, g, false))
+		}
+		for _, i := range g {
+			out[i] = Outcome{Err: goneOutcome(err, acts[i].UID)}
+		}
 	case Move:
 		moved, err := st.Move(ctx, first.Mailbox, uidsOf(acts, g, false), first.Dest)
 		for _, i := range g {
@@ -1223,18 +1232,19 @@ func runChanges(ctx context.Context, acts []Action, groups [][]int, cb ChangeBat
 	first := &acts[groups[0][0]]
 	var changes []FlagChange
 	var expunge []UID
+	var since uint64
 	for _, g := range groups {
 		if acts[g[0]].Op == Expunge {
-			expunge = uidsOf(acts, g, false)
+			expunge, since = uidsOf(acts, g, false), acts[g[0]].unchangedSince
 			continue
 		}
 		changes = append(changes, FlagChange{UIDs: uidsOf(acts, g, false), Add: acts[g[0]].Flags, Remove: acts[g[0]].Remove})
 	}
-	flagsErr, expungeErr := cb.ChangeMessages(ctx, first.Mailbox, changes, expunge)
+	flagsErr, expungeErr := cb.ChangeMessages(ctx, first.Mailbox, changes, expunge, since)
 	for _, g := range groups {
 		for _, i := range g {
 			if acts[g[0]].Op == Expunge {
-				out[i] = Outcome{Err: expungeErr}
+				out[i] = Outcome{Err: goneOutcome(expungeErr, acts[i].UID)}
 			} else {
 				out[i] = Outcome{Err: goneOutcome(flagsErr, acts[i].UID)}
 			}
@@ -1242,19 +1252,57 @@ func runChanges(ctx context.Context, acts []Action, groups [][]int, cb ChangeBat
 	}
 }
 
-// goneOutcome is the error of a Store or Move action on message uid,
-// of a command whose error is err: where err says which messages were
-// gone (GoneError), the others were changed or moved, and a gone one's
-// error is its own; any other error is every message's.
+// goneOutcome is the error of a Store, Move or Expunge action on
+// message uid, of a command whose error is err: where err says which
+// messages were gone (GoneError) or changed (ChangedError, of an
+// expunge), the others were changed, moved or expunged, and such a
+// message's error is its own; any other error is every message's.
 func goneOutcome(err error, uid UID) error {
 	var gone *GoneError
-	if !errors.As(err, &gone) {
-		return err
-	}
-	if _, found := slices.BinarySearch(gone.UIDs, uid); !found {
+	var changed *ChangedError
+	switch {
+	case errors.As(err, &gone):
+		if _, found := slices.BinarySearch(gone.UIDs, uid); found {
+			return &GoneError{Account: gone.Account, Mailbox: gone.Mailbox, UIDs: []UID{uid}}
+		}
+		return nil
+	case errors.As(err, &changed):
+		if _, found := slices.BinarySearch(changed.UIDs, uid); found {
+			return &ChangedError{Account: changed.Account, Mailbox: changed.Mailbox, UIDs: []UID{uid}}
+		}
 		return nil
 	}
-	return &GoneError{Account: gone.Account, Mailbox: gone.Mailbox, UIDs: []UID{uid}}
+	return err
+}
+
+// guardExpunges gives each Expunge action of p the HIGHESTMODSEQ its
+// mailbox had when the run listed it (lists), followed through the
+// plan's renames of that very mailbox: the expunge then removes only
+// messages whose flags nobody changed since (GuardedExpunger), and a
+// message a user flagged while the run was under way stays, its change
+// read by the next run, where a change beats a deletion. 0 (no guard)
+// where the server has no CONDSTORE, or the mailbox is not known by
+// that name.
+func guardExpunges(p *Plan, lists *[2]Listing) {
+	var at [2]map[string]uint64
+	for s := range 2 {
+		at[s] = make(map[string]uint64, len(lists[s].Folders))
+		for _, f := range lists[s].Folders {
+			if f.HighestModSeq != 0 {
+				at[s][f.Mailbox] = f.HighestModSeq
+			}
+		}
+	}
+	for i := range p.Actions {
+		switch a := &p.Actions[i]; a.Op {
+		case RenameFolder:
+			if m, ok := at[a.Side][a.Mailbox]; ok {
+				at[a.Side][a.Dest] = m
+			}
+		case Expunge:
+			a.unchangedSince = at[a.Side][a.Mailbox]
+		}
+	}
 }
 
 // copyBatch streams the messages of one source mailbox into one target

@@ -215,8 +215,39 @@ func (e *GoneError) Error() string {
 // maybe wrapped, where some of their messages were no longer there),
 // expungeErr that of the expunge; neither waits for the other to
 // succeed.
+//
+// unchangedSince, where not 0, guards the expunge as GuardedExpunger's
+// does.
 type ChangeBatcher interface {
-	ChangeMessages(ctx context.Context, mailbox string, changes []FlagChange, expunge []UID) (flagsErr, expungeErr error)
+	ChangeMessages(ctx context.Context, mailbox string, changes []FlagChange, expunge []UID, unchangedSince uint64) (flagsErr, expungeErr error)
+}
+
+// GuardedExpunger is a Mailstore that can expunge only the messages
+// whose flags nobody changed since a modification sequence (CONDSTORE's
+// UNCHANGEDSINCE, RFC 7162): Expunge, but a message a user changed
+// after the run listed its mailbox stays, and its change reaches the
+// next run, where a change beats a deletion. Those are returned as a
+// *ChangedError; the others are expunged.
+type GuardedExpunger interface {
+	ExpungeUnchangedSince(ctx context.Context, mailbox string, uids []UID, modseq uint64) error
+}
+
+// ChangedError is an expunge's error for the messages of a mailbox whose
+// flags someone changed after the run listed it (GuardedExpunger): they
+// were not expunged. The others were. Errors may wrap it.
+type ChangedError struct {
+	Account string // the account's name, for the message
+	Mailbox string
+	UIDs    []UID // sorted
+}
+
+func (e *ChangedError) Error() string {
+	n := "message"
+	if len(e.UIDs) != 1 {
+		n = "messages"
+	}
+	return fmt.Sprintf("account %q: %d %s in %q (uid %s) changed since the run listed them: not expunged; the next run sees the change",
+		e.Account, len(e.UIDs), n, e.Mailbox, UIDRanges(e.UIDs, 8))
 }
 
 // MoveSet is one Move batch's messages: UIDs of a mailbox, to Dest.
