@@ -753,6 +753,18 @@ func (e *e2eRun) check(r *e2eRound, before, model [2]e2eAccount, where string) {
 		for _, set := range []map[string]bool{r.made[e.dst], r.gone[e.dst], r.deletedBy[e.dst]} {
 			maps.Copy(e.dstFolders, set)
 		}
+		// A folder the target's user acted on keeps that standing under
+		// the name the source's user's rename of a folder above gives it
+		// (seed 376: the target's user renamed RA105/CA112 away, which
+		// left a's RA105/CA112 a's alone; a's user then renamed RA105 to
+		// RA209, and a's RA209/CA112 is still a's alone).
+		for to, from := range r.renamed[e.src] {
+			for f := range maps.Clone(e.dstFolders) {
+				if f == from || strings.HasPrefix(f, from+"/") {
+					e.dstFolders[to+f[len(from):]] = true
+				}
+			}
+		}
 		e2eOneWay(t, e.src, before, model, accs, r, e.dstActed, e.dstFolders, e.everDeleted, e.filed, where)
 		e2eStaysExpunged(t, e.src, before, model, accs, r, e.dstExpunged, e.dstFolders, where)
 	case e.mode.policy.Deletion != reconcile.Propagate:
