@@ -1631,6 +1631,39 @@ func TestSyncSourceMessageGoneBeforeItsCopy(t *testing.T) {
 	})
 }
 
+// syncWhileAUserActs runs one sync during which act, called between the
+// run's plan and its execution (RunOptions.Approve), does what a user
+// does meanwhile. It fails the test unless the run failed
+// (ErrActionsFailed) with the actions on uid failing, each with the
+// error want, and every other action done.
+func (f *syncFixture) syncWhileAUserActs(act func(*reconcile.Plan), uid uint32, want string) {
+	f.t.Helper()
+	f.approve = func(p *reconcile.Plan) ([]string, error) {
+		act(p)
+		return nil, nil
+	}
+	res, err := f.attempt(false)
+	f.approve = nil
+	if !errors.Is(err, reconcile.ErrActionsFailed) {
+		f.t.Fatalf("run with a user acting meanwhile: err %v, want ErrActionsFailed", err)
+	}
+	failed := 0
+	for i, o := range res.Outcomes {
+		a := res.Plan.Actions[i]
+		switch {
+		case a.UID == reconcile.UID(uid) && (o.Err == nil || o.Err.Error() != want):
+			f.t.Errorf("%s: outcome %v, want %s", a.String(), o.Err, want)
+		case a.UID == reconcile.UID(uid):
+			failed++
+		case o.Err != nil:
+			f.t.Errorf("%s: failed: %v", a.String(), o.Err)
+		}
+	}
+	if failed == 0 {
+		f.t.Errorf("no action on uid %d failed; plan:\n%s", uid, res.Plan)
+	}
+}
+
 // TestSyncFlagChangeOnAMessageGoneMeanwhile: a's user flags m1 and m2;
 // after the run listed b, b's user deletes m1 there. The run's UID
 // STORE on b takes m1's UID without a word, as IMAP servers do for a
@@ -1653,28 +1686,12 @@ func TestSyncFlagChangeOnAMessageGoneMeanwhile(t *testing.T) {
 			f.srv.AddFlags(t, userA, "INBOX", f.uidOf(userA, "INBOX", id), imap.FlagFlagged)
 		}
 		gone := f.uidOf(userB, "INBOX", "m1")
-		f.approve = func(p *reconcile.Plan) ([]string, error) {
+		f.syncWhileAUserActs(func(p *reconcile.Plan) {
 			if n := p.Counts[reconcile.B].Stores; n != 2 {
 				t.Errorf("plan has %d flag changes on b, want 2:\n%s", n, p)
 			}
 			f.expunge(userB, "INBOX", "m1")
-			return nil, nil
-		}
-		res, err := f.attempt(false)
-		f.approve = nil
-		if !errors.Is(err, reconcile.ErrActionsFailed) {
-			t.Fatalf("run with m1 gone from b: err %v, want ErrActionsFailed", err)
-		}
-		want := fmt.Sprintf(`account "bob": 1 message no longer in "INBOX" (uid %d): expunged or moved meanwhile; the next run finds where they went`, gone)
-		for i, o := range res.Outcomes {
-			a := res.Plan.Actions[i]
-			switch {
-			case a.UID == reconcile.UID(gone) && (o.Err == nil || o.Err.Error() != want):
-				t.Errorf("%s: outcome %v, want %s", a.String(), o.Err, want)
-			case a.UID != reconcile.UID(gone) && o.Err != nil:
-				t.Errorf("%s: failed: %v", a.String(), o.Err)
-			}
-		}
+		}, gone, fmt.Sprintf(`account "bob": 1 message no longer in "INBOX" (uid %d): expunged or moved meanwhile; the next run finds where they went`, gone))
 		f.want(userB, "INBOX", "m0 -", `m2 \Flagged`)
 		f.sync()
 		f.wantBoth("INBOX", "m0 -", `m1 \Flagged`, `m2 \Flagged`)
@@ -1703,28 +1720,12 @@ func TestSyncMoveOfAMessageGoneMeanwhile(t *testing.T) {
 		f.userMove(userA, "INBOX", "m1", "Archive")
 		f.userMove(userA, "INBOX", "m2", "Archive")
 		gone := f.uidOf(userB, "INBOX", "m1")
-		f.approve = func(p *reconcile.Plan) ([]string, error) {
+		f.syncWhileAUserActs(func(p *reconcile.Plan) {
 			if n := p.Counts[reconcile.B].Moves; n != 2 {
 				t.Errorf("plan has %d moves on b, want 2:\n%s", n, p)
 			}
 			f.expunge(userB, "INBOX", "m1")
-			return nil, nil
-		}
-		res, err := f.attempt(false)
-		f.approve = nil
-		if !errors.Is(err, reconcile.ErrActionsFailed) {
-			t.Fatalf("run with m1 gone from b: err %v, want ErrActionsFailed", err)
-		}
-		want := fmt.Sprintf(`account "bob": 1 message no longer in "INBOX" (uid %d): expunged or moved meanwhile; the next run finds where they went`, gone)
-		for i, o := range res.Outcomes {
-			a := res.Plan.Actions[i]
-			switch {
-			case a.UID == reconcile.UID(gone) && (o.Err == nil || o.Err.Error() != want):
-				t.Errorf("%s: outcome %v, want %s", a.String(), o.Err, want)
-			case a.UID != reconcile.UID(gone) && o.Err != nil:
-				t.Errorf("%s: failed: %v", a.String(), o.Err)
-			}
-		}
+		}, gone, fmt.Sprintf(`account "bob": 1 message no longer in "INBOX" (uid %d): expunged or moved meanwhile; the next run finds where they went`, gone))
 		f.want(userB, "Archive", "m2 -")
 		f.sync()
 		f.wantBoth("INBOX", "m0 -")
@@ -1752,28 +1753,12 @@ func TestSyncExpungeOfAMessageChangedMeanwhile(t *testing.T) {
 	f.expunge(userA, "INBOX", "m1")
 	f.expunge(userA, "INBOX", "m2")
 	changed := f.uidOf(userB, "INBOX", "m1")
-	f.approve = func(p *reconcile.Plan) ([]string, error) {
+	f.syncWhileAUserActs(func(p *reconcile.Plan) {
 		if n := p.Counts[reconcile.B].Expunges; n != 2 {
 			t.Errorf("plan has %d expunges on b, want 2:\n%s", n, p)
 		}
 		f.srv.AddFlags(t, userB, "INBOX", changed, imap.FlagFlagged)
-		return nil, nil
-	}
-	res, err := f.attempt(false)
-	f.approve = nil
-	if !errors.Is(err, reconcile.ErrActionsFailed) {
-		t.Fatalf("run with m1 flagged on b meanwhile: err %v, want ErrActionsFailed", err)
-	}
-	want := fmt.Sprintf(`account "bob": 1 message in "INBOX" (uid %d) changed since the run listed them: not expunged; the next run sees the change`, changed)
-	for i, o := range res.Outcomes {
-		a := res.Plan.Actions[i]
-		switch {
-		case a.UID == reconcile.UID(changed) && (o.Err == nil || o.Err.Error() != want):
-			t.Errorf("%s: outcome %v, want %s", a.String(), o.Err, want)
-		case a.UID != reconcile.UID(changed) && o.Err != nil:
-			t.Errorf("%s: failed: %v", a.String(), o.Err)
-		}
-	}
+	}, changed, fmt.Sprintf(`account "bob": 1 message in "INBOX" (uid %d) changed since the run listed them: not expunged; the next run sees the change`, changed))
 	f.want(userB, "INBOX", "m0 -", `m1 \Flagged`, "m3 -", "m4 -")
 	f.sync()
 	f.wantBoth("INBOX", "m0 -", `m1 \Flagged`, "m3 -", "m4 -")

@@ -198,12 +198,16 @@ type GoneError struct {
 }
 
 func (e *GoneError) Error() string {
-	n := "message"
-	if len(e.UIDs) != 1 {
-		n = "messages"
+	return fmt.Sprintf("account %q: %s no longer in %q (uid %s): expunged or moved meanwhile; the next run finds where they went",
+		e.Account, messages(len(e.UIDs)), e.Mailbox, UIDRanges(e.UIDs, 8))
+}
+
+// messages is "1 message" or "n messages".
+func messages(n int) string {
+	if n == 1 {
+		return "1 message"
 	}
-	return fmt.Sprintf("account %q: %d %s no longer in %q (uid %s): expunged or moved meanwhile; the next run finds where they went",
-		e.Account, len(e.UIDs), n, e.Mailbox, UIDRanges(e.UIDs, 8))
+	return fmt.Sprintf("%d messages", n)
 }
 
 // ChangeBatcher is a Mailstore that carries out a mailbox's flag
@@ -242,12 +246,8 @@ type ChangedError struct {
 }
 
 func (e *ChangedError) Error() string {
-	n := "message"
-	if len(e.UIDs) != 1 {
-		n = "messages"
-	}
-	return fmt.Sprintf("account %q: %d %s in %q (uid %s) changed since the run listed them: not expunged; the next run sees the change",
-		e.Account, len(e.UIDs), n, e.Mailbox, UIDRanges(e.UIDs, 8))
+	return fmt.Sprintf("account %q: %s in %q (uid %s) changed since the run listed them: not expunged; the next run sees the change",
+		e.Account, messages(len(e.UIDs)), e.Mailbox, UIDRanges(e.UIDs, 8))
 }
 
 // MoveSet is one Move batch's messages: UIDs of a mailbox, to Dest.
