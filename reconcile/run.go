@@ -1141,7 +1141,7 @@ func runBatch(ctx context.Context, acts []Action, g []int, stores [2]Mailstore, 
 	case Store:
 		err := st.StoreFlags(ctx, first.Mailbox, uidsOf(acts, g, false), first.Flags, first.Remove)
 		for _, i := range g {
-			out[i] = Outcome{Err: goneOutcome(err, acts[i].UID)}
+			out[i] = Outcome{Err: messageOutcome(err, acts[i].UID)}
 		}
 	case Expunge:
 		var err error
@@ -1151,12 +1151,12 @@ func runBatch(ctx context.Context, acts []Action, g []int, stores [2]Mailstore, 
 			err = st.Expunge(ctx, first.Mailbox, uidsOf(acts, g, false))
 		}
 		for _, i := range g {
-			out[i] = Outcome{Err: goneOutcome(err, acts[i].UID)}
+			out[i] = Outcome{Err: messageOutcome(err, acts[i].UID)}
 		}
 	case Move:
 		moved, err := st.Move(ctx, first.Mailbox, uidsOf(acts, g, false), first.Dest)
 		for _, i := range g {
-			out[i] = Outcome{Err: goneOutcome(err, acts[i].UID), UID: moved[acts[i].UID]}
+			out[i] = Outcome{Err: messageOutcome(err, acts[i].UID), UID: moved[acts[i].UID]}
 		}
 	case Copy:
 		var fetch fetchFunc
@@ -1220,7 +1220,7 @@ func runMoves(ctx context.Context, acts []Action, groups [][]int, mb MoveBatcher
 			r.Err = fmt.Errorf("move from %q to %q: no outcome reported", first.Mailbox, sets[k].Dest)
 		}
 		for _, i := range g {
-			out[i] = Outcome{Err: goneOutcome(r.Err, acts[i].UID), UID: r.Moved[acts[i].UID]}
+			out[i] = Outcome{Err: messageOutcome(r.Err, acts[i].UID), UID: r.Moved[acts[i].UID]}
 		}
 	}
 }
@@ -1244,20 +1244,20 @@ func runChanges(ctx context.Context, acts []Action, groups [][]int, cb ChangeBat
 	for _, g := range groups {
 		for _, i := range g {
 			if acts[g[0]].Op == Expunge {
-				out[i] = Outcome{Err: goneOutcome(expungeErr, acts[i].UID)}
+				out[i] = Outcome{Err: messageOutcome(expungeErr, acts[i].UID)}
 			} else {
-				out[i] = Outcome{Err: goneOutcome(flagsErr, acts[i].UID)}
+				out[i] = Outcome{Err: messageOutcome(flagsErr, acts[i].UID)}
 			}
 		}
 	}
 }
 
-// goneOutcome is the error of a Store, Move or Expunge action on
+// messageOutcome is the error of a Store, Move or Expunge action on
 // message uid, of a command whose error is err: where err says which
 // messages were gone (GoneError) or changed (ChangedError, of an
 // expunge), the others were changed, moved or expunged, and such a
 // message's error is its own; any other error is every message's.
-func goneOutcome(err error, uid UID) error {
+func messageOutcome(err error, uid UID) error {
 	var gone *GoneError
 	var changed *ChangedError
 	switch {
