@@ -436,9 +436,23 @@ func TestStoreOnGoneMessages(t *testing.T) {
 // ExpungeUnchangedSince and through ChangeMessages alike; the others
 // are expunged, and a flag change beside the expunge is made. Dovecot
 // alone: go-imap's memory server has no CONDSTORE.
+//
+// Also on a Dovecot that announces no UIDPLUS, where the expunge is a
+// plain EXPUNGE after the conditional STORE \Deleted.
 func TestExpungeUnchangedSince(t *testing.T) {
 	t.Parallel()
-	srv := imaptest.StartDovecot(t)
+	for _, tc := range []struct{ name, caps string }{
+		{"dovecot", ""},
+		{"dovecot without UIDPLUS", "IMAP4rev1 LITERAL+ CONDSTORE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			testExpungeUnchangedSince(t, imaptest.StartDovecotWith(t, imaptest.DovecotOptions{Capability: tc.caps}))
+		})
+	}
+}
+
+func testExpungeUnchangedSince(t *testing.T, srv *imaptest.Server) {
 	var u [6]uint32
 	for i := range u {
 		u[i] = srv.Append(t, "alice", "INBOX", msg(i+1))

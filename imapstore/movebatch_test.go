@@ -236,54 +236,64 @@ func TestMoveMessagesExpungeKeptByServer(t *testing.T) {
 // with their new UIDs, and says which were gone (reconcile.GoneError),
 // through Move and through MoveMessages alike: the server's COPYUID
 // names only what it moved.
+//
+// Also on a Dovecot that announces no MOVE, where Move is a UID COPY,
+// STORE \Deleted and UID EXPUNGE, and COPY's COPYUID tells the same.
 func TestMoveGoneMessages(t *testing.T) {
 	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
-		srv := start(t)
-		var u [5]uint32
-		for i := range u {
-			u[i] = srv.Append(t, "alice", "INBOX", msg(i+1))
-		}
-		for _, f := range []string{"X", "Y"} {
-			srv.Create(t, "alice", f)
-		}
-		// Expunged before the store selects INBOX: Dovecot answers a
-		// MOVE or COPY of a message another session expunged while it
-		// was selected with NO [EXPUNGEISSUED], and moves nothing,
-		// which fails the whole set; a selection made after the
-		// expunge gets OK, and a COPYUID without the message.
-		srv.Expunge(t, "alice", "INBOX", u[1])
-		srv.Expunge(t, "alice", "INBOX", u[3])
-		st := open(t, srv, "alice")
-		ctx := context.Background()
-		wantGone := func(what string, err error, uid uint32) {
-			t.Helper()
-			var gone *reconcile.GoneError
-			if !errors.As(err, &gone) || !slices.Equal(gone.UIDs, []reconcile.UID{uid}) || gone.Mailbox != "INBOX" {
-				t.Errorf("%s: error %v, want a GoneError for uid %d of INBOX", what, err, uid)
-			}
-		}
-		moved, err := st.Move(ctx, "INBOX", []reconcile.UID{u[0], u[1]}, "X")
-		wantGone("Move", err, u[1])
-		if _, ok := moved[u[0]]; !ok || len(moved) != 1 {
-			t.Errorf("Move: new UIDs %v, want uid %d's alone", moved, u[0])
-		}
-		res := st.MoveMessages(ctx, "INBOX", []reconcile.MoveSet{
-			{UIDs: []reconcile.UID{u[2]}, Dest: "X"},
-			{UIDs: []reconcile.UID{u[3], u[4]}, Dest: "Y"},
-		})
-		if res[0].Err != nil || len(res[0].Moved) != 1 {
-			t.Errorf("MoveMessages, set 0: %v, new UIDs %v; want uid %d moved", res[0].Err, res[0].Moved, u[2])
-		}
-		wantGone("MoveMessages, set 1", res[1].Err, u[3])
-		if _, ok := res[1].Moved[u[4]]; !ok || len(res[1].Moved) != 1 {
-			t.Errorf("MoveMessages, set 1: new UIDs %v, want uid %d's alone", res[1].Moved, u[4])
-		}
-		if got := srv.Messages(t, "alice", "INBOX"); len(got) != 0 {
-			t.Errorf("INBOX holds %d messages after the moves, want none", len(got))
-		}
-		if x, y := len(srv.Messages(t, "alice", "X")), len(srv.Messages(t, "alice", "Y")); x != 2 || y != 1 {
-			t.Errorf("X holds %d messages and Y %d, want 2 and 1", x, y)
-		}
+		testMoveGoneMessages(t, start(t))
 	})
+	t.Run("dovecot without MOVE", func(t *testing.T) {
+		t.Parallel()
+		testMoveGoneMessages(t, imaptest.StartDovecotWith(t, imaptest.DovecotOptions{Capability: "IMAP4rev1 LITERAL+ UIDPLUS CONDSTORE"}))
+	})
+}
+
+func testMoveGoneMessages(t *testing.T, srv *imaptest.Server) {
+	var u [5]uint32
+	for i := range u {
+		u[i] = srv.Append(t, "alice", "INBOX", msg(i+1))
+	}
+	for _, f := range []string{"X", "Y"} {
+		srv.Create(t, "alice", f)
+	}
+	// Expunged before the store selects INBOX: Dovecot answers a
+	// MOVE or COPY of a message another session expunged while it
+	// was selected with NO [EXPUNGEISSUED], and moves nothing,
+	// which fails the whole set; a selection made after the
+	// expunge gets OK, and a COPYUID without the message.
+	srv.Expunge(t, "alice", "INBOX", u[1])
+	srv.Expunge(t, "alice", "INBOX", u[3])
+	st := open(t, srv, "alice")
+	ctx := context.Background()
+	wantGone := func(what string, err error, uid uint32) {
+		t.Helper()
+		var gone *reconcile.GoneError
+		if !errors.As(err, &gone) || !slices.Equal(gone.UIDs, []reconcile.UID{uid}) || gone.Mailbox != "INBOX" {
+			t.Errorf("%s: error %v, want a GoneError for uid %d of INBOX", what, err, uid)
+		}
+	}
+	moved, err := st.Move(ctx, "INBOX", []reconcile.UID{u[0], u[1]}, "X")
+	wantGone("Move", err, u[1])
+	if _, ok := moved[u[0]]; !ok || len(moved) != 1 {
+		t.Errorf("Move: new UIDs %v, want uid %d's alone", moved, u[0])
+	}
+	res := st.MoveMessages(ctx, "INBOX", []reconcile.MoveSet{
+		{UIDs: []reconcile.UID{u[2]}, Dest: "X"},
+		{UIDs: []reconcile.UID{u[3], u[4]}, Dest: "Y"},
+	})
+	if res[0].Err != nil || len(res[0].Moved) != 1 {
+		t.Errorf("MoveMessages, set 0: %v, new UIDs %v; want uid %d moved", res[0].Err, res[0].Moved, u[2])
+	}
+	wantGone("MoveMessages, set 1", res[1].Err, u[3])
+	if _, ok := res[1].Moved[u[4]]; !ok || len(res[1].Moved) != 1 {
+		t.Errorf("MoveMessages, set 1: new UIDs %v, want uid %d's alone", res[1].Moved, u[4])
+	}
+	if got := srv.Messages(t, "alice", "INBOX"); len(got) != 0 {
+		t.Errorf("INBOX holds %d messages after the moves, want none", len(got))
+	}
+	if x, y := len(srv.Messages(t, "alice", "X")), len(srv.Messages(t, "alice", "Y")); x != 2 || y != 1 {
+		t.Errorf("X holds %d messages and Y %d, want 2 and 1", x, y)
+	}
 }
