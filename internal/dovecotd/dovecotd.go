@@ -54,6 +54,11 @@ type Config struct {
 	// OAuth2, if set, makes the server take OAuth2 access tokens too
 	// (see OAuth2).
 	OAuth2 *OAuth2
+	// ACL, if set, turns on the acl plugin with these global ACL lines
+	// (Dovecot's vfile format, "mailbox identifier rights" per line):
+	// "Shared user=bob lrsteikx" leaves bob's Shared without the w
+	// right, so it takes no flags but \Seen and \Deleted (PERMANENTFLAGS).
+	ACL string
 }
 
 // Server is one Dovecot instance.
@@ -238,6 +243,13 @@ service imap-login {
 	}
 	if d.cfg.Quota != "" {
 		conf += fmt.Sprintf("mail_plugins = $mail_plugins quota\nplugin {\n  quota = maildir:User quota\n  quota_rule = %s\n}\n", d.cfg.Quota)
+	}
+	if d.cfg.ACL != "" {
+		aclFile := filepath.Join(d.dir, "global-acl")
+		if err := os.WriteFile(aclFile, []byte(d.cfg.ACL+"\n"), 0o644); err != nil {
+			return err
+		}
+		conf += fmt.Sprintf("mail_plugins = $mail_plugins acl\nprotocol imap {\n  mail_plugins = $mail_plugins imap_acl\n}\nplugin {\n  acl = vfile:%s\n}\n", aclFile)
 	}
 	if err := d.writeOAuth2(); err != nil {
 		return err

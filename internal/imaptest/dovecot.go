@@ -38,6 +38,10 @@ type DovecotOptions struct {
 	// checked at a TokenServer's introspection endpoint (see
 	// StartDovecotOAuth2).
 	OAuth2 *dovecotd.OAuth2
+	// ACL, if set, is the server's global ACL (see dovecotd.Config.ACL):
+	// "Shared user=bob lrsteikx" makes bob's Shared refuse every flag
+	// but \Seen and \Deleted.
+	ACL string
 }
 
 // StartDovecot starts a Dovecot IMAP server on 127.0.0.1 with the given
@@ -86,7 +90,7 @@ func StartDovecotWith(t testing.TB, opts DovecotOptions, users ...string) *Serve
 	d, err := dovecotd.New(dir, dovecotd.Config{
 		Users: users, Password: Password,
 		Separator: opts.Separator, SpecialUse: opts.SpecialUse, ExtraSpecialUse: opts.ExtraSpecialUse, Quota: opts.Quota,
-		Capability: opts.Capability, OAuth2: opts.OAuth2,
+		Capability: opts.Capability, OAuth2: opts.OAuth2, ACL: opts.ACL,
 	})
 	if err != nil {
 		t.Fatalf("imaptest: %v", err)
