@@ -397,7 +397,7 @@ func advanceScanPointsOn(ctx context.Context, p *Plan, outcomes []Outcome, pl *p
 			if _, ok := pl.conns[s][0].(ScanPointAdvancer); !ok || ss.Mailbox == "" || ss.UIDValidity == 0 && ss.HighestModSeq != 0 || !changed[s][ss.Mailbox] {
 				continue
 			}
-			k := Known{UIDValidity: ss.UIDValidity, UIDNext: ss.UIDNext, HighestModSeq: ss.HighestModSeq, FlagsVary: f.flagsVary(Side(s))}
+			k := Known{UIDValidity: ss.UIDValidity, UIDNext: ss.UIDNext, HighestModSeq: ss.HighestModSeq, FlagsVary: f.flagsVary(Side(s)), Permanent: ss.Permanent}
 			for _, r := range f.Records {
 				if u := r.UID(Side(s)); u != 0 {
 					k.Messages = append(k.Messages, Message{UID: u, Flags: r.Flags})

@@ -241,6 +241,9 @@ type planner struct {
 	asBase [2]map[string]bool
 	// uids is scratch space for settledSide.
 	uids []UID
+	// keeps holds, per side and mailbox, what the folders that refuse
+	// flags keep (maskRefused); nil on a side where none does.
+	keeps [2]map[string]Permanent
 }
 
 // Build plans what a run does to make the two sides of pair agree, given
@@ -282,7 +285,10 @@ func buildSettled(pair string, base State, a, b Listing, p Policy, asBase [2]map
 // build is Build; fast enables the fast path for folder pairs that
 // nothing changed in; asBase is buildSettled's (nil maps for Build).
 func build(pair string, base State, a, b Listing, p Policy, fast bool, asBase [2]map[string]bool) (*Plan, error) {
+	masked, keeps := maskRefused(base, [2]Listing{a, b})
+	a, b = masked[A], masked[B]
 	pl := &planner{
+		keeps:  keeps,
 		pair:   pair,
 		policy: p,
 		lists:  [2]*Listing{&a, &b},
@@ -683,7 +689,8 @@ func (pl *planner) carry(v *view) {
 	d := &draftFolder{name: v.name, base: v.base, carried: v.base.Records, from: v.listed}
 	for s := range 2 {
 		f := v.listed[s]
-		d.side[s] = SideState{Mailbox: f.Mailbox, UIDValidity: f.UIDValidity, UIDNext: f.UIDNext, HighestModSeq: f.HighestModSeq}
+		d.side[s] = SideState{Mailbox: f.Mailbox, UIDValidity: f.UIDValidity, UIDNext: f.UIDNext, HighestModSeq: f.HighestModSeq,
+			Permanent: v.base.Side(Side(s)).Permanent.Intersect(f.Permanent)}
 	}
 	d.listed = d.side
 	pl.plan.drafts = append(pl.plan.drafts, d)
@@ -725,7 +732,8 @@ func (pl *planner) folder(v *view) {
 	var reset, detached [2]bool
 	for s := range 2 {
 		if f := v.listed[s]; f != nil {
-			d.side[s] = SideState{Mailbox: f.Mailbox, UIDValidity: f.UIDValidity, UIDNext: f.UIDNext, HighestModSeq: f.HighestModSeq}
+			d.side[s] = SideState{Mailbox: f.Mailbox, UIDValidity: f.UIDValidity, UIDNext: f.UIDNext, HighestModSeq: f.HighestModSeq,
+				Permanent: baseSide[s].Permanent.Intersect(f.Permanent)}
 			reset[s] = baseSide[s].Mailbox != "" && baseSide[s].UIDValidity != 0 && baseSide[s].UIDValidity != f.UIDValidity
 		}
 		// A folder the state knows but a side no longer lists was deleted
@@ -1543,6 +1551,14 @@ func (pl *planner) mergeFlags(add func(Action) *Action, sl *slot, dir Direction,
 			continue
 		}
 		plus, minus := cur.Diff(target[s])
+		if keep, ok := pl.keeps[s][mailbox[s]]; ok {
+			// What the folder refuses is not sent: the server would
+			// drop it, and the record holds it (maskRefused).
+			plus, minus = keep.filter(plus), keep.filter(minus)
+			if len(plus) == 0 && len(minus) == 0 {
+				continue
+			}
+		}
 		a := add(Action{Op: Store, Side: side, Mailbox: mailbox[s], UID: msg[s].UID, Flags: plus, Remove: minus, ID: msg[s].ID, Reason: ReasonFlags})
 		a.slot = sl
 	}

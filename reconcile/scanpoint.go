@@ -83,7 +83,7 @@ func (o *ScanPointObservation) Advance(k Known) (point Known, ok bool) {
 	seen := make(map[UID]bool, len(o.Changed))
 	for _, m := range o.Changed {
 		fl, known := want[m.UID]
-		if !known || !k.FlagsVary && !fl.Equal(m.Flags) {
+		if !known || !k.FlagsVary && !fl.Equal(k.Permanent.mask(m.Flags, fl)) {
 			return Known{}, false // changed by someone else
 		}
 		seen[m.UID] = true

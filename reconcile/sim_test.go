@@ -18,8 +18,11 @@ import (
 
 // parseState reads a base state:
 //
-//	folder INBOX [uv=1/1] [a=name] [b=-] [dir=a-to-b]
+//	folder INBOX [uv=1/1] [a=name] [b=-] [dir=a-to-b] [keeps-b=\*,\Seen]
 //	1 1 \Seen x:1
+//
+// keeps-a and keeps-b are a side's SideState.Permanent: the flags it
+// keeps, comma-separated, "-" for none.
 func parseState(t testing.TB, text string) reconcile.State {
 	t.Helper()
 	var st reconcile.State
@@ -48,6 +51,8 @@ func parseState(t testing.TB, text string) reconcile.State {
 						v = ""
 					}
 					cur.Side(side(k)).Mailbox = v
+				case "keeps-a", "keeps-b":
+					cur.Side(side(strings.TrimPrefix(k, "keeps-"))).Permanent = parsePermanent(t, v)
 				default:
 					t.Fatalf("bad folder option %q", opt)
 				}
@@ -73,8 +78,10 @@ func parseState(t testing.TB, text string) reconcile.State {
 // parseListing reads one side's listing:
 //
 //	[delim .]
-//	folder INBOX [uv=1] [role=\Trash] [use=\All,\Important]
+//	folder INBOX [uv=1] [role=\Trash] [use=\All,\Important] [keeps=\Seen]
 //	1 \Seen x:1
+//
+// keeps is the folder's Permanent, as a scan's SELECT saw it.
 func parseListing(t testing.TB, text string) reconcile.Listing {
 	t.Helper()
 	l := reconcile.Listing{Delim: '/'}
@@ -100,6 +107,8 @@ func parseListing(t testing.TB, text string) reconcile.Listing {
 					for _, a := range strings.Split(v, ",") {
 						cur.SpecialUse = append(cur.SpecialUse, reconcile.Role(a))
 					}
+				case "keeps":
+					cur.Permanent = parsePermanent(t, v)
 				default:
 					t.Fatalf("bad folder option %q", opt)
 				}
@@ -182,6 +191,11 @@ func formatState(st reconcile.State) string {
 		if f.B.Mailbox != f.Name {
 			fmt.Fprintf(&b, " b=%s", dash(f.B.Mailbox))
 		}
+		for _, s := range []reconcile.Side{reconcile.A, reconcile.B} {
+			if p := f.Side(s).Permanent; p != nil {
+				fmt.Fprintf(&b, " keeps-%s=%s", s, strings.ReplaceAll(p.String(), " ", ","))
+			}
+		}
 		b.WriteString("\n")
 		for _, r := range f.Records {
 			fmt.Fprintf(&b, "%s %s %s %s\n", recordUID(r, r.UIDA), recordUID(r, r.UIDB), r.Flags, r.ID)
@@ -213,6 +227,20 @@ func uidStr(u reconcile.UID) string {
 		return "?"
 	}
 	return strconv.FormatUint(uint64(u), 10)
+}
+
+// parsePermanent reads a keeps option's value: flags, comma-separated,
+// "-" for none.
+func parsePermanent(t testing.TB, v string) reconcile.Permanent {
+	t.Helper()
+	if v == "-" {
+		return reconcile.Permanent{}
+	}
+	p := reconcile.NewPermanent(strings.Split(v, ",")...)
+	if p == nil {
+		t.Fatalf("keeps=%s keeps every flag: leave it out", v)
+	}
+	return p
 }
 
 func lines(text string) []string {

@@ -24,6 +24,13 @@ const StateHeader = "# mailtwin state v1"
 // know, and says so.
 const StateHeaderOneWay = "# mailtwin state v2"
 
+// StateHeaderPermanent is the first line of the state file of a folder
+// pair with a side that refuses flags (SideState.Permanent): after the
+// "modseq" lines, and the "direction" line where there is one, it has a
+// "permanentflags" line per such side, which a mailtwin that reads v1
+// and v2 only does not know, and says so.
+const StateHeaderPermanent = "# mailtwin state v3"
+
 // MaxStateFileName is the longest name StateFileName gives. File systems
 // allow 255 bytes, and gitstate writes each file through a temporary one
 // named "." + name + ".tmp" + a random number.
@@ -87,9 +94,12 @@ func EncodeState(st State) map[string][]byte {
 func FormatFolder(f FolderState) []byte {
 	var b bytes.Buffer
 	b.Grow(64 * (len(f.Records) + 11))
-	if f.Direction == Both {
+	switch {
+	case f.A.Permanent != nil || f.B.Permanent != nil:
+		b.WriteString(StateHeaderPermanent + "\n")
+	case f.Direction == Both:
 		b.WriteString(StateHeader + "\n")
-	} else {
+	default:
 		b.WriteString(StateHeaderOneWay + "\n")
 	}
 	fmt.Fprintf(&b, "folder %q\n", f.Name)
@@ -111,6 +121,11 @@ func FormatFolder(f FolderState) []byte {
 	}
 	if f.Direction != Both {
 		fmt.Fprintf(&b, "direction %s\n", f.Direction)
+	}
+	for _, s := range []Side{A, B} {
+		if p := f.Side(s).Permanent; p != nil {
+			fmt.Fprintf(&b, "permanentflags %s %s\n", s, p)
+		}
 	}
 	recs := f.Records
 	if !slices.IsSortedFunc(recs, compareRecords) {
@@ -228,6 +243,9 @@ const stateHeaderLines = 10
 // says what is wrong.
 func parseFolderFast(data []byte) (f FolderState, ok bool) {
 	text := string(data)
+	if strings.HasPrefix(text, StateHeaderPermanent+"\n") {
+		return f, false // rare: the plain parser reads its header
+	}
 	end := 0
 	lines := stateHeaderLines
 	if strings.HasPrefix(text, StateHeaderOneWay+"\n") {
@@ -364,15 +382,26 @@ func parseFolder(filename string, data []byte) (FolderState, error) {
 	fail := func(i int, format string, args ...any) (FolderState, error) {
 		return FolderState{}, fmt.Errorf("%s:%d: %s", filename, i+1, fmt.Sprintf(format, args...))
 	}
-	if len(lines) == 0 || lines[0] != StateHeader && lines[0] != StateHeaderOneWay {
+	if len(lines) == 0 || lines[0] != StateHeader && lines[0] != StateHeaderOneWay && lines[0] != StateHeaderPermanent {
 		if len(lines) > 0 && strings.HasPrefix(lines[0], "# mailtwin state ") {
-			return fail(0, "unsupported state version %q (this mailtwin reads v1 and v2; upgrade mailtwin)", strings.TrimPrefix(lines[0], "# mailtwin state "))
+			return fail(0, "unsupported state version %q (this mailtwin reads v1 to v3; upgrade mailtwin)", strings.TrimPrefix(lines[0], "# mailtwin state "))
 		}
 		return fail(0, "not a mailtwin state file: want %q", StateHeader)
 	}
 	header := []string{"folder", "mailbox a", "mailbox b", "uidvalidity a", "uidvalidity b", "uidnext a", "uidnext b", "modseq a", "modseq b"}
-	if lines[0] == StateHeaderOneWay {
+	if lines[0] == StateHeaderOneWay || lines[0] == StateHeaderPermanent && len(lines) > 10 && strings.HasPrefix(lines[10], "direction ") {
 		header = append(header, "direction")
+	}
+	if lines[0] == StateHeaderPermanent {
+		// One line per side that refuses flags, a before b; at least one.
+		for _, s := range []string{"permanentflags a", "permanentflags b"} {
+			if n := 1 + len(header); len(lines) > n && strings.HasPrefix(lines[n], s+" ") {
+				header = append(header, s)
+			}
+		}
+		if header[len(header)-1] != "permanentflags a" && header[len(header)-1] != "permanentflags b" {
+			return fail(min(len(lines)-1, 1+len(header)), "want a \"permanentflags a\" or \"permanentflags b\" line (state v3)")
+		}
 	}
 	if len(lines) < 1+len(header) {
 		return fail(len(lines), "state file ends early: want the %q line", header[min(len(lines)-1, len(header)-1)])
@@ -423,6 +452,12 @@ func parseFolder(filename string, data []byte) (FolderState, error) {
 				return fail(1+i, "bad modseq %q: want a number", val)
 			}
 			side.HighestModSeq = n
+		case strings.HasPrefix(key, "permanentflags"):
+			p, err := parsePermanent(val)
+			if err != nil {
+				return fail(1+i, "bad permanentflags %q: %v", val, err)
+			}
+			side.Permanent = p
 		case key == "direction":
 			d, err := ParseDirection(val)
 			if err != nil || d != AToB && d != BToA {
@@ -514,4 +549,22 @@ func validIdentity(s string) bool {
 		}
 	}
 	return true
+}
+
+// parsePermanent parses a "permanentflags" line's value as
+// Permanent.String writes it: the flags the folder keeps, in canonical
+// form, sorted, space-separated; "-" for none.
+func parsePermanent(val string) (Permanent, error) {
+	if val == "-" {
+		return Permanent{}, nil
+	}
+	fields := strings.Split(val, " ")
+	p := NewPermanent(fields...)
+	if p == nil {
+		return nil, fmt.Errorf("keeps every flag: want the line left out")
+	}
+	if p.String() != val {
+		return nil, fmt.Errorf("want canonical flags, sorted, one space apart (%q)", p.String())
+	}
+	return p, nil
 }

@@ -67,6 +67,35 @@ direction a-to-b
 1 1 \Seen x:1
 2 2 - x:2
 `},
+		{"a side that refuses flags", `# mailtwin state v3
+folder "Shared"
+mailbox a "Shared"
+mailbox b "Shared"
+uidvalidity a 3
+uidvalidity b 5
+uidnext a 3
+uidnext b 3
+modseq a 9
+modseq b 12
+permanentflags b \Seen
+1 1 $label1,\Flagged x:1
+2 2 - x:2
+`},
+		{"both sides refuse, kept one way", `# mailtwin state v3
+folder "Lists"
+mailbox a "Lists"
+mailbox b "Lists"
+uidvalidity a 3
+uidvalidity b 5
+uidnext a 3
+uidnext b 3
+modseq a 9
+modseq b 12
+direction b-to-a
+permanentflags a -
+permanentflags b $junk \Answered \Flagged \Seen
+1 1 \Seen x:1
+`},
 		{"names that need quoting", `# mailtwin state v1
 folder "Entwürfe/\"Q1\" plan"
 mailbox a "Entwürfe/\"Q1\" plan"
@@ -148,8 +177,18 @@ func TestParseFolderErrors(t *testing.T) {
 			`f.state:1: not a mailtwin state file: want "# mailtwin state v1"`},
 		{"header not first", "\n" + stateHeader,
 			`f.state:1: not a mailtwin state file: want "# mailtwin state v1"`},
-		{"unknown version", strings.Replace(stateHeader, "v1", "v3", 1),
-			`f.state:1: unsupported state version "v3" (this mailtwin reads v1 and v2; upgrade mailtwin)`},
+		{"unknown version", strings.Replace(stateHeader, "v1", "v4", 1),
+			`f.state:1: unsupported state version "v4" (this mailtwin reads v1 to v3; upgrade mailtwin)`},
+		{"v3 without a permanentflags line", strings.Replace(stateHeader, "v1", "v3", 1) + "1 1 - x:1\n",
+			`f.state:11: want a "permanentflags a" or "permanentflags b" line (state v3)`},
+		{"permanentflags line in v1", record(`permanentflags b \Seen`),
+			`f.state:11: want "<uid a> <uid b> <flags> <identity>", got "permanentflags b \\Seen"`},
+		{"permanentflags that keep every flag", strings.Replace(stateHeader, "v1", "v3", 1) + "permanentflags b \\* \\Answered \\Draft \\Flagged \\Seen\n",
+			`f.state:11: bad permanentflags "\\* \\Answered \\Draft \\Flagged \\Seen": keeps every flag: want the line left out`},
+		{"permanentflags unsorted", strings.Replace(stateHeader, "v1", "v3", 1) + "permanentflags a \\Seen $a\n",
+			`f.state:11: bad permanentflags "\\Seen $a": want canonical flags, sorted, one space apart ("$a \\Seen")`},
+		{"permanentflags b before a", strings.Replace(stateHeader, "v1", "v3", 1) + "permanentflags b \\Seen\npermanentflags a \\Seen\n",
+			`f.state:12: want "<uid a> <uid b> <flags> <identity>", got "permanentflags a \\Seen"`},
 		{"v2 without its direction line", strings.Replace(stateHeader, "v1", "v2", 1) + "1 1 - x:1\n",
 			`f.state:11: want a "direction" line, got "1 1 - x:1"`},
 		{"v2 direction both", strings.Replace(stateHeader, "v1", "v2", 1) + "direction both\n",

@@ -21,7 +21,11 @@ type Mailstore interface {
 	List(ctx context.Context) (Listing, error)
 
 	// Scan fills f.Messages: every message's UID, flags, size and
-	// identity. It opens the mailbox read-only (EXAMINE).
+	// identity, and f.Permanent where the server says what the folder
+	// keeps. It changes nothing in the mailbox (no \Seen set; an IMAP
+	// store opens it with SELECT where it may change the account, for
+	// the PERMANENTFLAGS only a read-write SELECT reports, else with
+	// EXAMINE).
 	Scan(ctx context.Context, f *Folder) error
 
 	// Fetch streams the messages uids of mailbox, in UID order, calling fn
@@ -150,6 +154,10 @@ type Known struct {
 	// (FolderState.Direction). ScanPointObservation.Advance then does
 	// not compare them.
 	FlagsVary bool
+	// Permanent is what the folder keeps (SideState.Permanent):
+	// ScanPointObservation.Advance reads the flags it refuses as the
+	// Messages have them.
+	Permanent Permanent
 }
 
 // FetchedMessage is one message body being streamed by Mailstore.Fetch.

@@ -189,6 +189,11 @@ type Folder struct {
 	// MESSAGES), before any scan; -1 when the server did not say.
 	NumMessages int
 	Messages    []Message
+	// Permanent is what the folder keeps of the flags mailtwin syncs, as
+	// the scan's read-write SELECT said (see Permanent); nil where it
+	// keeps them all, or where the scan did not say (an EXAMINE, a
+	// folder not scanned).
+	Permanent Permanent
 }
 
 // Listing is what one side holds now.
@@ -272,6 +277,11 @@ type SideState struct {
 	// mod-sequence. Next sets it only where that is so; 0 means the next
 	// run reads the folder whole.
 	HighestModSeq uint64
+	// Permanent, when not nil, is what the folder keeps of the flags
+	// mailtwin syncs, where it was seen to refuse some: the records
+	// hold the flags it refuses, and its copies do not (see Permanent).
+	// Once refused, a flag stays so here (Permanent.Intersect).
+	Permanent Permanent
 }
 
 // FolderState is the agreed state of one folder pair.
