@@ -267,7 +267,7 @@ func TestSmallNewMailTravelsWithTheScan(t *testing.T) {
 	for _, mb := range folders {
 		// Once on a for its scan, once on b for the scan point's check.
 		if examined[mb] != 2 {
-			t.Errorf("%s examined %d times, want 2 (a's scan, b's check)\n%v", mb, examined[mb], rec.SessionCommands())
+			t.Errorf("%s opened %d times, want 2 (a's scan, b's check)\n%v", mb, examined[mb], rec.SessionCommands())
 		}
 	}
 	if got := len(rec.BodyFetches()); got != len(folders) {
@@ -309,13 +309,13 @@ func TestNewMailReadWithTheNextScan(t *testing.T) {
 	f.addr = rec.Addr
 	var mu sync.Mutex
 	fetchConn, fetchSeq := -1, 0
-	next := imaptest.NewGate() // an EXAMINE came behind the first body FETCH
+	next := imaptest.NewGate() // a scan's SELECT came behind the first body FETCH
 	rec.Intercept(func(e imaptest.Event) imaptest.Action {
 		mu.Lock()
 		switch {
 		case e.Stage == imaptest.Received && e.Verb == "UID FETCH" && imaptest.FetchesBody(e.Line) && fetchConn < 0:
 			fetchConn, fetchSeq = e.Conn, e.Seq
-		case e.Stage == imaptest.Received && e.Verb == "EXAMINE" && e.Conn == fetchConn:
+		case e.Stage == imaptest.Received && e.Verb == "SELECT" && e.Conn == fetchConn:
 			next.Open()
 		}
 		first := e.Stage == imaptest.Answered && e.Conn == fetchConn && e.Seq == fetchSeq
@@ -343,7 +343,7 @@ func TestNewMailReadWithTheNextScan(t *testing.T) {
 	examined := examinedCounts(rec)
 	for _, mb := range folders {
 		if examined[mb] != 2 {
-			t.Errorf("%s examined %d times, want 2 (a's scan, b's check)\n%v", mb, examined[mb], rec.SessionCommands())
+			t.Errorf("%s opened %d times, want 2 (a's scan, b's check)\n%v", mb, examined[mb], rec.SessionCommands())
 		}
 	}
 	for _, mb := range folders {
@@ -560,12 +560,15 @@ func TestScanPointCheckedWhenItsFolderIsDone(t *testing.T) {
 	f.addr = rec.Addr
 	var mu sync.Mutex
 	// changed holds the connections that selected a folder read-write:
-	// b's. Their STATUS commands are the checks.
+	// b's, and a's, whose scans SELECT too (for PERMANENTFLAGS). b's
+	// are those that also store flags. Their STATUS commands are the
+	// checks.
 	changed := map[int]bool{}
+	stores := map[int]bool{}      // the connections that sent a UID STORE: b's
 	checked := imaptest.NewGate() // One's check has come
-	examined := 0                 // EXAMINEs on b's connections
+	examined := map[int]int{}     // EXAMINEs by connection
 	appended := map[string]bool{} // the folders whose APPEND b answered
-	var early []string            // SELECTs of a folder whose copies were not in
+	early := map[int][]string{}   // SELECTs of a folder whose copies were not in
 	rec.Intercept(func(e imaptest.Event) imaptest.Action {
 		mu.Lock()
 		switch {
@@ -575,15 +578,17 @@ func TestScanPointCheckedWhenItsFolderIsDone(t *testing.T) {
 					appended[mb] = true
 				}
 			}
+		case e.Stage == imaptest.Received && e.Verb == "UID STORE":
+			stores[e.Conn] = true
 		case e.Stage == imaptest.Received && e.Verb == "SELECT":
 			changed[e.Conn] = true
 			for _, mb := range boxes {
 				if strings.Contains(e.Line, `"`+mb+`"`) && !appended[mb] {
-					early = append(early, e.Line)
+					early[e.Conn] = append(early[e.Conn], e.Line)
 				}
 			}
-		case e.Stage == imaptest.Received && e.Verb == "EXAMINE" && changed[e.Conn]:
-			examined++
+		case e.Stage == imaptest.Received && e.Verb == "EXAMINE":
+			examined[e.Conn]++
 		case e.Stage == imaptest.Received && e.Verb == "STATUS" && changed[e.Conn] && strings.Contains(e.Line, `"One"`):
 			checked.Open()
 		}
@@ -598,11 +603,16 @@ func TestScanPointCheckedWhenItsFolderIsDone(t *testing.T) {
 	if checked.Held() {
 		t.Errorf("One's check waited for the copies into Two\n%v", rec.SessionCommands())
 	}
-	if examined != 0 {
-		t.Errorf("b's connection EXAMINEd %d folders it had changed, want none (each check on the folder's selection)\n%v", examined, rec.SessionCommands())
+	if len(stores) != 1 {
+		t.Fatalf("%d connections stored flags, want one (b's)\n%v", len(stores), rec.SessionCommands())
 	}
-	if len(early) > 0 {
-		t.Errorf("b's folders selected for their changes before their copies were in: %q\n%v", early, rec.SessionCommands())
+	for conn := range stores {
+		if examined[conn] != 0 {
+			t.Errorf("b's connection EXAMINEd %d folders it had changed, want none (each check on the folder's selection)\n%v", examined[conn], rec.SessionCommands())
+		}
+		if len(early[conn]) > 0 {
+			t.Errorf("b's folders selected for their changes before their copies were in: %q\n%v", early[conn], rec.SessionCommands())
+		}
 	}
 	for _, mb := range boxes {
 		f.want(userB, mb, mb+"-2 -", mb+"-new1 -", mb+"-new2 -")
@@ -629,7 +639,7 @@ func TestChangeRightAfterAFolderCheckIsNotLost(t *testing.T) {
 
 	rec := f.record()
 	var mu sync.Mutex
-	changed := map[int]bool{}    // b's connections (they SELECT)
+	changed := map[int]bool{}    // the connections that SELECT: b's, and a's scan, which sends no EXAMINE or STATUS
 	checking := map[int]string{} // each connection's last EXAMINE or STATUS: the check's
 	var flagged sync.Once
 	var storeErr error
@@ -751,12 +761,14 @@ func TestFarSideKeepsItsWorkersBesideANearOne(t *testing.T) {
 	f.settled()
 }
 
-// examinedCounts returns how many times each mailbox was EXAMINEd, on
-// either server, by the commands rec saw.
+// examinedCounts returns how many times each mailbox was opened to be
+// read, on either server, by the commands rec saw: a scan's SELECT (a
+// scan selects where it may change the account, for PERMANENTFLAGS) or
+// a check's EXAMINE. The tests that use it change nothing by SELECT.
 func examinedCounts(rec *imaptest.Recorder) map[string]int {
 	examined := map[string]int{}
 	for _, line := range rec.Commands() {
-		if verb, rest, _ := strings.Cut(line, " "); verb == "EXAMINE" {
+		if verb, rest, _ := strings.Cut(line, " "); verb == "EXAMINE" || verb == "SELECT" {
 			mb, _, _ := strings.Cut(rest, " ")
 			examined[strings.Trim(mb, `"`)]++
 		}

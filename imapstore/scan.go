@@ -19,11 +19,12 @@ import (
 // rest is skipped (a header that large is broken or hostile).
 const maxHeader = 1 << 20
 
-// Scan examines f.Mailbox (read-only: EXAMINE and BODY.PEEK, so \Seen and
-// \Recent stay as they are) and fills f.Messages, sorted by UID, with
-// each message's UID, flags, size and identity. It refreshes
-// f.UIDValidity, f.UIDNext and f.HighestModSeq from the EXAMINE, so they
-// describe the state the messages were read in.
+// Scan opens f.Mailbox and fills f.Messages, sorted by UID, with each
+// message's UID, flags, size and identity. It refreshes f.UIDValidity,
+// f.UIDNext and f.HighestModSeq from the SELECT, so they describe the
+// state the messages were read in, and sets f.Permanent from its
+// PERMANENTFLAGS (see permanent). The reads are BODY.PEEK: \Seen stays
+// as it is.
 //
 // Identity comes from the Message-ID header and RFC822.SIZE, read with
 // one streaming UID FETCH 1:*. Messages with no Message-ID (and any the
@@ -31,10 +32,11 @@ const maxHeader = 1 << 20
 // header, for a header-hash identity.
 func (s *Store) Scan(ctx context.Context, f *reconcile.Folder) error {
 	return s.run(ctx, fmt.Sprintf("scan %q", f.Mailbox), func() error {
-		data, err := s.selectMailbox(f.Mailbox, false, true)
+		data, err := s.selectMailbox(f.Mailbox, !s.opts.ReadOnly, true)
 		if err != nil {
 			return err
 		}
+		f.Permanent = s.permanent(data)
 		if data.UIDValidity != 0 {
 			f.UIDValidity = data.UIDValidity
 		}
@@ -46,6 +48,26 @@ func (s *Store) Scan(ctx context.Context, f *reconcile.Folder) error {
 		}
 		return s.scanAll(f, data)
 	})
+}
+
+// permanent returns what the mailbox whose SELECT answered data keeps of
+// the flags mailtwin syncs (reconcile.Permanent), from the read-write
+// selection a scan makes on a Store that may change the account: a
+// server tells PERMANENTFLAGS only there (RFC 3501 answers an EXAMINE
+// with none). The scan takes \Recent from other sessions, as mbsync's
+// and interimap's SELECTs do; nothing else changes. nil where the
+// answer kept every flag, had no PERMANENTFLAGS, or came to an EXAMINE.
+// go-imap reads "PERMANENTFLAGS ()" as none at all, so a folder that
+// keeps no flag is not told apart from one that did not say.
+func (s *Store) permanent(data *imap.SelectData) reconcile.Permanent {
+	if s.opts.ReadOnly || data.PermanentFlags == nil {
+		return nil
+	}
+	raw := make([]string, len(data.PermanentFlags))
+	for i, f := range data.PermanentFlags {
+		raw[i] = string(f)
+	}
+	return reconcile.NewPermanent(raw...)
 }
 
 // scanAll reads every message of the selected mailbox f, whose SELECT

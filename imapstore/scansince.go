@@ -18,8 +18,8 @@ import (
 //
 //   - nothing at all when the listing's UIDVALIDITY, UIDNEXT,
 //     HIGHESTMODSEQ and MESSAGES say the folder is as k left it: no
-//     EXAMINE, no FETCH;
-//   - otherwise EXAMINE, then the messages from k.UIDNext on (as Scan
+//     SELECT, no FETCH;
+//   - otherwise SELECT (EXAMINE on a read-only Store), then the messages from k.UIDNext on (as Scan
 //     reads them), the flags of older messages changed since
 //     k.HighestModSeq (FETCH CHANGEDSINCE), and, only when the count
 //     says some of k's messages are gone, which are left (UID SEARCH).
@@ -35,7 +35,7 @@ func (s *Store) ScanSince(ctx context.Context, f *reconcile.Folder, k reconcile.
 
 // ReadThenScanSince implements reconcile.ReadAheadScanner. Where r's
 // mailbox is the one selected (the folder scanned last), its UID FETCH
-// goes out right before the EXAMINE of f and the commands that go with
+// goes out right before the SELECT of f and the commands that go with
 // it, and its answer is read first: one round trip for both. Bodies the
 // server answers without their INTERNALDATE first are left out, as a
 // second FETCH would go to f. Otherwise r is read first, as Fetch would.
@@ -49,7 +49,7 @@ var _ reconcile.ReadAheadScanner = (*Store)(nil)
 // ReadThenScanSince).
 func (s *Store) scanSince(ctx context.Context, f *reconcile.Folder, k reconcile.Known, r *reconcile.BodyRead) (readErr, scanErr error) {
 	// readFirst reads r on its own, before a scan that does not go
-	// through the EXAMINE below.
+	// through the SELECT below.
 	readFirst := func() error {
 		if r == nil || len(r.UIDs) == 0 {
 			return nil
@@ -94,13 +94,13 @@ func (s *Store) scanSince(ctx context.Context, f *reconcile.Folder, k reconcile.
 			}
 		}
 		next, modseq := k.UIDNext, k.HighestModSeq
-		// What the listing says changed is asked for with the EXAMINE,
-		// before its answer: one round trip, not four. If the EXAMINE
+		// What the listing says changed is asked for with the SELECT,
+		// before its answer: one round trip, not four. If the SELECT
 		// fails no mailbox is selected, the other commands fail with it,
 		// and their answers are not used.
 		var pre scanCmds
 		s.sel = selection{}
-		sel := s.c.Select(f.Mailbox, &imap.SelectOptions{ReadOnly: true, CondStore: true})
+		sel := s.c.Select(f.Mailbox, &imap.SelectOptions{ReadOnly: s.opts.ReadOnly, CondStore: true})
 		if f.HighestModSeq > modseq && next > 1 && len(old) > 0 {
 			pre.changed = s.fetchChanged(next, modseq)
 		}
@@ -119,9 +119,10 @@ func (s *Store) scanSince(ctx context.Context, f *reconcile.Folder, k reconcile.
 		data, err := sel.Wait()
 		if err != nil {
 			pre.drain()
-			return fmt.Errorf("examine: %w", err)
+			return fmt.Errorf("%s: %w", map[bool]string{true: "examine", false: "select"}[s.opts.ReadOnly], err)
 		}
-		s.sel = selection{name: f.Mailbox, readOnly: true, data: *data}
+		s.sel = selection{name: f.Mailbox, readOnly: s.opts.ReadOnly, data: *data}
+		f.Permanent = s.permanent(data)
 		f.UIDValidity, f.UIDNext, f.HighestModSeq = data.UIDValidity, reconcile.UID(data.UIDNext), data.HighestModSeq
 		if data.UIDValidity != k.UIDValidity || data.HighestModSeq < k.HighestModSeq {
 			pre.drain()

@@ -205,8 +205,8 @@ func TestScanSinceModSeqBackwards(t *testing.T) {
 // TestScanSincePipelines: a folder with a changed flag, an expunged
 // message and a new one is scanned in one round trip: FETCH
 // CHANGEDSINCE, the FETCH of the new message and the UID SEARCH go out
-// with the EXAMINE. The recorder holds the EXAMINE's answer until the
-// UID SEARCH has come: a scan that waited for the EXAMINE first would
+// with the SELECT. The recorder holds the SELECT's answer until the
+// UID SEARCH has come: a scan that waited for the SELECT first would
 // never send it, and the test fails at its deadline.
 func TestScanSincePipelines(t *testing.T) {
 	t.Parallel()
@@ -227,7 +227,7 @@ func TestScanSincePipelines(t *testing.T) {
 	searched := make(chan struct{})
 	var once sync.Once
 	var mu sync.Mutex
-	var before []string // commands received before the EXAMINE's answer went out
+	var before []string // commands received before the SELECT's answer went out
 	answered := false
 	rec.Intercept(func(e imaptest.Event) imaptest.Action {
 		mu.Lock()
@@ -238,7 +238,7 @@ func TestScanSincePipelines(t *testing.T) {
 		if e.Stage == imaptest.Received && e.Verb == "UID SEARCH" {
 			once.Do(func() { close(searched) })
 		}
-		if e.Stage == imaptest.Answered && e.Verb == "EXAMINE" {
+		if e.Stage == imaptest.Answered && e.Verb == "SELECT" {
 			select {
 			case <-searched:
 			case <-time.After(5 * time.Second):
@@ -257,8 +257,8 @@ func TestScanSincePipelines(t *testing.T) {
 	mu.Lock()
 	got := slices.Clone(before)
 	mu.Unlock()
-	if n := slices.Index(got, "EXAMINE"); n < 0 || !slices.Equal(got[n:], []string{"EXAMINE", "UID FETCH", "UID FETCH", "UID SEARCH"}) {
-		t.Errorf("commands received before the EXAMINE was answered: %v, want EXAMINE, two UID FETCHes and UID SEARCH", got)
+	if n := slices.Index(got, "SELECT"); n < 0 || !slices.Equal(got[n:], []string{"SELECT", "UID FETCH", "UID FETCH", "UID SEARCH"}) {
+		t.Errorf("commands received before the SELECT was answered: %v, want SELECT, two UID FETCHes and UID SEARCH", got)
 	}
 	if d := sameScan(f, scan(t, st, "Box")); d != "" {
 		t.Errorf("pipelined scan differs from Scan: %s", d)
@@ -267,8 +267,8 @@ func TestScanSincePipelines(t *testing.T) {
 
 // TestReadThenScanSinceOneRoundTrip: the bodies of the folder scanned
 // last are read in the round trip of the next folder's scan: the UID
-// FETCH goes out, and the next folder's EXAMINE right behind it. The
-// recorder holds the FETCH's answer until that EXAMINE has come: a read
+// FETCH goes out, and the next folder's SELECT right behind it. The
+// recorder holds the FETCH's answer until that SELECT has come: a read
 // that waited for its answer before the scan would never send it, and
 // the gate gives up. Every body arrives whole, and the scan equals
 // Scan. On Dovecot (CONDSTORE).
@@ -302,7 +302,7 @@ func TestReadThenScanSinceOneRoundTrip(t *testing.T) {
 	examined := imaptest.NewGate()
 	rec.Intercept(func(e imaptest.Event) imaptest.Action {
 		switch {
-		case e.Stage == imaptest.Received && e.Verb == "EXAMINE" && strings.Contains(e.Line, `"Two"`):
+		case e.Stage == imaptest.Received && e.Verb == "SELECT" && strings.Contains(e.Line, `"Two"`):
 			examined.Open()
 		case e.Stage == imaptest.Answered && e.Verb == "UID FETCH" && strings.Contains(e.Line, "BODY.PEEK[]"):
 			examined.Wait(10 * time.Second)
@@ -321,7 +321,7 @@ func TestReadThenScanSinceOneRoundTrip(t *testing.T) {
 		t.Fatalf("ReadThenScanSince = %v, %v", readErr, scanErr)
 	}
 	if examined.Held() {
-		t.Errorf("the EXAMINE of Two did not go out before the read's answer\n%v", rec.SessionCommands())
+		t.Errorf("the SELECT of Two did not go out before the read's answer\n%v", rec.SessionCommands())
 	}
 	if len(bodies) != 2 {
 		t.Errorf("read %d bodies, want 2 (uids %v)", len(bodies), fresh)

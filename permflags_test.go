@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailtwin/mailtwin/internal/imaptest"
+	"github.com/mailtwin/mailtwin/reconcile"
+)
+
+// refusingB starts a Dovecot where bob's "Shared" lacks the ACL right w:
+// it keeps \Seen and \Deleted and nothing else (its SELECT says
+// PERMANENTFLAGS (\Deleted \Seen)), and drops any other flag an APPEND or
+// a STORE sets, without an error, as RFC 3501 lets a server do with
+// flags it cannot keep.
+func refusingB(t testing.TB, users ...string) *imaptest.Server {
+	return imaptest.StartDovecotWith(t, imaptest.DovecotOptions{ACL: "Shared user=bob lrsteikx"}, users...)
+}
+
+// TestSyncFlagsAFolderRefuses: b's Shared keeps only \Seen. The first
+// run copies a's flagged message there, and the server drops \Flagged
+// and $label1. When b's user then marks it read, the next run must take
+// \Seen to a and nothing else: b lacks the other two because it cannot
+// hold them, not because its user removed them. Before mailtwin read
+// PERMANENTFLAGS, a's copy lost both. From then on the state remembers
+// what the folder keeps: a flag a's user sets that b refuses is not
+// sent to b, not on this run nor on any later one; the folder's scan
+// point holds past the run's own copies though they lack flags their
+// records have, so the next run opens no folder; and b's user's changes
+// of what b keeps still reach a.
+func TestSyncFlagsAFolderRefuses(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, refusingB)
+	rec := imaptest.Record(t, f.srv)
+	f.addr = rec.Addr
+	f.srv.Create(t, userA, "Shared")
+	f.put(userA, "Shared", "s1", imap.FlagFlagged, "$label1")
+	f.put(userA, "Shared", "s2")
+	f.sync()
+	f.want(userA, "Shared", `s1 $label1,\Flagged`, "s2 -")
+	f.want(userB, "Shared", "s1 -", "s2 -")
+
+	f.srv.AddFlags(t, userB, "Shared", f.uidOf(userB, "Shared", "s1"), imap.FlagSeen)
+	f.sync()
+	f.want(userA, "Shared", `s1 $label1,\Flagged,\Seen`, "s2 -")
+	f.want(userB, "Shared", `s1 \Seen`, "s2 -")
+	st, err := stateRepo{f.repo}.Load(context.Background(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := st.Folder("Shared").B.Permanent, reconcile.NewPermanent(`\Seen`, `\Deleted`); !got.Equal(want) {
+		t.Errorf("the state has b's Shared keep %v, want %v", got, want)
+	}
+	f.settled()
+
+	// a's user answers s2 and flags s3, new: neither flag goes to b.
+	f.srv.AddFlags(t, userA, "Shared", f.uidOf(userA, "Shared", "s2"), imap.FlagAnswered)
+	f.put(userA, "Shared", "s3", imap.FlagFlagged)
+	res := f.sync()
+	if n := res.Plan.Counts[reconcile.B].Stores; n != 0 {
+		t.Errorf("the run stored flags on b %d times, want none (b refuses \\Answered):\n%s", n, res.Plan)
+	}
+	f.want(userB, "Shared", `s1 \Seen`, "s2 -", "s3 -")
+	f.nextRunSelectsNothing(rec)
+	f.settled()
+
+	// b's user reads s2 and s3: a gets \Seen, and keeps its own flags.
+	f.srv.AddFlags(t, userB, "Shared", f.uidOf(userB, "Shared", "s2"), imap.FlagSeen)
+	f.srv.AddFlags(t, userB, "Shared", f.uidOf(userB, "Shared", "s3"), imap.FlagSeen)
+	f.sync()
+	f.want(userA, "Shared", `s1 $label1,\Flagged,\Seen`, `s2 \Answered,\Seen`, `s3 \Flagged,\Seen`)
+	f.want(userB, "Shared", `s1 \Seen`, `s2 \Seen`, `s3 \Seen`)
+	// Marked unread on b: removed on a too, the rest kept.
+	f.srv.RemoveFlags(t, userB, "Shared", f.uidOf(userB, "Shared", "s1"), imap.FlagSeen)
+	f.sync()
+	f.want(userA, "Shared", `s1 $label1,\Flagged`, `s2 \Answered,\Seen`, `s3 \Flagged,\Seen`)
+	f.settled()
+	if strings.Contains(f.srv.Log(), "Error") {
+		t.Errorf("dovecot logged an error:\n%s", f.srv.Log())
+	}
+}
