@@ -293,6 +293,11 @@ type account struct {
 	delim   rune
 	nextUV  uint32
 	failOn  func(a *reconcile.Action) bool // injected failures
+	// keeps holds, by folder name, what a folder made under that name
+	// keeps of the flags (its PERMANENTFLAGS; nil: every flag). It
+	// drops the others from every APPEND, STORE and MOVE, as a server
+	// does, and its listing says what it keeps.
+	keeps map[string]reconcile.Permanent
 }
 
 type mbox struct {
@@ -308,6 +313,22 @@ type mbox struct {
 	version uint64
 	snaps   map[uint64][]reconcile.Message
 	touched map[reconcile.UID]uint64
+	// keeps is what the mailbox keeps of the flags (account.keeps).
+	keeps reconcile.Permanent
+}
+
+// kept returns fl without the flags m refuses.
+func (m *mbox) kept(fl reconcile.Flags) reconcile.Flags {
+	if m.keeps == nil {
+		return fl
+	}
+	var out reconcile.Flags
+	for _, f := range fl {
+		if m.keeps.Keeps(f) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // noteUserChanges touches the messages whose flags a user changed since
@@ -343,7 +364,7 @@ func (acc *account) create(name string) *mbox {
 		return m
 	}
 	acc.nextUV++
-	m := &mbox{uv: acc.nextUV, uidNext: 1}
+	m := &mbox{uv: acc.nextUV, uidNext: 1, keeps: acc.keeps[name]}
 	acc.folders[name] = m
 	return m
 }
@@ -352,7 +373,7 @@ func (acc *account) deliver(folder string, id reconcile.Identity, fl reconcile.F
 	m := acc.create(folder)
 	u := m.uidNext
 	m.uidNext++
-	m.msgs = append(m.msgs, reconcile.Message{UID: u, Flags: fl, ID: id})
+	m.msgs = append(m.msgs, reconcile.Message{UID: u, Flags: m.kept(fl), ID: id})
 	return u
 }
 
@@ -366,7 +387,7 @@ func (acc *account) listing() reconcile.Listing {
 		}
 		m.snaps[m.version] = cloneMessages(m.msgs)
 		l.Folders = append(l.Folders, reconcile.Folder{Mailbox: name, UIDValidity: m.uv, UIDNext: m.uidNext, Role: m.role, SpecialUse: m.use,
-			HighestModSeq: m.version, NumMessages: len(m.msgs), Messages: cloneMessages(m.msgs)})
+			HighestModSeq: m.version, NumMessages: len(m.msgs), Messages: cloneMessages(m.msgs), Permanent: m.keeps})
 	}
 	sort.Slice(l.Folders, func(i, j int) bool { return l.Folders[i].Mailbox < l.Folders[j].Mailbox })
 	return l
@@ -573,7 +594,7 @@ func (acc *account) apply(a *reconcile.Action, other *account) reconcile.Outcome
 				fl = append(fl, f)
 			}
 		}
-		m.Flags = reconcile.NewFlags(append(fl, a.Flags...)...)
+		m.Flags = mb.kept(reconcile.NewFlags(append(fl, a.Flags...)...))
 	case reconcile.Expunge:
 		mb := acc.folders[a.Mailbox]
 		if mb == nil || mb.find(a.UID) < 0 {

@@ -1,0 +1,189 @@
+package reconcile_test
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mailtwin/mailtwin/reconcile"
+)
+
+var (
+	refusedCases = flag.Int("refused.cases", 2000, "number of random cases TestModelRefusedFlags runs")
+	refusedSeed  = flag.Uint64("refused.seed", 0, "run only the TestModelRefusedFlags case with this seed")
+)
+
+// refusedFlagPool is the flags the users of TestModelRefusedFlags set,
+// and a folder may refuse.
+var refusedFlagPool = []string{`\Answered`, `\Flagged`, `\Seen`, "$a", "$b"}
+
+// TestModelRefusedFlags: random flag changes on both sides of a pair of
+// folders that refuse random flags (each side's Shared keeps a random
+// part of the flags, as its PERMANENTFLAGS would say, and the model
+// account drops the rest from every copy and STORE, as a server does),
+// synced after every round. A user changes only what the folder keeps
+// (the server drops the rest), and never the same flag of a message on
+// both sides in one round. After each sync:
+//
+//   - every message is on both sides, once;
+//   - each copy holds exactly the flags its users last set, less what
+//     its folder refuses: no flag is lost because the other side could
+//     not hold it;
+//   - planning again gives nothing to do (no STORE retried every run).
+//
+// Rerun a failure alone with
+//
+//	go test ./reconcile -run TestModelRefusedFlags -refused.seed N
+func TestModelRefusedFlags(t *testing.T) {
+	if *refusedSeed != 0 {
+		runRefusedModel(t, *refusedSeed)
+		return
+	}
+	for i := range *refusedCases {
+		if !runRefusedModel(t, uint64(i+1)) {
+			return
+		}
+	}
+}
+
+func runRefusedModel(t *testing.T, seed uint64) bool {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 0x9e3779b9))
+	keeps := func() reconcile.Permanent {
+		if rng.IntN(3) == 0 {
+			return nil // keeps every flag
+		}
+		var kept []string
+		for _, f := range refusedFlagPool {
+			if rng.IntN(2) == 0 {
+				kept = append(kept, f)
+			}
+		}
+		return reconcile.NewPermanent(kept...)
+	}
+	accs := [2]*account{newAccount(), newAccount()}
+	for s := range 2 {
+		accs[s].keeps = map[string]reconcile.Permanent{"Shared": keeps()}
+	}
+	var history []string
+	logf := func(format string, args ...any) { history = append(history, fmt.Sprintf(format, args...)) }
+	logf("a's Shared keeps %v, b's %v (nil: every flag)", accs[0].keeps["Shared"], accs[1].keeps["Shared"])
+
+	// want holds, by identity, the flags the users last set: what each
+	// copy must hold, less what its folder refuses.
+	want := map[reconcile.Identity]reconcile.Flags{}
+	folderOf := map[reconcile.Identity]string{}
+	randomFlags := func() reconcile.Flags {
+		var fl []string
+		for _, f := range refusedFlagPool {
+			if rng.IntN(3) == 0 {
+				fl = append(fl, f)
+			}
+		}
+		return reconcile.NewFlags(fl...)
+	}
+	next := 0
+	deliver := func(s reconcile.Side, folder string) {
+		next++
+		id := reconcile.Identity(fmt.Sprintf("x:%d", next))
+		accs[s].create(folder)
+		fl := accs[s].folders[folder].kept(randomFlags())
+		accs[s].deliver(folder, id, fl)
+		want[id], folderOf[id] = fl, folder
+		logf("%s: new %s in %s, %v", s, id, folder, fl)
+	}
+	for range 2 + rng.IntN(4) {
+		deliver(reconcile.Side(rng.IntN(2)), pickOne(rng, []string{"INBOX", "Shared"}))
+	}
+	pol := reconcile.Policy{
+		Default:    reconcile.FolderPolicy{Direction: reconcile.Both, Deletion: reconcile.Propagate},
+		MaxDeletes: reconcile.Limit{Percent: true, Value: 100},
+	}
+	var base reconcile.State
+	fail := func(format string, args ...any) bool {
+		t.Helper()
+		t.Errorf("refused-flags model seed %d (rerun: go test ./reconcile -run TestModelRefusedFlags -refused.seed %d): %s\nhistory:\n  %s\nstate:\n%s\na:\n%s\nb:\n%s",
+			seed, seed, fmt.Sprintf(format, args...), strings.Join(history, "\n  "), indentBlock(formatState(base)), formatModelAccount(accs[0]), formatModelAccount(accs[1]))
+		return false
+	}
+	for round := range 6 {
+		if round > 0 {
+			// Each user changes flags their folder keeps; a flag of a
+			// message is changed on one side at most.
+			changed := map[string]bool{}
+			for range 1 + rng.IntN(4) {
+				s := reconcile.Side(rng.IntN(2))
+				folder := pickOne(rng, []string{"INBOX", "Shared"})
+				mb := accs[s].folders[folder]
+				if mb == nil || len(mb.msgs) == 0 {
+					continue
+				}
+				m := &mb.msgs[rng.IntN(len(mb.msgs))]
+				f := pickOne(rng, refusedFlagPool)
+				if !mb.keeps.Keeps(f) || changed[string(m.ID)+" "+f] {
+					continue
+				}
+				changed[string(m.ID)+" "+f] = true
+				var fl []string
+				for _, x := range want[m.ID] {
+					if x != f {
+						fl = append(fl, x)
+					}
+				}
+				if !m.Flags.Has(f) {
+					fl = append(fl, f)
+				}
+				want[m.ID] = reconcile.NewFlags(fl...)
+				m.Flags = mb.kept(want[m.ID])
+				logf("round %d: %s's user sets %s %v in %s", round, s, m.ID, m.Flags, folder)
+			}
+			if rng.IntN(3) == 0 {
+				deliver(reconcile.Side(rng.IntN(2)), pickOne(rng, []string{"INBOX", "Shared"}))
+			}
+		}
+		plan, err := reconcile.Build("p", base, accs[0].listing(), accs[1].listing(), pol)
+		if err != nil {
+			return fail("round %d: Build: %v", round, err)
+		}
+		logf("round %d: plan %s", round, indentBlock(plan.String()))
+		base = reconcile.Next(plan, execute(plan, accs[0], accs[1]))
+		for s := range 2 {
+			for _, folder := range []string{"INBOX", "Shared"} {
+				mb := accs[s].folders[folder]
+				var got []string
+				for id, fo := range folderOf {
+					if fo != folder {
+						continue
+					}
+					n := 0
+					if mb != nil {
+						for _, m := range mb.msgs {
+							if m.ID != id {
+								continue
+							}
+							n++
+							if w := mb.kept(want[id]); !m.Flags.Equal(w) {
+								return fail("round %d: %s's copy of %s in %s holds %v, want %v", round, reconcile.Side(s), id, folder, m.Flags, w)
+							}
+						}
+					}
+					if n != 1 {
+						got = append(got, fmt.Sprintf("%s %d times", id, n))
+					}
+				}
+				if len(got) > 0 {
+					slices.Sort(got)
+					return fail("round %d: %s's %s holds %s, want each once", round, reconcile.Side(s), folder, strings.Join(got, ", "))
+				}
+			}
+		}
+		again, err := reconcile.Build("p", base, accs[0].listing(), accs[1].listing(), pol)
+		if err != nil || !again.Empty() {
+			return fail("round %d: planning again = %v, %v; want nothing to do", round, again, err)
+		}
+	}
+	return true
+}
