@@ -82,3 +82,45 @@ func TestSyncFlagsAFolderRefuses(t *testing.T) {
 		t.Errorf("dovecot logged an error:\n%s", f.srv.Log())
 	}
 }
+
+// TestSyncMovesAcrossAFolderThatRefusesFlags: moves into and out of b's
+// Shared, which keeps \Seen alone. Dovecot drops the other flags of a
+// message moved into it, and a message moved out of it has lost them
+// there. Neither loss may reach a: b's user moves m1 (flagged) into
+// Shared and s1 out of it into INBOX, and a follows both moves with
+// the flags whole, and s1 gets its \Flagged back on b, where INBOX
+// keeps it. Then a's user moves s2 out of Shared: the run's MOVE on b
+// carries s2 without \Flagged, and the run after stores it there. The
+// state does not know Shared refuses flags when the moves are made:
+// the scans tell.
+func TestSyncMovesAcrossAFolderThatRefusesFlags(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, refusingB)
+	f.srv.Create(t, userA, "Shared")
+	f.put(userA, "INBOX", "m1", imap.FlagFlagged, "$label1")
+	f.put(userA, "Shared", "s1", imap.FlagFlagged)
+	f.put(userA, "Shared", "s2", imap.FlagFlagged)
+	f.sync()
+	f.want(userB, "INBOX", `m1 $label1,\Flagged`)
+	f.want(userB, "Shared", "s1 -", "s2 -")
+
+	f.userMove(userB, "INBOX", "m1", "Shared")
+	f.userMove(userB, "Shared", "s1", "INBOX")
+	f.want(userB, "Shared", "m1 -", "s2 -")
+	f.sync()
+	f.want(userA, "INBOX", `s1 \Flagged`)
+	f.want(userA, "Shared", `m1 $label1,\Flagged`, `s2 \Flagged`)
+	f.want(userB, "INBOX", `s1 \Flagged`)
+	f.want(userB, "Shared", "m1 -", "s2 -")
+	f.settled()
+
+	f.userMove(userA, "Shared", "s2", "INBOX")
+	f.sync()
+	f.want(userB, "INBOX", `s1 \Flagged`, "s2 -")
+	f.sync()
+	f.want(userA, "INBOX", `s1 \Flagged`, `s2 \Flagged`)
+	f.want(userB, "INBOX", `s1 \Flagged`, `s2 \Flagged`)
+	f.want(userA, "Shared", `m1 $label1,\Flagged`)
+	f.want(userB, "Shared", "m1 -")
+	f.settled()
+}

@@ -92,14 +92,12 @@ func (p Permanent) filter(f Flags) Flags {
 }
 
 // mask returns listed, a copy's flags as its side lists them, with the
-// flags its folder refuses taken from rec, the record's.
+// flags of rec, the record's, that p refuses: the copy lacks those
+// because a folder dropped them, not because its user removed them. A
+// flag the copy lists stays, even one p refuses: it is there, so its
+// user set it (where it was moved out of a folder that refused it, say).
 func (p Permanent) mask(listed, rec Flags) Flags {
-	var out []string
-	for _, f := range listed {
-		if p.Keeps(f) {
-			out = append(out, f)
-		}
-	}
+	out := slices.Clone(listed)
 	for _, f := range rec {
 		if !p.Keeps(f) {
 			out = append(out, f)
@@ -112,53 +110,80 @@ func (p Permanent) mask(listed, rec Flags) Flags {
 	return m
 }
 
-// maskRefused returns the listings with the flags each folder side
-// refuses (its state's Permanent, and what this listing's scan saw)
-// read as the records hold them, on the copies the records know there
-// (see Permanent). The listings are not changed: a folder it masks is
-// a copy. Folders a side lists in another UIDVALIDITY than the state's
-// are left alone, as their UIDs name other messages.
+// maskRefused returns the listings with the flags a copy's folder
+// refuses (the state's Permanent of that folder side, and what this
+// listing's scan saw) read as a record holds them (see Permanent): the
+// record at the copy's UID in its folder, or else the first record of
+// that side with its identity (the copy was moved in by that side's
+// user, or listed after a UIDVALIDITY change). A copy whose identity
+// only a record of another folder knows is read so for what either
+// folder refuses: moved out of a folder that dropped a flag, it lacks
+// the flag for that reason, not its user's. A copy no record knows
+// keeps what it lists. The listings are not changed: a folder it masks
+// is a copy.
 //
 // keeps holds, per side and mailbox, what each listed folder that
-// refuses flags keeps: the planner stores no flag there that it refuses.
-func maskRefused(base State, lists [2]Listing) (masked [2]Listing, keeps [2]map[string]Permanent) {
+// refuses flags keeps: the planner stores no flag there that it
+// refuses. listed holds, per side, the flags each masked copy listed:
+// the planner stores what the merge wants and the copy lacks, where
+// its folder keeps it.
+func maskRefused(base State, lists [2]Listing) (masked [2]Listing, keeps [2]map[string]Permanent, listed [2]map[copyAt]Flags) {
 	for s := range 2 {
 		side := Side(s)
 		if !refusesAny(base, side, lists[s]) {
 			continue
 		}
 		keeps[s] = map[string]Permanent{}
-		copied := false
+		listed[s] = map[copyAt]Flags{}
 		for i := range lists[s].Folders {
 			lf := &lists[s].Folders[i]
-			fs := base.byMailbox(side, lf.Mailbox)
 			perm := lf.Permanent
-			if fs != nil {
+			if fs := base.byMailbox(side, lf.Mailbox); fs != nil {
 				perm = fs.Side(side).Permanent.Intersect(perm)
 			}
 			if perm != nil {
 				keeps[s][lf.Mailbox] = perm
 			}
-			if perm == nil || lf.Messages == nil || fs == nil || fs.Side(side).UIDValidity != lf.UIDValidity || fs.flagsVary(side) {
+		}
+		var byID map[Identity]recordFlags // built on first need
+		copied := false
+		for i := range lists[s].Folders {
+			lf := &lists[s].Folders[i]
+			fs := base.byMailbox(side, lf.Mailbox)
+			perm := keeps[s][lf.Mailbox]
+			if len(lf.Messages) == 0 || fs != nil && fs.flagsVary(side) {
 				continue
 			}
-			rec := make(map[UID]Flags, len(fs.Records))
-			for _, r := range fs.Records {
-				if r.On(side) {
-					rec[r.UID(side)] = r.Flags
+			rec := map[UID]Flags{}
+			if perm != nil && fs != nil && fs.Side(side).UIDValidity == lf.UIDValidity {
+				for _, r := range fs.Records {
+					if r.On(side) {
+						rec[r.UID(side)] = r.Flags
+					}
 				}
 			}
 			var msgs []Message
 			for j, m := range lf.Messages {
 				r, ok := rec[m.UID]
-				if !ok {
+				refuses := perm
+				if !ok && m.ID != "" {
+					if byID == nil {
+						byID = recordFlagsByID(base, side, keeps[s])
+					}
+					var rf recordFlags
+					if rf, ok = byID[m.ID]; ok {
+						r, refuses = rf.flags, perm.Intersect(rf.keeps)
+					}
+				}
+				if !ok || refuses == nil {
 					continue
 				}
-				if fl := perm.mask(m.Flags, r); !fl.Equal(m.Flags) {
+				if fl := refuses.mask(m.Flags, r); !fl.Equal(m.Flags) {
 					if msgs == nil {
 						msgs = slices.Clone(lf.Messages)
 					}
 					msgs[j].Flags = fl
+					listed[s][copyAt{lf.Mailbox, m.UID}] = m.Flags
 				}
 			}
 			if msgs == nil {
@@ -172,7 +197,42 @@ func maskRefused(base State, lists [2]Listing) (masked [2]Listing, keeps [2]map[
 			lf.Messages = msgs
 		}
 	}
-	return lists, keeps
+	return lists, keeps, listed
+}
+
+// copyAt is a copy of a message, by mailbox and UID, on a side known
+// from context.
+type copyAt struct {
+	mailbox string
+	uid     UID
+}
+
+// recordFlags is a record's flags, and what its folder keeps on the
+// side it was looked up for.
+type recordFlags struct {
+	flags Flags
+	keeps Permanent
+}
+
+// recordFlagsByID returns, by identity, the first record of base (in
+// folder order, then record order) with a copy on side s, with what its
+// folder keeps there: keeps's, by mailbox, for a folder listed now (the
+// state's and the listing's together), else the state's.
+func recordFlagsByID(base State, s Side, keeps map[string]Permanent) map[Identity]recordFlags {
+	out := map[Identity]recordFlags{}
+	for i := range base.Folders {
+		f := &base.Folders[i]
+		perm, ok := keeps[f.Side(s).Mailbox]
+		if !ok {
+			perm = f.Side(s).Permanent
+		}
+		for _, r := range f.Records {
+			if _, seen := out[r.ID]; !seen && r.UID(s) != 0 {
+				out[r.ID] = recordFlags{r.Flags, perm}
+			}
+		}
+	}
+	return out
 }
 
 // refusesAny reports whether a folder of side s refuses a flag, by the

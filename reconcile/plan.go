@@ -244,6 +244,9 @@ type planner struct {
 	// keeps holds, per side and mailbox, what the folders that refuse
 	// flags keep (maskRefused); nil on a side where none does.
 	keeps [2]map[string]Permanent
+	// unmasked holds, per side, the flags each copy maskRefused read
+	// otherwise listed: what a Store changes.
+	unmasked [2]map[copyAt]Flags
 }
 
 // Build plans what a run does to make the two sides of pair agree, given
@@ -285,16 +288,17 @@ func buildSettled(pair string, base State, a, b Listing, p Policy, asBase [2]map
 // build is Build; fast enables the fast path for folder pairs that
 // nothing changed in; asBase is buildSettled's (nil maps for Build).
 func build(pair string, base State, a, b Listing, p Policy, fast bool, asBase [2]map[string]bool) (*Plan, error) {
-	masked, keeps := maskRefused(base, [2]Listing{a, b})
+	masked, keeps, unmasked := maskRefused(base, [2]Listing{a, b})
 	a, b = masked[A], masked[B]
 	pl := &planner{
-		keeps:  keeps,
-		pair:   pair,
-		policy: p,
-		lists:  [2]*Listing{&a, &b},
-		plan:   &Plan{Pair: pair, base: base, lists: [2]*Listing{&a, &b}},
-		fast:   fast,
-		asBase: asBase,
+		keeps:    keeps,
+		unmasked: unmasked,
+		pair:     pair,
+		policy:   p,
+		lists:    [2]*Listing{&a, &b},
+		plan:     &Plan{Pair: pair, base: base, lists: [2]*Listing{&a, &b}},
+		fast:     fast,
+		asBase:   asBase,
 	}
 	var err error
 	if pl.names, err = newNamer(p.Naming, pl.lists); err != nil {
@@ -348,6 +352,7 @@ func build(pair string, base State, a, b Listing, p Policy, fast bool, asBase [2
 	}
 	pl.keepParents()
 	pl.leftoverArrivals()
+	pl.movedOutOfRefusal()
 	sort.Slice(pl.plan.drafts, func(i, j int) bool { return pl.plan.drafts[i].name < pl.plan.drafts[j].name })
 	sortActions(pl.acts)
 	pl.plan.Actions = make([]Action, len(pl.acts))
@@ -1494,7 +1499,7 @@ func (pl *planner) mergeFlags(add func(Action) *Action, sl *slot, dir Direction,
 	// Unchanged on both sides, as most messages are: the merge below
 	// would give base back and store nothing (the fast path; see
 	// unchanged).
-	if pl.fast && fa.Equal(base) && fb.Equal(base) && canonical(base) {
+	if pl.fast && fa.Equal(base) && fb.Equal(base) && canonical(base) && !pl.isMasked(msg, mailbox) {
 		switch dir {
 		case Both:
 			sl.rec.Flags = base
@@ -1547,6 +1552,9 @@ func (pl *planner) mergeFlags(add func(Action) *Action, sl *slot, dir Direction,
 	for s := range 2 {
 		side := Side(s)
 		cur := msg[s].Flags
+		if fl, ok := pl.unmasked[s][copyAt{mailbox[s], msg[s].UID}]; ok {
+			cur = fl // what the copy holds, not what its side's user meant
+		}
 		if cur.Equal(target[s]) {
 			continue
 		}
@@ -1562,6 +1570,50 @@ func (pl *planner) mergeFlags(add func(Action) *Action, sl *slot, dir Direction,
 		a := add(Action{Op: Store, Side: side, Mailbox: mailbox[s], UID: msg[s].UID, Flags: plus, Remove: minus, ID: msg[s].ID, Reason: ReasonFlags})
 		a.slot = sl
 	}
+}
+
+// movedOutOfRefusal gives the record a Move makes in its destination the
+// flags the moved copy will hold there: without those its source folder
+// refused (and so never held) where the destination keeps them. The
+// record the merge gave would say the copy holds them, and the next run,
+// finding it without them where nothing masks them, would read their
+// removal by that side's user. So the other side's copy holds a flag the
+// record lacks, which the next run reads as that side's change, and
+// stores on the moved copy: the flag comes back, a run later.
+func (pl *planner) movedOutOfRefusal() {
+	for _, a := range pl.acts {
+		if a.Op != Move || a.arrival == nil {
+			continue
+		}
+		src, ok := pl.keeps[a.Side][a.Mailbox]
+		if !ok {
+			continue
+		}
+		dst := pl.keeps[a.Side][a.Dest]
+		var held []string
+		for _, f := range a.arrival.rec.Flags {
+			if src.Keeps(f) || !dst.Keeps(f) {
+				held = append(held, f)
+			}
+		}
+		if len(held) != len(a.arrival.rec.Flags) {
+			a.arrival.rec.Flags = NewFlags(held...)
+		}
+	}
+}
+
+// isMasked reports whether maskRefused changed the flags of either copy:
+// it may lack a flag its folder keeps, which a Store must bring back.
+func (pl *planner) isMasked(msg [2]*Message, mailbox [2]string) bool {
+	for s := range 2 {
+		if pl.unmasked[s] == nil || msg[s] == nil {
+			continue
+		}
+		if _, ok := pl.unmasked[s][copyAt{mailbox[s], msg[s].UID}]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // ensureTrash returns side s's trash mailbox, planning its creation when

@@ -645,9 +645,12 @@ func execute(p *reconcile.Plan, a, b *account) []reconcile.Outcome {
 
 // accountFromListing builds a model account holding what a listing says.
 func accountFromListing(l reconcile.Listing) *account {
-	acc := &account{folders: map[string]*mbox{}, nextUV: 100, delim: l.Delim}
+	acc := &account{folders: map[string]*mbox{}, nextUV: 100, delim: l.Delim, keeps: map[string]reconcile.Permanent{}}
 	for _, f := range l.Folders {
-		m := &mbox{uv: f.UIDValidity, uidNext: f.UIDNext, role: f.Role, use: f.SpecialUse, msgs: append([]reconcile.Message(nil), f.Messages...)}
+		m := &mbox{uv: f.UIDValidity, uidNext: f.UIDNext, role: f.Role, use: f.SpecialUse, msgs: append([]reconcile.Message(nil), f.Messages...), keeps: f.Permanent}
+		if f.Permanent != nil {
+			acc.keeps[f.Mailbox] = f.Permanent
+		}
 		if m.uidNext == 0 {
 			m.uidNext = 1
 		}
