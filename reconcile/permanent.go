@@ -72,8 +72,11 @@ func (p Permanent) Equal(q Permanent) bool {
 }
 
 // String renders p as a state file does: space-separated, "-" when it
-// keeps nothing.
+// keeps nothing; "(every flag)" for nil, which a state file never holds.
 func (p Permanent) String() string {
+	if p == nil {
+		return "(every flag)"
+	}
 	if len(p) == 0 {
 		return "-"
 	}

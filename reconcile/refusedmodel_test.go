@@ -76,7 +76,7 @@ func runRefusedModel(t *testing.T, seed uint64) bool {
 	}
 	var history []string
 	logf := func(format string, args ...any) { history = append(history, fmt.Sprintf(format, args...)) }
-	logf("a's Shared keeps %v, b's %v (nil: every flag)", accs[0].keeps["Shared"], accs[1].keeps["Shared"])
+	logf("a's Shared keeps %v, b's %v", accs[0].keeps["Shared"], accs[1].keeps["Shared"])
 
 	// want holds, by identity, the flags the users last set: what each
 	// copy must hold, less what its folder refuses.
