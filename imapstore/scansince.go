@@ -19,8 +19,9 @@ import (
 //   - nothing at all when the listing's UIDVALIDITY, UIDNEXT,
 //     HIGHESTMODSEQ and MESSAGES say the folder is as k left it: no
 //     SELECT, no FETCH;
-//   - otherwise SELECT (EXAMINE on a read-only Store), then the messages from k.UIDNext on (as Scan
-//     reads them), the flags of older messages changed since
+//   - otherwise SELECT (EXAMINE on a read-only Store; see permanent),
+//     then the messages from k.UIDNext on (as Scan reads them), the
+//     flags of older messages changed since
 //     k.HighestModSeq (FETCH CHANGEDSINCE), and, only when the count
 //     says some of k's messages are gone, which are left (UID SEARCH).
 //
