@@ -143,6 +143,9 @@ func BenchmarkBuild(b *testing.B) {
 		{"noop", st, la, lb, 0},
 		{"changed", st, changeA(la), lb, -1},
 		{"initial", reconcile.State{}, la, empty, -1},
+		// One folder of b refuses flags: maskRefused's cost, on every
+		// run of such a pair, should stay with that folder's messages.
+		{"changed-one-folder-refuses", refusingFirstOnB(st), changeA(la), lb, -1},
 	} {
 		b.Run(fmt.Sprintf("%s/messages=%d", c.name, benchFolders*benchPerFolder), func(b *testing.B) {
 			pol := benchPolicy()
@@ -161,6 +164,14 @@ func BenchmarkBuild(b *testing.B) {
 			b.ReportMetric(float64(len(p.Actions)), "actions")
 		})
 	}
+}
+
+// refusingFirstOnB returns st with b's side of its first folder keeping
+// \Seen alone (SideState.Permanent); st is not changed.
+func refusingFirstOnB(st reconcile.State) reconcile.State {
+	st.Folders = slices.Clone(st.Folders)
+	st.Folders[0].B.Permanent = reconcile.NewPermanent(`\Seen`)
+	return st
 }
 
 // BenchmarkBuildSettled plans BenchmarkBuild's no-op as a run that

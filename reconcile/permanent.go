@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"slices"
+	"sort"
 	"strings"
 )
 
@@ -116,14 +117,20 @@ func (p Permanent) mask(listed, rec Flags) Flags {
 // maskRefused returns the listings with the flags a copy's folder
 // refuses (the state's Permanent of that folder side, and what this
 // listing's scan saw) read as a record holds them (see Permanent): the
-// record at the copy's UID in its folder, or else the first record of
-// that side with its identity (the copy was moved in by that side's
-// user, or listed after a UIDVALIDITY change). A copy whose identity
-// only a record of another folder knows is read so for what either
-// folder refuses: moved out of a folder that dropped a flag, it lacks
-// the flag for that reason, not its user's. A copy no record knows
-// keeps what it lists. The listings are not changed: a folder it masks
-// is a copy.
+// record at the copy's UID in its folder, or else a record of that side
+// with its identity (the copy was moved in by that side's user, or
+// listed after a UIDVALIDITY change): in a folder that refuses flags,
+// the first such record, for what either folder refuses; in one that
+// keeps them all, the first such record in a folder that refuses some,
+// for what that folder refuses: moved out of it, the copy lacks those
+// flags for that reason, not its user's. A flag the copy lists stays
+// (see mask). A copy no record knows keeps what it lists. The listings
+// are not changed: a folder it masks is a copy.
+//
+// In a folder that keeps every flag only the copies new since the state
+// (at or above its UIDNEXT) are looked at: a side none of whose folders
+// refuses a flag costs a walk over its folders, and one that has such a
+// folder the new copies' lookups, not one per message it holds.
 //
 // keeps holds, per side and mailbox, what each listed folder that
 // refuses flags keeps: the planner stores no flag there that it
@@ -136,47 +143,71 @@ func maskRefused(base State, lists [2]Listing) (masked [2]Listing, keeps [2]map[
 		if !refusesAny(base, side, lists[s]) {
 			continue
 		}
+		byMailbox := map[string]*FolderState{}
+		for i := range base.Folders {
+			if mb := base.Folders[i].Side(side).Mailbox; mb != "" {
+				if _, dup := byMailbox[mb]; !dup {
+					byMailbox[mb] = &base.Folders[i]
+				}
+			}
+		}
 		keeps[s] = map[string]Permanent{}
 		listed[s] = map[copyAt]Flags{}
 		for i := range lists[s].Folders {
 			lf := &lists[s].Folders[i]
 			perm := lf.Permanent
-			if fs := base.byMailbox(side, lf.Mailbox); fs != nil {
+			if fs := byMailbox[lf.Mailbox]; fs != nil {
 				perm = fs.Side(side).Permanent.Intersect(perm)
 			}
 			if perm != nil {
 				keeps[s][lf.Mailbox] = perm
 			}
 		}
-		var byID map[Identity]recordFlags // built on first need
+		// By identity, built on first need: every record of the side,
+		// and those of the folders that refuse flags.
+		var all, refusing map[Identity]recordFlags
 		copied := false
 		for i := range lists[s].Folders {
 			lf := &lists[s].Folders[i]
-			fs := base.byMailbox(side, lf.Mailbox)
+			fs := byMailbox[lf.Mailbox]
 			perm := keeps[s][lf.Mailbox]
 			if len(lf.Messages) == 0 || fs != nil && fs.flagsVary(side) {
 				continue
 			}
-			rec := map[UID]Flags{}
-			if perm != nil && fs != nil && fs.Side(side).UIDValidity == lf.UIDValidity {
+			usable := fs != nil && fs.Side(side).UIDValidity == lf.UIDValidity
+			var rec map[UID]Flags
+			from := 0
+			switch {
+			case perm != nil && usable:
+				rec = make(map[UID]Flags, len(fs.Records))
 				for _, r := range fs.Records {
 					if r.On(side) {
 						rec[r.UID(side)] = r.Flags
 					}
 				}
+			case perm == nil && usable:
+				next := fs.Side(side).UIDNext
+				from = sort.Search(len(lf.Messages), func(j int) bool { return lf.Messages[j].UID >= next })
 			}
 			var msgs []Message
-			for j, m := range lf.Messages {
+			for j := from; j < len(lf.Messages); j++ {
+				m := lf.Messages[j]
 				r, ok := rec[m.UID]
 				refuses := perm
 				if !ok && m.ID != "" {
-					if byID == nil {
-						byID = recordFlagsByID(base, side, keeps[s])
-					}
 					var rf recordFlags
-					if rf, ok = byID[m.ID]; ok {
-						r, refuses = rf.flags, perm.Intersect(rf.keeps)
+					if perm != nil {
+						if all == nil {
+							all = recordFlagsByID(base, side, keeps[s], false)
+						}
+						rf, ok = all[m.ID]
+					} else {
+						if refusing == nil {
+							refusing = recordFlagsByID(base, side, keeps[s], true)
+						}
+						rf, ok = refusing[m.ID]
 					}
+					r, refuses = rf.flags, perm.Intersect(rf.keeps)
 				}
 				if !ok || refuses == nil {
 					continue
@@ -220,14 +251,18 @@ type recordFlags struct {
 // recordFlagsByID returns, by identity, the first record of base (in
 // folder order, then record order) with a copy on side s, with what its
 // folder keeps there: keeps's, by mailbox, for a folder listed now (the
-// state's and the listing's together), else the state's.
-func recordFlagsByID(base State, s Side, keeps map[string]Permanent) map[Identity]recordFlags {
+// state's and the listing's together), else the state's. With
+// onlyRefusing, only the records of folders that refuse some flag.
+func recordFlagsByID(base State, s Side, keeps map[string]Permanent, onlyRefusing bool) map[Identity]recordFlags {
 	out := map[Identity]recordFlags{}
 	for i := range base.Folders {
 		f := &base.Folders[i]
 		perm, ok := keeps[f.Side(s).Mailbox]
 		if !ok {
 			perm = f.Side(s).Permanent
+		}
+		if onlyRefusing && perm == nil {
+			continue
 		}
 		for _, r := range f.Records {
 			if _, seen := out[r.ID]; !seen && r.UID(s) != 0 {
@@ -252,14 +287,4 @@ func refusesAny(base State, s Side, l Listing) bool {
 		}
 	}
 	return false
-}
-
-// byMailbox returns the folder pair whose side s is mailbox, or nil.
-func (s *State) byMailbox(side Side, mailbox string) *FolderState {
-	for i := range s.Folders {
-		if s.Folders[i].Side(side).Mailbox == mailbox {
-			return &s.Folders[i]
-		}
-	}
-	return nil
 }
