@@ -906,8 +906,9 @@ func TestFaultSourceBreaksOffMidBody(t *testing.T) {
 // 2 fit. b's MULTIAPPEND connection is open before the copy starts (a's
 // INBOX grew by four), and the copy's window grows 1, 2, 4 on it: q1
 // goes alone and is stored, q2 and q3 go as one MULTIAPPEND, which the
-// server stores whole or not at all and refuses, then q4 alone, stored.
-// The run says which failed and exits 1; with room for one more, the
+// server stores whole or not at all and refuses, then q4 alone, stored;
+// then q2 and q3 again, each alone (either may have been the cause),
+// both refused. The run says which failed and exits 1; with room for one more, the
 // next run tries q2 and q3 again, each alone, and stores one; a run
 // while b is still full fails the last one alone again; once b has
 // room, the next run appends it and converges.
@@ -937,7 +938,7 @@ func TestFaultRealQuota(t *testing.T) {
 		}
 		return stdout, stderr
 	}
-	stdout, stderr := apply(1, 4)
+	stdout, stderr := apply(1, 6)
 	refusedActions := []string{
 		planLine(t, stdout, `b:"INBOX" <- a:"INBOX" uid 2 `),
 		planLine(t, stdout, `b:"INBOX" <- a:"INBOX" uid 3 `),

@@ -122,7 +122,8 @@ const syncLiteralMax = 4096
 // multiPipeline; a lone message goes as below). One
 // command is one transaction for the server: all of its messages are
 // stored, or none. So the server's NO fails every message of the
-// command, and a body that fails half-way (the connection must go)
+// command (as a *reconcile.BatchRefusedError where it carried several:
+// the copy sends each again alone), and a body that fails half-way (the connection must go)
 // fails the others of its command with it.
 //
 // Otherwise (another server, a mailbox name that is not plain ASCII, a

@@ -509,11 +509,16 @@ func (mc *multiConn) pending(c *multiCmd) bool {
 
 // answer settles the messages of c from its tagged answer (without the
 // tag): with APPENDUID's UIDs by position on OK, all failed on NO or
-// BAD (a MULTIAPPEND is atomic).
+// BAD (a MULTIAPPEND is atomic). Where the command carried several
+// messages, their error is a *reconcile.BatchRefusedError: any one of
+// them may be the cause, and the copy sends each again alone.
 func (mc *multiConn) answer(c *multiCmd, resp string) {
 	status, code, text := parseStatus(resp)
 	if status != imap.StatusResponseTypeOK {
-		err := &imap.Error{Type: status, Code: imap.ResponseCode(codeName(code)), Text: text}
+		var err error = &imap.Error{Type: status, Code: imap.ResponseCode(codeName(code)), Text: text}
+		if len(c.msgs) > 1 {
+			err = &reconcile.BatchRefusedError{Messages: len(c.msgs), Err: err}
+		}
 		for _, m := range c.msgs {
 			m.settle(mc.s, c.mailbox, reconcile.Appended{}, err)
 		}

@@ -227,7 +227,7 @@ func TestMultiAppendQuota(t *testing.T) {
 		}
 	}
 	for _, m := range batch(11, 5) {
-		if m.err == nil || !strings.Contains(m.err.Error(), `account "acct": append to "INBOX": imap: NO [OVERQUOTA]`) {
+		if m.err == nil || !strings.Contains(m.err.Error(), `account "acct": append to "INBOX": refused with the 5 messages of its MULTIAPPEND: imap: NO [OVERQUOTA]`) {
 			t.Errorf("wait for message %d = %+v, %v; want the server's NO [OVERQUOTA]", m.n, m.ap, m.err)
 		}
 	}
@@ -672,8 +672,10 @@ func TestMultiAppendOnlyWhenPipelining(t *testing.T) {
 }
 
 // TestMultiAppendNoMailbox: a MULTIAPPEND to a mailbox that does not
-// exist is refused whole with the server's word, and the connection
-// goes on: the messages after it, in the same pipeline, are stored.
+// exist is refused whole with the server's word, as a
+// reconcile.BatchRefusedError (the copy then sends each message again
+// alone), and the connection goes on: the messages after it, in the
+// same pipeline, are stored.
 func TestMultiAppendNoMailbox(t *testing.T) {
 	t.Parallel()
 	srv := imaptest.StartDovecot(t, "alice")
@@ -691,8 +693,9 @@ func TestMultiAppendNoMailbox(t *testing.T) {
 	sendAll(context.Background(), p, msgs)
 	for _, m := range msgs {
 		if m.n <= 3 {
-			if m.err == nil || !strings.Contains(m.err.Error(), `account "acct": append to "Nowhere": imap: NO [TRYCREATE]`) {
-				t.Errorf("wait for message %d = %+v, %v; want the server's NO [TRYCREATE]", m.n, m.ap, m.err)
+			var br *reconcile.BatchRefusedError
+			if !errors.As(m.err, &br) || br.Messages != 3 || !strings.Contains(m.err.Error(), `account "acct": append to "Nowhere": refused with the 3 messages of its MULTIAPPEND: imap: NO [TRYCREATE]`) {
+				t.Errorf("wait for message %d = %+v, %v; want the server's NO [TRYCREATE], refused with the 3 messages of its MULTIAPPEND", m.n, m.ap, m.err)
 			}
 			continue
 		}

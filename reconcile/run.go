@@ -1367,6 +1367,9 @@ func copyBatch(ctx context.Context, acts []Action, g []int, fetch fetchFunc, dst
 	for _, c := range inFlight {
 		collect(c)
 	}
+	if err == nil {
+		appendAlone(ctx, acts, g, fetch, dst, out, stop, settle)
+	}
 	for i, rerr := range srcFailed {
 		// Fetch's error says which account and what happened (a
 		// timeout, say); the body's read error is the fallback.
@@ -1387,6 +1390,47 @@ func copyBatch(ctx context.Context, acts []Action, g []int, fetch fetchFunc, dst
 			}
 		}
 	}
+}
+
+// appendAlone sends again, each in an APPEND of its own, the copies of
+// g that failed because the target refused a MULTIAPPEND they were
+// sent in with others (BatchRefusedError): it stored none of them, and
+// any one may be the cause. Without this, one message the target will
+// never take (a keyword too long for it, say) would fail every copy
+// sent beside it, on every run, as the same messages are sent together
+// again. Their bodies are read again from the source; settle records
+// each new answer. A copy that is not sent again keeps its error.
+func appendAlone(ctx context.Context, acts []Action, g []int, fetch fetchFunc, dst Mailstore, out []Outcome, stop <-chan struct{}, settle func(i int, body *bodyReader, ap Appended, err error)) {
+	var again []int
+	for _, i := range g {
+		var br *BatchRefusedError
+		if errors.As(out[i].Err, &br) {
+			again = append(again, i)
+		}
+	}
+	if len(again) == 0 || ctx.Err() != nil || stopped(stop) {
+		return
+	}
+	byUID := make(map[UID]int, len(again))
+	for _, i := range again {
+		byUID[acts[i].SrcUID] = i
+	}
+	first := &acts[again[0]]
+	// A failed read leaves the copies not sent again with the error
+	// they have: the next run copies them.
+	_ = fetch(ctx, first.SrcMailbox, uidsOf(acts, again, true), func(m FetchedMessage) error {
+		i, ok := byUID[m.UID]
+		if !ok {
+			return nil
+		}
+		if stopped(stop) {
+			return errCopyStopped
+		}
+		body := &bodyReader{r: m.Body, size: m.Size}
+		ap, err := dst.Append(ctx, acts[i].Mailbox, acts[i].Flags, m.InternalDate, m.Size, body)
+		settle(i, body, ap, err)
+		return ctx.Err()
+	})
 }
 
 // fetchFunc is Mailstore.Fetch: where a copy's bodies come from.

@@ -210,6 +210,25 @@ func (e *GoneError) Error() string {
 		e.Account, messages(len(e.UIDs)), e.Mailbox, UIDRanges(e.UIDs, 8))
 }
 
+// BatchRefusedError is an appended message's error where the server
+// refused the command that carried it with others (a MULTIAPPEND, RFC
+// 3502): the command is atomic, so none of them was stored, and the
+// cause may be any one of them: a keyword the server will not take, a
+// message too big, a quota. Copying sends each such message again in
+// an APPEND of its own, so that one message a server refuses does not
+// keep the others of its command from being copied, on this run or any
+// later one. Err is the server's answer.
+type BatchRefusedError struct {
+	Messages int // how many messages the refused command carried
+	Err      error
+}
+
+func (e *BatchRefusedError) Error() string {
+	return fmt.Sprintf("refused with the %d messages of its MULTIAPPEND: %v", e.Messages, e.Err)
+}
+
+func (e *BatchRefusedError) Unwrap() error { return e.Err }
+
 // messages is "1 message" or "n messages".
 func messages(n int) string {
 	if n == 1 {
