@@ -31,8 +31,8 @@ func TestScanReadsPermanentFlags(t *testing.T) {
 		want     reconcile.Permanent
 	}{
 		{"Shared", false, "Shared", seenOnly},
-		{"INBOX", false, "INBOX", nil},
-		{"Shared, read-only store", true, "Shared", nil},
+		{"INBOX", false, "INBOX", reconcile.Permanent{}},
+		{"Shared, read-only store", true, "Shared", reconcile.Permanent{}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			st := open(t, srv, "bob", func(o *imapstore.Options) { o.ReadOnly = tt.readOnly })
@@ -83,8 +83,8 @@ func TestScanReadsPermanentFlags(t *testing.T) {
 		if err := st.Scan(ctx, f); err != nil {
 			t.Fatal(err)
 		}
-		if f.Permanent != nil {
-			t.Errorf("Scan: Permanent = %v, want nil (PERMANENTFLAGS with \\*)", f.Permanent)
+		if !f.Permanent.All() {
+			t.Errorf("Scan: Permanent = %v, want every flag (PERMANENTFLAGS with \\*)", f.Permanent)
 		}
 	})
 }

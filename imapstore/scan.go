@@ -55,13 +55,13 @@ func (s *Store) Scan(ctx context.Context, f *reconcile.Folder) error {
 // selection a scan makes on a Store that may change the account: a
 // server tells PERMANENTFLAGS only there (RFC 3501 answers an EXAMINE
 // with none). The scan takes \Recent from other sessions, as mbsync's
-// and interimap's SELECTs do; nothing else changes. nil where the
-// answer kept every flag, had no PERMANENTFLAGS, or came to an EXAMINE.
+// and interimap's SELECTs do; nothing else changes. The zero Permanent
+// (every flag) where the answer kept every flag, had no PERMANENTFLAGS, or came to an EXAMINE.
 // go-imap reads "PERMANENTFLAGS ()" as none at all, so a folder that
 // keeps no flag is not told apart from one that did not say.
 func (s *Store) permanent(data *imap.SelectData) reconcile.Permanent {
 	if s.opts.ReadOnly || data.PermanentFlags == nil {
-		return nil
+		return reconcile.Permanent{}
 	}
 	raw := make([]string, len(data.PermanentFlags))
 	for i, f := range data.PermanentFlags {

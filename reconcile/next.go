@@ -18,6 +18,12 @@ type Outcome struct {
 	// UIDValidity is the UIDVALIDITY of the mailbox a copy or move went
 	// to, or of the folder created, when known.
 	UIDValidity uint32
+	// Refused holds the keywords of a Copy or a Store that its target
+	// refused outright (see RefusedError): the copy went, or stays,
+	// without them. Next
+	// records that its folder refuses them (Permanent), so the copy's
+	// lack of them is not read as its user's removal.
+	Refused Flags
 }
 
 // ErrNotRun is the outcome of an action the run did not get to.
@@ -132,6 +138,9 @@ func Next(p *Plan, outcomes []Outcome) State {
 				renameFailed[renameKey{a.Side, a.Mailbox, a.Dest}] = true
 			}
 			continue
+		}
+		if len(out.Refused) > 0 && ss != nil {
+			ss[a.Side].Permanent = ss[a.Side].Permanent.Intersect(Refusing(out.Refused...))
 		}
 		switch a.Op {
 		case Copy:

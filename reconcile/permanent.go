@@ -10,13 +10,19 @@ import (
 // has not seen yet too (RFC 3501, 7.1).
 const wildcardFlag = `\*`
 
-// Permanent is what a folder keeps of the flags mailtwin syncs, as the
-// PERMANENTFLAGS of a read-write SELECT said, in Flags' canonical form:
-// the system flags it lists, and the keywords it lists, where it lacks
-// `\*` and so keeps no other keyword. nil stands for a folder that keeps
-// them all, or one not known to refuse any. A folder with `\*` is taken
-// to keep every flag, whatever system flags it lists: go-imap's memory
-// server lists only the flags in use beside `\*`, and keeps any.
+// Permanent is what a folder keeps of the flags mailtwin syncs, in
+// Flags' canonical form. The zero value keeps them all (or is not known
+// to refuse any). Two kinds of refusal make a folder keep less:
+//
+//   - Its PERMANENTFLAGS, from a read-write SELECT (NewPermanent): the
+//     system flags it lists, and the keywords it lists where it lacks
+//     `\*` and so keeps no other keyword. A folder with `\*` is taken to
+//     keep every flag, whatever system flags it lists: go-imap's memory
+//     server lists only the flags in use beside `\*`, and keeps any.
+//   - Flags the server refused outright (Refusing): Dovecot answers an
+//     APPEND or a STORE of a keyword longer than 50 characters with NO,
+//     though its PERMANENTFLAGS has `\*`. The copy then goes without
+//     it (see Outcome.Refused).
 //
 // A server drops a flag a folder does not keep without an error, from
 // an APPEND or a STORE alike (RFC 3501 lets it; Dovecot does where an
@@ -27,24 +33,51 @@ const wildcardFlag = `\*`
 // refuses flags, its listing is read with the records' value for them
 // (maskRefused): what that side cannot hold is neither taken from it
 // nor retried on it.
-type Permanent []string
+type Permanent struct {
+	// limited marks a folder that keeps only keeps (PERMANENTFLAGS
+	// without `\*`); refused is then empty.
+	limited bool
+	keeps   []string
+	// refused, where not limited, is what the folder keeps not of all
+	// flags: those the server refused outright.
+	refused []string
+}
 
-// NewPermanent canonicalises a folder's PERMANENTFLAGS; nil where they
-// keep every flag mailtwin syncs (they have `\*`).
+// NewPermanent canonicalises a folder's PERMANENTFLAGS: the zero
+// Permanent where they keep every flag mailtwin syncs (they have `\*`).
 func NewPermanent(raw ...string) Permanent {
 	if slices.Contains(raw, wildcardFlag) {
-		return nil
+		return Permanent{}
 	}
-	p := Permanent(NewFlags(raw...))
-	if p == nil {
-		p = Permanent{} // keeps nothing
-	}
-	return p
+	return Permanent{limited: true, keeps: NewFlags(raw...)}
 }
+
+// Refusing returns a Permanent that keeps every flag but flags: those
+// the server refused outright.
+func Refusing(flags ...string) Permanent {
+	return Permanent{refused: NewFlags(flags...)}
+}
+
+// All reports whether p keeps every flag.
+func (p Permanent) All() bool { return !p.limited && len(p.refused) == 0 }
+
+// Limited reports whether p keeps only the flags Kept lists (a folder
+// whose PERMANENTFLAGS lack `\*`), as against every flag but those
+// Refused lists.
+func (p Permanent) Limited() bool { return p.limited }
+
+// Kept is what a limited p keeps.
+func (p Permanent) Kept() []string { return p.keeps }
+
+// Refused is what a p that is not limited refuses.
+func (p Permanent) Refused() []string { return p.refused }
 
 // Keeps reports whether the folder keeps flag (canonical, as in Flags).
 func (p Permanent) Keeps(flag string) bool {
-	return p == nil || slices.Contains(p, flag)
+	if p.limited {
+		return slices.Contains(p.keeps, flag)
+	}
+	return !slices.Contains(p.refused, flag)
 }
 
 // Intersect returns what both p and q keep: a folder that once refused
@@ -53,15 +86,19 @@ func (p Permanent) Keeps(flag string) bool {
 // would have them read as its user's removals.
 func (p Permanent) Intersect(q Permanent) Permanent {
 	switch {
-	case p == nil:
+	case p.All():
 		return q
-	case q == nil:
+	case q.All():
 		return p
+	case !p.limited && !q.limited:
+		return Refusing(append(slices.Clone(p.refused), q.refused...)...)
+	case !p.limited:
+		p, q = q, p
 	}
-	out := Permanent{}
-	for _, f := range p {
+	out := Permanent{limited: true, keeps: []string{}}
+	for _, f := range p.keeps {
 		if q.Keeps(f) {
-			out = append(out, f)
+			out.keeps = append(out.keeps, f)
 		}
 	}
 	return out
@@ -69,19 +106,23 @@ func (p Permanent) Intersect(q Permanent) Permanent {
 
 // Equal reports whether p and q keep the same flags.
 func (p Permanent) Equal(q Permanent) bool {
-	return (p == nil) == (q == nil) && slices.Equal(p, q)
+	return p.limited == q.limited && slices.Equal(p.keeps, q.keeps) && slices.Equal(p.refused, q.refused)
 }
 
-// String renders p as a state file does: space-separated, "-" when it
-// keeps nothing; "(every flag)" for nil, which a state file never holds.
+// String renders p: a limited p as a state file's permanentflags line
+// does (space-separated, "-" when it keeps nothing), one that refuses
+// flags outright as "every flag but" them, and "(every flag)" for one
+// that keeps all.
 func (p Permanent) String() string {
-	if p == nil {
-		return "(every flag)"
-	}
-	if len(p) == 0 {
+	switch {
+	case p.limited && len(p.keeps) == 0:
 		return "-"
+	case p.limited:
+		return strings.Join(p.keeps, " ")
+	case len(p.refused) > 0:
+		return "every flag but " + strings.Join(p.refused, " ")
 	}
-	return strings.Join(p, " ")
+	return "(every flag)"
 }
 
 // filter returns the flags of f that p keeps.
@@ -153,13 +194,14 @@ func maskRefused(base State, lists [2]Listing) (masked [2]Listing, keeps [2]map[
 		}
 		keeps[s] = map[string]Permanent{}
 		listed[s] = map[copyAt]Flags{}
+		wide := refusedOutright(base, side)
 		for i := range lists[s].Folders {
 			lf := &lists[s].Folders[i]
-			perm := lf.Permanent
+			perm := lf.Permanent.Intersect(wide)
 			if fs := byMailbox[lf.Mailbox]; fs != nil {
 				perm = fs.Side(side).Permanent.Intersect(perm)
 			}
-			if perm != nil {
+			if !perm.All() {
 				keeps[s][lf.Mailbox] = perm
 			}
 		}
@@ -178,14 +220,14 @@ func maskRefused(base State, lists [2]Listing) (masked [2]Listing, keeps [2]map[
 			var rec map[UID]Flags
 			from := 0
 			switch {
-			case perm != nil && usable:
+			case !perm.All() && usable:
 				rec = make(map[UID]Flags, len(fs.Records))
 				for _, r := range fs.Records {
 					if r.On(side) {
 						rec[r.UID(side)] = r.Flags
 					}
 				}
-			case perm == nil && usable:
+			case perm.All() && usable:
 				next := fs.Side(side).UIDNext
 				from = sort.Search(len(lf.Messages), func(j int) bool { return lf.Messages[j].UID >= next })
 			}
@@ -196,20 +238,20 @@ func maskRefused(base State, lists [2]Listing) (masked [2]Listing, keeps [2]map[
 				refuses := perm
 				if !ok && m.ID != "" {
 					var rf recordFlags
-					if perm != nil {
+					if !perm.All() {
 						if all == nil {
-							all = recordFlagsByID(base, side, keeps[s], false)
+							all = recordFlagsByID(base, side, keeps[s], wide, false)
 						}
 						rf, ok = all[m.ID]
 					} else {
 						if refusing == nil {
-							refusing = recordFlagsByID(base, side, keeps[s], true)
+							refusing = recordFlagsByID(base, side, keeps[s], wide, true)
 						}
 						rf, ok = refusing[m.ID]
 					}
 					r, refuses = rf.flags, perm.Intersect(rf.keeps)
 				}
-				if !ok || refuses == nil {
+				if !ok || refuses.All() {
 					continue
 				}
 				if fl := refuses.mask(m.Flags, r); !fl.Equal(m.Flags) {
@@ -251,17 +293,18 @@ type recordFlags struct {
 // recordFlagsByID returns, by identity, the first record of base (in
 // folder order, then record order) with a copy on side s, with what its
 // folder keeps there: keeps's, by mailbox, for a folder listed now (the
-// state's and the listing's together), else the state's. With
-// onlyRefusing, only the records of folders that refuse some flag.
-func recordFlagsByID(base State, s Side, keeps map[string]Permanent, onlyRefusing bool) map[Identity]recordFlags {
+// state's and the listing's together), else the state's with wide, what
+// the side refuses outright. With onlyRefusing, only the records of
+// folders that refuse some flag.
+func recordFlagsByID(base State, s Side, keeps map[string]Permanent, wide Permanent, onlyRefusing bool) map[Identity]recordFlags {
 	out := map[Identity]recordFlags{}
 	for i := range base.Folders {
 		f := &base.Folders[i]
 		perm, ok := keeps[f.Side(s).Mailbox]
 		if !ok {
-			perm = f.Side(s).Permanent
+			perm = f.Side(s).Permanent.Intersect(wide)
 		}
-		if onlyRefusing && perm == nil {
+		if onlyRefusing && perm.All() {
 			continue
 		}
 		for _, r := range f.Records {
@@ -273,16 +316,33 @@ func recordFlagsByID(base State, s Side, keeps map[string]Permanent, onlyRefusin
 	return out
 }
 
+// refusedOutright returns what side s refuses outright (Refusing), in
+// any folder of base: a server that refuses a keyword outright does so
+// in every folder (Dovecot's limit on its length is the server's), and
+// each folder learns it only where a copy or a STORE carried it there.
+// A copy the side's user, or the run, moves into a folder that has not
+// learned it lacks it all the same; read as a removal, the record would
+// lose a keyword that the other side may not hold either.
+func refusedOutright(base State, s Side) Permanent {
+	var out Permanent
+	for i := range base.Folders {
+		if p := base.Folders[i].Side(s).Permanent; !p.Limited() && !p.All() {
+			out = out.Intersect(p)
+		}
+	}
+	return out
+}
+
 // refusesAny reports whether a folder of side s refuses a flag, by the
 // state or by l.
 func refusesAny(base State, s Side, l Listing) bool {
 	for i := range base.Folders {
-		if base.Folders[i].Side(s).Permanent != nil {
+		if !base.Folders[i].Side(s).Permanent.All() {
 			return true
 		}
 	}
 	for i := range l.Folders {
-		if l.Folders[i].Permanent != nil {
+		if !l.Folders[i].Permanent.All() {
 			return true
 		}
 	}

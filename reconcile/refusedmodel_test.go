@@ -23,7 +23,10 @@ var refusedFlagPool = []string{`\Answered`, `\Flagged`, `\Seen`, "$a", "$b"}
 // TestModelRefusedFlags: random flag changes and moves between INBOX and
 // Shared on both sides, where each side's Shared keeps a random part of
 // the flags, as its PERMANENTFLAGS would say, and the model account
-// drops the rest from every copy, STORE and MOVE, as a server does. A
+// drops the rest from every copy, STORE and MOVE, as a server does; and
+// where a side's server refuses keywords outright (a third of the
+// seeds, on each side), a copy or a STORE goes without them and says
+// so (Outcome.Refused), as Run's does. A
 // user changes only what the folder keeps (the server drops the rest),
 // never the same flag of a message on both sides in one round, and
 // moves a message on one side at most, and not after changing its
@@ -59,7 +62,7 @@ func runRefusedModel(t *testing.T, seed uint64) bool {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b9))
 	keeps := func() reconcile.Permanent {
 		if rng.IntN(3) == 0 {
-			return nil // keeps every flag
+			return reconcile.Permanent{} // keeps every flag
 		}
 		var kept []string
 		for _, f := range refusedFlagPool {
@@ -69,14 +72,25 @@ func runRefusedModel(t *testing.T, seed uint64) bool {
 		}
 		return reconcile.NewPermanent(kept...)
 	}
+	// Keywords a side's server refuses outright, in every folder, from
+	// a stream of their own: the other choices of a seed are as before.
+	rngRefuses := rand.New(rand.NewPCG(seed, 0x51ed27))
+	refuses := func() reconcile.Flags {
+		if rngRefuses.IntN(3) != 0 {
+			return nil
+		}
+		return reconcile.NewFlags(pickOne(rngRefuses, [][]string{{"$a"}, {"$b"}, {"$a", "$b"}})...)
+	}
 	accs := [2]*account{newAccount(), newAccount()}
 	for s := range 2 {
 		accs[s].keeps = map[string]reconcile.Permanent{"Shared": keeps()}
+		accs[s].refuses = refuses()
+		accs[s].folders["INBOX"].refuses = accs[s].refuses
 		accs[s].create("Shared")
 	}
 	var history []string
 	logf := func(format string, args ...any) { history = append(history, fmt.Sprintf(format, args...)) }
-	logf("a's Shared keeps %v, b's %v", accs[0].keeps["Shared"], accs[1].keeps["Shared"])
+	logf("a's Shared keeps %v, b's %v; a refuses %v outright, b %v", accs[0].keeps["Shared"], accs[1].keeps["Shared"], accs[0].refuses, accs[1].refuses)
 
 	// want holds, by identity, the flags the users last set: what each
 	// copy must hold, less what its folder refuses.
@@ -141,6 +155,25 @@ func runRefusedModel(t *testing.T, seed uint64) bool {
 					}
 					moved[m.ID] = true
 					dest := map[string]string{"INBOX": "Shared", "Shared": "INBOX"}[folder]
+					// A keyword s's server refuses outright, of a
+					// message in a folder that refuses it on the
+					// other side too, is held by no copy, only by the
+					// record: moved out by s's user, the run's own
+					// MOVE on the other side does not bring it back
+					// (RELIABILITY.md, "Flags a folder refuses",
+					// Limits).
+					if o := accs[1-s]; o.folders[folder] != nil {
+						var kept []string
+						for _, f := range want[m.ID] {
+							if !accs[s].refuses.Has(f) || len(o.folders[folder].kept(reconcile.Flags{f})) > 0 {
+								kept = append(kept, f)
+							}
+						}
+						if len(kept) != len(want[m.ID]) {
+							logf("round %d: no copy of %s holds %v", round, m.ID, want[m.ID])
+							want[m.ID] = reconcile.NewFlags(kept...)
+						}
+					}
 					id, fl := m.ID, m.Flags
 					mb.msgs = append(mb.msgs[:k:k], mb.msgs[k+1:]...)
 					accs[s].deliver(dest, id, fl)
@@ -149,7 +182,7 @@ func runRefusedModel(t *testing.T, seed uint64) bool {
 					continue
 				}
 				f := pickOne(rng, refusedFlagPool)
-				if !mb.keeps.Keeps(f) || changed[string(m.ID)+" "+f] {
+				if len(mb.kept(reconcile.Flags{f})) == 0 || changed[string(m.ID)+" "+f] {
 					continue
 				}
 				changed[string(m.ID)+" "+f] = true

@@ -22,7 +22,8 @@ import (
 //	1 1 \Seen x:1
 //
 // keeps-a and keeps-b are a side's SideState.Permanent: the flags it
-// keeps, comma-separated, "-" for none.
+// keeps, comma-separated, "-" for none; refuses-a and refuses-b are one
+// that keeps every flag but those (reconcile.Refusing).
 func parseState(t testing.TB, text string) reconcile.State {
 	t.Helper()
 	var st reconcile.State
@@ -53,6 +54,8 @@ func parseState(t testing.TB, text string) reconcile.State {
 					cur.Side(side(k)).Mailbox = v
 				case "keeps-a", "keeps-b":
 					cur.Side(side(strings.TrimPrefix(k, "keeps-"))).Permanent = parsePermanent(t, v)
+				case "refuses-a", "refuses-b":
+					cur.Side(side(strings.TrimPrefix(k, "refuses-"))).Permanent = reconcile.Refusing(strings.Split(v, ",")...)
 				default:
 					t.Fatalf("bad folder option %q", opt)
 				}
@@ -192,8 +195,11 @@ func formatState(st reconcile.State) string {
 			fmt.Fprintf(&b, " b=%s", dash(f.B.Mailbox))
 		}
 		for _, s := range []reconcile.Side{reconcile.A, reconcile.B} {
-			if p := f.Side(s).Permanent; p != nil {
+			switch p := f.Side(s).Permanent; {
+			case p.Limited():
 				fmt.Fprintf(&b, " keeps-%s=%s", s, strings.ReplaceAll(p.String(), " ", ","))
+			case !p.All():
+				fmt.Fprintf(&b, " refuses-%s=%s", s, strings.Join(p.Refused(), ","))
 			}
 		}
 		b.WriteString("\n")
@@ -234,10 +240,10 @@ func uidStr(u reconcile.UID) string {
 func parsePermanent(t testing.TB, v string) reconcile.Permanent {
 	t.Helper()
 	if v == "-" {
-		return reconcile.Permanent{}
+		return reconcile.NewPermanent()
 	}
 	p := reconcile.NewPermanent(strings.Split(v, ",")...)
-	if p == nil {
+	if p.All() {
 		t.Fatalf("keeps=%s keeps every flag: leave it out", v)
 	}
 	return p
@@ -294,10 +300,16 @@ type account struct {
 	nextUV  uint32
 	failOn  func(a *reconcile.Action) bool // injected failures
 	// keeps holds, by folder name, what a folder made under that name
-	// keeps of the flags (its PERMANENTFLAGS; nil: every flag). It
+	// keeps of the flags (its PERMANENTFLAGS; the zero value: every flag). It
 	// drops the others from every APPEND, STORE and MOVE, as a server
 	// does, and its listing says what it keeps.
 	keeps map[string]reconcile.Permanent
+	// refuses holds the keywords the account's server refuses outright,
+	// in every folder, whatever its PERMANENTFLAGS say (Dovecot: one
+	// longer than 50 characters). A copy or a STORE carrying one goes
+	// without it, and its outcome's Refused says so, as Run's does
+	// (appendAlone, storeAlone); a listing does not tell them.
+	refuses reconcile.Flags
 }
 
 type mbox struct {
@@ -315,16 +327,18 @@ type mbox struct {
 	touched map[reconcile.UID]uint64
 	// keeps is what the mailbox keeps of the flags (account.keeps).
 	keeps reconcile.Permanent
+	// refuses is account.refuses.
+	refuses reconcile.Flags
 }
 
 // kept returns fl without the flags m refuses.
 func (m *mbox) kept(fl reconcile.Flags) reconcile.Flags {
-	if m.keeps == nil {
+	if m.keeps.All() && len(m.refuses) == 0 {
 		return fl
 	}
 	var out reconcile.Flags
 	for _, f := range fl {
-		if m.keeps.Keeps(f) {
+		if m.keeps.Keeps(f) && !m.refuses.Has(f) {
 			out = append(out, f)
 		}
 	}
@@ -364,7 +378,7 @@ func (acc *account) create(name string) *mbox {
 		return m
 	}
 	acc.nextUV++
-	m := &mbox{uv: acc.nextUV, uidNext: 1, keeps: acc.keeps[name]}
+	m := &mbox{uv: acc.nextUV, uidNext: 1, keeps: acc.keeps[name], refuses: acc.refuses}
 	acc.folders[name] = m
 	return m
 }
@@ -541,6 +555,17 @@ func (m *mbox) find(u reconcile.UID) int {
 	return -1
 }
 
+// refusedOf returns the flags of fl that m's server refuses outright.
+func refusedOf(m *mbox, fl reconcile.Flags) reconcile.Flags {
+	var out reconcile.Flags
+	for _, f := range fl {
+		if m.refuses.Has(f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // apply carries out one action on this account (the action's side),
 // reading copy sources from other, as a server would.
 func (acc *account) apply(a *reconcile.Action, other *account) reconcile.Outcome {
@@ -570,7 +595,7 @@ func (acc *account) apply(a *reconcile.Action, other *account) reconcile.Outcome
 			return reconcile.Outcome{Err: fmt.Errorf("copy: missing source or target")}
 		}
 		u := acc.deliver(a.Mailbox, src.msgs[src.find(a.SrcUID)].ID, a.Flags)
-		return reconcile.Outcome{UID: u, UIDValidity: dst.uv}
+		return reconcile.Outcome{UID: u, UIDValidity: dst.uv, Refused: refusedOf(dst, a.Flags)}
 	case reconcile.Move:
 		src, dst := acc.folders[a.Mailbox], acc.folders[a.Dest]
 		if src == nil || dst == nil || src.find(a.UID) < 0 {
@@ -595,6 +620,7 @@ func (acc *account) apply(a *reconcile.Action, other *account) reconcile.Outcome
 			}
 		}
 		m.Flags = mb.kept(reconcile.NewFlags(append(fl, a.Flags...)...))
+		return reconcile.Outcome{Refused: refusedOf(mb, a.Flags)}
 	case reconcile.Expunge:
 		mb := acc.folders[a.Mailbox]
 		if mb == nil || mb.find(a.UID) < 0 {
@@ -648,7 +674,7 @@ func accountFromListing(l reconcile.Listing) *account {
 	acc := &account{folders: map[string]*mbox{}, nextUV: 100, delim: l.Delim, keeps: map[string]reconcile.Permanent{}}
 	for _, f := range l.Folders {
 		m := &mbox{uv: f.UIDValidity, uidNext: f.UIDNext, role: f.Role, use: f.SpecialUse, msgs: append([]reconcile.Message(nil), f.Messages...), keeps: f.Permanent}
-		if f.Permanent != nil {
+		if !f.Permanent.All() {
 			acc.keeps[f.Mailbox] = f.Permanent
 		}
 		if m.uidNext == 0 {

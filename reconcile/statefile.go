@@ -27,8 +27,10 @@ const StateHeaderOneWay = "# mailtwin state v2"
 // StateHeaderPermanent is the first line of the state file of a folder
 // pair with a side that refuses flags (SideState.Permanent): after the
 // "modseq" lines, and the "direction" line where there is one, it has a
-// "permanentflags" line per such side, which a mailtwin that reads v1
-// and v2 only does not know, and says so.
+// line per such side, which a mailtwin that reads v1 and v2 only does
+// not know, and says so: "permanentflags" with what the folder keeps,
+// where its PERMANENTFLAGS limit it, or "refusedflags" with the flags
+// the server refused outright, where they do not.
 const StateHeaderPermanent = "# mailtwin state v3"
 
 // MaxStateFileName is the longest name StateFileName gives. File systems
@@ -95,7 +97,7 @@ func FormatFolder(f FolderState) []byte {
 	var b bytes.Buffer
 	b.Grow(64 * (len(f.Records) + 11))
 	switch {
-	case f.A.Permanent != nil || f.B.Permanent != nil:
+	case !f.A.Permanent.All() || !f.B.Permanent.All():
 		b.WriteString(StateHeaderPermanent + "\n")
 	case f.Direction == Both:
 		b.WriteString(StateHeader + "\n")
@@ -123,8 +125,11 @@ func FormatFolder(f FolderState) []byte {
 		fmt.Fprintf(&b, "direction %s\n", f.Direction)
 	}
 	for _, s := range []Side{A, B} {
-		if p := f.Side(s).Permanent; p != nil {
+		switch p := f.Side(s).Permanent; {
+		case p.Limited():
 			fmt.Fprintf(&b, "permanentflags %s %s\n", s, p)
+		case !p.All():
+			fmt.Fprintf(&b, "refusedflags %s %s\n", s, strings.Join(p.Refused(), " "))
 		}
 	}
 	recs := f.Records
@@ -393,14 +398,20 @@ func parseFolder(filename string, data []byte) (FolderState, error) {
 		header = append(header, "direction")
 	}
 	if lines[0] == StateHeaderPermanent {
-		// One line per side that refuses flags, a before b; at least one.
-		for _, s := range []string{"permanentflags a", "permanentflags b"} {
-			if n := 1 + len(header); len(lines) > n && strings.HasPrefix(lines[n], s+" ") {
-				header = append(header, s)
+		// One line per side that refuses flags, a before b; at least
+		// one: permanentflags for what a folder keeps, refusedflags for
+		// what the server refused of all.
+		n := len(header)
+		for _, s := range []string{" a", " b"} {
+			for _, key := range []string{"permanentflags" + s, "refusedflags" + s} {
+				if n := 1 + len(header); len(lines) > n && strings.HasPrefix(lines[n], key+" ") {
+					header = append(header, key)
+					break
+				}
 			}
 		}
-		if header[len(header)-1] != "permanentflags a" && header[len(header)-1] != "permanentflags b" {
-			return fail(min(len(lines)-1, 1+len(header)), "want a \"permanentflags a\" or \"permanentflags b\" line (state v3)")
+		if len(header) == n {
+			return fail(min(len(lines)-1, 1+len(header)), "want a \"permanentflags\" or \"refusedflags\" line for a or b (state v3)")
 		}
 	}
 	if len(lines) < 1+len(header) {
@@ -456,6 +467,12 @@ func parseFolder(filename string, data []byte) (FolderState, error) {
 			p, err := parsePermanent(val)
 			if err != nil {
 				return fail(1+i, "bad permanentflags %q: %v", val, err)
+			}
+			side.Permanent = p
+		case strings.HasPrefix(key, "refusedflags"):
+			p := Refusing(strings.Split(val, " ")...)
+			if p.All() || strings.Join(p.Refused(), " ") != val {
+				return fail(1+i, "bad refusedflags %q: want flags in canonical form, sorted, one space apart (%q)", val, strings.Join(p.Refused(), " "))
 			}
 			side.Permanent = p
 		case key == "direction":
@@ -556,15 +573,15 @@ func validIdentity(s string) bool {
 // form, sorted, space-separated; "-" for none.
 func parsePermanent(val string) (Permanent, error) {
 	if val == "-" {
-		return Permanent{}, nil
+		return NewPermanent(), nil
 	}
 	fields := strings.Split(val, " ")
 	p := NewPermanent(fields...)
-	if p == nil {
-		return nil, fmt.Errorf("keeps every flag: want the line left out")
+	if p.All() {
+		return Permanent{}, fmt.Errorf("keeps every flag: want the line left out")
 	}
 	if p.String() != val {
-		return nil, fmt.Errorf("want canonical flags, sorted, one space apart (%q)", p.String())
+		return Permanent{}, fmt.Errorf("want canonical flags, sorted, one space apart (%q)", p.String())
 	}
 	return p, nil
 }

@@ -96,6 +96,20 @@ permanentflags a -
 permanentflags b $junk \Answered \Flagged \Seen
 1 1 \Seen x:1
 `},
+		{"keywords refused outright, and a side that keeps only some", `# mailtwin state v3
+folder "INBOX"
+mailbox a "INBOX"
+mailbox b "INBOX"
+uidvalidity a 3
+uidvalidity b 5
+uidnext a 3
+uidnext b 3
+modseq a 9
+modseq b 12
+permanentflags a \Flagged \Seen
+refusedflags b $a-keyword-far-too-long-for-the-server-to-take-at-all $b
+1 1 $a-keyword-far-too-long-for-the-server-to-take-at-all x:1
+`},
 		{"names that need quoting", `# mailtwin state v1
 folder "Entwürfe/\"Q1\" plan"
 mailbox a "Entwürfe/\"Q1\" plan"
@@ -180,7 +194,13 @@ func TestParseFolderErrors(t *testing.T) {
 		{"unknown version", strings.Replace(stateHeader, "v1", "v4", 1),
 			`f.state:1: unsupported state version "v4" (this mailtwin reads v1 to v3; upgrade mailtwin)`},
 		{"v3 without a permanentflags line", strings.Replace(stateHeader, "v1", "v3", 1) + "1 1 - x:1\n",
-			`f.state:11: want a "permanentflags a" or "permanentflags b" line (state v3)`},
+			`f.state:11: want a "permanentflags" or "refusedflags" line for a or b (state v3)`},
+		{"refusedflags unsorted", strings.Replace(stateHeader, "v1", "v3", 1) + "refusedflags b $b $a\n",
+			`f.state:11: bad refusedflags "$b $a": want flags in canonical form, sorted, one space apart ("$a $b")`},
+		{"refusedflags empty", strings.Replace(stateHeader, "v1", "v3", 1) + "refusedflags b \n",
+			`f.state:11: bad refusedflags "": want flags in canonical form, sorted, one space apart ("")`},
+		{"permanentflags and refusedflags for one side", strings.Replace(stateHeader, "v1", "v3", 1) + "permanentflags b \\Seen\nrefusedflags b $a\n",
+			`f.state:12: want "<uid a> <uid b> <flags> <identity>", got "refusedflags b $a"`},
 		{"permanentflags line in v1", record(`permanentflags b \Seen`),
 			`f.state:11: want "<uid a> <uid b> <flags> <identity>", got "permanentflags b \\Seen"`},
 		{"permanentflags that keep every flag", strings.Replace(stateHeader, "v1", "v3", 1) + "permanentflags b \\* \\Answered \\Draft \\Flagged \\Seen\n",
