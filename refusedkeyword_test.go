@@ -1,7 +1,7 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -12,73 +12,130 @@ import (
 	"github.com/mailtwin/mailtwin/reconcile"
 )
 
-// TestSyncOneRefusedMessageDoesNotHoldBackOthers: Dovecot refuses a
-// keyword longer than 50 characters (mail_max_keyword_length) with NO,
-// on an APPEND as on a STORE. A MULTIAPPEND is atomic, so its NO fails
-// every message it carried. Before the copy sent those again alone, the
-// messages sent beside the one b refuses were never copied: every run
-// sent them together again and failed them all. Now only that one
-// fails, with the server's own reason, and the next run tries only it.
-func TestSyncOneRefusedMessageDoesNotHoldBackOthers(t *testing.T) {
+// TestSyncKeywordTheTargetRefuses: Dovecot refuses a keyword longer than
+// 50 characters (mail_max_keyword_length) with NO [CANNOT], on an
+// APPEND as on a STORE, though its PERMANENTFLAGS say it keeps any
+// keyword. Before, such a message was never copied, and nor were the
+// messages sent beside it in its MULTIAPPEND, which the server refused
+// whole: every run sent them together again and failed them all. Now
+// the MULTIAPPEND's messages are sent again alone, the one refused is
+// sent once more without its keywords, its other keyword is stored on
+// its own, and the state remembers that b's INBOX refuses the long one:
+// the run succeeds, the next one has nothing to do, and a keeps the
+// keyword while b's user's changes still reach it. The same for a long
+// keyword a's user adds to a message copied before: its STORE is
+// refused, and fails the changes sent with it, which are made again
+// alone.
+func TestSyncKeywordTheTargetRefuses(t *testing.T) {
 	t.Parallel()
 	f := newSyncFixture(t, imaptest.StartMem)
 	f.srvB = imaptest.StartDovecot(t, userB)
 	fb := &syncFixture{t: t, srv: f.srvB} // its helpers go to b's server
-	long := imap.Flag("$" + strings.Repeat("k", 60))
-	var want []string
+	long := "$" + strings.Repeat("k", 60)
+	var onA, onB []string
 	for i := 1; i <= 8; i++ {
 		id := fmt.Sprintf("m%d", i)
 		if i == 5 {
-			f.put(userA, "INBOX", id, long)
+			f.put(userA, "INBOX", id, imap.Flag(long), "$ok", imap.FlagSeen)
+			onA = append(onA, id+" "+long+`,$ok,\Seen`)
+			onB = append(onB, id+` $ok,\Seen`)
 			continue
 		}
 		f.put(userA, "INBOX", id, imap.FlagSeen)
-		want = append(want, id+` \Seen`)
+		onA = append(onA, id+` \Seen`)
+		onB = append(onB, id+` \Seen`)
 	}
-
-	for run := 1; run <= 2; run++ {
-		res, err := f.attempt(false)
-		if !errors.Is(err, reconcile.ErrActionsFailed) {
-			t.Fatalf("run %d: Run = %v, want ErrActionsFailed (b refuses m5)", run, err)
-		}
-		var failed []string
-		for i, o := range res.Outcomes {
-			if o.Err == nil {
-				continue
-			}
-			failed = append(failed, res.Plan.Actions[i].String())
-			var br *reconcile.BatchRefusedError
-			if errors.As(o.Err, &br) || !strings.Contains(o.Err.Error(), "Keyword length too long") {
-				t.Errorf("run %d: the failed copy's error is %q, want Dovecot's answer to an APPEND of its own", run, o.Err)
-			}
-		}
-		if len(failed) != 1 || !strings.Contains(failed[0], `flags `+string(long)) {
-			t.Errorf("run %d: failed %q, want only the copy of m5", run, failed)
-		}
-		fb.want(userB, "INBOX", want...)
-		if n := res.Plan.Counts[reconcile.B].Copies; run == 2 && n != 1 {
-			t.Errorf("run 2 copied %d messages to b, want 1 (m5 again):\n%s", n, res.Plan)
-		}
+	f.sync()
+	f.want(userA, "INBOX", onA...)
+	fb.want(userB, "INBOX", onB...)
+	st, err := stateRepo{f.repo}.Load(context.Background(), "p")
+	if err != nil {
+		t.Fatal(err)
 	}
+	if got, want := st.Folder("INBOX").B.Permanent, reconcile.Refusing(long); !got.Equal(want) {
+		t.Errorf("the state has b's INBOX keep %v, want %v", got, want)
+	}
+	f.settled()
 
 	// New mail of an incremental run travels with the scan (its bodies
-	// read at once), and its copies go in one MULTIAPPEND: sent again
-	// alone from the bodies held.
+	// read at once), and its copies go in one MULTIAPPEND.
 	f.put(userA, "INBOX", "m9")
-	f.put(userA, "INBOX", "m10", long)
+	f.put(userA, "INBOX", "m10", imap.Flag(long))
 	f.put(userA, "INBOX", "m11")
-	res, err := f.attempt(false)
-	if !errors.Is(err, reconcile.ErrActionsFailed) {
-		t.Fatalf("run 3: Run = %v, want ErrActionsFailed (b refuses m5 and m10)", err)
-	}
-	failed := 0
-	for _, o := range res.Outcomes {
-		if o.Err != nil {
-			failed++
+	f.sync()
+	onA = append(onA, "m9 -", "m10 "+long, "m11 -")
+	onB = append(onB, "m9 -", "m10 -", "m11 -")
+	f.want(userA, "INBOX", onA...)
+	fb.want(userB, "INBOX", onB...)
+	f.settled()
+
+	// b's user flags m5: a gets \Flagged and keeps the long keyword.
+	f.srvB.AddFlags(t, userB, "INBOX", fb.uidOf(userB, "INBOX", "m5"), imap.FlagFlagged)
+	f.sync()
+	for i := range onA { // want sorts them
+		if strings.HasPrefix(onA[i], "m5 ") {
+			onA[i] = "m5 " + long + `,$ok,\Flagged,\Seen`
+		}
+		if strings.HasPrefix(onB[i], "m5 ") {
+			onB[i] = `m5 $ok,\Flagged,\Seen`
 		}
 	}
-	if failed != 2 {
-		t.Errorf("run 3: %d copies failed, want 2 (m5 and m10):\n%s", failed, res.Plan)
+	f.want(userA, "INBOX", onA...)
+	fb.want(userB, "INBOX", onB...)
+	f.settled()
+
+	// a's user gives m1 another long keyword and a short one, and flags
+	// m2: b refuses the STORE of the long one, which fails the changes
+	// sent with it; each is made again alone, and the long keyword
+	// joins what the state remembers b's INBOX refuses.
+	long2 := "$" + strings.Repeat("q", 60)
+	f.srv.AddFlags(t, userA, "INBOX", f.uidOf(userA, "INBOX", "m1"), imap.Flag(long2), "$ok2")
+	f.srv.AddFlags(t, userA, "INBOX", f.uidOf(userA, "INBOX", "m2"), imap.FlagFlagged)
+	f.sync()
+	for i := range onA {
+		switch {
+		case strings.HasPrefix(onA[i], "m1 "):
+			onA[i] = "m1 $ok2," + long2 + `,\Seen`
+		case strings.HasPrefix(onA[i], "m2 "):
+			onA[i] = `m2 \Flagged,\Seen`
+		}
+		switch {
+		case strings.HasPrefix(onB[i], "m1 "):
+			onB[i] = `m1 $ok2,\Seen`
+		case strings.HasPrefix(onB[i], "m2 "):
+			onB[i] = `m2 \Flagged,\Seen`
+		}
 	}
-	fb.want(userB, "INBOX", append(want, "m9 -", "m11 -")...)
+	f.want(userA, "INBOX", onA...)
+	fb.want(userB, "INBOX", onB...)
+	if st, err = (stateRepo{f.repo}).Load(context.Background(), "p"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := st.Folder("INBOX").B.Permanent, reconcile.Refusing(long, long2); !got.Equal(want) {
+		t.Errorf("the state has b's INBOX keep %v, want %v", got, want)
+	}
+	f.settled()
+
+	// A change alone in its folder goes as a STORE of its own (not
+	// through ChangeBatcher): the same.
+	long3 := "$" + strings.Repeat("z", 60)
+	f.srv.AddFlags(t, userA, "INBOX", f.uidOf(userA, "INBOX", "m3"), imap.Flag(long3))
+	res := f.sync()
+	if n := res.Plan.Counts[reconcile.B].Stores; n != 1 {
+		t.Fatalf("the run stored flags on b %d times, want 1:\n%s", n, res.Plan)
+	}
+	for i := range onA {
+		if strings.HasPrefix(onA[i], "m3 ") {
+			onA[i] = "m3 " + long3 + `,\Seen`
+		}
+	}
+	f.want(userA, "INBOX", onA...)
+	fb.want(userB, "INBOX", onB...)
+	if st, err = (stateRepo{f.repo}).Load(context.Background(), "p"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := st.Folder("INBOX").B.Permanent, reconcile.Refusing(long, long2, long3); !got.Equal(want) {
+		t.Errorf("the state has b's INBOX keep %v, want %v", got, want)
+	}
+	f.settled()
 }

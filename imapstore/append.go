@@ -55,7 +55,7 @@ func (s *Store) appendOne(mailbox string, flags reconcile.Flags, date time.Time,
 	cerr := cmd.Close()
 	data, err := cmd.Wait()
 	if err != nil {
-		return reconcile.Appended{}, err // the server's NO beats a write error it caused
+		return reconcile.Appended{}, lasting(err) // the server's NO beats a write error it caused
 	}
 	if werr != nil {
 		return reconcile.Appended{}, werr
@@ -280,6 +280,7 @@ func (p *pipeline) collectLocked(a *sentAppend, arm bool) {
 		return // with UID 0 if UIDPLUS was announced but no APPENDUID came
 	case errors.As(err, &refused):
 		// The server's NO or BAD, for this message alone.
+		err = lasting(err)
 	case aborted || a.ctx.Err() != nil:
 		err = a.ctx.Err()
 	case timedOut:
@@ -288,6 +289,24 @@ func (p *pipeline) collectLocked(a *sentAppend, arm bool) {
 		err = fmt.Errorf("connection lost before the server answered: %w", err)
 	}
 	a.err = fmt.Errorf("account %q: append to %q: %w", s.opts.Name, a.mailbox, err)
+}
+
+// lasting returns err as a *reconcile.RefusedError where it is the
+// server's NO to a command that will never succeed as it is: with no
+// response code, or with CANNOT or LIMIT (RFC 5530). Dovecot answers a
+// keyword longer than it takes with NO [CANNOT]. Any other error, a NO
+// that says to try again later ([OVERQUOTA], [INUSE], [UNAVAILABLE],
+// [SERVERBUG]) among them, is returned as it is.
+func lasting(err error) error {
+	var ierr *imap.Error
+	if !errors.As(err, &ierr) || ierr.Type != imap.StatusResponseTypeNo {
+		return err
+	}
+	switch ierr.Code {
+	case "", imap.ResponseCodeCannot, imap.ResponseCodeLimit:
+		return &reconcile.RefusedError{Err: err}
+	}
+	return err
 }
 
 // findAppended finds the UID of a message just appended without UIDPLUS:

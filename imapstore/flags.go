@@ -42,7 +42,7 @@ func (s *Store) StoreFlags(ctx context.Context, mailbox string, uids []reconcile
 		}
 		if first != nil {
 			noop.Wait()
-			return first
+			return lasting(first)
 		}
 		gone, first = s.goneAfterStore(noop, mailbox, set)
 		return first
@@ -170,7 +170,7 @@ func (s *Store) ChangeMessages(ctx context.Context, mailbox string, changes []re
 		}
 		for _, c := range cmds {
 			if err := c.Close(); err != nil && fe == nil {
-				fe = err
+				fe = lasting(err)
 			}
 		}
 		if noop != nil {

@@ -518,6 +518,8 @@ func (mc *multiConn) answer(c *multiCmd, resp string) {
 		var err error = &imap.Error{Type: status, Code: imap.ResponseCode(codeName(code)), Text: text}
 		if len(c.msgs) > 1 {
 			err = &reconcile.BatchRefusedError{Messages: len(c.msgs), Err: err}
+		} else {
+			err = lasting(err)
 		}
 		for _, m := range c.msgs {
 			m.settle(mc.s, c.mailbox, reconcile.Appended{}, err)

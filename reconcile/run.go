@@ -816,6 +816,7 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 			} else if k := changeRun(p.Actions, lane); k > 1 {
 				if cb, ok := st.(ChangeBatcher); ok {
 					runChanges(ctx, p.Actions, lane[:k], cb, out)
+					storeAlone(ctx, p.Actions, lane[:k], st, out)
 					n = k
 				}
 			}
@@ -1143,6 +1144,7 @@ func runBatch(ctx context.Context, acts []Action, g []int, stores [2]Mailstore, 
 		for _, i := range g {
 			out[i] = Outcome{Err: messageOutcome(err, acts[i].UID)}
 		}
+		storeAlone(ctx, acts, [][]int{g}, st, out)
 	case Expunge:
 		var err error
 		if ge, ok := st.(GuardedExpunger); ok && first.unchangedSince != 0 {
@@ -1392,19 +1394,122 @@ func copyBatch(ctx context.Context, acts []Action, g []int, fetch fetchFunc, dst
 	}
 }
 
-// appendAlone sends again, each in an APPEND of its own, the copies of
-// g that failed because the target refused a MULTIAPPEND they were
-// sent in with others (BatchRefusedError): it stored none of them, and
-// any one may be the cause. Without this, one message the target will
-// never take (a keyword too long for it, say) would fail every copy
-// sent beside it, on every run, as the same messages are sent together
-// again. Their bodies are read again from the source; settle records
-// each new answer. A copy that is not sent again keeps its error.
+// appendAlone sends again the copies of g the target refused, in an
+// APPEND of their own, their bodies read again from the source; settle
+// records each new answer, and a copy not sent again keeps its error.
+//
+// First, those that failed because the target refused a MULTIAPPEND
+// they were sent in with others (BatchRefusedError): it stored none of
+// them, and any one may be the cause. Without this, one message the
+// target will never take would fail every copy sent beside it, on every
+// run, as the same messages are sent together again.
+//
+// Then, those the target refused for good (RefusedError), alone, that
+// carry keywords: without their keywords. Dovecot refuses a keyword
+// longer than 50 characters outright, though its PERMANENTFLAGS say it
+// keeps any. Where the copy then goes, each keyword is stored on it
+// alone, and those the target refuses, or whose STORE fails at all, go
+// to the outcome's Refused: the next state remembers that the folder
+// refuses them (Next), so the copy's lack of them is not read as its
+// user's removal. Where the copy fails without its keywords too, it
+// keeps the error it had with them.
 func appendAlone(ctx context.Context, acts []Action, g []int, fetch fetchFunc, dst Mailstore, out []Outcome, stop <-chan struct{}, settle func(i int, body *bodyReader, ap Appended, err error)) {
+	sendAgain(ctx, acts, g, out, fetch, stop, func(i int) bool {
+		var br *BatchRefusedError
+		return errors.As(out[i].Err, &br)
+	}, func(i int, m FetchedMessage, body *bodyReader) {
+		ap, err := dst.Append(ctx, acts[i].Mailbox, acts[i].Flags, m.InternalDate, m.Size, body)
+		settle(i, body, ap, err)
+	})
+	sendAgain(ctx, acts, g, out, fetch, stop, func(i int) bool {
+		var re *RefusedError
+		_, keywords := splitKeywords(acts[i].Flags)
+		return len(keywords) > 0 && errors.As(out[i].Err, &re)
+	}, func(i int, m FetchedMessage, body *bodyReader) {
+		a := &acts[i]
+		system, keywords := splitKeywords(a.Flags)
+		ap, err := dst.Append(ctx, a.Mailbox, system, m.InternalDate, m.Size, body)
+		if err != nil {
+			if body.err != nil {
+				settle(i, body, ap, err)
+			}
+			return
+		}
+		var refused Flags
+		for _, k := range keywords {
+			if ap.UID == 0 || dst.StoreFlags(ctx, a.Mailbox, []UID{ap.UID}, Flags{k}, nil) != nil {
+				refused = append(refused, k)
+			}
+		}
+		settle(i, body, ap, nil)
+		out[i].Refused = refused
+	})
+}
+
+// storeAlone does again, one message at a time, the Store actions of
+// groups (of one mailbox, carried out together) whose commands the
+// target refused for good (RefusedError), where one of those adds a
+// keyword: a keyword it refuses outright (Dovecot's longer than 50
+// characters) fails every change sent with it, on every run. Each goes
+// again with its system flags and removals, then each keyword it adds
+// on its own; those the target refuses for good go to the outcome's
+// Refused, and Next records that the folder refuses them, so the
+// copy's lack of them is not read as its user's removal. Any other
+// error is the action's (the next run decides it again). Storing a
+// flag a message has, or removing one it lacks, changes nothing, so a
+// change done already may go again. Where no refused change adds a
+// keyword, the refusal is the changes' own, and they keep it.
+func storeAlone(ctx context.Context, acts []Action, groups [][]int, st Mailstore, out []Outcome) {
+	var again []int
+	withKeyword := false
+	for _, g := range groups {
+		for _, i := range g {
+			var re *RefusedError
+			if acts[i].Op == Store && errors.As(out[i].Err, &re) {
+				again = append(again, i)
+				_, kw := splitKeywords(acts[i].Flags)
+				withKeyword = withKeyword || len(kw) > 0
+			}
+		}
+	}
+	if !withKeyword {
+		return
+	}
+	for _, i := range again {
+		a := &acts[i]
+		var re *RefusedError
+		if ctx.Err() != nil {
+			return
+		}
+		system, keywords := splitKeywords(a.Flags)
+		if err := st.StoreFlags(ctx, a.Mailbox, []UID{a.UID}, system, a.Remove); err != nil {
+			out[i] = Outcome{Err: messageOutcome(err, a.UID)}
+			continue
+		}
+		o := Outcome{}
+		for _, k := range keywords {
+			err := st.StoreFlags(ctx, a.Mailbox, []UID{a.UID}, Flags{k}, nil)
+			switch {
+			case errors.As(err, &re):
+				o.Refused = append(o.Refused, k)
+			case err != nil:
+				o = Outcome{Err: messageOutcome(err, a.UID)}
+			}
+			if o.Err != nil {
+				break
+			}
+		}
+		out[i] = o
+	}
+}
+
+// sendAgain reads again from the source the messages of the copies of
+// g that failed and that retry picks, and hands each to send, which
+// must read its body whole.
+func sendAgain(ctx context.Context, acts []Action, g []int, out []Outcome, fetch fetchFunc, stop <-chan struct{}, retry func(i int) bool, send func(i int, m FetchedMessage, body *bodyReader)) {
 	var again []int
 	for _, i := range g {
-		var br *BatchRefusedError
-		if errors.As(out[i].Err, &br) {
+		if out[i].Err != nil && retry(i) {
 			again = append(again, i)
 		}
 	}
@@ -1415,10 +1520,9 @@ func appendAlone(ctx context.Context, acts []Action, g []int, fetch fetchFunc, d
 	for _, i := range again {
 		byUID[acts[i].SrcUID] = i
 	}
-	first := &acts[again[0]]
 	// A failed read leaves the copies not sent again with the error
 	// they have: the next run copies them.
-	_ = fetch(ctx, first.SrcMailbox, uidsOf(acts, again, true), func(m FetchedMessage) error {
+	_ = fetch(ctx, acts[again[0]].SrcMailbox, uidsOf(acts, again, true), func(m FetchedMessage) error {
 		i, ok := byUID[m.UID]
 		if !ok {
 			return nil
@@ -1426,11 +1530,21 @@ func appendAlone(ctx context.Context, acts []Action, g []int, fetch fetchFunc, d
 		if stopped(stop) {
 			return errCopyStopped
 		}
-		body := &bodyReader{r: m.Body, size: m.Size}
-		ap, err := dst.Append(ctx, acts[i].Mailbox, acts[i].Flags, m.InternalDate, m.Size, body)
-		settle(i, body, ap, err)
+		send(i, m, &bodyReader{r: m.Body, size: m.Size})
 		return ctx.Err()
 	})
+}
+
+// splitKeywords splits canonical flags into system flags and keywords.
+func splitKeywords(f Flags) (system, keywords Flags) {
+	for _, x := range f {
+		if strings.HasPrefix(x, `\`) {
+			system = append(system, x)
+		} else {
+			keywords = append(keywords, x)
+		}
+	}
+	return system, keywords
 }
 
 // fetchFunc is Mailstore.Fetch: where a copy's bodies come from.

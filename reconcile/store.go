@@ -210,6 +210,20 @@ func (e *GoneError) Error() string {
 		e.Account, messages(len(e.UIDs)), e.Mailbox, UIDRanges(e.UIDs, 8))
 }
 
+// RefusedError is an Append's or a StoreFlags' error where the server
+// refused the command for good: it answered NO with no response code,
+// or with CANNOT or LIMIT (RFC 5530), not with one that says to try
+// again later (a full quota, a mailbox in use, a server fault). The
+// same command will be refused again. Copying then tries a message
+// refused so without its keywords, which some servers refuse outright
+// (Dovecot: one longer than 50 characters), and learns which ones the
+// folder refuses (Outcome.Refused). Err is the server's answer.
+type RefusedError struct{ Err error }
+
+func (e *RefusedError) Error() string { return e.Err.Error() }
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
 // BatchRefusedError is an appended message's error where the server
 // refused the command that carried it with others (a MULTIAPPEND, RFC
 // 3502): the command is atomic, so none of them was stored, and the
