@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -237,6 +238,9 @@ type pairReport struct {
 type outcomeReport struct {
 	Error string `json:"error,omitempty"`
 	UID   uint32 `json:"uid,omitempty"`
+	// Refused holds the keywords the target refused outright: the copy
+	// or the change was made without them (reconcile.Outcome.Refused).
+	Refused []string `json:"refused,omitempty"`
 }
 
 // cmdSync is plan (planOnly) and apply.
@@ -779,7 +783,7 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 			}
 		}
 		for _, o := range res.Outcomes {
-			or := outcomeReport{UID: o.UID}
+			or := outcomeReport{UID: o.UID, Refused: o.Refused}
 			if o.Err != nil {
 				or.Error = o.Err.Error()
 			}
@@ -788,6 +792,43 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 		if !g.json {
 			fmt.Fprint(g.stdout, renderApplied(res.Plan, res.Outcomes))
 		}
+		for _, line := range refusedKeywords(p.Name, res.Plan, res.Outcomes) {
+			g.log.Warn(line)
+		}
 	}
 	return rep, err
+}
+
+// refusedKeywords returns a warning per folder side whose server refused
+// keywords outright in this run (reconcile.Outcome.Refused): the copies
+// and changes went without them, they stay on the other account, and
+// the state remembers not to send them there again.
+func refusedKeywords(pair string, p *reconcile.Plan, outcomes []reconcile.Outcome) []string {
+	type at struct {
+		side    reconcile.Side
+		mailbox string
+	}
+	var order []at
+	refused := map[at][]string{}
+	messages := map[at]int{}
+	for i, o := range outcomes {
+		if len(o.Refused) == 0 || i >= len(p.Actions) {
+			continue
+		}
+		a := &p.Actions[i]
+		k := at{a.Side, a.Mailbox}
+		if _, ok := refused[k]; !ok {
+			order = append(order, k)
+		}
+		refused[k] = append(refused[k], o.Refused...)
+		messages[k]++
+	}
+	var out []string
+	for _, k := range order {
+		kw := slices.Compact(slices.Sorted(slices.Values(refused[k])))
+		out = append(out, fmt.Sprintf("warning: pair %q: %s refused %s %s outright in %q (%s): %s kept on %s only, and not sent to %s again (README, \"Flags synced\")",
+			pair, k.side, plural(len(kw), "keyword", "keywords"), strings.Join(kw, " "), k.mailbox,
+			plural(messages[k], "1 message", fmt.Sprintf("%d messages", messages[k])), plural(len(kw), "it is", "they are"), k.side.Other(), k.side))
+	}
+	return out
 }

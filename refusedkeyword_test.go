@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -138,4 +141,52 @@ func TestSyncKeywordTheTargetRefuses(t *testing.T) {
 		t.Errorf("the state has b's INBOX keep %v, want %v", got, want)
 	}
 	f.settled()
+}
+
+// TestCLIWarnsOfKeywordsRefused: apply says which keywords b refused
+// outright, in which folder and for how many messages, once per folder,
+// exits 0, and puts them in --json's outcomes; the next apply, which
+// sends none of them, says nothing of them.
+func TestCLIWarnsOfKeywordsRefused(t *testing.T) {
+	t.Parallel()
+	mem := imaptest.StartMem(t, "alice")
+	r := newFaultRig(t, mem, "alice", "bob", "20s")
+	r.rec[1] = imaptest.Record(t, imaptest.StartDovecot(t, "bob"))
+	r.setTimeout("20s")
+	long := "$" + strings.Repeat("k", 60)
+	r.put(0, "INBOX", "m1", imap.Flag(long), imap.FlagSeen)
+	r.put(0, "INBOX", "m2", imap.Flag(long))
+	r.put(0, "INBOX", "m3")
+	code, stdout, stderr, _ := r.mailtwin(time.Minute, "apply", "--json")
+	if code != 0 {
+		t.Fatalf("apply: exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	want := `warning: pair "p": b refused keyword ` + long + ` outright in "INBOX" (2 messages): it is kept on a only, and not sent to b again (README, "Flags synced")`
+	if n := strings.Count(stderr, "refused keyword"); n != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("stderr says %d times that b refused a keyword, want once:\n%s\nstderr:\n%s", n, want, stderr)
+	}
+	var rep struct {
+		Pairs []struct {
+			Outcomes []struct{ Refused []string }
+		}
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || len(rep.Pairs) != 1 {
+		t.Fatalf("apply --json: %v, %d pairs\n%s", err, len(rep.Pairs), stdout)
+	}
+	n := 0
+	for _, o := range rep.Pairs[0].Outcomes {
+		if slices.Equal(o.Refused, []string{long}) {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("apply --json reports %d outcomes with the keyword refused, want 2:\n%s", n, stdout)
+	}
+	r.put(0, "INBOX", "m4", imap.Flag(long))
+	code, stdout, stderr, _ = r.mailtwin(time.Minute, "apply")
+	if code != 0 || strings.Contains(stderr, "refused keyword") {
+		t.Fatalf("apply: exit %d, want 0 and no warning (b's INBOX is known to refuse it)\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	r.f.srv = r.rec[1].Server()
+	r.f.want("bob", "INBOX", `m1 \Seen`, "m2 -", "m3 -", "m4 -")
 }

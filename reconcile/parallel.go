@@ -390,6 +390,10 @@ func advanceScanPointsOn(ctx context.Context, p *Plan, outcomes []Outcome, pl *p
 		k    Known
 	}
 	var jobs [2][]job
+	// What a side refuses outright in one folder, it refuses in all
+	// (see refusedOutright): a copy moved into one that has not learned
+	// it lacks it too.
+	wide := [2]Permanent{refusedOutright(*st, A), refusedOutright(*st, B)}
 	for i := range st.Folders {
 		f := &st.Folders[i]
 		for s := range 2 {
@@ -397,7 +401,7 @@ func advanceScanPointsOn(ctx context.Context, p *Plan, outcomes []Outcome, pl *p
 			if _, ok := pl.conns[s][0].(ScanPointAdvancer); !ok || ss.Mailbox == "" || ss.UIDValidity == 0 && ss.HighestModSeq != 0 || !changed[s][ss.Mailbox] {
 				continue
 			}
-			k := Known{UIDValidity: ss.UIDValidity, UIDNext: ss.UIDNext, HighestModSeq: ss.HighestModSeq, FlagsVary: f.flagsVary(Side(s)), Permanent: ss.Permanent}
+			k := Known{UIDValidity: ss.UIDValidity, UIDNext: ss.UIDNext, HighestModSeq: ss.HighestModSeq, FlagsVary: f.flagsVary(Side(s)), Permanent: ss.Permanent.Intersect(wide[s])}
 			for _, r := range f.Records {
 				if u := r.UID(Side(s)); u != 0 {
 					k.Messages = append(k.Messages, Message{UID: u, Flags: r.Flags})

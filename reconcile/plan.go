@@ -247,6 +247,10 @@ type planner struct {
 	// unmasked holds, per side, the flags each copy maskRefused read
 	// otherwise listed: what a Store changes.
 	unmasked [2]map[copyAt]Flags
+	// wide holds, per side, the keywords its server refuses outright
+	// (refusedOutright): no copy carries them there, as the server
+	// would refuse it and the run send it again without them.
+	wide [2]Permanent
 }
 
 // Build plans what a run does to make the two sides of pair agree, given
@@ -293,6 +297,7 @@ func build(pair string, base State, a, b Listing, p Policy, fast bool, asBase [2
 	pl := &planner{
 		keeps:    keeps,
 		unmasked: unmasked,
+		wide:     [2]Permanent{refusedOutright(base, A), refusedOutright(base, B)},
 		pair:     pair,
 		policy:   p,
 		lists:    [2]*Listing{&a, &b},
@@ -925,8 +930,12 @@ func (pl *planner) folder(v *view) {
 	}
 	copyTo := func(to Side, m *Message, sl *slot, reason string) {
 		ensureFolder(to)
+		flags := m.Flags
+		if !pl.wide[to].All() {
+			flags = pl.wide[to].filter(flags)
+		}
 		a := add(Action{Op: Copy, Side: to, Mailbox: mailboxOn(to), SrcMailbox: v.listed[to.Other()].Mailbox,
-			SrcUID: m.UID, Flags: m.Flags, ID: m.ID, Size: m.Size, Reason: reason})
+			SrcUID: m.UID, Flags: flags, ID: m.ID, Size: m.Size, Reason: reason})
 		a.slot = sl
 		sl.rec.setUID(to, 0)
 		sl.waiting[to] = true
