@@ -1446,60 +1446,73 @@ func appendAlone(ctx context.Context, acts []Action, g []int, fetch fetchFunc, d
 	})
 }
 
-// storeAlone does again, one message at a time, the Store actions of
-// groups (of one mailbox, carried out together) whose commands the
-// target refused for good (RefusedError), where one of those adds a
-// keyword: a keyword it refuses outright (Dovecot's longer than 50
-// characters) fails every change sent with it, on every run. Each goes
-// again with its system flags and removals, then each keyword it adds
-// on its own; those the target refuses for good go to the outcome's
-// Refused, and Next records that the folder refuses them, so the
-// copy's lack of them is not read as its user's removal. Any other
-// error is the action's (the next run decides it again). Storing a
-// flag a message has, or removing one it lacks, changes nothing, so a
-// change done already may go again. Where no refused change adds a
+// storeAlone does again the Store actions of groups (of one mailbox,
+// carried out together) whose commands the target refused for good
+// (RefusedError), where one of those adds a keyword: a keyword it
+// refuses outright (Dovecot's longer than 50 characters) fails every
+// change sent with it, on every run. Each group (one set of flags) goes
+// again with its system flags and removals, then with each keyword it
+// adds on its own; those the target refuses for good go to the
+// outcomes' Refused, and Next records that the folder refuses them, so
+// the copies' lack of them is not read as their user's removal. Any
+// other error is the action's (the next run decides it again). Storing
+// a flag a message has, or removing one it lacks, changes nothing, so
+// a change done already may go again. Where no refused change adds a
 // keyword, the refusal is the changes' own, and they keep it.
 func storeAlone(ctx context.Context, acts []Action, groups [][]int, st Mailstore, out []Outcome) {
-	var again []int
+	refused := func(i int) bool {
+		var re *RefusedError
+		return acts[i].Op == Store && errors.As(out[i].Err, &re)
+	}
 	withKeyword := false
 	for _, g := range groups {
 		for _, i := range g {
-			var re *RefusedError
-			if acts[i].Op == Store && errors.As(out[i].Err, &re) {
-				again = append(again, i)
-				_, kw := splitKeywords(acts[i].Flags)
-				withKeyword = withKeyword || len(kw) > 0
+			if _, kw := splitKeywords(acts[i].Flags); refused(i) && len(kw) > 0 {
+				withKeyword = true
 			}
 		}
 	}
 	if !withKeyword {
 		return
 	}
-	for _, i := range again {
-		a := &acts[i]
-		var re *RefusedError
-		if ctx.Err() != nil {
-			return
+	for _, g := range groups {
+		var again []int
+		for _, i := range g {
+			if refused(i) {
+				again = append(again, i)
+			}
 		}
-		system, keywords := splitKeywords(a.Flags)
-		if err := st.StoreFlags(ctx, a.Mailbox, []UID{a.UID}, system, a.Remove); err != nil {
-			out[i] = Outcome{Err: messageOutcome(err, a.UID)}
+		if len(again) == 0 || ctx.Err() != nil {
 			continue
 		}
-		o := Outcome{}
-		for _, k := range keywords {
-			err := st.StoreFlags(ctx, a.Mailbox, []UID{a.UID}, Flags{k}, nil)
-			switch {
-			case errors.As(err, &re):
-				o.Refused = append(o.Refused, k)
-			case err != nil:
-				o = Outcome{Err: messageOutcome(err, a.UID)}
-			}
-			if o.Err != nil {
-				break
+		first := &acts[again[0]]
+		uids := uidsOf(acts, again, false)
+		failed := map[int]error{}
+		record := func(err error) {
+			for _, i := range again {
+				if e := messageOutcome(err, acts[i].UID); e != nil && failed[i] == nil {
+					failed[i] = e
+				}
 			}
 		}
-		out[i] = o
+		system, keywords := splitKeywords(first.Flags)
+		record(st.StoreFlags(ctx, first.Mailbox, uids, system, first.Remove))
+		var outright Flags
+		for _, k := range keywords {
+			err := st.StoreFlags(ctx, first.Mailbox, uids, Flags{k}, nil)
+			var re *RefusedError
+			if errors.As(err, &re) {
+				outright = append(outright, k)
+				continue
+			}
+			record(err)
+		}
+		for _, i := range again {
+			out[i] = Outcome{Err: failed[i], Refused: outright}
+			if failed[i] != nil {
+				out[i].Refused = nil
+			}
+		}
 	}
 }
 
