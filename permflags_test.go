@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
@@ -90,9 +91,10 @@ func TestSyncFlagsAFolderRefuses(t *testing.T) {
 // Shared and s1 out of it into INBOX, and a follows both moves with
 // the flags whole, and s1 gets its \Flagged back on b, where INBOX
 // keeps it. Then a's user moves s2 out of Shared: the run's MOVE on b
-// carries s2 without \Flagged, and the run after stores it there. The
-// state does not know Shared refuses flags when the moves are made:
-// the scans tell.
+// carries s2 without \Flagged, and the run stores it there once the
+// copy is in INBOX (one STORE on b, at its new UID); before, that took
+// the run after. The state does not know Shared refuses flags when the
+// first moves are made: the scans tell.
 func TestSyncMovesAcrossAFolderThatRefusesFlags(t *testing.T) {
 	t.Parallel()
 	f := newSyncFixture(t, refusingB)
@@ -115,12 +117,48 @@ func TestSyncMovesAcrossAFolderThatRefusesFlags(t *testing.T) {
 	f.settled()
 
 	f.userMove(userA, "Shared", "s2", "INBOX")
-	f.sync()
-	f.want(userB, "INBOX", `s1 \Flagged`, "s2 -")
-	f.sync()
+	rec := imaptest.Record(t, f.srv)
+	f.addr = rec.Addr
+	res := f.sync()
+	if n := res.Plan.Counts[reconcile.B].Stores; n != 0 {
+		t.Errorf("the plan stores flags on b %d times, want none: the MOVE restores \\Flagged\n%s", n, res.Plan)
+	}
+	var stores []string
+	for _, c := range rec.Commands() {
+		if strings.HasPrefix(strings.ToUpper(c), "UID STORE") {
+			stores = append(stores, c)
+		}
+	}
+	if len(stores) != 1 || !strings.Contains(stores[0], `+FLAGS.SILENT (\Flagged)`) {
+		t.Errorf("the run sent the UID STOREs %q, want one of s2's \\Flagged, at its new UID in INBOX", stores)
+	}
 	f.want(userA, "INBOX", `s1 \Flagged`, `s2 \Flagged`)
 	f.want(userB, "INBOX", `s1 \Flagged`, `s2 \Flagged`)
 	f.want(userA, "Shared", `m1 $label1,\Flagged`)
 	f.want(userB, "Shared", "m1 -")
+	f.settled()
+
+	// The STORE after the MOVE fails (for now): the MOVE stands, the
+	// record takes the flags out (Outcome.Unrestored), so b's copy
+	// without them is not read as b's user removing them, and a's
+	// flags reach b on the run after, as a's changes.
+	f.userMove(userA, "Shared", "m1", "INBOX")
+	var refused atomic.Bool
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if e.Stage == imaptest.Received && e.Verb == "UID STORE" && refused.CompareAndSwap(false, true) {
+			return imaptest.Action{Do: imaptest.Refuse, Text: "[UNAVAILABLE] try again later"}
+		}
+		return imaptest.Action{}
+	})
+	f.sync()
+	if !refused.Load() {
+		t.Fatal("no UID STORE was refused")
+	}
+	rec.Intercept(nil)
+	f.want(userA, "INBOX", `m1 $label1,\Flagged`, `s1 \Flagged`, `s2 \Flagged`)
+	f.want(userB, "INBOX", "m1 -", `s1 \Flagged`, `s2 \Flagged`)
+	f.sync()
+	f.want(userA, "INBOX", `m1 $label1,\Flagged`, `s1 \Flagged`, `s2 \Flagged`)
+	f.want(userB, "INBOX", `m1 $label1,\Flagged`, `s1 \Flagged`, `s2 \Flagged`)
 	f.settled()
 }

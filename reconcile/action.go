@@ -110,7 +110,9 @@ type Action struct {
 	SrcUID     UID    `json:"src_uid,omitempty"`
 	// Dest is the destination mailbox of a Move, on Side.
 	Dest string `json:"dest,omitempty"`
-	// Flags are the flags a Copy appends with, or the flags a Store adds.
+	// Flags are the flags a Copy appends with, the flags a Store adds,
+	// or those a Move stores on the moved copy at Dest: what its source
+	// folder refused, and Dest keeps (movedOutOfRefusal).
 	Flags  Flags    `json:"flags,omitempty"`
 	Remove Flags    `json:"remove,omitempty"`
 	ID     Identity `json:"id,omitempty"`
@@ -166,6 +168,9 @@ func (a *Action) String() string {
 		fmt.Fprintf(&b, " <- %s:%q uid %d flags %s", a.Side.Other(), a.SrcMailbox, a.SrcUID, a.Flags)
 	case Move:
 		fmt.Fprintf(&b, " uid %d -> %q", a.UID, a.Dest)
+		for _, f := range a.Flags {
+			b.WriteString(" +" + f)
+		}
 	case Store:
 		fmt.Fprintf(&b, " uid %d", a.UID)
 		for _, f := range a.Flags {

@@ -24,6 +24,11 @@ type Outcome struct {
 	// records that its folder refuses them (Permanent), so the copy's
 	// lack of them is not read as its user's removal.
 	Refused Flags
+	// Unrestored holds the Flags of a Move done, those its source
+	// folder had dropped, that could not be stored on the moved copy,
+	// for another reason than a refusal outright (see movedOutOfRefusal,
+	// restoreMoved): Next takes them out of its record.
+	Unrestored Flags
 }
 
 // ErrNotRun is the outcome of an action the run did not get to.
@@ -139,8 +144,15 @@ func Next(p *Plan, outcomes []Outcome) State {
 			}
 			continue
 		}
-		if len(out.Refused) > 0 && ss != nil {
-			ss[a.Side].Permanent = ss[a.Side].Permanent.Intersect(Refusing(out.Refused...))
+		// What the target refused outright, the folder the copy is in
+		// refuses: a Move's destination, else the action's folder.
+		if dst := ss; len(out.Refused) > 0 {
+			if d := home[a.arrival]; a.Op == Move && d != nil {
+				dst = side[d]
+			}
+			if dst != nil {
+				dst[a.Side].Permanent = dst[a.Side].Permanent.Intersect(Refusing(out.Refused...))
+			}
 		}
 		switch a.Op {
 		case Copy:
@@ -148,6 +160,15 @@ func Next(p *Plan, outcomes []Outcome) State {
 		case Move:
 			if a.arrival != nil {
 				a.arrival.rec.setUID(a.Side, out.UID)
+				if len(out.Unrestored) > 0 {
+					var held []string
+					for _, f := range a.arrival.rec.Flags {
+						if !out.Unrestored.Has(f) {
+							held = append(held, f)
+						}
+					}
+					a.arrival.rec.Flags = NewFlags(held...)
+				}
 			}
 		case DeleteFolder:
 			if ss != nil {

@@ -1581,14 +1581,18 @@ func (pl *planner) mergeFlags(add func(Action) *Action, sl *slot, dir Direction,
 	}
 }
 
-// movedOutOfRefusal gives the record a Move makes in its destination the
-// flags the moved copy will hold there: without those its source folder
-// refused (and so never held) where the destination keeps them. The
-// record the merge gave would say the copy holds them, and the next run,
-// finding it without them where nothing masks them, would read their
-// removal by that side's user. So the other side's copy holds a flag the
+// movedOutOfRefusal gives a Move out of a folder that refused flags the
+// flags its record holds that the source folder refused (and so the
+// copy never held) where the destination keeps them, as the Move's
+// Flags: the run stores them on the moved copy once it is there
+// (restoreMoved). The record the merge gave says the copy holds them;
+// without the store, the next run, finding it without them where
+// nothing masks them, would read their removal by that side's user.
+// Where the store is not made, Next takes them out of the record
+// (Outcome.NotRestored): the other side's copy then holds a flag the
 // record lacks, which the next run reads as that side's change, and
-// stores on the moved copy: the flag comes back, a run later.
+// stores: the flag comes back, a run later, where the other side holds
+// it.
 func (pl *planner) movedOutOfRefusal() {
 	for _, a := range pl.acts {
 		if a.Op != Move || a.arrival == nil {
@@ -1599,14 +1603,14 @@ func (pl *planner) movedOutOfRefusal() {
 			continue
 		}
 		dst := pl.keeps[a.Side][a.Dest]
-		var held []string
+		var restore []string
 		for _, f := range a.arrival.rec.Flags {
-			if src.Keeps(f) || !dst.Keeps(f) {
-				held = append(held, f)
+			if !src.Keeps(f) && dst.Keeps(f) {
+				restore = append(restore, f)
 			}
 		}
-		if len(held) != len(a.arrival.rec.Flags) {
-			a.arrival.rec.Flags = NewFlags(held...)
+		if len(restore) > 0 {
+			a.Flags = NewFlags(restore...)
 		}
 	}
 }

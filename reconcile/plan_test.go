@@ -24,13 +24,10 @@ var update = flag.Bool("update", false, "rewrite the plan, next and error sectio
 //	plan    the expected Plan.String()
 //	next    the expected state after the plan was carried out in full
 //	error   the expected guard or naming error, if any
-//	runs    how many runs the case takes to settle, where not one
 //
 // Every case that plans successfully is also carried out on a model of
 // the two accounts, and planning again must then give an empty plan:
-// runs are level-based. A case with a "runs" section (a copy moved out
-// of a folder that refused its flags gets them back one run later: see
-// movedOutOfRefusal) is carried out that many times first.
+// runs are level-based.
 func TestPlan(t *testing.T) {
 	files, err := filepath.Glob("testdata/plan/*.txtar")
 	if err != nil || len(files) == 0 {
@@ -64,17 +61,6 @@ func TestPlan(t *testing.T) {
 				next := reconcile.Next(plan, execute(plan, accA, accB))
 				got["next"] = formatState(next)
 				pol.Force = true
-				runs := 1
-				if r, ok := sec["runs"]; ok {
-					runs = int(atou(t, strings.TrimSpace(r)))
-				}
-				for range runs - 1 {
-					p, err := reconcile.Build("p", next, accA.listing(), accB.listing(), pol)
-					if err != nil {
-						t.Fatalf("run after: %v", err)
-					}
-					next = reconcile.Next(p, execute(p, accA, accB))
-				}
 				again, err := reconcile.Build("p", next, accA.listing(), accB.listing(), pol)
 				if err != nil || !again.Empty() {
 					t.Errorf("second Build after carrying out the plan = %v, %v; want an empty plan", again, err)

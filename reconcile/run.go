@@ -811,6 +811,7 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 			if k := moveBatches(p.Actions, lane); k > 1 {
 				if mb, ok := st.(MoveBatcher); ok {
 					runMoves(ctx, p.Actions, lane[:k], mb, out)
+					restoreMoved(ctx, p.Actions, lane[:k], st, out)
 					n = k
 				}
 			} else if k := changeRun(p.Actions, lane); k > 1 {
@@ -1160,6 +1161,7 @@ func runBatch(ctx context.Context, acts []Action, g []int, stores [2]Mailstore, 
 		for _, i := range g {
 			out[i] = Outcome{Err: messageOutcome(err, acts[i].UID), UID: moved[acts[i].UID]}
 		}
+		restoreMoved(ctx, acts, [][]int{g}, st, out)
 	case Copy:
 		var fetch fetchFunc
 		limit := wins.of(st)
@@ -1511,6 +1513,73 @@ func storeAlone(ctx context.Context, acts []Action, groups [][]int, st Mailstore
 			out[i] = Outcome{Err: failed[i], Refused: outright}
 			if failed[i] != nil {
 				out[i].Refused = nil
+			}
+		}
+	}
+}
+
+// restoreMoved stores on each copy the Move actions of groups moved the
+// flags the Move carries (movedOutOfRefusal): those its source folder
+// refused, and so the copy lacks, which its destination keeps. Copies
+// of one destination with the same flags go in one STORE; where the
+// target refuses it for good (a keyword it refuses outright, which the
+// state did not know of), each flag goes on its own, and those it
+// refuses go to the outcomes' Refused (Next records them as the
+// destination's). A flag not stored otherwise (the new UID is not
+// known, or its STORE fails) goes to the outcome's Unrestored, and
+// Next takes it out of the record. (With no new UID the record is
+// dropped, and the next run pairs the copy by identity, merging the
+// other side's flags.)
+func restoreMoved(ctx context.Context, acts []Action, groups [][]int, st Mailstore, out []Outcome) {
+	type key struct{ dest, flags string }
+	var order []key
+	by := map[key][]int{}
+	for _, g := range groups {
+		for _, i := range g {
+			a := &acts[i]
+			if a.Op != Move || len(a.Flags) == 0 || out[i].Err != nil {
+				continue
+			}
+			if out[i].UID == 0 {
+				out[i].Unrestored = a.Flags
+				continue
+			}
+			k := key{a.Dest, a.Flags.String()}
+			if _, ok := by[k]; !ok {
+				order = append(order, k)
+			}
+			by[k] = append(by[k], i)
+		}
+	}
+	for _, k := range order {
+		is := by[k]
+		uids := make([]UID, len(is))
+		for j, i := range is {
+			uids[j] = out[i].UID
+		}
+		slices.Sort(uids)
+		flags := acts[is[0]].Flags
+		store := func(fl Flags) (refused bool) {
+			err := st.StoreFlags(ctx, k.dest, uids, fl, nil)
+			var re *RefusedError
+			if errors.As(err, &re) {
+				return true
+			}
+			for _, i := range is {
+				if messageOutcome(err, out[i].UID) != nil {
+					out[i].Unrestored = append(out[i].Unrestored, fl...)
+				}
+			}
+			return false
+		}
+		if !store(flags) {
+			continue
+		}
+		for _, f := range flags {
+			if store(Flags{f}) {
+				for _, i := range is {
+					out[i].Refused = append(out[i].Refused, f)
+				}
 			}
 		}
 	}

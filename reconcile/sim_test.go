@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -604,8 +605,11 @@ func (acc *account) apply(a *reconcile.Action, other *account) reconcile.Outcome
 		i := src.find(a.UID)
 		m := src.msgs[i]
 		src.msgs = append(src.msgs[:i], src.msgs[i+1:]...)
-		u := acc.deliver(a.Dest, m.ID, m.Flags)
-		return reconcile.Outcome{UID: u, UIDValidity: dst.uv}
+		// The flags the Move restores are stored once it is there;
+		// those the server refuses outright are said so (Run's
+		// restoreMoved).
+		u := acc.deliver(a.Dest, m.ID, reconcile.NewFlags(append(slices.Clone(m.Flags), a.Flags...)...))
+		return reconcile.Outcome{UID: u, UIDValidity: dst.uv, Refused: refusedOf(dst, a.Flags)}
 	case reconcile.Store:
 		mb := acc.folders[a.Mailbox]
 		if mb == nil || mb.find(a.UID) < 0 {
