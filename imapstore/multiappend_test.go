@@ -199,8 +199,15 @@ func TestMultiAppendCommandSize(t *testing.T) {
 	if !slices.IsSorted(uids) || len(slices.Compact(slices.Clone(uids))) != len(uids) {
 		t.Errorf("UIDs %v are not distinct and in send order", uids)
 	}
-	if perCommand, _ := appendLiterals(rec); !slices.Equal(perCommand, []int{1, 64, 64, 21}) {
-		t.Errorf("messages per APPEND command: %v, want [1 64 64 21]", perCommand)
+	// The lone first message is on another connection than the
+	// MULTIAPPENDs: the proxy may see it before or after them.
+	perCommand, _ := appendLiterals(rec)
+	multi := slices.Clone(perCommand)
+	if i := slices.Index(multi, 1); i >= 0 {
+		multi = slices.Delete(multi, i, i+1)
+	}
+	if len(perCommand) != 4 || !slices.Equal(multi, []int{64, 64, 21}) {
+		t.Errorf("messages per APPEND command: %v, want 1 alone and [64 64 21] in that order", perCommand)
 	}
 }
 
