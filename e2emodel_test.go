@@ -588,8 +588,11 @@ func (e *e2eRun) renameFolder(round int, r *e2eRound, s int, m *e2eAccount, fold
 		}
 		moved := to + strings.TrimPrefix(f, from)
 		r.foldersActed[f], r.foldersActed[moved] = true, true
-		if e.everDeleted[f] && !accs[1-s].folders[f] {
-			// A folder on this side alone stays so, renamed.
+		if (e.everDeleted[f] || r.deleted[f]) && !accs[1-s].folders[f] {
+			// A folder on this side alone stays so, renamed (also
+			// where an earlier rename of this round named it: seed
+			// 494 renamed a's B1, deleted on b, to RA199, then to
+			// RA191).
 			r.deleted[moved] = true
 		}
 	}
