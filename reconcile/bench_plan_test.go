@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mailtwin/mailtwin/reconcile"
@@ -146,6 +147,9 @@ func BenchmarkBuild(b *testing.B) {
 		// One folder of b refuses flags: maskRefused's cost, on every
 		// run of such a pair, should stay with that folder's messages.
 		{"changed-one-folder-refuses", refusingFirstOnB(st), changeA(la), lb, -1},
+		// b's server refused a keyword outright in one folder, which
+		// is read as refused in all of b's folders (refusedOutright).
+		{"changed-keyword-refused-outright", refusingOutrightOnB(st), changeA(la), lb, -1},
 	} {
 		b.Run(fmt.Sprintf("%s/messages=%d", c.name, benchFolders*benchPerFolder), func(b *testing.B) {
 			pol := benchPolicy()
@@ -298,4 +302,12 @@ func BenchmarkFormatJournal(b *testing.B) {
 			b.SetBytes(int64(n))
 		})
 	}
+}
+
+// refusingOutrightOnB returns st with b's side of its first folder
+// refusing a keyword outright (reconcile.Refusing); st is not changed.
+func refusingOutrightOnB(st reconcile.State) reconcile.State {
+	st.Folders = slices.Clone(st.Folders)
+	st.Folders[0].B.Permanent = reconcile.Refusing("$" + strings.Repeat("k", 60))
+	return st
 }

@@ -18,11 +18,11 @@ type Outcome struct {
 	// UIDValidity is the UIDVALIDITY of the mailbox a copy or move went
 	// to, or of the folder created, when known.
 	UIDValidity uint32
-	// Refused holds the keywords of a Copy or a Store that its target
-	// refused outright (see RefusedError): the copy went, or stays,
-	// without them. Next
-	// records that its folder refuses them (Permanent), so the copy's
-	// lack of them is not read as its user's removal.
+	// Refused holds the keywords of a Copy, a Store or a Move's
+	// restoring STORE that its target refused outright (see
+	// RefusedError): the copy went, or stays, without them. Next records
+	// that its folder refuses them (Permanent), so the copy's lack of
+	// them is not read as its user's removal.
 	Refused Flags
 	// Unrestored holds the Flags of a Move done, those its source
 	// folder had dropped, that could not be stored on the moved copy,

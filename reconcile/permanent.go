@@ -34,12 +34,12 @@ const wildcardFlag = `\*`
 // (maskRefused): what that side cannot hold is neither taken from it
 // nor retried on it.
 type Permanent struct {
-	// limited marks a folder that keeps only keeps (PERMANENTFLAGS
-	// without `\*`); refused is then empty.
+	// limited marks a folder that keeps the flags in keeps and no
+	// other (PERMANENTFLAGS without `\*`); refused is then empty.
 	limited bool
 	keeps   []string
-	// refused, where not limited, is what the folder keeps not of all
-	// flags: those the server refused outright.
+	// refused, where not limited, holds the flags the folder does not
+	// keep of all: those the server refused outright.
 	refused []string
 }
 
@@ -206,7 +206,8 @@ func maskRefused(base State, lists [2]Listing) (masked [2]Listing, keeps [2]map[
 			}
 		}
 		// By identity, built on first need: every record of the side,
-		// and those of the folders that refuse flags.
+		// and those that hold a flag their folder refuses (the only
+		// ones that mask anything in a folder that refuses no more).
 		var all, refusing map[Identity]recordFlags
 		copied := false
 		for i := range lists[s].Folders {
@@ -217,19 +218,26 @@ func maskRefused(base State, lists [2]Listing) (masked [2]Listing, keeps [2]map[
 				continue
 			}
 			usable := fs != nil && fs.Side(side).UIDValidity == lf.UIDValidity
+			// A folder that refuses only what the side refuses outright,
+			// and none of whose records holds such a flag, is read as
+			// one that keeps every flag: only its new copies are looked
+			// at. Once a side refuses a keyword outright, every folder
+			// of it refuses it (refusedOutright), and a walk of every
+			// record of each cost a run as much as planning it.
+			cheap := usable && !perm.Limited() && !holdsRefused(fs, side, perm)
 			var rec map[UID]Flags
 			from := 0
 			switch {
-			case !perm.All() && usable:
+			case cheap:
+				next := fs.Side(side).UIDNext
+				from = sort.Search(len(lf.Messages), func(j int) bool { return lf.Messages[j].UID >= next })
+			case usable:
 				rec = make(map[UID]Flags, len(fs.Records))
 				for _, r := range fs.Records {
 					if r.On(side) {
 						rec[r.UID(side)] = r.Flags
 					}
 				}
-			case perm.All() && usable:
-				next := fs.Side(side).UIDNext
-				from = sort.Search(len(lf.Messages), func(j int) bool { return lf.Messages[j].UID >= next })
 			}
 			var msgs []Message
 			for j := from; j < len(lf.Messages); j++ {
@@ -238,7 +246,7 @@ func maskRefused(base State, lists [2]Listing) (masked [2]Listing, keeps [2]map[
 				refuses := perm
 				if !ok && m.ID != "" {
 					var rf recordFlags
-					if !perm.All() {
+					if !perm.All() && !cheap {
 						if all == nil {
 							all = recordFlagsByID(base, side, keeps[s], wide, false)
 						}
@@ -294,8 +302,10 @@ type recordFlags struct {
 // folder order, then record order) with a copy on side s, with what its
 // folder keeps there: keeps's, by mailbox, for a folder listed now (the
 // state's and the listing's together), else the state's with wide, what
-// the side refuses outright. With onlyRefusing, only the records of
-// folders that refuse some flag.
+// the side refuses outright. With onlyRefusing, only the records that
+// hold a flag their folder refuses: looked up from a folder that
+// refuses nothing but what those folders refuse, no other record
+// masks a flag.
 func recordFlagsByID(base State, s Side, keeps map[string]Permanent, wide Permanent, onlyRefusing bool) map[Identity]recordFlags {
 	out := map[Identity]recordFlags{}
 	for i := range base.Folders {
@@ -308,12 +318,39 @@ func recordFlagsByID(base State, s Side, keeps map[string]Permanent, wide Perman
 			continue
 		}
 		for _, r := range f.Records {
+			if onlyRefusing && !holdsAnyRefused(r.Flags, perm) {
+				continue
+			}
 			if _, seen := out[r.ID]; !seen && r.UID(s) != 0 {
 				out[r.ID] = recordFlags{r.Flags, perm}
 			}
 		}
 	}
 	return out
+}
+
+// holdsRefused reports whether a record of f with a copy on side s
+// holds a flag p refuses.
+func holdsRefused(f *FolderState, s Side, p Permanent) bool {
+	if p.All() {
+		return false
+	}
+	for _, r := range f.Records {
+		if r.On(s) && holdsAnyRefused(r.Flags, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// holdsAnyRefused reports whether fl holds a flag p refuses.
+func holdsAnyRefused(fl Flags, p Permanent) bool {
+	for _, f := range fl {
+		if !p.Keeps(f) {
+			return true
+		}
+	}
+	return false
 }
 
 // refusedOutright returns what side s refuses outright (Refusing), in
