@@ -123,8 +123,8 @@ const syncLiteralMax = 4096
 // command is one transaction for the server: all of its messages are
 // stored, or none. So the server's NO fails every message of the
 // command (as a *reconcile.BatchRefusedError where it carried several:
-// the copy sends each again alone), and a body that fails half-way (the connection must go)
-// fails the others of its command with it.
+// the copy sends each again alone), and a body that fails half-way (the
+// connection must go) fails the others of its command with it.
 //
 // Otherwise (another server, a mailbox name that is not plain ASCII, a
 // flag that is not an atom, or that connection cannot be opened), a

@@ -56,7 +56,8 @@ func (s *Store) Scan(ctx context.Context, f *reconcile.Folder) error {
 // server tells PERMANENTFLAGS only there (RFC 3501 answers an EXAMINE
 // with none). The scan takes \Recent from other sessions, as mbsync's
 // and interimap's SELECTs do; nothing else changes. The zero Permanent
-// (every flag) where the answer kept every flag, had no PERMANENTFLAGS, or came to an EXAMINE.
+// (every flag) where the answer kept every flag, had no PERMANENTFLAGS,
+// or came to an EXAMINE.
 // go-imap reads "PERMANENTFLAGS ()" as none at all, so a folder that
 // keeps no flag is not told apart from one that did not say.
 func (s *Store) permanent(data *imap.SelectData) reconcile.Permanent {
