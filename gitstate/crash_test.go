@@ -180,11 +180,13 @@ func copyDir(t *testing.T, src, dst string) {
 // commitRun is one run's write to the state repository, as mailtwin
 // makes it: open (creating the repository the first time), stage the
 // pair's files, commit. It stops at the first error, as a run does.
-func commitRun(ctx context.Context, dir string, base billy.Filesystem, files map[string][]byte, msg string) error {
+// runPackMin, where not zero, replaces RunPackMin.
+func commitRun(ctx context.Context, dir string, base billy.Filesystem, files map[string][]byte, msg string, runPackMin int) error {
 	r, err := open(ctx, dir, base)
 	if err != nil {
 		return err
 	}
+	r.runPackMin = runPackMin
 	// A fixed time makes the commit the same object in every trial, so
 	// that every trial makes the same writes: with the clock's time, a
 	// commit whose hash shares its first two digits with an object
@@ -206,8 +208,9 @@ func commitRun(ctx context.Context, dir string, base billy.Filesystem, files map
 // kill-point sweep: a SIGKILL from outside cannot aim at a single
 // write, this can, and it reaches every one.
 //
-// Two commits are played: the very first one, which creates the
-// repository, and a later one that changes, adds and removes files.
+// Three commits are played: the very first one, which creates the
+// repository, and a later one that changes, adds and removes files,
+// once with its new blobs loose and once with them in a run pack.
 func TestCrashAtEveryWrite(t *testing.T) {
 	ctx := context.Background()
 	old := map[string][]byte{
@@ -223,17 +226,19 @@ func TestCrashAtEveryWrite(t *testing.T) {
 	third := map[string][]byte{"INBOX": []byte("uidvalidity 1\n")}
 
 	for _, tc := range []struct {
-		name    string
-		before  map[string][]byte // committed before the crashed run; nil: no repository yet
-		crashed map[string][]byte // what the crashed run commits
+		name       string
+		before     map[string][]byte // committed before the crashed run; nil: no repository yet
+		crashed    map[string][]byte // what the crashed run commits
+		runPackMin int               // of the crashed run
 	}{
-		{"first commit", nil, old},
-		{"later commit", old, next},
+		{"first commit", nil, old, 0},
+		{"later commit", old, next, 0},
+		{"later commit, run pack", old, next, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			template := t.TempDir()
 			if tc.before != nil {
-				if err := commitRun(ctx, template, osfs.New(template), tc.before, "before"); err != nil {
+				if err := commitRun(ctx, template, osfs.New(template), tc.before, "before", 0); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -241,11 +246,14 @@ func TestCrashAtEveryWrite(t *testing.T) {
 			count := &crashPoint{at: -1}
 			dry := t.TempDir()
 			copyDir(t, template, dry)
-			if err := commitRun(ctx, dry, crashFS{osfs.New(dry), count}, tc.crashed, "crashed run"); err != nil {
+			if err := commitRun(ctx, dry, crashFS{osfs.New(dry), count}, tc.crashed, "crashed run", tc.runPackMin); err != nil {
 				t.Fatalf("run without a crash: %v", err)
 			}
 			if count.writes < 5 {
 				t.Fatalf("a commit made only %d writes: the crash filesystem is not in the write path", count.writes)
+			}
+			if tc.runPackMin > 0 && countPacks(t, dry) != 1 {
+				t.Fatalf("the run made %d packs; want its run pack", countPacks(t, dry))
 			}
 			trials := 0
 			for at := range count.writes {
@@ -253,7 +261,7 @@ func TestCrashAtEveryWrite(t *testing.T) {
 					cp := &crashPoint{at: at, torn: torn}
 					dir := t.TempDir()
 					copyDir(t, template, dir)
-					err := commitRun(ctx, dir, crashFS{osfs.New(dir), cp}, tc.crashed, "crashed run")
+					err := commitRun(ctx, dir, crashFS{osfs.New(dir), cp}, tc.crashed, "crashed run", tc.runPackMin)
 					if err == nil {
 						t.Fatalf("crash at write %d (%s): the run reported success", at, cp.what)
 					}

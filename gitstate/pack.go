@@ -12,6 +12,7 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -107,21 +108,46 @@ func (r *Repo) autoPack(ctx context.Context) (PackStats, error) {
 	if r.autoPackLoose > 0 {
 		maxLoose = r.autoPackLoose
 	}
-	if estimateLoose(st.Filesystem()) <= maxLoose {
+	// A run pack's objects count as loose: they are stored whole, and
+	// the pack of the loose objects takes them in.
+	fsys := st.Filesystem()
+	runs, err := readRunPacks(fsys)
+	if err != nil {
+		return PackStats{}, err
+	}
+	n := estimateLoose(fsys)
+	for _, objects := range runs {
+		n += objects
+	}
+	if n <= maxLoose {
 		return PackStats{}, nil
 	}
 	return r.pack(ctx, packLoose)
 }
 
-// Packs returns the number of packs in the repository: from
-// GCHintPacks on, mailtwin gc would merge them into one.
+// Packs returns the number of packs in the repository, run packs not
+// counted (the automatic packing merges those): from GCHintPacks on,
+// mailtwin gc would merge them into one.
 func (r *Repo) Packs() (int, error) {
 	st, ok := r.git.Storer.(*filesystem.Storage)
 	if !ok {
 		return 0, nil
 	}
 	packs, err := listPacks(st.Filesystem())
-	return len(packs), err
+	if err != nil {
+		return 0, err
+	}
+	runs, err := readRunPacks(st.Filesystem())
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range packs {
+		if _, ok := runs[p]; !ok {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // packMode says what pack puts into the new pack.
@@ -275,24 +301,31 @@ func (r *Repo) pack(ctx context.Context, mode packMode) (PackStats, error) {
 	for _, h := range loose {
 		want[h] = true
 	}
-	if mode != packLoose {
+	runs, err := readRunPacks(fsys)
+	if err != nil {
+		return stats, err
+	}
+	if mode == packLoose {
+		// The run packs' objects are stored whole, as loose ones.
+		oldPacks = slices.SortedFunc(maps.Keys(runs), func(a, b plumbing.Hash) int { return bytes.Compare(a[:], b[:]) })
+	} else {
 		if oldPacks, err = listPacks(fsys); err != nil {
 			return stats, fmt.Errorf("list packs: %w", err)
 		}
 		if mode == packMerge {
 			oldPacks = withoutLargest(fsys, oldPacks)
 		}
-		for _, p := range oldPacks {
-			hs, err := packedObjects(fsys, p)
-			if err != nil {
-				return stats, err
-			}
-			for _, h := range hs {
-				want[h] = true
-			}
+	}
+	for _, p := range oldPacks {
+		hs, err := packedObjects(fsys, p)
+		if err != nil {
+			return stats, err
+		}
+		for _, h := range hs {
+			want[h] = true
 		}
 	}
-	if len(loose) == 0 && (mode == packLoose || len(oldPacks) <= 1) {
+	if len(loose) == 0 && len(oldPacks) <= 1 && (mode != packLoose || len(oldPacks) == 0) {
 		return stats, nil
 	}
 	chains, err := r.deltaChains(ctx, want, mode == packLoose)
@@ -365,6 +398,15 @@ func (r *Repo) pack(ctx context.Context, mode packMode) (PackStats, error) {
 		stats.PacksRemoved++
 	}
 	st.Reindex()
+	// The list of run packs loses those just removed.
+	if len(runs) > 0 {
+		if runs, err = readRunPacks(fsys); err == nil {
+			err = writeRunPacks(fsys, runs)
+		}
+		if err != nil {
+			return stats, err
+		}
+	}
 	return stats, nil
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5/plumbing"
 )
 
 // packHistory is a state history to pack: the files of each commit,
@@ -231,52 +232,83 @@ func dirBytes(t testing.TB, dir string) int64 {
 	return n
 }
 
-// TestAutoPack: commits pack their loose objects once they pass the
-// threshold, so loose objects stay bounded; they never merge packs (a
-// merge would take the commit past 2 s at 100,000 messages), so each
-// pack step adds one, Packs counts them, and every commit reads back.
+// TestAutoPack: commits pack their loose objects and run packs once
+// they pass the threshold, so both stay bounded; they never merge other
+// packs (a merge would take the commit past 2 s at 100,000 messages),
+// so each pack step adds one, Packs counts them and not the run packs,
+// and every commit reads back. With a low RunPackMin most runs write a
+// run pack; with the default, the first run alone does.
 func TestAutoPack(t *testing.T) {
-	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "state")
-	r, err := Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.autoPackLoose = 60
-	fixedClock(r)
-	hist := packHistory(40, 30, 20)
-	var commits []Commit
-	packed, merged := 0, false
-	packs := func() []string {
-		m, err := filepath.Glob(filepath.Join(dir, ".git", "objects", "pack", "pack-*.pack"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	for i, files := range hist {
-		before := packs()
-		commits = append(commits, commitState(t, ctx, r, files, fmt.Sprintf("run %d", i)))
-		after := packs()
-		for _, p := range after {
-			if !slices.Contains(before, p) {
-				packed++
+	for _, runPackMin := range []int{0, 4} {
+		t.Run(fmt.Sprintf("runPackMin=%d", runPackMin), func(t *testing.T) {
+			ctx := context.Background()
+			dir := filepath.Join(t.TempDir(), "state")
+			r, err := Open(ctx, dir)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		for _, p := range before {
-			merged = merged || !slices.Contains(after, p)
-		}
+			r.autoPackLoose = 60
+			r.runPackMin = runPackMin
+			fixedClock(r)
+			hist := packHistory(40, 30, 20)
+			var commits []Commit
+			packed, merged, runPacks, runPacksTaken := 0, false, 0, 0
+			packs := func() []plumbing.Hash {
+				hs, err := listPacks(osfs.New(filepath.Join(dir, ".git")))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return hs
+			}
+			runs := func() map[plumbing.Hash]int {
+				m, err := readRunPacks(osfs.New(filepath.Join(dir, ".git")))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return m
+			}
+			for i, files := range hist {
+				before, runsBefore := packs(), runs()
+				commits = append(commits, commitState(t, ctx, r, files, fmt.Sprintf("run %d", i)))
+				after, runsAfter := packs(), runs()
+				for _, p := range after {
+					if _, run := runsAfter[p]; !slices.Contains(before, p) {
+						if run {
+							runPacks++
+						} else {
+							packed++
+						}
+					}
+				}
+				for _, p := range before {
+					if !slices.Contains(after, p) {
+						if _, run := runsBefore[p]; run {
+							runPacksTaken++
+						} else {
+							merged = true
+						}
+					}
+				}
+			}
+			if packed < 2 || merged {
+				t.Fatalf("40 commits of about 12 objects at a limit of 60 loose objects: %d pack steps, merged %v; want two or more, and no merge", packed, merged)
+			}
+			if runPacks == 0 || runPacksTaken == 0 {
+				t.Errorf("%d run packs written, %d taken into a pack; want some of both", runPacks, runPacksTaken)
+			}
+			if n, err := r.Packs(); err != nil || n != packed {
+				t.Errorf("Packs() = %d, %v; want %d, the run packs not counted", n, err, packed)
+			}
+			n := countLoose(t, dir)
+			for _, objects := range runs() {
+				n += objects
+			}
+			if n > 4*60 {
+				t.Errorf("%d loose objects and objects in run packs left, far above the limit of 60", n)
+			}
+			checkHistory(t, ctx, r, commits, hist, "after automatic packing")
+		})
 	}
-	if packed < 2 || merged {
-		t.Fatalf("40 commits of about 12 objects at a limit of 60 loose objects: %d pack steps, merged %v; want two or more, and no merge", packed, merged)
-	}
-	if n, err := r.Packs(); err != nil || n != packed {
-		t.Errorf("Packs() = %d, %v; want %d", n, err, packed)
-	}
-	if n := countLoose(t, dir); n > 4*60 {
-		t.Errorf("%d loose objects left, far above the limit of 60", n)
-	}
-	checkHistory(t, ctx, r, commits, hist, "after automatic packing")
 }
 
 // TestCrashWhilePacking kills Pack at each of its writes in turn (and,
@@ -284,6 +316,20 @@ func TestAutoPack(t *testing.T) {
 // holds loose objects and a pack, and checks what the next run finds:
 // every commit readable with its files, and Pack and Commit work.
 func TestCrashWhilePacking(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		runPackMin int  // of the commits; 1: every commit's blobs in a run pack
+		all        bool // Pack(all), or the pack of the loose objects
+	}{
+		{"all, loose objects", 0, true},
+		{"loose objects and run packs", 1, false},
+		{"all, run packs", 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) { crashWhilePacking(t, tc.runPackMin, tc.all) })
+	}
+}
+
+func crashWhilePacking(t *testing.T, runPackMin int, all bool) {
 	ctx := context.Background()
 	hist := packHistory(5, 4, 30)
 	template := t.TempDir()
@@ -292,6 +338,7 @@ func TestCrashWhilePacking(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.NoAutoPack = true
+	r.runPackMin = runPackMin
 	fixedClock(r)
 	var commits []Commit
 	for i, files := range hist {
@@ -302,12 +349,15 @@ func TestCrashWhilePacking(t *testing.T) {
 			}
 		}
 	}
+	if runs, err := readRunPacks(osfs.New(filepath.Join(template, ".git"))); err != nil || runPackMin > 0 && len(runs) < 2 {
+		t.Fatalf("run packs before packing: %v, %v; want some", runs, err)
+	}
 	packRun := func(dir string, base billy.Filesystem) error {
 		r, err := open(ctx, dir, base)
 		if err != nil {
 			return err
 		}
-		_, err = r.Pack(ctx, true)
+		_, err = r.Pack(ctx, all)
 		return err
 	}
 	count := &crashPoint{at: -1}
@@ -341,6 +391,9 @@ func TestCrashWhilePacking(t *testing.T) {
 			if n := countPacks(t, dir); n != 1 {
 				t.Errorf("%s, then packed: %d packs, want 1", when, n)
 			}
+			if runs, err := readRunPacks(osfs.New(filepath.Join(dir, ".git"))); err != nil || len(runs) != 0 {
+				t.Errorf("%s, then packed: run packs listed %v, %v; want none", when, runs, err)
+			}
 			if t.Failed() {
 				return
 			}
@@ -361,6 +414,9 @@ func TestMergeKeepsDeltas(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.NoAutoPack = true
+	// Loose objects only: the packs merged here are delta-compressed
+	// ones (run packs are merged by the pack of the loose objects).
+	r.runPackMin = 1 << 30
 	fixedClock(r)
 	small := packHistory(8, 3, 100)
 	var commits []Commit

@@ -77,6 +77,8 @@ type Repo struct {
 	NoAutoPack bool
 	// autoPackLoose replaces AutoPackLoose where not zero, for tests.
 	autoPackLoose int
+	// runPackMin replaces RunPackMin where not zero, for tests.
+	runPackMin int
 
 	dir string
 	git *git.Repository

@@ -173,17 +173,20 @@ type staged1 struct {
 // written[i] what the index entry of names[i] needs. The first error
 // stops the work.
 //
-// A changed file costs two file creations (the worktree file's and the
-// blob's, each a temporary file renamed into place) and the blob's
-// hashing and compression. The worktree files are compared and written
-// by worktreeWriters goroutines, and the blobs stored by one more, with
-// the Repo's compressor (about a megabyte each, and the peak RSS of a
-// first sync is close to its 40 MB target): the compression then runs
-// while the kernel creates files. BenchmarkRun/1pct, every file
-// changed, went from 28 to 17-22 ms at 10,000 records and from 258 to
-// 176 ms at 100,000 (issue #5's target for one commit is 200 ms). More
-// blob goroutines were no faster (creating a file is kernel CPU, and
-// this machine has two cores) and cost a compressor each.
+// A changed file costs the worktree file's creation (a temporary file
+// renamed into place), and its blob's hashing and compression. The
+// worktree files are compared and written by worktreeWriters
+// goroutines, and the blobs stored by one more (a blobSink), with the
+// Repo's compressor (about a megabyte each, and the peak RSS of a first
+// sync is close to its 40 MB target): the compression then runs while
+// the kernel creates files. A blob was a loose object, a file of its
+// own, until a run pack took the many blobs of a large run (see
+// runpack.go): BenchmarkRun/1pct at 100,000 records, every one of 200
+// files changed, went from 125-290 ms to 140-185 ms on a VM whose file
+// creations cost about half a millisecond each (issue #5's target for
+// one commit is 200 ms). Before that, more blob goroutines had been
+// no faster (creating a file is kernel CPU, and this machine has two
+// cores) and cost a compressor each.
 func (r *Repo) stageFiles(ctx context.Context, pre string, names []string, files map[string][]byte, staged map[string]*index.Entry, written []staged1) error {
 	var (
 		next     atomic.Int64
@@ -200,17 +203,22 @@ func (r *Repo) stageFiles(ctx context.Context, pre string, names []string, files
 	}
 	go func() {
 		defer close(blobDone)
+		sink := r.newBlobSink()
 		for i := range blobs {
 			if failed.Load() {
 				continue
 			}
-			p := pre + names[i]
-			h, err := r.writeBlob(files[names[i]], &r.zw)
+			h, err := sink.add(files[names[i]])
 			if err != nil {
-				fail(fmt.Errorf("add %s: %w", p, err))
+				fail(fmt.Errorf("add %s: %w", pre+names[i], err))
 				continue
 			}
 			written[i].hash = h
+		}
+		if !failed.Load() {
+			if err := sink.finish(); err != nil {
+				fail(fmt.Errorf("store the changed files: %w", err))
+			}
 		}
 	}()
 	for range min(worktreeWriters, len(names)) {
@@ -252,58 +260,139 @@ func (r *Repo) stageFiles(ctx context.Context, pre string, names []string, files
 	return firstErr
 }
 
-// writeBlob stores data as a loose blob object, unless the repository
-// has it already, and returns its hash. It writes what go-git would, but
-// compressed at zlib's best speed rather than its default level: a state
-// file compresses about as well either way, in a third of the time,
-// and any zlib level is a valid loose object. The compressor is
-// klauspost/compress's zlib, not the standard library's: on a 42 KB
-// state file (a folder of 500 messages) it took 175 µs against 480 µs
-// at best speed, and wrote 5% less; at 100,000 messages a commit that
-// rewrites every folder compresses 8.4 MB. The object goes to a
-// temporary file and is renamed into place, so a crash leaves it whole
-// or absent.
-//
-// *zwp is a compressor to reuse (one takes about a megabyte), or nil.
-func (r *Repo) writeBlob(data []byte, zwp **zlib.Writer) (plumbing.Hash, error) {
-	hdr := fmt.Appendf(nil, "blob %d\x00", len(data))
-	sum := sha1.New()
-	sum.Write(hdr)
-	sum.Write(data)
-	var h plumbing.Hash
-	copy(h[:], sum.Sum(nil))
-	st, ok := r.git.Storer.(*filesystem.Storage)
-	if !ok { // not on disk: let go-git store it
-		obj := r.git.Storer.NewEncodedObject()
-		obj.SetType(plumbing.BlobObject)
-		obj.SetSize(int64(len(data)))
-		w, err := obj.Writer()
+// blobSink stores the new blobs of one Stage: as loose objects while
+// they are fewer than RunPackMin, in one run pack (see runpack.go) once
+// there are that many.
+type blobSink struct {
+	r       *Repo
+	st      *filesystem.Storage // nil: not on disk, go-git stores each blob
+	min     int
+	pending []pendingBlob // before the run pack: at most min-1
+	pack    *runPack
+}
+
+type pendingBlob struct {
+	h    plumbing.Hash
+	data []byte
+}
+
+func (r *Repo) newBlobSink() *blobSink {
+	s := &blobSink{r: r, min: RunPackMin}
+	if r.runPackMin > 0 {
+		s.min = r.runPackMin
+	}
+	s.st, _ = r.git.Storer.(*filesystem.Storage)
+	return s
+}
+
+// add stores data as a blob, unless the repository has it already (a
+// file changed back, or whose worktree copy is gone), and returns its
+// hash.
+func (s *blobSink) add(data []byte) (plumbing.Hash, error) {
+	h := blobHash(data)
+	if s.st == nil {
+		return s.r.storeBlob(data)
+	}
+	fsys := s.st.Filesystem()
+	hex := h.String()
+	if _, err := fsys.Lstat(fsys.Join("objects", hex[:2], hex[2:])); err == nil || s.st.HasEncodedObject(h) == nil {
+		return h, nil
+	}
+	if s.pack != nil {
+		return h, s.pack.add(h, data)
+	}
+	s.pending = append(s.pending, pendingBlob{h, data})
+	if len(s.pending) < s.min {
+		return h, nil
+	}
+	if s.r.zw == nil {
+		zw, err := zlib.NewWriterLevel(io.Discard, zlib.BestSpeed)
 		if err != nil {
 			return h, err
 		}
-		if _, err := w.Write(data); err != nil {
-			return h, err
-		}
-		if err := w.Close(); err != nil {
-			return h, err
-		}
-		return r.git.Storer.SetEncodedObject(obj)
+		s.r.zw = zw
 	}
+	s.pack = newRunPack(s.r.zw)
+	for _, b := range s.pending {
+		if err := s.pack.add(b.h, b.data); err != nil {
+			return h, err
+		}
+	}
+	s.pending = nil
+	return h, nil
+}
+
+// finish writes the run pack, or the loose objects.
+func (s *blobSink) finish() error {
+	if s.pack != nil {
+		return s.pack.write(s.st)
+	}
+	for _, b := range s.pending {
+		if err := s.r.writeLoose(s.st, b.h, b.data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// blobHash returns the hash of the blob data.
+func blobHash(data []byte) plumbing.Hash {
+	sum := sha1.New()
+	sum.Write(blobHeader(data))
+	sum.Write(data)
+	var h plumbing.Hash
+	copy(h[:], sum.Sum(nil))
+	return h
+}
+
+// blobHeader is what a blob's object starts with.
+func blobHeader(data []byte) []byte { return fmt.Appendf(nil, "blob %d\x00", len(data)) }
+
+// storeBlob stores data through go-git, for a repository not on disk.
+func (r *Repo) storeBlob(data []byte) (plumbing.Hash, error) {
+	obj := r.git.Storer.NewEncodedObject()
+	obj.SetType(plumbing.BlobObject)
+	obj.SetSize(int64(len(data)))
+	w, err := obj.Writer()
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if _, err := w.Write(data); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if err := w.Close(); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return r.git.Storer.SetEncodedObject(obj)
+}
+
+// writeLoose stores data as the loose blob object h, unless the
+// repository has it. It writes what go-git would, but compressed at
+// zlib's best speed rather than its default level: a state file
+// compresses about as well either way, in a third of the time, and any
+// zlib level is a valid loose object. The compressor is
+// klauspost/compress's zlib, not the standard library's: on a 42 KB
+// state file (a folder of 500 messages) it took 175 µs against 480 µs
+// at best speed, and wrote 5% less. The object goes to a temporary file
+// and is renamed into place, so a crash leaves it whole or absent. The
+// Repo's compressor (about a megabyte) is kept for the next blob.
+func (r *Repo) writeLoose(st *filesystem.Storage, h plumbing.Hash, data []byte) error {
 	fsys := st.Filesystem()
 	hex := h.String()
 	dir := fsys.Join("objects", hex[:2])
 	name := fsys.Join(dir, hex[2:])
 	if _, err := fsys.Lstat(name); err == nil {
-		return h, nil
+		return nil
 	}
+	hdr := blobHeader(data)
 	tmp, err := fsys.TempFile(dir, "tmp_obj_") // makes dir, private
 	if err != nil {
-		return h, err
+		return err
 	}
-	zw := *zwp
+	zw := r.zw
 	if zw == nil {
 		zw, err = zlib.NewWriterLevel(tmp, zlib.BestSpeed)
-		*zwp = zw
+		r.zw = zw
 	} else {
 		zw.Reset(tmp)
 	}
@@ -324,9 +413,9 @@ func (r *Repo) writeBlob(data []byte, zwp **zlib.Writer) (plumbing.Hash, error) 
 	}
 	if err != nil {
 		fsys.Remove(tmp.Name())
-		return h, fmt.Errorf("write object %s: %w", hex, err)
+		return fmt.Errorf("write object %s: %w", hex, err)
 	}
-	return h, nil
+	return nil
 }
 
 // upToDate reports whether the index entry e already holds data: the

@@ -1,0 +1,172 @@
+package gitstate
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha1"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"strconv"
+	"strings"
+
+	"github.com/go-git/go-billy/v5"
+	"github.com/go-git/go-billy/v5/util"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+	"github.com/klauspost/compress/zlib"
+)
+
+// Run packs. A Stage that stores many new blobs puts them into one pack
+// of its own, a run pack, rather than a loose object each: creating a
+// file is what a state commit's time goes to on a slow file system (at
+// 100,000 records, a run that changes every folder makes 200 blobs, and
+// their 200 files took most of the commit's 200 ms; see BENCHMARKS.md).
+// git itself does the same past a number of objects (fetch.unpackLimit).
+// A run pack's objects are stored whole, compressed as loose objects
+// are; the automatic packing counts them as loose, and puts them into
+// its delta-compressed pack with the loose objects, then removes the
+// run packs (see autoPack).
+//
+// The run packs are listed, with their number of objects, in
+// .git/mailtwin-run-packs, which git ignores. A run killed after its
+// pack is in place but before the list names it leaves an ordinary
+// pack: every object is readable, and mailtwin gc merges it.
+
+// RunPackMin is the fewest new blobs a Stage writes as a run pack; fewer
+// are written as loose objects, a file each, which costs less than a
+// pack's two files and its listing.
+const RunPackMin = 16
+
+// runPacksFile is the list of run packs, in the .git directory.
+const runPacksFile = "mailtwin-run-packs"
+
+// runPack is a run pack being built, in memory: its objects compressed
+// as they come, the file written once their number is known.
+type runPack struct {
+	body bytes.Buffer // the header (its count filled in by write) and the entries
+	pw   *packWriter
+	seen map[plumbing.Hash]bool
+}
+
+// newRunPack starts a run pack whose entries are compressed with zw.
+func newRunPack(zw *zlib.Writer) *runPack {
+	p := &runPack{seen: map[plumbing.Hash]bool{}}
+	// A packWriter without the running checksum: the count in the
+	// header is known only at the end, and write sums the whole.
+	p.pw = &packWriter{f: &p.body, crc: crc32.NewIEEE(), idx: new(idxfile.Writer), zw: zw}
+	p.pw.bw = bufio.NewWriterSize(&p.body, 64<<10)
+	p.pw.bw.Write([]byte("PACK\x00\x00\x00\x02\x00\x00\x00\x00"))
+	p.pw.off = 12
+	return p
+}
+
+// add puts the blob data, named h, into the pack, once.
+func (p *runPack) add(h plumbing.Hash, data []byte) error {
+	if p.seen[h] {
+		return nil
+	}
+	p.seen[h] = true
+	return p.pw.entry(h, plumbing.BlobObject, data, 0)
+}
+
+// write writes the pack and its index into the repository's pack
+// directory, lists it as a run pack and makes go-git see it. As in
+// pack, the index goes in first: readers find packs by their .pack
+// file. Neither is synced to the disk, as loose objects are not: the
+// commit that names them is written after them, and nothing is removed
+// on the strength of them.
+func (p *runPack) write(st *filesystem.Storage) error {
+	fsys := st.Filesystem()
+	packDir := fsys.Join("objects", "pack")
+	if err := p.pw.bw.Flush(); err != nil {
+		return err
+	}
+	b := p.body.Bytes()
+	binary.BigEndian.PutUint32(b[8:12], uint32(p.pw.count))
+	var sum plumbing.Hash
+	s := sha1.Sum(b)
+	copy(sum[:], s[:])
+	if err := p.pw.idx.OnFooter(sum); err != nil {
+		return fmt.Errorf("index pack: %w", err)
+	}
+	tmp, err := fsys.TempFile(packDir, "tmp_pack_")
+	if err != nil {
+		return fmt.Errorf("create pack: %w", err)
+	}
+	_, err = tmp.Write(b)
+	if err == nil {
+		_, err = tmp.Write(sum[:])
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	name := fsys.Join(packDir, "pack-"+sum.String())
+	if err == nil {
+		err = writeIndex(fsys, packDir, name+".idx", p.pw.idx)
+	}
+	if err == nil {
+		err = fsys.Rename(tmp.Name(), name+".pack")
+	}
+	if err != nil {
+		fsys.Remove(tmp.Name())
+		return fmt.Errorf("write pack: %w", err)
+	}
+	st.Reindex()
+	runs, err := readRunPacks(fsys)
+	if err != nil {
+		return err
+	}
+	runs[sum] = p.pw.count
+	return writeRunPacks(fsys, runs)
+}
+
+// readRunPacks returns the run packs still in the repository, with
+// their number of objects.
+func readRunPacks(fsys billy.Filesystem) (map[plumbing.Hash]int, error) {
+	runs := map[plumbing.Hash]int{}
+	b, err := util.ReadFile(fsys, runPacksFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return runs, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", runPacksFile, err)
+	}
+	for i, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		hex, count, ok := strings.Cut(line, " ")
+		n, err := strconv.Atoi(count)
+		if !ok || len(hex) != 40 || !isHex(hex) || err != nil || n < 0 {
+			return nil, fmt.Errorf("%s line %d: %q is not a pack name and a number of objects", runPacksFile, i+1, line)
+		}
+		h := plumbing.NewHash(hex)
+		if _, err := fsys.Stat(fsys.Join("objects", "pack", "pack-"+hex+".pack")); err == nil {
+			runs[h] = n
+		}
+	}
+	return runs, nil
+}
+
+// writeRunPacks writes the list of run packs, whole or not at all (the
+// repository's file system writes through a temporary file).
+func writeRunPacks(fsys billy.Filesystem, runs map[plumbing.Hash]int) error {
+	var b []byte
+	for h, n := range runs {
+		b = fmt.Appendf(b, "%s %d\n", h, n)
+	}
+	if len(b) == 0 {
+		if err := fsys.Remove(runPacksFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("write %s: %w", runPacksFile, err)
+		}
+		return nil
+	}
+	if err := util.WriteFile(fsys, runPacksFile, b, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", runPacksFile, err)
+	}
+	return nil
+}
