@@ -696,3 +696,44 @@ func TestStageOnly(t *testing.T) {
 	}
 	wantFiles(t, files(t, r, "p"), map[string]string{"a.state": "3\n", "b.state": "2\n", "journal/actions": "run 2\n", "notes/new": "x\n"})
 }
+
+// TestStageReplacesSymlink: a worktree file that became a symbolic
+// link is replaced by the file, and what the link pointed to is left
+// alone: Stage writes files in place, but never through a link.
+func TestStageReplacesSymlink(t *testing.T) {
+	ctx := context.Background()
+	r := newRepo(t)
+	commit(t, r, "work", map[string]string{"a": "one\n"}, "one")
+	outside := filepath.Join(t.TempDir(), "outside")
+	if err := os.WriteFile(outside, []byte("not the state's\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wt := filepath.Join(r.Dir(), "work", "a")
+	// StageOnly, which removes nothing first, as Stage, which removes
+	// what is not a file of the state.
+	for i, stageFn := range []func(map[string][]byte) error{
+		func(m map[string][]byte) error { return r.StageOnly(ctx, "work", m) },
+		func(m map[string][]byte) error { return r.Stage(ctx, "work", m) },
+	} {
+		content := fmt.Sprintf("version %d\n", i)
+		if err := os.Remove(wt); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(outside, wt); err != nil {
+			t.Fatal(err)
+		}
+		if err := stageFn(map[string][]byte{"a": []byte(content)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Commit(ctx, content); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := os.ReadFile(outside); err != nil || string(b) != "not the state's\n" {
+			t.Errorf("the link's target holds %q, %v; want it untouched", b, err)
+		}
+		if fi, err := os.Lstat(wt); err != nil || !fi.Mode().IsRegular() {
+			t.Errorf("work/a is %v, %v; want a regular file", fi.Mode(), err)
+		}
+		wantFiles(t, files(t, r, "work"), map[string]string{"a": content})
+	}
+}

@@ -36,9 +36,10 @@ import (
 // content unless Stage ran before without a Commit) are written and
 // added: staging hashes and compresses a whole file, which is the
 // expensive part of a run with large state files. The bytes are stored
-// as given, without line-ending conversion, in files of mode 0644, each
-// written to a temporary file and renamed into place, so a run killed
-// midway never leaves a half-written file.
+// as given, without line-ending conversion, as files of mode 0644. The
+// objects are written whole or not at all. A run killed midway may
+// leave a worktree file half-written, but it is never read back (see
+// writeWorktree), and the next Stage writes it again.
 //
 // prefix must not be empty. Paths must be clean and relative, without
 // "." or ".." elements or a ".git" element, and no path may be a parent
@@ -173,20 +174,18 @@ type staged1 struct {
 // written[i] what the index entry of names[i] needs. The first error
 // stops the work.
 //
-// A changed file costs the worktree file's creation (a temporary file
-// renamed into place), and its blob's hashing and compression. The
-// worktree files are compared and written by worktreeWriters
-// goroutines, and the blobs stored by one more (a blobSink), with the
-// Repo's compressor (about a megabyte each, and the peak RSS of a first
-// sync is close to its 40 MB target): the compression then runs while
-// the kernel creates files. A blob was a loose object, a file of its
-// own, until a run pack took the many blobs of a large run (see
-// runpack.go): BenchmarkRun/1pct at 100,000 records, every one of 200
-// files changed, went from 125-290 ms to 140-185 ms on a VM whose file
-// creations cost about half a millisecond each (issue #5's target for
-// one commit is 200 ms). Before that, more blob goroutines had been
-// no faster (creating a file is kernel CPU, and this machine has two
-// cores) and cost a compressor each.
+// A changed file costs the worktree file's write and its blob's hashing
+// and compression. The worktree files are compared and written by
+// worktreeWriters goroutines, and the blobs stored by one more (a
+// blobSink), with the Repo's compressor (about a megabyte each, and the
+// peak RSS of a first sync is close to its 40 MB target): the
+// compression then runs while the kernel writes files. On a VM where
+// creating a file costs about half a millisecond, BenchmarkRun/1pct at
+// 100,000 records (every one of 200 files changed) took 125-290 ms with
+// each blob a loose object and each worktree file a temporary file
+// renamed into place; 140-185 ms with the blobs in a run pack (see
+// runpack.go); 85-100 ms with the worktree files also written in place
+// (see writeWorktree). Issue #5's target for one commit is 200 ms.
 func (r *Repo) stageFiles(ctx context.Context, pre string, names []string, files map[string][]byte, staged map[string]*index.Entry, written []staged1) error {
 	var (
 		next     atomic.Int64
@@ -241,7 +240,7 @@ func (r *Repo) stageFiles(ctx context.Context, pre string, names []string, files
 				}
 				blobs <- i
 				wp := r.worktreePath(p)
-				if err := writeAtomic(wp, data); err != nil {
+				if err := writeWorktree(wp, data); err != nil {
 					fail(err)
 					return
 				}
@@ -499,11 +498,37 @@ func removeExtra(root string, files map[string][]byte, keep map[string]bool) err
 	return nil
 }
 
-// writeAtomic writes data to name through a temporary file in the same
-// directory and a rename, so name holds either its old or its new
-// content. It does not fsync: the worktree is a mirror of the committed
-// objects, which are what is read back.
-func writeAtomic(name string, data []byte) (err error) {
+// writeWorktree writes data to the worktree file name. It does not
+// fsync: the worktree is a mirror of the committed objects, which are
+// what is read back.
+//
+// An existing regular file is overwritten in place. A run killed in the
+// middle of that write leaves the file torn, but nothing reads it: the
+// index keeps the size and modification time the file was staged with,
+// which the torn file no longer has, so Files reads the committed
+// object instead and the next Stage writes the file again. On a file
+// system where creating a file costs half a millisecond, a temporary
+// file and a rename for each of 200 changed folders took half of a state
+// commit at 100,000 records (BENCHMARKS.md); a write in place costs a
+// third of that.
+//
+// A new file, or anything not a regular file in the way (a symbolic
+// link is replaced, not followed), is written to a temporary file in the
+// same directory and renamed into place.
+func writeWorktree(name string, data []byte) (err error) {
+	if fi, err := os.Lstat(name); err == nil && fi.Mode().IsRegular() {
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_TRUNC, 0)
+		if err == nil {
+			_, err = f.Write(data)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+		return nil
+	}
 	dir := filepath.Dir(name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
