@@ -241,8 +241,9 @@ func looseObjects(ctx context.Context, fsys billy.Filesystem) ([]plumbing.Hash, 
 	return out, nil
 }
 
-// packedObjects returns the hashes of the objects in the pack h.
-func packedObjects(fsys billy.Filesystem, h plumbing.Hash) ([]plumbing.Hash, error) {
+// packedObjects returns the objects in the pack h: their hashes and
+// offsets.
+func packedObjects(fsys billy.Filesystem, h plumbing.Hash) ([]*idxfile.Entry, error) {
 	f, err := fsys.Open(fsys.Join("objects", "pack", "pack-"+h.String()+".idx"))
 	if err != nil {
 		return nil, err
@@ -257,7 +258,7 @@ func packedObjects(fsys billy.Filesystem, h plumbing.Hash) ([]plumbing.Hash, err
 		return nil, err
 	}
 	defer it.Close()
-	var out []plumbing.Hash
+	var out []*idxfile.Entry
 	for {
 		e, err := it.Next()
 		if err == io.EOF {
@@ -266,7 +267,7 @@ func packedObjects(fsys billy.Filesystem, h plumbing.Hash) ([]plumbing.Hash, err
 		if err != nil {
 			return nil, fmt.Errorf("read index of pack %s: %w", h, err)
 		}
-		out = append(out, e.Hash)
+		out = append(out, e)
 	}
 }
 
@@ -316,13 +317,19 @@ func (r *Repo) pack(ctx context.Context, mode packMode) (PackStats, error) {
 			oldPacks = withoutLargest(fsys, oldPacks)
 		}
 	}
+	whole := newWholeReader(fsys)
+	defer whole.close()
 	for _, p := range oldPacks {
-		hs, err := packedObjects(fsys, p)
+		es, err := packedObjects(fsys, p)
 		if err != nil {
 			return stats, err
 		}
-		for _, h := range hs {
-			want[h] = true
+		_, run := runs[p]
+		for _, e := range es {
+			want[e.Hash] = true
+			if run {
+				whole.at[e.Hash] = packedAt{p, int64(e.Offset)}
+			}
 		}
 	}
 	if len(loose) == 0 && len(oldPacks) <= 1 && (mode != packLoose || len(oldPacks) == 0) {
@@ -349,7 +356,7 @@ func (r *Repo) pack(ctx context.Context, mode packMode) (PackStats, error) {
 		if err := ctx.Err(); err != nil {
 			return stats, err
 		}
-		if err := pw.writeChain(r, chain); err != nil {
+		if err := pw.writeChain(r, chain, whole); err != nil {
 			return stats, err
 		}
 	}
@@ -550,12 +557,15 @@ func newPackWriter(f io.Writer, n int) *packWriter {
 // writeChain writes the versions of one path, newest first: each is a
 // delta against the one before it where that is less than half its
 // size, and whole at most every MaxDeltaDepth versions.
-func (w *packWriter) writeChain(r *Repo, chain []plumbing.Hash) error {
+func (w *packWriter) writeChain(r *Repo, chain []plumbing.Hash, whole *wholeReader) error {
 	var prev []byte
 	var prevOff int64
 	depth := 0
 	for _, h := range chain {
 		t, data, err := r.readLooseObject(h)
+		if errors.Is(err, fs.ErrNotExist) { // in a run pack
+			t, data, err = whole.read(h)
+		}
 		if errors.Is(err, fs.ErrNotExist) { // packed
 			var obj plumbing.EncodedObject
 			if obj, err = r.git.Storer.EncodedObject(plumbing.AnyObject, h); err == nil {
