@@ -101,16 +101,23 @@ func TestRunPack(t *testing.T) {
 			t.Errorf("git cat-file reads work/%s as %d bytes (%v), want the %d staged", name, len(out), err, len(content))
 		}
 	}
-	// go-git, in a new process, with no worktree to read from.
-	if err := os.RemoveAll(filepath.Join(dir, "work")); err != nil {
+	// go-git, in a new process, with no worktree to read from (in a
+	// copy, so that the next Stage finds its worktree).
+	bare := t.TempDir()
+	copyDir(t, dir, bare)
+	if err := os.RemoveAll(filepath.Join(bare, "work")); err != nil {
 		t.Fatal(err)
+	}
+	rb, err := Open(ctx, bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := rb.Files(ctx, "work"); err != nil || !maps.EqualFunc(got, files, bytesEqual) {
+		t.Fatalf("Files after the run pack = %d files, %v; want the %d staged", len(got), err, len(files))
 	}
 	r2, err := Open(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if got, err := r2.Files(ctx, "work"); err != nil || !maps.EqualFunc(got, files, bytesEqual) {
-		t.Fatalf("Files after the run pack = %d files, %v; want the %d staged", len(got), err, len(files))
 	}
 
 	// Fewer new blobs than RunPackMin: loose objects, no new pack.

@@ -284,9 +284,14 @@ func (r *Repo) newBlobSink() *blobSink {
 	return s
 }
 
-// add stores data as a blob, unless the repository has it already (a
-// file changed back, or whose worktree copy is gone), and returns its
-// hash.
+// add stores data as a blob, unless the repository has it as a loose
+// object already, and returns its hash. A blob that is packed already
+// (a file changed back to an earlier version, or whose worktree copy is
+// gone) is stored again: looking it up reads the index of every pack,
+// whose number grows with the history (in bench/stategrowth's runs 901
+// to 1,000, with about 50 packs, the commit's median was 130 ms with
+// the lookup and 71 ms without), where a copy costs a few kilobytes
+// until the next pack step.
 func (s *blobSink) add(data []byte) (plumbing.Hash, error) {
 	h := blobHash(data)
 	if s.st == nil {
@@ -294,7 +299,7 @@ func (s *blobSink) add(data []byte) (plumbing.Hash, error) {
 	}
 	fsys := s.st.Filesystem()
 	hex := h.String()
-	if _, err := fsys.Lstat(fsys.Join("objects", hex[:2], hex[2:])); err == nil || s.st.HasEncodedObject(h) == nil {
+	if _, err := fsys.Lstat(fsys.Join("objects", hex[:2], hex[2:])); err == nil {
 		return h, nil
 	}
 	if s.pack != nil {
