@@ -126,7 +126,11 @@ func (p *runPack) write(st *filesystem.Storage) error {
 }
 
 // readRunPacks returns the run packs still in the repository, with
-// their number of objects.
+// their number of objects. A line that names no pack and number is
+// skipped, and the next write of the list drops it: the list only
+// tells the automatic packing which packs to take in, so a pack it
+// does not name is an ordinary pack, merged by mailtwin gc, and a
+// damaged list must not stop a commit.
 func readRunPacks(fsys billy.Filesystem) (map[plumbing.Hash]int, error) {
 	runs := map[plumbing.Hash]int{}
 	b, err := util.ReadFile(fsys, runPacksFile)
@@ -136,14 +140,11 @@ func readRunPacks(fsys billy.Filesystem) (map[plumbing.Hash]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", runPacksFile, err)
 	}
-	for i, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
-		if line == "" {
-			continue
-		}
+	for _, line := range strings.Split(string(b), "\n") {
 		hex, count, ok := strings.Cut(line, " ")
 		n, err := strconv.Atoi(count)
 		if !ok || len(hex) != 40 || !isHex(hex) || err != nil || n < 0 {
-			return nil, fmt.Errorf("%s line %d: %q is not a pack name and a number of objects", runPacksFile, i+1, line)
+			continue
 		}
 		h := plumbing.NewHash(hex)
 		if _, err := fsys.Stat(fsys.Join("objects", "pack", "pack-"+hex+".pack")); err == nil {
