@@ -3,6 +3,7 @@ package gitstate_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -341,5 +342,38 @@ func TestPullUnrelatedHistories(t *testing.T) {
 	}
 	if got := files(t, b, ""); len(got) != 2 {
 		t.Errorf("Files() = %v, want both pairs", got)
+	}
+}
+
+// TestRemoteRunPacks: commits whose blobs are in run packs (a commit
+// of gitstate.RunPackMin or more changed files) push, rebase and pull
+// as loose ones do.
+func TestRemoteRunPacks(t *testing.T) {
+	a, b, o := clones(t)
+	many := func(who string) map[string]string {
+		m := map[string]string{}
+		for i := range gitstate.RunPackMin + 4 {
+			m[fmt.Sprintf("folder%02d.state", i)] = fmt.Sprintf("%s %d\n", who, i)
+		}
+		return m
+	}
+	commit(t, a, "p1", many("a"), "sync: p1 by a")
+	commit(t, b, "p2", many("b"), "sync: p2 by b")
+	for _, r := range []*gitstate.Repo{a, b} {
+		packs, err := filepath.Glob(filepath.Join(r.Dir(), ".git", "objects", "pack", "pack-*.pack"))
+		if err != nil || len(packs) == 0 {
+			t.Fatalf("%s: packs %v, %v; want the run pack of its commit", r.Dir(), packs, err)
+		}
+	}
+	push(t, a, o)
+	if res := push(t, b, o); res.Action != "rebased and pushed" {
+		t.Fatalf("b: Push = %+v, want rebased and pushed", res)
+	}
+	if res := pull(t, a, o); res.Action != "fast-forward" {
+		t.Fatalf("a: Pull = %q, want fast-forward", res.Action)
+	}
+	for _, r := range []*gitstate.Repo{a, b} {
+		wantFiles(t, files(t, r, "p1"), many("a"))
+		wantFiles(t, files(t, r, "p2"), many("b"))
 	}
 }
