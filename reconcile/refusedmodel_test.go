@@ -14,6 +14,7 @@ import (
 var (
 	refusedCases = flag.Int("refused.cases", 2000, "number of random cases TestModelRefusedFlags runs")
 	refusedSeed  = flag.Uint64("refused.seed", 0, "run only the TestModelRefusedFlags case with this seed")
+	refusedFrom  = flag.Uint64("refused.from", 1, "the seed of TestModelRefusedFlags's first case: with -refused.cases, explore past the seeds run before")
 )
 
 // refusedFlagPool is the flags the users of TestModelRefusedFlags set,
@@ -45,13 +46,15 @@ var refusedFlagPool = []string{`\Answered`, `\Flagged`, `\Seen`, "$a", "$b"}
 // Rerun a failure alone with
 //
 //	go test ./reconcile -run TestModelRefusedFlags -refused.seed N
+//
+// and run more cases with -refused.cases N (from seed -refused.from).
 func TestModelRefusedFlags(t *testing.T) {
 	if *refusedSeed != 0 {
 		runRefusedModel(t, *refusedSeed)
 		return
 	}
 	for i := range *refusedCases {
-		if !runRefusedModel(t, uint64(i+1)) {
+		if !runRefusedModel(t, *refusedFrom+uint64(i)) {
 			return
 		}
 	}
