@@ -371,7 +371,7 @@ func (r *Repo) pack(ctx context.Context, mode packMode) (PackStats, error) {
 		return stats, fmt.Errorf("write pack: %w", err)
 	}
 	name := fsys.Join(packDir, "pack-"+sum.String())
-	if err := writeIndex(fsys, packDir, name+".idx", pw.idx); err != nil {
+	if err := writeIndex(fsys, packDir, name+".idx", pw.idx, true); err != nil {
 		return stats, err
 	}
 	if err := fsys.Rename(tmpName, name+".pack"); err != nil {
@@ -732,8 +732,9 @@ func (w *packWriter) finish() (plumbing.Hash, int64, error) {
 }
 
 // writeIndex writes the pack index through a temporary file renamed to
-// name.
-func writeIndex(fsys billy.Filesystem, dir, name string, w *idxfile.Writer) (err error) {
+// name, synced to the disk first where sync is set (a pack that
+// replaces loose objects, which are removed right after).
+func writeIndex(fsys billy.Filesystem, dir, name string, w *idxfile.Writer, sync bool) (err error) {
 	idx, err := w.Index()
 	if err != nil {
 		return fmt.Errorf("index pack: %w", err)
@@ -756,8 +757,10 @@ func writeIndex(fsys billy.Filesystem, dir, name string, w *idxfile.Writer) (err
 	if err := bw.Flush(); err != nil {
 		return err
 	}
-	if err := syncFile(tmp); err != nil {
-		return err
+	if sync {
+		if err := syncFile(tmp); err != nil {
+			return err
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return err

@@ -79,7 +79,9 @@ func (p *runPack) add(h plumbing.Hash, data []byte) error {
 // pack, the index goes in first: readers find packs by their .pack
 // file. Neither is synced to the disk, as loose objects are not: the
 // commit that names them is written after them, and nothing is removed
-// on the strength of them.
+// on the strength of them. (The index was synced at first, as a pack
+// step's is: that one fsync took BenchmarkRun/1pct at 10,000 records
+// from 14-16 ms to 21-36 ms, b3's state commit.)
 func (p *runPack) write(st *filesystem.Storage) error {
 	fsys := st.Filesystem()
 	packDir := fsys.Join("objects", "pack")
@@ -107,7 +109,7 @@ func (p *runPack) write(st *filesystem.Storage) error {
 	}
 	name := fsys.Join(packDir, "pack-"+sum.String())
 	if err == nil {
-		err = writeIndex(fsys, packDir, name+".idx", p.pw.idx)
+		err = writeIndex(fsys, packDir, name+".idx", p.pw.idx, false)
 	}
 	if err == nil {
 		err = fsys.Rename(tmp.Name(), name+".pack")
