@@ -12,7 +12,6 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -308,7 +307,7 @@ func (r *Repo) pack(ctx context.Context, mode packMode) (PackStats, error) {
 	}
 	if mode == packLoose {
 		// The run packs' objects are stored whole, as loose ones.
-		oldPacks = slices.SortedFunc(maps.Keys(runs), func(a, b plumbing.Hash) int { return bytes.Compare(a[:], b[:]) })
+		oldPacks = sortedPacks(runs)
 	} else {
 		if oldPacks, err = listPacks(fsys); err != nil {
 			return stats, fmt.Errorf("list packs: %w", err)

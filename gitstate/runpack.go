@@ -10,6 +10,8 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -156,12 +158,18 @@ func readRunPacks(fsys billy.Filesystem) (map[plumbing.Hash]int, error) {
 	return runs, nil
 }
 
+// sortedPacks returns the run packs of runs in the order of their
+// names.
+func sortedPacks(runs map[plumbing.Hash]int) []plumbing.Hash {
+	return slices.SortedFunc(maps.Keys(runs), func(a, b plumbing.Hash) int { return bytes.Compare(a[:], b[:]) })
+}
+
 // writeRunPacks writes the list of run packs, whole or not at all (the
 // repository's file system writes through a temporary file).
 func writeRunPacks(fsys billy.Filesystem, runs map[plumbing.Hash]int) error {
 	var b []byte
-	for h, n := range runs {
-		b = fmt.Appendf(b, "%s %d\n", h, n)
+	for _, h := range sortedPacks(runs) {
+		b = fmt.Appendf(b, "%s %d\n", h, runs[h])
 	}
 	if len(b) == 0 {
 		if err := fsys.Remove(runPacksFile); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -293,10 +293,10 @@ func (r *Repo) newBlobSink() *blobSink {
 // the lookup and 71 ms without), where a copy costs a few kilobytes
 // until the next pack step.
 func (s *blobSink) add(data []byte) (plumbing.Hash, error) {
-	h := blobHash(data)
 	if s.st == nil {
 		return s.r.storeBlob(data)
 	}
+	h := blobHash(data)
 	fsys := s.st.Filesystem()
 	hex := h.String()
 	if _, err := fsys.Lstat(fsys.Join("objects", hex[:2], hex[2:])); err == nil {
