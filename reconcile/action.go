@@ -143,6 +143,12 @@ type Action struct {
 	// folder by this plan fail too (planner.heldFor): the record
 	// keepTarget keeps is then lost with the folder.
 	holds []*slot
+	// holdsAlways, for such a join into a folder pair the loser's side
+	// takes nothing from, has Next keep the slots in holds as the base
+	// had them whenever the Move fails, in place of keepTarget: there,
+	// the winner's copy recorded on its side only would read to the
+	// next run as deleted by the loser's user (crossedJoin).
+	holdsAlways bool
 	// folder is the folder pair of the next state the action belongs to.
 	folder *draftFolder
 	// renFrom and renTo are the logical names a RenameFolder takes its

@@ -1623,6 +1623,67 @@ func TestNextFailedCrossedJoinKeepsWinner(t *testing.T) {
 	settlesAfterFailure(t, next, accA, accB, pol, "join", true)
 }
 
+// TestNextFailedCrossedJoinOneWay is TestModel's seed 5479752, reduced:
+// TestNextFailedCrossedJoinKeepsWinner in a one-way pair, each way. From
+// b to a: A's user moved x:1, which the state has on A only (A's own mail),
+// from INBOX into Archive/2024; b got x:1 in Archive/2025. B wins, as
+// Archive/2024 takes nothing from A, and the plan moves A's copy into
+// Archive/2025, and the run stops before the Move. Kept on B only, B's
+// copy would read to the next run as deleted by A's user (deletion
+// keep: never copied back), and A's copy as A's own new mail: x:1 in
+// Archive/2025 on B but not on A, for good. The state keeps A's record
+// as the base had it instead, and the next run plans the same join.
+func TestNextFailedCrossedJoinOneWay(t *testing.T) {
+	for _, tc := range []struct {
+		name, policy, base, a, b, move, kept string
+		loser                                int // the account whose copy is moved: 0 a, 1 b
+	}{
+		{
+			name:   "b-to-a",
+			policy: "direction b-to-a\ndeletion keep\nprefer a",
+			base:   "folder Archive/2024\nfolder Archive/2025\nfolder INBOX\n6 - - x:1",
+			a:      "folder Archive/2024\n2 - x:1\nfolder Archive/2025\nfolder INBOX",
+			b:      "folder Archive/2024\nfolder Archive/2025\n1 - x:1\nfolder INBOX",
+			move:   `> a:"Archive/2024" uid 2 -> "Archive/2025"`,
+			kept:   "INBOX 6 -",
+			loser:  0,
+		},
+		{
+			name:   "a-to-b",
+			policy: "direction a-to-b\ndeletion keep\nprefer b",
+			base:   "folder Archive/2024\nfolder Archive/2025\nfolder INBOX\n- 6 - x:1",
+			a:      "folder Archive/2024\nfolder Archive/2025\n1 - x:1\nfolder INBOX",
+			b:      "folder Archive/2024\n2 - x:1\nfolder Archive/2025\nfolder INBOX",
+			move:   `> b:"Archive/2024" uid 2 -> "Archive/2025"`,
+			kept:   "INBOX - 6",
+			loser:  1,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pol := parsePolicy(t, tc.policy)
+			base := parseState(t, tc.base)
+			accA := accountFromListing(parseListing(t, tc.a))
+			accB := accountFromListing(parseListing(t, tc.b))
+			plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+				return a.Op == reconcile.Move
+			})
+			if len(plan.Conflicts) != 1 || !strings.Contains(plan.String(), tc.move) {
+				t.Fatalf("the plan does not join the loser's copy to the winner's in Archive/2025:\n%s", plan)
+			}
+			if kept := recordsOf(next, "x:1"); !slices.Equal(kept, []string{tc.kept}) {
+				t.Fatalf("records of x:1 after the failed join: %q, want the base's", kept)
+			}
+			if plan := settlesAfterFailure(t, next, accA, accB, pol, "join", true); len(plan.Conflicts) != 1 {
+				t.Fatalf("the run after the failed join does not join the two again:\n%s", plan)
+			}
+			got := formatModelAccount([]*account{accA, accB}[tc.loser])
+			if i := strings.Index(got, "folder Archive/2025"); i < 0 || !strings.Contains(got[i:], "x:1") {
+				t.Errorf("the loser's x:1 is not in Archive/2025:\n%s", got)
+			}
+		})
+	}
+}
+
 // TestNextFailedConflictOutOfFolderDeletedHere is TestModelMovesAndRenames'
 // seed 40530 of -movemodel.bugs 7,10, reduced. A's user moved x:1 out of
 // X into INBOX and deleted X; B's user moved B's copy to Y. B (prefer)

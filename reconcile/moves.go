@@ -832,8 +832,11 @@ type held struct {
 // again (the other one new to it, in the loser's folder). Where the
 // winner's folder is new and its creation on the loser's side failed
 // too, the state cannot keep that record (it forgets the new folder);
-// it keeps o's one-sided record as the base had it instead (heldFor),
-// and the next run plans the same join again.
+// nor where either folder takes nothing from the loser's side (the
+// next run would not join them, and the record would read as deleted
+// by the loser's user). It keeps o's one-sided record as the base had
+// it instead (heldFor, Action.holdsAlways), and the next run plans the
+// same join again.
 func (pl *planner) crossedJoin(s Side, id Identity, cs []*cand, fresh [2]map[Identity][]*cand, recs []held) {
 	o := s.Other()
 	if len(cs) != 1 || len(recs) != 1 {
@@ -858,7 +861,15 @@ func (pl *planner) crossedJoin(s Side, id Identity, cs []*cand, fresh [2]map[Ide
 			continue
 		}
 		a := pl.joinMove(l, z.v, z.m, y.v, id, ReasonMoveConflict)
-		a.keepTarget = true
+		if y.v.policy.Direction.Flows(l) && z.v.policy.Direction.Flows(l) {
+			a.keepTarget = true
+		} else {
+			// The next run would not join a copy of l's, new to it in
+			// z, with w's copy recorded on w only in y (rejoins: both
+			// must take l's changes), and in y that record reads as
+			// deleted by l's user (TestModel seed 5479752).
+			a.holdsAlways = true
+		}
 		if pl.joinedBy[w] == nil {
 			pl.joinedBy[w] = map[*Message]bool{}
 		}

@@ -123,9 +123,11 @@ func Next(p *Plan, outcomes []Outcome) State {
 			if d := home[a.arrival]; a.keepTarget && a.slot != nil && d != nil && createFailed[d] {
 				a.slot.targetLost = true
 			}
-			if d := home[a.arrival]; len(a.holds) > 0 && d != nil && createFailed[d] {
+			if d := home[a.arrival]; len(a.holds) > 0 && (a.holdsAlways || d != nil && createFailed[d]) {
 				// The join's folder is not remembered (below), nor the
-				// record it was to keep: keep the source's instead.
+				// record it was to keep, or that record would read as a
+				// deletion (Action.holdsAlways): keep the source's
+				// instead.
 				for _, h := range a.holds {
 					h.failed = true
 				}
