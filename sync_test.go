@@ -1100,6 +1100,43 @@ func TestSyncFailedJoinRetriedAfterTheMessageArrivedAgain(t *testing.T) {
 	})
 }
 
+// TestSyncFailedCrossedJoinInAOneWayPair: in a pair that flows from b to
+// a, under keep, a's user moves m1, a's own mail (on a only), from INBOX
+// into A2024, and b gets m1 in A2025. b's folder wins (A2024 takes
+// nothing from a): the run is to move a's copy into A2025, and b's server
+// refuses the UID MOVE. The state must keep a's record of m1 in INBOX as
+// it was, so that the next run joins the two again. Before, it kept b's
+// copy recorded on b only, which the next run read as deleted by a's
+// user (kept, never copied back), and a's copy stayed in A2024 for good
+// (reconcile.TestNextFailedCrossedJoinOneWay; TestModel seed 5479752).
+func TestSyncFailedCrossedJoinInAOneWayPair(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.BToA, Deletion: reconcile.Keep}
+		f.srv.Create(t, userB, "A2024")
+		f.srv.Create(t, userB, "A2025")
+		f.put(userA, "INBOX", "m1")
+		f.sync()
+		f.want(userA, "A2025")
+		f.want(userB, "INBOX")
+
+		f.userMove(userA, "INBOX", "m1", "A2024")
+		f.put(userB, "A2025", "m1")
+		f.syncRefusingFirstMove("the join's run")
+		f.want(userA, "A2024", "m1 -")
+
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.A]; c.Moves != 1 || c.Copies != 0 || len(res.Plan.Conflicts) != 1 {
+			t.Errorf("plan on a = %+v, conflicts %q; want the join again, one move:\n%s", c, res.Plan.Conflicts, res.Plan)
+		}
+		f.want(userA, "A2024")
+		f.wantBoth("A2025", "m1 -")
+		f.want(userA, "INBOX")
+		f.settled()
+	})
+}
+
 // TestSyncFailedRevivalThenTheMovedOutMessageMovedBack: a's user renames
 // R5 to R9 and moves m1 out of it into INBOX, and b's user deletes R5.
 // The run is to make R9 again on b with m2, and to copy m1 to b's INBOX;
