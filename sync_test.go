@@ -819,15 +819,21 @@ func TestSyncMovesFinishedAfterAKilledRun(t *testing.T) {
 //     trash. Before, the next run took that for a move by b's user,
 //     which a one-way pair does not follow, and m1 stayed off b's INBOX
 //     (case 161; TestModel seed 734674).
+//   - The same, with b holding its own m1 in Lists, a folder a lacks,
+//     since before the first run. Before, that copy was taken for b's
+//     INBOX copy filed away there by b's user, and m1 stayed off b's
+//     INBOX (case 196; TestModel seed 5204719).
 func TestSyncDeletionUndoneAfterAnUnsavedRun(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name      string
 		policy    reconcile.FolderPolicy
 		wantTrash []string // b's trash after the runs
+		ownCopy   bool     // b holds m1 in Lists, which a lacks, from the start
 	}{
-		{"both, propagate", reconcile.FolderPolicy{Direction: reconcile.Both, Deletion: reconcile.Propagate}, nil},
-		{"a-to-b, trash", reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Trash}, []string{"m1 -"}},
+		{"both, propagate", reconcile.FolderPolicy{Direction: reconcile.Both, Deletion: reconcile.Propagate}, nil, false},
+		{"a-to-b, trash", reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Trash}, []string{"m1 -"}, false},
+		{"a-to-b, trash, b's own copy elsewhere", reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Trash}, []string{"m1 -"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -837,7 +843,15 @@ func TestSyncDeletionUndoneAfterAnUnsavedRun(t *testing.T) {
 				for _, id := range []string{"m1", "m2", "m3"} {
 					f.put(userA, "INBOX", id)
 				}
+				if tc.ownCopy {
+					f.put(userB, "Lists", "m1")
+				}
 				f.sync()
+				if tc.ownCopy {
+					if have := f.srv.Mailboxes(t, userA); slices.Contains(have, "Lists") {
+						t.Fatalf("a has b's Lists in an a-to-b pair: %q", have)
+					}
+				}
 				f.expunge(userA, "INBOX", "m1")
 				ctx := context.Background()
 				if _, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy}, f.dial(userA, false), f.dial(userB, false), discardState{stateRepo{f.repo}}); err != nil {
@@ -849,6 +863,9 @@ func TestSyncDeletionUndoneAfterAnUnsavedRun(t *testing.T) {
 				f.wantBoth("INBOX", "m1 -", "m2 -", "m3 -")
 				if tc.wantTrash != nil {
 					f.want(userB, "Trash", tc.wantTrash...)
+				}
+				if tc.ownCopy {
+					f.want(userB, "Lists", "m1 -")
 				}
 				f.settled()
 			})

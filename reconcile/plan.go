@@ -1133,7 +1133,7 @@ func (pl *planner) folder(v *view) {
 					break
 				}
 				switch {
-				case changed && dir.Flows(s) && (pl.filedAwayFrom[r] || pl.heldAway(o, r.ID) || pl.filedAlone(o, r.ID)):
+				case changed && dir.Flows(s) && (pl.filedAwayFrom[r] || r.UID(s) == 0 && pl.heldAway(o, r.ID) || pl.filedAlone(o, r.ID)):
 					// Moved on o into a folder s lacks: o holds it
 					// still, so s's changed copy stays, one-sided, and
 					// is not copied back to o, which would hold two.
@@ -1146,7 +1146,13 @@ func (pl *planner) folder(v *view) {
 					// the deletion policy failed). A one-sided copy
 					// that is not Away (kept by a deletion policy, or
 					// a second copy) is another message: this one is
-					// copied.
+					// copied. So is o's copy in a folder s lacks where
+					// the record was on both sides: o's own mail there,
+					// not this one filed away (moved there, it is new
+					// in that folder: filedAwayFrom, or newElsewhere
+					// below in a one-way pair), and a run
+					// cut short may have removed o's copy here (case
+					// 196; TestModel seed 5204719).
 				case changed && dir.Flows(s) && !dir.Flows(o) && pl.newElsewhere(o, v, r.ID, !backNew):
 					// Moved by o's user, which a one-way pair does not
 					// follow: o holds it still, where its user put it,
