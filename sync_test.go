@@ -807,6 +807,42 @@ func TestSyncMovesFinishedAfterAKilledRun(t *testing.T) {
 	})
 }
 
+// TestSyncChangeBeatsADeleteBesideAnOwnCopyElsewhere: under keep, a holds
+// m1 in INBOX and in W, both synced to b; a's user deletes W, which b
+// keeps, with its m1, b's only from then on. b's user then expunges m1
+// from INBOX, and a's user flags it there: the change beats the delete,
+// and m1 goes back to b's INBOX. Before, b's copy in W, recorded there
+// since before, was taken for the INBOX copy filed away into W by b's
+// user, and m1 stayed in a's INBOX only (testdata case 197).
+func TestSyncChangeBeatsADeleteBesideAnOwnCopyElsewhere(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Keep
+		f.put(userA, "INBOX", "m1")
+		f.put(userA, "INBOX", "m2")
+		f.put(userA, "W", "m1")
+		f.sync()
+		f.wantBoth("W", "m1 -")
+		f.srv.Delete(t, userA, "W")
+		f.sync()
+		f.want(userB, "W", "m1 -")
+
+		f.expunge(userB, "INBOX", "m1")
+		f.srv.AddFlags(t, userA, "INBOX", f.uidOf(userA, "INBOX", "m1"), imap.FlagFlagged)
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.B]; c.Copies != 1 {
+			t.Errorf("plan on b = %+v, want m1 copied back:\n%s", c, res.Plan)
+		}
+		f.wantBoth("INBOX", `m1 \Flagged`, "m2 -")
+		f.want(userB, "W", "m1 -")
+		if have := f.srv.Mailboxes(t, userA); slices.Contains(have, "W") {
+			t.Errorf("a has W again: %q", have)
+		}
+		f.settled()
+	})
+}
+
 // TestSyncDeletionUndoneAfterAnUnsavedRun: a's user deletes m1, and a
 // run follows on b but does not save its state (killed before it
 // committed); a's user then undoes the deletion (m1 is back in INBOX

@@ -306,7 +306,11 @@ func (pl *planner) detectMoves(views []*view) {
 					}
 				}
 				if j < 0 {
-					if pl.heldAway(side, r.ID) {
+					// Filed away by side's user into a folder s lacks:
+					// a copy put there since the base. A copy the base
+					// had there already is side's own, another message
+					// (table case 197).
+					if pl.filedAway(side, r.ID) {
 						pl.filedAwayFrom[r] = true
 					}
 					if m := listed[s].get(us); m != nil && !reset[s] && !reset[o] && m.Flags.Equal(r.Flags) {

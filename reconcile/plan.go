@@ -159,7 +159,8 @@ type planner struct {
 	// folder the other side does not have (it deleted it, or never took
 	// it): that side's copy cannot follow, and the mover still holds
 	// the message, so change beats delete keeps the copy where it is
-	// rather than copying it back (detectMoves).
+	// rather than copying it back (detectMoves). The mover's copy is new
+	// in that folder since the base (filedAway).
 	filedAwayFrom map[*Record]bool
 	// rejoinAt holds the Move that brings the other side's one-sided
 	// copy of a base record's message into the record's folder, made
