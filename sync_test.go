@@ -1190,6 +1190,43 @@ func TestSyncFailedCrossedJoinInAOneWayPair(t *testing.T) {
 	})
 }
 
+// TestSyncFailedMoveConflictOutOfAResetFolderOneWay: in an a-to-b pair
+// under keep, X gets a new UIDVALIDITY on a, and both users move m1 out
+// of it, a's into Y and b's into Z. a wins (prefer, and the source):
+// the run is to move b's copy into Y, and b's server refuses the UID
+// MOVE. The next run must move it again. Before, the state kept a's
+// copy in Y recorded on a only, which in an a-to-b folder reads as
+// deleted by b's user: the next run planned nothing, and m1 stayed in
+// b's Z (reconcile.TestNextFailedMoveConflictOutOfResetFolderOneWay).
+func TestSyncFailedMoveConflictOutOfAResetFolderOneWay(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Keep}
+		f.put(userA, "X", "m1")
+		f.put(userA, "X", "m2")
+		f.srv.Create(t, userA, "Y")
+		f.srv.Create(t, userA, "Z")
+		f.sync()
+		f.wantBoth("X", "m1 -", "m2 -")
+
+		f.recreate(userA, "X")
+		f.userMove(userA, "X", "m1", "Y")
+		f.userMove(userB, "X", "m1", "Z")
+		f.syncRefusingFirstMove("the conflict's run")
+		f.want(userB, "Z", "m1 -")
+
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.B]; c.Moves != 1 || c.Copies != 0 {
+			t.Errorf("plan on b = %+v, want b's m1 moved into Y:\n%s", c, res.Plan)
+		}
+		f.wantBoth("Y", "m1 -")
+		f.want(userB, "Z")
+		f.wantBoth("X", "m2 -")
+		f.settled()
+	})
+}
+
 // TestSyncFailedRevivalThenTheMovedOutMessageMovedBack: a's user renames
 // R5 to R9 and moves m1 out of it into INBOX, and b's user deletes R5.
 // The run is to make R9 again on b with m2, and to copy m1 to b's INBOX;

@@ -149,6 +149,12 @@ type Action struct {
 	// the winner's copy recorded on its side only would read to the
 	// next run as deleted by the loser's user (crossedJoin).
 	holdsAlways bool
+	// keepBase, for a Move that settles a move conflict out of a folder
+	// whose UIDVALIDITY changed (moveConflicts) into a folder pair the
+	// loser's side takes nothing from, has Next keep the base record on
+	// the side whose UIDVALIDITY did not change should the Move fail
+	// (slot.targetLost), in place of keepTarget.
+	keepBase bool
 	// folder is the folder pair of the next state the action belongs to.
 	folder *draftFolder
 	// renFrom and renTo are the logical names a RenameFolder takes its

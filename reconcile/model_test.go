@@ -1684,6 +1684,64 @@ func TestNextFailedCrossedJoinOneWay(t *testing.T) {
 	}
 }
 
+// TestNextFailedMoveConflictOutOfResetFolderOneWay: both users moved x:1
+// out of X, to different folders, after X got a new UIDVALIDITY on the
+// source; the source (prefer) wins, and the Move of the target's copy
+// into its folder fails. keepTarget would keep the source's copy
+// recorded on the source only, which in a one-way pair reads as
+// deleted by the target's user (not copied back, and the target's copy
+// its own): x:1 would stay in Y on the source and in Z on the target.
+// The state keeps x:1's record in X on the target's side instead, and
+// the next run joins the two, as a crossed join (found by reading
+// moveConflicts after TestNextFailedCrossedJoinOneWay's fix).
+func TestNextFailedMoveConflictOutOfResetFolderOneWay(t *testing.T) {
+	for _, tc := range []struct {
+		name, policy, a, b, move, kept string
+	}{
+		{
+			name:   "a-to-b",
+			policy: "direction a-to-b\ndeletion keep\nprefer a",
+			a:      "folder X uv=9\n5 - x:2\nfolder Y uv=1\n1 - x:1\nfolder Z uv=1",
+			b:      "folder X uv=1\n2 - x:2\nfolder Y uv=1\nfolder Z uv=1\n1 - x:1",
+			move:   `> b:"Z" uid 1 -> "Y"`,
+			kept:   "X - 1",
+		},
+		{
+			name:   "b-to-a",
+			policy: "direction b-to-a\ndeletion keep\nprefer b",
+			a:      "folder X uv=1\n2 - x:2\nfolder Y uv=1\nfolder Z uv=1\n1 - x:1",
+			b:      "folder X uv=9\n5 - x:2\nfolder Y uv=1\n1 - x:1\nfolder Z uv=1",
+			move:   `> a:"Z" uid 1 -> "Y"`,
+			kept:   "X 1 -",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pol := parsePolicy(t, tc.policy)
+			base := parseState(t, "folder X uv=1/1\n1 1 - x:1\n2 2 - x:2\nfolder Y uv=1/1\nfolder Z uv=1/1")
+			accA := accountFromListing(parseListing(t, tc.a))
+			accB := accountFromListing(parseListing(t, tc.b))
+			plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+				return a.Op == reconcile.Move
+			})
+			if len(plan.Conflicts) != 1 || !strings.Contains(plan.String(), tc.move) {
+				t.Fatalf("the plan does not move the target's copy into the source's folder:\n%s", plan)
+			}
+			if kept := recordsOf(next, "x:1"); !slices.Equal(kept, []string{tc.kept}) {
+				t.Fatalf("records of x:1 after the failed move: %q, want %q", kept, tc.kept)
+			}
+			if plan := settlesAfterFailure(t, next, accA, accB, pol, "move", true); !strings.Contains(plan.String(), tc.move) {
+				t.Fatalf("the run after the failed move does not move the target's copy again:\n%s", plan)
+			}
+			for _, acc := range []*account{accA, accB} {
+				got := formatModelAccount(acc)
+				if i := strings.Index(got, "folder Y"); i < 0 || !strings.Contains(got[i:strings.Index(got, "folder Z")], "x:1") {
+					t.Errorf("x:1 is not in Y:\n%s", got)
+				}
+			}
+		})
+	}
+}
+
 // TestNextFailedConflictOutOfFolderDeletedHere is TestModelMovesAndRenames'
 // seed 40530 of -movemodel.bugs 7,10, reduced. A's user moved x:1 out of
 // X into INBOX and deleted X; B's user moved B's copy to Y. B (prefer)

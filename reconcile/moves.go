@@ -1092,8 +1092,19 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 		// r's UID there names nothing, and r goes. Then the winner's
 		// copy stays recorded, on its side only, so that the next run
 		// joins the two again (see Action.keepTarget), rather than
-		// copying each both ways.
-		a.keepTarget = pl.resetOn(x, A) || pl.resetOn(x, B)
+		// copying each both ways. Not where either folder takes
+		// nothing from the loser's side: there that record reads as
+		// deleted by the loser's user, and the next run would not join
+		// them (rejoins). r stays instead, on the side whose UIDVALIDITY
+		// did not change (slot.targetLost), and the next run joins the
+		// two as a crossed join.
+		if pl.resetOn(x, A) || pl.resetOn(x, B) {
+			if y.v.policy.Direction.Flows(l) && z.v.policy.Direction.Flows(l) {
+				a.keepTarget = true
+			} else {
+				a.keepBase = true
+			}
+		}
 		pl.acts = append(pl.acts, a)
 		pl.arrivals[l][y.v.name] = append(pl.arrivals[l][y.v.name], a)
 		pl.leaving[l][z.m] = true

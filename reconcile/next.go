@@ -120,7 +120,7 @@ func Next(p *Plan, outcomes []Outcome) State {
 			if a.arrival != nil {
 				a.arrival.failed = true
 			}
-			if d := home[a.arrival]; a.keepTarget && a.slot != nil && d != nil && createFailed[d] {
+			if d := home[a.arrival]; a.slot != nil && (a.keepBase || a.keepTarget && d != nil && createFailed[d]) {
 				a.slot.targetLost = true
 			}
 			if d := home[a.arrival]; len(a.holds) > 0 && (a.holdsAlways || d != nil && createFailed[d]) {

@@ -42,9 +42,10 @@ type slot struct {
 	// of this folder after its UIDVALIDITY changed on a side, where the
 	// Move that settles the conflict (moveConflicts) failed with the
 	// creation of its target folder: the record keepTarget keeps goes
-	// with that folder. Next keeps this one instead, on the sides whose
-	// UID still names the moved copy's old place, for the next run to
-	// settle the same again (crossedJoin).
+	// with that folder; or failed where keepTarget's record would read
+	// as a deletion (Action.keepBase). Next keeps this one instead, on
+	// the sides whose UID still names the moved copy's old place, for
+	// the next run to settle the same again (crossedJoin).
 	targetLost bool
 	// backAgain marks a base record of a one-way pair whose copy on the
 	// source is back under a new UID where the target's copy is gone:
