@@ -898,8 +898,22 @@ func e2eExpected(t *testing.T, before, model, after [2]e2eAccount, r *e2eRound, 
 		}
 		// A folder one user made or renamed to is there; one it renamed
 		// away is gone, unless the other user acted on it too.
+		// settledAbove: a folder above name that s's user renamed and
+		// the other user renamed or deleted too: the policy settles its
+		// name, and name goes along with it (seed 692: b made
+		// RB138/CB130 under a folder both users renamed, and a's name
+		// won: it is RA131/CB130 on both sides).
+		settledAbove := func(name string) bool {
+			for p := name; strings.Contains(p, "/"); {
+				p = p[:strings.LastIndex(p, "/")]
+				if from, ok := r.renamed[s][p]; ok && e2eUnder(from, r.gone[o], r.deleted) {
+					return true
+				}
+			}
+			return false
+		}
 		for name := range r.made[s] {
-			if from, ok := r.renamed[s][name]; ok && e2eUnder(from, r.gone[o], r.deleted) {
+			if from, ok := r.renamed[s][name]; ok && e2eUnder(from, r.gone[o], r.deleted) || settledAbove(name) {
 				continue // renamed on both sides, or renamed and deleted: the policy settles it
 			}
 			if !e2eUnder(name, r.gone[s], r.made[o], r.gone[o], r.deleted) && !after[0].folders[name] {
