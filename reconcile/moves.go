@@ -819,6 +819,16 @@ func (pl *planner) canJoinBack(y *view, s Side, id Identity, from *view) bool {
 	return true
 }
 
+// joinsAgain reports whether the next run joins the winner's copy of a
+// failed join, recorded on its side only in folder pair y (as
+// Action.keepTarget keeps it), with the loser l's copy, new to that run
+// in z (rejoins): both folders must take l's changes. Where either does
+// not (a one-way pair), the record reads to that run as deleted by l's
+// user, and the two copies stay apart for good.
+func joinsAgain(l Side, y, z *view) bool {
+	return y.policy.Direction.Flows(l) && z.policy.Direction.Flows(l)
+}
+
 // held is a base record with its folder pair.
 type held struct {
 	v *view
@@ -865,14 +875,10 @@ func (pl *planner) crossedJoin(s Side, id Identity, cs []*cand, fresh [2]map[Ide
 			continue
 		}
 		a := pl.joinMove(l, z.v, z.m, y.v, id, ReasonMoveConflict)
-		if y.v.policy.Direction.Flows(l) && z.v.policy.Direction.Flows(l) {
+		if joinsAgain(l, y.v, z.v) {
 			a.keepTarget = true
 		} else {
-			// The next run would not join a copy of l's, new to it in
-			// z, with w's copy recorded on w only in y (rejoins: both
-			// must take l's changes), and in y that record reads as
-			// deleted by l's user (TestModel seed 5479752).
-			a.holdsAlways = true
+			a.holdsAlways = true // TestModel seed 5479752
 		}
 		if pl.joinedBy[w] == nil {
 			pl.joinedBy[w] = map[*Message]bool{}
@@ -1092,14 +1098,12 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 		// r's UID there names nothing, and r goes. Then the winner's
 		// copy stays recorded, on its side only, so that the next run
 		// joins the two again (see Action.keepTarget), rather than
-		// copying each both ways. Not where either folder takes
-		// nothing from the loser's side: there that record reads as
-		// deleted by the loser's user, and the next run would not join
-		// them (rejoins). r stays instead, on the side whose UIDVALIDITY
-		// did not change (slot.targetLost), and the next run joins the
-		// two as a crossed join.
+		// copying each both ways. Not where the next run would not
+		// join them (joinsAgain): r stays instead, on the side whose
+		// UIDVALIDITY did not change (slot.targetLost), and the next
+		// run joins the two as a crossed join.
 		if pl.resetOn(x, A) || pl.resetOn(x, B) {
-			if y.v.policy.Direction.Flows(l) && z.v.policy.Direction.Flows(l) {
+			if joinsAgain(l, y.v, z.v) {
 				a.keepTarget = true
 			} else {
 				a.keepBase = true
