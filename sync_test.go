@@ -1200,31 +1200,56 @@ func TestSyncFailedCrossedJoinInAOneWayPair(t *testing.T) {
 // b's Z (reconcile.TestNextFailedMoveConflictOutOfResetFolderOneWay).
 func TestSyncFailedMoveConflictOutOfAResetFolderOneWay(t *testing.T) {
 	t.Parallel()
-	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
-		f := newSyncFixture(t, start)
-		f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Keep}
-		f.put(userA, "X", "m1")
-		f.put(userA, "X", "m2")
-		f.srv.Create(t, userA, "Y")
-		f.srv.Create(t, userA, "Z")
-		f.sync()
-		f.wantBoth("X", "m1 -", "m2 -")
-
-		f.recreate(userA, "X")
-		f.userMove(userA, "X", "m1", "Y")
-		f.userMove(userB, "X", "m1", "Z")
-		f.syncRefusingFirstMove("the conflict's run")
-		f.want(userB, "Z", "m1 -")
-
-		res := f.sync()
-		if c := res.Plan.Counts[reconcile.B]; c.Moves != 1 || c.Copies != 0 {
-			t.Errorf("plan on b = %+v, want b's m1 moved into Y:\n%s", c, res.Plan)
+	for _, resetB := range []bool{false, true} {
+		name := "reset on a"
+		if resetB {
+			// No side's UID still names m1's place in X: the two copies
+			// stay where their users put them, and neither is copied
+			// (reconcile.TestNextFailedMoveConflictOutOfFolderResetOnBothSidesOneWay).
+			name = "reset on both sides"
 		}
-		f.wantBoth("Y", "m1 -")
-		f.want(userB, "Z")
-		f.wantBoth("X", "m2 -")
-		f.settled()
-	})
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+				f := newSyncFixture(t, start)
+				f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Keep}
+				f.put(userA, "X", "m1")
+				f.put(userA, "X", "m2")
+				f.srv.Create(t, userA, "Y")
+				f.srv.Create(t, userA, "Z")
+				f.sync()
+				f.wantBoth("X", "m1 -", "m2 -")
+
+				f.recreate(userA, "X")
+				if resetB {
+					f.recreate(userB, "X")
+				}
+				f.userMove(userA, "X", "m1", "Y")
+				f.userMove(userB, "X", "m1", "Z")
+				f.syncRefusingFirstMove("the conflict's run")
+				f.want(userB, "Z", "m1 -")
+
+				res := f.sync()
+				c := res.Plan.Counts[reconcile.B]
+				switch {
+				case resetB && (c.Moves != 0 || c.Copies != 0):
+					t.Errorf("plan on b = %+v, want nothing moved or copied:\n%s", c, res.Plan)
+				case !resetB && (c.Moves != 1 || c.Copies != 0):
+					t.Errorf("plan on b = %+v, want b's m1 moved into Y:\n%s", c, res.Plan)
+				}
+				f.want(userA, "Y", "m1 -")
+				if resetB {
+					f.want(userB, "Y")
+					f.want(userB, "Z", "m1 -")
+				} else {
+					f.want(userB, "Y", "m1 -")
+					f.want(userB, "Z")
+				}
+				f.wantBoth("X", "m2 -")
+				f.settled()
+			})
+		})
+	}
 }
 
 // TestSyncFailedRevivalThenTheMovedOutMessageMovedBack: a's user renames

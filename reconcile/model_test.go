@@ -1742,6 +1742,28 @@ func TestNextFailedMoveConflictOutOfResetFolderOneWay(t *testing.T) {
 	}
 }
 
+// TestNextFailedMoveConflictOutOfFolderResetOnBothSidesOneWay is
+// TestNextFailedMoveConflictOutOfResetFolderOneWay where X got a new
+// UIDVALIDITY on both sides: no side's UID still names x:1's place, so
+// the record cannot stay, and the source's copy stays recorded on the
+// source only, as before. The two copies stay apart (each side's user
+// put its copy where it is), but neither is copied: dropped, that record
+// left the source's copy new to the next run, which copied it to the
+// target beside the target's own.
+func TestNextFailedMoveConflictOutOfFolderResetOnBothSidesOneWay(t *testing.T) {
+	pol := parsePolicy(t, "direction a-to-b\ndeletion keep\nprefer a")
+	base := parseState(t, "folder X uv=1/1\n1 1 - x:1\n2 2 - x:2\nfolder Y uv=1/1\nfolder Z uv=1/1")
+	accA := accountFromListing(parseListing(t, "folder X uv=9\n5 - x:2\nfolder Y uv=1\n1 - x:1\nfolder Z uv=1"))
+	accB := accountFromListing(parseListing(t, "folder X uv=8\n7 - x:2\nfolder Y uv=1\nfolder Z uv=1\n1 - x:1"))
+	_, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+		return a.Op == reconcile.Move
+	})
+	if kept := recordsOf(next, "x:1"); !slices.Equal(kept, []string{"Y 1 -"}) {
+		t.Fatalf("records of x:1 after the failed move: %q, want the source's copy on the source only", kept)
+	}
+	settlesAfterFailure(t, next, accA, accB, pol, "move", true)
+}
+
 // TestNextFailedConflictOutOfFolderDeletedHere is TestModelMovesAndRenames'
 // seed 40530 of -movemodel.bugs 7,10, reduced. A's user moved x:1 out of
 // X into INBOX and deleted X; B's user moved B's copy to Y. B (prefer)

@@ -1101,9 +1101,12 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 		// copying each both ways. Not where the next run would not
 		// join them (joinsAgain): r stays instead, on the side whose
 		// UIDVALIDITY did not change (slot.targetLost), and the next
-		// run joins the two as a crossed join.
-		if pl.resetOn(x, A) || pl.resetOn(x, B) {
-			if joinsAgain(l, y.v, z.v) {
+		// run joins the two as a crossed join. Where it changed on both
+		// sides, r keeps no UID, and the winner's record is kept after
+		// all: dropped, it would leave the winner's copy new to the
+		// next run, copied to the loser's side beside the loser's own.
+		if resetA, resetB := pl.resetOn(x, A), pl.resetOn(x, B); resetA || resetB {
+			if joinsAgain(l, y.v, z.v) || resetA && resetB {
 				a.keepTarget = true
 			} else {
 				a.keepBase = true
