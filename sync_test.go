@@ -1252,6 +1252,41 @@ func TestSyncFailedMoveConflictOutOfAResetFolderOneWay(t *testing.T) {
 	}
 }
 
+// TestSyncFailedRevivalOfAFolderTheTargetRenamed: in an a-to-b pair both
+// users rename Work, a's to Projects and b's to Mine. The pair does not
+// follow b's rename: Mine stays b's, with b's copies, and the run makes
+// Projects on b, empty, for a's mail to come (reconcile's testdata case
+// 147). b's server refuses the CREATE. The next run must make Projects
+// again, and copy nothing: b holds m1 and m2 in Mine. Before, the failed
+// run recorded b's copies twice (in the base's Work, kept, and in Mine),
+// and the next run copied both into Projects
+// (reconcile.TestNextFailedRevivalOfAFolderTheTargetRenamed;
+// TestModelMovesAndRenamesOneWay seed 40).
+func TestSyncFailedRevivalOfAFolderTheTargetRenamed(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Propagate}
+		f.put(userA, "Work", "m1")
+		f.put(userA, "Work", "m2")
+		f.sync()
+		f.wantBoth("Work", "m1 -", "m2 -")
+
+		f.srv.Rename(t, userA, "Work", "Projects")
+		f.srv.Rename(t, userB, "Work", "Mine")
+		f.syncRefusingFirst("CREATE", "the revival's run")
+
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.B]; c.Copies != 0 || c.Moves != 0 || c.FoldersCreated != 1 {
+			t.Errorf("plan on b = %+v, want Projects made and nothing copied or moved:\n%s", c, res.Plan)
+		}
+		f.want(userA, "Projects", "m1 -", "m2 -")
+		f.want(userB, "Projects")
+		f.want(userB, "Mine", "m1 -", "m2 -")
+		f.settled()
+	})
+}
+
 // TestSyncFailedRevivalThenTheMovedOutMessageMovedBack: a's user renames
 // R5 to R9 and moves m1 out of it into INBOX, and b's user deletes R5.
 // The run is to make R9 again on b with m2, and to copy m1 to b's INBOX;

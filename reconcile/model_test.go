@@ -2359,3 +2359,38 @@ func TestNextFailedFollowKeepsStoredFlags(t *testing.T) {
 		t.Errorf("the next run's plan on b = %+v, want Archive not made again:\n%s", c, plan)
 	}
 }
+
+// TestNextFailedRevivalOfAFolderTheTargetRenamed is testdata case 147
+// with its CREATE failing (TestModelMovesAndRenamesOneWay seed 40): in an
+// a-to-b pair both users renamed Work, a's to Projects, b's to Mine. The
+// plan makes Projects on b, empty, and records Mine apart as b's own
+// folder, with b's copies. When the CREATE fails, the state keeps Work as
+// the base had it (keptOrig); Mine must not be recorded as well, or b's
+// copies are recorded twice, and the next run, finding Work's side on b
+// claimed by Mine, takes it for deleted and copies x:1 and x:2 into the
+// Projects it makes: b would hold two of each. The next run must plan
+// what case 147 plans.
+func TestNextFailedRevivalOfAFolderTheTargetRenamed(t *testing.T) {
+	pol := parsePolicy(t, "direction a-to-b\ndeletion propagate")
+	base := parseState(t, "folder INBOX\nfolder Work uv=7/8\n1 1 - x:1\n2 2 \\Seen x:2")
+	accA := accountFromListing(parseListing(t, "folder INBOX\nfolder Projects uv=7\n1 - x:1\n2 \\Seen x:2"))
+	accB := accountFromListing(parseListing(t, "folder INBOX\nfolder Mine uv=8\n1 - x:1\n2 \\Seen x:2"))
+	plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+		return a.Op == reconcile.CreateFolder
+	})
+	if !strings.Contains(plan.String(), `+ b:"Projects" create folder`) {
+		t.Fatalf("the plan does not make Projects on b:\n%s", plan)
+	}
+	for _, id := range []reconcile.Identity{"x:1", "x:2"} {
+		if got := recordsOf(next, id); len(got) != 1 || !strings.HasPrefix(got[0], "Work ") {
+			t.Errorf("records of %s after the failed CREATE: %q, want the base's one, in Work:\n%s", id, got, formatState(next))
+		}
+	}
+	plan = settlesAfterFailure(t, next, accA, accB, pol, "CREATE", true)
+	if !strings.Contains(plan.String(), `+ b:"Projects" create folder`) {
+		t.Errorf("the run after the failed CREATE does not make Projects on b:\n%s", plan)
+	}
+	if got := strings.Count(formatModelAccount(accB), "x:2"); got != 1 {
+		t.Errorf("b holds x:2 %d times:\n%s", got, formatModelAccount(accB))
+	}
+}

@@ -209,6 +209,7 @@ func Next(p *Plan, outcomes []Outcome) State {
 	}
 
 	failedRename := func(a *Action) bool { return renameFailed[renameKey{a.Side, a.Mailbox, a.Dest}] }
+	splitOff := splitOffFolders(p, outcomes, createFailed)
 	draftNamed := make(map[string]bool, len(p.drafts))
 	for _, d := range p.drafts {
 		draftNamed[d.name] = true
@@ -218,6 +219,9 @@ func Next(p *Plan, outcomes []Outcome) State {
 	// added: their records are exactly what both sides listed.
 	exact := map[string]*draftFolder{}
 	for _, d := range p.drafts {
+		if splitOff[d] {
+			continue
+		}
 		ss := *side[d]
 		name := d.name
 		if rn := d.renamed; rn != nil {
@@ -452,6 +456,62 @@ func Next(p *Plan, outcomes []Outcome) State {
 	sort.Slice(st.Folders, func(i, j int) bool { return st.Folders[i].Name < st.Folders[j].Name })
 	setScanPoints(p, outcomes, &st, exact)
 	return st
+}
+
+// splitOffFolders returns the folders Next does not remember because a
+// revival failed: where the base folder a folder made again on side o
+// stands for is still listed on o, under the name o's user renamed it to
+// (renamed.keptAt: a one-way pair does not follow that rename, case
+// 147), the plan records o's folder apart, as new, with o's records. Its
+// CREATE failed, Next keeps the base folder as it was (keptOrig), o's
+// side and records with it; remembered too, o's new folder would
+// record o's messages twice, and the next run, finding o's side of the
+// base folder claimed by it, would take that side for deleted and copy
+// the other side's messages into the folder it makes again: o would
+// hold two of each (TestModelMovesAndRenamesOneWay seed 40). Without
+// it, the next run finds the same renames as this one and makes the
+// folder again. Not where an action of the plan that was done concerns
+// the new folder: what it did is remembered.
+func splitOffFolders(p *Plan, outcomes []Outcome, createFailed map[*draftFolder]bool) map[*draftFolder]bool {
+	type sideMailbox struct {
+		side    Side
+		mailbox string
+	}
+	var kept map[sideMailbox]bool
+	for d := range createFailed {
+		rn := d.renamed
+		if rn == nil {
+			continue
+		}
+		for o := range 2 {
+			if rn.revive[o] && rn.keptAt[o] != "" {
+				if kept == nil {
+					kept = map[sideMailbox]bool{}
+				}
+				kept[sideMailbox{Side(o), rn.keptAt[o]}] = true
+			}
+		}
+	}
+	if kept == nil {
+		return nil
+	}
+	out := map[*draftFolder]bool{}
+	for _, d := range p.drafts {
+		if d.base != nil {
+			continue
+		}
+		for o := range 2 {
+			if mb := d.side[o].Mailbox; mb != "" && d.side[1-o].Mailbox == "" && kept[sideMailbox{Side(o), mb}] {
+				out[d] = true
+			}
+		}
+	}
+	for i := range p.Actions {
+		if a := &p.Actions[i]; out[a.folder] && i < len(outcomes) && outcomes[i].Err == nil {
+			delete(out, a.folder)
+		}
+	}
+	return out
 }
 
 // pairedKept reports whether Next keeps the record of a slot that has no

@@ -26,6 +26,11 @@ type renamed struct {
 	// side renamed it: it is made again there under the new name, with
 	// the other side's messages.
 	revive [2]bool
+	// keptAt is, per side revived, the mailbox that side lists the base
+	// folder's as, under another name (its user's rename, which a one-way
+	// pair does not follow: case 147): it is recorded apart, as that
+	// side's new folder.
+	keptAt [2]string
 }
 
 // movedAlong is a listed mailbox that this plan's RENAMEs move, as a
@@ -90,15 +95,16 @@ func (pl *planner) renames(base State) (State, error) {
 	return out, nil
 }
 
-// keptElsewhere reports whether side s lists base folder f's mailbox,
-// by its UIDVALIDITY, under another name: s's user renamed it.
-func (rr *renamer) keptElsewhere(f *FolderState, s Side) bool {
+// keptElsewhere returns the mailbox under which side s lists base folder
+// f's mailbox by its UIDVALIDITY, under another name (s's user renamed
+// it), or "" if it does not.
+func (rr *renamer) keptElsewhere(f *FolderState, s Side) string {
 	for _, l := range rr.listed[s] {
 		if score, ok := sameMailbox(f, s, l, rr.pl.knownToBase, false); ok && score >= uidValidityScore {
-			return true
+			return l.Mailbox
 		}
 	}
-	return false
+	return ""
 }
 
 // decision is how a base folder was renamed.
@@ -374,7 +380,8 @@ func (rr *renamer) rekey() (State, []*Action, error) {
 			// follow, o's folder is there under another name: it is made
 			// again, empty, for s's mail to come; case 147.)
 			dir := rr.pl.policy.For(d.to).Direction
-			rn.revive[o] = !(d.sameUV && dir.Flows(d.s) && !dir.Flows(o) && !rr.keptElsewhere(f, o))
+			rn.keptAt[o] = rr.keptElsewhere(f, o)
+			rn.revive[o] = !(d.sameUV && dir.Flows(d.s) && !dir.Flows(o) && rn.keptAt[o] == "")
 			*nf.Side(o) = SideState{}
 			nf.Records = nil
 			for _, rec := range f.Records {
