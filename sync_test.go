@@ -1252,6 +1252,42 @@ func TestSyncFailedMoveConflictOutOfAResetFolderOneWay(t *testing.T) {
 	}
 }
 
+// TestSyncFailedRevivalAfterATargetMoveOut: in an a-to-b pair b's user
+// moves m2 out of Work into INBOX and deletes Work, and a's server makes
+// Work anew as Projects (a rename by copy). Work is made again on b as
+// Projects, with m1; m2 stays where b's user put it. b's server refuses
+// the CREATE. The next run must do the same: make Projects with m1, and
+// leave m2 in b's INBOX. Before, the failed run recorded b's m2 twice
+// (in the base's Work, kept, and in INBOX), and the next run copied m2
+// into Projects: b held it twice
+// (reconcile.TestNextFailedRevivalAfterATargetMoveOut;
+// TestModelMovesAndRenamesOneWay seed 12893).
+func TestSyncFailedRevivalAfterATargetMoveOut(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Propagate}
+		f.put(userA, "Work", "m1")
+		f.put(userA, "Work", "m2")
+		f.sync()
+		f.wantBoth("Work", "m1 -", "m2 -")
+
+		f.userMove(userB, "Work", "m2", "INBOX")
+		f.srv.Delete(t, userB, "Work")
+		f.srv.RenameByCopy(t, userA, "Work", "Projects")
+		f.syncRefusingFirst("CREATE", "the revival's run")
+
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.B]; c.Copies != 1 || c.Moves != 0 || c.FoldersCreated != 1 {
+			t.Errorf("plan on b = %+v, want Projects made with m1 alone:\n%s", c, res.Plan)
+		}
+		f.want(userA, "Projects", "m1 -", "m2 -")
+		f.want(userB, "Projects", "m1 -")
+		f.want(userB, "INBOX", "m2 -")
+		f.settled()
+	})
+}
+
 // TestSyncFailedRevivalOfAFolderTheTargetRenamed: in an a-to-b pair both
 // users rename Work, a's to Projects and b's to Mine. The pair does not
 // follow b's rename: Mine stays b's, with b's copies, and the run makes

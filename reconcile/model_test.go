@@ -2394,3 +2394,41 @@ func TestNextFailedRevivalOfAFolderTheTargetRenamed(t *testing.T) {
 		t.Errorf("b holds x:2 %d times:\n%s", got, formatModelAccount(accB))
 	}
 }
+
+// TestNextFailedRevivalAfterATargetMoveOut: in an a-to-b pair, b's user
+// moved x:2 out of Work into INBOX, then deleted Work; a's server made
+// Work anew under the name Projects (a rename by copy: a new
+// UIDVALIDITY, found by its messages). Renamed on a, deleted on b, Work
+// is made again on b as Projects, with x:1; x:2 stays where b's user
+// put it, recorded there on b only (a one-way pair does not follow b's
+// move). The CREATE fails, and the state keeps Work as the base had it
+// (keptOrig), with x:2 on both sides: b's copy must not be recorded in
+// INBOX as well. Recorded twice, the next run took b's copy of Work for
+// deleted with the folder and copied x:2 into Projects: b held it twice
+// (TestModelMovesAndRenamesOneWay seed 12893). Recorded only as the base
+// had it, the next run decides x:2 as this one did.
+func TestNextFailedRevivalAfterATargetMoveOut(t *testing.T) {
+	pol := parsePolicy(t, "direction a-to-b\ndeletion propagate")
+	base := parseState(t, "folder INBOX\nfolder Work uv=7/8\n1 1 - x:1\n2 2 \\Seen x:2")
+	accA := accountFromListing(parseListing(t, "folder INBOX\nfolder Projects uv=9\n1 - x:1\n2 \\Seen x:2"))
+	accB := accountFromListing(parseListing(t, "folder INBOX\n5 \\Seen x:2"))
+	plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+		return a.Op == reconcile.CreateFolder || a.Op == reconcile.Copy
+	})
+	if !strings.Contains(plan.String(), `+ b:"Projects" create folder`) || strings.Contains(plan.String(), "x:2 (") {
+		t.Fatalf("the plan does not make Projects on b with x:1 alone:\n%s", plan)
+	}
+	if got := recordsOf(next, "x:2"); !slices.Equal(got, []string{"Work 2 2"}) {
+		t.Errorf("records of x:2 after the failed CREATE: %q, want the base's alone:\n%s", got, formatState(next))
+	}
+	plan, next = runPlan(t, next, accA, accB, pol, nil)
+	if !strings.Contains(plan.String(), `+ b:"Projects" create folder`) || strings.Contains(plan.String(), "x:2 (") {
+		t.Errorf("the run after the failed CREATE does not make Projects on b with x:1 alone:\n%s", plan)
+	}
+	if again, _ := runPlan(t, next, accA, accB, pol, nil); !again.Empty() {
+		t.Errorf("not settled after a clean run; plans again:\n%s", again)
+	}
+	if got := strings.Count(formatModelAccount(accB), "x:2"); got != 1 {
+		t.Errorf("b holds x:2 %d times:\n%s", got, formatModelAccount(accB))
+	}
+}

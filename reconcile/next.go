@@ -210,6 +210,7 @@ func Next(p *Plan, outcomes []Outcome) State {
 
 	failedRename := func(a *Action) bool { return renameFailed[renameKey{a.Side, a.Mailbox, a.Dest}] }
 	splitOff := splitOffFolders(p, outcomes, createFailed)
+	claimed := claimedByKeptOrig(p, createFailed)
 	draftNamed := make(map[string]bool, len(p.drafts))
 	for _, d := range p.drafts {
 		draftNamed[d.name] = true
@@ -296,6 +297,9 @@ func Next(p *Plan, outcomes []Outcome) State {
 		// had it, for a record of a failed action (below).
 		var kept [2]bool
 		for _, sl := range d.slots {
+			if claimed.take(sl) {
+				continue
+			}
 			r := sl.rec
 			storeFailed := sl.storeFailed[A] || sl.storeFailed[B]
 			if sl.failed && (sl.failKeeps[A] || sl.failKeeps[B]) {
@@ -512,6 +516,63 @@ func splitOffFolders(p *Plan, outcomes []Outcome, createFailed map[*draftFolder]
 		}
 	}
 	return out
+}
+
+// keptClaims counts, per side and identity, the copies that the base
+// folders Next keeps as they were (keptOrig) record on the side where
+// the folder was deleted (see claimedByKeptOrig).
+type keptClaims [2]map[Identity]int
+
+// claimedByKeptOrig returns the copies that the base folders of failed
+// revivals, which Next keeps as the base had them, record on the side
+// that deleted the folder. Such a copy that side's user moved out
+// before the deletion is new where it went, on that side alone, and in
+// a one-way pair nothing waits for its move, which is not followed on
+// the renaming side: its slot would be recorded whatever failed, and
+// claim the copy beside the base's record. The next run, finding it
+// recorded where it went, would take the base's for deleted with the
+// folder, and copy the message again into the folder it makes again:
+// that side would hold it twice (TestModelMovesAndRenamesOneWay seed
+// 12893). Not recorded, it is where the base had it, and the next run
+// decides it as this one did.
+func claimedByKeptOrig(p *Plan, createFailed map[*draftFolder]bool) keptClaims {
+	var out keptClaims
+	for d := range createFailed {
+		rn := d.renamed
+		if rn == nil || rn.revive[A] == rn.revive[B] {
+			continue
+		}
+		o := B
+		if rn.revive[A] {
+			o = A
+		}
+		for _, r := range rn.orig.Records {
+			if r.ID != "" && r.UID(o) != 0 {
+				if out[o] == nil {
+					out[o] = map[Identity]int{}
+				}
+				out[o][r.ID]++
+			}
+		}
+	}
+	return out
+}
+
+// take reports whether slot sl records, as new, on one side only and at
+// a UID that side listed, a copy c claims; it counts the claim off.
+func (c keptClaims) take(sl *slot) bool {
+	if sl.base != nil || sl.failed {
+		return false
+	}
+	r := &sl.rec
+	for o := range 2 {
+		side := Side(o)
+		if c[o] != nil && r.UID(side) != 0 && r.UID(side.Other()) == 0 && !sl.waiting[o] && c[o][r.ID] > 0 {
+			c[o][r.ID]--
+			return true
+		}
+	}
+	return false
 }
 
 // pairedKept reports whether Next keeps the record of a slot that has no
