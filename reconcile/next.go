@@ -415,6 +415,14 @@ func Next(p *Plan, outcomes []Outcome) State {
 						r.setUID(side, 0)
 					}
 				}
+				// UnknownUID pairs by identity with the copy recorded on
+				// the other side; with that side's UID let go of, it
+				// names nothing (and the state would not load).
+				for s := range 2 {
+					if side := Side(s); r.UID(side) == UnknownUID && r.UID(side.Other()) == 0 {
+						gone = true
+					}
+				}
 				if gone {
 					continue
 				}
