@@ -2365,11 +2365,13 @@ func TestNextFailedFollowKeepsStoredFlags(t *testing.T) {
 // a-to-b pair both users renamed Work, a's to Projects, b's to Mine. The
 // plan makes Projects on b, empty, and records Mine apart as b's own
 // folder, with b's copies. When the CREATE fails, the state keeps Work as
-// the base had it (keptOrig); Mine must not be recorded as well, or b's
-// copies are recorded twice, and the next run, finding Work's side on b
-// claimed by Mine, takes it for deleted and copies x:1 and x:2 into the
-// Projects it makes: b would hold two of each. The next run must plan
-// what case 147 plans.
+// the base had it (keptOrig); Mine must not be recorded as well. It was,
+// with b's copies: recorded twice, and the next run, finding Work's side
+// on b claimed by Mine, took it for deleted and copied x:1 and x:2 into
+// the Projects it made: b held two of each. (claimedByKeptOrig, since,
+// keeps such copies from being recorded twice by itself; the state
+// still records one mailbox once, and Mine not at all.) The next run
+// must plan what case 147 plans.
 func TestNextFailedRevivalOfAFolderTheTargetRenamed(t *testing.T) {
 	pol := parsePolicy(t, "direction a-to-b\ndeletion propagate")
 	base := parseState(t, "folder INBOX\nfolder Work uv=7/8\n1 1 - x:1\n2 2 \\Seen x:2")
@@ -2384,6 +2386,12 @@ func TestNextFailedRevivalOfAFolderTheTargetRenamed(t *testing.T) {
 	for _, id := range []reconcile.Identity{"x:1", "x:2"} {
 		if got := recordsOf(next, id); len(got) != 1 || !strings.HasPrefix(got[0], "Work ") {
 			t.Errorf("records of %s after the failed CREATE: %q, want the base's one, in Work:\n%s", id, got, formatState(next))
+		}
+	}
+	// One mailbox, one folder of the state: Work's side on b is Mine.
+	for _, f := range next.Folders {
+		if f.B.Mailbox == "Mine" {
+			t.Errorf("the state records b's Mine as a folder of its own beside Work:\n%s", formatState(next))
 		}
 	}
 	plan = settlesAfterFailure(t, next, accA, accB, pol, "CREATE", true)
