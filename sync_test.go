@@ -1252,6 +1252,50 @@ func TestSyncFailedMoveConflictOutOfAResetFolderOneWay(t *testing.T) {
 	}
 }
 
+// TestSyncFailedMoveConflictLeavesALoadableState: in an a-to-b pair, a's
+// server gives Work/Sub a new UIDVALIDITY and a's user moves m5 from it
+// into Work; the Move that follows on b fails, and the state keeps m5's
+// record at a UID not known on a. Then both users rename Work, a's to R
+// and b's to Mine, which the pair does not follow (R and R/Sub are made
+// on b); m5 is in R on a and in Mine/Sub on b, moved on both sides, and
+// the Move of b's copy into R, which settles the conflict, fails too.
+// Before, the state written then held a record at a UID not known on a
+// and no UID on b, which the state codec refuses: every later run
+// stopped on it (reconcile.TestNextFailedMoveConflictLeavesALoadableState;
+// TestModelMovesAndRenamesOneWay seed 869). Dovecot only: imapmemserver's
+// RENAME leaves a folder's children behind.
+func TestSyncFailedMoveConflictLeavesALoadableState(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Propagate}
+	f.policy.Prefer = reconcile.A
+	f.put(userA, "Work", "m2")
+	f.put(userA, "Work/Sub", "m1")
+	f.put(userA, "Work/Sub", "m5")
+	f.sync()
+	f.wantBoth("Work/Sub", "m1 -", "m5 -")
+
+	f.recreate(userA, "Work/Sub")
+	f.userMove(userA, "Work/Sub", "m5", "Work")
+	f.syncRefusingFirstMove("the follow-Move's run")
+	f.want(userB, "Work/Sub", "m1 -", "m5 -")
+
+	f.srv.Rename(t, userA, "Work", "R")
+	f.srv.Rename(t, userB, "Work", "Mine")
+	res := f.syncRefusingFirstMove("the conflict's run")
+	if len(res.Plan.Conflicts) != 1 {
+		t.Fatalf("the run does not settle m5's move conflict:\n%s", res.Plan)
+	}
+	if _, err := f.attempt(false); err != nil {
+		t.Fatalf("the run after the failed Move: %v", err)
+	}
+	f.want(userA, "R", "m2 -", "m5 -")
+	if got := slices.Concat(f.contents(userB, "R"), f.contents(userB, "Mine"), f.contents(userB, "Mine/Sub")); !slices.Contains(got, "m5 -") {
+		t.Errorf("b holds no m5 in R, Mine or Mine/Sub: %q", got)
+	}
+	f.settled()
+}
+
 // TestSyncFailedRevivalAfterATargetMoveOut: in an a-to-b pair b's user
 // moves m2 out of Work into INBOX and deletes Work, and a's server makes
 // Work anew as Projects (a rename by copy). Work is made again on b as
