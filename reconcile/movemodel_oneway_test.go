@@ -53,10 +53,12 @@ import (
 //     on the target is one the run made again, or one its user deleted
 //     before the next run, or a UIDVALIDITY changed. Neither copy stays
 //     linked to the other, the next run copies the source's as new, and
-//     the target holds two (seeds 869, 1180, 8911, 11566, 12256, 14908,
-//     22229, 26593, 34216, 35779 and 38115 at 8e3a272). Nothing is lost.
-//     Gate: no action fails in a one-way plan that settles a move
-//     conflict.
+//     the target holds two (seeds 869, 1180, 8911, 14908, 26593 and
+//     34216; 11566, 12256, 22229, 35779 and 38115 pass since the
+//     winner's copy is kept recorded alone where the target's user
+//     renamed x, TestNextFailedMoveConflictLeavesALoadableState).
+//     Nothing is lost. Gate: no action fails in a one-way plan that
+//     settles a move conflict.
 //
 // Fixed, found by it: a failed revival of a folder the target's user
 // renamed recorded the target's copies twice (seed 40,

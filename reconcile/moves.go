@@ -1105,8 +1105,23 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 		// sides, r keeps no UID, and the winner's record is kept after
 		// all: dropped, it would leave the winner's copy new to the
 		// next run, copied to the loser's side beside the loser's own.
-		if resetA, resetB := pl.resetOn(x, A), pl.resetOn(x, B); resetA || resetB {
-			if joinsAgain(l, y.v, z.v) || resetA && resetB {
+		// So too in a one-way pair where the loser's user renamed x,
+		// which the pair does not follow (renamed.keptAt: x is made
+		// again there, and the renamed folder is the loser's own, case
+		// 147), where x's UIDVALIDITY changed, or r has the winner's
+		// UID unknown: r's UID on the loser's side names the folder
+		// split off, keepBase would keep r there, and a record at an
+		// unknown UID has nothing to pair with. The source's copy
+		// recorded on the source only keeps it off the target, which
+		// holds its own where its user's rename took it
+		// (TestNextFailedMoveConflictLeavesALoadableState;
+		// TestModelMovesAndRenamesOneWay seeds 11566, 12256, 22229,
+		// 35779 and 38115 of -movemodel.bugs 16). Otherwise r stays,
+		// and the next run settles the same conflict
+		// (TestSyncFailedMoveConflictOutOfAFolderTheTargetRenamed).
+		split := x.renamed != nil && x.renamed.keptAt[l] != "" && x.policy.Direction != Both
+		if resetA, resetB := pl.resetOn(x, A), pl.resetOn(x, B); resetA || resetB || split && r.UID(w) == UnknownUID {
+			if joinsAgain(l, y.v, z.v) || resetA && resetB || split {
 				a.keepTarget = true
 			} else {
 				a.keepBase = true
