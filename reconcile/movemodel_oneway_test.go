@@ -47,18 +47,19 @@ import (
 //
 //  16. (open) a move conflict in a one-way pair (both users moved a
 //     message out of a folder, or the target's user renamed the folder,
-//     which the pair does not follow: testdata case 147) whose Move, or
-//     the CREATE of its destination, fails, where the base record that
-//     links the two copies cannot be kept as it was: the folder it names
-//     on the target is one the run made again, or one its user deleted
-//     before the next run, or a UIDVALIDITY changed. Neither copy stays
-//     linked to the other, the next run copies the source's as new, and
-//     the target holds two (seeds 869, 1180, 8911, 14908, 26593 and
-//     34216; 11566, 12256, 22229, 35779 and 38115 pass since the
+//     which the pair does not follow: testdata case 147), or a join of
+//     a copy back into the pair, whose Move, or the CREATE of its
+//     destination, fails, where the record kept to link the two copies
+//     does not survive: its folder on the target is one the run made
+//     again, or one the target's user deleted or renamed by copy before
+//     the next run, or a UIDVALIDITY changed. Neither copy stays linked
+//     to the other, the next run copies the source's as new, and the
+//     target holds two (seeds 869, 1180, 8911, 14908, 26593, 34216 and
+//     145224; 11566, 12256, 22229, 35779 and 38115 pass since the
 //     winner's copy is kept recorded alone where the target's user
-//     renamed x, TestNextFailedMoveConflictLeavesALoadableState).
+//     renamed the folder, TestNextFailedMoveConflictLeavesALoadableState).
 //     Nothing is lost. Gate: no action fails in a one-way plan that
-//     settles a move conflict.
+//     settles a move conflict or joins a copy back into the pair.
 //
 // Fixed, found by it: a failed revival of a folder the target's user
 // renamed recorded the target's copies twice (seed 40,

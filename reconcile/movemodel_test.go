@@ -1189,9 +1189,9 @@ func (m *moveModel) sync(clean bool) {
 
 	srcBefore := m.ow.snapshot(m)
 	// Known bug 16: in a one-way pair, no action fails in a plan that
-	// settles a move conflict.
+	// settles a move conflict or joins a message back into the pair.
 	conflict := m.ow != nil && !bugOpen(16) && slices.ContainsFunc(plan.Actions, func(a reconcile.Action) bool {
-		return a.Op == reconcile.Move && a.Reason == reconcile.ReasonMoveConflict
+		return a.Op == reconcile.Move && (a.Reason == reconcile.ReasonMoveConflict || a.Reason == reconcile.ReasonRejoined)
 	})
 	out := make([]reconcile.Outcome, len(plan.Actions))
 	for i := range plan.Actions {
