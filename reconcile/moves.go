@@ -728,10 +728,7 @@ func (pl *planner) filedConflict(y *view, r *Record, o Side, fresh [2]map[Identi
 		a.keepTarget = true
 		y.clean = false
 		fresh[o][id] = nil
-		winner := fmt.Sprintf("%s wins (prefer)", w)
-		if w != pl.policy.Prefer {
-			winner = fmt.Sprintf("%s wins (%q cannot take it on %s)", w, by[pl.policy.Prefer].v.name, pl.policy.Prefer.Other())
-		}
+		winner := pl.winner(w, by[pl.policy.Prefer].v, fmt.Sprintf("%q cannot take it on %s", by[pl.policy.Prefer].v.name, pl.policy.Prefer.Other()))
 		pl.plan.Conflicts = append(pl.plan.Conflicts, fmt.Sprintf("%s filed into %q on %s while %s lacked it, and moved to %q on %s: %s, moved to %q on %s too",
 			shortID(id), y.name, s, o, c.v.name, o, winner, win.v.name, l))
 		return
@@ -888,10 +885,7 @@ func (pl *planner) crossedJoin(s Side, id Identity, cs []*cand, fresh [2]map[Ide
 		pl.arrivals[l][y.v.name] = append(pl.arrivals[l][y.v.name], a)
 		fresh[s][id] = slices.DeleteFunc(fresh[s][id], func(c *cand) bool { return c == by[s] })
 		fresh[o][id] = slices.DeleteFunc(fresh[o][id], func(c *cand) bool { return c == by[o] })
-		winner := fmt.Sprintf("%s wins (prefer)", w)
-		if w != pl.policy.Prefer {
-			winner = fmt.Sprintf("%s wins (%q cannot take it on %s)", w, by[pl.policy.Prefer].v.name, pl.policy.Prefer.Other())
-		}
+		winner := pl.winner(w, by[pl.policy.Prefer].v, fmt.Sprintf("%q cannot take it on %s", by[pl.policy.Prefer].v.name, pl.policy.Prefer.Other()))
 		pl.plan.Conflicts = append(pl.plan.Conflicts, fmt.Sprintf("%s moved back into the pair to %q on %s and to %q on %s: %s, moved to %q on %s too",
 			shortID(id), y.v.name, w, z.v.name, l, winner, y.v.name, l))
 		return
@@ -1131,12 +1125,24 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 		pl.arrivals[l][y.v.name] = append(pl.arrivals[l][y.v.name], a)
 		pl.leaving[l][z.m] = true
 		pl.conflictOf[r] = a
-		winner := fmt.Sprintf("%s wins (prefer)", w)
-		if w != pl.policy.Prefer {
-			winner = fmt.Sprintf("%s wins (%q is gone on %s)", w, z.v.name, w)
-		}
+		winner := pl.winner(w, z.v, fmt.Sprintf("%q is gone on %s", z.v.name, w))
 		pl.plan.Conflicts = append(pl.plan.Conflicts, fmt.Sprintf("%s moved from %q to %q on %s and to %q on %s: %s, moved to %q on %s too",
 			shortID(r.ID), x.name, y.v.name, w, z.v.name, l, winner, y.v.name, l))
+	}
+}
+
+// winner says why side w won a conflict, for its report: the prefer
+// side; else, where the folder the prefer side's copy would go to, v,
+// takes nothing from it, that the pair is one-way there (the source
+// wins); else why (the prefer side's folder is gone, say).
+func (pl *planner) winner(w Side, v *view, why string) string {
+	switch p := pl.policy.Prefer; {
+	case w == p:
+		return fmt.Sprintf("%s wins (prefer)", w)
+	case !v.policy.Direction.Flows(p):
+		return fmt.Sprintf("%s wins (the source: %s)", w, v.policy.Direction)
+	default:
+		return fmt.Sprintf("%s wins (%s)", w, why)
 	}
 }
 
