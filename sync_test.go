@@ -1307,40 +1307,53 @@ func TestSyncFailedMoveConflictOutOfAFolderTheTargetRenamed(t *testing.T) {
 // RENAME leaves a folder's children behind.
 func TestSyncFailedMoveConflictLeavesALoadableState(t *testing.T) {
 	t.Parallel()
-	f := newSyncFixture(t, imaptest.StartDovecot)
-	f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Propagate}
-	f.policy.Prefer = reconcile.A
-	f.put(userA, "Work", "m2")
-	f.put(userA, "Work/Sub", "m1")
-	f.put(userA, "Work/Sub", "m5")
-	f.sync()
-	f.wantBoth("Work/Sub", "m1 -", "m5 -")
+	// With createFails, b's CREATE of R, where m5 was to go, is refused
+	// too: the state keeps Work as the base had it, with a's m5 in it
+	// recorded on a only (reconcile's keptOrig).
+	for _, createFails := range []bool{false, true} {
+		t.Run(fmt.Sprintf("create fails %v", createFails), func(t *testing.T) {
+			t.Parallel()
+			f := newSyncFixture(t, imaptest.StartDovecot)
+			f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Propagate}
+			f.policy.Prefer = reconcile.A
+			f.put(userA, "Work", "m2")
+			f.put(userA, "Work/Sub", "m1")
+			f.put(userA, "Work/Sub", "m5")
+			f.sync()
+			f.wantBoth("Work/Sub", "m1 -", "m5 -")
 
-	f.recreate(userA, "Work/Sub")
-	f.userMove(userA, "Work/Sub", "m5", "Work")
-	f.syncRefusingFirstMove("the follow-Move's run")
-	f.want(userB, "Work/Sub", "m1 -", "m5 -")
+			f.recreate(userA, "Work/Sub")
+			f.userMove(userA, "Work/Sub", "m5", "Work")
+			f.syncRefusingFirstMove("the follow-Move's run")
+			f.want(userB, "Work/Sub", "m1 -", "m5 -")
 
-	f.srv.Rename(t, userA, "Work", "R")
-	f.srv.Rename(t, userB, "Work", "Mine")
-	res := f.syncRefusingFirstMove("the conflict's run")
-	if len(res.Plan.Conflicts) != 1 {
-		t.Fatalf("the run does not settle m5's move conflict:\n%s", res.Plan)
+			f.srv.Rename(t, userA, "Work", "R")
+			f.srv.Rename(t, userB, "Work", "Mine")
+			var res *reconcile.Result
+			if createFails {
+				res = f.syncRefusingFirstOfEach("the conflict's run", "UID MOVE", "CREATE")
+			} else {
+				res = f.syncRefusingFirstMove("the conflict's run")
+			}
+			if len(res.Plan.Conflicts) != 1 {
+				t.Fatalf("the run does not settle m5's move conflict:\n%s", res.Plan)
+			}
+			if _, err := f.attempt(false); err != nil {
+				t.Fatalf("the run after the failed Move: %v", err)
+			}
+			f.want(userA, "R", "m2 -", "m5 -")
+			var m5 []string
+			for _, mb := range []string{"INBOX", "R", "R/Sub", "Mine", "Mine/Sub"} {
+				if slices.Contains(f.contents(userB, mb), "m5 -") {
+					m5 = append(m5, mb)
+				}
+			}
+			if len(m5) != 1 {
+				t.Errorf("b holds m5 in %q, want one folder", m5)
+			}
+			f.settled()
+		})
 	}
-	if _, err := f.attempt(false); err != nil {
-		t.Fatalf("the run after the failed Move: %v", err)
-	}
-	f.want(userA, "R", "m2 -", "m5 -")
-	var m5 []string
-	for _, mb := range []string{"INBOX", "R", "R/Sub", "Mine", "Mine/Sub"} {
-		if slices.Contains(f.contents(userB, mb), "m5 -") {
-			m5 = append(m5, mb)
-		}
-	}
-	if len(m5) != 1 {
-		t.Errorf("b holds m5 in %q, want one folder", m5)
-	}
-	f.settled()
 }
 
 // TestSyncFailedRevivalAfterATargetMoveOut: in an a-to-b pair b's user

@@ -2455,26 +2455,43 @@ func TestNextFailedRevivalAfterATargetMoveOut(t *testing.T) {
 // the base record cannot be kept as it was: the winner's copy, a's in
 // R8, stays recorded on a only (Action.keepTarget), which in an a-to-b
 // folder keeps it off b, where b holds the message already. Without it,
-// the next run copied x:5 into b's R8, beside b's own.
+// the next run copied x:5 into b's R8, beside b's own. Where the CREATE
+// of R8 on b fails too, the state keeps F1 as the base had it, and a's
+// copy recorded in it (keptOrig), as R8 is F1's mailbox on a.
 func TestNextFailedMoveConflictLeavesALoadableState(t *testing.T) {
 	pol := parsePolicy(t, "direction a-to-b\ndeletion propagate\nprefer a")
 	base := parseState(t, "folder F1 a=R8 uv=107/104\n1 1 - x:2\nfolder F1/F2 a=R8/F2 uv=108/105\n1 - - x:1\n? 2 - x:5\nfolder INBOX uv=101/101")
-	accA := accountFromListing(parseListing(t, "folder INBOX uv=101\nfolder R8 uv=107\n1 - x:2\n4 - x:5\nfolder R8/F2 uv=108\n1 - x:1"))
-	accB := accountFromListing(parseListing(t, "folder F6 uv=107\nfolder F6/R9 uv=104\n1 - x:2\nfolder F6/R9/F2 uv=105\n2 - x:5\nfolder INBOX uv=101"))
-	// runPlan fails the test when the next state does not load.
-	plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
-		return a.Op == reconcile.Move && a.Reason == reconcile.ReasonMoveConflict
-	})
-	if len(plan.Conflicts) != 1 {
-		t.Fatalf("the plan does not settle x:5's move conflict:\n%s", plan)
-	}
-	if got := recordsOf(next, "x:5"); !slices.Equal(got, []string{"R8 4 -"}) {
-		t.Errorf("records of x:5 after the failed Move: %q, want a's copy in R8 on a only", got)
-	}
-	settlesAfterFailure(t, next, accA, accB, pol, "Move", false)
-	for _, acc := range []*account{accA, accB} {
-		if got := strings.Count(formatModelAccount(acc), "x:5"); got != 1 {
-			t.Errorf("an account holds x:5 %d times:\n%s", got, formatModelAccount(acc))
-		}
+	for _, tc := range []struct {
+		name string
+		// createFails: the CREATE of R8 on b, the winner's folder,
+		// fails too (seed 869 itself): the state keeps F1 as the base
+		// had it (keptOrig), and a's copy recorded in it.
+		createFails bool
+		records     []string
+	}{
+		{name: "move fails", records: []string{"R8 4 -"}},
+		{name: "move and create fail", createFails: true, records: []string{"F1 4 -"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			accA := accountFromListing(parseListing(t, "folder INBOX uv=101\nfolder R8 uv=107\n1 - x:2\n4 - x:5\nfolder R8/F2 uv=108\n1 - x:1"))
+			accB := accountFromListing(parseListing(t, "folder F6 uv=107\nfolder F6/R9 uv=104\n1 - x:2\nfolder F6/R9/F2 uv=105\n2 - x:5\nfolder INBOX uv=101"))
+			// runPlan fails the test when the next state does not load.
+			plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+				return a.Op == reconcile.Move && a.Reason == reconcile.ReasonMoveConflict ||
+					tc.createFails && a.Op == reconcile.CreateFolder && a.Mailbox == "R8"
+			})
+			if len(plan.Conflicts) != 1 {
+				t.Fatalf("the plan does not settle x:5's move conflict:\n%s", plan)
+			}
+			if got := recordsOf(next, "x:5"); !slices.Equal(got, tc.records) {
+				t.Errorf("records of x:5 after the failed run: %q, want %q, a's copy on a only\n%s", got, tc.records, formatState(next))
+			}
+			settlesAfterFailure(t, next, accA, accB, pol, "Move", false)
+			for _, acc := range []*account{accA, accB} {
+				if got := strings.Count(formatModelAccount(acc), "x:5"); got != 1 {
+					t.Errorf("an account holds x:5 %d times:\n%s", got, formatModelAccount(acc))
+				}
+			}
+		})
 	}
 }

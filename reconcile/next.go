@@ -691,6 +691,21 @@ func keptOrig(p *Plan, outcomes []Outcome, d *draftFolder) FolderState {
 		there[r.ID]--
 		return false
 	})
+	// A join whose Move failed keeps the copy it joins recorded on its
+	// side only (Action.keepTarget): where that copy is in this folder,
+	// on the renaming side, under the mailbox the base knows by its
+	// UIDVALIDITY, it stays recorded here, or the next run takes it for
+	// new and copies it beside the other side's own.
+	if uv := f.Side(s).UIDValidity; uv != 0 && uv == d.listed[s].UIDValidity {
+		for _, sl := range d.slots {
+			if sl.failed && sl.failKeeps[s] && sl.rec.UID(s) != 0 && sl.rec.UID(s) != UnknownUID && !slices.ContainsFunc(f.Records, func(r Record) bool { return r.UID(s) == sl.rec.UID(s) }) {
+				k := Record{ID: sl.rec.ID, Flags: sl.rec.Flags}
+				k.setUID(s, sl.rec.UID(s))
+				f.Records = append(f.Records, k)
+			}
+		}
+		sortRecords(f.Records)
+	}
 	return f
 }
 
