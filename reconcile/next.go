@@ -474,16 +474,16 @@ func Next(p *Plan, outcomes []Outcome) State {
 // revival failed: where the base folder a folder made again on side o
 // stands for is still listed on o, under the name o's user renamed it to
 // (renamed.keptAt: a one-way pair does not follow that rename, case
-// 147), the plan records o's folder apart, as new, with o's records. Its
-// CREATE failed, Next keeps the base folder as it was (keptOrig), o's
-// side and records with it; remembered too, o's new folder would
-// record o's messages twice, and the next run, finding o's side of the
-// base folder claimed by it, would take that side for deleted and copy
-// the other side's messages into the folder it makes again: o would
-// hold two of each (TestModelMovesAndRenamesOneWay seed 40). Without
-// it, the next run finds the same renames as this one and makes the
-// folder again. Not where an action of the plan that was done concerns
-// the new folder: what it did is remembered.
+// 147), the plan records o's folder apart, as new, with o's records.
+// Where its CREATE failed, Next keeps the base folder as it was
+// (keptOrig), o's side and records with it; remembered too, o's new
+// folder would record o's messages twice, and the next run, finding
+// o's side of the base folder claimed by it, would take that side for
+// deleted and copy the other side's messages into the folder it makes
+// again: o would hold two of each (TestModelMovesAndRenamesOneWay seed
+// 40). Without it, the next run finds the same renames as this one and
+// makes the folder again. Not where an action of the plan that was
+// done concerns the new folder: what it did is remembered.
 func splitOffFolders(p *Plan, outcomes []Outcome, createFailed map[*draftFolder]bool) map[*draftFolder]bool {
 	type sideMailbox struct {
 		side    Side

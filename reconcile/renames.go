@@ -97,14 +97,16 @@ func (pl *planner) renames(base State) (State, error) {
 
 // keptElsewhere returns the mailbox under which side s lists base folder
 // f's mailbox by its UIDVALIDITY, under another name (s's user renamed
-// it), or "" if it does not.
+// it), or "" if it does not; of several, the first by name, so that the
+// plan does not depend on the order of a map.
 func (rr *renamer) keptElsewhere(f *FolderState, s Side) string {
+	kept := ""
 	for _, l := range rr.listed[s] {
-		if score, ok := sameMailbox(f, s, l, rr.pl.knownToBase, false); ok && score >= uidValidityScore {
-			return l.Mailbox
+		if score, ok := sameMailbox(f, s, l, rr.pl.knownToBase, false); ok && score >= uidValidityScore && (kept == "" || l.Mailbox < kept) {
+			kept = l.Mailbox
 		}
 	}
-	return ""
+	return kept
 }
 
 // decision is how a base folder was renamed.
