@@ -155,24 +155,27 @@ func (b *oneWayBook) deleted(s reconcile.Side, id reconcile.Identity) {
 	b.pending[id] = true
 }
 
-// synced updates the book at a sync: before the plan (clean false), and
-// after a clean one (clean true).
-func (b *oneWayBook) synced(clean bool) {
-	switch {
-	case b == nil:
-	case clean:
-		clear(b.pending)
-		b.reset = false
-	case b.reset:
-		for id := range b.pending {
-			b.unseen[id] = true
-		}
+// planning notes that a sync is about to plan: the deletions it sees
+// after the source's server made a folder anew are unseen for good.
+func (b *oneWayBook) planning() {
+	if b == nil || !b.reset {
+		return
 	}
+	for id := range b.pending {
+		b.unseen[id] = true
+	}
+}
+
+// cleanSync notes that a clean sync ran: the deletions before it are
+// settled.
+func (b *oneWayBook) cleanSync() {
+	clear(b.pending)
+	b.reset = false
 }
 
 // put notes that side s's user put message id into folder f (delivered
 // or moved it there).
-func (b *oneWayBook) put(m *moveModel, s reconcile.Side, id reconcile.Identity, f string) {
+func (b *oneWayBook) put(s reconcile.Side, id reconcile.Identity, f string) {
 	switch {
 	case b == nil:
 	case s == b.dst:

@@ -625,7 +625,7 @@ func (m *moveModel) deliver(s reconcile.Side) {
 	fl := m.randomFlags()
 	u := m.acc[s].deliver(m.mailbox(s, f), id, fl)
 	m.placed[s][id], m.oneSided[s][id] = true, false
-	m.ow.put(m, s, id, f)
+	m.ow.put(s, id, f)
 	m.logf("%s: deliver %s to %s uid %d flags %s", s, id, f, u, fl)
 }
 
@@ -732,7 +732,7 @@ func (m *moveModel) move(s reconcile.Side) {
 	m.movedNow[s][msg.ID] = m.folder(s, g)
 	m.placed[s][msg.ID], m.oneSided[s][msg.ID] = true, false
 	m.ow.acted(s, msg.ID)
-	m.ow.put(m, s, msg.ID, g)
+	m.ow.put(s, msg.ID, g)
 	m.logf("%s: move %s from %s uid %d to %s uid %d", s, msg.ID, f, msg.UID, g, u)
 }
 
@@ -1164,7 +1164,7 @@ func (m *moveModel) sync(clean bool) {
 			return
 		}
 	}
-	m.ow.synced(false)
+	m.ow.planning()
 	plan, err := m.build(base)
 	m.plan = plan
 	if err != nil {
@@ -1243,7 +1243,7 @@ func (m *moveModel) sync(clean bool) {
 	if clean && !m.t.Failed() {
 		if m.ow != nil {
 			m.ow.checkClean(m)
-			m.ow.synced(true)
+			m.ow.cleanSync()
 		} else {
 			m.checkClean(conflicts, revive, agreed)
 		}
