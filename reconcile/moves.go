@@ -728,7 +728,7 @@ func (pl *planner) filedConflict(y *view, r *Record, o Side, fresh [2]map[Identi
 		a.keepTarget = true
 		y.clean = false
 		fresh[o][id] = nil
-		winner := pl.winner(w, by[pl.policy.Prefer].v, fmt.Sprintf("%q cannot take it on %s", by[pl.policy.Prefer].v.name, pl.policy.Prefer.Other()))
+		winner := pl.winner(w, by[pl.policy.Prefer.Other()].v, fmt.Sprintf("%q cannot take it on %s", by[pl.policy.Prefer].v.name, pl.policy.Prefer.Other()))
 		pl.plan.Conflicts = append(pl.plan.Conflicts, fmt.Sprintf("%s filed into %q on %s while %s lacked it, and moved to %q on %s: %s, moved to %q on %s too",
 			shortID(id), y.name, s, o, c.v.name, o, winner, win.v.name, l))
 		return
@@ -885,7 +885,7 @@ func (pl *planner) crossedJoin(s Side, id Identity, cs []*cand, fresh [2]map[Ide
 		pl.arrivals[l][y.v.name] = append(pl.arrivals[l][y.v.name], a)
 		fresh[s][id] = slices.DeleteFunc(fresh[s][id], func(c *cand) bool { return c == by[s] })
 		fresh[o][id] = slices.DeleteFunc(fresh[o][id], func(c *cand) bool { return c == by[o] })
-		winner := pl.winner(w, by[pl.policy.Prefer].v, fmt.Sprintf("%q cannot take it on %s", by[pl.policy.Prefer].v.name, pl.policy.Prefer.Other()))
+		winner := pl.winner(w, by[pl.policy.Prefer.Other()].v, fmt.Sprintf("%q cannot take it on %s", by[pl.policy.Prefer].v.name, pl.policy.Prefer.Other()))
 		pl.plan.Conflicts = append(pl.plan.Conflicts, fmt.Sprintf("%s moved back into the pair to %q on %s and to %q on %s: %s, moved to %q on %s too",
 			shortID(id), y.v.name, w, z.v.name, l, winner, y.v.name, l))
 		return
@@ -1132,9 +1132,11 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 }
 
 // winner says why side w won a conflict, for its report: the prefer
-// side; else, where the folder the prefer side's copy would go to, v,
-// takes nothing from it, that the pair is one-way there (the source
-// wins); else why (the prefer side's folder is gone, say).
+// side; else, where v, the folder that would take the other side's copy
+// had the prefer side won (the other side's folder in a join; in a
+// move conflict the prefer side's destination), takes nothing from the
+// prefer side, that the pair is one-way there (the source wins); else
+// why (the prefer side's folder is gone, say).
 func (pl *planner) winner(w Side, v *view, why string) string {
 	switch p := pl.policy.Prefer; {
 	case w == p:
