@@ -1122,6 +1122,40 @@ func TestSyncFiledAwayMessageMovedBackJoinsItsCopy(t *testing.T) {
 	}
 }
 
+// TestSyncFiledAwayMessageMovedIntoTheTrashJoinsItsCopy: as in
+// TestSyncFiledAwayMessageMovedBackJoinsItsCopy under keep, but b's user
+// moves m1 from Old into the trash, a folder of the pair too. a's copy,
+// kept in P, joins it in a's trash (moved, not copied), as a user's move
+// into the trash is followed for any message the pair holds on both
+// sides. Before, m1 was copied into a's trash, and a held it twice
+// (TestRandomEndToEnd Dovecot seed 908; testdata case 200).
+func TestSyncFiledAwayMessageMovedIntoTheTrashJoinsItsCopy(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		for _, u := range []string{userA, userB} {
+			if !slices.Contains(f.srv.Mailboxes(t, u), "Trash") {
+				f.srv.Create(t, u, "Trash")
+			}
+		}
+		f.startFiledAway(reconcile.Keep)
+		f.sync()
+		f.want(userA, "P", "m1 -")
+		f.want(userB, "P")
+
+		f.userMove(userB, "Old", "m1", "Trash")
+		rec := f.record()
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.A]; c.Copies != 0 || c.Moves != 1 {
+			t.Errorf("plan on a = %+v, want one move and no copy:\n%s", c, res.Plan)
+		}
+		f.wantMovedNotCopied(rec, 1)
+		f.wantBoth("Trash", "m1 -")
+		f.want(userA, "P")
+		f.settled()
+	})
+}
+
 // TestSyncFailedJoinRetriedAfterTheMessageArrivedAgain: as in
 // TestSyncFiledAwayMessageMovedBackJoinsItsCopy under keep, but a's
 // server refuses the UID MOVE that is to join a's copy in P to b's in

@@ -363,7 +363,10 @@ func (pl *planner) detectMoves(views []*view) {
 // other side holds several such copies, which one joins is not clear,
 // and none does. The mover's side may hold several copies in one folder
 // (delivered there again): one joins, the others are new mail. A move
-// into the trash is no such return.
+// into the trash is such a return too: the trash is a folder of the
+// pair, and a user's move into it is followed for any message on both
+// sides; copied there instead, the message would be twice on the other
+// side (case 200).
 //
 // Where the other side's user moved its copy too, into another folder,
 // the two join in one, the prefer side's (crossedJoin).
@@ -603,7 +606,7 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 				continue
 			}
 			for k, c := range cs {
-				if y := c.v; y != there.v && pl.canJoin(y, o, id) && !pl.leaving[s][c.m] {
+				if y := c.v; y != there.v && canTake(y, o, id) && !pl.leaving[s][c.m] {
 					a := pl.joinMove(o, there.v, msg, y, id, ReasonRejoined)
 					pl.arrivals[o][y.name] = append(pl.arrivals[o][y.name], a)
 					pl.moveOf[there.r] = a
@@ -785,11 +788,18 @@ func (pl *planner) joinMove(s Side, from *view, m *Message, y *view, id Identity
 }
 
 // canJoin reports whether a copy of id may join folder pair y on side
-// s, moved there for the other side's change: y is not the trash, takes
-// what comes from the other side, is on s once the plan is carried
-// out, holds no copy there and knew none at the base.
+// s, moved there for the other side's change: y is not the trash, and
+// canTake.
 func (pl *planner) canJoin(y *view, s Side, id Identity) bool {
-	return !pl.isTrash(y) && y.endsOn(s) && y.policy.Direction.Flows(s.Other()) && !holds(y.listed[s], id) && !knows(y.base, id)
+	return !pl.isTrash(y) && canTake(y, s, id)
+}
+
+// canTake reports whether folder pair y may take a copy of id on side s,
+// moved there for the other side's change: y takes what comes from the
+// other side, is on s once the plan is carried out, holds no copy there
+// and knew none at the base.
+func canTake(y *view, s Side, id Identity) bool {
+	return y.endsOn(s) && y.policy.Direction.Flows(s.Other()) && !holds(y.listed[s], id) && !knows(y.base, id)
 }
 
 // canJoinBack is canJoin for the folder pair y a crossed join brings
