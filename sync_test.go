@@ -1326,6 +1326,50 @@ func TestSyncFailedMoveConflictOutOfAFolderTheTargetRenamed(t *testing.T) {
 	})
 }
 
+// TestSyncOneWaySourceTrashesWhatTheTargetMoved: in an a-to-b pair, b's
+// user renames Work to Mine, which the pair does not follow (Mine is
+// b's own, Work a's), then moves m1 from Mine into Drafts; a's user
+// moves m1 from Work into the trash and deletes Work. Both users moved
+// the message back into the pair: the source wins, and b's copy follows
+// a's into the trash (moved, not copied). Before, the trash never won a
+// crossed join, a's copy was copied into b's trash, and b held m1 twice
+// (TestRandomEndToEnd Dovecot seed 1007; testdata case 202).
+func TestSyncOneWaySourceTrashesWhatTheTargetMoved(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Propagate}
+		for _, u := range []string{userA, userB} {
+			if !slices.Contains(f.srv.Mailboxes(t, u), "Trash") {
+				f.srv.Create(t, u, "Trash")
+			}
+		}
+		f.put(userA, "Work", "m1")
+		f.put(userA, "Work", "m2")
+		f.srv.Create(t, userA, "Drafts")
+		f.sync()
+		f.wantBoth("Work", "m1 -", "m2 -")
+
+		f.srv.Rename(t, userB, "Work", "Mine")
+		f.sync()
+		f.want(userB, "Mine", "m1 -", "m2 -")
+
+		f.userMove(userB, "Mine", "m1", "Drafts")
+		f.userMove(userA, "Work", "m1", "Trash")
+		f.srv.Delete(t, userA, "Work")
+		rec := f.record()
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.B]; c.Copies != 0 || c.Moves != 1 {
+			t.Errorf("plan on b = %+v, want b's m1 moved into the trash, nothing copied:\n%s", c, res.Plan)
+		}
+		f.wantMovedNotCopied(rec, 1)
+		f.wantBoth("Trash", "m1 -")
+		f.want(userB, "Drafts")
+		f.want(userB, "Mine", "m2 -")
+		f.settled()
+	})
+}
+
 // TestSyncFailedMoveConflictLeavesALoadableState: in an a-to-b pair, a's
 // server gives Work/Sub a new UIDVALIDITY and a's user moves m5 from it
 // into Work; the Move that follows on b fails, and the state keeps m5's

@@ -809,12 +809,16 @@ func canTake(y *view, s Side, id Identity) bool {
 // moved its copy into y. Two one-sided copies swapped folders
 // (TestModelMovesAndRenames seed 519625); the record goes with its copy,
 // and the two copies are paired in y. (Where from is on s only, s's
-// user filed the message away there, and it stays: case 138.)
-func (pl *planner) canJoinBack(y *view, s Side, id Identity, from *view) bool {
-	if pl.canJoin(y, s, id) {
+// user filed the message away there, and it stays: case 138.) With
+// trash, y may be the trash.
+func (pl *planner) canJoinBack(y *view, s Side, id Identity, from *view, trash bool) bool {
+	if pl.isTrash(y) && !trash {
+		return false
+	}
+	if canTake(y, s, id) {
 		return true
 	}
-	if pl.isTrash(y) || !y.endsOn(s) || !y.policy.Direction.Flows(s.Other()) || holds(y.listed[s], id) ||
+	if !y.endsOn(s) || !y.policy.Direction.Flows(s.Other()) || holds(y.listed[s], id) ||
 		y.listed[s] == nil || from.listed[A] == nil || from.listed[B] == nil {
 		return false
 	}
@@ -847,8 +851,12 @@ type held struct {
 // the other side's, whose one-sided record (recs, the only one) its
 // user moved out of its folder, new or kept (keptMoves) in another. The
 // prefer side's folder wins, unless it cannot take the other copy
-// (canJoin): the other copy is moved there, and the conflict is
-// reported. Should that move fail, the winner's copy stays recorded on
+// (canJoinBack): the other copy is moved there, and the conflict is
+// reported. The trash wins only where neither folder can take the other
+// copy otherwise: in a one-way pair whose source's user moved it into the
+// trash, the target's copy follows it there, as it would into any folder;
+// copied there instead, the target would hold the message twice (case
+// 202; TestRandomEndToEnd Dovecot seed 1007). Should that move fail, the winner's copy stays recorded on
 // its side only (Action.keepTarget), and the next run joins the two
 // again (the other one new to it, in the loser's folder). Where the
 // winner's folder is new and its creation on the loser's side failed
@@ -875,10 +883,11 @@ func (pl *planner) crossedJoin(s Side, id Identity, cs []*cand, fresh [2]map[Ide
 	if by[s].v == by[o].v {
 		return // moved into one folder: they pair there
 	}
-	for _, w := range []Side{pl.policy.Prefer, pl.policy.Prefer.Other()} {
+	for k, w := range []Side{pl.policy.Prefer, pl.policy.Prefer.Other(), pl.policy.Prefer, pl.policy.Prefer.Other()} {
 		l := w.Other()
 		y, z := by[w], by[l]
-		if !pl.canJoinBack(y.v, l, id, z.v) || z.v.listed[l] == nil || !z.v.policy.Direction.Flows(w) {
+		trash := k >= 2 // the second round: the trash may win
+		if trash && !pl.isTrash(y.v) || !pl.canJoinBack(y.v, l, id, z.v, trash) || z.v.listed[l] == nil || !z.v.policy.Direction.Flows(w) {
 			continue
 		}
 		a := pl.joinMove(l, z.v, z.m, y.v, id, ReasonMoveConflict)
