@@ -854,7 +854,9 @@ func TestSyncChangeBeatsADeleteBesideAnOwnCopyElsewhere(t *testing.T) {
 //   - a-to-b, deletions to the trash: the run moved b's copy to b's
 //     trash. Before, the next run took that for a move by b's user,
 //     which a one-way pair does not follow, and m1 stayed off b's INBOX
-//     (case 161; TestModel seed 734674).
+//     (case 161; TestModel seed 734674). b's copy is moved back out of
+//     the trash; before, a's was copied beside it, and b held m1 in its
+//     INBOX and in its trash (case 204).
 //   - The same, with b holding its own m1 in Lists, a folder a lacks,
 //     since before the first run. Before, that copy was taken for b's
 //     INBOX copy filed away there by b's user, and m1 stayed off b's
@@ -862,14 +864,15 @@ func TestSyncChangeBeatsADeleteBesideAnOwnCopyElsewhere(t *testing.T) {
 func TestSyncDeletionUndoneAfterAnUnsavedRun(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name      string
-		policy    reconcile.FolderPolicy
-		wantTrash []string // b's trash after the runs
-		ownCopy   bool     // b holds m1 in Lists, which a lacks, from the start
+		name       string
+		policy     reconcile.FolderPolicy
+		wantTrash  []string // b's trash after the runs
+		outOfTrash bool     // the undo takes b's copy out of b's trash: one UID MOVE, no APPEND
+		ownCopy    bool     // b holds m1 in Lists, which a lacks, from the start
 	}{
-		{"both, propagate", reconcile.FolderPolicy{Direction: reconcile.Both, Deletion: reconcile.Propagate}, nil, false},
-		{"a-to-b, trash", reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Trash}, []string{"m1 -"}, false},
-		{"a-to-b, trash, b's own copy elsewhere", reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Trash}, []string{"m1 -"}, true},
+		{"both, propagate", reconcile.FolderPolicy{Direction: reconcile.Both, Deletion: reconcile.Propagate}, nil, false, false},
+		{"a-to-b, trash", reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Trash}, []string{}, true, false},
+		{"a-to-b, trash, b's own copy elsewhere", reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Trash}, []string{}, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -895,7 +898,11 @@ func TestSyncDeletionUndoneAfterAnUnsavedRun(t *testing.T) {
 				}
 				f.want(userB, "INBOX", "m2 -", "m3 -")
 				f.put(userA, "INBOX", "m1") // the undo: the same message, a new UID
+				rec := f.record()
 				f.sync()
+				if tc.outOfTrash {
+					f.wantMovedNotCopied(rec, 1)
+				}
 				f.wantBoth("INBOX", "m1 -", "m2 -", "m3 -")
 				if tc.wantTrash != nil {
 					f.want(userB, "Trash", tc.wantTrash...)

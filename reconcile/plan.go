@@ -221,10 +221,12 @@ type planner struct {
 	trashOK [2]bool   // the trash folder exists or its creation is planned
 	// trashHas counts the identities each side's trash folder holds.
 	trashHas [2]map[Identity]int
-	// trashNew holds, per side, the messages in that side's own trash
-	// (one the other side does not list) that no base record has there,
-	// by identity (outOfTrash).
+	// trashNew holds, per side, the messages in that side's trash that
+	// no base record has there, by identity (trashCopy); trashOwn says
+	// that the trash is that side's own (one the other side does not
+	// list).
 	trashNew [2]map[Identity][]*Message
+	trashOwn [2]bool
 	// arrivals are messages that Move actions bring into a folder on a
 	// side, by logical folder name; a new message with the same identity
 	// on the other side pairs with them instead of being copied.
@@ -1178,13 +1180,19 @@ func (pl *planner) folder(v *view) {
 					// short removed this one. Back under a new UID
 					// (backNew), it beats the delete, as in a two-way
 					// pair.)
-				case changed && dir.Flows(s) && dir.Flows(o) && !backNew && v.listed[o] != nil && pl.outOfTrash(o, m.ID) != nil:
+				case changed && dir.Flows(s) && v.listed[o] != nil && pl.trashCopy(o, m.ID, !dir.Flows(o)) != nil && (dir.Flows(o) && !backNew || !dir.Flows(o) && backNew):
 					// o's user deleted it into o's own trash, where o
 					// holds it still: that copy is moved back here,
 					// not a second one copied, and the flags merge as
 					// for a move (seed 291 of TestRandomEndToEnd: o
-					// held it here and in its trash).
-					tm := pl.outOfTrash(o, m.ID)
+					// held it here and in its trash). So too in a
+					// one-way pair whose source's copy is back under a
+					// new UID (which beats the deletion, above), where
+					// the target holds its copy in its trash, its own
+					// or the pair's, moved there by its user or by a
+					// run cut short (case 204; TestModelMovesIntoTheTrash seed
+					// 399: the target held it twice).
+					tm := pl.trashCopy(o, m.ID, !dir.Flows(o))
 					a := &Action{Op: Move, Side: o, Folder: pl.trashName(o), Mailbox: pl.trash[o], UID: tm.UID,
 						Dest: v.listed[o].Mailbox, ID: m.ID, Reason: ReasonOutOfTrash, mergeBase: r.Flags, hasBase: true}
 					a.arrival = &slot{rec: Record{ID: m.ID, Flags: tm.Flags}}
@@ -1372,21 +1380,23 @@ func (pl *planner) knownToBase(id Identity) bool {
 	return pl.baseIDs[id]
 }
 
-// outOfTrash returns a message with identity id in side s's own trash
-// that is not yet claimed by this plan, or nil. s's own trash is one the
-// other side lists no folder of its name for (its user's move there is
-// a deletion to the pair, not a move), not under direction none; the
-// message is at a UID no base record has there (deleted there since the
-// base). The trash folder pair is planned last, so a message taken here
-// (leaving) is not also paired or recorded there.
-func (pl *planner) outOfTrash(s Side, id Identity) *Message {
+// trashCopy returns a message with identity id in side s's trash, its
+// own, or with paired also a folder of the pair, that is not yet claimed
+// by this plan, or nil; not under direction none. s's own trash is one
+// the other side lists no folder of its name for (its user's move there
+// is a deletion to the pair, not a move). The message is at a UID
+// no base record has there (put there since the base). The trash folder
+// pair is planned last, so a message taken here (leaving) is not also
+// paired or recorded there.
+func (pl *planner) trashCopy(s Side, id Identity, paired bool) *Message {
 	if pl.trashNew[s] == nil {
 		pl.trashNew[s] = map[Identity][]*Message{}
 		tn := pl.trashName(s)
 		// (A trash under direction none is not the pair's to touch.)
-		if pl.trash[s] == "" || pl.names.mailbox[s.Other()][tn] != "" || pl.policy.For(tn).Direction == None {
+		if pl.trash[s] == "" || pl.policy.For(tn).Direction == None {
 			return nil
 		}
+		pl.trashOwn[s] = pl.names.mailbox[s.Other()][tn] == ""
 		recorded := map[UID]bool{}
 		for i := range pl.plan.base.Folders {
 			if f := &pl.plan.base.Folders[i]; f.Side(s).Mailbox == pl.trash[s] {
@@ -1405,6 +1415,9 @@ func (pl *planner) outOfTrash(s Side, id Identity) *Message {
 				}
 			}
 		}
+	}
+	if !pl.trashOwn[s] && !paired {
+		return nil
 	}
 	for _, m := range pl.trashNew[s][id] {
 		if !pl.leaving[s][m] && !pl.joinedBy[s][m] && !pl.keptOn[s][m] {
