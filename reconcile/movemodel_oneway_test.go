@@ -70,7 +70,7 @@ import (
 // state after bug 16's failed Move did not load (seed 869,
 // TestNextFailedMoveConflictLeavesALoadableState).
 func TestModelMovesAndRenamesOneWay(t *testing.T) {
-	runMoveModels(t, true)
+	runMoveModels(t, mvOneWay)
 }
 
 // oneWayBook is what a one-way case of the move model keeps beside the

@@ -236,18 +236,27 @@ func bugOpen(n int) bool {
 //
 // and run more cases with -movemodel.cases N (from seed -movemodel.from).
 func TestModelMovesAndRenames(t *testing.T) {
-	runMoveModels(t, false)
+	runMoveModels(t, mvBothWays)
 }
 
-// runMoveModels runs the cases the flags ask for, one-way or both ways.
-func runMoveModels(t *testing.T, oneWay bool) {
+// mvMode is a mode of the move model.
+type mvMode int
+
+const (
+	mvBothWays   mvMode = iota // TestModelMovesAndRenames
+	mvOneWay                   // TestModelMovesAndRenamesOneWay
+	mvTrashMoves               // TestModelMovesIntoTheTrash
+)
+
+// runMoveModels runs the cases the flags ask for, in mode.
+func runMoveModels(t *testing.T, mode mvMode) {
 	var fast fastPathCount
 	if *moveModelSeed != 0 {
-		runMoveModel(t, *moveModelSeed, &fast, oneWay)
+		runMoveModel(t, *moveModelSeed, &fast, mode)
 		return
 	}
 	for i := range *moveModelCases {
-		runMoveModel(t, *moveModelFrom+uint64(i), &fast, oneWay)
+		runMoveModel(t, *moveModelFrom+uint64(i), &fast, mode)
 		if t.Failed() {
 			return
 		}
@@ -355,9 +364,12 @@ type moveModel struct {
 	// ow is the book of a one-way case (movemodel_oneway_test.go), nil in
 	// a case both ways.
 	ow *oneWayBook
+	// trashRng, in TestModelMovesIntoTheTrash only, draws the users'
+	// moves into the trash.
+	trashRng *rand.Rand
 }
 
-func runMoveModel(t *testing.T, seed uint64, fast *fastPathCount, oneWay bool) {
+func runMoveModel(t *testing.T, seed uint64, fast *fastPathCount, mode mvMode) {
 	t.Helper()
 	m := &moveModel{
 		t:         t,
@@ -394,11 +406,16 @@ func runMoveModel(t *testing.T, seed uint64, fast *fastPathCount, oneWay bool) {
 		Force:      true,
 		MaxDeletes: reconcile.DefaultMaxDeletes,
 	}
-	if oneWay {
+	if mode == mvTrashMoves {
+		// A generator of its own: the draws of the other modes are
+		// left as they are until a user first moves into the trash.
+		m.trashRng = rand.New(rand.NewPCG(seed, 0x7472617368))
+	}
+	if mode == mvOneWay || m.trashRng != nil && m.trashRng.IntN(3) == 0 {
 		m.makeOneWay()
 	}
 	m.logf("policy: direction %s, deletion %s, prefer %s, b's delimiter %q", m.pol.Default.Direction, m.pol.Default.Deletion, m.pol.Prefer, m.acc[reconcile.B].delim)
-	if m.rng.IntN(2) == 0 {
+	if m.rng.IntN(2) == 0 || m.trashRng != nil {
 		for s := range 2 {
 			m.acc[s].create(mvTrash)
 		}
@@ -713,6 +730,9 @@ func (m *moveModel) move(s reconcile.Side) {
 		return
 	}
 	g := pickOne(m.rng, dests)
+	if m.trashRng != nil && m.trashRng.IntN(4) == 0 && m.folder(s, mvTrash) != nil && m.folder(s.Other(), mvTrash) != nil {
+		g = mvTrash // a client's delete: moved into the trash
+	}
 	from := m.folder(s, f)
 	// A filed-away message may move again, on either side: moved by the
 	// user who filed it away, out of the folder the other side lacks, it
@@ -1495,6 +1515,23 @@ func (m *moveModel) checkMoves() {
 				w = m.pol.Prefer // moved on both sides: prefer wins
 			}
 			want := m.nameOf(w, m.movedNow[w][id])
+			if want == mvTrash && m.deletedNow[o][id] && w == side && m.pol.Default.Deletion == reconcile.Trash {
+				// Moved into the trash on one side, deleted on the
+				// other under trash: the deletion's copy would go to
+				// that trash, where it is, and the trash's copy is
+				// not copied to the side that deleted it. (Under
+				// propagate and keep the move beats the deletion as
+				// any move does: copied into the other side's trash.)
+				if got := m.locate(side, id); !slices.Equal(got, []string{mvTrash}) {
+					m.fail("%s: moved into the trash on %s, deleted on %s; %s holds it in %v, want the trash", id, side, o, side, got)
+					return
+				}
+				if got := m.locate(o, id); len(got) != 0 {
+					m.fail("%s: moved into the trash on %s, deleted on %s; %s holds it in %v, want nowhere", id, side, o, o, got)
+					return
+				}
+				continue
+			}
 			if want == "" {
 				m.fail("%s: moved on %s, but %s's destination folder is gone", id, side, w)
 				return
@@ -1645,7 +1682,9 @@ func (m *moveModel) fail(format string, args ...any) {
 		all = " -movemodel.bugs " + *moveModelBugs
 	}
 	test := "TestModelMovesAndRenames"
-	if m.ow != nil {
+	if m.trashRng != nil {
+		test = "TestModelMovesIntoTheTrash"
+	} else if m.ow != nil {
 		test += "OneWay"
 	}
 	fmt.Fprintf(&b, "movemodel case seed %d (rerun: go test ./reconcile -run %s -movemodel.seed %d%s):\n", m.seed, test, m.seed, all)
@@ -1685,4 +1724,20 @@ func mvFormatAccount(acc *account) string {
 		}
 	}
 	return b.String()
+}
+
+// TestModelMovesIntoTheTrash is TestModelMovesAndRenames, with a trash on
+// both sides from the start, where the users also delete as most clients
+// do: a quarter of the moves go into the trash. A third of its cases are
+// one way, checked as TestModelMovesAndRenamesOneWay's. A user's move
+// into the trash is a move like any (DESIGN.md): followed on the other
+// side (in a one-way pair, from the source only), and settled as any move
+// conflict. Moved into the trash on one side and deleted on the other
+// under trash, it stays in the mover's trash only; under propagate and
+// keep the move beats the deletion, as any move does, and the message is
+// copied into the other side's trash. Messages in the trash stay there
+// (the users neither move them out nor expunge them). It takes the same
+// flags (-movemodel.seed, -movemodel.from, -movemodel.cases).
+func TestModelMovesIntoTheTrash(t *testing.T) {
+	runMoveModels(t, mvTrashMoves)
 }
