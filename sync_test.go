@@ -1377,6 +1377,54 @@ func TestSyncOneWaySourceTrashesWhatTheTargetMoved(t *testing.T) {
 	})
 }
 
+// TestSyncRenameByCopyBesideAStaleFolder: both users move m6 out of F1,
+// a's into R7 and b's into INBOX, and b's user deletes F1. The run
+// deletes a's F1, and b's server refuses the UID MOVE that settles the
+// conflict, so the state keeps F1's record of m6. Then a's server
+// renames R7 by copy to R11, and b's user moves m6 and m8 into R7. Both
+// F1 and R7 have their one message in R11: as good evidence as each
+// other. R7, which b lists still, is the folder renamed. Before, F1
+// took R11 by name order: R7 read as deleted on a, and m6 and m8, moved
+// into it on b, as filed away there, so a's copies were expunged
+// (testdata case 205; TestModelMovesIntoTheTrash seed 26041, before
+// its one-way cases).
+func TestSyncRenameByCopyBesideAStaleFolder(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Propagate
+		f.put(userA, "F1", "m6")
+		f.put(userA, "R7", "m7")
+		f.put(userA, "INBOX", "m8")
+		// Under max_deletes' 50%.
+		for _, id := range []string{"m1", "m2", "m3"} {
+			f.put(userA, "INBOX", id)
+		}
+		f.sync()
+
+		f.userMove(userA, "F1", "m6", "R7")
+		f.userMove(userB, "F1", "m6", "INBOX")
+		f.srv.Delete(t, userB, "F1")
+		res := f.syncRefusingFirstMove("the conflict's run")
+		if len(res.Plan.Conflicts) != 1 {
+			t.Fatalf("the run does not settle m6's move conflict:\n%s", res.Plan)
+		}
+		if have := f.srv.Mailboxes(t, userA); slices.Contains(have, "F1") {
+			t.Fatalf("the run did not delete a's F1: %q", have)
+		}
+
+		f.srv.RenameByCopy(t, userA, "R7", "R11")
+		f.userMove(userB, "INBOX", "m6", "R7")
+		f.userMove(userB, "INBOX", "m8", "R7")
+		res = f.sync()
+		if c := res.Plan.Counts[reconcile.A]; c.Expunges != 0 || c.Moves != 1 {
+			t.Errorf("plan on a = %+v, want m8 moved into R11, nothing expunged:\n%s", c, res.Plan)
+		}
+		f.wantBoth("R11", "m6 -", "m7 -", "m8 -")
+		f.settled()
+	})
+}
+
 // TestSyncFailedMoveConflictLeavesALoadableState: in an a-to-b pair, a's
 // server gives Work/Sub a new UIDVALIDITY and a's user moves m5 from it
 // into Work; the Move that follows on b fails, and the state keeps m5's

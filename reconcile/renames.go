@@ -521,6 +521,7 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 		n        string
 		score    int
 		inParent bool // a claim under a renamed parent's new name
+		onOther  bool // f's mailbox on the other side is listed still
 	}
 	along := pl.movedWithParent(s, base)
 	// wasTrash reports whether base folder f is the pair's trash: named
@@ -529,6 +530,13 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 	wasTrash := func(f *FolderState) bool {
 		return strings.EqualFold(f.Name, "Trash") ||
 			f.A.Mailbox != "" && f.A.Mailbox == trash[A] || f.B.Mailbox != "" && f.B.Mailbox == trash[B]
+	}
+	// onOther reports whether the other side lists base folder f's
+	// mailbox there still.
+	onOther := func(f *FolderState) bool {
+		mb := f.Side(s.Other()).Mailbox
+		_, ok := pl.names.logical[s.Other()][mb]
+		return mb != "" && ok
 	}
 	candidates := func(f *FolderState) []match {
 		var out []match
@@ -547,7 +555,7 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 				continue
 			}
 			if score, ok := sameMailbox(f, s, listed[n], pl.knownToBase, along(f, listed[n])); ok && (!isTrash || score >= uidValidityScore) {
-				out = append(out, match{f: f, n: n, score: score})
+				out = append(out, match{f: f, n: n, score: score, onOther: onOther(f)})
 			}
 		}
 		return out
@@ -623,11 +631,22 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 			}
 		}
 	}
+	// As good as each other, a folder the other side lists still goes
+	// before one gone from both sides: renamed here, and the other
+	// folder deleted on both sides, is the likelier reading than renamed
+	// here and deleted there (TestModelMovesIntoTheTrash seed 26041: a
+	// folder this side's run had deleted, kept in the state for a Move
+	// that failed, took the new name from the folder renamed by copy,
+	// and the other side's user's mail moved into that folder was read
+	// as filed away, its copies here expunged).
 	sort.SliceStable(matches, func(i, j int) bool {
 		if matches[i].score != matches[j].score {
 			return matches[i].score > matches[j].score
 		}
-		return matches[i].inParent && !matches[j].inParent
+		if matches[i].inParent != matches[j].inParent {
+			return matches[i].inParent
+		}
+		return matches[i].onOther && !matches[j].onOther
 	})
 	evidence := map[*FolderState]string{}
 	strong := map[*FolderState]bool{} // evidence by UIDVALIDITY
