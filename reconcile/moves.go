@@ -852,13 +852,14 @@ type held struct {
 // user moved out of its folder, new or kept (keptMoves) in another. The
 // prefer side's folder wins, unless it cannot take the other copy
 // (canJoinBack): the other copy is moved there, and the conflict is
-// reported. The trash wins only where neither folder can take the other
-// copy otherwise: in a one-way pair whose source's user moved it into the
-// trash, the target's copy follows it there, as it would into any folder;
-// copied there instead, the target would hold the message twice (case
-// 202; TestRandomEndToEnd Dovecot seed 1007). Should that move fail, the winner's copy stays recorded on
-// its side only (Action.keepTarget), and the next run joins the two
-// again (the other one new to it, in the loser's folder). Where the
+// reported. The trash wins only where no other folder can: in a one-way
+// pair whose source's user moved the message into the trash, the
+// target's copy follows it there, as it would into any folder; copied
+// there instead, the target would hold it twice (case 202;
+// TestRandomEndToEnd Dovecot seed 1007). Should that move fail, the
+// winner's copy stays recorded on its side only (Action.keepTarget),
+// and the next run joins the two again (the other one new to it, in the
+// loser's folder). Where the
 // winner's folder is new and its creation on the loser's side failed
 // too, the state cannot keep that record (it forgets the new folder);
 // nor where either folder takes nothing from the loser's side (the
@@ -883,32 +884,44 @@ func (pl *planner) crossedJoin(s Side, id Identity, cs []*cand, fresh [2]map[Ide
 	if by[s].v == by[o].v {
 		return // moved into one folder: they pair there
 	}
-	for k, w := range []Side{pl.policy.Prefer, pl.policy.Prefer.Other(), pl.policy.Prefer, pl.policy.Prefer.Other()} {
-		l := w.Other()
-		y, z := by[w], by[l]
-		trash := k >= 2 // the second round: the trash may win
-		if trash && !pl.isTrash(y.v) || !pl.canJoinBack(y.v, l, id, z.v, trash) || z.v.listed[l] == nil || !z.v.policy.Direction.Flows(w) {
-			continue
+	for _, trash := range []bool{false, true} {
+		for _, w := range []Side{pl.policy.Prefer, pl.policy.Prefer.Other()} {
+			if pl.crossedJoinInto(w, id, by, recs[0], fresh, s, trash) {
+				return
+			}
 		}
-		a := pl.joinMove(l, z.v, z.m, y.v, id, ReasonMoveConflict)
-		if joinsAgain(l, y.v, z.v) {
-			a.keepTarget = true
-		} else {
-			a.holdsAlways = true // TestModel seed 5479752
-		}
-		if pl.joinedBy[w] == nil {
-			pl.joinedBy[w] = map[*Message]bool{}
-		}
-		pl.joinedBy[w][y.m] = true
-		pl.heldFor[recs[0].r] = a
-		pl.arrivals[l][y.v.name] = append(pl.arrivals[l][y.v.name], a)
-		fresh[s][id] = slices.DeleteFunc(fresh[s][id], func(c *cand) bool { return c == by[s] })
-		fresh[o][id] = slices.DeleteFunc(fresh[o][id], func(c *cand) bool { return c == by[o] })
-		winner := pl.winner(w, by[pl.policy.Prefer.Other()].v, fmt.Sprintf("%q cannot take it on %s", by[pl.policy.Prefer].v.name, pl.policy.Prefer.Other()))
-		pl.plan.Conflicts = append(pl.plan.Conflicts, fmt.Sprintf("%s moved back into the pair to %q on %s and to %q on %s: %s, moved to %q on %s too",
-			shortID(id), y.v.name, w, z.v.name, l, winner, y.v.name, l))
-		return
 	}
+}
+
+// crossedJoinInto carries out crossedJoin's join into side w's folder,
+// by[w], where it can take the other side's copy, by[w.Other()]: with
+// trash, only where that folder is the trash. s is the side whose copy
+// is new (crossedJoin's), and rec the other side's one-sided record. It
+// reports whether it joined them.
+func (pl *planner) crossedJoinInto(w Side, id Identity, by [2]*cand, rec held, fresh [2]map[Identity][]*cand, s Side, trash bool) bool {
+	o, l := s.Other(), w.Other()
+	y, z := by[w], by[l]
+	if trash && !pl.isTrash(y.v) || !pl.canJoinBack(y.v, l, id, z.v, trash) || z.v.listed[l] == nil || !z.v.policy.Direction.Flows(w) {
+		return false
+	}
+	a := pl.joinMove(l, z.v, z.m, y.v, id, ReasonMoveConflict)
+	if joinsAgain(l, y.v, z.v) {
+		a.keepTarget = true
+	} else {
+		a.holdsAlways = true // TestModel seed 5479752
+	}
+	if pl.joinedBy[w] == nil {
+		pl.joinedBy[w] = map[*Message]bool{}
+	}
+	pl.joinedBy[w][y.m] = true
+	pl.heldFor[rec.r] = a
+	pl.arrivals[l][y.v.name] = append(pl.arrivals[l][y.v.name], a)
+	fresh[s][id] = slices.DeleteFunc(fresh[s][id], func(c *cand) bool { return c == by[s] })
+	fresh[o][id] = slices.DeleteFunc(fresh[o][id], func(c *cand) bool { return c == by[o] })
+	winner := pl.winner(w, by[pl.policy.Prefer.Other()].v, fmt.Sprintf("%q cannot take it on %s", by[pl.policy.Prefer].v.name, pl.policy.Prefer.Other()))
+	pl.plan.Conflicts = append(pl.plan.Conflicts, fmt.Sprintf("%s moved back into the pair to %q on %s and to %q on %s: %s, moved to %q on %s too",
+		shortID(id), y.v.name, w, z.v.name, l, winner, y.v.name, l))
+	return true
 }
 
 // goneFrom returns a test of whether a base record's message is no longer

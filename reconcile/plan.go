@@ -1180,18 +1180,19 @@ func (pl *planner) folder(v *view) {
 					// short removed this one. Back under a new UID
 					// (backNew), it beats the delete, as in a two-way
 					// pair.)
-				case changed && dir.Flows(s) && v.listed[o] != nil && pl.trashCopy(o, m.ID, !dir.Flows(o)) != nil && (dir.Flows(o) && !backNew || !dir.Flows(o) && backNew):
+				case changed && dir.Flows(s) && dir.Flows(o) != backNew && v.listed[o] != nil && pl.trashCopy(o, m.ID, !dir.Flows(o)) != nil:
 					// o's user deleted it into o's own trash, where o
 					// holds it still: that copy is moved back here,
 					// not a second one copied, and the flags merge as
 					// for a move (seed 291 of TestRandomEndToEnd: o
 					// held it here and in its trash). So too in a
-					// one-way pair whose source's copy is back under a
-					// new UID (which beats the deletion, above), where
-					// the target holds its copy in its trash, its own
-					// or the pair's, moved there by its user or by a
-					// run cut short (case 204; TestModelMovesIntoTheTrash seed
-					// 399: the target held it twice).
+					// one-way pair whose source's copy is back under
+					// a new UID (which beats the deletion, above),
+					// where the target holds its copy in its trash,
+					// its own or the pair's, moved there by its user
+					// or by a run cut short (case 204;
+					// TestModelMovesIntoTheTrash seed 399: the target
+					// held it twice).
 					tm := pl.trashCopy(o, m.ID, !dir.Flows(o))
 					a := &Action{Op: Move, Side: o, Folder: pl.trashName(o), Mailbox: pl.trash[o], UID: tm.UID,
 						Dest: v.listed[o].Mailbox, ID: m.ID, Reason: ReasonOutOfTrash, mergeBase: r.Flags, hasBase: true}
