@@ -721,7 +721,7 @@ func (pl *planner) filedConflict(y *view, r *Record, o Side, fresh [2]map[Identi
 			a = pl.joinMove(o, lose.v, lose.m, y, id, ReasonMoveConflict)
 			pl.rejoinAt[r] = a
 		} else {
-			if !pl.canJoin(win.v, s, id) {
+			if !canTake(win.v, s, id) { // the trash is out (above)
 				continue
 			}
 			a = pl.joinMove(s, y, mine, win.v, id, ReasonMoveConflict)
@@ -787,13 +787,6 @@ func (pl *planner) joinMove(s Side, from *view, m *Message, y *view, id Identity
 	return a
 }
 
-// canJoin reports whether a copy of id may join folder pair y on side
-// s, moved there for the other side's change: y is not the trash, and
-// canTake.
-func (pl *planner) canJoin(y *view, s Side, id Identity) bool {
-	return !pl.isTrash(y) && canTake(y, s, id)
-}
-
 // canTake reports whether folder pair y may take a copy of id on side s,
 // moved there for the other side's change: y takes what comes from the
 // other side, is on s once the plan is carried out, holds no copy there
@@ -802,15 +795,15 @@ func canTake(y *view, s Side, id Identity) bool {
 	return y.endsOn(s) && y.policy.Direction.Flows(s.Other()) && !holds(y.listed[s], id) && !knows(y.base, id)
 }
 
-// canJoinBack is canJoin for the folder pair y a crossed join brings
-// side s's copy of id into from folder pair from. Where from is on both
-// sides, y may know id by records on s only whose copy left y there:
-// s's user moved that copy out, into from, while the other side's user
-// moved its copy into y. Two one-sided copies swapped folders
-// (TestModelMovesAndRenames seed 519625); the record goes with its copy,
-// and the two copies are paired in y. (Where from is on s only, s's
-// user filed the message away there, and it stays: case 138.) With
-// trash, y may be the trash.
+// canJoinBack is canTake for the folder pair y a crossed join brings
+// side s's copy of id into from folder pair from; y is not the trash,
+// unless trash. Where from is on both sides, y may know id by records
+// on s only whose copy left y there: s's user moved that copy out, into
+// from, while the other side's user moved its copy into y. Two
+// one-sided copies swapped folders (TestModelMovesAndRenames seed
+// 519625); the record goes with its copy, and the two copies are paired
+// in y. (Where from is on s only, s's user filed the message away
+// there, and it stays: case 138.)
 func (pl *planner) canJoinBack(y *view, s Side, id Identity, from *view, trash bool) bool {
 	if pl.isTrash(y) && !trash {
 		return false
