@@ -583,11 +583,7 @@ func TestSyncTrashEmptiedIntoANewFolderIsNotARename(t *testing.T) {
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		f := newSyncFixture(t, start)
 		f.policy.Default.Deletion = reconcile.Trash
-		for _, u := range []string{userA, userB} {
-			if !slices.Contains(f.srv.Mailboxes(t, u), "Trash") {
-				f.srv.Create(t, u, "Trash")
-			}
-		}
+		f.trashOnBoth()
 		for _, id := range []string{"m1", "m2", "m3", "m4", "m5"} {
 			f.put(userA, "INBOX", id)
 		}

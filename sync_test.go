@@ -619,6 +619,17 @@ func (f *syncFixture) syncRefusingFirstOfEach(what string, verbs ...string) *rec
 	return res
 }
 
+// trashOnBoth gives both accounts a folder named Trash, the pair's trash:
+// Dovecot makes it itself (auto = create), the memory server does not.
+func (f *syncFixture) trashOnBoth() {
+	f.t.Helper()
+	for _, u := range []string{userA, userB} {
+		if !slices.Contains(f.srv.Mailboxes(f.t, u), "Trash") {
+			f.srv.Create(f.t, u, "Trash")
+		}
+	}
+}
+
 // startFiledAway starts the story the filed-away tests share, under
 // deletion: a's P holds m1, Old holds m2, and Work is empty, all synced;
 // then b's user files m1 from P into Old, and a's user deletes Old.
@@ -1140,11 +1151,7 @@ func TestSyncFiledAwayMessageMovedIntoTheTrashJoinsItsCopy(t *testing.T) {
 	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		f := newSyncFixture(t, start)
-		for _, u := range []string{userA, userB} {
-			if !slices.Contains(f.srv.Mailboxes(t, u), "Trash") {
-				f.srv.Create(t, u, "Trash")
-			}
-		}
+		f.trashOnBoth()
 		f.startFiledAway(reconcile.Keep)
 		f.sync()
 		f.want(userA, "P", "m1 -")
@@ -1346,11 +1353,7 @@ func TestSyncOneWaySourceTrashesWhatTheTargetMoved(t *testing.T) {
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		f := newSyncFixture(t, start)
 		f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Propagate}
-		for _, u := range []string{userA, userB} {
-			if !slices.Contains(f.srv.Mailboxes(t, u), "Trash") {
-				f.srv.Create(t, u, "Trash")
-			}
-		}
+		f.trashOnBoth()
 		f.put(userA, "Work", "m1")
 		f.put(userA, "Work", "m2")
 		f.srv.Create(t, userA, "Drafts")
