@@ -650,6 +650,49 @@ func TestSyncFolderMovedWithItsParentAfterAFailedRename(t *testing.T) {
 	f.settled()
 }
 
+// TestSyncRenamedFolderDeletedOnTheOtherSideAfterAFailedRename: b's user
+// renames F1/F2 to F1/R3 and the run's RENAME of a's fails, so the state
+// keeps F1/F2 with b's mailbox F1/R3. Then a's user deletes F1/F2, m10
+// arrives in b's F1/R3, and both users rename F1 to R4. b's folder went
+// with its parent, but under the name b's user gave it: renamed on b,
+// deleted on a, and the rename wins (change beats delete). R4/R3 is made
+// again on a with b's messages, m10 with them. Before, a's F1/F2 read as
+// renamed with its parent to R4/F2 and then deleted, a conflict with b's
+// R4/R3 that a (prefer) won: b's folder was renamed to R4/F2, its two
+// recorded messages went to b's trash, and m10 stayed on b only
+// (testdata case 206; TestModelMovesIntoTheTrash seed 130803). On
+// Dovecot only: imapmemserver's RENAME leaves the names under the old one
+// where they are (LIBNOTES.md).
+func TestSyncRenamedFolderDeletedOnTheOtherSideAfterAFailedRename(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.policy.Default.Deletion = reconcile.Trash
+	f.trashOnBoth()
+	f.put(userA, "INBOX", "m1")
+	f.put(userA, "F1", "m4")
+	f.put(userA, "F1/F2", "m2")
+	f.put(userA, "F1/F2", "m3")
+	f.sync()
+	f.wantBoth("F1/F2", "m2 -", "m3 -")
+
+	f.srv.Rename(t, userB, "F1/F2", "F1/R3")
+	f.syncRefusingFirst("RENAME", "the run whose RENAME of F1/F2 fails")
+	f.want(userA, "F1/F2", "m2 -", "m3 -")
+
+	f.srv.Delete(t, userA, "F1/F2")
+	f.put(userB, "F1/R3", "m10")
+	f.srv.Rename(t, userA, "F1", "R4")
+	f.srv.Rename(t, userB, "F1", "R4")
+	res := f.sync()
+	if c := res.Plan.Counts[reconcile.B]; c.FoldersRenamed != 0 || c.Trashed != 0 {
+		t.Errorf("plan on b = %+v, want nothing renamed or trashed:\n%s", c, res.Plan)
+	}
+	f.wantBoth("R4/R3", "m2 -", "m3 -", "m10 -")
+	f.wantBoth("R4", "m4 -")
+	f.wantBoth("Trash")
+	f.settled()
+}
+
 // TestSyncFolderRenamedAfterItsParentsRenameFollowedAndFailures: a's user
 // renames P to Q, which takes P/C along, and b's RENAME to follow is
 // refused: the state keeps P with a's mailbox Q. Then a's user moves Q/C

@@ -53,6 +53,11 @@ type found struct {
 	// sameUV marks a folder found by its own UIDVALIDITY: the very
 	// mailbox, renamed, not one made since and filled with its messages.
 	sameUV bool
+	// own marks an implied rename whose new name is not the one its
+	// logical parent's rename gives: its mailbox went with the parent,
+	// but under a name of its own, the rename of it this side's user
+	// made and a failed RENAME left undone on the other side.
+	own bool
 }
 
 // renames finds the folders the user renamed on either side since the
@@ -199,14 +204,18 @@ func (rr *renamer) decide() {
 		}
 		// Renamed with its parent on one side and then deleted there,
 		// renamed on its own on the other: a deletion against a rename,
-		// and the rename wins (change beats delete). Deleted after its
-		// parent's rename on both sides: gone.
+		// and the rename wins (change beats delete). So does one that
+		// went with its parent there under a name of its own, which a
+		// failed RENAME left undone (found.own; TestModelMovesIntoTheTrash
+		// seed 130803: read as renamed on both sides, the deleting side's
+		// name won by prefer, and the other's messages were trashed).
+		// Deleted after its parent's rename on both sides: gone.
 		gone := func(s int) bool { return r[s].implied && listed[s][r[s].to] == nil }
 		if ok[A] && ok[B] && gone(0) && gone(1) {
 			ok[A], ok[B] = false, false
 		}
 		for s := range 2 {
-			if ok[s] && ok[1-s] && gone(s) && !r[1-s].implied {
+			if ok[s] && ok[1-s] && gone(s) && (!r[1-s].implied || r[1-s].own) {
 				ok[s] = false
 			}
 		}
@@ -723,6 +732,7 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 				break
 			}
 		}
+		byParent := implied
 		// Its mailbox's parent renamed, where its logical parent is
 		// another folder (move-model seed 2084535: the parent by logical
 		// name was renamed by copy, and the mailbox's parent, renamed
@@ -756,7 +766,7 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 		switch {
 		case implied != "" && listed[implied] != nil && byName[implied] == nil && !used[implied]:
 			score, _ := sameMailbox(f, s, listed[implied], pl.knownToBase, false)
-			out[f.Name] = found{to: implied, implied: true, sameUV: score >= uidValidityScore}
+			out[f.Name] = found{to: implied, implied: true, sameUV: score >= uidValidityScore, own: implied != byParent}
 			used[implied] = true
 		case n != "" && !used[n]:
 			out[f.Name] = found{to: n, sameUV: sameUV}
