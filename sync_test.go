@@ -528,6 +528,29 @@ func (f *syncFixture) record() *imaptest.Recorder {
 	return rec
 }
 
+// syncWithoutAppendUID syncs once through a proxy that takes the
+// APPENDUID out of every APPEND's answer, as a server does that does not
+// report a copy's new UID, and asserts that the run's APPENDs numbered
+// want. Later runs go through the proxy with the answers as they are.
+func (f *syncFixture) syncWithoutAppendUID(want int32) *reconcile.Result {
+	f.t.Helper()
+	rec := f.record()
+	var stripped atomic.Int32
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if e.Stage == imaptest.Answered && e.Verb == "APPEND" && strings.HasPrefix(e.Status, "OK [APPENDUID ") {
+			stripped.Add(1)
+			return imaptest.Action{Do: imaptest.Rewrite, Text: "OK appended"}
+		}
+		return imaptest.Action{}
+	})
+	res := f.sync()
+	rec.Intercept(nil)
+	if n := stripped.Load(); n != want {
+		f.t.Fatalf("the run's APPENDs answered with APPENDUID: %d, want %d:\n%s", n, want, res.Plan)
+	}
+	return res
+}
+
 // wantMovedNotCopied asserts that the sessions rec saw moved with moves
 // UID MOVEs and copied nothing: no APPEND, no UID COPY, no body fetched.
 func (f *syncFixture) wantMovedNotCopied(rec *imaptest.Recorder, moves int) {
@@ -1965,27 +1988,46 @@ func TestSyncUnreportedUIDThenDeleted(t *testing.T) {
 		f.sync()
 
 		f.put(userA, "Archive", "m2", imap.FlagSeen)
-		rec := f.record()
-		var stripped atomic.Int32
-		rec.Intercept(func(e imaptest.Event) imaptest.Action {
-			if e.Stage == imaptest.Answered && e.Verb == "APPEND" && strings.HasPrefix(e.Status, "OK [APPENDUID ") {
-				stripped.Add(1)
-				return imaptest.Action{Do: imaptest.Rewrite, Text: "OK appended"}
-			}
-			return imaptest.Action{}
-		})
-		res := f.sync()
-		if n := stripped.Load(); n != 1 {
-			t.Fatalf("the run's APPENDs answered with APPENDUID: %d, want 1:\n%s", n, res.Plan)
-		}
+		f.syncWithoutAppendUID(1)
 		f.want(userB, "Archive", "m1 -", `m2 \Seen`)
 
 		f.expunge(userA, "Archive", "m2")
-		res = f.sync()
+		res := f.sync()
 		if c := res.Plan.Counts[reconcile.A]; c.Copies != 0 {
 			t.Errorf("plan copies %d to a, want none:\n%s", c.Copies, res.Plan)
 		}
 		f.wantBoth("Archive", "m1 -")
+		f.settled()
+	})
+}
+
+// TestSyncUnreportedUIDThenTrashedAndDeliveredAgain: the run that copies
+// m2 to b's Archive gets no APPENDUID back, so the state has b's copy at
+// no known UID. Then a's user deletes m2 into a's trash, and m2 arrives
+// in a's Archive again. b's copy is still in b's Archive, and pairs with
+// a's new one there; a's trash copy is new mail in the trash, and goes
+// to b's trash. Before, b's copy, gone from its unknown UID, read as
+// moved out of Archive on b too: to the planner both users had deleted
+// m2 into their trash, and a's trash copy stayed on a only (table case
+// 207; TestModel seed 5187105).
+func TestSyncUnreportedUIDThenTrashedAndDeliveredAgain(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Trash
+		f.trashOnBoth()
+		f.put(userA, "Archive", "m1")
+		f.sync()
+
+		f.put(userA, "Archive", "m2", imap.FlagSeen)
+		f.syncWithoutAppendUID(1)
+		f.want(userB, "Archive", "m1 -", `m2 \Seen`)
+
+		f.userMove(userA, "Archive", "m2", "Trash")
+		f.put(userA, "Archive", "m2", imap.FlagSeen)
+		f.sync()
+		f.wantBoth("Archive", "m1 -", `m2 \Seen`)
+		f.wantBoth("Trash", `m2 \Seen`)
 		f.settled()
 	})
 }
