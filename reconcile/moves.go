@@ -1169,14 +1169,17 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 	}
 }
 
-// winner says why side w won a conflict, for its report: the prefer
-// side; else, where v, the folder that would take the other side's copy
-// had the prefer side won (the other side's folder in a join; in a
-// move conflict the prefer side's destination), takes nothing from the
-// prefer side, that the pair is one-way there (the source wins); else
-// why (the prefer side's folder is gone, say).
+// winner says why side w won a conflict, for its report: where v, the
+// folder that would take the other side's copy had the prefer side won
+// (the other side's folder in a join; in a move conflict the prefer
+// side's destination), is one-way from w, or takes nothing from the
+// prefer side, that w is the source there (the source wins, whatever
+// prefer says); else, the prefer side; else why (the prefer side's
+// folder is gone, say).
 func (pl *planner) winner(w Side, v *view, why string) string {
 	switch p := pl.policy.Prefer; {
+	case v.policy.Direction != Both && v.policy.Direction.Flows(w):
+		return fmt.Sprintf("%s wins (the source: %s)", w, v.policy.Direction)
 	case w == p:
 		return fmt.Sprintf("%s wins (prefer)", w)
 	case !v.policy.Direction.Flows(p):
