@@ -903,17 +903,30 @@ func e2eExpected(t *testing.T, before, model, after [2]e2eAccount, r *e2eRound, 
 		// name, and name goes along with it (seed 692: b made
 		// RB138/CB130 under a folder both users renamed, and a's name
 		// won: it is RA131/CB130 on both sides).
+		//
+		// bothActed: s's user renamed folder name from one the other user
+		// renamed or deleted too, through every rename of the round
+		// (seed 1275: b renamed RB101 to RB134 and that to RB136, a
+		// renamed RB101 to RA132, and a's name won).
+		bothActed := func(name string) bool {
+			for from, ok := r.renamed[s][name]; ok; from, ok = r.renamed[s][from] {
+				if e2eUnder(from, r.gone[o], r.deleted) {
+					return true
+				}
+			}
+			return false
+		}
 		settledAbove := func(name string) bool {
 			for p := name; strings.Contains(p, "/"); {
 				p = p[:strings.LastIndex(p, "/")]
-				if from, ok := r.renamed[s][p]; ok && e2eUnder(from, r.gone[o], r.deleted) {
+				if bothActed(p) {
 					return true
 				}
 			}
 			return false
 		}
 		for name := range r.made[s] {
-			if from, ok := r.renamed[s][name]; ok && e2eUnder(from, r.gone[o], r.deleted) || settledAbove(name) {
+			if bothActed(name) || settledAbove(name) {
 				continue // renamed on both sides, or renamed and deleted: the policy settles it
 			}
 			if !e2eUnder(name, r.gone[s], r.made[o], r.gone[o], r.deleted) && !after[0].folders[name] {
