@@ -210,8 +210,10 @@ func bugOpen(n int) bool {
 //     identity with the two copies' common flags as the merge base: a
 //     flag one side removed comes back;
 //  12. (fixed: crossed renames are not renames; gate kept, as the
-//     model expects renames to propagate) renames that cross (each side moves a folder under the other's)
-//     give runaway paths, deletions and re-uploads;
+//     model expects renames to propagate) renames that cross (each side moves a folder under the other's,
+//     or, round a longer cycle, under a folder the other side has
+//     under it in turn: seed 2433906) give runaway paths, deletions
+//     and re-uploads;
 //  13. (fixed: the copy the Move was to take, or to join, stays
 //     recorded on its side only, and the next run joins the two;
 //     TestNextFailedMoveOutOfResetFolder; gate removed) when a Move out
@@ -946,6 +948,68 @@ func (m *moveModel) crosses(s reconcile.Side, f, p string) bool {
 				if fs := m.baseOf(o, y); fs != nil && mine[fs.Name] {
 					return true
 				}
+			}
+		}
+	}
+	return m.crossesRound(s, p, mine)
+}
+
+// crossesRound reports whether the folders above p on side s lead, over
+// the folders above each on either side, in turn, to a state folder in
+// mine: renames that chase each other round a cycle longer than two
+// (seed 2433906: b moved F2 under F3, a F3 under F1, b F1 under F4, and
+// a F4 under F2), which the planner takes for folders deleted and made
+// (bug 12), where the model expects renames.
+func (m *moveModel) crossesRound(s reconcile.Side, p string, mine map[string]bool) bool {
+	var byBase [2]map[string]string // state folder name to logical name, per side
+	for t := range 2 {
+		byBase[t] = map[string]string{}
+		for _, n := range m.folderNames(reconcile.Side(t)) {
+			if fs := m.baseOf(reconcile.Side(t), m.folder(reconcile.Side(t), n)); fs != nil {
+				byBase[t][fs.Name] = n
+			}
+		}
+	}
+	seen := map[string]bool{}
+	var queue []string
+	// up queues the state folders above name (name itself with self) on
+	// side t, and reports whether one of them is in mine.
+	up := func(t reconcile.Side, name string, self bool) bool {
+		start := mvParent(name)
+		if self {
+			start = name
+		}
+		for an := start; an != ""; an = mvParent(an) {
+			y := m.folder(t, an)
+			if y == nil {
+				if mine[an] {
+					return true
+				}
+				continue
+			}
+			fs := m.baseOf(t, y)
+			if fs == nil {
+				continue
+			}
+			if mine[fs.Name] {
+				return true
+			}
+			if !seen[fs.Name] {
+				seen[fs.Name] = true
+				queue = append(queue, fs.Name)
+			}
+		}
+		return false
+	}
+	if up(s, p, true) {
+		return true
+	}
+	for len(queue) > 0 {
+		x := queue[0]
+		queue = queue[1:]
+		for t := range 2 {
+			if n, ok := byBase[t][x]; ok && up(reconcile.Side(t), n, false) {
+				return true
 			}
 		}
 	}
