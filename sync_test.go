@@ -2032,6 +2032,53 @@ func TestSyncUnreportedUIDThenTrashedAndDeliveredAgain(t *testing.T) {
 	})
 }
 
+// TestSyncOneWayFailedJoinThenFolderRenamedAndDeleted is known bug 16's
+// TestModelMovesAndRenamesOneWay seed 8911, against a real server. In an
+// a-to-b pair a's user renames F1 to R4 by copy (new UIDVALIDITYs, F1/F2
+// going along to R4/F2) and moves m6 from R4/F2 to INBOX, while b's user
+// moves b's m6 from F1/F2 to F1. The run's RENAME of b's F1 is refused,
+// and with it the join of b's m6 into INBOX; the next run's RENAME goes,
+// but the join is refused again. The state keeps b's record of m6 in
+// R4/F2, on b only, to link the two copies. Then b's user deletes R4/F2
+// and a's user renames R4 to R5. Renamed on a and deleted on b, R5/F2's
+// base is a's records only, and b's link record is the original's: the
+// join finds it there, and b's m6 joins a's in INBOX with one UID MOVE.
+// Before, the run found no record of b's m6, copied a's to b as new
+// mail, and b held it twice (testdata case 208). On Dovecot only:
+// imapmemserver's RENAME leaves the names under the old one where they
+// are (LIBNOTES.md).
+func TestSyncOneWayFailedJoinThenFolderRenamedAndDeleted(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Keep}
+	f.put(userA, "INBOX", "m5")
+	for _, id := range []string{"m1", "m2", "m3"} {
+		f.put(userA, "F1", id)
+	}
+	f.put(userA, "F1/F2", "m4")
+	f.put(userA, "F1/F2", "m6")
+	f.sync()
+	f.wantBoth("F1/F2", "m4 -", "m6 -")
+
+	f.srv.RenameByCopy(t, userA, "F1", "R4")
+	f.userMove(userA, "R4/F2", "m6", "INBOX")
+	f.userMove(userB, "F1/F2", "m6", "F1")
+	f.syncRefusingFirst("RENAME", "the run whose RENAME of b's F1 fails")
+	f.syncRefusingFirstMove("the run whose join of b's m6 fails")
+	f.want(userB, "R4", "m1 -", "m2 -", "m3 -", "m6 -")
+
+	f.srv.Delete(t, userB, "R4/F2")
+	f.srv.Rename(t, userA, "R4", "R5")
+	rec := f.record()
+	f.sync()
+	if got := rec.Count("APPEND"); got != 0 {
+		t.Errorf("mailtwin sent %d APPEND, want none; commands:\n\t%s", got, strings.Join(rec.Commands(), "\n\t"))
+	}
+	f.want(userB, "INBOX", "m5 -", "m6 -")
+	f.want(userB, "R5", "m1 -", "m2 -", "m3 -")
+	f.settled()
+}
+
 // TestSyncMovedToDifferentFoldersOnBothSides: the prefer side (a) wins a
 // move-versus-move conflict; b's copy follows it with UID MOVE, with no
 // copy made and no body fetched. Also where the folder both moved m1 out

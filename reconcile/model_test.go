@@ -1994,6 +1994,31 @@ func TestNextFailedJoinIntoNewFolder(t *testing.T) {
 	}
 }
 
+// TestNextFailedJoinOfARecordInAFolderRenamedAndDeleted: testdata case
+// 208 (known bug 16, TestModelMovesAndRenamesOneWay seed 8911), whose
+// join fails. B's link record is the original's of a folder renamed on A
+// and deleted on B, not one of the folder pair's base, so Next cannot
+// keep it as the base had it: it keeps A's copy in INBOX, recorded on A
+// only, and the run after copies nothing and leaves each copy where its
+// user put it. Before, the link was lost with the failed join, and the
+// run after copied A's copy to B, which then held x:1 twice.
+func TestNextFailedJoinOfARecordInAFolderRenamedAndDeleted(t *testing.T) {
+	pol := parsePolicy(t, "direction a-to-b\ndeletion keep")
+	base := parseState(t, "folder INBOX\nfolder R4 uv=104/103\n1 1 - x:2\nfolder R4/F2 uv=105/106\n- 2 - x:1\n3 3 - x:4")
+	accA := accountFromListing(parseListing(t, "folder INBOX\n2 - x:1\nfolder R5 uv=104\n1 - x:2\n5 - x:4\nfolder R5/F2 uv=105"))
+	accB := accountFromListing(parseListing(t, "folder INBOX\nfolder R4 uv=103\n1 - x:2\n4 - x:1"))
+	plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+		return a.Op == reconcile.Move
+	})
+	if len(plan.Conflicts) != 1 {
+		t.Fatalf("the plan joins nothing:\n%s", plan)
+	}
+	if kept := recordsOf(next, "x:1"); !slices.Equal(kept, []string{"INBOX 2 -"}) {
+		t.Fatalf("records of x:1 after the failed join: %q, want A's copy in INBOX", kept)
+	}
+	settlesAfterFailure(t, next, accA, accB, pol, "join", false)
+}
+
 // TestNextFailedStoreKeepsPairing is TestModelMovesAndRenames's known bug
 // 4 (seeds 60, 89 and 162 of -movemodel.all at 1be37a0), reduced: x:1 is
 // new on both sides with other flags, so the plan pairs the two copies

@@ -54,11 +54,15 @@ import (
 //     again, or one the target's user deleted or renamed by copy before
 //     the next run, or a UIDVALIDITY changed. Neither copy stays linked
 //     to the other, the next run copies the source's as new, and the
-//     target holds two (seeds 1180, 8911, 14908, 26593, 34216 and
-//     145224; 869, 11566, 12256, 22229, 35779 and 38115 pass since the
-//     winner's copy is kept recorded alone where the target's user
-//     renamed the folder, also in the base's folder kept after a failed
-//     CREATE, TestNextFailedMoveConflictLeavesALoadableState).
+//     target holds two (seeds 1180 and 34216; 869, 11566, 12256, 22229,
+//     35779 and 38115 pass since the winner's copy is kept recorded
+//     alone where the target's user renamed the folder, also in the
+//     base's folder kept after a failed CREATE,
+//     TestNextFailedMoveConflictLeavesALoadableState; 8911, 14908, 26593
+//     and 145224 since a record the target kept in a folder its user
+//     then deleted, while the source's user renamed it, joins as the
+//     records of a folder made again there do, testdata case 208,
+//     TestNextFailedJoinOfARecordInAFolderRenamedAndDeleted).
 //     Nothing is lost. Gate: no action fails in a one-way plan that
 //     settles a move conflict or joins a copy back into the pair.
 //

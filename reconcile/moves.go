@@ -529,9 +529,9 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 		// have moved such a copy out before deleting the folder, and it
 		// joins the other side's copy like any (TestModelMovesAndRenames
 		// seed 519769: b's copy was copied again to b with a's).
-		if rn := v.renamed; rn != nil && rn.revive[A] != rn.revive[B] {
+		if rn := v.renamed; rn != nil && rn.deleted[A] != rn.deleted[B] {
 			o := A
-			if rn.revive[B] {
+			if rn.deleted[B] {
 				o = B
 			}
 			for i := range rn.orig.Records {
@@ -852,6 +852,21 @@ type held struct {
 	r *Record
 }
 
+// inBase reports whether h's record is one of its folder pair's base
+// records, not one of the original's a rename left out of it
+// (renamed.deleted).
+func inBase(h held) bool {
+	if h.v.base == nil {
+		return false
+	}
+	for i := range h.v.base.Records {
+		if &h.v.base.Records[i] == h.r {
+			return true
+		}
+	}
+	return false
+}
+
 // crossedJoin settles a message that both users moved back into the
 // pair, to different folders: side s's copy, cs, new in one folder, and
 // the other side's, whose one-sided record (recs, the only one) its
@@ -911,7 +926,12 @@ func (pl *planner) crossedJoinInto(w Side, id Identity, by [2]*cand, rec held, f
 		return false
 	}
 	a := pl.joinMove(l, z.v, z.m, y.v, id, ReasonMoveConflict)
-	if joinsAgain(l, y.v, z.v) {
+	if joinsAgain(l, y.v, z.v) || !inBase(rec) {
+		// (A record of the side that deleted its folder while the other
+		// renamed it is not in the folder pair's base, but its
+		// original's: Next cannot keep it as the base had it, and keeps
+		// the winner's copy instead, which the next run leaves where
+		// it is, as it does the loser's.)
 		a.keepTarget = true
 	} else {
 		a.holdsAlways = true // TestModel seed 5479752

@@ -26,6 +26,11 @@ type renamed struct {
 	// side renamed it: it is made again there under the new name, with
 	// the other side's messages.
 	revive [2]bool
+	// deleted marks the side where the folder was deleted while the other
+	// side renamed it, made again there or not (revive): the folder
+	// pair's base has the renaming side's records only, and the deleting
+	// side's are orig's.
+	deleted [2]bool
 	// keptAt is, per side revived, the mailbox that side lists the base
 	// folder's as, under another name (its user's rename, which a one-way
 	// pair does not follow: case 147): it is recorded apart, as that
@@ -393,6 +398,7 @@ func (rr *renamer) rekey() (State, []*Action, error) {
 			dir := rr.pl.policy.For(d.to).Direction
 			rn.keptAt[o] = rr.keptElsewhere(f, o)
 			rn.revive[o] = !(d.sameUV && dir.Flows(d.s) && !dir.Flows(o) && rn.keptAt[o] == "")
+			rn.deleted[o] = true
 			*nf.Side(o) = SideState{}
 			nf.Records = nil
 			for _, rec := range f.Records {
