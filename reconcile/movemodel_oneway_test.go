@@ -54,10 +54,11 @@ import (
 //     again, or one the target's user deleted or renamed by copy before
 //     the next run, or a UIDVALIDITY changed. Neither copy stays linked
 //     to the other, the next run copies the source's as new, and the
-//     target holds two (seeds 1180 and 34216; 869, 11566, 12256, 22229,
-//     35779 and 38115 pass since the winner's copy is kept recorded
-//     alone where the target's user renamed the folder, also in the
-//     base's folder kept after a failed CREATE,
+//     target holds two (seeds 1180, 34216, 44994, 53430 and 59337;
+//     61040 leaves a folder of the source's off the target; 869, 11566,
+//     12256, 22229, 35779 and 38115 pass since the winner's copy is kept
+//     recorded alone where the target's user renamed the folder, also
+//     in the base's folder kept after a failed CREATE,
 //     TestNextFailedMoveConflictLeavesALoadableState; 8911, 14908, 26593
 //     and 145224 since a record the target kept in a folder its user
 //     then deleted, while the source's user renamed it, joins as the
