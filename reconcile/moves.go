@@ -528,7 +528,11 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 		// side's user failed) are its original's. That side's user may
 		// have moved such a copy out before deleting the folder, and it
 		// joins the other side's copy like any (TestModelMovesAndRenames
-		// seed 519769: b's copy was copied again to b with a's).
+		// seed 519769: b's copy was copied again to b with a's). So too
+		// where the folder is not made again there, a one-way target
+		// (case 208, known bug 16's seed 8911: the link record a failed
+		// join kept was not found, and the source's copy went to the
+		// target as new mail, its second).
 		if rn := v.renamed; rn != nil && rn.deleted[A] != rn.deleted[B] {
 			o := A
 			if rn.deleted[B] {
