@@ -2049,34 +2049,53 @@ func TestSyncUnreportedUIDThenTrashedAndDeliveredAgain(t *testing.T) {
 // are (LIBNOTES.md).
 func TestSyncOneWayFailedJoinThenFolderRenamedAndDeleted(t *testing.T) {
 	t.Parallel()
-	f := newSyncFixture(t, imaptest.StartDovecot)
-	f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Keep}
-	f.put(userA, "INBOX", "m5")
-	for _, id := range []string{"m1", "m2", "m3"} {
-		f.put(userA, "F1", id)
-	}
-	f.put(userA, "F1/F2", "m4")
-	f.put(userA, "F1/F2", "m6")
-	f.sync()
-	f.wantBoth("F1/F2", "m4 -", "m6 -")
+	// "join fails again": the run's join is refused a third time. Its
+	// link record is not in R5/F2's base, so the state cannot keep it
+	// as the base had it; it keeps a's m6 recorded on a only, and the
+	// run after copies nothing: each copy stays where its user put it
+	// (reconcile.TestNextFailedJoinOfARecordInAFolderRenamedAndDeleted).
+	for _, joinFails := range []bool{false, true} {
+		t.Run(map[bool]string{false: "joined", true: "join fails again"}[joinFails], func(t *testing.T) {
+			t.Parallel()
+			f := newSyncFixture(t, imaptest.StartDovecot)
+			f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Keep}
+			f.put(userA, "INBOX", "m5")
+			for _, id := range []string{"m1", "m2", "m3"} {
+				f.put(userA, "F1", id)
+			}
+			f.put(userA, "F1/F2", "m4")
+			f.put(userA, "F1/F2", "m6")
+			f.sync()
+			f.wantBoth("F1/F2", "m4 -", "m6 -")
 
-	f.srv.RenameByCopy(t, userA, "F1", "R4")
-	f.userMove(userA, "R4/F2", "m6", "INBOX")
-	f.userMove(userB, "F1/F2", "m6", "F1")
-	f.syncRefusingFirst("RENAME", "the run whose RENAME of b's F1 fails")
-	f.syncRefusingFirstMove("the run whose join of b's m6 fails")
-	f.want(userB, "R4", "m1 -", "m2 -", "m3 -", "m6 -")
+			f.srv.RenameByCopy(t, userA, "F1", "R4")
+			f.userMove(userA, "R4/F2", "m6", "INBOX")
+			f.userMove(userB, "F1/F2", "m6", "F1")
+			f.syncRefusingFirst("RENAME", "the run whose RENAME of b's F1 fails")
+			f.syncRefusingFirstMove("the run whose join of b's m6 fails")
+			f.want(userB, "R4", "m1 -", "m2 -", "m3 -", "m6 -")
 
-	f.srv.Delete(t, userB, "R4/F2")
-	f.srv.Rename(t, userA, "R4", "R5")
-	rec := f.record()
-	f.sync()
-	if got := rec.Count("APPEND"); got != 0 {
-		t.Errorf("mailtwin sent %d APPEND, want none; commands:\n\t%s", got, strings.Join(rec.Commands(), "\n\t"))
+			f.srv.Delete(t, userB, "R4/F2")
+			f.srv.Rename(t, userA, "R4", "R5")
+			if joinFails {
+				f.syncRefusingFirstMove("the run whose join of b's m6 fails again")
+			}
+			rec := f.record()
+			f.sync()
+			if got := rec.Count("APPEND"); got != 0 {
+				t.Errorf("mailtwin sent %d APPEND, want none; commands:\n\t%s", got, strings.Join(rec.Commands(), "\n\t"))
+			}
+			if joinFails {
+				f.want(userB, "INBOX", "m5 -")
+				f.want(userB, "R5", "m1 -", "m2 -", "m3 -", "m6 -")
+			} else {
+				f.want(userB, "INBOX", "m5 -", "m6 -")
+				f.want(userB, "R5", "m1 -", "m2 -", "m3 -")
+			}
+			f.want(userA, "INBOX", "m5 -", "m6 -")
+			f.settled()
+		})
 	}
-	f.want(userB, "INBOX", "m5 -", "m6 -")
-	f.want(userB, "R5", "m1 -", "m2 -", "m3 -")
-	f.settled()
 }
 
 // TestSyncMovedToDifferentFoldersOnBothSides: the prefer side (a) wins a
