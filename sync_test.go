@@ -1395,6 +1395,11 @@ func TestSyncOneWaySourceTrashesWhatTheTargetMoved(t *testing.T) {
 		if c := res.Plan.Counts[reconcile.B]; c.Copies != 0 || c.Moves != 1 {
 			t.Errorf("plan on b = %+v, want b's m1 moved into the trash, nothing copied:\n%s", c, res.Plan)
 		}
+		// a is prefer too, but in a one-way pair the source wins
+		// whatever prefer says: the report gives that reason.
+		if !slices.ContainsFunc(res.Plan.Conflicts, func(c string) bool { return strings.Contains(c, "a wins (the source: a-to-b)") }) {
+			t.Errorf("conflicts %q, want a's win reported as the source's", res.Plan.Conflicts)
+		}
 		f.wantMovedNotCopied(rec, 1)
 		f.wantBoth("Trash", "m1 -")
 		f.want(userB, "Drafts")
