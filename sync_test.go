@@ -2103,6 +2103,50 @@ func TestSyncOneWayFailedJoinThenFolderRenamedAndDeleted(t *testing.T) {
 	}
 }
 
+// TestSyncOneWayMoveConflictOutOfAFolderRenamedByCopyOnBothSides is
+// known bug 16's TestModelMovesAndRenamesOneWay seed 34216: in an a-to-b
+// pair a's user moves m2 out of F to INBOX and renames F to R7, and b's
+// user renames F to R6, each by copy (a new UIDVALIDITY). R6 is b's own
+// (a one-way pair does not follow the target's rename), R7 is made on b,
+// and b's m2, in R6, is to follow a's to INBOX, the source winning the
+// move conflict; that UID MOVE is refused. F's record of m2 cannot be
+// kept on b (F reads as deleted there), so the state keeps a's m2 in
+// INBOX recorded on a only, and the run after sends no APPEND: each
+// copy stays where its user put it. Before, no record of m2 was kept,
+// the run after copied a's m2 to b's INBOX, and b held it twice
+// (reconcile.TestNextFailedMoveConflictOutOfAFolderRenamedByCopyOnBothSides).
+func TestSyncOneWayMoveConflictOutOfAFolderRenamedByCopyOnBothSides(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Keep}
+		for _, id := range []string{"m1", "m2", "m3"} {
+			f.put(userA, "F", id)
+		}
+		f.sync()
+		f.wantBoth("F", "m1 -", "m2 -", "m3 -")
+
+		f.userMove(userA, "F", "m2", "INBOX")
+		f.srv.RenameByCopy(t, userA, "F", "R7")
+		f.srv.RenameByCopy(t, userB, "F", "R6")
+		res := f.syncRefusingFirstMove("the run whose move of b's m2 fails")
+		if len(res.Plan.Conflicts) != 1 {
+			t.Fatalf("plan = %s; want one move conflict", res.Plan)
+		}
+		rec := f.record()
+		f.sync()
+		if got := rec.Count("APPEND"); got != 0 {
+			t.Errorf("mailtwin sent %d APPEND, want none; commands:\n\t%s", got, strings.Join(rec.Commands(), "\n\t"))
+		}
+		f.want(userA, "INBOX", "m2 -")
+		f.want(userA, "R7", "m1 -", "m3 -")
+		f.want(userB, "INBOX")
+		f.want(userB, "R6", "m1 -", "m2 -", "m3 -")
+		f.want(userB, "R7")
+		f.settled()
+	})
+}
+
 // TestSyncMovedToDifferentFoldersOnBothSides: the prefer side (a) wins a
 // move-versus-move conflict; b's copy follows it with UID MOVE, with no
 // copy made and no body fetched. Also where the folder both moved m1 out

@@ -2019,6 +2019,41 @@ func TestNextFailedJoinOfARecordInAFolderRenamedAndDeleted(t *testing.T) {
 	settlesAfterFailure(t, next, accA, accB, pol, "join", false)
 }
 
+// TestNextFailedMoveConflictOutOfAFolderRenamedByCopyOnBothSides is
+// known bug 16's TestModelMovesAndRenamesOneWay seed 34216, reduced. In
+// an a-to-b pair A's user moved x:1 out of F to INBOX and renamed F to
+// R7, B's user renamed F to R6, each by copy (a new UIDVALIDITY). R6 is
+// B's own folder (a one-way pair does not follow the target's rename,
+// and B's mailbox is not F's by its UIDVALIDITY, so F reads as deleted
+// on B): R7 is made on B, and B's x:1, in R6, is moved to INBOX after
+// A's, the source winning the move conflict. Should that Move fail, F's
+// base record cannot be kept on B (the folder pair has B's side no
+// more), so A's copy stays recorded on A only, and the run after copies
+// nothing. Before, no record of x:1 was kept, the run after copied A's
+// copy to B as new mail, and B held x:1 twice. Where the CREATE of R7
+// fails too, the state keeps F as the base had it, and the run after
+// plans the same again.
+func TestNextFailedMoveConflictOutOfAFolderRenamedByCopyOnBothSides(t *testing.T) {
+	pol := parsePolicy(t, "direction a-to-b\ndeletion keep")
+	base := parseState(t, "folder INBOX\nfolder F uv=3/4\n1 1 - x:2\n2 2 - x:1\n3 3 - x:3")
+	for _, createFails := range []bool{false, true} {
+		t.Run(map[bool]string{false: "move fails", true: "create and move fail"}[createFails], func(t *testing.T) {
+			accA := accountFromListing(parseListing(t, "folder INBOX\n1 - x:1\nfolder R7 uv=5\n1 - x:2\n2 - x:3"))
+			accB := accountFromListing(parseListing(t, "folder INBOX\nfolder R6 uv=6\n1 - x:2\n2 - x:1\n3 - x:3"))
+			plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+				return a.Op == reconcile.Move || createFails && a.Op == reconcile.CreateFolder
+			})
+			if len(plan.Conflicts) != 1 {
+				t.Fatalf("the plan settles no move conflict:\n%s", plan)
+			}
+			if kept := recordsOf(next, "x:1"); !createFails && !slices.Equal(kept, []string{"INBOX 1 -"}) {
+				t.Fatalf("records of x:1 after the failed move: %q, want A's copy in INBOX", kept)
+			}
+			settlesAfterFailure(t, next, accA, accB, pol, "move", false)
+		})
+	}
+}
+
 // TestNextFailedStoreKeepsPairing is TestModelMovesAndRenames's known bug
 // 4 (seeds 60, 89 and 162 of -movemodel.all at 1be37a0), reduced: x:1 is
 // new on both sides with other flags, so the plan pairs the two copies

@@ -1172,12 +1172,18 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 		// holds its own where its user's rename took it
 		// (TestNextFailedMoveConflictLeavesALoadableState;
 		// TestModelMovesAndRenamesOneWay seeds 11566, 12256, 22229,
-		// 35779 and 38115 of -movemodel.bugs 16). Otherwise r stays,
-		// and the next run settles the same conflict
-		// (TestSyncFailedMoveConflictOutOfAFolderTheTargetRenamed).
+		// 35779 and 38115 of -movemodel.bugs 16). And where x reads as
+		// deleted on the loser's side while the winner's user renamed
+		// it (renamed.deleted: that user deleted it, or renamed it by
+		// copy, to a mailbox no UIDVALIDITY ties to x): the folder pair
+		// keeps no side there, and keepBase would keep nothing
+		// (TestNextFailedMoveConflictOutOfAFolderRenamedByCopyOnBothSides).
+		// Otherwise r stays, and the next run settles the same
+		// conflict (TestSyncFailedMoveConflictOutOfAFolderTheTargetRenamed).
 		split := x.renamed != nil && x.renamed.keptAt[l] != "" && x.policy.Direction != Both
+		lostOnLoser := x.renamed != nil && x.renamed.deleted[l]
 		if resetA, resetB := pl.resetOn(x, A), pl.resetOn(x, B); resetA || resetB || split && r.UID(w) == UnknownUID {
-			if joinsAgain(l, y.v, z.v) || resetA && resetB || split {
+			if joinsAgain(l, y.v, z.v) || resetA && resetB || split || lostOnLoser {
 				a.keepTarget = true
 			} else {
 				a.keepBase = true
