@@ -2147,6 +2147,55 @@ func TestSyncOneWayMoveConflictOutOfAFolderRenamedByCopyOnBothSides(t *testing.T
 	})
 }
 
+// TestSyncOneWayFailedJoinOfARecordInAFolderRenamedByCopy is known bug
+// 16's TestModelMovesAndRenamesOneWay seeds 44994 and 59337, with the
+// sides swapped: in an a-to-b pair b's user moves m1 out of P/F into G,
+// b's own folder, so the state links the two copies by a's record in
+// P/F, on a only. Then a's user moves m1 to INBOX and renames P (P/F
+// along) to Q by copy (a new UIDVALIDITY), and b's user renames G to H
+// by copy: b's m1 is to join a's in INBOX, and that UID MOVE is refused.
+// a's link record names a UID of a mailbox that is gone, so the state
+// cannot keep it as the base had it: it keeps a's m1 in INBOX recorded
+// on a only, and the run after sends no APPEND and leaves each copy
+// where its user put it. Before, no record of m1 was kept, the run after
+// copied a's m1 to b's INBOX, and b held it twice
+// (reconcile.TestNextFailedJoinOfARecordInAFolderRenamedByCopy).
+func TestSyncOneWayFailedJoinOfARecordInAFolderRenamedByCopy(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Keep}
+		f.put(userA, "P", "m2")
+		f.put(userA, "P/F", "m1")
+		f.sync()
+		f.wantBoth("P/F", "m1 -")
+
+		f.srv.Create(t, userB, "G")
+		f.userMove(userB, "P/F", "m1", "G")
+		f.sync()
+		f.want(userA, "P/F", "m1 -")
+		f.want(userB, "G", "m1 -")
+
+		f.userMove(userA, "P/F", "m1", "INBOX")
+		f.srv.RenameByCopy(t, userA, "P", "Q")
+		f.srv.RenameByCopy(t, userB, "G", "H")
+		res := f.syncRefusingFirstMove("the run whose join of b's m1 fails")
+		if len(res.Plan.Conflicts) != 1 {
+			t.Fatalf("plan = %s; want one join", res.Plan)
+		}
+		rec := f.record()
+		f.sync()
+		if got := rec.Count("APPEND"); got != 0 {
+			t.Errorf("mailtwin sent %d APPEND, want none; commands:\n\t%s", got, strings.Join(rec.Commands(), "\n\t"))
+		}
+		f.want(userA, "INBOX", "m1 -")
+		f.want(userB, "INBOX")
+		f.want(userB, "H", "m1 -")
+		f.wantBoth("Q", "m2 -")
+		f.settled()
+	})
+}
+
 // TestSyncMovedToDifferentFoldersOnBothSides: the prefer side (a) wins a
 // move-versus-move conflict; b's copy follows it with UID MOVE, with no
 // copy made and no body fetched. Also where the folder both moved m1 out

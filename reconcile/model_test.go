@@ -2054,6 +2054,35 @@ func TestNextFailedMoveConflictOutOfAFolderRenamedByCopyOnBothSides(t *testing.T
 	}
 }
 
+// TestNextFailedJoinOfARecordInAFolderRenamedByCopy is known bug 16's
+// TestModelMovesAndRenamesOneWay seeds 44994 and 59337, reduced. In a
+// b-to-a pair A's user had moved x:1 out of R6/F3 into G, A's own
+// folder, so the state links the two copies by B's record in R6/F3, on
+// B only. Then B's user moved x:1 to INBOX and renamed R6 (R6/F3 along)
+// to R11 by copy, and A's user renamed G to H by copy: A's copy is to
+// join B's in INBOX. Should that Move fail, B's link record names a UID
+// of a mailbox that is gone (R6/F3's UIDVALIDITY changed on B), so Next
+// cannot keep it as the base had it: it keeps B's copy in INBOX recorded
+// on B only, and the run after copies nothing and leaves each copy where
+// its user put it. Before, the record was dropped with its folder, the
+// run after copied B's copy to A as new mail, and A held x:1 twice.
+func TestNextFailedJoinOfARecordInAFolderRenamedByCopy(t *testing.T) {
+	pol := parsePolicy(t, "direction b-to-a\ndeletion keep")
+	base := parseState(t, "folder G b=- uv=5/0\n1 - - x:1\nfolder INBOX\nfolder R6 uv=3/3\n1 1 - x:2\nfolder R6/F3 uv=6/6\n- 1 - x:1")
+	accA := accountFromListing(parseListing(t, "folder H uv=9\n1 - x:1\nfolder INBOX\nfolder R6 uv=3\n1 - x:2\nfolder R6/F3 uv=6"))
+	accB := accountFromListing(parseListing(t, "folder INBOX\n1 - x:1\nfolder R11 uv=8\n1 - x:2\nfolder R11/F3 uv=9"))
+	plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+		return a.Op == reconcile.Move
+	})
+	if len(plan.Conflicts) != 1 {
+		t.Fatalf("the plan joins nothing:\n%s", plan)
+	}
+	if kept := recordsOf(next, "x:1"); !slices.Equal(kept, []string{"INBOX - 1"}) {
+		t.Fatalf("records of x:1 after the failed join: %q, want B's copy in INBOX", kept)
+	}
+	settlesAfterFailure(t, next, accA, accB, pol, "join", false)
+}
+
 // TestNextFailedStoreKeepsPairing is TestModelMovesAndRenames's known bug
 // 4 (seeds 60, 89 and 162 of -movemodel.all at 1be37a0), reduced: x:1 is
 // new on both sides with other flags, so the plan pairs the two copies

@@ -930,12 +930,15 @@ func (pl *planner) crossedJoinInto(w Side, id Identity, by [2]*cand, rec held, f
 		return false
 	}
 	a := pl.joinMove(l, z.v, z.m, y.v, id, ReasonMoveConflict)
-	if joinsAgain(l, y.v, z.v) || !inBase(rec) {
+	if joinsAgain(l, y.v, z.v) || !inBase(rec) || pl.resetOn(rec.v, o) {
 		// (A record of the side that deleted its folder while the other
 		// renamed it is not in the folder pair's base, but its
-		// original's: Next cannot keep it as the base had it, and keeps
-		// the winner's copy instead, which the next run leaves where
-		// it is, as it does the loser's.)
+		// original's; one whose folder has a new UIDVALIDITY on its
+		// side names a UID of a mailbox that is gone
+		// (TestNextFailedJoinOfARecordInAFolderRenamedByCopy). Next
+		// cannot keep either as the base had it, and keeps the winner's
+		// copy instead, which the next run leaves where it is, as it
+		// does the loser's.)
 		a.keepTarget = true
 	} else {
 		a.holdsAlways = true // TestModel seed 5479752
