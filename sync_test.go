@@ -2196,6 +2196,50 @@ func TestSyncOneWayFailedJoinOfARecordInAFolderRenamedByCopy(t *testing.T) {
 	})
 }
 
+// TestSyncOneWayFolderRenamedAlikeOnBothSides: in an a-to-b pair b's
+// user expunges m3, which stays on a, and then both users rename R5 to
+// R6, b's by RENAME or by copy. The source's rename is there on b
+// already: R6 is R5 renamed on both sides, its records carry over, and
+// the run sends no APPEND. Before, a one-way target's renames were not
+// looked for, R6 read as a folder new on both sides, and m3 went to b
+// again against its user's expunge (testdata cases 209 and 210).
+func TestSyncOneWayFolderRenamedAlikeOnBothSides(t *testing.T) {
+	t.Parallel()
+	for _, byCopy := range []bool{false, true} {
+		t.Run(map[bool]string{false: "RENAME", true: "by copy on b"}[byCopy], func(t *testing.T) {
+			t.Parallel()
+			imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+				f := newSyncFixture(t, start)
+				f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Keep}
+				for _, id := range []string{"m1", "m2", "m3"} {
+					f.put(userA, "R5", id)
+				}
+				f.sync()
+				f.expunge(userB, "R5", "m3")
+				f.sync()
+				f.want(userA, "R5", "m1 -", "m2 -", "m3 -")
+				f.want(userB, "R5", "m1 -", "m2 -")
+
+				f.srv.Rename(t, userA, "R5", "R6")
+				if byCopy {
+					f.srv.RenameByCopy(t, userB, "R5", "R6")
+				} else {
+					f.srv.Rename(t, userB, "R5", "R6")
+				}
+				rec := f.record()
+				f.sync()
+				if got := rec.Count("APPEND"); got != 0 {
+					t.Errorf("mailtwin sent %d APPEND, want none; commands:\n\t%s", got, strings.Join(rec.Commands(), "\n\t"))
+				}
+				f.want(userA, "R6", "m1 -", "m2 -", "m3 -")
+				f.want(userB, "R6", "m1 -", "m2 -")
+				f.wantNoMailbox("R5")
+				f.settled()
+			})
+		})
+	}
+}
+
 // TestSyncMovedToDifferentFoldersOnBothSides: the prefer side (a) wins a
 // move-versus-move conflict; b's copy follows it with UID MOVE, with no
 // copy made and no body fetched. Also where the folder both moved m1 out

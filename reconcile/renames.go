@@ -226,6 +226,23 @@ func (rr *renamer) decide() {
 		}
 		for s := range 2 {
 			o := Side(s).Other()
+			// A one-way target's renames are not looked for (they are
+			// not followed), but where the target's user renamed the
+			// folder to the very name the source's user did, it is there
+			// already: renamed on both sides, the base's records carry
+			// over, its one-sided ones too. Read as a folder new on both
+			// sides instead, a message the target's user had expunged
+			// was copied to it again.
+			if ok[s] && !ok[o] && !rr.pl.policy.For(r[s].to).Direction.Flows(o) {
+				if lf := listed[o][r[s].to]; lf != nil && rr.byName[r[s].to] == nil {
+					if score, same := sameMailbox(f, o, lf, rr.pl.knownToBase, false); same {
+						r[o], ok[o] = found{to: r[s].to, sameUV: score >= uidValidityScore}, true
+					}
+				}
+			}
+		}
+		for s := range 2 {
+			o := Side(s).Other()
 			// The new name taken on the other side by another folder, a
 			// name two renames lead to, or a parent's rename dropped: not
 			// a rename after all.
