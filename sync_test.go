@@ -2240,6 +2240,57 @@ func TestSyncOneWayFolderRenamedAlikeOnBothSides(t *testing.T) {
 	}
 }
 
+// TestSyncOneWayFailedJoinOfARecordInAFolderMadeAgainInVain: in a b-to-a
+// pair a's user moves m1 out of R10 into G, a's own folder, so the state
+// links the two copies by b's record in R10, on b only. Then b's user
+// moves m1 to INBOX and renames R10 to R14; a's user renames R10 to R12,
+// which the pair does not follow (R14 is made again on a), and moves a's
+// m1 on, from G to H. a's m1 is to join b's in INBOX; the CREATE of R14
+// and that UID MOVE are both refused. The state keeps R10 as the base
+// had it, and b's link record in it: the run after makes R14 and joins
+// a's m1 into INBOX with one UID MOVE. Before, the link record was left
+// out of R10 (its message had left the folder on b), the run after
+// copied b's m1 to a's INBOX, and a held it twice
+// (reconcile.TestNextFailedJoinOfARecordInAFolderMadeAgainInVain).
+func TestSyncOneWayFailedJoinOfARecordInAFolderMadeAgainInVain(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.BToA, Deletion: reconcile.Propagate}
+		f.put(userB, "R10", "m1")
+		f.put(userB, "R10", "m2")
+		f.sync()
+		f.srv.Create(t, userA, "G")
+		f.srv.Create(t, userA, "H")
+		f.userMove(userA, "R10", "m1", "G")
+		f.sync()
+		f.want(userB, "R10", "m1 -", "m2 -")
+		f.want(userA, "G", "m1 -")
+
+		f.userMove(userB, "R10", "m1", "INBOX")
+		f.srv.Rename(t, userB, "R10", "R14")
+		f.srv.Rename(t, userA, "R10", "R12")
+		f.userMove(userA, "G", "m1", "H")
+		res := f.syncRefusingFirstOfEach("the run whose CREATE of R14 and join of a's m1 fail", "CREATE", "UID MOVE")
+		if len(res.Plan.Conflicts) != 1 {
+			t.Fatalf("plan = %s; want one join", res.Plan)
+		}
+		rec := f.record()
+		f.sync()
+		if got := rec.Count("APPEND"); got != 0 {
+			t.Errorf("mailtwin sent %d APPEND, want none; commands:\n\t%s", got, strings.Join(rec.Commands(), "\n\t"))
+		}
+		if got := rec.Count("UID MOVE"); got != 1 {
+			t.Errorf("mailtwin sent %d UID MOVE, want 1 (the join); commands:\n\t%s", got, strings.Join(rec.Commands(), "\n\t"))
+		}
+		f.want(userB, "INBOX", "m1 -")
+		f.want(userA, "INBOX", "m1 -")
+		f.want(userA, "H")
+		f.want(userA, "R12", "m2 -")
+		f.settled()
+	})
+}
+
 // TestSyncMovedToDifferentFoldersOnBothSides: the prefer side (a) wins a
 // move-versus-move conflict; b's copy follows it with UID MOVE, with no
 // copy made and no body fetched. Also where the folder both moved m1 out

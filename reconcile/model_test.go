@@ -2083,6 +2083,37 @@ func TestNextFailedJoinOfARecordInAFolderRenamedByCopy(t *testing.T) {
 	settlesAfterFailure(t, next, accA, accB, pol, "join", false)
 }
 
+// TestNextFailedJoinOfARecordInAFolderMadeAgainInVain is known bug 16's
+// TestModelMovesAndRenamesOneWay seed 132287, reduced. In a b-to-a pair
+// A's user had moved x:1 out of R10 into G, A's own folder, so the state
+// links the two copies by B's record in R10, on B only. Then B's user
+// moved x:1 to INBOX and renamed R10 to R14; A's user renamed R10 to
+// R12, which the pair does not follow (R14 is made again on A), and
+// moved A's copy on to H. A's copy is to join B's in INBOX, and the
+// CREATE of R14 and the Move both fail: Next keeps R10 as the base had
+// it (keptOrig), and in it B's link record, which the failed join holds.
+// The run after joins the two. Before, keptOrig left the record out, as
+// its message had left R10 on B, the run after copied B's copy to A as
+// new mail, and A held x:1 twice.
+func TestNextFailedJoinOfARecordInAFolderMadeAgainInVain(t *testing.T) {
+	pol := parsePolicy(t, "direction b-to-a\ndeletion propagate")
+	base := parseState(t, "folder G b=- uv=5/0\n1 - - x:1\nfolder H b=- uv=2/0\nfolder INBOX\nfolder R10 uv=6/3\n- 1 - x:1\n1 2 - x:2")
+	accA := accountFromListing(parseListing(t, "folder G uv=5\nfolder H uv=2\n4 - x:1\nfolder INBOX\nfolder R12 uv=6\n1 - x:2"))
+	accB := accountFromListing(parseListing(t, "folder INBOX\n4 - x:1\nfolder R14 uv=3\n2 - x:2"))
+	plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+		return a.Op == reconcile.CreateFolder || a.Op == reconcile.Move
+	})
+	if len(plan.Conflicts) != 1 {
+		t.Fatalf("the plan joins nothing:\n%s", plan)
+	}
+	if kept := recordsOf(next, "x:1"); !slices.Equal(kept, []string{"R10 - 1"}) {
+		t.Fatalf("records of x:1 after the failed join: %q, want B's link record in R10", kept)
+	}
+	if plan := settlesAfterFailure(t, next, accA, accB, pol, "join", false); len(plan.Conflicts) != 1 {
+		t.Fatalf("the run after the failed join does not join the two again:\n%s", plan)
+	}
+}
+
 // TestNextFailedStoreKeepsPairing is TestModelMovesAndRenames's known bug
 // 4 (seeds 60, 89 and 162 of -movemodel.all at 1be37a0), reduced: x:1 is
 // new on both sides with other flags, so the plan pairs the two copies

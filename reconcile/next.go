@@ -660,11 +660,27 @@ func keptOrig(p *Plan, outcomes []Outcome, d *draftFolder) FolderState {
 	// run settles the same conflict again. Dropped, its record would
 	// leave the two copies unlinked, each copied to the other side
 	// (TestModelMovesAndRenames seed 726891).
+	// So has the one-sided record a failed join of two copies both
+	// users moved back into the pair has Next keep as the base had it
+	// (Action.holds, marked failed then): it links the two copies for
+	// the next run's join. Dropped, the next run copied the winner's
+	// copy to the loser's side, beside the loser's own
+	// (TestNextFailedJoinOfARecordInAFolderMadeAgainInVain).
 	undecided := map[*slot]bool{}
 	for i := range p.Actions {
 		a := &p.Actions[i]
-		if a.Op == Move && a.Reason == ReasonMoveConflict && a.folder == d && a.slot != nil && i < len(outcomes) && outcomes[i].Err != nil {
+		if a.Op != Move {
+			continue
+		}
+		if a.Reason == ReasonMoveConflict && a.folder == d && a.slot != nil && i < len(outcomes) && outcomes[i].Err != nil {
 			undecided[a.slot] = true
+		}
+		if i >= len(outcomes) || outcomes[i].Err != nil {
+			for _, h := range a.holds {
+				if h.failed {
+					undecided[h] = true
+				}
+			}
 		}
 	}
 	// By identity: where the renaming side's UIDVALIDITY changed (a
