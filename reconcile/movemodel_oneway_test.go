@@ -54,16 +54,23 @@ import (
 //     again, or one the target's user deleted or renamed by copy before
 //     the next run, or a UIDVALIDITY changed. Neither copy stays linked
 //     to the other, the next run copies the source's as new, and the
-//     target holds two (seeds 1180, 34216, 44994, 53430 and 59337;
-//     61040 leaves a folder of the source's off the target; 869, 11566,
-//     12256, 22229, 35779 and 38115 pass since the winner's copy is kept
-//     recorded alone where the target's user renamed the folder, also
-//     in the base's folder kept after a failed CREATE,
-//     TestNextFailedMoveConflictLeavesALoadableState; 8911, 14908, 26593
-//     and 145224 since a record the target kept in a folder its user
-//     then deleted, while the source's user renamed it, joins as the
-//     records of a folder made again there do, testdata case 208,
-//     TestNextFailedJoinOfARecordInAFolderRenamedAndDeleted).
+//     target holds two (seeds 1180, after three failed runs; 53430 and
+//     184812, where the winner's copy is in a folder its user renamed by
+//     copy, made again on the loser's side, and that CREATE fails too:
+//     the state keeps the base's folder, and the winner's copy, under
+//     another UIDVALIDITY, cannot be recorded in it). Fixed: 869, 11566, 12256, 22229, 35779 and 38115
+//     (the winner's copy kept recorded alone where the target's user
+//     renamed the folder, also in the base's folder kept after a failed
+//     CREATE, TestNextFailedMoveConflictLeavesALoadableState); 8911,
+//     14908, 26593 and 145224 (a record the target kept in a folder its
+//     user then deleted, while the source's user renamed it, joins as
+//     the records of a folder made again there do, testdata case 208,
+//     TestNextFailedJoinOfARecordInAFolderRenamedAndDeleted); 34216
+//     (TestNextFailedMoveConflictOutOfAFolderRenamedByCopyOnBothSides);
+//     44994 and 59337 (TestNextFailedJoinOfARecordInAFolderRenamedByCopy);
+//     61040 (testdata case 209: a folder both users renamed to one name
+//     is renamed on both sides); 132287
+//     (TestNextFailedJoinOfARecordInAFolderMadeAgainInVain).
 //     Nothing is lost. Gate: no action fails in a one-way plan that
 //     settles a move conflict or joins a copy back into the pair.
 //
