@@ -14,8 +14,8 @@ import (
 // 100; see gcPolicy for when it waits longer). A run waits on servers far
 // more than it computes, and runs in containers with memory limits: a
 // lower target keeps the heap's peak nearer to what is live, for CPU it
-// has to spare (b1's peak RSS in BENCHMARKS.md: 41 MB at 100, 37 MB at
-// 50, no slower).
+// has to spare (b1's peak RSS in the bench at commit 9deb6cb: 41 MB at
+// 100, 35 MB at 50, no slower).
 const gcPercent = 50
 
 // gcStateFactor is how many bytes of heap one byte of state file takes

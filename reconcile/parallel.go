@@ -112,7 +112,7 @@ func (p *pool) workers(sides ...Side) int {
 // or a LAN) there is little to wait for, and each login only adds work
 // on the server: on the bench's machine of 2 cores, Dovecot spent 60 to
 // 100 ms of CPU per login, and b3 took 0.66 s with one connection per
-// account, 0.73 s with two and 0.86 s with four (BENCHMARKS.md, "Near
+// account, 0.73 s with two and 0.86 s with four (BENCHMARKS-HISTORY.md, "Near
 // servers get one connection"). A first sync, or one with much to copy,
 // gains from every connection, near or far (b1 took a sixth less time
 // with 4 than with 2).
