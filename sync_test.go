@@ -2240,6 +2240,48 @@ func TestSyncOneWayFolderRenamedAlikeOnBothSides(t *testing.T) {
 	}
 }
 
+// TestSyncOneWayTargetMovedOutOfAFolderMadeAnew: in an a-to-b pair b's
+// user moves m2 out of R5 into INBOX, which a one-way pair does not
+// follow, and then R5 gets a new UIDVALIDITY on b: b's user renames it
+// by copy as a's user renames it, or b's server makes it anew under its
+// name (here a rename by copy there and back). m2 is missing from b's
+// folder, which after a new UIDVALIDITY does not tell a deletion from a
+// message the server lost; but b holds m2 in INBOX, where its user put
+// it. The run copies nothing: before, it restored m2 into b's folder,
+// and b held it twice (reconcile cases 211 and 212;
+// TestModelMovesAndRenamesOneWay -movemodel.alike seed 155).
+func TestSyncOneWayTargetMovedOutOfAFolderMadeAnew(t *testing.T) {
+	t.Parallel()
+	for _, renamed := range []bool{true, false} {
+		t.Run(map[bool]string{true: "renamed by copy", false: "made anew"}[renamed], func(t *testing.T) {
+			t.Parallel()
+			imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+				f := newSyncFixture(t, start)
+				f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Propagate}
+				for _, id := range []string{"m1", "m2", "m3", "m4"} {
+					f.put(userA, "R5", id)
+				}
+				f.sync()
+				f.userMove(userB, "R5", "m2", "INBOX")
+				folder := "R5"
+				if renamed {
+					folder = "R6"
+					f.srv.Rename(t, userA, "R5", "R6")
+					f.srv.RenameByCopy(t, userB, "R5", "R6")
+				} else {
+					f.srv.RenameByCopy(t, userB, "R5", "T")
+					f.srv.RenameByCopy(t, userB, "T", "R5")
+				}
+				f.syncCounting(map[string]int{"APPEND": 0})
+				f.want(userA, folder, "m1 -", "m2 -", "m3 -", "m4 -")
+				f.want(userB, folder, "m1 -", "m3 -", "m4 -")
+				f.want(userB, "INBOX", "m2 -")
+				f.settled()
+			})
+		})
+	}
+}
+
 // TestSyncOneWayFailedJoinOfARecordInAFolderMadeAgainInVain: in a b-to-a
 // pair a's user moves m1 out of R10 into G, a's own folder, so the state
 // links the two copies by b's record in R10, on b only. Then b's user

@@ -21,6 +21,7 @@ var (
 	moveModelAll    = flag.Bool("movemodel.all", false, "let TestModelMovesAndRenames also make the moves and renames of the known planner bugs (see its doc comment)")
 	moveModelStates = flag.Bool("movemodel.states", false, "print the state after each sync in a failing TestModelMovesAndRenames case's history")
 	moveModelBugs   = flag.String("movemodel.bugs", "", "as -movemodel.all, for these known bugs only (comma-separated numbers, as its doc comment has them)")
+	moveModelAlike  = flag.Bool("movemodel.alike", false, "make TestModelMovesAndRenames's users rename a folder alike on both sides far more often (23% of operations instead of 7%), each side by RENAME or by copy: an exploration aid; the seeds' cases differ from those without it")
 )
 
 // bugOpen reports whether the case may trigger known bug n (see
@@ -50,8 +51,10 @@ func bugOpen(n int) bool {
 // folder with its children as Dovecot does, UIDVALIDITY and UIDs kept
 // (12%), rename it as a server that makes the renamed folders anew, new
 // UIDVALIDITY and UIDs 1..n (6%), or rename one folder the same way on
-// both sides (7%). A third of the rounds are quiet: no expunge, no folder
-// deleted, no UIDVALIDITY changed. Then the pair is synced: Build, the
+// both sides (7%; with -movemodel.alike 23%, each side by RENAME or by
+// copy, an exploration aid whose seeds make other cases). A third of the
+// rounds are quiet: no expunge, no folder deleted, no UIDVALIDITY
+// changed. Then the pair is synced: Build, the
 // plan carried out on the models, Next. Three syncs in ten have actions
 // fail at random; the last sync of a case is clean.
 //
@@ -615,6 +618,9 @@ func (m *moveModel) userOp(s reconcile.Side, quiet bool) {
 	if quiet && (x >= 30 && x < 36 || x >= 70 && x < 75 || x >= 87 && x < 93) {
 		x = 40 // a move instead
 	}
+	if *moveModelAlike && x >= 46 && x < 62 {
+		x = 99 // renameBoth instead of a move
+	}
 	switch {
 	case x < 16:
 		m.deliver(s)
@@ -1045,11 +1051,17 @@ func (m *moveModel) renameOK(s reconcile.Side, f string, reset bool) bool {
 }
 
 // renameBoth renames one folder the same way on both sides (or a crash
-// after the planner's RENAME on one, before the state was saved).
+// after the planner's RENAME on one, before the state was saved). With
+// -movemodel.alike each side renames by RENAME or, one time in three
+// where its user may, by copy (a new UIDVALIDITY).
 func (m *moveModel) renameBoth() {
+	var reset [2]bool
+	if *moveModelAlike {
+		reset = [2]bool{m.rng.IntN(3) == 0, m.rng.IntN(3) == 0}
+	}
 	var cands []string
 	for _, f := range m.userFolders(reconcile.A) {
-		if m.folder(reconcile.B, f) == nil || !m.renameOK(reconcile.A, f, false) || !m.renameOK(reconcile.B, f, false) {
+		if m.folder(reconcile.B, f) == nil || !m.renameOK(reconcile.A, f, reset[reconcile.A]) || !m.renameOK(reconcile.B, f, reset[reconcile.B]) {
 			continue
 		}
 		cands = append(cands, f)
@@ -1059,8 +1071,8 @@ func (m *moveModel) renameBoth() {
 	}
 	f := pickOne(m.rng, cands)
 	to := m.freshName("R")
-	m.renameTo(reconcile.A, f, to, false)
-	m.renameTo(reconcile.B, f, to, false)
+	m.renameTo(reconcile.A, f, to, reset[reconcile.A])
+	m.renameTo(reconcile.B, f, to, reset[reconcile.B])
 }
 
 func (m *moveModel) renameTo(s reconcile.Side, from, to string, reset bool) {

@@ -1104,8 +1104,15 @@ func (pl *planner) folder(v *view) {
 					sl.movedOff[o] = true
 					break
 				}
-				// The server lost it, the user did not delete it.
-				if dir.Flows(s) {
+				// The server lost it, the user did not delete it. Unless
+				// o is a one-way pair's target that lists it new in
+				// another folder: o's user moved it out before the
+				// folder's UIDVALIDITY changed on o (a rename by copy),
+				// a move a one-way pair does not follow, and a copy
+				// restored here would be o's second. The record stays
+				// s's only, as for such a move out of a folder o kept
+				// (vanished, below).
+				if dir.Flows(s) && (dir.Flows(o) || !pl.newElsewhere(o, v, r.ID, false)) {
 					copyTo(o, m, sl, ReasonRestore)
 				}
 			case vanished:
