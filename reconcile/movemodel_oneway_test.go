@@ -206,6 +206,17 @@ func (b *oneWayBook) folder(m *moveModel, s reconcile.Side, f string) {
 	b.touch(m, f)
 }
 
+// madeAnew notes that side s's server made a folder anew under its name:
+// on the source, as a rename by copy, deletions before it are unseen
+// once a sync plans; on the target, nothing its user did, but the
+// folder's messages are re-paired by identity.
+func (b *oneWayBook) madeAnew(s reconcile.Side) {
+	if b == nil || s == b.dst {
+		return
+	}
+	b.reset = true
+}
+
 // renamed notes that side s's user is about to rename folder from to to;
 // reset, that the server makes the renamed folders anew.
 func (b *oneWayBook) renamed(m *moveModel, s reconcile.Side, from, to string, reset bool) {

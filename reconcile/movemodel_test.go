@@ -22,6 +22,7 @@ var (
 	moveModelStates = flag.Bool("movemodel.states", false, "print the state after each sync in a failing TestModelMovesAndRenames case's history")
 	moveModelBugs   = flag.String("movemodel.bugs", "", "as -movemodel.all, for these known bugs only (comma-separated numbers, as its doc comment has them)")
 	moveModelAlike  = flag.Bool("movemodel.alike", false, "make TestModelMovesAndRenames's users rename a folder alike on both sides far more often (23% of operations instead of 7%), each side by RENAME or by copy: an exploration aid; the seeds' cases differ from those without it")
+	moveModelResets = flag.Bool("movemodel.resets", false, "let TestModelMovesAndRenames's servers make a folder anew under its name (new UIDVALIDITY, UIDs 1..n) in 6% of operations: an exploration aid; the seeds' cases differ from those without it")
 )
 
 // bugOpen reports whether the case may trigger known bug n (see
@@ -52,9 +53,12 @@ func bugOpen(n int) bool {
 // (12%), rename it as a server that makes the renamed folders anew, new
 // UIDVALIDITY and UIDs 1..n (6%), or rename one folder the same way on
 // both sides (7%; with -movemodel.alike 23%, each side by RENAME or by
-// copy, an exploration aid whose seeds make other cases). A third of the
-// rounds are quiet: no expunge, no folder deleted, no UIDVALIDITY
-// changed. Then the pair is synced: Build, the
+// copy). With -movemodel.resets a server makes a folder anew under its
+// name (6%, as after a restore from a backup), in place of moves. Both
+// flags are exploration aids whose seeds make other cases than without
+// them. A third of the rounds are quiet: no expunge, no folder deleted,
+// no UIDVALIDITY changed (with -movemodel.alike, a quiet round may
+// hold a rename by copy). Then the pair is synced: Build, the
 // plan carried out on the models, Next. Three syncs in ten have actions
 // fail at random; the last sync of a case is clean.
 //
@@ -621,6 +625,10 @@ func (m *moveModel) userOp(s reconcile.Side, quiet bool) {
 	if *moveModelAlike && x >= 46 && x < 62 {
 		x = 99 // renameBoth instead of a move
 	}
+	if *moveModelResets && !quiet && x >= 40 && x < 46 {
+		m.makeAnew(s) // instead of a move
+		return
+	}
 	switch {
 	case x < 16:
 		m.deliver(s)
@@ -639,7 +647,7 @@ func (m *moveModel) userOp(s reconcile.Side, quiet bool) {
 	case x < 93:
 		m.rename(s, true)
 	default:
-		m.renameBoth()
+		m.renameBoth(*moveModelAlike)
 	}
 }
 
@@ -1051,12 +1059,12 @@ func (m *moveModel) renameOK(s reconcile.Side, f string, reset bool) bool {
 }
 
 // renameBoth renames one folder the same way on both sides (or a crash
-// after the planner's RENAME on one, before the state was saved). With
-// -movemodel.alike each side renames by RENAME or, one time in three
-// where its user may, by copy (a new UIDVALIDITY).
-func (m *moveModel) renameBoth() {
+// after the planner's RENAME on one, before the state was saved). Where
+// byCopy is set (-movemodel.alike) each side renames by RENAME or, one
+// time in three, by copy (a new UIDVALIDITY), in a quiet round too.
+func (m *moveModel) renameBoth(byCopy bool) {
 	var reset [2]bool
-	if *moveModelAlike {
+	if byCopy {
 		reset = [2]bool{m.rng.IntN(3) == 0, m.rng.IntN(3) == 0}
 	}
 	var cands []string
@@ -1114,6 +1122,36 @@ func (m *moveModel) renameTo(s reconcile.Side, from, to string, reset bool) {
 		made = append(made, fmt.Sprintf("%s uidvalidity %d", name, nb.uv))
 	}
 	m.logf("%s: folder %s renamed to %s, made anew: %s", s, from, to, strings.Join(made, ", "))
+}
+
+// makeAnew has side s's server make a folder the state knows anew under
+// its name, as after a restore from a backup: a new UIDVALIDITY, its
+// messages under UIDs 1..n, the folders under it as they were. Not
+// INBOX, and not a folder renamed since the last clean sync.
+func (m *moveModel) makeAnew(s reconcile.Side) {
+	var cands []string
+	for _, f := range m.userFolders(s) {
+		if mb := m.folder(s, f); f != "INBOX" && !m.renamed[mb] && m.baseOf(s, mb) != nil {
+			cands = append(cands, f)
+		}
+	}
+	if len(cands) == 0 {
+		return
+	}
+	f := pickOne(m.rng, cands)
+	acc, old := m.acc[s], m.folder(s, f)
+	acc.nextUV++
+	nb := &mbox{uv: acc.nextUV, uidNext: 1, role: old.role}
+	for _, msg := range old.msgs {
+		nb.msgs = append(nb.msgs, reconcile.Message{UID: nb.uidNext, Flags: msg.Flags, ID: msg.ID})
+		nb.uidNext++
+	}
+	acc.folders[m.mailbox(s, f)] = nb
+	m.replaceFolder(s, old, nb)
+	m.resetOf[nb] = true
+	m.uvRenames = true
+	m.ow.madeAnew(s)
+	m.logf("%s: folder %s made anew by the server: uidvalidity %d", s, f, nb.uv)
 }
 
 // replaceFolder puts side s's new folder nb wherever the book knows old.
@@ -1756,6 +1794,12 @@ func (m *moveModel) fail(format string, args ...any) {
 		all = " -movemodel.all"
 	} else if *moveModelBugs != "" {
 		all = " -movemodel.bugs " + *moveModelBugs
+	}
+	if *moveModelAlike {
+		all += " -movemodel.alike"
+	}
+	if *moveModelResets {
+		all += " -movemodel.resets"
 	}
 	test := "TestModelMovesAndRenames"
 	if m.trashRng != nil {
