@@ -2241,30 +2241,43 @@ func TestSyncOneWayFolderRenamedAlikeOnBothSides(t *testing.T) {
 }
 
 // TestSyncOneWayTargetMovedOutOfAFolderMadeAnew: in an a-to-b pair b's
-// user moves m2 out of R5 into INBOX, which a one-way pair does not
-// follow, and then R5 gets a new UIDVALIDITY on b: b's user renames it
-// by copy as a's user renames it, or b's server makes it anew under its
-// name (here a rename by copy there and back). m2 is missing from b's
-// folder, which after a new UIDVALIDITY does not tell a deletion from a
-// message the server lost; but b holds m2 in INBOX, where its user put
-// it. The run copies nothing: before, it restored m2 into b's folder,
-// and b held it twice (reconcile cases 211 and 212;
-// TestModelMovesAndRenamesOneWay -movemodel.alike seed 155).
+// user moves m2 out of R5, into INBOX or into the trash, which a one-way
+// pair does not follow, and then R5 gets a new UIDVALIDITY on b: b's
+// user renames it by copy as a's user renames it, or b's server makes it
+// anew under its name (here a rename by copy there and back). m2 is
+// missing from b's folder, which after a new UIDVALIDITY does not tell a
+// deletion from a message the server lost; but b holds m2 where its user
+// put it. The run copies nothing: before, it restored m2 into b's
+// folder, and b held it twice (reconcile cases 211 to 213;
+// TestModelMovesAndRenamesOneWay -movemodel.alike seed 155,
+// TestModelMovesIntoTheTrash -movemodel.resets seeds 187 and 1029).
 func TestSyncOneWayTargetMovedOutOfAFolderMadeAnew(t *testing.T) {
 	t.Parallel()
-	for _, renamed := range []bool{true, false} {
-		t.Run(map[bool]string{true: "renamed by copy", false: "made anew"}[renamed], func(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		renamed bool   // renamed alike, by copy on b; or made anew
+		to      string // where b's user moves m2
+	}{
+		{"renamed by copy", true, "INBOX"},
+		{"made anew", false, "INBOX"},
+		{"trashed, made anew", false, "Trash"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 				f := newSyncFixture(t, start)
 				f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Propagate}
+				if tc.to == "Trash" {
+					f.policy.Default.Deletion = reconcile.Trash
+					f.trashOnBoth()
+				}
 				for _, id := range []string{"m1", "m2", "m3", "m4"} {
 					f.put(userA, "R5", id)
 				}
 				f.sync()
-				f.userMove(userB, "R5", "m2", "INBOX")
+				f.userMove(userB, "R5", "m2", tc.to)
 				folder := "R5"
-				if renamed {
+				if tc.renamed {
 					folder = "R6"
 					f.srv.Rename(t, userA, "R5", "R6")
 					f.srv.RenameByCopy(t, userB, "R5", "R6")
@@ -2275,7 +2288,7 @@ func TestSyncOneWayTargetMovedOutOfAFolderMadeAnew(t *testing.T) {
 				f.syncCounting(map[string]int{"APPEND": 0})
 				f.want(userA, folder, "m1 -", "m2 -", "m3 -", "m4 -")
 				f.want(userB, folder, "m1 -", "m3 -", "m4 -")
-				f.want(userB, "INBOX", "m2 -")
+				f.want(userB, tc.to, "m2 -")
 				f.settled()
 			})
 		})

@@ -1106,13 +1106,14 @@ func (pl *planner) folder(v *view) {
 				}
 				// The server lost it, the user did not delete it. Unless
 				// o is a one-way pair's target that lists it new in
-				// another folder: o's user moved it out before the
-				// folder's UIDVALIDITY changed on o (a rename by copy),
-				// a move a one-way pair does not follow, and a copy
-				// restored here would be o's second. The record stays
-				// s's only, as for such a move out of a folder o kept
-				// (vanished, below).
-				if dir.Flows(s) && (dir.Flows(o) || !pl.newElsewhere(o, v, r.ID, false)) {
+				// another folder, or in its trash: o's user moved it
+				// out, or deleted it into the trash, before the
+				// folder's UIDVALIDITY changed on o (a rename by copy,
+				// or the server made it anew), which a one-way pair
+				// does not follow, and a copy restored here would be
+				// o's second. The record stays s's only, as for such a
+				// move out of a folder o kept (vanished, below).
+				if dir.Flows(s) && (dir.Flows(o) || !pl.newElsewhere(o, v, r.ID, true)) {
 					copyTo(o, m, sl, ReasonRestore)
 				}
 			case vanished:
