@@ -650,6 +650,40 @@ func TestSyncFolderMovedWithItsParentAfterAFailedRename(t *testing.T) {
 	f.settled()
 }
 
+// TestSyncFolderMadeAnewAfterAFailedRename: b's user renames the empty
+// folder F to G and the run's RENAME of a's fails, so the state keeps F
+// with b's mailbox G. Then b's server makes G anew under its name (a new
+// UIDVALIDITY; here a rename by copy there and back). G is the very
+// mailbox the state records for b, so it is F made anew, as a folder
+// under its own name would be: the next run renames a's F to G. Before,
+// G read as a new folder, made on a, and F as deleted on b, deleted on a
+// (testdata case 214; TestModelMovesAndRenames -movemodel.resets seed
+// 55172).
+func TestSyncFolderMadeAnewAfterAFailedRename(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.srv.Create(t, userA, "F")
+		f.sync()
+		f.srv.Rename(t, userB, "F", "G")
+		f.syncRefusingFirst("RENAME", "the run whose RENAME of F fails")
+		f.want(userA, "F")
+
+		f.srv.RenameByCopy(t, userB, "G", "T")
+		f.srv.RenameByCopy(t, userB, "T", "G")
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.A]; c.FoldersCreated != 0 || c.FoldersDeleted != 0 || c.FoldersRenamed != 1 {
+			t.Errorf("plan on a = %+v, want F renamed to G, no folder made or deleted:\n%s", c, res.Plan)
+		}
+		for _, u := range []string{userA, userB} {
+			if have := f.srv.Mailboxes(t, u); !slices.Contains(have, "G") || slices.Contains(have, "F") || slices.Contains(have, "T") {
+				t.Errorf("%s's mailboxes %q, want G and neither F nor T", u, have)
+			}
+		}
+		f.settled()
+	})
+}
+
 // TestSyncRenamedFolderDeletedOnTheOtherSideAfterAFailedRename: b's user
 // renames F1/F2 to F1/R3 and the run's RENAME of a's fails, so the state
 // keeps F1/F2 with b's mailbox F1/R3. Then a's user deletes F1/F2, m10

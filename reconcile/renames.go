@@ -924,6 +924,17 @@ func sameMailbox(f *FolderState, s Side, l *Folder, known func(Identity) bool, a
 	if sameUV && (uidScore > 0 || total == 0 || len(l.Messages) == 0 || l.Mailbox == bs.Mailbox || along || movedInOrArrived(l, bs.UIDNext, known)) {
 		return uidValidityScore + uidScore, true
 	}
+	// Under the very mailbox name the state records for that side, with
+	// another UIDVALIDITY, l is f's mailbox made anew by the server, as a
+	// folder listed under its logical name would be read: its messages
+	// are re-paired by identity. Only a folder with f's UIDVALIDITY
+	// elsewhere says better (TestModelMovesAndRenames -movemodel.resets
+	// seed 55172: a folder whose names differ by side after a failed
+	// rename conflict, empty in the state, was read as deleted where its
+	// server made it anew, and as new under its name).
+	if bs.Mailbox != "" && l.Mailbox == bs.Mailbox {
+		return uidValidityScore - 1, true
+	}
 	if total > 0 && 2*idScore > total {
 		return idScore, true
 	}
