@@ -1108,17 +1108,9 @@ func (m *moveModel) renameTo(s reconcile.Side, from, to string, reset bool) {
 			continue
 		}
 		old := m.folder(s, n)
-		acc.nextUV++
-		nb := &mbox{uv: acc.nextUV, uidNext: 1, role: old.role}
-		for _, msg := range old.msgs {
-			nb.msgs = append(nb.msgs, reconcile.Message{UID: nb.uidNext, Flags: msg.Flags, ID: msg.ID})
-			nb.uidNext++
-		}
 		delete(acc.folders, m.mailbox(s, n))
 		name := to + n[len(from):]
-		acc.folders[m.mailbox(s, name)] = nb
-		m.replaceFolder(s, old, nb)
-		m.resetOf[nb] = true
+		nb := m.remake(s, old, name)
 		made = append(made, fmt.Sprintf("%s uidvalidity %d", name, nb.uv))
 	}
 	m.logf("%s: folder %s renamed to %s, made anew: %s", s, from, to, strings.Join(made, ", "))
@@ -1139,19 +1131,28 @@ func (m *moveModel) makeAnew(s reconcile.Side) {
 		return
 	}
 	f := pickOne(m.rng, cands)
-	acc, old := m.acc[s], m.folder(s, f)
+	m.uvRenames = true
+	nb := m.remake(s, m.folder(s, f), f)
+	m.ow.madeAnew(s)
+	m.logf("%s: folder %s made anew by the server: uidvalidity %d", s, f, nb.uv)
+}
+
+// remake has side s's server make folder old anew as name: a new
+// UIDVALIDITY, its messages under UIDs 1..n with their flags; the book
+// follows it there. The caller takes old's mailbox away where name is
+// another.
+func (m *moveModel) remake(s reconcile.Side, old *mbox, name string) *mbox {
+	acc := m.acc[s]
 	acc.nextUV++
 	nb := &mbox{uv: acc.nextUV, uidNext: 1, role: old.role}
 	for _, msg := range old.msgs {
 		nb.msgs = append(nb.msgs, reconcile.Message{UID: nb.uidNext, Flags: msg.Flags, ID: msg.ID})
 		nb.uidNext++
 	}
-	acc.folders[m.mailbox(s, f)] = nb
+	acc.folders[m.mailbox(s, name)] = nb
 	m.replaceFolder(s, old, nb)
 	m.resetOf[nb] = true
-	m.uvRenames = true
-	m.ow.madeAnew(s)
-	m.logf("%s: folder %s made anew by the server: uidvalidity %d", s, f, nb.uv)
+	return nb
 }
 
 // replaceFolder puts side s's new folder nb wherever the book knows old.
