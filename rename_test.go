@@ -653,7 +653,7 @@ func TestSyncFolderMovedWithItsParentAfterAFailedRename(t *testing.T) {
 // TestSyncFolderMadeAnewAfterAFailedRename: b's user renames the empty
 // folder F to G and the run's RENAME of a's fails, so the state keeps F
 // with b's mailbox G. Then b's server makes G anew under its name (a new
-// UIDVALIDITY; here a rename by copy there and back). G is the very
+// UIDVALIDITY; imaptest's MakeAnew). G is the very
 // mailbox the state records for b, so it is F made anew, as a folder
 // under its own name would be: the next run renames a's F to G. Before,
 // G read as a new folder, made on a, and F as deleted on b, deleted on a
@@ -669,15 +669,14 @@ func TestSyncFolderMadeAnewAfterAFailedRename(t *testing.T) {
 		f.syncRefusingFirst("RENAME", "the run whose RENAME of F fails")
 		f.want(userA, "F")
 
-		f.srv.RenameByCopy(t, userB, "G", "T")
-		f.srv.RenameByCopy(t, userB, "T", "G")
+		f.srv.MakeAnew(t, userB, "G")
 		res := f.sync()
 		if c := res.Plan.Counts[reconcile.A]; c.FoldersCreated != 0 || c.FoldersDeleted != 0 || c.FoldersRenamed != 1 {
 			t.Errorf("plan on a = %+v, want F renamed to G, no folder made or deleted:\n%s", c, res.Plan)
 		}
 		for _, u := range []string{userA, userB} {
-			if have := f.srv.Mailboxes(t, u); !slices.Contains(have, "G") || slices.Contains(have, "F") || slices.Contains(have, "T") {
-				t.Errorf("%s's mailboxes %q, want G and neither F nor T", u, have)
+			if have := f.srv.Mailboxes(t, u); !slices.Contains(have, "G") || slices.Contains(have, "F") || slices.Contains(have, "G-made-anew") {
+				t.Errorf("%s's mailboxes %q, want G, and neither F nor G-made-anew", u, have)
 			}
 		}
 		f.settled()

@@ -2244,7 +2244,7 @@ func TestSyncOneWayFolderRenamedAlikeOnBothSides(t *testing.T) {
 // user moves m2 out of R5, into INBOX or into the trash, which a one-way
 // pair does not follow, and then R5 gets a new UIDVALIDITY on b: b's
 // user renames it by copy as a's user renames it, or b's server makes it
-// anew under its name (here a rename by copy there and back). m2 is
+// anew under its name (imaptest's MakeAnew). m2 is
 // missing from b's folder, which after a new UIDVALIDITY does not tell a
 // deletion from a message the server lost; but b holds m2 where its user
 // put it. The run copies nothing: before, it restored m2 into b's
@@ -2282,8 +2282,7 @@ func TestSyncOneWayTargetMovedOutOfAFolderMadeAnew(t *testing.T) {
 					f.srv.Rename(t, userA, "R5", "R6")
 					f.srv.RenameByCopy(t, userB, "R5", "R6")
 				} else {
-					f.srv.RenameByCopy(t, userB, "R5", "T")
-					f.srv.RenameByCopy(t, userB, "T", "R5")
+					f.srv.MakeAnew(t, userB, "R5")
 				}
 				f.syncCounting(map[string]int{"APPEND": 0})
 				f.want(userA, folder, "m1 -", "m2 -", "m3 -", "m4 -")

@@ -94,3 +94,20 @@ func (s *Server) RenameByCopy(t testing.TB, user, from, to string) {
 		}
 	})
 }
+
+// MakeAnew has mailbox of user made anew under its own name, as a
+// server restored from a backup leaves it: a new UIDVALIDITY, its
+// messages (with their flags and internal dates) under new UIDs, the
+// folders under it likewise. It renames the mailbox by copy to a sibling
+// name and back (RenameByCopy), so the test fails if that name exists,
+// or if the UIDVALIDITY is the one the mailbox had.
+func (s *Server) MakeAnew(t testing.TB, user, mailbox string) {
+	t.Helper()
+	before := s.UIDValidity(t, user, mailbox)
+	tmp := mailbox + "-made-anew"
+	s.RenameByCopy(t, user, mailbox, tmp)
+	s.RenameByCopy(t, user, tmp, mailbox)
+	if after := s.UIDValidity(t, user, mailbox); after == before {
+		t.Fatalf("imaptest: %q made anew kept its UIDVALIDITY %d", mailbox, before)
+	}
+}

@@ -73,6 +73,36 @@ func TestRenameByCopy(t *testing.T) {
 	})
 }
 
+// TestMakeAnew: the mailbox stays under its name, with the same
+// messages, flags and dates, a new UIDVALIDITY, and its child likewise;
+// no other mailbox is left behind.
+func TestMakeAnew(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t)
+		d := string(srv.Delim)
+		seedTree(t, srv)
+		before := srv.Mailboxes(t, "alice")
+		work, sub := srv.Messages(t, "alice", "Work"), srv.Messages(t, "alice", "Work"+d+"Sub")
+		uv, uvSub := srv.UIDValidity(t, "alice", "Work"), srv.UIDValidity(t, "alice", "Work"+d+"Sub")
+
+		srv.MakeAnew(t, "alice", "Work")
+
+		if got := srv.Mailboxes(t, "alice"); !slices.Equal(got, before) {
+			t.Errorf("mailboxes after MakeAnew = %q, want %q", got, before)
+		}
+		if w := srv.Messages(t, "alice", "Work"); !sameMessages(w, work) {
+			t.Errorf("Work = %+v, want its messages %+v", w, work)
+		}
+		if s := srv.Messages(t, "alice", "Work"+d+"Sub"); !sameMessages(s, sub) {
+			t.Errorf("Work/Sub = %+v, want its messages %+v", s, sub)
+		}
+		if srv.UIDValidity(t, "alice", "Work") == uv || srv.UIDValidity(t, "alice", "Work"+d+"Sub") == uvSub {
+			t.Errorf("MakeAnew kept a UIDVALIDITY")
+		}
+	})
+}
+
 // TestRename pins down what the servers do with a plain RENAME: both keep
 // the mailbox's UIDVALIDITY and UIDs; Dovecot renames the children with
 // it, imapmemserver leaves them under the old name (LIBNOTES.md).
