@@ -233,10 +233,21 @@ func (rr *renamer) decide() {
 			// over, its one-sided ones too. Read as a folder new on both
 			// sides instead, a message the target's user had expunged
 			// was copied to it again.
+			// So is a folder that went with its parent on s, where the
+			// parent was renamed alike on both sides, and o lists the
+			// folder under the parent's new name too: it went along there
+			// as well, by RENAME or by copy, as a child follows its
+			// parent's new name both ways (findRenames). An empty folder
+			// has no messages to tell it by; read as another folder of
+			// o's, the child was not a rename, nor anything under it,
+			// and the base's one-sided records there were copied to the
+			// target again (TestModelMovesAndRenamesOneWay -movemodel.resets
+			// -movemodel.alike seed 119190).
 			if ok[s] && !ok[o] && !rr.pl.policy.For(r[s].to).Direction.Flows(o) {
 				if lf := listed[o][r[s].to]; lf != nil && rr.byName[r[s].to] == nil {
-					if score, same := sameMailbox(f, o, lf, rr.pl.knownToBase, false); same {
-						r[o], ok[o] = found{to: r[s].to, sameUV: score >= uidValidityScore}, true
+					score, same := sameMailbox(f, o, lf, rr.pl.knownToBase, false)
+					if same || r[s].implied && rr.underRenamedAlike(f, o, r[s].to) {
+						r[o], ok[o] = found{to: r[s].to, implied: !same, sameUV: score >= uidValidityScore}, true
 					}
 				}
 			}
@@ -270,6 +281,21 @@ func (rr *renamer) decide() {
 		rr.decs = append(rr.decs, d)
 		rr.decided[f] = d
 	}
+}
+
+// underRenamedAlike reports whether base folder f's nearest base
+// ancestor was found renamed on both sides, on side o to a name under
+// which f's tail is name.
+func (rr *renamer) underRenamedAlike(f *FolderState, o Side, name string) bool {
+	for anc := parentName(f.Name); anc != ""; anc = parentName(anc) {
+		a := rr.byName[anc]
+		if a == nil {
+			continue
+		}
+		d := rr.decided[a]
+		return d != nil && d.both && d.raw[o] != "" && d.raw[o]+f.Name[len(anc):] == name
+	}
+	return false
 }
 
 // settleNames gives each rename its final name: a folder renamed on a
