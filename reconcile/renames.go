@@ -650,6 +650,15 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 	// (move-model seed 1052206: a deleted folder's one message took the
 	// child's mailbox, renamed by copy under the parent's new name, from
 	// the child's one message, and the child was read as deleted).
+	//
+	// The parent is its nearest missing ancestor found renamed by
+	// UIDVALIDITY: a parent missing without such a rename (renamed by
+	// copy, or made anew by its server) says nothing, and the one above
+	// it decides (move-model -movemodel.resets seed 63194: the child was
+	// renamed by copy, then its grandparent's RENAME took it along; its
+	// four messages there did not count, its parent's one, which a user
+	// had moved in, took the mailbox, and the child read as deleted on
+	// that side, its copy on the other side left behind).
 	renamedTo := map[*FolderState]string{} // a missing folder's new name by UIDVALIDITY, "" for none
 	strongly := func(f *FolderState) string {
 		n, ok := renamedTo[f]
@@ -667,8 +676,9 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 	underRenamedParent := func(f *FolderState, n string) bool {
 		for anc := parentName(f.Name); anc != ""; anc = parentName(anc) {
 			if a := byName[anc]; a != nil && missing(a) {
-				p := strongly(a)
-				return p != "" && strings.HasPrefix(n, p+"/")
+				if p := strongly(a); p != "" {
+					return strings.HasPrefix(n, p+"/")
+				}
 			}
 		}
 		return false
