@@ -1210,3 +1210,45 @@ func TestSyncRenameOntoAFolderCarriedAlongIsNoRename(t *testing.T) {
 	f.wantBoth("Q/C", "m3 -")
 	f.settled()
 }
+
+// TestSyncChildRenamedByCopyUnderARenamedGrandparent: b's user renames
+// F6/R7/R8 to F6/R9 by copy and moves m8 there from F6/R7, then renames
+// F6 to R10, which takes both along, and b's server makes R10/R7 anew;
+// meanwhile m10 arrives in a's F6/R7/R8. F6/R7, gone from b with no rename
+// by UIDVALIDITY, says nothing of where its child went; F6, renamed by
+// UIDVALIDITY, does, and F6/R7/R8's messages find it in R10/R9. The run
+// renames a's F6/R7/R8 there too, and m10 goes to b. Before, F6/R7's one
+// message took R10/R9, F6/R7/R8 read as deleted on b, its messages moved
+// on a into a new R10/R9, and a's R10/R7/R8 stayed, with m10 on a only
+// (testdata case 216; TestModelMovesAndRenames -movemodel.resets seed
+// 63194). On Dovecot only: imapmemserver's RENAME leaves the names under
+// the old one where they are (LIBNOTES.md).
+func TestSyncChildRenamedByCopyUnderARenamedGrandparent(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.policy.Default.Deletion = reconcile.Keep
+	f.srv.Create(t, userA, "F6")
+	f.put(userA, "F6/R7", "m8")
+	f.put(userA, "F6/R7/R8", "m4")
+	f.put(userA, "F6/R7/R8", "m5")
+	f.sync()
+	f.wantBoth("F6/R7/R8", "m4 -", "m5 -")
+
+	f.srv.RenameByCopy(t, userB, "F6/R7/R8", "F6/R9")
+	f.userMove(userB, "F6/R7", "m8", "F6/R9")
+	f.srv.Rename(t, userB, "F6", "R10")
+	f.srv.MakeAnew(t, userB, "R10/R7")
+	f.put(userA, "F6/R7/R8", "m10")
+	res := f.sync()
+	if c := res.Plan.Counts[reconcile.A]; c.FoldersCreated != 0 || c.FoldersRenamed != 2 {
+		t.Errorf("plan on a = %+v, want F6 and F6/R7/R8 renamed, no folder made:\n%s", c, res.Plan)
+	}
+	f.wantBoth("R10/R9", "m4 -", "m5 -", "m8 -", "m10 -")
+	f.wantBoth("R10/R7")
+	for _, u := range []string{userA, userB} {
+		if have := f.srv.Mailboxes(t, u); slices.Contains(have, "R10/R7/R8") || slices.Contains(have, "F6") {
+			t.Errorf("%s's mailboxes %q, want neither R10/R7/R8 nor F6", u, have)
+		}
+	}
+	f.settled()
+}

@@ -2294,6 +2294,45 @@ func TestSyncOneWayTargetMovedOutOfAFolderMadeAnew(t *testing.T) {
 	}
 }
 
+// TestSyncOneWayChildRenamedAlikeByCopy: in a b-to-a pair a's user moves
+// m6 out of R4/F2/F3 into R5, a's own folder, which the pair does not
+// follow: the state keeps b's copy there on b only. Then both users
+// rename R4 to R6, b's by RENAME (which takes R4/F2 and R4/F2/F3 along),
+// a's by copy (new UIDVALIDITIES). R4/F2, empty, has nothing to be told
+// by on a, but went along with its parent there as on b. Before, a's
+// R6/F2 read as another folder of a's, so R4/F2 was renamed on neither
+// side, nor, its parent dropped, R4/F2/F3 on b; R4/F2/F3 read as renamed
+// on a alone, its record of b's one-sided copy was lost, and m6 was
+// copied to a's R6/F2/F3 as new: a held it twice (testdata case 215;
+// TestModelMovesAndRenamesOneWay -movemodel.resets -movemodel.alike seed
+// 119190). In an a-to-b pair the same case did not go wrong: which side
+// the source is decided the order in which the planner dropped the two
+// sides' renames of R4/F2/F3. On Dovecot only: imapmemserver's RENAME
+// leaves the names under the old one where they are (LIBNOTES.md).
+func TestSyncOneWayChildRenamedAlikeByCopy(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.BToA, Deletion: reconcile.Keep}
+	f.put(userB, "R4", "m5")
+	f.srv.Create(t, userB, "R4/F2")
+	f.put(userB, "R4/F2/F3", "m6")
+	f.put(userB, "R4/F2/F3", "m9")
+	f.sync()
+	f.wantBoth("R4/F2/F3", "m6 -", "m9 -")
+	f.srv.Create(t, userA, "R5")
+	f.userMove(userA, "R4/F2/F3", "m6", "R5")
+	f.sync()
+
+	f.srv.Rename(t, userB, "R4", "R6")
+	f.srv.RenameByCopy(t, userA, "R4", "R6")
+	f.syncCounting(map[string]int{"APPEND": 0})
+	f.want(userB, "R6/F2/F3", "m6 -", "m9 -")
+	f.want(userA, "R6/F2/F3", "m9 -")
+	f.want(userA, "R5", "m6 -")
+	f.wantBoth("R6", "m5 -")
+	f.settled()
+}
+
 // TestSyncOneWayFailedJoinOfARecordInAFolderMadeAgainInVain: in a b-to-a
 // pair a's user moves m1 out of R10 into G, a's own folder, so the state
 // links the two copies by b's record in R10, on b only. Then b's user
