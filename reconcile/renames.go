@@ -252,15 +252,25 @@ func (rr *renamer) decide() {
 				}
 			}
 		}
+		// A name two renames lead to, or a parent's rename dropped: not a
+		// rename after all. Then the new name taken on the other side by
+		// another folder (not this one renamed alike there): not a rename
+		// either. In that order, so that which side is A does not matter:
+		// checked side by side in one pass, a side whose rename the
+		// second side's dropped parent undid afterwards kept its own
+		// rename onto the name the second side lists.
 		for s := range 2 {
-			o := Side(s).Other()
-			// The new name taken on the other side by another folder, a
-			// name two renames lead to, or a parent's rename dropped: not
-			// a rename after all.
-			if ok[s] && ((listed[o][r[s].to] != nil && !(ok[o] && r[o].to == r[s].to)) ||
-				(r[s].implied && dropped[parentName(f.Name)]) || targets[r[s].to]) {
+			if ok[s] && (r[s].implied && dropped[parentName(f.Name)] || targets[r[s].to]) {
 				ok[s] = false
 			}
+		}
+		taken := [2]bool{}
+		for s := range 2 {
+			o := Side(s).Other()
+			taken[s] = ok[s] && listed[o][r[s].to] != nil && !(ok[o] && r[o].to == r[s].to)
+		}
+		for s := range 2 {
+			ok[s] = ok[s] && !taken[s]
 		}
 		if !ok[A] && !ok[B] {
 			if rr.found[A][f.Name] != (found{}) || rr.found[B][f.Name] != (found{}) {
