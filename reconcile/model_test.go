@@ -14,9 +14,10 @@ import (
 )
 
 var (
-	modelCases = flag.Int("model.cases", 5000, "number of random cases TestModel runs")
-	modelSeed  = flag.Uint64("model.seed", 0, "run only the TestModel case with this seed (as a failure prints it)")
-	modelFrom  = flag.Uint64("model.from", 1, "the seed of TestModel's first case: with -model.cases, explore past a known failure")
+	modelCases  = flag.Int("model.cases", 5000, "number of random cases TestModel runs")
+	modelSeed   = flag.Uint64("model.seed", 0, "run only the TestModel case with this seed (as a failure prints it)")
+	modelFrom   = flag.Uint64("model.from", 1, "the seed of TestModel's first case: with -model.cases, explore past a known failure")
+	modelMirror = flag.Bool("model.mirror", false, "check every plan of TestModel against the plan of the same pair with A and B swapped (mirrorDiff): an exploration aid")
 )
 
 // TestModel is a randomised model test of the planner. Each case is two
@@ -776,6 +777,12 @@ func (m *model) sync(mode syncMode) {
 	if err != nil {
 		m.fail(base, plan, "Build: %v", err)
 		return
+	}
+	if *modelMirror {
+		if d := mirrorDiff(plan, base, la, lb, m.pol); d != "" {
+			m.fail(base, plan, "%s", d)
+			return
+		}
 	}
 	m.logf("sync (%s): %s", syncModeNames[mode], strings.TrimSuffix(plan.String(), "\n"))
 	// Which actions fail, and where the run stops.

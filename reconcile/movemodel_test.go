@@ -22,6 +22,7 @@ var (
 	moveModelStates = flag.Bool("movemodel.states", false, "print the state after each sync in a failing TestModelMovesAndRenames case's history")
 	moveModelBugs   = flag.String("movemodel.bugs", "", "as -movemodel.all, for these known bugs only (comma-separated numbers, as its doc comment has them)")
 	moveModelAlike  = flag.Bool("movemodel.alike", false, "make TestModelMovesAndRenames's users rename a folder alike on both sides far more often (23% of operations instead of 7%), each side by RENAME or by copy: an exploration aid; the seeds' cases differ from those without it")
+	moveModelMirror = flag.Bool("movemodel.mirror", false, "check every plan of TestModelMovesAndRenames against the plan of the same pair with A and B swapped (mirrorDiff): an exploration aid")
 	moveModelResets = flag.Bool("movemodel.resets", false, "let TestModelMovesAndRenames's servers make a folder anew under its name (new UIDVALIDITY, UIDs 1..n) in 6% of operations: an exploration aid; the seeds' cases differ from those without it")
 )
 
@@ -1398,7 +1399,13 @@ func (m *moveModel) build(base reconcile.State) (plan *reconcile.Plan, err error
 		}
 	}()
 	m.listed = [2]reconcile.Listing{m.acc[reconcile.A].listing(), m.acc[reconcile.B].listing()}
-	return reconcile.Build("p", base, m.listed[reconcile.A], m.listed[reconcile.B], m.pol)
+	plan, err = reconcile.Build("p", base, m.listed[reconcile.A], m.listed[reconcile.B], m.pol)
+	if err == nil && *moveModelMirror {
+		if d := mirrorDiff(plan, base, m.listed[reconcile.A], m.listed[reconcile.B], m.pol); d != "" {
+			return plan, fmt.Errorf("%s  this pair's plan:\n%s", d, plan)
+		}
+	}
+	return plan, err
 }
 
 // mvSorted returns the folders of a book, in a stable order.
