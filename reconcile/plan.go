@@ -875,6 +875,16 @@ func (pl *planner) folder(v *view) {
 	// copy the other side's run had expunged took the copy whose UID
 	// was not reported, and that copy's own record was read as
 	// deleted).
+	//
+	// And in each, a record that held a copy on a side goes before one
+	// that never did there: the copy is more likely its own, under a new
+	// UID, than another copy come back to a record the state has on the
+	// other side only. Records sort by their UID on A, so one the state
+	// has on B only (0 there) went first, and which record took a copy
+	// depended on which side was A (TestModel -model.mirror seed 910:
+	// after B's UIDVALIDITY changed, B's one copy of x:1 went to the
+	// record of the copy B's user had expunged, the other record's copy
+	// was restored to B, and the deleted copy came back).
 	order := []bool{false}
 	for _, br := range recs {
 		if br.rec.UIDA == UnknownUID || br.rec.UIDB == UnknownUID {
@@ -884,24 +894,26 @@ func (pl *planner) folder(v *view) {
 	}
 	for pass := range 2 {
 		for _, unknownOnly := range order {
-			for _, br := range recs {
-				for s := range 2 {
-					if br.status[s] == present || unknownOnly != (len(order) > 1 && br.rec.UID(Side(s)) == UnknownUID) {
-						continue
-					}
-					var flags *Flags
-					if pass == 0 {
-						flags = &br.rec.Flags
-					}
-					// A record s never held here does not take the
-					// copy another's join Move comes to: s's user
-					// moved it here from where the state has it on s
-					// only, and the other side's copy, which left
-					// this folder, joins it (crossedJoin;
-					// TestModelMovesAndRenames seed 519625).
-					if m := take(s, br.rec.ID, flags, br.status[s] != absent); m != nil {
-						br.status[s] = present
-						br.msg[s] = m
+			for _, absentToo := range []bool{false, true} {
+				for _, br := range recs {
+					for s := range 2 {
+						if br.status[s] == present || unknownOnly != (len(order) > 1 && br.rec.UID(Side(s)) == UnknownUID) || (br.status[s] == absent) != absentToo {
+							continue
+						}
+						var flags *Flags
+						if pass == 0 {
+							flags = &br.rec.Flags
+						}
+						// A record s never held here does not take the
+						// copy another's join Move comes to: s's user
+						// moved it here from where the state has it on s
+						// only, and the other side's copy, which left
+						// this folder, joins it (crossedJoin;
+						// TestModelMovesAndRenames seed 519625).
+						if m := take(s, br.rec.ID, flags, br.status[s] != absent); m != nil {
+							br.status[s] = present
+							br.msg[s] = m
+						}
 					}
 				}
 			}
