@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -833,6 +834,25 @@ func (pl *planner) folder(v *view) {
 		}
 		return nil
 	}
+	// closest returns the index in fresh[s] of the message id whose flags
+	// differ least from flags (the first of those as close), as take
+	// would accept it, and how many flags differ; -1 if there is none.
+	closest := func(s int, id Identity, flags Flags, joins bool) (at, dist int) {
+		at = -1
+		if id == "" {
+			return at, 0
+		}
+		for i, m := range fresh[s] {
+			if m.ID != id || !joins && pl.joinedBy[s][m] {
+				continue
+			}
+			add, remove := m.Flags.Diff(flags)
+			if d := len(add) + len(remove); at < 0 || d < dist {
+				at, dist = i, d
+			}
+		}
+		return at, dist
+	}
 	// A base record whose message is no longer at its UID may still be
 	// there under another one: after a UIDVALIDITY change, a client's
 	// re-upload, a crash right after an append, or a user's undo. Same
@@ -879,12 +899,21 @@ func (pl *planner) folder(v *view) {
 	// And in each, a record that held a copy on a side goes before one
 	// that never did there: the copy is more likely its own, under a new
 	// UID, than another copy come back to a record the state has on the
-	// other side only. Records sort by their UID on A, so one the state
-	// has on B only (0 there) went first, and which record took a copy
-	// depended on which side was A (TestModel -model.mirror seed 910:
-	// after B's UIDVALIDITY changed, B's one copy of x:1 went to the
-	// record of the copy B's user had expunged, the other record's copy
-	// was restored to B, and the deleted copy came back).
+	// other side only (TestModel -model.mirror seed 910: after B's
+	// UIDVALIDITY changed, B's one copy of x:1 went to the record of the
+	// copy B's user had expunged, the other record's copy was restored
+	// to B, and the deleted copy came back).
+	//
+	// On each side the records go in the order of their UIDs there
+	// (then on the other side), so that which copy a record takes does
+	// not depend on which side is A: in the state's order, by the UID
+	// on A, a record held on B only came first on B, and of two records
+	// that held copies on B the one with the lower UID on A. In the
+	// second pass, where no copy has a record's flags, the record whose
+	// flags are closest to a copy's goes first (TestModel -model.mirror
+	// seed 8169: of two records of x:6 after A's UIDVALIDITY changed,
+	// the one whose copy A's user had expunged took the copy whose flags
+	// that user had changed, and A's flags went onto B's copy of it).
 	order := []bool{false}
 	for _, br := range recs {
 		if br.rec.UIDA == UnknownUID || br.rec.UIDB == UnknownUID {
@@ -892,17 +921,48 @@ func (pl *planner) folder(v *view) {
 			break
 		}
 	}
-	for pass := range 2 {
-		for _, unknownOnly := range order {
-			for _, absentToo := range []bool{false, true} {
-				for _, br := range recs {
-					for s := range 2 {
+	for s := range 2 {
+		if len(fresh[s]) == 0 {
+			continue
+		}
+		// The records not paired on s yet, in the order of their UIDs
+		// there; most folders have none.
+		var open []*baseRec
+		for _, br := range recs {
+			if br.status[s] != present {
+				open = append(open, br)
+			}
+		}
+		if len(open) == 0 {
+			continue
+		}
+		o := Side(s).Other()
+		slices.SortStableFunc(open, func(x, y *baseRec) int {
+			return cmp.Or(cmp.Compare(x.rec.UID(Side(s)), y.rec.UID(Side(s))), cmp.Compare(x.rec.UID(o), y.rec.UID(o)))
+		})
+		for pass := range 2 {
+			for _, unknownOnly := range order {
+				for _, absentToo := range []bool{false, true} {
+					tier := open
+					if pass == 1 {
+						// Where no copy has a record's very flags, the
+						// record closest to a copy's flags takes it
+						// first: the copy is that record's, its flags
+						// changed by its user since.
+						tier = slices.Clone(open)
+						dist := make(map[*baseRec]int, len(tier))
+						for _, br := range tier {
+							if at, d := closest(s, br.rec.ID, br.rec.Flags, br.status[s] != absent); at >= 0 {
+								dist[br] = d
+							} else {
+								dist[br] = math.MaxInt
+							}
+						}
+						slices.SortStableFunc(tier, func(x, y *baseRec) int { return cmp.Compare(dist[x], dist[y]) })
+					}
+					for _, br := range tier {
 						if br.status[s] == present || unknownOnly != (len(order) > 1 && br.rec.UID(Side(s)) == UnknownUID) || (br.status[s] == absent) != absentToo {
 							continue
-						}
-						var flags *Flags
-						if pass == 0 {
-							flags = &br.rec.Flags
 						}
 						// A record s never held here does not take the
 						// copy another's join Move comes to: s's user
@@ -910,7 +970,15 @@ func (pl *planner) folder(v *view) {
 						// only, and the other side's copy, which left
 						// this folder, joins it (crossedJoin;
 						// TestModelMovesAndRenames seed 519625).
-						if m := take(s, br.rec.ID, flags, br.status[s] != absent); m != nil {
+						joins := br.status[s] != absent
+						var m *Message
+						if pass == 0 {
+							m = take(s, br.rec.ID, &br.rec.Flags, joins)
+						} else if at, _ := closest(s, br.rec.ID, br.rec.Flags, joins); at >= 0 {
+							m = fresh[s][at]
+							fresh[s] = append(fresh[s][:at:at], fresh[s][at+1:]...)
+						}
+						if m != nil {
 							br.status[s] = present
 							br.msg[s] = m
 						}
