@@ -65,14 +65,16 @@ func mirrorPolicy(p reconcile.Policy) reconcile.Policy {
 }
 
 // actionLines returns plan's actions, one line each, sorted; with
-// mirrored, each with its side swapped.
+// mirrored, each with its side swapped. A line is what the action does,
+// without its reason: two readings that do the same are the same plan.
 func actionLines(plan *reconcile.Plan, mirrored bool) []string {
 	var out []string
 	for _, a := range plan.Actions {
 		if mirrored {
 			a.Side = a.Side.Other()
 		}
-		out = append(out, a.String())
+		a.Reason = ""
+		out = append(out, strings.TrimSuffix(a.String(), " ()"))
 	}
 	slices.Sort(out)
 	return out
