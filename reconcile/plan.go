@@ -941,25 +941,27 @@ func (pl *planner) folder(v *view) {
 			return cmp.Or(cmp.Compare(x.rec.UID(Side(s)), y.rec.UID(Side(s))), cmp.Compare(x.rec.UID(o), y.rec.UID(o)))
 		})
 		for pass := range 2 {
+			tier := open
+			if pass == 1 {
+				// Where no copy has a record's very flags, the record
+				// closest to a copy's flags takes it first: the copy is
+				// that record's, its flags changed by its user since.
+				tier = tier[:0:0]
+				dist := map[*baseRec]int{}
+				for _, br := range open {
+					if br.status[s] == present {
+						continue
+					}
+					tier = append(tier, br)
+					dist[br] = math.MaxInt
+					if at, d := closest(s, br.rec.ID, br.rec.Flags, br.status[s] != absent); at >= 0 {
+						dist[br] = d
+					}
+				}
+				slices.SortStableFunc(tier, func(x, y *baseRec) int { return cmp.Compare(dist[x], dist[y]) })
+			}
 			for _, unknownOnly := range order {
 				for _, absentToo := range []bool{false, true} {
-					tier := open
-					if pass == 1 {
-						// Where no copy has a record's very flags, the
-						// record closest to a copy's flags takes it
-						// first: the copy is that record's, its flags
-						// changed by its user since.
-						tier = slices.Clone(open)
-						dist := make(map[*baseRec]int, len(tier))
-						for _, br := range tier {
-							if at, d := closest(s, br.rec.ID, br.rec.Flags, br.status[s] != absent); at >= 0 {
-								dist[br] = d
-							} else {
-								dist[br] = math.MaxInt
-							}
-						}
-						slices.SortStableFunc(tier, func(x, y *baseRec) int { return cmp.Compare(dist[x], dist[y]) })
-					}
 					for _, br := range tier {
 						if br.status[s] == present || unknownOnly != (len(order) > 1 && br.rec.UID(Side(s)) == UnknownUID) || (br.status[s] == absent) != absentToo {
 							continue
