@@ -57,6 +57,10 @@ func TestPlan(t *testing.T) {
 					t.Fatalf("Build error %v is neither a *GuardError nor a *NamingError", perr)
 				}
 			} else {
+				// The same pair with its sides swapped plans the same.
+				if d := mirrorDiff(plan, base, la, lb, pol); d != "" {
+					t.Errorf("%s  this pair's plan:\n%s", d, plan)
+				}
 				accA, accB := accountFromListing(la), accountFromListing(lb)
 				next := reconcile.Next(plan, execute(plan, accA, accB))
 				got["next"] = formatState(next)
