@@ -11,7 +11,10 @@ import (
 	"github.com/mailtwin/mailtwin/reconcile"
 )
 
-var randCases = flag.Int("rand.cases", 3000, "cases of TestRandomSync")
+var (
+	randCases  = flag.Int("rand.cases", 3000, "cases of TestRandomSync")
+	randMirror = flag.Bool("rand.mirror", false, "check every plan of TestRandomSync against the plan of the same pair with A and B swapped (mirrorDiff): an exploration aid")
+)
 
 // TestRandomSync is the randomised model test of the planner: random
 // changes on two model accounts between syncs (new mail on either or both
@@ -91,6 +94,11 @@ func randomCase(seed uint64, fast *fastPathCount) error {
 		plan, err := reconcile.Build("p", base, la, lb, rr.pol)
 		if err != nil {
 			return fmt.Errorf("round %d: Build: %v", round, err)
+		}
+		if *randMirror {
+			if d := mirrorDiff(plan, base, la, lb, rr.pol); d != "" {
+				return fmt.Errorf("round %d: %s  this pair's plan:\n%s\nbase:\n%s", round, d, plan, formatState(base))
+			}
 		}
 		out := execute(plan, rr.acc[0], rr.acc[1])
 		if err := fast.compare("p", base, la, lb, rr.pol, out); err != nil {

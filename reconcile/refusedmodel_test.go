@@ -12,9 +12,10 @@ import (
 )
 
 var (
-	refusedCases = flag.Int("refused.cases", 2000, "number of random cases TestModelRefusedFlags runs")
-	refusedSeed  = flag.Uint64("refused.seed", 0, "run only the TestModelRefusedFlags case with this seed")
-	refusedFrom  = flag.Uint64("refused.from", 1, "the seed of TestModelRefusedFlags's first case: with -refused.cases, explore past the seeds run before")
+	refusedCases  = flag.Int("refused.cases", 2000, "number of random cases TestModelRefusedFlags runs")
+	refusedSeed   = flag.Uint64("refused.seed", 0, "run only the TestModelRefusedFlags case with this seed")
+	refusedFrom   = flag.Uint64("refused.from", 1, "the seed of TestModelRefusedFlags's first case: with -refused.cases, explore past the seeds run before")
+	refusedMirror = flag.Bool("refused.mirror", false, "check every plan of TestModelRefusedFlags against the plan of the same pair with A and B swapped (mirrorDiff): an exploration aid")
 )
 
 // refusedFlagPool is the flags the users of TestModelRefusedFlags set,
@@ -192,9 +193,15 @@ func runRefusedModel(t *testing.T, seed uint64) bool {
 			}
 		}
 		for run := 0; ; run++ {
-			plan, err := reconcile.Build("p", base, accs[0].listing(), accs[1].listing(), pol)
+			la, lb := accs[0].listing(), accs[1].listing()
+			plan, err := reconcile.Build("p", base, la, lb, pol)
 			if err != nil {
 				return fail("round %d: Build: %v", round, err)
+			}
+			if *refusedMirror {
+				if d := mirrorDiff(plan, base, la, lb, pol); d != "" {
+					return fail("round %d: %s  this pair's plan:\n%s", round, d, plan)
+				}
 			}
 			if run == 1 && !plan.Empty() {
 				return fail("round %d: a second run still has work: %s", round, plan)
