@@ -2294,6 +2294,41 @@ func TestSyncOneWayTargetMovedOutOfAFolderMadeAnew(t *testing.T) {
 	}
 }
 
+// TestSyncFolderMadeAnewWithTwoCopiesOfOneMessage: F holds two copies
+// of m1, one flagged. a's user expunges the other, which under keep
+// stays on b: the state holds it on b only. a's user then marks a's copy
+// seen, and a's server makes F anew (new UIDVALIDITY, new UIDs). a's one
+// copy re-pairs by identity with the record that held it on a, not with
+// the one a never had again: b's flagged copy is marked seen, and a
+// holds one copy. Before, records re-paired in the state's order, by
+// their UID on a, so the record on b only (0 on a) took a's copy, the
+// flagged record's copy was restored to a, and a held the copy its user
+// had expunged again (reconcile case 218; TestModel -model.mirror seed
+// 910).
+func TestSyncFolderMadeAnewWithTwoCopiesOfOneMessage(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Keep
+		f.put(userA, "F", "m1", imap.FlagFlagged)
+		plain := f.put(userA, "F", "m1")
+		f.sync()
+		f.wantBoth("F", "m1 \\Flagged", "m1 -")
+
+		f.srv.Expunge(t, userA, "F", plain)
+		f.sync()
+		f.want(userA, "F", "m1 \\Flagged")
+		f.want(userB, "F", "m1 \\Flagged", "m1 -")
+
+		f.srv.AddFlags(t, userA, "F", f.uidOf(userA, "F", "m1"), imap.FlagSeen)
+		f.srv.MakeAnew(t, userA, "F")
+		f.syncCounting(map[string]int{"APPEND": 0})
+		f.want(userA, "F", "m1 \\Flagged,\\Seen")
+		f.want(userB, "F", "m1 \\Flagged,\\Seen", "m1 -")
+		f.settled()
+	})
+}
+
 // TestSyncOneWayChildRenamedAlikeByCopy: in a b-to-a pair a's user moves
 // m6 out of R4/F2/F3 into R5, a's own folder, which the pair does not
 // follow: the state keeps b's copy there on b only. Then both users
