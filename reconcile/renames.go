@@ -256,9 +256,10 @@ func (rr *renamer) decide() {
 		// rename after all. Then the new name taken on the other side by
 		// another folder (not this one renamed alike there): not a rename
 		// either. In that order, so that which side is A does not matter:
-		// checked side by side in one pass, a side whose rename the
-		// second side's dropped parent undid afterwards kept its own
-		// rename onto the name the second side lists.
+		// checked together in one pass over A, then B, A's rename stood
+		// where B's, to the same name, still did, and B's then went with
+		// its dropped parent, leaving A's rename onto a name B lists as
+		// another folder (testdata case 217).
 		for s := range 2 {
 			if ok[s] && (r[s].implied && dropped[parentName(f.Name)] || targets[r[s].to]) {
 				ok[s] = false
