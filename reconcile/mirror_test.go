@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -98,4 +99,31 @@ func mirrorDiff(plan *reconcile.Plan, base reconcile.State, a, b reconcile.Listi
 		b2.WriteString("    " + l + "\n")
 	}
 	return b2.String()
+}
+
+// mailboxState renders st as formatState does, but each folder by its
+// mailboxes on the two sides, not its logical name, and the folders in
+// the order of those: a folder paired by special-use role or a name map
+// takes its logical name from A's mailbox, which is a convention, not a
+// favourite side.
+func mailboxState(st reconcile.State) string {
+	var blocks []string
+	for _, f := range st.Folders {
+		var b strings.Builder
+		fmt.Fprintf(&b, "folder a=%s b=%s", dash(f.A.Mailbox), dash(f.B.Mailbox))
+		if f.A.Mailbox == "" && f.B.Mailbox == "" {
+			fmt.Fprintf(&b, " (%s)", f.Name)
+		}
+		one := formatState(reconcile.State{Folders: []reconcile.FolderState{f}})
+		head, records, _ := strings.Cut(one, "\n")
+		for _, w := range strings.Fields(head) {
+			if strings.HasPrefix(w, "keeps-") || strings.HasPrefix(w, "refuses-") {
+				b.WriteString(" " + w)
+			}
+		}
+		b.WriteString("\n" + records)
+		blocks = append(blocks, b.String())
+	}
+	slices.Sort(blocks)
+	return strings.Join(blocks, "")
 }

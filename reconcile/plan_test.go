@@ -64,6 +64,14 @@ func TestPlan(t *testing.T) {
 				accA, accB := accountFromListing(la), accountFromListing(lb)
 				next := reconcile.Next(plan, execute(plan, accA, accB))
 				got["next"] = formatState(next)
+				// And agrees on the state after it.
+				if mp, err := reconcile.Build("p", mirrorState(base), lb, la, mirrorPolicy(pol)); err == nil {
+					mb, ma := accountFromListing(lb), accountFromListing(la)
+					mnext := reconcile.Next(mp, execute(mp, mb, ma))
+					if g, w := mailboxState(mirrorState(mnext)), mailboxState(next); g != w {
+						t.Errorf("the pair with its sides swapped ends in another state (its sides swapped back):\n%s\nwant\n%s", g, w)
+					}
+				}
 				pol.Force = true
 				again, err := reconcile.Build("p", next, accA.listing(), accB.listing(), pol)
 				if err != nil || !again.Empty() {
