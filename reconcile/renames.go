@@ -141,7 +141,9 @@ type renamer struct {
 	// listed is each side's listed folders by logical name.
 	listed [2]map[string]*Folder
 	found  [2]map[string]found
-	decs   []*decision
+	// newNames is, per side, the listed folders the base does not know.
+	newNames [2][]string
+	decs     []*decision
 	// decided is the decision for each base folder renamed.
 	decided map[*FolderState]*decision
 	// cur is, per side, the name each listed mailbox has once this
@@ -160,6 +162,7 @@ func newRenamer(pl *planner, base State) *renamer {
 	for i := range base.Folders {
 		rr.byName[base.Folders[i].Name] = &base.Folders[i]
 	}
+	links := len(pl.plan.links)
 	for s := range 2 {
 		rr.listed[s] = map[string]*Folder{}
 		rr.cur[s] = map[string]string{}
@@ -176,7 +179,20 @@ func newRenamer(pl *planner, base State) *renamer {
 			}
 		}
 		sort.Strings(newNames)
-		rr.found[s] = pl.findRenames(Side(s), base, rr.byName, rr.listed[s], newNames)
+		rr.newNames[s] = newNames
+		rr.found[s] = pl.findRenames(Side(s), base, rr.byName, rr.listed[s], newNames, nil)
+	}
+	// Once more, each side knowing what the other's search found: a
+	// folder the other side renamed is there still, as one it lists
+	// (findRenames' onOther). Both from the first round's findings, so
+	// that neither side's search comes first.
+	if len(rr.found[A]) > 0 || len(rr.found[B]) > 0 {
+		pl.plan.links = pl.plan.links[:links]
+		var again [2]map[string]found
+		for s := range 2 {
+			again[s] = pl.findRenames(Side(s), base, rr.byName, rr.listed[s], rr.newNames[s], rr.found[1-s])
+		}
+		rr.found = again
 	}
 	return rr
 }
@@ -577,7 +593,7 @@ func (rr *renamer) rewriteListings() error {
 // findRenames finds the base folders side s renamed: gone by name, and
 // there under a new name. Folders are visited parents first, so a child
 // follows its parent's new name unless it evidently went elsewhere.
-func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderState, listed map[string]*Folder, newNames []string) map[string]found {
+func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderState, listed map[string]*Folder, newNames []string, other map[string]found) map[string]found {
 	missing := func(f *FolderState) bool {
 		return f.Side(s).Mailbox != "" && (listed[f.Name] == nil || pl.nameTakenOver(s, f, listed[f.Name])) && !strings.EqualFold(f.Name, "INBOX") &&
 			pl.policy.For(f.Name).Direction != None
@@ -601,8 +617,12 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 			f.A.Mailbox != "" && f.A.Mailbox == trash[A] || f.B.Mailbox != "" && f.B.Mailbox == trash[B]
 	}
 	// onOther reports whether the other side lists base folder f's
-	// mailbox there still.
+	// mailbox there still, or other, that side's search, found it
+	// renamed there.
 	onOther := func(f *FolderState) bool {
+		if _, ok := other[f.Name]; ok {
+			return true
+		}
 		mb := f.Side(s.Other()).Mailbox
 		_, ok := pl.names.logical[s.Other()][mb]
 		return mb != "" && ok
@@ -717,7 +737,12 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 	// folder this side's run had deleted, kept in the state for a Move
 	// that failed, took the new name from the folder renamed by copy,
 	// and the other side's user's mail moved into that folder was read
-	// as filed away, its copies here expunged).
+	// as filed away, its copies here expunged). A folder the other side
+	// renamed is there still too (other: TestModelMovesAndRenames
+	// -movemodel.alike seed 126671, where a folder this side's user
+	// deleted, after moving its one message into a folder renamed by
+	// copy on both sides, took the new name from that folder, and the
+	// other side's copy of the deleted folder was renamed to it).
 	sort.SliceStable(matches, func(i, j int) bool {
 		if matches[i].score != matches[j].score {
 			return matches[i].score > matches[j].score
