@@ -1252,3 +1252,39 @@ func TestSyncChildRenamedByCopyUnderARenamedGrandparent(t *testing.T) {
 	}
 	f.settled()
 }
+
+// TestSyncRenameTieWithAFolderRenamedOnTheOtherSide: b's user moves m6
+// from R8 into R13, deletes R8, and renames R13 to R15 by copy; a's user
+// renames R13 to R16 by copy. b's R15 holds one message of each folder's,
+// as good evidence for either; R13, found renamed on a, is there still
+// as much as R8, which a lists, so R13 is renamed on both sides (a's
+// name wins, by prefer), R8 is deleted on b, and m6 is moved on a into
+// R16 as b's user moved it. Before, R8 took R15: a's R8, which a's user
+// kept, was renamed to R15, an empty R16 was made on b, and R13 ended
+// under a name on each side (testdata case 220;
+// TestModelMovesAndRenames -movemodel.alike seed 126671).
+func TestSyncRenameTieWithAFolderRenamedOnTheOtherSide(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Keep
+		f.policy.Prefer = reconcile.A
+		f.put(userA, "R8", "m6", imap.FlagSeen)
+		f.put(userA, "R13", "m12")
+		f.sync()
+
+		f.userMove(userB, "R8", "m6", "R13")
+		f.srv.Delete(t, userB, "R8")
+		f.srv.RenameByCopy(t, userB, "R13", "R15")
+		f.srv.RenameByCopy(t, userA, "R13", "R16")
+		f.syncCounting(map[string]int{"APPEND": 0})
+		f.wantBoth("R16", "m12 -", "m6 \\Seen")
+		f.want(userA, "R8")
+		for _, u := range []string{userA, userB} {
+			if have := f.srv.Mailboxes(t, u); slices.Contains(have, "R15") || slices.Contains(have, "R13") || u == userB && slices.Contains(have, "R8") {
+				t.Errorf("%s's mailboxes %q, want neither R15 nor R13 (nor R8 on b)", u, have)
+			}
+		}
+		f.settled()
+	})
+}
