@@ -2368,6 +2368,42 @@ func TestSyncOneWayChildRenamedAlikeByCopy(t *testing.T) {
 	f.settled()
 }
 
+// TestSyncOneWayRenameDroppedOnBothSides: in a b-to-a pair a's user moves
+// m6 out of R4/F2/F3 into R5, a's own folder, so the state keeps b's copy
+// there on b only. Then b's user renames R4 to R6 (the RENAME takes R4/F2
+// and R4/F2/F3 along), and a's user renames R4/F2 to R6/F2 by copy,
+// keeping R4. R4/F2's rename on b is dropped (a lists R6/F2, empty, as a
+// folder of its own), and R4/F2/F3's with it; a's R6/F2/F3 holds m9, but
+// b lists R6/F2/F3 too, no longer as R4/F2/F3 renamed: no rename on a
+// either, and R4/F2/F3 goes along with R4, its record of b's copy kept.
+// Before, the renames were dropped in one pass, a's first: a's stood,
+// R4/F2/F3 read as renamed on a alone, and m6 was copied to a, which held
+// it twice; with the sides swapped nothing was copied (testdata case 217).
+// On Dovecot only: imapmemserver's RENAME leaves the names under the old
+// one where they are (LIBNOTES.md).
+func TestSyncOneWayRenameDroppedOnBothSides(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.BToA, Deletion: reconcile.Keep}
+	f.put(userB, "R4", "m5")
+	f.srv.Create(t, userB, "R4/F2")
+	f.put(userB, "R4/F2/F3", "m6")
+	f.put(userB, "R4/F2/F3", "m9")
+	f.sync()
+	f.srv.Create(t, userA, "R5")
+	f.userMove(userA, "R4/F2/F3", "m6", "R5")
+	f.sync()
+
+	f.srv.Rename(t, userB, "R4", "R6")
+	f.srv.RenameByCopy(t, userA, "R4/F2", "R6/F2")
+	f.syncCounting(map[string]int{"APPEND": 0})
+	f.want(userA, "R6/F2/F3", "m9 -")
+	f.want(userA, "R5", "m6 -")
+	f.want(userB, "R6/F2/F3", "m6 -", "m9 -")
+	f.wantBoth("R6", "m5 -")
+	f.settled()
+}
+
 // TestSyncOneWayFailedJoinOfARecordInAFolderMadeAgainInVain: in a b-to-a
 // pair a's user moves m1 out of R10 into G, a's own folder, so the state
 // links the two copies by b's record in R10, on b only. Then b's user
