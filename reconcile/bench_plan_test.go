@@ -311,3 +311,84 @@ func refusingOutrightOnB(st reconcile.State) reconcile.State {
 	st.Folders[0].B.Permanent = reconcile.Refusing("$" + strings.Repeat("k", 60))
 	return st
 }
+
+// resetCase is a folder of n messages whose UIDVALIDITY changed on A (a
+// server restored from a backup), a tenth of them flagged there since.
+func resetCase(n int) (reconcile.State, reconcile.Listing, reconcile.Listing) {
+	var recs []reconcile.Record
+	var la, lb []reconcile.Message
+	for i := 1; i <= n; i++ {
+		id := reconcile.Identity(fmt.Sprintf("id%d", i))
+		recs = append(recs, reconcile.Record{UIDA: reconcile.UID(i), UIDB: reconcile.UID(i), Flags: reconcile.Flags{`\Seen`}, ID: id})
+		fl := reconcile.Flags{`\Seen`}
+		if i%10 == 0 {
+			fl = reconcile.Flags{`\Flagged`, `\Seen`}
+		}
+		la = append(la, reconcile.Message{UID: reconcile.UID(2*n + i), Flags: fl, ID: id})
+		lb = append(lb, reconcile.Message{UID: reconcile.UID(i), Flags: reconcile.Flags{`\Seen`}, ID: id})
+	}
+	base := reconcile.State{Folders: []reconcile.FolderState{{Name: "INBOX", A: reconcile.SideState{Mailbox: "INBOX", UIDValidity: 1}, B: reconcile.SideState{Mailbox: "INBOX", UIDValidity: 1}, Records: recs}}}
+	a := reconcile.Listing{Delim: '/', Folders: []reconcile.Folder{{Mailbox: "INBOX", UIDValidity: 2, UIDNext: reconcile.UID(3*n + 1), Messages: la}}}
+	b := reconcile.Listing{Delim: '/', Folders: []reconcile.Folder{{Mailbox: "INBOX", UIDValidity: 1, UIDNext: reconcile.UID(n + 1), Messages: lb}}}
+	return base, a, b
+}
+
+// bulkMoveCase is a move on A of the first moved messages of INBOX (of
+// inbox) into Archive (of archive).
+func bulkMoveCase(inbox, archive, moved int) (reconcile.State, reconcile.Listing, reconcile.Listing) {
+	mk := func(prefix string, n int) ([]reconcile.Record, []reconcile.Message) {
+		var recs []reconcile.Record
+		var ms []reconcile.Message
+		for i := 1; i <= n; i++ {
+			id := reconcile.Identity(fmt.Sprintf("%s%d", prefix, i))
+			recs = append(recs, reconcile.Record{UIDA: reconcile.UID(i), UIDB: reconcile.UID(i), Flags: reconcile.Flags{`\Seen`}, ID: id})
+			ms = append(ms, reconcile.Message{UID: reconcile.UID(i), Flags: reconcile.Flags{`\Seen`}, ID: id})
+		}
+		return recs, ms
+	}
+	ri, mi := mk("in", inbox)
+	ra, ma := mk("ar", archive)
+	base := reconcile.State{Folders: []reconcile.FolderState{
+		{Name: "Archive", A: reconcile.SideState{Mailbox: "Archive", UIDValidity: 2}, B: reconcile.SideState{Mailbox: "Archive", UIDValidity: 2}, Records: ra},
+		{Name: "INBOX", A: reconcile.SideState{Mailbox: "INBOX", UIDValidity: 1}, B: reconcile.SideState{Mailbox: "INBOX", UIDValidity: 1}, Records: ri},
+	}}
+	aArch := slices.Clone(ma)
+	for i := range moved {
+		m := mi[i]
+		m.UID = reconcile.UID(archive + 1 + i)
+		aArch = append(aArch, m)
+	}
+	a := reconcile.Listing{Delim: '/', Folders: []reconcile.Folder{
+		{Mailbox: "Archive", UIDValidity: 2, UIDNext: reconcile.UID(archive + moved + 1), Messages: aArch},
+		{Mailbox: "INBOX", UIDValidity: 1, UIDNext: reconcile.UID(inbox + 1), Messages: mi[moved:]},
+	}}
+	b := reconcile.Listing{Delim: '/', Folders: []reconcile.Folder{
+		{Mailbox: "Archive", UIDValidity: 2, UIDNext: reconcile.UID(archive + 1), Messages: ma},
+		{Mailbox: "INBOX", UIDValidity: 1, UIDNext: reconcile.UID(inbox + 1), Messages: mi},
+	}}
+	return base, a, b
+}
+
+// BenchmarkBuildReset plans resetCase(10,000): every record re-pairs by
+// identity.
+func BenchmarkBuildReset(b *testing.B) {
+	base, la, lb := resetCase(10000)
+	pol := benchPolicy()
+	for b.Loop() {
+		if p, err := reconcile.Build("p", base, la, lb, pol); err != nil || p.Counts[reconcile.B].Stores != 1000 {
+			b.Fatalf("Build = %v, %v; want 1,000 flag stores on b", p, err)
+		}
+	}
+}
+
+// BenchmarkBuildBulkMove plans a move of 10,000 messages from INBOX
+// (20,000) into Archive (50,000) on A: 10,000 moves on B.
+func BenchmarkBuildBulkMove(b *testing.B) {
+	base, la, lb := bulkMoveCase(20000, 50000, 10000)
+	pol := benchPolicy()
+	for b.Loop() {
+		if p, err := reconcile.Build("p", base, la, lb, pol); err != nil || p.Counts[reconcile.B].Moves != 10000 {
+			b.Fatalf("Build = %v, %v; want 10,000 moves on b", p, err)
+		}
+	}
+}

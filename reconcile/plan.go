@@ -140,6 +140,11 @@ func (v *view) byUID(s Side) *uidIndex {
 
 // planner holds the working data of one Build call.
 type planner struct {
+	// listedIDs and recordIDs are the identities of a listed folder's
+	// messages and of a base folder's records, for holds and knows.
+	listedIDs idSets[*Folder]
+	recordIDs idSets[*FolderState]
+
 	pair   string
 	policy Policy
 	lists  [2]*Listing
@@ -809,7 +814,17 @@ func (pl *planner) folder(v *view) {
 			recs = append(recs, br)
 		}
 	}
+	// fresh is, per side, the listed messages no record claimed, in
+	// listing order. They are taken by identity through an index built
+	// on the first take (a take scans only the copies of its identity,
+	// and marks one taken, where a scan and a copy of the list made
+	// re-pairing a folder of n messages after a UIDVALIDITY change cost
+	// n² steps); compact drops the taken ones before the list is read
+	// as a whole.
 	var fresh [2][]*Message
+	var freshTaken [2][]bool
+	var freshByID [2]map[Identity][]int
+	var freshLeft [2]int
 	for s := range 2 {
 		if f := v.listed[s]; f != nil {
 			for i := range f.Messages {
@@ -818,18 +833,47 @@ func (pl *planner) folder(v *view) {
 				}
 			}
 		}
+		freshLeft[s] = len(fresh[s])
+	}
+	// copiesOf returns the indexes in fresh[s] of the messages id, taken
+	// or not.
+	copiesOf := func(s int, id Identity) []int {
+		if id == "" || freshLeft[s] == 0 {
+			return nil
+		}
+		if freshByID[s] == nil {
+			freshByID[s] = make(map[Identity][]int, len(fresh[s]))
+			freshTaken[s] = make([]bool, len(fresh[s]))
+			for i, m := range fresh[s] {
+				freshByID[s][m.ID] = append(freshByID[s][m.ID], i)
+			}
+		}
+		return freshByID[s][id]
+	}
+	takeAt := func(s, i int) *Message {
+		freshTaken[s][i] = true
+		freshLeft[s]--
+		return fresh[s][i]
+	}
+	compact := func(s int) {
+		if freshByID[s] == nil {
+			return
+		}
+		left := make([]*Message, 0, freshLeft[s])
+		for i, m := range fresh[s] {
+			if !freshTaken[s][i] {
+				left = append(left, m)
+			}
+		}
+		fresh[s], freshTaken[s], freshByID[s] = left, nil, nil
 	}
 	// take takes fresh message id off side s's list; with flags, only a
 	// message with those flags; with joins false, not a message a join
 	// Move comes to (joinedBy).
 	take := func(s int, id Identity, flags *Flags, joins bool) *Message {
-		if id == "" {
-			return nil
-		}
-		for i, m := range fresh[s] {
-			if m.ID == id && (flags == nil || m.Flags.Equal(*flags)) && (joins || !pl.joinedBy[s][m]) {
-				fresh[s] = append(fresh[s][:i:i], fresh[s][i+1:]...)
-				return m
+		for _, i := range copiesOf(s, id) {
+			if m := fresh[s][i]; !freshTaken[s][i] && (flags == nil || m.Flags.Equal(*flags)) && (joins || !pl.joinedBy[s][m]) {
+				return takeAt(s, i)
 			}
 		}
 		return nil
@@ -839,11 +883,9 @@ func (pl *planner) folder(v *view) {
 	// would accept it, and how many flags differ; -1 if there is none.
 	closest := func(s int, id Identity, flags Flags, joins bool) (at, dist int) {
 		at = -1
-		if id == "" {
-			return at, 0
-		}
-		for i, m := range fresh[s] {
-			if m.ID != id || !joins && pl.joinedBy[s][m] {
+		for _, i := range copiesOf(s, id) {
+			m := fresh[s][i]
+			if freshTaken[s][i] || !joins && pl.joinedBy[s][m] {
 				continue
 			}
 			add, remove := m.Flags.Diff(flags)
@@ -871,11 +913,10 @@ func (pl *planner) folder(v *view) {
 				continue
 			}
 			s := int(a.Side)
-			for i, m := range fresh[s] {
-				if m.UID == a.UID && m.ID == br.rec.ID {
-					fresh[s] = append(fresh[s][:i:i], fresh[s][i+1:]...)
+			for _, i := range copiesOf(s, br.rec.ID) {
+				if !freshTaken[s][i] && fresh[s][i].UID == a.UID {
 					br.status[s] = present
-					br.msg[s] = m
+					br.msg[s] = takeAt(s, i)
 					break
 				}
 			}
@@ -922,7 +963,7 @@ func (pl *planner) folder(v *view) {
 		}
 	}
 	for s := range 2 {
-		if len(fresh[s]) == 0 {
+		if freshLeft[s] == 0 {
 			continue
 		}
 		// The records not paired on s yet, in the order of their UIDs
@@ -977,8 +1018,7 @@ func (pl *planner) folder(v *view) {
 						if pass == 0 {
 							m = take(s, br.rec.ID, &br.rec.Flags, joins)
 						} else if at, _ := closest(s, br.rec.ID, br.rec.Flags, joins); at >= 0 {
-							m = fresh[s][at]
-							fresh[s] = append(fresh[s][:at:at], fresh[s][at+1:]...)
+							m = takeAt(s, at)
 						}
 						if m != nil {
 							br.status[s] = present
@@ -1325,6 +1365,7 @@ func (pl *planner) folder(v *view) {
 	}
 
 	// New on both sides with one identity: the same message, paired.
+	compact(int(A))
 	var unpaired []*Message
 	for _, ma := range fresh[A] {
 		mb := take(int(B), ma.ID, nil, true)
@@ -1344,6 +1385,7 @@ func (pl *planner) folder(v *view) {
 		d.slots = append(d.slots, sl)
 	}
 	fresh[A] = unpaired
+	compact(int(B))
 	// New on one side: copy where the direction allows, unless a move in
 	// this plan brings the same message to the other side already.
 	for s := range 2 {
@@ -1763,7 +1805,13 @@ func (pl *planner) takeArrival(s Side, folder string, id Identity) *Action {
 	list := pl.arrivals[s][folder]
 	for i, a := range list {
 		if a.arrival != nil && a.ID == id && id != "" {
-			pl.arrivals[s][folder] = append(list[:i:i], list[i+1:]...)
+			if i == 0 {
+				// Taken in the order they came, as a move of many
+				// messages mostly is: no copy of the rest each time.
+				pl.arrivals[s][folder] = list[1:]
+			} else {
+				pl.arrivals[s][folder] = append(list[:i:i], list[i+1:]...)
+			}
 			return a
 		}
 	}
