@@ -620,6 +620,67 @@ func TestScanPointCheckedWhenItsFolderIsDone(t *testing.T) {
 	f.nextRunSelectsNothing(rec)
 }
 
+// TestFolderCheckGoesWithItsFlagChanges: on a near server, where the
+// run changes flags in a folder (and expunges there, and copies into
+// it), the check of the folder's scan point goes with the UID SEARCH
+// that ends the changes, not in round trips of its own after them: the
+// answer to each SEARCH of b's is held until that folder's STATUS has
+// come, which it never would if the check waited for the SEARCH. The
+// next run then finds every folder as the run left it (the check read
+// the copies, the expunge and the flags) and selects none.
+func TestFolderCheckGoesWithItsFlagChanges(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.connections = [2]int{1, 1}
+	boxes := []string{"One", "Two"}
+	f.syncedThenChanged(boxes, "-new1", "-new2")
+	for _, mb := range boxes {
+		f.srv.AddFlags(t, userA, mb, f.uidOf(userA, mb, mb+"-2"), imap.FlagFlagged)
+	}
+
+	rec := f.record()
+	var mu sync.Mutex
+	stores := map[int]bool{}             // the connections that sent a UID STORE: b's
+	searched := map[int]*imaptest.Gate{} // per connection, the gate of its last SEARCH
+	gates := map[int]*imaptest.Gate{}    // per SEARCH (Seq): opened by a STATUS behind it
+	var late []string                    // SEARCHes answered with no STATUS behind them
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		mu.Lock()
+		switch {
+		case e.Stage == imaptest.Received && e.Verb == "UID STORE":
+			stores[e.Conn] = true
+		case e.Stage == imaptest.Received && e.Verb == "UID SEARCH" && stores[e.Conn]:
+			g := imaptest.NewGate()
+			searched[e.Conn], gates[e.Seq] = g, g
+		case e.Stage == imaptest.Received && e.Verb == "STATUS" && searched[e.Conn] != nil:
+			searched[e.Conn].Open()
+			searched[e.Conn] = nil
+		}
+		g := gates[e.Seq]
+		mu.Unlock()
+		if e.Stage == imaptest.Answered && g != nil {
+			if !g.Wait(5 * time.Second) {
+				mu.Lock()
+				late = append(late, e.Line)
+				mu.Unlock()
+			}
+		}
+		return imaptest.Action{}
+	})
+	f.sync()
+	rec.Intercept(nil)
+	if len(stores) != 1 {
+		t.Fatalf("%d connections stored flags, want one (b's)\n%v", len(stores), rec.SessionCommands())
+	}
+	if len(late) > 0 {
+		t.Errorf("b's SEARCHes %q were answered before the folder's check came: the check waited for them\n%v", late, rec.SessionCommands())
+	}
+	for _, mb := range boxes {
+		f.want(userB, mb, mb+`-2 \Flagged`, mb+"-new1 -", mb+"-new2 -")
+	}
+	f.nextRunSelectsNothing(rec)
+}
+
 // TestChangeRightAfterAFolderCheckIsNotLost: b's user flags a message
 // in One just after the run checked One, while the run goes on with
 // Two. The scan point the run records for One is the one its check

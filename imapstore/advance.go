@@ -57,6 +57,14 @@ func (s *Store) ObserveScanPoints(ctx context.Context, reqs []reconcile.ScanPoin
 		op = fmt.Sprintf("check %d folders after the run", len(reqs))
 	}
 	err := s.run(ctx, op, func() error {
+		s.expect = nil
+		if len(reqs) == 1 {
+			if o, ok := s.takeAhead(reqs[0]); ok {
+				obs[0] = o
+				return nil
+			}
+		}
+		s.ahead = nil
 		if !s.caps.Has(imap.CapCondStore) {
 			return nil
 		}
@@ -87,19 +95,89 @@ func (s *Store) observeOnSelection(r reconcile.ScanPointRequest, o *reconcile.Sc
 	if err := s.c.Noop().Wait(); err != nil {
 		return false, fmt.Errorf("noop in %q: %w", r.Mailbox, err)
 	}
+	read, err := s.checkOnSelection(r)()
+	if err != nil || read == nil {
+		return false, err
+	}
+	*o = *read
+	return true, nil
+}
+
+// checkOnSelection sends the STATUS of r's mailbox, the one selected,
+// and the UID FETCH of the flags changed since r's point, and returns
+// the wait for their answers: the observation, nil where the server
+// refused the STATUS or left a part of the point out, or the
+// connection's error. The selection must be up to date with what the
+// check is to see (observeOnSelection).
+func (s *Store) checkOnSelection(r reconcile.ScanPointRequest) func() (*reconcile.ScanPointObservation, error) {
 	status := s.c.Status(r.Mailbox, &imap.StatusOptions{UIDValidity: true, UIDNext: true, NumMessages: true, HighestModSeq: true})
 	fetch := s.c.Fetch(imap.UIDSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, ChangedSince: r.Since.HighestModSeq})
-	data, err := status.Wait()
-	if err != nil || data.NumMessages == nil || data.UIDValidity == 0 || data.UIDNext == 0 || data.HighestModSeq == 0 {
-		fetch.Close()
-		if err != nil && !isRefusal(err) {
-			return false, fmt.Errorf("status of %q: %w", r.Mailbox, err)
+	return func() (*reconcile.ScanPointObservation, error) {
+		data, err := status.Wait()
+		if err != nil || data.NumMessages == nil || data.UIDValidity == 0 || data.UIDNext == 0 || data.HighestModSeq == 0 {
+			fetch.Close()
+			if err != nil && !isRefusal(err) {
+				return nil, fmt.Errorf("status of %q: %w", r.Mailbox, err)
+			}
+			return nil, nil
 		}
-		return false, nil
+		o := &reconcile.ScanPointObservation{
+			Since:         reconcile.Known{UIDValidity: r.Since.UIDValidity, UIDNext: r.Since.UIDNext, HighestModSeq: r.Since.HighestModSeq},
+			UIDValidity:   data.UIDValidity,
+			UIDNext:       reconcile.UID(data.UIDNext),
+			HighestModSeq: data.HighestModSeq,
+			NumMessages:   int(*data.NumMessages),
+		}
+		if err := readChanged(fetch, r.Mailbox, o); err != nil {
+			return nil, err
+		}
+		return o, nil
 	}
-	o.UIDValidity, o.UIDNext, o.HighestModSeq = data.UIDValidity, reconcile.UID(data.UIDNext), data.HighestModSeq
-	o.NumMessages = int(*data.NumMessages)
-	return true, readChanged(fetch, r.Mailbox, o)
+}
+
+// checkAhead is the check of a mailbox ChangeMessages read with its
+// changes' last answers, where ExpectCheck announced it, in operation
+// op of the Store.
+type checkAhead struct {
+	op  uint64
+	req reconcile.ScanPointRequest
+	obs reconcile.ScanPointObservation
+}
+
+// ExpectCheck implements reconcile.CheckAheadAdvancer. A
+// ChangeMessages on r's mailbox that is the Store's next operation,
+// where it changes flags, sends the
+// check's STATUS and UID FETCH (checkOnSelection) with the UID SEARCH
+// it sends once the NOOP behind its STOREs is answered: that NOOP
+// brought the selection up to date, after every change the run made
+// to the mailbox (as announced), and the SEARCH leaves it as it was.
+// ObserveScanPoints of r alone, as the Store's next operation, then
+// answers with what was read, and sends nothing. So the check costs
+// no round trip of its own, where it took two (a NOOP, then the STATUS
+// and the FETCH).
+func (s *Store) ExpectCheck(r reconcile.ScanPointRequest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expect, s.expectOp = &r, s.ops
+	s.ahead = nil
+}
+
+var _ reconcile.CheckAheadAdvancer = (*Store)(nil)
+
+// takeAhead returns the check read ahead for r, where the operation
+// before the current one read it and r's mailbox is still selected.
+func (s *Store) takeAhead(r reconcile.ScanPointRequest) (reconcile.ScanPointObservation, bool) {
+	a := s.ahead
+	s.ahead = nil
+	if a == nil || a.op != s.ops-1 || a.req.Mailbox != r.Mailbox || !sameKnown(a.req.Since, r.Since) || !s.isSelected(r.Mailbox, false) {
+		return reconcile.ScanPointObservation{}, false
+	}
+	return a.obs, true
+}
+
+// sameKnown reports whether a and b are the same point.
+func sameKnown(a, b reconcile.Known) bool {
+	return a.UIDValidity == b.UIDValidity && a.UIDNext == b.UIDNext && a.HighestModSeq == b.HighestModSeq
 }
 
 // observeExamined is ObserveScanPoints with an EXAMINE of every

@@ -44,7 +44,7 @@ func (s *Store) StoreFlags(ctx context.Context, mailbox string, uids []reconcile
 			noop.Wait()
 			return lasting(first)
 		}
-		gone, first = s.goneAfterStore(noop, mailbox, set)
+		gone, _, first = s.goneAfterStore(noop, mailbox, set, nil)
 		return first
 	})
 	return cmp.Or(err, gone)
@@ -61,13 +61,27 @@ func (s *Store) StoreFlags(ctx context.Context, mailbox string, uids []reconcile
 // go-imap hands an untagged FETCH to the first pending command whose
 // UIDs it names, and Dovecot sends a STORE's MODSEQ update late, so a
 // FETCH's answer may go to a STORE.)
-func (s *Store) goneAfterStore(noop *imapclient.Command, mailbox string, set imap.UIDSet) (gone, err error) {
+//
+// Where check is not nil, the check after the run of the mailbox goes
+// with the SEARCH (checkOnSelection), and obs is what it read, nil
+// where that was not enough.
+func (s *Store) goneAfterStore(noop *imapclient.Command, mailbox string, set imap.UIDSet, check *reconcile.ScanPointRequest) (gone error, obs *reconcile.ScanPointObservation, err error) {
 	if err := noop.Wait(); err != nil {
-		return nil, fmt.Errorf("noop after the store: %w", err)
+		return nil, nil, fmt.Errorf("noop after the store: %w", err)
 	}
-	data, err := s.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}}, nil).Wait()
+	search := s.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}}, nil)
+	var read func() (*reconcile.ScanPointObservation, error)
+	if check != nil {
+		read = s.checkOnSelection(*check)
+	}
+	data, err := search.Wait()
+	if read != nil {
+		var rerr error
+		obs, rerr = read()
+		err = cmp.Or(err, rerr)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("search the changed messages' UIDs: %w", err)
+		return nil, nil, fmt.Errorf("search the changed messages' UIDs: %w", err)
 	}
 	held := make(map[imap.UID]bool)
 	for _, u := range data.AllUIDs() {
@@ -85,10 +99,10 @@ func (s *Store) goneAfterStore(noop *imapclient.Command, mailbox string, set ima
 		}
 	}
 	if len(missing) == 0 {
-		return nil, nil
+		return nil, obs, nil
 	}
 	slices.Sort(missing)
-	return &reconcile.GoneError{Account: s.opts.Name, Mailbox: mailbox, UIDs: missing}, nil
+	return &reconcile.GoneError{Account: s.opts.Name, Mailbox: mailbox, UIDs: missing}, nil, nil
 }
 
 // ChangeMessages implements reconcile.ChangeBatcher: on one read-write
@@ -125,6 +139,11 @@ func (s *Store) ChangeMessages(ctx context.Context, mailbox string, changes []re
 	}
 	var fe, ee, gone, kept error
 	err := s.mutate(ctx, op, func() error {
+		check := s.expect
+		s.expect = nil
+		if check != nil && (check.Mailbox != mailbox || s.expectOp+1 != s.ops || !s.caps.Has(imap.CapCondStore)) {
+			check = nil
+		}
 		since := s.guard(unchangedSince)
 		selected, err := s.selectAhead(mailbox)
 		if err != nil {
@@ -173,12 +192,18 @@ func (s *Store) ChangeMessages(ctx context.Context, mailbox string, changes []re
 				fe = lasting(err)
 			}
 		}
+		var obs *reconcile.ScanPointObservation
 		if noop != nil {
 			if fe == nil {
-				gone, fe = s.goneAfterStore(noop, mailbox, changed)
+				gone, obs, fe = s.goneAfterStore(noop, mailbox, changed, check)
 			} else {
 				noop.Wait()
 			}
+		}
+		if obs != nil && ee == nil && (ex == nil || ex.got >= ex.want) {
+			// Nothing is sent after it (expungeVerified sends nothing
+			// where the expunge took every message).
+			s.ahead = &checkAhead{op: s.ops, req: *check, obs: *obs}
 		}
 		switch {
 		case ex != nil:

@@ -142,6 +142,15 @@ type Store struct {
 	hasDel bool // delim is known
 	sel    selection
 	closed bool
+	// ops counts the operations run so far (run), so that one can tell
+	// whether another went between two.
+	ops uint64
+	// expect is the check ExpectCheck announced when ops was expectOp,
+	// for a ChangeMessages that is the next operation; ahead is what
+	// that call read for it.
+	expect   *reconcile.ScanPointRequest
+	expectOp uint64
+	ahead    *checkAhead
 	// mech is the mechanism the first connection logged in with
 	// (AuthDefault resolved); set in Dial before the Store is shared and
 	// never changed after, so other connections read it freely.
@@ -493,6 +502,7 @@ func (s *Store) drop() {
 	s.c, s.conn, s.caps = nil, nil, nil
 	s.liveCaps.Store(nil)
 	s.sel = selection{}
+	s.ahead = nil
 	go c.Close() // returns once go-imap's reader has seen the close
 }
 
@@ -512,6 +522,7 @@ func (s *Store) run(ctx context.Context, op string, fn func() error) error {
 	wrap := func(err error) error {
 		return fmt.Errorf("account %q: %s: %w", s.opts.Name, op, err)
 	}
+	s.ops++
 	if s.closed {
 		return wrap(errClosed)
 	}

@@ -91,33 +91,21 @@ func (e *earlyChecks) observeNow(ctx context.Context, lane [][]int, out []Outcom
 	if e == nil || ctx.Err() != nil {
 		return
 	}
-	first := &e.p.Actions[lane[0][0]]
-	k := sideMailbox{first.Side, first.Mailbox}
-	adv, ok := stores[k.side].(ScanPointAdvancer)
-	if !ok || !e.pl.near[k.side] || e.p.lists[k.side] == nil {
-		return
-	}
-	n := 0
 	for _, g := range lane {
 		for _, i := range g {
 			if out[i].Err != nil {
 				return // Next sets no point where an action failed
 			}
-			for _, c := range changedBy(&e.p.Actions[i]) {
-				if c == k {
-					n++
-				}
-			}
 		}
 	}
-	if n != e.owned[k] {
+	k, since, ok := e.owns(lane)
+	if !ok {
 		return
 	}
-	f := listed(e.p.lists[k.side], k.mailbox)
-	if f == nil || f.HighestModSeq == 0 {
-		return // renamed or made by the run, or no CONDSTORE
+	adv, ok := stores[k.side].(ScanPointAdvancer)
+	if !ok {
+		return
 	}
-	since := Known{UIDValidity: f.UIDValidity, UIDNext: f.UIDNext, HighestModSeq: f.HighestModSeq}
 	read := func() {
 		obs, err := adv.ObserveScanPoints(ctx, []ScanPointRequest{{Mailbox: k.mailbox, Since: since}})
 		if err != nil || len(obs) != 1 || !obs[0].Usable {
@@ -132,6 +120,57 @@ func (e *earlyChecks) observeNow(ctx context.Context, lane [][]int, out []Outcom
 		return
 	}
 	e.wg.Go(read)
+}
+
+// expect tells the store of lane's mailbox, before the lane's changes
+// run, that observeNow reads the mailbox right after them, where the
+// lane owns it and its side's server is near
+// (CheckAheadAdvancer.ExpectCheck): copiesAhead calls it once the
+// lane's copies are done, so the changes are the run's last to the
+// mailbox. Whether observeNow then reads it (an action may fail)
+// does not matter: a check announced and not asked for costs the
+// store a STATUS and a FETCH. It does nothing on a nil receiver.
+func (e *earlyChecks) expect(lane [][]int, stores [2]Mailstore) {
+	if e == nil || len(lane) == 0 {
+		return
+	}
+	k, since, ok := e.owns(lane)
+	if !ok {
+		return
+	}
+	if ca, ok := stores[k.side].(CheckAheadAdvancer); ok {
+		ca.ExpectCheck(ScanPointRequest{Mailbox: k.mailbox, Since: since})
+	}
+}
+
+// owns returns the mailbox lane changes and the point the check after
+// the run reads it from, where the lane owns it (no action of another
+// lane changes it), its side's server is near and a ScanPointAdvancer,
+// and the listing has the folder with a HIGHESTMODSEQ.
+func (e *earlyChecks) owns(lane [][]int) (k sideMailbox, since Known, ok bool) {
+	first := &e.p.Actions[lane[0][0]]
+	k = sideMailbox{first.Side, first.Mailbox}
+	if !e.pl.near[k.side] || e.p.lists[k.side] == nil {
+		return k, since, false
+	}
+	n := 0
+	for _, g := range lane {
+		for _, i := range g {
+			for _, c := range changedBy(&e.p.Actions[i]) {
+				if c == k {
+					n++
+				}
+			}
+		}
+	}
+	if n != e.owned[k] {
+		return k, since, false
+	}
+	f := listed(e.p.lists[k.side], k.mailbox)
+	if f == nil || f.HighestModSeq == 0 {
+		return k, since, false // renamed or made by the run, or no CONDSTORE
+	}
+	return k, Known{UIDValidity: f.UIDValidity, UIDNext: f.UIDNext, HighestModSeq: f.HighestModSeq}, true
 }
 
 // wait waits for the reads observe started.

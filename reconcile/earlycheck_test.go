@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -83,5 +84,59 @@ func TestEarlyChecksOnlyWhatOneLaneChanged(t *testing.T) {
 		if _, ok := e.take(A, "Z", Known{UIDValidity: 2, UIDNext: 20, HighestModSeq: 7}); ok {
 			t.Errorf("take Z on a: b's observation used")
 		}
+	}
+}
+
+// expectingStore is an observingStore that records the checks announced
+// to it (CheckAheadAdvancer).
+type expectingStore struct {
+	observingStore
+	expected []ScanPointRequest
+}
+
+func (o *expectingStore) ExpectCheck(r ScanPointRequest) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.expected = append(o.expected, r)
+}
+
+// TestEarlyChecksAnnounced: before a lane's changes, the check of its
+// folder is announced to the store where the check during the run may
+// follow them: the lane is all that changes the folder, which is listed
+// with a HIGHESTMODSEQ, on a near server; the point announced is the
+// listing's, the one the check reads from. Nothing is announced where
+// another lane's move lands in the folder, the folder is not listed, or
+// the listing has no HIGHESTMODSEQ.
+func TestEarlyChecksAnnounced(t *testing.T) {
+	acts := []Action{
+		{Op: Move, Side: B, Mailbox: "X", UID: 1, Dest: "Y"},
+		{Op: Store, Side: B, Mailbox: "Y", UID: 2, Flags: Flags{`\Seen`}},
+		{Op: Store, Side: B, Mailbox: "Z", UID: 3, Flags: Flags{`\Seen`}},
+		{Op: Expunge, Side: B, Mailbox: "New", UID: 4},
+		{Op: Store, Side: B, Mailbox: "NoModSeq", UID: 6, Flags: Flags{`\Seen`}},
+	}
+	listing := &Listing{Folders: []Folder{
+		{Mailbox: "NoModSeq", UIDValidity: 1, UIDNext: 10},
+		{Mailbox: "X", UIDValidity: 1, UIDNext: 10, HighestModSeq: 5},
+		{Mailbox: "Y", UIDValidity: 1, UIDNext: 10, HighestModSeq: 5},
+		{Mailbox: "Z", UIDValidity: 2, UIDNext: 20, HighestModSeq: 7},
+	}}
+	p := &Plan{Actions: acts, lists: [2]*Listing{{}, listing}}
+	b := &expectingStore{}
+	pl := newPool([2]Mailstore{nil, b}, [2]int{1, 1})
+	pl.near[B] = true
+	e := newEarlyChecks(p, pl)
+	for _, lane := range lanesOf(acts, batches(acts)) {
+		e.expect(lane, [2]Mailstore{nil, b})
+	}
+	want := []ScanPointRequest{
+		{Mailbox: "X", Since: Known{UIDValidity: 1, UIDNext: 10, HighestModSeq: 5}},
+		{Mailbox: "Z", Since: Known{UIDValidity: 2, UIDNext: 20, HighestModSeq: 7}},
+	}
+	slices.SortFunc(b.expected, func(x, y ScanPointRequest) int { return strings.Compare(x.Mailbox, y.Mailbox) })
+	if !slices.EqualFunc(b.expected, want, func(x, y ScanPointRequest) bool {
+		return x.Mailbox == y.Mailbox && x.Since.UIDValidity == y.Since.UIDValidity && x.Since.UIDNext == y.Since.UIDNext && x.Since.HighestModSeq == y.Since.HighestModSeq
+	}) {
+		t.Errorf("announced %+v, want %+v", b.expected, want)
 	}
 }

@@ -858,6 +858,9 @@ func execute(ctx context.Context, p *Plan, pl *pool, progress func(done, total i
 		for i, lane := range lanes {
 			<-copied[i]
 			_, changes := splitLane(p.Actions, lane)
+			if len(changes) > 0 {
+				early.expect(lane, stores)
+			}
 			runLane(changes, stores)
 			early.observeNow(ctx, lane, out, stores, len(changes) > 0)
 		}

@@ -26,6 +26,25 @@ type ScanPointAdvancer interface {
 	ObserveScanPoints(ctx context.Context, reqs []ScanPointRequest) ([]ScanPointObservation, error)
 }
 
+// CheckAheadAdvancer is a ScanPointAdvancer that can read a folder's
+// point in the round trip that ends a ChangeBatcher call's changes,
+// instead of in round trips of its own after them: on a near server,
+// where the check of each folder follows its changes, that is two
+// round trips less per folder.
+type CheckAheadAdvancer interface {
+	ScanPointAdvancer
+	// ExpectCheck announces that ObserveScanPoints of r alone follows
+	// the next ChangeMessages on r.Mailbox, with nothing else sent on
+	// the store between them, and that the run changes the mailbox on
+	// no other connection from the moment that call starts: whatever
+	// else the run does there is done before. The store may then read
+	// the point with the changes' last answers, and answer the
+	// ObserveScanPoints from what it read. Where any of that does not
+	// hold as announced, ObserveScanPoints reads the folder as it
+	// would without.
+	ExpectCheck(r ScanPointRequest)
+}
+
 // ScanPointRequest asks ObserveScanPoints for Mailbox, read from Since's
 // point.
 type ScanPointRequest struct {
