@@ -191,3 +191,59 @@ func TestCheckAheadOnlyAsAnnounced(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckAheadLostIsNotTheChanges: where the connection is lost under
+// the check read with the changes, after the SEARCH that ends them was
+// answered, the changes still succeed, and the check then reads the
+// folder again, on a new connection, as the changes left it. (Dovecot
+// runs the SEARCH beside the check's STATUS and FETCH, and answers them
+// in any order: the connection is cut at the FETCH's answer where the
+// SEARCH's has gone before it, and the case is made again where it has
+// not.)
+func TestCheckAheadLostIsNotTheChanges(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for attempt := 1; ; attempt++ {
+		srv, rec, st, r, uids := changedBox(t)
+		var mu sync.Mutex
+		searched, cut := false, false
+		rec.Intercept(func(e imaptest.Event) imaptest.Action {
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case e.Stage == imaptest.Answered && e.Verb == "UID SEARCH":
+				searched = true
+			case e.Stage == imaptest.Answered && e.Verb == "UID FETCH" && strings.Contains(e.Line, "CHANGEDSINCE") && searched:
+				cut = true
+				return imaptest.Action{Do: imaptest.Cut}
+			}
+			return imaptest.Action{}
+		})
+		st.ExpectCheck(r)
+		changes := []reconcile.FlagChange{{UIDs: uids[:2], Add: reconcile.NewFlags(`\Flagged`)}}
+		fe, ee := st.ChangeMessages(ctx, "Box", changes, uids[3:], r.Since.HighestModSeq)
+		rec.Intercept(nil)
+		mu.Lock()
+		exercised := cut
+		mu.Unlock()
+		if !exercised {
+			if attempt == 20 {
+				t.Fatalf("in 20 attempts Dovecot never answered the SEARCH before the check's FETCH")
+			}
+			continue
+		}
+		if fe != nil || ee != nil {
+			t.Fatalf("ChangeMessages with its check lost = %v, %v; want both done\n%s", fe, ee, strings.Join(rec.Commands(), "\n"))
+		}
+		got := observe(t, st, r)
+		want := observe(t, open(t, srv, "alice"), r)
+		if !want.Usable || want.NumMessages != 3 || len(want.Changed) != 2 {
+			t.Fatalf("a check of its own = %+v, want usable, 3 messages, 2 changed", want)
+		}
+		if d := sameObservation(got, want); d != "" {
+			t.Errorf("the check after the lost one differs from one of its own in %s:\n got %+v\nwant %+v", d, got, want)
+		}
+		t.Logf("exercised at attempt %d", attempt)
+		return
+	}
+}

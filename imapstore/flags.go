@@ -64,7 +64,7 @@ func (s *Store) StoreFlags(ctx context.Context, mailbox string, uids []reconcile
 //
 // Where check is not nil, the check after the run of the mailbox goes
 // with the SEARCH (checkOnSelection), and obs is what it read, nil
-// where that was not enough.
+// where that was not enough or failed.
 func (s *Store) goneAfterStore(noop *imapclient.Command, mailbox string, set imap.UIDSet, check *reconcile.ScanPointRequest) (gone error, obs *reconcile.ScanPointObservation, err error) {
 	if err := noop.Wait(); err != nil {
 		return nil, nil, fmt.Errorf("noop after the store: %w", err)
@@ -76,9 +76,12 @@ func (s *Store) goneAfterStore(noop *imapclient.Command, mailbox string, set ima
 	}
 	data, err := search.Wait()
 	if read != nil {
-		var rerr error
-		obs, rerr = read()
-		err = cmp.Or(err, rerr)
+		// A check that failed is not the changes' failure: the check
+		// after the run reads the folder again (and finds the
+		// connection lost, if it was).
+		if o, rerr := read(); rerr == nil {
+			obs = o
+		}
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("search the changed messages' UIDs: %w", err)
