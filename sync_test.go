@@ -2294,6 +2294,37 @@ func TestSyncOneWayTargetMovedOutOfAFolderMadeAnew(t *testing.T) {
 	}
 }
 
+// TestSyncOneWayBackUnderANewUIDAfterTheTargetTrashedAndMadeAnew: in an
+// a-to-b pair under trash, b's user moves m2 into the trash and b's
+// server makes R5 anew, as in the "trashed, made anew" case above; and
+// a's user expunges m2 and puts it back (a new UID). The copy back
+// under a new UID beats the deletion, as where b's folder kept its
+// UIDVALIDITY (reconcile case 204): b's copy is moved out of the trash
+// into R5, not a second one copied. Before, b's copy in its trash read
+// as its user's deletion before the new UIDVALIDITY, which a one-way
+// pair does not follow: R5 held m2 on a and not on b, run after run
+// (reconcile case 221; TestModel seed 191883).
+func TestSyncOneWayBackUnderANewUIDAfterTheTargetTrashedAndMadeAnew(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Trash}
+		f.trashOnBoth()
+		for _, id := range []string{"m1", "m2", "m3"} {
+			f.put(userA, "R5", id)
+		}
+		f.sync()
+		f.userMove(userB, "R5", "m2", "Trash")
+		f.srv.MakeAnew(t, userB, "R5")
+		f.srv.Expunge(t, userA, "R5", f.uidOf(userA, "R5", "m2"))
+		f.put(userA, "R5", "m2")
+		f.syncCounting(map[string]int{"APPEND": 0})
+		f.wantBoth("R5", "m1 -", "m2 -", "m3 -")
+		f.want(userB, "Trash")
+		f.settled()
+	})
+}
+
 // TestSyncFolderMadeAnewWithTwoCopiesOfOneMessage: F holds two copies
 // of m1, one flagged. a's user expunges the other, which under keep
 // stays on b: the state holds it on b only. a's user then marks a's copy

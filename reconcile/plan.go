@@ -1126,6 +1126,21 @@ func (pl *planner) folder(v *view) {
 		pl.mergeFlags(add, sl, dir, base, pair, names)
 	}
 
+	// outOfTrash moves the other side's copy of side's message m, which
+	// that side's trash holds (trashCopy), back into this folder, where
+	// it joins m (slot sl, record r): not a second one copied; the
+	// flags merge from r's as for a move.
+	outOfTrash := func(side Side, m *Message, sl *slot, r *Record) {
+		o := side.Other()
+		tm := pl.trashCopy(o, m.ID, !dir.Flows(o))
+		a := &Action{Op: Move, Side: o, Folder: pl.trashName(o), Mailbox: pl.trash[o], UID: tm.UID,
+			Dest: v.listed[o].Mailbox, ID: m.ID, Reason: ReasonOutOfTrash, mergeBase: r.Flags, hasBase: true}
+		a.arrival = &slot{rec: Record{ID: m.ID, Flags: tm.Flags}}
+		pl.acts = append(pl.acts, a)
+		pl.leaving[o][tm] = true
+		joined(side, m, sl, a)
+	}
+
 	wasOnBoth := heldOnBoth(v)
 	slab := make([]slot, len(recs))
 	for i, br := range recs {
@@ -1235,7 +1250,21 @@ func (pl *planner) folder(v *view) {
 				// does not follow, and a copy restored here would be
 				// o's second. The record stays s's only, as for such a
 				// move out of a folder o kept (vanished, below).
-				if dir.Flows(s) && (dir.Flows(o) || !pl.newElsewhere(o, v, r.ID, true)) {
+				// Not where s's copy is back under a new UID and o
+				// holds its copy in its trash: a run cut short may
+				// have put it there, following s's deletion under
+				// trash, before s's user undid the deletion (or
+				// delivered it again), and o's server then made the
+				// folder anew. That beats the deletion, as where o's
+				// folder kept its UIDVALIDITY (vanished, below): o's
+				// copy is moved back out of the trash, not a second
+				// one copied (TestModel seed 191883).
+				backNew := m.UID != r.UID(s) && r.UID(s) != UnknownUID && !reset[s] && v.listed[o] != nil
+				switch {
+				case !dir.Flows(s):
+				case !dir.Flows(o) && backNew && pl.trashCopy(o, m.ID, true) != nil:
+					outOfTrash(s, m, sl, r)
+				case dir.Flows(o) || !pl.newElsewhere(o, v, r.ID, true):
 					copyTo(o, m, sl, ReasonRestore)
 				}
 			case vanished:
@@ -1323,13 +1352,7 @@ func (pl *planner) folder(v *view) {
 					// or by a run cut short (case 204;
 					// TestModelMovesIntoTheTrash seed 399: the target
 					// held it twice).
-					tm := pl.trashCopy(o, m.ID, !dir.Flows(o))
-					a := &Action{Op: Move, Side: o, Folder: pl.trashName(o), Mailbox: pl.trash[o], UID: tm.UID,
-						Dest: v.listed[o].Mailbox, ID: m.ID, Reason: ReasonOutOfTrash, mergeBase: r.Flags, hasBase: true}
-					a.arrival = &slot{rec: Record{ID: m.ID, Flags: tm.Flags}}
-					pl.acts = append(pl.acts, a)
-					pl.leaving[o][tm] = true
-					joined(s, m, sl, a)
+					outOfTrash(s, m, sl, r)
 				case changed && dir.Flows(s):
 					sl.backAgain = backNew && !dir.Flows(o)
 					copyTo(o, m, sl, ReasonChangeBeats)
