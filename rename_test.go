@@ -683,6 +683,44 @@ func TestSyncFolderMadeAnewAfterAFailedRename(t *testing.T) {
 	})
 }
 
+// TestSyncFolderMadeAnewWhereItsMailboxParentTookIt: b's user renames
+// the empty folder F to P/G and the run's RENAME of a's fails, so the
+// state keeps F with b's mailbox P/G, under P there. Then both users
+// rename P to Q (b's server's RENAME takes P/G along to Q/G), and b's
+// server makes Q/G anew (a new UIDVALIDITY; imaptest's MakeAnew). Q/G
+// is where the parent's RENAME took the mailbox the state records for
+// b, so it is F made anew, as under that very mailbox (the test above):
+// the next run renames a's F to Q/G. Before, Q/G read as a new folder,
+// made on a, and F as deleted on b, deleted on a (testdata case 222;
+// TestModelMovesIntoTheTrash -movemodel.resets -movemodel.alike seed
+// 139142, where under keep F stayed on a only). On Dovecot only:
+// imapmemserver's RENAME leaves the names under the old one where they
+// are (LIBNOTES.md).
+func TestSyncFolderMadeAnewWhereItsMailboxParentTookIt(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.srv.Create(t, userA, "P")
+	f.srv.Create(t, userA, "F")
+	f.sync()
+	f.srv.Rename(t, userB, "F", "P/G")
+	f.syncRefusingFirst("RENAME", "the run whose RENAME of F fails")
+	f.want(userA, "F")
+
+	f.srv.Rename(t, userA, "P", "Q")
+	f.srv.Rename(t, userB, "P", "Q")
+	f.srv.MakeAnew(t, userB, "Q/G")
+	res := f.sync()
+	if c := res.Plan.Counts[reconcile.A]; c.FoldersCreated != 0 || c.FoldersDeleted != 0 || c.FoldersRenamed != 1 {
+		t.Errorf("plan on a = %+v, want F renamed to Q/G (P renamed to Q there already), no folder made or deleted:\n%s", c, res.Plan)
+	}
+	for _, u := range []string{userA, userB} {
+		if have := f.srv.Mailboxes(t, u); !slices.Contains(have, "Q/G") || slices.Contains(have, "F") || slices.Contains(have, "P") {
+			t.Errorf("%s's mailboxes %q, want Q/G, and neither F nor P", u, have)
+		}
+	}
+	f.settled()
+}
+
 // TestSyncRenamedFolderDeletedOnTheOtherSideAfterAFailedRename: b's user
 // renames F1/F2 to F1/R3 and the run's RENAME of a's fails, so the state
 // keeps F1/F2 with b's mailbox F1/R3. Then a's user deletes F1/F2, m10

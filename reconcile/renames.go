@@ -1004,7 +1004,7 @@ func sameMailbox(f *FolderState, s Side, l *Folder, known func(Identity) bool, a
 	// seed 55172: a folder whose names differ by side after a failed
 	// rename conflict, empty in the state, was read as deleted where its
 	// server made it anew, and as new under its name).
-	if bs.Mailbox != "" && l.Mailbox == bs.Mailbox {
+	if bs.Mailbox != "" && (l.Mailbox == bs.Mailbox || along) {
 		return uidValidityScore - 1, true
 	}
 	if total > 0 && 2*idScore > total {
