@@ -146,9 +146,9 @@ type checkAhead struct {
 
 // ExpectCheck implements reconcile.CheckAheadAdvancer. A
 // ChangeMessages on r's mailbox that is the Store's next operation,
-// where it changes flags, sends the
-// check's STATUS and UID FETCH (checkOnSelection) with the UID SEARCH
-// it sends once the NOOP behind its STOREs is answered: that NOOP
+// where it changes flags, sends the check's STATUS and UID FETCH
+// (checkOnSelection) with the UID SEARCH it sends once the NOOP behind
+// its STOREs is answered: that NOOP
 // brought the selection up to date, after every change the run made
 // to the mailbox (as announced), and the SEARCH leaves it as it was.
 // ObserveScanPoints of r alone, as the Store's next operation, then

@@ -19,7 +19,12 @@ import (
 // of Box from that scan's point, and the UIDs of Box's messages.
 func changedBox(t *testing.T) (*imaptest.Server, *imaptest.Recorder, *imapstore.Store, reconcile.ScanPointRequest, []reconcile.UID) {
 	t.Helper()
-	srv := imaptest.StartDovecot(t, "alice")
+	return changedBoxOn(t, imaptest.StartDovecot(t, "alice"))
+}
+
+// changedBoxOn is changedBox on srv.
+func changedBoxOn(t *testing.T, srv *imaptest.Server) (*imaptest.Server, *imaptest.Recorder, *imapstore.Store, reconcile.ScanPointRequest, []reconcile.UID) {
+	t.Helper()
 	srv.Create(t, "alice", "Box")
 	for i := range 4 {
 		srv.Append(t, "alice", "Box", msg(i))
@@ -245,5 +250,33 @@ func TestCheckAheadLostIsNotTheChanges(t *testing.T) {
 		}
 		t.Logf("exercised at attempt %d", attempt)
 		return
+	}
+}
+
+// TestCheckAheadNotBeforeALaterExpunge: without UIDPLUS the expunge of
+// ChangeMessages goes after its flag stores and their SEARCH, so after
+// the check read with them: that check is stale, and the check after
+// the run reads the folder again, finding the expunge.
+func TestCheckAheadNotBeforeALaterExpunge(t *testing.T) {
+	t.Parallel()
+	srv := imaptest.StartDovecotWith(t, imaptest.DovecotOptions{Capability: "IMAP4rev1 LITERAL+ MOVE CONDSTORE UNSELECT"}, "alice")
+	_, rec, st, r, uids := changedBoxOn(t, srv)
+	ctx := context.Background()
+	rec.Reset()
+	st.ExpectCheck(r)
+	changes := []reconcile.FlagChange{{UIDs: uids[:2], Add: reconcile.NewFlags(`\Flagged`)}}
+	if fe, ee := st.ChangeMessages(ctx, "Box", changes, uids[3:], r.Since.HighestModSeq); fe != nil || ee != nil {
+		t.Fatalf("ChangeMessages = %v, %v", fe, ee)
+	}
+	if rec.Count("UID EXPUNGE") != 0 || rec.Count("STATUS") != 1 {
+		t.Fatalf("want the check read with the changes, and no UID EXPUNGE (no UIDPLUS):\n%s", strings.Join(rec.Commands(), "\n"))
+	}
+	got := observe(t, st, r)
+	want := observe(t, open(t, srv, "alice"), r)
+	if !want.Usable || want.NumMessages != 3 {
+		t.Fatalf("a check of its own = %+v, want usable, 3 messages", want)
+	}
+	if d := sameObservation(got, want); d != "" {
+		t.Errorf("the check after the expunge differs from one of its own in %s:\n got %+v\nwant %+v", d, got, want)
 	}
 }

@@ -203,9 +203,12 @@ func (s *Store) ChangeMessages(ctx context.Context, mailbox string, changes []re
 				noop.Wait()
 			}
 		}
-		if obs != nil && ee == nil && (ex == nil || ex.got >= ex.want) {
-			// Nothing is sent after it (expungeVerified sends nothing
-			// where the expunge took every message).
+		if obs != nil && ee == nil && (len(del) == 0 || ex != nil && ex.got >= ex.want) {
+			// Nothing is sent after it: no expunge, or one that went
+			// before it and took every message (expungeVerified then
+			// sends nothing). Without UIDPLUS the expunge goes after
+			// (deleteAndExpunge), and the check read before it is
+			// stale.
 			s.ahead = &checkAhead{op: s.ops, req: *check, obs: *obs}
 		}
 		switch {
