@@ -155,6 +155,19 @@ type Action struct {
 	// the side whose UIDVALIDITY did not change should the Move fail
 	// (slot.targetLost), in place of keepTarget.
 	keepBase bool
+	// keepSource, for a Move that settles a move conflict out of a
+	// folder whose UIDVALIDITY changed on both sides, has Next keep the
+	// loser's copy recorded on its side only, where it is (in the folder
+	// pair of Mailbox, at UID, with sourceFlags), should the Move fail
+	// with the creation of its target folder: the base record's UIDs
+	// name nothing then (slot.targetLost keeps none), and keepTarget's
+	// record goes with the folder the state forgets. With neither, both
+	// copies were new to the next run, and each was copied to the other
+	// side (TestModelMovesAndRenames -movemodel.alike seed 178238). Kept,
+	// the next run joins the winner's copy, new to it, with the loser's
+	// (rejoins), as it would have been.
+	keepSource  bool
+	sourceFlags Flags
 	// folder is the folder pair of the next state the action belongs to.
 	folder *draftFolder
 	// renFrom and renTo are the logical names a RenameFolder takes its

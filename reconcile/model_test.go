@@ -2622,3 +2622,36 @@ func TestNextFailedMoveConflictLeavesALoadableState(t *testing.T) {
 		})
 	}
 }
+
+// TestNextFailedMoveConflictIntoANewFolderOutOfAFolderMadeAnew is
+// TestModelMovesAndRenames -movemodel.alike seed 178238, reduced. Both
+// users moved x:1 out of F, whose UIDVALIDITY changed on both sides (a
+// rename by copy, say): A's into N, a folder A's user made, B's into G.
+// A wins (prefer), and B's copy is to move to N, made on B by the run.
+// Should the CREATE and the Move both fail, the base record's UIDs name
+// nothing (F was made anew), and the winner's copy cannot be kept on
+// its side only in N, which the state forgets: Next keeps B's copy in G
+// recorded on B only, and the run after joins the two in N. Before, the
+// state kept no record of x:1, and the run after copied each copy to
+// the other side: each account held x:1 twice.
+func TestNextFailedMoveConflictIntoANewFolderOutOfAFolderMadeAnew(t *testing.T) {
+	pol := parsePolicy(t, "direction both\ndeletion propagate\nprefer a")
+	base := parseState(t, "folder F uv=3/4\n1 1 \\Flagged x:1\n2 2 - x:2\nfolder G uv=5/6\nfolder INBOX")
+	accA := accountFromListing(parseListing(t, "folder F uv=7\n1 - x:2\nfolder G uv=5\nfolder INBOX\nfolder N uv=9\n1 \\Flagged x:1"))
+	accB := accountFromListing(parseListing(t, "folder F uv=8\n1 - x:2\nfolder G uv=6\n1 \\Flagged x:1\nfolder INBOX"))
+	plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+		return a.Op == reconcile.CreateFolder || a.Op == reconcile.Move
+	})
+	if len(plan.Conflicts) != 1 {
+		t.Fatalf("the plan settles no move conflict:\n%s", plan)
+	}
+	if kept := recordsOf(next, "x:1"); !slices.Equal(kept, []string{"G - 1"}) {
+		t.Fatalf("records of x:1 after the failed move: %q, want B's copy in G", kept)
+	}
+	plan = settlesAfterFailure(t, next, accA, accB, pol, "move", false)
+	if !slices.ContainsFunc(plan.Actions, func(a reconcile.Action) bool {
+		return a.Op == reconcile.Move && a.Side == reconcile.B && a.Dest == "N"
+	}) {
+		t.Fatalf("the run after the failed move does not join B's copy with A's in N:\n%s", plan)
+	}
+}

@@ -1188,6 +1188,9 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 		if resetA, resetB := pl.resetOn(x, A), pl.resetOn(x, B); resetA || resetB || split && r.UID(w) == UnknownUID {
 			if joinsAgain(l, y.v, z.v) || resetA && resetB || split || lostOnLoser {
 				a.keepTarget = true
+				if resetA && resetB && joinsAgain(l, y.v, z.v) {
+					a.keepSource, a.sourceFlags = true, z.m.Flags
+				}
 			} else {
 				a.keepBase = true
 			}

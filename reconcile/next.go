@@ -54,6 +54,14 @@ func Next(p *Plan, outcomes []Outcome) State {
 	// was done (see below). A map, not a slot field: failures are rare,
 	// and a field costs every slot of a large plan.
 	var followed map[*slot]*slot
+	// keptSource holds the copies failed Moves leave recorded on their
+	// side only, where they are (Action.keepSource).
+	type keptAt struct {
+		side    Side
+		mailbox string
+		rec     Record
+	}
+	var keptSource []keptAt
 	// The plan's actions are copies of the planner's: a rename is known
 	// by what it renames.
 	type renameKey struct {
@@ -122,6 +130,11 @@ func Next(p *Plan, outcomes []Outcome) State {
 			}
 			if d := home[a.arrival]; a.slot != nil && (a.keepBase || a.keepTarget && d != nil && createFailed[d]) {
 				a.slot.targetLost = true
+			}
+			if d := home[a.arrival]; a.keepSource && d != nil && createFailed[d] {
+				k := Record{ID: a.ID, Flags: a.sourceFlags}
+				k.setUID(a.Side, a.UID)
+				keptSource = append(keptSource, keptAt{a.Side, a.Mailbox, k})
 			}
 			if d := home[a.arrival]; len(a.holds) > 0 && (a.holdsAlways || d != nil && createFailed[d]) {
 				// The join's folder is not remembered (below), nor the
@@ -450,6 +463,11 @@ func Next(p *Plan, outcomes []Outcome) State {
 			// Copied to the side it was away from: on both sides now.
 			r.Away = r.Away && (r.UIDA == 0 || r.UIDB == 0)
 			f.Records = append(f.Records, r)
+		}
+		for _, k := range keptSource {
+			if f.Side(k.side).Mailbox != "" && f.Side(k.side).Mailbox == k.mailbox && !slices.ContainsFunc(f.Records, func(r Record) bool { return r.UID(k.side) == k.rec.UID(k.side) }) {
+				f.Records = append(f.Records, k.rec)
+			}
 		}
 		if f.A.Mailbox == "" && f.B.Mailbox == "" && len(f.Records) == 0 {
 			continue
