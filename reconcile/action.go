@@ -168,6 +168,17 @@ type Action struct {
 	// (rejoins), as it would have been.
 	keepSource  bool
 	sourceFlags Flags
+	// filedAway, for the removal of a copy whose other side's user
+	// filed the message away into a folder this side lacks
+	// (planner.filedAwayFrom), has Next drop the record of that filed
+	// copy (Plan.filedCopies) should the removal fail: the base record
+	// stays as the base had it, naming the filed copy's old place, and
+	// the next run finds the same move again. Both kept, the one copy
+	// was recorded twice, and a move of each copy by its user before
+	// the next run read as a change against a deletion, twice: each
+	// side got the other's copy (TestModelMovesAndRenames seed
+	// 2782957).
+	filedAway bool
 	// folder is the folder pair of the next state the action belongs to.
 	folder *draftFolder
 	// renFrom and renTo are the logical names a RenameFolder takes its
@@ -260,6 +271,10 @@ type Plan struct {
 	// plan records in one depends on the other's base with no action
 	// between them (keptMoves): a footprint that has one has both.
 	links [][2]string
+	// filedCopies holds, by identity, the slots of copies a user filed
+	// away into a folder the other side lacks, recorded on that user's
+	// side only (Record.Away); see Action.filedAway.
+	filedCopies map[Identity][]*slot
 }
 
 // Empty reports whether the plan changes nothing on either side.

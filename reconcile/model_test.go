@@ -2655,3 +2655,59 @@ func TestNextFailedMoveConflictIntoANewFolderOutOfAFolderMadeAnew(t *testing.T) 
 		t.Fatalf("the run after the failed move does not join B's copy with A's in N:\n%s", plan)
 	}
 }
+
+// TestNextFailedTrashOfACopyFiledAwayOnTheOtherSide is
+// TestModelMovesAndRenames seed 2782957, reduced. Under trash, B's user
+// moved x:9 out of INBOX into F, which A's user deleted: B's copy stays
+// in F on B only (Record.Away), and A's copy goes to A's trash. Should
+// that Move fail, the base record stays as it was (INBOX, both UIDs),
+// and B's filed copy must not be recorded beside it: B's one copy would
+// be in the state twice. Then A's user moved A's copy into F (made
+// again on A by the run, for x:2) and B's user moved B's copy back to
+// INBOX, and the run after read each move as a change against the
+// other side's deletion: each side got the other's copy, and held x:9
+// twice. Without the filed record, the run after finds B's move again.
+func TestNextFailedTrashOfACopyFiledAwayOnTheOtherSide(t *testing.T) {
+	pol := parsePolicy(t, "direction both\ndeletion trash\nprefer b")
+	base := parseState(t, "folder F uv=4/4\n1 2 \\Flagged x:5\n2 1 - x:4\n3 3 $todo,\\Flagged,\\Seen x:2\nfolder INBOX uv=1/1\n1 2 - x:1\n5 5 - x:9\nfolder Trash a=- uv=0/2\n- 1 - x:6")
+	accA := accountFromListing(parseListing(t, "folder INBOX uv=1\n1 - x:1\n5 - x:9"))
+	accB := accountFromListing(parseListing(t, "folder F uv=4\n1 - x:4\n2 \\Flagged x:5\n3 $todo,\\Flagged x:2\n4 - x:9\nfolder INBOX uv=1\n2 - x:1\nfolder Trash uv=2\n1 - x:6"))
+	plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+		return a.Op == reconcile.Move && a.Side == reconcile.A && a.ID == "x:9"
+	})
+	if !slices.ContainsFunc(plan.Actions, func(a reconcile.Action) bool {
+		return a.Op == reconcile.Move && a.Side == reconcile.A && a.ID == "x:9" && a.Reason == reconcile.ReasonTrash
+	}) {
+		t.Fatalf("the plan does not move A's copy of x:9 to the trash:\n%s", plan)
+	}
+	if kept := recordsOf(next, "x:9"); !slices.Equal(kept, []string{"INBOX 5 5"}) {
+		t.Fatalf("records of x:9 after the failed move: %q, want the base's in INBOX alone", kept)
+	}
+	// Both users move their copy before the next run.
+	move := func(acc *account, from string, uid reconcile.UID, to string) {
+		m := acc.folders[from]
+		i := slices.IndexFunc(m.msgs, func(x reconcile.Message) bool { return x.UID == uid })
+		if i < 0 {
+			t.Fatalf("%s holds no UID %d:\n%s", from, uid, formatModelAccount(acc))
+		}
+		x := m.msgs[i]
+		m.msgs = slices.Delete(m.msgs, i, i+1)
+		acc.deliver(to, x.ID, x.Flags)
+	}
+	move(accA, "INBOX", 5, "F")
+	move(accB, "F", 4, "INBOX")
+	plan, next = runPlan(t, next, accA, accB, pol, nil)
+	for _, a := range plan.Actions {
+		if a.Op == reconcile.Copy && a.ID == "x:9" {
+			t.Fatalf("the run after copies x:9:\n%s", plan)
+		}
+	}
+	if again, _ := runPlan(t, next, accA, accB, pol, nil); !again.Empty() {
+		t.Fatalf("not settled after a clean run; plans again:\n%s", again)
+	}
+	for _, acc := range []*account{accA, accB} {
+		if got := strings.Count(formatModelAccount(acc), "x:9"); got != 1 {
+			t.Errorf("an account holds x:9 %d times:\n%s", got, formatModelAccount(acc))
+		}
+	}
+}

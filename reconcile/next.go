@@ -131,6 +131,11 @@ func Next(p *Plan, outcomes []Outcome) State {
 			if d := home[a.arrival]; a.slot != nil && (a.keepBase || a.keepTarget && d != nil && createFailed[d]) {
 				a.slot.targetLost = true
 			}
+			if a.filedAway {
+				if filed := p.filedCopies[a.ID]; len(filed) == 1 && filed[0].rec.UID(a.Side) == 0 && filed[0].rec.UID(a.Side.Other()) != 0 {
+					filed[0].failed = true
+				}
+			}
 			if d := home[a.arrival]; a.keepSource && d != nil && createFailed[d] {
 				k := Record{ID: a.ID, Flags: a.sourceFlags}
 				k.setUID(a.Side, a.UID)

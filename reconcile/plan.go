@@ -1066,7 +1066,7 @@ func (pl *planner) folder(v *view) {
 		sl.rec.setUID(to, 0)
 		sl.waiting[to] = true
 	}
-	removeOn := func(s Side, m *Message, sl *slot) {
+	removeOn := func(s Side, m *Message, sl *slot) *Action {
 		mb := v.listed[s].Mailbox
 		sl.rec = Record{} // gone from this folder once done
 		// A copy already in the trash need not be moved there again:
@@ -1074,7 +1074,7 @@ func (pl *planner) folder(v *view) {
 		if del == Trash && mb != pl.trash[s] && pl.inTrash(s, m.ID) {
 			a := add(Action{Op: Expunge, Side: s, Mailbox: mb, UID: m.UID, ID: m.ID, Reason: ReasonInTrash})
 			a.slot = sl
-			return
+			return a
 		}
 		if del == Trash && mb != pl.trash[s] {
 			dest := pl.ensureTrash(s, add)
@@ -1084,10 +1084,11 @@ func (pl *planner) folder(v *view) {
 			a.arrival.waiting[s] = true
 			dl := pl.trashName(s)
 			pl.arrivals[s][dl] = append(pl.arrivals[s][dl], a)
-			return
+			return a
 		}
 		a := add(Action{Op: Expunge, Side: s, Mailbox: mb, UID: m.UID, ID: m.ID, Reason: ReasonDeleted})
 		a.slot = sl
+		return a
 	}
 
 	// arrived notes a message a Move of this plan brings into this folder
@@ -1357,7 +1358,9 @@ func (pl *planner) folder(v *view) {
 					sl.backAgain = backNew && !dir.Flows(o)
 					copyTo(o, m, sl, ReasonChangeBeats)
 				case dir.Flows(o) && del != Keep:
-					removeOn(s, m, sl)
+					if a := removeOn(s, m, sl); pl.filedAwayFrom[r] {
+						a.filedAway = true
+					}
 				}
 			}
 		default:
@@ -1435,6 +1438,15 @@ func (pl *planner) folder(v *view) {
 				// Came in while o lacks the folder: this side's only,
 				// until its user moves it into a folder of the pair.
 				sl.rec.Away = true
+				if pl.knownToBase(m.ID) {
+					// Filed away here by this side's user: Next drops
+					// it should the removal of o's copy fail
+					// (Action.filedAway).
+					if pl.plan.filedCopies == nil {
+						pl.plan.filedCopies = map[Identity][]*slot{}
+					}
+					pl.plan.filedCopies[m.ID] = append(pl.plan.filedCopies[m.ID], sl)
+				}
 			}
 			d.slots = append(d.slots, sl)
 		}
