@@ -171,13 +171,13 @@ type Action struct {
 	// filedAway, for the removal of a copy whose other side's user
 	// filed the message away into a folder this side lacks
 	// (planner.filedAwayFrom), has Next drop the record of that filed
-	// copy (Plan.filedCopies) should the removal fail: the base record
-	// stays as the base had it, naming the filed copy's old place, and
-	// the next run finds the same move again. Both kept, the one copy
-	// was recorded twice, and a move of each copy by its user before
-	// the next run read as a change against a deletion, twice: each
-	// side got the other's copy (TestModelMovesAndRenames seed
-	// 2782957).
+	// copy (Plan.filedCopies) should the removal fail where the base
+	// record stays as the base had it (no new UIDVALIDITY on either
+	// side), naming the filed copy's old place: the next run finds the
+	// same move again. Both kept, the one copy was recorded twice, and
+	// a move of each copy by its user before the next run read as a
+	// change against a deletion, twice: each side got the other's copy
+	// (TestModelMovesAndRenames seed 2782957).
 	filedAway bool
 	// folder is the folder pair of the next state the action belongs to.
 	folder *draftFolder

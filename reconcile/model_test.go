@@ -2711,3 +2711,34 @@ func TestNextFailedTrashOfACopyFiledAwayOnTheOtherSide(t *testing.T) {
 		}
 	}
 }
+
+// TestNextFailedRemovalOfACopyFiledAwayOutOfAFolderMadeAnew is
+// TestModelMovesAndRenames seed 2812513, reduced: as
+// TestNextFailedTrashOfACopyFiledAwayOnTheOtherSide, but the folder B's
+// user filed x:9 away from has a new UIDVALIDITY on B. The base record
+// cannot be kept there (its UID on B names nothing), so the record of
+// B's filed copy in G, on B only, is the one link left between the two
+// copies, and it stays: the run after copies nothing.
+func TestNextFailedRemovalOfACopyFiledAwayOutOfAFolderMadeAnew(t *testing.T) {
+	pol := parsePolicy(t, "direction both\ndeletion propagate\nprefer a")
+	base := parseState(t, "folder F uv=4/4\n1 1 - x:1\n2 2 - x:9\nfolder G uv=5/6\n1 1 - x:6\nfolder INBOX uv=1/1")
+	accA := accountFromListing(parseListing(t, "folder F uv=4\n1 - x:1\n2 - x:9\nfolder INBOX uv=1"))
+	accB := accountFromListing(parseListing(t, "folder F uv=9\n1 - x:1\nfolder G uv=6\n1 - x:6\n2 - x:9\nfolder INBOX uv=1"))
+	plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+		return a.Op == reconcile.Expunge && a.ID == "x:9"
+	})
+	if !slices.ContainsFunc(plan.Actions, func(a reconcile.Action) bool {
+		return a.Op == reconcile.Expunge && a.Side == reconcile.A && a.ID == "x:9"
+	}) {
+		t.Fatalf("the plan does not expunge A's copy of x:9:\n%s", plan)
+	}
+	if kept := recordsOf(next, "x:9"); !slices.Equal(kept, []string{"G - 2"}) {
+		t.Fatalf("records of x:9 after the failed expunge: %q, want B's filed copy in G", kept)
+	}
+	settlesAfterFailure(t, next, accA, accB, pol, "expunge", false)
+	for _, acc := range []*account{accA, accB} {
+		if got := strings.Count(formatModelAccount(acc), "x:9"); got != 1 {
+			t.Errorf("an account holds x:9 %d times:\n%s", got, formatModelAccount(acc))
+		}
+	}
+}

@@ -131,7 +131,11 @@ func Next(p *Plan, outcomes []Outcome) State {
 			if d := home[a.arrival]; a.slot != nil && (a.keepBase || a.keepTarget && d != nil && createFailed[d]) {
 				a.slot.targetLost = true
 			}
-			if a.filedAway {
+			// Where the folder has a new UIDVALIDITY on a side, the base
+			// record is not kept (its UID there names nothing), and the
+			// filed copy's record is the one link left between the two
+			// copies: it stays (TestModelMovesAndRenames seed 2812513).
+			if d := a.folder; a.filedAway && d != nil && !d.reset[A] && !d.reset[B] {
 				if filed := p.filedCopies[a.ID]; len(filed) == 1 && filed[0].rec.UID(a.Side) == 0 && filed[0].rec.UID(a.Side.Other()) != 0 {
 					filed[0].failed = true
 				}
