@@ -155,17 +155,20 @@ type Action struct {
 	// the side whose UIDVALIDITY did not change should the Move fail
 	// (slot.targetLost), in place of keepTarget.
 	keepBase bool
-	// keepSource, for a Move that settles a move conflict out of a
-	// folder whose UIDVALIDITY changed on both sides, has Next keep the
-	// loser's copy recorded on its side only, where it is (in the folder
-	// pair of Mailbox, at UID, with sourceFlags), should the Move fail
-	// with the creation of its target folder: the base record's UIDs
-	// name nothing then (slot.targetLost keeps none), and keepTarget's
-	// record goes with the folder the state forgets. With neither, both
-	// copies were new to the next run, and each was copied to the other
-	// side (TestModelMovesAndRenames -movemodel.alike seed 178238). Kept,
-	// the next run joins the winner's copy, new to it, with the loser's
-	// (rejoins), as it would have been.
+	// keepSource, for a Move that settles a move conflict in a pair that
+	// joins the two copies again (joinsAgain), has Next keep the loser's
+	// copy recorded on its side only, where it is (in the folder pair of
+	// Mailbox, at UID, with sourceFlags), should the Move fail where no
+	// other record links the two copies: with keepTarget (the folder's
+	// UIDVALIDITY changed on both sides), where the creation of the
+	// target folder failed too, as keepTarget's record goes with the
+	// folder the state forgets (TestModelMovesAndRenames
+	// -movemodel.alike seed 178238); without it, where Next drops the
+	// base record (its UID unknown on one side and let go of on the
+	// other: TestModelMovesAndRenames seed 2845161). With no record,
+	// both copies were new to the next run, and each was copied to the
+	// other side. Kept, the next run joins the winner's copy, new to it,
+	// with the loser's (rejoins), as it would have been.
 	keepSource  bool
 	sourceFlags Flags
 	// filedAway, for the removal of a copy whose other side's user

@@ -2742,3 +2742,35 @@ func TestNextFailedRemovalOfACopyFiledAwayOutOfAFolderMadeAnew(t *testing.T) {
 		}
 	}
 }
+
+// TestNextFailedMoveConflictWhoseBaseRecordIsLetGo is
+// TestModelMovesAndRenames seed 2845161, reduced. Both users moved x:1
+// out of X: A's into Y, B's into Z; A wins (prefer), and B's copy is to
+// move to Y. The base record has A's UID in X, which A's user deleted
+// and the run makes again on A (for B's change of x:2), and B's at a UID
+// the state did not know. Should the Move fail, Next lets A's UID go (X
+// is a new mailbox on A) and B's names nothing: the base record is
+// dropped. B's copy then stays recorded in Z on B only, and the run
+// after joins the two in Y. Before, no record linked the two copies,
+// and the run after copied each to the other side.
+func TestNextFailedMoveConflictWhoseBaseRecordIsLetGo(t *testing.T) {
+	pol := parsePolicy(t, "direction both\ndeletion propagate\nprefer a")
+	base := parseState(t, "folder INBOX uv=1/1\nfolder X uv=5/6\n1 1 \\Flagged x:2\n2 ? $todo x:1\nfolder Y uv=7/7\nfolder Z uv=8/8")
+	accA := accountFromListing(parseListing(t, "folder INBOX uv=1\nfolder Y uv=7\n3 $todo x:1\nfolder Z uv=8"))
+	accB := accountFromListing(parseListing(t, "folder INBOX uv=1\nfolder X uv=6\n1 - x:2\nfolder Y uv=7\nfolder Z uv=8\n2 $todo x:1"))
+	plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+		return a.Op == reconcile.Move && a.ID == "x:1"
+	})
+	if len(plan.Conflicts) != 1 {
+		t.Fatalf("the plan settles no move conflict:\n%s", plan)
+	}
+	if kept := recordsOf(next, "x:1"); !slices.Equal(kept, []string{"Z - 2"}) {
+		t.Fatalf("records of x:1 after the failed move: %q, want B's copy in Z", kept)
+	}
+	plan = settlesAfterFailure(t, next, accA, accB, pol, "move", false)
+	if !slices.ContainsFunc(plan.Actions, func(a reconcile.Action) bool {
+		return a.Op == reconcile.Move && a.Side == reconcile.B && a.Dest == "Y"
+	}) {
+		t.Fatalf("the run after the failed move does not join B's copy with A's in Y:\n%s", plan)
+	}
+}

@@ -1195,6 +1195,14 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 				a.keepBase = true
 			}
 		}
+		if !a.keepTarget && !a.keepBase && joinsAgain(l, y.v, z.v) {
+			// r stays, but Next may still drop it: where its UID on
+			// one side is unknown and on the other names a mailbox this
+			// plan makes again (its user deleted x there), it names
+			// nothing. The loser's copy then stays recorded where it
+			// is (TestModelMovesAndRenames seed 2845161).
+			a.keepSource, a.sourceFlags = true, z.m.Flags
+		}
 		pl.acts = append(pl.acts, a)
 		pl.arrivals[l][y.v.name] = append(pl.arrivals[l][y.v.name], a)
 		pl.leaving[l][z.m] = true

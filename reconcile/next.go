@@ -62,6 +62,12 @@ func Next(p *Plan, outcomes []Outcome) State {
 		rec     Record
 	}
 	var keptSource []keptAt
+	// sourceIfDropped holds, by the base record's slot, the copies failed
+	// Moves leave recorded where they are should Next drop that record
+	// (Action.keepSource without keepTarget); dropped marks the failed
+	// slots whose records Next drops.
+	var sourceIfDropped map[*slot]keptAt
+	var dropped map[*slot]bool
 	// The plan's actions are copies of the planner's: a rename is known
 	// by what it renames.
 	type renameKey struct {
@@ -140,10 +146,18 @@ func Next(p *Plan, outcomes []Outcome) State {
 					filed[0].failed = true
 				}
 			}
-			if d := home[a.arrival]; a.keepSource && d != nil && createFailed[d] {
+			if a.keepSource {
 				k := Record{ID: a.ID, Flags: a.sourceFlags}
 				k.setUID(a.Side, a.UID)
-				keptSource = append(keptSource, keptAt{a.Side, a.Mailbox, k})
+				switch d := home[a.arrival]; {
+				case a.keepTarget && d != nil && createFailed[d]:
+					keptSource = append(keptSource, keptAt{a.Side, a.Mailbox, k})
+				case !a.keepTarget && a.slot != nil:
+					if sourceIfDropped == nil {
+						sourceIfDropped, dropped = map[*slot]keptAt{}, map[*slot]bool{}
+					}
+					sourceIfDropped[a.slot] = keptAt{a.Side, a.Mailbox, k}
+				}
 			}
 			if d := home[a.arrival]; len(a.holds) > 0 && (a.holdsAlways || d != nil && createFailed[d]) {
 				// The join's folder is not remembered (below), nor the
@@ -446,6 +460,9 @@ func Next(p *Plan, outcomes []Outcome) State {
 					}
 				}
 				if gone {
+					if dropped != nil {
+						dropped[sl] = true
+					}
 					continue
 				}
 			} else if (sl.waiting[A] && r.UIDA == 0) || (sl.waiting[B] && r.UIDB == 0) {
@@ -467,6 +484,9 @@ func Next(p *Plan, outcomes []Outcome) State {
 				}
 			}
 			if r.UIDA == 0 && r.UIDB == 0 {
+				if dropped != nil && sl.failed {
+					dropped[sl] = true
+				}
 				continue
 			}
 			// Copied to the side it was away from: on both sides now.
@@ -490,6 +510,24 @@ func Next(p *Plan, outcomes []Outcome) State {
 		st.Folders = append(st.Folders, f)
 		if d.carried != nil && len(d.slots) == 0 {
 			exact[f.Name] = d
+		}
+	}
+	// A failed Move's base record that Next dropped leaves the loser's
+	// copy recorded where it is (Action.keepSource): it is the one link
+	// left between the two copies.
+	for sl, k := range sourceIfDropped {
+		if !dropped[sl] {
+			continue
+		}
+		for i := range st.Folders {
+			f := &st.Folders[i]
+			if f.Side(k.side).Mailbox == "" || f.Side(k.side).Mailbox != k.mailbox || slices.ContainsFunc(f.Records, func(r Record) bool { return r.UID(k.side) == k.rec.UID(k.side) }) {
+				continue
+			}
+			f.Records = append(f.Records, k.rec)
+			sortRecords(f.Records)
+			delete(exact, f.Name)
+			break
 		}
 	}
 	sort.Slice(st.Folders, func(i, j int) bool { return st.Folders[i].Name < st.Folders[j].Name })
