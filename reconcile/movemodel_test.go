@@ -1048,11 +1048,15 @@ func (m *moveModel) renameOK(s reconcile.Side, f string, reset bool) bool {
 		return false
 	}
 	// Made anew, a folder under f that does not just follow its parent of
-	// the state needs evidence of its own.
-	if fs := m.baseOf(s, mb); reset && slices.ContainsFunc(m.folderNames(s), func(n string) bool {
+	// the state needs evidence of its own: made anew with f, or by its
+	// server since the last sync (seed 293384 of the trash model with
+	// both generator flags: A's server made R2/F3 anew, empty in the
+	// state, then A's user renamed R2, a folder the state lacks, to R5;
+	// nothing tells R5/F3 from a new folder).
+	if fs := m.baseOf(s, mb); slices.ContainsFunc(m.folderNames(s), func(n string) bool {
 		d := m.folder(s, n)
 		db := m.baseOf(s, d)
-		return n != f && mvUnder(n, f) && db != nil && (fs == nil || !mvUnder(db.Name, fs.Name) || n != m.impliedName(s, db.Name)) && !m.renameEvidence(s, d, false)
+		return (reset || m.resetOf[d]) && n != f && mvUnder(n, f) && db != nil && (fs == nil || !mvUnder(db.Name, fs.Name) || n != m.impliedName(s, db.Name)) && !m.renameEvidence(s, d, false)
 	}) {
 		return false
 	}
