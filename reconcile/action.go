@@ -168,7 +168,10 @@ type Action struct {
 	// other: TestModelMovesAndRenames seed 2845161). With no record,
 	// both copies were new to the next run, and each was copied to the
 	// other side. Kept, the next run joins the winner's copy, new to it,
-	// with the loser's (rejoins), as it would have been.
+	// with the loser's (rejoins), as it would have been. crossedJoin sets
+	// it with keepTarget where the loser's one-sided record cannot be
+	// kept as the base had it, in a one-way pair too
+	// (TestNextFailedCrossedJoinOutOfAFolderMadeAnew).
 	keepSource  bool
 	sourceFlags Flags
 	// filedAway, for the removal of a copy whose other side's user

@@ -2001,6 +2001,39 @@ func TestNextFailedJoinIntoNewFolder(t *testing.T) {
 	}
 }
 
+// TestNextFailedCrossedJoinOutOfAFolderMadeAnew is
+// TestModelMovesAndRenamesOneWay seed 53430 (known bug 16), reduced, and
+// its two-way twin. x:1 was held apart, on A in Archive and on B in F,
+// each recorded on its side only. A's user moved it into New, a folder
+// new to the pair; B's user moved it into G, and B's server made F anew
+// (a new UIDVALIDITY). The plan joins B's copy into New after A's, and
+// both the CREATE of New on B and the Move fail. Next cannot keep A's
+// copy recorded (New is forgotten with its failed CREATE), nor B's
+// record as the base had it (its UID in F names nothing now): it keeps
+// B's copy recorded on B only, in G, where it is, and the run after
+// joins the two again. Before, x:1 was recorded nowhere, the run after
+// copied A's copy to B as new mail, and B held it twice.
+func TestNextFailedCrossedJoinOutOfAFolderMadeAnew(t *testing.T) {
+	for _, dir := range []string{"a-to-b", "both"} {
+		t.Run(dir, func(t *testing.T) {
+			pol := parsePolicy(t, "direction "+dir+"\ndeletion keep")
+			base := parseState(t, "folder Archive b=-\n1 - - x:1\nfolder F uv=3/4\n- 2 - x:1\n3 3 - x:3\nfolder G\nfolder INBOX")
+			accA := accountFromListing(parseListing(t, "folder Archive\nfolder F uv=3\n3 - x:3\nfolder G\nfolder INBOX\nfolder New uv=8\n1 - x:1"))
+			accB := accountFromListing(parseListing(t, "folder F uv=9\n2 - x:3\nfolder G\n1 - x:1\nfolder INBOX"))
+			plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+				return a.Op == reconcile.Move || a.Op == reconcile.CreateFolder
+			})
+			if len(plan.Conflicts) != 1 {
+				t.Fatalf("the plan joins nothing:\n%s", plan)
+			}
+			if kept := recordsOf(next, "x:1"); !slices.Equal(kept, []string{"G - 1"}) {
+				t.Fatalf("records of x:1 after the failed join: %q, want B's copy in G", kept)
+			}
+			settlesAfterFailure(t, next, accA, accB, pol, "join", false)
+		})
+	}
+}
+
 // TestNextFailedJoinOfARecordInAFolderRenamedAndDeleted: testdata case
 // 208 (known bug 16, TestModelMovesAndRenamesOneWay seed 8911), whose
 // join fails. B's link record is the original's of a folder renamed on A

@@ -891,7 +891,10 @@ func inBase(h held) bool {
 // next run would not join them, and the record would read as deleted
 // by the loser's user). It keeps o's one-sided record as the base had
 // it instead (heldFor, Action.holdsAlways), and the next run plans the
-// same join again.
+// same join again. Where that record cannot be kept either (not the
+// folder pair's base's, or its folder has a new UIDVALIDITY on o), Next
+// keeps o's copy recorded on o only, where it is (Action.keepSource),
+// and the next run joins the two again.
 func (pl *planner) crossedJoin(s Side, id Identity, cs []*cand, fresh [2]map[Identity][]*cand, recs []held) {
 	o := s.Other()
 	if len(cs) != 1 || len(recs) != 1 {
@@ -940,6 +943,13 @@ func (pl *planner) crossedJoinInto(w Side, id Identity, by [2]*cand, rec held, f
 		// copy instead, which the next run leaves where it is, as it
 		// does the loser's.)
 		a.keepTarget = true
+		if !inBase(rec) || pl.resetOn(rec.v, o) {
+			// Nor can it keep the winner's copy where the folder that
+			// copy is in is new and its creation fails too: it keeps
+			// the loser's, where it is (TestModelMovesAndRenamesOneWay
+			// seed 53430).
+			a.keepSource, a.sourceFlags = true, z.m.Flags
+		}
 	} else {
 		a.holdsAlways = true // TestModel seed 5479752
 	}
