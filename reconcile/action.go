@@ -155,8 +155,7 @@ type Action struct {
 	// the side whose UIDVALIDITY did not change should the Move fail
 	// (slot.targetLost), in place of keepTarget.
 	keepBase bool
-	// keepSource, for a Move that settles a move conflict in a pair that
-	// joins the two copies again (joinsAgain), has Next keep the loser's
+	// keepSource, for a Move that settles a move conflict, has Next keep the loser's
 	// copy recorded on its side only, where it is (in the folder pair of
 	// Mailbox, at UID, with sourceFlags), should the Move fail where no
 	// other record links the two copies: with keepTarget (the folder's
@@ -168,10 +167,12 @@ type Action struct {
 	// other: TestModelMovesAndRenames seed 2845161). With no record,
 	// both copies were new to the next run, and each was copied to the
 	// other side. Kept, the next run joins the winner's copy, new to it,
-	// with the loser's (rejoins), as it would have been. crossedJoin sets
-	// it with keepTarget where the loser's one-sided record cannot be
-	// kept as the base had it, in a one-way pair too
-	// (TestNextFailedCrossedJoinOutOfAFolderMadeAnew).
+	// with the loser's (rejoins), as it would have been. In a one-way
+	// pair too: moveConflicts sets it with keepTarget wherever the base
+	// record cannot stay on the loser's side
+	// (TestNextFailedMoveConflictIntoANewFolderOutOfAFolderRenamedByCopy),
+	// and crossedJoin where the loser's one-sided record cannot be kept
+	// as the base had it (TestNextFailedCrossedJoinOutOfAFolderMadeAnew).
 	keepSource  bool
 	sourceFlags Flags
 	// filedAway, for the removal of a copy whose other side's user

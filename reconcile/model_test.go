@@ -2034,6 +2034,44 @@ func TestNextFailedCrossedJoinOutOfAFolderMadeAnew(t *testing.T) {
 	}
 }
 
+// TestNextFailedMoveConflictIntoANewFolderOutOfAFolderRenamedByCopy is
+// TestModelMovesAndRenamesOneWay seed 184812 (known bug 16), reduced.
+// A's user renamed F to H by copy (a new UIDVALIDITY) after moving x:1
+// out of it into New, a folder new to the pair; B's user renamed F to G
+// by copy, which the a-to-b pair does not follow (G is B's own folder).
+// A's move wins; the CREATE of New on B and the Move of B's copy there
+// fail. Next cannot keep F's record of x:1 on either side (A's UID names
+// nothing, B's names F's old mailbox, split off as G), nor A's copy (New
+// is forgotten with its failed CREATE): it keeps B's copy recorded on B
+// only, where it is, and the run after joins the two again. Before, x:1
+// was recorded nowhere, and the run after copied A's copy to B, which
+// held it twice. In the two-way twin B's user moved x:1 into G, F's
+// mailbox on B is F's still, and Next keeps F's record on B's side
+// (slot.targetLost) as before: one record, not two.
+func TestNextFailedMoveConflictIntoANewFolderOutOfAFolderRenamedByCopy(t *testing.T) {
+	for _, tc := range []struct{ dir, b, kept string }{
+		{"a-to-b", "folder G uv=9\n1 - x:1\n2 - x:2\n3 - x:3\nfolder INBOX", "G - 1"},
+		{"both", "folder F uv=4\n2 - x:2\n3 - x:3\nfolder G uv=5\n1 - x:1\nfolder INBOX", "H - 1"},
+	} {
+		t.Run(tc.dir, func(t *testing.T) {
+			pol := parsePolicy(t, "direction "+tc.dir+"\ndeletion keep")
+			base := parseState(t, "folder F uv=3/4\n1 1 - x:1\n2 2 - x:2\n3 3 - x:3\nfolder G uv=6/5\nfolder INBOX")
+			accA := accountFromListing(parseListing(t, "folder G uv=6\nfolder H uv=10\n1 - x:2\n2 - x:3\nfolder INBOX\nfolder New uv=8\n1 - x:1"))
+			accB := accountFromListing(parseListing(t, tc.b))
+			plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+				return a.Op == reconcile.Move || a.Op == reconcile.CreateFolder && a.Folder == "New"
+			})
+			if len(plan.Conflicts) != 1 {
+				t.Fatalf("the plan settles no move conflict:\n%s", plan)
+			}
+			if kept := recordsOf(next, "x:1"); !slices.Equal(kept, []string{tc.kept}) {
+				t.Fatalf("records of x:1 after the failed move: %q, want %q", kept, tc.kept)
+			}
+			settlesAfterFailure(t, next, accA, accB, pol, "move", false)
+		})
+	}
+}
+
 // TestNextFailedJoinOfARecordInAFolderRenamedAndDeleted: testdata case
 // 208 (known bug 16, TestModelMovesAndRenamesOneWay seed 8911), whose
 // join fails. B's link record is the original's of a folder renamed on A

@@ -1198,7 +1198,12 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 		if resetA, resetB := pl.resetOn(x, A), pl.resetOn(x, B); resetA || resetB || split && r.UID(w) == UnknownUID {
 			if joinsAgain(l, y.v, z.v) || resetA && resetB || split || lostOnLoser {
 				a.keepTarget = true
-				if resetA && resetB && joinsAgain(l, y.v, z.v) {
+				if pl.resetOn(x, l) || split || lostOnLoser {
+					// Nor can Next keep r on the loser's side (slot.targetLost):
+					// should the winner's folder be new and its creation
+					// fail too, the loser's copy stays recorded where it is
+					// (Action.keepSource; TestModelMovesAndRenamesOneWay
+					// seed 184812 of -movemodel.bugs 16).
 					a.keepSource, a.sourceFlags = true, z.m.Flags
 				}
 			} else {

@@ -493,11 +493,6 @@ func Next(p *Plan, outcomes []Outcome) State {
 			r.Away = r.Away && (r.UIDA == 0 || r.UIDB == 0)
 			f.Records = append(f.Records, r)
 		}
-		for _, k := range keptSource {
-			if f.Side(k.side).Mailbox != "" && f.Side(k.side).Mailbox == k.mailbox && !slices.ContainsFunc(f.Records, func(r Record) bool { return r.UID(k.side) == k.rec.UID(k.side) }) {
-				f.Records = append(f.Records, k.rec)
-			}
-		}
 		if f.A.Mailbox == "" && f.B.Mailbox == "" && len(f.Records) == 0 {
 			continue
 		}
@@ -512,13 +507,14 @@ func Next(p *Plan, outcomes []Outcome) State {
 			exact[f.Name] = d
 		}
 	}
-	// A failed Move's base record that Next dropped leaves the loser's
-	// copy recorded where it is (Action.keepSource): it is the one link
-	// left between the two copies.
-	for sl, k := range sourceIfDropped {
-		if !dropped[sl] {
-			continue
-		}
+	// A failed Move leaves the loser's copy recorded where it is
+	// (Action.keepSource) where it is the one link left between the two
+	// copies: where Next dropped the base record, or where the winner's
+	// copy went unrecorded with the new folder the state forgets. Not
+	// where the winner's copy is recorded still (keptOrig keeps it in a
+	// folder the winner's user renamed: TestNextFailedMoveConflictLeavesALoadableState):
+	// recorded on both sides apart, the two copies would stay apart.
+	keep := func(k keptAt) {
 		for i := range st.Folders {
 			f := &st.Folders[i]
 			if f.Side(k.side).Mailbox == "" || f.Side(k.side).Mailbox != k.mailbox || slices.ContainsFunc(f.Records, func(r Record) bool { return r.UID(k.side) == k.rec.UID(k.side) }) {
@@ -527,12 +523,34 @@ func Next(p *Plan, outcomes []Outcome) State {
 			f.Records = append(f.Records, k.rec)
 			sortRecords(f.Records)
 			delete(exact, f.Name)
-			break
+			return
+		}
+	}
+	for _, k := range keptSource {
+		if !recordedOn(st, k.side.Other(), k.rec.ID) {
+			keep(k)
+		}
+	}
+	for sl, k := range sourceIfDropped {
+		if dropped[sl] {
+			keep(k)
 		}
 	}
 	sort.Slice(st.Folders, func(i, j int) bool { return st.Folders[i].Name < st.Folders[j].Name })
 	setScanPoints(p, outcomes, &st, exact)
 	return st
+}
+
+// recordedOn reports whether st records a copy of id on side s.
+func recordedOn(st State, s Side, id Identity) bool {
+	for i := range st.Folders {
+		for j := range st.Folders[i].Records {
+			if r := &st.Folders[i].Records[j]; r.ID == id && r.UID(s) != 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // splitOffFolders returns the folders Next does not remember because a
