@@ -1328,19 +1328,11 @@ func (m *moveModel) sync(clean bool) {
 	}
 
 	srcBefore := m.ow.snapshot(m)
-	// Known bug 16: in a one-way pair, no action fails in a plan that
-	// settles a move conflict or joins a message back into the pair.
-	conflict := m.ow != nil && !bugOpen(16) && slices.ContainsFunc(plan.Actions, func(a reconcile.Action) bool {
-		return a.Op == reconcile.Move && (a.Reason == reconcile.ReasonMoveConflict || a.Reason == reconcile.ReasonRejoined)
-	})
 	out := make([]reconcile.Outcome, len(plan.Actions))
 	for i := range plan.Actions {
 		a := &plan.Actions[i]
 		acc := m.acc[a.Side]
 		fail := !clean && m.rng.IntN(3) == 0
-		if fail && conflict {
-			fail = false // known bug 16 (TestModelMovesAndRenamesOneWay)
-		}
 		if fail {
 			m.logf("  action %d fails", i)
 			out[i] = reconcile.Outcome{Err: fmt.Errorf("injected failure")}
