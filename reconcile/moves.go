@@ -1185,7 +1185,7 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 		// holds its own where its user's rename took it
 		// (TestNextFailedMoveConflictLeavesALoadableState;
 		// TestModelMovesAndRenamesOneWay seeds 11566, 12256, 22229,
-		// 35779 and 38115 of -movemodel.bugs 16). And where x reads as
+		// 35779 and 38115, known bug 16's). And where x reads as
 		// deleted on the loser's side while the winner's user renamed
 		// it (renamed.deleted: that user deleted it, or renamed it by
 		// copy, to a mailbox no UIDVALIDITY ties to x): the folder pair
@@ -1203,7 +1203,7 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 					// should the winner's folder be new and its creation
 					// fail too, the loser's copy stays recorded where it is
 					// (Action.keepSource; TestModelMovesAndRenamesOneWay
-					// seed 184812 of -movemodel.bugs 16).
+					// seed 184812).
 					a.keepSource, a.sourceFlags = true, z.m.Flags
 				}
 			} else {
