@@ -1532,6 +1532,24 @@ func recordsOf(st reconcile.State, id reconcile.Identity) []string {
 	return out
 }
 
+// failedRunSettles plans base against accA and accB under pol and runs
+// the plan with the actions fail picks failing, then checks that the
+// plan settled one conflict (a move conflict, a join), that the next
+// state records x:1 exactly as want lists it (recordsOf), and that the
+// runs after settle with no copy of x:1 (settlesAfterFailure; what names
+// the failed action).
+func failedRunSettles(t *testing.T, base reconcile.State, accA, accB *account, pol reconcile.Policy, fail func(*reconcile.Action) bool, what string, want ...string) {
+	t.Helper()
+	plan, next := runPlan(t, base, accA, accB, pol, fail)
+	if len(plan.Conflicts) != 1 {
+		t.Fatalf("the plan settles no conflict:\n%s", plan)
+	}
+	if kept := recordsOf(next, "x:1"); !slices.Equal(kept, want) {
+		t.Fatalf("records of x:1 after the failed %s: %q, want %q\nplan:\n%s", what, kept, want, plan)
+	}
+	settlesAfterFailure(t, next, accA, accB, pol, what, false)
+}
+
 // settlesAfterFailure runs the plans that follow a run whose what (a
 // move, a join) failed, from that run's state next: the first must copy
 // no message (anyCopy), or no copy of x:1, across; the second must find
@@ -2020,16 +2038,9 @@ func TestNextFailedCrossedJoinOutOfAFolderMadeAnew(t *testing.T) {
 			base := parseState(t, "folder Archive b=-\n1 - - x:1\nfolder F uv=3/4\n- 2 - x:1\n3 3 - x:3\nfolder G\nfolder INBOX")
 			accA := accountFromListing(parseListing(t, "folder Archive\nfolder F uv=3\n3 - x:3\nfolder G\nfolder INBOX\nfolder New uv=8\n1 - x:1"))
 			accB := accountFromListing(parseListing(t, "folder F uv=9\n2 - x:3\nfolder G\n1 - x:1\nfolder INBOX"))
-			plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+			failedRunSettles(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
 				return a.Op == reconcile.Move || a.Op == reconcile.CreateFolder
-			})
-			if len(plan.Conflicts) != 1 {
-				t.Fatalf("the plan joins nothing:\n%s", plan)
-			}
-			if kept := recordsOf(next, "x:1"); !slices.Equal(kept, []string{"G - 1"}) {
-				t.Fatalf("records of x:1 after the failed join: %q, want B's copy in G", kept)
-			}
-			settlesAfterFailure(t, next, accA, accB, pol, "join", false)
+			}, "join", "G - 1")
 		})
 	}
 }
@@ -2058,16 +2069,9 @@ func TestNextFailedMoveConflictIntoANewFolderOutOfAFolderRenamedByCopy(t *testin
 			base := parseState(t, "folder F uv=3/4\n1 1 - x:1\n2 2 - x:2\n3 3 - x:3\nfolder G uv=6/5\nfolder INBOX")
 			accA := accountFromListing(parseListing(t, "folder G uv=6\nfolder H uv=10\n1 - x:2\n2 - x:3\nfolder INBOX\nfolder New uv=8\n1 - x:1"))
 			accB := accountFromListing(parseListing(t, tc.b))
-			plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+			failedRunSettles(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
 				return a.Op == reconcile.Move || a.Op == reconcile.CreateFolder && a.Folder == "New"
-			})
-			if len(plan.Conflicts) != 1 {
-				t.Fatalf("the plan settles no move conflict:\n%s", plan)
-			}
-			if kept := recordsOf(next, "x:1"); !slices.Equal(kept, []string{tc.kept}) {
-				t.Fatalf("records of x:1 after the failed move: %q, want %q", kept, tc.kept)
-			}
-			settlesAfterFailure(t, next, accA, accB, pol, "move", false)
+			}, "move", tc.kept)
 		})
 	}
 }
@@ -2085,16 +2089,9 @@ func TestNextFailedJoinOfARecordInAFolderRenamedAndDeleted(t *testing.T) {
 	base := parseState(t, "folder INBOX\nfolder R4 uv=104/103\n1 1 - x:2\nfolder R4/F2 uv=105/106\n- 2 - x:1\n3 3 - x:4")
 	accA := accountFromListing(parseListing(t, "folder INBOX\n2 - x:1\nfolder R5 uv=104\n1 - x:2\n5 - x:4\nfolder R5/F2 uv=105"))
 	accB := accountFromListing(parseListing(t, "folder INBOX\nfolder R4 uv=103\n1 - x:2\n4 - x:1"))
-	plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+	failedRunSettles(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
 		return a.Op == reconcile.Move
-	})
-	if len(plan.Conflicts) != 1 {
-		t.Fatalf("the plan joins nothing:\n%s", plan)
-	}
-	if kept := recordsOf(next, "x:1"); !slices.Equal(kept, []string{"INBOX 2 -"}) {
-		t.Fatalf("records of x:1 after the failed join: %q, want A's copy in INBOX", kept)
-	}
-	settlesAfterFailure(t, next, accA, accB, pol, "join", false)
+	}, "join", "INBOX 2 -")
 }
 
 // TestNextFailedMoveConflictOutOfAFolderRenamedByCopyOnBothSides is
@@ -2149,16 +2146,9 @@ func TestNextFailedJoinOfARecordInAFolderRenamedByCopy(t *testing.T) {
 	base := parseState(t, "folder G b=- uv=5/0\n1 - - x:1\nfolder INBOX\nfolder R6 uv=3/3\n1 1 - x:2\nfolder R6/F3 uv=6/6\n- 1 - x:1")
 	accA := accountFromListing(parseListing(t, "folder H uv=9\n1 - x:1\nfolder INBOX\nfolder R6 uv=3\n1 - x:2\nfolder R6/F3 uv=6"))
 	accB := accountFromListing(parseListing(t, "folder INBOX\n1 - x:1\nfolder R11 uv=8\n1 - x:2\nfolder R11/F3 uv=9"))
-	plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+	failedRunSettles(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
 		return a.Op == reconcile.Move
-	})
-	if len(plan.Conflicts) != 1 {
-		t.Fatalf("the plan joins nothing:\n%s", plan)
-	}
-	if kept := recordsOf(next, "x:1"); !slices.Equal(kept, []string{"INBOX - 1"}) {
-		t.Fatalf("records of x:1 after the failed join: %q, want B's copy in INBOX", kept)
-	}
-	settlesAfterFailure(t, next, accA, accB, pol, "join", false)
+	}, "join", "INBOX - 1")
 }
 
 // TestNextFailedJoinOfARecordInAFolderMadeAgainInVain is known bug 16's
