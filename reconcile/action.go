@@ -126,6 +126,21 @@ type Action struct {
 	slot *slot
 	// arrival is the record a Move creates in its destination folder.
 	arrival *slot
+	// folder is the folder pair of the next state the action belongs to.
+	folder *draftFolder
+	// unchangedSince, for an Expunge, is the HIGHESTMODSEQ its mailbox
+	// had when the run listed it (guardExpunges), 0 for none.
+	unchangedSince uint64
+	// rareFields holds the fields only some Moves and RenameFolders set; nil
+	// where an action sets none of them. A first sync plans a Copy for
+	// every message, and they would be a third of each Copy's memory.
+	// Read them with rare, set them with rareToSet.
+	rareFields *actionRare
+}
+
+// actionRare is the part of an Action only some Moves and RenameFolders
+// set (Action.rareFields).
+type actionRare struct {
 	// mergeBase, for a Move that carries out a move the user made on the
 	// other side, is the flags the state agreed on before it.
 	mergeBase Flags
@@ -186,14 +201,27 @@ type Action struct {
 	// change against a deletion, twice: each side got the other's copy
 	// (TestModelMovesAndRenames seed 2782957).
 	filedAway bool
-	// folder is the folder pair of the next state the action belongs to.
-	folder *draftFolder
 	// renFrom and renTo are the logical names a RenameFolder takes its
 	// folder from and to.
 	renFrom, renTo string
-	// unchangedSince, for an Expunge, is the HIGHESTMODSEQ its mailbox
-	// had when the run listed it (guardExpunges), 0 for none.
-	unchangedSince uint64
+}
+
+// rare returns a's rare fields: a copy, zero where a sets none. Set
+// them with rareToSet.
+func (a *Action) rare() actionRare {
+	if a.rareFields == nil {
+		return actionRare{}
+	}
+	return *a.rareFields
+}
+
+// rareToSet returns a's rare fields to be set, making them where a had
+// none.
+func (a *Action) rareToSet() *actionRare {
+	if a.rareFields == nil {
+		a.rareFields = &actionRare{}
+	}
+	return a.rareFields
 }
 
 // String renders the action as one plan line.
@@ -280,7 +308,7 @@ type Plan struct {
 	links [][2]string
 	// filedCopies holds, by identity, the slots of copies a user filed
 	// away into a folder the other side lacks, recorded on that user's
-	// side only (Record.Away); see Action.filedAway.
+	// side only (Record.Away); see actionRare.filedAway.
 	filedCopies map[Identity][]*slot
 }
 

@@ -59,7 +59,13 @@ func FastPathDiff(pair string, base State, a, b Listing, p Policy, outcomes []Ou
 // exported returns a's exported fields, with empty flags as nil.
 func exported(a Action) Action {
 	a.slot, a.arrival, a.folder = nil, nil, nil
-	a.mergeBase, a.hasBase, a.renFrom, a.renTo = nil, false, "", ""
+	if r := a.rare(); a.rareFields != nil {
+		r.mergeBase, r.hasBase, r.renFrom, r.renTo = nil, false, "", ""
+		a.rareFields = &r
+		if reflect.ValueOf(r).IsZero() {
+			a.rareFields = nil
+		}
+	}
 	if len(a.Flags) == 0 {
 		a.Flags = nil
 	}

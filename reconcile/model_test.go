@@ -2641,7 +2641,7 @@ func TestNextFailedRevivalAfterATargetMoveOut(t *testing.T) {
 // names nothing; the state did not load, and every later run stopped
 // on it. Such a record is dropped now. And as F1/F2 was made again on b,
 // the base record cannot be kept as it was: the winner's copy, a's in
-// R8, stays recorded on a only (Action.keepTarget), which in an a-to-b
+// R8, stays recorded on a only (actionRare.keepTarget), which in an a-to-b
 // folder keeps it off b, where b holds the message already. Without it,
 // the next run copied x:5 into b's R8, beside b's own. Where the CREATE
 // of R8 on b fails too, the state keeps F1 as the base had it, and a's

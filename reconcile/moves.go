@@ -348,7 +348,7 @@ func (pl *planner) detectMoves(views []*view) {
 				us = moved.UID
 				dest := pl.mailboxIn(s, y)
 				a := &Action{Op: Move, Side: s, Folder: x.name, Mailbox: x.listed[s].Mailbox, UID: us,
-					Dest: dest, ID: r.ID, Reason: ReasonMoved, mergeBase: r.Flags, hasBase: true}
+					Dest: dest, ID: r.ID, Reason: ReasonMoved, rareFields: &actionRare{mergeBase: r.Flags, hasBase: true}}
 				a.arrival = &slot{rec: Record{ID: r.ID, Flags: moved.Flags}}
 				a.arrival.waiting[s] = true
 				pl.acts = append(pl.acts, a)
@@ -688,7 +688,7 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 // there (UID MOVE), and the conflict is reported. Before, o's copy went
 // to s as new mail (and, y made again, s's to o with its folder): the
 // side that filed it held it twice. Should the move fail, the winner's
-// copy stays recorded on its side only (Action.keepTarget), and the next
+// copy stays recorded on its side only (actionRare.keepTarget), and the next
 // run joins the two again.
 //
 // So too where y is made again on o by this plan and o's copy was o's
@@ -745,7 +745,7 @@ func (pl *planner) filedConflict(y *view, r *Record, o Side, fresh [2]map[Identi
 			pl.arrivals[s][win.v.name] = append(pl.arrivals[s][win.v.name], a)
 			pl.moveOf[r] = a
 		}
-		a.keepTarget = true
+		a.rareToSet().keepTarget = true
 		y.clean = false
 		fresh[o][id] = nil
 		winner := pl.winner(w, by[pl.policy.Prefer.Other()].v, fmt.Sprintf("%q cannot take it on %s", by[pl.policy.Prefer].v.name, pl.policy.Prefer.Other()))
@@ -842,7 +842,7 @@ func (pl *planner) canJoinBack(y *view, s Side, id Identity, from *view, trash b
 
 // joinsAgain reports whether the next run joins the winner's copy of a
 // failed join, recorded on its side only in folder pair y (as
-// Action.keepTarget keeps it), with the loser l's copy, new to that run
+// actionRare.keepTarget keeps it), with the loser l's copy, new to that run
 // in z (rejoins): both folders must take l's changes. Where either does
 // not (a one-way pair), the record reads to that run as deleted by l's
 // user, and the two copies stay apart for good.
@@ -882,7 +882,7 @@ func inBase(h held) bool {
 // target's copy follows it there, as it would into any folder; copied
 // there instead, the target would hold it twice (case 202;
 // TestRandomEndToEnd Dovecot seed 1007). Should that move fail, the
-// winner's copy stays recorded on its side only (Action.keepTarget),
+// winner's copy stays recorded on its side only (actionRare.keepTarget),
 // and the next run joins the two again (the other one new to it, in the
 // loser's folder). Where the
 // winner's folder is new and its creation on the loser's side failed
@@ -890,10 +890,10 @@ func inBase(h held) bool {
 // nor where either folder takes nothing from the loser's side (the
 // next run would not join them, and the record would read as deleted
 // by the loser's user). It keeps o's one-sided record as the base had
-// it instead (heldFor, Action.holdsAlways), and the next run plans the
+// it instead (heldFor, actionRare.holdsAlways), and the next run plans the
 // same join again. Where that record cannot be kept either (not the
 // folder pair's base's, or its folder has a new UIDVALIDITY on o), Next
-// keeps o's copy recorded on o only, where it is (Action.keepSource),
+// keeps o's copy recorded on o only, where it is (actionRare.keepSource),
 // and the next run joins the two again.
 func (pl *planner) crossedJoin(s Side, id Identity, cs []*cand, fresh [2]map[Identity][]*cand, recs []held) {
 	o := s.Other()
@@ -942,16 +942,16 @@ func (pl *planner) crossedJoinInto(w Side, id Identity, by [2]*cand, rec held, f
 		// cannot keep either as the base had it, and keeps the winner's
 		// copy instead, which the next run leaves where it is, as it
 		// does the loser's.)
-		a.keepTarget = true
+		a.rareToSet().keepTarget = true
 		if !inBase(rec) || pl.resetOn(rec.v, o) {
 			// Nor can it keep the winner's copy where the folder that
 			// copy is in is new and its creation fails too: it keeps
 			// the loser's, where it is (TestModelMovesAndRenamesOneWay
 			// seed 53430).
-			a.keepSource, a.sourceFlags = true, z.m.Flags
+			a.rareToSet().keepSource, a.rareToSet().sourceFlags = true, z.m.Flags
 		}
 	} else {
-		a.holdsAlways = true // TestModel seed 5479752
+		a.rareToSet().holdsAlways = true // TestModel seed 5479752
 	}
 	if pl.joinedBy[w] == nil {
 		pl.joinedBy[w] = map[*Message]bool{}
@@ -1159,14 +1159,14 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 		fresh[w][r.ID], fresh[l][r.ID] = fresh[w][r.ID][1:], fresh[l][r.ID][1:]
 		dest := pl.mailboxIn(l, y.v)
 		a := &Action{Op: Move, Side: l, Folder: z.v.name, Mailbox: z.v.listed[l].Mailbox, UID: z.m.UID,
-			Dest: dest, ID: r.ID, Reason: ReasonMoveConflict, mergeBase: r.Flags, hasBase: true}
+			Dest: dest, ID: r.ID, Reason: ReasonMoveConflict, rareFields: &actionRare{mergeBase: r.Flags, hasBase: true}}
 		a.arrival = &slot{rec: Record{ID: r.ID, Flags: z.m.Flags}}
 		a.arrival.waiting[l] = true
 		// Should the Move fail, the state keeps r for the next run to
 		// decide again; but where x's UIDVALIDITY changed on a side,
 		// r's UID there names nothing, and r goes. Then the winner's
 		// copy stays recorded, on its side only, so that the next run
-		// joins the two again (see Action.keepTarget), rather than
+		// joins the two again (see actionRare.keepTarget), rather than
 		// copying each both ways. Not where the next run would not
 		// join them (joinsAgain): r stays instead, on the side whose
 		// UIDVALIDITY did not change (slot.targetLost), and the next
@@ -1197,26 +1197,26 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 		lostOnLoser := x.renamed != nil && x.renamed.deleted[l]
 		if resetA, resetB := pl.resetOn(x, A), pl.resetOn(x, B); resetA || resetB || split && r.UID(w) == UnknownUID {
 			if joinsAgain(l, y.v, z.v) || resetA && resetB || split || lostOnLoser {
-				a.keepTarget = true
+				a.rareToSet().keepTarget = true
 				if pl.resetOn(x, l) || split || lostOnLoser {
 					// Nor can Next keep r on the loser's side (slot.targetLost):
 					// should the winner's folder be new and its creation
 					// fail too, the loser's copy stays recorded where it is
-					// (Action.keepSource; TestModelMovesAndRenamesOneWay
+					// (actionRare.keepSource; TestModelMovesAndRenamesOneWay
 					// seed 184812).
-					a.keepSource, a.sourceFlags = true, z.m.Flags
+					a.rareToSet().keepSource, a.rareToSet().sourceFlags = true, z.m.Flags
 				}
 			} else {
-				a.keepBase = true
+				a.rareToSet().keepBase = true
 			}
 		}
-		if !a.keepTarget && !a.keepBase && joinsAgain(l, y.v, z.v) {
+		if !a.rare().keepTarget && !a.rare().keepBase && joinsAgain(l, y.v, z.v) {
 			// r stays, but Next may still drop it: where its UID on
 			// one side is unknown and on the other names a mailbox this
 			// plan makes again (its user deleted x there), it names
 			// nothing. The loser's copy then stays recorded where it
 			// is (TestModelMovesAndRenames seed 2845161).
-			a.keepSource, a.sourceFlags = true, z.m.Flags
+			a.rareToSet().keepSource, a.rareToSet().sourceFlags = true, z.m.Flags
 		}
 		pl.acts = append(pl.acts, a)
 		pl.arrivals[l][y.v.name] = append(pl.arrivals[l][y.v.name], a)

@@ -55,7 +55,7 @@ func Next(p *Plan, outcomes []Outcome) State {
 	// and a field costs every slot of a large plan.
 	var followed map[*slot]*slot
 	// keptSource holds the copies failed Moves leave recorded on their
-	// side only, where they are (Action.keepSource).
+	// side only, where they are (actionRare.keepSource).
 	type keptAt struct {
 		side    Side
 		mailbox string
@@ -64,7 +64,7 @@ func Next(p *Plan, outcomes []Outcome) State {
 	var keptSource []keptAt
 	// sourceIfDropped holds, by the base record's slot, the copies failed
 	// Moves leave recorded where they are should Next drop that record
-	// (Action.keepSource without keepTarget); dropped marks the failed
+	// (actionRare.keepSource without keepTarget); dropped marks the failed
 	// slots whose records Next drops.
 	var sourceIfDropped map[*slot]keptAt
 	var dropped map[*slot]bool
@@ -118,6 +118,7 @@ func Next(p *Plan, outcomes []Outcome) State {
 			ss = side[a.folder]
 		}
 		if out.Err != nil {
+			rare := a.rare()
 			if a.slot != nil {
 				if a.Op == Store {
 					a.slot.storeFailed[a.Side] = true
@@ -134,37 +135,37 @@ func Next(p *Plan, outcomes []Outcome) State {
 			if a.arrival != nil {
 				a.arrival.failed = true
 			}
-			if d := home[a.arrival]; a.slot != nil && (a.keepBase || a.keepTarget && d != nil && createFailed[d]) {
+			if d := home[a.arrival]; a.slot != nil && (rare.keepBase || rare.keepTarget && d != nil && createFailed[d]) {
 				a.slot.targetLost = true
 			}
 			// Where the folder has a new UIDVALIDITY on a side, the base
 			// record is not kept (its UID there names nothing), and the
 			// filed copy's record is the one link left between the two
 			// copies: it stays (TestModelMovesAndRenames seed 2812513).
-			if d := a.folder; a.filedAway && d != nil && !d.reset[A] && !d.reset[B] {
+			if d := a.folder; rare.filedAway && d != nil && !d.reset[A] && !d.reset[B] {
 				if filed := p.filedCopies[a.ID]; len(filed) == 1 && filed[0].rec.UID(a.Side) == 0 && filed[0].rec.UID(a.Side.Other()) != 0 {
 					filed[0].failed = true
 				}
 			}
-			if a.keepSource {
-				k := Record{ID: a.ID, Flags: a.sourceFlags}
+			if rare.keepSource {
+				k := Record{ID: a.ID, Flags: rare.sourceFlags}
 				k.setUID(a.Side, a.UID)
 				switch d := home[a.arrival]; {
-				case a.keepTarget && d != nil && createFailed[d]:
+				case rare.keepTarget && d != nil && createFailed[d]:
 					keptSource = append(keptSource, keptAt{a.Side, a.Mailbox, k})
-				case !a.keepTarget && a.slot != nil:
+				case !rare.keepTarget && a.slot != nil:
 					if sourceIfDropped == nil {
 						sourceIfDropped, dropped = map[*slot]keptAt{}, map[*slot]bool{}
 					}
 					sourceIfDropped[a.slot] = keptAt{a.Side, a.Mailbox, k}
 				}
 			}
-			if d := home[a.arrival]; len(a.holds) > 0 && (a.holdsAlways || d != nil && createFailed[d]) {
+			if d := home[a.arrival]; len(rare.holds) > 0 && (rare.holdsAlways || d != nil && createFailed[d]) {
 				// The join's folder is not remembered (below), nor the
 				// record it was to keep, or that record would read as a
-				// deletion (Action.holdsAlways): keep the source's
+				// deletion (actionRare.holdsAlways): keep the source's
 				// instead.
-				for _, h := range a.holds {
+				for _, h := range rare.holds {
 					h.failed = true
 				}
 			}
@@ -340,7 +341,7 @@ func Next(p *Plan, outcomes []Outcome) State {
 			storeFailed := sl.storeFailed[A] || sl.storeFailed[B]
 			if sl.failed && (sl.failKeeps[A] || sl.failKeeps[B]) {
 				// A join of two copies both users moved (see
-				// Action.keepTarget) failed: the copy it joins stays
+				// actionRare.keepTarget) failed: the copy it joins stays
 				// recorded, on its side only, with the flags it has.
 				for x := range 2 {
 					side := Side(x)
@@ -508,7 +509,7 @@ func Next(p *Plan, outcomes []Outcome) State {
 		}
 	}
 	// A failed Move leaves the loser's copy recorded where it is
-	// (Action.keepSource) where it is the one link left between the two
+	// (actionRare.keepSource) where it is the one link left between the two
 	// copies: where Next dropped the base record, or where the winner's
 	// copy went unrecorded with the new folder the state forgets. Not
 	// where the winner's copy is recorded still (keptOrig keeps it in a
@@ -745,7 +746,7 @@ func keptOrig(p *Plan, outcomes []Outcome, d *draftFolder) FolderState {
 	// (TestModelMovesAndRenames seed 726891).
 	// So has the one-sided record a failed join of two copies both
 	// users moved back into the pair has Next keep as the base had it
-	// (Action.holds, marked failed then): it links the two copies for
+	// (actionRare.holds, marked failed then): it links the two copies for
 	// the next run's join. Dropped, the next run copied the winner's
 	// copy to the loser's side, beside the loser's own
 	// (TestNextFailedJoinOfARecordInAFolderMadeAgainInVain).
@@ -759,7 +760,7 @@ func keptOrig(p *Plan, outcomes []Outcome, d *draftFolder) FolderState {
 			undecided[a.slot] = true
 		}
 		if i >= len(outcomes) || outcomes[i].Err != nil {
-			for _, h := range a.holds {
+			for _, h := range a.rare().holds {
 				if h.failed {
 					undecided[h] = true
 				}
@@ -791,7 +792,7 @@ func keptOrig(p *Plan, outcomes []Outcome, d *draftFolder) FolderState {
 		return false
 	})
 	// A join whose Move failed keeps the copy it joins recorded on its
-	// side only (Action.keepTarget): where that copy is in this folder,
+	// side only (actionRare.keepTarget): where that copy is in this folder,
 	// on the renaming side, under the mailbox the base knows by its
 	// UIDVALIDITY, it stays recorded here, or the next run takes it for
 	// new and copies it beside the other side's own.
@@ -820,8 +821,8 @@ func undoFailedRenames(p *Plan, s Side, chain []*Action, l, mb string, failedRen
 			mb, l := carriedAfter(p, s, a, mb, l, failedRename)
 			return l, mb, true
 		}
-		if rest, ok := strings.CutPrefix(l+"/", a.renFrom+"/"); ok {
-			l = strings.TrimSuffix(a.renTo+"/"+rest, "/")
+		if rest, ok := strings.CutPrefix(l+"/", a.rare().renFrom+"/"); ok {
+			l = strings.TrimSuffix(a.rare().renTo+"/"+rest, "/")
 		}
 		if strings.HasPrefix(mb, a.Mailbox) {
 			mb = a.Dest + mb[len(a.Mailbox):]
@@ -868,8 +869,8 @@ func carriedAfter(p *Plan, s Side, failed *Action, mb, l string, failedRename fu
 		}
 		if mb == a.Mailbox || d != "" && strings.HasPrefix(mb, a.Mailbox+d) {
 			mb = a.Dest + mb[len(a.Mailbox):]
-			if rest, ok := strings.CutPrefix(carried+"/", a.renFrom+"/"); ok && a.renFrom != "" {
-				carried = strings.TrimSuffix(a.renTo+"/"+rest, "/")
+			if rest, ok := strings.CutPrefix(carried+"/", a.rare().renFrom+"/"); ok && a.rare().renFrom != "" {
+				carried = strings.TrimSuffix(a.rare().renTo+"/"+rest, "/")
 			}
 		}
 	}

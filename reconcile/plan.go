@@ -30,7 +30,7 @@ type slot struct {
 	// waiting marks the sides whose UID comes from an action's outcome.
 	waiting [2]bool
 	// failKeeps marks the side whose UID the record keeps, on that side
-	// only, when the action it waits for fails (Action.keepTarget).
+	// only, when the action it waits for fails (actionRare.keepTarget).
 	failKeeps [2]bool
 	// movedOff marks the side whose user moved the base record's
 	// message out of this folder after its UIDVALIDITY changed there:
@@ -44,7 +44,7 @@ type slot struct {
 	// Move that settles the conflict (moveConflicts) failed with the
 	// creation of its target folder: the record keepTarget keeps goes
 	// with that folder; or failed where keepTarget's record would read
-	// as a deletion (Action.keepBase). Next keeps this one instead, on
+	// as a deletion (actionRare.keepBase). Next keeps this one instead, on
 	// the sides whose UID still names the moved copy's old place, for
 	// the next run to settle the same again (crossedJoin).
 	targetLost bool
@@ -176,7 +176,7 @@ type planner struct {
 	// heldFor holds the join Move (crossedJoin) whose failure, with the
 	// creation of the folder it joins into, keeps a base record as the
 	// base had it: the record of the copy the Move takes, whose user
-	// moved it out of its folder (Action.holds).
+	// moved it out of its folder (actionRare.holds).
 	heldFor map[*Record]*Action
 	// heldAway reports whether a side holds an identity in a folder the
 	// other side does not have, not paired there at the base
@@ -1118,11 +1118,11 @@ func (pl *planner) folder(v *view) {
 		names[side], names[o] = v.listed[side].Mailbox, a.Mailbox
 		a.arrival = sl
 		sl.waiting[o] = true
-		sl.failKeeps[side] = a.keepTarget
+		sl.failKeeps[side] = a.rare().keepTarget
 		arrived(o, a)
 		base := intersect(m.Flags, moved.Flags)
-		if a.hasBase {
-			base = a.mergeBase
+		if a.rare().hasBase {
+			base = a.rare().mergeBase
 		}
 		pl.mergeFlags(add, sl, dir, base, pair, names)
 	}
@@ -1135,7 +1135,7 @@ func (pl *planner) folder(v *view) {
 		o := side.Other()
 		tm := pl.trashCopy(o, m.ID, !dir.Flows(o))
 		a := &Action{Op: Move, Side: o, Folder: pl.trashName(o), Mailbox: pl.trash[o], UID: tm.UID,
-			Dest: v.listed[o].Mailbox, ID: m.ID, Reason: ReasonOutOfTrash, mergeBase: r.Flags, hasBase: true}
+			Dest: v.listed[o].Mailbox, ID: m.ID, Reason: ReasonOutOfTrash, rareFields: &actionRare{mergeBase: r.Flags, hasBase: true}}
 		a.arrival = &slot{rec: Record{ID: m.ID, Flags: tm.Flags}}
 		pl.acts = append(pl.acts, a)
 		pl.leaving[o][tm] = true
@@ -1149,7 +1149,7 @@ func (pl *planner) folder(v *view) {
 		sl := &slab[i]
 		*sl = slot{base: r, rec: Record{UIDA: r.UIDA, UIDB: r.UIDB, ID: r.ID, Flags: r.Flags, Away: r.Away}}
 		if a := pl.heldFor[r]; a != nil {
-			a.holds = append(a.holds, sl)
+			a.rareToSet().holds = append(a.rareToSet().holds, sl)
 		}
 		for s := range 2 {
 			if st[s] == present {
@@ -1359,7 +1359,7 @@ func (pl *planner) folder(v *view) {
 					copyTo(o, m, sl, ReasonChangeBeats)
 				case dir.Flows(o) && del != Keep:
 					if a := removeOn(s, m, sl); pl.filedAwayFrom[r] {
-						a.filedAway = true
+						a.rareToSet().filedAway = true
 					}
 				}
 			}
@@ -1375,7 +1375,7 @@ func (pl *planner) folder(v *view) {
 			if a == nil {
 				if pl.heldFor[r] != nil {
 					// Its copy is the one a join takes (crossedJoin):
-					// gone from here, unless that fails (Action.holds).
+					// gone from here, unless that fails (actionRare.holds).
 					sl.rec = Record{}
 					d.slots = append(d.slots, sl)
 				}
@@ -1441,7 +1441,7 @@ func (pl *planner) folder(v *view) {
 				if pl.knownToBase(m.ID) {
 					// Filed away here by this side's user: Next drops
 					// it should the removal of o's copy fail
-					// (Action.filedAway).
+					// (actionRare.filedAway).
 					if pl.plan.filedCopies == nil {
 						pl.plan.filedCopies = map[Identity][]*slot{}
 					}

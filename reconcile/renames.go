@@ -436,7 +436,7 @@ func (rr *renamer) rekey() (State, []*Action, error) {
 					return rr.base, nil, err
 				}
 				acts = append(acts, &Action{Op: RenameFolder, Side: o, Folder: d.to, Mailbox: lf.Mailbox, Dest: dest, Reason: ReasonRenameConflict,
-					renFrom: d.raw[o], renTo: d.to})
+					rareFields: &actionRare{renFrom: d.raw[o], renTo: d.to}})
 				rr.pl.plan.Conflicts = append(rr.pl.plan.Conflicts, fmt.Sprintf("folder %q renamed to %q on %s and to %q on %s: %s wins (prefer), renamed to %q on %s too",
 					f.Name, d.raw[d.s], d.s, d.raw[o], o, d.s, d.to, o))
 			}
@@ -449,7 +449,7 @@ func (rr *renamer) rekey() (State, []*Action, error) {
 				return rr.base, nil, err
 			}
 			acts = append(acts, &Action{Op: RenameFolder, Side: o, Folder: d.to, Mailbox: listed[o][f.Name].Mailbox, Dest: dest, Reason: ReasonRenamed,
-				renFrom: f.Name, renTo: d.to})
+				rareFields: &actionRare{renFrom: f.Name, renTo: d.to}})
 		case f.Side(o).Mailbox != "":
 			// Renamed on s, deleted on o: made again on o under the new
 			// name, with s's messages (change beats delete). Not where
@@ -510,8 +510,8 @@ func (rr *renamer) sequence(acts []*Action) []*Action {
 		d := string(rr.pl.names.delim[sd])
 		a.Mailbox = rr.cur[sd][a.Mailbox]
 		for _, x := range kept {
-			if x.Side == sd && strings.HasPrefix(a.renFrom+"/", x.renFrom+"/") {
-				a.renFrom = x.renTo + a.renFrom[len(x.renFrom):]
+			if x.Side == sd && strings.HasPrefix(a.rare().renFrom+"/", x.rare().renFrom+"/") {
+				a.rareToSet().renFrom = x.rare().renTo + a.rare().renFrom[len(x.rare().renFrom):]
 			}
 		}
 		if a.Mailbox == a.Dest {

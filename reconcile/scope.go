@@ -80,8 +80,8 @@ func (p *Plan) Footprints() []Footprint {
 		case CreateFolder, DeleteFolder:
 			named(a.Side, a.Mailbox, a.Folder)
 		case RenameFolder:
-			named(a.Side, a.Mailbox, a.renFrom)
-			named(a.Side, a.Dest, a.renTo)
+			named(a.Side, a.Mailbox, a.rare().renFrom)
+			named(a.Side, a.Dest, a.rare().renTo)
 			renames[a.Side] = append(renames[a.Side], a)
 		}
 	}
@@ -107,7 +107,7 @@ func (p *Plan) Footprints() []Footprint {
 		}
 		names[a.Folder] = true
 		if a.Op == RenameFolder {
-			names[a.renFrom], names[a.renTo] = true, true
+			names[a.rare().renFrom], names[a.rare().renTo] = true, true
 		}
 		box(a.Side, a.Mailbox)
 		box(a.Side, a.Dest)
@@ -136,7 +136,7 @@ func (p *Plan) Footprints() []Footprint {
 				}
 				for _, r := range renames[s] {
 					if within(Side(s), mb, r.Mailbox) || within(Side(s), mb, r.Dest) {
-						names[r.Folder], names[r.renFrom], names[r.renTo] = true, true, true
+						names[r.Folder], names[r.rare().renFrom], names[r.rare().renTo] = true, true, true
 						box(Side(s), r.Mailbox)
 						box(Side(s), r.Dest)
 					}
