@@ -131,15 +131,16 @@ type Action struct {
 	// unchangedSince, for an Expunge, is the HIGHESTMODSEQ its mailbox
 	// had when the run listed it (guardExpunges), 0 for none.
 	unchangedSince uint64
-	// rareFields holds the fields only some Moves and RenameFolders set; nil
-	// where an action sets none of them. A first sync plans a Copy for
-	// every message, and they would be a third of each Copy's memory.
-	// Read them with rare, set them with rareToSet.
+	// rareFields holds the fields few actions set (a Move's bookkeeping
+	// should it fail, a removal's filedAway, a RenameFolder's names);
+	// nil where an action sets none of them. A first sync plans a Copy
+	// for every message, and they would be a third of each Copy's
+	// memory. Read them with rare, set them with rareToSet.
 	rareFields *actionRare
 }
 
-// actionRare is the part of an Action only some Moves and RenameFolders
-// set (Action.rareFields).
+// actionRare is the part of an Action few actions set
+// (Action.rareFields).
 type actionRare struct {
 	// mergeBase, for a Move that carries out a move the user made on the
 	// other side, is the flags the state agreed on before it.
