@@ -216,6 +216,13 @@ func (a *Action) rare() actionRare {
 	return *a.rareFields
 }
 
+// keepSourceWith has Next keep the loser's copy of a move conflict's
+// Move where it is, with flags, should the Move fail (actionRare.keepSource).
+func (a *Action) keepSourceWith(flags Flags) {
+	r := a.rareToSet()
+	r.keepSource, r.sourceFlags = true, flags
+}
+
 // rareToSet returns a's rare fields to be set, making them where a had
 // none.
 func (a *Action) rareToSet() *actionRare {

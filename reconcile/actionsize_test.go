@@ -7,9 +7,8 @@ import (
 )
 
 // TestCopiesCarryNoRareFields holds a first sync's plan to its memory: a
-// Copy per message, and each Copy without the fields only some Moves
-// and RenameFolders set (Action.rareFields), which would be a third of
-// its size. At 100,000 messages the Actions are half of a first sync's
+// Copy per message, and each Copy without the fields few actions set
+// (Action.rareFields), which would be a third of its size. At 100,000 messages the Actions are half of a first sync's
 // heap (BENCHMARKS.md, "What b1's peak RSS is made of").
 func TestCopiesCarryNoRareFields(t *testing.T) {
 	if size := unsafe.Sizeof(Action{}); size > 224 {

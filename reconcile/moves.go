@@ -948,7 +948,7 @@ func (pl *planner) crossedJoinInto(w Side, id Identity, by [2]*cand, rec held, f
 			// copy is in is new and its creation fails too: it keeps
 			// the loser's, where it is (TestModelMovesAndRenamesOneWay
 			// seed 53430).
-			a.rareToSet().keepSource, a.rareToSet().sourceFlags = true, z.m.Flags
+			a.keepSourceWith(z.m.Flags)
 		}
 	} else {
 		a.rareToSet().holdsAlways = true // TestModel seed 5479752
@@ -1204,7 +1204,7 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 					// fail too, the loser's copy stays recorded where it is
 					// (actionRare.keepSource; TestModelMovesAndRenamesOneWay
 					// seed 184812).
-					a.rareToSet().keepSource, a.rareToSet().sourceFlags = true, z.m.Flags
+					a.keepSourceWith(z.m.Flags)
 				}
 			} else {
 				a.rareToSet().keepBase = true
@@ -1216,7 +1216,7 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 			// plan makes again (its user deleted x there), it names
 			// nothing. The loser's copy then stays recorded where it
 			// is (TestModelMovesAndRenames seed 2845161).
-			a.rareToSet().keepSource, a.rareToSet().sourceFlags = true, z.m.Flags
+			a.keepSourceWith(z.m.Flags)
 		}
 		pl.acts = append(pl.acts, a)
 		pl.arrivals[l][y.v.name] = append(pl.arrivals[l][y.v.name], a)

@@ -821,8 +821,9 @@ func undoFailedRenames(p *Plan, s Side, chain []*Action, l, mb string, failedRen
 			mb, l := carriedAfter(p, s, a, mb, l, failedRename)
 			return l, mb, true
 		}
-		if rest, ok := strings.CutPrefix(l+"/", a.rare().renFrom+"/"); ok {
-			l = strings.TrimSuffix(a.rare().renTo+"/"+rest, "/")
+		ren := a.rare()
+		if rest, ok := strings.CutPrefix(l+"/", ren.renFrom+"/"); ok {
+			l = strings.TrimSuffix(ren.renTo+"/"+rest, "/")
 		}
 		if strings.HasPrefix(mb, a.Mailbox) {
 			mb = a.Dest + mb[len(a.Mailbox):]
@@ -869,8 +870,9 @@ func carriedAfter(p *Plan, s Side, failed *Action, mb, l string, failedRename fu
 		}
 		if mb == a.Mailbox || d != "" && strings.HasPrefix(mb, a.Mailbox+d) {
 			mb = a.Dest + mb[len(a.Mailbox):]
-			if rest, ok := strings.CutPrefix(carried+"/", a.rare().renFrom+"/"); ok && a.rare().renFrom != "" {
-				carried = strings.TrimSuffix(a.rare().renTo+"/"+rest, "/")
+			ren := a.rare()
+			if rest, ok := strings.CutPrefix(carried+"/", ren.renFrom+"/"); ok && ren.renFrom != "" {
+				carried = strings.TrimSuffix(ren.renTo+"/"+rest, "/")
 			}
 		}
 	}

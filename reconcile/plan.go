@@ -1149,7 +1149,8 @@ func (pl *planner) folder(v *view) {
 		sl := &slab[i]
 		*sl = slot{base: r, rec: Record{UIDA: r.UIDA, UIDB: r.UIDB, ID: r.ID, Flags: r.Flags, Away: r.Away}}
 		if a := pl.heldFor[r]; a != nil {
-			a.rareToSet().holds = append(a.rareToSet().holds, sl)
+			join := a.rareToSet()
+			join.holds = append(join.holds, sl)
 		}
 		for s := range 2 {
 			if st[s] == present {
