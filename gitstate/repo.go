@@ -532,34 +532,25 @@ func (r *Repo) Commit(ctx context.Context, message string) (Commit, error) {
 	if msg == "" {
 		return Commit{}, fmt.Errorf("commit to state repo %s: empty commit message", r.dir)
 	}
-	// A run that changed nothing staged nothing: tell so from the
-	// index and HEAD's tree, before go-git reads the HEAD commit whole
-	// (see headTree) to find the same.
-	if head, tree, err := r.headTree(); err != nil {
+	// HEAD's tree is read from the first line of its commit (see
+	// headTree), not from the commit whole; commitIndex tells from it
+	// whether the run changed anything (see commit.go).
+	head, tree, err := r.headTree()
+	if err != nil {
 		return Commit{}, fmt.Errorf("commit to state repo %s: %w", r.dir, err)
-	} else if !head.IsZero() {
-		idx, err := r.git.Storer.Index()
-		if err != nil {
-			return Commit{}, fmt.Errorf("commit to state repo %s: read index: %w", r.dir, err)
-		}
-		if same, _, err := r.compareIndex(idx, tree); err != nil {
-			return Commit{}, fmt.Errorf("commit to state repo %s: %w", r.dir, err)
-		} else if same {
-			return Commit{}, ErrNothingToCommit
-		}
 	}
-	sig := r.signature()
-	h, err := r.wt.Commit(msg+"\n", &git.CommitOptions{Author: &sig, Committer: &sig})
-	if errors.Is(err, git.ErrEmptyCommit) {
-		return Commit{}, ErrNothingToCommit
+	idx, err := r.git.Storer.Index()
+	if err != nil {
+		return Commit{}, fmt.Errorf("commit to state repo %s: read index: %w", r.dir, err)
+	}
+	c, err := r.commitIndex(idx, head, tree, msg+"\n")
+	if errors.Is(err, ErrNothingToCommit) {
+		return Commit{}, err
 	}
 	if err != nil {
 		return Commit{}, fmt.Errorf("commit to state repo %s: %w", r.dir, err)
 	}
-	c, err := r.git.CommitObject(h)
-	if err != nil {
-		return Commit{}, fmt.Errorf("read new commit %s in state repo %s: %w", h, r.dir, err)
-	}
+	h := c.Hash
 	// Pack when loose objects have piled up (see pack.go). The commit
 	// stands whether or not that works: a failed pack leaves every
 	// object loose, and the next commit tries again.

@@ -332,7 +332,7 @@ func (s *blobSink) finish() error {
 		return s.pack.write(s.st)
 	}
 	for _, b := range s.pending {
-		if err := s.r.writeLoose(s.st, b.h, b.data); err != nil {
+		if err := s.r.writeLoose(s.st, b.h, plumbing.BlobObject, b.data); err != nil {
 			return err
 		}
 	}
@@ -370,8 +370,8 @@ func (r *Repo) storeBlob(data []byte) (plumbing.Hash, error) {
 	return r.git.Storer.SetEncodedObject(obj)
 }
 
-// writeLoose stores data as the loose blob object h, unless the
-// repository has it. It writes what go-git would, but compressed at
+// writeLoose stores data as the loose object h of type typ (a blob, or
+// a commit's tree or the commit itself), unless the repository has it. It writes what go-git would, but compressed at
 // zlib's best speed rather than its default level: a state file
 // compresses about as well either way, in a third of the time, and any
 // zlib level is a valid loose object. The compressor is
@@ -380,7 +380,7 @@ func (r *Repo) storeBlob(data []byte) (plumbing.Hash, error) {
 // at best speed, and wrote 5% less. The object goes to a temporary file
 // and is renamed into place, so a crash leaves it whole or absent. The
 // Repo's compressor (about a megabyte) is kept for the next blob.
-func (r *Repo) writeLoose(st *filesystem.Storage, h plumbing.Hash, data []byte) error {
+func (r *Repo) writeLoose(st *filesystem.Storage, h plumbing.Hash, typ plumbing.ObjectType, data []byte) error {
 	fsys := st.Filesystem()
 	hex := h.String()
 	dir := fsys.Join("objects", hex[:2])
@@ -388,7 +388,7 @@ func (r *Repo) writeLoose(st *filesystem.Storage, h plumbing.Hash, data []byte) 
 	if _, err := fsys.Lstat(name); err == nil {
 		return nil
 	}
-	hdr := blobHeader(data)
+	hdr := fmt.Appendf(nil, "%s %d\x00", typ, len(data))
 	tmp, err := fsys.TempFile(dir, "tmp_obj_") // makes dir, private
 	if err != nil {
 		return err
