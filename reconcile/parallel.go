@@ -402,6 +402,7 @@ func advanceScanPointsOn(ctx context.Context, p *Plan, outcomes []Outcome, pl *p
 				continue
 			}
 			k := Known{UIDValidity: ss.UIDValidity, UIDNext: ss.UIDNext, HighestModSeq: ss.HighestModSeq, FlagsVary: f.flagsVary(Side(s)), Permanent: ss.Permanent.Intersect(wide[s])}
+			k.Messages = make([]Message, 0, len(f.Records))
 			for _, r := range f.Records {
 				if u := r.UID(Side(s)); u != 0 {
 					k.Messages = append(k.Messages, Message{UID: u, Flags: r.Flags})

@@ -95,21 +95,26 @@ func (o *ScanPointObservation) Advance(k Known) (point Known, ok bool) {
 		o.NumMessages != len(k.Messages):
 		return Known{}, false
 	}
-	want := make(map[UID]Flags, len(k.Messages))
-	for _, m := range k.Messages {
-		want[m.UID] = m.Flags
+	// The maps are as large as what changed, not as the folder: a run's
+	// end makes one Advance per folder side it changed, each over all
+	// of the side's messages.
+	changed := make(map[UID]bool, len(o.Changed))
+	for _, m := range o.Changed {
+		changed[m.UID] = true
 	}
-	seen := make(map[UID]bool, len(o.Changed))
+	want := make(map[UID]Flags, len(o.Changed))
+	for _, m := range k.Messages {
+		switch {
+		case changed[m.UID]:
+			want[m.UID] = m.Flags
+		case k.HighestModSeq == 0 || m.UID >= k.UIDNext:
+			return Known{}, false // should have changed, and did not
+		}
+	}
 	for _, m := range o.Changed {
 		fl, known := want[m.UID]
 		if !known || !k.FlagsVary && !fl.Equal(k.Permanent.mask(m.Flags, fl)) {
 			return Known{}, false // changed by someone else
-		}
-		seen[m.UID] = true
-	}
-	for u := range want {
-		if (k.HighestModSeq == 0 || u >= k.UIDNext) && !seen[u] {
-			return Known{}, false
 		}
 	}
 	return Known{UIDValidity: o.UIDValidity, UIDNext: o.UIDNext, HighestModSeq: o.HighestModSeq}, true
