@@ -123,7 +123,7 @@ func (r *Repo) commitIndex(idx *index.Index, head, headTree plumbing.Hash, msg s
 	if err != nil {
 		return nil, fmt.Errorf("decode new commit: %w", err)
 	}
-	if err := r.moveHead(c.Hash); err != nil {
+	if err := r.moveHead(head, c.Hash); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -180,8 +180,11 @@ func (r *Repo) storeObject(obj *plumbing.MemoryObject) error {
 	return r.writeLoose(st, obj.Hash(), obj.Type(), data)
 }
 
-// moveHead points HEAD's branch (or a detached HEAD) at commit h.
-func (r *Repo) moveHead(h plumbing.Hash) error {
+// moveHead points HEAD's branch (or a detached HEAD) at commit h, if it
+// still points at from (zero: nowhere yet). Compare and swap, as
+// Rollback does: a commit made meanwhile by a process that ignored the
+// run lock fails this one rather than being dropped from the history.
+func (r *Repo) moveHead(from, h plumbing.Hash) error {
 	head, err := r.git.Storer.Reference(plumbing.HEAD)
 	if err != nil {
 		return fmt.Errorf("read HEAD: %w", err)
@@ -190,8 +193,12 @@ func (r *Repo) moveHead(h plumbing.Hash) error {
 	if head.Type() == plumbing.SymbolicReference {
 		name = head.Target()
 	}
-	if err := r.git.Storer.SetReference(plumbing.NewHashReference(name, h)); err != nil {
-		return fmt.Errorf("move %s to %s: %w", name, h, err)
+	var old *plumbing.Reference
+	if !from.IsZero() {
+		old = plumbing.NewHashReference(name, from)
+	}
+	if err := r.git.Storer.CheckAndSetReference(plumbing.NewHashReference(name, h), old); err != nil {
+		return fmt.Errorf("move %s from %s to %s: %w", name, from, h, err)
 	}
 	return nil
 }
