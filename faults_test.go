@@ -472,13 +472,15 @@ func faultTrialRun(t *testing.T, srv *imaptest.Server, userA, userB string, tr f
 	}
 	r.mu.Lock()
 	last, sel := r.last[tr.side][conn], r.sel[tr.side][conn]
-	// The cut came after the server completed the last command it
-	// received: the client may have read that completion and gone on
+	// A cut after so many bytes came after the server completed the
+	// last command it received: the client may have read that
+	// completion and gone on
 	// to its next command, which broke on the cut connection without
 	// the server ever seeing it (a scan that had read one folder whole,
 	// failing to SELECT the next). The folder the run names is then that
-	// next command's, which the proxy cannot know.
-	between := r.answered[tr.side][conn] == last.Seq
+	// next command's, which the proxy cannot know: it must be one of
+	// the account's. (A fault at a command is at that command.)
+	between := tr.cmd == 0 && r.answered[tr.side][conn] == last.Seq
 	r.mu.Unlock()
 	account := fmt.Sprintf("account %q: ", []string{"a", "b"}[tr.side])
 	folder := sel
@@ -500,18 +502,29 @@ func faultTrialRun(t *testing.T, srv *imaptest.Server, userA, userB string, tr f
 		t.Errorf("%s\nwant exit 1", what)
 	default:
 		broke = true
-		line := ""
+		line, op := "", ""
 		for _, l := range strings.Split(stderr, "\n") {
 			if _, after, ok := strings.Cut(l, account); ok && faultOps.MatchString(after) {
-				line = l
+				line, op = l, faultOps.FindString(after)
 				break
 			}
+		}
+		// Where the run broke in a command the server never saw (see
+		// between), the folder is that command's, or the one before's
+		// if the completion was cut: one of the account's (the
+		// scenario's or a special-use one), named wherever the
+		// operation takes one.
+		namesAFolder := !strings.HasSuffix(op, `"`) || strings.Contains(line, strconv.Quote(folder))
+		for _, f := range append(slices.Collect(maps.Keys(want)), "Drafts", "Sent", "Trash", "Junk") {
+			namesAFolder = namesAFolder || strings.Contains(line, strconv.Quote(f))
 		}
 		switch {
 		case line == "":
 			t.Errorf("%s\nwant a line naming the account (%s) and the operation", what, account)
 		case folderVerbs[last.Verb] && !between && !strings.Contains(stderr, strconv.Quote(folder)):
 			t.Errorf("%s\nwant the message to name the folder %q", what, folder)
+		case folderVerbs[last.Verb] && between && !namesAFolder:
+			t.Errorf("%s\nwant the message to name the folder its operation (%s) was in, one of the account's", what, op)
 		case tr.kind == imaptest.Stall && !strings.Contains(stderr, "timeout"):
 			t.Errorf("%s\nwant the message to say it timed out", what)
 		}
