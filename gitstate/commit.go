@@ -1,6 +1,7 @@
 package gitstate
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -11,6 +12,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/index"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	gitstorage "github.com/go-git/go-git/v5/storage"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
@@ -173,8 +175,8 @@ func (r *Repo) storeObject(obj *plumbing.MemoryObject) error {
 	if err != nil {
 		return err
 	}
-	data, err := io.ReadAll(rd)
-	if err != nil {
+	data := make([]byte, obj.Size())
+	if _, err := io.ReadFull(rd, data); err != nil {
 		return err
 	}
 	return r.writeLoose(st, obj.Hash(), obj.Type(), data)
@@ -198,6 +200,9 @@ func (r *Repo) moveHead(from, h plumbing.Hash) error {
 		old = plumbing.NewHashReference(name, from)
 	}
 	if err := r.git.Storer.CheckAndSetReference(plumbing.NewHashReference(name, h), old); err != nil {
+		if errors.Is(err, gitstorage.ErrReferenceHasChanged) {
+			return fmt.Errorf("move %s from %s to %s: %w: another process committed to the state repository while this run held its lock, and this run's state was not recorded: see git log, then run again", name, from, h, err)
+		}
 		return fmt.Errorf("move %s from %s to %s: %w", name, from, h, err)
 	}
 	return nil

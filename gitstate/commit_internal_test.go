@@ -42,8 +42,14 @@ func TestCommitIndexRefusesAMovedHead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.commitIndex(idx, stale, c.TreeHash, "third, on the first\n"); err == nil {
+	_, err = r.commitIndex(idx, stale, c.TreeHash, "third, on the first\n")
+	if err == nil {
 		t.Fatal("commitIndex on a HEAD that moved since = nil error; want it refused")
+	}
+	for _, want := range []string{"another process committed", "see git log, then run again"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("commitIndex on a HEAD that moved since: %v; want it to say %q", err, want)
+		}
 	}
 	head, err := r.git.Head()
 	if err != nil {
