@@ -342,15 +342,18 @@ func (s *blobSink) finish() error {
 // blobHash returns the hash of the blob data.
 func blobHash(data []byte) plumbing.Hash {
 	sum := sha1.New()
-	sum.Write(blobHeader(data))
+	sum.Write(objectHeader(plumbing.BlobObject, len(data)))
 	sum.Write(data)
 	var h plumbing.Hash
 	copy(h[:], sum.Sum(nil))
 	return h
 }
 
-// blobHeader is what a blob's object starts with.
-func blobHeader(data []byte) []byte { return fmt.Appendf(nil, "blob %d\x00", len(data)) }
+// objectHeader is what an object of type typ and n bytes starts with,
+// before zlib: the header its hash covers.
+func objectHeader(typ plumbing.ObjectType, n int) []byte {
+	return fmt.Appendf(nil, "%s %d\x00", typ, n)
+}
 
 // storeBlob stores data through go-git, for a repository not on disk.
 func (r *Repo) storeBlob(data []byte) (plumbing.Hash, error) {
@@ -388,7 +391,7 @@ func (r *Repo) writeLoose(st *filesystem.Storage, h plumbing.Hash, typ plumbing.
 	if _, err := fsys.Lstat(name); err == nil {
 		return nil
 	}
-	hdr := fmt.Appendf(nil, "%s %d\x00", typ, len(data))
+	hdr := objectHeader(typ, len(data))
 	tmp, err := fsys.TempFile(dir, "tmp_obj_") // makes dir, private
 	if err != nil {
 		return err
