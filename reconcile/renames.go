@@ -777,6 +777,50 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 		}
 	}
 
+	// A folder whose parent is gone too and that the evidence above did
+	// not place takes the best new folder no other has taken (below).
+	// Which folder takes a new folder is settled here, best first across
+	// them all, as above: in the order of their names a weaker claim
+	// took a new folder from a stronger one
+	// (TestModelMovesIntoTheTrash -movemodel.resets -movemodel.alike
+	// seed 425350: b's F3/R9, made anew under its parent's new name and
+	// renamed again, held both of F3/R9's messages and one that a failed
+	// Move had left recorded in F3/F4/F5, also gone; F3/F4/F5 came
+	// first by name and took it, F3/R9 read as deleted on b, and a's
+	// renamed F3/R9 as a new folder, each side ending with its own
+	// name). A folder whose best claims are as good as each other takes
+	// none, linked to each, as above.
+	var late []match
+	for i := range base.Folders {
+		f := &base.Folders[i]
+		if missing(f) && evidence[f] == "" && underMissing(f) {
+			for _, m := range candidates(f) {
+				if !claimed[m.n] {
+					late = append(late, m)
+				}
+			}
+		}
+	}
+	sort.SliceStable(late, func(i, j int) bool { return late[i].score > late[j].score })
+	lateBest := map[*FolderState]match{}
+	lateOwner := map[string]*FolderState{}
+	lateTied := map[*FolderState]bool{}
+	for i, m := range late {
+		if _, ok := lateBest[m.f]; ok || lateTied[m.f] || lateOwner[m.n] != nil {
+			continue
+		}
+		for _, x := range late[i+1:] {
+			if x.score == m.score && x.f == m.f && lateOwner[x.n] == nil {
+				lateTied[m.f] = true
+				pl.plan.links = append(pl.plan.links, [2]string{m.f.Name, m.n}, [2]string{m.f.Name, x.n})
+			}
+		}
+		if !lateTied[m.f] {
+			lateBest[m.f] = m
+			lateOwner[m.n] = m.f
+		}
+	}
+
 	// Then parents first, so a child follows its parent's new name
 	// unless it evidently went elsewhere.
 	out := map[string]found{}
@@ -838,13 +882,17 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 			}
 		}
 		n, sameUV := evidence[f], strong[f]
-		if n == "" && underMissing(f) {
-			// The best new folder no other has taken, if only one is
-			// (linked to each as good, as above).
+		if m, ok := lateBest[f]; ok && n == "" && !used[m.n] {
+			n, sameUV = m.n, m.score >= uidValidityScore
+		} else if n == "" && underMissing(f) {
+			// Its new folder went to a folder before it by its parent's
+			// name, or it had two as good: the best one left that no
+			// other claims, if only one is (linked to each as good, as
+			// above).
 			best, ties := match{score: -1}, []string(nil)
 			for _, m := range candidates(f) {
 				switch {
-				case used[m.n] || claimed[m.n]:
+				case used[m.n] || claimed[m.n] || lateOwner[m.n] != nil && lateOwner[m.n] != f:
 				case m.score > best.score:
 					best, ties = m, ties[:0]
 				case m.score == best.score:
@@ -855,7 +903,9 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 				n, sameUV = best.n, best.score >= uidValidityScore
 			}
 			for _, t := range ties {
-				pl.plan.links = append(pl.plan.links, [2]string{f.Name, best.n}, [2]string{f.Name, t})
+				if !lateTied[f] {
+					pl.plan.links = append(pl.plan.links, [2]string{f.Name, best.n}, [2]string{f.Name, t})
+				}
 			}
 		}
 		switch {
