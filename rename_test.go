@@ -1326,3 +1326,47 @@ func TestSyncRenameTieWithAFolderRenamedOnTheOtherSide(t *testing.T) {
 		f.settled()
 	})
 }
+
+// TestSyncChildRenamedByCopyUnderAParentRenamedByCopy: b's user moved m5
+// from F1 into F2/F3, deleted F1, renamed F2/F3 to F2/R4 and then F2 to
+// R5, each by copy (new mailboxes, as a client that cannot RENAME does).
+// b's R5/R4 holds F2/F3's three messages and F1's one. F2 is found
+// renamed to R5 by its message, and F2/F3, whose parent is gone, claims
+// R5/R4 under that new name with its three, before F1 with its one:
+// F2/F3 is renamed to R5/R4 on a, F1 is kept on a (deletions kept), and
+// m5 is moved there on a, not uploaded. Before (reconcile table case
+// 224), F1 took R5/R4 and F2/F3 stayed on a alone.
+func TestSyncChildRenamedByCopyUnderAParentRenamedByCopy(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Keep
+		f.put(userA, "F1", "m5", imap.FlagFlagged)
+		f.put(userA, "F2", "m4")
+		for _, id := range []string{"m8", "m9", "m10"} {
+			f.put(userA, "F2/F3", id)
+		}
+		f.sync()
+
+		f.userMove(userB, "F1", "m5", "F2/F3")
+		f.srv.Delete(t, userB, "F1")
+		f.srv.RenameByCopy(t, userB, "F2/F3", "F2/R4")
+		f.srv.RenameByCopy(t, userB, "F2", "R5")
+		f.syncCounting(map[string]int{"APPEND": 0})
+		f.wantBoth("R5", "m4 -")
+		f.wantBoth("R5/R4", "m10 -", "m5 \\Flagged", "m8 -", "m9 -")
+		f.want(userA, "F1")
+		for _, u := range []string{userA, userB} {
+			have := f.srv.Mailboxes(t, u)
+			for _, gone := range []string{"F2", "F2/F3", "F2/R4", "R5/F3"} {
+				if slices.Contains(have, gone) {
+					t.Errorf("%s's mailboxes %q, want no %q", u, have, gone)
+				}
+			}
+			if u == userB && slices.Contains(have, "F1") {
+				t.Errorf("b's mailboxes %q, want no F1 (b's user deleted it)", have)
+			}
+		}
+		f.settled()
+	})
+}

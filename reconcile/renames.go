@@ -684,8 +684,8 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 	//
 	// The parent is its nearest missing ancestor found renamed by
 	// UIDVALIDITY: a parent missing without such a rename (renamed by
-	// copy, or made anew by its server) says nothing, and the one above
-	// it decides (move-model -movemodel.resets seed 63194: the child was
+	// copy, or made anew by its server) says nothing of its own (but
+	// see weak below), and the one above it decides (move-model -movemodel.resets seed 63194: the child was
 	// renamed by copy, then its grandparent's RENAME took it along; its
 	// four messages there did not count, its parent's one, which a user
 	// had moved in, took the mailbox, and the child read as deleted on
@@ -704,77 +704,118 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 		}
 		return n
 	}
+	// A missing ancestor found renamed by its messages alone (by copy,
+	// or made anew) counts too, once the match below has found it so,
+	// where the folder is not listed under the ancestor's new name
+	// (there it went along, and is found so below): the match runs
+	// again with it (weak), where that lets a folder under it claim a
+	// new folder under its new name (TestModelMovesAndRenames seed
+	// 3057293: b's user renamed F2 by copy to R5, F2/F3, whose mailbox
+	// on b was F2/R4, made anew under it as R5/R4 with its three
+	// messages; F1, deleted on b after its one message was moved into
+	// F2/F3, took R5/R4 with that one, and F2/F3 stayed on a alone.
+	// Seed 211: R12/F3, made anew as R14/F3 with its parent, would have
+	// taken R14/F3/R13 from R11 by the one message a's user had moved
+	// there).
+	var weak map[*FolderState]string
 	underRenamedParent := func(f *FolderState, n string) bool {
 		for anc := parentName(f.Name); anc != ""; anc = parentName(anc) {
 			if a := byName[anc]; a != nil && missing(a) {
 				if p := strongly(a); p != "" {
 					return strings.HasPrefix(n, p+"/")
 				}
+				if p := weak[a]; p != "" && strings.HasPrefix(n, p+"/") && listed[p+f.Name[len(anc):]] == nil {
+					return true
+				}
 			}
 		}
 		return false
 	}
-	var matches []match
-	for i := range base.Folders {
-		f := &base.Folders[i]
-		switch {
-		case !missing(f):
-		case !underMissing(f):
-			matches = append(matches, candidates(f)...)
-		default:
-			for _, m := range candidates(f) {
-				if m.score >= uidValidityScore || underRenamedParent(f, m.n) {
-					m.inParent = m.score < uidValidityScore
-					matches = append(matches, m)
+	links := len(pl.plan.links)
+	var (
+		matches   []match
+		evidence  map[*FolderState]string
+		strong    map[*FolderState]bool // evidence by UIDVALIDITY
+		claimed   map[string]bool
+		ambiguous map[*FolderState]bool
+	)
+	for round := 0; ; round++ {
+		matches = matches[:0]
+		for i := range base.Folders {
+			f := &base.Folders[i]
+			switch {
+			case !missing(f):
+			case !underMissing(f):
+				matches = append(matches, candidates(f)...)
+			default:
+				for _, m := range candidates(f) {
+					if m.score >= uidValidityScore || underRenamedParent(f, m.n) {
+						m.inParent = m.score < uidValidityScore
+						matches = append(matches, m)
+					}
 				}
 			}
 		}
-	}
-	// As good as each other, a folder the other side lists still goes
-	// before one gone from both sides: renamed here, and the other
-	// folder deleted on both sides, is the likelier reading than renamed
-	// here and deleted there (TestModelMovesIntoTheTrash seed 26041: a
-	// folder this side's run had deleted, kept in the state for a Move
-	// that failed, took the new name from the folder renamed by copy,
-	// and the other side's user's mail moved into that folder was read
-	// as filed away, its copies here expunged). A folder the other side
-	// renamed is there still too (other: TestModelMovesAndRenames
-	// -movemodel.alike seed 126671, where a folder this side's user
-	// deleted, after moving its one message into a folder renamed by
-	// copy on both sides, took the new name from that folder, and the
-	// other side's copy of the deleted folder was renamed to it).
-	sort.SliceStable(matches, func(i, j int) bool {
-		if matches[i].score != matches[j].score {
-			return matches[i].score > matches[j].score
-		}
-		if matches[i].inParent != matches[j].inParent {
-			return matches[i].inParent
-		}
-		return matches[i].onOther && !matches[j].onOther
-	})
-	evidence := map[*FolderState]string{}
-	strong := map[*FolderState]bool{} // evidence by UIDVALIDITY
-	claimed := map[string]bool{}
-	ambiguous := map[*FolderState]bool{}
-	for i, m := range matches {
-		if evidence[m.f] != "" || ambiguous[m.f] || claimed[m.n] {
-			continue
-		}
-		// Two new folders as good as each other: neither. The folder's
-		// fate depends on both staying new, so a scoped run that makes
-		// one on the other side takes the folder along (Plan.links):
-		// left behind, it would read as renamed to the other next time.
-		for _, x := range matches[i+1:] {
-			if x.score == m.score && x.f == m.f && !claimed[x.n] {
-				ambiguous[m.f] = true
-				pl.plan.links = append(pl.plan.links, [2]string{m.f.Name, m.n}, [2]string{m.f.Name, x.n})
+		// As good as each other, a folder the other side lists still goes
+		// before one gone from both sides: renamed here, and the other
+		// folder deleted on both sides, is the likelier reading than renamed
+		// here and deleted there (TestModelMovesIntoTheTrash seed 26041: a
+		// folder this side's run had deleted, kept in the state for a Move
+		// that failed, took the new name from the folder renamed by copy,
+		// and the other side's user's mail moved into that folder was read
+		// as filed away, its copies here expunged). A folder the other side
+		// renamed is there still too (other: TestModelMovesAndRenames
+		// -movemodel.alike seed 126671, where a folder this side's user
+		// deleted, after moving its one message into a folder renamed by
+		// copy on both sides, took the new name from that folder, and the
+		// other side's copy of the deleted folder was renamed to it).
+		sort.SliceStable(matches, func(i, j int) bool {
+			if matches[i].score != matches[j].score {
+				return matches[i].score > matches[j].score
+			}
+			if matches[i].inParent != matches[j].inParent {
+				return matches[i].inParent
+			}
+			return matches[i].onOther && !matches[j].onOther
+		})
+		pl.plan.links = pl.plan.links[:links]
+		evidence = map[*FolderState]string{}
+		strong = map[*FolderState]bool{}
+		claimed = map[string]bool{}
+		ambiguous = map[*FolderState]bool{}
+		for i, m := range matches {
+			if evidence[m.f] != "" || ambiguous[m.f] || claimed[m.n] {
+				continue
+			}
+			// Two new folders as good as each other: neither. The folder's
+			// fate depends on both staying new, so a scoped run that makes
+			// one on the other side takes the folder along (Plan.links):
+			// left behind, it would read as renamed to the other next time.
+			for _, x := range matches[i+1:] {
+				if x.score == m.score && x.f == m.f && !claimed[x.n] {
+					ambiguous[m.f] = true
+					pl.plan.links = append(pl.plan.links, [2]string{m.f.Name, m.n}, [2]string{m.f.Name, x.n})
+				}
+			}
+			if !ambiguous[m.f] {
+				evidence[m.f] = m.n
+				strong[m.f] = m.score >= uidValidityScore
+				claimed[m.n] = true
 			}
 		}
-		if !ambiguous[m.f] {
-			evidence[m.f] = m.n
-			strong[m.f] = m.score >= uidValidityScore
-			claimed[m.n] = true
+		if round > 0 {
+			break
 		}
+		more := map[*FolderState]string{}
+		for f, n := range evidence {
+			if !strong[f] {
+				more[f] = n
+			}
+		}
+		if len(more) == 0 {
+			break
+		}
+		weak = more
 	}
 
 	// A folder whose parent is gone too and that the evidence above did
