@@ -1370,3 +1370,50 @@ func TestSyncChildRenamedByCopyUnderAParentRenamedByCopy(t *testing.T) {
 		f.settled()
 	})
 }
+
+// TestSyncFoldersUnderAGoneParentTakeNewFoldersBestFirst: b's user moved
+// m5 out of F3/F4/F5 into F3/R9, deleted F3/F4/F5, renamed F3/F4 to R10,
+// renamed F3 to R11 by copy (F3/R9 made anew as R11/R9) and R11/R9 to
+// R12. b's R12 holds both of F3/R9's messages and F3/F4/F5's one. Both
+// folders lie under a parent gone from b and are found by their
+// messages alone; F3/R9's two of two go before F3/F4/F5's one of one,
+// though F3/F4/F5 comes first by name: F3/R9 is renamed to R12 on a,
+// with m5 moved in there, and F3/F4/F5 is kept on a under R10
+// (deletions kept). Before (reconcile table case 223), F3/F4/F5 took
+// R12, and F3/R9 was kept on a as R11/R9, empty.
+func TestSyncFoldersUnderAGoneParentTakeNewFoldersBestFirst(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Keep
+		f.put(userA, "F3", "m11")
+		f.put(userA, "F3/F4", "m9", imap.FlagSeen)
+		f.put(userA, "F3/F4/F5", "m5")
+		f.put(userA, "F3/R9", "m1")
+		f.put(userA, "F3/R9", "m4")
+		f.sync()
+
+		f.userMove(userB, "F3/F4/F5", "m5", "F3/R9")
+		f.srv.Delete(t, userB, "F3/F4/F5")
+		f.srv.Rename(t, userB, "F3/F4", "R10")
+		f.srv.RenameByCopy(t, userB, "F3", "R11")
+		f.srv.Rename(t, userB, "R11/R9", "R12")
+		f.syncCounting(map[string]int{"APPEND": 0})
+		f.wantBoth("R12", "m1 -", "m4 -", "m5 -")
+		f.wantBoth("R11", "m11 -")
+		f.wantBoth("R10", "m9 \\Seen")
+		f.want(userA, "R10/F5")
+		for _, u := range []string{userA, userB} {
+			have := f.srv.Mailboxes(t, u)
+			for _, gone := range []string{"F3", "F3/R9", "R11/R9", "F3/F4/F5"} {
+				if slices.Contains(have, gone) {
+					t.Errorf("%s's mailboxes %q, want no %q", u, have, gone)
+				}
+			}
+			if u == userB && slices.Contains(have, "R10/F5") {
+				t.Errorf("b's mailboxes %q, want no R10/F5 (b's user deleted F3/F4/F5)", have)
+			}
+		}
+		f.settled()
+	})
+}
