@@ -1403,3 +1403,40 @@ func TestSyncFoldersUnderAGoneParentTakeNewFoldersBestFirst(t *testing.T) {
 		f.settled()
 	})
 }
+
+// TestSyncLateClaimLeftUnusedGoesToTheNextFolder: b's user renamed P to
+// Q by copy (Q/X and Q/Y made anew under it), renamed Q/Y to R by copy,
+// and moved three of Q/X's four messages into R. P's children lie under
+// a parent found renamed by its messages only, so they take new folders
+// best first among themselves: P/X, three of four in R, goes before
+// P/Y, two of two, and takes R; but P/X then goes with its parent to
+// Q/X. R goes to P/Y: Q/Y is renamed to R on a, and the three messages
+// are moved there. Before (reconcile table cases 225 and 226), R stayed
+// P/X's, P/Y was kept on a as an empty Q/Y, and R was made on a as a
+// new folder.
+func TestSyncLateClaimLeftUnusedGoesToTheNextFolder(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Keep
+		f.put(userA, "P", "m1")
+		for _, id := range []string{"m2", "m3", "m4", "m5"} {
+			f.put(userA, "P/X", id)
+		}
+		f.put(userA, "P/Y", "m6")
+		f.put(userA, "P/Y", "m7")
+		f.sync()
+
+		f.srv.RenameByCopy(t, userB, "P", "Q")
+		f.srv.RenameByCopy(t, userB, "Q/Y", "R")
+		for _, id := range []string{"m2", "m3", "m4"} {
+			f.userMove(userB, "Q/X", id, "R")
+		}
+		f.syncCounting(map[string]int{"APPEND": 0})
+		f.wantBoth("Q", "m1 -")
+		f.wantBoth("Q/X", "m5 -")
+		f.wantBoth("R", "m2 -", "m3 -", "m4 -", "m6 -", "m7 -")
+		f.wantNoMailbox("P", "P/X", "P/Y", "Q/Y")
+		f.settled()
+	})
+}

@@ -17,7 +17,9 @@ import (
 //   - matchLate: the same for the folders under a missing parent that
 //     the evidence did not place;
 //   - place: folders visited parents first, so a child follows its
-//     parent's new name unless it evidently went elsewhere.
+//     parent's new name unless it evidently went elsewhere; where a
+//     folder's late claim goes unused so, matchLate and place run
+//     again without it.
 //
 // It appends to the plan's links the folders whose best claims are as
 // good as each other (see Plan.links).
@@ -28,11 +30,31 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 		trash:     [2]string{pl.trashMailbox(A), pl.trashMailbox(B)},
 		delim:     pl.lists[s].Delim,
 		cands:     map[*FolderState][]renameClaim{},
+		lateLeft:  map[*FolderState]bool{},
 		renamedTo: map[*FolderState]string{},
 	}
 	rs.matchEvidence()
-	rs.matchLate()
-	return rs.place()
+	// A folder whose late claim place leaves unused (it follows its
+	// parent instead, or a folder that follows its parent took that
+	// name) would keep a weaker claim from that new folder: matchLate
+	// runs again without it, until every late claim is used. Each round
+	// leaves out one folder more.
+	links := len(pl.plan.links)
+	for {
+		rs.matchLate()
+		out := rs.place()
+		unused := false
+		for f, m := range rs.lateBest {
+			if out[f.Name].to != m.n {
+				rs.lateLeft[f] = true
+				unused = true
+			}
+		}
+		if !unused {
+			return out
+		}
+		pl.plan.links = pl.plan.links[:links]
+	}
 }
 
 // renameClaim is a missing base folder's claim on a new folder of the
@@ -90,6 +112,9 @@ type renameSearch struct {
 	lateBest  map[*FolderState]renameClaim
 	lateOwner map[string]*FolderState
 	lateTied  map[*FolderState]bool
+	// lateLeft holds the folders matchLate leaves out: place did not
+	// give them the new folder they took there.
+	lateLeft map[*FolderState]bool
 
 	// byMailbox is the base folders by their mailbox on s, made by
 	// impliedByMailbox when first needed.
@@ -358,7 +383,7 @@ func (rs *renameSearch) matchLate() {
 	var late []renameClaim
 	for i := range rs.base.Folders {
 		f := &rs.base.Folders[i]
-		if rs.missing(f) && rs.evidence[f] == "" && rs.underMissing(f) {
+		if rs.missing(f) && rs.evidence[f] == "" && !rs.lateLeft[f] && rs.underMissing(f) {
 			for _, m := range rs.candidates(f) {
 				if !rs.claimed[m.n] {
 					late = append(late, m)
