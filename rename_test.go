@@ -1440,3 +1440,33 @@ func TestSyncLateClaimLeftUnusedGoesToTheNextFolder(t *testing.T) {
 		f.settled()
 	})
 }
+
+// TestSyncTiedClaimsGoToTheFolderWhoseMessageComesFirst: a's user moved
+// m2 out of A1 into X, deleted A1, and renamed X to Z by copy. a's Z
+// holds one message of each of two folders gone from a, as good a claim
+// as each other; the one whose message comes first in Z takes it, as a
+// rename by copy keeps the old order and the mail moved in came after.
+// X is renamed to Z on b, and m2 moved there. Before (reconcile table
+// case 227), A1 took Z by its name, and X stayed on b under its old
+// name beside Z.
+func TestSyncTiedClaimsGoToTheFolderWhoseMessageComesFirst(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Keep
+		f.put(userA, "A1", "m2")
+		f.put(userA, "X", "m1")
+		f.sync()
+
+		f.userMove(userA, "A1", "m2", "X")
+		f.srv.Delete(t, userA, "A1")
+		f.srv.RenameByCopy(t, userA, "X", "Z")
+		f.syncCounting(map[string]int{"APPEND": 0})
+		f.wantBoth("Z", "m1 -", "m2 -")
+		f.wantNoMailbox("X")
+		if have := f.srv.Mailboxes(t, userA); slices.Contains(have, "A1") {
+			t.Errorf("a's mailboxes %q, want no A1 (a's user deleted it)", have)
+		}
+		f.settled()
+	})
+}

@@ -69,6 +69,9 @@ type renameClaim struct {
 	// onOther marks f's mailbox as listed still on the other side, or
 	// found renamed there (see onOther).
 	onOther bool
+	// first is the lowest UID in the new folder of a message f's records
+	// on the side searched identify, 0 for none.
+	first UID
 }
 
 // renameSearch is one side's search for renamed folders (findRenames):
@@ -170,7 +173,7 @@ func (rs *renameSearch) candidates(f *FolderState) []renameClaim {
 			continue
 		}
 		if score, ok := sameMailbox(f, rs.s, l, rs.pl.knownToBase, rs.along(f, l)); ok && (!isTrash || score >= uidValidityScore) {
-			out = append(out, renameClaim{f: f, n: n, score: score, onOther: rs.onOther(f)})
+			out = append(out, renameClaim{f: f, n: n, score: score, onOther: rs.onOther(f), first: firstOf(f, rs.s, l)})
 		}
 	}
 	rs.cands[f] = out
@@ -280,6 +283,17 @@ func (rs *renameSearch) underRenamedParent(f *FolderState, n string) bool {
 // message into a folder renamed by copy on both sides, took the new name
 // from that folder, and the other side's copy of the deleted folder was
 // renamed to it).
+//
+// Still as good as each other, the claim whose first message comes first
+// in the new folder goes first. A folder renamed by copy gets its
+// messages in their old order (a UID COPY of the folder, or its server
+// making it anew), and the messages the base recorded in a folder were
+// there before any that a user moved in since: of two folders with a
+// message each in it, the one whose message comes first is the one
+// renamed (TestModelMovesAndRenames seed 3220240: a's user renamed R11
+// to R13 by copy after moving into it a message recorded in F3/R6,
+// which a's user deleted; F3/R6 came first by name and took R13, and
+// R11 stayed on b only).
 func (rs *renameSearch) claims(into []renameClaim) []renameClaim {
 	into = into[:0]
 	for i := range rs.base.Folders {
@@ -304,7 +318,10 @@ func (rs *renameSearch) claims(into []renameClaim) []renameClaim {
 		if into[i].inParent != into[j].inParent {
 			return into[i].inParent
 		}
-		return into[i].onOther && !into[j].onOther
+		if into[i].onOther != into[j].onOther {
+			return into[i].onOther
+		}
+		return earlier(into[i].first, into[j].first)
 	})
 	return into
 }
@@ -524,4 +541,27 @@ func (rs *renameSearch) place() map[string]found {
 		}
 	}
 	return out
+}
+
+// firstOf returns the lowest UID in l of a message that one of base
+// folder f's records on side s identifies, 0 if none.
+func firstOf(f *FolderState, s Side, l *Folder) UID {
+	ids := make(map[Identity]bool, len(f.Records))
+	for _, r := range f.Records {
+		if r.UID(s) != 0 && r.ID != "" {
+			ids[r.ID] = true
+		}
+	}
+	var first UID
+	for _, m := range l.Messages {
+		if ids[m.ID] && (first == 0 || m.UID < first) {
+			first = m.UID
+		}
+	}
+	return first
+}
+
+// earlier reports whether UID a comes before b, 0 (none) after all.
+func earlier(a, b UID) bool {
+	return a != 0 && (b == 0 || a < b)
 }
