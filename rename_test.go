@@ -1470,3 +1470,35 @@ func TestSyncTiedClaimsGoToTheFolderWhoseMessageComesFirst(t *testing.T) {
 		f.settled()
 	})
 }
+
+// TestSyncChildLeftBehindByItsParentClaimsByItsMessages: b's user moved
+// m3 out of D into P/C, deleted D, renamed P/C to N by copy, and then
+// renamed P to Q. b's N holds one message of D's and one of P/C's, both
+// folders gone from b. P's RENAME did not take P/C along (b lists no
+// Q/C), so P/C's message counts as much as D's, and it comes first in
+// N: P/C is renamed to N on a and m3 moved there. Before (reconcile
+// table case 228), D took N, and P/C was kept on a as an empty Q/C.
+func TestSyncChildLeftBehindByItsParentClaimsByItsMessages(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default.Deletion = reconcile.Keep
+		f.put(userA, "D", "m3")
+		f.put(userA, "P", "m1")
+		f.put(userA, "P/C", "m2")
+		f.sync()
+
+		f.userMove(userB, "D", "m3", "P/C")
+		f.srv.Delete(t, userB, "D")
+		f.srv.RenameByCopy(t, userB, "P/C", "N")
+		f.srv.Rename(t, userB, "P", "Q")
+		f.syncCounting(map[string]int{"APPEND": 0})
+		f.wantBoth("N", "m2 -", "m3 -")
+		f.wantBoth("Q", "m1 -")
+		f.wantNoMailbox("P", "P/C", "Q/C")
+		if have := f.srv.Mailboxes(t, userB); slices.Contains(have, "D") {
+			t.Errorf("b's mailboxes %q, want no D (b's user deleted it)", have)
+		}
+		f.settled()
+	})
+}

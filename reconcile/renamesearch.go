@@ -267,7 +267,8 @@ func (rs *renameSearch) underRenamedParent(f *FolderState, n string) bool {
 
 // claims returns the claims matchEvidence weighs, best first: those of
 // the missing folders, a folder under a missing parent only as
-// underRenamedParent allows.
+// underRenamedParent allows, or where its parent left it behind
+// (leftBehind).
 //
 // As good as each other, a claim under a renamed parent's new name goes
 // first (see underRenamedParent), then a folder the other side lists
@@ -304,8 +305,11 @@ func (rs *renameSearch) claims(into []renameClaim) []renameClaim {
 			into = append(into, rs.candidates(f)...)
 		default:
 			for _, m := range rs.candidates(f) {
-				if m.score >= uidValidityScore || rs.underRenamedParent(f, m.n) {
+				switch {
+				case m.score >= uidValidityScore || rs.underRenamedParent(f, m.n):
 					m.inParent = m.score < uidValidityScore
+					into = append(into, m)
+				case rs.leftBehind(f):
 					into = append(into, m)
 				}
 			}
@@ -564,4 +568,27 @@ func firstOf(f *FolderState, s Side, l *Folder) UID {
 // earlier reports whether UID a comes before b, 0 (none) after all.
 func earlier(a, b UID) bool {
 	return a != 0 && (b == 0 || a < b)
+}
+
+// leftBehind reports whether base folder f, under a missing parent, is
+// not listed where its nearest missing ancestor's rename would have
+// taken it: the ancestor is found renamed, by its UIDVALIDITY or (in
+// matchEvidence's second round) by its messages, and its new name with
+// f's tail is not listed. f did not go along with it, and its messages
+// are evidence as good as any other folder's (TestModelMovesAndRenames
+// -movemodel.alike seed 80919: b's user renamed R7/R8 to R9 by copy, with
+// a message a failed Move had left recorded in R5, and then R7 to R11;
+// R5 took R9 by that one message, as R7/R8's one took part only in the
+// late pass, and R7/R8 stayed on a as R11/R8).
+func (rs *renameSearch) leftBehind(f *FolderState) bool {
+	for anc := parentName(f.Name); anc != ""; anc = parentName(anc) {
+		if a := rs.byName[anc]; a != nil && rs.missing(a) {
+			p := rs.strongly(a)
+			if p == "" {
+				p = rs.weak[a]
+			}
+			return p != "" && rs.listed[p+f.Name[len(anc):]] == nil
+		}
+	}
+	return false
 }
