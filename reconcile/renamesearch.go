@@ -44,7 +44,7 @@ func (pl *planner) findRenames(s Side, base State, byName map[string]*FolderStat
 		rs.matchLate()
 		out := rs.place()
 		unused := false
-		for f, m := range rs.lateBest {
+		for f, m := range rs.late.took {
 			if out[f.Name].to != m.n {
 				rs.lateLeft[f] = true
 				unused = true
@@ -102,19 +102,9 @@ type renameSearch struct {
 	// first round found renamed by their messages alone, and where to.
 	weak map[*FolderState]string
 
-	// What matchEvidence settled: the new folder each folder takes,
-	// whether by UIDVALIDITY, and the new folders taken.
-	evidence map[*FolderState]string
-	strong   map[*FolderState]bool
-	claimed  map[string]bool
-
-	// What matchLate settled, for the folders under a missing parent the
-	// evidence did not place: the best claim of each, the folder that
-	// owns each new folder so taken, and the folders whose best claims
-	// tie.
-	lateBest  map[*FolderState]renameClaim
-	lateOwner map[string]*FolderState
-	lateTied  map[*FolderState]bool
+	// matched is what matchEvidence settled; late what matchLate did,
+	// for the folders under a missing parent the evidence did not place.
+	matched, late settlement
 	// lateLeft holds the folders matchLate leaves out: place did not
 	// give them the new folder they took there.
 	lateLeft map[*FolderState]bool
@@ -333,11 +323,7 @@ func (rs *renameSearch) claims(into []renameClaim) []renameClaim {
 // matchEvidence settles which missing folder takes which new folder by
 // the evidence, best first across all folders (claims), so a folder with
 // a weak claim on a new folder does not take it from one with a strong
-// claim. A folder whose two best claims are as good as each other takes
-// neither, and is linked to both (Plan.links): its fate depends on both
-// staying new, so a scoped run that makes one on the other side takes
-// the folder along; left behind, it would read as renamed to the other
-// next time.
+// claim (settle).
 //
 // Where the first round found folders renamed by their messages alone,
 // it runs a second time with them as weak parents (underRenamedParent).
@@ -347,33 +333,14 @@ func (rs *renameSearch) matchEvidence() {
 	for round := 0; ; round++ {
 		matches = rs.claims(matches)
 		rs.pl.plan.links = rs.pl.plan.links[:links]
-		rs.evidence = map[*FolderState]string{}
-		rs.strong = map[*FolderState]bool{}
-		rs.claimed = map[string]bool{}
-		ambiguous := map[*FolderState]bool{}
-		for i, m := range matches {
-			if rs.evidence[m.f] != "" || ambiguous[m.f] || rs.claimed[m.n] {
-				continue
-			}
-			for _, x := range matches[i+1:] {
-				if x.score == m.score && x.f == m.f && !rs.claimed[x.n] {
-					ambiguous[m.f] = true
-					rs.link(m.f, m.n, x.n)
-				}
-			}
-			if !ambiguous[m.f] {
-				rs.evidence[m.f] = m.n
-				rs.strong[m.f] = m.score >= uidValidityScore
-				rs.claimed[m.n] = true
-			}
-		}
+		rs.matched = rs.settle(matches)
 		if round > 0 {
 			return
 		}
 		weak := map[*FolderState]string{}
-		for f, n := range rs.evidence {
-			if !rs.strong[f] {
-				weak[f] = n
+		for f, m := range rs.matched.took {
+			if m.score < uidValidityScore {
+				weak[f] = m.n
 			}
 		}
 		if len(weak) == 0 {
@@ -398,39 +365,21 @@ func (rs *renameSearch) link(f *FolderState, n1, n2 string) {
 // again, held both of F3/R9's messages and one that a failed Move had
 // left recorded in F3/F4/F5, also gone; F3/F4/F5 came first by name and
 // took it, F3/R9 read as deleted on b, and a's renamed F3/R9 as a new
-// folder, each side ending with its own name). A folder whose best
-// claims are as good as each other takes none, linked to each.
+// folder, each side ending with its own name).
 func (rs *renameSearch) matchLate() {
 	var late []renameClaim
 	for i := range rs.base.Folders {
 		f := &rs.base.Folders[i]
-		if rs.missing(f) && rs.evidence[f] == "" && !rs.lateLeft[f] && rs.underMissing(f) {
+		if _, ok := rs.matched.took[f]; !ok && rs.missing(f) && !rs.lateLeft[f] && rs.underMissing(f) {
 			for _, m := range rs.candidates(f) {
-				if !rs.claimed[m.n] {
+				if rs.matched.owner[m.n] == nil {
 					late = append(late, m)
 				}
 			}
 		}
 	}
 	sort.SliceStable(late, func(i, j int) bool { return late[i].score > late[j].score })
-	rs.lateBest = map[*FolderState]renameClaim{}
-	rs.lateOwner = map[string]*FolderState{}
-	rs.lateTied = map[*FolderState]bool{}
-	for i, m := range late {
-		if _, ok := rs.lateBest[m.f]; ok || rs.lateTied[m.f] || rs.lateOwner[m.n] != nil {
-			continue
-		}
-		for _, x := range late[i+1:] {
-			if x.score == m.score && x.f == m.f && rs.lateOwner[x.n] == nil {
-				rs.lateTied[m.f] = true
-				rs.link(m.f, m.n, x.n)
-			}
-		}
-		if !rs.lateTied[m.f] {
-			rs.lateBest[m.f] = m
-			rs.lateOwner[m.n] = m.f
-		}
-	}
+	rs.late = rs.settle(late)
 }
 
 // impliedByMailbox returns where base folder f went with the nearest
@@ -477,14 +426,14 @@ func (rs *renameSearch) bestLeft(f *FolderState, used map[string]bool) (n string
 	best, ties := renameClaim{score: -1}, []string(nil)
 	for _, m := range rs.candidates(f) {
 		switch {
-		case used[m.n] || rs.claimed[m.n] || rs.lateOwner[m.n] != nil && rs.lateOwner[m.n] != f:
+		case used[m.n] || rs.matched.owner[m.n] != nil || rs.late.owner[m.n] != nil && rs.late.owner[m.n] != f:
 		case m.score > best.score:
 			best, ties = m, ties[:0]
 		case m.score == best.score:
 			ties = append(ties, m.n)
 		}
 	}
-	if !rs.lateTied[f] {
+	if !rs.late.tied[f] {
 		for _, t := range ties {
 			rs.link(f, best.n, t)
 		}
@@ -523,8 +472,9 @@ func (rs *renameSearch) place() map[string]found {
 				implied = n
 			}
 		}
-		n, sameUV := rs.evidence[f], rs.strong[f]
-		if m, ok := rs.lateBest[f]; ok && n == "" && !used[m.n] {
+		m := rs.matched.took[f]
+		n, sameUV := m.n, m.n != "" && m.score >= uidValidityScore
+		if m, ok := rs.late.took[f]; ok && n == "" && !used[m.n] {
 			n, sameUV = m.n, m.score >= uidValidityScore
 		} else if n == "" && rs.underMissing(f) {
 			n, sameUV = rs.bestLeft(f, used)
@@ -591,4 +541,41 @@ func (rs *renameSearch) leftBehind(f *FolderState) bool {
 		}
 	}
 	return false
+}
+
+// settlement is what settle decided for a list of claims.
+type settlement struct {
+	// took is the claim each folder took; owner the folder that took
+	// each new folder.
+	took  map[*FolderState]renameClaim
+	owner map[string]*FolderState
+	// tied holds the folders whose best claims left were as good as
+	// each other: they took none.
+	tied map[*FolderState]bool
+}
+
+// settle goes through claims, sorted best first, and gives each folder
+// its best claim on a new folder no folder before took. A folder whose
+// best claims left are as good as each other takes none, and is linked
+// to each (Plan.links): its fate depends on both staying new, so a
+// scoped run that makes one on the other side takes the folder along;
+// left behind, it would read as renamed to the other next time.
+func (rs *renameSearch) settle(claims []renameClaim) settlement {
+	st := settlement{took: map[*FolderState]renameClaim{}, owner: map[string]*FolderState{}, tied: map[*FolderState]bool{}}
+	for i, m := range claims {
+		if _, ok := st.took[m.f]; ok || st.tied[m.f] || st.owner[m.n] != nil {
+			continue
+		}
+		for _, x := range claims[i+1:] {
+			if x.score == m.score && x.f == m.f && st.owner[x.n] == nil {
+				st.tied[m.f] = true
+				rs.link(m.f, m.n, x.n)
+			}
+		}
+		if !st.tied[m.f] {
+			st.took[m.f] = m
+			st.owner[m.n] = m.f
+		}
+	}
+	return st
 }
