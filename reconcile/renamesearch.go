@@ -155,6 +155,7 @@ func (rs *renameSearch) candidates(f *FolderState) []renameClaim {
 	// became that folder (seeds 101970 and 927828). Renamed as the very
 	// mailbox, by its UIDVALIDITY, it is renamed.
 	isTrash := rs.wasTrash(f)
+	var ids map[Identity]bool // f's identities on s, once a claim needs them
 	for _, n := range rs.newNames {
 		// The trash is never a renamed folder: the messages a run moved
 		// there whose state was lost would read as one.
@@ -163,7 +164,10 @@ func (rs *renameSearch) candidates(f *FolderState) []renameClaim {
 			continue
 		}
 		if score, ok := sameMailbox(f, rs.s, l, rs.pl.knownToBase, rs.along(f, l)); ok && (!isTrash || score >= uidValidityScore) {
-			out = append(out, renameClaim{f: f, n: n, score: score, onOther: rs.onOther(f), first: firstOf(f, rs.s, l)})
+			if ids == nil {
+				ids = recordIDs(f, rs.s)
+			}
+			out = append(out, renameClaim{f: f, n: n, score: score, onOther: rs.onOther(f), first: firstOf(l, ids)})
 		}
 	}
 	rs.cands[f] = out
@@ -294,12 +298,13 @@ func (rs *renameSearch) claims(into []renameClaim) []renameClaim {
 		case !rs.underMissing(f):
 			into = append(into, rs.candidates(f)...)
 		default:
+			behind := rs.leftBehind(f)
 			for _, m := range rs.candidates(f) {
 				switch {
 				case m.score >= uidValidityScore || rs.underRenamedParent(f, m.n):
 					m.inParent = m.score < uidValidityScore
 					into = append(into, m)
-				case rs.leftBehind(f):
+				case behind:
 					into = append(into, m)
 				}
 			}
@@ -497,15 +502,20 @@ func (rs *renameSearch) place() map[string]found {
 	return out
 }
 
-// firstOf returns the lowest UID in l of a message that one of base
-// folder f's records on side s identifies, 0 if none.
-func firstOf(f *FolderState, s Side, l *Folder) UID {
+// recordIDs returns the identities of base folder f's messages on side s.
+func recordIDs(f *FolderState, s Side) map[Identity]bool {
 	ids := make(map[Identity]bool, len(f.Records))
 	for _, r := range f.Records {
 		if r.UID(s) != 0 && r.ID != "" {
 			ids[r.ID] = true
 		}
 	}
+	return ids
+}
+
+// firstOf returns the lowest UID in l of a message whose identity is in
+// ids, 0 if none.
+func firstOf(l *Folder, ids map[Identity]bool) UID {
 	var first UID
 	for _, m := range l.Messages {
 		if ids[m.ID] && (first == 0 || m.UID < first) {
