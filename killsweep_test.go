@@ -26,22 +26,39 @@ import (
 )
 
 var (
-	sweepAll  = flag.Bool("killsweep.all", false, "kill `mailtwin apply` at every command of each sweep phase, before and after the server answers, instead of a sample of 12 per phase (about 20 minutes: give go test -timeout 30m)")
+	sweepAll  = flag.Bool("killsweep.all", false, "kill `mailtwin apply` at every command of each sweep phase, before and after the server answers, instead of a sample of 12 per phase (about half an hour on Dovecot: give go test -timeout 60m)")
 	sweepSeed = flag.Uint64("killsweep.seed", 0, "seed of the sweep's random kill points (0: a new one, printed)")
 )
 
 // A sweep phase is one `mailtwin apply` that the sweep interrupts: the
-// first sync of two filled accounts, or a later one with new mail, flag
-// changes, deletions (one of them to the trash) and moves on both sides.
+// first sync of two filled accounts; a later one with new mail, flag
+// changes, deletions (one of them to the trash) and moves on both sides;
+// one after both users renamed folders; or a later one of a pair that
+// syncs one way.
 type sweepPhase struct {
 	name string
+	// policy, if not empty, is the pair block's rules in place of
+	// sweepPolicy.
+	policy string
 	// prepare brings the accounts of a trial to where the interrupted
 	// apply starts, running uninterrupted applies itself as needed.
 	prepare func(t *testing.T, tr *sweepTrial)
+	// check, if not nil, fails the test unless the accounts after the
+	// uninterrupted apply (a snapshot) show what the phase is about, so
+	// that the phase sweeps what it says it does.
+	check func(t *testing.T, snap map[string][]string)
 }
 
-// sweepFolders are the folders compared after a trial.
-var sweepFolders = []string{"INBOX", "Work", "Lists", "New", "Trash"}
+// trial is a sweepTrial of the phase: its accounts a and b on srv,
+// reached at addr.
+func (ph sweepPhase) trial(t *testing.T, srv *imaptest.Server, a, b, addr string) *sweepTrial {
+	tr := newSweepTrial(t, srv, a, b, addr)
+	if ph.policy != "" {
+		tr.pairExtra = ph.policy
+		tr.writeConfig(t, addr)
+	}
+	return tr
+}
 
 // sweepPolicy is the pair's folder rules in the sweep: Lists deletes to
 // the trash, so the sweep kills trash moves too.
@@ -82,7 +99,85 @@ func sweepLater(t *testing.T, tr *sweepTrial) {
 	f.expunge(tr.a, "Lists", "l2") // to b's trash
 }
 
-var sweepPhases = []sweepPhase{{"first", sweepFirst}, {"later", sweepLater}}
+// sweepRenames is a later sync after both users reorganised their
+// folders: a's user renamed Work with a RENAME (its UIDVALIDITY kept),
+// made a folder under it and filed mail there, and b's user renamed
+// Lists the way a server that gives a renamed folder a new UIDVALIDITY
+// does (found by its messages) and filed new mail into it. The run
+// renames both folders on the other side, makes the new one, and
+// copies and moves into the renamed folders: a kill between a RENAME
+// and the state commit must leave a rename the next run recognises as
+// done on both sides, not a folder deleted or made twice.
+func sweepRenames(t *testing.T, tr *sweepTrial) {
+	sweepFirst(t, tr)
+	tr.apply(t)
+	f := tr.fixture(t)
+	tr.srv.Rename(t, tr.a, "Work", "Projects")
+	done := "Projects" + string(tr.srv.Delim) + "Done"
+	tr.srv.Create(t, tr.a, done)
+	f.srv.Move(t, tr.a, "INBOX", f.uidOf(tr.a, "INBOX", "i1"), done)
+	f.put(tr.a, "Projects", "p1")
+	tr.srv.RenameByCopy(t, tr.b, "Lists", "Mailing")
+	f.put(tr.b, "Mailing", "l4", imap.FlagSeen)
+	f.srv.Move(t, tr.b, "INBOX", f.uidOf(tr.b, "INBOX", "j1"), "Mailing")
+}
+
+// checkRenamed fails the test unless both accounts list Work and Lists
+// under the names sweepRenames's users gave them, and not under the old.
+func checkRenamed(t *testing.T, snap map[string][]string) {
+	t.Helper()
+	for old, renamed := range map[string]string{"Work": "Projects", "Lists": "Mailing"} {
+		for _, side := range []string{"a", "b"} {
+			if got := snap[side+" folders"]; slices.Contains(got, old) || !slices.Contains(got, renamed) {
+				t.Fatalf("renames: after the uninterrupted apply %s lists %q, want %q renamed to %q", side, got, old, renamed)
+			}
+		}
+	}
+}
+
+// sweepOneWayPolicy syncs a to b only, deletions propagated.
+const sweepOneWayPolicy = "  defaults { direction = \"a-to-b\" }\n"
+
+// sweepOneWay is a later sync of a pair that syncs a to b only: a's
+// user's new mail, flag change, expunge and move reach b; b's user's own
+// new mail, flag change and move stay on b. A kill after b's copy of a
+// message is made and before the state records it must not leave b
+// with two.
+func sweepOneWay(t *testing.T, tr *sweepTrial) {
+	sweepFirst(t, tr)
+	tr.apply(t)
+	f := tr.fixture(t)
+	f.put(tr.a, "INBOX", "i5")
+	f.put(tr.a, "Work", "w3", imap.FlagSeen)
+	f.srv.AddFlags(t, tr.a, "INBOX", f.uidOf(tr.a, "INBOX", "i1"), imap.FlagFlagged)
+	f.expunge(tr.a, "INBOX", "i2")
+	f.srv.Move(t, tr.a, "INBOX", f.uidOf(tr.a, "INBOX", "i4"), "Work")
+	f.put(tr.b, "INBOX", "j3")
+	f.srv.RemoveFlags(t, tr.b, "INBOX", f.uidOf(tr.b, "INBOX", "j2"), imap.FlagSeen)
+	f.srv.Move(t, tr.b, "Lists", f.uidOf(tr.b, "Lists", "l1"), "INBOX")
+}
+
+// checkOneWay fails the test unless a's user's changes reached b and
+// b's user's did not reach a.
+func checkOneWay(t *testing.T, snap map[string][]string) {
+	t.Helper()
+	has := func(key, line string) bool { return slices.Contains(snap[key], line) }
+	switch {
+	case !has("b INBOX", "i5 -") || !has("b Work", `w3 \Seen`) || !has("b Work", `i4 \Seen`) || !has("b INBOX", `i1 \Flagged,\Seen`):
+		t.Fatalf("one-way: after the uninterrupted apply b does not show a's user's changes: INBOX %q, Work %q", snap["b INBOX"], snap["b Work"])
+	case has("b INBOX", "i2 -"):
+		t.Fatalf("one-way: after the uninterrupted apply b still holds i2, which a's user expunged: %q", snap["b INBOX"])
+	case has("a INBOX", "j3 -") || has("a INBOX", "l1 -") || slices.Contains(snap["a folders"], "Lists"):
+		t.Fatalf("one-way: after the uninterrupted apply a holds b's user's mail: %q, folders %q", snap["a INBOX"], snap["a folders"])
+	}
+}
+
+var sweepPhases = []sweepPhase{
+	{name: "first", prepare: sweepFirst},
+	{name: "later", prepare: sweepLater},
+	{name: "renames", prepare: sweepRenames, check: checkRenamed},
+	{name: "one-way", policy: sweepOneWayPolicy, prepare: sweepOneWay, check: checkOneWay},
+}
 
 // sweepTrial is one pair of accounts on the backend's server, with its
 // config and state repository.
@@ -156,17 +251,16 @@ func (tr *sweepTrial) apply(t *testing.T) {
 	}
 }
 
-// snapshot is both accounts' folders as sorted "id flags" lines.
+// snapshot is both accounts' folders, and each folder's messages as
+// sorted "id flags" lines.
 func (tr *sweepTrial) snapshot(t *testing.T) map[string][]string {
 	f := tr.fixture(t)
 	out := map[string][]string{}
 	for side, user := range map[string]string{"a": tr.a, "b": tr.b} {
 		boxes := tr.srv.Mailboxes(t, user)
 		out[side+" folders"] = boxes
-		for _, mb := range sweepFolders {
-			if slices.Contains(boxes, mb) {
-				out[side+" "+mb] = f.contents(user, mb)
-			}
+		for _, mb := range boxes {
+			out[side+" "+mb] = f.contents(user, mb)
 		}
 	}
 	return out
@@ -225,9 +319,10 @@ func sweepPoints(rng *rand.Rand, n int, d time.Duration, all bool) []killPoint {
 
 // TestKillSweep kills `mailtwin apply`, a subprocess, with SIGKILL at
 // chosen points of its IMAP conversation and at random moments, for a
-// first sync and for a later sync with new mail, flag changes,
-// deletions and moves on both sides, against imapmemserver and
-// Dovecot. After each kill it runs apply again until it succeeds, and
+// first sync, for a later sync with new mail, flag changes, deletions
+// and moves on both sides, for one after both users renamed folders,
+// and for a later sync of a pair that syncs one way (sweepPhases),
+// against imapmemserver and Dovecot. After each kill it runs apply again until it succeeds, and
 // checks that
 //
 //   - no rerun needs a human: each exits 0 or 1, never a guard or a lock
@@ -259,7 +354,11 @@ func TestKillSweep(t *testing.T) {
 		// Reference runs, uninterrupted, through a recorder: what the
 		// accounts must end up as, and how many commands each phase's
 		// apply sends.
-		refSrv := start(t, "ref-first-a", "ref-first-b", "ref-later-a", "ref-later-b")
+		var refUsers []string
+		for _, ph := range sweepPhases {
+			refUsers = append(refUsers, "ref-"+ph.name+"-a", "ref-"+ph.name+"-b")
+		}
+		refSrv := start(t, refUsers...)
 		type reference struct {
 			want     map[string][]string
 			commands int
@@ -267,7 +366,7 @@ func TestKillSweep(t *testing.T) {
 		}
 		refs := map[string]reference{}
 		for _, ph := range sweepPhases {
-			tr := newSweepTrial(t, refSrv, "ref-"+ph.name+"-a", "ref-"+ph.name+"-b", refSrv.Addr)
+			tr := ph.trial(t, refSrv, "ref-"+ph.name+"-a", "ref-"+ph.name+"-b", refSrv.Addr)
 			ph.prepare(t, tr)
 			rec := imaptest.Record(t, refSrv)
 			tr.writeConfig(t, rec.Addr)
@@ -276,6 +375,9 @@ func TestKillSweep(t *testing.T) {
 				t.Fatalf("%s: uninterrupted apply exited %d:\n%s", ph.name, code, out)
 			}
 			refs[ph.name] = reference{want: tr.snapshot(t), commands: len(rec.Commands()), took: time.Since(began)}
+			if ph.check != nil {
+				ph.check(t, refs[ph.name].want)
+			}
 		}
 
 		type trialSpec struct {
@@ -309,7 +411,7 @@ func TestKillSweep(t *testing.T) {
 			for i, sp := range specs {
 				t.Run(fmt.Sprintf("%s/%03d %s", sp.phase.name, i, sp.point), func(t *testing.T) {
 					t.Parallel()
-					tr := newSweepTrial(t, srv, users[2*i], users[2*i+1], srv.Addr)
+					tr := sp.phase.trial(t, srv, users[2*i], users[2*i+1], srv.Addr)
 					sp.phase.prepare(t, tr)
 					rec := imaptest.Record(t, srv)
 					tr.writeConfig(t, rec.Addr)
