@@ -194,7 +194,8 @@ func (r *faultRig) snapshot() map[string][]string {
 
 // The sweep's scenario: a first sync of two filled accounts, then a
 // later one with new mail on both sides, flag changes both ways,
-// deletions on both sides and a move. Each phase's want is what an
+// deletions on both sides and a move, then one after both users renamed
+// a folder (faultSeedRenames). Each phase's want is what an
 // uninterrupted run gives. Three messages are bigger than 4096 bytes, so
 // their APPENDs use synchronizing literals.
 
@@ -254,16 +255,58 @@ var faultWantLater = map[string][]string{
 	"Archive": {`ar2 \Seen`, "ar3 -", `w2 \Answered`},
 }
 
+// faultSeedRenames has both users reorganise their folders after the
+// later sync: a's user renames Work with a RENAME (its UIDVALIDITY
+// kept), makes a folder under it and files a message there; b's user
+// renames Archive by copy (a new UIDVALIDITY: the run finds the rename
+// by its messages) and files new mail and a message of INBOX into it.
+// The run renames each folder on the other side, makes the new one and
+// copies and moves into the renamed folders.
+func faultSeedRenames(r *faultRig) {
+	const a, b = 0, 1
+	srv := r.f.srv
+	srv.Rename(r.t, r.users[a], "Work", "Projects")
+	done := faultDone(srv.Delim)
+	srv.Create(r.t, r.users[a], done)
+	r.f.userMove(r.users[a], "INBOX", "a2", done)
+	srv.RenameByCopy(r.t, r.users[b], "Archive", "Old")
+	r.put(b, "Old", "ar4", imap.FlagFlagged)
+	r.f.userMove(r.users[b], "INBOX", "b1", "Old")
+}
+
+var faultGoneRenames = []string{"Work", "Archive"}
+
+// faultDone is the folder a's user makes under the renamed Work.
+func faultDone(delim rune) string { return "Projects" + string(delim) + "Done" }
+
+// faultWantRenames is what an uninterrupted run gives after
+// faultSeedRenames; faultGoneRenames are the folders neither account
+// lists then.
+func faultWantRenames(delim rune) map[string][]string {
+	return map[string][]string{
+		"INBOX":          {`a1 \Flagged,\Seen`, "a3 -", `b2 \Seen`, `both1 \Flagged`},
+		"Projects":       {"bw1 $work", `w1 \Seen`},
+		faultDone(delim): {"a2 -"},
+		"Lists":          {"l2 -", "l3 -", `l4 \Flagged`},
+		"Old":            {`ar2 \Seen`, "ar3 -", `ar4 \Flagged`, "b1 -", `w2 \Answered`},
+	}
+}
+
 // checkConverged fails the test unless both accounts hold exactly want
-// in the scenario's folders, the same mailboxes, and plan has nothing
-// to do.
-func (r *faultRig) checkConverged(want map[string][]string) {
+// in the scenario's folders, list none of gone, have the same
+// mailboxes, and plan has nothing to do.
+func (r *faultRig) checkConverged(want map[string][]string, gone ...string) {
 	r.t.Helper()
 	snap := r.snapshot()
 	for _, side := range []string{"a", "b"} {
 		for mb, lines := range want {
 			if got := snap[side+" "+mb]; !slices.Equal(got, lines) {
 				r.t.Errorf("%s %q holds %q, want %q", side, mb, got, lines)
+			}
+		}
+		for _, mb := range gone {
+			if _, ok := snap[side+" "+mb]; ok {
+				r.t.Errorf("%s still lists %q, want it renamed", side, mb)
 			}
 		}
 	}
@@ -297,7 +340,7 @@ var folderVerbs = map[string]bool{
 // the run (cut or stalled), or, with cmd > 0, at its cmd-th command at
 // stage (cut, stalled or answered with BYE).
 type faultTrial struct {
-	phase string // "first" or "later"
+	phase string // "first", "later" or "renames"
 	side  int
 	kind  imaptest.Kind
 	at    int64
@@ -314,8 +357,9 @@ func (tr faultTrial) String() string {
 }
 
 // TestFaultCutSweep cuts or stalls one account's connection under
-// `mailtwin apply` at random byte counts, in a first sync and in a later
-// one, against both servers. The run must end within a bounded time,
+// `mailtwin apply` at random byte counts, in a first sync, in a later
+// one, and in one after both users renamed a folder, against both
+// servers. The run must end within a bounded time,
 // with exit 1 and a message naming the account, the operation and the
 // folder when the broken command was in one; the next run must converge
 // to what an uninterrupted run gives: nothing lost, nothing twice, flags
@@ -351,23 +395,27 @@ func TestFaultCutSweep(t *testing.T) {
 		faultSeedLater(ref)
 		measure("later")
 		ref.checkConverged(faultWantLater)
-		t.Logf("an uninterrupted run: first sync %d+%d bytes, %d+%d commands; later sync %d+%d bytes, %d+%d commands",
+		faultSeedRenames(ref)
+		measure("renames")
+		ref.checkConverged(faultWantRenames(ref.f.srv.Delim), faultGoneRenames...)
+		t.Logf("an uninterrupted run: first sync %d+%d bytes, %d+%d commands; later sync %d+%d bytes, %d+%d commands; after renames %d+%d bytes, %d+%d commands",
 			size["first"][0], size["first"][1], cmds["first"][0], cmds["first"][1],
-			size["later"][0], size["later"][1], cmds["later"][0], cmds["later"][1])
+			size["later"][0], size["later"][1], cmds["later"][0], cmds["later"][1],
+			size["renames"][0], size["renames"][1], cmds["renames"][0], cmds["renames"][1])
 
 		rng := rand.New(rand.NewPCG(seed, uint64(len(ref.f.srv.Kind))))
 		var trials []faultTrial
-		phases := []string{"first", "later"}
-		for i := range 2 * n {
-			tr := faultTrial{phase: phases[i%2], side: rng.IntN(2), kind: imaptest.Cut}
+		phases := []string{"first", "later", "renames"}
+		for i := range len(phases) * n {
+			tr := faultTrial{phase: phases[i%len(phases)], side: rng.IntN(2), kind: imaptest.Cut}
 			if i%4 >= 2 {
 				tr.kind = imaptest.Stall
 			}
 			tr.at = rng.Int64N(size[tr.phase][tr.side])
 			trials = append(trials, tr)
 		}
-		for i := range 2 * *faultCmds {
-			tr := faultTrial{phase: phases[i%2], side: rng.IntN(2), stage: imaptest.Stage(rng.IntN(2))}
+		for i := range len(phases) * *faultCmds {
+			tr := faultTrial{phase: phases[i%len(phases)], side: rng.IntN(2), stage: imaptest.Stage(rng.IntN(2))}
 			tr.cmd = 1 + rng.IntN(cmds[tr.phase][tr.side])
 			tr.kind = []imaptest.Kind{imaptest.Cut, imaptest.Bye, imaptest.Stall}[rng.IntN(3)]
 			trials = append(trials, tr)
@@ -430,11 +478,16 @@ func faultTrialRun(t *testing.T, srv *imaptest.Server, userA, userB string, tr f
 	}
 	r := newFaultRig(t, srv, userA, userB, timeout.String())
 	faultSeedFirst(r)
-	want := faultWantFirst
-	if tr.phase == "later" {
+	want, gone := faultWantFirst, []string(nil)
+	if tr.phase != "first" {
 		r.apply()
 		faultSeedLater(r)
 		want = faultWantLater
+	}
+	if tr.phase == "renames" {
+		r.apply()
+		faultSeedRenames(r)
+		want, gone = faultWantRenames(srv.Delim), faultGoneRenames
 	}
 	rec := r.rec[tr.side]
 	var hit atomic.Int64 // the connection the command fault hit
@@ -496,7 +549,7 @@ func faultTrialRun(t *testing.T, srv *imaptest.Server, userA, userB string, tr f
 		// CRLF after a last completion, or it came after the run's
 		// last byte): the run says it is done, so it must be.
 		r.setTimeout("30s")
-		r.checkConverged(want)
+		r.checkConverged(want, gone...)
 		return false, took
 	case code != 1:
 		t.Errorf("%s\nwant exit 1", what)
@@ -512,10 +565,10 @@ func faultTrialRun(t *testing.T, srv *imaptest.Server, userA, userB string, tr f
 		// Where the run broke in a command the server never saw (see
 		// between), the folder is that command's, or the one before's
 		// if the completion was cut: one of the account's (the
-		// scenario's or a special-use one), named wherever the
-		// operation takes one.
+		// scenario's, one renamed, or a special-use one), named
+		// wherever the operation takes one.
 		namesAFolder := !strings.HasSuffix(op, `"`) || strings.Contains(line, strconv.Quote(folder))
-		for _, f := range append(slices.Collect(maps.Keys(want)), "Drafts", "Sent", "Trash", "Junk") {
+		for _, f := range slices.Concat(slices.Collect(maps.Keys(want)), gone, []string{"Drafts", "Sent", "Trash", "Junk"}) {
 			namesAFolder = namesAFolder || strings.Contains(line, strconv.Quote(f))
 		}
 		switch {
@@ -535,7 +588,7 @@ func faultTrialRun(t *testing.T, srv *imaptest.Server, userA, userB string, tr f
 	t.Logf("exit %d after %v, broken in %s", code, took.Round(time.Millisecond), last.Line)
 	r.setTimeout("30s") // the next run is not under test for its speed
 	r.apply()
-	r.checkConverged(want)
+	r.checkConverged(want, gone...)
 	return broke, took
 }
 
