@@ -122,6 +122,26 @@ func sweepRenames(t *testing.T, tr *sweepTrial) {
 	f.srv.Move(t, tr.b, "INBOX", f.uidOf(tr.b, "INBOX", "j1"), "Mailing")
 }
 
+// checkNoneTwice fails the test if a folder of snap holds a message
+// twice: the trials are held to the uninterrupted run's accounts, so
+// those must be right themselves.
+func checkNoneTwice(t *testing.T, phase string, snap map[string][]string) {
+	t.Helper()
+	for key, lines := range snap {
+		if strings.HasSuffix(key, " folders") {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, l := range lines {
+			id, _, _ := strings.Cut(l, " ")
+			if seen[id] {
+				t.Fatalf("%s: after the uninterrupted apply %s holds %s twice: %q", phase, key, id, lines)
+			}
+			seen[id] = true
+		}
+	}
+}
+
 // checkRenamed fails the test unless both accounts list Work and Lists
 // under the names sweepRenames's users gave them, and not under the old.
 func checkRenamed(t *testing.T, snap map[string][]string) {
@@ -375,6 +395,7 @@ func TestKillSweep(t *testing.T) {
 				t.Fatalf("%s: uninterrupted apply exited %d:\n%s", ph.name, code, out)
 			}
 			refs[ph.name] = reference{want: tr.snapshot(t), commands: len(rec.Commands()), took: time.Since(began)}
+			checkNoneTwice(t, ph.name, refs[ph.name].want)
 			if ph.check != nil {
 				ph.check(t, refs[ph.name].want)
 			}
