@@ -112,12 +112,12 @@ func sweepRenames(t *testing.T, tr *sweepTrial) {
 	sweepFirst(t, tr)
 	tr.apply(t)
 	f := tr.fixture(t)
-	tr.srv.Rename(t, tr.a, "Work", "Projects")
-	done := "Projects" + string(tr.srv.Delim) + "Done"
-	tr.srv.Create(t, tr.a, done)
+	f.srv.Rename(t, tr.a, "Work", "Projects")
+	done := "Projects" + string(f.srv.Delim) + "Done"
+	f.srv.Create(t, tr.a, done)
 	f.srv.Move(t, tr.a, "INBOX", f.uidOf(tr.a, "INBOX", "i1"), done)
 	f.put(tr.a, "Projects", "p1")
-	tr.srv.RenameByCopy(t, tr.b, "Lists", "Mailing")
+	f.srv.RenameByCopy(t, tr.b, "Lists", "Mailing")
 	f.put(tr.b, "Mailing", "l4", imap.FlagSeen)
 	f.srv.Move(t, tr.b, "INBOX", f.uidOf(tr.b, "INBOX", "j1"), "Mailing")
 }
