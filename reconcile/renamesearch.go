@@ -477,10 +477,11 @@ func (rs *renameSearch) place() map[string]found {
 				implied = n
 			}
 		}
-		m := rs.matched.took[f]
-		n, sameUV := m.n, m.n != "" && m.score >= uidValidityScore
-		if m, ok := rs.late.took[f]; ok && n == "" && !used[m.n] {
-			n, sameUV = m.n, m.score >= uidValidityScore
+		// The evidence's claim first, then the late pass's.
+		byEvidence := rs.matched.took[f]
+		n, sameUV := byEvidence.n, byEvidence.n != "" && byEvidence.score >= uidValidityScore
+		if late, ok := rs.late.took[f]; ok && n == "" && !used[late.n] {
+			n, sameUV = late.n, late.score >= uidValidityScore
 		} else if n == "" && rs.underMissing(f) {
 			n, sameUV = rs.bestLeft(f, used)
 		}
