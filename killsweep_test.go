@@ -33,8 +33,9 @@ var (
 // A sweep phase is one `mailtwin apply` that the sweep interrupts: the
 // first sync of two filled accounts; a later one with new mail, flag
 // changes, deletions (one of them to the trash) and moves on both sides;
-// one after both users renamed folders; or a later one of a pair that
-// syncs one way.
+// one after both users renamed folders; a later one of a pair that syncs
+// one way; or a later one of a pair that keeps what the other side
+// deleted.
 type sweepPhase struct {
 	name string
 	// policy, if not empty, is the pair block's rules in place of
@@ -192,11 +193,56 @@ func checkOneWay(t *testing.T, snap map[string][]string) {
 	}
 }
 
+// sweepKeepPolicy keeps the counterpart of a message deleted on one
+// side.
+const sweepKeepPolicy = "  defaults { deletion = \"keep\" }\n"
+
+// sweepKeep is a later sync of a pair whose deletions are kept: each
+// user's expunges leave the other side's copy, whose record becomes
+// one-sided, while new mail, a flag change and a move still flow both
+// ways, and a message one user expunged and the other flagged comes
+// back (a change beats a delete). A kill after some of that is done and
+// before the state records it must not leave a rerun copying a kept
+// message back to the side that deleted it.
+func sweepKeep(t *testing.T, tr *sweepTrial) {
+	sweepFirst(t, tr)
+	tr.apply(t)
+	f := tr.fixture(t)
+	f.put(tr.a, "INBOX", "i5")
+	f.put(tr.b, "Lists", "l4", imap.FlagSeen)
+	f.expunge(tr.a, "INBOX", "i2")
+	f.expunge(tr.a, "Work", "w1")
+	f.expunge(tr.b, "Lists", "l3")
+	f.expunge(tr.a, "INBOX", "j1")
+	f.srv.AddFlags(t, tr.b, "INBOX", f.uidOf(tr.b, "INBOX", "j1"), imap.FlagFlagged)
+	f.srv.AddFlags(t, tr.b, "INBOX", f.uidOf(tr.b, "INBOX", "i1"), imap.FlagFlagged)
+	f.srv.Move(t, tr.a, "INBOX", f.uidOf(tr.a, "INBOX", "i4"), "Work")
+}
+
+// checkKept fails the test unless each side kept its copies of what the
+// other side's user expunged, the flagged message came back, and the
+// rest flowed both ways.
+func checkKept(t *testing.T, snap map[string][]string) {
+	t.Helper()
+	has := func(key, line string) bool { return slices.Contains(snap[key], line) }
+	switch {
+	case !has("b INBOX", "i2 -") || !has("b Work", "w1 -") || has("a INBOX", "i2 -") || has("a Work", "w1 -"):
+		t.Fatalf("keep: after the uninterrupted apply b does not keep i2 and w1, or a has them back: a INBOX %q, Work %q; b INBOX %q, Work %q", snap["a INBOX"], snap["a Work"], snap["b INBOX"], snap["b Work"])
+	case !has("a Lists", `l3 \Seen`) || has("b Lists", `l3 \Seen`):
+		t.Fatalf("keep: after the uninterrupted apply a does not keep l3, or b has it back: a %q, b %q", snap["a Lists"], snap["b Lists"])
+	case !has("a INBOX", `j1 \Flagged`) || !has("b INBOX", `j1 \Flagged`):
+		t.Fatalf("keep: after the uninterrupted apply j1, expunged on a and flagged on b, is not back on a: a %q, b %q", snap["a INBOX"], snap["b INBOX"])
+	case !has("b INBOX", "i5 -") || !has("a Lists", `l4 \Seen`) || !has("a INBOX", `i1 \Flagged,\Seen`) || !has("b Work", `i4 \Seen`) || has("b INBOX", `i4 \Seen`):
+		t.Fatalf("keep: after the uninterrupted apply new mail, a flag change or a move did not flow: a INBOX %q, Lists %q; b INBOX %q, Work %q", snap["a INBOX"], snap["a Lists"], snap["b INBOX"], snap["b Work"])
+	}
+}
+
 var sweepPhases = []sweepPhase{
 	{name: "first", prepare: sweepFirst},
 	{name: "later", prepare: sweepLater},
 	{name: "renames", prepare: sweepRenames, check: checkRenamed},
 	{name: "one-way", policy: sweepOneWayPolicy, prepare: sweepOneWay, check: checkOneWay},
+	{name: "keep", policy: sweepKeepPolicy, prepare: sweepKeep, check: checkKept},
 }
 
 // sweepTrial is one pair of accounts on the backend's server, with its
@@ -341,7 +387,8 @@ func sweepPoints(rng *rand.Rand, n int, d time.Duration, all bool) []killPoint {
 // chosen points of its IMAP conversation and at random moments, for a
 // first sync, for a later sync with new mail, flag changes, deletions
 // and moves on both sides, for one after both users renamed folders,
-// and for a later sync of a pair that syncs one way (sweepPhases),
+// for a later sync of a pair that syncs one way, and for one of a pair
+// whose deletions are kept (sweepPhases),
 // against imapmemserver and Dovecot. After each kill it runs apply again until it succeeds, and
 // checks that
 //
