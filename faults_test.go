@@ -48,6 +48,9 @@ type faultRig struct {
 	rules string
 	// connections, if not 0, is the accounts' connections attribute.
 	connections int
+	// direction, if not empty, is the pair's default direction in place
+	// of "both".
+	direction string
 
 	// last holds, per account and connection, the last command the
 	// connection received, sel the mailbox it last selected, and
@@ -83,6 +86,10 @@ func (r *faultRig) setTimeout(timeout string) {
 	if r.connections > 0 {
 		conns = fmt.Sprintf("\n  connections = %d", r.connections)
 	}
+	direction := "both"
+	if r.direction != "" {
+		direction = r.direction
+	}
 	for s, name := range []string{"a", "b"} {
 		_, port, _ := strings.Cut(r.rec[s].Addr, ":")
 		fmt.Fprintf(&accounts, `account %q {
@@ -101,11 +108,11 @@ pair "p" {
   a = "a"
   b = "b"
   defaults {
-    direction = "both"
+    direction = %q
     deletion  = "propagate"
   }
 %s}
-`, r.state, accounts.String(), r.rules)
+`, r.state, accounts.String(), direction, r.rules)
 	if err := os.WriteFile(r.config, []byte(cfg), 0o600); err != nil {
 		r.t.Fatal(err)
 	}
@@ -195,8 +202,9 @@ func (r *faultRig) snapshot() map[string][]string {
 // The sweep's scenario: a first sync of two filled accounts, then a
 // later one with new mail on both sides, flag changes both ways,
 // deletions on both sides and a move, then one after both users renamed
-// a folder (faultSeedRenames). Each phase's want is what an
-// uninterrupted run gives. Three messages are bigger than 4096 bytes, so
+// a folder (faultSeedRenames); and apart from those, a later sync of a
+// pair that syncs one way (faultSeedOneWay). Each phase's want is what
+// an uninterrupted run gives. Three messages are bigger than 4096 bytes, so
 // their APPENDs use synchronizing literals.
 
 func (r *faultRig) put(s int, mailbox, id string, flags ...imap.Flag) {
@@ -292,6 +300,65 @@ func faultWantRenames(delim rune) map[string][]string {
 	}
 }
 
+// faultOneWay is the direction of the sweep's one-way pair, from its
+// first sync on.
+const faultOneWay = "a-to-b"
+
+// faultSeedOneWay has both users of a pair that syncs a to b change
+// their mail after its first sync: a's user's new mail (one message
+// big), flag change, expunge and move must reach b; b's user's new mail,
+// flag change on a copy of a's message, and expunges, of its own mail
+// and of a copy, stay on b: the copy is not copied again.
+func faultSeedOneWay(r *faultRig) {
+	const a, b = 0, 1
+	r.put(a, "INBOX", "a3")
+	r.putBig(a, "Lists", "l4", imap.FlagFlagged)
+	r.f.srv.AddFlags(r.t, r.users[a], "Work", r.f.uidOf(r.users[a], "Work", "w1"), imap.FlagSeen)
+	r.f.expunge(r.users[a], "Lists", "l1")
+	r.f.userMove(r.users[a], "INBOX", "a2", "Work")
+	r.put(b, "INBOX", "b2", imap.FlagSeen)
+	r.f.srv.AddFlags(r.t, r.users[b], "INBOX", r.f.uidOf(r.users[b], "INBOX", "a1"), imap.FlagFlagged)
+	r.f.expunge(r.users[b], "Archive", "ar1")
+	r.f.expunge(r.users[b], "Lists", "l2")
+}
+
+// faultWantOneWay is what each account holds after an uninterrupted
+// run of faultSeedOneWay's changes: a its own mail only, b a's and its
+// own.
+var faultWantOneWay = [2]map[string][]string{{
+	"INBOX": {`a1 \Seen`, "a3 -", `both1 \Flagged`},
+	"Work":  {"a2 -", `w1 \Seen`, `w2 \Answered`},
+	"Lists": {"l2 -", `l3 \Seen`, `l4 \Flagged`},
+}, {
+	"INBOX":   {`a1 \Flagged,\Seen`, "a3 -", "b1 -", `b2 \Seen`, `both1 \Flagged`},
+	"Work":    {"a2 -", "bw1 $work", `w1 \Seen`, `w2 \Answered`},
+	"Lists":   {`l3 \Seen`, `l4 \Flagged`},
+	"Archive": {`ar2 \Seen`},
+}}
+
+// checkSides fails the test unless each account holds exactly its want
+// (a's, then b's) in those folders and nothing in any other, and plan
+// has nothing to do: the check of a pair that syncs one way, whose
+// accounts differ.
+func (r *faultRig) checkSides(want [2]map[string][]string) {
+	r.t.Helper()
+	snap := r.snapshot()
+	for k, got := range snap {
+		side, mb, _ := strings.Cut(k, " ")
+		if _, ok := want[strings.Index("ab", side)][mb]; !ok && len(got) > 0 {
+			r.t.Errorf("%s %q holds %q, want no mail there", side, mb, got)
+		}
+	}
+	for s, side := range []string{"a", "b"} {
+		for mb, lines := range want[s] {
+			if got := snap[side+" "+mb]; !slices.Equal(got, lines) {
+				r.t.Errorf("%s %q holds %q, want %q", side, mb, got, lines)
+			}
+		}
+	}
+	r.settled()
+}
+
 // checkConverged fails the test unless both accounts hold exactly want
 // in the scenario's folders, list none of gone, have the same
 // mailboxes, and plan has nothing to do.
@@ -340,7 +407,7 @@ var folderVerbs = map[string]bool{
 // the run (cut or stalled), or, with cmd > 0, at its cmd-th command at
 // stage (cut, stalled or answered with BYE).
 type faultTrial struct {
-	phase string // "first", "later" or "renames"
+	phase string // "first", "later", "renames" or "one-way"
 	side  int
 	kind  imaptest.Kind
 	at    int64
@@ -358,8 +425,8 @@ func (tr faultTrial) String() string {
 
 // TestFaultCutSweep cuts or stalls one account's connection under
 // `mailtwin apply` at random byte counts, in a first sync, in a later
-// one, and in one after both users renamed a folder, against both
-// servers. The run must end within a bounded time,
+// one, in one after both users renamed a folder, and in a later sync of
+// a pair that syncs one way, against both servers. The run must end within a bounded time,
 // with exit 1 and a message naming the account, the operation and the
 // folder when the broken command was in one; the next run must converge
 // to what an uninterrupted run gives: nothing lost, nothing twice, flags
@@ -380,8 +447,9 @@ func TestFaultCutSweep(t *testing.T) {
 		// account and phase, is the range of fault points.
 		size := map[string][2]int64{}
 		cmds := map[string][2]int{}
-		ref := newFaultRig(t, start(t, "ref-a", "ref-b"), "ref-a", "ref-b", "5s")
-		measure := func(phase string) {
+		refSrv := start(t, "ref-a", "ref-b", "ref1w-a", "ref1w-b")
+		ref := newFaultRig(t, refSrv, "ref-a", "ref-b", "5s")
+		measure := func(ref *faultRig, phase string) {
 			before := [2]int64{ref.rec[0].Bytes(), ref.rec[1].Bytes()}
 			ref.rec[0].Reset()
 			ref.rec[1].Reset()
@@ -390,22 +458,29 @@ func TestFaultCutSweep(t *testing.T) {
 			cmds[phase] = [2]int{len(ref.rec[0].Commands()), len(ref.rec[1].Commands())}
 		}
 		faultSeedFirst(ref)
-		measure("first")
+		measure(ref, "first")
 		ref.checkConverged(faultWantFirst)
 		faultSeedLater(ref)
-		measure("later")
+		measure(ref, "later")
 		ref.checkConverged(faultWantLater)
 		faultSeedRenames(ref)
-		measure("renames")
+		measure(ref, "renames")
 		ref.checkConverged(faultWantRenames(ref.f.srv.Delim), faultGoneRenames...)
-		t.Logf("an uninterrupted run: first sync %d+%d bytes, %d+%d commands; later sync %d+%d bytes, %d+%d commands; after renames %d+%d bytes, %d+%d commands",
-			size["first"][0], size["first"][1], cmds["first"][0], cmds["first"][1],
-			size["later"][0], size["later"][1], cmds["later"][0], cmds["later"][1],
-			size["renames"][0], size["renames"][1], cmds["renames"][0], cmds["renames"][1])
+		oneWay := newFaultRig(t, refSrv, "ref1w-a", "ref1w-b", "5s")
+		oneWay.direction = faultOneWay
+		oneWay.setTimeout("5s")
+		faultSeedFirst(oneWay)
+		oneWay.apply()
+		faultSeedOneWay(oneWay)
+		measure(oneWay, "one-way")
+		oneWay.checkSides(faultWantOneWay)
+		phases := []string{"first", "later", "renames", "one-way"}
+		for _, ph := range phases {
+			t.Logf("an uninterrupted run, %s: %d+%d bytes, %d+%d commands", ph, size[ph][0], size[ph][1], cmds[ph][0], cmds[ph][1])
+		}
 
 		rng := rand.New(rand.NewPCG(seed, uint64(len(ref.f.srv.Kind))))
 		var trials []faultTrial
-		phases := []string{"first", "later", "renames"}
 		for i := range len(phases) * n {
 			tr := faultTrial{phase: phases[i%len(phases)], side: rng.IntN(2), kind: imaptest.Cut}
 			if i%4 >= 2 {
@@ -477,17 +552,37 @@ func faultTrialRun(t *testing.T, srv *imaptest.Server, userA, userB string, tr f
 		timeout = time.Second
 	}
 	r := newFaultRig(t, srv, userA, userB, timeout.String())
+	if tr.phase == "one-way" {
+		r.direction = faultOneWay
+		r.setTimeout(timeout.String())
+	}
 	faultSeedFirst(r)
 	want, gone := faultWantFirst, []string(nil)
-	if tr.phase != "first" {
+	// sides, if set, is what each account holds after an uninterrupted
+	// run: the accounts of a pair that syncs one way differ.
+	var sides [2]map[string][]string
+	switch tr.phase {
+	case "later", "renames":
 		r.apply()
 		faultSeedLater(r)
 		want = faultWantLater
+	case "one-way":
+		r.apply()
+		faultSeedOneWay(r)
+		sides = faultWantOneWay
+		want = maps.Clone(sides[1]) // the folders an error may name
 	}
 	if tr.phase == "renames" {
 		r.apply()
 		faultSeedRenames(r)
 		want, gone = faultWantRenames(srv.Delim), faultGoneRenames
+	}
+	converged := func() {
+		if sides[0] != nil {
+			r.checkSides(sides)
+		} else {
+			r.checkConverged(want, gone...)
+		}
 	}
 	rec := r.rec[tr.side]
 	var hit atomic.Int64 // the connection the command fault hit
@@ -549,7 +644,7 @@ func faultTrialRun(t *testing.T, srv *imaptest.Server, userA, userB string, tr f
 		// CRLF after a last completion, or it came after the run's
 		// last byte): the run says it is done, so it must be.
 		r.setTimeout("30s")
-		r.checkConverged(want, gone...)
+		converged()
 		return false, took
 	case code != 1:
 		t.Errorf("%s\nwant exit 1", what)
@@ -588,7 +683,7 @@ func faultTrialRun(t *testing.T, srv *imaptest.Server, userA, userB string, tr f
 	t.Logf("exit %d after %v, broken in %s", code, took.Round(time.Millisecond), last.Line)
 	r.setTimeout("30s") // the next run is not under test for its speed
 	r.apply()
-	r.checkConverged(want, gone...)
+	converged()
 	return broke, took
 }
 
