@@ -203,8 +203,10 @@ func (r *faultRig) snapshot() map[string][]string {
 // later one with new mail on both sides, flag changes both ways,
 // deletions on both sides and a move, then one after both users renamed
 // a folder (faultSeedRenames); and apart from those, a later sync of a
-// pair that syncs one way (faultSeedOneWay). Each phase's want is what
-// an uninterrupted run gives. Three messages are bigger than 4096 bytes, so
+// pair that syncs one way (faultSeedOneWay), and one of a pair whose
+// deletions go to the trash in one folder and are kept in another
+// (faultSeedPolicies). Each phase's want is what an uninterrupted run
+// gives. Three messages are bigger than 4096 bytes, so
 // their APPENDs use synchronizing literals.
 
 func (r *faultRig) put(s int, mailbox, id string, flags ...imap.Flag) {
@@ -336,6 +338,45 @@ var faultWantOneWay = [2]map[string][]string{{
 	"Archive": {`ar2 \Seen`},
 }}
 
+// faultPolicies are the folder rules of the sweep's policies phase,
+// from its pair's first sync on.
+const faultPolicies = `  folder "Lists" { deletion = "trash" }
+  folder "Work" { deletion = "keep" }
+`
+
+// faultSeedPolicies has both users change their mail after the first
+// sync of a pair with faultPolicies: each expunges a message of Lists,
+// whose counterpart the run moves into the other side's trash, and one
+// of Work, whose counterpart stays, its record one-sided; new mail, a
+// flag change and a move flow both ways.
+func faultSeedPolicies(r *faultRig) {
+	const a, b = 0, 1
+	r.f.expunge(r.users[a], "Lists", "l1")
+	r.f.expunge(r.users[b], "Lists", "l2")
+	r.f.expunge(r.users[a], "Work", "w1")
+	r.f.expunge(r.users[b], "Work", "bw1")
+	r.put(a, "INBOX", "a3")
+	r.putBig(b, "Lists", "l4", imap.FlagSeen)
+	r.f.srv.AddFlags(r.t, r.users[b], "INBOX", r.f.uidOf(r.users[b], "INBOX", "a1"), imap.FlagFlagged)
+	r.f.userMove(r.users[a], "INBOX", "a2", "Work")
+}
+
+// faultWantPolicies is what each account holds after an uninterrupted
+// run of faultSeedPolicies's changes.
+var faultWantPolicies = [2]map[string][]string{{
+	"INBOX":   {`a1 \Flagged,\Seen`, "a3 -", "b1 -", `both1 \Flagged`},
+	"Work":    {"a2 -", "bw1 $work", `w2 \Answered`},
+	"Lists":   {`l3 \Seen`, `l4 \Seen`},
+	"Archive": {"ar1 -", `ar2 \Seen`},
+	"Trash":   {"l2 -"},
+}, {
+	"INBOX":   {`a1 \Flagged,\Seen`, "a3 -", "b1 -", `both1 \Flagged`},
+	"Work":    {"a2 -", "w1 -", `w2 \Answered`},
+	"Lists":   {`l3 \Seen`, `l4 \Seen`},
+	"Archive": {"ar1 -", `ar2 \Seen`},
+	"Trash":   {"l1 -"},
+}}
+
 // checkSides fails the test unless each account holds exactly its want
 // (a's, then b's) in those folders and nothing in any other, and plan
 // has nothing to do: the check of a pair that syncs one way, whose
@@ -407,7 +448,7 @@ var folderVerbs = map[string]bool{
 // the run (cut or stalled), or, with cmd > 0, at its cmd-th command at
 // stage (cut, stalled or answered with BYE).
 type faultTrial struct {
-	phase string // "first", "later", "renames" or "one-way"
+	phase string // "first", "later", "renames", "one-way" or "policies"
 	side  int
 	kind  imaptest.Kind
 	at    int64
@@ -425,8 +466,9 @@ func (tr faultTrial) String() string {
 
 // TestFaultCutSweep cuts or stalls one account's connection under
 // `mailtwin apply` at random byte counts, in a first sync, in a later
-// one, in one after both users renamed a folder, and in a later sync of
-// a pair that syncs one way, against both servers. The run must end within a bounded time,
+// one, in one after both users renamed a folder, in a later sync of a
+// pair that syncs one way, and in one of a pair that trashes and keeps
+// deletions, against both servers. The run must end within a bounded time,
 // with exit 1 and a message naming the account, the operation and the
 // folder when the broken command was in one; the next run must converge
 // to what an uninterrupted run gives: nothing lost, nothing twice, flags
@@ -447,7 +489,7 @@ func TestFaultCutSweep(t *testing.T) {
 		// account and phase, is the range of fault points.
 		size := map[string][2]int64{}
 		cmds := map[string][2]int{}
-		refSrv := start(t, "ref-a", "ref-b", "ref1w-a", "ref1w-b")
+		refSrv := start(t, "ref-a", "ref-b", "ref1w-a", "ref1w-b", "refpol-a", "refpol-b")
 		ref := newFaultRig(t, refSrv, "ref-a", "ref-b", "5s")
 		measure := func(ref *faultRig, phase string) {
 			before := [2]int64{ref.rec[0].Bytes(), ref.rec[1].Bytes()}
@@ -474,7 +516,15 @@ func TestFaultCutSweep(t *testing.T) {
 		faultSeedOneWay(oneWay)
 		measure(oneWay, "one-way")
 		oneWay.checkSides(faultWantOneWay)
-		phases := []string{"first", "later", "renames", "one-way"}
+		policies := newFaultRig(t, refSrv, "refpol-a", "refpol-b", "5s")
+		policies.rules = faultPolicies
+		policies.setTimeout("5s")
+		faultSeedFirst(policies)
+		policies.apply()
+		faultSeedPolicies(policies)
+		measure(policies, "policies")
+		policies.checkSides(faultWantPolicies)
+		phases := []string{"first", "later", "renames", "one-way", "policies"}
 		for _, ph := range phases {
 			t.Logf("an uninterrupted run, %s: %d+%d bytes, %d+%d commands", ph, size[ph][0], size[ph][1], cmds[ph][0], cmds[ph][1])
 		}
@@ -552,14 +602,19 @@ func faultTrialRun(t *testing.T, srv *imaptest.Server, userA, userB string, tr f
 		timeout = time.Second
 	}
 	r := newFaultRig(t, srv, userA, userB, timeout.String())
-	if tr.phase == "one-way" {
+	switch tr.phase {
+	case "one-way":
 		r.direction = faultOneWay
+		r.setTimeout(timeout.String())
+	case "policies":
+		r.rules = faultPolicies
 		r.setTimeout(timeout.String())
 	}
 	faultSeedFirst(r)
 	want, gone := faultWantFirst, []string(nil)
 	// sides, if set, is what each account holds after an uninterrupted
-	// run: the accounts of a pair that syncs one way differ.
+	// run: the accounts of a pair that syncs one way, or keeps or trashes
+	// deletions, differ.
 	var sides [2]map[string][]string
 	switch tr.phase {
 	case "later", "renames":
@@ -571,6 +626,11 @@ func faultTrialRun(t *testing.T, srv *imaptest.Server, userA, userB string, tr f
 		faultSeedOneWay(r)
 		sides = faultWantOneWay
 		want = maps.Clone(sides[1]) // the folders an error may name
+	case "policies":
+		r.apply()
+		faultSeedPolicies(r)
+		sides = faultWantPolicies
+		want = maps.Clone(sides[1])
 	}
 	if tr.phase == "renames" {
 		r.apply()
