@@ -377,10 +377,36 @@ var faultWantPolicies = [2]map[string][]string{{
 	"Trash":   {"l1 -"},
 }}
 
+// faultSidedPhase is a phase of the sweep whose pair's accounts differ
+// after a sync (the pair syncs one way, or keeps or trashes deletions):
+// its own pair, not the one the first, later and renames phases share.
+type faultSidedPhase struct {
+	direction string // the pair's default direction, if not "both"
+	rules     string // the pair's folder rules
+	seed      func(*faultRig)
+	// want is what each account, a then b, holds after an uninterrupted
+	// run of seed's changes.
+	want [2]map[string][]string
+}
+
+var faultSidedPhases = map[string]faultSidedPhase{
+	"one-way":  {direction: faultOneWay, seed: faultSeedOneWay, want: faultWantOneWay},
+	"policies": {rules: faultPolicies, seed: faultSeedPolicies, want: faultWantPolicies},
+}
+
+// setUp gives r the phase's pair, with timeout, syncs its first seed
+// and makes the phase's changes: r's next apply is the phase's.
+func (p faultSidedPhase) setUp(r *faultRig, timeout string) {
+	r.direction, r.rules = p.direction, p.rules
+	r.setTimeout(timeout)
+	faultSeedFirst(r)
+	r.apply()
+	p.seed(r)
+}
+
 // checkSides fails the test unless each account holds exactly its want
 // (a's, then b's) in those folders and nothing in any other, and plan
-// has nothing to do: the check of a pair that syncs one way, whose
-// accounts differ.
+// has nothing to do: the check of a faultSidedPhase.
 func (r *faultRig) checkSides(want [2]map[string][]string) {
 	r.t.Helper()
 	snap := r.snapshot()
@@ -489,7 +515,11 @@ func TestFaultCutSweep(t *testing.T) {
 		// account and phase, is the range of fault points.
 		size := map[string][2]int64{}
 		cmds := map[string][2]int{}
-		refSrv := start(t, "ref-a", "ref-b", "ref1w-a", "ref1w-b", "refpol-a", "refpol-b")
+		refUsers := []string{"ref-a", "ref-b"}
+		for name := range faultSidedPhases {
+			refUsers = append(refUsers, "ref-"+name+"-a", "ref-"+name+"-b")
+		}
+		refSrv := start(t, refUsers...)
 		ref := newFaultRig(t, refSrv, "ref-a", "ref-b", "5s")
 		measure := func(ref *faultRig, phase string) {
 			before := [2]int64{ref.rec[0].Bytes(), ref.rec[1].Bytes()}
@@ -508,23 +538,15 @@ func TestFaultCutSweep(t *testing.T) {
 		faultSeedRenames(ref)
 		measure(ref, "renames")
 		ref.checkConverged(faultWantRenames(ref.f.srv.Delim), faultGoneRenames...)
-		oneWay := newFaultRig(t, refSrv, "ref1w-a", "ref1w-b", "5s")
-		oneWay.direction = faultOneWay
-		oneWay.setTimeout("5s")
-		faultSeedFirst(oneWay)
-		oneWay.apply()
-		faultSeedOneWay(oneWay)
-		measure(oneWay, "one-way")
-		oneWay.checkSides(faultWantOneWay)
-		policies := newFaultRig(t, refSrv, "refpol-a", "refpol-b", "5s")
-		policies.rules = faultPolicies
-		policies.setTimeout("5s")
-		faultSeedFirst(policies)
-		policies.apply()
-		faultSeedPolicies(policies)
-		measure(policies, "policies")
-		policies.checkSides(faultWantPolicies)
-		phases := []string{"first", "later", "renames", "one-way", "policies"}
+		phases := []string{"first", "later", "renames"}
+		for _, name := range slices.Sorted(maps.Keys(faultSidedPhases)) {
+			p := faultSidedPhases[name]
+			r := newFaultRig(t, refSrv, "ref-"+name+"-a", "ref-"+name+"-b", "5s")
+			p.setUp(r, "5s")
+			measure(r, name)
+			r.checkSides(p.want)
+			phases = append(phases, name)
+		}
 		for _, ph := range phases {
 			t.Logf("an uninterrupted run, %s: %d+%d bytes, %d+%d commands", ph, size[ph][0], size[ph][1], cmds[ph][0], cmds[ph][1])
 		}
@@ -602,35 +624,18 @@ func faultTrialRun(t *testing.T, srv *imaptest.Server, userA, userB string, tr f
 		timeout = time.Second
 	}
 	r := newFaultRig(t, srv, userA, userB, timeout.String())
-	switch tr.phase {
-	case "one-way":
-		r.direction = faultOneWay
-		r.setTimeout(timeout.String())
-	case "policies":
-		r.rules = faultPolicies
-		r.setTimeout(timeout.String())
-	}
-	faultSeedFirst(r)
 	want, gone := faultWantFirst, []string(nil)
-	// sides, if set, is what each account holds after an uninterrupted
-	// run: the accounts of a pair that syncs one way, or keeps or trashes
-	// deletions, differ.
-	var sides [2]map[string][]string
-	switch tr.phase {
-	case "later", "renames":
+	sided, isSided := faultSidedPhases[tr.phase]
+	if isSided {
+		sided.setUp(r, timeout.String())
+		want = sided.want[1] // the folders an error may name: b's are a's and more
+	} else {
+		faultSeedFirst(r)
+	}
+	if tr.phase == "later" || tr.phase == "renames" {
 		r.apply()
 		faultSeedLater(r)
 		want = faultWantLater
-	case "one-way":
-		r.apply()
-		faultSeedOneWay(r)
-		sides = faultWantOneWay
-		want = maps.Clone(sides[1]) // the folders an error may name
-	case "policies":
-		r.apply()
-		faultSeedPolicies(r)
-		sides = faultWantPolicies
-		want = maps.Clone(sides[1])
 	}
 	if tr.phase == "renames" {
 		r.apply()
@@ -638,8 +643,8 @@ func faultTrialRun(t *testing.T, srv *imaptest.Server, userA, userB string, tr f
 		want, gone = faultWantRenames(srv.Delim), faultGoneRenames
 	}
 	converged := func() {
-		if sides[0] != nil {
-			r.checkSides(sides)
+		if isSided {
+			r.checkSides(sided.want)
 		} else {
 			r.checkConverged(want, gone...)
 		}
