@@ -103,5 +103,5 @@ func StartDovecotWith(t testing.TB, opts DovecotOptions, users ...string) *Serve
 			t.Errorf("imaptest: stop dovecot: %v", err)
 		}
 	})
-	return &Server{Addr: d.Addr, Kind: "dovecot", Delim: rune(opts.Separator[0]), Users: users, dovecot: d}
+	return serve(t, &Server{Addr: d.Addr, Kind: "dovecot", Delim: rune(opts.Separator[0]), Users: users, dovecot: d})
 }

@@ -2,6 +2,7 @@ package imaptest_test
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -97,4 +98,99 @@ func TestMoveAndExpunge(t *testing.T) {
 			t.Errorf("Archive = %q, want only m1", got)
 		}
 	})
+}
+
+// TestHelpersKeepTheirConnections: the helpers log in once per user and
+// server address and use that connection again, giving it back with no
+// mailbox selected (UNSELECT, never CLOSE, which would expunge); one
+// that no longer answers is replaced; on a server without UNSELECT a
+// helper that selected a mailbox logs out.
+func TestHelpersKeepTheirConnections(t *testing.T) {
+	t.Parallel()
+	msg := imaptest.NewMessage("a@example.org", "b@example.org", "kept", "k1@example.org", "hello\n")
+	for _, tc := range []struct {
+		name  string
+		start func(t *testing.T) *imaptest.Server
+		// conns is how many connections the four helper calls below
+		// open: one per user, or, without UNSELECT, one more for alice
+		// after each call that selected a mailbox.
+		conns    int
+		unselect bool
+	}{
+		{"mem", func(t *testing.T) *imaptest.Server { return imaptest.StartMem(t, "alice", "bob") }, 2, true},
+		{"dovecot", func(t *testing.T) *imaptest.Server { return imaptest.StartDovecot(t, "alice", "bob") }, 2, true},
+		{"dovecot without UNSELECT", func(t *testing.T) *imaptest.Server {
+			return imaptest.StartDovecotWith(t, imaptest.DovecotOptions{Capability: "IMAP4rev1 LITERAL+ UIDPLUS MOVE CONDSTORE"}, "alice", "bob")
+		}, 3, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := tc.start(t)
+			rec := imaptest.Record(t, srv)
+			via := *srv // shares srv's idle connections, kept apart by address
+			via.Addr = rec.Addr
+			uid := via.Append(t, "alice", "INBOX", msg)
+			via.AddFlags(t, "alice", "INBOX", uid, imap.FlagDeleted)
+			via.Create(t, "bob", "Work")
+			if got := via.Messages(t, "alice", "INBOX"); len(got) != 1 {
+				t.Fatalf("alice's INBOX holds %d messages, want 1 (flagged \\Deleted, not expunged)", len(got))
+			}
+			if got := rec.Conns(); got != tc.conns {
+				t.Errorf("the helpers opened %d connections, want %d; commands:\n%s", got, tc.conns, strings.Join(rec.Commands(), "\n"))
+			}
+			if n := rec.Count("CLOSE") + rec.Count("EXPUNGE"); n != 0 {
+				t.Errorf("the helpers sent CLOSE or EXPUNGE %d times, want none", n)
+			}
+			sel, unsel := rec.Count("SELECT")+rec.Count("EXAMINE"), rec.Count("UNSELECT")
+			if want := map[bool]int{true: sel, false: 0}[tc.unselect]; sel == 0 || unsel != want {
+				t.Errorf("%d selections and %d UNSELECTs, want %d", sel, unsel, want)
+			}
+			if !tc.unselect {
+				return
+			}
+			// The next byte relayed is the NOOP that checks alice's idle
+			// connection: cut there, the helper must dial anew.
+			rec.CutAfter(rec.Bytes())
+			if got := via.Messages(t, "alice", "INBOX"); len(got) != 1 {
+				t.Fatalf("after the cut alice's INBOX holds %d messages, want 1", len(got))
+			}
+			if got := rec.Conns(); got != tc.conns+1 {
+				t.Errorf("after the cut the helpers opened %d connections, want %d", got, tc.conns+1)
+			}
+			before := len(rec.Commands())
+			srv.Messages(t, "alice", "INBOX")
+			if got := len(rec.Commands()); got != before {
+				t.Errorf("a helper of the server itself went through the proxy's connection: %d commands more", got-before)
+			}
+		})
+	}
+}
+
+// TestHelpersKeepFewConnections: only the idle connections used last
+// are kept, so a test with many users does not hold a server process
+// for each.
+func TestHelpersKeepFewConnections(t *testing.T) {
+	t.Parallel()
+	var users []string
+	for i := range 20 {
+		users = append(users, fmt.Sprintf("u%02d", i))
+	}
+	srv := imaptest.StartMem(t, users...)
+	rec := imaptest.Record(t, srv)
+	via := *srv
+	via.Addr = rec.Addr
+	for _, u := range users {
+		via.Create(t, u, "Work")
+	}
+	via.Create(t, users[len(users)-1], "Work") // used last: kept
+	if got := rec.Conns(); got != len(users) {
+		t.Fatalf("%d connections for %d users, want one each", got, len(users))
+	}
+	via.Create(t, users[0], "Work") // used first: logged out since
+	if got, want := rec.Conns(), len(users)+1; got != want {
+		t.Errorf("%d connections after the first user's helper ran again, want %d: its idle one should have been logged out", got, want)
+	}
+	if got := rec.Count("LOGOUT"); got < len(users)-16 {
+		t.Errorf("%d LOGOUTs, want at least %d: more idle connections kept than the bound", got, len(users)-16)
+	}
 }

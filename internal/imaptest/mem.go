@@ -25,8 +25,11 @@ func StartMem(t testing.TB, users ...string) *Server {
 type MemOptions struct {
 	// Caps replaces the advertised capabilities; it must hold IMAP4rev1
 	// or IMAP4rev2. With IMAP4rev1 alone the server offers no MOVE,
-	// UIDPLUS, LIST-EXTENDED, LIST-STATUS or UNSELECT: the old-server
-	// fallbacks of a client can be tested with it.
+	// UIDPLUS, LIST-EXTENDED or LIST-STATUS: the old-server fallbacks of
+	// a client can be tested with it. (go-imap's server adds UNSELECT,
+	// IDLE, ENABLE, SASL-IR, LITERAL- and UTF8=ACCEPT to IMAP4rev1
+	// whatever Caps says; DovecotOptions.Capability makes a server
+	// without UNSELECT.)
 	Caps imap.CapSet
 	// TLS secures the listener: TLSNone (the default), TLSImplicit (TLS
 	// from the first byte) or TLSStartTLS. The certificate is
@@ -103,7 +106,7 @@ func StartMemWith(t testing.TB, opts MemOptions, users ...string) *Server {
 		srv.Close()
 		<-done
 	})
-	return &Server{Addr: addr, Kind: "mem", Delim: '/', Users: users, TLS: opts.TLS, TLSConfig: clientTLS}
+	return serve(t, &Server{Addr: addr, Kind: "mem", Delim: '/', Users: users, TLS: opts.TLS, TLSConfig: clientTLS})
 }
 
 // testLogger forwards server log lines to the test log until the test

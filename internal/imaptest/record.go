@@ -90,6 +90,7 @@ func Record(t testing.TB, srv *Server) *Recorder {
 func (r *Recorder) Server() *Server {
 	s := *r.srv
 	s.Addr = r.Addr
+	s.idle = nil // each helper's commands recorded whole, LOGIN to LOGOUT
 	return &s
 }
 

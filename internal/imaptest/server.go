@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +35,50 @@ type Server struct {
 	TLSConfig *tls.Config
 
 	dovecot *dovecotd.Server
+	// idle keeps the helpers' connections between calls (see with).
+	idle *idleClients
+}
+
+// idleClients are logged-in connections that no helper is using. A
+// helper takes one of its user's, or dials when there is none, and
+// gives it back when it is done: a Dovecot login costs tens of ms of the
+// server's CPU (an imap-login and an imap process), and a test that
+// seeds and checks accounts through the helpers makes hundreds. Only
+// the maxIdle used last are kept, so a sweep with a thousand users does
+// not hold a thousand server processes.
+type idleClients struct {
+	mu     sync.Mutex
+	conns  []idleClient // the one given back last at the end
+	closed bool
+}
+
+// idleClient is one idle connection, by the address it went to (a copy
+// of a Server that points elsewhere, a proxy, shares its idleClients)
+// and the user it logged in as.
+type idleClient struct {
+	addr, user string
+	c          *imapclient.Client
+}
+
+// maxIdle bounds idleClients: two parallel tests, each with two users
+// and a few connections, fit.
+const maxIdle = 16
+
+// serve finishes s, started by a StartFunc: its helpers' idle
+// connections are logged out when the test ends, before the server
+// stops (cleanups run last registered first).
+func serve(t testing.TB, s *Server) *Server {
+	s.idle = &idleClients{}
+	t.Cleanup(func() {
+		s.idle.mu.Lock()
+		all := s.idle.conns
+		s.idle.conns, s.idle.closed = nil, true
+		s.idle.mu.Unlock()
+		for _, ic := range all {
+			closeClient(ic.c)
+		}
+	})
+	return s
 }
 
 // StartFunc starts a test server; StartMem and StartDovecot are two.
@@ -107,12 +152,79 @@ func closeClient(c *imapclient.Client) {
 	c.Close()
 }
 
-// with runs fn on a fresh connection as user and closes it after.
+// with runs fn on a connection logged in as user, with no mailbox
+// selected: an idle one of the helpers' where one answers a NOOP, or a
+// new one. The connection goes back to the idle ones if fn returns and
+// its mailbox can be unselected without expunging (UNSELECT), and is
+// closed otherwise (fn failed the test, or the server lacks UNSELECT).
 func (s *Server) with(t testing.TB, user string, fn func(c *imapclient.Client)) {
 	t.Helper()
-	c := s.dial(t, user)
-	defer closeClient(c)
+	c := s.takeIdle(user)
+	if c == nil {
+		c = s.dial(t, user)
+	}
+	done := false
+	defer func() {
+		if !done || !s.putIdle(user, c) {
+			closeClient(c)
+		}
+	}()
 	fn(c)
+	done = true
+}
+
+// takeIdle returns an idle connection of user's that still answers, or
+// nil.
+func (s *Server) takeIdle(user string) *imapclient.Client {
+	if s.idle == nil { // a Server a test made itself
+		return nil
+	}
+	for {
+		s.idle.mu.Lock()
+		i := slices.IndexFunc(s.idle.conns, func(ic idleClient) bool { return ic.addr == s.Addr && ic.user == user })
+		if i < 0 {
+			s.idle.mu.Unlock()
+			return nil
+		}
+		c := s.idle.conns[i].c
+		s.idle.conns = slices.Delete(s.idle.conns, i, i+1)
+		s.idle.mu.Unlock()
+		// The server may have been restarted, or have dropped it.
+		if c.Noop().Wait() == nil {
+			return c
+		}
+		c.Close()
+	}
+}
+
+// putIdle gives c back, with no mailbox selected, and reports whether
+// it took it. It logs out the connection used least recently if that
+// makes more than maxIdle.
+func (s *Server) putIdle(user string, c *imapclient.Client) bool {
+	if c.State() == imap.ConnStateSelected {
+		if !c.Caps().Has(imap.CapUnselect) || c.Unselect().Wait() != nil {
+			return false
+		}
+	}
+	if s.idle == nil || c.State() != imap.ConnStateAuthenticated {
+		return false
+	}
+	s.idle.mu.Lock()
+	if s.idle.closed {
+		s.idle.mu.Unlock()
+		return false
+	}
+	s.idle.conns = append(s.idle.conns, idleClient{s.Addr, user, c})
+	var oldest *imapclient.Client
+	if len(s.idle.conns) > maxIdle {
+		oldest = s.idle.conns[0].c
+		s.idle.conns = slices.Delete(s.idle.conns, 0, 1)
+	}
+	s.idle.mu.Unlock()
+	if oldest != nil {
+		closeClient(oldest)
+	}
+	return true
 }
 
 // Create creates mailbox for user; it is not an error if it exists.
