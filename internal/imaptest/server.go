@@ -201,12 +201,15 @@ func (s *Server) takeIdle(user string) *imapclient.Client {
 // it took it. It logs out the connection used least recently if that
 // makes more than maxIdle.
 func (s *Server) putIdle(user string, c *imapclient.Client) bool {
+	if s.idle == nil { // a Server a test made itself
+		return false
+	}
 	if c.State() == imap.ConnStateSelected {
 		if !c.Caps().Has(imap.CapUnselect) || c.Unselect().Wait() != nil {
 			return false
 		}
 	}
-	if s.idle == nil || c.State() != imap.ConnStateAuthenticated {
+	if c.State() != imap.ConnStateAuthenticated {
 		return false
 	}
 	s.idle.mu.Lock()
