@@ -4,8 +4,11 @@
 // Both runs one test body against each, as subtests "mem" and "dovecot".
 //
 // The Server helpers (Dial, Append, Create, Messages, Mailboxes, ...)
-// speak real IMAP through imapclient on a fresh connection each, so a test
-// can seed and inspect mailboxes independently of the code under test.
+// speak real IMAP through imapclient on connections of their own, so a
+// test can seed and inspect mailboxes independently of the code under
+// test. Dial logs in anew each time; the others keep a few connections
+// logged in between calls (a Dovecot login costs tens of ms), each
+// given back with no mailbox selected.
 // Every helper fails the test on error. Rename and RenameByCopy rename a
 // folder as a user's client would, the second the way a server that
 // changes UIDVALIDITY on RENAME leaves it.
