@@ -79,7 +79,11 @@ func newFaultRig(t *testing.T, srv *imaptest.Server, a, b, timeout string) *faul
 }
 
 // setTimeout (re)writes the config with the accounts' timeout.
-func (r *faultRig) setTimeout(timeout string) {
+func (r *faultRig) setTimeout(timeout string) { r.setTimeouts([2]string{timeout, timeout}) }
+
+// setTimeouts (re)writes the config with each account's timeout, a's
+// then b's.
+func (r *faultRig) setTimeouts(timeouts [2]string) {
 	r.t.Helper()
 	var accounts strings.Builder
 	conns := ""
@@ -100,7 +104,7 @@ func (r *faultRig) setTimeout(timeout string) {
   password = %q
   timeout  = %q%s
 }
-`, name, port, r.users[s], imaptest.Password, timeout, conns)
+`, name, port, r.users[s], imaptest.Password, timeouts[s], conns)
 	}
 	cfg := fmt.Sprintf(`state { path = %q }
 %s
@@ -623,11 +627,16 @@ func faultTrialRun(t *testing.T, srv *imaptest.Server, userA, userB string, tr f
 	if tr.kind == imaptest.Stall {
 		timeout = time.Second
 	}
-	r := newFaultRig(t, srv, userA, userB, timeout.String())
+	// The runs that bring the accounts to the phase are not under test:
+	// a stall trial's second-long timeout is for the faulted run alone,
+	// and its faulted account's (a login or SELECT under -race on a busy
+	// machine can take longer).
+	const setUpTimeout = "30s"
+	r := newFaultRig(t, srv, userA, userB, setUpTimeout)
 	want, gone := faultWantFirst, []string(nil)
 	sided, isSided := faultSidedPhases[tr.phase]
 	if isSided {
-		sided.setUp(r, timeout.String())
+		sided.setUp(r, setUpTimeout)
 		want = sided.want[1] // the folders an error may name: b's are a's and more
 	} else {
 		faultSeedFirst(r)
@@ -649,6 +658,11 @@ func faultTrialRun(t *testing.T, srv *imaptest.Server, userA, userB string, tr f
 			r.checkConverged(want, gone...)
 		}
 	}
+	// Only the faulted account's connections stall: the other's keep
+	// the longer timeout, which a loaded machine (-race) needs.
+	timeouts := [2]string{setUpTimeout, setUpTimeout}
+	timeouts[tr.side] = timeout.String()
+	r.setTimeouts(timeouts)
 	rec := r.rec[tr.side]
 	var hit atomic.Int64 // the connection the command fault hit
 	switch {
