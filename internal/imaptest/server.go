@@ -204,12 +204,20 @@ func (s *Server) putIdle(user string, c *imapclient.Client) bool {
 	if s.idle == nil { // a Server a test made itself
 		return false
 	}
-	if c.State() == imap.ConnStateSelected {
+	// go-imap beta.8 sets a connection's state (and Mailbox) only after
+	// the command's Wait has returned: a SELECT answered a moment ago may
+	// not show yet. The commands before a NOOP are settled once its
+	// answer is in, as the client reads answers in order.
+	if c.Noop().Wait() != nil {
+		return false
+	}
+	switch c.State() {
+	case imap.ConnStateAuthenticated:
+	case imap.ConnStateSelected:
 		if !c.Caps().Has(imap.CapUnselect) || c.Unselect().Wait() != nil {
 			return false
 		}
-	}
-	if c.State() != imap.ConnStateAuthenticated {
+	default:
 		return false
 	}
 	s.idle.mu.Lock()
