@@ -188,7 +188,7 @@ func (s *Store) observeExamined(reqs []reconcile.ScanPointRequest, obs []reconci
 		fetch *imapclient.FetchCommand
 	}
 	cmds := make([]sent, len(reqs))
-	s.sel = selection{}
+	s.sel = s.sel.failing()
 	for i, r := range reqs {
 		// ChangedSince 0 is left out: every message.
 		cmds[i] = sent{

@@ -282,7 +282,8 @@ var _ reconcile.ChangeBatcher = (*Store)(nil)
 // commands may be sent before it comes. That is safe only where a
 // SELECT that fails leaves nothing selected, which RFC 3501 asks of a
 // server but one may not do (and keep the mailbox selected before):
-// so where another mailbox is selected, an UNSELECT goes first, and
+// so where another mailbox is selected (or may be: see selection), an
+// UNSELECT goes first, and
 // without UNSELECT the SELECT is answered before selectAhead returns.
 // Where mailbox is selected already nothing is sent.
 func (s *Store) selectAhead(mailbox string) (wait func() error, err error) {
@@ -290,7 +291,7 @@ func (s *Store) selectAhead(mailbox string) (wait func() error, err error) {
 	if s.isSelected(mailbox, true) {
 		return done, nil
 	}
-	if s.c.State() == imap.ConnStateSelected || s.sel.name != "" {
+	if s.sel.name != "" || s.sel.unsure {
 		if !s.caps.Has(imap.CapUnselect) {
 			_, err := s.selectMailbox(mailbox, true, true)
 			return done, err

@@ -100,7 +100,7 @@ func (s *Store) scanSince(ctx context.Context, f *reconcile.Folder, k reconcile.
 		// fails no mailbox is selected, the other commands fail with it,
 		// and their answers are not used.
 		var pre scanCmds
-		s.sel = selection{}
+		s.sel = s.sel.failing()
 		sel := s.c.Select(f.Mailbox, &imap.SelectOptions{ReadOnly: s.opts.ReadOnly, CondStore: true})
 		if f.HighestModSeq > modseq && next > 1 && len(old) > 0 {
 			pre.changed = s.fetchChanged(next, modseq)

@@ -183,11 +183,26 @@ type Store struct {
 
 var _ reconcile.Mailstore = (*Store)(nil)
 
-// selection is the mailbox the connection has selected.
+// selection is the mailbox the connection has selected, as the Store
+// knows it from the answers to its own commands. go-imap's State and
+// Mailbox are not asked: beta.8 updates them only after a command's Wait
+// has returned, and not at all when a SELECT fails.
 type selection struct {
 	name     string // "" when none
 	readOnly bool
 	data     imap.SelectData
+	// unsure is set, with no name, when a SELECT or EXAMINE failed while
+	// a mailbox was selected. RFC 3501 has the server leave that mailbox
+	// then, and Dovecot says so with an untagged [CLOSED], but a server
+	// may keep it: unselect and selectAhead leave it anyway, and take
+	// the server's refusal as its word that nothing is selected.
+	unsure bool
+}
+
+// failing is the selection while a SELECT or EXAMINE is under way: what
+// is left if it fails.
+func (sel selection) failing() selection {
+	return selection{unsure: sel.name != "" || sel.unsure}
 }
 
 // Dial connects to the account and logs in.
@@ -590,8 +605,7 @@ func (s *Store) selectMailbox(mailbox string, write, fresh bool) (*imap.SelectDa
 		return &s.sel.data, nil
 	}
 	readOnly := !write
-	// A failed SELECT leaves no mailbox selected.
-	s.sel = selection{}
+	s.sel = s.sel.failing()
 	data, err := s.c.Select(mailbox, &imap.SelectOptions{
 		ReadOnly:  readOnly,
 		CondStore: s.caps.Has(imap.CapCondStore),
@@ -610,21 +624,22 @@ func (s *Store) selectMailbox(mailbox string, write, fresh bool) (*imap.SelectDa
 // isSelected reports whether the connection has mailbox selected, and
 // read-write if write is set (a read-write selection serves reads too).
 func (s *Store) isSelected(mailbox string, write bool) bool {
-	if s.sel.name != mailbox || write && s.sel.readOnly || s.c.State() != imap.ConnStateSelected {
-		return false
-	}
-	mb := s.c.Mailbox()
-	return mb != nil && mb.Name == mailbox
+	return mailbox != "" && s.sel.name == mailbox && !(write && s.sel.readOnly)
 }
 
 // unselect leaves the selected mailbox without expunging anything.
 func (s *Store) unselect() error {
-	if s.sel.name == "" && s.c.State() != imap.ConnStateSelected {
+	if s.sel.name == "" && !s.sel.unsure {
 		return nil
 	}
+	unsure := s.sel.unsure
 	defer func() { s.sel = selection{} }()
 	if s.caps.Has(imap.CapUnselect) {
-		return s.c.Unselect().Wait()
+		err := s.c.Unselect().Wait()
+		if unsure && isRefusal(err) {
+			return nil // the server had nothing selected
+		}
+		return err
 	}
 	// CLOSE expunges \Deleted messages, except in a mailbox opened with
 	// EXAMINE: examine first.

@@ -431,6 +431,55 @@ func TestStoreFlags(t *testing.T) {
 	})
 }
 
+// TestFailedSelect checks that a SELECT that fails (its folder deleted
+// meanwhile) while another mailbox is selected leaves the Store able to
+// go on, whether or not the server says, with an untagged [CLOSED], that
+// it left the mailbox selected before. go-imap's State stays "selected"
+// without [CLOSED], and an UNSELECT sent on its word is refused.
+func TestFailedSelect(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		srv := start(t)
+		srv.Append(t, "alice", "INBOX", msg(1))
+		u := srv.Append(t, "alice", "Box", msg(2))
+		for _, closed := range []string{"sent", "not sent"} {
+			t.Run("CLOSED "+closed, func(t *testing.T) {
+				proxy := *srv
+				if closed == "not sent" {
+					proxy.Addr = dropLines(t, srv.Addr, "[CLOSED]")
+				}
+				st := open(t, &proxy, "alice")
+				ctx := context.Background()
+				gone := func() {
+					t.Helper()
+					f := reconcile.Folder{Mailbox: "Gone", UIDValidity: 7}
+					if err := st.Scan(ctx, &f); err == nil {
+						t.Fatal("Scan(Gone) = nil, want an error")
+					}
+				}
+				scan(t, st, "INBOX")
+				gone()
+				l, err := st.List(ctx)
+				if err != nil {
+					t.Fatalf("List() after a failed SELECT = %v", err)
+				}
+				if got := names(l); !slices.Contains(got, "Box") || !slices.Contains(got, "INBOX") || slices.Contains(got, "Gone") {
+					t.Errorf("List() = %q, want Box and INBOX, no Gone", got)
+				}
+				scan(t, st, "INBOX")
+				gone()
+				if err := st.StoreFlags(ctx, "Box", []reconcile.UID{u}, reconcile.Flags{`\Flagged`}, nil); err != nil {
+					t.Fatalf("StoreFlags(Box) after a failed SELECT = %v", err)
+				}
+				if ms := srv.Messages(t, "alice", "Box"); len(ms) != 1 || !slices.Contains(ms[0].Flags, `\Flagged`) {
+					t.Errorf("Box = %+v, want its message flagged", ms)
+				}
+				srv.RemoveFlags(t, "alice", "Box", u, imap.FlagFlagged)
+			})
+		}
+	})
+}
+
 func TestExpunge(t *testing.T) {
 	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
@@ -969,6 +1018,24 @@ func hideCap(t *testing.T, addr, name string) string {
 		for {
 			line, err := r.ReadString('\n')
 			line = strings.ReplaceAll(line, " "+name, "")
+			if _, werr := io.WriteString(client, line); err != nil || werr != nil {
+				return
+			}
+		}
+	})
+}
+
+// dropLines starts a proxy to addr that leaves out every line the server
+// sends that holds text, and returns the proxy's address.
+func dropLines(t *testing.T, addr, text string) string {
+	t.Helper()
+	return relay(t, addr, func(client, server net.Conn) {
+		r := bufio.NewReader(server)
+		for {
+			line, err := r.ReadString('\n')
+			if strings.Contains(line, text) {
+				line = ""
+			}
 			if _, werr := io.WriteString(client, line); err != nil || werr != nil {
 				return
 			}
