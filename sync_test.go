@@ -978,6 +978,15 @@ func TestSyncDeletionUndoneAfterAnUnsavedRun(t *testing.T) {
 //     unflagged copy follows it, and the flagged one stays with its
 //     record. Before, a's first copy was moved, and the next run found
 //     work left (cases 158 and 159).
+//   - a-to-b with trash, b's Work reset: a's user expunges the flagged
+//     copy and flags the other, and a run whose state is lost follows
+//     on b (flags b's unflagged copy, moves the flagged one to b's
+//     trash). b's remaining copy is paired with a's, whose flags it has
+//     now. Before, it went to the record of the copy a's user expunged,
+//     whose flags it had too, and was expunged as already in the trash;
+//     a's copy then read as deleted on b, which a one-way pair does not
+//     undo, and b's Work lost m1 (cases 230 and 231; TestModel seed
+//     1126560).
 func TestSyncDuplicatesInAResetFolder(t *testing.T) {
 	t.Parallel()
 	uidOfCopy := func(f *syncFixture, user, mailbox, id string, flagged bool) uint32 {
@@ -1023,6 +1032,34 @@ func TestSyncDuplicatesInAResetFolder(t *testing.T) {
 			f.sync()
 			f.wantBoth("Work", `m1 \Flagged`)
 			f.wantBoth("Archive", "m1 -")
+			f.settled()
+		})
+	})
+	t.Run("one-way, after a run whose state was lost", func(t *testing.T) {
+		t.Parallel()
+		imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+			f := newSyncFixture(t, start)
+			f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Trash}
+			f.trashOnBoth()
+			f.put(userA, "Work", "m1", imap.FlagFlagged)
+			f.put(userA, "Work", "m1")
+			for _, id := range []string{"m3", "m4", "m5", "m6"} {
+				f.put(userA, "INBOX", id) // under max_deletes
+			}
+			f.sync()
+			f.want(userB, "Work", `m1 \Flagged`, "m1 -")
+			f.recreate(userB, "Work")
+			f.srv.Expunge(t, userA, "Work", uidOfCopy(f, userA, "Work", "m1", true))
+			f.srv.AddFlags(t, userA, "Work", uidOfCopy(f, userA, "Work", "m1", false), imap.FlagFlagged)
+			ctx := context.Background()
+			if _, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy}, f.dial(userA, false), f.dial(userB, false), discardState{stateRepo{f.repo}}); err != nil {
+				t.Fatalf("the run whose state is lost: %v", err)
+			}
+			f.want(userB, "Work", `m1 \Flagged`)
+			f.want(userB, "Trash", `m1 \Flagged`)
+			f.sync()
+			f.wantBoth("Work", `m1 \Flagged`)
+			f.want(userB, "Trash", `m1 \Flagged`)
 			f.settled()
 		})
 	})

@@ -777,6 +777,7 @@ func (pl *planner) folder(v *view) {
 		rec    *Record
 		status [2]sideStatus
 		msg    [2]*Message
+		held   [2]*Message // msg before copies are taken by identity
 	}
 	var recs []*baseRec
 	if v.base != nil {
@@ -945,7 +946,19 @@ func (pl *planner) folder(v *view) {
 	// copy B's user had expunged, the other record's copy was restored
 	// to B, and the deleted copy came back).
 	//
-	// On each side the records go in the order of their UIDs there
+	// A record whose copy on the other side is still there goes before
+	// one whose copy there is gone, and in the first pass it takes a copy
+	// with that copy's flags as well as one with its own: the two agree,
+	// as a run cut short after storing the other side's change leaves
+	// them. A copy given to a record deleted on the other side is deleted
+	// too, and the held record, left without one, reads as deleted here,
+	// which an a-to-b pair does not undo (TestModel seed 1126560: of two
+	// records of x:3 after B's UIDVALIDITY changed, B's one copy went to
+	// the record of the copy A's user had expunged, whose flags it had,
+	// and was expunged; A's other copy, flagged as B's was, had none on
+	// B from then on).
+	//
+	// Then on each side the records go in the order of their UIDs there
 	// (then on the other side), so that which copy a record takes does
 	// not depend on which side is A: in the state's order, by the UID
 	// on A, a record held on B only came first on B, and of two records
@@ -960,6 +973,14 @@ func (pl *planner) folder(v *view) {
 		if br.rec.UIDA == UnknownUID || br.rec.UIDB == UnknownUID {
 			order = []bool{true, false}
 			break
+		}
+	}
+	// Which records hold a copy at its UID on each side, before either
+	// side's copies are taken by identity: what the order and the first
+	// pass below go by on the other side, the same whichever side is A.
+	if freshLeft[A] > 0 || freshLeft[B] > 0 {
+		for _, br := range recs {
+			br.held = br.msg
 		}
 	}
 	for s := range 2 {
@@ -978,8 +999,14 @@ func (pl *planner) folder(v *view) {
 			continue
 		}
 		o := Side(s).Other()
+		held := func(br *baseRec) int {
+			if br.held[o] != nil {
+				return 0
+			}
+			return 1
+		}
 		slices.SortStableFunc(open, func(x, y *baseRec) int {
-			return cmp.Or(cmp.Compare(x.rec.UID(Side(s)), y.rec.UID(Side(s))), cmp.Compare(x.rec.UID(o), y.rec.UID(o)))
+			return cmp.Or(cmp.Compare(held(x), held(y)), cmp.Compare(x.rec.UID(Side(s)), y.rec.UID(Side(s))), cmp.Compare(x.rec.UID(o), y.rec.UID(o)))
 		})
 		for pass := range 2 {
 			tier := open
@@ -1017,6 +1044,9 @@ func (pl *planner) folder(v *view) {
 						var m *Message
 						if pass == 0 {
 							m = take(s, br.rec.ID, &br.rec.Flags, joins)
+							if other := br.held[o]; m == nil && other != nil && !other.Flags.Equal(br.rec.Flags) {
+								m = take(s, br.rec.ID, &other.Flags, joins)
+							}
 						} else if at, _ := closest(s, br.rec.ID, br.rec.Flags, joins); at >= 0 {
 							m = takeAt(s, at)
 						}
