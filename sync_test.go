@@ -966,6 +966,51 @@ func TestSyncDeletionUndoneAfterAnUnsavedRun(t *testing.T) {
 	}
 }
 
+// TestSyncMoveOutOfTheTrashRefusedOnce: TestSyncDeletionUndoneAfterAnUnsavedRun's
+// row "a-to-b, trash", with b's server refusing the UID MOVE that takes
+// b's copy of m1 back out of its trash. The run after it moves it again.
+// Before, the state recorded a's copy at its new UID, so the next run read
+// b's copy as deleted by b's user, which a one-way pair does not revert,
+// and m1 stayed in b's trash for good (TestModel seed 1380703, b-to-a).
+func TestSyncMoveOutOfTheTrashRefusedOnce(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Trash}
+		for _, id := range []string{"m1", "m2", "m3"} {
+			f.put(userA, "INBOX", id)
+		}
+		f.sync()
+		f.expunge(userA, "INBOX", "m1")
+		ctx := context.Background()
+		if _, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy}, f.dial(userA, false), f.dial(userB, false), discardState{stateRepo{f.repo}}); err != nil {
+			t.Fatalf("the run that follows a's deletion: %v", err)
+		}
+		f.want(userB, "Trash", "m1 -")
+		f.put(userA, "INBOX", "m1") // the undo: the same message, a new UID
+		rec := f.record()
+		var refused atomic.Int32
+		rec.Intercept(func(e imaptest.Event) imaptest.Action {
+			if e.Stage == imaptest.Received && e.Verb == "UID MOVE" && refused.Add(1) == 1 {
+				return imaptest.Action{Do: imaptest.Refuse, Text: "not now"}
+			}
+			return imaptest.Action{}
+		})
+		if _, err := f.attempt(false); !errors.Is(err, reconcile.ErrActionsFailed) {
+			t.Fatalf("the run whose UID MOVE is refused: err %v, want actions failed", err)
+		}
+		rec.Intercept(nil)
+		if refused.Load() != 1 {
+			t.Fatalf("%d UID MOVEs sent, want the one refused", refused.Load())
+		}
+		f.want(userB, "Trash", "m1 -")
+		f.sync()
+		f.wantBoth("INBOX", "m1 -", "m2 -", "m3 -")
+		f.want(userB, "Trash")
+		f.settled()
+	})
+}
+
 // TestSyncDuplicatesInAResetFolder: a folder holds two copies of m1, one
 // flagged, and gets a new UIDVALIDITY on one side, so its messages are
 // re-paired with the state's records by identity.

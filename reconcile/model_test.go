@@ -1600,6 +1600,35 @@ func TestNextFailedMoveOutOfTheOwnTrash(t *testing.T) {
 	}
 }
 
+// TestNextFailedMoveOutOfTheTrashOneWay: testdata case 204, where A's
+// copy of x:1 is back under a new UID and B's copy, in B's trash, is moved
+// back out of it; the Move fails. The state keeps the base's UID on A, as
+// for a failed copy (TestNextFailedCopyBackAgainOneWay), so the next run
+// finds A's copy back under a new UID again and moves B's copy out of the
+// trash again. Recorded at its new UID, A's copy would look changed
+// where the state has it, and B's copy deleted by B's user, which a
+// one-way pair does not revert: x:1 would stay in B's trash for good
+// (TestModel seed 1380703, under b-to-a).
+func TestNextFailedMoveOutOfTheTrashOneWay(t *testing.T) {
+	pol := parsePolicy(t, "direction a-to-b\ndeletion propagate")
+	base := parseState(t, "folder INBOX\nfolder R5\n2 3 $todo,\\Flagged x:1\n3 2 \\Seen x:8\nfolder Trash")
+	accA := accountFromListing(parseListing(t, "folder INBOX\nfolder R5\n3 \\Seen x:8\n5 $todo,\\Flagged x:1\nfolder Trash role=\\Trash"))
+	accB := accountFromListing(parseListing(t, "folder INBOX\nfolder R5\n2 \\Seen x:8\nfolder Trash role=\\Trash\n4 $todo x:1"))
+	plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
+		return a.Op == reconcile.Move
+	})
+	if !strings.Contains(plan.String(), "back out of the trash") {
+		t.Fatalf("the plan moves nothing out of B's trash:\n%s", plan)
+	}
+	if kept := recordsOf(next, "x:1"); !slices.Equal(kept, []string{"R5 2 3"}) {
+		t.Fatalf("records of x:1 after the failed move: %q, want the base's", kept)
+	}
+	plan = settlesAfterFailure(t, next, accA, accB, pol, "move out of the trash", true)
+	if !strings.Contains(plan.String(), "back out of the trash") {
+		t.Fatalf("the run after the failed move does not move B's copy out of its trash:\n%s", plan)
+	}
+}
+
 // TestNextFailedCopyBackAgainOneWay: in an a-to-b pair, A's copy of x:1
 // is back in INBOX under a new UID with other flags, and B's copy is gone
 // (testdata case 152): the change beats the delete, and A's copy is

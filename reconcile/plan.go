@@ -50,11 +50,12 @@ type slot struct {
 	targetLost bool
 	// backAgain marks a base record of a one-way pair whose copy on the
 	// source is back under a new UID where the target's copy is gone:
-	// that change beat the target's delete. Should the copy fail, Next
+	// that change beat the target's delete. Should the copy fail, or
+	// the Move that takes the target's copy back out of its trash, Next
 	// keeps the base's UID on the source, so that the next run finds it
-	// under a new UID again and copies it again: at the UID the state
-	// has, it would be read as deleted by the target's user, which a
-	// one-way pair does not revert.
+	// under a new UID again and copies (or moves) it again: at the UID
+	// the state has, it would be read as deleted by the target's user,
+	// which a one-way pair does not revert.
 	backAgain bool
 	// now is the UID a base record's message has on each side as listed
 	// (0 where it is not there). After a UIDVALIDITY change the base's
@@ -1384,6 +1385,7 @@ func (pl *planner) folder(v *view) {
 					// or by a run cut short (case 204;
 					// TestModelMovesIntoTheTrash seed 399: the target
 					// held it twice).
+					sl.backAgain = backNew && !dir.Flows(o)
 					outOfTrash(s, m, sl, r)
 				case changed && dir.Flows(s):
 					sl.backAgain = backNew && !dir.Flows(o)
