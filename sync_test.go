@@ -966,6 +966,46 @@ func TestSyncDeletionUndoneAfterAnUnsavedRun(t *testing.T) {
 	}
 }
 
+// TestSyncDeletionUndoneAfterAnUnsavedMove: an a-to-b pair whose Archive
+// goes both ways. a's user files a copy of m1 into Archive and expunges
+// INBOX's; a run whose state is lost takes that for a move and moves b's
+// copy into Archive; a's user then puts m1 back in INBOX. b's copy in
+// Archive pairs there with a's, so it is not one b's user moved out of
+// INBOX: m1 is copied to b's INBOX, and both accounts hold it in both
+// folders. Before, b's copy in Archive counted as moved there by b's
+// user, which a one-way pair does not follow, and b's INBOX lacked m1
+// (testdata case 232; TestModel seed 6313198).
+func TestSyncDeletionUndoneAfterAnUnsavedMove(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Keep}
+		f.policy.Rules = []reconcile.Rule{{Pattern: "Archive", FolderPolicy: reconcile.FolderPolicy{Direction: reconcile.Both, Deletion: reconcile.Propagate}}}
+		f.srv.Create(t, userA, "Archive")
+		for _, id := range []string{"m1", "m2", "m3"} {
+			f.put(userA, "INBOX", id)
+		}
+		f.sync()
+		f.put(userA, "Archive", "m1")
+		f.expunge(userA, "INBOX", "m1")
+		ctx := context.Background()
+		res, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy}, f.dial(userA, false), f.dial(userB, false), discardState{stateRepo{f.repo}})
+		if err != nil {
+			t.Fatalf("the run whose state is lost: %v", err)
+		}
+		if !strings.Contains(res.Plan.String(), `-> "Archive"`) {
+			t.Fatalf("the run whose state is lost moves nothing into Archive:\n%s", res.Plan)
+		}
+		f.want(userB, "INBOX", "m2 -", "m3 -")
+		f.want(userB, "Archive", "m1 -")
+		f.put(userA, "INBOX", "m1") // the undo: the same message, a new UID
+		f.sync()
+		f.wantBoth("INBOX", "m1 -", "m2 -", "m3 -")
+		f.wantBoth("Archive", "m1 -")
+		f.settled()
+	})
+}
+
 // TestSyncMoveOutOfTheTrashRefusedOnce: TestSyncDeletionUndoneAfterAnUnsavedRun's
 // row "a-to-b, trash", with b's server refusing the UID MOVE that takes
 // b's copy of m1 back out of its trash. The run after it moves it again.

@@ -249,7 +249,7 @@ func (pl *planner) detectMoves(views []*view) {
 	}
 	pl.newElsewhere = func(s Side, v *view, id Identity, trash bool) bool {
 		for _, c := range fresh[s][id] {
-			if c.v != v && (trash || pl.trash[s] == "" || c.v.listed[s].Mailbox != pl.trash[s]) {
+			if c.v != v && (trash || pl.trash[s] == "" || c.v.listed[s].Mailbox != pl.trash[s]) && pl.unmatchedIn(fresh, s, c.v, id) {
 				return true
 			}
 		}
@@ -1338,4 +1338,23 @@ func (c *idSets[K]) of(k K, n int, fill func(add func(Identity))) map[Identity]b
 	}
 	c.sets[k] = set
 	return set
+}
+
+// unmatchedIn reports whether side s lists more copies of id new in
+// folder pair w than the other side does: those two pair with each other
+// there (new on both sides, one identity), so s's copy is the other
+// side's, not one s's user moved in from elsewhere.
+func (pl *planner) unmatchedIn(fresh [2]map[Identity][]*cand, s Side, w *view, id Identity) bool {
+	n := 0
+	for _, c := range fresh[s][id] {
+		if c.v == w {
+			n++
+		}
+	}
+	for _, c := range fresh[s.Other()][id] {
+		if c.v == w {
+			n--
+		}
+	}
+	return n > 0
 }

@@ -200,9 +200,11 @@ type planner struct {
 	filedAlone func(s Side, id Identity) bool
 	// newElsewhere reports whether a side lists an identity at a UID no
 	// base record knows, in a folder pair other than v, its trash
-	// included where trash is set (detectMoves): where a direction does
-	// not follow that side's moves, its user's move out of v looks like a
-	// deletion there, and the message is still held.
+	// included where trash is set, more times than the other side does
+	// there (detectMoves): where a direction does not follow that side's
+	// moves, its user's move out of v looks like a deletion there, and
+	// the message is still held. A copy new in a folder on both sides
+	// pairs there, and was not moved in by that side's user.
 	newElsewhere func(s Side, v *view, id Identity, trash bool) bool
 	// movedBoth holds the agreed flags of base records whose message
 	// left its folder on both sides, by identity (detectMoves).
