@@ -1013,30 +1013,30 @@ func TestOldServer(t *testing.T) {
 // the server says, and returns the proxy's address.
 func hideCap(t *testing.T, addr, name string) string {
 	t.Helper()
-	return relay(t, addr, func(client, server net.Conn) {
-		r := bufio.NewReader(server)
-		for {
-			line, err := r.ReadString('\n')
-			line = strings.ReplaceAll(line, " "+name, "")
-			if _, werr := io.WriteString(client, line); err != nil || werr != nil {
-				return
-			}
-		}
-	})
+	return rewriteLines(t, addr, func(line string) string { return strings.ReplaceAll(line, " "+name, "") })
 }
 
 // dropLines starts a proxy to addr that leaves out every line the server
 // sends that holds text, and returns the proxy's address.
 func dropLines(t *testing.T, addr, text string) string {
 	t.Helper()
+	return rewriteLines(t, addr, func(line string) string {
+		if strings.Contains(line, text) {
+			return ""
+		}
+		return line
+	})
+}
+
+// rewriteLines starts a proxy to addr that passes each line the server
+// sends through rewrite, and returns the proxy's address.
+func rewriteLines(t *testing.T, addr string, rewrite func(line string) string) string {
+	t.Helper()
 	return relay(t, addr, func(client, server net.Conn) {
 		r := bufio.NewReader(server)
 		for {
 			line, err := r.ReadString('\n')
-			if strings.Contains(line, text) {
-				line = ""
-			}
-			if _, werr := io.WriteString(client, line); err != nil || werr != nil {
+			if _, werr := io.WriteString(client, rewrite(line)); err != nil || werr != nil {
 				return
 			}
 		}
