@@ -249,7 +249,7 @@ func (pl *planner) detectMoves(views []*view) {
 	}
 	pl.newElsewhere = func(s Side, v *view, id Identity, trash bool) bool {
 		for _, c := range fresh[s][id] {
-			if c.v != v && (trash || pl.trash[s] == "" || c.v.listed[s].Mailbox != pl.trash[s]) && pl.unmatchedIn(fresh, s, c.v, id) {
+			if c.v != v && (trash || pl.trash[s] == "" || c.v.listed[s].Mailbox != pl.trash[s]) && unmatchedIn(fresh, s, c.v, id) {
 				return true
 			}
 		}
@@ -1344,7 +1344,7 @@ func (c *idSets[K]) of(k K, n int, fill func(add func(Identity))) map[Identity]b
 // folder pair w than the other side does: those two pair with each other
 // there (new on both sides, one identity), so s's copy is the other
 // side's, not one s's user moved in from elsewhere.
-func (pl *planner) unmatchedIn(fresh [2]map[Identity][]*cand, s Side, w *view, id Identity) bool {
+func unmatchedIn(fresh [2]map[Identity][]*cand, s Side, w *view, id Identity) bool {
 	n := 0
 	for _, c := range fresh[s][id] {
 		if c.v == w {

@@ -1002,14 +1002,14 @@ func (pl *planner) folder(v *view) {
 			continue
 		}
 		o := Side(s).Other()
-		held := func(br *baseRec) int {
+		heldFirst := func(br *baseRec) int {
 			if br.held[o] != nil {
 				return 0
 			}
 			return 1
 		}
 		slices.SortStableFunc(open, func(x, y *baseRec) int {
-			return cmp.Or(cmp.Compare(held(x), held(y)), cmp.Compare(x.rec.UID(Side(s)), y.rec.UID(Side(s))), cmp.Compare(x.rec.UID(o), y.rec.UID(o)))
+			return cmp.Or(cmp.Compare(heldFirst(x), heldFirst(y)), cmp.Compare(x.rec.UID(Side(s)), y.rec.UID(Side(s))), cmp.Compare(x.rec.UID(o), y.rec.UID(o)))
 		})
 		for pass := range 2 {
 			tier := open
