@@ -133,6 +133,17 @@ func (f *syncFixture) attempt(planOnly bool) (*reconcile.Result, error) {
 
 func (f *syncFixture) sync() *reconcile.Result { f.t.Helper(); return f.run(false) }
 
+// syncLosingState syncs once as a run killed before it saved its state
+// leaves things: every action done, the state as it was.
+func (f *syncFixture) syncLosingState() *reconcile.Result {
+	f.t.Helper()
+	res, err := reconcile.Run(context.Background(), reconcile.RunOptions{Pair: "p", Policy: f.policy}, f.dial(userA, false), f.dial(userB, false), discardState{stateRepo{f.repo}})
+	if err != nil {
+		f.t.Fatalf("the run whose state is lost: %v", err)
+	}
+	return res
+}
+
 // settled asserts that planning again now finds nothing to do.
 func (f *syncFixture) settled() {
 	f.t.Helper()
@@ -942,10 +953,7 @@ func TestSyncDeletionUndoneAfterAnUnsavedRun(t *testing.T) {
 					}
 				}
 				f.expunge(userA, "INBOX", "m1")
-				ctx := context.Background()
-				if _, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy}, f.dial(userA, false), f.dial(userB, false), discardState{stateRepo{f.repo}}); err != nil {
-					t.Fatalf("the run that follows a's deletion: %v", err)
-				}
+				f.syncLosingState()
 				f.want(userB, "INBOX", "m2 -", "m3 -")
 				f.put(userA, "INBOX", "m1") // the undo: the same message, a new UID
 				rec := f.record()
@@ -988,11 +996,7 @@ func TestSyncDeletionUndoneAfterAnUnsavedMove(t *testing.T) {
 		f.sync()
 		f.put(userA, "Archive", "m1")
 		f.expunge(userA, "INBOX", "m1")
-		ctx := context.Background()
-		res, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy}, f.dial(userA, false), f.dial(userB, false), discardState{stateRepo{f.repo}})
-		if err != nil {
-			t.Fatalf("the run whose state is lost: %v", err)
-		}
+		res := f.syncLosingState()
 		if !strings.Contains(res.Plan.String(), `-> "Archive"`) {
 			t.Fatalf("the run whose state is lost moves nothing into Archive:\n%s", res.Plan)
 		}
@@ -1022,10 +1026,7 @@ func TestSyncMoveOutOfTheTrashRefusedOnce(t *testing.T) {
 		}
 		f.sync()
 		f.expunge(userA, "INBOX", "m1")
-		ctx := context.Background()
-		if _, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy}, f.dial(userA, false), f.dial(userB, false), discardState{stateRepo{f.repo}}); err != nil {
-			t.Fatalf("the run that follows a's deletion: %v", err)
-		}
+		f.syncLosingState()
 		f.want(userB, "Trash", "m1 -")
 		f.put(userA, "INBOX", "m1") // the undo: the same message, a new UID
 		rec := f.record()
@@ -1136,10 +1137,7 @@ func TestSyncDuplicatesInAResetFolder(t *testing.T) {
 			f.recreate(userB, "Work")
 			f.srv.Expunge(t, userA, "Work", uidOfCopy(f, userA, "Work", "m1", true))
 			f.srv.AddFlags(t, userA, "Work", uidOfCopy(f, userA, "Work", "m1", false), imap.FlagFlagged)
-			ctx := context.Background()
-			if _, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy}, f.dial(userA, false), f.dial(userB, false), discardState{stateRepo{f.repo}}); err != nil {
-				t.Fatalf("the run whose state is lost: %v", err)
-			}
+			f.syncLosingState()
 			f.want(userB, "Work", `m1 \Flagged`)
 			f.want(userB, "Trash", `m1 \Flagged`)
 			f.sync()
