@@ -513,7 +513,7 @@ func (pl *planner) isTrash(v *view) bool {
 }
 
 // sideStatus is what became of a base record's message on one side.
-type sideStatus int
+type sideStatus uint8
 
 const (
 	absent   sideStatus = iota // not on this side by agreement
@@ -780,7 +780,9 @@ func (pl *planner) folder(v *view) {
 		rec    *Record
 		status [2]sideStatus
 		msg    [2]*Message
-		held   [2]*Message // msg before copies are taken by identity
+		// held is whether msg was set before copies were taken by
+		// identity (it is not changed after, where it was).
+		held [2]bool
 	}
 	var recs []*baseRec
 	if v.base != nil {
@@ -983,7 +985,7 @@ func (pl *planner) folder(v *view) {
 	// pass below go by on the other side, the same whichever side is A.
 	if freshLeft[A] > 0 || freshLeft[B] > 0 {
 		for _, br := range recs {
-			br.held = br.msg
+			br.held = [2]bool{br.msg[A] != nil, br.msg[B] != nil}
 		}
 	}
 	for s := range 2 {
@@ -1003,7 +1005,7 @@ func (pl *planner) folder(v *view) {
 		}
 		o := Side(s).Other()
 		heldFirst := func(br *baseRec) int {
-			if br.held[o] != nil {
+			if br.held[o] {
 				return 0
 			}
 			return 1
@@ -1047,7 +1049,7 @@ func (pl *planner) folder(v *view) {
 						var m *Message
 						if pass == 0 {
 							m = take(s, br.rec.ID, &br.rec.Flags, joins)
-							if other := br.held[o]; m == nil && other != nil && !other.Flags.Equal(br.rec.Flags) {
+							if other := br.msg[o]; m == nil && br.held[o] && !other.Flags.Equal(br.rec.Flags) {
 								m = take(s, br.rec.ID, &other.Flags, joins)
 							}
 						} else if at, _ := closest(s, br.rec.ID, br.rec.Flags, joins); at >= 0 {
