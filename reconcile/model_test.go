@@ -1574,58 +1574,59 @@ func settlesAfterFailure(t *testing.T, next reconcile.State, accA, accB *account
 	return plan
 }
 
-// TestNextFailedMoveOutOfTheOwnTrash: testdata case 179, where B's copy
-// of x:1, deleted into B's own trash, is moved back out of it because
-// A's user changed it; the Move fails. The state keeps the record as the
-// base had it, so the next run finds the same change against the same
-// deletion and moves B's copy out of the trash again: no copy, and x:1
-// once on each side.
-func TestNextFailedMoveOutOfTheOwnTrash(t *testing.T) {
-	pol := parsePolicy(t, "direction both\ndeletion trash\nprefer b")
-	base := parseState(t, "folder F uv=1/1\n1 1 \\Seen x:1\nfolder INBOX\nfolder Trash a=- uv=0/2")
-	accA := accountFromListing(parseListing(t, "folder F uv=1\n1 \\Flagged x:1\nfolder INBOX"))
-	accB := accountFromListing(parseListing(t, "folder F uv=1\nfolder INBOX\nfolder Trash uv=2\n5 \\Seen x:1"))
-	plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
-		return a.Op == reconcile.Move
-	})
-	if !strings.Contains(plan.String(), "back out of the trash") {
-		t.Fatalf("the plan moves nothing out of B's trash:\n%s", plan)
-	}
-	if kept := recordsOf(next, "x:1"); !slices.Equal(kept, []string{"F 1 1"}) {
-		t.Fatalf("records of x:1 after the failed move: %q, want the base's", kept)
-	}
-	plan = settlesAfterFailure(t, next, accA, accB, pol, "move out of the trash", true)
-	if !strings.Contains(plan.String(), "back out of the trash") {
-		t.Fatalf("the run after the failed move does not move B's copy out of its trash:\n%s", plan)
-	}
-}
-
-// TestNextFailedMoveOutOfTheTrashOneWay: testdata case 204, where A's
-// copy of x:1 is back under a new UID and B's copy, in B's trash, is moved
-// back out of it; the Move fails. The state keeps the base's UID on A, as
-// for a failed copy (TestNextFailedCopyBackAgainOneWay), so the next run
-// finds A's copy back under a new UID again and moves B's copy out of the
-// trash again. Recorded at its new UID, A's copy would look changed
-// where the state has it, and B's copy deleted by B's user, which a
-// one-way pair does not revert: x:1 would stay in B's trash for good
-// (TestModel seed 1380703, under b-to-a).
-func TestNextFailedMoveOutOfTheTrashOneWay(t *testing.T) {
-	pol := parsePolicy(t, "direction a-to-b\ndeletion propagate")
-	base := parseState(t, "folder INBOX\nfolder R5\n2 3 $todo,\\Flagged x:1\n3 2 \\Seen x:8\nfolder Trash")
-	accA := accountFromListing(parseListing(t, "folder INBOX\nfolder R5\n3 \\Seen x:8\n5 $todo,\\Flagged x:1\nfolder Trash role=\\Trash"))
-	accB := accountFromListing(parseListing(t, "folder INBOX\nfolder R5\n2 \\Seen x:8\nfolder Trash role=\\Trash\n4 $todo x:1"))
-	plan, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool {
-		return a.Op == reconcile.Move
-	})
-	if !strings.Contains(plan.String(), "back out of the trash") {
-		t.Fatalf("the plan moves nothing out of B's trash:\n%s", plan)
-	}
-	if kept := recordsOf(next, "x:1"); !slices.Equal(kept, []string{"R5 2 3"}) {
-		t.Fatalf("records of x:1 after the failed move: %q, want the base's", kept)
-	}
-	plan = settlesAfterFailure(t, next, accA, accB, pol, "move out of the trash", true)
-	if !strings.Contains(plan.String(), "back out of the trash") {
-		t.Fatalf("the run after the failed move does not move B's copy out of its trash:\n%s", plan)
+// TestNextFailedMoveOutOfTheTrash: a Move that takes a copy back out of
+// a trash fails. The state keeps the record as the base had it, so the
+// next run finds the same change against the same deletion and moves the
+// copy out of the trash again: no copy, and x:1 once on each side.
+//   - own trash: testdata case 179, where B's copy of x:1, deleted into
+//     B's own trash, is moved back out of it because A's user changed it.
+//   - one-way: testdata case 204, where A's copy of x:1 is back under a
+//     new UID and B's copy, in B's trash, is moved back out of it. The
+//     state keeps the base's UID on A, as for a failed copy
+//     (TestNextFailedCopyBackAgainOneWay). Recorded at its new UID, A's
+//     copy would look changed where the state has it, and B's copy
+//     deleted by B's user, which a one-way pair does not revert: x:1
+//     would stay in B's trash for good (TestModel seed 1380703, under
+//     b-to-a).
+func TestNextFailedMoveOutOfTheTrash(t *testing.T) {
+	for _, tc := range []struct {
+		name, policy, base, a, b, kept string
+	}{
+		{
+			name:   "own trash",
+			policy: "direction both\ndeletion trash\nprefer b",
+			base:   "folder F uv=1/1\n1 1 \\Seen x:1\nfolder INBOX\nfolder Trash a=- uv=0/2",
+			a:      "folder F uv=1\n1 \\Flagged x:1\nfolder INBOX",
+			b:      "folder F uv=1\nfolder INBOX\nfolder Trash uv=2\n5 \\Seen x:1",
+			kept:   "F 1 1",
+		},
+		{
+			name:   "one-way",
+			policy: "direction a-to-b\ndeletion propagate",
+			base:   "folder INBOX\nfolder R5\n2 3 $todo,\\Flagged x:1\n3 2 \\Seen x:8\nfolder Trash",
+			a:      "folder INBOX\nfolder R5\n3 \\Seen x:8\n5 $todo,\\Flagged x:1\nfolder Trash role=\\Trash",
+			b:      "folder INBOX\nfolder R5\n2 \\Seen x:8\nfolder Trash role=\\Trash\n4 $todo x:1",
+			kept:   "R5 2 3",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pol := parsePolicy(t, tc.policy)
+			accA := accountFromListing(parseListing(t, tc.a))
+			accB := accountFromListing(parseListing(t, tc.b))
+			plan, next := runPlan(t, parseState(t, tc.base), accA, accB, pol, func(a *reconcile.Action) bool {
+				return a.Op == reconcile.Move
+			})
+			if !strings.Contains(plan.String(), "back out of the trash") {
+				t.Fatalf("the plan moves nothing out of B's trash:\n%s", plan)
+			}
+			if kept := recordsOf(next, "x:1"); !slices.Equal(kept, []string{tc.kept}) {
+				t.Fatalf("records of x:1 after the failed move: %q, want the base's", kept)
+			}
+			plan = settlesAfterFailure(t, next, accA, accB, pol, "move out of the trash", true)
+			if !strings.Contains(plan.String(), "back out of the trash") {
+				t.Fatalf("the run after the failed move does not move B's copy out of its trash:\n%s", plan)
+			}
+		})
 	}
 }
 
