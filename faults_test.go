@@ -51,6 +51,11 @@ type faultRig struct {
 	// direction, if not empty, is the pair's default direction in place
 	// of "both".
 	direction string
+	// swapped makes account b the pair's side a and account a its side
+	// b: with direction "b-to-a", account a's mail flows to b as with
+	// "a-to-b" unswapped, and the run plans and acts with its sides
+	// the other way round.
+	swapped bool
 
 	// last holds, per account and connection, the last command the
 	// connection received, sel the mailbox it last selected, and
@@ -109,14 +114,13 @@ func (r *faultRig) setTimeouts(timeouts [2]string) {
 	cfg := fmt.Sprintf(`state { path = %q }
 %s
 pair "p" {
-  a = "a"
-  b = "b"
+  %s
   defaults {
     direction = %q
     deletion  = "propagate"
   }
 %s}
-`, r.state, accounts.String(), direction, r.rules)
+`, r.state, accounts.String(), pairSides(r.swapped), direction, r.rules)
 	if err := os.WriteFile(r.config, []byte(cfg), 0o600); err != nil {
 		r.t.Fatal(err)
 	}
@@ -386,6 +390,7 @@ var faultWantPolicies = [2]map[string][]string{{
 // its own pair, not the one the first, later and renames phases share.
 type faultSidedPhase struct {
 	direction string // the pair's default direction, if not "both"
+	swapped   bool   // the pair's sides are accounts b and a (faultRig.swapped)
 	rules     string // the pair's folder rules
 	seed      func(*faultRig)
 	// want is what each account, a then b, holds after an uninterrupted
@@ -394,14 +399,17 @@ type faultSidedPhase struct {
 }
 
 var faultSidedPhases = map[string]faultSidedPhase{
-	"one-way":  {direction: faultOneWay, seed: faultSeedOneWay, want: faultWantOneWay},
+	"one-way": {direction: faultOneWay, seed: faultSeedOneWay, want: faultWantOneWay},
+	// The one-way phase with the pair's sides swapped: the same mail
+	// flows the same way, planned and carried out as b-to-a.
+	"b-to-a":   {direction: "b-to-a", swapped: true, seed: faultSeedOneWay, want: faultWantOneWay},
 	"policies": {rules: faultPolicies, seed: faultSeedPolicies, want: faultWantPolicies},
 }
 
 // setUp gives r the phase's pair, with timeout, syncs its first seed
 // and makes the phase's changes: r's next apply is the phase's.
 func (p faultSidedPhase) setUp(r *faultRig, timeout string) {
-	r.direction, r.rules = p.direction, p.rules
+	r.direction, r.rules, r.swapped = p.direction, p.rules, p.swapped
 	r.setTimeout(timeout)
 	faultSeedFirst(r)
 	r.apply()
@@ -478,7 +486,7 @@ var folderVerbs = map[string]bool{
 // the run (cut or stalled), or, with cmd > 0, at its cmd-th command at
 // stage (cut, stalled or answered with BYE).
 type faultTrial struct {
-	phase string // "first", "later", "renames", "one-way" or "policies"
+	phase string // "first", "later", "renames", "one-way", "b-to-a" or "policies"
 	side  int
 	kind  imaptest.Kind
 	at    int64
@@ -497,7 +505,8 @@ func (tr faultTrial) String() string {
 // TestFaultCutSweep cuts or stalls one account's connection under
 // `mailtwin apply` at random byte counts, in a first sync, in a later
 // one, in one after both users renamed a folder, in a later sync of a
-// pair that syncs one way, and in one of a pair that trashes and keeps
+// pair that syncs one way (a-to-b, and the same pair with its sides
+// swapped, b-to-a), and in one of a pair that trashes and keeps
 // deletions, against both servers. The run must end within a bounded time,
 // with exit 1 and a message naming the account, the operation and the
 // folder when the broken command was in one; the next run must converge

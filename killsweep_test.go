@@ -48,14 +48,20 @@ type sweepPhase struct {
 	// uninterrupted apply (a snapshot) show what the phase is about, so
 	// that the phase sweeps what it says it does.
 	check func(t *testing.T, snap map[string][]string)
+	// swapped makes the pair's side a account b and its side b account
+	// a (sweepTrial.swapped).
+	swapped bool
 }
 
 // trial is a sweepTrial of the phase: its accounts a and b on srv,
 // reached at addr.
 func (ph sweepPhase) trial(t *testing.T, srv *imaptest.Server, a, b, addr string) *sweepTrial {
 	tr := newSweepTrial(t, srv, a, b, addr)
-	if ph.policy != "" {
-		tr.pairExtra = ph.policy
+	if ph.policy != "" || ph.swapped {
+		if ph.policy != "" {
+			tr.pairExtra = ph.policy
+		}
+		tr.swapped = ph.swapped
 		tr.writeConfig(t, addr)
 	}
 	return tr
@@ -193,6 +199,15 @@ func checkOneWay(t *testing.T, snap map[string][]string) {
 	}
 }
 
+// pairSides is the pair block's lines that name its accounts: a and b,
+// or, swapped, b as the pair's side a and a as its side b.
+func pairSides(swapped bool) string {
+	if swapped {
+		return "a = \"b\"\n  b = \"a\""
+	}
+	return "a = \"a\"\n  b = \"b\""
+}
+
 // sweepKeepPolicy keeps the counterpart of a message deleted on one
 // side.
 const sweepKeepPolicy = "  defaults { deletion = \"keep\" }\n"
@@ -242,6 +257,9 @@ var sweepPhases = []sweepPhase{
 	{name: "later", prepare: sweepLater},
 	{name: "renames", prepare: sweepRenames, check: checkRenamed},
 	{name: "one-way", policy: sweepOneWayPolicy, prepare: sweepOneWay, check: checkOneWay},
+	// The one-way phase with the pair's sides swapped: the same mail
+	// flows the same way, planned and carried out as b-to-a.
+	{name: "b-to-a", policy: "  defaults { direction = \"b-to-a\" }\n", swapped: true, prepare: sweepOneWay, check: checkOneWay},
 	{name: "keep", policy: sweepKeepPolicy, prepare: sweepKeep, check: checkKept},
 }
 
@@ -258,6 +276,11 @@ type sweepTrial struct {
 	// bAddr, if set, is where writeConfig points account b (the server,
 	// say, where a goes through a proxy).
 	bAddr string
+	// swapped makes account b the pair's side a and account a its side
+	// b: with direction "b-to-a", account a's mail flows to b as with
+	// "a-to-b" unswapped, and the run plans and acts with its sides the
+	// other way round.
+	swapped bool
 }
 
 func newSweepTrial(t *testing.T, srv *imaptest.Server, a, b, addr string) *sweepTrial {
@@ -292,10 +315,9 @@ account "b" {
   password = %[6]q
 }
 pair "p" {
-  a = "a"
-  b = "b"
+  %[10]s
 %[7]s}
-`, tr.state, host, port, tr.a, tr.b, imaptest.Password, tr.pairExtra, bHost, bPort)
+`, tr.state, host, port, tr.a, tr.b, imaptest.Password, tr.pairExtra, bHost, bPort, pairSides(tr.swapped))
 	if err := os.WriteFile(tr.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -387,8 +409,9 @@ func sweepPoints(rng *rand.Rand, n int, d time.Duration, all bool) []killPoint {
 // chosen points of its IMAP conversation and at random moments, for a
 // first sync, for a later sync with new mail, flag changes, deletions
 // and moves on both sides, for one after both users renamed folders,
-// for a later sync of a pair that syncs one way, and for one of a pair
-// whose deletions are kept (sweepPhases),
+// for a later sync of a pair that syncs one way (a-to-b, and the same
+// pair with its sides swapped, b-to-a), and for one of a pair whose
+// deletions are kept (sweepPhases),
 // against imapmemserver and Dovecot. After each kill it runs apply again until it succeeds, and
 // checks that
 //
