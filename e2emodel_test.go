@@ -1,17 +1,20 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/mailtwin/mailtwin/imapstore"
 	"github.com/mailtwin/mailtwin/internal/imaptest"
 	"github.com/mailtwin/mailtwin/reconcile"
 )
@@ -21,6 +24,7 @@ var (
 	e2eSeeds  = flag.Int("e2e.seeds", 12, "seeds TestRandomEndToEnd runs per server (from -e2e.from on)")
 	e2eFrom   = flag.Uint64("e2e.from", 1, "first seed TestRandomEndToEnd runs")
 	e2eRounds = flag.Int("e2e.rounds", 10, "rounds of changes and syncs per seed in TestRandomEndToEnd")
+	e2eCuts   = flag.Float64("e2e.cuts", 0, "the chance that a round of TestRandomEndToEnd has, before its sync, a run killed, or its connection cut, at a random command that changes a mailbox (cutShort): an exploration aid; the seeds' rounds differ from those without it")
 )
 
 // TestRandomEndToEnd is the randomised model test of the whole run, as
@@ -66,7 +70,10 @@ var (
 // (e2eOneWay).
 //
 // -e2e.seed N reruns one seed; -e2e.seeds and -e2e.rounds run more,
-// and -e2e.from starts them past the seeds explored before.
+// and -e2e.from starts them past the seeds explored before. With
+// -e2e.cuts P, a round's sync is preceded, with chance P, by a run
+// killed or cut off at a random command that changes a mailbox
+// (cutShort), and the round's checks hold all the same.
 func TestRandomEndToEnd(t *testing.T) {
 	t.Parallel()
 	seeds := []uint64{*e2eSeed}
@@ -424,6 +431,9 @@ func (e *e2eRun) round(round int, condstore bool) {
 	for _, l := range r.log {
 		e.history = append(e.history, "  "+l)
 	}
+	if *e2eCuts > 0 && e.rng.Float64() < *e2eCuts {
+		e.history = append(e.history, "  "+e.cutShort())
+	}
 	res := e.f.sync()
 	e.history = append(e.history, "  sync: "+res.Plan.Summary())
 	for _, l := range strings.Split(strings.TrimSpace(res.Plan.String()), "\n") {
@@ -441,6 +451,112 @@ func (e *e2eRun) round(round int, condstore bool) {
 	}
 	e.check(r, before, model, where)
 	e.checkSettled(round, condstore, where)
+}
+
+// cutShort runs the pair once through proxies in front of its servers
+// that break the run at the k-th command changing a mailbox or the
+// folders that the servers receive, or answer (counted across every
+// connection; k from 1 to 6). Either the run is killed there (its
+// context cancelled and that connection cut, its state not saved, as
+// `mailtwin apply` killed at that point leaves the accounts), or only
+// that connection is cut, the run goes on, and its state is committed,
+// as after a fault. Where the run sends fewer such commands nothing
+// breaks: killed, it is a run that did everything and lost its state.
+// It returns a line for the history. The round's clean sync follows,
+// with the checks of a round without it: a broken run changes nothing
+// a user did, and the sync after it must end where one sync would.
+func (e *e2eRun) cutShort() string {
+	f := e.f
+	kill := e.rng.IntN(2) == 0
+	k := 1 + e.rng.IntN(6)
+	stage := []imaptest.Stage{imaptest.Received, imaptest.Answered}[e.rng.IntN(2)]
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	seen, hit := 0, "no command reached"
+	intercept := func(ev imaptest.Event) imaptest.Action {
+		if ev.Stage != stage || !e2eChanging[ev.Verb] {
+			return imaptest.Action{}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if seen++; seen != k {
+			return imaptest.Action{}
+		}
+		hit = fmt.Sprintf("%s %s", ev.Verb, stage)
+		if kill {
+			cancel()
+		}
+		return imaptest.Action{Do: imaptest.Cut}
+	}
+	recA := imaptest.Record(e.t, f.srv)
+	recA.Intercept(intercept)
+	addr, addrB := f.addr, f.addrB
+	defer func() { f.addr, f.addrB = addr, addrB }()
+	f.addr = recA.Addr
+	if f.srvB != nil {
+		recB := imaptest.Record(e.t, f.srvB)
+		recB.Intercept(intercept)
+		f.addrB = recB.Addr
+	}
+	// Dialled as f.dial does, but a login the proxy breaks breaks the
+	// run, not the test.
+	var stores [2]reconcile.Mailstore
+	for i, user := range []string{userA, userB} {
+		addr := f.addr
+		if user == userB && f.srvB != nil {
+			addr = f.addrB
+		}
+		st, err := imapstore.Dial(ctx, imapstore.Options{Name: user, Addr: addr, TLS: imapstore.None, Username: user, Password: imaptest.Password})
+		if err != nil {
+			for _, open := range stores[:i] {
+				open.(interface{ Close() error }).Close()
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			return fmt.Sprintf("run broken at its login (%s): %v", hit, err)
+		}
+		stores[i] = st
+		if f.far[i] {
+			stores[i] = farStore{st}
+		}
+	}
+	a, b := stores[0], stores[1]
+	var states reconcile.StateRepo = stateRepo{f.repo}
+	if kill {
+		states = discardState{states}
+	}
+	res, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy, Connections: f.connections}, a, b, states)
+	for _, st := range []reconcile.Mailstore{a, b} {
+		st.(interface{ Close() error }).Close() // as the process's end closes them
+	}
+	mu.Lock()
+	what := fmt.Sprintf("killed at change %d, %s; its state lost", k, hit)
+	if !kill {
+		what = fmt.Sprintf("connection cut at change %d, %s; its state committed", k, hit)
+	}
+	mu.Unlock()
+	if !kill && res != nil && res.Outcomes != nil {
+		if _, cerr := commitRun(context.Background(), f.repo, []string{res.Plan.Summary()}, reconcile.Journal(res.Plan, res.Outcomes), 0); cerr != nil {
+			e.t.Fatal(cerr)
+		}
+	}
+	summary := "no plan"
+	if res != nil && res.Plan != nil {
+		summary = res.Plan.Summary()
+	}
+	if err != nil {
+		summary += fmt.Sprintf(" (%v)", err)
+	}
+	return fmt.Sprintf("run broken (%s): %s", what, summary)
+}
+
+// e2eChanging are the verbs of the commands that change a mailbox or
+// the folders, where cutShort breaks a run: a run broken before them
+// did nothing.
+var e2eChanging = map[string]bool{
+	"APPEND": true, "STORE": true, "UID STORE": true, "COPY": true, "UID COPY": true, "MOVE": true, "UID MOVE": true,
+	"EXPUNGE": true, "UID EXPUNGE": true, "CREATE": true, "DELETE": true, "RENAME": true,
 }
 
 // userActs has user s make one random change to its account (model

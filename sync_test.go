@@ -111,13 +111,7 @@ func (f *syncFixture) run(planOnly bool) *reconcile.Result {
 func (f *syncFixture) attempt(planOnly bool) (*reconcile.Result, error) {
 	f.t.Helper()
 	ctx := context.Background()
-	var a, b reconcile.Mailstore = f.dial(userA, planOnly), f.dial(userB, planOnly)
-	if f.far[0] {
-		a = farStore{a.(*imapstore.Store)}
-	}
-	if f.far[1] {
-		b = farStore{b.(*imapstore.Store)}
-	}
+	a, b := f.stores(planOnly)
 	res, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy, PlanOnly: planOnly, Connections: f.connections, Approve: f.approve},
 		a, b, stateRepo{f.repo})
 	if err != nil && (res == nil || res.Outcomes == nil || !errors.Is(err, reconcile.ErrActionsFailed)) {
@@ -129,6 +123,20 @@ func (f *syncFixture) attempt(planOnly bool) (*reconcile.Result, error) {
 		}
 	}
 	return res, err
+}
+
+// stores dials both accounts as a run does, each a farStore where far
+// says so.
+func (f *syncFixture) stores(readOnly bool) (a, b reconcile.Mailstore) {
+	f.t.Helper()
+	a, b = f.dial(userA, readOnly), f.dial(userB, readOnly)
+	if f.far[0] {
+		a = farStore{a.(*imapstore.Store)}
+	}
+	if f.far[1] {
+		b = farStore{b.(*imapstore.Store)}
+	}
+	return a, b
 }
 
 func (f *syncFixture) sync() *reconcile.Result { f.t.Helper(); return f.run(false) }
