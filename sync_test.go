@@ -1060,6 +1060,36 @@ func TestSyncMoveOutOfTheTrashRefusedOnce(t *testing.T) {
 	})
 }
 
+// TestSyncFolderDeletionRefusedOnce: a's user deletes Work; the run
+// expunges b's copy there, and b's server refuses the DELETE of Work
+// once. The next run deletes it. Before, the state recorded Work on b
+// only, b's own by agreement, and b kept it, empty, for good (found by
+// TestRandomEndToEnd with -e2e.cuts, Dovecot seed 52, a-to-b: the
+// connection cut at the DELETE).
+func TestSyncFolderDeletionRefusedOnce(t *testing.T) {
+	t.Parallel()
+	for _, dir := range []reconcile.Direction{reconcile.Both, reconcile.AToB} {
+		t.Run(dir.String(), func(t *testing.T) {
+			t.Parallel()
+			imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+				f := newSyncFixture(t, start)
+				f.policy.Default = reconcile.FolderPolicy{Direction: dir, Deletion: reconcile.Propagate}
+				f.put(userA, "INBOX", "m1")
+				f.put(userA, "Work", "w1")
+				f.sync()
+				f.wantBoth("Work", "w1 -")
+				f.srv.Delete(t, userA, "Work")
+				f.syncRefusingFirst("DELETE", "the run whose DELETE is refused")
+				f.want(userB, "Work")
+				f.sync()
+				f.wantNoMailbox("Work")
+				f.wantBoth("INBOX", "m1 -")
+				f.settled()
+			})
+		})
+	}
+}
+
 // TestSyncDuplicatesInAResetFolder: a folder holds two copies of m1, one
 // flagged, and gets a new UIDVALIDITY on one side, so its messages are
 // re-paired with the state's records by identity.

@@ -2436,6 +2436,38 @@ func TestNextFailedActionInADeletedFolderIsRetried(t *testing.T) {
 	}
 }
 
+// TestNextFailedFolderDeletionIsRetried: B's user deleted Work, and the
+// run expunges A's copy there, then fails to delete A's Work (refused,
+// or the connection lost). The state must keep B's side of Work as the
+// base had it, so that the next run finds Work deleted on B again and
+// deletes A's. Before, it recorded Work on A only, A's own by agreement,
+// and A kept it, empty, for good: in a pair both ways and in a one-way
+// pair from B (TestRandomEndToEnd -e2e.cuts, Dovecot seed 52).
+func TestNextFailedFolderDeletionIsRetried(t *testing.T) {
+	for _, dir := range []string{"both", "b-to-a"} {
+		t.Run(dir, func(t *testing.T) {
+			pol := parsePolicy(t, "direction "+dir+"\ndeletion propagate")
+			base := parseState(t, "folder INBOX\nfolder Work\n1 1 - x:1")
+			accA := accountFromListing(parseListing(t, "folder INBOX\nfolder Work\n1 - x:1"))
+			accB := accountFromListing(parseListing(t, "folder INBOX"))
+			_, next := runPlan(t, base, accA, accB, pol, func(a *reconcile.Action) bool { return a.Op == reconcile.DeleteFolder })
+			if got, want := formatModelAccount(accA), "folder INBOX uv=1\nfolder Work uv=1\n"; got != want {
+				t.Fatalf("A after the run whose deletion fails:\n%swant:\n%s", got, want)
+			}
+			plan, next := runPlan(t, next, accA, accB, pol, nil)
+			if c, want := plan.Counts[reconcile.A], (reconcile.Counts{FoldersDeleted: 1}); c != want {
+				t.Errorf("the next run's plan on A = %+v, want %+v:\n%s", c, want, plan)
+			}
+			if got, want := formatModelAccount(accA), "folder INBOX uv=1\n"; got != want {
+				t.Errorf("A after the retry:\n%swant:\n%s", got, want)
+			}
+			if plan, _ := runPlan(t, next, accA, accB, pol, nil); !plan.Empty() {
+				t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
+			}
+		})
+	}
+}
+
 // TestNextFailedConflictIntoNewFolderAfterReset is seed 103260 of
 // TestModelMovesAndRenames -movemodel.bugs 2, reduced: Box was made
 // anew on A (a new UIDVALIDITY), and both users moved x:1 out of it,

@@ -75,6 +75,10 @@ func Next(p *Plan, outcomes []Outcome) State {
 		from, to string
 	}
 	renameFailed := map[renameKey]bool{}
+	// keptBase marks, per folder pair, the sides whose folder the state
+	// keeps as the base had it because the deletion that was to follow
+	// there failed on the other side.
+	keptBase := map[*draftFolder][2]bool{}
 	// created holds the folders the plan made whose UIDVALIDITY the
 	// server told (CreateFolder's outcome). The copies and moves into a
 	// folder tell it too, under the UIDs they report, and win: a folder
@@ -176,6 +180,17 @@ func Next(p *Plan, outcomes []Outcome) State {
 					createFailed[a.folder] = true
 				case DeleteFolder:
 					ss[a.Side] = a.folder.listed[a.Side]
+					// Still gone from the other side: the next run reads
+					// it deleted there again, and deletes it here, as it
+					// would have had this run not been made. Recorded on
+					// this side only, it would stay here for good.
+					if b := a.folder.base; b != nil && a.folder.renamed == nil {
+						o := a.Side.Other()
+						ss[o] = *b.Side(o)
+						k := keptBase[a.folder]
+						k[o] = true
+						keptBase[a.folder] = k
+					}
 				}
 			}
 			if a.Op == RenameFolder {
@@ -331,8 +346,10 @@ func Next(p *Plan, outcomes []Outcome) State {
 			copy(f.Records, d.carried)
 		}
 		// kept marks the sides whose folder the state keeps as the base
-		// had it, for a record of a failed action (below).
-		var kept [2]bool
+		// had it, for a record of a failed action (below), or for a
+		// failed deletion of the folder (keptBase): the base's UIDs
+		// there still name that mailbox's messages.
+		kept := keptBase[d]
 		for _, sl := range d.slots {
 			if claimed.take(sl) {
 				continue
