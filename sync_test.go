@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailtwin/mailtwin/gitstate"
 	"github.com/mailtwin/mailtwin/imapstore"
@@ -1056,6 +1057,41 @@ func TestSyncMoveOutOfTheTrashRefusedOnce(t *testing.T) {
 		f.sync()
 		f.wantBoth("INBOX", "m1 -", "m2 -", "m3 -")
 		f.want(userB, "Trash")
+		f.settled()
+	})
+}
+
+// TestSyncTrashCopyOfAnUnfinishedMove: a's user deletes m1 (deletions
+// to the trash), and a run moving b's copy into b's trash copied it
+// there and was killed before it expunged the original (a move into
+// several folders goes as UID COPYs, then one UID EXPUNGE), its state
+// lost: here b's copy is copied into b's trash as that run left it. The
+// next run expunges b's original, and the copy stays in b's trash only.
+// Before, it was taken for new mail in b's trash and copied into a's,
+// bringing back to a what a's user deleted (testdata case 233;
+// TestRandomEndToEnd -e2e.cuts, imapmemserver seed 117).
+func TestSyncTrashCopyOfAnUnfinishedMove(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		f := newSyncFixture(t, start)
+		f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.Both, Deletion: reconcile.Trash}
+		f.trashOnBoth()
+		f.put(userA, "INBOX", "m1")
+		f.put(userA, "INBOX", "m2")
+		f.sync()
+		f.expunge(userA, "INBOX", "m1")
+		uid := f.uidOf(userB, "INBOX", "m1")
+		f.clientDo(userB, func(c *imapclient.Client) error {
+			if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+				return err
+			}
+			_, err := c.Copy(imap.UIDSetNum(imap.UID(uid)), "Trash").Wait()
+			return err
+		})
+		f.sync()
+		f.wantBoth("INBOX", "m2 -")
+		f.want(userB, "Trash", "m1 -")
+		f.want(userA, "Trash")
 		f.settled()
 	})
 }

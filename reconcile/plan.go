@@ -225,9 +225,17 @@ type planner struct {
 	// side's user, they stay on that side only, as the record did.
 	keptOn [2]map[*Message]bool
 	// keptAt holds the same messages by identity, with their folders.
-	keptAt  [2]map[Identity][]*cand
-	trash   [2]string // mailbox of each side's trash folder, "" when none
-	trashOK [2]bool   // the trash folder exists or its creation is planned
+	keptAt [2]map[Identity][]*cand
+	// trashedAhead holds, per side, the copies in that side's trash,
+	// new there since the base, that a removal of this plan took for
+	// its message's trashed copy (removeOn's ReasonInTrash): a run
+	// moving the message there copied it and was stopped before it
+	// expunged the original (a move into several folders goes as UID
+	// COPYs and one UID EXPUNGE), or its user copied it there. They stay
+	// in that side's trash only (trashedOn).
+	trashedAhead [2]map[*Message]bool
+	trash        [2]string // mailbox of each side's trash folder, "" when none
+	trashOK      [2]bool   // the trash folder exists or its creation is planned
 	// trashHas counts the identities each side's trash folder holds.
 	trashHas [2]map[Identity]int
 	// trashNew holds, per side, the messages in that side's trash that
@@ -494,13 +502,15 @@ func (pl *planner) ownTrash(views []*view) {
 // only; copying it would bring a message deleted on the other side back
 // there. A run that moved it into the trash itself, for a deletion on
 // the other side, and was killed before it committed leaves exactly this
-// (case 95).
+// (case 95). So does one that copied it there and was killed before it
+// expunged the original, which this plan expunges (trashedAhead; case
+// 233).
 func (pl *planner) trashedOn(s Side, v *view, m *Message) bool {
 	if !pl.policy.usesTrash() || v.listed[s] == nil || v.listed[s].Mailbox != pl.trash[s] || m.ID == "" {
 		return false
 	}
 	_, gone := pl.movedBoth[m.ID]
-	return gone
+	return gone || pl.trashedAhead[s][m]
 }
 
 func (pl *planner) isTrash(v *view) bool {
@@ -1107,6 +1117,15 @@ func (pl *planner) folder(v *view) {
 		// A copy already in the trash need not be moved there again:
 		// that would leave two.
 		if del == Trash && mb != pl.trash[s] && pl.inTrash(s, m.ID) {
+			if tm := pl.trashCopy(s, m.ID, true); tm != nil {
+				if pl.trashedAhead[s] == nil {
+					pl.trashedAhead[s] = map[*Message]bool{}
+				}
+				pl.trashedAhead[s][tm] = true
+				// What the trash's pair records of it rests on this
+				// folder's expunge: a scoped run takes both.
+				pl.plan.links = append(pl.plan.links, [2]string{v.name, pl.trashName(s)})
+			}
 			a := add(Action{Op: Expunge, Side: s, Mailbox: mb, UID: m.UID, ID: m.ID, Reason: ReasonInTrash})
 			a.slot = sl
 			return a
@@ -1625,7 +1644,7 @@ func (pl *planner) trashCopy(s Side, id Identity, paired bool) *Message {
 		return nil
 	}
 	for _, m := range pl.trashNew[s][id] {
-		if !pl.leaving[s][m] && !pl.joinedBy[s][m] && !pl.keptOn[s][m] {
+		if !pl.leaving[s][m] && !pl.joinedBy[s][m] && !pl.keptOn[s][m] && !pl.trashedAhead[s][m] {
 			return m
 		}
 	}
