@@ -835,46 +835,60 @@ func TestSyncMovesToManyFoldersInOneGo(t *testing.T) {
 // UID EXPUNGE, leaving each message in both folders on b, marked
 // \Deleted in the first, and no state committed. The next run, under
 // deletion keep, removes the originals and pairs the copies: each
-// message once on each side, where the user filed it.
+// message once on each side, where the user filed it. So too where b's
+// user had flagged one before that run, which copied the flag along
+// (testdata case 234): before, b's original read as a change against
+// a's deletion, and came back to a's INBOX, the message twice on each
+// side (TestRandomEndToEnd -e2e.cuts, imapmemserver seed 272).
 func TestSyncMovesFinishedAfterAKilledRun(t *testing.T) {
 	t.Parallel()
-	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
-		f := newSyncFixture(t, start)
-		f.policy.Default.Deletion = reconcile.Keep
-		for _, id := range []string{"m1", "m2", "m3"} {
-			f.put(userA, "INBOX", id)
-		}
-		f.srv.Create(t, userA, "X")
-		f.srv.Create(t, userA, "Y")
-		f.sync()
-		f.userMove(userA, "INBOX", "m1", "X")
-		f.userMove(userA, "INBOX", "m2", "Y")
-		rec := f.record()
-		rec.Intercept(func(e imaptest.Event) imaptest.Action {
-			if e.Stage == imaptest.Received && e.Verb == "UID EXPUNGE" {
-				return imaptest.Action{Do: imaptest.Bye, Text: "server shutting down"}
-			}
-			return imaptest.Action{}
+	for _, flagged := range []bool{false, true} {
+		t.Run(map[bool]string{false: "unchanged", true: "flagged on b first"}[flagged], func(t *testing.T) {
+			t.Parallel()
+			imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+				f := newSyncFixture(t, start)
+				f.policy.Default.Deletion = reconcile.Keep
+				for _, id := range []string{"m1", "m2", "m3"} {
+					f.put(userA, "INBOX", id)
+				}
+				f.srv.Create(t, userA, "X")
+				f.srv.Create(t, userA, "Y")
+				f.sync()
+				f.userMove(userA, "INBOX", "m1", "X")
+				f.userMove(userA, "INBOX", "m2", "Y")
+				wantM1 := "m1 -"
+				if flagged {
+					f.srv.AddFlags(t, userB, "INBOX", f.uidOf(userB, "INBOX", "m1"), imap.FlagSeen)
+					wantM1 = `m1 \Seen`
+				}
+				rec := f.record()
+				rec.Intercept(func(e imaptest.Event) imaptest.Action {
+					if e.Stage == imaptest.Received && e.Verb == "UID EXPUNGE" {
+						return imaptest.Action{Do: imaptest.Bye, Text: "server shutting down"}
+					}
+					return imaptest.Action{}
+				})
+				// The killed run: its changes happen, its state is not saved.
+				ctx := context.Background()
+				res, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy}, f.dial(userA, false), f.dial(userB, false), discardState{stateRepo{f.repo}})
+				if err == nil {
+					t.Fatalf("the run whose UID EXPUNGE got BYE succeeded:\n%s", res.Plan)
+				}
+				if n := rec.Count("UID COPY"); n != 2 {
+					t.Fatalf("the run sent %d UID COPY, want 2 (this test is about moves that go as copies); commands:\n\t%s", n, strings.Join(rec.Commands(), "\n\t"))
+				}
+				f.addr = ""
+				res = f.sync()
+				if c := res.Plan.Counts[reconcile.B]; c.Copies != 0 || c.Moves != 0 {
+					t.Errorf("the next run's plan on b = %+v, want only the originals removed:\n%s", c, res.Plan)
+				}
+				f.wantBoth("INBOX", "m3 -")
+				f.wantBoth("X", wantM1)
+				f.wantBoth("Y", "m2 -")
+				f.settled()
+			})
 		})
-		// The killed run: its changes happen, its state is not saved.
-		ctx := context.Background()
-		res, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy}, f.dial(userA, false), f.dial(userB, false), discardState{stateRepo{f.repo}})
-		if err == nil {
-			t.Fatalf("the run whose UID EXPUNGE got BYE succeeded:\n%s", res.Plan)
-		}
-		if n := rec.Count("UID COPY"); n != 2 {
-			t.Fatalf("the run sent %d UID COPY, want 2 (this test is about moves that go as copies); commands:\n\t%s", n, strings.Join(rec.Commands(), "\n\t"))
-		}
-		f.addr = ""
-		res = f.sync()
-		if c := res.Plan.Counts[reconcile.B]; c.Copies != 0 || c.Moves != 0 {
-			t.Errorf("the next run's plan on b = %+v, want only the originals removed:\n%s", c, res.Plan)
-		}
-		f.wantBoth("INBOX", "m3 -")
-		f.wantBoth("X", "m1 -")
-		f.wantBoth("Y", "m2 -")
-		f.settled()
-	})
+	}
 }
 
 // TestSyncChangeBeatsADeleteBesideAnOwnCopyElsewhere: under keep, a holds

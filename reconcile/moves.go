@@ -326,10 +326,16 @@ func (pl *planner) detectMoves(views []*view) {
 					if pl.filedAway(side, r.ID) {
 						pl.filedAwayFrom[r] = true
 					}
-					if m := listed[s].get(us); m != nil && !reset[s] && !reset[o] && m.Flags.Equal(r.Flags) {
-						if c := pl.copiedAhead(x, side, r.ID, cs, fresh[s][r.ID]); c != nil && !ahead[c] {
+					// The original's flags unchanged, or changed before
+					// it was copied (the copy shows them too): the copy
+					// holds all the original does (case 234).
+					if m := listed[s].get(us); m != nil && !reset[s] && !reset[o] {
+						if c := pl.copiedAhead(x, side, r.ID, cs, fresh[s][r.ID]); c != nil && !ahead[c] && (m.Flags.Equal(r.Flags) || c.m.Flags.Equal(m.Flags)) {
 							ahead[c] = true
 							pl.finished[r] = true
+							// The original's expunge rests on the copy's
+							// pairing there: a scoped run takes both.
+							pl.plan.links = append(pl.plan.links, [2]string{x.name, c.v.name})
 						}
 					}
 					continue
