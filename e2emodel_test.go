@@ -682,7 +682,10 @@ func (e *e2eRun) renameFolder(round int, r *e2eRound, s int, m *e2eAccount, fold
 	u, accs := e.users[s], e.accs
 	from := movable[e.rng.IntN(len(movable))]
 	to := fmt.Sprintf("R%s%d", strings.ToUpper(u.name), 100+round*10+e.rng.IntN(10))
-	if m.folders[to] {
+	if m.folders[to] || r.made[s][to] || r.gone[s][to] {
+		// Not onto a folder, nor onto a name this round made or left:
+		// the round's renames are followed back by name (r.renamed),
+		// and a name used twice would make that a loop.
 		return
 	}
 	if e.f.srv.Kind == "mem" && slices.ContainsFunc(folders, func(f string) bool { return strings.HasPrefix(f, from+"/") }) {
