@@ -1499,3 +1499,53 @@ func TestSyncChildLeftBehindByItsParentClaimsByItsMessages(t *testing.T) {
 		f.settled()
 	})
 }
+
+// TestSyncRenameWhoseAnswerIsLost: a's user renames B1 to R, which
+// takes B1/C along, and moves m1 from R into R/C; b's user deletes
+// B1/C. One run renames b's B1 to R, makes R/C again there (renamed on
+// a, deleted on b: DESIGN.md keeps it) and moves m1 into it. Here b's
+// connection is cut as b's server answers the RENAME. Before, the
+// RENAME the server did was reported failed, the CREATE and the move
+// behind it failed, and the state kept B1 as the base had it; the next
+// run then read b's R as b's user's own rename, R/C as deleted on b
+// after it, and m1 as filed away into a folder of a's alone: it
+// expunged b's copy and left R/C on a only (TestRandomEndToEnd
+// -e2e.cuts 0.5, Dovecot seed 120). Now the RENAME is found done, and
+// the run goes on as one uncut run would. On Dovecot only:
+// imapmemserver's RENAME leaves the names under the old one where they
+// are (LIBNOTES.md).
+func TestSyncRenameWhoseAnswerIsLost(t *testing.T) {
+	t.Parallel()
+	f := newSyncFixture(t, imaptest.StartDovecot)
+	f.put(userA, "INBOX", "m0")
+	f.put(userA, "B1", "m1")
+	f.srv.Create(t, userA, "B1/C")
+	f.sync()
+	f.wantBoth("B1", "m1 -")
+	f.wantBoth("B1/C")
+
+	f.userRename(userA, "B1", "R")
+	f.userMove(userA, "R", "m1", "R/C")
+	f.srv.Delete(t, userB, "B1/C")
+	rec := f.record()
+	var cut atomic.Bool
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if e.Stage == imaptest.Answered && e.Verb == "RENAME" && cut.CompareAndSwap(false, true) {
+			return imaptest.Action{Do: imaptest.Cut}
+		}
+		return imaptest.Action{}
+	})
+	res, err := f.attempt(false)
+	if !cut.Load() {
+		t.Fatalf("no RENAME was cut; the run's plan:\n%v", res.Plan)
+	}
+	if err != nil {
+		t.Errorf("the run whose RENAME's answer is lost: %v", err)
+	}
+	f.sync()
+	f.wantBoth("R/C", "m1 -")
+	f.wantBoth("R")
+	f.wantBoth("INBOX", "m0 -")
+	f.wantNoMailbox("B1", "B1/C")
+	f.settled()
+}

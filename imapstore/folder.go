@@ -239,8 +239,21 @@ var ErrFolderExists = errors.New("folder exists already")
 // IMAP cannot merge folders, and mailtwin does not try. It refuses to
 // rename INBOX (RENAME INBOX moves its messages and leaves INBOX) and to
 // move a folder under itself.
+//
+// Where the connection is lost before the RENAME's answer arrives, the
+// server may have renamed or not. RenameFolder looks on a new connection,
+// as a run after a crash would: from gone and to there, the rename is
+// done (the children left behind are renamed too) and it returns nil.
+// Reported failed, a RENAME the server did would have the next run read
+// it as this side's user's own, and decide differently than this run did
+// (RELIABILITY.md, "A RENAME whose answer is lost").
 func (s *Store) RenameFolder(ctx context.Context, from, to string) error {
-	return s.mutate(ctx, fmt.Sprintf("rename folder %q to %q", from, to), func() error {
+	op := fmt.Sprintf("rename folder %q to %q", from, to)
+	// answerLost: the RENAME was sent and its connection lost before the
+	// answer came; children is how many folders from had under it then.
+	var answerLost bool
+	var children int
+	err := s.mutate(ctx, op, func() error {
 		if from == to {
 			return errors.New("from and to are the same name")
 		}
@@ -271,7 +284,7 @@ func (s *Store) RenameFolder(ctx context.Context, from, to string) error {
 		if fromSel && toSel {
 			return fmt.Errorf("%w: %q is a folder of its own; refusing to merge %q into it", ErrFolderExists, to, from)
 		}
-		children := 0
+		children = 0
 		if d != 0 {
 			for name, sel := range boxes {
 				if !sel || !strings.HasPrefix(name, sub(from)) {
@@ -288,7 +301,11 @@ func (s *Store) RenameFolder(ctx context.Context, from, to string) error {
 			if err := s.c.Rename(from, to, nil).Wait(); err != nil {
 				// Someone else may have renamed it meanwhile.
 				now, lerr := s.listMailboxes("*")
-				if lerr != nil || now[from] || !now[to] {
+				if lerr != nil {
+					answerLost = s.dead()
+					return err
+				}
+				if now[from] || !now[to] {
 					return err
 				}
 			}
@@ -298,6 +315,29 @@ func (s *Store) RenameFolder(ctx context.Context, from, to string) error {
 		}
 		return s.renameLeftChildren(from, to, d, children)
 	})
+	if err == nil || !answerLost || ctx.Err() != nil {
+		return err
+	}
+	done := false
+	lerr := s.mutate(ctx, op+": look whether the server renamed it", func() error {
+		boxes, err := s.listMailboxes("*")
+		if err != nil {
+			return err
+		}
+		if boxes[from] || !boxes[to] {
+			return nil
+		}
+		done = true
+		d, err := s.hierarchyDelim()
+		if err != nil || d == 0 {
+			return err
+		}
+		return s.renameLeftChildren(from, to, d, children)
+	})
+	if lerr == nil && done {
+		return nil
+	}
+	return err
 }
 
 // renameLeftChildren renames the folders a RENAME of from to to left

@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -187,6 +188,56 @@ func TestRenameFolderRetry(t *testing.T) {
 		err := st.RenameFolder(context.Background(), "Nope", "Nope2")
 		if err == nil || !strings.HasPrefix(err.Error(), `account "acct": rename folder "Nope" to "Nope2": `) {
 			t.Errorf("RenameFolder(Nope, Nope2) = %v, want an error naming account, operation and folders", err)
+		}
+	})
+}
+
+// TestRenameFolderAnswerLost: the connection is cut as the server
+// answers the RENAME (it renamed) or as it receives it (it did not).
+// RenameFolder looks on a new connection and tells which: done, it
+// returns nil, with the children moved along on both servers; not
+// done, the error, and nothing moved. Reported failed, a RENAME the
+// server did was read by the next run as the user's own rename, and
+// decided otherwise than the run that made it (TestRandomEndToEnd
+// -e2e.cuts 0.5, Dovecot seed 120).
+func TestRenameFolderAnswerLost(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		for _, stage := range []imaptest.Stage{imaptest.Answered, imaptest.Received} {
+			t.Run(stage.String(), func(t *testing.T) {
+				srv := start(t)
+				suffixes := seedWork(t, srv)
+				before := map[string]snapshot{}
+				for _, suf := range suffixes {
+					before["Work"+suf] = snap(t, srv, "Work"+suf)
+				}
+				rec := imaptest.Record(t, srv)
+				st := open(t, rec.Server(), "alice")
+				var cut atomic.Bool
+				rec.Intercept(func(e imaptest.Event) imaptest.Action {
+					if e.Verb == "RENAME" && e.Stage == stage && cut.CompareAndSwap(false, true) {
+						return imaptest.Action{Do: imaptest.Cut}
+					}
+					return imaptest.Action{}
+				})
+				err := st.RenameFolder(context.Background(), "Work", "Projects")
+				if !cut.Load() {
+					t.Fatal("no RENAME was cut")
+				}
+				if stage == imaptest.Answered {
+					if err != nil {
+						t.Fatalf("RenameFolder(Work, Projects) with the answer lost = %v, want nil: the server renamed", err)
+					}
+					wantRenamed(t, srv, "Work", "Projects", suffixes, before)
+					return
+				}
+				if err == nil {
+					t.Fatalf("RenameFolder(Work, Projects) cut before the server had it = nil, want an error")
+				}
+				if boxes := srv.Mailboxes(t, "alice"); !slices.Contains(boxes, "Work") || slices.Contains(boxes, "Projects") {
+					t.Errorf("after a RENAME the server never had: mailboxes %q, want Work and no Projects", boxes)
+				}
+			})
 		}
 	})
 }
