@@ -14,7 +14,6 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"github.com/mailtwin/mailtwin/imapstore"
 	"github.com/mailtwin/mailtwin/internal/imaptest"
 	"github.com/mailtwin/mailtwin/reconcile"
 )
@@ -503,11 +502,7 @@ func (e *e2eRun) cutShort() string {
 	// run, not the test.
 	var stores [2]reconcile.Mailstore
 	for i, user := range []string{userA, userB} {
-		addr := f.addr
-		if user == userB && f.srvB != nil {
-			addr = f.addrB
-		}
-		st, err := imapstore.Dial(ctx, imapstore.Options{Name: user, Addr: addr, TLS: imapstore.None, Username: user, Password: imaptest.Password})
+		st, err := f.tryDial(ctx, user, false)
 		if err != nil {
 			for _, open := range stores[:i] {
 				open.(interface{ Close() error }).Close()
@@ -516,10 +511,7 @@ func (e *e2eRun) cutShort() string {
 			defer mu.Unlock()
 			return fmt.Sprintf("run broken at its login (%s): %v", hit, err)
 		}
-		stores[i] = st
-		if f.far[i] {
-			stores[i] = farStore{st}
-		}
+		stores[i] = f.asRun(i, st)
 	}
 	a, b := stores[0], stores[1]
 	var states reconcile.StateRepo = stateRepo{f.repo}

@@ -75,6 +75,18 @@ func newSyncFixture(t *testing.T, start imaptest.StartFunc) *syncFixture {
 
 func (f *syncFixture) dial(user string, readOnly bool) *imapstore.Store {
 	f.t.Helper()
+	st, err := f.tryDial(context.Background(), user, readOnly)
+	if err != nil {
+		f.t.Fatalf("dial %s: %v", user, err)
+	}
+	f.t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// tryDial dials user's account as dial does (through the proxy set in
+// addr or addrB, if any), returning the error instead of failing the
+// test, and leaving the closing to the caller.
+func (f *syncFixture) tryDial(ctx context.Context, user string, readOnly bool) (*imapstore.Store, error) {
 	addr := f.srv.Addr
 	if f.addr != "" {
 		addr = f.addr
@@ -85,14 +97,18 @@ func (f *syncFixture) dial(user string, readOnly bool) *imapstore.Store {
 			addr = f.addrB
 		}
 	}
-	st, err := imapstore.Dial(context.Background(), imapstore.Options{
+	return imapstore.Dial(ctx, imapstore.Options{
 		Name: user, Addr: addr, TLS: imapstore.None,
 		Username: user, Password: imaptest.Password, ReadOnly: readOnly,
 	})
-	if err != nil {
-		f.t.Fatalf("dial %s: %v", user, err)
+}
+
+// asRun returns st as a run sees side i's account: a farStore where far
+// says so.
+func (f *syncFixture) asRun(i int, st *imapstore.Store) reconcile.Mailstore {
+	if f.far[i] {
+		return farStore{st}
 	}
-	f.t.Cleanup(func() { st.Close() })
 	return st
 }
 
@@ -130,14 +146,7 @@ func (f *syncFixture) attempt(planOnly bool) (*reconcile.Result, error) {
 // says so.
 func (f *syncFixture) stores(readOnly bool) (a, b reconcile.Mailstore) {
 	f.t.Helper()
-	a, b = f.dial(userA, readOnly), f.dial(userB, readOnly)
-	if f.far[0] {
-		a = farStore{a.(*imapstore.Store)}
-	}
-	if f.far[1] {
-		b = farStore{b.(*imapstore.Store)}
-	}
-	return a, b
+	return f.asRun(0, f.dial(userA, readOnly)), f.asRun(1, f.dial(userB, readOnly))
 }
 
 func (f *syncFixture) sync() *reconcile.Result { f.t.Helper(); return f.run(false) }
