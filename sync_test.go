@@ -1243,6 +1243,32 @@ func TestSyncDuplicatesInAResetFolder(t *testing.T) {
 			f.settled()
 		})
 	})
+	t.Run("one-way, reset after a run whose state was lost", func(t *testing.T) {
+		t.Parallel()
+		imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+			f := newSyncFixture(t, start)
+			f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Trash}
+			f.trashOnBoth()
+			f.put(userA, "Work", "m1", imap.FlagFlagged)
+			f.put(userA, "Work", "m1")
+			for _, id := range []string{"m3", "m4", "m5", "m6"} {
+				f.put(userA, "INBOX", id) // under max_deletes
+			}
+			f.sync()
+			f.want(userB, "Work", `m1 \Flagged`, "m1 -")
+			f.srv.Expunge(t, userA, "Work", uidOfCopy(f, userA, "Work", "m1", true))
+			f.syncLosingState()
+			f.want(userB, "Work", "m1 -")
+			f.want(userB, "Trash", `m1 \Flagged`)
+			f.srv.AddFlags(t, userB, "Work", uidOfCopy(f, userB, "Work", "m1", false), imap.FlagFlagged)
+			f.recreate(userB, "Work")
+			f.sync()
+			f.want(userA, "Work", "m1 -")
+			f.want(userB, "Work", `m1 \Flagged`)
+			f.want(userB, "Trash", `m1 \Flagged`)
+			f.settled()
+		})
+	})
 }
 
 // TestSyncOneWayFolderDeletedOnTargetRenamedOnSource: in an a-to-b pair,

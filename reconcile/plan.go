@@ -1023,6 +1023,40 @@ func (pl *planner) folder(v *view) {
 		slices.SortStableFunc(open, func(x, y *baseRec) int {
 			return cmp.Or(cmp.Compare(heldFirst(x), heldFirst(y)), cmp.Compare(x.rec.UID(Side(s)), y.rec.UID(Side(s))), cmp.Compare(x.rec.UID(o), y.rec.UID(o)))
 		})
+		// A record whose copy on o is gone, whose copy on s is in s's
+		// trash already (new there since the base, with the record's
+		// flags; s's own trash or the pair's), takes none here while
+		// another record of its identity held on o is open: the copy
+		// here is that one's, whatever its flags, and the trash's copy
+		// this record's, moved there by a run whose state was lost
+		// (TestModel seed 1808354: under b-to-a, a run whose state
+		// was lost moved a's copy of the record b's user had expunged to
+		// a's trash; a's one copy left, its \Seen set by a's user since,
+		// had that record's very flags, went to it, and was expunged as
+		// already in the trash, and b's other copy, held, had none on a
+		// from then on).
+		var trashed map[*baseRec]bool
+		var heldOpen map[Identity]bool // the identities of open records held on o
+		for _, br := range open {
+			if br.held[o] || br.status[o] != vanished || br.rec.ID == "" {
+				continue
+			}
+			if m := pl.trashCopy(Side(s), br.rec.ID, true); m == nil || !m.Flags.Equal(br.rec.Flags) {
+				continue
+			}
+			if heldOpen == nil {
+				heldOpen = map[Identity]bool{}
+				for _, other := range open {
+					if other.held[o] {
+						heldOpen[other.rec.ID] = true
+					}
+				}
+				trashed = map[*baseRec]bool{}
+			}
+			if heldOpen[br.rec.ID] {
+				trashed[br] = true
+			}
+		}
 		for pass := range 2 {
 			tier := open
 			if pass == 1 {
@@ -1046,7 +1080,7 @@ func (pl *planner) folder(v *view) {
 			for _, unknownOnly := range order {
 				for _, absentToo := range []bool{false, true} {
 					for _, br := range tier {
-						if br.status[s] == present || unknownOnly != (len(order) > 1 && br.rec.UID(Side(s)) == UnknownUID) || (br.status[s] == absent) != absentToo {
+						if br.status[s] == present || trashed[br] || unknownOnly != (len(order) > 1 && br.rec.UID(Side(s)) == UnknownUID) || (br.status[s] == absent) != absentToo {
 							continue
 						}
 						// A record s never held here does not take the
