@@ -900,6 +900,72 @@ func TestSyncMovesFinishedAfterAKilledRun(t *testing.T) {
 	}
 }
 
+// TestSyncMoveConflictFinishedAfterAKilledRun: both users moved m1 and
+// m2 out of INBOX, a's user both into W, b's user m1 into X and m2 into
+// Y; b's folders win (prefer b, or b the source of a b-to-a pair), so a
+// run moves a's copies out of W, as UID COPYs (two destinations from one
+// folder), and dies before its UID EXPUNGE, its state not saved. a then
+// holds each message twice, in W and where b's user put it. The next
+// run removes a's originals in W and pairs the copies: each message once
+// on each side, where b's user filed it. Before, the copies in X and Y
+// paired and a's in W stayed, taken for a's own (testdata case 236;
+// TestRandomEndToEnd -e2e.cuts 0.5, Dovecot seed 209).
+func TestSyncMoveConflictFinishedAfterAKilledRun(t *testing.T) {
+	t.Parallel()
+	for _, dir := range []reconcile.Direction{reconcile.Both, reconcile.BToA} {
+		t.Run(dir.String(), func(t *testing.T) {
+			t.Parallel()
+			imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+				f := newSyncFixture(t, start)
+				f.policy.Default.Direction = dir
+				f.policy.Prefer = reconcile.B
+				source := userA
+				if dir == reconcile.BToA {
+					source = userB
+				}
+				for _, id := range []string{"m1", "m2", "m3"} {
+					f.put(source, "INBOX", id)
+				}
+				for _, box := range []string{"W", "X", "Y"} {
+					f.srv.Create(t, userA, box)
+					f.srv.Create(t, userB, box)
+				}
+				f.sync()
+				f.userMove(userA, "INBOX", "m1", "W")
+				f.userMove(userA, "INBOX", "m2", "W")
+				f.userMove(userB, "INBOX", "m1", "X")
+				f.userMove(userB, "INBOX", "m2", "Y")
+				rec := f.record()
+				rec.Intercept(func(e imaptest.Event) imaptest.Action {
+					if e.Stage == imaptest.Received && e.Verb == "UID EXPUNGE" {
+						return imaptest.Action{Do: imaptest.Bye, Text: "server shutting down"}
+					}
+					return imaptest.Action{}
+				})
+				// The killed run: its changes happen, its state is not saved.
+				res, err := reconcile.Run(context.Background(), reconcile.RunOptions{Pair: "p", Policy: f.policy}, f.dial(userA, false), f.dial(userB, false), discardState{stateRepo{f.repo}})
+				if err == nil {
+					t.Fatalf("the run whose UID EXPUNGE got BYE succeeded:\n%s", res.Plan)
+				}
+				if n := rec.Count("UID COPY"); n != 2 {
+					t.Fatalf("the run sent %d UID COPY, want 2 (this test is about moves that go as copies); commands:\n\t%s", n, strings.Join(rec.Commands(), "\n\t"))
+				}
+				f.want(userA, "X", "m1 -")
+				f.addr = ""
+				res = f.sync()
+				if c := res.Plan.Counts[reconcile.A]; c.Copies != 0 || c.Moves != 0 || c.Expunges != 2 {
+					t.Errorf("the next run's plan on a = %+v, want only the two originals removed:\n%s", c, res.Plan)
+				}
+				f.wantBoth("INBOX", "m3 -")
+				f.wantBoth("W")
+				f.wantBoth("X", "m1 -")
+				f.wantBoth("Y", "m2 -")
+				f.settled()
+			})
+		})
+	}
+}
+
 // TestSyncChangeBeatsADeleteBesideAnOwnCopyElsewhere: under keep, a holds
 // m1 in INBOX and in W, both synced to b; a's user deletes W, which b
 // keeps, with its m1, b's only from then on. b's user then expunges m1

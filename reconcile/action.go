@@ -77,24 +77,27 @@ func (a *Action) phase() int {
 
 // Reasons given for actions in plans and the run's journal.
 const (
-	ReasonNew            = "new"
-	ReasonFlags          = "flags changed"
-	ReasonDeleted        = "deleted on other side"
-	ReasonTrash          = "trash"
-	ReasonMoved          = "moved on other side"
-	ReasonMoveConflict   = "moved elsewhere on both sides: prefer side wins"
-	ReasonMoveFinished   = "moved on other side, already in its folder"
-	ReasonRejoined       = "back in the pair on other side: this copy joins it"
-	ReasonInTrash        = "deleted on other side, already in trash"
-	ReasonChangeBeats    = "changed here, deleted there: kept"
-	ReasonOutOfTrash     = "changed on other side, deleted here: back out of the trash"
-	ReasonRestore        = "restored after UIDVALIDITY change"
-	ReasonFolderNew      = "new folder"
-	ReasonFolderDeleted  = "folder deleted on other side"
-	ReasonTrashFolder    = "trash folder needed"
-	ReasonRenamed        = "renamed on other side"
-	ReasonRenameConflict = "renamed differently on both sides: prefer side wins"
-	ReasonRevived        = "folder renamed on other side, deleted here: made again"
+	ReasonNew          = "new"
+	ReasonFlags        = "flags changed"
+	ReasonDeleted      = "deleted on other side"
+	ReasonTrash        = "trash"
+	ReasonMoved        = "moved on other side"
+	ReasonMoveConflict = "moved elsewhere on both sides: prefer side wins"
+	ReasonMoveFinished = "moved on other side, already in its folder"
+	// ReasonConflictFinished removes the loser's original of a move
+	// conflict whose copy is in the winner's folder already.
+	ReasonConflictFinished = "moved elsewhere on both sides, already in the winner's folder"
+	ReasonRejoined         = "back in the pair on other side: this copy joins it"
+	ReasonInTrash          = "deleted on other side, already in trash"
+	ReasonChangeBeats      = "changed here, deleted there: kept"
+	ReasonOutOfTrash       = "changed on other side, deleted here: back out of the trash"
+	ReasonRestore          = "restored after UIDVALIDITY change"
+	ReasonFolderNew        = "new folder"
+	ReasonFolderDeleted    = "folder deleted on other side"
+	ReasonTrashFolder      = "trash folder needed"
+	ReasonRenamed          = "renamed on other side"
+	ReasonRenameConflict   = "renamed differently on both sides: prefer side wins"
+	ReasonRevived          = "folder renamed on other side, deleted here: made again"
 )
 
 // Action is one step of a Plan. Fields not used by an Op are zero.

@@ -2897,3 +2897,38 @@ func TestNextFailedMoveConflictWhoseBaseRecordIsLetGo(t *testing.T) {
 		t.Fatalf("the run after the failed move does not join B's copy with A's in Y:\n%s", plan)
 	}
 }
+
+// TestNextFailedFinishOfAHalfDoneMoveConflict: the Expunge that
+// finishes a move conflict a killed run left half done (testdata case
+// 236: x:1 in Junk and Trash on a, in Trash on b) fails. The state must
+// not record the two copies in Trash as paired: with the base's record
+// kept and Trash paired, the next run found no conflict, took a's copy
+// in Junk for a's own new mail, and a kept x:1 twice (in a pair both
+// ways, b got a second copy too). Left unpaired, the next run finds the
+// same conflict and finishes it.
+func TestNextFailedFinishOfAHalfDoneMoveConflict(t *testing.T) {
+	for _, pol := range []string{"direction b-to-a\ndeletion propagate", "direction both\ndeletion propagate\nprefer b"} {
+		t.Run(strings.Fields(pol)[1], func(t *testing.T) {
+			p := parsePolicy(t, pol)
+			base := parseState(t, "folder INBOX\n1 1 - x:1\nfolder Junk\nfolder Trash")
+			accA := accountFromListing(parseListing(t, "folder INBOX\nfolder Junk\n6 - x:1\nfolder Trash\n9 - x:1"))
+			accB := accountFromListing(parseListing(t, "folder INBOX\nfolder Junk\nfolder Trash\n3 - x:1"))
+			plan, next := runPlan(t, base, accA, accB, p, func(a *reconcile.Action) bool { return a.Op == reconcile.Expunge })
+			if c := plan.Counts[reconcile.A]; c != (reconcile.Counts{Expunges: 1}) {
+				t.Fatalf("the plan on A = %+v, want the original expunged:\n%s", c, plan)
+			}
+			plan, next = runPlan(t, next, accA, accB, p, nil)
+			if c := plan.Counts[reconcile.A]; c != (reconcile.Counts{Expunges: 1}) {
+				t.Errorf("the run after the failed expunge plans on A %+v, want it again:\n%s", c, plan)
+			}
+			if plan, _ := runPlan(t, next, accA, accB, p, nil); !plan.Empty() {
+				t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
+			}
+			for _, acc := range []*account{accA, accB} {
+				if got, want := formatModelAccount(acc), "folder INBOX uv=1\nfolder Junk uv=1\nfolder Trash uv=1\n"; !strings.HasPrefix(got, want) || strings.Count(got, "x:1") != 1 {
+					t.Errorf("an account after the retry:\n%swant x:1 once, in Trash", got)
+				}
+			}
+		})
+	}
+}

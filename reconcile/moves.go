@@ -1145,10 +1145,17 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 		// side's folder does, rather than keeping both.
 		var y, z *cand
 		var w, l Side
+		// joined is the loser's copy in the winner's folder already,
+		// where joinedAhead finds the conflict half done.
+		var joined *cand
 		for _, win := range []Side{pl.policy.Prefer, pl.policy.Prefer.Other()} {
 			lose := win.Other()
 			cw, cl := fresh[win][r.ID], fresh[lose][r.ID]
 			if len(cw) == 0 || len(cl) == 0 {
+				break
+			}
+			if cz, inY := pl.joinedAhead(x, r, win, cw, cl); cz != nil {
+				y, z, w, l, joined = cw[0], cz, win, lose, inY
 				break
 			}
 			cy, cz := cw[0], cl[0]
@@ -1160,6 +1167,26 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 			break
 		}
 		if y == nil {
+			continue
+		}
+		if joined != nil {
+			// The loser's copy is in the winner's folder already, where
+			// the two pair by identity: only the original is left to
+			// remove. Should that fail, r stays, as for a failed Move.
+			fresh[w][r.ID], fresh[l][r.ID] = nil, nil
+			a := &Action{Op: Expunge, Side: l, Folder: z.v.name, Mailbox: z.v.listed[l].Mailbox, UID: z.m.UID, ID: r.ID, Reason: ReasonConflictFinished}
+			pl.acts = append(pl.acts, a)
+			pl.leaving[l][z.m] = true
+			pl.conflictOf[r] = a
+			if pl.aheadJoin == nil {
+				pl.aheadJoin = map[*Message]*Action{}
+			}
+			pl.aheadJoin[joined.m] = a
+			// The expunge rests on the copies' pairing in y: a scoped
+			// run takes both folders.
+			pl.plan.links = append(pl.plan.links, [2]string{z.v.name, y.v.name})
+			pl.plan.Conflicts = append(pl.plan.Conflicts, fmt.Sprintf("%s moved from %q to %q on %s and to %q on %s: %s, in %q on %s already",
+				shortID(r.ID), x.name, y.v.name, w, z.v.name, l, pl.winner(w, z.v, fmt.Sprintf("%q is gone on %s", z.v.name, w)), y.v.name, l))
 			continue
 		}
 		fresh[w][r.ID], fresh[l][r.ID] = fresh[w][r.ID][1:], fresh[l][r.ID][1:]
@@ -1232,6 +1259,39 @@ func (pl *planner) moveConflicts(x *view, fresh [2]map[Identity][]*cand) {
 		pl.plan.Conflicts = append(pl.plan.Conflicts, fmt.Sprintf("%s moved from %q to %q on %s and to %q on %s: %s, moved to %q on %s too",
 			shortID(r.ID), x.name, y.v.name, w, z.v.name, l, winner, y.v.name, l))
 	}
+}
+
+// joinedAhead returns the loser's copy of base record r's message that
+// a run settling the move conflict for winner w left behind: both
+// users moved r out of x, to different folders, and a run moving the
+// loser's copy into the winner's folder y copied it and was stopped
+// before it expunged the original (a move of several messages goes as
+// UID COPYs, then one UID EXPUNGE). The winner holds its one copy new
+// in y (cw), the loser two (cl): inY, new in y, with the flags of z, new
+// in another folder; both nil where that is not so. One run ends with
+// the message in y on both sides; so does the next, removing the
+// original in z (TestRandomEndToEnd -e2e.cuts 0.5, Dovecot seed 209).
+func (pl *planner) joinedAhead(x *view, r *Record, w Side, cw, cl []*cand) (z, inY *cand) {
+	if len(cw) != 1 || len(cl) != 2 {
+		return nil, nil
+	}
+	l := w.Other()
+	y := cw[0].v
+	for _, c := range cl {
+		switch c.v {
+		case y:
+			inY = c
+		case x:
+			return nil, nil
+		default:
+			z = c
+		}
+	}
+	if inY == nil || z == nil || y == x || !y.endsOn(l) || z.v.listed[l] == nil || !y.policy.Direction.Flows(w) ||
+		pl.knows(y.base, r.ID) || pl.knows(z.v.base, r.ID) || !inY.m.Flags.Equal(z.m.Flags) {
+		return nil, nil
+	}
+	return z, inY
 }
 
 // winner says why side w won a conflict, for its report: where v, the

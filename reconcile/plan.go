@@ -210,8 +210,16 @@ type planner struct {
 	// left its folder on both sides, by identity (detectMoves).
 	movedBoth map[Identity]Flags
 	// conflictOf holds the Move that settles a base record's message
-	// moved to different folders on both sides (moveConflicts).
+	// moved to different folders on both sides (moveConflicts), or the
+	// Expunge that finishes it where a run copied the loser's copy into
+	// the winner's folder already (joinedAhead).
 	conflictOf map[*Record]*Action
+	// aheadJoin holds, by the loser's copy in the winner's folder, the
+	// Expunge that finishes a move conflict a run left half done
+	// (joinedAhead). The folder pass makes the slot that pairs that copy
+	// the Expunge's arrival, so that Next drops the pairing should the
+	// Expunge fail, and the next run finds the same conflict again.
+	aheadJoin map[*Message]*Action
 	// leaving holds the new messages a conflict's Move takes out of their
 	// folder (detectMoves); their folder does not copy them.
 	leaving [2]map[*Message]bool
@@ -1490,6 +1498,11 @@ func (pl *planner) folder(v *view) {
 			continue
 		}
 		sl := &slot{rec: Record{UIDA: ma.UID, UIDB: mb.UID, ID: ma.ID}}
+		for _, m := range []*Message{ma, mb} {
+			if a := pl.aheadJoin[m]; a != nil {
+				a.arrival = sl
+			}
+		}
 		// Moved here on both sides from one folder: the flags agreed on
 		// there are the base of the merge, so a change on either side
 		// on the way wins.
