@@ -1248,6 +1248,22 @@ func TestSyncDuplicatesInAResetFolder(t *testing.T) {
 		t.Fatalf("%s has no copy of %s in %q flagged %v", user, id, mailbox, flagged)
 		return 0
 	}
+	// startOneWayDuplicates starts the one-way rows: a-to-b with
+	// trash, a's Work holding m1 twice, one copy flagged, synced.
+	startOneWayDuplicates := func(t *testing.T, start imaptest.StartFunc) *syncFixture {
+		t.Helper()
+		f := newSyncFixture(t, start)
+		f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Trash}
+		f.trashOnBoth()
+		f.put(userA, "Work", "m1", imap.FlagFlagged)
+		f.put(userA, "Work", "m1")
+		for _, id := range []string{"m3", "m4", "m5", "m6"} {
+			f.put(userA, "INBOX", id) // under max_deletes
+		}
+		f.sync()
+		f.want(userB, "Work", `m1 \Flagged`, "m1 -")
+		return f
+	}
 	t.Run("deleted on the other side", func(t *testing.T) {
 		t.Parallel()
 		imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
@@ -1287,16 +1303,7 @@ func TestSyncDuplicatesInAResetFolder(t *testing.T) {
 	t.Run("one-way, after a run whose state was lost", func(t *testing.T) {
 		t.Parallel()
 		imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
-			f := newSyncFixture(t, start)
-			f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Trash}
-			f.trashOnBoth()
-			f.put(userA, "Work", "m1", imap.FlagFlagged)
-			f.put(userA, "Work", "m1")
-			for _, id := range []string{"m3", "m4", "m5", "m6"} {
-				f.put(userA, "INBOX", id) // under max_deletes
-			}
-			f.sync()
-			f.want(userB, "Work", `m1 \Flagged`, "m1 -")
+			f := startOneWayDuplicates(t, start)
 			f.recreate(userB, "Work")
 			f.srv.Expunge(t, userA, "Work", uidOfCopy(f, userA, "Work", "m1", true))
 			f.srv.AddFlags(t, userA, "Work", uidOfCopy(f, userA, "Work", "m1", false), imap.FlagFlagged)
@@ -1312,16 +1319,7 @@ func TestSyncDuplicatesInAResetFolder(t *testing.T) {
 	t.Run("one-way, reset after a run whose state was lost", func(t *testing.T) {
 		t.Parallel()
 		imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
-			f := newSyncFixture(t, start)
-			f.policy.Default = reconcile.FolderPolicy{Direction: reconcile.AToB, Deletion: reconcile.Trash}
-			f.trashOnBoth()
-			f.put(userA, "Work", "m1", imap.FlagFlagged)
-			f.put(userA, "Work", "m1")
-			for _, id := range []string{"m3", "m4", "m5", "m6"} {
-				f.put(userA, "INBOX", id) // under max_deletes
-			}
-			f.sync()
-			f.want(userB, "Work", `m1 \Flagged`, "m1 -")
+			f := startOneWayDuplicates(t, start)
 			f.srv.Expunge(t, userA, "Work", uidOfCopy(f, userA, "Work", "m1", true))
 			f.syncLosingState()
 			f.want(userB, "Work", "m1 -")
