@@ -839,6 +839,30 @@ func TestSyncMovesToManyFoldersInOneGo(t *testing.T) {
 	})
 }
 
+// syncKilledAtExpunge runs once as a run killed at its first UID
+// EXPUNGE leaves things: the server answers it with BYE (the command not
+// run), and the state is not saved. It fails the test unless the run
+// failed after sending copies UID COPYs (moves that go as copies, then
+// one expunge). Later runs talk to the server directly again.
+func (f *syncFixture) syncKilledAtExpunge(copies int) {
+	f.t.Helper()
+	rec := f.record()
+	defer func() { f.addr = "" }()
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if e.Stage == imaptest.Received && e.Verb == "UID EXPUNGE" {
+			return imaptest.Action{Do: imaptest.Bye, Text: "server shutting down"}
+		}
+		return imaptest.Action{}
+	})
+	res, err := reconcile.Run(context.Background(), reconcile.RunOptions{Pair: "p", Policy: f.policy}, f.dial(userA, false), f.dial(userB, false), discardState{stateRepo{f.repo}})
+	if err == nil {
+		f.t.Fatalf("the run whose UID EXPUNGE got BYE succeeded:\n%s", res.Plan)
+	}
+	if n := rec.Count("UID COPY"); n != copies {
+		f.t.Fatalf("the run sent %d UID COPY, want %d (the test is about moves that go as copies); commands:\n\t%s", n, copies, strings.Join(rec.Commands(), "\n\t"))
+	}
+}
+
 // TestSyncMovesFinishedAfterAKilledRun: a run that moved messages on b
 // as UID COPYs (several destinations from one folder) died before its
 // UID EXPUNGE, leaving each message in both folders on b, marked
@@ -870,24 +894,8 @@ func TestSyncMovesFinishedAfterAKilledRun(t *testing.T) {
 					f.srv.AddFlags(t, userB, "INBOX", f.uidOf(userB, "INBOX", "m1"), imap.FlagSeen)
 					wantM1 = `m1 \Seen`
 				}
-				rec := f.record()
-				rec.Intercept(func(e imaptest.Event) imaptest.Action {
-					if e.Stage == imaptest.Received && e.Verb == "UID EXPUNGE" {
-						return imaptest.Action{Do: imaptest.Bye, Text: "server shutting down"}
-					}
-					return imaptest.Action{}
-				})
-				// The killed run: its changes happen, its state is not saved.
-				ctx := context.Background()
-				res, err := reconcile.Run(ctx, reconcile.RunOptions{Pair: "p", Policy: f.policy}, f.dial(userA, false), f.dial(userB, false), discardState{stateRepo{f.repo}})
-				if err == nil {
-					t.Fatalf("the run whose UID EXPUNGE got BYE succeeded:\n%s", res.Plan)
-				}
-				if n := rec.Count("UID COPY"); n != 2 {
-					t.Fatalf("the run sent %d UID COPY, want 2 (this test is about moves that go as copies); commands:\n\t%s", n, strings.Join(rec.Commands(), "\n\t"))
-				}
-				f.addr = ""
-				res = f.sync()
+				f.syncKilledAtExpunge(2)
+				res := f.sync()
 				if c := res.Plan.Counts[reconcile.B]; c.Copies != 0 || c.Moves != 0 {
 					t.Errorf("the next run's plan on b = %+v, want only the originals removed:\n%s", c, res.Plan)
 				}
@@ -935,24 +943,9 @@ func TestSyncMoveConflictFinishedAfterAKilledRun(t *testing.T) {
 				f.userMove(userA, "INBOX", "m2", "W")
 				f.userMove(userB, "INBOX", "m1", "X")
 				f.userMove(userB, "INBOX", "m2", "Y")
-				rec := f.record()
-				rec.Intercept(func(e imaptest.Event) imaptest.Action {
-					if e.Stage == imaptest.Received && e.Verb == "UID EXPUNGE" {
-						return imaptest.Action{Do: imaptest.Bye, Text: "server shutting down"}
-					}
-					return imaptest.Action{}
-				})
-				// The killed run: its changes happen, its state is not saved.
-				res, err := reconcile.Run(context.Background(), reconcile.RunOptions{Pair: "p", Policy: f.policy}, f.dial(userA, false), f.dial(userB, false), discardState{stateRepo{f.repo}})
-				if err == nil {
-					t.Fatalf("the run whose UID EXPUNGE got BYE succeeded:\n%s", res.Plan)
-				}
-				if n := rec.Count("UID COPY"); n != 2 {
-					t.Fatalf("the run sent %d UID COPY, want 2 (this test is about moves that go as copies); commands:\n\t%s", n, strings.Join(rec.Commands(), "\n\t"))
-				}
+				f.syncKilledAtExpunge(2)
 				f.want(userA, "X", "m1 -")
-				f.addr = ""
-				res = f.sync()
+				res := f.sync()
 				if c := res.Plan.Counts[reconcile.A]; c.Copies != 0 || c.Moves != 0 || c.Expunges != 2 {
 					t.Errorf("the next run's plan on a = %+v, want only the two originals removed:\n%s", c, res.Plan)
 				}
