@@ -388,26 +388,31 @@ func plannedText(c counts, conflicts int) string {
 // renderApplied is apply's closing line for a plan carried out with
 // outcomes (one per action; a missing one counts as failed):
 // "Applied: 12 copied, 3 deleted, 5 flag changes, 1 moved, 0 failed."
+// A run stopped by SIGINT or SIGTERM ends it with ", 4 not run".
 func renderApplied(p *reconcile.Plan, outcomes []reconcile.Outcome) string {
 	var c counts
-	failed := c.addDone(p, outcomes)
-	return "Applied: " + appliedText(c, failed) + ".\n"
+	failed, notRun := c.addDone(p, outcomes)
+	return "Applied: " + appliedText(c, failed, notRun) + ".\n"
 }
 
 // addDone counts the actions of p that outcomes say were done, and
-// returns how many were not.
-func (c *counts) addDone(p *reconcile.Plan, outcomes []reconcile.Outcome) (failed int) {
+// returns how many failed and how many a stopped run did not start
+// (reconcile.ErrNotRun).
+func (c *counts) addDone(p *reconcile.Plan, outcomes []reconcile.Outcome) (failed, notRun int) {
 	for i := range p.Actions {
-		if i >= len(outcomes) || outcomes[i].Err != nil {
+		switch {
+		case i < len(outcomes) && outcomes[i].Err == reconcile.ErrNotRun:
+			notRun++
+		case i >= len(outcomes) || outcomes[i].Err != nil:
 			failed++
-			continue
+		default:
+			c.add(&p.Actions[i])
 		}
-		c.add(&p.Actions[i])
 	}
-	return failed
+	return failed, notRun
 }
 
-func appliedText(c counts, failed int) string {
+func appliedText(c counts, failed, notRun int) string {
 	parts := []string{
 		thousands(c.copies) + " copied",
 		thousands(c.deletes) + " deleted",
@@ -417,6 +422,9 @@ func appliedText(c counts, failed int) string {
 	past := map[string]string{"create": "created", "rename": "renamed", "delete": "deleted"}
 	parts = append(parts, c.folderParts(func(v string) string { return past[v] })...)
 	parts = append(parts, thousands(failed)+" failed")
+	if notRun > 0 {
+		parts = append(parts, thousands(notRun)+" not run")
+	}
 	return strings.Join(parts, ", ")
 }
 
@@ -430,7 +438,7 @@ func renderTotal(plans []*reconcile.Plan, outcomes [][]reconcile.Outcome) string
 		return ""
 	}
 	var planned, done counts
-	conflicts, failed, applied := 0, 0, false
+	conflicts, failed, notRun, applied := 0, 0, 0, false
 	for i, p := range plans {
 		if p == nil {
 			continue
@@ -441,12 +449,13 @@ func renderTotal(plans []*reconcile.Plan, outcomes [][]reconcile.Outcome) string
 		conflicts += len(p.Conflicts)
 		if i < len(outcomes) && outcomes[i] != nil {
 			applied = true
-			failed += done.addDone(p, outcomes[i])
+			f, n := done.addDone(p, outcomes[i])
+			failed, notRun = failed+f, notRun+n
 		}
 	}
 	s := fmt.Sprintf("All %d pairs: %s.\n", len(plans), plannedText(planned, conflicts))
 	if applied {
-		s += fmt.Sprintf("All %d pairs applied: %s.\n", len(plans), appliedText(done, failed))
+		s += fmt.Sprintf("All %d pairs applied: %s.\n", len(plans), appliedText(done, failed, notRun))
 	}
 	return s
 }

@@ -168,16 +168,20 @@ func TestRenderEmptyPlan(t *testing.T) {
 }
 
 // TestRenderApplied: apply's closing line counts what was done by kind,
-// and the failures (an action not run counts as failed).
+// the failures (a missing outcome counts as failed), and the actions a
+// stopped run did not start (reconcile.ErrNotRun), which did not fail.
 func TestRenderApplied(t *testing.T) {
 	p := everyKindPlan()
 	outs := make([]reconcile.Outcome, len(p.Actions))
 	outs[3].Err = os.ErrDeadlineExceeded // a copy to b
 	outs[10].Err = reconcile.ErrNotRun   // the expunge
 	got := renderApplied(p, outs)
-	want := "Applied: 2 copied, 1 deleted, 1 flag change, 3 moved, 1 folder created, 1 folder renamed, 1 folder deleted, 2 failed.\n"
+	want := "Applied: 2 copied, 1 deleted, 1 flag change, 3 moved, 1 folder created, 1 folder renamed, 1 folder deleted, 1 failed, 1 not run.\n"
 	if got != want {
 		t.Errorf("renderApplied = %q, want %q", got, want)
+	}
+	if got, want := renderApplied(p, outs[:len(outs)-1]), "Applied: 2 copied, 1 deleted, 1 flag change, 3 moved, 1 folder created, 1 folder renamed, 2 failed, 1 not run.\n"; got != want {
+		t.Errorf("renderApplied with the last outcome missing = %q, want %q", got, want)
 	}
 }
 
@@ -220,10 +224,11 @@ func TestThousands(t *testing.T) {
 func TestRenderTotal(t *testing.T) {
 	every, big := everyKindPlan(), bigPlan()
 	outs := make([]reconcile.Outcome, len(every.Actions))
-	outs[0].Err = reconcile.ErrNotRun // the rename
+	outs[0].Err = reconcile.ErrNotRun    // the rename
+	outs[3].Err = os.ErrDeadlineExceeded // a copy to b
 	got := renderTotal([]*reconcile.Plan{every, big, nil}, [][]reconcile.Outcome{outs, nil, nil})
 	want := "All 3 pairs: 1,207 to copy, 5 to delete, 22 flag changes, 3 moves, 1 folder to create, 1 folder to rename, 1 folder to delete, 1 conflict.\n" +
-		"All 3 pairs applied: 3 copied, 2 deleted, 1 flag change, 3 moved, 1 folder created, 1 folder deleted, 1 failed.\n"
+		"All 3 pairs applied: 2 copied, 2 deleted, 1 flag change, 3 moved, 1 folder created, 1 folder deleted, 1 failed, 1 not run.\n"
 	if got != want {
 		t.Errorf("renderTotal = %q, want %q", got, want)
 	}
