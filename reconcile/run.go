@@ -61,7 +61,9 @@ type RunOptions struct {
 	// after it (a copy batch stops before its next message), the
 	// actions in flight finish, and the run saves the state of what was
 	// done, as a checkpoint would, and returns ErrStopped. Closed
-	// before the plan is carried out, it changes and saves nothing.
+	// before the plan is carried out, it changes and saves nothing, and
+	// a listing or scan under way is cut short (its connections are
+	// dropped, as by a cancelled ctx: nothing was changed on them).
 	// Unlike a cancelled ctx, it leaves the network alone: the
 	// connections stay usable to finish and save. Nil: never.
 	Stop <-chan struct{}
@@ -130,10 +132,29 @@ func Run(ctx context.Context, opts RunOptions, a, b Mailstore, repo StateRepo) (
 	if !opts.PlanOnly {
 		pf = newPrefetched()
 	}
-	lists, same, asBase, err := listBoth(ctx, opts.Policy, pl, loadBase, pf)
+	// A Stop closed while the sides are listed and scanned ends the run
+	// there: nothing is changed yet, so nothing is to finish or save,
+	// and the scan of a large account is not waited for.
+	listCtx, cancelList := context.WithCancel(ctx)
+	defer cancelList()
+	listed := make(chan struct{})
+	if opts.Stop != nil {
+		go func() {
+			select {
+			case <-opts.Stop:
+				cancelList()
+			case <-listed:
+			}
+		}()
+	}
+	lists, same, asBase, err := listBoth(listCtx, opts.Policy, pl, loadBase, pf)
+	close(listed)
 	<-loaded
 	if loadErr != nil {
 		return nil, fmt.Errorf("load state of pair %q: %w", opts.Pair, loadErr)
+	}
+	if err != nil && ctx.Err() == nil && stopped(opts.Stop) {
+		return nil, fmt.Errorf("pair %q: %w: while its folders were listed, before any action", opts.Pair, ErrStopped)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("pair %q: %w", opts.Pair, err)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/mailtwin/mailtwin/reconcile"
 )
@@ -90,5 +92,48 @@ func TestRunStoppedBeforeExecutionChangesNothing(t *testing.T) {
 	}
 	if len(b.calls) != 0 || states.saved != 0 {
 		t.Errorf("Run with Stop closed called %q and saved %d times, want nothing", b.calls, states.saved)
+	}
+}
+
+// scanStallStore closes stop in its first Scan and then waits for the
+// scan's context to end, as a long scan of a large account would.
+type scanStallStore struct {
+	modelStore
+	stop    chan struct{}
+	scanned int
+}
+
+func (s *scanStallStore) Scan(ctx context.Context, f *reconcile.Folder) error {
+	s.scanned++
+	if s.scanned == 1 {
+		close(s.stop)
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Minute):
+		return errors.New("the scan was not cut short by Stop within a minute")
+	}
+}
+
+// TestRunStoppedWhileScanningEndsTheScan: a Stop closed while a side is
+// scanned cuts the scan short (a graceful stop of a first sync of a
+// large account does not wait for its whole listing) and returns
+// ErrStopped at once, having changed and saved nothing.
+func TestRunStoppedWhileScanningEndsTheScan(t *testing.T) {
+	la := parseListing(t, "folder F1\n1 - x:1\nfolder F2\n1 - x:2")
+	stop := make(chan struct{})
+	a := &scanStallStore{modelStore: modelStore{acc: accountFromListing(la)}, stop: stop}
+	b := &modelStore{acc: accountFromListing(parseListing(t, ""))}
+	states := &memStates{}
+	res, err := reconcile.Run(context.Background(), reconcile.RunOptions{Pair: "p", Policy: parsePolicy(t, "direction both\ndeletion propagate"), Stop: stop, Connections: [2]int{1, 1}}, a, b, states)
+	if !errors.Is(err, reconcile.ErrStopped) {
+		t.Fatalf("Run stopped during its scan = %v, want ErrStopped", err)
+	}
+	if strings.Contains(err.Error(), "within a minute") {
+		t.Fatalf("the scan was not cut short: %v", err)
+	}
+	if res != nil || a.scanned != 1 || len(b.calls) != 0 || states.saved != 0 {
+		t.Errorf("Run stopped during its scan: result %v, %d scans, b's calls %q, saved %d times; want no result, 1 scan, nothing changed or saved", res, a.scanned, b.calls, states.saved)
 	}
 }
