@@ -303,6 +303,27 @@ func syncRun(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, pairs
 			return nil, err
 		}
 	}
+	// runCtx is what the pairs' runs, the state's commit and its push go
+	// by. apply's first SIGINT or SIGTERM (ctx, in main) stops it as it
+	// stops watch: no action starts after it, the actions under way
+	// finish, and the state of what was done is committed, so that the
+	// next run reads what this one did rather than working it out from
+	// the servers (a RENAME whose answer never came, a move half done).
+	// A second signal ends the process at once (main). Before this
+	// point nothing was changed: the signal cancels the lock's wait and
+	// the pull.
+	runCtx := ctx
+	if !planOnly && g.stop == nil {
+		stop := make(chan struct{})
+		defer context.AfterFunc(ctx, func() {
+			g.log.Info("stopping: the actions under way finish and the state of what was done is committed; a second SIGINT or SIGTERM ends at once")
+			close(stop)
+		})()
+		ag := *g
+		ag.stop = stop
+		g = &ag
+		runCtx = context.WithoutCancel(ctx)
+	}
 	if g.hooks != nil && g.hooks.ready != nil {
 		if err := g.hooks.ready(ctx, cfg, repo); err != nil {
 			return nil, err
@@ -314,7 +335,7 @@ func syncRun(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, pairs
 	var subjects []string
 	var body strings.Builder
 	omitted := 0
-	for _, r := range syncPairs(ctx, g, cfg, repo, states, remote, pairs, planOnly) {
+	for _, r := range syncPairs(runCtx, g, cfg, repo, states, remote, pairs, planOnly) {
 		p, rep, err := r.pair, r.report, r.err
 		reports = append(reports, rep)
 		if len(rep.Actions) > 0 {
@@ -338,7 +359,7 @@ func syncRun(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, pairs
 		fmt.Fprint(g.stdout, renderTotal(plans, outs))
 	}
 	if !planOnly {
-		commit, cerr := commitRun(ctx, repo, subjects, body.String(), omitted)
+		commit, cerr := commitRun(runCtx, repo, subjects, body.String(), omitted)
 		if cerr != nil {
 			errs = append(errs, cerr)
 		} else if commit != "" {
@@ -354,7 +375,7 @@ func syncRun(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, pairs
 				g.log.Info(fmt.Sprintf("the state repository holds %d packs: 'mailtwin gc' merges them into one (apply never does: it would take the commit seconds)", n))
 			}
 		}
-		if err := pushState(ctx, g, repo, remote); err != nil {
+		if err := pushState(runCtx, g, repo, remote); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -670,6 +691,11 @@ func syncPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, stat
 			rep.Error = err.Error()
 		}
 	}()
+	if stopped(g.stop) {
+		// Stopped before this pair began (an apply of several pairs):
+		// it is not dialled.
+		return rep, fmt.Errorf("pair %q: %w: not begun", p.Name, reconcile.ErrStopped)
+	}
 	// The state is read while the accounts are dialled: at 100,000
 	// messages reading it takes as long as two logins, and a run that
 	// finds nothing to do is little else.

@@ -291,6 +291,10 @@ func exitCode(err error, log *slog.Logger) int {
 		hint = "another run is in progress; if it died, the lock is taken over once stale"
 	case errors.Is(err, context.Canceled):
 		msg, hint = "interrupted: "+msg, "nothing is lost; the next run continues"
+	case errors.Is(err, reconcile.ErrStopped):
+		// apply's first SIGINT or SIGTERM: what was done is committed
+		// (unless the error says otherwise too).
+		msg, hint = "interrupted: "+msg, "nothing is lost; the next run does the rest"
 	}
 	attrs := []any{fieldError, err.Error(), fieldExitCode, code}
 	if hint != "" {

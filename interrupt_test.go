@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"os"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/mailtwin/mailtwin/internal/imaptest"
+)
+
+// interruptedApply runs `mailtwin apply` in-process with tr's config and
+// cancels its context, as main does on the first SIGINT or SIGTERM, at
+// the first event at for which it returns true (the command goes on to
+// the server, or its answer to the client). It fails the test unless
+// the signal came and the apply exited 1; it returns the output.
+func interruptedApply(t *testing.T, tr *sweepTrial, rec *imaptest.Recorder, at func(imaptest.Event) bool) string {
+	t.Helper()
+	ctx, signal := context.WithCancel(context.Background())
+	defer signal()
+	var signalled atomic.Bool
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if at(e) && signalled.CompareAndSwap(false, true) {
+			signal()
+		}
+		return imaptest.Action{}
+	})
+	var out strings.Builder
+	code := run(ctx, []string{"-c", tr.config, "apply"}, strings.NewReader(""), &out, &out)
+	rec.Intercept(nil)
+	if !signalled.Load() {
+		t.Fatalf("the apply ended (exit %d) before its signal:\n%s", code, out.String())
+	}
+	if code != exitFailed {
+		t.Fatalf("the interrupted apply exited %d, want %d:\n%s", code, exitFailed, out.String())
+	}
+	return out.String()
+}
+
+// oneConnection rewrites tr's config for one connection per account, so
+// that a run's folders are copied one after the other.
+func oneConnection(t *testing.T, tr *sweepTrial) {
+	t.Helper()
+	cfg, err := os.ReadFile(tr.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patched := strings.ReplaceAll(string(cfg), "tls = \"none\"", "tls = \"none\"\n  connections = 1")
+	if err := os.WriteFile(tr.config, []byte(patched), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestApplyInterruptedCommitsWhatWasDone: the first SIGINT or SIGTERM
+// stops an apply as it stops watch: the copy under way finishes, none
+// starts after it, the state of what was done is committed, and the
+// apply exits 1 saying so. The next run copies the rest, from that
+// state. Before, the signal cancelled the run's connections and its
+// commit: the next run worked out from the servers what had been done.
+func TestApplyInterruptedCommitsWhatWasDone(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		t.Parallel()
+		srv := start(t, userA, userB)
+		rec := imaptest.Record(t, srv)
+		tr := newSweepTrial(t, srv, userA, userB, rec.Addr)
+		tr.pairExtra = ""
+		tr.writeConfig(t, rec.Addr)
+		oneConnection(t, tr)
+		f := tr.fixture(t)
+		for _, mb := range []string{"F1", "F2", "F3"} {
+			for _, id := range []string{"x", "y", "z"} {
+				f.put(userA, mb, mb+id)
+			}
+		}
+		// One connection copies the folders one after the other: the
+		// signal comes as F2's copy begins, so F1 is done and F3 not
+		// begun.
+		out := interruptedApply(t, tr, rec, func(e imaptest.Event) bool {
+			return e.Stage == imaptest.Received && e.Verb == "APPEND" && mailboxArg(e.Line) == "F2"
+		})
+		for _, want := range []string{
+			"stopping: the actions under way finish and the state of what was done is committed",
+			"not run.\n",
+			"state committed: ",
+			"interrupted: pair \"p\": stopped before the plan was done:",
+			"the next run does the rest",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the interrupted apply's output lacks %q:\n%s", want, out)
+			}
+		}
+		f.want(userB, "F1", "F1x -", "F1y -", "F1z -")
+		f.want(userB, "F3")
+		// The state holds what was done: status (no network) counts F1's
+		// messages as agreed on both sides, and F3 as empty.
+		code, status := tr.mailtwin("status")
+		if code != 0 || !regexp.MustCompile(`(?m)^\s+F1\s+3\s+3\s`).MatchString(status) || !regexp.MustCompile(`(?m)^\s+F3\s+0\s+0\s`).MatchString(status) {
+			t.Errorf("status after the interrupted apply (exit %d) does not hold F1 agreed and F3 empty:\n%s", code, status)
+		}
+		if code, out := tr.mailtwin("apply"); code != 0 {
+			t.Fatalf("the apply after it exited %d:\n%s", code, out)
+		}
+		for _, mb := range []string{"F1", "F2", "F3"} {
+			f.want(userB, mb, mb+"x -", mb+"y -", mb+"z -")
+		}
+		if code, out := tr.mailtwin("plan", "--detailed-exitcode"); code != exitOK {
+			t.Errorf("plan after the two applies exited %d, want 0 (nothing to do):\n%s", code, out)
+		}
+	})
+}
+
+// TestApplyInterruptedAsARenameIsAnswered: the story of
+// TestSyncRenameWhoseAnswerIsLost, with the apply signalled as b's
+// server answers the RENAME: a's user renamed B1 to R, which took B1/C
+// along, and moved m1 into R/C; b's user deleted B1/C. The RENAME is
+// done on b when the signal comes. Stopped gracefully, the apply takes
+// its answer and commits it, so the next run makes R/C again on b and
+// moves m1 there, as one run does. Before, the signal cut the
+// connection and the commit: the next run read b's R as b's user's own
+// rename and R/C as deleted on b after it, and filed m1 away on a.
+func TestApplyInterruptedAsARenameIsAnswered(t *testing.T) {
+	t.Parallel()
+	srv := imaptest.StartDovecot(t, userA, userB)
+	rec := imaptest.Record(t, srv)
+	tr := newSweepTrial(t, srv, userA, userB, rec.Addr)
+	tr.pairExtra = ""
+	tr.writeConfig(t, rec.Addr)
+	f := tr.fixture(t)
+	f.put(userA, "INBOX", "m0")
+	f.put(userA, "B1", "m1")
+	f.srv.Create(t, userA, "B1/C")
+	tr.apply(t)
+	f.want(userB, "B1", "m1 -")
+	f.want(userB, "B1/C")
+
+	f.userRename(userA, "B1", "R")
+	f.userMove(userA, "R", "m1", "R/C")
+	f.srv.Delete(t, userB, "B1/C")
+	out := interruptedApply(t, tr, rec, func(e imaptest.Event) bool {
+		return e.Stage == imaptest.Answered && e.Verb == "RENAME"
+	})
+	if !strings.Contains(out, "state committed: ") {
+		t.Errorf("the interrupted apply committed no state:\n%s", out)
+	}
+	tr.apply(t)
+	for _, user := range []string{userA, userB} {
+		f.want(user, "R/C", "m1 -")
+		f.want(user, "R")
+		f.want(user, "INBOX", "m0 -")
+		f.wantNoMailboxOn(user, "B1", "B1/C")
+	}
+	if code, out := tr.mailtwin("plan", "--detailed-exitcode"); code != exitOK {
+		t.Errorf("plan after the applies exited %d, want 0 (nothing to do):\n%s", code, out)
+	}
+}
