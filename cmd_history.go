@@ -367,7 +367,9 @@ func cmdRevert(ctx context.Context, g *globalOptions, rev string, dryRun bool) e
 	for _, p := range pairs {
 		j, ok, err := pairJournal(ctx, repo, c.Hash, parent, p.Name)
 		if err != nil {
-			return err
+			// The pairs reverted before it are still committed below.
+			errs = append(errs, err)
+			continue
 		}
 		if !ok {
 			continue
@@ -484,6 +486,20 @@ func revertPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, re
 		fmt.Fprintf(g.stdout, "pair %q: nothing to undo\n", p.Name)
 		return nil
 	}
+	run := newRunID()
+	// The state before REV is committed before anything is undone, as
+	// the revert's checkpoint (reconcile.RevertCheckpoint): a revert
+	// killed on the way, or whose final commit fails, then leaves a
+	// state the next apply reads right, not REV's over mailboxes partly
+	// reverted, where a copy the revert had removed read as its user's
+	// deletion and the original was expunged.
+	pj := reconcile.RunJournal{Run: run, Status: reconcile.RunIncomplete, Note: "revert " + c.Short + ": the state before it, committed before the undo"}
+	if err := sr.SaveRun(ctx, p.Name, reconcile.RevertCheckpoint(base), reconcile.FormatJournalOf(pj, rp.Plan, nil)); err != nil {
+		return fmt.Errorf("pair %q: revert: stage the state before %s: %w (nothing was undone)", p.Name, c.Short, err)
+	}
+	if _, err := repo.Commit(ctx, fmt.Sprintf("revert %s (incomplete): pair %q: the state before it, committed before its %d actions run\n\nRun: incomplete\n", c.Short, p.Name, len(rp.Plan.Actions))); err != nil && !errors.Is(err, gitstate.ErrNothingToCommit) {
+		return fmt.Errorf("pair %q: revert: commit the state before %s: %w (nothing was undone)", p.Name, c.Short, err)
+	}
 	outs := reconcile.Execute(ctx, rp.Plan, stores, nil)
 	rep.Applied = true
 	for _, o := range outs {
@@ -496,7 +512,7 @@ func revertPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, re
 	}
 	fmt.Fprint(g.stdout, renderApplied(rp.Plan, outs))
 	st := reconcile.RevertState(base, j, rp, outs)
-	rj := reconcile.RunJournal{Run: newRunID(), Status: reconcile.RunComplete, Note: "revert " + c.Short, Conflicts: rp.Impossible}
+	rj := reconcile.RunJournal{Run: run, Status: reconcile.RunComplete, Note: "revert " + c.Short, Conflicts: rp.Impossible}
 	if err := sr.SaveRun(ctx, p.Name, st, reconcile.FormatJournalOf(rj, rp.Plan, outs)); err != nil {
 		return err
 	}

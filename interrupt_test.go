@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/mailtwin/mailtwin/internal/imaptest"
@@ -155,4 +157,157 @@ func TestApplyInterruptedAsARenameIsAnswered(t *testing.T) {
 	if code, out := tr.mailtwin("plan", "--detailed-exitcode"); code != exitOK {
 		t.Errorf("plan after the applies exited %d, want 0 (nothing to do):\n%s", code, out)
 	}
+}
+
+// revertedCopies syncs m0, then has a's user file m1 into F1 and m2 into
+// F2 and syncs again, whose run (HEAD) copies them to b: the commit the
+// tests below revert. One connection: the revert removes F1's copy,
+// then F2's.
+func revertedCopies(t *testing.T, start imaptest.StartFunc) (*sweepTrial, *syncFixture, *imaptest.Recorder) {
+	t.Helper()
+	srv := start(t, userA, userB)
+	rec := imaptest.Record(t, srv)
+	tr := newSweepTrial(t, srv, userA, userB, rec.Addr)
+	tr.pairExtra = ""
+	tr.writeConfig(t, rec.Addr)
+	oneConnection(t, tr)
+	f := tr.fixture(t)
+	f.put(userA, "INBOX", "m0")
+	f.srv.Create(t, userA, "F1")
+	f.srv.Create(t, userA, "F2")
+	tr.apply(t)
+	f.put(userA, "F1", "m1")
+	f.put(userA, "F2", "m2")
+	tr.apply(t)
+	f.want(userB, "F1", "m1 -")
+	f.want(userB, "F2", "m2 -")
+	return tr, f, rec
+}
+
+// killedRevert runs `mailtwin revert --force HEAD` as a subprocess and
+// kills it (SIGKILL, its connection cut) at the first event at accepts.
+func killedRevert(t *testing.T, tr *sweepTrial, rec *imaptest.Recorder, at func(imaptest.Event) bool) {
+	t.Helper()
+	bin, err := exec.LookPath("mailtwin")
+	if err != nil {
+		t.Fatalf("the mailtwin command testscript installs is not on PATH: %v", err)
+	}
+	started := make(chan *os.Process, 1)
+	proc := make(chan *os.Process, 1)
+	var killed atomic.Bool
+	rec.Intercept(func(e imaptest.Event) imaptest.Action {
+		if !at(e) || !killed.CompareAndSwap(false, true) {
+			return imaptest.Action{}
+		}
+		p := <-proc
+		p.Signal(syscall.SIGKILL)
+		return imaptest.Action{Do: imaptest.Cut}
+	})
+	go func() { proc <- <-started }()
+	code, out := runMailtwinArgs(t, bin, started, "-c", tr.config, "revert", "--force", "HEAD")
+	rec.Intercept(nil)
+	if !killed.Load() || code != -1 {
+		t.Fatalf("the revert was to be killed; it exited %d:\n%s", code, out)
+	}
+}
+
+// TestRevertKilledAfterItsExpungeLosesNothing: a revert killed (SIGKILL)
+// after it removed the reverted run's copy from b, before its commit.
+// It committed the state before that run first, so the next apply reads
+// a's message as new mail and copies it again (what a revert leaves to
+// the next apply, README), and a's original stays. Before, the state
+// was still the reverted run's: the next apply read b's copy as deleted
+// by b's user and expunged a's original, the message's last copy.
+func TestRevertKilledAfterItsExpungeLosesNothing(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		t.Parallel()
+		tr, f, rec := revertedCopies(t, start)
+		killedRevert(t, tr, rec, func(e imaptest.Event) bool {
+			return e.Stage == imaptest.Answered && strings.Contains(e.Verb, "EXPUNGE")
+		})
+		f.want(userB, "F1")
+		tr.apply(t)
+		f.want(userA, "F1", "m1 -")
+		f.want(userB, "F1", "m1 -")
+		f.want(userA, "F2", "m2 -")
+		f.want(userB, "F2", "m2 -")
+		if code, out := tr.mailtwin("plan", "--detailed-exitcode"); code != exitOK {
+			t.Errorf("plan after the apply exited %d, want 0 (nothing to do):\n%s", code, out)
+		}
+	})
+}
+
+// TestRevertOfAMoveKilledAfterTheMoveBack: a's user moved m1 from F1 to
+// F2, a run followed on b, and its revert, moving b's copy back to F1,
+// is killed once b's server answered the move. From the state before
+// the run, committed first, the next apply finds a's copy moved by its
+// user and b's back where the state has it (at a new UID, paired by
+// identity), so it moves b's copy to F2 again: one copy on each side,
+// none lost, none doubled.
+func TestRevertOfAMoveKilledAfterTheMoveBack(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		t.Parallel()
+		srv := start(t, userA, userB)
+		rec := imaptest.Record(t, srv)
+		tr := newSweepTrial(t, srv, userA, userB, rec.Addr)
+		tr.pairExtra = ""
+		tr.writeConfig(t, rec.Addr)
+		f := tr.fixture(t)
+		f.put(userA, "F1", "m1")
+		f.put(userA, "F1", "m2")
+		f.srv.Create(t, userA, "F2")
+		tr.apply(t)
+		f.userMove(userA, "F1", "m1", "F2")
+		tr.apply(t)
+		f.want(userB, "F2", "m1 -")
+		killedRevert(t, tr, rec, func(e imaptest.Event) bool {
+			return e.Stage == imaptest.Answered && strings.Contains(e.Verb, "MOVE")
+		})
+		f.want(userB, "F1", "m1 -", "m2 -")
+		tr.apply(t)
+		for _, user := range []string{userA, userB} {
+			f.want(user, "F1", "m2 -")
+			f.want(user, "F2", "m1 -")
+		}
+		if code, out := tr.mailtwin("plan", "--detailed-exitcode"); code != exitOK {
+			t.Errorf("plan after the apply exited %d, want 0 (nothing to do):\n%s", code, out)
+		}
+	})
+}
+
+// TestRevertOfARenameKilledAfterTheRenameBack: a's user renamed F1 to
+// R, a run followed on b, and its revert, renaming b's R back to F1, is
+// killed once b's server answered the RENAME. From the state before the
+// run, committed first, the next apply reads a's R as its user's rename
+// and renames b's F1 to R again, its message with it.
+func TestRevertOfARenameKilledAfterTheRenameBack(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		t.Parallel()
+		srv := start(t, userA, userB)
+		rec := imaptest.Record(t, srv)
+		tr := newSweepTrial(t, srv, userA, userB, rec.Addr)
+		tr.pairExtra = ""
+		tr.writeConfig(t, rec.Addr)
+		f := tr.fixture(t)
+		f.put(userA, "F1", "m1")
+		tr.apply(t)
+		f.userRename(userA, "F1", "R")
+		tr.apply(t)
+		f.want(userB, "R", "m1 -")
+		killedRevert(t, tr, rec, func(e imaptest.Event) bool {
+			return e.Stage == imaptest.Answered && e.Verb == "RENAME"
+		})
+		f.want(userB, "F1", "m1 -")
+		tr.apply(t)
+		for _, user := range []string{userA, userB} {
+			f.want(user, "R", "m1 -")
+			f.wantNoMailboxOn(user, "F1")
+		}
+		if code, out := tr.mailtwin("plan", "--detailed-exitcode"); code != exitOK {
+			t.Errorf("plan after the apply exited %d, want 0 (nothing to do):\n%s", code, out)
+		}
+	})
 }

@@ -527,7 +527,14 @@ func TestKillSweep(t *testing.T) {
 // nil, receives the process once it runs.
 func runMailtwin(t *testing.T, bin, config string, started chan<- *os.Process) (int, string) {
 	t.Helper()
-	cmd := exec.Command(bin, "-c", config, "apply")
+	return runMailtwinArgs(t, bin, started, "-c", config, "apply")
+}
+
+// runMailtwinArgs runs mailtwin with args as a subprocess, as
+// runMailtwin does.
+func runMailtwinArgs(t *testing.T, bin string, started chan<- *os.Process, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -285,6 +285,26 @@ func EntryLine(e *JournalEntry) string {
 	return entryLine(e) + " (not run)"
 }
 
+// RevertCheckpoint is the state a revert commits before it undoes
+// anything: base, the pair's state before the reverted run, with every
+// scan point cleared. It reads right whatever part of the undo a revert
+// killed on the way had done: a copy removed again is new mail on the
+// side that has it, copied again as RevertState's state has it, and one
+// not removed is new on both sides and paired by identity; a message
+// moved back, or not yet, is found by identity where its base UID is
+// gone (moved alike on both sides, or moved by the user); a folder
+// renamed back, or not yet, likewise. Without it a killed revert left
+// the reverted run's state over mailboxes partly reverted, and the next
+// run read a copy the revert had removed as its user's deletion, and
+// expunged the original.
+func RevertCheckpoint(base State) State {
+	st := State{Folders: slices.Clone(base.Folders)}
+	for i := range st.Folders {
+		st.Folders[i].A.HighestModSeq, st.Folders[i].B.HighestModSeq = 0, 0
+	}
+	return st
+}
+
 // RevertState is the state to commit after a revert: base (the pair's
 // state before the reverted run) with the UIDs of the messages moved
 // back set to where they are now, and the records of those whose move
