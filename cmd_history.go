@@ -337,6 +337,17 @@ func cmdRevert(ctx context.Context, g *globalOptions, rev string, dryRun bool) e
 			return err
 		}
 		defer unlock()
+		// The first SIGINT or SIGTERM (ctx, in main) stops a revert as it
+		// stops apply: a pair not begun is left alone, and one under way
+		// finishes the actions in flight and commits (revertPair).
+		stop := make(chan struct{})
+		defer context.AfterFunc(ctx, func() {
+			g.log.Info("stopping: the actions under way finish and the state of what was undone is committed; a second SIGINT or SIGTERM ends at once")
+			close(stop)
+		})()
+		rg := *g
+		rg.stop = stop
+		g = &rg
 	}
 	c, err := repo.Resolve(ctx, rev)
 	if err != nil {
@@ -365,6 +376,10 @@ func cmdRevert(ctx context.Context, g *globalOptions, rev string, dryRun bool) e
 	reports := []revertReport{}
 	acted := false
 	for _, p := range pairs {
+		if stopped(g.stop) {
+			errs = append(errs, fmt.Errorf("pair %q: revert: %w: not begun", p.Name, reconcile.ErrStopped))
+			continue
+		}
 		j, ok, err := pairJournal(ctx, repo, c.Hash, parent, p.Name)
 		if err != nil {
 			// The pairs reverted before it are still committed below.
@@ -409,7 +424,8 @@ func cmdRevert(ctx context.Context, g *globalOptions, rev string, dryRun bool) e
 		if len(subject) > 200 {
 			subject = subject[:197] + "..."
 		}
-		nc, err := repo.Commit(ctx, subject+"\n\n"+shortBody(body.String(), maxBodyLines, omitted)+"\nRun: complete\n")
+		// What was undone is committed, signalled or not.
+		nc, err := repo.Commit(context.WithoutCancel(ctx), subject+"\n\n"+shortBody(body.String(), maxBodyLines, omitted)+"\nRun: complete\n")
 		switch {
 		case err == nil:
 			fmt.Fprintf(g.stdout, "state committed: %s\n", nc.Short)
@@ -486,6 +502,13 @@ func revertPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, re
 		fmt.Fprintf(g.stdout, "pair %q: nothing to undo\n", p.Name)
 		return nil
 	}
+	if stopped(g.stop) {
+		return fmt.Errorf("pair %q: revert: %w: none of %d actions run", p.Name, reconcile.ErrStopped, len(rp.Plan.Actions))
+	}
+	// From here on the revert changes mail: a first SIGINT or SIGTERM
+	// lets the actions under way finish and the state be committed
+	// (g.stop), as apply does.
+	ctx = context.WithoutCancel(ctx)
 	run := newRunID()
 	// The state before REV is committed before anything is undone, as
 	// the revert's checkpoint (reconcile.RevertCheckpoint): a revert
@@ -500,11 +523,16 @@ func revertPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, re
 	if _, err := repo.Commit(ctx, fmt.Sprintf("revert %s (incomplete): pair %q: the state before it, committed before its %d actions run\n\nRun: incomplete\n", c.Short, p.Name, len(rp.Plan.Actions))); err != nil && !errors.Is(err, gitstate.ErrNothingToCommit) {
 		return fmt.Errorf("pair %q: revert: commit the state before %s: %w (nothing was undone)", p.Name, c.Short, err)
 	}
-	outs := reconcile.Execute(ctx, rp.Plan, stores, nil)
+	outs := reconcile.ExecuteUntil(ctx, rp.Plan, stores, nil, g.stop)
 	rep.Applied = true
+	notRun := 0
 	for _, o := range outs {
 		or := outcomeReport{UID: o.UID}
-		if o.Err != nil {
+		switch {
+		case o.Err == reconcile.ErrNotRun:
+			notRun++ // stopped before it began
+			or.Error = o.Err.Error()
+		case o.Err != nil:
 			rep.Failed++
 			or.Error = o.Err.Error()
 		}
@@ -523,6 +551,9 @@ func revertPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, re
 	}
 	if rep.Failed > 0 {
 		return fmt.Errorf("pair %q: revert: %w: %d of %d (the state committed records what was undone)", p.Name, reconcile.ErrActionsFailed, rep.Failed, len(outs))
+	}
+	if notRun > 0 {
+		return fmt.Errorf("pair %q: revert: %w: %d of %d actions done (the state committed records what was undone; the next apply pairs the rest by identity)", p.Name, reconcile.ErrStopped, len(outs)-notRun, len(outs))
 	}
 	return nil
 }

@@ -238,6 +238,48 @@ func TestRevertKilledAfterItsExpungeLosesNothing(t *testing.T) {
 	})
 }
 
+// TestRevertInterruptedCommitsWhatWasUndone: the first SIGINT or SIGTERM
+// during a revert lets the expunge under way finish, starts no other,
+// commits the state of what was undone, and exits 1 saying so. The next
+// apply copies the removed message again and pairs the one not removed.
+func TestRevertInterruptedCommitsWhatWasUndone(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		t.Parallel()
+		tr, f, rec := revertedCopies(t, start)
+		ctx, signal := context.WithCancel(context.Background())
+		defer signal()
+		var signalled atomic.Bool
+		rec.Intercept(func(e imaptest.Event) imaptest.Action {
+			if e.Stage == imaptest.Received && strings.Contains(e.Verb, "EXPUNGE") && signalled.CompareAndSwap(false, true) {
+				signal()
+			}
+			return imaptest.Action{}
+		})
+		var out strings.Builder
+		code := run(ctx, []string{"-c", tr.config, "revert", "--force", "HEAD"}, strings.NewReader(""), &out, &out)
+		rec.Intercept(nil)
+		if !signalled.Load() || code != exitFailed {
+			t.Fatalf("the revert, signalled at its first expunge (%v), exited %d, want %d:\n%s", signalled.Load(), code, exitFailed, out.String())
+		}
+		for _, want := range []string{"1 not run.\n", "state committed: ", "stopped before the plan was done: 1 of 2 actions done"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("the interrupted revert's output lacks %q:\n%s", want, out.String())
+			}
+		}
+		f.want(userB, "F1")
+		f.want(userB, "F2", "m2 -")
+		tr.apply(t)
+		f.want(userA, "F1", "m1 -")
+		f.want(userB, "F1", "m1 -")
+		f.want(userA, "F2", "m2 -")
+		f.want(userB, "F2", "m2 -")
+		if code, out := tr.mailtwin("plan", "--detailed-exitcode"); code != exitOK {
+			t.Errorf("plan after the apply exited %d, want 0 (nothing to do):\n%s", code, out)
+		}
+	})
+}
+
 // TestRevertOfAMoveKilledAfterTheMoveBack: a's user moved m1 from F1 to
 // F2, a run followed on b, and its revert, moving b's copy back to F1,
 // is killed once b's server answered the move. From the state before

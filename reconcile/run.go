@@ -712,7 +712,14 @@ func (r *recorded) known() Known {
 // not stop the others, except that once ctx is done the rest are not
 // run. Execute uses one connection per side; Run may use more.
 func Execute(ctx context.Context, p *Plan, stores [2]Mailstore, progress func(done, total int, a *Action)) []Outcome {
-	return execute(ctx, p, newPool(stores, [2]int{1, 1}), progress, nil, nil, nil, nil)
+	return ExecuteUntil(ctx, p, stores, progress, nil)
+}
+
+// ExecuteUntil is Execute, stopped gracefully once stop is closed, as
+// RunOptions.Stop stops a Run: no action starts after it, the actions
+// in flight finish, and those not run keep ErrNotRun.
+func ExecuteUntil(ctx context.Context, p *Plan, stores [2]Mailstore, progress func(done, total int, a *Action), stop <-chan struct{}) []Outcome {
+	return execute(ctx, p, newPool(stores, [2]int{1, 1}), progress, nil, stop, nil, nil)
 }
 
 // stopped reports whether stop is closed (never, for nil).
