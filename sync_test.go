@@ -3016,3 +3016,44 @@ func TestSyncExpungeOfAMessageChangedMeanwhile(t *testing.T) {
 	f.wantBoth("INBOX", "m0 -", `m1 \Flagged`, "m3 -", "m4 -")
 	f.settled()
 }
+
+// TestSyncJoinFinishedAfterAKilledRun: under a-to-b, b's user moved m1
+// out of A1 into INBOX, b's own from then on; a's user then moved m1
+// from A1 to Sent while b's user deleted A1, so b's copy joins a's in
+// Sent, and a's user moved m3 from INBOX to Drafts, which b follows. Both leave b's INBOX in one command: UID
+// COPYs, then one UID EXPUNGE, and the run dies before the expunge. The
+// next run finds the join done but for b's original, and removes it
+// (testdata case 238): m1 once on b, in Sent. Before, the copies in
+// Sent paired and INBOX's stayed b's own: m1 twice on b
+// (TestRandomEndToEnd -e2e.cuts 0.5, Dovecot seed 514).
+func TestSyncJoinFinishedAfterAKilledRun(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		t.Parallel()
+		f := newSyncFixture(t, start)
+		f.policy.Default.Direction = reconcile.AToB
+		f.put(userA, "A1", "m1")
+		f.put(userA, "INBOX", "m2")
+		f.put(userA, "INBOX", "m3")
+		for _, box := range []string{"Sent", "Drafts"} {
+			f.srv.Create(t, userA, box)
+		}
+		f.sync()
+		f.userMove(userB, "A1", "m1", "INBOX")
+		f.sync()
+		f.userMove(userA, "A1", "m1", "Sent")
+		f.userMove(userA, "INBOX", "m3", "Drafts")
+		f.srv.Delete(t, userB, "A1")
+		f.syncKilledAtExpunge(2)
+		f.want(userB, "Sent", "m1 -")
+		res := f.sync()
+		if c := res.Plan.Counts[reconcile.B]; c.Copies != 0 || c.Moves != 0 || c.Expunges != 2 {
+			t.Errorf("the next run's plan on b = %+v, want only the two originals removed:\n%s", c, res.Plan)
+		}
+		f.want(userB, "INBOX", "m2 -")
+		f.want(userB, "Sent", "m1 -")
+		f.want(userB, "Drafts", "m3 -")
+		f.want(userA, "Sent", "m1 -")
+		f.settled()
+	})
+}

@@ -88,6 +88,7 @@ const (
 	// conflict whose copy is in the winner's folder already.
 	ReasonConflictFinished = "moved elsewhere on both sides, already in the winner's folder"
 	ReasonRejoined         = "back in the pair on other side: this copy joins it"
+	ReasonRejoinFinished   = "back in the pair on other side, this copy already joined it" // the join's original, its copy there already
 	ReasonInTrash          = "deleted on other side, already in trash"
 	ReasonChangeBeats      = "changed here, deleted there: kept"
 	ReasonOutOfTrash       = "changed on other side, deleted here: back out of the trash"

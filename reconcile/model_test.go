@@ -2932,3 +2932,32 @@ func TestNextFailedFinishOfAHalfDoneMoveConflict(t *testing.T) {
 		})
 	}
 }
+
+// TestNextFailedFinishOfAHalfDoneJoin: case 238's expunge of B's
+// original fails. Next keeps INBOX's one-sided record and drops the
+// pairing in Work, so the next run finds the same half-done join and
+// expunges the original then: B holds x:1 once, in Work.
+func TestNextFailedFinishOfAHalfDoneJoin(t *testing.T) {
+	for _, pol := range []string{"direction both\ndeletion keep", "direction a-to-b\ndeletion propagate"} {
+		t.Run(strings.Fields(pol)[1], func(t *testing.T) {
+			p := parsePolicy(t, pol)
+			base := parseState(t, "folder INBOX\n2 2 - x:2\n- 5 \\Seen x:1\nfolder Work")
+			accA := accountFromListing(parseListing(t, "folder INBOX\n2 - x:2\nfolder Work\n7 \\Seen x:1"))
+			accB := accountFromListing(parseListing(t, "folder INBOX\n2 - x:2\n5 \\Seen x:1\nfolder Work\n3 \\Seen x:1"))
+			plan, next := runPlan(t, base, accA, accB, p, func(a *reconcile.Action) bool { return a.Op == reconcile.Expunge })
+			if c := plan.Counts[reconcile.B]; c != (reconcile.Counts{Expunges: 1}) {
+				t.Fatalf("the plan on B = %+v, want the original expunged:\n%s", c, plan)
+			}
+			plan, next = runPlan(t, next, accA, accB, p, nil)
+			if c := plan.Counts[reconcile.B]; c != (reconcile.Counts{Expunges: 1}) {
+				t.Errorf("the run after the failed expunge plans on B %+v, want it again:\n%s", c, plan)
+			}
+			if plan, _ := runPlan(t, next, accA, accB, p, nil); !plan.Empty() {
+				t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
+			}
+			if got := formatModelAccount(accB); strings.Count(got, "x:1") != 1 || !strings.Contains(got, "folder Work uv=1\n3 ") {
+				t.Errorf("B after the retry:\n%swant x:1 once, in Work", got)
+			}
+		})
+	}
+}

@@ -634,6 +634,7 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 				pl.crossedJoin(side, id, cs, fresh, oneSided[o][id])
 				continue
 			}
+			joining := false
 			for k, c := range cs {
 				if y := c.v; y != there.v && pl.canTake(y, o, id) && !pl.leaving[s][c.m] {
 					a := pl.joinMove(o, there.v, msg, y, id, ReasonRejoined)
@@ -642,8 +643,12 @@ func (pl *planner) rejoins(views []*view, fresh [2]map[Identity][]*cand) {
 					// Planned in full, so that the record leaves it.
 					there.v.clean = false
 					fresh[s][id] = append(cs[:k:k], cs[k+1:]...)
+					joining = true
 					break
 				}
+			}
+			if !joining {
+				pl.rejoinedAhead(o, there, msg, id, fresh)
 			}
 		}
 	}
@@ -1132,6 +1137,59 @@ func (pl *planner) copiedAhead(x *view, o Side, id Identity, cs, onOther []*cand
 		}
 	}
 	return found
+}
+
+// rejoinedAhead finishes a join (ReasonRejoined) a run left half done:
+// side o's one-sided copy msg, held by record there, was to move into
+// folder y to join the other side's copy, new there; the run copied it
+// (a UID COPY: its move took messages to several folders) and was
+// stopped before it expunged the original. y holds on o a copy of its
+// own, new since the base, with the original's flags (or with the ones
+// the original has now): the two copies in y pair by identity, and the
+// original is expunged, as for a half-done move (copiedAhead). Should
+// that fail, Next keeps there's record and drops the pairing in y, so
+// that the next run finds the same half-done join (aheadJoin).
+// TestRandomEndToEnd -e2e.cuts 0.5, Dovecot seed 514: o held it twice.
+func (pl *planner) rejoinedAhead(o Side, there held, msg *Message, id Identity, fresh [2]map[Identity][]*cand) {
+	s := o.Other()
+	cs := fresh[s][id]
+	if len(cs) != 1 {
+		return
+	}
+	y := cs[0].v
+	if y == there.v || !y.endsOn(o) || y.listed[o] == nil || !y.policy.Direction.Flows(s) || pl.knows(y.base, id) || pl.leaving[s][cs[0].m] {
+		return
+	}
+	var copied *cand
+	for _, c := range fresh[o][id] {
+		if c.v != y {
+			continue
+		}
+		if copied != nil {
+			return // two copies there: which one is the join's is not clear
+		}
+		copied = c
+	}
+	if copied == nil || pl.leaving[o][copied.m] || !msg.Flags.Equal(there.r.Flags) && !copied.m.Flags.Equal(msg.Flags) {
+		return
+	}
+	fresh[s][id] = nil
+	fresh[o][id] = slices.DeleteFunc(slices.Clone(fresh[o][id]), func(c *cand) bool { return c == copied })
+	a := &Action{Op: Expunge, Side: o, Folder: there.v.name, Mailbox: there.v.listed[o].Mailbox, UID: msg.UID, ID: id, Reason: ReasonRejoinFinished}
+	pl.acts = append(pl.acts, a)
+	pl.leaving[o][msg] = true
+	if pl.joinFinished == nil {
+		pl.joinFinished = map[*Record]*Action{}
+	}
+	pl.joinFinished[there.r] = a
+	if pl.aheadJoin == nil {
+		pl.aheadJoin = map[*Message]*Action{}
+	}
+	pl.aheadJoin[copied.m] = a
+	// Planned in full, so that the record leaves it; and the expunge
+	// rests on the copies' pairing in y: a scoped run takes both.
+	there.v.clean = false
+	pl.plan.links = append(pl.plan.links, [2]string{there.v.name, y.name})
 }
 
 // moveConflicts settles messages of base folder x that both sides moved,

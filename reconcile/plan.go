@@ -220,6 +220,10 @@ type planner struct {
 	// the Expunge's arrival, so that Next drops the pairing should the
 	// Expunge fail, and the next run finds the same conflict again.
 	aheadJoin map[*Message]*Action
+	// joinFinished holds, by the one-sided record of the copy a join
+	// (ReasonRejoined) was to move, the Expunge that finishes the join a
+	// run left half done (rejoinedAhead): its slot is that record's.
+	joinFinished map[*Record]*Action
 	// leaving holds the new messages a conflict's Move takes out of their
 	// folder (detectMoves); their folder does not copy them.
 	leaving [2]map[*Message]bool
@@ -1292,6 +1296,13 @@ func (pl *planner) folder(v *view) {
 			}
 			switch st[o] {
 			case absent:
+				if a := pl.joinFinished[r]; a != nil {
+					// The join of this one-sided copy was done but for
+					// the original's removal: the Expunge finishes it.
+					a.slot, a.folder = sl, d
+					sl.rec = Record{}
+					break
+				}
 				// The folder was renamed on s and deleted on o: its
 				// messages go to o again, under the new name. A failed
 				// copy is dropped from the state, so the next run pairs
