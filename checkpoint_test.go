@@ -3,11 +3,8 @@ package main
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"testing"
 
 	"github.com/mailtwin/mailtwin/internal/imaptest"
@@ -137,15 +134,7 @@ func withCheckpointEveryAction(t *testing.T, tr *sweepTrial) {
 // SIGKILL at its first APPEND into F3: after two whole folders.
 func killedFirstSync(t *testing.T) (*sweepTrial, *syncFixture, *imaptest.Recorder) {
 	t.Helper()
-	bin, err := exec.LookPath("mailtwin")
-	if err != nil {
-		t.Fatalf("the mailtwin command testscript installs is not on PATH: %v", err)
-	}
-	srv := imaptest.StartDovecot(t, userA, userB)
-	rec := imaptest.Record(t, srv)
-	tr := newSweepTrial(t, srv, userA, userB, rec.Addr)
-	tr.pairExtra = ""
-	tr.writeConfig(t, rec.Addr)
+	tr, rec := newCLITrial(t, imaptest.StartDovecot)
 	withCheckpointEveryAction(t, tr)
 	f := tr.fixture(t)
 	for _, mb := range []string{"F1", "F2", "F3"} {
@@ -153,22 +142,8 @@ func killedFirstSync(t *testing.T) (*sweepTrial, *syncFixture, *imaptest.Recorde
 			f.put(userA, mb, mb+id)
 		}
 	}
-	started := make(chan *os.Process, 1)
-	proc := make(chan *os.Process, 1)
-	var killed atomic.Bool
-	rec.Intercept(func(e imaptest.Event) imaptest.Action {
-		if e.Stage != imaptest.Received || e.Verb != "APPEND" || mailboxArg(e.Line) != "F3" || !killed.CompareAndSwap(false, true) {
-			return imaptest.Action{}
-		}
-		p := <-proc
-		p.Signal(syscall.SIGKILL)
-		return imaptest.Action{Do: imaptest.Cut}
-	})
-	go func() { proc <- <-started }()
-	code, out := runMailtwin(t, bin, tr.config, started)
-	rec.Intercept(nil)
-	if code != -1 || !killed.Load() {
-		t.Fatalf("apply was to be killed at its first APPEND into F3; it exited %d:\n%s", code, out)
-	}
+	killedAt(t, tr, rec, func(e imaptest.Event) bool {
+		return e.Stage == imaptest.Received && e.Verb == "APPEND" && mailboxArg(e.Line) == "F3"
+	}, "apply")
 	return tr, f, rec
 }

@@ -340,14 +340,9 @@ func cmdRevert(ctx context.Context, g *globalOptions, rev string, dryRun bool) e
 		// The first SIGINT or SIGTERM (ctx, in main) stops a revert as it
 		// stops apply: a pair not begun is left alone, and one under way
 		// finishes the actions in flight and commits (revertPair).
-		stop := make(chan struct{})
-		defer context.AfterFunc(ctx, func() {
-			g.log.Info("stopping: the actions under way finish and the state of what was undone is committed; a second SIGINT or SIGTERM ends at once")
-			close(stop)
-		})()
-		rg := *g
-		rg.stop = stop
-		g = &rg
+		var unwatch func() bool
+		g, unwatch = stopOnSignal(ctx, g, "undone")
+		defer unwatch()
 	}
 	c, err := repo.Resolve(ctx, rev)
 	if err != nil {

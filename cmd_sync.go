@@ -314,14 +314,9 @@ func syncRun(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, pairs
 	// the pull.
 	runCtx := ctx
 	if !planOnly && g.stop == nil {
-		stop := make(chan struct{})
-		defer context.AfterFunc(ctx, func() {
-			g.log.Info("stopping: the actions under way finish and the state of what was done is committed; a second SIGINT or SIGTERM ends at once")
-			close(stop)
-		})()
-		ag := *g
-		ag.stop = stop
-		g = &ag
+		var unwatch func() bool
+		g, unwatch = stopOnSignal(ctx, g, "done")
+		defer unwatch()
 		runCtx = context.WithoutCancel(ctx)
 	}
 	if g.hooks != nil && g.hooks.ready != nil {
@@ -400,6 +395,22 @@ func syncRun(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, pairs
 		return reports, errChanges
 	}
 	return reports, nil
+}
+
+// stopOnSignal returns a copy of g whose stop is closed when ctx is
+// done (the first SIGINT or SIGTERM, in main), saying so: the run that
+// goes by it finishes the actions under way and commits the state of
+// what was done (what names it in the message). unwatch stops watching
+// ctx.
+func stopOnSignal(ctx context.Context, g *globalOptions, what string) (_ *globalOptions, unwatch func() bool) {
+	stop := make(chan struct{})
+	unwatch = context.AfterFunc(ctx, func() {
+		g.log.Info("stopping: the actions under way finish and the state of what was " + what + " is committed; a second SIGINT or SIGTERM ends at once")
+		close(stop)
+	})
+	sg := *g
+	sg.stop = stop
+	return &sg, unwatch
 }
 
 // pairResult is one pair's part of a run.

@@ -41,6 +41,27 @@ func interruptedApply(t *testing.T, tr *sweepTrial, rec *imaptest.Recorder, at f
 	return out.String()
 }
 
+// newCLITrial starts a server (start) with accounts a and b behind a
+// recorder, and a trial whose config points both at it, with a plain
+// pair (both ways, deletions propagated).
+func newCLITrial(t *testing.T, start imaptest.StartFunc) (*sweepTrial, *imaptest.Recorder) {
+	t.Helper()
+	srv := start(t, userA, userB)
+	rec := imaptest.Record(t, srv)
+	tr := newSweepTrial(t, srv, userA, userB, rec.Addr)
+	tr.pairExtra = ""
+	tr.writeConfig(t, rec.Addr)
+	return tr, rec
+}
+
+// wantSettled fails the test unless plan finds nothing to do.
+func (tr *sweepTrial) wantSettled(t *testing.T) {
+	t.Helper()
+	if code, out := tr.mailtwin("plan", "--detailed-exitcode"); code != exitOK {
+		t.Errorf("plan exited %d, want 0 (nothing to do):\n%s", code, out)
+	}
+}
+
 // oneConnection rewrites tr's config for one connection per account, so
 // that a run's folders are copied one after the other.
 func oneConnection(t *testing.T, tr *sweepTrial) {
@@ -65,11 +86,7 @@ func TestApplyInterruptedCommitsWhatWasDone(t *testing.T) {
 	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		t.Parallel()
-		srv := start(t, userA, userB)
-		rec := imaptest.Record(t, srv)
-		tr := newSweepTrial(t, srv, userA, userB, rec.Addr)
-		tr.pairExtra = ""
-		tr.writeConfig(t, rec.Addr)
+		tr, rec := newCLITrial(t, start)
 		oneConnection(t, tr)
 		f := tr.fixture(t)
 		for _, mb := range []string{"F1", "F2", "F3"} {
@@ -108,9 +125,7 @@ func TestApplyInterruptedCommitsWhatWasDone(t *testing.T) {
 		for _, mb := range []string{"F1", "F2", "F3"} {
 			f.want(userB, mb, mb+"x -", mb+"y -", mb+"z -")
 		}
-		if code, out := tr.mailtwin("plan", "--detailed-exitcode"); code != exitOK {
-			t.Errorf("plan after the two applies exited %d, want 0 (nothing to do):\n%s", code, out)
-		}
+		tr.wantSettled(t)
 	})
 }
 
@@ -125,11 +140,7 @@ func TestApplyInterruptedCommitsWhatWasDone(t *testing.T) {
 // rename and R/C as deleted on b after it, and filed m1 away on a.
 func TestApplyInterruptedAsARenameIsAnswered(t *testing.T) {
 	t.Parallel()
-	srv := imaptest.StartDovecot(t, userA, userB)
-	rec := imaptest.Record(t, srv)
-	tr := newSweepTrial(t, srv, userA, userB, rec.Addr)
-	tr.pairExtra = ""
-	tr.writeConfig(t, rec.Addr)
+	tr, rec := newCLITrial(t, imaptest.StartDovecot)
 	f := tr.fixture(t)
 	f.put(userA, "INBOX", "m0")
 	f.put(userA, "B1", "m1")
@@ -154,9 +165,7 @@ func TestApplyInterruptedAsARenameIsAnswered(t *testing.T) {
 		f.want(user, "INBOX", "m0 -")
 		f.wantNoMailboxOn(user, "B1", "B1/C")
 	}
-	if code, out := tr.mailtwin("plan", "--detailed-exitcode"); code != exitOK {
-		t.Errorf("plan after the applies exited %d, want 0 (nothing to do):\n%s", code, out)
-	}
+	tr.wantSettled(t)
 }
 
 // revertedCopies syncs m0, then has a's user file m1 into F1 and m2 into
@@ -165,11 +174,7 @@ func TestApplyInterruptedAsARenameIsAnswered(t *testing.T) {
 // then F2's.
 func revertedCopies(t *testing.T, start imaptest.StartFunc) (*sweepTrial, *syncFixture, *imaptest.Recorder) {
 	t.Helper()
-	srv := start(t, userA, userB)
-	rec := imaptest.Record(t, srv)
-	tr := newSweepTrial(t, srv, userA, userB, rec.Addr)
-	tr.pairExtra = ""
-	tr.writeConfig(t, rec.Addr)
+	tr, rec := newCLITrial(t, start)
 	oneConnection(t, tr)
 	f := tr.fixture(t)
 	f.put(userA, "INBOX", "m0")
@@ -184,9 +189,9 @@ func revertedCopies(t *testing.T, start imaptest.StartFunc) (*sweepTrial, *syncF
 	return tr, f, rec
 }
 
-// killedRevert runs `mailtwin revert --force HEAD` as a subprocess and
+// killedAt runs mailtwin with tr's config and args as a subprocess, and
 // kills it (SIGKILL, its connection cut) at the first event at accepts.
-func killedRevert(t *testing.T, tr *sweepTrial, rec *imaptest.Recorder, at func(imaptest.Event) bool) {
+func killedAt(t *testing.T, tr *sweepTrial, rec *imaptest.Recorder, at func(imaptest.Event) bool, args ...string) {
 	t.Helper()
 	bin, err := exec.LookPath("mailtwin")
 	if err != nil {
@@ -204,11 +209,18 @@ func killedRevert(t *testing.T, tr *sweepTrial, rec *imaptest.Recorder, at func(
 		return imaptest.Action{Do: imaptest.Cut}
 	})
 	go func() { proc <- <-started }()
-	code, out := runMailtwinArgs(t, bin, started, "-c", tr.config, "revert", "--force", "HEAD")
+	code, out := runMailtwinArgs(t, bin, started, append([]string{"-c", tr.config}, args...)...)
 	rec.Intercept(nil)
 	if !killed.Load() || code != -1 {
-		t.Fatalf("the revert was to be killed; it exited %d:\n%s", code, out)
+		t.Fatalf("mailtwin %s was to be killed; it exited %d:\n%s", strings.Join(args, " "), code, out)
 	}
+}
+
+// killedRevert runs `mailtwin revert --force HEAD` and kills it at the
+// first event at accepts (killedAt).
+func killedRevert(t *testing.T, tr *sweepTrial, rec *imaptest.Recorder, at func(imaptest.Event) bool) {
+	t.Helper()
+	killedAt(t, tr, rec, at, "revert", "--force", "HEAD")
 }
 
 // TestRevertKilledAfterItsExpungeLosesNothing: a revert killed (SIGKILL)
@@ -232,9 +244,7 @@ func TestRevertKilledAfterItsExpungeLosesNothing(t *testing.T) {
 		f.want(userB, "F1", "m1 -")
 		f.want(userA, "F2", "m2 -")
 		f.want(userB, "F2", "m2 -")
-		if code, out := tr.mailtwin("plan", "--detailed-exitcode"); code != exitOK {
-			t.Errorf("plan after the apply exited %d, want 0 (nothing to do):\n%s", code, out)
-		}
+		tr.wantSettled(t)
 	})
 }
 
@@ -274,9 +284,7 @@ func TestRevertInterruptedCommitsWhatWasUndone(t *testing.T) {
 		f.want(userB, "F1", "m1 -")
 		f.want(userA, "F2", "m2 -")
 		f.want(userB, "F2", "m2 -")
-		if code, out := tr.mailtwin("plan", "--detailed-exitcode"); code != exitOK {
-			t.Errorf("plan after the apply exited %d, want 0 (nothing to do):\n%s", code, out)
-		}
+		tr.wantSettled(t)
 	})
 }
 
@@ -291,11 +299,7 @@ func TestRevertOfAMoveKilledAfterTheMoveBack(t *testing.T) {
 	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		t.Parallel()
-		srv := start(t, userA, userB)
-		rec := imaptest.Record(t, srv)
-		tr := newSweepTrial(t, srv, userA, userB, rec.Addr)
-		tr.pairExtra = ""
-		tr.writeConfig(t, rec.Addr)
+		tr, rec := newCLITrial(t, start)
 		f := tr.fixture(t)
 		f.put(userA, "F1", "m1")
 		f.put(userA, "F1", "m2")
@@ -313,9 +317,7 @@ func TestRevertOfAMoveKilledAfterTheMoveBack(t *testing.T) {
 			f.want(user, "F1", "m2 -")
 			f.want(user, "F2", "m1 -")
 		}
-		if code, out := tr.mailtwin("plan", "--detailed-exitcode"); code != exitOK {
-			t.Errorf("plan after the apply exited %d, want 0 (nothing to do):\n%s", code, out)
-		}
+		tr.wantSettled(t)
 	})
 }
 
@@ -328,11 +330,7 @@ func TestRevertOfARenameKilledAfterTheRenameBack(t *testing.T) {
 	t.Parallel()
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		t.Parallel()
-		srv := start(t, userA, userB)
-		rec := imaptest.Record(t, srv)
-		tr := newSweepTrial(t, srv, userA, userB, rec.Addr)
-		tr.pairExtra = ""
-		tr.writeConfig(t, rec.Addr)
+		tr, rec := newCLITrial(t, start)
 		f := tr.fixture(t)
 		f.put(userA, "F1", "m1")
 		tr.apply(t)
@@ -348,8 +346,6 @@ func TestRevertOfARenameKilledAfterTheRenameBack(t *testing.T) {
 			f.want(user, "R", "m1 -")
 			f.wantNoMailboxOn(user, "F1")
 		}
-		if code, out := tr.mailtwin("plan", "--detailed-exitcode"); code != exitOK {
-			t.Errorf("plan after the apply exited %d, want 0 (nothing to do):\n%s", code, out)
-		}
+		tr.wantSettled(t)
 	})
 }
