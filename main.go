@@ -292,9 +292,9 @@ func exitCode(err error, log *slog.Logger) int {
 	case errors.Is(err, context.Canceled):
 		msg, hint = "interrupted: "+msg, "nothing is lost; the next run continues"
 	case errors.Is(err, reconcile.ErrStopped):
-		// apply's first SIGINT or SIGTERM: what was done is committed
-		// (unless the error says otherwise too).
-		msg, hint = "interrupted: "+msg, "nothing is lost; the next run does the rest"
+		// The first SIGINT or SIGTERM of apply or revert: what was done
+		// is committed (unless the error says that failed too).
+		msg, hint = "interrupted: "+msg, "nothing is lost; the next run starts from what was committed"
 	}
 	attrs := []any{fieldError, err.Error(), fieldExitCode, code}
 	if hint != "" {
