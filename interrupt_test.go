@@ -349,3 +349,32 @@ func TestRevertOfARenameKilledAfterTheRenameBack(t *testing.T) {
 		tr.wantSettled(t)
 	})
 }
+
+// TestRevertOfAFolderCreationKilledAfterTheDelete: a's user made N and
+// filed m1 there, and a run made N on b and copied m1; its revert
+// expunges b's copy and deletes b's N, and is killed once b's server
+// answered the DELETE. From the state before the run, committed first,
+// the next apply finds N new on a and makes it on b again, with m1.
+func TestRevertOfAFolderCreationKilledAfterTheDelete(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		t.Parallel()
+		tr, rec := newCLITrial(t, start)
+		f := tr.fixture(t)
+		f.put(userA, "INBOX", "m0")
+		tr.apply(t)
+		f.put(userA, "N", "m1")
+		tr.apply(t)
+		f.want(userB, "N", "m1 -")
+		killedRevert(t, tr, rec, func(e imaptest.Event) bool {
+			return e.Stage == imaptest.Answered && e.Verb == "DELETE"
+		})
+		f.wantNoMailboxOn(userB, "N")
+		tr.apply(t)
+		for _, user := range []string{userA, userB} {
+			f.want(user, "N", "m1 -")
+			f.want(user, "INBOX", "m0 -")
+		}
+		tr.wantSettled(t)
+	})
+}
