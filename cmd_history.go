@@ -512,7 +512,7 @@ func revertPair(ctx context.Context, g *globalOptions, cfg *hclconfig.Config, re
 	// reverted, where a copy the revert had removed read as its user's
 	// deletion and the original was expunged.
 	pj := reconcile.RunJournal{Run: run, Status: reconcile.RunIncomplete, Note: "revert " + c.Short + ": the state before it, committed before the undo"}
-	if err := sr.SaveRun(ctx, p.Name, reconcile.RevertCheckpoint(base), reconcile.FormatJournalOf(pj, rp.Plan, nil)); err != nil {
+	if err := sr.SaveRun(ctx, p.Name, reconcile.RevertCheckpoint(base, j, rp), reconcile.FormatJournalOf(pj, rp.Plan, nil)); err != nil {
 		return fmt.Errorf("pair %q: revert: stage the state before %s: %w (nothing was undone)", p.Name, c.Short, err)
 	}
 	if _, err := repo.Commit(ctx, fmt.Sprintf("revert %s (incomplete): pair %q: the state before it, committed before its %d actions run\n\nRun: incomplete\n", c.Short, p.Name, len(rp.Plan.Actions))); err != nil && !errors.Is(err, gitstate.ErrNothingToCommit) {

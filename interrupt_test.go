@@ -378,3 +378,39 @@ func TestRevertOfAFolderCreationKilledAfterTheDelete(t *testing.T) {
 		tr.wantSettled(t)
 	})
 }
+
+// TestRevertOfATrashMoveKilledAfterTheMoveBack: under deletion =
+// "trash", a's user expunged l2 and a run moved b's copy to b's trash;
+// its revert, moving b's copy back to Lists, is killed once b's server
+// answered the move. The state committed first records b's copy at a
+// UID it does not know (reconcile.RevertCheckpoint), so the next apply
+// finds it back in Lists as the record's own, and follows a's deletion
+// again: b's copy to the trash. Had the state kept the copy's old UID,
+// the copy back under a new one would read as b's user's undo of the
+// deletion, which beats it: l2 copied back to a, a deletion undone.
+func TestRevertOfATrashMoveKilledAfterTheMoveBack(t *testing.T) {
+	t.Parallel()
+	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+		t.Parallel()
+		tr, rec := newCLITrial(t, start)
+		tr.pairExtra = sweepPolicy // Lists: deletion = "trash"
+		tr.writeConfig(t, rec.Addr)
+		f := tr.fixture(t)
+		f.put(userA, "Lists", "l1")
+		f.put(userA, "Lists", "l2")
+		tr.apply(t)
+		f.expunge(userA, "Lists", "l2")
+		tr.apply(t)
+		f.want(userB, "Lists", "l1 -")
+		f.want(userB, "Trash", "l2 -")
+		killedRevert(t, tr, rec, func(e imaptest.Event) bool {
+			return e.Stage == imaptest.Answered && strings.Contains(e.Verb, "MOVE")
+		})
+		f.want(userB, "Lists", "l1 -", "l2 -")
+		tr.apply(t)
+		f.want(userA, "Lists", "l1 -")
+		f.want(userB, "Lists", "l1 -")
+		f.want(userB, "Trash", "l2 -")
+		tr.wantSettled(t)
+	})
+}

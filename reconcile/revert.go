@@ -287,22 +287,21 @@ func EntryLine(e *JournalEntry) string {
 
 // RevertCheckpoint is the state a revert commits before it undoes
 // anything: base, the pair's state before the reverted run, with every
-// scan point cleared. It reads right whatever part of the undo a revert
-// killed on the way had done: a copy removed again is new mail on the
-// side that has it, copied again as RevertState's state has it, and one
-// not removed is new on both sides and paired by identity; a message
-// moved back, or not yet, is found by identity where its base UID is
-// gone (moved alike on both sides, or moved by the user); a folder
-// renamed back, or not yet, likewise. Without it a killed revert left
-// the reverted run's state over mailboxes partly reverted, and the next
-// run read a copy the revert had removed as its user's deletion, and
-// expunged the original.
-func RevertCheckpoint(base State) State {
-	st := State{Folders: slices.Clone(base.Folders)}
-	for i := range st.Folders {
-		st.Folders[i].A.HighestModSeq, st.Folders[i].B.HighestModSeq = 0, 0
-	}
-	return st
+// scan point cleared, and each message the revert is to move back
+// recorded at UnknownUID on the side it moves on. It reads right
+// whatever part of the undo a revert killed on the way had done: a copy
+// removed again is new mail on the side that has it, copied again as
+// RevertState's state has it, and one not removed is new on both sides
+// and paired by identity; a message moved back, or not yet, is found by
+// identity, as the record's own (UnknownUID: not read as its user's
+// undo of a deletion, which a copy back under a new UID would be, and
+// would beat the other side's deletion); a folder renamed back, or not
+// yet, likewise. Without it a killed revert left the reverted run's
+// state over mailboxes partly reverted, and the next run read a copy
+// the revert had removed as its user's deletion, and expunged the
+// original.
+func RevertCheckpoint(base State, j RunJournal, rp *RevertPlan) State {
+	return revertState(base, j, rp, nil, true)
 }
 
 // RevertState is the state to commit after a revert: base (the pair's
@@ -312,6 +311,12 @@ func RevertCheckpoint(base State) State {
 // pairs them by identity. Every scan point is cleared, so the next run
 // reads every folder whole. outcomes has one entry per rp.Plan.Actions.
 func RevertState(base State, j RunJournal, rp *RevertPlan, outcomes []Outcome) State {
+	return revertState(base, j, rp, outcomes, false)
+}
+
+// revertState is RevertState, or with checkpoint RevertCheckpoint: each
+// message moved back at UnknownUID, whatever outcomes say.
+func revertState(base State, j RunJournal, rp *RevertPlan, outcomes []Outcome, checkpoint bool) State {
 	st := State{Folders: make([]FolderState, len(base.Folders))}
 	for i, f := range base.Folders {
 		f.Records = slices.Clone(f.Records)
@@ -340,9 +345,12 @@ func RevertState(base State, j RunJournal, rp *RevertPlan, outcomes []Outcome) S
 				if r.UID(e.Side) != e.UID {
 					continue
 				}
-				if o.Err == nil && o.UID != 0 {
+				switch {
+				case checkpoint:
+					r.setUID(e.Side, UnknownUID)
+				case o.Err == nil && o.UID != 0:
 					r.setUID(e.Side, o.UID)
-				} else {
+				default:
 					f.Records = slices.Delete(f.Records, ri, ri+1)
 				}
 				break

@@ -197,6 +197,19 @@ func TestRevertState(t *testing.T) {
 	if base.Folders[0].Records[0].UIDB != 1 || base.Folders[0].B.HighestModSeq != 9 {
 		t.Errorf("RevertState changed its base: %+v", base)
 	}
+
+	// The state committed before anything is undone has both messages
+	// to move back at UnknownUID on b, whatever becomes of the moves,
+	// and keeps their records: found by identity where they are then.
+	got = reconcile.RevertCheckpoint(base, j, rp)
+	want = reconcile.State{Folders: []reconcile.FolderState{{Name: "INBOX", A: side, B: side, Records: []reconcile.Record{
+		{UIDA: 1, UIDB: reconcile.UnknownUID, ID: "m:01"}, {UIDA: 2, UIDB: 2, ID: "m:02"}, {UIDA: 3, UIDB: reconcile.UnknownUID, ID: "m:03"}}}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("RevertCheckpoint =\n%+v\nwant\n%+v", got, want)
+	}
+	if base.Folders[0].Records[0].UIDB != 1 || base.Folders[0].B.HighestModSeq != 9 {
+		t.Errorf("RevertCheckpoint changed its base: %+v", base)
+	}
 }
 
 // TestDiffStates: records added, removed and flag-changed per folder;
