@@ -569,15 +569,8 @@ func TestKillSweep(t *testing.T) {
 	})
 }
 
-// runMailtwin runs `mailtwin apply` as a subprocess; started, if not
-// nil, receives the process once it runs.
-func runMailtwin(t *testing.T, bin, config string, started chan<- *os.Process) (int, string) {
-	t.Helper()
-	return runMailtwinArgs(t, bin, started, "-c", config, "apply")
-}
-
-// runMailtwinArgs runs mailtwin with args as a subprocess, as
-// runMailtwin does.
+// runMailtwinArgs runs mailtwin with args as a subprocess; started, if
+// not nil, receives the process once it runs.
 func runMailtwinArgs(t *testing.T, bin string, started chan<- *os.Process, args ...string) (int, string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
