@@ -288,129 +288,122 @@ func TestRevertInterruptedCommitsWhatWasUndone(t *testing.T) {
 	})
 }
 
-// TestRevertOfAMoveKilledAfterTheMoveBack: a's user moved m1 from F1 to
-// F2, a run followed on b, and its revert, moving b's copy back to F1,
-// is killed once b's server answered the move. From the state before
-// the run, committed first, the next apply finds a's copy moved by its
-// user and b's back where the state has it (at a new UID, paired by
-// identity), so it moves b's copy to F2 again: one copy on each side,
-// none lost, none doubled.
-func TestRevertOfAMoveKilledAfterTheMoveBack(t *testing.T) {
+// TestRevertKilledAfterAnUndo: a run followed a's user on b; its revert
+// is killed (SIGKILL) once b's server answered one undo. From the state
+// before the run, committed first (reconcile.RevertCheckpoint), the next
+// apply reads a's user's change as its own again and does what the run
+// did once more, as after a revert that finished: one copy on each side,
+// none lost, none doubled, and a's user's change kept on a. Without that
+// state, the next apply read the undo as b's user's change and carried
+// it to a (each row says what it did).
+func TestRevertKilledAfterAnUndo(t *testing.T) {
 	t.Parallel()
-	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
-		t.Parallel()
-		tr, rec := newCLITrial(t, start)
-		f := tr.fixture(t)
-		f.put(userA, "F1", "m1")
-		f.put(userA, "F1", "m2")
-		f.srv.Create(t, userA, "F2")
-		tr.apply(t)
-		f.userMove(userA, "F1", "m1", "F2")
-		tr.apply(t)
-		f.want(userB, "F2", "m1 -")
-		killedRevert(t, tr, rec, func(e imaptest.Event) bool {
-			return e.Stage == imaptest.Answered && strings.Contains(e.Verb, "MOVE")
-		})
-		f.want(userB, "F1", "m1 -", "m2 -")
-		tr.apply(t)
-		for _, user := range []string{userA, userB} {
-			f.want(user, "F1", "m2 -")
-			f.want(user, "F2", "m1 -")
+	answered := func(verb string) func(imaptest.Event) bool {
+		return func(e imaptest.Event) bool {
+			return e.Stage == imaptest.Answered && strings.Contains(e.Verb, verb)
 		}
-		tr.wantSettled(t)
-	})
-}
-
-// TestRevertOfARenameKilledAfterTheRenameBack: a's user renamed F1 to
-// R, a run followed on b, and its revert, renaming b's R back to F1, is
-// killed once b's server answered the RENAME. From the state before the
-// run, committed first, the next apply reads a's R as its user's rename
-// and renames b's F1 to R again, its message with it.
-func TestRevertOfARenameKilledAfterTheRenameBack(t *testing.T) {
-	t.Parallel()
-	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
-		t.Parallel()
-		tr, rec := newCLITrial(t, start)
-		f := tr.fixture(t)
-		f.put(userA, "F1", "m1")
-		tr.apply(t)
-		f.userRename(userA, "F1", "R")
-		tr.apply(t)
-		f.want(userB, "R", "m1 -")
-		killedRevert(t, tr, rec, func(e imaptest.Event) bool {
-			return e.Stage == imaptest.Answered && e.Verb == "RENAME"
+	}
+	for _, c := range []struct {
+		name string
+		// policy is the pair's extra rules (sweepPolicy: Lists under
+		// deletion = "trash").
+		policy string
+		// before fills a before the first sync; change is a's user's
+		// change, which the run follows on b and the revert undoes.
+		before, change func(f *syncFixture)
+		// killAt is the undo the revert is killed at; undone is b once
+		// it is done; want is the accounts users after the next apply.
+		killAt func(imaptest.Event) bool
+		undone func(f *syncFixture)
+		want   func(f *syncFixture, users ...string)
+	}{{
+		// b's copy moved back from F2 to F1. Without the state before
+		// the run, a's user's move was undone on a.
+		name: "move",
+		before: func(f *syncFixture) {
+			f.put(userA, "F1", "m1")
+			f.put(userA, "F1", "m2")
+			f.srv.Create(f.t, userA, "F2")
+		},
+		change: func(f *syncFixture) { f.userMove(userA, "F1", "m1", "F2") },
+		killAt: answered("MOVE"),
+		undone: func(f *syncFixture) { f.want(userB, "F1", "m1 -", "m2 -") },
+		want: func(f *syncFixture, users ...string) {
+			for _, u := range users {
+				f.want(u, "F1", "m2 -")
+				f.want(u, "F2", "m1 -")
+			}
+		},
+	}, {
+		// b's R renamed back to F1. Without the state before the run,
+		// a's user's rename was undone on a.
+		name:   "rename",
+		before: func(f *syncFixture) { f.put(userA, "F1", "m1") },
+		change: func(f *syncFixture) { f.userRename(userA, "F1", "R") },
+		killAt: answered("RENAME"),
+		undone: func(f *syncFixture) { f.want(userB, "F1", "m1 -") },
+		want: func(f *syncFixture, users ...string) {
+			for _, u := range users {
+				f.want(u, "R", "m1 -")
+				f.wantNoMailboxOn(u, "F1")
+			}
+		},
+	}, {
+		// The run made N on b and copied m1; the revert expunged the
+		// copy and deleted N. Without the state before the run, the
+		// next apply deleted a's N, m1 with it.
+		name:   "folder-creation",
+		before: func(f *syncFixture) { f.put(userA, "INBOX", "m0") },
+		change: func(f *syncFixture) { f.put(userA, "N", "m1") },
+		killAt: answered("DELETE"),
+		undone: func(f *syncFixture) { f.wantNoMailboxOn(userB, "N") },
+		want: func(f *syncFixture, users ...string) {
+			for _, u := range users {
+				f.want(u, "N", "m1 -")
+				f.want(u, "INBOX", "m0 -")
+			}
+		},
+	}, {
+		// a's user expunged l2 and the run moved b's copy to b's trash;
+		// the revert moved it back to Lists. The state before the run
+		// has it at UnknownUID: found there as the record's own, a's
+		// deletion is followed again. At its old UID, the copy back
+		// under a new one read as b's user's undo of the deletion,
+		// which beats it: l2 was copied back to a.
+		name:   "trash-move",
+		policy: sweepPolicy,
+		before: func(f *syncFixture) { f.put(userA, "Lists", "l1"); f.put(userA, "Lists", "l2") },
+		change: func(f *syncFixture) { f.expunge(userA, "Lists", "l2") },
+		killAt: answered("MOVE"),
+		undone: func(f *syncFixture) { f.want(userB, "Lists", "l1 -", "l2 -") },
+		want: func(f *syncFixture, users ...string) {
+			for _, u := range users {
+				f.want(u, "Lists", "l1 -")
+			}
+			f.want(userB, "Trash", "l2 -")
+		},
+	}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
+				t.Parallel()
+				tr, rec := newCLITrial(t, start)
+				if c.policy != "" {
+					tr.pairExtra = c.policy
+					tr.writeConfig(t, rec.Addr)
+				}
+				f := tr.fixture(t)
+				c.before(f)
+				tr.apply(t)
+				c.change(f)
+				tr.apply(t)
+				c.want(f, userB)
+				killedRevert(t, tr, rec, c.killAt)
+				c.undone(f)
+				tr.apply(t)
+				c.want(f, userA, userB)
+				tr.wantSettled(t)
+			})
 		})
-		f.want(userB, "F1", "m1 -")
-		tr.apply(t)
-		for _, user := range []string{userA, userB} {
-			f.want(user, "R", "m1 -")
-			f.wantNoMailboxOn(user, "F1")
-		}
-		tr.wantSettled(t)
-	})
-}
-
-// TestRevertOfAFolderCreationKilledAfterTheDelete: a's user made N and
-// filed m1 there, and a run made N on b and copied m1; its revert
-// expunges b's copy and deletes b's N, and is killed once b's server
-// answered the DELETE. From the state before the run, committed first,
-// the next apply finds N new on a and makes it on b again, with m1.
-func TestRevertOfAFolderCreationKilledAfterTheDelete(t *testing.T) {
-	t.Parallel()
-	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
-		t.Parallel()
-		tr, rec := newCLITrial(t, start)
-		f := tr.fixture(t)
-		f.put(userA, "INBOX", "m0")
-		tr.apply(t)
-		f.put(userA, "N", "m1")
-		tr.apply(t)
-		f.want(userB, "N", "m1 -")
-		killedRevert(t, tr, rec, func(e imaptest.Event) bool {
-			return e.Stage == imaptest.Answered && e.Verb == "DELETE"
-		})
-		f.wantNoMailboxOn(userB, "N")
-		tr.apply(t)
-		for _, user := range []string{userA, userB} {
-			f.want(user, "N", "m1 -")
-			f.want(user, "INBOX", "m0 -")
-		}
-		tr.wantSettled(t)
-	})
-}
-
-// TestRevertOfATrashMoveKilledAfterTheMoveBack: under deletion =
-// "trash", a's user expunged l2 and a run moved b's copy to b's trash;
-// its revert, moving b's copy back to Lists, is killed once b's server
-// answered the move. The state committed first records b's copy at a
-// UID it does not know (reconcile.RevertCheckpoint), so the next apply
-// finds it back in Lists as the record's own, and follows a's deletion
-// again: b's copy to the trash. Had the state kept the copy's old UID,
-// the copy back under a new one would read as b's user's undo of the
-// deletion, which beats it: l2 copied back to a, a deletion undone.
-func TestRevertOfATrashMoveKilledAfterTheMoveBack(t *testing.T) {
-	t.Parallel()
-	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
-		t.Parallel()
-		tr, rec := newCLITrial(t, start)
-		tr.pairExtra = sweepPolicy // Lists: deletion = "trash"
-		tr.writeConfig(t, rec.Addr)
-		f := tr.fixture(t)
-		f.put(userA, "Lists", "l1")
-		f.put(userA, "Lists", "l2")
-		tr.apply(t)
-		f.expunge(userA, "Lists", "l2")
-		tr.apply(t)
-		f.want(userB, "Lists", "l1 -")
-		f.want(userB, "Trash", "l2 -")
-		killedRevert(t, tr, rec, func(e imaptest.Event) bool {
-			return e.Stage == imaptest.Answered && strings.Contains(e.Verb, "MOVE")
-		})
-		f.want(userB, "Lists", "l1 -", "l2 -")
-		tr.apply(t)
-		f.want(userA, "Lists", "l1 -")
-		f.want(userB, "Lists", "l1 -")
-		f.want(userB, "Trash", "l2 -")
-		tr.wantSettled(t)
-	})
+	}
 }
