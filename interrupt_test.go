@@ -20,6 +20,12 @@ import (
 // the signal came and the apply exited 1; it returns the output.
 func interruptedApply(t *testing.T, tr *sweepTrial, rec *imaptest.Recorder, at func(imaptest.Event) bool) string {
 	t.Helper()
+	return interrupted(t, tr, rec, at, "apply")
+}
+
+// interrupted is interruptedApply for the mailtwin command args.
+func interrupted(t *testing.T, tr *sweepTrial, rec *imaptest.Recorder, at func(imaptest.Event) bool, args ...string) string {
+	t.Helper()
 	ctx, signal := context.WithCancel(context.Background())
 	defer signal()
 	var signalled atomic.Bool
@@ -30,13 +36,14 @@ func interruptedApply(t *testing.T, tr *sweepTrial, rec *imaptest.Recorder, at f
 		return imaptest.Action{}
 	})
 	var out strings.Builder
-	code := run(ctx, []string{"-c", tr.config, "apply"}, strings.NewReader(""), &out, &out)
+	code := run(ctx, append([]string{"-c", tr.config}, args...), strings.NewReader(""), &out, &out)
 	rec.Intercept(nil)
+	cmd := strings.Join(args, " ")
 	if !signalled.Load() {
-		t.Fatalf("the apply ended (exit %d) before its signal:\n%s", code, out.String())
+		t.Fatalf("mailtwin %s ended (exit %d) before its signal:\n%s", cmd, code, out.String())
 	}
 	if code != exitFailed {
-		t.Fatalf("the interrupted apply exited %d, want %d:\n%s", code, exitFailed, out.String())
+		t.Fatalf("the interrupted mailtwin %s exited %d, want %d:\n%s", cmd, code, exitFailed, out.String())
 	}
 	return out.String()
 }
@@ -223,6 +230,18 @@ func killedRevert(t *testing.T, tr *sweepTrial, rec *imaptest.Recorder, at func(
 	killedAt(t, tr, rec, at, "revert", "--force", "HEAD")
 }
 
+// syncedAgain applies after a revert of revertedCopies' run, broken on
+// the way or not: the run is done once more, m1 and m2 on both sides.
+func syncedAgain(t *testing.T, tr *sweepTrial, f *syncFixture) {
+	t.Helper()
+	tr.apply(t)
+	for _, user := range []string{userA, userB} {
+		f.want(user, "F1", "m1 -")
+		f.want(user, "F2", "m2 -")
+	}
+	tr.wantSettled(t)
+}
+
 // TestRevertKilledAfterItsExpungeLosesNothing: a revert killed (SIGKILL)
 // after it removed the reverted run's copy from b, before its commit.
 // It committed the state before that run first, so the next apply reads
@@ -239,12 +258,7 @@ func TestRevertKilledAfterItsExpungeLosesNothing(t *testing.T) {
 			return e.Stage == imaptest.Answered && strings.Contains(e.Verb, "EXPUNGE")
 		})
 		f.want(userB, "F1")
-		tr.apply(t)
-		f.want(userA, "F1", "m1 -")
-		f.want(userB, "F1", "m1 -")
-		f.want(userA, "F2", "m2 -")
-		f.want(userB, "F2", "m2 -")
-		tr.wantSettled(t)
+		syncedAgain(t, tr, f)
 	})
 }
 
@@ -257,34 +271,17 @@ func TestRevertInterruptedCommitsWhatWasUndone(t *testing.T) {
 	imaptest.Both(t, func(t *testing.T, start imaptest.StartFunc) {
 		t.Parallel()
 		tr, f, rec := revertedCopies(t, start)
-		ctx, signal := context.WithCancel(context.Background())
-		defer signal()
-		var signalled atomic.Bool
-		rec.Intercept(func(e imaptest.Event) imaptest.Action {
-			if e.Stage == imaptest.Received && strings.Contains(e.Verb, "EXPUNGE") && signalled.CompareAndSwap(false, true) {
-				signal()
-			}
-			return imaptest.Action{}
-		})
-		var out strings.Builder
-		code := run(ctx, []string{"-c", tr.config, "revert", "--force", "HEAD"}, strings.NewReader(""), &out, &out)
-		rec.Intercept(nil)
-		if !signalled.Load() || code != exitFailed {
-			t.Fatalf("the revert, signalled at its first expunge (%v), exited %d, want %d:\n%s", signalled.Load(), code, exitFailed, out.String())
-		}
+		out := interrupted(t, tr, rec, func(e imaptest.Event) bool {
+			return e.Stage == imaptest.Received && strings.Contains(e.Verb, "EXPUNGE")
+		}, "revert", "--force", "HEAD")
 		for _, want := range []string{"1 not run.\n", "state committed: ", "stopped before the plan was done: 1 of 2 actions done"} {
-			if !strings.Contains(out.String(), want) {
-				t.Errorf("the interrupted revert's output lacks %q:\n%s", want, out.String())
+			if !strings.Contains(out, want) {
+				t.Errorf("the interrupted revert's output lacks %q:\n%s", want, out)
 			}
 		}
 		f.want(userB, "F1")
 		f.want(userB, "F2", "m2 -")
-		tr.apply(t)
-		f.want(userA, "F1", "m1 -")
-		f.want(userB, "F1", "m1 -")
-		f.want(userA, "F2", "m2 -")
-		f.want(userB, "F2", "m2 -")
-		tr.wantSettled(t)
+		syncedAgain(t, tr, f)
 	})
 }
 

@@ -2898,6 +2898,24 @@ func TestNextFailedMoveConflictWhoseBaseRecordIsLetGo(t *testing.T) {
 	}
 }
 
+// finishRetried runs a plan from base whose one action, on side s, is
+// the Expunge that finishes what a broken run left half done, and has it
+// fail; the next run must plan it again, and the one after that nothing.
+func finishRetried(t *testing.T, base reconcile.State, accA, accB *account, p reconcile.Policy, s reconcile.Side) {
+	t.Helper()
+	plan, next := runPlan(t, base, accA, accB, p, func(a *reconcile.Action) bool { return a.Op == reconcile.Expunge })
+	if c := plan.Counts[s]; c != (reconcile.Counts{Expunges: 1}) {
+		t.Fatalf("the plan on %s = %+v, want the original expunged:\n%s", s, c, plan)
+	}
+	plan, next = runPlan(t, next, accA, accB, p, nil)
+	if c := plan.Counts[s]; c != (reconcile.Counts{Expunges: 1}) {
+		t.Errorf("the run after the failed expunge plans on %s %+v, want it again:\n%s", s, c, plan)
+	}
+	if plan, _ := runPlan(t, next, accA, accB, p, nil); !plan.Empty() {
+		t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
+	}
+}
+
 // TestNextFailedFinishOfAHalfDoneMoveConflict: the Expunge that
 // finishes a move conflict a killed run left half done (testdata case
 // 236: x:1 in Junk and Trash on a, in Trash on b) fails. The state must
@@ -2913,17 +2931,7 @@ func TestNextFailedFinishOfAHalfDoneMoveConflict(t *testing.T) {
 			base := parseState(t, "folder INBOX\n1 1 - x:1\nfolder Junk\nfolder Trash")
 			accA := accountFromListing(parseListing(t, "folder INBOX\nfolder Junk\n6 - x:1\nfolder Trash\n9 - x:1"))
 			accB := accountFromListing(parseListing(t, "folder INBOX\nfolder Junk\nfolder Trash\n3 - x:1"))
-			plan, next := runPlan(t, base, accA, accB, p, func(a *reconcile.Action) bool { return a.Op == reconcile.Expunge })
-			if c := plan.Counts[reconcile.A]; c != (reconcile.Counts{Expunges: 1}) {
-				t.Fatalf("the plan on A = %+v, want the original expunged:\n%s", c, plan)
-			}
-			plan, next = runPlan(t, next, accA, accB, p, nil)
-			if c := plan.Counts[reconcile.A]; c != (reconcile.Counts{Expunges: 1}) {
-				t.Errorf("the run after the failed expunge plans on A %+v, want it again:\n%s", c, plan)
-			}
-			if plan, _ := runPlan(t, next, accA, accB, p, nil); !plan.Empty() {
-				t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
-			}
+			finishRetried(t, base, accA, accB, p, reconcile.A)
 			for _, acc := range []*account{accA, accB} {
 				if got, want := formatModelAccount(acc), "folder INBOX uv=1\nfolder Junk uv=1\nfolder Trash uv=1\n"; !strings.HasPrefix(got, want) || strings.Count(got, "x:1") != 1 {
 					t.Errorf("an account after the retry:\n%swant x:1 once, in Trash", got)
@@ -2944,17 +2952,7 @@ func TestNextFailedFinishOfAHalfDoneJoin(t *testing.T) {
 			base := parseState(t, "folder INBOX\n2 2 - x:2\n- 5 \\Seen x:1\nfolder Work")
 			accA := accountFromListing(parseListing(t, "folder INBOX\n2 - x:2\nfolder Work\n7 \\Seen x:1"))
 			accB := accountFromListing(parseListing(t, "folder INBOX\n2 - x:2\n5 \\Seen x:1\nfolder Work\n3 \\Seen x:1"))
-			plan, next := runPlan(t, base, accA, accB, p, func(a *reconcile.Action) bool { return a.Op == reconcile.Expunge })
-			if c := plan.Counts[reconcile.B]; c != (reconcile.Counts{Expunges: 1}) {
-				t.Fatalf("the plan on B = %+v, want the original expunged:\n%s", c, plan)
-			}
-			plan, next = runPlan(t, next, accA, accB, p, nil)
-			if c := plan.Counts[reconcile.B]; c != (reconcile.Counts{Expunges: 1}) {
-				t.Errorf("the run after the failed expunge plans on B %+v, want it again:\n%s", c, plan)
-			}
-			if plan, _ := runPlan(t, next, accA, accB, p, nil); !plan.Empty() {
-				t.Fatalf("not settled after a clean run; plans again:\n%s", plan)
-			}
+			finishRetried(t, base, accA, accB, p, reconcile.B)
 			if got := formatModelAccount(accB); strings.Count(got, "x:1") != 1 || !strings.Contains(got, "folder Work uv=1\n3 ") {
 				t.Errorf("B after the retry:\n%swant x:1 once, in Work", got)
 			}
